@@ -1,0 +1,95 @@
+## cairn -- batch ETL engine. Targets:
+## make            build bin/cairn (installs missing Debian packages first)
+## make run        build, then run the demo job offline from fixtures/
+## make test       build, then every test: unit, CLI, torture (what CI runs)
+## make asan       the whole suite under AddressSanitizer + UBSan
+## make bench      the benchmark (figures in docs/performance.md)
+## make install    PREFIX=/usr/local: binary, schemas, jobs, sinks
+## make deps       install missing Debian packages (apt-get)
+## make help       this text
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+BIN     ?= bin/cairn
+PKGS    := libcurl jansson sqlite3 libzstd libarchive openssl libmicrohttpd \
+           libpcre2-8
+OPT     ?= -O2 -g
+DEBS    := gcc make pkg-config libcurl4-openssl-dev libjansson-dev \
+           libsqlite3-dev libzstd-dev libarchive-dev libssl-dev \
+           libcriterion-dev libmicrohttpd-dev libpcre2-dev sqlite3 zstd jq \
+           json-schema-test-suite node-har-validator nodejs python3
+
+CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -pthread \
+           -Isrc -DCAIRN_DATADIR='"$(PREFIX)/share/cairn"'
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  += -pthread
+
+SRC     := $(sort $(wildcard src/*/*.c))
+OBJ     := $(SRC:src/%.c=$(BUILD)/%.o)
+LIBOBJ  := $(filter-out $(BUILD)/cli/%,$(OBJ))
+UNIT    := $(sort $(wildcard tests/unit/*.c))
+UNITOBJ := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%.o)
+TESTDEFS := -DCAIRN_TEST_DATA='"tests/data"' -DCAIRN_FIXTURES='"fixtures"' \
+            -DCAIRN_SCHEMAS='"schemas"'
+
+.DEFAULT_GOAL := all
+all: deps $(BIN)
+
+help:
+	@sed -n 's/^## //p' Makefile
+
+# Installs only what is missing; does nothing when everything is present.
+deps:
+	@missing=""; for p in $(DEBS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN): $(OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(TESTDEFS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/unit: $(UNITOBJ) $(LIBOBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion $(LDLIBS)
+
+test: CFLAGS += -Werror
+test: deps $(BIN) $(BUILD)/unit
+	CAIRN_BIN=$(BIN) CAIRN_UNIT=$(BUILD)/unit tests/run_all.sh
+
+run: deps $(BIN)
+	@tests/demo.sh $(BIN)
+
+asan:
+	$(MAKE) test BUILD=build/asan BIN=build/asan/cairn \
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=address,undefined"
+
+bench: deps $(BIN)
+	tests/bench/run.sh $(BIN)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cairn
+	cp -r schemas jobs sinks $(DESTDIR)$(PREFIX)/share/cairn/
+
+check-deps:
+	@tests/check_deps.sh
+
+clean:
+	rm -rf build bin
+
+.PHONY: all help deps test run asan bench install clean check-deps
+-include $(OBJ:.o=.d) $(UNITOBJ:.o=.d)

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.h -- the subcommands, one file each (cmd_<name>.c), listed in one
+ * table in main.c. Each entry point takes the arguments after the
+ * subcommand name (argv[0] is the subcommand) and returns the exit code. */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+int cairn_cmd_run(int argc, char **argv);
+int cairn_cmd_validate(int argc, char **argv);
+int cairn_cmd_status(int argc, char **argv);
+int cairn_cmd_dlq(int argc, char **argv);
+int cairn_cmd_verify(int argc, char **argv);
+int cairn_cmd_mock(int argc, char **argv);
+
+/* Shared option helpers. */
+/* --state/--out resolution: flag, then $CAIRN_STATE/$CAIRN_OUT, then
+ * "state"/"out". Borrowed results. */
+const char *cairn_cli_state_dir(const char *flag);
+const char *cairn_cli_out_dir(const char *flag);
+/* Set up logging from --log-format/--log-level values (may be NULL). */
+void cairn_cli_log_setup(const char *format, const char *level);
+/* Is argv[i] "--help" or "-h"? */
+int cairn_cli_wants_help(int argc, char **argv);
+
+#define CAIRN_VERSION "0.1.0"
+
+#endif

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_dlq.c -- `cairn dlq JOB [--json]`: quarantined records and reasons. */
+#include "cli/cli.h"
+#include "core/log.h"
+#include "state/state.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+  "usage: cairn dlq JOB [--json] [--state DIR]\n"
+  "\n"
+  "Lists the records of JOB that failed mapping or contract validation,\n"
+  "with window, chunk, source position, every reason and the raw record\n"
+  "(PII policy applied). --json prints one JSON array.\n";
+
+int cairn_cmd_dlq(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "state", required_argument, NULL, 's' },
+    { "out", required_argument, NULL, 'o' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *state = NULL;
+  int json = 0, c, rc = 0;
+  cairn_state *st = NULL;
+  cairn_err err = {0};
+  json_t *q = NULL;
+  char *job;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j': json = 1; break;
+    case 's': state = optarg; break;
+    case 'o': break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    default: fputs(usage_text, stderr); return 2;
+    }
+  }
+  if (optind != argc - 1) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  {
+    const char *base = strrchr(argv[optind], '/');
+    size_t n;
+    base = base ? base + 1 : argv[optind];
+    n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".json") == 0)
+      n -= 5;
+    job = strndup(base, n);
+  }
+  if (cairn_state_open(cairn_cli_state_dir(state), &st, &err) < 0 ||
+      cairn_state_quarantine(st, job, &q, &err) < 0) {
+    fprintf(stderr, "cairn dlq: %s\n", err.msg);
+    rc = 3;
+    goto done;
+  }
+  if (json) {
+    char *s = json_dumps(q, JSON_INDENT(2) | JSON_SORT_KEYS);
+    cairn_log_mask(s);
+    printf("%s\n", s);
+    free(s);
+  } else {
+    printf("%zu quarantined record%s for %s\n", json_array_size(q),
+           json_array_size(q) == 1 ? "" : "s", job);
+    for (size_t i = 0; i < json_array_size(q); i++) {
+      json_t *r = json_array_get(q, i);
+      char *line = NULL;
+      printf("%s #%lld %s: %s\n",
+             json_string_value(json_object_get(r, "window")),
+             (long long)json_integer_value(json_object_get(r, "seq")),
+             json_string_value(json_object_get(r, "position")),
+             json_string_value(json_object_get(r, "reasons")));
+      if (json_string_value(json_object_get(r, "raw"))) {
+        line = strdup(json_string_value(json_object_get(r, "raw")));
+        cairn_log_mask(line);
+        printf("    raw: %s\n", line);
+        free(line);
+      }
+    }
+  }
+done:
+  json_decref(q);
+  cairn_state_close(st);
+  free(job);
+  return rc;
+}

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_status.c -- `cairn status [JOB] [--json] [--runs N]`. */
+#include "cli/cli.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "state/state.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+  "usage: cairn status [JOB] [--runs N] [--json] [--state DIR]\n"
+  "\n"
+  "Shows the last runs (with their audit fields), the windows of each job\n"
+  "with their last loaded seq, records loaded and rejected, and the DLQ\n"
+  "depth. JOB is a job name or a job file path.\n";
+
+/* "jobs/demo-cost.json" -> "demo-cost": accept a path for convenience. */
+static char *job_name(const char *arg)
+{
+  const char *base = strrchr(arg, '/');
+  size_t n;
+  base = base ? base + 1 : arg;
+  n = strlen(base);
+  if (n > 5 && strcmp(base + n - 5, ".json") == 0)
+    n -= 5;
+  return strndup(base, n);
+}
+
+static const char *js(const json_t *o, const char *k)
+{
+  const char *s = json_string_value(json_object_get(o, k));
+  return s ? s : "-";
+}
+
+static long long ji(const json_t *o, const char *k)
+{
+  return (long long)json_integer_value(json_object_get(o, k));
+}
+
+int cairn_cmd_status(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "runs", required_argument, NULL, 'r' },
+    { "state", required_argument, NULL, 's' },
+    { "out", required_argument, NULL, 'o' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *state = NULL;
+  char *job = NULL;
+  int json = 0, runs = 5, c, rc = 0;
+  cairn_state *st = NULL;
+  cairn_err err = {0};
+  json_t *jr = NULL, *jw = NULL;
+  int64_t dlq = 0;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j': json = 1; break;
+    case 'r': runs = atoi(optarg); break;
+    case 's': state = optarg; break;
+    case 'o': break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    default: fputs(usage_text, stderr); return 2;
+    }
+  }
+  if (optind < argc)
+    job = job_name(argv[optind]);
+  if (cairn_state_open(cairn_cli_state_dir(state), &st, &err) < 0 ||
+      cairn_state_runs(st, job, runs > 0 ? runs : 5, &jr, &err) < 0 ||
+      cairn_state_windows(st, job, &jw, &err) < 0) {
+    fprintf(stderr, "cairn status: %s\n", err.msg);
+    rc = 3;
+    goto done;
+  }
+  if (job)
+    cairn_state_quarantine_count(st, job, &dlq, NULL);
+  if (json) {
+    json_t *o = json_pack("{s:O,s:O}", "runs", jr, "windows", jw);
+    if (job)
+      json_object_set_new(o, "dlq_depth", json_integer(dlq));
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+    cairn_log_mask(s);
+    printf("%s\n", s);
+    free(s);
+    json_decref(o);
+    goto done;
+  }
+  printf("RUNS (newest first)\n");
+  if (json_array_size(jr) == 0)
+    printf("  none\n");
+  for (size_t i = 0; i < json_array_size(jr); i++) {
+    json_t *r = json_array_get(jr, i);
+    char started[32] = "-", ended[32] = "-";
+    cairn_clock_fmt(ji(r, "started"), started, sizeof started);
+    if (json_integer_value(json_object_get(r, "ended")))
+      cairn_clock_fmt(ji(r, "ended"), ended, sizeof ended);
+    printf("  %s %-20s %-7s exit=%lld %s..%s%s\n", js(r, "run_id"),
+           js(r, "job"), js(r, "status"), ji(r, "exit_code"), started, ended,
+           ji(r, "resumed") ? " (resumed)" : "");
+    printf("      loaded=%lld rejected=%lld chunks=%lld redone=%lld "
+           "user=%s host=%s connector=%s\n", ji(r, "loaded"),
+           ji(r, "rejected"), ji(r, "chunks"), ji(r, "chunks_redone"),
+           js(r, "user"), js(r, "host"), js(r, "connector_version"));
+    printf("      job_sha256=%s params=%s trace=%s\n", js(r, "job_sha256"),
+           js(r, "params"), js(r, "trace_id"));
+    if (json_string_value(json_object_get(r, "message")))
+      printf("      message: %s\n", js(r, "message"));
+  }
+  printf("WINDOWS\n");
+  if (json_array_size(jw) == 0)
+    printf("  none\n");
+  for (size_t i = 0; i < json_array_size(jw); i++) {
+    json_t *w = json_array_get(jw, i);
+    printf("  %-20s %-12s %-7s last_seq=%lld records=%lld rejected=%lld\n",
+           js(w, "job"), js(w, "window"), js(w, "status"), ji(w, "last_seq"),
+           ji(w, "records"), ji(w, "rejects"));
+  }
+  if (job)
+    printf("DLQ depth: %lld\n", (long long)dlq);
+done:
+  json_decref(jr);
+  json_decref(jw);
+  cairn_state_close(st);
+  free(job);
+  return rc;
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c -- `cairn <subcommand>`: the one table of subcommands. */
+#include "cli/cli.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+struct subcommand {
+  const char *name;
+  int       (*fn)(int argc, char **argv);
+  const char *summary;
+};
+
+static const struct subcommand commands[] = {
+  { "run",      cairn_cmd_run,      "run a job (resumes an interrupted run)" },
+  { "status",   cairn_cmd_status,   "last runs, windows, seq, DLQ depth" },
+  { "validate", cairn_cmd_validate, "check job and sink files" },
+  { "verify",   cairn_cmd_verify,   "verify an evidence bundle" },
+  { "mock",     cairn_cmd_mock,     "serve a HAR recording on loopback" },
+  { "dlq",      cairn_cmd_dlq,      "list quarantined records of a job" },
+};
+
+static void usage(FILE *out)
+{
+  fprintf(out, "usage: cairn <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\n`cairn <command> --help` describes a command.\n"
+               "Exit codes: 0 done, 2 usage/invalid job/already running, "
+               "3 failed but resumable, 4 verify failed.\n");
+}
+
+const char *cairn_cli_state_dir(const char *flag)
+{
+  const char *env = getenv("CAIRN_STATE");
+  return flag ? flag : env && *env ? env : "state";
+}
+
+const char *cairn_cli_out_dir(const char *flag)
+{
+  const char *env = getenv("CAIRN_OUT");
+  return flag ? flag : env && *env ? env : "out";
+}
+
+void cairn_cli_log_setup(const char *format, const char *level)
+{
+  int lvl = CAIRN_LOG_INFO;
+  const char *env_fmt = getenv("CAIRN_LOG_FORMAT");
+  const char *env_lvl = getenv("CAIRN_LOG_LEVEL");
+  if (!format)
+    format = env_fmt;
+  if (!level)
+    level = env_lvl;
+  if (level) {
+    if (strcmp(level, "debug") == 0)
+      lvl = CAIRN_LOG_DEBUG;
+    else if (strcmp(level, "warn") == 0)
+      lvl = CAIRN_LOG_WARN;
+    else if (strcmp(level, "error") == 0)
+      lvl = CAIRN_LOG_ERROR;
+  }
+  cairn_log_init(!(format && strcmp(format, "text") == 0), lvl, stderr);
+}
+
+int cairn_cli_wants_help(int argc, char **argv)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return 1;
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  int rc;
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    usage(stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("cairn %s\n", CAIRN_VERSION);
+    return 0;
+  }
+  cairn_cli_log_setup(NULL, NULL);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(argv[1], commands[i].name) == 0) {
+      curl_global_init(CURL_GLOBAL_DEFAULT);
+      rc = commands[i].fn(argc - 1, argv + 1);
+      curl_global_cleanup();
+      return rc;
+    }
+  fprintf(stderr, "cairn: unknown command \"%s\"\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* batch.c -- rows of typed values in an arena, rejects, digests and the
+ * canonical NDJSON form of a row. */
+#include "core/batch.h"
+#include "core/hash.h"
+#include "core/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA_BLOCK (256 * 1024)
+
+struct cairn_arena_block {
+  struct cairn_arena_block *next;
+  size_t used, cap;
+  char   data[];
+};
+
+long cairn_contract_field(const struct cairn_contract *c, const char *name)
+{
+  for (size_t i = 0; i < c->n_fields; i++)
+    if (strcmp(c->fields[i].name, name) == 0)
+      return (long)i;
+  return -1;
+}
+
+struct cairn_batch *cairn_batch_create(size_t n_fields)
+{
+  struct cairn_batch *b = cairn_xcalloc(1, sizeof *b);
+  b->n_fields = n_fields;
+  return b;
+}
+
+static void free_rejects(struct cairn_batch *b)
+{
+  for (size_t i = 0; i < b->n_rejects; i++) {
+    free(b->rejects[i].position);
+    free(b->rejects[i].reasons);
+    free(b->rejects[i].raw);
+  }
+  b->n_rejects = 0;
+}
+
+void cairn_batch_free(struct cairn_batch *b)
+{
+  struct cairn_arena_block *blk, *next;
+  if (!b)
+    return;
+  free_rejects(b);
+  free(b->rejects);
+  for (blk = b->arena; blk; blk = next) {
+    next = blk->next;
+    free(blk);
+  }
+  free(b->vals);
+  free(b);
+}
+
+void cairn_batch_reset(struct cairn_batch *b)
+{
+  struct cairn_arena_block *blk, *next, *keep = NULL;
+  b->n_rows = 0;
+  free_rejects(b);
+  /* Keep one standard block: a flat footprint across chunks. */
+  for (blk = b->arena; blk; blk = next) {
+    next = blk->next;
+    if (!keep && blk->cap == ARENA_BLOCK) {
+      keep = blk;
+      keep->next = NULL;
+      keep->used = 0;
+    } else {
+      free(blk);
+    }
+  }
+  b->arena = keep;
+  b->arena_bytes = 0;
+}
+
+struct cairn_value *cairn_batch_add_row(struct cairn_batch *b)
+{
+  struct cairn_value *row;
+  if (b->n_rows == b->cap_rows) {
+    b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
+    b->vals = cairn_xrealloc(b->vals,
+                             b->cap_rows * b->n_fields * sizeof *b->vals);
+  }
+  row = b->vals + b->n_rows * b->n_fields;
+  memset(row, 0, b->n_fields * sizeof *row);
+  b->n_rows++;
+  return row;
+}
+
+void cairn_batch_drop_row(struct cairn_batch *b)
+{
+  if (b->n_rows)
+    b->n_rows--;
+}
+
+const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n)
+{
+  struct cairn_arena_block *blk = b->arena;
+  char *p;
+
+  if (!blk || blk->used + n + 1 > blk->cap) {
+    /* The head is the block being filled; full ones stay behind it. */
+    size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
+    blk = cairn_xmalloc(sizeof *blk + cap);
+    blk->used = 0;
+    blk->cap = cap;
+    blk->next = b->arena;
+    b->arena = blk;
+  }
+  p = blk->data + blk->used;
+  memcpy(p, s, n);
+  p[n] = '\0';
+  blk->used += n + 1;
+  b->arena_bytes += n + 1;
+  return p;
+}
+
+void cairn_batch_reject(struct cairn_batch *b, const char *position,
+                        const char *reasons, const char *raw)
+{
+  struct cairn_reject *r;
+  if (b->n_rejects == b->cap_rejects) {
+    b->cap_rejects = b->cap_rejects ? b->cap_rejects * 2 : 16;
+    b->rejects = cairn_xrealloc(b->rejects, b->cap_rejects * sizeof *r);
+  }
+  r = &b->rejects[b->n_rejects++];
+  r->position = cairn_xstrdup(position ? position : "");
+  r->reasons = cairn_xstrdup(reasons ? reasons : "");
+  r->raw = cairn_xstrdup(raw ? raw : "");
+}
+
+void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
+                          int type, const char *s, size_t n)
+{
+  v->type = (uint8_t)type;
+  v->s = cairn_batch_strdup(b, s, n);
+  v->len = (uint32_t)n;
+  v->i = 0;
+}
+
+void cairn_batch_digest(const struct cairn_batch *b, char out[65])
+{
+  struct cairn_sha256 h;
+  cairn_sha256_init(&h);
+  for (size_t k = 0; k < b->n_rows * b->n_fields; k++) {
+    const struct cairn_value *v = &b->vals[k];
+    unsigned char tag[1 + 4 + 8];
+    tag[0] = v->type;
+    memcpy(tag + 1, &v->len, 4);
+    memcpy(tag + 5, &v->i, 8);
+    cairn_sha256_update(&h, tag, sizeof tag);
+    if (v->s && v->len)
+      cairn_sha256_update(&h, v->s, v->len);
+  }
+  cairn_sha256_final_hex(&h, out);
+}
+
+static const struct cairn_contract *sort_contract;
+
+static int cmp_field(const void *a, const void *b)
+{
+  const size_t *x = a, *y = b;
+  return strcmp(sort_contract->fields[*x].name,
+                sort_contract->fields[*y].name);
+}
+
+size_t *cairn_contract_sorted_order(const struct cairn_contract *c)
+{
+  size_t *order = cairn_xmalloc(c->n_fields * sizeof *order);
+  for (size_t i = 0; i < c->n_fields; i++)
+    order[i] = i;
+  /* Contracts are loaded once at start-up, single-threaded. */
+  sort_contract = c;
+  qsort(order, c->n_fields, sizeof *order, cmp_field);
+  sort_contract = NULL;
+  return order;
+}
+
+static void put_json_string(struct cairn_buf *out, const char *s, size_t n)
+{
+  static const char hex[] = "0123456789abcdef";
+  char *p = cairn_buf_reserve(out, n * 6 + 2);
+  char *start = p;
+  *p++ = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      *p++ = '\\';
+      *p++ = (char)c;
+    } else if (c < 0x20) {
+      *p++ = '\\';
+      switch (c) {
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
+      default:
+        *p++ = 'u'; *p++ = '0'; *p++ = '0';
+        *p++ = hex[c >> 4]; *p++ = hex[c & 15];
+      }
+    } else {
+      *p++ = (char)c;
+    }
+  }
+  *p++ = '"';
+  out->len += (size_t)(p - start);
+  out->data[out->len] = '\0';
+}
+
+void cairn_batch_row_json(const struct cairn_batch *b,
+                          const struct cairn_contract *c, const size_t *order,
+                          size_t r, struct cairn_buf *out)
+{
+  const struct cairn_value *row = b->vals + r * b->n_fields;
+  cairn_buf_putc(out, '{');
+  for (size_t k = 0; k < c->n_fields; k++) {
+    size_t f = order[k];
+    const struct cairn_value *v = &row[f];
+    const char *name = c->fields[f].name;
+    if (k)
+      cairn_buf_putc(out, ',');
+    put_json_string(out, name, strlen(name));
+    cairn_buf_putc(out, ':');
+    switch (v->type) {
+    case CAIRN_V_STR:
+      put_json_string(out, v->s, v->len);
+      break;
+    case CAIRN_V_NUM:
+    case CAIRN_V_JSON:
+      cairn_buf_append(out, v->s, v->len);
+      break;
+    case CAIRN_V_INT:
+      cairn_buf_printf(out, "%lld", (long long)v->i);
+      break;
+    case CAIRN_V_BOOL:
+      cairn_buf_puts(out, v->i ? "true" : "false");
+      break;
+    default:
+      cairn_buf_puts(out, "null");
+    }
+  }
+  cairn_buf_putc(out, '}');
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* clock.h -- injectable time.
+ *
+ * Wall-clock time never reaches an output (see docs/internals/determinism.md);
+ * it is used for logs, run records, lock stamps, and retry timing. Tests pin
+ * it with CAIRN_TEST_NOW=<epoch seconds>. */
+#ifndef CAIRN_CLOCK_H
+#define CAIRN_CLOCK_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* Seconds since the epoch (CAIRN_TEST_NOW when set). */
+int64_t cairn_clock_now(void);
+/* Monotonic milliseconds, for durations and deadlines. */
+int64_t cairn_clock_mono_ms(void);
+/* Sleep for ms milliseconds (restarts on EINTR). */
+void    cairn_clock_sleep_ms(int64_t ms);
+/* Format epoch seconds as RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" into out
+ * (at least 21 bytes). */
+void    cairn_clock_fmt(int64_t t, char *out, size_t n);
+/* Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS][.frac](Z|+hh:mm)", returning
+ * epoch seconds in *out. Returns 0 or -1 when malformed. */
+int     cairn_clock_parse(const char *s, int64_t *out);
+/* Days from civil date (proleptic Gregorian), and back. */
+int64_t cairn_days_from_civil(int y, unsigned m, unsigned d);
+void    cairn_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);
+
+#endif

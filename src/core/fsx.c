@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* fsx.c -- durable file operations. */
+
+#include "core/fsx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cairn_fs_mkdirs(const char *path, cairn_err *err)
+{
+  char *p = cairn_xstrdup(path);
+  int rc = CAIRN_OK;
+
+  for (char *s = p + 1; ; s++) {
+    if (*s == '/' || *s == '\0') {
+      char c = *s;
+      *s = '\0';
+      if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+        rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "mkdir %s: %s", p,
+                         strerror(errno));
+        break;
+      }
+      *s = c;
+      if (c == '\0')
+        break;
+    }
+  }
+  free(p);
+  return rc;
+}
+
+int cairn_fs_fsync_parent(const char *path, cairn_err *err)
+{
+  char *copy = cairn_xstrdup(path);
+  int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+  int rc = CAIRN_OK;
+
+  if (fd < 0 || fsync(fd) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync dir of %s: %s", path,
+                     strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  free(copy);
+  return rc;
+}
+
+int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
+                          cairn_err *err)
+{
+  char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int rc = CAIRN_OK;
+  const char *p = data;
+
+  if (fd < 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "write %s: %s", tmp,
+                       strerror(errno));
+      goto done;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  if (fsync(fd) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  close(fd);
+  fd = -1;
+  if (rename(tmp, path) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp, path,
+                     strerror(errno));
+    goto done;
+  }
+  rc = cairn_fs_fsync_parent(path, err);
+done:
+  if (fd >= 0)
+    close(fd);
+  if (rc < 0)
+    unlink(tmp);
+  free(tmp);
+  return rc;
+}
+
+int cairn_fs_read_all(const char *path, struct cairn_buf *out, cairn_err *err)
+{
+  char chunk[65536];
+  size_t n;
+  FILE *fp = fopen(path, "rb");
+
+  if (!fp)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path, strerror(errno));
+  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
+    if (cairn_buf_append(out, chunk, n) != 0) {
+      fclose(fp);
+      return CAIRN_RAISE(err, CAIRN_EIO, 0, "%s: file too large", path);
+    }
+  }
+  if (ferror(fp)) {
+    int e = errno;
+    fclose(fp);
+    return CAIRN_RAISE(err, CAIRN_EIO, e, "read %s: %s", path, strerror(e));
+  }
+  fclose(fp);
+  if (!out->data)
+    cairn_buf_append(out, "", 0);
+  return CAIRN_OK;
+}
+
+int cairn_fs_exists(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(p);
+}
+
+int cairn_fs_remove_tree(const char *path, cairn_err *err)
+{
+  if (!cairn_fs_exists(path))
+    return CAIRN_OK;
+  if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "remove %s: %s", path,
+                       strerror(errno));
+  return CAIRN_OK;
+}
+
+char *cairn_path_join(const char *a, const char *b)
+{
+  size_t n = strlen(a);
+  if (b[0] == '/')
+    return cairn_xstrdup(b);
+  if (n && a[n - 1] == '/')
+    return cairn_strfmt("%s%s", a, b);
+  return cairn_strfmt("%s/%s", a, b);
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/* fsx.h -- file-system helpers that keep the crash guarantees: atomic
+ * replace (temp + fsync + rename + fsync dir), recursive mkdir, whole-file
+ * reads. All paths are borrowed. */
+#ifndef CAIRN_FSX_H
+#define CAIRN_FSX_H
+
+#include <stddef.h>
+#include "core/err.h"
+#include "core/mem.h"
+
+/* mkdir -p; 0 or CAIRN_EIO. */
+int cairn_fs_mkdirs(const char *path, cairn_err *err);
+/* Write data to path atomically: after a crash the file is either the old
+ * one or the complete new one. */
+int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
+                          cairn_err *err);
+/* fsync the directory containing path (makes a rename durable). */
+int cairn_fs_fsync_parent(const char *path, cairn_err *err);
+/* Read a whole file into out (appends). */
+int cairn_fs_read_all(const char *path, struct cairn_buf *out, cairn_err *err);
+int cairn_fs_exists(const char *path);
+/* rm -rf; missing path is fine. */
+int cairn_fs_remove_tree(const char *path, cairn_err *err);
+/* Join two path parts with one '/'; new string. */
+char *cairn_path_join(const char *a, const char *b);
+
+#endif

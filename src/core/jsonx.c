@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* jsonx.c -- JSON helpers. cairn_json_locate() is a small scanner over the
+ * original text: jansson does not keep positions, and users need to be told
+ * where in their job file a problem is. */
+#include "core/jsonx.h"
+#include "core/fsx.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
+                         cairn_err *err)
+{
+  struct cairn_buf local = {0};
+  struct cairn_buf *b = text ? text : &local;
+  json_error_t je;
+  size_t start = b->len;
+  int rc;
+
+  *out = NULL;
+  rc = cairn_fs_read_all(path, b, err);
+  if (rc < 0)
+    goto done;
+  *out = json_loadb(b->data + start, b->len - start,
+                    JSON_REJECT_DUPLICATES, &je);
+  if (!*out)
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s:%d:%d: %s", path,
+                     je.line > 0 ? je.line : 1, je.column > 0 ? je.column : 1,
+                     je.text);
+done:
+  cairn_buf_free(&local);
+  return rc;
+}
+
+/* ---- position scanner ------------------------------------------------ */
+
+static const char *ws(const char *p)
+{
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  return p;
+}
+
+static const char *skip_string(const char *p)
+{
+  p++; /* opening quote */
+  while (*p && *p != '"') {
+    if (*p == '\\' && p[1])
+      p++;
+    p++;
+  }
+  return *p ? p + 1 : p;
+}
+
+static const char *skip_value(const char *p)
+{
+  int depth = 0;
+  p = ws(p);
+  if (*p == '"')
+    return skip_string(p);
+  if (*p != '{' && *p != '[') {
+    while (*p && !strchr(",]} \t\r\n", *p))
+      p++;
+    return p;
+  }
+  do {
+    if (*p == '"') {
+      p = skip_string(p);
+      continue;
+    }
+    if (*p == '{' || *p == '[')
+      depth++;
+    else if (*p == '}' || *p == ']')
+      depth--;
+    if (*p)
+      p++;
+  } while (*p && depth > 0);
+  return p;
+}
+
+/* Compare the JSON string at p (with quotes) with a decoded token. Handles
+ * the common escapes; exotic \u keys simply fail to match. */
+static int key_equals(const char *p, const char *tok)
+{
+  p++;
+  while (*p && *p != '"') {
+    char c = *p;
+    if (c == '\\') {
+      p++;
+      switch (*p) {
+      case 'n': c = '\n'; break;
+      case 't': c = '\t'; break;
+      case 'r': c = '\r'; break;
+      case 'b': c = '\b'; break;
+      case 'f': c = '\f'; break;
+      default: c = *p; break;
+      }
+    }
+    if (*tok != c)
+      return 0;
+    tok++;
+    p++;
+  }
+  return *tok == '\0';
+}
+
+/* Next token of a pointer, decoded into buf; returns the rest or NULL. */
+static const char *next_token(const char *ptr, char *buf, size_t n)
+{
+  size_t i = 0;
+  if (*ptr != '/')
+    return NULL;
+  ptr++;
+  while (*ptr && *ptr != '/') {
+    char c = *ptr++;
+    if (c == '~' && (*ptr == '0' || *ptr == '1'))
+      c = *ptr++ == '0' ? '~' : '/';
+    if (i + 1 < n)
+      buf[i++] = c;
+  }
+  buf[i] = '\0';
+  return ptr;
+}
+
+void cairn_json_locate(const char *text, const char *ptr, int want_key,
+                       int *line, int *col)
+{
+  const char *p = ws(text), *found = p;
+  char tok[256];
+
+  while (ptr && *ptr) {
+    const char *rest = next_token(ptr, tok, sizeof tok);
+    const char *hit = NULL, *hit_key = NULL;
+    if (!rest)
+      break;
+    if (*p == '{') {
+      p = ws(p + 1);
+      while (*p == '"') {
+        const char *k = p;
+        p = ws(skip_string(p));
+        if (*p == ':')
+          p = ws(p + 1);
+        if (key_equals(k, tok)) {
+          hit = p;
+          hit_key = k;
+          break;
+        }
+        p = ws(skip_value(p));
+        if (*p == ',')
+          p = ws(p + 1);
+      }
+    } else if (*p == '[') {
+      long idx = strtol(tok, NULL, 10);
+      p = ws(p + 1);
+      for (long i = 0; *p && *p != ']'; i++) {
+        if (i == idx) {
+          hit = hit_key = p;
+          break;
+        }
+        p = ws(skip_value(p));
+        if (*p == ',')
+          p = ws(p + 1);
+      }
+    }
+    if (!hit)
+      break;
+    ptr = rest;
+    found = (want_key && !*rest) ? hit_key : hit;
+    p = hit;
+  }
+  *line = 1;
+  *col = 1;
+  for (const char *q = text; q < found && *q; q++) {
+    if (*q == '\n') {
+      (*line)++;
+      *col = 1;
+    } else if (((unsigned char)*q & 0xC0) != 0x80) {
+      (*col)++;
+    }
+  }
+}
+
+/* ---- pointers -------------------------------------------------------- */
+
+int cairn_json_pointer_valid(const char *ptr)
+{
+  return ptr && (*ptr == '\0' || *ptr == '/');
+}
+
+json_t *cairn_json_pointer_get(const json_t *root, const char *ptr)
+{
+  char tok[1024];
+  const json_t *v = root;
+
+  if (!ptr)
+    return NULL;
+  while (v && *ptr) {
+    ptr = next_token(ptr, tok, sizeof tok);
+    if (!ptr)
+      return NULL;
+    if (json_is_object(v)) {
+      v = json_object_get(v, tok);
+    } else if (json_is_array(v)) {
+      char *end;
+      long i = strtol(tok, &end, 10);
+      if (*end || end == tok || i < 0)
+        return NULL;
+      v = json_array_get(v, (size_t)i);
+    } else {
+      return NULL;
+    }
+  }
+  return (json_t *)v;
+}
+
+int cairn_json_pointer_set(json_t *root, const char *ptr, json_t *value)
+{
+  char tok[1024];
+  json_t *v = root;
+
+  while (*ptr) {
+    const char *rest = next_token(ptr, tok, sizeof tok);
+    if (!rest || !json_is_object(v)) {
+      json_decref(value);
+      return -1;
+    }
+    if (!*rest)
+      return json_object_set_new(v, tok, value) == 0 ? 0 : -1;
+    json_t *child = json_object_get(v, tok);
+    if (!child) {
+      child = json_object();
+      json_object_set_new(v, tok, child);
+    }
+    v = child;
+    ptr = rest;
+  }
+  json_decref(value);
+  return -1;
+}
+
+void cairn_json_pointer_append(struct cairn_buf *b, const char *token)
+{
+  cairn_buf_putc(b, '/');
+  for (; *token; token++) {
+    if (*token == '~')
+      cairn_buf_puts(b, "~0");
+    else if (*token == '/')
+      cairn_buf_puts(b, "~1");
+    else
+      cairn_buf_putc(b, *token);
+  }
+}
+
+char *cairn_json_canonical(const json_t *v)
+{
+  char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  return s ? s : cairn_xstrdup("null");
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* jsonx.h -- jansson helpers: load a file with file:line:col errors, find
+ * where a JSON pointer sits in the source text (so validation errors can
+ * name a line and column), and JSON pointer get/set (RFC 6901). */
+#ifndef CAIRN_JSONX_H
+#define CAIRN_JSONX_H
+
+#include <jansson.h>
+#include "core/err.h"
+#include "core/mem.h"
+
+/* Parse the file at path. On success *out is a new reference and, when
+ * text is not NULL, the file's bytes are appended to it (for locate). On
+ * a syntax error the message is "path:line:col: message" (CAIRN_EPARSE). */
+int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
+                         cairn_err *err);
+
+/* Find the 1-based line and column of the value at 'ptr' in 'text'. With
+ * want_key and a pointer ending in an object member, the position of the
+ * member's key is returned instead. When the pointer does not resolve, the
+ * position of its deepest existing ancestor is returned. */
+void cairn_json_locate(const char *text, const char *ptr, int want_key,
+                       int *line, int *col);
+
+/* Borrowed value at an RFC 6901 pointer, or NULL. "" is the root. */
+json_t *cairn_json_pointer_get(const json_t *root, const char *ptr);
+/* Set the value at ptr (stealing 'value'), creating intermediate objects.
+ * Returns 0, or -1 when the path runs through a non-object. */
+int cairn_json_pointer_set(json_t *root, const char *ptr, json_t *value);
+/* Is ptr syntactically a JSON pointer ("" or starting with '/')? */
+int cairn_json_pointer_valid(const char *ptr);
+/* Append the escaped form of one reference token (~ -> ~0, / -> ~1). */
+void cairn_json_pointer_append(struct cairn_buf *b, const char *token);
+
+/* Compact JSON with sorted keys: the canonical form used for digests,
+ * request matching and NDJSON. New string (free()). */
+char *cairn_json_canonical(const json_t *v);
+
+#endif

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/* log.c -- JSON-lines (or text) logging with secret masking. */
+#include "core/log.h"
+#include "core/clock.h"
+#include "core/mem.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/time.h>
+
+#define MAX_SECRETS 64
+
+static struct {
+  int   json;
+  int   min_level;
+  FILE *out;
+  char *run_id;
+  char *job;
+  char *window;
+  char *secrets[MAX_SECRETS];
+  int   n_secrets;
+} g = { 1, CAIRN_LOG_INFO, NULL, NULL, NULL, NULL, {0}, 0 };
+
+static _Thread_local long t_seq;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+void cairn_log_init(int json, int min_level, FILE *out)
+{
+  g.json = json;
+  g.min_level = min_level;
+  g.out = out;
+}
+
+static void set_str(char **slot, const char *v)
+{
+  free(*slot);
+  *slot = cairn_xstrdup(v);
+}
+
+void cairn_log_set_run(const char *run_id, const char *job)
+{
+  pthread_mutex_lock(&lock);
+  set_str(&g.run_id, run_id);
+  set_str(&g.job, job);
+  pthread_mutex_unlock(&lock);
+}
+
+void cairn_log_set_window(const char *window)
+{
+  pthread_mutex_lock(&lock);
+  set_str(&g.window, window);
+  pthread_mutex_unlock(&lock);
+}
+
+void cairn_log_set_seq(long seq)
+{
+  t_seq = seq;
+}
+
+void cairn_log_add_secret(const char *value)
+{
+  if (!value || strlen(value) < 4)
+    return;
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < g.n_secrets; i++)
+    if (strcmp(g.secrets[i], value) == 0)
+      goto done;
+  if (g.n_secrets < MAX_SECRETS)
+    g.secrets[g.n_secrets++] = cairn_xstrdup(value);
+done:
+  pthread_mutex_unlock(&lock);
+}
+
+/* Caller holds the lock. */
+static void mask_locked(char *s)
+{
+  for (int i = 0; i < g.n_secrets; i++) {
+    size_t n = strlen(g.secrets[i]);
+    char *p;
+    while ((p = strstr(s, g.secrets[i])) != NULL) {
+      memcpy(p, "***", 3);
+      memmove(p + 3, p + n, strlen(p + n) + 1);
+    }
+  }
+}
+
+void cairn_log_mask(char *s)
+{
+  pthread_mutex_lock(&lock);
+  mask_locked(s);
+  pthread_mutex_unlock(&lock);
+}
+
+int cairn_log_has_secret(const char *s)
+{
+  int found = 0;
+  pthread_mutex_lock(&lock);
+  for (int i = 0; i < g.n_secrets && !found; i++)
+    found = strstr(s, g.secrets[i]) != NULL;
+  pthread_mutex_unlock(&lock);
+  return found;
+}
+
+static const char *level_name(int level)
+{
+  static const char *names[] = { "debug", "info", "warn", "error" };
+  return level >= 0 && level <= 3 ? names[level] : "info";
+}
+
+static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
+{
+  char *msg, *line;
+  char ts[96];
+  struct timeval tv;
+  struct tm tm;
+  FILE *out = g.out ? g.out : stderr;
+
+  if (level < g.min_level)
+    return;
+  msg = cairn_vstrfmt(fmt, ap);
+  gettimeofday(&tv, NULL);
+  gmtime_r(&tv.tv_sec, &tm);
+  snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+           tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+  pthread_mutex_lock(&lock);
+  if (g.json) {
+    json_t *o = json_object();
+    json_object_set_new(o, "ts", json_string(ts));
+    json_object_set_new(o, "level", json_string(level_name(level)));
+    if (g.run_id)
+      json_object_set_new(o, "run_id", json_string(g.run_id));
+    if (g.job)
+      json_object_set_new(o, "job", json_string(g.job));
+    if (g.window)
+      json_object_set_new(o, "window", json_string(g.window));
+    if (t_seq > 0)
+      json_object_set_new(o, "seq", json_integer(t_seq));
+    json_object_set_new(o, "msg", json_string(msg));
+    if (fields)
+      json_object_update_missing(o, (json_t *)fields);
+    line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+  } else {
+    char *extra = fields && json_object_size(fields)
+                      ? json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS)
+                      : NULL;
+    char seqbuf[24] = "";
+    if (t_seq > 0)
+      snprintf(seqbuf, sizeof seqbuf, " #%ld", t_seq);
+    line = cairn_strfmt("%s %-5s %s%s%s%s %s%s%s", ts, level_name(level),
+                        g.job ? g.job : "cairn", g.window ? " " : "",
+                        g.window ? g.window : "", seqbuf, msg,
+                        extra ? " " : "", extra ? extra : "");
+    free(extra);
+  }
+  if (line) {
+    mask_locked(line);
+    fputs(line, out);
+    fputc('\n', out);
+    fflush(out);
+  }
+  pthread_mutex_unlock(&lock);
+  free(line);
+  free(msg);
+}
+
+void cairn_log(int level, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  emit(level, NULL, fmt, ap);
+  va_end(ap);
+}
+
+void cairn_logj(int level, const json_t *fields, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  emit(level, fields, fmt, ap);
+  va_end(ap);
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* log.h -- structured logging: JSON lines on stderr (or text for people).
+ *
+ * Each line carries ts, level, run_id, job, window, seq and msg, plus any
+ * extra fields given. Registered secret values are masked ("***") in every
+ * line before it is written, whatever the caller passed in. The log context
+ * (run id, job, window, seq) is process-global; seq is per thread so the
+ * loader thread of a pipeline can log its own chunk. */
+#ifndef CAIRN_LOG_H
+#define CAIRN_LOG_H
+
+#include <stdio.h>
+#include <jansson.h>
+
+enum cairn_log_level {
+  CAIRN_LOG_DEBUG = 0,
+  CAIRN_LOG_INFO  = 1,
+  CAIRN_LOG_WARN  = 2,
+  CAIRN_LOG_ERROR = 3,
+};
+
+/* json: 1 for JSON lines, 0 for text. out: borrowed, default stderr. */
+void cairn_log_init(int json, int min_level, FILE *out);
+/* Strings are copied. NULL clears a field. seq <= 0 clears seq. */
+void cairn_log_set_run(const char *run_id, const char *job);
+void cairn_log_set_window(const char *window);
+void cairn_log_set_seq(long seq);
+/* Remember a secret value (copied) so no log line ever shows it.
+ * Values shorter than 4 bytes are ignored (they would mask too much). */
+void cairn_log_add_secret(const char *value);
+/* Replace every registered secret in s (in place when it fits, which it
+ * always does because the mask is shorter). Used by other writers too. */
+void cairn_log_mask(char *s);
+/* Does s contain a registered secret? */
+int  cairn_log_has_secret(const char *s);
+
+void cairn_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Like cairn_log with extra fields; 'fields' is borrowed (may be NULL). */
+void cairn_logj(int level, const json_t *fields, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define cairn_debug(...) cairn_log(CAIRN_LOG_DEBUG, __VA_ARGS__)
+#define cairn_info(...)  cairn_log(CAIRN_LOG_INFO, __VA_ARGS__)
+#define cairn_warn(...)  cairn_log(CAIRN_LOG_WARN, __VA_ARGS__)
+#define cairn_error(...) cairn_log(CAIRN_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/* http.c -- the transport-independent half of http.h: response helpers,
+ * the perform/destroy wrappers every caller goes through, and the small
+ * codecs (base64, percent-decoding, HTTP dates) the HAR code shares. */
+#include "http/http.h"
+#include "http/har.h"
+#include "core/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ---- responses -------------------------------------------------------- */
+
+void cairn_http_resp_free(struct cairn_http_resp *r)
+{
+  if (!r)
+    return;
+  for (size_t i = 0; i < r->n_headers; i++) {
+    free(r->headers[i].name);
+    free(r->headers[i].value);
+  }
+  free(r->headers);
+  cairn_buf_free(&r->body);
+  memset(r, 0, sizeof *r);
+}
+
+const char *cairn__header_find(const struct cairn_http_header *h, size_t n,
+                               const char *name)
+{
+  const char *found = NULL;
+  if (!h || !name)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (h[i].name && strcasecmp(h[i].name, name) == 0)
+      found = h[i].value;
+  return found;
+}
+
+const char *cairn_http_resp_header(const struct cairn_http_resp *r,
+                                   const char *name)
+{
+  return r ? cairn__header_find(r->headers, r->n_headers, name) : NULL;
+}
+
+const char *cairn_http_reason(long status)
+{
+  switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 203: return "Non-Authoritative Information";
+  case 204: return "No Content";
+  case 206: return "Partial Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 412: return "Precondition Failed";
+  case 413: return "Content Too Large";
+  case 415: return "Unsupported Media Type";
+  case 422: return "Unprocessable Content";
+  case 429: return "Too Many Requests";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  }
+  return "";
+}
+
+/* ---- the seam ---------------------------------------------------------- */
+
+int cairn_http_perform(cairn_http_transport *t,
+                       const struct cairn_http_req *req,
+                       struct cairn_http_resp *resp, cairn_err *err)
+{
+  int rc;
+
+  CAIRN_FAIL_IF(!t || !t->perform || !req || !resp, err, CAIRN_EUSAGE, 0,
+                "http: perform needs a transport, a request and a response");
+  cairn_http_resp_free(resp);
+  CAIRN_FAIL_IF(!req->method || !*req->method || !req->url || !*req->url,
+                err, CAIRN_EUSAGE, 0, "http: request without method or URL");
+  CAIRN_FAIL_IF(req->body_len && !req->body, err, CAIRN_EUSAGE, 0,
+                "http: body_len %zu with a NULL body", req->body_len);
+  rc = t->perform(t, req, resp, err);
+  if (rc != CAIRN_OK) {
+    cairn_http_resp_free(resp);
+    return rc < 0 ? rc : CAIRN_RAISE(err, CAIRN_EINTERNAL, rc,
+                                     "http: %s transport returned %d",
+                                     t->name, rc);
+  }
+  return CAIRN_OK;
+}
+
+void cairn_http_transport_destroy(cairn_http_transport *t)
+{
+  if (t && t->destroy)
+    t->destroy(t);
+}
+
+/* ---- codecs ------------------------------------------------------------- */
+
+static const char b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *cairn__base64_encode(const void *p, size_t n)
+{
+  const unsigned char *s = p;
+  char *out = cairn_xmalloc((n + 2) / 3 * 4 + 1);
+  char *o = out;
+  size_t i;
+
+  for (i = 0; i + 2 < n; i += 3) {
+    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
+    *o++ = b64[v >> 18 & 63];
+    *o++ = b64[v >> 12 & 63];
+    *o++ = b64[v >> 6 & 63];
+    *o++ = b64[v & 63];
+  }
+  if (i < n) {
+    unsigned v = (unsigned)s[i] << 16;
+    if (i + 1 < n)
+      v |= (unsigned)s[i + 1] << 8;
+    *o++ = b64[v >> 18 & 63];
+    *o++ = b64[v >> 12 & 63];
+    *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
+    *o++ = '=';
+  }
+  *o = '\0';
+  return out;
+}
+
+static int b64_val(int c)
+{
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;   /* '-' '_': base64url, tolerated */
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+int cairn__base64_decode(const char *s, size_t n, char **out, size_t *out_len)
+{
+  char *buf = cairn_xmalloc(n / 4 * 3 + 4);
+  size_t len = 0;
+  unsigned acc = 0;
+  int bits = 0, pad = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    int c = (unsigned char)s[i], v;
+    if (c == '\r' || c == '\n' || c == ' ' || c == '\t')
+      continue;
+    if (c == '=') {
+      pad++;
+      continue;
+    }
+    v = b64_val(c);
+    if (v < 0 || pad) {
+      free(buf);
+      return -1;
+    }
+    acc = (acc << 6 | (unsigned)v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      buf[len++] = (char)(acc >> bits & 0xff);
+    }
+  }
+  buf[len] = '\0';
+  *out = buf;
+  *out_len = len;
+  return 0;
+}
+
+static int hexval(int c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+char *cairn__pct_decode(const char *s, size_t n, int plus)
+{
+  char *out = cairn_xmalloc(n + 1);
+  size_t j = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
+        hexval((unsigned char)s[i + 2]) >= 0) {
+      out[j++] = (char)(hexval((unsigned char)s[i + 1]) << 4 |
+                        hexval((unsigned char)s[i + 2]));
+      i += 2;
+    } else if (plus && s[i] == '+') {
+      out[j++] = ' ';
+    } else {
+      out[j++] = s[i];
+    }
+  }
+  out[j] = '\0';
+  return out;
+}
+
+int cairn__utf8_valid(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+
+  while (i < n) {
+    unsigned c = s[i];
+    size_t k;
+    unsigned cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      k = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      k = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      k = 3;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (i + k >= n)
+      return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80)
+        return 0;
+      cp = cp << 6 | (s[i + j] & 0x3f);
+    }
+    if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+static const char *const wkday[] = { "Sun", "Mon", "Tue", "Wed",
+                                     "Thu", "Fri", "Sat" };
+static const char *const month[] = { "Jan", "Feb", "Mar", "Apr",
+                                     "May", "Jun", "Jul", "Aug",
+                                     "Sep", "Oct", "Nov", "Dec" };
+
+int cairn__http_date_parse(const char *s, int64_t *out)
+{
+  char wd[8], mon[8];
+  int d, y, hh, mm, ss, m = -1;
+  struct tm tm;
+
+  /* IMF-fixdate only: what every current server sends. */
+  if (!s || sscanf(s, "%3s, %d %3s %d %d:%d:%d GMT", wd, &d, mon, &y, &hh,
+                   &mm, &ss) != 7)
+    return -1;
+  for (int i = 0; i < 12; i++)
+    if (strcmp(mon, month[i]) == 0)
+      m = i;
+  if (m < 0 || d < 1 || d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60)
+    return -1;
+  memset(&tm, 0, sizeof tm);
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m;
+  tm.tm_mday = d;
+  tm.tm_hour = hh;
+  tm.tm_min = mm;
+  tm.tm_sec = ss;
+  *out = (int64_t)timegm(&tm);
+  return 0;
+}
+
+void cairn__http_date_fmt(int64_t t, char *out, size_t n)
+{
+  time_t tt = (time_t)t;
+  struct tm tm;
+
+  gmtime_r(&tt, &tm);
+  snprintf(out, n, "%s, %02d %s %04d %02d:%02d:%02d GMT", wkday[tm.tm_wday],
+           tm.tm_mday, month[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+           tm.tm_min, tm.tm_sec);
+}
+
+void cairn__req_label(const char *method, const char *url, int with_query,
+                      char *out, size_t max)
+{
+  const char *p = url ? url : "";
+  const char *scheme = strstr(p, "://");
+  size_t len;
+
+  if (scheme) {
+    const char *path = strchr(scheme + 3, '/');
+    p = path ? path : "/";
+  }
+  snprintf(out, max, "%s %.*s", method ? method : "?",
+           (int)(with_query ? strcspn(p, "#") : strcspn(p, "?#")), p);
+  len = strlen(out);
+  if (len + 1 == max && max > 4)
+    memcpy(out + max - 4, "...", 4);
+}

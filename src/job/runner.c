@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: MIT */
+/* runner.c -- the chunk protocol. The order of writes is the whole design:
+ *
+ *   extract   raw page spooled (unless the source is rereadable), then the
+ *             chunk row with cursor_in/cursor_out          -> "extracted"
+ *   transform decode + map; counts, digest and quarantine rows in one
+ *             state transaction                              -> "transformed"
+ *   load      each sink makes the chunk durable atomically with its own
+ *             record of (job, window, seq); then the state row -> "loaded"
+ *   window    sinks finish the window (idempotent), then one transaction
+ *             marks it loaded and commits its incremental state; then the
+ *             spool is dropped.
+ * On resume every sink and the state store report their durable seq; the
+ * runner restarts at the smallest and a sink skips what it holds. A kill
+ * between any two of these writes is harmless. */
+#include "job/runner.h"
+#include "core/clock.h"
+#include "core/fsx.h"
+#include "core/hash.h"
+#include "core/jsonx.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/http.h"
+#include "state/state.h"
+#include "transform/transform.h"
+
+#include <openssl/rand.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct run {
+  struct cairn_job          *job;
+  const struct cairn_run_opts *o;
+  cairn_state               *st;
+  cairn_transform           *xf;
+  cairn_sink               **sinks;
+  struct cairn_sink_ctx     *sink_ctx;
+  cairn_http_transport      *http;
+  char                       recording_sha[65];
+  long                       attempt;
+  const struct cairn_window *w;      /* window being run */
+  struct cairn_batch        *batch;
+  char                       run_id[33];
+  char                       trace_id[33];
+  /* totals for the summary and the run record */
+  int64_t extracted, loaded, rejected, chunks, redone, windows_done;
+  int64_t windows_skipped;
+};
+
+/* ---- test hooks -------------------------------------------------------------
+ * CAIRN_TEST_KILL_AT=<point>:<seq>[:<window>] raises SIGKILL at a chunk
+ * boundary (points: extracted, transformed, sink_loaded, loaded, window) so
+ * the crash-torture test can stop a run exactly between two writes.
+ * CAIRN_TEST_FAULT=<point>:<seq> fails there with an injected error instead.
+ * Both are inert unless set. */
+
+static int hook_matches(const char *env, const char *point, long seq)
+{
+  const char *v = getenv(env);
+  size_t n = strlen(point);
+  if (!v || strncmp(v, point, n) != 0 || v[n] != ':')
+    return 0;
+  return strtol(v + n + 1, NULL, 10) == seq;
+}
+
+static void kill_point(const char *point, long seq)
+{
+  if (hook_matches("CAIRN_TEST_KILL_AT", point, seq))
+    raise(SIGKILL);
+}
+
+static int fault_point(const char *point, long seq, cairn_err *err)
+{
+  if (hook_matches("CAIRN_TEST_FAULT", point, seq))
+    return CAIRN_RAISE(err, CAIRN_EIO, 0, "injected fault at %s of chunk %ld",
+                       point, seq);
+  return CAIRN_OK;
+}
+
+int cairn_exit_code_for(int rc)
+{
+  switch (rc) {
+  case CAIRN_OK:
+  case CAIRN_DONE:
+    return CAIRN_EXIT_OK;
+  case CAIRN_EUSAGE:
+  case CAIRN_ELOCKED:
+  case CAIRN_ESCHEMA:
+    return CAIRN_EXIT_USAGE;
+  case CAIRN_EVERIFY:
+    return CAIRN_EXIT_VERIFY;
+  default:
+    return CAIRN_EXIT_RESUMABLE;
+  }
+}
+
+/* ---- incremental state seen by sources -------------------------------------- */
+
+struct kv_ctx {
+  struct run *r;
+  json_t     *cache;   /* committed values read so far */
+};
+
+static const char *kv_get(void *ud, const char *key)
+{
+  struct kv_ctx *k = ud;
+  json_t *v = json_object_get(k->cache, key);
+  char *val = NULL;
+  if (v)
+    return json_string_value(v);
+  if (cairn_state_kv_get(k->r->st, k->r->job->name, key, &val, NULL) < 0 ||
+      !val)
+    return NULL;
+  json_object_set_new(k->cache, key, json_string(val));
+  free(val);
+  return json_string_value(json_object_get(k->cache, key));
+}
+
+static void kv_put(void *ud, const char *key, const char *value)
+{
+  struct kv_ctx *k = ud;
+  cairn_err e = {0};
+  if (cairn_state_window_stage_kv(k->r->st, k->r->job->name, k->r->w, key,
+                                  value, &e) < 0)
+    cairn_warn("cannot stage incremental state %s: %s", key, e.msg);
+}
+
+/* ---- one chunk ----------------------------------------------------------------- */
+
+struct emit_ctx {
+  struct run *r;
+  int         rc;
+  cairn_err  *err;
+};
+
+static int emit_record(void *ud, const struct cairn_record *rec)
+{
+  struct emit_ctx *e = ud;
+  int rc = cairn_transform_apply(e->r->xf, rec, e->r->batch, e->err);
+  return rc < 0 ? rc : 0;
+}
+
+/* Reject-ratio guard over the whole window so far. */
+static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
+                         cairn_err *err)
+{
+  double max = cairn_transform_max_reject_ratio(r->xf);
+  double ratio;
+  if (recs + rejs == 0 || max >= 1.0)
+    return CAIRN_OK;
+  ratio = (double)rejs / (double)(recs + rejs);
+  if (ratio > max)
+    return CAIRN_RAISE(err, CAIRN_EREJECTS, 0,
+                       "window %s: %lld of %lld records rejected (%.1f%% > "
+                       "max_reject_ratio %.1f%%); see `cairn dlq %s`. The "
+                       "upstream format may have changed: fix the mapping, "
+                       "then rerun", r->w->key, (long long)rejs,
+                       (long long)(recs + rejs), ratio * 100, max * 100,
+                       r->job->name);
+  return CAIRN_OK;
+}
+
+static const char *page_date(const char *meta, char *out, size_t n)
+{
+  json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
+  const char *d = json_string_value(json_object_get(m, "date"));
+  int64_t t;
+  const char *res = NULL;
+  if (d && cairn_clock_parse(d, &t) == 0) {
+    cairn_clock_fmt(t, out, n);
+    res = out;
+  }
+  json_decref(m);
+  return res;
+}
+
+/* ---- one window ------------------------------------------------------------------ */
+
+static int run_window(struct run *r, cairn_err *err)
+{
+  struct cairn_job *job = r->job;
+  const struct cairn_window *w = r->w;
+  struct cairn_window_row wrow = {0};
+  struct cairn_chunk_row prev = {0}, row = {0};
+  struct cairn_page page = {0};
+  struct cairn_source_ctx sctx = {0};
+  struct kv_ctx kv = { r, json_object() };
+  cairn_source *src = NULL;
+  json_t *scfg = NULL;
+  long *durable = cairn_xcalloc(job->n_sinks + 1, sizeof *durable);
+  long state_seq = 0, start, seq, n_chunks = 0;
+  int64_t w_recs = 0, w_rejs = 0;
+  char *cursor = NULL, *logical = NULL;
+  char datebuf[32];
+  int rc;
+
+  cairn_log_set_window(w->key);
+  rc = cairn_state_window_get(r->st, job->name, w, &wrow, err);
+  if (rc < 0)
+    goto done;
+  if (wrow.attempt == r->attempt && wrow.loaded) {
+    cairn_info("window already loaded in this attempt; skipping");
+    r->windows_skipped++;
+    goto done;
+  }
+  if (wrow.attempt != r->attempt) {
+    /* A new attempt takes the window over: sinks forget it first, so a
+     * crash in between just repeats the takeover. */
+    for (size_t i = 0; i < job->n_sinks; i++) {
+      rc = cairn_sink_reset_window(r->sinks[i], w, err);
+      if (rc < 0)
+        goto done;
+    }
+    rc = cairn_state_window_claim(r->st, job->name, w, r->attempt, err);
+    if (rc < 0)
+      goto done;
+  }
+
+  /* Resume point: the smallest durable seq of the state and every sink. */
+  rc = cairn_state_loaded_seq(r->st, job->name, w, &state_seq, err);
+  if (rc < 0)
+    goto done;
+  start = state_seq;
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    rc = cairn_sink_durable_seq(r->sinks[i], w, &durable[i], err);
+    if (rc < 0)
+      goto done;
+    if (durable[i] < start)
+      start = durable[i];
+  }
+  if (state_seq > 0 || start > 0)
+    cairn_info("resuming window at chunk %ld (state holds %ld)", start + 1,
+               state_seq);
+  /* Counts of the chunks before the resume point, for the reject guard. */
+  for (long k = 1; k <= start; k++) {
+    rc = cairn_state_chunk_get(r->st, job->name, w, k, &row, err);
+    if (rc < 0)
+      goto done;
+    w_recs += row.records;
+    w_rejs += row.rejects;
+    cairn_chunk_row_clear(&row);
+  }
+  if (start > 0) {
+    rc = cairn_state_chunk_get(r->st, job->name, w, start, &prev, err);
+    if (rc < 0)
+      goto done;
+    cursor = cairn_xstrdup(prev.cursor_out);
+    if (prev.last) {
+      n_chunks = start;
+      goto finish;
+    }
+  }
+
+  scfg = job->window_kind != CAIRN_WINDOW_NONE
+             ? cairn_expand_window(job->source_cfg, w)
+             : json_incref((json_t *)job->source_cfg);
+  sctx.job = job->name;
+  sctx.cfg = scfg;
+  sctx.window = w;
+  sctx.http = r->http;
+  sctx.backfill = r->o->from != NULL;
+  sctx.kv_get = kv_get;
+  sctx.kv_put = kv_put;
+  sctx.kv_ud = &kv;
+  rc = cairn_source_open(job->source_ops, &sctx, &src, err);
+  if (rc < 0)
+    goto done;
+
+  for (seq = start + 1;; seq++) {
+    int last;
+    const char *cursor_out;
+
+    cairn_log_set_seq(seq);
+    rc = cairn_state_chunk_get(r->st, job->name, w, seq, &row, err);
+    if (rc < 0)
+      goto done;
+    cairn_page_clear(&page);
+    if (row.stage >= CAIRN_STAGE_EXTRACTED) {
+      /* Redo from the checkpoint: never fetch a spooled page again. */
+      if (row.spool) {
+        rc = cairn_state_spool_get(r->st, row.spool, &page.raw, err);
+        page.meta = cairn_xstrdup(row.meta);
+      } else {
+        rc = src->ops->extract(src, row.cursor_in, &page, err);
+        if (rc == CAIRN_DONE)
+          rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: source has no "
+                           "data at its checkpointed cursor", seq);
+      }
+      if (rc < 0)
+        goto done;
+      last = row.last;
+      cursor_out = row.cursor_out;
+      r->redone++;
+    } else {
+      rc = fault_point("extract", seq, err);
+      if (rc == CAIRN_OK)
+        rc = src->ops->extract(src, cursor, &page, err);
+      if (rc == CAIRN_DONE) {
+        n_chunks = seq - 1;
+        break;
+      }
+      if (rc < 0)
+        goto done;
+      last = page.cursor_out == NULL;
+      cursor_out = page.cursor_out;
+      {
+        char *spool = NULL;
+        if (!(src->ops->flags & CAIRN_SOURCE_REREADABLE)) {
+          rc = cairn_state_spool_put(r->st, job->name, w, seq, page.raw.data,
+                                     page.raw.len, &spool, err);
+          if (rc < 0)
+            goto done;
+        }
+        rc = cairn_state_chunk_extracted(r->st, job->name, w, seq, cursor,
+                                         page.cursor_out, last, spool,
+                                         page.meta, (int64_t)page.raw.len,
+                                         err);
+        free(spool);
+        if (rc < 0)
+          goto done;
+      }
+      if (seq == 1 && page_date(page.meta, datebuf, sizeof datebuf)) {
+        rc = cairn_state_window_set_time(r->st, job->name, w, datebuf, err);
+        if (rc < 0)
+          goto done;
+      }
+      kill_point("extracted", seq);
+    }
+
+    /* transform */
+    cairn_batch_reset(r->batch);
+    rc = src->ops->decode(src, seq, &page, emit_record, &(struct emit_ctx){
+                              r, 0, err }, err);
+    if (rc < 0)
+      goto done;
+    w_recs += (int64_t)r->batch->n_rows;
+    w_rejs += (int64_t)r->batch->n_rejects;
+    if (row.stage < CAIRN_STAGE_TRANSFORMED) {
+      char digest[65];
+      cairn_batch_digest(r->batch, digest);
+      rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
+                                         digest, err);
+      if (rc < 0)
+        goto done;
+      r->extracted += (int64_t)(r->batch->n_rows + r->batch->n_rejects);
+      r->rejected += (int64_t)r->batch->n_rejects;
+      kill_point("transformed", seq);
+    }
+    rc = check_rejects(r, w_recs, w_rejs, err);
+    if (rc < 0)
+      goto done;
+
+    /* load */
+    for (size_t i = 0; i < job->n_sinks; i++) {
+      if (durable[i] >= seq)
+        continue; /* this sink already holds the chunk */
+      rc = fault_point("sink_load", seq, err);
+      if (rc == CAIRN_OK)
+        rc = cairn_sink_load(r->sinks[i], w, seq, r->batch, err);
+      if (rc < 0)
+        goto done;
+      durable[i] = seq;
+      kill_point("sink_loaded", seq);
+    }
+    if (row.stage < CAIRN_STAGE_LOADED) {
+      rc = fault_point("state_loaded", seq, err);
+      if (rc == CAIRN_OK)
+        rc = cairn_state_chunk_loaded(r->st, job->name, w, seq, err);
+      if (rc < 0)
+        goto done;
+      r->loaded += (int64_t)r->batch->n_rows;
+      r->chunks++;
+      kill_point("loaded", seq);
+    }
+    free(cursor);
+    cursor = cairn_xstrdup(cursor_out);
+    cairn_chunk_row_clear(&row);
+    if (last) {
+      n_chunks = seq;
+      break;
+    }
+  }
+
+finish:
+  cairn_log_set_seq(0);
+  cairn_window_row_clear(&wrow);
+  rc = cairn_state_window_get(r->st, job->name, w, &wrow, err);
+  if (rc < 0)
+    goto done;
+  {
+    const char *lt = job->window_kind != CAIRN_WINDOW_NONE ? w->end : NULL;
+    if (!lt)
+      lt = wrow.logical_time;
+    if (!lt)
+      lt = json_string_value(json_object_get(job->doc, "logical_time"));
+    logical = cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
+  }
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    rc = cairn_sink_finish_window(r->sinks[i], w, n_chunks, logical, err);
+    if (rc < 0)
+      goto done;
+  }
+  kill_point("window", n_chunks);
+  rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, err);
+  if (rc < 0)
+    goto done;
+  if (!r->o->keep_raw)
+    cairn_state_spool_drop(r->st, job->name, w, NULL);
+  r->windows_done++;
+  cairn_info("window loaded: %ld chunks", n_chunks);
+done:
+  cairn_log_set_seq(0);
+  cairn_source_close(src);
+  json_decref(scfg);
+  json_decref(kv.cache);
+  cairn_page_clear(&page);
+  cairn_chunk_row_clear(&row);
+  cairn_chunk_row_clear(&prev);
+  cairn_window_row_clear(&wrow);
+  free(durable);
+  free(cursor);
+  free(logical);
+  return rc;
+}
+
+/* ---- the run ------------------------------------------------------------------ */
+
+static void random_hex(char *out, size_t bytes)
+{
+  unsigned char buf[32];
+  static const char hex[] = "0123456789abcdef";
+  if (RAND_bytes(buf, (int)bytes) != 1)
+    for (size_t i = 0; i < bytes; i++)
+      buf[i] = (unsigned char)(rand() ^ getpid());
+  for (size_t i = 0; i < bytes; i++) {
+    out[2 * i] = hex[buf[i] >> 4];
+    out[2 * i + 1] = hex[buf[i] & 15];
+  }
+  out[2 * bytes] = '\0';
+}
+
+static int disabled_by_env(const char *name)
+{
+  const char *v = getenv("CAIRN_DISABLE");
+  size_t n = strlen(name);
+  while (v && *v) {
+    const char *comma = strchr(v, ',');
+    size_t len = comma ? (size_t)(comma - v) : strlen(v);
+    if (len == n && strncmp(v, name, n) == 0)
+      return 1;
+    v = comma ? comma + 1 : NULL;
+  }
+  return 0;
+}
+
+static int open_transport(struct run *r, cairn_err *err)
+{
+  const struct cairn_run_opts *o = r->o;
+  int rc;
+
+  if (o->replay_har) {
+    if (cairn_sha256_file_hex(o->replay_har, r->recording_sha) < 0)
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--replay %s: cannot read",
+                         o->replay_har);
+    return cairn_http_replay_open(o->replay_har, &r->http, err);
+  }
+  {
+    struct cairn_http_live_opts lo = {0};
+    const json_t *tls = json_object_get(r->job->source_cfg, "tls");
+    lo.ca_file = json_string_value(json_object_get(tls, "ca_file"));
+    lo.client_cert = json_string_value(json_object_get(tls, "client_cert"));
+    lo.client_key = json_string_value(json_object_get(tls, "client_key"));
+    lo.insecure = json_is_true(json_object_get(tls, "insecure"));
+    rc = cairn_http_live_open(&lo, &r->http, err);
+    if (rc < 0)
+      return rc;
+  }
+  if (o->record_har) {
+    cairn_http_transport *rec = NULL;
+    const json_t *list = json_object_get(r->job->source_cfg, "redact");
+    const char **names = cairn_xcalloc(json_array_size(list) + 1,
+                                       sizeof *names);
+    for (size_t i = 0; i < json_array_size(list); i++)
+      names[i] = json_string_value(json_array_get(list, i));
+    rc = cairn_http_record_open(r->http, o->record_har, names, &rec, err);
+    free(names);
+    if (rc < 0) {
+      r->http = NULL; /* the record transport took ownership */
+      return rc;
+    }
+    r->http = rec;
+  }
+  return CAIRN_OK;
+}
+
+static void print_summary(struct run *r, int exit_code, const char *message,
+                          double secs)
+{
+  struct cairn_job *job = r->job;
+  int64_t dlq = 0;
+  cairn_state_quarantine_count(r->st, job->name, &dlq, NULL);
+  if (r->o->json) {
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
+                          "job", job->name, "run_id", r->run_id,
+                          "exit_code", exit_code,
+                          "status", exit_code == 0 ? "done" : "failed",
+                          "records_extracted", (json_int_t)r->extracted,
+                          "records_loaded", (json_int_t)r->loaded,
+                          "records_rejected", (json_int_t)r->rejected,
+                          "chunks", (json_int_t)r->chunks,
+                          "chunks_redone", (json_int_t)r->redone,
+                          "windows", (json_int_t)r->windows_done,
+                          "dlq_depth", (json_int_t)dlq, "seconds", secs);
+    json_t *outs = json_array();
+    for (size_t i = 0; i < job->n_sinks; i++)
+      json_array_append_new(outs, json_pack("{s:s,s:s}", "sink",
+                                            job->sinks[i].name, "type",
+                                            job->sinks[i].ops->name));
+    json_object_set_new(o, "sinks", outs);
+    if (message)
+      json_object_set_new(o, "message", json_string(message));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    cairn_log_mask(s);
+    printf("%s\n", s);
+    free(s);
+    json_decref(o);
+  } else {
+    printf("%s: %s. %lld records loaded, %lld rejected (dlq depth %lld), %lld "
+           "chunks in %lld window%s (%lld redone from checkpoints) in %.2fs.",
+           job->name, exit_code == 0 ? "done" : "FAILED (resumable)",
+           (long long)r->loaded, (long long)r->rejected, (long long)dlq,
+           (long long)r->chunks, (long long)r->windows_done,
+           r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
+    for (size_t i = 0; i < job->n_sinks; i++) {
+      const char *p = json_string_value(json_object_get(job->sinks[i].cfg,
+                                                        "path"));
+      const char *d = json_string_value(json_object_get(job->sinks[i].cfg,
+                                                        "dir"));
+      printf(" %s %s -> %s/%s.", i ? "Also" : "Output:", job->sinks[i].name,
+             r->o->out_dir, p ? p : d ? d : "");
+    }
+    if (message)
+      printf(" %s", message);
+    printf("\n");
+  }
+  fflush(stdout);
+}
+
+int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
+{
+  struct run r = {0};
+  struct cairn_window *windows = NULL;
+  size_t n_windows = 0;
+  cairn_lock *lock = NULL;
+  cairn_err err = {0};
+  char spec[64] = "";
+  char user[64] = "?", host[128] = "?";
+  long stale = 0, discarded = 0;
+  int resumed = 0, rc, exit_code;
+  int64_t t0 = cairn_clock_mono_ms();
+  const char *message = NULL;
+
+  r.job = job;
+  r.o = o;
+  if (!job->enabled || disabled_by_env(job->name)) {
+    cairn_info("job %s is disabled (%s); nothing to do", job->name,
+               job->enabled ? "CAIRN_DISABLE" : "\"enabled\": false");
+    printf("%s: disabled, nothing run.\n", job->name);
+    return CAIRN_EXIT_OK;
+  }
+  rc = cairn_windows_plan(job->window_kind, o->from, o->to, &windows,
+                          &n_windows, &err);
+  if (rc < 0) {
+    fprintf(stderr, "cairn: %s\n", err.msg);
+    return CAIRN_EXIT_USAGE;
+  }
+  if (o->from)
+    snprintf(spec, sizeof spec, "%s..%s", o->from, o->to);
+  if (o->dry_run) {
+    printf("%s: would run %zu window%s (%s .. %s) from %s source into",
+           job->name, n_windows, n_windows == 1 ? "" : "s", windows[0].key,
+           windows[n_windows - 1].key, job->source_ops->name);
+    for (size_t i = 0; i < job->n_sinks; i++)
+      printf(" %s(%s)", job->sinks[i].name, job->sinks[i].ops->name);
+    printf(" as %s; nothing run.\n", job->contract->name);
+    free(windows);
+    return CAIRN_EXIT_OK;
+  }
+
+  rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
+  if (rc == CAIRN_ELOCKED) {
+    fprintf(stderr, "cairn: %s\n", err.msg);
+    free(windows);
+    return CAIRN_EXIT_USAGE;
+  }
+  if (rc < 0)
+    goto out;
+  random_hex(r.run_id, 8);
+  random_hex(r.trace_id, 16);
+  cairn_log_set_run(r.run_id, job->name);
+  if (stale)
+    cairn_warn("taking over stale lock of pid %ld (process is gone)", stale);
+  rc = cairn_state_open(o->state_dir, &r.st, &err);
+  if (rc < 0)
+    goto out;
+  rc = cairn_state_attempt_begin(r.st, job->name, spec, o->fresh, &r.attempt,
+                                 &resumed, &discarded, &err);
+  if (rc < 0)
+    goto out;
+  if (o->fresh)
+    cairn_info("--fresh: starting over; discarded %ld chunk checkpoint%s of "
+               "the interrupted attempt", discarded, discarded == 1 ? "" : "s");
+  else if (resumed)
+    cairn_info("resuming the interrupted attempt %ld", r.attempt);
+  cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
+             "run started: %zu window%s, trace id %s", n_windows,
+             n_windows == 1 ? "" : "s", r.trace_id);
+  {
+    struct passwd *pw = getpwuid(getuid());
+    char *params = cairn_json_canonical(job->params);
+    struct cairn_run_info ri = {0};
+    snprintf(user, sizeof user, "%s", pw ? pw->pw_name : "?");
+    gethostname(host, sizeof host - 1);
+    ri.run_id = r.run_id;
+    ri.job = job->name;
+    ri.spec = spec;
+    ri.user = user;
+    ri.host = host;
+    ri.job_sha256 = job->sha256;
+    ri.connector_version = job->connector_version;
+    ri.params_json = params;
+    ri.trace_id = r.trace_id;
+    ri.started = cairn_clock_now();
+    ri.resumed = resumed;
+    rc = cairn_state_run_begin(r.st, &ri, &err);
+    free(params);
+    if (rc < 0)
+      goto out;
+  }
+  if (json_object_get(job->source_cfg, "request") || o->replay_har ||
+      o->record_har) {
+    rc = open_transport(&r, &err);
+    if (rc < 0)
+      goto out;
+  }
+  rc = cairn_transform_create(job->transform_cfg, job->contract, &r.xf, NULL,
+                              &err);
+  if (rc < 0)
+    goto out;
+  r.batch = cairn_batch_create(job->contract->n_fields);
+  r.sinks = cairn_xcalloc(job->n_sinks, sizeof *r.sinks);
+  r.sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r.sink_ctx);
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    struct cairn_sink_ctx *c = &r.sink_ctx[i];
+    c->job = job->name;
+    c->sink_name = job->sinks[i].name;
+    c->cfg = job->sinks[i].cfg;
+    c->out_dir = o->out_dir;
+    c->contract = job->contract;
+    c->connector_version = job->connector_version;
+    c->recording_sha256 = o->replay_har ? r.recording_sha : NULL;
+    c->secret = cairn_job_secret;
+    c->secret_ud = job;
+    rc = cairn_sink_open(job->sinks[i].ops, c, &r.sinks[i], &err);
+    if (rc < 0)
+      goto out;
+  }
+  for (size_t i = 0; i < n_windows; i++) {
+    r.w = &windows[i];
+    rc = run_window(&r, &err);
+    if (rc < 0)
+      break;
+  }
+  cairn_log_set_window(NULL);
+  if (rc >= 0)
+    rc = cairn_state_attempt_done(r.st, job->name, spec, &err);
+out:
+  exit_code = cairn_exit_code_for(rc < 0 ? rc : CAIRN_OK);
+  if (rc < 0) {
+    message = err.msg;
+    cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
+                                          cairn_errname(err.code), "exit_code",
+                                          exit_code),
+               "run failed: %s%s", err.msg,
+               exit_code == CAIRN_EXIT_RESUMABLE
+                   ? " (checkpoint kept; run again to resume)" : "");
+  } else {
+    cairn_info("run done");
+  }
+  if (r.http && o->record_har) {
+    cairn_err ferr = {0};
+    if (cairn_http_record_flush(r.http, &ferr) < 0)
+      cairn_warn("recording %s: %s", o->record_har, ferr.msg);
+  }
+  if (r.st) {
+    struct cairn_run_result rr = {0};
+    rr.ended = cairn_clock_now();
+    rr.status = rc < 0 ? "failed" : "done";
+    rr.exit_code = exit_code;
+    rr.extracted = r.extracted;
+    rr.loaded = r.loaded;
+    rr.rejected = r.rejected;
+    rr.chunks = r.chunks;
+    rr.chunks_redone = r.redone;
+    rr.message = message;
+    cairn_state_run_end(r.st, r.run_id, &rr, NULL);
+    print_summary(&r, exit_code, message,
+                  (double)(cairn_clock_mono_ms() - t0) / 1000.0);
+  } else if (message) {
+    fprintf(stderr, "cairn: %s\n", message);
+  }
+  for (size_t i = 0; r.sinks && i < job->n_sinks; i++)
+    cairn_sink_close(r.sinks[i]);
+  free(r.sinks);
+  free(r.sink_ctx);
+  cairn_batch_free(r.batch);
+  cairn_transform_free(r.xf);
+  cairn_http_transport_destroy(r.http);
+  cairn_state_close(r.st);
+  cairn_lock_release(lock);
+  free(windows);
+  return exit_code;
+}

@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: MIT */
+/* spec.c -- job and sink files: parse, validate against the JSON Schemas,
+ * expand variables, resolve sinks and the contract. Every problem becomes a
+ * "file:line:col: /pointer: message" diagnostic; nothing runs on error. */
+#include "job/spec.h"
+#include "core/clock.h"
+#include "core/fsx.h"
+#include "core/hash.h"
+#include "core/jschema.h"
+#include "core/jsonx.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "transform/transform.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CAIRN_DATADIR
+#define CAIRN_DATADIR "/usr/local/share/cairn"
+#endif
+
+void cairn_diag_free(struct cairn_diag *d)
+{
+  cairn_buf_free(&d->text);
+  d->n = 0;
+}
+
+/* One loaded JSON file with its text, for positions. */
+struct src_file {
+  const char      *path;
+  struct cairn_buf text;
+  json_t          *doc;
+};
+
+static void diag_at(struct cairn_diag *d, const struct src_file *f,
+                    const char *ptr, int want_key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void diag_at(struct cairn_diag *d, const struct src_file *f,
+                    const char *ptr, int want_key, const char *fmt, ...)
+{
+  va_list ap;
+  char *msg;
+  int line = 1, col = 1;
+
+  va_start(ap, fmt);
+  msg = cairn_vstrfmt(fmt, ap);
+  va_end(ap);
+  if (f->text.data)
+    cairn_json_locate(f->text.data, ptr, want_key, &line, &col);
+  cairn_log_mask(msg);
+  cairn_buf_printf(&d->text, "%s:%d:%d: %s%s%s\n", f->path, line, col,
+                   ptr, *ptr ? ": " : "", msg);
+  d->n++;
+  free(msg);
+}
+
+static int load_src(struct src_file *f, const char *path, struct cairn_diag *d)
+{
+  cairn_err e = {0};
+  memset(f, 0, sizeof *f);
+  f->path = path;
+  if (cairn_json_load_file(path, &f->doc, &f->text, &e) < 0) {
+    /* Parse errors already read "path:line:col: msg"; I/O errors name
+     * the path too. */
+    cairn_buf_printf(&d->text, "%s\n", e.msg);
+    d->n++;
+    return CAIRN_EUSAGE;
+  }
+  if (!json_is_object(f->doc)) {
+    diag_at(d, f, "", 0, "expected a JSON object");
+    return CAIRN_EUSAGE;
+  }
+  return CAIRN_OK;
+}
+
+static void src_free(struct src_file *f)
+{
+  cairn_buf_free(&f->text);
+  json_decref(f->doc);
+  f->doc = NULL;
+}
+
+char *cairn_schemas_dir(const char *override)
+{
+  const char *env = getenv("CAIRN_SCHEMAS");
+  if (override)
+    return cairn_xstrdup(override);
+  if (env && *env)
+    return cairn_xstrdup(env);
+  if (cairn_fs_exists("schemas/job.schema.json"))
+    return cairn_xstrdup("schemas");
+  return cairn_xstrdup(CAIRN_DATADIR "/schemas");
+}
+
+/* ---- schema validation --------------------------------------------------- */
+
+struct vctx {
+  struct cairn_diag     *d;
+  const struct src_file *f;
+  const char            *prefix;  /* pointer prefix of the validated part */
+};
+
+static void on_schema_error(void *ud, const char *ptr, const char *msg)
+{
+  struct vctx *v = ud;
+  char *full = cairn_strfmt("%s%s", v->prefix, ptr);
+  diag_at(v->d, v->f, full, strncmp(msg, "unknown key", 11) == 0, "%s", msg);
+  free(full);
+}
+
+/* Validate inst against schema doc (or against doc's $defs/<def> when def
+ * is given); diagnostics point into f with prefix. Returns #errors, or -1
+ * when the schema itself cannot be used. */
+static int validate_part(json_t *schema_doc, const char *def,
+                         const json_t *inst, const struct src_file *f,
+                         const char *prefix, struct cairn_diag *d)
+{
+  cairn_schema *s = NULL;
+  cairn_err e = {0};
+  json_t *wrapper = NULL;
+  struct vctx v = { d, f, prefix };
+  int n;
+
+  if (def) {
+    char *ref = cairn_strfmt("#/$defs/%s", def);
+    wrapper = json_pack("{s:O,s:s}", "$defs",
+                        json_object_get(schema_doc, "$defs"), "$ref", ref);
+    free(ref);
+    schema_doc = wrapper;
+  }
+  if (cairn_schema_compile(schema_doc, &s, &e) < 0) {
+    cairn_buf_printf(&d->text, "schema: %s\n", e.msg);
+    d->n++;
+    json_decref(wrapper);
+    return -1;
+  }
+  n = cairn_schema_validate(s, inst, on_schema_error, &v, 50);
+  cairn_schema_free(s);
+  json_decref(wrapper);
+  return n;
+}
+
+static json_t *load_schema(const char *dir, const char *file,
+                           struct cairn_diag *d)
+{
+  char *path = cairn_path_join(dir, file);
+  cairn_err e = {0};
+  json_t *doc = NULL;
+  if (cairn_json_load_file(path, &doc, NULL, &e) < 0) {
+    cairn_buf_printf(&d->text, "%s (set CAIRN_SCHEMAS to the schemas "
+                     "directory)\n", e.msg);
+    d->n++;
+  }
+  free(path);
+  return doc;
+}
+
+/* ---- variables -------------------------------------------------------------- */
+
+struct xctx {
+  json_t               *params;   /* {"K": "V"} from --param */
+  json_t               *used;     /* params used, for the run record */
+  json_t               *secrets;  /* {"NAME": value} */
+  int                   has_window;
+  const struct cairn_window *window; /* non-NULL: expand window.* */
+  struct cairn_diag    *d;
+  const struct src_file *f;
+};
+
+static char *read_secret(const char *name)
+{
+  char *envname = cairn_strfmt("CAIRN_SECRET_%s", name);
+  const char *v = getenv(envname);
+  const char *dir = getenv("CREDENTIALS_DIRECTORY");
+  char *out = NULL;
+
+  free(envname);
+  if (v)
+    return cairn_xstrdup(v);
+  if (dir && *dir) {
+    char *path = cairn_path_join(dir, name);
+    struct cairn_buf b = {0};
+    if (cairn_fs_exists(path) && cairn_fs_read_all(path, &b, NULL) == 0) {
+      while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+        b.data[--b.len] = '\0';
+      out = cairn_buf_take(&b);
+    }
+    cairn_buf_free(&b);
+    free(path);
+  }
+  return out;
+}
+
+/* Expand one string. Returns a new string, or NULL after a diagnostic. */
+static char *expand_str(struct xctx *x, const char *s, const char *ptr)
+{
+  struct cairn_buf out = {0};
+  const char *p = s;
+
+  while (*p) {
+    const char *open = strstr(p, "${"), *close;
+    char *ref, *kind, *name, *dflt = NULL, *colon;
+    const char *val = NULL;
+    char *owned = NULL;
+
+    if (!open) {
+      cairn_buf_puts(&out, p);
+      break;
+    }
+    cairn_buf_append(&out, p, (size_t)(open - p));
+    close = strchr(open, '}');
+    if (!close) {
+      diag_at(x->d, x->f, ptr, 0, "unterminated ${ in \"%s\"", s);
+      goto fail;
+    }
+    ref = cairn_xstrndup(open + 2, (size_t)(close - open - 2));
+    if (strcmp(ref, "window.start") == 0 || strcmp(ref, "window.end") == 0) {
+      if (!x->has_window) {
+        diag_at(x->d, x->f, ptr, 0, "${%s} used but the job has no \"window\"",
+                ref);
+        free(ref);
+        goto fail;
+      }
+      if (x->window)
+        cairn_buf_puts(&out, ref[7] == 's' ? x->window->start : x->window->end);
+      else
+        cairn_buf_append(&out, open, (size_t)(close - open + 1));
+      free(ref);
+      p = close + 1;
+      continue;
+    }
+    kind = ref;
+    colon = strchr(ref, ':');
+    if (!colon) {
+      diag_at(x->d, x->f, ptr, 0, "unknown variable ${%s} (use param:, env:, "
+              "secret:, window.start or window.end)", ref);
+      free(ref);
+      goto fail;
+    }
+    *colon = '\0';
+    name = colon + 1;
+    {
+      char *dd = strstr(name, ":-");
+      if (dd) {
+        *dd = '\0';
+        dflt = dd + 2;
+      }
+    }
+    if (strcmp(kind, "param") == 0) {
+      val = json_string_value(json_object_get(x->params, name));
+      if (!val)
+        val = dflt;
+      if (!val) {
+        diag_at(x->d, x->f, ptr, 0, "undefined parameter \"%s\" (pass --param "
+                "%s=VALUE)", name, name);
+        free(ref);
+        goto fail;
+      }
+      json_object_set_new(x->used, name, json_string(val));
+    } else if (strcmp(kind, "env") == 0) {
+      val = getenv(name);
+      if (!val)
+        val = dflt;
+      if (!val) {
+        diag_at(x->d, x->f, ptr, 0, "undefined environment variable \"%s\"",
+                name);
+        free(ref);
+        goto fail;
+      }
+    } else if (strcmp(kind, "secret") == 0) {
+      owned = read_secret(name);
+      if (!owned && dflt)
+        owned = cairn_xstrdup(dflt);
+      if (!owned) {
+        diag_at(x->d, x->f, ptr, 0, "undefined secret \"%s\" (set "
+                "CAIRN_SECRET_%s or put it in $CREDENTIALS_DIRECTORY/%s)",
+                name, name, name);
+        free(ref);
+        goto fail;
+      }
+      cairn_log_add_secret(owned);
+      json_object_set_new(x->secrets, name, json_string(owned));
+      val = owned;
+    } else {
+      diag_at(x->d, x->f, ptr, 0, "unknown variable kind \"%s\" in ${%s:%s}",
+              kind, kind, name);
+      free(ref);
+      goto fail;
+    }
+    cairn_buf_puts(&out, val);
+    free(owned);
+    free(ref);
+    p = close + 1;
+  }
+  return cairn_buf_take(&out);
+fail:
+  cairn_buf_free(&out);
+  return NULL;
+}
+
+/* Expand every string in v (in place). Returns the number of problems. */
+static int expand_tree(struct xctx *x, json_t *v, struct cairn_buf *ptr)
+{
+  int bad = 0;
+  size_t mark = ptr->len;
+
+  if (json_is_string(v)) {
+    const char *s = json_string_value(v);
+    if (strstr(s, "${")) {
+      char *e = expand_str(x, s, ptr->data ? ptr->data : "");
+      if (!e)
+        return 1;
+      json_string_set(v, e);
+      free(e);
+    }
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *child;
+    json_object_foreach(v, k, child) {
+      cairn_json_pointer_append(ptr, k);
+      bad += expand_tree(x, child, ptr);
+      ptr->len = mark;
+      ptr->data[mark] = '\0';
+    }
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *child;
+    json_array_foreach(v, i, child) {
+      cairn_buf_printf(ptr, "/%zu", i);
+      bad += expand_tree(x, child, ptr);
+      ptr->len = mark;
+      ptr->data[mark] = '\0';
+    }
+  }
+  return bad;
+}
+
+json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w)
+{
+  struct xctx x = {0};
+  struct cairn_diag d = {0};
+  struct src_file f = { "", {0}, NULL };
+  struct cairn_buf ptr = {0};
+  json_t *copy = json_deep_copy(cfg);
+
+  x.has_window = 1;
+  x.window = w;
+  x.d = &d;
+  x.f = &f;
+  x.params = json_object();
+  x.used = json_object();
+  x.secrets = json_object();
+  /* Only ${window.*} remain after load; anything else was expanded. */
+  expand_tree(&x, copy, &ptr);
+  json_decref(x.params);
+  json_decref(x.used);
+  json_decref(x.secrets);
+  cairn_buf_free(&ptr);
+  cairn_diag_free(&d);
+  return copy;
+}
+
+const char *cairn_job_secret(void *ud, const char *name)
+{
+  struct cairn_job *job = ud;
+  const char *v = json_string_value(json_object_get(job->secrets, name));
+  char *fresh;
+  if (v)
+    return v;
+  fresh = read_secret(name);
+  if (!fresh)
+    return NULL;
+  cairn_log_add_secret(fresh);
+  json_object_set_new(job->secrets, name, json_string(fresh));
+  free(fresh);
+  return json_string_value(json_object_get(job->secrets, name));
+}
+
+/* ---- sinks ------------------------------------------------------------------ */
+
+static char *sinks_dir_for(const char *job_path, const char *override)
+{
+  const char *env = getenv("CAIRN_SINKS");
+  const char *slash;
+  if (override)
+    return cairn_xstrdup(override);
+  if (env && *env)
+    return cairn_xstrdup(env);
+  slash = strrchr(job_path, '/');
+  if (slash) {
+    char *dir = cairn_strfmt("%.*s/../sinks", (int)(slash - job_path),
+                             job_path);
+    if (cairn_fs_exists(dir))
+      return dir;
+    free(dir);
+  }
+  return cairn_xstrdup("sinks");
+}
+
+/* Validate one sink file; returns its document (new ref) or NULL. */
+static json_t *load_sink_file(const char *path, json_t *sink_schema,
+                              struct cairn_diag *d)
+{
+  struct src_file f;
+  json_t *doc = NULL;
+  const cairn_sink_ops *ops;
+
+  if (load_src(&f, path, d) < 0)
+    goto done;
+  if (validate_part(sink_schema, NULL, f.doc, &f, "", d) != 0)
+    goto done;
+  ops = cairn_sink_find(json_string_value(json_object_get(f.doc, "type")));
+  if (ops && ops->check) {
+    const char *ptr = "";
+    cairn_err e = {0};
+    if (ops->check(f.doc, &ptr, &e) < 0) {
+      diag_at(d, &f, ptr ? ptr : "", 0, "%s", e.msg);
+      goto done;
+    }
+  }
+  doc = json_incref(f.doc);
+done:
+  src_free(&f);
+  return doc;
+}
+
+int cairn_sink_file_check(const char *path, const struct cairn_job_opts *opts,
+                          struct cairn_diag *d)
+{
+  char *dir = cairn_schemas_dir(opts ? opts->schemas_dir : NULL);
+  json_t *schema = load_schema(dir, "sink.schema.json", d);
+  json_t *doc = schema ? load_sink_file(path, schema, d) : NULL;
+  int rc = doc ? CAIRN_OK : CAIRN_EUSAGE;
+  json_decref(doc);
+  json_decref(schema);
+  free(dir);
+  return rc;
+}
+
+static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
+                         const struct cairn_job_opts *opts, json_t *schema,
+                         struct cairn_diag *d)
+{
+  json_t *list = json_object_get(job->doc, "sinks");
+  char *dir = sinks_dir_for(job->path, opts->sinks_dir);
+  size_t i;
+  json_t *entry;
+  int bad = 0;
+
+  job->n_sinks = json_array_size(list);
+  job->sinks = cairn_xcalloc(job->n_sinks, sizeof *job->sinks);
+  json_array_foreach(list, i, entry) {
+    const char *name = json_is_string(entry)
+                           ? json_string_value(entry)
+                           : json_string_value(json_object_get(entry, "name"));
+    char *path = cairn_strfmt("%s/%s.json", dir, name);
+    char ptr[32];
+    json_t *def;
+
+    snprintf(ptr, sizeof ptr, "/sinks/%zu", i);
+    if (!cairn_fs_exists(path)) {
+      diag_at(d, f, ptr, 0, "unknown sink \"%s\" (no %s)", name, path);
+      free(path);
+      bad++;
+      continue;
+    }
+    def = load_sink_file(path, schema, d);
+    free(path);
+    if (!def) {
+      bad++;
+      continue;
+    }
+    if (json_is_object(entry)) {
+      const char *k;
+      json_t *v;
+      json_object_foreach(entry, k, v)
+        if (strcmp(k, "name") != 0)
+          json_object_set(def, k, v);
+    }
+    job->sinks[i].name = cairn_xstrdup(name);
+    job->sinks[i].cfg = def;
+    job->sinks[i].ops = cairn_sink_find(
+        json_string_value(json_object_get(def, "type")));
+    if (job->sinks[i].ops && job->sinks[i].ops->check) {
+      const char *sptr = "";
+      cairn_err e = {0};
+      if (job->sinks[i].ops->check(def, &sptr, &e) < 0) {
+        char *full = cairn_strfmt("%s%s", ptr, sptr ? sptr : "");
+        diag_at(d, f, full, 0, "%s", e.msg);
+        free(full);
+        bad++;
+      }
+    }
+  }
+  free(dir);
+  return bad;
+}
+
+/* ---- job -------------------------------------------------------------------- */
+
+void cairn_job_free(struct cairn_job *job)
+{
+  if (!job)
+    return;
+  free(job->path);
+  free(job->name);
+  free(job->connector_version);
+  json_decref(job->doc);
+  cairn_contract_free(job->contract);
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    free(job->sinks[i].name);
+    json_decref(job->sinks[i].cfg);
+  }
+  free(job->sinks);
+  json_decref(job->params);
+  json_decref(job->secrets);
+  free(job->schemas_dir);
+  free(job);
+}
+
+static json_t *parse_params(const char *const *params, struct cairn_diag *d)
+{
+  json_t *o = json_object();
+  for (size_t i = 0; params && params[i]; i++) {
+    const char *eq = strchr(params[i], '=');
+    char *k;
+    if (!eq || eq == params[i]) {
+      cairn_buf_printf(&d->text, "--param %s: expected NAME=VALUE\n",
+                       params[i]);
+      d->n++;
+      continue;
+    }
+    k = cairn_xstrndup(params[i], (size_t)(eq - params[i]));
+    json_object_set_new(o, k, json_string(eq + 1));
+    free(k);
+  }
+  return o;
+}
+
+int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
+                   struct cairn_job **out, struct cairn_diag *d,
+                   cairn_err *err)
+{
+  static const struct cairn_job_opts no_opts;
+  struct cairn_job *job = cairn_xcalloc(1, sizeof *job);
+  struct src_file f;
+  json_t *job_schema = NULL, *sink_schema = NULL;
+  struct xctx x = {0};
+  struct cairn_buf ptr = {0};
+  const char *type, *win;
+  int n_before = d->n;
+
+  *out = NULL;
+  if (!opts)
+    opts = &no_opts;
+  job->path = cairn_xstrdup(path);
+  job->params = json_object();
+  job->secrets = json_object();
+  job->schemas_dir = cairn_schemas_dir(opts->schemas_dir);
+  if (load_src(&f, path, d) < 0)
+    goto done;
+  cairn_sha256_hex(f.text.data, f.text.len, job->sha256);
+  job_schema = load_schema(job->schemas_dir, "job.schema.json", d);
+  sink_schema = load_schema(job->schemas_dir, "sink.schema.json", d);
+  if (!job_schema || !sink_schema)
+    goto done;
+  if (validate_part(job_schema, NULL, f.doc, &f, "", d) != 0)
+    goto done;
+  type = json_string_value(json_object_get(json_object_get(f.doc, "source"),
+                                           "type"));
+  job->source_ops = cairn_source_find(type);
+  if (!job->source_ops) {
+    diag_at(d, &f, "/source/type", 0, "source type \"%s\" is not built in "
+            "(have: %s)", type, cairn_source_names());
+    goto done;
+  }
+  {
+    char *def = cairn_strfmt("source_%s", type);
+    if (json_object_get(json_object_get(job_schema, "$defs"), def) &&
+        validate_part(job_schema, def,
+                      json_object_get(f.doc, "source"), &f, "/source", d) != 0) {
+      free(def);
+      goto done;
+    }
+    free(def);
+  }
+  win = json_string_value(json_object_get(f.doc, "window"));
+  job->window_kind = !win || strcmp(win, "none") == 0 ? CAIRN_WINDOW_NONE
+                     : strcmp(win, "day") == 0        ? CAIRN_WINDOW_DAY
+                                                      : CAIRN_WINDOW_MONTH;
+  /* Expand variables over the whole document. */
+  x.params = parse_params(opts->params, d);
+  x.used = job->params;
+  x.secrets = job->secrets;
+  x.has_window = job->window_kind != CAIRN_WINDOW_NONE;
+  x.d = d;
+  x.f = &f;
+  job->doc = json_deep_copy(f.doc);
+  if (expand_tree(&x, job->doc, &ptr) != 0 || d->n > n_before)
+    goto done;
+  job->name = cairn_xstrdup(json_string_value(json_object_get(job->doc,
+                                                              "name")));
+  job->connector_version = cairn_xstrdup(
+      json_string_value(json_object_get(job->doc, "connector_version")));
+  if (!job->connector_version)
+    job->connector_version = cairn_xstrdup("");
+  job->enabled = !json_is_false(json_object_get(job->doc, "enabled"));
+  job->source_cfg = json_object_get(job->doc, "source");
+  job->transform_cfg = json_object_get(job->doc, "transform");
+  if (job->source_ops->check) {
+    const char *sptr = NULL;
+    cairn_err e = {0};
+    if (job->source_ops->check(job->source_cfg, &sptr, &e) < 0) {
+      char *full = cairn_strfmt("/source%s", sptr ? sptr : "");
+      diag_at(d, &f, full, 0, "%s", e.msg);
+      free(full);
+    }
+  }
+  resolve_sinks(job, &f, opts, sink_schema, d);
+  {
+    const char *cname = json_string_value(json_object_get(job->transform_cfg,
+                                                          "contract"));
+    cairn_err e = {0};
+    if (cairn_contract_load(job->schemas_dir, cname, &job->contract, &e) < 0) {
+      diag_at(d, &f, "/transform/contract", 0, "%s", e.msg);
+    } else {
+      cairn_transform *t = NULL;
+      char *tptr = NULL;
+      if (cairn_transform_create(job->transform_cfg, job->contract, &t, &tptr,
+                                 &e) < 0) {
+        char *full = cairn_strfmt("/transform%s", tptr ? tptr : "");
+        diag_at(d, &f, full, 0, "%s", e.msg);
+        free(full);
+      }
+      free(tptr);
+      cairn_transform_free(t);
+    }
+  }
+done:
+  json_decref(x.params);
+  cairn_buf_free(&ptr);
+  json_decref(job_schema);
+  json_decref(sink_schema);
+  src_free(&f);
+  if (d->n > n_before) {
+    cairn_job_free(job);
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: invalid job file", path);
+  }
+  *out = job;
+  return CAIRN_OK;
+}
+
+/* ---- windows ------------------------------------------------------------------ */
+
+static int parse_day(const char *s, int kind, int64_t *days)
+{
+  int y, m, dd = 1, n = 0;
+  if (kind == CAIRN_WINDOW_MONTH && strlen(s) == 7 &&
+      sscanf(s, "%4d-%2d%n", &y, &m, &n) == 2 && n == 7) {
+    if (m < 1 || m > 12)
+      return -1;
+    *days = cairn_days_from_civil(y, (unsigned)m, 1);
+    return 0;
+  }
+  if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &dd, &n) != 3 ||
+      n != 10)
+    return -1;
+  {
+    int64_t t;
+    if (cairn_clock_parse(s, &t) < 0)
+      return -1;
+    *days = t / 86400;
+  }
+  return 0;
+}
+
+static void fill_window(struct cairn_window *w, int kind, int64_t day)
+{
+  int y;
+  unsigned m, d;
+  int64_t end;
+  cairn_civil_from_days(day, &y, &m, &d);
+  if (kind == CAIRN_WINDOW_DAY) {
+    snprintf(w->key, sizeof w->key, "%04d-%02u-%02u", y, m, d);
+    end = day + 1;
+  } else {
+    snprintf(w->key, sizeof w->key, "%04d-%02u", y, m);
+    end = m == 12 ? cairn_days_from_civil(y + 1, 1, 1)
+                  : cairn_days_from_civil(y, m + 1, 1);
+  }
+  cairn_clock_fmt(day * 86400, w->start, sizeof w->start);
+  cairn_clock_fmt(end * 86400, w->end, sizeof w->end);
+}
+
+static int64_t next_start(int kind, int64_t day)
+{
+  int y;
+  unsigned m, d;
+  if (kind == CAIRN_WINDOW_DAY)
+    return day + 1;
+  cairn_civil_from_days(day, &y, &m, &d);
+  return m == 12 ? cairn_days_from_civil(y + 1, 1, 1)
+                 : cairn_days_from_civil(y, m + 1, 1);
+}
+
+static int64_t period_start(int kind, int64_t day)
+{
+  int y;
+  unsigned m, d;
+  if (kind == CAIRN_WINDOW_DAY)
+    return day;
+  cairn_civil_from_days(day, &y, &m, &d);
+  return cairn_days_from_civil(y, m, 1);
+}
+
+int cairn_windows_plan(int kind, const char *from, const char *to,
+                       struct cairn_window **out, size_t *n, cairn_err *err)
+{
+  int64_t a, b;
+  size_t cap = 8;
+
+  *out = NULL;
+  *n = 0;
+  if ((from == NULL) != (to == NULL))
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--from and --to go together");
+  if (kind == CAIRN_WINDOW_NONE) {
+    if (from)
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--from/--to need a job with "
+                         "a \"window\" (day or month)");
+    *out = cairn_xcalloc(1, sizeof **out);
+    snprintf((*out)->key, sizeof (*out)->key, "all");
+    *n = 1;
+    return CAIRN_OK;
+  }
+  if (!from) {
+    /* The last complete period before now. */
+    int64_t today = cairn_clock_now() / 86400;
+    b = period_start(kind, today);
+    a = period_start(kind, b - 1);
+  } else {
+    if (parse_day(from, kind, &a) < 0)
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--from %s: expected "
+                         "YYYY-MM-DD%s", from,
+                         kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
+    if (parse_day(to, kind, &b) < 0)
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s: expected "
+                         "YYYY-MM-DD%s", to,
+                         kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
+    a = period_start(kind, a);
+    if (b <= a)
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s must be after --from "
+                         "%s (--to is exclusive)", to, from);
+  }
+  *out = cairn_xcalloc(cap, sizeof **out);
+  for (int64_t day = a; day < b; day = next_start(kind, day)) {
+    if (*n == cap) {
+      cap *= 2;
+      *out = cairn_xrealloc(*out, cap * sizeof **out);
+    }
+    fill_window(&(*out)[(*n)++], kind, day);
+    if (*n > 100000)
+      break;
+  }
+  return CAIRN_OK;
+}

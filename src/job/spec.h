@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* spec.h -- job and sink files: loading, validation, variable expansion.
+ *
+ * A job file is JSON validated against schemas/job.schema.json (source keys
+ * against $defs/source_<type>); the sinks it names are files
+ * sinks/<name>.json validated against schemas/sink.schema.json, merged with
+ * the job's per-sink overrides. Variables -- ${param:N}, ${param:N:-dflt},
+ * ${env:N}, ${secret:N}, ${window.start}, ${window.end} -- are expanded
+ * after validation; a reference to something undefined is an error. Every
+ * problem is reported as "file:line:col: /json/pointer: message" through
+ * the diagnostics list, and nothing runs. Secret values are registered with
+ * the logger so no log line shows them. */
+#ifndef CAIRN_SPEC_H
+#define CAIRN_SPEC_H
+
+#include <jansson.h>
+#include "core/batch.h"
+#include "core/err.h"
+#include "core/mem.h"
+#include "sink/sink.h"
+#include "source/source.h"
+
+enum cairn_window_kind { CAIRN_WINDOW_NONE = 0, CAIRN_WINDOW_DAY, CAIRN_WINDOW_MONTH };
+
+struct cairn_job_sink {
+  char                 *name;   /* sink name */
+  json_t               *cfg;    /* definition merged with job overrides */
+  const cairn_sink_ops *ops;
+};
+
+struct cairn_job {
+  char   *path;               /* job file path as given */
+  char   *name;
+  char   *connector_version;  /* "" when absent */
+  int     enabled;
+  int     window_kind;        /* enum cairn_window_kind */
+  json_t *doc;                /* expanded job document (owned) */
+  const json_t *source_cfg;   /* borrowed from doc */
+  const json_t *transform_cfg;
+  const cairn_source_ops *source_ops;
+  struct cairn_contract *contract;  /* owned */
+  size_t  n_sinks;
+  struct cairn_job_sink *sinks;
+  char    sha256[65];          /* of the job file's bytes */
+  json_t *params;              /* {"name": value} as used, secrets masked */
+  char   *schemas_dir;
+  json_t *secrets;             /* {"NAME": value} referenced (owned) */
+};
+
+/* Where to find things, and the --param values. All borrowed. */
+struct cairn_job_opts {
+  const char *const *params;   /* "K=V" strings, NULL-terminated or NULL */
+  const char *schemas_dir;     /* NULL: $CAIRN_SCHEMAS, ./schemas, install */
+  const char *sinks_dir;       /* NULL: $CAIRN_SINKS, <jobdir>/../sinks, ./sinks */
+};
+
+/* Diagnostics collected while loading: one "file:line:col: msg" per line. */
+struct cairn_diag {
+  struct cairn_buf text;
+  int              n;
+};
+void cairn_diag_free(struct cairn_diag *d);
+
+/* Load, validate and expand a job file. On failure *out is NULL, every
+ * problem is in d, and the return is CAIRN_EUSAGE. */
+int  cairn_job_load(const char *path, const struct cairn_job_opts *opts,
+                    struct cairn_job **out, struct cairn_diag *d,
+                    cairn_err *err);
+void cairn_job_free(struct cairn_job *job);      /* NULL ok */
+
+/* Validate a sink file on its own (cairn validate). */
+int  cairn_sink_file_check(const char *path, const struct cairn_job_opts *opts,
+                           struct cairn_diag *d);
+
+/* Look up a secret referenced by the job (borrowed, NULL if none). */
+const char *cairn_job_secret(void *job, const char *name);
+
+/* Resolve the schemas directory (new string). */
+char *cairn_schemas_dir(const char *override);
+
+/* Expand ${window.start}/${window.end} in a copy of cfg (new reference). */
+json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w);
+
+/* ---- windows ------------------------------------------------------------ */
+
+/* The windows a run covers. from/to: "YYYY-MM-DD" or "YYYY-MM" (to is
+ * exclusive) or NULL for the default (the window "all" for a job without
+ * windows, else the last complete day/month before now). *out is a new
+ * array of *n windows. Bad dates: CAIRN_EUSAGE. */
+int cairn_windows_plan(int kind, const char *from, const char *to,
+                       struct cairn_window **out, size_t *n, cairn_err *err);
+
+#endif

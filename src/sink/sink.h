@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/* sink.h -- where records land: the sink vtable and registry.
+ *
+ * Sinks know their own durable position. load() makes one chunk durable
+ * together with the sink's record of (job, window, seq) -- one SQLite
+ * transaction, or a part file written to a temp name, fsynced and renamed
+ * under a deterministic name -- so after a crash durable_seq() tells the
+ * runner exactly which chunks the sink holds and a chunk is never applied
+ * twice. finish_window() runs once every chunk of a window is loaded and
+ * must be idempotent (it may run again after a crash).
+ *
+ * Lifecycle: open -> (durable_seq, load*, finish_window)* -> close.
+ * Sticky failure: after any error the wrappers refuse further work. */
+#ifndef CAIRN_SINK_H
+#define CAIRN_SINK_H
+
+#include <jansson.h>
+#include "core/batch.h"
+#include "core/err.h"
+
+#define CAIRN_SINK_ABI 1
+
+/* What the runner tells a sink; borrowed for the sink's whole life. */
+struct cairn_sink_ctx {
+  const char *job;                     /* job name */
+  const char *sink_name;               /* "warehouse" */
+  const json_t *cfg;                   /* sink definition merged with the
+                                          job's overrides (type, path, mode,
+                                          ...), variables expanded */
+  const char *out_dir;                 /* resolved output root */
+  const struct cairn_contract *contract;
+  const char *connector_version;       /* job's connector_version or "" */
+  const char *recording_sha256;        /* replay runs: HAR digest, else NULL */
+  const char *(*secret)(void *ud, const char *name); /* borrowed or NULL */
+  void       *secret_ud;
+};
+
+typedef struct cairn_sink cairn_sink;
+
+typedef struct cairn_sink_ops {
+  int         abi;    /* CAIRN_SINK_ABI */
+  const char *name;   /* the sink "type": "sqlite", "bundle" */
+  size_t      size;   /* instance size; the instance embeds cairn_sink */
+  /* Validate a sink config; NULL ok. ptr_out as in cairn_source_ops. */
+  int  (*check)(const json_t *cfg, const char **ptr_out, cairn_err *err);
+  int  (*open)(cairn_sink *s, const struct cairn_sink_ctx *ctx,
+               cairn_err *err);
+  /* Highest seq of window w this sink holds durably (0 = none). */
+  int  (*durable_seq)(cairn_sink *s, const struct cairn_window *w,
+                      long *seq_out, cairn_err *err);
+  /* Make chunk seq of w durable, atomically with the sink's own record of
+   * it. Called with seq = durable_seq + 1 only. 'b' is borrowed. */
+  int  (*load)(cairn_sink *s, const struct cairn_window *w, long seq,
+               const struct cairn_batch *b, cairn_err *err);
+  /* All chunks 1..n_seq of w are loaded. logical_time is RFC 3339 (window
+   * end or the first response's Date). Idempotent. NULL ok. */
+  int  (*finish_window)(cairn_sink *s, const struct cairn_window *w,
+                        long n_seq, const char *logical_time, cairn_err *err);
+  /* Forget the sink's record of window w (a new attempt starts over). The
+   * data already loaded stays; write modes make reloading it harmless. */
+  int  (*reset_window)(cairn_sink *s, const struct cairn_window *w,
+                       cairn_err *err);
+  void (*close)(cairn_sink *s);  /* must tolerate a failed open */
+} cairn_sink_ops;
+
+struct cairn_sink {                 /* embedded first by each implementation */
+  const cairn_sink_ops        *ops;
+  const struct cairn_sink_ctx *ctx;
+  int                          failed;  /* sticky after any error */
+  uint64_t                     rows;    /* rows loaded through this handle */
+};
+
+const cairn_sink_ops *cairn_sink_find(const char *name);
+const char *cairn_sink_names(void);
+
+int  cairn_sink_open(const cairn_sink_ops *ops, const struct cairn_sink_ctx *ctx,
+                     cairn_sink **out, cairn_err *err);
+int  cairn_sink_durable_seq(cairn_sink *s, const struct cairn_window *w,
+                            long *seq_out, cairn_err *err);
+int  cairn_sink_load(cairn_sink *s, const struct cairn_window *w, long seq,
+                     const struct cairn_batch *b, cairn_err *err);
+int  cairn_sink_finish_window(cairn_sink *s, const struct cairn_window *w,
+                              long n_seq, const char *logical_time,
+                              cairn_err *err);
+int  cairn_sink_reset_window(cairn_sink *s, const struct cairn_window *w,
+                             cairn_err *err);
+void cairn_sink_close(cairn_sink *s);  /* NULL ok */
+
+#endif

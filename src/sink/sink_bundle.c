@@ -1,0 +1,995 @@
+/* SPDX-License-Identifier: MIT */
+/* sink_bundle.c -- the evidence bundle sink ("type": "bundle").
+ *
+ * Each chunk becomes a zstd-compressed NDJSON part in a per-window staging
+ * directory, written to a temp name, fsynced and renamed, so the longest
+ * run of parts 1..N is the sink's durable seq. finish_window() hashes and
+ * counts the parts, writes a canonical manifest.json, signs it with Ed25519
+ * when a key is configured, and packs manifest, signature and parts into
+ * one deterministic tar; then the window's staging goes away and the tar's
+ * manifest answers durable_seq. Layout, recovery rules and the manifest
+ * format: docs/internals/bundle.md; the auditor's view: docs/evidence.md. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* strnlen, fsync, O_DIRECTORY */
+#endif
+#include "sink/sink.h"
+#include "sink/verify.h"
+#include "core/clock.h"
+#include "core/fsx.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <zstd.h>
+
+#define SIGNING_SECRET "EVIDENCE_SIGNING_KEY"
+#define PART_SUFFIX    ".ndjson.zst"
+#define DEFAULT_DIR    "evidence"
+#define DEFAULT_LEVEL  3
+
+struct bundle_sink {
+  cairn_sink       base;        /* first: cairn_sink * casts back */
+  char            *root;        /* resolved "dir" */
+  char            *job_dir;     /* root/<job>: finished bundles */
+  char            *staging;     /* job_dir/.staging: one dir per window */
+  int              level;       /* zstd level, fixed for the sink's life */
+  EVP_PKEY        *key;         /* Ed25519 signing key; NULL = unsigned */
+  char             key_fpr[65]; /* hex SHA-256 of the key's DER SPKI */
+  size_t          *order;       /* contract fields sorted by name */
+  ZSTD_CCtx       *cctx;        /* fixed parameters, reused for each part */
+  struct cairn_buf ndjson;      /* one chunk as NDJSON (reused) */
+  struct cairn_buf zbuf;        /* its compressed form (reused) */
+};
+
+struct bundle_cfg {
+  const char *dir;         /* borrowed from the cfg */
+  int         level;
+  int         require_sig;
+};
+
+/* ---- configuration ---------------------------------------------------- */
+
+static int parse_cfg(const json_t *cfg, struct bundle_cfg *out,
+                     const char **ptr_out, cairn_err *err)
+{
+  const json_t *dir, *path, *level, *req;
+  const char *dir_ptr = "/dir";
+
+  out->dir = DEFAULT_DIR;
+  out->level = DEFAULT_LEVEL;
+  out->require_sig = 0;
+  if (ptr_out)
+    *ptr_out = NULL;
+  if (!cfg)
+    return CAIRN_OK;
+  if (!json_is_object(cfg)) {
+    if (ptr_out)
+      *ptr_out = "";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "bundle sink: definition must be an object");
+  }
+  dir = json_object_get(cfg, "dir");
+  path = json_object_get(cfg, "path");
+  if (dir && path) {
+    if (ptr_out)
+      *ptr_out = "/path";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "bundle sink: give \"dir\" or its alias \"path\", "
+                       "not both");
+  }
+  if (!dir) {
+    dir = path;
+    dir_ptr = "/path";
+  }
+  if (dir) {
+    if (!json_is_string(dir) || json_string_length(dir) == 0) {
+      if (ptr_out)
+        *ptr_out = dir_ptr;
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                         "bundle sink: \"%s\" must be a non-empty string",
+                         dir_ptr + 1);
+    }
+    out->dir = json_string_value(dir);
+  }
+  level = json_object_get(cfg, "level");
+  if (level) {
+    if (!json_is_integer(level) || json_integer_value(level) < 1 ||
+        json_integer_value(level) > ZSTD_maxCLevel()) {
+      if (ptr_out)
+        *ptr_out = "/level";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                         "bundle sink: \"level\" must be an integer "
+                         "from 1 to %d", ZSTD_maxCLevel());
+    }
+    out->level = (int)json_integer_value(level);
+  }
+  req = json_object_get(cfg, "require_signature");
+  if (req) {
+    if (!json_is_boolean(req)) {
+      if (ptr_out)
+        *ptr_out = "/require_signature";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                         "bundle sink: \"require_signature\" must be "
+                         "true or false");
+    }
+    out->require_sig = json_is_true(req);
+  }
+  return CAIRN_OK;
+}
+
+static int bundle_check(const json_t *cfg, const char **ptr_out,
+                        cairn_err *err)
+{
+  struct bundle_cfg c;
+  return parse_cfg(cfg, &c, ptr_out, err);
+}
+
+/* Job names and window keys become file names: keep them boring. */
+static int safe_name(const char *s, size_t max)
+{
+  size_t n = strnlen(s, max);
+  if (n == 0 || n == max || s[0] == '.')
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+      return 0;
+  }
+  return 1;
+}
+
+static int check_window(const struct cairn_window *w, cairn_err *err)
+{
+  /* No dots: "<key>.trash" must never name another window. */
+  CAIRN_FAIL_IF(!safe_name(w->key, sizeof w->key) || strchr(w->key, '.'),
+                err, CAIRN_EINTERNAL, 0,
+                "bundle sink: window key \"%.16s\" is not usable as a "
+                "file name", w->key);
+  return CAIRN_OK;
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+static char *window_dir(const struct bundle_sink *s,
+                        const struct cairn_window *w)
+{
+  return cairn_strfmt("%s/%s", s->staging, w->key);
+}
+
+static char *part_path(const char *wdir, long seq)
+{
+  return cairn_strfmt("%s/%ld" PART_SUFFIX, wdir, seq);
+}
+
+static char *tar_path(const struct bundle_sink *s,
+                      const struct cairn_window *w)
+{
+  return cairn_strfmt("%s/%s-%s.tar", s->job_dir, s->base.ctx->job, w->key);
+}
+
+/* "<seq>.ndjson.zst" with seq >= 1 and no leading zero. */
+static int parse_part_name(const char *name, long *seq)
+{
+  long v = 0;
+  const char *p = name;
+
+  if (*p < '1' || *p > '9')
+    return 0;
+  while (*p >= '0' && *p <= '9') {
+    if (v > 100000000L)
+      return 0;
+    v = v * 10 + (*p++ - '0');
+  }
+  if (strcmp(p, PART_SUFFIX) != 0)
+    return 0;
+  *seq = v;
+  return 1;
+}
+
+static int fsync_dir(const char *path, cairn_err *err)
+{
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int rc = CAIRN_OK;
+
+  if (fd < 0 || fsync(fd) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync dir %s: %s", path,
+                     strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
+/* Create the window's staging dir and make its entry durable. */
+static int ensure_dir(const struct bundle_sink *s, const char *wdir,
+                      cairn_err *err)
+{
+  int rc;
+
+  if (cairn_fs_exists(wdir))
+    return CAIRN_OK;
+  rc = cairn_fs_mkdirs(wdir, err);
+  if (rc == CAIRN_OK)
+    rc = fsync_dir(s->staging, err);
+  if (rc == CAIRN_OK)
+    rc = fsync_dir(s->job_dir, err);
+  if (rc == CAIRN_OK)
+    rc = fsync_dir(s->root, err);
+  return rc;
+}
+
+/* ---- staging ---------------------------------------------------------- */
+
+/* Remove temp files (a crash mid-write) and parts above 'keep' (beyond a
+ * gap, or left by an attempt that was reset): none of them is durable. */
+static int staging_prune(const char *wdir, long keep, cairn_err *err)
+{
+  DIR *d = opendir(wdir);
+  struct dirent *de;
+  int removed = 0, rc = CAIRN_OK;
+
+  if (!d)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "opendir %s: %s", wdir,
+                       strerror(errno));
+  while ((de = readdir(d)) != NULL) {
+    long seq;
+    char *p;
+    if (!strstr(de->d_name, ".tmp") &&
+        !(parse_part_name(de->d_name, &seq) && seq > keep))
+      continue;
+    p = cairn_path_join(wdir, de->d_name);
+    if (unlink(p) != 0 && errno != ENOENT) {
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "unlink %s: %s", p,
+                       strerror(errno));
+      free(p);
+      break;
+    }
+    free(p);
+    removed++;
+  }
+  closedir(d);
+  if (rc == CAIRN_OK && removed)
+    rc = fsync_dir(wdir, err);
+  return rc;
+}
+
+/* Durable seq of a staged window: parts 1..N all present. */
+static int staging_count(const char *wdir, long *n_out, cairn_err *err)
+{
+  long n = 0;
+
+  for (;;) {
+    char *p = part_path(wdir, n + 1);
+    int present = cairn_fs_exists(p);
+    free(p);
+    if (!present)
+      break;
+    n++;
+  }
+  *n_out = n;
+  return staging_prune(wdir, n, err);
+}
+
+/* The staging dir is renamed away in one step, so a crash while deleting
+ * it never leaves a window that looks half-loaded. */
+static int drop_staging(const struct bundle_sink *s, const char *wdir,
+                        const struct cairn_window *w, cairn_err *err)
+{
+  char *trash = cairn_strfmt("%s/%s.trash", s->staging, w->key);
+  int rc = cairn_fs_remove_tree(trash, err);
+
+  if (rc < 0)
+    goto done;
+  if (rename(wdir, trash) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", wdir,
+                     trash, strerror(errno));
+    goto done;
+  }
+  rc = fsync_dir(s->staging, err);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_remove_tree(trash, err);
+  if (rc == CAIRN_OK && rmdir(s->staging) == 0)
+    rc = fsync_dir(s->job_dir, err);
+done:
+  free(trash);
+  return rc;
+}
+
+/* Leftovers of a crash: temp tars in the job dir, trash in staging. */
+static int clean_dir(const char *dir, const char *suffix, int tree,
+                     cairn_err *err)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  size_t n_suffix = strlen(suffix);
+  int rc = CAIRN_OK;
+
+  if (!d)
+    return CAIRN_OK; /* nothing written yet */
+  while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
+    size_t n = strlen(de->d_name);
+    char *p;
+    if (n <= n_suffix || strcmp(de->d_name + n - n_suffix, suffix) != 0)
+      continue;
+    p = cairn_path_join(dir, de->d_name);
+    if (tree)
+      rc = cairn_fs_remove_tree(p, err);
+    else if (unlink(p) != 0 && errno != ENOENT)
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "unlink %s: %s", p,
+                       strerror(errno));
+    free(p);
+  }
+  closedir(d);
+  return rc;
+}
+
+/* ---- finished bundles ------------------------------------------------- */
+
+/* Read a finished bundle's manifest: its part count and logical time
+ * (*lt_out, new string, may be NULL). */
+static int read_finished(const struct bundle_sink *s,
+                         const struct cairn_window *w, const char *tarp,
+                         long *n_out, char **lt_out, cairn_err *err)
+{
+  struct cairn_buf text = {0};
+  json_t *m = NULL;
+  const char *job, *key, *lt;
+  const json_t *parts;
+  int rc;
+
+  rc = cairn__bundle_read_manifest(tarp, &text, err);
+  if (rc < 0)
+    goto done;
+  m = json_loadb(text.data, text.len, 0, NULL);
+  job = json_string_value(json_object_get(m, "job"));
+  key = json_string_value(
+      json_object_get(json_object_get(m, "window"), "key"));
+  lt = json_string_value(json_object_get(m, "logical_time"));
+  parts = json_object_get(m, "parts");
+  if (!job || !key || !lt || !json_is_array(parts)) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "%s: manifest is not readable",
+                     tarp);
+    goto done;
+  }
+  if (strcmp(job, s->base.ctx->job) != 0 || strcmp(key, w->key) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
+                     "%s: bundle of job %s window %s, expected %s %s", tarp,
+                     job, key, s->base.ctx->job, w->key);
+    goto done;
+  }
+  *n_out = (long)json_array_size(parts);
+  if (lt_out)
+    *lt_out = cairn_xstrdup(lt);
+done:
+  json_decref(m);
+  cairn_buf_free(&text);
+  return rc;
+}
+
+/* ---- manifest --------------------------------------------------------- */
+
+/* Size, SHA-256 and record count of one staged part. */
+static int digest_part(const char *path, uint64_t *bytes, char sha[65],
+                       uint64_t *records, cairn_err *err)
+{
+  FILE *fp = fopen(path, "rb");
+  struct cairn_sha256 h;
+  struct cairn__zcount z;
+  char buf[65536];
+  size_t n;
+  int rc = CAIRN_OK, bad;
+
+  if (!fp)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path,
+                       strerror(errno));
+  *bytes = 0;
+  cairn_sha256_init(&h);
+  cairn__zcount_init(&z);
+  while ((n = fread(buf, 1, sizeof buf, fp)) > 0) {
+    cairn_sha256_update(&h, buf, n);
+    cairn__zcount_update(&z, buf, n);
+    *bytes += n;
+  }
+  cairn_sha256_final_hex(&h, sha);
+  bad = cairn__zcount_final(&z, records) != 0;
+  if (ferror(fp))
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "read %s: %s", path,
+                     strerror(errno));
+  else if (bad)
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "staged part %s is damaged: %s",
+                     path, z.error);
+  fclose(fp);
+  return rc;
+}
+
+static const char *or_null(const char *s)
+{
+  return s && *s ? s : NULL;
+}
+
+/* The manifest as canonical bytes: keys sorted, 2-space indent, final
+ * newline. Everything in it is a pure function of the parts and the
+ * run's inputs, so a rebuild yields the same bytes. */
+static int build_manifest(const struct bundle_sink *s,
+                          const struct cairn_window *w, const char *wdir,
+                          long n, const char *logical_time,
+                          struct cairn_buf *out, cairn_err *err)
+{
+  const struct cairn_sink_ctx *ctx = s->base.ctx;
+  const struct cairn_contract *c = ctx->contract;
+  json_t *parts = json_array(), *sig, *m = NULL;
+  uint64_t tot_records = 0, tot_bytes = 0;
+  char *text = NULL;
+  int rc = CAIRN_OK;
+
+  for (long seq = 1; seq <= n; seq++) {
+    char *path = part_path(wdir, seq);
+    char *name = cairn_strfmt("parts/%s/%ld" PART_SUFFIX, w->key, seq);
+    uint64_t bytes = 0, records = 0;
+    char sha[65];
+    rc = digest_part(path, &bytes, sha, &records, err);
+    if (rc == CAIRN_OK)
+      json_array_append_new(parts, json_pack(
+          "{s:s, s:I, s:I, s:I, s:s}", "path", name, "seq", (json_int_t)seq,
+          "records", (json_int_t)records, "bytes", (json_int_t)bytes,
+          "sha256", sha));
+    tot_records += records;
+    tot_bytes += bytes;
+    free(path);
+    free(name);
+    if (rc < 0) {
+      json_decref(parts);
+      goto done;
+    }
+  }
+  if (s->key)
+    sig = json_pack("{s:s, s:s, s:s}", "algorithm", "ed25519",
+                    "public_key_sha256", s->key_fpr,
+                    "file", CAIRN_BUNDLE_SIG);
+  else
+    sig = json_null();
+  /* json_pack steals 'parts' and 'sig' even when it fails. */
+  m = json_pack("{s:s, s:s, s:s?, s:{s:s, s:s?, s:s?},"
+                " s:{s:s, s:s?, s:s?}, s:s, s:{s:s, s:i}, s:o,"
+                " s:{s:I, s:I, s:I}, s:s?, s:o}",
+                "format", CAIRN_BUNDLE_FORMAT,
+                "job", ctx->job,
+                "connector_version", or_null(ctx->connector_version),
+                "contract", "name", c->name, "version", or_null(c->version),
+                "id", or_null(c->id),
+                "window", "key", w->key, "start", or_null(w->start),
+                "end", or_null(w->end),
+                "logical_time", logical_time,
+                "compression", "algorithm", "zstd", "level", s->level,
+                "parts", parts,
+                "totals", "parts", (json_int_t)n,
+                "records", (json_int_t)tot_records,
+                "bytes", (json_int_t)tot_bytes,
+                "recording_sha256", or_null(ctx->recording_sha256),
+                "signature", sig);
+  if (!m) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
+                     "bundle manifest of %s window %s: a name is not valid "
+                     "UTF-8", ctx->job, w->key);
+    goto done;
+  }
+  text = json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS);
+  if (!text)
+    abort(); /* allocation only */
+  cairn_buf_puts(out, text);
+  cairn_buf_putc(out, '\n');
+done:
+  free(text);
+  json_decref(m);
+  return rc;
+}
+
+static int sign_manifest(EVP_PKEY *key, const struct cairn_buf *manifest,
+                         unsigned char sig[CAIRN_BUNDLE_SIG_LEN],
+                         cairn_err *err)
+{
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  size_t n = CAIRN_BUNDLE_SIG_LEN;
+  int rc = CAIRN_OK;
+
+  if (!md)
+    abort();
+  /* Ed25519 is "pure": no digest (NULL md), one-shot over the bytes. */
+  if (EVP_DigestSignInit(md, NULL, NULL, NULL, key) != 1 ||
+      EVP_DigestSign(md, sig, &n, (const unsigned char *)manifest->data,
+                     manifest->len) != 1 || n != CAIRN_BUNDLE_SIG_LEN)
+    rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, (long)ERR_peek_last_error(),
+                     "signing the bundle manifest failed");
+  ERR_clear_error();
+  EVP_MD_CTX_free(md);
+  return rc;
+}
+
+/* ---- the tar ---------------------------------------------------------- */
+
+/* Every header field is fixed or derived from the content: same inputs,
+ * same bytes. */
+static int put_header(struct archive *a, const char *name, int64_t size,
+                      int64_t mtime, const char *tarp, cairn_err *err)
+{
+  struct archive_entry *ae = archive_entry_new();
+  int rc = CAIRN_OK;
+
+  if (!ae)
+    abort();
+  archive_entry_set_pathname(ae, name);
+  archive_entry_set_filetype(ae, AE_IFREG);
+  archive_entry_set_perm(ae, 0644);
+  archive_entry_set_size(ae, size);
+  archive_entry_set_uid(ae, 0);
+  archive_entry_set_gid(ae, 0);
+  archive_entry_set_uname(ae, "root");
+  archive_entry_set_gname(ae, "root");
+  archive_entry_set_mtime(ae, (time_t)mtime, 0);
+  if (archive_write_header(a, ae) != ARCHIVE_OK)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s: %s", tarp,
+                     name, archive_error_string(a));
+  archive_entry_free(ae);
+  return rc;
+}
+
+static int put_data(struct archive *a, const void *p, size_t n,
+                    const char *tarp, cairn_err *err)
+{
+  la_ssize_t w = archive_write_data(a, p, n);
+  if (w < 0 || (size_t)w != n)
+    return CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", tarp,
+                       archive_error_string(a));
+  return CAIRN_OK;
+}
+
+static int put_mem(struct archive *a, const char *name, const void *p,
+                   size_t n, int64_t mtime, const char *tarp, cairn_err *err)
+{
+  CAIRN_TRY(put_header(a, name, (int64_t)n, mtime, tarp, err));
+  return put_data(a, p, n, tarp, err);
+}
+
+static int put_file(struct archive *a, const char *name, const char *path,
+                    int64_t mtime, const char *tarp, cairn_err *err)
+{
+  FILE *fp = fopen(path, "rb");
+  struct stat st;
+  char buf[65536];
+  size_t n;
+  int64_t left;
+  int rc;
+
+  if (!fp || fstat(fileno(fp), &st) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path, strerror(errno));
+    goto done;
+  }
+  rc = put_header(a, name, (int64_t)st.st_size, mtime, tarp, err);
+  left = (int64_t)st.st_size;
+  while (rc == CAIRN_OK && (n = fread(buf, 1, sizeof buf, fp)) > 0) {
+    if ((int64_t)n > left)
+      break;
+    rc = put_data(a, buf, n, tarp, err);
+    left -= (int64_t)n;
+  }
+  if (rc == CAIRN_OK && (ferror(fp) || left != 0 || fgetc(fp) != EOF))
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s changed while packing it",
+                     path);
+done:
+  if (fp)
+    fclose(fp);
+  return rc;
+}
+
+static int write_tar(const struct bundle_sink *s,
+                     const struct cairn_window *w, const char *tarp,
+                     const char *wdir, long n, int64_t mtime,
+                     const struct cairn_buf *manifest,
+                     const unsigned char *sig, cairn_err *err)
+{
+  char *tmp = cairn_strfmt("%s.tmp", tarp);
+  struct archive *a = NULL;
+  int fd = -1, rc;
+
+  rc = cairn_fs_mkdirs(s->job_dir, err);
+  if (rc < 0)
+    goto done;
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  a = archive_write_new();
+  if (!a)
+    abort();
+  /* ustar: no extended headers (no atime/ctime), readable everywhere;
+   * 10240-byte blocks like GNU tar, the last one not padded. */
+  if (archive_write_set_format_ustar(a) != ARCHIVE_OK ||
+      archive_write_add_filter_none(a) != ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+      archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", tmp,
+                     archive_error_string(a));
+    goto done;
+  }
+  /* Entry order: manifest.json, manifest.sig, then parts by seq, so
+   * extracting the parts in archive order replays the source order. */
+  rc = put_mem(a, CAIRN_BUNDLE_MANIFEST, manifest->data, manifest->len,
+               mtime, tmp, err);
+  if (rc == CAIRN_OK && sig)
+    rc = put_mem(a, CAIRN_BUNDLE_SIG, sig, CAIRN_BUNDLE_SIG_LEN, mtime, tmp,
+                 err);
+  for (long seq = 1; rc == CAIRN_OK && seq <= n; seq++) {
+    char *path = part_path(wdir, seq);
+    char *name = cairn_strfmt("parts/%s/%ld" PART_SUFFIX, w->key, seq);
+    rc = put_file(a, name, path, mtime, tmp, err);
+    free(path);
+    free(name);
+  }
+  if (rc < 0)
+    goto done;
+  if (archive_write_close(a) != ARCHIVE_OK) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", tmp,
+                     archive_error_string(a));
+    goto done;
+  }
+  if (fsync(fd) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  if (close(fd) != 0) {
+    fd = -1;
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "close %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  fd = -1;
+  if (rename(tmp, tarp) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp,
+                     tarp, strerror(errno));
+    goto done;
+  }
+  rc = cairn_fs_fsync_parent(tarp, err);
+done:
+  if (a)
+    archive_write_free(a);
+  if (fd >= 0)
+    close(fd);
+  if (rc < 0)
+    unlink(tmp);
+  free(tmp);
+  return rc;
+}
+
+/* ---- the vtable ------------------------------------------------------- */
+
+static int no_passphrase(char *buf, int size, int rwflag, void *ud)
+{
+  (void)buf;
+  (void)size;
+  (void)rwflag;
+  (void)ud;
+  return -1; /* never prompt on a terminal */
+}
+
+static int load_key(struct bundle_sink *s, const char *pem, cairn_err *err)
+{
+  BIO *bio = BIO_new_mem_buf(pem, -1);
+  int rc = CAIRN_OK;
+
+  if (!bio)
+    abort();
+  s->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+  if (!s->key) {
+    rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, 0,
+                     "secret %s: not an unencrypted PEM private key "
+                     "(make one with openssl genpkey -algorithm ed25519)",
+                     SIGNING_SECRET);
+    goto done;
+  }
+  if (EVP_PKEY_get_base_id(s->key) != EVP_PKEY_ED25519) {
+    rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, 0,
+                     "secret %s: not an Ed25519 key", SIGNING_SECRET);
+    goto done;
+  }
+  if (cairn__pkey_fingerprint(s->key, s->key_fpr) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, 0,
+                     "secret %s: cannot encode the public key",
+                     SIGNING_SECRET);
+done:
+  ERR_clear_error();
+  BIO_free(bio);
+  return rc;
+}
+
+static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
+                       cairn_err *err)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+  struct bundle_cfg cfg;
+  const char *pem = NULL;
+  int rc;
+
+  /* Everything acquired here is released by bundle_close(), which also
+   * runs after a failed open. */
+  CAIRN_TRY(parse_cfg(ctx->cfg, &cfg, NULL, err));
+  CAIRN_FAIL_IF(!ctx->contract, err, CAIRN_EINTERNAL, 0,
+                "bundle sink %s: no contract", ctx->sink_name);
+  CAIRN_FAIL_IF(!ctx->job || !safe_name(ctx->job, 256), err, CAIRN_EUSAGE,
+                0, "bundle sink %s: job name \"%s\" cannot name a file",
+                ctx->sink_name, ctx->job ? ctx->job : "");
+  s->level = cfg.level;
+  if (cfg.dir[0] == '/' || !ctx->out_dir || !ctx->out_dir[0])
+    s->root = cairn_xstrdup(cfg.dir);
+  else
+    s->root = cairn_path_join(ctx->out_dir, cfg.dir);
+  s->job_dir = cairn_path_join(s->root, ctx->job);
+  s->staging = cairn_path_join(s->job_dir, ".staging");
+  s->order = cairn_contract_sorted_order(ctx->contract);
+
+  s->cctx = ZSTD_createCCtx();
+  if (!s->cctx)
+    abort();
+  /* Fixed parameters, single-threaded: the frame is a pure function of
+   * the NDJSON bytes (for a given libzstd version). The checksum lets
+   * zstd -t catch a damaged part. */
+  if (ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel,
+                                          s->level)) ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_checksumFlag, 1)) ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_contentSizeFlag,
+                                          1)))
+    return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "zstd parameters refused");
+
+  if (ctx->secret)
+    pem = ctx->secret(ctx->secret_ud, SIGNING_SECRET);
+  if (pem && pem[0]) {
+    CAIRN_TRY(load_key(s, pem, err));
+  } else if (cfg.require_sig) {
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "bundle sink %s: require_signature is set but the "
+                       "secret %s is not", ctx->sink_name, SIGNING_SECRET);
+  } else {
+    cairn_warn("bundle sink %s: secret %s is not set; the bundles of job "
+               "%s will be unsigned", ctx->sink_name, SIGNING_SECRET,
+               ctx->job);
+  }
+
+  rc = clean_dir(s->job_dir, ".tmp", 0, err);
+  if (rc == CAIRN_OK)
+    rc = clean_dir(s->staging, ".trash", 1, err);
+  return rc;
+}
+
+static int bundle_durable_seq(cairn_sink *base, const struct cairn_window *w,
+                              long *seq_out, cairn_err *err)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+  char *wdir = NULL, *tarp = NULL;
+  int rc;
+
+  *seq_out = 0;
+  rc = check_window(w, err);
+  if (rc < 0)
+    goto done;
+  wdir = window_dir(s, w);
+  tarp = tar_path(s, w);
+  /* A staging dir (even an empty one, after reset) is the window's
+   * current attempt; otherwise a finished tar answers for it. */
+  if (cairn_fs_exists(wdir))
+    rc = staging_count(wdir, seq_out, err);
+  else if (cairn_fs_exists(tarp))
+    rc = read_finished(s, w, tarp, seq_out, NULL, err);
+done:
+  free(wdir);
+  free(tarp);
+  return rc;
+}
+
+static int bundle_load(cairn_sink *base, const struct cairn_window *w,
+                       long seq, const struct cairn_batch *b, cairn_err *err)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+  const struct cairn_contract *c = s->base.ctx->contract;
+  char *wdir = NULL, *part = NULL, *next = NULL;
+  size_t bound, zn;
+  char *dst;
+  int rc;
+
+  rc = check_window(w, err);
+  if (rc < 0)
+    goto done;
+  if (seq < 1 || b->n_fields != c->n_fields) {
+    rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0,
+                     "bundle sink: bad chunk (seq %ld, %zu fields for a "
+                     "contract of %zu)", seq, b->n_fields, c->n_fields);
+    goto done;
+  }
+  wdir = window_dir(s, w);
+  part = part_path(wdir, seq);
+  next = part_path(wdir, seq + 1);
+  rc = ensure_dir(s, wdir, err);
+  if (rc < 0)
+    goto done;
+  /* A part above this one belongs to an earlier attempt. */
+  if (cairn_fs_exists(next)) {
+    rc = staging_prune(wdir, seq, err);
+    if (rc < 0)
+      goto done;
+  }
+
+  cairn_buf_reset(&s->ndjson);
+  for (size_t r = 0; r < b->n_rows; r++) {
+    cairn_batch_row_json(b, c, s->order, r, &s->ndjson);
+    cairn_buf_putc(&s->ndjson, '\n');
+  }
+  cairn_buf_reset(&s->zbuf);
+  bound = ZSTD_compressBound(s->ndjson.len);
+  dst = cairn_buf_reserve(&s->zbuf, bound);
+  zn = ZSTD_compress2(s->cctx, dst, bound,
+                      s->ndjson.data ? s->ndjson.data : "", s->ndjson.len);
+  if (ZSTD_isError(zn)) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "zstd: %s", ZSTD_getErrorName(zn));
+    goto done;
+  }
+  s->zbuf.len = zn;
+  rc = cairn_fs_write_atomic(part, s->zbuf.data, s->zbuf.len, err);
+done:
+  free(wdir);
+  free(part);
+  free(next);
+  return rc;
+}
+
+static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
+                         long n_seq, const char *logical_time,
+                         cairn_err *err)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+  struct cairn_buf manifest = {0};
+  unsigned char sig[CAIRN_BUNDLE_SIG_LEN];
+  char *wdir = NULL, *tarp = NULL, *done_lt = NULL;
+  int64_t mtime = 0;
+  long n = 0;
+  int staged, rc;
+
+  rc = check_window(w, err);
+  if (rc < 0)
+    goto done;
+  if (n_seq < 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0,
+                     "bundle sink: window %s: negative chunk count %ld",
+                     w->key, n_seq);
+    goto done;
+  }
+  if (!logical_time || cairn_clock_parse(logical_time, &mtime) != 0 ||
+      mtime < 0) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
+                     "bundle sink: finishing window %s needs an RFC 3339 "
+                     "logical time, got \"%s\"", w->key,
+                     logical_time ? logical_time : "(none)");
+    goto done;
+  }
+  wdir = window_dir(s, w);
+  tarp = tar_path(s, w);
+  staged = cairn_fs_exists(wdir);
+  if (staged) {
+    rc = staging_count(wdir, &n, err);
+    if (rc == CAIRN_OK && n != n_seq)
+      rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
+                       "bundle sink: window %s has %ld chunks but parts "
+                       "1..%ld are staged", w->key, n_seq, n);
+    if (rc < 0)
+      goto done;
+  } else if (cairn_fs_exists(tarp)) {
+    /* Finished before (the staging went away after the rename): the
+     * same request is a no-op, anything else needs reset_window. */
+    rc = read_finished(s, w, tarp, &n, &done_lt, err);
+    if (rc == CAIRN_OK && (n != n_seq || strcmp(done_lt, logical_time)))
+      rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
+                       "%s: finished with %ld parts at %s; finishing it "
+                       "with %ld parts at %s needs a reset first", tarp, n,
+                       done_lt, n_seq, logical_time);
+    goto done;
+  } else if (n_seq != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
+                     "bundle sink: window %s has %ld chunks but none is "
+                     "staged", w->key, n_seq);
+    goto done;
+  }
+
+  rc = build_manifest(s, w, wdir, n_seq, logical_time, &manifest, err);
+  if (rc == CAIRN_OK && s->key)
+    rc = sign_manifest(s->key, &manifest, sig, err);
+  if (rc == CAIRN_OK)
+    rc = write_tar(s, w, tarp, wdir, n_seq, mtime, &manifest,
+                   s->key ? sig : NULL, err);
+  if (rc == CAIRN_OK && staged)
+    rc = drop_staging(s, wdir, w, err);
+  if (rc == CAIRN_OK)
+    cairn_info("bundle %s: %ld parts%s", tarp, n_seq,
+               s->key ? ", signed" : ", unsigned");
+done:
+  cairn_buf_free(&manifest);
+  free(done_lt);
+  free(wdir);
+  free(tarp);
+  return rc;
+}
+
+static int bundle_reset(cairn_sink *base, const struct cairn_window *w,
+                        cairn_err *err)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+  char *wdir = NULL, *first = NULL;
+  int rc;
+
+  rc = check_window(w, err);
+  if (rc < 0)
+    goto done;
+  wdir = window_dir(s, w);
+  first = part_path(wdir, 1);
+  /* An empty staging dir means "attempt in progress, nothing durable",
+   * which outranks an older tar (the next finish overwrites it). Part 1
+   * goes first so the answer drops to 0 in one durable step. */
+  if (!cairn_fs_exists(wdir)) {
+    rc = ensure_dir(s, wdir, err);
+    goto done;
+  }
+  if (unlink(first) != 0 && errno != ENOENT) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "unlink %s: %s", first,
+                     strerror(errno));
+    goto done;
+  }
+  rc = fsync_dir(wdir, err);
+  if (rc == CAIRN_OK)
+    rc = staging_prune(wdir, 0, err);
+done:
+  free(wdir);
+  free(first);
+  return rc;
+}
+
+static void bundle_close(cairn_sink *base)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+
+  free(s->root);
+  free(s->job_dir);
+  free(s->staging);
+  free(s->order);
+  EVP_PKEY_free(s->key);
+  ZSTD_freeCCtx(s->cctx);
+  cairn_buf_free(&s->ndjson);
+  cairn_buf_free(&s->zbuf);
+}
+
+const cairn_sink_ops cairn_sink_bundle_ops = {
+  .abi           = CAIRN_SINK_ABI,
+  .name          = "bundle",
+  .size          = sizeof(struct bundle_sink),
+  .check         = bundle_check,
+  .open          = bundle_open,
+  .durable_seq   = bundle_durable_seq,
+  .load          = bundle_load,
+  .finish_window = bundle_finish,
+  .reset_window  = bundle_reset,
+  .close         = bundle_close,
+};

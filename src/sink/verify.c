@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: MIT */
+/* verify.c -- check an evidence bundle against its manifest and signature.
+ *
+ * One streaming pass over the tar collects, per entry, its size, SHA-256
+ * and (for parts) the record count from decompressing it; manifest.json
+ * and manifest.sig are kept in memory. The comparison with the manifest
+ * happens afterwards, so entry order inside the tar does not matter and a
+ * bundle re-packed with stock tar still verifies. See docs/evidence.md. */
+#if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* stat, fsync (no -D_GNU_SOURCE) */
+#endif
+#include "sink/verify.h"
+#include "core/hash.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <zstd.h>
+
+#define SIG_READ_MAX 4096 /* manifest.sig bytes kept; more is a problem */
+
+/* ---- shared helpers --------------------------------------------------- */
+
+void cairn__zcount_init(struct cairn__zcount *z)
+{
+  memset(z, 0, sizeof *z);
+  z->dctx = ZSTD_createDCtx();
+  if (!z->dctx)
+    abort(); /* allocation only */
+}
+
+static void count_lines(struct cairn__zcount *z, const char *p, size_t n)
+{
+  const char *end = p + n;
+  const char *nl = NULL;
+  const char *q = p;
+
+  while (q < end) {
+    const char *hit = memchr(q, '\n', (size_t)(end - q));
+    if (!hit)
+      break;
+    z->lines++;
+    nl = hit;
+    q = hit + 1;
+  }
+  if (nl)
+    z->partial = nl + 1 < end;
+  else if (n)
+    z->partial = 1;
+}
+
+int cairn__zcount_update(struct cairn__zcount *z, const void *p, size_t n)
+{
+  char out[65536];
+  ZSTD_inBuffer in = { p, n, 0 };
+
+  if (z->error[0])
+    return -1;
+  if (n)
+    z->seen = 1;
+  for (;;) {
+    ZSTD_outBuffer o = { out, sizeof out, 0 };
+    size_t r = ZSTD_decompressStream(z->dctx, &o, &in);
+    if (ZSTD_isError(r)) {
+      snprintf(z->error, sizeof z->error, "%s", ZSTD_getErrorName(r));
+      return -1;
+    }
+    count_lines(z, out, o.pos);
+    z->hint = r;
+    if (in.pos == in.size && o.pos < o.size)
+      break;
+  }
+  return 0;
+}
+
+int cairn__zcount_final(struct cairn__zcount *z, uint64_t *records_out)
+{
+  int rc = 0;
+
+  *records_out = 0;
+  if (!z->error[0] && !z->seen)
+    snprintf(z->error, sizeof z->error, "empty, no zstd frame");
+  else if (!z->error[0] && z->hint != 0)
+    snprintf(z->error, sizeof z->error, "truncated zstd frame");
+  if (z->error[0])
+    rc = -1;
+  else
+    *records_out = z->lines + (z->partial ? 1 : 0);
+  ZSTD_freeDCtx(z->dctx);
+  z->dctx = NULL;
+  return rc;
+}
+
+int cairn__pkey_fingerprint(struct evp_pkey_st *pkey, char out[65])
+{
+  unsigned char *der = NULL;
+  int n = i2d_PUBKEY(pkey, &der);
+
+  out[0] = '\0';
+  if (n <= 0)
+    return -1;
+  cairn_sha256_hex(der, (size_t)n, out);
+  OPENSSL_free(der);
+  return 0;
+}
+
+/* Entry names as written by other tools may carry "./" in front. */
+static const char *norm_name(const char *name)
+{
+  while (name[0] == '.' && name[1] == '/')
+    name += 2;
+  return name;
+}
+
+/* Open path as a plain tar. NULL with *errno_out set when the file cannot
+ * be opened at all; *why names an archive-level failure (the file is not
+ * a tar) with the handle already released. */
+static struct archive *open_tar(const char *path, int *errno_out,
+                                char *why, size_t why_len)
+{
+  struct archive *a;
+  FILE *fp = fopen(path, "rb");
+
+  *errno_out = 0;
+  why[0] = '\0';
+  if (!fp) {
+    *errno_out = errno ? errno : EIO;
+    return NULL;
+  }
+  fclose(fp);
+  a = archive_read_new();
+  if (!a)
+    abort();
+  archive_read_support_format_tar(a);
+  if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+    snprintf(why, why_len, "%s", archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
+                                cairn_err *err)
+{
+  struct archive_entry *ae;
+  char buf[65536], why[256];
+  int rc = CAIRN_OK, eno;
+  struct archive *a = open_tar(path, &eno, why, sizeof why);
+
+  if (!a)
+    return CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", path,
+                       eno ? strerror(eno) : why);
+  for (;;) {
+    int r = archive_read_next_header(a, &ae);
+    const char *name;
+    if (r == ARCHIVE_EOF) {
+      rc = CAIRN_RAISE(err, CAIRN_EVERIFY, 0, "%s: holds no %s", path,
+                       CAIRN_BUNDLE_MANIFEST);
+      goto done;
+    }
+    if (r < ARCHIVE_WARN) {
+      rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", path,
+                       archive_error_string(a));
+      goto done;
+    }
+    name = archive_entry_pathname(ae);
+    if (name && strcmp(norm_name(name), CAIRN_BUNDLE_MANIFEST) == 0 &&
+        archive_entry_filetype(ae) == AE_IFREG)
+      break;
+  }
+  for (;;) {
+    la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+    if (n < 0) {
+      rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", path,
+                       archive_error_string(a));
+      goto done;
+    }
+    if (n == 0)
+      break;
+    if (out->len + (size_t)n > CAIRN_BUNDLE_MANIFEST_MAX) {
+      rc = CAIRN_RAISE(err, CAIRN_EVERIFY, 0, "%s: %s is too large", path,
+                       CAIRN_BUNDLE_MANIFEST);
+      goto done;
+    }
+    cairn_buf_append(out, buf, (size_t)n);
+  }
+  if (!out->data)
+    cairn_buf_append(out, "", 0);
+done:
+  archive_read_free(a);
+  return rc;
+}
+
+/* ---- the archive scan ------------------------------------------------- */
+
+struct entry {
+  char    *name;        /* normalised entry name */
+  int      type;        /* AE_IFREG, AE_IFDIR, ... */
+  uint64_t size;        /* bytes read */
+  char     sha[65];
+  int      counted;     /* decompressed (not manifest.json / .sig) */
+  int      zok;         /* zstd stream valid */
+  uint64_t records;
+  char     zerr[128];
+  int      listed;      /* referenced by the manifest */
+  int      dup;         /* a later entry with the same name */
+};
+
+struct scan {
+  struct entry   *v;       /* in archive order */
+  size_t          n, cap;
+  struct entry  **sorted;  /* by name, for lookups */
+  struct cairn_buf manifest;
+  int             have_manifest;
+  struct cairn_buf sig;
+  uint64_t        sig_size;
+  int             have_sig;
+};
+
+static void problem(struct cairn_verify_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void problem(struct cairn_verify_report *r, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  r->problems = cairn_xrealloc(r->problems,
+                               (r->n_problems + 1) * sizeof *r->problems);
+  r->problems[r->n_problems++] = cairn_vstrfmt(fmt, ap);
+  va_end(ap);
+}
+
+static int read_entry(struct archive *a, struct scan *sc, struct entry *e)
+{
+  char buf[65536];
+  struct cairn_sha256 h;
+  struct cairn__zcount z;
+  /* A repeated manifest.json or manifest.sig is only flagged as a
+   * duplicate; the first one is the one compared. */
+  int is_manifest = strcmp(e->name, CAIRN_BUNDLE_MANIFEST) == 0 &&
+                    !sc->have_manifest;
+  int is_sig = strcmp(e->name, CAIRN_BUNDLE_SIG) == 0 && !sc->have_sig;
+  int rc = 0;
+
+  e->counted = !is_manifest && !is_sig;
+  cairn_sha256_init(&h);
+  if (e->counted)
+    cairn__zcount_init(&z);
+  for (;;) {
+    la_ssize_t n = archive_read_data(a, buf, sizeof buf);
+    if (n < 0) {
+      rc = -1;
+      break;
+    }
+    if (n == 0)
+      break;
+    cairn_sha256_update(&h, buf, (size_t)n);
+    e->size += (uint64_t)n;
+    if (e->counted)
+      cairn__zcount_update(&z, buf, (size_t)n);
+    else if (is_manifest && sc->manifest.len < CAIRN_BUNDLE_MANIFEST_MAX)
+      cairn_buf_append(&sc->manifest, buf, (size_t)n);
+    else if (is_sig && sc->sig.len < SIG_READ_MAX)
+      cairn_buf_append(&sc->sig, buf, (size_t)n);
+  }
+  cairn_sha256_final_hex(&h, e->sha);
+  if (e->counted) {
+    e->zok = cairn__zcount_final(&z, &e->records) == 0;
+    snprintf(e->zerr, sizeof e->zerr, "%s", z.error);
+  }
+  if (is_manifest)
+    sc->have_manifest = 1;
+  if (is_sig) {
+    sc->have_sig = 1;
+    sc->sig_size = e->size;
+  }
+  return rc;
+}
+
+static int cmp_entry_ptr(const void *a, const void *b)
+{
+  const struct entry *x = *(const struct entry *const *)a;
+  const struct entry *y = *(const struct entry *const *)b;
+  int c = strcmp(x->name, y->name);
+  if (c)
+    return c;
+  return x < y ? -1 : x > y;  /* archive order among equal names */
+}
+
+static struct entry *find_entry(struct scan *sc, const char *name)
+{
+  size_t lo = 0, hi = sc->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(sc->sorted[mid]->name, name);
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < sc->n && strcmp(sc->sorted[lo]->name, name) == 0)
+    return sc->sorted[lo];
+  return NULL;
+}
+
+/* Read every entry. Archive-level damage becomes a problem; what was read
+ * before it is still compared. */
+static void scan_archive(struct archive *a, const char *tar_path,
+                         struct scan *sc, struct cairn_verify_report *r)
+{
+  struct archive_entry *ae;
+
+  for (;;) {
+    int rc = archive_read_next_header(a, &ae);
+    const char *name;
+    struct entry *e;
+    if (rc == ARCHIVE_EOF)
+      break;
+    if (rc < ARCHIVE_WARN) {
+      problem(r, "%s: not a readable tar archive (%s)", tar_path,
+              archive_error_string(a));
+      break;
+    }
+    name = archive_entry_pathname(ae);
+    if (sc->n == sc->cap) {
+      sc->cap = sc->cap ? sc->cap * 2 : 16;
+      sc->v = cairn_xrealloc(sc->v, sc->cap * sizeof *sc->v);
+    }
+    e = &sc->v[sc->n++];
+    memset(e, 0, sizeof *e);
+    e->name = cairn_xstrdup(norm_name(name ? name : ""));
+    e->type = (int)archive_entry_filetype(ae);
+    if (e->type == AE_IFREG && read_entry(a, sc, e) != 0) {
+      problem(r, "%s: %s: truncated or unreadable (%s)", tar_path, e->name,
+              archive_error_string(a));
+      break;
+    }
+  }
+  sc->sorted = cairn_xmalloc((sc->n ? sc->n : 1) * sizeof *sc->sorted);
+  for (size_t i = 0; i < sc->n; i++)
+    sc->sorted[i] = &sc->v[i];
+  qsort(sc->sorted, sc->n, sizeof *sc->sorted, cmp_entry_ptr);
+  for (size_t i = 1; i < sc->n; i++)
+    if (strcmp(sc->sorted[i - 1]->name, sc->sorted[i]->name) == 0)
+      sc->sorted[i]->dup = 1;
+}
+
+static void scan_free(struct scan *sc)
+{
+  for (size_t i = 0; i < sc->n; i++)
+    free(sc->v[i].name);
+  free(sc->v);
+  free(sc->sorted);
+  cairn_buf_free(&sc->manifest);
+  cairn_buf_free(&sc->sig);
+}
+
+/* ---- manifest checks -------------------------------------------------- */
+
+static char *dup_str(const json_t *v)
+{
+  return json_is_string(v) ? cairn_xstrdup(json_string_value(v)) : NULL;
+}
+
+static int is_hex64(const char *s)
+{
+  size_t i;
+  for (i = 0; s[i]; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return i == 64;
+}
+
+static int get_count(const json_t *o, const char *key, uint64_t *out)
+{
+  const json_t *v = json_object_get(o, key);
+  if (!json_is_integer(v) || json_integer_value(v) < 0)
+    return -1;
+  *out = (uint64_t)json_integer_value(v);
+  return 0;
+}
+
+static void fill_summary(const json_t *m, struct cairn_verify_report *r)
+{
+  const json_t *w = json_object_get(m, "window");
+  const json_t *c = json_object_get(m, "contract");
+
+  r->job = dup_str(json_object_get(m, "job"));
+  r->window = dup_str(json_object_get(w, "key"));
+  r->window_start = dup_str(json_object_get(w, "start"));
+  r->window_end = dup_str(json_object_get(w, "end"));
+  r->logical_time = dup_str(json_object_get(m, "logical_time"));
+  r->recording_sha256 = dup_str(json_object_get(m, "recording_sha256"));
+  if (json_is_string(json_object_get(c, "name")))
+    r->contract = cairn_strfmt(
+        "%s %s", json_string_value(json_object_get(c, "name")),
+        json_is_string(json_object_get(c, "version"))
+            ? json_string_value(json_object_get(c, "version")) : "?");
+}
+
+static void check_header(const json_t *m, struct cairn_verify_report *r)
+{
+  const json_t *fmt = json_object_get(m, "format");
+  const json_t *w = json_object_get(m, "window");
+
+  if (!json_is_string(fmt))
+    problem(r, "%s: field \"format\" is missing", CAIRN_BUNDLE_MANIFEST);
+  else if (strcmp(json_string_value(fmt), CAIRN_BUNDLE_FORMAT) != 0)
+    problem(r, "%s: unsupported format \"%s\" (expected \"%s\")",
+            CAIRN_BUNDLE_MANIFEST, json_string_value(fmt),
+            CAIRN_BUNDLE_FORMAT);
+  if (!json_is_string(json_object_get(m, "job")))
+    problem(r, "%s: field \"job\" is missing or not a string",
+            CAIRN_BUNDLE_MANIFEST);
+  if (!json_is_object(w) || !json_is_string(json_object_get(w, "key")))
+    problem(r, "%s: field \"window\" is missing or has no \"key\"",
+            CAIRN_BUNDLE_MANIFEST);
+  if (!json_is_string(json_object_get(m, "logical_time")))
+    problem(r, "%s: field \"logical_time\" is missing or not a string",
+            CAIRN_BUNDLE_MANIFEST);
+}
+
+static EVP_PKEY *load_pubkey(const char *path, cairn_err *err)
+{
+  BIO *bio = BIO_new_file(path, "r");
+  EVP_PKEY *pk = NULL;
+
+  if (!bio) {
+    CAIRN_RAISE(err, CAIRN_EUSAGE, errno, "public key %s: %s", path,
+                strerror(errno));
+    goto done;
+  }
+  pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+  if (!pk) {
+    CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                "public key %s: not a PEM public key (expected the output "
+                "of openssl pkey -pubout)", path);
+    goto done;
+  }
+  if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519) {
+    CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "public key %s: not an Ed25519 key",
+                path);
+    EVP_PKEY_free(pk);
+    pk = NULL;
+  }
+done:
+  ERR_clear_error();
+  BIO_free(bio);
+  return pk;
+}
+
+static void check_signature(const json_t *m, struct scan *sc, EVP_PKEY *pk,
+                            struct cairn_verify_report *r)
+{
+  const json_t *s = json_object_get(m, "signature");
+  const json_t *alg, *fpr;
+  struct entry *e;
+  char given[65];
+  EVP_MD_CTX *md;
+  int ok;
+
+  if (!s || json_is_null(s)) {
+    if (pk)
+      problem(r, "%s: bundle is unsigned (\"signature\": null), cannot "
+              "check it with the given public key", CAIRN_BUNDLE_MANIFEST);
+    return;
+  }
+  alg = json_object_get(s, "algorithm");
+  fpr = json_object_get(s, "public_key_sha256");
+  if (!json_is_object(s) || !json_is_string(alg) ||
+      strcmp(json_string_value(alg), "ed25519") != 0 ||
+      !json_is_string(fpr) || !is_hex64(json_string_value(fpr))) {
+    problem(r, "%s: field \"signature\" must be null or {\"algorithm\": "
+            "\"ed25519\", \"public_key_sha256\": <hex>, ...}",
+            CAIRN_BUNDLE_MANIFEST);
+    return;
+  }
+  r->is_signed = 1;
+  snprintf(r->key_fingerprint, sizeof r->key_fingerprint, "%s",
+           json_string_value(fpr));
+  e = find_entry(sc, CAIRN_BUNDLE_SIG);
+  if (!e || !sc->have_sig) {
+    problem(r, "%s: listed in manifest but missing from bundle",
+            CAIRN_BUNDLE_SIG);
+    return;
+  }
+  e->listed = 1;
+  if (sc->sig_size != CAIRN_BUNDLE_SIG_LEN) {
+    problem(r, "%s: size mismatch (expected %d bytes, actual %llu bytes)",
+            CAIRN_BUNDLE_SIG, CAIRN_BUNDLE_SIG_LEN,
+            (unsigned long long)sc->sig_size);
+    return;
+  }
+  if (!pk)
+    return;
+  if (cairn__pkey_fingerprint(pk, given) != 0)
+    snprintf(given, sizeof given, "(unknown)");
+  md = EVP_MD_CTX_new();
+  if (!md)
+    abort();
+  ok = EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk) == 1 &&
+       EVP_DigestVerify(md, (const unsigned char *)sc->sig.data,
+                        CAIRN_BUNDLE_SIG_LEN,
+                        (const unsigned char *)sc->manifest.data,
+                        sc->manifest.len) == 1;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  if (!ok) {
+    if (strcmp(given, r->key_fingerprint) != 0)
+      problem(r, "%s: signature does not verify with key %s (manifest "
+              "names key %s)", CAIRN_BUNDLE_SIG, given, r->key_fingerprint);
+    else
+      problem(r, "%s: signature does not verify with key %s",
+              CAIRN_BUNDLE_SIG, given);
+    return;
+  }
+  if (strcmp(given, r->key_fingerprint) != 0) {
+    problem(r, "%s: names key %s but was signed with key %s",
+            CAIRN_BUNDLE_MANIFEST, r->key_fingerprint, given);
+    return;
+  }
+  r->sig_checked = 1;
+}
+
+static void check_parts(const json_t *m, struct scan *sc,
+                        struct cairn_verify_report *r)
+{
+  const json_t *parts = json_object_get(m, "parts");
+  const json_t *totals = json_object_get(m, "totals");
+  uint64_t sum_records = 0, sum_bytes = 0, t;
+  size_t i;
+  const json_t *p;
+
+  if (!json_is_array(parts)) {
+    problem(r, "%s: field \"parts\" is missing or not an array",
+            CAIRN_BUNDLE_MANIFEST);
+    return;
+  }
+  r->n_parts = (long)json_array_size(parts);
+  json_array_foreach(parts, i, p) {
+    const char *path = json_string_value(json_object_get(p, "path"));
+    const char *sha = json_string_value(json_object_get(p, "sha256"));
+    uint64_t records, bytes;
+    struct entry *e;
+
+    if (!path || !sha || get_count(p, "records", &records) != 0 ||
+        get_count(p, "bytes", &bytes) != 0) {
+      problem(r, "%s: parts[%zu] is malformed (needs path, records, bytes, "
+              "sha256)", CAIRN_BUNDLE_MANIFEST, i);
+      continue;
+    }
+    sum_records += records;
+    sum_bytes += bytes;
+    if (strcmp(path, CAIRN_BUNDLE_MANIFEST) == 0 ||
+        strcmp(path, CAIRN_BUNDLE_SIG) == 0) {
+      problem(r, "%s: parts[%zu] uses the reserved name %s",
+              CAIRN_BUNDLE_MANIFEST, i, path);
+      continue;
+    }
+    e = find_entry(sc, path);
+    if (!e) {
+      problem(r, "%s: listed in manifest but missing from bundle", path);
+      continue;
+    }
+    if (e->listed) {
+      problem(r, "%s: listed more than once in manifest", path);
+      continue;
+    }
+    e->listed = 1;
+    if (e->type != AE_IFREG) {
+      problem(r, "%s: not a regular file in bundle", path);
+      continue;
+    }
+    r->records += e->records;
+    r->bytes += e->size;
+    if (e->size != bytes)
+      problem(r, "%s: size mismatch (manifest %llu bytes, actual %llu "
+              "bytes)", path, (unsigned long long)bytes,
+              (unsigned long long)e->size);
+    if (strcmp(e->sha, sha) != 0)
+      problem(r, "%s: sha256 mismatch (manifest %s, actual %s)", path, sha,
+              e->sha);
+    if (!e->zok)
+      problem(r, "%s: not a valid zstd stream (%s)", path, e->zerr);
+    else if (e->records != records)
+      problem(r, "%s: record count mismatch (manifest %llu, actual %llu)",
+              path, (unsigned long long)records,
+              (unsigned long long)e->records);
+  }
+  if (!json_is_object(totals)) {
+    problem(r, "%s: field \"totals\" is missing", CAIRN_BUNDLE_MANIFEST);
+    return;
+  }
+  if (get_count(totals, "parts", &t) != 0 || t != json_array_size(parts))
+    problem(r, "%s: totals.parts does not match the %zu parts listed",
+            CAIRN_BUNDLE_MANIFEST, json_array_size(parts));
+  if (get_count(totals, "records", &t) != 0 || t != sum_records)
+    problem(r, "%s: totals.records does not match the parts' sum %llu",
+            CAIRN_BUNDLE_MANIFEST, (unsigned long long)sum_records);
+  if (get_count(totals, "bytes", &t) != 0 || t != sum_bytes)
+    problem(r, "%s: totals.bytes does not match the parts' sum %llu",
+            CAIRN_BUNDLE_MANIFEST, (unsigned long long)sum_bytes);
+}
+
+/* A directory entry is harmless when some listed entry lives under it
+ * (stock tar adds "parts/" and "parts/<window>/" when re-packing). */
+static int dir_of_listed(struct scan *sc, const char *dir)
+{
+  size_t n = strlen(dir);
+  while (n && dir[n - 1] == '/')
+    n--;
+  if (n == 0)
+    return 1; /* "./" itself */
+  for (size_t i = 0; i < sc->n; i++) {
+    const struct entry *e = &sc->v[i];
+    if (e->listed && strncmp(e->name, dir, n) == 0 && e->name[n] == '/')
+      return 1;
+  }
+  return 0;
+}
+
+static void check_unlisted(struct scan *sc, struct cairn_verify_report *r)
+{
+  for (size_t i = 0; i < sc->n; i++) {
+    const struct entry *e = &sc->v[i];
+    if (e->dup)
+      problem(r, "%s: appears more than once in bundle", e->name);
+    else if (e->listed)
+      continue;
+    else if (e->type == AE_IFDIR && dir_of_listed(sc, e->name))
+      continue;
+    else
+      problem(r, "%s: not listed in manifest", e->name);
+  }
+}
+
+/* ---- entry point ------------------------------------------------------ */
+
+int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
+                        struct cairn_verify_report *out, cairn_err *err)
+{
+  struct scan sc;
+  struct archive *a = NULL;
+  EVP_PKEY *pk = NULL;
+  json_t *m = NULL;
+  json_error_t jerr;
+  struct entry *me;
+  char why[256];
+  int rc = CAIRN_OK, eno;
+
+  memset(out, 0, sizeof *out);
+  memset(&sc, 0, sizeof sc);
+  if (pubkey_pem_path) {
+    pk = load_pubkey(pubkey_pem_path, err);
+    if (!pk) {
+      rc = CAIRN_EUSAGE;
+      goto done;
+    }
+  }
+  a = open_tar(tar_path, &eno, why, sizeof why);
+  if (!a && eno) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", tar_path,
+                     strerror(eno));
+    goto done;
+  }
+  if (!a) {
+    problem(out, "%s: not a readable tar archive (%s)", tar_path, why);
+    goto checked;
+  }
+  scan_archive(a, tar_path, &sc, out);
+  me = find_entry(&sc, CAIRN_BUNDLE_MANIFEST);
+  if (!me || !sc.have_manifest) {
+    problem(out, "%s: missing from bundle", CAIRN_BUNDLE_MANIFEST);
+    goto checked;
+  }
+  me->listed = 1;
+  if (me->size > CAIRN_BUNDLE_MANIFEST_MAX) {
+    problem(out, "%s: larger than %u bytes", CAIRN_BUNDLE_MANIFEST,
+            CAIRN_BUNDLE_MANIFEST_MAX);
+    goto checked;
+  }
+  m = json_loadb(sc.manifest.data ? sc.manifest.data : "", sc.manifest.len,
+                 JSON_REJECT_DUPLICATES, &jerr);
+  if (!m) {
+    problem(out, "%s: not valid JSON (line %d, column %d: %s)",
+            CAIRN_BUNDLE_MANIFEST, jerr.line, jerr.column, jerr.text);
+    goto checked;
+  }
+  if (!json_is_object(m)) {
+    problem(out, "%s: not a JSON object", CAIRN_BUNDLE_MANIFEST);
+    goto checked;
+  }
+  fill_summary(m, out);
+  check_header(m, out);
+  check_signature(m, &sc, pk, out);
+  check_parts(m, &sc, out);
+  check_unlisted(&sc, out);
+checked:
+  if (out->n_problems) {
+    rc = CAIRN_RAISE(err, CAIRN_EVERIFY, (long)out->n_problems, "%s",
+                     out->problems[0]);
+  }
+done:
+  json_decref(m);
+  if (a)
+    archive_read_free(a);
+  EVP_PKEY_free(pk);
+  scan_free(&sc);
+  return rc;
+}
+
+void cairn_verify_report_free(struct cairn_verify_report *r)
+{
+  if (!r)
+    return;
+  free(r->job);
+  free(r->window);
+  free(r->window_start);
+  free(r->window_end);
+  free(r->logical_time);
+  free(r->contract);
+  free(r->recording_sha256);
+  for (size_t i = 0; i < r->n_problems; i++)
+    free(r->problems[i]);
+  free(r->problems);
+  memset(r, 0, sizeof *r);
+}

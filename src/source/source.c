@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* source.c -- the source registry.
+ *
+ * To add a source: create src_<name>.c defining cairn_source_<name>_ops,
+ * declare it below, add one line to source_table, and add
+ * tests/unit/test_src_<name>.c. Names must be unique. */
+#include "source/source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const cairn_source_ops cairn_source_file_ops;
+
+static const cairn_source_ops *const source_table[] = {
+  &cairn_source_file_ops,
+};
+
+#define N_SOURCES (sizeof source_table / sizeof source_table[0])
+
+const cairn_source_ops *cairn_source_find(const char *name)
+{
+  for (size_t i = 0; i < N_SOURCES; i++)
+    if (strcmp(source_table[i]->name, name) == 0)
+      return source_table[i];
+  return NULL;
+}
+
+const char *cairn_source_names(void)
+{
+  static char names[256];
+  if (!names[0])
+    for (size_t i = 0; i < N_SOURCES; i++) {
+      if (i)
+        strcat(names, ", ");
+      strcat(names, source_table[i]->name);
+    }
+  return names;
+}
+
+void cairn_page_clear(struct cairn_page *p)
+{
+  cairn_buf_free(&p->raw);
+  free(p->cursor_out);
+  free(p->meta);
+  p->cursor_out = NULL;
+  p->meta = NULL;
+  p->n_hint = -1;
+}
+
+int cairn_source_open(const cairn_source_ops *ops,
+                      const struct cairn_source_ctx *ctx, cairn_source **out,
+                      cairn_err *err)
+{
+  cairn_source *s = cairn_xcalloc(1, ops->size);
+  int rc;
+
+  s->ops = ops;
+  s->ctx = ctx;
+  rc = ops->open(s, ctx, err);
+  if (rc < 0) {
+    ops->close(s);
+    free(s);
+    *out = NULL;
+    return rc;
+  }
+  *out = s;
+  return CAIRN_OK;
+}
+
+void cairn_source_close(cairn_source *s)
+{
+  if (!s)
+    return;
+  s->ops->close(s);
+  free(s);
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* source.h -- where records come from: the source vtable and registry.
+ *
+ * A source splits one window into chunks. extract() produces one chunk's
+ * raw bytes from a cursor (an opaque JSON text the source alone
+ * interprets) and the cursor of the next chunk; decode() turns raw bytes
+ * into records. Keeping the two apart is what lets the runner spool a raw
+ * page at the "extracted" stage and, after a crash, decode it again without
+ * fetching it again. A source whose extract() is a pure function of the
+ * cursor (a local file) sets CAIRN_SOURCE_REREADABLE and is not spooled.
+ *
+ * Lifecycle: open -> (extract -> decode)* -> close. Not thread-safe, but
+ * decode() of one page may run on another thread than the next extract()
+ * as long as calls do not overlap (the page's bytes are then owned by the
+ * caller: see cairn_page). */
+#ifndef CAIRN_SOURCE_H
+#define CAIRN_SOURCE_H
+
+#include <jansson.h>
+#include "core/batch.h"
+#include "core/err.h"
+#include "core/mem.h"
+
+struct cairn_http_transport;
+
+#define CAIRN_SOURCE_ABI 1
+#define CAIRN_SOURCE_REREADABLE 0x1u /* extract(cursor) is repeatable */
+
+/* Everything a source may use; borrowed for the source's whole life. */
+struct cairn_source_ctx {
+  const char                *job;        /* job name */
+  const json_t              *cfg;        /* the job's "source" object, with
+                                            ${param/env/secret} expanded */
+  const struct cairn_window *window;     /* the window being extracted */
+  const char                *job_dir;    /* dir of the job file (relative
+                                            paths in cfg resolve from cwd) */
+  struct cairn_http_transport *http;     /* NULL unless the job uses HTTP */
+  int                        backfill;   /* --from/--to run: don't read or
+                                            write incremental state */
+  /* Incremental state: get returns the committed value (borrowed, NULL if
+   * none); put stages a value that is committed only after the window is
+   * loaded (the runner's promise). */
+  const char *(*kv_get)(void *ud, const char *key);
+  void        (*kv_put)(void *ud, const char *key, const char *value);
+  void        *kv_ud;
+};
+
+/* One extracted chunk. extract() fills it; the runner releases it with
+ * cairn_page_clear(). */
+struct cairn_page {
+  struct cairn_buf raw;        /* the raw bytes (owned) */
+  char            *cursor_out; /* cursor of the next chunk; NULL = this is
+                                  the window's last chunk (owned) */
+  char            *meta;       /* JSON text: response status/headers, file
+                                  name and first line; may be NULL (owned) */
+  long             n_hint;     /* records expected, -1 when unknown */
+};
+void cairn_page_clear(struct cairn_page *p);
+
+typedef struct cairn_source cairn_source;
+
+typedef struct cairn_source_ops {
+  int         abi;    /* CAIRN_SOURCE_ABI */
+  const char *name;   /* the job's source "type" */
+  size_t      size;   /* instance size; the instance embeds cairn_source */
+  unsigned    flags;  /* CAIRN_SOURCE_* */
+  /* Check a source config without running anything (for validate); may be
+   * NULL. Report problems with the config pointer in 'ptr_out' (static or
+   * NULL) so the caller can name a line and column. */
+  int  (*check)(const json_t *cfg, const char **ptr_out, cairn_err *err);
+  int  (*open)(cairn_source *s, const struct cairn_source_ctx *ctx,
+               cairn_err *err);
+  /* Extract the chunk that starts at cursor_in (NULL: window start) into
+   * page. Returns CAIRN_OK, CAIRN_DONE when no chunk starts at this cursor
+   * (window exhausted), or an error. A network failure that may succeed
+   * later returns CAIRN_EHTTP (or RETRY/CIRCUIT): the run is resumable. */
+  int  (*extract)(cairn_source *s, const char *cursor_in,
+                  struct cairn_page *page, cairn_err *err);
+  /* Call emit for each record in page, in source order. seq is the
+   * chunk number (for positions). A non-zero return of emit stops
+   * decoding and is returned. */
+  int  (*decode)(cairn_source *s, long seq, const struct cairn_page *page,
+                 cairn_record_fn emit, void *ud, cairn_err *err);
+  void (*close)(cairn_source *s);  /* must tolerate a failed open */
+} cairn_source_ops;
+
+struct cairn_source {             /* embedded first by each implementation */
+  const cairn_source_ops        *ops;
+  const struct cairn_source_ctx *ctx;
+};
+
+/* Registry. NULL when no source has that name. */
+const cairn_source_ops *cairn_source_find(const char *name);
+/* Comma-separated list of registered names (static). */
+const char *cairn_source_names(void);
+
+/* Create and open a source of the ops' type. On failure *out is NULL. */
+int  cairn_source_open(const cairn_source_ops *ops,
+                       const struct cairn_source_ctx *ctx, cairn_source **out,
+                       cairn_err *err);
+void cairn_source_close(cairn_source *s);  /* NULL ok */
+
+#endif

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/* src_file.c -- local CSV (RFC 4180) and NDJSON files, one file or a glob.
+ *
+ * A chunk is up to chunk_rows records (or chunk_bytes bytes) of one file.
+ * The cursor is {"file":i,"offset":bytes,"line":n}: a resumed run seeks
+ * straight to the offset (only the header record is read again), so the
+ * source is REREADABLE and the runner does not spool it. extract() finds
+ * record boundaries (newlines outside quotes) and copies the raw bytes;
+ * decode() splits fields. Quoted fields may hold commas, doubled quotes
+ * and newlines; CRLF and a UTF-8 BOM are accepted. */
+#include "source/source.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { FMT_CSV, FMT_NDJSON };
+
+#define READ_BLOCK (1 << 20)
+
+struct file_src {
+  cairn_source  base;          /* first */
+  int           format;
+  long          chunk_rows;
+  long          chunk_bytes;
+  char        **files;
+  size_t        n_files;
+  struct cairn_header *headers; /* per file, parsed on first use */
+  /* reader state */
+  FILE         *fp;
+  size_t        fp_index;      /* file fp reads */
+  long long     pos;           /* file offset of buf[0] */
+  char         *buf;
+  size_t        len, at;       /* valid bytes, consumed bytes */
+  int           eof;
+  /* decode scratch */
+  struct cairn_buf rec;
+  const char  **cols;
+  size_t       *lens;
+  size_t        cap_cols;
+};
+
+/* ---- config ------------------------------------------------------------ */
+
+static long cfg_long(const json_t *cfg, const char *key, long def)
+{
+  const json_t *v = json_object_get(cfg, key);
+  if (json_is_integer(v))
+    return (long)json_integer_value(v);
+  if (json_is_string(v))
+    return strtol(json_string_value(v), NULL, 10);
+  return def;
+}
+
+static int cfg_long_ok(const json_t *cfg, const char *key)
+{
+  const json_t *v = json_object_get(cfg, key);
+  char *end;
+  if (!v || json_is_integer(v))
+    return !v || json_integer_value(v) > 0;
+  if (!json_is_string(v))
+    return 0;
+  return strtol(json_string_value(v), &end, 10) > 0 && *end == '\0';
+}
+
+static int file_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
+{
+  const char *fmt = json_string_value(json_object_get(cfg, "format"));
+  if (fmt && strcmp(fmt, "csv") && strcmp(fmt, "ndjson")) {
+    *ptr_out = "/format";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "\"%s\" is not one of csv, ndjson", fmt);
+  }
+  if (!cfg_long_ok(cfg, "chunk_rows")) {
+    *ptr_out = "/chunk_rows";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "chunk_rows must be a positive integer");
+  }
+  if (!cfg_long_ok(cfg, "chunk_bytes")) {
+    *ptr_out = "/chunk_bytes";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "chunk_bytes must be a positive integer");
+  }
+  return CAIRN_OK;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int file_open(cairn_source *base, const struct cairn_source_ctx *ctx,
+                     cairn_err *err)
+{
+  struct file_src *s = (struct file_src *)base;
+  const char *path = json_string_value(json_object_get(ctx->cfg, "path"));
+  const char *fmt = json_string_value(json_object_get(ctx->cfg, "format"));
+  glob_t g;
+  int grc;
+
+  s->format = fmt && strcmp(fmt, "ndjson") == 0 ? FMT_NDJSON : FMT_CSV;
+  s->chunk_rows = cfg_long(ctx->cfg, "chunk_rows", 50000);
+  s->chunk_bytes = cfg_long(ctx->cfg, "chunk_bytes", 64L << 20);
+  if (!path)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "file source needs a path");
+  grc = glob(path, GLOB_NOSORT, NULL, &g);
+  if (grc == GLOB_NOMATCH)
+    return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "%s: no such file", path);
+  if (grc != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: cannot list", path);
+  /* glob sorts with the locale; sort bytewise for a stable order. */
+  s->n_files = g.gl_pathc;
+  s->files = cairn_xcalloc(s->n_files, sizeof *s->files);
+  for (size_t i = 0; i < s->n_files; i++)
+    s->files[i] = cairn_xstrdup(g.gl_pathv[i]);
+  globfree(&g);
+  qsort(s->files, s->n_files, sizeof *s->files, cmp_path);
+  s->headers = cairn_xcalloc(s->n_files, sizeof *s->headers);
+  s->buf = cairn_xmalloc(READ_BLOCK);
+  s->fp_index = (size_t)-1;
+  return CAIRN_OK;
+}
+
+/* ---- reading records ---------------------------------------------------- */
+
+static int seek_to(struct file_src *s, size_t index, long long offset,
+                   cairn_err *err)
+{
+  if (s->fp && s->fp_index == index && s->pos + (long long)s->at == offset)
+    return CAIRN_OK;
+  if (!s->fp || s->fp_index != index) {
+    if (s->fp)
+      fclose(s->fp);
+    s->fp = fopen(s->files[index], "rb");
+    if (!s->fp)
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", s->files[index],
+                         strerror(errno));
+    s->fp_index = index;
+  }
+  if (fseeko(s->fp, offset, SEEK_SET) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: seek: %s",
+                       s->files[index], strerror(errno));
+  s->pos = offset;
+  s->len = s->at = 0;
+  s->eof = 0;
+  return CAIRN_OK;
+}
+
+/* Make at least one unconsumed byte available; 0 at EOF. */
+static int fill(struct file_src *s, cairn_err *err)
+{
+  size_t n;
+  if (s->at < s->len)
+    return 1;
+  if (s->eof)
+    return 0;
+  s->pos += (long long)s->len;
+  s->len = s->at = 0;
+  n = fread(s->buf, 1, READ_BLOCK, s->fp);
+  if (n == 0) {
+    if (ferror(s->fp))
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: read: %s",
+                         s->files[s->fp_index], strerror(errno));
+    s->eof = 1;
+    return 0;
+  }
+  s->len = n;
+  return 1;
+}
+
+/* Append the next record (with its terminator) to out. Returns 1 when a
+ * record was read, 0 at EOF, <0 on error; *lines gets the newlines in it. */
+static int next_record(struct file_src *s, struct cairn_buf *out, long *lines,
+                       cairn_err *err)
+{
+  int quoted = 0, got = 0, rc;
+  *lines = 0;
+  for (;;) {
+    const char *p, *nl;
+    size_t n;
+    rc = fill(s, err);
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      return got;
+    p = s->buf + s->at;
+    n = s->len - s->at;
+    nl = memchr(p, '\n', n);
+    size_t seg = nl ? (size_t)(nl - p) + 1 : n;
+    if (s->format == FMT_CSV)
+      for (const char *q = p; (q = memchr(q, '"', (size_t)(p + seg - q)));
+           q++)
+        quoted = !quoted;
+    if (cairn_buf_append(out, p, seg) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
+    s->at += seg;
+    got = 1;
+    if (nl) {
+      (*lines)++;
+      if (!quoted)
+        return 1;
+    }
+  }
+}
+
+/* ---- CSV field splitting ------------------------------------------------ */
+
+/* Split the record in s->rec (modified in place) into s->cols/s->lens. */
+static size_t split_csv(struct file_src *s)
+{
+  char *p = s->rec.data, *end = s->rec.data + s->rec.len, *w;
+  size_t n = 0;
+
+  /* Drop the terminator: LF or CRLF. */
+  if (end > p && end[-1] == '\n')
+    end--;
+  if (end > p && end[-1] == '\r')
+    end--;
+  for (;;) {
+    char *start;
+    if (n == s->cap_cols) {
+      s->cap_cols = s->cap_cols ? s->cap_cols * 2 : 64;
+      s->cols = cairn_xrealloc(s->cols, s->cap_cols * sizeof *s->cols);
+      s->lens = cairn_xrealloc(s->lens, s->cap_cols * sizeof *s->lens);
+    }
+    start = w = p;
+    if (p < end && *p == '"') {
+      p++;
+      while (p < end) {
+        if (*p == '"') {
+          if (p + 1 < end && p[1] == '"') {
+            *w++ = '"';
+            p += 2;
+            continue;
+          }
+          p++;
+          break;
+        }
+        *w++ = *p++;
+      }
+      /* Anything after the closing quote up to the comma is kept as-is. */
+      while (p < end && *p != ',')
+        *w++ = *p++;
+    } else {
+      while (p < end && *p != ',')
+        p++;
+      w = p;
+    }
+    s->cols[n] = start;
+    s->lens[n] = (size_t)(w - start);
+    n++;
+    if (p < end && *p == ',') {
+      *w = '\0';
+      p++;
+      continue;
+    }
+    *w = '\0';
+    return n;
+  }
+}
+
+static int read_header(struct file_src *s, size_t index, long long *offset,
+                       cairn_err *err)
+{
+  struct cairn_header *h = &s->headers[index];
+  long lines;
+  int rc;
+
+  rc = seek_to(s, index, 0, err);
+  if (rc < 0)
+    return rc;
+  cairn_buf_reset(&s->rec);
+  rc = next_record(s, &s->rec, &lines, err);
+  if (rc < 0)
+    return rc;
+  *offset = s->pos + (long long)s->at;
+  if (rc == 0 || h->names)
+    return CAIRN_OK;
+  if (s->rec.len >= 3 && memcmp(s->rec.data, "\xEF\xBB\xBF", 3) == 0) {
+    memmove(s->rec.data, s->rec.data + 3, s->rec.len - 2);
+    s->rec.len -= 3;
+  }
+  h->n_cols = split_csv(s);
+  h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
+  for (size_t i = 0; i < h->n_cols; i++)
+    h->names[i] = cairn_xstrndup(s->cols[i], s->lens[i]);
+  h->id = index + 1;
+  return CAIRN_OK;
+}
+
+/* ---- extract -------------------------------------------------------------- */
+
+static int file_extract(cairn_source *base, const char *cursor_in,
+                        struct cairn_page *page, cairn_err *err)
+{
+  struct file_src *s = (struct file_src *)base;
+  size_t index = 0;
+  long long offset = 0;
+  long line = 1, rows = 0, lines;
+  int rc;
+
+  if (cursor_in) {
+    json_error_t je;
+    json_t *c = json_loads(cursor_in, 0, &je);
+    if (!c)
+      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "bad file cursor: %s",
+                         cursor_in);
+    index = (size_t)json_integer_value(json_object_get(c, "file"));
+    offset = json_integer_value(json_object_get(c, "offset"));
+    line = (long)json_integer_value(json_object_get(c, "line"));
+    json_decref(c);
+  }
+  for (;;) {
+    if (index >= s->n_files)
+      return CAIRN_DONE;
+    if (offset == 0) {
+      if (s->format == FMT_CSV) {
+        rc = read_header(s, index, &offset, err);
+        if (rc < 0)
+          return rc;
+        line = 2;
+      } else {
+        line = 1;
+      }
+    } else if (s->format == FMT_CSV && !s->headers[index].names) {
+      long long dummy;
+      rc = read_header(s, index, &dummy, err);
+      if (rc < 0)
+        return rc;
+    }
+    rc = seek_to(s, index, offset, err);
+    if (rc < 0)
+      return rc;
+    rc = fill(s, err);
+    if (rc < 0)
+      return rc;
+    if (rc > 0)
+      break;
+    index++; /* this file is exhausted: continue with the next */
+    offset = 0;
+  }
+  long line_end = line;
+  cairn_buf_reset(&page->raw);
+  while (rows < s->chunk_rows && (long)page->raw.len < s->chunk_bytes) {
+    size_t before = page->raw.len;
+    rc = next_record(s, &page->raw, &lines, err);
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      break;
+    /* A blank line rides along with the chunk but is not a record. */
+    if (!(page->raw.len - before <= 2 && (page->raw.data[before] == '\n' ||
+                                          page->raw.data[before] == '\r')))
+      rows++;
+    line_end += lines;
+  }
+  page->n_hint = rows;
+  page->meta = cairn_strfmt("{\"file\":%zu,\"line\":%ld}", index, line);
+  rc = fill(s, err);
+  if (rc < 0)
+    return rc;
+  if (rc > 0) {
+    page->cursor_out = cairn_strfmt("{\"file\":%zu,\"line\":%ld,\"offset\":%lld}",
+                                    index, line_end, s->pos + (long long)s->at);
+  } else if (index + 1 < s->n_files) {
+    page->cursor_out = cairn_strfmt("{\"file\":%zu,\"line\":1,\"offset\":0}",
+                                    index + 1);
+  } else {
+    page->cursor_out = NULL;
+  }
+  return CAIRN_OK;
+}
+
+/* ---- decode ------------------------------------------------------------------ */
+
+static int file_decode(cairn_source *base, long seq, const struct cairn_page *page,
+                       cairn_record_fn emit, void *ud, cairn_err *err)
+{
+  struct file_src *s = (struct file_src *)base;
+  const char *p = page->raw.data, *end = page->raw.data + page->raw.len;
+  struct cairn_record rec;
+  json_t *meta = json_loads(page->meta ? page->meta : "{}", 0, NULL);
+  size_t index = (size_t)json_integer_value(json_object_get(meta, "file"));
+  long line = (long)json_integer_value(json_object_get(meta, "line"));
+  const struct cairn_header *h;
+  char pos[512];
+  int rc = CAIRN_OK;
+
+  (void)seq;
+  json_decref(meta);
+  if (index >= s->n_files)
+    return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "page of unknown file");
+  h = s->format == FMT_CSV ? &s->headers[index] : NULL;
+  if (h && !h->names) {
+    long long dummy;
+    rc = read_header(s, index, &dummy, err);
+    if (rc < 0)
+      return rc;
+  }
+  while (p < end && rc == CAIRN_OK) {
+    /* One record: up to a newline outside quotes. */
+    const char *q = p;
+    int quoted = 0;
+    long lines = 0;
+    json_t *obj = NULL;
+    json_error_t je;
+    char *errmsg = NULL;
+
+    while (q < end) {
+      if (*q == '"' && s->format == FMT_CSV)
+        quoted = !quoted;
+      else if (*q == '\n') {
+        lines++;
+        if (!quoted) {
+          q++;
+          break;
+        }
+      }
+      q++;
+    }
+    memset(&rec, 0, sizeof rec);
+    snprintf(pos, sizeof pos, "%s:%ld", s->files[index], line);
+    rec.position = pos;
+    rec.raw = p;
+    rec.raw_len = (size_t)(q - p);
+    /* Skip blank lines: they carry no record in either format. */
+    if (rec.raw_len == 0 || (rec.raw_len <= 2 && (*p == '\n' || *p == '\r'))) {
+      line += lines;
+      p = q;
+      continue;
+    }
+    cairn_buf_reset(&s->rec);
+    cairn_buf_append(&s->rec, p, rec.raw_len);
+    if (s->format == FMT_CSV) {
+      rec.n_cols = split_csv(s);
+      rec.cols = s->cols;
+      rec.col_lens = s->lens;
+      rec.header = h;
+      rec.ragged = rec.n_cols != h->n_cols;
+      /* raw without the terminator, for quarantine */
+      while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
+                             p[rec.raw_len - 1] == '\r'))
+        rec.raw_len--;
+    } else {
+      while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
+                             p[rec.raw_len - 1] == '\r'))
+        rec.raw_len--;
+      obj = json_loadb(p, rec.raw_len, 0, &je);
+      if (!obj)
+        errmsg = cairn_strfmt("not valid JSON: %s (column %d)", je.text,
+                              je.column);
+      else if (!json_is_object(obj))
+        errmsg = cairn_xstrdup("not a JSON object");
+      rec.json = obj;
+      rec.error = errmsg;
+    }
+    rc = emit(ud, &rec);
+    json_decref(obj);
+    free(errmsg);
+    line += lines;
+    p = q;
+  }
+  return rc;
+}
+
+static void file_close(cairn_source *base)
+{
+  struct file_src *s = (struct file_src *)base;
+  for (size_t i = 0; i < s->n_files; i++) {
+    free(s->files[i]);
+    if (s->headers) {
+      for (size_t k = 0; k < s->headers[i].n_cols; k++)
+        free(s->headers[i].names[k]);
+      free(s->headers[i].names);
+    }
+  }
+  free(s->files);
+  free(s->headers);
+  if (s->fp)
+    fclose(s->fp);
+  free(s->buf);
+  cairn_buf_free(&s->rec);
+  free(s->cols);
+  free(s->lens);
+}
+
+const cairn_source_ops cairn_source_file_ops = {
+  CAIRN_SOURCE_ABI, "file", sizeof(struct file_src), CAIRN_SOURCE_REREADABLE,
+  file_check, file_open, file_extract, file_decode, file_close,
+};

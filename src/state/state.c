@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: MIT */
+/* state.c -- the SQLite checkpoint store. See state.h for the model and
+ * docs/internals/checkpoints.md for why each write is where it is. */
+#include "state/state.h"
+#include "core/fsx.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+struct cairn_state {
+  sqlite3 *db;
+  char    *dir;
+};
+
+static const char *schema_sql =
+  "PRAGMA journal_mode=WAL;"
+  "PRAGMA synchronous=FULL;"
+  "CREATE TABLE IF NOT EXISTS attempts("
+  "  job TEXT NOT NULL, spec TEXT NOT NULL, attempt INTEGER NOT NULL,"
+  "  status TEXT NOT NULL, PRIMARY KEY(job, spec));"
+  "CREATE TABLE IF NOT EXISTS windows("
+  "  job TEXT NOT NULL, window TEXT NOT NULL, attempt INTEGER NOT NULL,"
+  "  status TEXT NOT NULL, wstart TEXT, wend TEXT,"
+  "  n_chunks INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0,"
+  "  rejects INTEGER NOT NULL DEFAULT 0, pending TEXT, logical_time TEXT,"
+  "  PRIMARY KEY(job, window));"
+  "CREATE TABLE IF NOT EXISTS chunks("
+  "  job TEXT NOT NULL, window TEXT NOT NULL, seq INTEGER NOT NULL,"
+  "  stage INTEGER NOT NULL, cursor_in TEXT, cursor_out TEXT,"
+  "  last INTEGER NOT NULL DEFAULT 0, spool TEXT, meta TEXT,"
+  "  raw_bytes INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0,"
+  "  rejects INTEGER NOT NULL DEFAULT 0, digest TEXT,"
+  "  load_count INTEGER NOT NULL DEFAULT 0,"
+  "  PRIMARY KEY(job, window, seq));"
+  "CREATE TABLE IF NOT EXISTS kv("
+  "  job TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
+  "  PRIMARY KEY(job, key));"
+  "CREATE TABLE IF NOT EXISTS quarantine("
+  "  job TEXT NOT NULL, window TEXT NOT NULL, seq INTEGER NOT NULL,"
+  "  position TEXT NOT NULL, reasons TEXT NOT NULL, raw TEXT,"
+  "  PRIMARY KEY(job, window, seq, position));"
+  "CREATE TABLE IF NOT EXISTS runs("
+  "  run_id TEXT PRIMARY KEY, job TEXT NOT NULL, spec TEXT, started INTEGER,"
+  "  ended INTEGER, status TEXT, exit_code INTEGER, user TEXT, host TEXT,"
+  "  job_sha256 TEXT, connector_version TEXT, params TEXT, trace_id TEXT,"
+  "  resumed INTEGER, extracted INTEGER, loaded INTEGER, rejected INTEGER,"
+  "  chunks INTEGER, chunks_redone INTEGER, message TEXT, outputs TEXT);";
+
+static int db_fail(cairn_state *st, cairn_err *err, int rc, const char *what)
+{
+  return CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state %s: %s", what,
+                     sqlite3_errmsg(st->db));
+}
+
+/* Run fixed SQL (no parameters). */
+static int exec_sql(cairn_state *st, const char *sql, cairn_err *err)
+{
+  char *msg = NULL;
+  int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+  if (rc != SQLITE_OK) {
+    CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state: %s", msg ? msg : "?");
+    sqlite3_free(msg);
+    return CAIRN_ESTATE;
+  }
+  return CAIRN_OK;
+}
+
+static int prep(cairn_state *st, const char *sql, sqlite3_stmt **out,
+                cairn_err *err)
+{
+  int rc = sqlite3_prepare_v2(st->db, sql, -1, out, NULL);
+  if (rc != SQLITE_OK)
+    return db_fail(st, err, rc, "prepare");
+  return CAIRN_OK;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+  if (v)
+    sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(s, i);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+  const unsigned char *t = sqlite3_column_text(s, i);
+  return t ? cairn_xstrdup((const char *)t) : NULL;
+}
+
+/* Step a statement expected to finish (no rows), then finalize. */
+static int step_done(cairn_state *st, sqlite3_stmt *s, cairn_err *err)
+{
+  int rc = sqlite3_step(s);
+  int out = CAIRN_OK;
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    out = db_fail(st, err, rc, "write");
+  sqlite3_finalize(s);
+  return out;
+}
+
+int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
+{
+  cairn_state *st = cairn_xcalloc(1, sizeof *st);
+  char *path = NULL;
+  int rc;
+
+  *out = NULL;
+  st->dir = cairn_xstrdup(dir);
+  rc = cairn_fs_mkdirs(dir, err);
+  if (rc < 0)
+    goto done;
+  path = cairn_path_join(dir, "cairn.db");
+  if (sqlite3_open(path, &st->db) != SQLITE_OK) {
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: cannot open %s: %s", path,
+                     st->db ? sqlite3_errmsg(st->db) : "out of memory");
+    goto done;
+  }
+  sqlite3_busy_timeout(st->db, 10000);
+  rc = exec_sql(st, schema_sql, err);
+done:
+  free(path);
+  if (rc < 0) {
+    cairn_state_close(st);
+    return rc;
+  }
+  *out = st;
+  return CAIRN_OK;
+}
+
+void cairn_state_close(cairn_state *st)
+{
+  if (!st)
+    return;
+  sqlite3_close(st->db);
+  free(st->dir);
+  free(st);
+}
+
+const char *cairn_state_dir(const cairn_state *st)
+{
+  return st->dir;
+}
+
+static int begin(cairn_state *st, cairn_err *err)
+{
+  return exec_sql(st, "BEGIN IMMEDIATE", err);
+}
+
+static int commit(cairn_state *st, cairn_err *err)
+{
+  return exec_sql(st, "COMMIT", err);
+}
+
+static void rollback(cairn_state *st)
+{
+  sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+static char *window_spool_dir(cairn_state *st, const char *job,
+                              const char *window)
+{
+  return cairn_strfmt("%s/spool/%s/%s", st->dir, job, window);
+}
+
+int cairn_state_attempt_begin(cairn_state *st, const char *job,
+                              const char *spec, int fresh, long *attempt,
+                              int *resumed, long *discarded, cairn_err *err)
+{
+  sqlite3_stmt *s = NULL;
+  long cur = 0;
+  int open = 0, rc;
+
+  *attempt = 0;
+  *resumed = 0;
+  *discarded = 0;
+  rc = begin(st, err);
+  if (rc < 0)
+    return rc;
+  rc = prep(st, "SELECT attempt, status FROM attempts WHERE job=? AND spec=?",
+            &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  bind_text(s, 2, spec);
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    cur = sqlite3_column_int(s, 0);
+    open = strcmp((const char *)sqlite3_column_text(s, 1), "open") == 0;
+  }
+  sqlite3_finalize(s);
+  s = NULL;
+  if (open && !fresh) {
+    *attempt = cur;
+    *resumed = 1;
+    return commit(st, err);
+  }
+  if (open && fresh) {
+    /* Drop the open attempt's checkpoints: its windows go back to nobody
+     * (attempt 0), so the new attempt reclaims and resets them. */
+    rc = prep(st,
+              "SELECT count(*) FROM chunks c JOIN windows w ON"
+              " c.job=w.job AND c.window=w.window WHERE w.job=? AND"
+              " w.attempt=? AND w.status='open'", &s, err);
+    if (rc < 0)
+      goto fail;
+    bind_text(s, 1, job);
+    sqlite3_bind_int64(s, 2, cur);
+    if (sqlite3_step(s) == SQLITE_ROW)
+      *discarded = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    rc = prep(st, "UPDATE windows SET attempt=0 WHERE job=? AND attempt=?"
+                  " AND status='open'", &s, err);
+    if (rc < 0)
+      goto fail;
+    bind_text(s, 1, job);
+    sqlite3_bind_int64(s, 2, cur);
+    rc = step_done(st, s, err);
+    s = NULL;
+    if (rc < 0)
+      goto fail;
+  }
+  rc = prep(st, "INSERT INTO attempts(job, spec, attempt, status)"
+                " VALUES(?, ?, ?, 'open') ON CONFLICT(job, spec) DO UPDATE"
+                " SET attempt=excluded.attempt, status='open'", &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  bind_text(s, 2, spec);
+  sqlite3_bind_int64(s, 3, cur + 1);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  *attempt = cur + 1;
+  return commit(st, err);
+fail:
+  sqlite3_finalize(s);
+  rollback(st);
+  return rc;
+}
+
+int cairn_state_attempt_done(cairn_state *st, const char *job,
+                             const char *spec, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "UPDATE attempts SET status='done' WHERE job=? AND spec=?",
+                &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, spec);
+  return step_done(st, s, err);
+}
+
+/* ---- windows ----------------------------------------------------------- */
+
+void cairn_window_row_clear(struct cairn_window_row *r)
+{
+  free(r->logical_time);
+  memset(r, 0, sizeof *r);
+}
+
+int cairn_state_window_get(cairn_state *st, const char *job,
+                           const struct cairn_window *w,
+                           struct cairn_window_row *out, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc;
+
+  memset(out, 0, sizeof *out);
+  rc = prep(st, "SELECT attempt, status, n_chunks, records, rejects,"
+                " logical_time FROM windows WHERE job=? AND window=?", &s,
+            err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out->attempt = sqlite3_column_int(s, 0);
+    out->loaded = strcmp((const char *)sqlite3_column_text(s, 1), "loaded")
+                  == 0;
+    out->n_chunks = sqlite3_column_int(s, 2);
+    out->records = sqlite3_column_int64(s, 3);
+    out->rejects = sqlite3_column_int64(s, 4);
+    out->logical_time = col_dup(s, 5);
+    rc = CAIRN_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = CAIRN_OK;
+  } else {
+    rc = db_fail(st, err, rc, "read window");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int cairn_state_window_claim(cairn_state *st, const char *job,
+                             const struct cairn_window *w, long attempt,
+                             cairn_err *err)
+{
+  sqlite3_stmt *s = NULL;
+  int rc = begin(st, err);
+  if (rc < 0)
+    return rc;
+  rc = prep(st, "DELETE FROM chunks WHERE job=? AND window=?", &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  rc = prep(st, "INSERT INTO windows(job, window, attempt, status, wstart,"
+                " wend) VALUES(?, ?, ?, 'open', ?, ?) ON CONFLICT(job, window)"
+                " DO UPDATE SET attempt=excluded.attempt, status='open',"
+                " n_chunks=0, records=0, rejects=0, pending=NULL,"
+                " logical_time=NULL", &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  sqlite3_bind_int64(s, 3, attempt);
+  bind_text(s, 4, w->start);
+  bind_text(s, 5, w->end);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  rc = commit(st, err);
+  if (rc == CAIRN_OK) {
+    char *dir = window_spool_dir(st, job, w->key);
+    cairn_fs_remove_tree(dir, NULL);
+    free(dir);
+  }
+  return rc;
+fail:
+  sqlite3_finalize(s);
+  rollback(st);
+  return rc;
+}
+
+int cairn_state_window_set_time(cairn_state *st, const char *job,
+                                const struct cairn_window *w,
+                                const char *logical_time, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "UPDATE windows SET logical_time=? WHERE job=? AND"
+                    " window=?", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, logical_time);
+  bind_text(s, 2, job);
+  bind_text(s, 3, w->key);
+  return step_done(st, s, err);
+}
+
+int cairn_state_window_stage_kv(cairn_state *st, const char *job,
+                                const struct cairn_window *w, const char *key,
+                                const char *value, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "UPDATE windows SET pending=json_set(coalesce(pending,"
+                    " '{}'), '$.' || json_quote(?), ?) WHERE job=? AND"
+                    " window=?", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, key);
+  bind_text(s, 2, value);
+  bind_text(s, 3, job);
+  bind_text(s, 4, w->key);
+  return step_done(st, s, err);
+}
+
+int cairn_state_window_loaded(cairn_state *st, const char *job,
+                              const struct cairn_window *w, long n_chunks,
+                              cairn_err *err)
+{
+  sqlite3_stmt *s = NULL;
+  int rc = begin(st, err);
+  if (rc < 0)
+    return rc;
+  rc = prep(st, "INSERT INTO kv(job, key, value) SELECT ?, j.key, j.value"
+                " FROM windows, json_each(windows.pending) AS j WHERE"
+                " windows.job=? AND windows.window=? AND pending IS NOT NULL"
+                " ON CONFLICT(job, key) DO UPDATE SET value=excluded.value",
+            &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  bind_text(s, 2, job);
+  bind_text(s, 3, w->key);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  rc = prep(st, "UPDATE windows SET status='loaded', pending=NULL,"
+                " n_chunks=?, records=(SELECT coalesce(sum(records),0) FROM"
+                " chunks WHERE job=?2 AND window=?3),"
+                " rejects=(SELECT coalesce(sum(rejects),0) FROM chunks"
+                " WHERE job=?2 AND window=?3) WHERE job=?2 AND window=?3",
+            &s, err);
+  if (rc < 0)
+    goto fail;
+  sqlite3_bind_int64(s, 1, n_chunks);
+  bind_text(s, 2, job);
+  bind_text(s, 3, w->key);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  return commit(st, err);
+fail:
+  sqlite3_finalize(s);
+  rollback(st);
+  return rc;
+}
+
+/* ---- chunks ------------------------------------------------------------ */
+
+void cairn_chunk_row_clear(struct cairn_chunk_row *r)
+{
+  free(r->cursor_in);
+  free(r->cursor_out);
+  free(r->spool);
+  free(r->meta);
+  memset(r, 0, sizeof *r);
+}
+
+int cairn_state_chunk_get(cairn_state *st, const char *job,
+                          const struct cairn_window *w, long seq,
+                          struct cairn_chunk_row *out, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc;
+
+  memset(out, 0, sizeof *out);
+  rc = prep(st, "SELECT stage, cursor_in, cursor_out, last, spool, meta,"
+                " raw_bytes, records, rejects, digest, load_count FROM chunks"
+                " WHERE job=? AND window=? AND seq=?", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  sqlite3_bind_int64(s, 3, seq);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    const unsigned char *d;
+    out->stage = sqlite3_column_int(s, 0);
+    out->cursor_in = col_dup(s, 1);
+    out->cursor_out = col_dup(s, 2);
+    out->last = sqlite3_column_int(s, 3);
+    out->spool = col_dup(s, 4);
+    out->meta = col_dup(s, 5);
+    out->raw_bytes = sqlite3_column_int64(s, 6);
+    out->records = sqlite3_column_int64(s, 7);
+    out->rejects = sqlite3_column_int64(s, 8);
+    d = sqlite3_column_text(s, 9);
+    if (d)
+      snprintf(out->digest, sizeof out->digest, "%s", (const char *)d);
+    out->load_count = sqlite3_column_int(s, 10);
+    rc = CAIRN_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = CAIRN_OK;
+  } else {
+    rc = db_fail(st, err, rc, "read chunk");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}
+
+int cairn_state_loaded_seq(cairn_state *st, const char *job,
+                           const struct cairn_window *w, long *seq,
+                           cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "SELECT coalesce(max(seq), 0) FROM chunks WHERE job=?"
+                    " AND window=? AND stage=3", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  *seq = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+  sqlite3_finalize(s);
+  return CAIRN_OK;
+}
+
+int cairn_state_chunk_extracted(cairn_state *st, const char *job,
+                                const struct cairn_window *w, long seq,
+                                const char *cursor_in, const char *cursor_out,
+                                int last, const char *spool, const char *meta,
+                                int64_t raw_bytes, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "INSERT OR REPLACE INTO chunks(job, window, seq, stage,"
+                    " cursor_in, cursor_out, last, spool, meta, raw_bytes)"
+                    " VALUES(?, ?, ?, 1, ?, ?, ?, ?, ?, ?)", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  sqlite3_bind_int64(s, 3, seq);
+  bind_text(s, 4, cursor_in);
+  bind_text(s, 5, cursor_out);
+  sqlite3_bind_int(s, 6, last);
+  bind_text(s, 7, spool);
+  bind_text(s, 8, meta);
+  sqlite3_bind_int64(s, 9, raw_bytes);
+  return step_done(st, s, err);
+}
+
+int cairn_state_chunk_transformed(cairn_state *st, const char *job,
+                                  const struct cairn_window *w, long seq,
+                                  const struct cairn_batch *b,
+                                  const char *digest, cairn_err *err)
+{
+  sqlite3_stmt *s = NULL;
+  int rc = begin(st, err);
+  if (rc < 0)
+    return rc;
+  rc = prep(st, "UPDATE chunks SET stage=max(stage, 2), records=?,"
+                " rejects=?, digest=? WHERE job=? AND window=? AND seq=?",
+            &s, err);
+  if (rc < 0)
+    goto fail;
+  sqlite3_bind_int64(s, 1, (sqlite3_int64)b->n_rows);
+  sqlite3_bind_int64(s, 2, (sqlite3_int64)b->n_rejects);
+  bind_text(s, 3, digest);
+  bind_text(s, 4, job);
+  bind_text(s, 5, w->key);
+  sqlite3_bind_int64(s, 6, seq);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  if (b->n_rejects) {
+    rc = prep(st, "INSERT OR IGNORE INTO quarantine(job, window, seq,"
+                  " position, reasons, raw) VALUES(?, ?, ?, ?, ?, ?)", &s,
+              err);
+    if (rc < 0)
+      goto fail;
+    for (size_t i = 0; i < b->n_rejects; i++) {
+      sqlite3_reset(s);
+      bind_text(s, 1, job);
+      bind_text(s, 2, w->key);
+      sqlite3_bind_int64(s, 3, seq);
+      bind_text(s, 4, b->rejects[i].position);
+      bind_text(s, 5, b->rejects[i].reasons);
+      bind_text(s, 6, b->rejects[i].raw);
+      rc = sqlite3_step(s);
+      if (rc != SQLITE_DONE) {
+        rc = db_fail(st, err, rc, "quarantine");
+        goto fail;
+      }
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+  }
+  return commit(st, err);
+fail:
+  sqlite3_finalize(s);
+  rollback(st);
+  return rc < 0 ? rc : CAIRN_ESTATE;
+}
+
+int cairn_state_chunk_loaded(cairn_state *st, const char *job,
+                             const struct cairn_window *w, long seq,
+                             cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "UPDATE chunks SET stage=3, load_count=load_count+1"
+                    " WHERE job=? AND window=? AND seq=? AND stage<3", &s,
+                err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  sqlite3_bind_int64(s, 3, seq);
+  return step_done(st, s, err);
+}
+
+/* ---- spool ------------------------------------------------------------- */
+
+int cairn_state_spool_put(cairn_state *st, const char *job,
+                          const struct cairn_window *w, long seq,
+                          const void *data, size_t len, char **path_out,
+                          cairn_err *err)
+{
+  char *dir = window_spool_dir(st, job, w->key);
+  char *path = cairn_strfmt("%s/%ld.zst", dir, seq);
+  size_t bound = ZSTD_compressBound(len);
+  void *z = cairn_xmalloc(bound);
+  size_t n = ZSTD_compress(z, bound, data, len, 1);
+  int rc;
+
+  *path_out = NULL;
+  if (ZSTD_isError(n)) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "spool compress: %s",
+                     ZSTD_getErrorName(n));
+    goto done;
+  }
+  rc = cairn_fs_mkdirs(dir, err);
+  if (rc < 0)
+    goto done;
+  rc = cairn_fs_write_atomic(path, z, n, err);
+  if (rc < 0)
+    goto done;
+  *path_out = path;
+  path = NULL;
+done:
+  free(z);
+  free(path);
+  free(dir);
+  return rc;
+}
+
+int cairn_state_spool_get(cairn_state *st, const char *path,
+                          struct cairn_buf *out, cairn_err *err)
+{
+  struct cairn_buf z = {0};
+  unsigned long long size;
+  char *dst;
+  size_t n;
+  int rc;
+
+  (void)st;
+  rc = cairn_fs_read_all(path, &z, err);
+  if (rc < 0)
+    goto done;
+  size = ZSTD_getFrameContentSize(z.data, z.len);
+  if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "spool %s: corrupt", path);
+    goto done;
+  }
+  dst = cairn_buf_reserve(out, (size_t)size);
+  n = ZSTD_decompress(dst, (size_t)size, z.data, z.len);
+  if (ZSTD_isError(n) || n != size) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "spool %s: corrupt", path);
+    goto done;
+  }
+  out->len += n;
+  out->data[out->len] = '\0';
+done:
+  cairn_buf_free(&z);
+  return rc;
+}
+
+int cairn_state_spool_drop(cairn_state *st, const char *job,
+                           const struct cairn_window *w, cairn_err *err)
+{
+  char *dir = window_spool_dir(st, job, w->key);
+  int rc = cairn_fs_remove_tree(dir, err);
+  free(dir);
+  return rc;
+}
+
+/* ---- kv ---------------------------------------------------------------- */
+
+int cairn_state_kv_get(cairn_state *st, const char *job, const char *key,
+                       char **value_out, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "SELECT value FROM kv WHERE job=? AND key=?", &s, err);
+  *value_out = NULL;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, key);
+  if (sqlite3_step(s) == SQLITE_ROW)
+    *value_out = col_dup(s, 0);
+  sqlite3_finalize(s);
+  return CAIRN_OK;
+}
+
+int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
+                       const char *value, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "INSERT INTO kv(job, key, value) VALUES(?, ?, ?)"
+                    " ON CONFLICT(job, key) DO UPDATE SET value=excluded.value",
+                &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, key);
+  bind_text(s, 3, value);
+  return step_done(st, s, err);
+}
+
+/* ---- runs -------------------------------------------------------------- */
+
+int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
+                          cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "INSERT OR REPLACE INTO runs(run_id, job, spec, started,"
+                    " status, user, host, job_sha256, connector_version,"
+                    " params, trace_id, resumed) VALUES(?, ?, ?, ?, 'running',"
+                    " ?, ?, ?, ?, ?, ?, ?)", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, ri->run_id);
+  bind_text(s, 2, ri->job);
+  bind_text(s, 3, ri->spec);
+  sqlite3_bind_int64(s, 4, ri->started);
+  bind_text(s, 5, ri->user);
+  bind_text(s, 6, ri->host);
+  bind_text(s, 7, ri->job_sha256);
+  bind_text(s, 8, ri->connector_version);
+  bind_text(s, 9, ri->params_json);
+  bind_text(s, 10, ri->trace_id);
+  sqlite3_bind_int(s, 11, ri->resumed);
+  return step_done(st, s, err);
+}
+
+int cairn_state_run_end(cairn_state *st, const char *run_id,
+                        const struct cairn_run_result *rr, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "UPDATE runs SET ended=?, status=?, exit_code=?,"
+                    " extracted=?, loaded=?, rejected=?, chunks=?,"
+                    " chunks_redone=?, message=?, outputs=? WHERE run_id=?",
+                &s, err);
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_int64(s, 1, rr->ended);
+  bind_text(s, 2, rr->status);
+  sqlite3_bind_int(s, 3, rr->exit_code);
+  sqlite3_bind_int64(s, 4, rr->extracted);
+  sqlite3_bind_int64(s, 5, rr->loaded);
+  sqlite3_bind_int64(s, 6, rr->rejected);
+  sqlite3_bind_int64(s, 7, rr->chunks);
+  sqlite3_bind_int64(s, 8, rr->chunks_redone);
+  bind_text(s, 9, rr->message);
+  bind_text(s, 10, rr->outputs_json);
+  bind_text(s, 11, run_id);
+  return step_done(st, s, err);
+}
+
+/* Rows of a query as a JSON array of objects keyed by column name. */
+static int query_json(cairn_state *st, const char *sql, const char *job,
+                      int limit, json_t **out, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  json_t *arr;
+  int rc = prep(st, sql, &s, err);
+
+  *out = NULL;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  sqlite3_bind_int(s, 2, limit);
+  arr = json_array();
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    json_t *o = json_object();
+    for (int i = 0; i < sqlite3_column_count(s); i++) {
+      const char *name = sqlite3_column_name(s, i);
+      switch (sqlite3_column_type(s, i)) {
+      case SQLITE_INTEGER:
+        json_object_set_new(o, name, json_integer(sqlite3_column_int64(s, i)));
+        break;
+      case SQLITE_FLOAT:
+        json_object_set_new(o, name, json_real(sqlite3_column_double(s, i)));
+        break;
+      case SQLITE_NULL:
+        json_object_set_new(o, name, json_null());
+        break;
+      default:
+        json_object_set_new(o, name,
+            json_string((const char *)sqlite3_column_text(s, i)));
+      }
+    }
+    json_array_append_new(arr, o);
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    json_decref(arr);
+    return db_fail(st, err, rc, "query");
+  }
+  *out = arr;
+  return CAIRN_OK;
+}
+
+int cairn_state_runs(cairn_state *st, const char *job, int limit,
+                     json_t **out, cairn_err *err)
+{
+  return query_json(st,
+      "SELECT run_id, job, spec, started, ended, status, exit_code, user,"
+      " host, job_sha256, connector_version, params, trace_id, resumed,"
+      " extracted, loaded, rejected, chunks, chunks_redone, message, outputs"
+      " FROM runs WHERE ?1 IS NULL OR job=?1 ORDER BY started DESC,"
+      " rowid DESC LIMIT ?2", job, limit, out, err);
+}
+
+int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
+                        cairn_err *err)
+{
+  return query_json(st,
+      "SELECT w.job, w.window, w.status, w.attempt, w.wstart AS start,"
+      " w.wend AS end, (SELECT coalesce(max(seq),0) FROM chunks c WHERE"
+      " c.job=w.job AND c.window=w.window AND c.stage=3) AS last_seq,"
+      " (SELECT coalesce(sum(records),0) FROM chunks c WHERE c.job=w.job AND"
+      " c.window=w.window AND c.stage=3) AS records,"
+      " (SELECT coalesce(sum(rejects),0) FROM chunks c WHERE c.job=w.job AND"
+      " c.window=w.window AND c.stage=3) AS rejects"
+      " FROM windows w WHERE (?1 IS NULL OR w.job=?1) AND ?2 ORDER BY w.job,"
+      " w.window", job, 1, out, err);
+}
+
+int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
+                           cairn_err *err)
+{
+  return query_json(st,
+      "SELECT job, window, seq, position, reasons, raw FROM quarantine"
+      " WHERE (?1 IS NULL OR job=?1) AND ?2 ORDER BY job, window, seq,"
+      " rowid", job, 1, out, err);
+}
+
+int cairn_state_quarantine_count(cairn_state *st, const char *job,
+                                 int64_t *n, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "SELECT count(*) FROM quarantine WHERE job=?", &s, err);
+  *n = 0;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  if (sqlite3_step(s) == SQLITE_ROW)
+    *n = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return CAIRN_OK;
+}

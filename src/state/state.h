@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* state.h -- the checkpoint store, the run lock and the raw-page spool.
+ *
+ * SQLite (WAL) at <state>/cairn.db. It records, per job:
+ *   attempts  one open-or-done attempt per (job, spec); spec is the window
+ *             range ("" for the default run, "2024-05-01..2024-06-01" for a
+ *             backfill), so a backfill never disturbs the nightly run;
+ *   windows   per window: the attempt that owns it, open/loaded, counts,
+ *             incremental state staged until the window is loaded;
+ *   chunks    per (window, seq): stage extracted/transformed/loaded,
+ *             cursors, record/reject counts, content digest, load count;
+ *   kv        committed incremental state (delta tokens, watermarks);
+ *   quarantine rejected records, keyed so a rerun adds nothing;
+ *   runs      the audit trail of every run.
+ * Every write is one SQLite transaction: never a half-written state.
+ * One store per process; not thread-safe (the runner calls it from one
+ * thread). Strings passed in are borrowed; strings returned are new. */
+#ifndef CAIRN_STATE_H
+#define CAIRN_STATE_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "core/batch.h"
+#include "core/err.h"
+
+typedef struct cairn_state cairn_state;
+
+/* Open (creating dir and schema). *out NULL on failure. */
+int  cairn_state_open(const char *dir, cairn_state **out, cairn_err *err);
+void cairn_state_close(cairn_state *st);   /* NULL ok */
+const char *cairn_state_dir(const cairn_state *st);
+
+/* ---- attempts ------------------------------------------------------ */
+
+/* Begin or resume the attempt of (job, spec). When an open attempt exists
+ * and !fresh it is resumed (*resumed = 1). With fresh, an open attempt is
+ * discarded first: its unloaded chunks and spools are deleted and
+ * *discarded tells how many chunk checkpoints were dropped. */
+int cairn_state_attempt_begin(cairn_state *st, const char *job,
+                              const char *spec, int fresh, long *attempt,
+                              int *resumed, long *discarded, cairn_err *err);
+int cairn_state_attempt_done(cairn_state *st, const char *job,
+                             const char *spec, cairn_err *err);
+
+/* ---- windows ------------------------------------------------------- */
+
+struct cairn_window_row {
+  long    attempt;      /* owning attempt, 0 when no row */
+  int     loaded;       /* 1 when every chunk is loaded and state committed */
+  long    n_chunks;
+  int64_t records, rejects;
+  char   *logical_time; /* new string or NULL */
+};
+void cairn_window_row_clear(struct cairn_window_row *r);
+
+int cairn_state_window_get(cairn_state *st, const char *job,
+                           const struct cairn_window *w,
+                           struct cairn_window_row *out, cairn_err *err);
+/* Give window w to attempt (dropping its chunk rows if another attempt
+ * owned it), status open. */
+int cairn_state_window_claim(cairn_state *st, const char *job,
+                             const struct cairn_window *w, long attempt,
+                             cairn_err *err);
+int cairn_state_window_set_time(cairn_state *st, const char *job,
+                                const struct cairn_window *w,
+                                const char *logical_time, cairn_err *err);
+/* Stage incremental state for w (committed by window_loaded). */
+int cairn_state_window_stage_kv(cairn_state *st, const char *job,
+                                const struct cairn_window *w, const char *key,
+                                const char *value, cairn_err *err);
+/* One transaction: window loaded, counts, staged kv -> kv. */
+int cairn_state_window_loaded(cairn_state *st, const char *job,
+                              const struct cairn_window *w, long n_chunks,
+                              cairn_err *err);
+
+/* ---- chunks -------------------------------------------------------- */
+
+enum cairn_stage {
+  CAIRN_STAGE_NONE = 0,
+  CAIRN_STAGE_EXTRACTED = 1,
+  CAIRN_STAGE_TRANSFORMED = 2,
+  CAIRN_STAGE_LOADED = 3,
+};
+
+struct cairn_chunk_row {
+  int     stage;        /* enum cairn_stage; NONE when no row */
+  char   *cursor_in;    /* new strings or NULL */
+  char   *cursor_out;
+  int     last;         /* the window's final chunk */
+  char   *spool;        /* spool file path, NULL when not spooled */
+  char   *meta;
+  int64_t raw_bytes, records, rejects;
+  char    digest[65];
+  long    load_count;   /* times this chunk reached "loaded" */
+};
+void cairn_chunk_row_clear(struct cairn_chunk_row *r);
+
+int cairn_state_chunk_get(cairn_state *st, const char *job,
+                          const struct cairn_window *w, long seq,
+                          struct cairn_chunk_row *out, cairn_err *err);
+/* Highest seq at stage loaded (0 = none). */
+int cairn_state_loaded_seq(cairn_state *st, const char *job,
+                           const struct cairn_window *w, long *seq,
+                           cairn_err *err);
+int cairn_state_chunk_extracted(cairn_state *st, const char *job,
+                                const struct cairn_window *w, long seq,
+                                const char *cursor_in, const char *cursor_out,
+                                int last, const char *spool, const char *meta,
+                                int64_t raw_bytes, cairn_err *err);
+/* Counts, digest and the batch's rejects (quarantine) in one transaction. */
+int cairn_state_chunk_transformed(cairn_state *st, const char *job,
+                                  const struct cairn_window *w, long seq,
+                                  const struct cairn_batch *b,
+                                  const char *digest, cairn_err *err);
+int cairn_state_chunk_loaded(cairn_state *st, const char *job,
+                             const struct cairn_window *w, long seq,
+                             cairn_err *err);
+
+/* ---- spool ----------------------------------------------------------- */
+
+/* Write raw bytes zstd-compressed to <state>/spool/<job>/<window>/<seq>.zst
+ * atomically; *path_out is new. */
+int cairn_state_spool_put(cairn_state *st, const char *job,
+                          const struct cairn_window *w, long seq,
+                          const void *data, size_t len, char **path_out,
+                          cairn_err *err);
+/* Read a spooled page back (appends to out). */
+int cairn_state_spool_get(cairn_state *st, const char *path,
+                          struct cairn_buf *out, cairn_err *err);
+/* Remove the spool directory of a window. */
+int cairn_state_spool_drop(cairn_state *st, const char *job,
+                           const struct cairn_window *w, cairn_err *err);
+
+/* ---- incremental key/value ----------------------------------------- */
+
+/* *value_out new or NULL. */
+int cairn_state_kv_get(cairn_state *st, const char *job, const char *key,
+                       char **value_out, cairn_err *err);
+int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
+                       const char *value, cairn_err *err);
+
+/* ---- runs (audit trail) --------------------------------------------- */
+
+struct cairn_run_info {
+  const char *run_id, *job, *spec, *user, *host, *job_sha256;
+  const char *connector_version, *params_json, *trace_id;
+  int64_t     started;
+  int         resumed;
+};
+int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
+                          cairn_err *err);
+struct cairn_run_result {
+  int64_t     ended;
+  const char *status;      /* "done", "failed", "running" */
+  int         exit_code;
+  int64_t     extracted, loaded, rejected, chunks, chunks_redone;
+  const char *message;     /* may be NULL */
+  const char *outputs_json;/* output digests, may be NULL */
+};
+int cairn_state_run_end(cairn_state *st, const char *run_id,
+                        const struct cairn_run_result *rr, cairn_err *err);
+
+/* JSON array (new reference) of the last 'limit' runs of job (all jobs
+ * when job is NULL), newest first. */
+int cairn_state_runs(cairn_state *st, const char *job, int limit,
+                     json_t **out, cairn_err *err);
+/* JSON array of windows of job with counts and last seq. */
+int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
+                        cairn_err *err);
+/* JSON array of quarantined records of job. */
+int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
+                           cairn_err *err);
+int cairn_state_quarantine_count(cairn_state *st, const char *job,
+                                 int64_t *n, cairn_err *err);
+
+/* ---- run lock ---------------------------------------------------------- */
+
+typedef struct cairn_lock cairn_lock;
+/* Take <state>/locks/<job>.lock. Held by a live process: CAIRN_ELOCKED
+ * with "job X is running (pid N, since T)". A lock left by a dead process
+ * is taken over and *stale_pid tells whose it was (0 otherwise). */
+int  cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
+                     long *stale_pid, cairn_err *err);
+void cairn_lock_release(cairn_lock *l);   /* NULL ok */
+
+#endif

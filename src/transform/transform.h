@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* transform.h -- raw records become canonical contract rows.
+ *
+ * A contract is a JSON Schema (schemas/contracts/<name>.schema.json) that
+ * also names its key, partition and PII fields (x-cairn-key,
+ * x-cairn-partition, x-cairn-pii). A transform is the job's "transform"
+ * object compiled against a contract: one mapping chain per contract field,
+ * the PII policy, and contract validation. apply() appends either a valid
+ * row or a reject (with every reason) to the batch: a bad record is never
+ * an error and never a crash. Not thread-safe: one thread applies at a
+ * time. Inputs are borrowed. */
+#ifndef CAIRN_TRANSFORM_H
+#define CAIRN_TRANSFORM_H
+
+#include <jansson.h>
+#include "core/batch.h"
+#include "core/err.h"
+
+/* Load and compile schemas_dir/contracts/<name>.schema.json. On success *out
+ * is new (cairn_contract_free). Unknown name: CAIRN_EUSAGE "unknown
+ * contract "x" (have: a, b)". A schema using an unsupported keyword:
+ * CAIRN_ESCHEMA. */
+int  cairn_contract_load(const char *schemas_dir, const char *name,
+                         struct cairn_contract **out, cairn_err *err);
+void cairn_contract_free(struct cairn_contract *c);   /* NULL ok */
+
+typedef struct cairn_transform cairn_transform;
+
+/* Compile 'cfg' (the job's "transform" object, variables expanded) for
+ * contract c (borrowed; must outlive the transform). On failure *out is
+ * NULL, err says why and *ptr_out (when not NULL) receives a new string
+ * holding the JSON pointer of the offending part relative to cfg
+ * ("/fields/billedCost/fn/0"), for file:line:col messages. */
+int  cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
+                            cairn_transform **out, char **ptr_out,
+                            cairn_err *err);
+void cairn_transform_free(cairn_transform *t);        /* NULL ok */
+
+/* Map one raw record into b (a new row, or a reject). CAIRN_OK unless an
+ * internal failure happened. */
+int  cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
+                           struct cairn_batch *b, cairn_err *err);
+
+/* The job's max_reject_ratio (default 1.0: never stop). */
+double cairn_transform_max_reject_ratio(const cairn_transform *t);
+
+#endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test: the Criterion unit binary, then each shell test under
+# tests/cli and tests/torture (a script passes when it exits 0). Prints a
+# closing "N passed, N failed" line; exits non-zero on any failure.
+set -u
+cd "$(dirname "$0")/.."
+export CAIRN_BIN="$(realpath "${CAIRN_BIN:-bin/cairn}")"
+UNIT="${CAIRN_UNIT:-build/unit}"
+pass=0; fail=0; failed=()
+
+echo "== unit tests ($UNIT)"
+if "$UNIT" --jobs 2; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("unit"); fi
+
+for t in tests/cli/*.sh tests/torture/*.sh; do
+  [ -e "$t" ] || continue
+  name="${t#tests/}"
+  start=$(date +%s)
+  if out=$(bash "$t" 2>&1); then
+    pass=$((pass+1)); echo "PASS $name ($(( $(date +%s) - start ))s)"
+  else
+    fail=$((fail+1)); failed+=("$name"); echo "FAIL $name"; echo "$out" | tail -n 40 | sed 's/^/    /'
+  fi
+done
+[ ${#failed[@]} -eq 0 ] || echo "failed: ${failed[*]}"
+echo "tests: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,405 @@
+/* SPDX-License-Identifier: MIT */
+/* test_http.c -- the transport seam without a network: response helpers,
+ * the replay transport over fixtures/http/basic.har (matching rules,
+ * REDACTED wildcard, recorded order, mismatch messages), redaction and
+ * the small codecs. Live traffic against the mock is in test_http_mock.c. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/har.h"
+#include "http/http.h"
+#include "http/mock.h"
+
+#ifndef CAIRN_FIXTURES
+#define CAIRN_FIXTURES "fixtures"
+#endif
+#define BASIC_HAR CAIRN_FIXTURES "/http/basic.har"
+
+static cairn_http_transport *rp;
+
+static void open_replay(void)
+{
+  cairn_err err = { 0 };
+  int rc = cairn_http_replay_open(BASIC_HAR, &rp, &err);
+  cr_assert_eq(rc, CAIRN_OK, "replay_open: %s", err.msg);
+}
+
+static void close_replay(void)
+{
+  cairn_http_transport_destroy(rp);
+  rp = NULL;
+}
+
+TestSuite(http, .init = open_replay, .fini = close_replay, .timeout = 20);
+
+static int replay_send(const char *method, const char *url, const char *ctype,
+                const char *body, struct cairn_http_resp *resp,
+                cairn_err *err)
+{
+  struct cairn_http_header h = { "Content-Type", (char *)ctype };
+  struct cairn_http_req req;
+
+  memset(&req, 0, sizeof req);
+  req.method = method;
+  req.url = url;
+  req.headers = ctype ? &h : NULL;
+  req.n_headers = ctype ? 1 : 0;
+  req.body = body;
+  req.body_len = body ? strlen(body) : 0;
+  return cairn_http_perform(rp, &req, resp, err);
+}
+
+/* ---- response helpers ---------------------------------------------------- */
+
+Test(http, resp_header_is_case_insensitive_and_last_wins)
+{
+  struct cairn_http_header h[] = { { "Retry-After", "1" },
+                                   { "content-type", "text/plain" },
+                                   { "RETRY-AFTER", "7" } };
+  struct cairn_http_resp r;
+
+  memset(&r, 0, sizeof r);
+  r.headers = h;
+  r.n_headers = 3;
+  cr_assert_str_eq(cairn_http_resp_header(&r, "retry-after"), "7");
+  cr_assert_str_eq(cairn_http_resp_header(&r, "Content-Type"), "text/plain");
+  cr_assert_null(cairn_http_resp_header(&r, "Location"));
+  cr_assert_null(cairn_http_resp_header(NULL, "Location"));
+}
+
+Test(http, resp_free_resets_to_empty_and_accepts_null)
+{
+  struct cairn_http_resp r;
+
+  memset(&r, 0, sizeof r);
+  cairn_http_resp_free(NULL);
+  r.status = 200;
+  r.headers = cairn_xcalloc(1, sizeof *r.headers);
+  r.headers[0].name = cairn_xstrdup("A");
+  r.headers[0].value = cairn_xstrdup("b");
+  r.n_headers = 1;
+  cairn_buf_puts(&r.body, "hello");
+  cairn_http_resp_free(&r);
+  cr_assert_eq(r.status, 0);
+  cr_assert_null(r.headers);
+  cr_assert_null(r.body.data);
+  cairn_http_resp_free(&r);
+}
+
+Test(http, perform_rejects_missing_arguments)
+{
+  struct cairn_http_resp resp;
+  struct cairn_http_req req;
+  cairn_err err = { 0 };
+
+  memset(&resp, 0, sizeof resp);
+  memset(&req, 0, sizeof req);
+  cr_assert_eq(cairn_http_perform(NULL, &req, &resp, &err), CAIRN_EUSAGE);
+  cairn_err_clear(&err);
+  cr_assert_eq(cairn_http_perform(rp, &req, &resp, &err), CAIRN_EUSAGE);
+  cr_assert(strstr(err.msg, "method") != NULL, "%s", err.msg);
+  cairn_http_transport_destroy(NULL);
+}
+
+/* ---- replay ----------------------------------------------------------------- */
+
+Test(http, replay_matches_query_in_any_order_and_ignores_origin)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  /* Recorded as https://api.example.com/v1/items?b=2&a=1 */
+  int rc = replay_send("GET", "http://127.0.0.1:9/v1/items?a=1&b=2", NULL, NULL,
+                &resp, &err);
+
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(resp.status, 200);
+  cr_assert(strstr(resp.body.data, "\"nextLink\":\"https://api.example.com/"
+                                   "v1/items?a=1&b=2&$skiptoken=abc\"") !=
+                NULL,
+            "replay must not rewrite bodies: %s", resp.body.data);
+  cr_assert_str_eq(cairn_http_resp_header(&resp, "content-type"),
+                   "application/json");
+  cr_assert_eq(resp.elapsed_s, 0.0);
+  cairn_http_resp_free(&resp);
+}
+
+Test(http, replay_redacted_form_value_matches_anything)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  /* Different parameter order and a real secret where REDACTED was. */
+  int rc = replay_send("POST", "https://login.example.com/tenant/oauth2/v2.0/token",
+                "application/x-www-form-urlencoded",
+                "client_id=app&grant_type=client_credentials&client_secret="
+                "s3cr3t-value&scope=https%3A%2F%2Fapi.example.com%2F.default",
+                &resp, &err);
+
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(resp.status, 200);
+  cr_assert(strstr(resp.body.data, "Bearer") != NULL);
+  cairn_http_resp_free(&resp);
+
+  /* Any other difference still misses. */
+  cairn_err_clear(&err);
+  rc = replay_send("POST", "https://login.example.com/tenant/oauth2/v2.0/token",
+            "application/x-www-form-urlencoded",
+            "client_id=other&grant_type=client_credentials&client_secret=x"
+            "&scope=https%3A%2F%2Fapi.example.com%2F.default",
+            &resp, &err);
+  cr_assert_eq(rc, CAIRN_EREPLAY);
+  cr_assert(strstr(err.msg, "body differs") != NULL, "%s", err.msg);
+}
+
+Test(http, replay_compares_json_bodies_canonically_with_wildcards)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  int rc = replay_send("POST", "https://api.example.com/v1/query",
+                "application/json",
+                "{ \"subscriptions\": [\"s1\"], \"apiKey\": 42,\n"
+                "  \"options\": {\"skipToken\": null, \"top\": 2},\n"
+                "  \"query\": \"Resources | limit 2\" }",
+                &resp, &err);
+
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert(strstr(resp.body.data, "totalRecords") != NULL);
+  cairn_http_resp_free(&resp);
+
+  cairn_err_clear(&err);
+  rc = replay_send("POST", "https://api.example.com/v1/query", "application/json",
+            "{\"query\":\"Resources | limit 2\",\"options\":{\"top\":3,"
+            "\"skipToken\":null},\"subscriptions\":[\"s1\"],\"apiKey\":\"k\"}",
+            &resp, &err);
+  cr_assert_eq(rc, CAIRN_EREPLAY, "top differs, must not match");
+}
+
+Test(http, replay_answers_identical_requests_in_recorded_order)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  const char *url = "https://api.example.com/v1/jobs/7";
+
+  cr_assert_eq(replay_send("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
+  cr_assert_eq(resp.status, 202);
+  cr_assert(strstr(resp.body.data, "running") != NULL);
+  cr_assert_eq(replay_send("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
+  cr_assert_eq(resp.status, 200);
+  cr_assert(strstr(resp.body.data, "succeeded") != NULL);
+  /* Exhausted: the last one answers again (a resumed run re-asks). */
+  cr_assert_eq(replay_send("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
+  cr_assert(strstr(resp.body.data, "succeeded") != NULL);
+  cairn_http_resp_free(&resp);
+}
+
+Test(http, replay_mismatch_names_the_request_and_the_closest_entry)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  int rc = replay_send("GET", "https://api.example.com/v1/itemz?b=2&a=1&sig=SeCrEt",
+                NULL, NULL, &resp, &err);
+
+  cr_assert_eq(rc, CAIRN_EREPLAY);
+  cr_assert_str_eq(cairn_errname(err.code), "CAIRN_EREPLAY");
+  cr_assert(strstr(err.msg, "GET /v1/itemz?b=2&a=1") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "closest is entry 0: GET /v1/items?b=2&a=1") !=
+                NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "path") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "SeCrEt") == NULL, "signature leaked: %s",
+            err.msg);
+  cr_assert_eq(resp.status, 0, "resp stays empty on error");
+  cr_assert_null(resp.body.data);
+}
+
+Test(http, replay_mismatch_on_method_names_method)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  int rc = replay_send("DELETE", "https://api.example.com/v1/jobs/7", NULL, NULL,
+                &resp, &err);
+
+  cr_assert_eq(rc, CAIRN_EREPLAY);
+  cr_assert(strstr(err.msg, "GET /v1/jobs/7 (method differs)") != NULL, "%s",
+            err.msg);
+}
+
+Test(http, replay_decodes_base64_content)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  static const char want[] = "\x00\x01\x02\xff" "cairn\x80";
+
+  cr_assert_eq(replay_send("GET", "https://files.example.net/export/part-1.bin",
+                    NULL, NULL, &resp, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(resp.body.len, sizeof want - 1);
+  cr_assert_eq(memcmp(resp.body.data, want, sizeof want - 1), 0);
+  cairn_http_resp_free(&resp);
+}
+
+Test(http, replay_enforces_max_body)
+{
+  struct cairn_http_resp resp = { 0 };
+  struct cairn_http_req req;
+  cairn_err err = { 0 };
+
+  memset(&req, 0, sizeof req);
+  req.method = "GET";
+  req.url = "https://api.example.com/v1/jobs/7";
+  req.max_body = 5;
+  cr_assert_eq(cairn_http_perform(rp, &req, &resp, &err), CAIRN_EHTTP);
+  cr_assert(strstr(err.msg, "response body exceeds 5 bytes") != NULL, "%s",
+            err.msg);
+}
+
+Test(http, replay_open_reports_missing_and_malformed_files)
+{
+  cairn_http_transport *t = (cairn_http_transport *)1;
+  cairn_err err = { 0 };
+  char path[] = "/tmp/cairn_test_har_XXXXXX";
+  int fd;
+
+  cr_assert_eq(cairn_http_replay_open("/nonexistent/x.har", &t, &err),
+               CAIRN_EIO);
+  cr_assert_null(t);
+  fd = mkstemp(path);
+  cr_assert(fd >= 0);
+  cr_assert_eq(write(fd, "{\"log\":{}}", 10), 10);
+  close(fd);
+  cairn_err_clear(&err);
+  cr_assert_eq(cairn_http_replay_open(path, &t, &err), CAIRN_EPARSE);
+  cr_assert(strstr(err.msg, "log.entries") != NULL, "%s", err.msg);
+  unlink(path);
+}
+
+/* ---- matching internals ---------------------------------------------------- */
+
+Test(http, url_parse_normalises_origin_and_sorts_query)
+{
+  struct cairn__url u;
+
+  cairn__url_parse("HTTPS://user:pw@API.Example.com:443/a%20b?z=1&a=2&a=1"
+                   "&x+y=%2F#frag", &u);
+  cr_assert_str_eq(u.origin, "https://api.example.com");
+  cr_assert_str_eq(u.path, "/a b");
+  cr_assert_eq(u.n_q, 4);
+  cr_assert_str_eq(u.q[0].name, "a");
+  cr_assert_str_eq(u.q[0].value, "2", "equal names keep their order");
+  cr_assert_str_eq(u.q[1].value, "1");
+  cr_assert_str_eq(u.q[2].name, "x y");
+  cr_assert_str_eq(u.q[2].value, "/");
+  cr_assert_str_eq(u.q[3].name, "z");
+  cairn__url_free(&u);
+
+  cairn__url_parse("/only/path", &u);
+  cr_assert_str_eq(u.origin, "");
+  cr_assert_str_eq(u.path, "/only/path");
+  cr_assert_eq(u.n_q, 0);
+  cairn__url_free(&u);
+}
+
+/* ---- redaction ---------------------------------------------------------------- */
+
+Test(http, redact_json_form_and_url)
+{
+  const char *const extra[] = { "apiKey", NULL };
+  const char *json = "{\"a\":{\"access_token\":\"AT1\",\"list\":[{\"Refresh_"
+                     "Token\":\"RT1\"}]},\"apiKey\":7,\"keep\":\"v\"}";
+  const char *form = "grant_type=password&username=u&password=PW1&"
+                     "client_secret=CS1";
+  char *out;
+  size_t len;
+
+  cairn__redact_body(json, strlen(json), "application/json", extra, &out,
+                     &len);
+  cr_assert_not_null(out);
+  cr_assert(!strstr(out, "AT1") && !strstr(out, "RT1") && !strstr(out, "7"),
+            "%s", out);
+  cr_assert(strstr(out, "\"keep\":\"v\"") != NULL, "%s", out);
+  free(out);
+
+  cairn__redact_body(form, strlen(form), NULL, NULL, &out, &len);
+  cr_assert_str_eq(out, "grant_type=password&username=u&password=REDACTED&"
+                        "client_secret=REDACTED");
+  free(out);
+
+  /* Nothing to hide: NULL, the caller keeps the original bytes. */
+  cairn__redact_body("{\"x\":1}", 7, NULL, NULL, &out, &len);
+  cr_assert_null(out);
+
+  /* JSON jansson refuses (huge integer) is patched textually. */
+  json = "{\"n\":123456789012345678901234567890,\"id_token\":\"IT1\"}";
+  cairn__redact_body(json, strlen(json), NULL, NULL, &out, &len);
+  cr_assert_str_eq(out, "{\"n\":123456789012345678901234567890,\"id_token\":"
+                        "\"REDACTED\"}");
+  free(out);
+
+  out = cairn__redact_url("https://u:p@blob.example.net/c/f?sv=1&sig=SIG1"
+                          "&access_token=AT2#x", NULL);
+  cr_assert_str_eq(out, "https://REDACTED@blob.example.net/c/f?sv=1&"
+                        "sig=REDACTED&access_token=REDACTED#x");
+  free(out);
+}
+
+/* ---- codecs ------------------------------------------------------------------ */
+
+Test(http, base64_and_http_dates_round_trip)
+{
+  static const char bin[] = "\x00\xff\x10 cairn!";
+  char *enc, *dec, date[40];
+  size_t len;
+  int64_t t;
+
+  for (size_t n = 0; n < sizeof bin; n++) {
+    enc = cairn__base64_encode(bin, n);
+    cr_assert_eq(cairn__base64_decode(enc, strlen(enc), &dec, &len), 0);
+    cr_assert_eq(len, n);
+    cr_assert_eq(memcmp(dec, bin, n), 0);
+    free(enc);
+    free(dec);
+  }
+  cr_assert_eq(cairn__base64_decode("a$b=", 4, &dec, &len), -1);
+
+  cr_assert_eq(cairn__http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", &t),
+               0);
+  cr_assert_eq(t, 784111777);
+  cairn__http_date_fmt(t, date, sizeof date);
+  cr_assert_str_eq(date, "Sun, 06 Nov 1994 08:49:37 GMT");
+  cr_assert_eq(cairn__http_date_parse("yesterday", &t), -1);
+  cr_assert(cairn__utf8_valid("h\xc3\xa9", 3));
+  cr_assert(!cairn__utf8_valid("\xc3(", 2));
+  cr_assert(!cairn__utf8_valid("\xed\xa0\x80", 3), "surrogates are invalid");
+}
+
+Test(http, reason_phrases)
+{
+  cr_assert_str_eq(cairn_http_reason(429), "Too Many Requests");
+  cr_assert_str_eq(cairn_http_reason(799), "");
+}
+
+/* ---- mock fault grammar ------------------------------------------------------- */
+
+Test(http, fault_specs_parse_or_explain)
+{
+  static const char *const good[] = {
+    "429", "429:retry-after=2", "429:retry-after=date", "503", "500@3",
+    "reset", "truncate@6", "slow:250", "reset@4+", "503@every=3",
+    "429@rate=0.3", "504:retry-after=0@1", NULL
+  };
+  static const char *const bad[] = {
+    "", "42", "600", "200", "429:retry=1", "429:retry-after=", "slow",
+    "slow:-1", "reset@0", "reset@x", "reset@every=0", "429@rate=1.5",
+    "truncate@", "boom", "429@3++", NULL
+  };
+  cairn_err err = { 0 };
+
+  for (const char *const *s = good; *s; s++)
+    cr_assert_eq(cairn_mock_fault_check(*s, &err), CAIRN_OK, "%s: %s", *s,
+                 err.msg);
+  for (const char *const *s = bad; *s; s++) {
+    cairn_err_clear(&err);
+    cr_assert_eq(cairn_mock_fault_check(*s, &err), CAIRN_EUSAGE,
+                 "'%s' accepted", *s);
+    cr_assert(strstr(err.msg, "bad fault") != NULL);
+  }
+}

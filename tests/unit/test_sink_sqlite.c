@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* test_sink_sqlite.c -- the warehouse sink: table from the contract, each
+ * write mode, durable seq in the chunk's transaction, exact decimals. */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsx.h"
+#include "sink/sink.h"
+
+static char dir[64];
+static struct cairn_field fields[] = {
+  { "id", CAIRN_F_STRING, 1, 0 },
+  { "part", CAIRN_F_STRING, 1, 0 },
+  { "amount", CAIRN_F_NUMBER, 0, 0 },
+  { "n", CAIRN_F_INTEGER, 0, 0 },
+  { "ok", CAIRN_F_BOOLEAN, 0, 0 },
+  { "tags", CAIRN_F_OBJECT, 0, 0 },
+};
+static size_t key[] = { 0 };
+static size_t partition[] = { 1 };
+static struct cairn_contract contract = {
+  "thing", "urn:thing", "1.0.0", 6, fields, 1, key, 1, partition, NULL,
+};
+static const struct cairn_window w1 = { "all", "", "" };
+
+static void setup(void)
+{
+  snprintf(dir, sizeof dir, "/tmp/cairn_sqlite_%d", (int)getpid());
+  cairn_fs_remove_tree(dir, NULL);
+}
+
+static void teardown(void)
+{
+  cairn_fs_remove_tree(dir, NULL);
+}
+
+TestSuite(sink_sqlite, .init = setup, .fini = teardown);
+
+static cairn_sink *open_sink(const char *mode, json_t **cfg,
+                             struct cairn_sink_ctx *ctx)
+{
+  cairn_sink *s = NULL;
+  cairn_err err = {0};
+  *cfg = json_pack("{s:s,s:s,s:s}", "type", "sqlite", "path", "w.db", "mode",
+                   mode);
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = "j";
+  ctx->sink_name = "warehouse";
+  ctx->cfg = *cfg;
+  ctx->out_dir = dir;
+  ctx->contract = &contract;
+  cr_assert_eq(cairn_sink_open(cairn_sink_find("sqlite"), ctx, &s, &err),
+               CAIRN_OK, "%s", err.msg);
+  return s;
+}
+
+static void add(struct cairn_batch *b, const char *id, const char *part,
+                const char *amount)
+{
+  struct cairn_value *row = cairn_batch_add_row(b);
+  cairn_value_set_text(b, &row[0], CAIRN_V_STR, id, strlen(id));
+  cairn_value_set_text(b, &row[1], CAIRN_V_STR, part, strlen(part));
+  cairn_value_set_text(b, &row[2], CAIRN_V_NUM, amount, strlen(amount));
+  row[3].type = CAIRN_V_INT;
+  row[3].i = 7;
+  row[4].type = CAIRN_V_BOOL;
+  row[4].i = 1;
+  cairn_value_set_text(b, &row[5], CAIRN_V_JSON, "{\"a\":\"b\"}", 9);
+}
+
+static char *query(const char *sql)
+{
+  char *path = cairn_strfmt("%s/w.db", dir);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  struct cairn_buf out = {0};
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s",
+               sqlite3_errmsg(db));
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    for (int i = 0; i < sqlite3_column_count(st); i++) {
+      const unsigned char *t = sqlite3_column_text(st, i);
+      cairn_buf_printf(&out, "%s%s", i ? "|" : "", t ? (const char *)t : "NULL");
+    }
+    cairn_buf_putc(&out, ';');
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(path);
+  return cairn_buf_take(&out);
+}
+
+Test(sink_sqlite, creates_table_from_contract_and_records_durable_seq)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  long seq = -1;
+  cairn_sink *s = open_sink("append", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  cr_assert_eq(cairn_sink_durable_seq(s, &w1, &seq, &err), CAIRN_OK);
+  cr_assert_eq(seq, 0);
+  add(b, "a", "p1", "0.0000000001");
+  add(b, "b", "p1", "1e-7");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_sink_durable_seq(s, &w1, &seq, &err), CAIRN_OK);
+  cr_assert_eq(seq, 1);
+  cairn_sink_close(s);
+  char *schema = query("SELECT sql FROM sqlite_master WHERE name='thing'");
+  cr_assert_str_eq(schema, "CREATE TABLE \"thing\"(\"id\" TEXT NOT NULL, "
+                   "\"part\" TEXT NOT NULL, \"amount\", \"n\" INTEGER, "
+                   "\"ok\" INTEGER, \"tags\" TEXT);");
+  char *rows = query("SELECT id, amount, typeof(amount), n, ok, tags FROM thing");
+  cr_assert_str_eq(rows, "a|1.0e-10|real|7|1|{\"a\":\"b\"};"
+                         "b|1.0e-07|real|7|1|{\"a\":\"b\"};");
+  char *marks = query("SELECT job, window, seq, rows, contract FROM _cairn_chunks");
+  cr_assert_str_eq(marks, "j|all|1|2|1.0.0;");
+  free(schema);
+  free(rows);
+  free(marks);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
+Test(sink_sqlite, decimals_beyond_double_precision_stay_exact)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("append", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  add(b, "a", "p", "19.545363672276512");
+  add(b, "b", "p", "12345678901234567890");
+  add(b, "c", "p", "42");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK);
+  cairn_sink_close(s);
+  char *rows = query("SELECT amount, typeof(amount) FROM thing");
+  cr_assert_str_eq(rows, "19.545363672276512|text;12345678901234567890|text;"
+                         "42|integer;");
+  free(rows);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
+Test(sink_sqlite, upsert_replaces_on_the_contract_key)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("upsert", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  add(b, "a", "p1", "1");
+  add(b, "b", "p1", "2");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_batch_reset(b);
+  add(b, "a", "p1", "10");
+  cr_assert_eq(cairn_sink_load(s, &w1, 2, b, &err), CAIRN_OK);
+  cairn_sink_close(s);
+  char *rows = query("SELECT rowid, id, amount FROM thing ORDER BY rowid");
+  cr_assert_str_eq(rows, "1|a|10;2|b|2;", "updated in place, rowid kept");
+  free(rows);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
+Test(sink_sqlite, replace_partition_replaces_each_partition_once_per_window)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("replace_partition", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  /* First export: p1 and p2 over two chunks. */
+  add(b, "a", "p1", "1");
+  add(b, "b", "p2", "2");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_batch_reset(b);
+  add(b, "c", "p1", "3");
+  cr_assert_eq(cairn_sink_load(s, &w1, 2, b, &err), CAIRN_OK);
+  cairn_sink_close(s);
+  char *sum = query("SELECT part, sum(amount), count(*) FROM thing GROUP BY 1");
+  cr_assert_str_eq(sum, "p1|4|2;p2|2|1;",
+                   "chunk 2 must not delete chunk 1's rows of p1");
+  free(sum);
+
+  /* A corrected re-export of p1 only, as a new attempt of the window. */
+  s = open_sink("replace_partition", &cfg, &ctx);
+  cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
+  cairn_batch_reset(b);
+  add(b, "a", "p1", "5");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK);
+  cairn_sink_close(s);
+  sum = query("SELECT part, sum(amount), count(*) FROM thing GROUP BY 1");
+  cr_assert_str_eq(sum, "p1|5|1;p2|2|1;", "p1 replaced, p2 untouched");
+  free(sum);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
+Test(sink_sqlite, reloading_a_held_seq_fails_and_rolls_back)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("append", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  add(b, "a", "p", "1");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK);
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_ESINK);
+  cr_assert(strstr(err.msg, "already loaded") != NULL, "%s", err.msg);
+  /* Sticky: the sink refuses further work. */
+  cairn_err err2 = {0};
+  cr_assert_eq(cairn_sink_load(s, &w1, 2, b, &err2), CAIRN_ESINK);
+  cr_assert(strstr(err2.msg, "refused after earlier failure") != NULL);
+  cairn_sink_close(s);
+  char *n = query("SELECT count(*) FROM thing");
+  cr_assert_str_eq(n, "1;", "the failed chunk left no rows");
+  free(n);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
+Test(sink_sqlite, bad_mode_is_reported_with_its_pointer)
+{
+  json_t *cfg = json_pack("{s:s,s:s}", "type", "sqlite", "mode", "merge");
+  const char *ptr = NULL;
+  cairn_err err = {0};
+  cr_assert_eq(cairn_sink_find("sqlite")->check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  cr_assert_str_eq(ptr, "/mode");
+  cr_assert_str_eq(err.msg, "\"merge\" is not one of append, upsert, "
+                   "replace_partition");
+  json_decref(cfg);
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: MIT */
+/* test_src_file.c -- the file source: every RFC 4180 corner, BOM, ragged
+ * rows, NDJSON, chunking and resume from a byte-offset cursor. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "source/source.h"
+
+struct got {
+  int    n;
+  char   rows[16][8][64];   /* [record][col] */
+  size_t ncols[16];
+  int    ragged[16];
+  char   pos[16][128];
+  char   err[16][128];
+  char   raw[16][128];
+};
+
+static int collect(void *ud, const struct cairn_record *rec)
+{
+  struct got *g = ud;
+  int i = g->n++;
+  cr_assert_lt(i, 16);
+  g->ncols[i] = rec->n_cols;
+  g->ragged[i] = rec->ragged;
+  snprintf(g->pos[i], sizeof g->pos[i], "%s", rec->position);
+  snprintf(g->err[i], sizeof g->err[i], "%s", rec->error ? rec->error : "");
+  snprintf(g->raw[i], sizeof g->raw[i], "%.*s", (int)rec->raw_len, rec->raw);
+  for (size_t c = 0; c < rec->n_cols && c < 8; c++) {
+    cr_assert_eq(strlen(rec->cols[c]), rec->col_lens[c]);
+    snprintf(g->rows[i][c], 64, "%s", rec->cols[c]);
+  }
+  return 0;
+}
+
+static cairn_source *open_src(const char *path, const char *fmt, int rows,
+                              json_t **cfg_out, struct cairn_source_ctx *ctx)
+{
+  cairn_source *s = NULL;
+  cairn_err err = {0};
+  *cfg_out = json_pack("{s:s,s:s,s:s,s:i}", "type", "file", "path", path,
+                       "format", fmt, "chunk_rows", rows);
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = "t";
+  ctx->cfg = *cfg_out;
+  cr_assert_eq(cairn_source_open(cairn_source_find("file"), ctx, &s, &err),
+               CAIRN_OK, "%s", err.msg);
+  return s;
+}
+
+/* Extract + decode everything, returning the number of chunks. */
+static int drain(cairn_source *s, struct got *g, const char *cursor)
+{
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  char *cur = cursor ? strdup(cursor) : NULL;
+  int chunks = 0, rc;
+  for (;;) {
+    rc = s->ops->extract(s, cur, &page, &err);
+    if (rc == CAIRN_DONE)
+      break;
+    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+    chunks++;
+    cr_assert_eq(s->ops->decode(s, chunks, &page, collect, g, &err), CAIRN_OK);
+    free(cur);
+    cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+    cairn_page_clear(&page);
+    if (!cur)
+      break;
+  }
+  free(cur);
+  cairn_page_clear(&page);
+  return chunks;
+}
+
+Test(src_file, rfc4180_quotes_commas_newlines_crlf)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = {0};
+  cairn_source *s = open_src(CAIRN_TEST_DATA "/csv/rfc4180.csv", "csv", 100,
+                             &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 1);
+  cr_assert_eq(g.n, 4, "blank line skipped, 4 records");
+  cr_assert_str_eq(g.rows[0][0], "1");
+  cr_assert_str_eq(g.rows[0][1], "x,y");
+  cr_assert_str_eq(g.rows[0][2], "3");
+  cr_assert_str_eq(g.rows[1][0], "multi\nline");
+  cr_assert_str_eq(g.rows[1][1], "say \"hi\"");
+  cr_assert_str_eq(g.rows[1][2], "", "trailing empty field before CRLF");
+  cr_assert_eq(g.ncols[1], 3);
+  cr_assert_eq(g.ragged[2], 1, "4,5 has 2 fields, header has 3");
+  cr_assert_eq(g.ncols[2], 2);
+  cr_assert_str_eq(g.rows[3][2], "9", "last record without a newline");
+  cr_assert_str_eq(g.pos[0], CAIRN_TEST_DATA "/csv/rfc4180.csv:2");
+  cr_assert_str_eq(g.pos[1], CAIRN_TEST_DATA "/csv/rfc4180.csv:3");
+  cr_assert_str_eq(g.pos[2], CAIRN_TEST_DATA "/csv/rfc4180.csv:6",
+                   "line numbers count quoted newlines and blank lines");
+  cr_assert_str_eq(g.raw[2], "4,5", "raw record kept without terminator");
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+static int header_name(void *ud, const struct cairn_record *rec)
+{
+  snprintf(ud, 64, "%s", rec->header->names[0]);
+  return 0;
+}
+
+Test(src_file, utf8_bom_is_stripped_from_header)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  char name[64] = "";
+  cairn_source *s = open_src(CAIRN_TEST_DATA "/csv/bom.csv", "csv", 10, &cfg,
+                             &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK);
+  cr_assert_eq(s->ops->decode(s, 1, &page, header_name, name, &err), CAIRN_OK);
+  cr_assert_str_eq(name, "Name");
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_file, chunks_by_rows_and_resumes_from_byte_offset)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got all = {0}, tail = {0};
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  cairn_source *s = open_src(CAIRN_TEST_DATA "/csv/rfc4180.csv", "csv", 1,
+                             &cfg, &ctx);
+  cr_assert_eq(drain(s, &all, NULL), 4, "one record per chunk");
+  cairn_source_close(s);
+
+  /* Take the cursor after chunk 2 and resume in a fresh source. */
+  s = open_src(CAIRN_TEST_DATA "/csv/rfc4180.csv", "csv", 1, &cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK);
+  char *c1 = strdup(page.cursor_out);
+  cairn_page_clear(&page);
+  cr_assert_eq(s->ops->extract(s, c1, &page, &err), CAIRN_OK);
+  char *c2 = strdup(page.cursor_out);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+  cr_assert(strstr(c2, "\"offset\":") != NULL);
+
+  s = open_src(CAIRN_TEST_DATA "/csv/rfc4180.csv", "csv", 1, &cfg, &ctx);
+  cr_assert_eq(drain(s, &tail, c2), 2);
+  cr_assert_eq(tail.n, 2);
+  cr_assert_str_eq(tail.rows[0][0], "4");
+  cr_assert_str_eq(tail.pos[0], all.pos[2], "line numbers survive resume");
+  cr_assert_str_eq(tail.rows[1][2], "9");
+  free(c1);
+  free(c2);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_file, ndjson_records_and_bad_lines)
+{
+  FILE *fp = fopen("/tmp/cairn_test_src.ndjson", "w");
+  fputs("{\"a\":1}\n{bad json}\n\n[1,2]\n{\"a\":2}", fp);
+  fclose(fp);
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = {0};
+  cairn_source *s = open_src("/tmp/cairn_test_src.ndjson", "ndjson", 100,
+                             &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 1);
+  cr_assert_eq(g.n, 4);
+  cr_assert_str_eq(g.err[0], "");
+  cr_assert(strstr(g.err[1], "not valid JSON") != NULL, "%s", g.err[1]);
+  cr_assert_str_eq(g.err[2], "not a JSON object");
+  cr_assert_str_eq(g.pos[3], "/tmp/cairn_test_src.ndjson:5");
+  cairn_source_close(s);
+  json_decref(cfg);
+  remove("/tmp/cairn_test_src.ndjson");
+}
+
+Test(src_file, glob_reads_files_in_byte_order)
+{
+  system("mkdir -p /tmp/cairn_glob && printf 'h\\n2\\n' > /tmp/cairn_glob/b.csv"
+         " && printf 'h\\n1\\n' > /tmp/cairn_glob/a.csv"
+         " && printf 'h\\n' > /tmp/cairn_glob/c.csv");
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = {0};
+  cairn_source *s = open_src("/tmp/cairn_glob/*.csv", "csv", 100, &cfg, &ctx);
+  drain(s, &g, NULL);
+  cr_assert_eq(g.n, 2);
+  cr_assert_str_eq(g.rows[0][0], "1");
+  cr_assert_str_eq(g.rows[1][0], "2");
+  cairn_source_close(s);
+  json_decref(cfg);
+  system("rm -rf /tmp/cairn_glob");
+}
+
+Test(src_file, missing_file_is_an_error)
+{
+  json_t *cfg = json_pack("{s:s,s:s}", "type", "file", "path", "/nonexistent/x.csv");
+  struct cairn_source_ctx ctx = { .job = "t", .cfg = cfg };
+  cairn_source *s = NULL;
+  cairn_err err = {0};
+  cr_assert_eq(cairn_source_open(cairn_source_find("file"), &ctx, &s, &err),
+               CAIRN_EIO);
+  cr_assert_null(s);
+  cr_assert(strstr(err.msg, "no such file") != NULL, "%s", err.msg);
+  json_decref(cfg);
+}

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/* test_state.c -- the checkpoint store: attempts, windows, chunk stages,
+ * staged incremental state, quarantine idempotency, spool, lock. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/fsx.h"
+#include "state/state.h"
+
+static char dir[64];
+static cairn_state *st;
+static const struct cairn_window w1 = { "2024-05-01", "2024-05-01T00:00:00Z",
+                                        "2024-05-02T00:00:00Z" };
+
+static void setup(void)
+{
+  cairn_err err = {0};
+  snprintf(dir, sizeof dir, "/tmp/cairn_state_%d", (int)getpid());
+  cairn_fs_remove_tree(dir, NULL);
+  cr_assert_eq(cairn_state_open(dir, &st, &err), CAIRN_OK, "%s", err.msg);
+}
+
+static void teardown(void)
+{
+  cairn_state_close(st);
+  cairn_fs_remove_tree(dir, NULL);
+}
+
+TestSuite(state, .init = setup, .fini = teardown);
+
+Test(state, attempt_resumes_until_done_then_starts_a_new_one)
+{
+  long a, d;
+  int resumed;
+  cairn_err err = {0};
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
+                                         &err), CAIRN_OK);
+  cr_assert_eq(a, 1);
+  cr_assert_eq(resumed, 0);
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
+                                         &err), CAIRN_OK);
+  cr_assert_eq(a, 1, "an open attempt is resumed");
+  cr_assert_eq(resumed, 1);
+  /* A backfill spec is its own attempt. */
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "2024-05-01..2024-05-03", 0,
+                                         &a, &resumed, &d, &err), CAIRN_OK);
+  cr_assert_eq(a, 1);
+  cr_assert_eq(resumed, 0);
+  cr_assert_eq(cairn_state_attempt_done(st, "j", "", &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
+                                         &err), CAIRN_OK);
+  cr_assert_eq(a, 2, "after done, a new attempt");
+  cr_assert_eq(resumed, 0);
+}
+
+Test(state, fresh_discards_the_open_attempts_chunks)
+{
+  long a, d;
+  int resumed;
+  cairn_err err = {0};
+  struct cairn_window_row row;
+  cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d, &err);
+  cairn_state_window_claim(st, "j", &w1, a, &err);
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, "{}", 0, NULL, NULL, 10,
+                              &err);
+  cairn_state_chunk_extracted(st, "j", &w1, 2, "{}", NULL, 1, NULL, NULL, 10,
+                              &err);
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 1, &a, &resumed, &d,
+                                         &err), CAIRN_OK);
+  cr_assert_eq(a, 2);
+  cr_assert_eq(d, 2, "two chunk checkpoints discarded");
+  cairn_state_window_get(st, "j", &w1, &row, &err);
+  cr_assert_neq(row.attempt, a, "the window must be reclaimed");
+  cairn_window_row_clear(&row);
+}
+
+Test(state, chunk_stages_advance_and_count_loads)
+{
+  cairn_err err = {0};
+  struct cairn_chunk_row row;
+  struct cairn_batch *b = cairn_batch_create(1);
+  long seq;
+  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, 1, NULL,
+                                           "{\"o\":5}", 0, NULL, "{}", 42,
+                                           &err), CAIRN_OK);
+  cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);
+  cr_assert_eq(row.stage, CAIRN_STAGE_EXTRACTED);
+  cr_assert_null(row.cursor_in);
+  cr_assert_str_eq(row.cursor_out, "{\"o\":5}");
+  cr_assert_eq(row.raw_bytes, 42);
+  cairn_chunk_row_clear(&row);
+  cairn_batch_add_row(b);
+  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw");
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "abc", &err),
+               CAIRN_OK);
+  cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
+  cr_assert_eq(seq, 0);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, &err), CAIRN_OK);
+  cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);
+  cr_assert_eq(row.stage, CAIRN_STAGE_LOADED);
+  cr_assert_eq(row.records, 1);
+  cr_assert_eq(row.rejects, 1);
+  cr_assert_str_eq(row.digest, "abc");
+  cr_assert_eq(row.load_count, 1, "a second 'loaded' does not count again");
+  cairn_chunk_row_clear(&row);
+  cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
+  cr_assert_eq(seq, 1);
+  cairn_batch_free(b);
+}
+
+Test(state, quarantine_is_idempotent)
+{
+  cairn_err err = {0};
+  struct cairn_batch *b = cairn_batch_create(1);
+  int64_t n;
+  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  cairn_batch_reject(b, "f.csv:3", "a: bad", "r1");
+  cairn_batch_reject(b, "f.csv:4", "b: bad", "r2");
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "d", &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "d", &err);
+  cairn_state_quarantine_count(st, "j", &n, &err);
+  cr_assert_eq(n, 2);
+  json_t *q;
+  cairn_state_quarantine(st, "j", &q, &err);
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0),
+                                                     "reasons")), "a: bad");
+  json_decref(q);
+  cairn_batch_free(b);
+}
+
+Test(state, incremental_state_commits_only_when_window_loads)
+{
+  cairn_err err = {0};
+  char *v = NULL;
+  cairn_state_kv_put(st, "j", "delta", "old", &err);
+  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cr_assert_eq(cairn_state_window_stage_kv(st, "j", &w1, "delta", "new", &err),
+               CAIRN_OK, "%s", err.msg);
+  cairn_state_kv_get(st, "j", "delta", &v, &err);
+  cr_assert_str_eq(v, "old", "staged state is not visible before loading");
+  free(v);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 0, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_state_kv_get(st, "j", "delta", &v, &err);
+  cr_assert_str_eq(v, "new");
+  free(v);
+  /* A new claim of the window forgets anything staged. */
+  cairn_state_window_claim(st, "j", &w1, 2, &err);
+  cairn_state_window_stage_kv(st, "j", &w1, "delta", "abandoned", &err);
+  cairn_state_window_claim(st, "j", &w1, 3, &err);
+  cairn_state_window_loaded(st, "j", &w1, 0, &err);
+  cairn_state_kv_get(st, "j", "delta", &v, &err);
+  cr_assert_str_eq(v, "new");
+  free(v);
+}
+
+Test(state, window_claim_by_another_attempt_drops_chunks)
+{
+  cairn_err err = {0};
+  struct cairn_window_row row;
+  long seq;
+  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, &err);
+  cairn_state_window_loaded(st, "j", &w1, 1, &err);
+  cairn_state_window_get(st, "j", &w1, &row, &err);
+  cr_assert_eq(row.loaded, 1);
+  cr_assert_eq(row.attempt, 1);
+  cairn_window_row_clear(&row);
+  cairn_state_window_claim(st, "j", &w1, 2, &err);
+  cairn_state_window_get(st, "j", &w1, &row, &err);
+  cr_assert_eq(row.loaded, 0);
+  cr_assert_eq(row.attempt, 2);
+  cairn_window_row_clear(&row);
+  cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
+  cr_assert_eq(seq, 0);
+}
+
+Test(state, spool_round_trips_compressed_pages)
+{
+  cairn_err err = {0};
+  char *path = NULL;
+  struct cairn_buf out = {0};
+  const char page[] = "{\"value\":[1,2,3]}";
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 3, page, strlen(page),
+                                     &path, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert(strstr(path, "/spool/j/2024-05-01/3.zst") != NULL);
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, page);
+  cairn_state_spool_drop(st, "j", &w1, &err);
+  cr_assert_eq(cairn_fs_exists(path), 0);
+  cairn_buf_free(&out);
+  free(path);
+}
+
+Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
+{
+  cairn_lock *l = NULL, *l2 = NULL;
+  cairn_err err = {0};
+  long stale = 0;
+  int fds[2];
+  pid_t child;
+
+  /* A child takes the lock and dies without releasing it. */
+  child = fork();
+  if (child == 0) {
+    cairn_lock *cl = NULL;
+    cairn_err ce = {0};
+    long s;
+    _exit(cairn_lock_take(dir, "j", &cl, &s, &ce) == CAIRN_OK ? 0 : 1);
+  }
+  waitpid(child, NULL, 0);
+  cr_assert_eq(cairn_lock_take(dir, "j", &l, &stale, &err), CAIRN_OK);
+  cr_assert_eq(stale, (long)child, "the dead holder's pid is reported");
+
+  /* While we hold it, a second process is refused with a clear message. */
+  cr_assert_eq(pipe(fds), 0);
+  child = fork();
+  if (child == 0) {
+    cairn_lock *cl = NULL;
+    cairn_err ce = {0};
+    long s;
+    int rc = cairn_lock_take(dir, "j", &cl, &s, &ce);
+    if (write(fds[1], ce.msg, strlen(ce.msg) + 1) < 0)
+      _exit(2);
+    _exit(rc == CAIRN_ELOCKED ? 0 : 1);
+  }
+  int status;
+  char msg[256] = "";
+  waitpid(child, &status, 0);
+  cr_assert_gt(read(fds[0], msg, sizeof msg - 1), 0);
+  cr_assert_eq(WEXITSTATUS(status), 0);
+  char want[64];
+  snprintf(want, sizeof want, "job j is running (pid %d, since ", (int)getpid());
+  cr_assert(strncmp(msg, want, strlen(want)) == 0, "%s", msg);
+  cairn_lock_release(l);
+  cr_assert_eq(cairn_lock_take(dir, "j", &l2, &stale, &err), CAIRN_OK);
+  cr_assert_eq(stale, 0, "a cleanly released lock is not stale");
+  cairn_lock_release(l2);
+  close(fds[0]);
+  close(fds[1]);
+}
