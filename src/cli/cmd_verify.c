@@ -5,6 +5,7 @@
  * on stdout and exit 0 when everything matches, one line per problem on
  * stderr and exit 4 when anything differs, exit 2 on usage errors (bad
  * arguments, unreadable bundle file or public key). */
+#include "cli/cli.h"
 #include "sink/verify.h"
 
 #include <stdarg.h>

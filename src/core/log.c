@@ -176,10 +176,11 @@ void cairn_log(int level, const char *fmt, ...)
   va_end(ap);
 }
 
-void cairn_logj(int level, const json_t *fields, const char *fmt, ...)
+void cairn_logj(int level, json_t *fields, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
   emit(level, fields, fmt, ap);
   va_end(ap);
+  json_decref((json_t *)fields);
 }

@@ -36,8 +36,9 @@ int  cairn_log_has_secret(const char *s);
 
 void cairn_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Like cairn_log with extra fields; 'fields' is borrowed (may be NULL). */
-void cairn_logj(int level, const json_t *fields, const char *fmt, ...)
+/* Like cairn_log with extra fields. 'fields' is stolen (so a json_pack()
+ * result can be passed directly) and may be NULL. */
+void cairn_logj(int level, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define cairn_debug(...) cairn_log(CAIRN_LOG_DEBUG, __VA_ARGS__)

@@ -108,15 +108,25 @@ static int parse_cfg(const json_t *cfg, struct bundle_cfg *out,
   }
   level = json_object_get(cfg, "level");
   if (level) {
-    if (!json_is_integer(level) || json_integer_value(level) < 1 ||
-        json_integer_value(level) > ZSTD_maxCLevel()) {
+    /* A string is allowed so "${param:level:-3}" works. */
+    long v = -1;
+    if (json_is_integer(level)) {
+      v = (long)json_integer_value(level);
+    } else if (json_is_string(level)) {
+      const char *t = json_string_value(level);
+      char *end = NULL;
+      v = strtol(t, &end, 10);
+      if (end == t || *end != '\0')
+        v = -1;
+    }
+    if (v < 1 || v > ZSTD_maxCLevel()) {
       if (ptr_out)
         *ptr_out = "/level";
       return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                          "bundle sink: \"level\" must be an integer "
                          "from 1 to %d", ZSTD_maxCLevel());
     }
-    out->level = (int)json_integer_value(level);
+    out->level = (int)v;
   }
   req = json_object_get(cfg, "require_signature");
   if (req) {

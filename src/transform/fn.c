@@ -1184,6 +1184,8 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
     if (c < 0x20)
       return -1;
     if (c == '\\') {
+      if (end - p < 2)
+        return -1;
       esc = 1;
       p += 2;
     } else if (c >= 0x80) {
@@ -1198,8 +1200,8 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
   }
   if (p >= end)
     return -1;
-  *pp = p + 1;
   if (!esc) {
+    *pp = p + 1;
     *out = start;
     *out_n = (size_t)(p - start);
     return 0;
@@ -1256,6 +1258,7 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
     }
   }
   *o = '\0';
+  *pp = p + 1;
   *out = d;
   *out_n = (size_t)(o - d);
   return 0;
@@ -1510,7 +1513,7 @@ static int const_value(struct cc *cc, struct cairn__fn_call *c,
   case JSON_NULL:
     break;
   default:
-    if (strcmp(cc->name, "const") != 0)
+    if (strcmp(cc->name, "lookup") == 0)
       return bad(cc, sub, "function \"%s\" needs a string, number, boolean "
                  "or null", cc->name);
     cairn__json_encode(&b, j, &flat);
@@ -1723,7 +1726,7 @@ static int fn_template_compile(struct cc *cc, struct cairn__fn_call *c,
     if (s[0] == '$' && s[1] == '{') {
       const char *end = strchr(s + 2, '}');
       char *ref;
-      size_t idx;
+      size_t idx = 0;
       if (!end) {
         rc = bad(cc, "/template", "unterminated \"${\" in template");
         goto done;

@@ -240,7 +240,9 @@ static void setup(void)
   cr_assert_eq(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL),
                1);
   n = BIO_get_mem_data(bio, &data);
-  pem = cairn_xstrndup(data, (size_t)n);
+  /* Without its final newline, as $CREDENTIALS_DIRECTORY files and
+   * $(cat key.pem) deliver it. */
+  pem = cairn_xstrndup(data, (size_t)n - 1);
   BIO_free(bio);
   pub_path = write_pubkey(k, "pub.pem", fpr);
   EVP_PKEY_free(k);
@@ -900,6 +902,12 @@ Test(sink_bundle, check_points_at_the_bad_key)
                   "require_signature", 0);
   cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_OK);
   json_decref(cfg);
+  cfg = json_pack("{s:s}", "level", "7");
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_OK);
+  json_decref(cfg);
+  cfg = json_pack("{s:s}", "level", "7x");
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  json_decref(cfg);
 }
 
 Test(sink_bundle, level_changes_the_bytes_but_not_the_records)
@@ -929,4 +937,29 @@ Test(sink_bundle, level_changes_the_bytes_but_not_the_records)
   close_sink(&b);
   free(pa);
   free(pb);
+}
+
+Test(sink_bundle, refuses_unsafe_names_and_bad_text)
+{
+  struct harness h;
+  struct cairn_window bad = { "../x", "", "" };
+  struct cairn_contract c2 = contract;
+  cairn_err err = {0};
+  long seq;
+
+  open_sink(&h, "a", pem);
+  cr_assert_eq(cairn_sink_durable_seq(h.sink, &bad, &seq, &err),
+               CAIRN_EINTERNAL);
+  close_sink(&h);
+
+  /* A contract name that is not UTF-8 cannot go into the manifest. */
+  c2.name = "cost\xff";
+  open_sink(&h, "a", pem);
+  h.ctx.contract = &c2;
+  load(&h, 1, 1);
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(cairn_sink_finish_window(h.sink, &win, 1, lt, &err),
+               CAIRN_ESINK);
+  cr_assert(strstr(err.msg, "UTF-8"), "%s", err.msg);
+  close_sink(&h);
 }

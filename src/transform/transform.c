@@ -1,0 +1,1045 @@
+/* SPDX-License-Identifier: MIT */
+/* transform.c -- compile a job's "transform" object against a contract and
+ * map raw records into batch rows.
+ *
+ * Per record: bind CSV columns when a new header starts (never per row),
+ * run each field's function chain (fn.c) on a value read straight from the
+ * record, coerce the result to the field's contract type, check it with
+ * the checks derived from the contract at compile time (required, type,
+ * enum, flat tags), apply the PII policy, and append either one row per
+ * item or one reject carrying every reason. Text made along the way lives
+ * in a scratch arena reset per record, so a steady stream of good records
+ * allocates only in the batch arena. Contracts using schema keywords the
+ * fast checks do not cover are also validated row by row with the full
+ * JSON Schema validator. See docs/internals/transform.md. */
+#include "transform/transform.h"
+
+#include "core/jschema.h"
+#include "core/jsonx.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "transform/fn.h"
+#include "transform/pii.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* PII policies, ordered by strength: when one source column feeds fields
+ * with different policies, the raw text of a reject gets the strongest. */
+enum { PII_KEEP = 0, PII_HASH, PII_ENCRYPT, PII_DROP };
+
+struct xf_field {
+  const char *name;          /* borrowed from the contract */
+  int         type;          /* enum cairn_ftype */
+  int         required;
+  int         mapped;
+  long        from;          /* interned "from" source, or -1 */
+  struct cairn__fn_call *calls; /* the chain (owned) */
+  size_t      n_calls;
+  int         tolerant;      /* a missing source reads as null */
+  char      **enums;         /* allowed strings (owned), n_enum of them */
+  size_t     *enum_len;
+  size_t      n_enum;
+  int         flat_only;     /* object members must be scalars */
+  int         pii;           /* PII_* */
+  unsigned char key[CAIRN_PII_KEY_LEN]; /* encrypt key */
+  char       *key_id;        /* encrypt key id (owned) */
+  size_t     *refs;          /* sources the chain reads (owned) */
+  size_t      n_refs;
+};
+
+struct cairn_transform {
+  const struct cairn_contract *c;  /* borrowed */
+  struct xf_field      *f;          /* one per contract field, in order */
+  struct cairn__srcs    srcs;
+  struct cairn__scratch scratch;
+  struct cairn__fctx    cx;
+  double                max_reject_ratio;
+  long                  explode;    /* interned pointer, or -1 */
+  int                   full_validate;
+  cairn_schema         *schema;     /* only when full_validate */
+  unsigned char         hmac_key[CAIRN_PII_KEY_LEN];
+  int                   has_hmac;
+  int                   raw_rewrite; /* some source feeds a PII policy */
+  int                  *src_policy;  /* per source: strongest PII_* */
+  size_t               *src_field;   /* per source: field of that policy */
+  struct cairn_xv      *vals;       /* rows being mapped (items x fields) */
+  size_t                cap_vals;
+  struct cairn_buf      reasons;    /* "field: why; ..." */
+  struct cairn_buf      enc;        /* encryption output */
+};
+
+/* ---- compile ---------------------------------------------------------- */
+
+struct cctx {
+  cairn_transform *t;
+  char           **ptr_out;
+  cairn_err       *err;
+};
+
+static int fail(struct cctx *cc, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(struct cctx *cc, const char *ptr, const char *fmt, ...)
+{
+  char msg[CAIRN_ERRMSG_MAX];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (cc->ptr_out && !*cc->ptr_out)
+    *cc->ptr_out = cairn_xstrdup(ptr);
+  return CAIRN_RAISE(cc->err, CAIRN_EUSAGE, 0, "%s", msg);
+}
+
+/* Pointer "base/token" (token escaped) into b; returns b->data. */
+static const char *ptr_join(struct cairn_buf *b, const char *base,
+                            const char *token)
+{
+  b->len = 0;
+  cairn_buf_puts(b, base);
+  cairn_json_pointer_append(b, token);
+  return b->data;
+}
+
+static char *field_names(const struct cairn_contract *c)
+{
+  struct cairn_buf b = {0};
+  for (size_t i = 0; i < c->n_fields; i++)
+    cairn_buf_printf(&b, "%s%s", i ? ", " : "", c->fields[i].name);
+  return cairn_buf_take(&b);
+}
+
+static long lookup_field(struct cctx *cc, const char *name, const char *ptr)
+{
+  const struct cairn_contract *c = cc->t->c;
+  long idx = cairn_contract_field(c, name);
+  if (idx < 0) {
+    char *have = field_names(c);
+    fail(cc, ptr, "unknown field \"%s\" in contract %s (have: %s)", name,
+         c->name, have);
+    free(have);
+  }
+  return idx;
+}
+
+static void add_ref(struct xf_field *f, size_t ref)
+{
+  for (size_t i = 0; i < f->n_refs; i++)
+    if (f->refs[i] == ref)
+      return;
+  f->refs = cairn_xrealloc(f->refs, (f->n_refs + 1) * sizeof *f->refs);
+  f->refs[f->n_refs++] = ref;
+}
+
+static int compile_field(struct cctx *cc, const char *key,
+                         const json_t *spec)
+{
+  cairn_transform *t = cc->t;
+  struct cairn_buf pb = {0}, sub = {0};
+  const json_t *from = NULL, *fns = NULL;
+  struct xf_field *f;
+  char msg[512], sptr[256];
+  long idx;
+  int rc = CAIRN_OK;
+
+  ptr_join(&pb, "/fields", key);
+  idx = lookup_field(cc, key, pb.data);
+  if (idx < 0) {
+    rc = CAIRN_EUSAGE;
+    goto done;
+  }
+  f = &t->f[idx];
+  f->mapped = 1;
+  if (json_is_string(spec)) {
+    from = spec;
+  } else if (json_is_object(spec)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)spec, k, v) {
+      if (strcmp(k, "from") != 0 && strcmp(k, "fn") != 0) {
+        rc = fail(cc, ptr_join(&sub, pb.data, k), "unknown key \"%s\" in the "
+                  "mapping of \"%s\" (have: from, fn)", k, key);
+        goto done;
+      }
+    }
+    from = json_object_get(spec, "from");
+    fns = json_object_get(spec, "fn");
+  } else {
+    rc = fail(cc, pb.data, "the mapping of \"%s\" is a source name or "
+              "{\"from\": ..., \"fn\": [...]}", key);
+    goto done;
+  }
+  if (from) {
+    const char *fp = json_is_string(spec) ? pb.data
+                                          : ptr_join(&sub, pb.data, "from");
+    if (!json_is_string(from)) {
+      rc = fail(cc, fp, "\"from\" is a column name or a JSON pointer");
+      goto done;
+    }
+    if (cairn__src_check(json_string_value(from), msg, sizeof msg) < 0) {
+      rc = fail(cc, fp, "%s", msg);
+      goto done;
+    }
+    f->from = (long)cairn__src_intern(&t->srcs, json_string_value(from));
+    add_ref(f, (size_t)f->from);
+  }
+  if (fns && !json_is_array(fns)) {
+    rc = fail(cc, ptr_join(&sub, pb.data, "fn"), "\"fn\" is a list of "
+              "functions");
+    goto done;
+  }
+  if (!from && json_array_size(fns) == 0) {
+    rc = fail(cc, pb.data, "field \"%s\" needs \"from\" or \"fn\"", key);
+    goto done;
+  }
+  f->calls = cairn_xcalloc(json_array_size(fns) + 1, sizeof *f->calls);
+  for (size_t i = 0; i < json_array_size(fns); i++) {
+    struct cairn__fn_call *call = &f->calls[i];
+    size_t refs[64], n;
+    sub.len = 0;
+    cairn_buf_printf(&sub, "%s/fn/%zu", pb.data, i);
+    if (cairn__fn_compile(json_array_get(fns, i), &t->srcs, call, msg,
+                          sizeof msg, sptr, sizeof sptr) < 0) {
+      cairn__fn_call_clear(call);
+      cairn_buf_puts(&sub, sptr);
+      rc = fail(cc, sub.data, "%s", msg);
+      goto done;
+    }
+    f->n_calls++;
+    if (i == 0 && from && (cairn__fn_flags(call) & CAIRN__FN_SOURCE)) {
+      rc = fail(cc, sub.data, "function \"%s\" ignores its input: remove "
+                "\"from\" from \"%s\"", cairn__fn_name(call), key);
+      goto done;
+    }
+    if (cairn__fn_flags(call) & CAIRN__FN_TOLERANT)
+      f->tolerant = 1;
+    n = cairn__fn_refs(call, refs, sizeof refs / sizeof refs[0]);
+    for (size_t r = 0; r < n; r++)
+      add_ref(f, refs[r]);
+  }
+done:
+  cairn_buf_free(&pb);
+  cairn_buf_free(&sub);
+  return rc;
+}
+
+static int parse_key(struct cctx *cc, const json_t *v, const char *ptr,
+                     unsigned char key[CAIRN_PII_KEY_LEN])
+{
+  char msg[256];
+  if (!json_is_string(v))
+    return fail(cc, ptr, "a key is a string (64 hex digits or base64), "
+                "usually \"${secret:NAME}\"");
+  if (cairn_pii_key_parse(json_string_value(v), key, msg, sizeof msg) < 0)
+    return fail(cc, ptr, "%s", msg);
+  return CAIRN_OK;
+}
+
+static int compile_pii(struct cctx *cc, const json_t *pii)
+{
+  cairn_transform *t = cc->t;
+  const struct cairn_contract *c = t->c;
+  struct cairn_buf pb = {0}, sub = {0};
+  const json_t *hk, *v;
+  const char *k;
+  int rc = CAIRN_OK;
+  char *named = cairn_xcalloc(c->n_fields + 1, 1);
+
+  if (pii && !json_is_object(pii)) {
+    rc = fail(cc, "/pii", "\"pii\" is an object: {\"field\": \"keep\" | "
+              "\"drop\" | \"hash\" | {\"encrypt\": {...}}, \"hmac_key\": "
+              "...}");
+    goto done;
+  }
+  hk = pii ? json_object_get(pii, "hmac_key") : NULL;
+  if (hk) {
+    rc = parse_key(cc, hk, "/pii/hmac_key", t->hmac_key);
+    if (rc < 0)
+      goto done;
+    t->has_hmac = 1;
+  }
+  json_object_foreach((json_t *)pii, k, v) {
+    struct xf_field *f;
+    long idx;
+    if (strcmp(k, "hmac_key") == 0)
+      continue;
+    ptr_join(&pb, "/pii", k);
+    idx = lookup_field(cc, k, pb.data);
+    if (idx < 0) {
+      rc = CAIRN_EUSAGE;
+      goto done;
+    }
+    f = &t->f[idx];
+    named[idx] = 1;
+    if (json_is_string(v) && strcmp(json_string_value(v), "keep") == 0) {
+      f->pii = PII_KEEP;
+    } else if (json_is_string(v) &&
+               strcmp(json_string_value(v), "drop") == 0) {
+      if (f->required) {
+        rc = fail(cc, pb.data, "cannot drop \"%s\": contract %s requires it",
+                  k, c->name);
+        goto done;
+      }
+      f->pii = PII_DROP;
+    } else if (json_is_string(v) &&
+               strcmp(json_string_value(v), "hash") == 0) {
+      if (!t->has_hmac) {
+        rc = fail(cc, pb.data, "\"hash\" needs \"hmac_key\" in \"pii\"");
+        goto done;
+      }
+      f->pii = PII_HASH;
+    } else if (json_is_object(v) && json_object_size(v) == 1 &&
+               json_is_object(json_object_get(v, "encrypt"))) {
+      const json_t *e = json_object_get(v, "encrypt");
+      const json_t *id = json_object_get(e, "key_id");
+      const char *ek;
+      json_t *ev;
+      json_object_foreach((json_t *)e, ek, ev) {
+        if (strcmp(ek, "key") != 0 && strcmp(ek, "key_id") != 0) {
+          sub.len = 0;
+          cairn_buf_printf(&sub, "%s/encrypt", pb.data);
+          rc = fail(cc, ptr_join(&sub, sub.data, ek), "unknown key \"%s\" "
+                    "in \"encrypt\" (have: key, key_id)", ek);
+          goto done;
+        }
+      }
+      sub.len = 0;
+      cairn_buf_printf(&sub, "%s/encrypt/key", pb.data);
+      rc = parse_key(cc, json_object_get(e, "key"), sub.data, f->key);
+      if (rc < 0)
+        goto done;
+      if (!cairn_pii_key_id_valid(json_string_value(id))) {
+        sub.len = 0;
+        cairn_buf_printf(&sub, "%s/encrypt/key_id", pb.data);
+        rc = fail(cc, sub.data, "\"key_id\" is 1-64 characters of "
+                  "A-Z a-z 0-9 . _ -");
+        goto done;
+      }
+      f->key_id = cairn_xstrdup(json_string_value(id));
+      f->pii = PII_ENCRYPT;
+    } else {
+      rc = fail(cc, pb.data, "a PII policy is \"keep\", \"drop\", \"hash\" "
+                "or {\"encrypt\": {\"key\": ..., \"key_id\": ...}}");
+      goto done;
+    }
+    if ((f->pii == PII_HASH || f->pii == PII_ENCRYPT) &&
+        f->type != CAIRN_F_STRING) {
+      rc = fail(cc, pb.data, "only string fields can be hashed or "
+                "encrypted (\"%s\" is not)", k);
+      goto done;
+    }
+  }
+  for (size_t i = 0; i < c->n_fields; i++)
+    if (c->fields[i].pii && !named[i])
+      cairn_warn("transform: %s.%s is personal data (x-cairn-pii) and is "
+                 "kept in clear; say so with \"pii\": {\"%s\": \"keep\"} "
+                 "or choose drop, hash or encrypt", c->name,
+                 c->fields[i].name, c->fields[i].name);
+done:
+  free(named);
+  cairn_buf_free(&pb);
+  cairn_buf_free(&sub);
+  return rc;
+}
+
+/* Keywords the per-field checks fully cover. Anything else in a property
+ * (pattern, minLength, $ref, ...) or at the root makes the transform run
+ * the full validator on every row too. */
+static int is_annotation(const char *k)
+{
+  static const char *const ann[] = {
+    "description", "title", "$comment", "examples", "default",
+    "deprecated", "readOnly", "writeOnly",
+  };
+  if (strncmp(k, "x-", 2) == 0)
+    return 1;
+  for (size_t i = 0; i < sizeof ann / sizeof ann[0]; i++)
+    if (strcmp(k, ann[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* {"type": [a subset of string/number/integer/boolean/null that has
+ * string, number, boolean and null]}: "members are scalars". */
+static int is_scalar_members(const json_t *ap)
+{
+  const json_t *type = json_object_get(ap, "type");
+  int seen = 0;
+  if (!json_is_object(ap) || json_object_size(ap) != 1 ||
+      !json_is_array(type))
+    return 0;
+  for (size_t i = 0; i < json_array_size(type); i++) {
+    const char *s = json_string_value(json_array_get(type, i));
+    if (!s)
+      return 0;
+    if (strcmp(s, "string") == 0)
+      seen |= 1;
+    else if (strcmp(s, "number") == 0)
+      seen |= 2;
+    else if (strcmp(s, "boolean") == 0)
+      seen |= 4;
+    else if (strcmp(s, "null") == 0)
+      seen |= 8;
+    else if (strcmp(s, "integer") != 0)
+      return 0;
+  }
+  return seen == 15;
+}
+
+static void derive_checks(cairn_transform *t)
+{
+  const json_t *doc = t->c->schema;
+  const json_t *props = json_object_get(doc, "properties");
+  const char *k;
+  json_t *v;
+
+  json_object_foreach((json_t *)doc, k, v) {
+    if (!is_annotation(k) && strcmp(k, "$schema") && strcmp(k, "$id") &&
+        strcmp(k, "type") && strcmp(k, "properties") &&
+        strcmp(k, "required") && strcmp(k, "additionalProperties"))
+      t->full_validate = 1;
+  }
+  for (size_t i = 0; i < t->c->n_fields; i++) {
+    struct xf_field *f = &t->f[i];
+    const json_t *prop = json_object_get(props, f->name);
+    json_object_foreach((json_t *)prop, k, v) {
+      if (is_annotation(k) || strcmp(k, "type") == 0 ||
+          strcmp(k, "format") == 0)
+        continue;
+      if (strcmp(k, "additionalProperties") == 0 &&
+          f->type == CAIRN_F_OBJECT && is_scalar_members(v)) {
+        f->flat_only = 1;
+        continue;
+      }
+      if (strcmp(k, "enum") == 0 && json_is_array(v) &&
+          f->type == CAIRN_F_STRING) {
+        int ok = 1;
+        for (size_t e = 0; e < json_array_size(v); e++)
+          ok &= json_is_string(json_array_get(v, e)) ||
+                json_is_null(json_array_get(v, e));
+        if (ok) {
+          f->enums = cairn_xcalloc(json_array_size(v) + 1, sizeof *f->enums);
+          f->enum_len = cairn_xcalloc(json_array_size(v) + 1,
+                                      sizeof *f->enum_len);
+          for (size_t e = 0; e < json_array_size(v); e++) {
+            const json_t *ev = json_array_get(v, e);
+            if (!json_is_string(ev))
+              continue;
+            f->enum_len[f->n_enum] = json_string_length(ev);
+            f->enums[f->n_enum++] = cairn_xstrndup(json_string_value(ev),
+                                                   json_string_length(ev));
+          }
+          continue;
+        }
+      }
+      t->full_validate = 1;
+    }
+  }
+}
+
+/* Per source, the strongest PII policy of the fields reading it. */
+static void derive_raw_policy(cairn_transform *t)
+{
+  t->src_policy = cairn_xcalloc(t->srcs.n + 1, sizeof *t->src_policy);
+  t->src_field = cairn_xcalloc(t->srcs.n + 1, sizeof *t->src_field);
+  for (size_t i = 0; i < t->c->n_fields; i++) {
+    struct xf_field *f = &t->f[i];
+    if (f->pii == PII_KEEP)
+      continue;
+    for (size_t r = 0; r < f->n_refs; r++) {
+      size_t s = f->refs[r];
+      if (t->srcs.v[s].kind != CAIRN__SRC_NAME &&
+          t->srcs.v[s].kind != CAIRN__SRC_PTR)
+        continue;
+      if (f->pii > t->src_policy[s]) {
+        t->src_policy[s] = f->pii;
+        t->src_field[s] = i;
+      }
+      t->raw_rewrite = 1;
+    }
+  }
+}
+
+static const char *const cfg_keys[] = {
+  "contract", "empty_is_null", "explode", "fields", "max_reject_ratio",
+  "pii", "validate",
+};
+
+int cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
+                           cairn_transform **out, char **ptr_out,
+                           cairn_err *err)
+{
+  cairn_transform *t = cairn_xcalloc(1, sizeof *t);
+  struct cctx cc = { t, ptr_out, err };
+  struct cairn_buf pb = {0};
+  const json_t *fields, *v;
+  const char *k;
+  int rc = CAIRN_OK;
+
+  *out = NULL;
+  if (ptr_out)
+    *ptr_out = NULL;
+  t->c = c;
+  t->max_reject_ratio = 1.0;
+  t->explode = -1;
+  t->f = cairn_xcalloc(c->n_fields + 1, sizeof *t->f);
+  for (size_t i = 0; i < c->n_fields; i++) {
+    t->f[i].name = c->fields[i].name;
+    t->f[i].type = c->fields[i].type;
+    t->f[i].required = c->fields[i].required;
+    t->f[i].from = -1;
+  }
+  cairn__fctx_init(&t->cx, &t->scratch);
+  t->cx.srcs = &t->srcs;
+
+  if (!json_is_object(cfg)) {
+    rc = fail(&cc, "", "\"transform\" is an object with \"contract\" and "
+              "\"fields\"");
+    goto done;
+  }
+  json_object_foreach((json_t *)cfg, k, v) {
+    size_t i = 0;
+    for (; i < sizeof cfg_keys / sizeof cfg_keys[0]; i++)
+      if (strcmp(k, cfg_keys[i]) == 0)
+        break;
+    if (i == sizeof cfg_keys / sizeof cfg_keys[0]) {
+      rc = fail(&cc, ptr_join(&pb, "", k), "unknown key \"%s\" in "
+                "\"transform\" (have: contract, empty_is_null, explode, "
+                "fields, max_reject_ratio, pii, validate)", k);
+      goto done;
+    }
+  }
+  v = json_object_get(cfg, "contract");
+  if (v && (!json_is_string(v) || strcmp(json_string_value(v), c->name))) {
+    rc = fail(&cc, "/contract", "\"contract\" must be \"%s\" here",
+              c->name);
+    goto done;
+  }
+  v = json_object_get(cfg, "max_reject_ratio");
+  if (v) {
+    if (!json_is_number(v) || json_number_value(v) < 0 ||
+        json_number_value(v) > 1) {
+      rc = fail(&cc, "/max_reject_ratio", "\"max_reject_ratio\" is a number "
+                "from 0 to 1");
+      goto done;
+    }
+    t->max_reject_ratio = json_number_value(v);
+  }
+  v = json_object_get(cfg, "empty_is_null");
+  if (v) {
+    if (!json_is_boolean(v)) {
+      rc = fail(&cc, "/empty_is_null", "\"empty_is_null\" is true or false");
+      goto done;
+    }
+    t->cx.empty_is_null = json_is_true(v);
+  }
+  v = json_object_get(cfg, "validate");
+  if (v) {
+    if (!json_is_string(v) || (strcmp(json_string_value(v), "fast") &&
+                               strcmp(json_string_value(v), "full"))) {
+      rc = fail(&cc, "/validate", "\"validate\" is \"fast\" or \"full\"");
+      goto done;
+    }
+    t->full_validate = strcmp(json_string_value(v), "full") == 0;
+  }
+  v = json_object_get(cfg, "explode");
+  if (v) {
+    if (!json_is_string(v) || json_string_value(v)[0] != '/') {
+      rc = fail(&cc, "/explode", "\"explode\" is a JSON pointer to an array");
+      goto done;
+    }
+    t->explode = (long)cairn__src_intern(&t->srcs, json_string_value(v));
+  }
+  fields = json_object_get(cfg, "fields");
+  if (!json_is_object(fields)) {
+    rc = fail(&cc, fields ? "/fields" : "", "\"transform\" needs \"fields\": "
+              "{\"<contract field>\": mapping, ...}");
+    goto done;
+  }
+  json_object_foreach((json_t *)fields, k, v) {
+    rc = compile_field(&cc, k, v);
+    if (rc < 0)
+      goto done;
+  }
+  pb.len = 0;
+  for (size_t i = 0; i < c->n_fields; i++)
+    if (c->fields[i].required && !t->f[i].mapped)
+      cairn_buf_printf(&pb, "%s%s", pb.len ? ", " : "", c->fields[i].name);
+  if (pb.len) {
+    rc = fail(&cc, "/fields", "required fields of contract %s are not "
+              "mapped: %s", c->name, pb.data);
+    goto done;
+  }
+  rc = compile_pii(&cc, json_object_get(cfg, "pii"));
+  if (rc < 0)
+    goto done;
+  derive_checks(t);
+  derive_raw_policy(t);
+  if (t->full_validate) {
+    rc = cairn_schema_compile(c->schema, &t->schema, err);
+    if (rc < 0)
+      goto done;
+  }
+  *out = t;
+  t = NULL;
+done:
+  cairn_buf_free(&pb);
+  cairn_transform_free(t);
+  return rc;
+}
+
+void cairn_transform_free(cairn_transform *t)
+{
+  if (!t)
+    return;
+  for (size_t i = 0; t->f && i < t->c->n_fields; i++) {
+    struct xf_field *f = &t->f[i];
+    for (size_t j = 0; j < f->n_calls; j++)
+      cairn__fn_call_clear(&f->calls[j]);
+    free(f->calls);
+    for (size_t e = 0; e < f->n_enum; e++)
+      free(f->enums[e]);
+    free(f->enums);
+    free(f->enum_len);
+    free(f->refs);
+    free(f->key_id);
+    OPENSSL_cleanse(f->key, sizeof f->key);
+  }
+  free(t->f);
+  cairn__srcs_free(&t->srcs);
+  cairn__fctx_free(&t->cx);
+  cairn__scratch_free(&t->scratch);
+  cairn_schema_free(t->schema);
+  OPENSSL_cleanse(t->hmac_key, sizeof t->hmac_key);
+  free(t->src_policy);
+  free(t->src_field);
+  free(t->vals);
+  cairn_buf_free(&t->reasons);
+  cairn_buf_free(&t->enc);
+  free(t);
+}
+
+double cairn_transform_max_reject_ratio(const cairn_transform *t)
+{
+  return t->max_reject_ratio;
+}
+
+/* ---- apply ------------------------------------------------------------ */
+
+static void reason(cairn_transform *t, const char *field, long item,
+                   const char *why)
+{
+  struct cairn_buf *r = &t->reasons;
+  if (r->len)
+    cairn_buf_puts(r, "; ");
+  if (field)
+    cairn_buf_printf(r, "%s: ", field);
+  cairn_buf_puts(r, why);
+  if (item >= 0)
+    cairn_buf_printf(r, " (item %ld)", item);
+}
+
+static int utf8_valid(const char *s, size_t n, size_t *bad_at)
+{
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  while (p < end) {
+    unsigned c = *p;
+    size_t k;
+    unsigned cp;
+    if (c < 0x80) {
+      p++;
+      continue;
+    }
+    if (c >= 0xC2 && c <= 0xDF)
+      k = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+      k = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+      k = 4, cp = c & 0x07;
+    else
+      goto bad;
+    if ((size_t)(end - p) < k)
+      goto bad;
+    for (size_t i = 1; i < k; i++) {
+      if ((p[i] & 0xC0) != 0x80)
+        goto bad;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+      goto bad;
+    p += k;
+  }
+  return 1;
+bad:
+  *bad_at = (size_t)(p - (const unsigned char *)s);
+  return 0;
+}
+
+static int coerce(struct cairn__fctx *cx, int type, struct cairn_xv *v)
+{
+  switch (type) {
+  case CAIRN_F_NUMBER: return cairn__to_number(cx, v);
+  case CAIRN_F_INTEGER: return cairn__to_integer(cx, v);
+  case CAIRN_F_BOOLEAN: return cairn__to_bool(cx, v);
+  case CAIRN_F_DATETIME: return cairn__to_utc(cx, v, CAIRN__UTC_AUTO);
+  case CAIRN_F_OBJECT: return cairn__to_object(cx, v);
+  case CAIRN_F_ARRAY: return cairn__to_array(cx, v);
+  default: return cairn__to_string(cx, v);
+  }
+}
+
+static void enum_reason(cairn_transform *t, const struct xf_field *f,
+                        const struct cairn_xv *v, long item)
+{
+  struct cairn_buf b = {0};
+  for (size_t e = 0; e < f->n_enum; e++)
+    cairn_buf_printf(&b, "%s%s", e ? ", " : "", f->enums[e]);
+  t->cx.redact = f->pii != PII_KEEP;
+  cairn__why_value(&t->cx, v->s, v->n, "");
+  /* why is "<value> ": complete it */
+  {
+    char why[CAIRN__WHY_MAX + 64];
+    snprintf(why, sizeof why, "%sis not one of %s", t->cx.why,
+             b.data ? b.data : "");
+    reason(t, f->name, item, why);
+  }
+  cairn_buf_free(&b);
+}
+
+/* Map the record (with cx->item set) into vals; reasons are appended. */
+static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
+{
+  struct cairn__fctx *cx = &t->cx;
+  for (size_t i = 0; i < t->c->n_fields; i++) {
+    struct xf_field *f = &t->f[i];
+    struct cairn_xv *v = &vals[i];
+    size_t bad_at = 0, j;
+
+    memset(v, 0, sizeof *v);
+    if (!f->mapped)
+      continue;
+    cx->redact = f->pii != PII_KEEP;
+    if (f->from >= 0 && cairn__src_get(cx, (size_t)f->from, v) < 0) {
+      if (!f->tolerant) {
+        reason(t, f->name, item, cx->why);
+        continue;
+      }
+      memset(v, 0, sizeof *v);
+    }
+    for (j = 0; j < f->n_calls; j++)
+      if (cairn__fn_apply(&f->calls[j], cx, v) < 0)
+        break;
+    if (j < f->n_calls || coerce(cx, f->type, v) < 0) {
+      reason(t, f->name, item, cx->why);
+      memset(v, 0, sizeof *v);
+      continue;
+    }
+    if (v->type == CAIRN_V_NULL) {
+      if (f->required)
+        reason(t, f->name, item, "required but missing");
+      continue;
+    }
+    if (f->n_enum) {
+      size_t e = 0;
+      for (; e < f->n_enum; e++)
+        if (f->enum_len[e] == v->n && memcmp(f->enums[e], v->s, v->n) == 0)
+          break;
+      if (e == f->n_enum) {
+        enum_reason(t, f, v, item);
+        continue;
+      }
+    }
+    if (f->flat_only && !(v->flags & CAIRN__XV_FLAT)) {
+      reason(t, f->name, item, "members must be strings, numbers, booleans "
+             "or null, not objects or arrays");
+      continue;
+    }
+    if (v->type == CAIRN_V_STR && !utf8_valid(v->s, v->n, &bad_at)) {
+      char why[64];
+      snprintf(why, sizeof why, "not valid UTF-8 (byte %zu)", bad_at);
+      reason(t, f->name, item, why);
+      continue;
+    }
+    switch (f->pii) {
+    case PII_DROP:
+      memset(v, 0, sizeof *v);
+      break;
+    case PII_HASH: {
+      char *h = cairn__scratch_alloc(&t->scratch, 65);
+      cairn_pii_hash_hex(t->hmac_key, v->s, v->n, h);
+      v->s = h;
+      v->n = 64;
+      v->flags = 0;
+      break;
+    }
+    case PII_ENCRYPT: {
+      cairn_err e = {0};
+      t->enc.len = 0;
+      if (cairn_pii_encrypt(f->key, f->key_id, v->s, v->n, &t->enc, &e) < 0) {
+        reason(t, f->name, item, e.msg);
+        continue;
+      }
+      v->s = cairn__scratch_dup(&t->scratch, t->enc.data, t->enc.len);
+      v->n = t->enc.len;
+      v->flags = 0;
+      break;
+    }
+    default:
+      break;
+    }
+  }
+}
+
+/* Full JSON Schema validation of one mapped row. */
+struct full_ud {
+  cairn_transform *t;
+  long item;
+};
+
+static void full_error(void *ud, const char *ptr, const char *msg)
+{
+  struct full_ud *u = ud;
+  reason(u->t, *ptr ? ptr + 1 : "record", u->item, msg);
+}
+
+static void full_check(cairn_transform *t, const struct cairn_xv *vals,
+                       long item)
+{
+  json_t *row = json_object();
+  struct full_ud u = { t, item };
+  for (size_t i = 0; i < t->c->n_fields; i++) {
+    const struct cairn_xv *v = &vals[i];
+    json_t *j = NULL;
+    switch (v->type) {
+    case CAIRN_V_STR: j = json_stringn_nocheck(v->s, v->n); break;
+    case CAIRN_V_NUM: {
+      char *s = cairn_xstrndup(v->s, v->n);
+      j = json_real(strtod(s, NULL));
+      free(s);
+      break;
+    }
+    case CAIRN_V_INT: j = json_integer(v->i); break;
+    case CAIRN_V_BOOL: j = json_boolean(v->i); break;
+    case CAIRN_V_JSON: j = json_loadb(v->s, v->n, 0, NULL); break;
+    default: j = json_null(); break;
+    }
+    json_object_set_new(row, t->c->fields[i].name, j ? j : json_null());
+  }
+  cairn_schema_validate(t->schema, row, full_error, &u, 0);
+  json_decref(row);
+}
+
+static void csv_put(struct cairn_buf *b, const char *s, size_t n)
+{
+  if (!memchr(s, ',', n) && !memchr(s, '"', n) && !memchr(s, '\n', n) &&
+      !memchr(s, '\r', n)) {
+    cairn_buf_append(b, s, n);
+    return;
+  }
+  cairn_buf_putc(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '"')
+      cairn_buf_putc(b, '"');
+    cairn_buf_putc(b, s[i]);
+  }
+  cairn_buf_putc(b, '"');
+}
+
+/* The PII policy of source s applied to one raw text, into out. Returns
+ * 0, or 1 when the value is dropped. */
+static int raw_policy(cairn_transform *t, size_t s, const char *p, size_t n,
+                      struct cairn_buf *out)
+{
+  const struct xf_field *f = &t->f[t->src_field[s]];
+  char hex[65];
+  cairn_err e = {0};
+  switch (t->src_policy[s]) {
+  case PII_HASH:
+    cairn_pii_hash_hex(t->hmac_key, p, n, hex);
+    cairn_buf_append(out, hex, 64);
+    return 0;
+  case PII_ENCRYPT:
+    if (cairn_pii_encrypt(f->key, f->key_id, p, n, out, &e) == 0)
+      return 0;
+    return 1;
+  default:
+    return 1;
+  }
+}
+
+/* The raw text of a rejected record with the PII policy applied to every
+ * source a non-keep PII field reads. New string. */
+static char *reject_raw(cairn_transform *t, const struct cairn_record *rec)
+{
+  struct cairn_buf b = {0}, val = {0};
+  if (rec->json) {
+    json_t *copy;
+    char *s;
+    if (!t->raw_rewrite)
+      return cairn_json_canonical(rec->json);
+    copy = json_deep_copy(rec->json);
+    for (size_t i = 0; i < t->srcs.n; i++) {
+      const struct cairn__src *src = &t->srcs.v[i];
+      const char *ptr = src->ref;
+      json_t *cur;
+      if (!t->src_policy[i])
+        continue;
+      if (src->kind == CAIRN__SRC_NAME)
+        ptr = ptr_join(&b, "", src->ref);
+      cur = cairn_json_pointer_get(copy, ptr);
+      if (!cur || json_is_null(cur))
+        continue;
+      val.len = 0;
+      if (json_is_string(cur)) {
+        cairn_buf_append(&val, json_string_value(cur),
+                         json_string_length(cur));
+      } else {
+        char *txt = cairn_json_canonical(cur);
+        cairn_buf_puts(&val, txt);
+        free(txt);
+      }
+      {
+        struct cairn_buf o = {0};
+        json_t *nv = raw_policy(t, i, val.data, val.len, &o) == 0
+                         ? json_stringn(o.data, o.len)
+                         : json_null();
+        cairn_json_pointer_set(copy, ptr, nv ? nv : json_null());
+        cairn_buf_free(&o);
+      }
+    }
+    s = cairn_json_canonical(copy);
+    json_decref(copy);
+    cairn_buf_free(&b);
+    cairn_buf_free(&val);
+    return s;
+  }
+  if (rec->cols && (t->raw_rewrite || !rec->raw)) {
+    for (size_t c = 0; c < rec->n_cols; c++) {
+      const char *p = rec->cols[c];
+      size_t n = rec->col_lens ? rec->col_lens[c] : strlen(p);
+      long s = -1;
+      for (size_t i = 0; i < t->srcs.n; i++)
+        if (t->src_policy[i] && t->srcs.v[i].kind == CAIRN__SRC_NAME &&
+            t->srcs.v[i].col == (long)c &&
+            (s < 0 || t->src_policy[i] > t->src_policy[s]))
+          s = (long)i;
+      if (c)
+        cairn_buf_putc(&b, ',');
+      if (s >= 0 && n) {
+        val.len = 0;
+        if (raw_policy(t, (size_t)s, p, n, &val) == 0)
+          csv_put(&b, val.data, val.len);
+      } else {
+        csv_put(&b, p, n);
+      }
+    }
+    cairn_buf_free(&val);
+    return cairn_buf_take(&b);
+  }
+  if (rec->raw)
+    cairn_buf_append(&b, rec->raw, rec->raw_len);
+  return cairn_buf_take(&b);
+}
+
+static void bind_header(cairn_transform *t, const struct cairn_record *rec)
+{
+  size_t missing = cairn__srcs_bind(&t->srcs, rec->header);
+  struct cairn_buf b = {0};
+  if (!missing)
+    return;
+  for (size_t i = 0; i < t->srcs.n; i++)
+    if (t->srcs.v[i].kind == CAIRN__SRC_NAME && t->srcs.v[i].col < 0)
+      cairn_buf_printf(&b, "%s\"%s\"", b.len ? ", " : "", t->srcs.v[i].ref);
+  cairn_warn("transform: the CSV header before %s lacks column(s) %s "
+             "(fields reading them are rejected unless they have a default)",
+             rec->position ? rec->position : "?", b.data);
+  cairn_buf_free(&b);
+}
+
+int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
+                          struct cairn_batch *b, cairn_err *err)
+{
+  struct cairn__fctx *cx = &t->cx;
+  const size_t nf = t->c->n_fields;
+  const json_t *arr = NULL;
+  size_t n_items = 1;
+  int exploded = 0;
+  char *raw;
+
+  if (b->n_fields != nf)
+    return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "batch has %zu fields but "
+                       "contract %s has %zu", b->n_fields, t->c->name, nf);
+  cairn__scratch_reset(&t->scratch);
+  t->reasons.len = 0;
+  cx->rec = rec;
+  cx->item = NULL;
+  cx->why[0] = '\0';
+  if (rec->ragged) {
+    char why[96];
+    snprintf(why, sizeof why, "row has %zu fields, header has %zu",
+             rec->n_cols, rec->header ? rec->header->n_cols : 0);
+    reason(t, NULL, -1, why);
+    goto reject;
+  }
+  if (rec->header &&
+      (!t->srcs.bound || t->srcs.header_id != rec->header->id))
+    bind_header(t, rec);
+  if (t->explode >= 0) {
+    if (!rec->json) {
+      reason(t, NULL, -1, "\"explode\" needs JSON records");
+      goto reject;
+    }
+    arr = cairn_json_pointer_get(rec->json, t->srcs.v[t->explode].ref);
+    if (json_is_array(arr) && json_array_size(arr) > 0) {
+      n_items = json_array_size(arr);
+      exploded = n_items > 1;
+    } else if (json_is_array(arr)) {
+      arr = NULL; /* empty list: one row with $item null */
+    }
+  }
+  if (n_items * nf > t->cap_vals) {
+    t->cap_vals = n_items * nf;
+    t->vals = cairn_xrealloc(t->vals, t->cap_vals * sizeof *t->vals);
+  }
+  for (size_t it = 0; it < n_items; it++) {
+    cx->item = json_is_array(arr) ? json_array_get(arr, it) : arr;
+    map_row(t, t->vals + it * nf, exploded ? (long)it : -1);
+  }
+  if (!t->reasons.len && t->full_validate)
+    for (size_t it = 0; it < n_items; it++)
+      full_check(t, t->vals + it * nf, exploded ? (long)it : -1);
+  if (t->reasons.len)
+    goto reject;
+  for (size_t it = 0; it < n_items; it++) {
+    struct cairn_value *row = cairn_batch_add_row(b);
+    const struct cairn_xv *vals = t->vals + it * nf;
+    for (size_t i = 0; i < nf; i++) {
+      const struct cairn_xv *v = &vals[i];
+      switch (v->type) {
+      case CAIRN_V_STR:
+      case CAIRN_V_NUM:
+      case CAIRN_V_JSON:
+        cairn_value_set_text(b, &row[i], v->type, v->s, v->n);
+        break;
+      case CAIRN_V_INT:
+      case CAIRN_V_BOOL:
+        row[i].type = (uint8_t)v->type;
+        row[i].i = v->i;
+        break;
+      default:
+        break;
+      }
+    }
+  }
+  return CAIRN_OK;
+reject:
+  raw = reject_raw(t, rec);
+  cairn_batch_reject(b, rec->position, t->reasons.data, raw);
+  free(raw);
+  return CAIRN_OK;
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# cairn verify against a bundle built here with stock tools only (zstd, jq,
+# openssl, GNU tar), following docs/evidence.md: it verifies; each kind of
+# tampering gives exit 4 and a message naming the entry; usage errors give
+# exit 2. Needs only the verify subcommand of $CAIRN.
+source "$(dirname "$0")/../lib.sh"
+
+B="$T/b"
+mkdir -p "$B/parts/all"
+openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
+openssl pkey -in "$T/key.pem" -pubout -out "$T/pub.pem"
+FPR=$(openssl pkey -pubin -in "$T/pub.pem" -outform DER | sha256sum | cut -d' ' -f1)
+openssl genpkey -algorithm ed25519 2>/dev/null | openssl pkey -pubout -out "$T/other.pem"
+OFPR=$(openssl pkey -pubin -in "$T/other.pem" -outform DER | sha256sum | cut -d' ' -f1)
+
+printf '{"a":1}\n{"a":2}\n' | zstd -q -o "$B/parts/all/1.ndjson.zst"
+printf '{"a":3}\n' | zstd -q -o "$B/parts/all/2.ndjson.zst"
+
+part() { # seq records
+  local f="$B/parts/all/$1.ndjson.zst"
+  jq -n --arg p "parts/all/$1.ndjson.zst" --argjson seq "$1" --argjson r "$2" \
+    --argjson b "$(stat -c %s "$f")" --arg s "$(sha256sum < "$f" | cut -d' ' -f1)" \
+    '{path: $p, seq: $seq, records: $r, bytes: $b, sha256: $s}'
+}
+manifest() { # signature-json
+  jq -S -n --argjson p1 "$(part 1 2)" --argjson p2 "$(part 2 1)" --argjson sig "$1" '{
+    format: "cairn-evidence-bundle/1", job: "handmade", connector_version: null,
+    contract: {name: "demo", version: "1.0.0", id: null},
+    window: {key: "all", start: null, end: null},
+    logical_time: "2024-06-01T00:00:00Z",
+    compression: {algorithm: "zstd", level: 3},
+    parts: [$p1, $p2],
+    totals: {parts: 2, records: 3, bytes: ($p1.bytes + $p2.bytes)},
+    recording_sha256: null, signature: $sig}'
+}
+pack() { # out.tar dir entries...
+  local out=$1 dir=$2; shift 2
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@1717200000 \
+      -cf "$out" -C "$dir" "$@"
+}
+sign() { openssl pkeyutl -sign -inkey "$T/key.pem" -rawin -in "$1/manifest.json" -out "$1/manifest.sig"; }
+
+manifest "{\"algorithm\": \"ed25519\", \"public_key_sha256\": \"$FPR\", \"file\": \"manifest.sig\"}" > "$B/manifest.json"
+sign "$B"
+ENTRIES=(manifest.json manifest.sig parts/all/1.ndjson.zst parts/all/2.ndjson.zst)
+pack "$T/good.tar" "$B" "${ENTRIES[@]}"
+
+# expect_fail tar want [--pubkey ...]: exit 4 and a stderr line with want.
+expect_fail() {
+  local tarf=$1 want=$2; shift 2
+  set +e; "$CAIRN" verify "$tarf" "$@" >"$T/out" 2>"$T/err"; local rc=$?; set -e
+  [ $rc -eq 4 ] || fail "verify $tarf: exit $rc, want 4: $(cat "$T/err")"
+  grep -qF -- "$want" "$T/err" || fail "verify $tarf: no [$want] in: $(cat "$T/err")"
+  grep -qF "verification FAILED" "$T/err" || fail "no FAILED line"
+}
+
+# -- the good bundle
+"$CAIRN" verify "$T/good.tar" --pubkey "$T/pub.pem" > "$T/out"
+grep -qx "job:          handmade" "$T/out" || fail "summary job: $(cat "$T/out")"
+grep -qx "records:      3" "$T/out" || fail "summary records"
+grep -qx "parts:        2" "$T/out" || fail "summary parts"
+grep -qx "signature:    valid, ed25519 key $FPR" "$T/out" || fail "summary key"
+grep -qx "OK" "$T/out" || fail "summary OK"
+"$CAIRN" verify --pubkey="$T/pub.pem" "$T/good.tar" > /dev/null
+"$CAIRN" verify "$T/good.tar" > "$T/out"
+grep -qF "signature:    not checked (no --pubkey), manifest names key $FPR" "$T/out" \
+  || fail "unchecked signature: $(cat "$T/out")"
+
+# -- a flipped byte in a part
+cp -a "$B" "$T/flip"
+printf '\x00' | dd of="$T/flip/parts/all/2.ndjson.zst" bs=1 seek=6 conv=notrunc status=none
+pack "$T/flip.tar" "$T/flip" "${ENTRIES[@]}"
+expect_fail "$T/flip.tar" "parts/all/2.ndjson.zst: sha256 mismatch (manifest " --pubkey "$T/pub.pem"
+
+# -- a removed part
+pack "$T/removed.tar" "$B" manifest.json manifest.sig parts/all/1.ndjson.zst
+expect_fail "$T/removed.tar" "parts/all/2.ndjson.zst: listed in manifest but missing from bundle"
+
+# -- an added file
+echo hello > "$B/extra.txt"
+pack "$T/added.tar" "$B" "${ENTRIES[@]}" extra.txt
+expect_fail "$T/added.tar" "extra.txt: not listed in manifest" --pubkey "$T/pub.pem"
+rm "$B/extra.txt"
+
+# -- an edited manifest: the signature breaks, and without a key the
+#    count no longer matches the part
+cp -a "$B" "$T/edit"
+jq -S '.parts[0].records = 5 | .totals.records = 6' "$B/manifest.json" > "$T/edit/manifest.json"
+pack "$T/edit.tar" "$T/edit" "${ENTRIES[@]}"
+expect_fail "$T/edit.tar" "manifest.sig: signature does not verify with key $FPR" --pubkey "$T/pub.pem"
+expect_fail "$T/edit.tar" "parts/all/1.ndjson.zst: record count mismatch (manifest 5, actual 2)"
+
+# -- the wrong public key
+expect_fail "$T/good.tar" "manifest.sig: signature does not verify with key $OFPR (manifest names key $FPR)" \
+  --pubkey "$T/other.pem"
+
+# -- an unsigned bundle: fine without a key, a failure with one
+cp -a "$B" "$T/unsigned"
+rm "$T/unsigned/manifest.sig"
+manifest null > "$T/unsigned/manifest.json"
+pack "$T/unsigned.tar" "$T/unsigned" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
+"$CAIRN" verify "$T/unsigned.tar" | grep -qx "signature:    none (unsigned bundle)" || fail "unsigned summary"
+expect_fail "$T/unsigned.tar" "manifest.json: bundle is unsigned" --pubkey "$T/pub.pem"
+
+# -- not a tar at all
+echo "not a tar" > "$T/junk.tar"
+expect_fail "$T/junk.tar" "not a readable tar archive"
+
+# -- usage
+expect_exit 0 "$CAIRN" verify --help >/dev/null
+expect_exit 2 "$CAIRN" verify 2>/dev/null
+expect_exit 2 "$CAIRN" verify "$T/good.tar" --pubkey 2>/dev/null
+expect_exit 2 "$CAIRN" verify "$T/good.tar" --frobnicate 2>/dev/null
+expect_exit 2 "$CAIRN" verify "$T/good.tar" "$T/good.tar" 2>/dev/null
+expect_exit 2 "$CAIRN" verify "$T/missing.tar" 2>/dev/null
+expect_exit 2 "$CAIRN" verify "$T/good.tar" --pubkey "$T/junk.tar" 2>/dev/null
+echo "bundle_verify: ok"

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The demo job end to end: rows land in a SQLite file the stock sqlite3
+# opens; a second run leaves the warehouse exactly as it was; status, dlq
+# and the --json summary report it.
+source "$(dirname "$0")/../lib.sh"
+S=(--state "$T/state" --out "$T/out")
+out=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>"$T/log")
+[[ "$out" == "demo-cost: done. 2000 records loaded, 0 rejected"* ]] || fail "summary: $out"
+expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 2000 rows
+expect_eq "$(sqlite3 "$T/out/warehouse.db" "SELECT count(*) FROM cost_record WHERE resourceId <> lower(resourceId)")" 0 "lower-cased ids"
+expect_eq "$(sqlite3 "$T/out/warehouse.db" "SELECT chargePeriodStartUtc FROM cost_record LIMIT 1")" "2026-11-01T00:00:00Z" timestamp
+# Exact decimals: the CSV text and the stored value agree for every row.
+csv_sum=$(python3 -c "
+import csv,decimal
+print(sum(decimal.Decimal(r['BilledCost']) for r in csv.DictReader(open('fixtures/demo/cost.csv'))))")
+db_sum=$(sqlite3 "$T/out/warehouse.db" "SELECT group_concat(billedCost, ' ') FROM cost_record" | python3 -c "
+import sys,decimal
+print(sum(decimal.Decimal(x) for x in sys.stdin.read().split()))")
+expect_eq "$db_sum" "$csv_sum" "billedCost sum"
+grep -q '"msg":"run started' "$T/log" || fail "no JSON log line"
+first=$(sqlite3 "$T/out/warehouse.db" .dump)
+sqlite3 "$T/out/warehouse.db" ".backup $T/out/warehouse.db.first"
+
+json=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" --json 2>/dev/null)
+expect_eq "$(jq -r '.records_loaded, .exit_code, .status' <<<"$json" | tr '\n' ' ')" "2000 0 done " "json summary"
+expect_eq "$(sqlite3 "$T/out/warehouse.db" .dump)" "$first" "second run leaves the warehouse as it was"
+
+status=$("$CAIRN" status demo-cost --state "$T/state")
+grep -q "demo-cost .*done" <<<"$status" || fail "status: $status"
+grep -q "last_seq=1 records=2000" <<<"$status" || fail "status windows: $status"
+expect_eq "$("$CAIRN" status demo-cost --state "$T/state" --json | jq '.runs | length')" 2 "two runs"
+expect_eq "$("$CAIRN" dlq demo-cost --state "$T/state" --json | jq length)" 0 "empty dlq"
+
+# chunk_rows is honoured, and a --fresh rerun says what it discards.
+"$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=300 >/dev/null 2>&1
+expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT count(*) FROM chunks")" 7 "2000 rows / 300"
+set +e; CAIRN_TEST_KILL_AT=loaded:3 "$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=300 >/dev/null 2>&1; set -e
+"$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=300 --fresh 2>"$T/fresh.log" >/dev/null
+grep -q 'discarded 3 chunk checkpoints' "$T/fresh.log" || fail "fresh: $(cat "$T/fresh.log")"
+rows_now=$(sqlite3 "$T/out/warehouse.db" 'SELECT * FROM cost_record ORDER BY rowid')
+expect_eq "$rows_now" "$(sqlite3 "$T/out/warehouse.db.first" 'SELECT * FROM cost_record ORDER BY rowid' 2>/dev/null || true)" "after --fresh"
+
+# --dry-run touches nothing.
+"$CAIRN" run jobs/demo-cost.json --state "$T/dry" --out "$T/dry" --dry-run | grep -q "nothing run" || fail dry-run
+[ ! -e "$T/dry" ] || fail "dry-run created files"
+# Disabled by environment: says so and exits 0.
+CAIRN_DISABLE=other,demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" | grep -q disabled || fail "CAIRN_DISABLE"

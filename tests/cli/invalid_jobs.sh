@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue #2 acceptance 3: broken job and sink files each give
+# "file:line:col: message" and exit 2, with state/ and out/ untouched.
+source "$(dirname "$0")/../lib.sh"
+D=tests/data/badjobs
+declare -A want=(
+  [01-syntax]=":8:21: string or '}' expected near ','"
+  [02-unknown-key]=':5:3: /schedule: unknown key "schedule"'
+  [03-bad-enum]=':5:13: /window: "weekly" is not one of none, day, month'
+  [04-missing-sinks]=':1:1: missing required key "sinks"'
+  [05-wrong-type]=':9:19: /source/chunk_rows: expected integer or string, got boolean'
+  [06-unknown-source-type]=':6:13: /source/type: "ftp" is not one of file, http, cost_export, sqlite'
+  [07-unknown-sink]=':37:26: /sinks/1: unknown sink "lake"'
+  [08-undefined-param]=':7:13: /source/path: undefined parameter "input" (pass --param input=VALUE)'
+  [09-undefined-secret]=':7:13: /source/path: undefined secret "NOPE_KEY"'
+  [10-unknown-contract]=':12:17: /transform/contract: unknown contract "cost_recrd"'
+  [11-window-without-window]=':7:13: /source/path: ${window.start} used but the job has no "window"'
+  [12-bad-name]=':2:11: /name: "Bad Job" does not match pattern'
+  [13-unknown-function]=':27:52: /transform/fields/billedCost/fn/0: unknown function "numbr"'
+  [14-unknown-source-key]=':9:5: /source/delimiter: unknown key "delimiter"'
+  [15-bad-sink-override]=':37:44: /sinks/0/mode: "merge" is not one of append, upsert, replace_partition'
+  [16-bad-variable]=':7:13: /source/path: unknown variable kind "vault"'
+  [17-bad-chunk-rows]=':9:19: /source/chunk_rows: chunk_rows must be a positive integer'
+)
+n=0
+for f in "$D"/[0-9]*.json; do
+  name=$(basename "$f" .json)
+  [ -n "${want[$name]:-}" ] || fail "no expectation for $name"
+  for cmd in run validate; do
+    set +e
+    err=$("$CAIRN" $cmd "$f" --state "$T/state" --out "$T/out" 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] || fail "$cmd $name: exit $rc, want 2 ($err)"
+    first=$(printf '%s\n' "$err" | head -n 1)
+    [[ "$first" == "$f:"[0-9]*:[0-9]*": "* ]] || fail "$cmd $name: not file:line:col: [$first]"
+    [[ "$first" == *"${want[$name]}"* ]] || fail "$cmd $name: [$first] lacks [${want[$name]}]"
+    [ ! -e "$T/state" ] && [ ! -e "$T/out" ] || fail "$cmd $name: state or out touched"
+  done
+  n=$((n+1))
+done
+# Broken sink files, checked on their own.
+for f in "$D"/sinks/*.json; do
+  set +e; err=$("$CAIRN" validate "$f" 2>&1 >/dev/null); rc=$?; set -e
+  [ $rc -eq 2 ] || fail "validate $f: exit $rc"
+  [[ "$err" == "$f:"[0-9]*:[0-9]*": "* ]] || fail "validate $f: [$err]"
+  n=$((n+1))
+done
+expect_eq "$(grep -c . <<<"$("$CAIRN" validate "$D/ok.json")")" 1 "ok.json validates"
+echo "$n broken files rejected with file:line:col"
