@@ -163,7 +163,8 @@ int cairn_cmd_mock(int argc, char **argv)
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, &old);
   if (cairn_mock_start(&o, &m, &err) < 0) {
-    fprintf(stderr, "cairn mock: %s\n", err.msg);
+    fprintf(stderr, "cairn mock: %s\n",
+            strncmp(err.msg, "mock: ", 6) == 0 ? err.msg + 6 : err.msg);
     rc = err.code == CAIRN_EIO && strstr(err.msg, "cannot listen") ? 3 : 2;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     goto out;

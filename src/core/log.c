@@ -25,6 +25,12 @@ static struct {
 } g = { 1, CAIRN_LOG_INFO, NULL, NULL, NULL, NULL, {0}, 0 };
 
 static _Thread_local long t_seq;
+static void (*g_hook)(void);
+
+void cairn_log_set_hook(void (*hook)(void))
+{
+  g_hook = hook;
+}
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cairn_log_init(int json, int min_level, FILE *out)
@@ -158,6 +164,8 @@ static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
     free(extra);
   }
   if (line) {
+    if (g_hook)
+      g_hook();
     mask_locked(line);
     fputs(line, out);
     fputc('\n', out);

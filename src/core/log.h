@@ -34,6 +34,10 @@ void cairn_log_mask(char *s);
 /* Does s contain a registered secret? */
 int  cairn_log_has_secret(const char *s);
 
+/* Call hook before each line is written (e.g. to clear a live progress
+ * line on the terminal); NULL removes it. */
+void cairn_log_set_hook(void (*hook)(void));
+
 void cairn_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Like cairn_log with extra fields. 'fields' is stolen (so a json_pack()

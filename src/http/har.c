@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- URLs ------------------------------------------------------------------ */
+/* ---- URLs ---------------------------------------------------------------- */
 
 static void parse_pairs(const char *s, size_t len, struct cairn__qparam **out,
                         size_t *n_out)
@@ -118,7 +118,7 @@ void cairn__url_free(struct cairn__url *u)
   memset(u, 0, sizeof *u);
 }
 
-/* ---- loading ------------------------------------------------------------------ */
+/* ---- loading ------------------------------------------------------------- */
 
 static void entry_free(struct cairn__har_entry *e)
 {
@@ -333,7 +333,7 @@ done:
   return rc;
 }
 
-/* ---- matching ------------------------------------------------------------------ */
+/* ---- matching ------------------------------------------------------------ */
 
 enum { DIFF_METHOD = 1, DIFF_PATH = 2, DIFF_QUERY = 4, DIFF_BODY = 8 };
 

@@ -13,7 +13,7 @@
 #include <jansson.h>
 #include "http/http.h"
 
-/* ---- URLs as the matcher sees them ---------------------------------- */
+/* ---- URLs as the matcher sees them --------------------------------------- */
 
 struct cairn__qparam {
   char *name;                  /* percent-decoded, '+' = space */
@@ -34,7 +34,7 @@ struct cairn__url {
 void cairn__url_parse(const char *url, struct cairn__url *out);
 void cairn__url_free(struct cairn__url *u);
 
-/* ---- loaded recordings ---------------------------------------------- */
+/* ---- loaded recordings --------------------------------------------------- */
 
 struct cairn__har_entry {
   char  *method;
@@ -73,7 +73,7 @@ void cairn__har_free(struct cairn__har *h);
 int  cairn__har_match(struct cairn__har *h, const struct cairn_http_req *req,
                       int take, size_t *idx, int *repeat, cairn_err *err);
 
-/* ---- redaction -------------------------------------------------------- */
+/* ---- redaction ----------------------------------------------------------- */
 
 /* Is 'name' a header whose value must not be recorded? */
 int   cairn__redact_header(const char *name, const char *const *extra);
@@ -90,7 +90,7 @@ void  cairn__redact_body(const char *body, size_t len, const char *ctype,
 /* URL with userinfo and credential query values replaced; new string. */
 char *cairn__redact_url(const char *url, const char *const *extra);
 
-/* ---- small codecs ------------------------------------------------------ */
+/* ---- small codecs -------------------------------------------------------- */
 
 int   cairn__is_form(const char *body, size_t len, const char *ctype);
 int   cairn__utf8_valid(const char *s, size_t n);

@@ -3,6 +3,8 @@
  * the perform/destroy wrappers every caller goes through, and the small
  * codecs (base64, percent-decoding, HTTP dates) the HAR code shares. */
 #include "http/http.h"
+#include "core/clock.h"
+#include "core/metrics.h"
 #include "http/har.h"
 #include "core/log.h"
 
@@ -12,7 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
-/* ---- responses -------------------------------------------------------- */
+/* ---- responses ----------------------------------------------------------- */
 
 void cairn_http_resp_free(struct cairn_http_resp *r)
 {
@@ -84,12 +86,13 @@ const char *cairn_http_reason(long status)
   return "";
 }
 
-/* ---- the seam ---------------------------------------------------------- */
+/* ---- the seam ------------------------------------------------------------ */
 
 int cairn_http_perform(cairn_http_transport *t,
                        const struct cairn_http_req *req,
                        struct cairn_http_resp *resp, cairn_err *err)
 {
+  int64_t t0;
   int rc;
 
   CAIRN_FAIL_IF(!t || !t->perform || !req || !resp, err, CAIRN_EUSAGE, 0,
@@ -99,7 +102,14 @@ int cairn_http_perform(cairn_http_transport *t,
                 err, CAIRN_EUSAGE, 0, "http: request without method or URL");
   CAIRN_FAIL_IF(req->body_len && !req->body, err, CAIRN_EUSAGE, 0,
                 "http: body_len %zu with a NULL body", req->body_len);
+  t0 = cairn_clock_mono_ms();
   rc = t->perform(t, req, resp, err);
+  /* One place counts every exchange of every transport (code 0: no
+   * response at all). */
+  cairn_metrics_http(rc == CAIRN_OK ? resp->status : 0,
+                     resp->elapsed_s > 0
+                         ? resp->elapsed_s
+                         : (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   if (rc != CAIRN_OK) {
     cairn_http_resp_free(resp);
     return rc < 0 ? rc : CAIRN_RAISE(err, CAIRN_EINTERNAL, rc,
@@ -115,7 +125,7 @@ void cairn_http_transport_destroy(cairn_http_transport *t)
     t->destroy(t);
 }
 
-/* ---- codecs ------------------------------------------------------------- */
+/* ---- codecs -------------------------------------------------------------- */
 
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

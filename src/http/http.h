@@ -77,7 +77,7 @@ const char *cairn_http_resp_header(const struct cairn_http_resp *r,
  * NULL ("" for unknown codes). */
 const char *cairn_http_reason(long status);
 
-/* ---- the transport interface ---------------------------------------- */
+/* ---- the transport interface --------------------------------------------- */
 
 typedef struct cairn_http_transport cairn_http_transport;
 struct cairn_http_transport {
@@ -107,9 +107,10 @@ int  cairn_http_perform(cairn_http_transport *t,
 /* Close a transport and whatever it wraps. NULL is a no-op. */
 void cairn_http_transport_destroy(cairn_http_transport *t);
 
-/* ---- live (libcurl) -------------------------------------------------- */
+/* ---- live (libcurl) ------------------------------------------------------ */
 
-struct cairn_http_live_opts {  /* all borrowed, copied by open; NULL = default */
+/* All borrowed and copied by open; NULL members mean the default. */
+struct cairn_http_live_opts {
   const char *ca_file;         /* PEM bundle; NULL = system store */
   const char *client_cert;     /* PEM client certificate (mutual TLS) */
   const char *client_key;      /* PEM key for client_cert */
@@ -124,7 +125,7 @@ struct cairn_http_live_opts {  /* all borrowed, copied by open; NULL = default *
 int cairn_http_live_open(const struct cairn_http_live_opts *o,
                          cairn_http_transport **out, cairn_err *err);
 
-/* ---- record ---------------------------------------------------------- */
+/* ---- record -------------------------------------------------------------- */
 
 /* Wrap 'inner' (ownership is taken, also on failure) and keep every
  * exchange that produced a response; the HAR 1.2 file at har_path is
@@ -153,7 +154,7 @@ int cairn_http_record_open(cairn_http_transport *inner, const char *har_path,
  * record transport, CAIRN_EIO on write failure. */
 int cairn_http_record_flush(cairn_http_transport *t, cairn_err *err);
 
-/* ---- replay ---------------------------------------------------------- */
+/* ---- replay -------------------------------------------------------------- */
 
 /* Load the HAR file at har_path (CAIRN_EIO unreadable, CAIRN_EPARSE not a
  * HAR) and answer from it without network. A request matches an entry on

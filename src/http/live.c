@@ -44,7 +44,7 @@ static void global_init(void)
   global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* ---- callbacks ------------------------------------------------------------- */
+/* ---- callbacks ----------------------------------------------------------- */
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
@@ -115,7 +115,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
   return len;
 }
 
-/* ---- failures ----------------------------------------------------------- */
+/* ---- failures ------------------------------------------------------------ */
 
 static int raise_curl(struct live *l, const struct cairn_http_req *req,
                       CURLcode cc, const struct xfer *x, cairn_err *err)
@@ -209,7 +209,7 @@ static int raise_curl(struct live *l, const struct cairn_http_req *req,
   return CAIRN_RAISE(err, CAIRN_EHTTP, (long)cc, "%s", msg);
 }
 
-/* ---- perform ------------------------------------------------------------ */
+/* ---- perform ------------------------------------------------------------- */
 
 static struct curl_slist *build_headers(const struct cairn_http_req *req)
 {

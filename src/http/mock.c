@@ -32,7 +32,7 @@
 #define MOCK_MAX_REQ_BODY ((size_t)16 << 20) /* 413 beyond this */
 #define MOCK_LOG_BODY_MAX 4096               /* larger: logged as sha256 */
 
-/* ---- faults ----------------------------------------------------------------- */
+/* ---- faults -------------------------------------------------------------- */
 
 enum fault_kind { F_STATUS, F_RESET, F_TRUNCATE, F_SLOW };
 enum fault_sel { SEL_ALL, SEL_NTH, SEL_FROM, SEL_EVERY, SEL_RATE };
@@ -171,7 +171,7 @@ static int fault_picks(const struct fault *f, size_t fi, uint64_t seed,
   return 0;
 }
 
-/* ---- the server ------------------------------------------------------------ */
+/* ---- the server ---------------------------------------------------------- */
 
 struct cairn_mock {
   struct MHD_Daemon *daemon;
@@ -643,7 +643,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
   cairn_debug("mock: libmicrohttpd: %s", buf);
 }
 
-/* ---- lifecycle -------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------- */
 
 static int parse_listen(const char *listen, struct sockaddr_in *sa,
                         char *host, size_t host_n, cairn_err *err)

@@ -249,7 +249,7 @@ static json_t *entry_json(const struct cairn_http_req *req,
   return e;
 }
 
-/* ---- transport -------------------------------------------------------------- */
+/* ---- transport ----------------------------------------------------------- */
 
 static int record_perform(cairn_http_transport *t,
                           const struct cairn_http_req *req,

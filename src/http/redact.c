@@ -46,7 +46,7 @@ int cairn__redact_field(const char *name, int query,
                   (query && in_list(name, secret_query)));
 }
 
-/* ---- form-encoded ------------------------------------------------------ */
+/* ---- form-encoded -------------------------------------------------------- */
 
 int cairn__is_form(const char *body, size_t len, const char *ctype)
 {
@@ -97,7 +97,7 @@ static int redact_pairs(const char *s, size_t len, int query,
   return changed;
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
+/* ---- JSON ---------------------------------------------------------------- */
 
 static int redact_json(json_t *v, const char *const *extra)
 {

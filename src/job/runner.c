@@ -20,7 +20,9 @@
 #include "core/jsonx.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "http/http.h"
+#include "job/progress.h"
 #include "state/state.h"
 #include "transform/transform.h"
 
@@ -49,6 +51,7 @@ struct run {
   /* totals for the summary and the run record */
   int64_t extracted, loaded, rejected, chunks, redone, windows_done;
   int64_t windows_skipped;
+  char   *metrics_dir;  /* NULL until the lock is held */
 };
 
 /* ---- test hooks -------------------------------------------------------------
@@ -295,6 +298,7 @@ static int run_window(struct run *r, cairn_err *err)
       last = row.last;
       cursor_out = row.cursor_out;
       r->redone++;
+      cairn_metrics_add("cairn_chunks_total", 1, "stage", "redone", NULL);
     } else {
       rc = fault_point("extract", seq, err);
       if (rc == CAIRN_OK)
@@ -348,6 +352,9 @@ static int run_window(struct run *r, cairn_err *err)
         goto done;
       r->extracted += (int64_t)(r->batch->n_rows + r->batch->n_rejects);
       r->rejected += (int64_t)r->batch->n_rejects;
+      cairn_metrics_records("extracted",
+                            (int64_t)(r->batch->n_rows + r->batch->n_rejects));
+      cairn_metrics_records("quarantined", (int64_t)r->batch->n_rejects);
       kill_point("transformed", seq);
     }
     rc = check_rejects(r, w_recs, w_rejs, err);
@@ -374,6 +381,11 @@ static int run_window(struct run *r, cairn_err *err)
         goto done;
       r->loaded += (int64_t)r->batch->n_rows;
       r->chunks++;
+      cairn_metrics_records("loaded", (int64_t)r->batch->n_rows);
+      cairn_metrics_add("cairn_chunks_total", 1, "stage", "loaded", NULL);
+      cairn_progress_update(r->loaded, r->chunks,
+                            (int64_t)cairn_metrics_sum(cairn_metrics_global(),
+                                "cairn_http_retries_total"), -1);
       kill_point("loaded", seq);
     }
     free(cursor);
@@ -411,6 +423,14 @@ finish:
   if (!r->o->keep_raw)
     cairn_state_spool_drop(r->st, job->name, w, NULL);
   r->windows_done++;
+  {
+    /* High-water mark: the window end, or the data's logical time; never
+     * in the future, and the run's own time when neither is known. */
+    int64_t hw, now = cairn_clock_now();
+    if (cairn_clock_parse(logical, &hw) < 0 || hw <= 0 || hw > now)
+      hw = now;
+    cairn_metrics_high_water(hw);
+  }
   cairn_info("window loaded: %ld chunks", n_chunks);
 done:
   cairn_log_set_seq(0);
@@ -514,7 +534,11 @@ static void print_summary(struct run *r, int exit_code, const char *message,
                           "chunks", (json_int_t)r->chunks,
                           "chunks_redone", (json_int_t)r->redone,
                           "windows", (json_int_t)r->windows_done,
-                          "dlq_depth", (json_int_t)dlq, "seconds", secs);
+                          "dlq_depth", (json_int_t)dlq, "seconds",
+                          (double)(long long)(secs * 1000 + 0.5) / 1000.0);
+    json_object_set_new(o, "trace_id", json_string(r->trace_id));
+    json_object_set_new(o, "windows_skipped",
+                        json_integer((json_int_t)r->windows_skipped));
     json_t *outs = json_array();
     for (size_t i = 0; i < job->n_sinks; i++)
       json_array_append_new(outs, json_pack("{s:s,s:s}", "sink",
@@ -523,7 +547,8 @@ static void print_summary(struct run *r, int exit_code, const char *message,
     json_object_set_new(o, "sinks", outs);
     if (message)
       json_object_set_new(o, "message", json_string(message));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS |
+                                JSON_REAL_PRECISION(9));
     cairn_log_mask(s);
     printf("%s\n", s);
     free(s);
@@ -531,7 +556,10 @@ static void print_summary(struct run *r, int exit_code, const char *message,
   } else {
     printf("%s: %s. %lld records loaded, %lld rejected (dlq depth %lld), %lld "
            "chunks in %lld window%s (%lld redone from checkpoints) in %.2fs.",
-           job->name, exit_code == 0 ? "done" : "FAILED (resumable)",
+           job->name, exit_code == CAIRN_EXIT_OK ? "done"
+                      : exit_code == CAIRN_EXIT_RESUMABLE
+                          ? "FAILED (resumable: run again to resume)"
+                          : "FAILED (not resumable: fix the job or its setup)",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, (long long)r->windows_done,
            r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
@@ -602,6 +630,15 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   random_hex(r.run_id, 8);
   random_hex(r.trace_id, 16);
   cairn_log_set_run(r.run_id, job->name);
+  r.metrics_dir = cairn_metrics_dir(o->metrics_dir, o->state_dir);
+  cairn_metrics_run_start(r.metrics_dir, job->name);
+  {
+    cairn_err merr = {0};
+    if (cairn_metrics_flusher_start(r.metrics_dir, job->name, 0, &merr) < 0)
+      cairn_warn("metrics: %s", merr.msg);
+  }
+  cairn_progress_start(job->name);
+  cairn_log_set_hook(cairn_progress_clear);
   if (stale)
     cairn_warn("taking over stale lock of pid %ld (process is gone)", stale);
   rc = cairn_state_open(o->state_dir, &r.st, &err);
@@ -679,6 +716,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   if (rc >= 0)
     rc = cairn_state_attempt_done(r.st, job->name, spec, &err);
 out:
+  cairn_log_set_hook(NULL);
+  cairn_progress_end();
   exit_code = cairn_exit_code_for(rc < 0 ? rc : CAIRN_OK);
   if (rc < 0) {
     message = err.msg;
@@ -695,6 +734,21 @@ out:
     cairn_err ferr = {0};
     if (cairn_http_record_flush(r.http, &ferr) < 0)
       cairn_warn("recording %s: %s", o->record_har, ferr.msg);
+  }
+  if (r.metrics_dir) {
+    int64_t dlq = -1, last_ok = 0;
+    cairn_err merr = {0};
+    cairn_metrics_flusher_stop();
+    if (!r.st ||
+        cairn_state_quarantine_count(r.st, job->name, &dlq, NULL) < 0)
+      dlq = -1;
+    if (r.st && rc < 0)
+      cairn_state_last_success(r.st, job->name, &last_ok, NULL);
+    cairn_metrics_run_end(exit_code,
+                          (double)(cairn_clock_mono_ms() - t0) / 1000.0,
+                          dlq, last_ok);
+    if (cairn_metrics_write(r.metrics_dir, job->name, &merr) < 0)
+      cairn_warn("metrics: %s", merr.msg);
   }
   if (r.st) {
     struct cairn_run_result rr = {0};
@@ -721,6 +775,7 @@ out:
   cairn_transform_free(r.xf);
   cairn_http_transport_destroy(r.http);
   cairn_state_close(r.st);
+  free(r.metrics_dir);
   cairn_lock_release(lock);
   free(windows);
   return exit_code;

@@ -234,6 +234,14 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
     }
     kind = ref;
     colon = strchr(ref, ':');
+    if (!colon && strncmp(ptr, "/transform/", 11) == 0) {
+      /* ${field} in a mapping "template" names a record field: the
+       * transform expands it per record. */
+      cairn_buf_append(&out, open, (size_t)(close - open + 1));
+      free(ref);
+      p = close + 1;
+      continue;
+    }
     if (!colon) {
       diag_at(x->d, x->f, ptr, 0, "unknown variable ${%s} (use param:, env:, "
               "secret:, window.start or window.end)", ref);

@@ -10,9 +10,13 @@
 #include <string.h>
 
 extern const cairn_source_ops cairn_source_file_ops;
+extern const cairn_source_ops cairn_source_cost_export_ops;
+extern const cairn_source_ops cairn_source_sqlite_ops;
 
 static const cairn_source_ops *const source_table[] = {
   &cairn_source_file_ops,
+  &cairn_source_cost_export_ops,
+  &cairn_source_sqlite_ops,
 };
 
 #define N_SOURCES (sizeof source_table / sizeof source_table[0])

@@ -9,6 +9,7 @@
  * decode() splits fields. Quoted fields may hold commas, doubled quotes
  * and newlines; CRLF and a UTF-8 BOM are accepted. */
 #include "source/source.h"
+#include "source/csv.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -39,9 +40,7 @@ struct file_src {
   int           eof;
   /* decode scratch */
   struct cairn_buf rec;
-  const char  **cols;
-  size_t       *lens;
-  size_t        cap_cols;
+  struct cairn__csv_cols cols;
 };
 
 /* ---- config ------------------------------------------------------------ */
@@ -177,11 +176,11 @@ static int fill(struct file_src *s, cairn_err *err)
 static int next_record(struct file_src *s, struct cairn_buf *out, long *lines,
                        cairn_err *err)
 {
-  int quoted = 0, got = 0, rc;
+  int quoted = 0, got = 0, done, rc;
   *lines = 0;
   for (;;) {
     const char *p, *nl;
-    size_t n;
+    size_t n, seg;
     rc = fill(s, err);
     if (rc < 0)
       return rc;
@@ -189,21 +188,20 @@ static int next_record(struct file_src *s, struct cairn_buf *out, long *lines,
       return got;
     p = s->buf + s->at;
     n = s->len - s->at;
-    nl = memchr(p, '\n', n);
-    size_t seg = nl ? (size_t)(nl - p) + 1 : n;
-    if (s->format == FMT_CSV)
-      for (const char *q = p; (q = memchr(q, '"', (size_t)(p + seg - q)));
-           q++)
-        quoted = !quoted;
+    if (s->format == FMT_CSV) {
+      seg = cairn__csv_scan(p, n, &quoted, lines, &done);
+    } else {
+      nl = memchr(p, '\n', n);
+      seg = nl ? (size_t)(nl - p) + 1 : n;
+      done = nl != NULL;
+      *lines += done;
+    }
     if (cairn_buf_append(out, p, seg) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     s->at += seg;
     got = 1;
-    if (nl) {
-      (*lines)++;
-      if (!quoted)
-        return 1;
-    }
+    if (done)
+      return 1;
   }
 }
 
@@ -212,55 +210,7 @@ static int next_record(struct file_src *s, struct cairn_buf *out, long *lines,
 /* Split the record in s->rec (modified in place) into s->cols/s->lens. */
 static size_t split_csv(struct file_src *s)
 {
-  char *p = s->rec.data, *end = s->rec.data + s->rec.len, *w;
-  size_t n = 0;
-
-  /* Drop the terminator: LF or CRLF. */
-  if (end > p && end[-1] == '\n')
-    end--;
-  if (end > p && end[-1] == '\r')
-    end--;
-  for (;;) {
-    char *start;
-    if (n == s->cap_cols) {
-      s->cap_cols = s->cap_cols ? s->cap_cols * 2 : 64;
-      s->cols = cairn_xrealloc(s->cols, s->cap_cols * sizeof *s->cols);
-      s->lens = cairn_xrealloc(s->lens, s->cap_cols * sizeof *s->lens);
-    }
-    start = w = p;
-    if (p < end && *p == '"') {
-      p++;
-      while (p < end) {
-        if (*p == '"') {
-          if (p + 1 < end && p[1] == '"') {
-            *w++ = '"';
-            p += 2;
-            continue;
-          }
-          p++;
-          break;
-        }
-        *w++ = *p++;
-      }
-      /* Anything after the closing quote up to the comma is kept as-is. */
-      while (p < end && *p != ',')
-        *w++ = *p++;
-    } else {
-      while (p < end && *p != ',')
-        p++;
-      w = p;
-    }
-    s->cols[n] = start;
-    s->lens[n] = (size_t)(w - start);
-    n++;
-    if (p < end && *p == ',') {
-      *w = '\0';
-      p++;
-      continue;
-    }
-    *w = '\0';
-    return n;
-  }
+  return cairn__csv_split(s->rec.data, s->rec.len, &s->cols);
 }
 
 static int read_header(struct file_src *s, size_t index, long long *offset,
@@ -287,7 +237,7 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   h->n_cols = split_csv(s);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t i = 0; i < h->n_cols; i++)
-    h->names[i] = cairn_xstrndup(s->cols[i], s->lens[i]);
+    h->names[i] = cairn_xstrndup(s->cols.cols[i], s->cols.lens[i]);
   h->id = index + 1;
   return CAIRN_OK;
 }
@@ -403,24 +353,19 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   }
   while (p < end && rc == CAIRN_OK) {
     /* One record: up to a newline outside quotes. */
-    const char *q = p;
-    int quoted = 0;
+    const char *q;
+    int quoted = 0, done;
     long lines = 0;
     json_t *obj = NULL;
     json_error_t je;
     char *errmsg = NULL;
 
-    while (q < end) {
-      if (*q == '"' && s->format == FMT_CSV)
-        quoted = !quoted;
-      else if (*q == '\n') {
-        lines++;
-        if (!quoted) {
-          q++;
-          break;
-        }
-      }
-      q++;
+    if (s->format == FMT_CSV) {
+      q = p + cairn__csv_scan(p, (size_t)(end - p), &quoted, &lines, &done);
+    } else {
+      q = memchr(p, '\n', (size_t)(end - p));
+      q = q ? q + 1 : end;
+      lines = q[-1] == '\n';
     }
     memset(&rec, 0, sizeof rec);
     snprintf(pos, sizeof pos, "%s:%ld", s->files[index], line);
@@ -437,8 +382,8 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
     cairn_buf_append(&s->rec, p, rec.raw_len);
     if (s->format == FMT_CSV) {
       rec.n_cols = split_csv(s);
-      rec.cols = s->cols;
-      rec.col_lens = s->lens;
+      rec.cols = s->cols.cols;
+      rec.col_lens = s->cols.lens;
       rec.header = h;
       rec.ragged = rec.n_cols != h->n_cols;
       /* raw without the terminator, for quarantine */
@@ -484,8 +429,7 @@ static void file_close(cairn_source *base)
     fclose(s->fp);
   free(s->buf);
   cairn_buf_free(&s->rec);
-  free(s->cols);
-  free(s->lens);
+  cairn__csv_cols_free(&s->cols);
 }
 
 const cairn_source_ops cairn_source_file_ops = {

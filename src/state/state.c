@@ -789,6 +789,22 @@ static int query_json(cairn_state *st, const char *sql, const char *job,
   return CAIRN_OK;
 }
 
+int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
+                             cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "SELECT coalesce(max(ended), 0) FROM runs WHERE job=? AND"
+                    " status='done'", &s, err);
+  *t = 0;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  if (sqlite3_step(s) == SQLITE_ROW)
+    *t = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return CAIRN_OK;
+}
+
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err)
 {

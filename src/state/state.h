@@ -160,6 +160,10 @@ struct cairn_run_result {
 int cairn_state_run_end(cairn_state *st, const char *run_id,
                         const struct cairn_run_result *rr, cairn_err *err);
 
+/* End time of the job's newest successful run (0 when none). */
+int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
+                             cairn_err *err);
+
 /* JSON array (new reference) of the last 'limit' runs of job (all jobs
  * when job is NULL), newest first. */
 int cairn_state_runs(cairn_state *st, const char *job, int limit,

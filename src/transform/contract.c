@@ -35,9 +35,9 @@ static char *list_contracts(const char *dir)
   char **names = NULL;
   size_t n = 0, cap = 0;
   DIR *d = opendir(dir);
-  struct dirent *e;
+  struct dirent *e = d ? readdir(d) : NULL;
 
-  while (d && (e = readdir(d)) != NULL) {
+  for (; e; e = readdir(d)) {
     size_t len = strlen(e->d_name);
     if (len <= slen || strcmp(e->d_name + len - slen, suffix) != 0)
       continue;

@@ -7,12 +7,16 @@
  * and fn_<name> (applies it to one value, no malloc), add one row to
  * fn_table below, add tests to tests/unit/test_fn.c and a section to
  * docs/mapping.md. Keep the table sorted by name (it is the "have:" list). */
+/* record_id hashes every row. OpenSSL 3.0's EVP_DigestInit_ex frees and
+ * re-creates its provider context on each call (one malloc per row); the
+ * low-level SHA256_* calls run the same assembly on a stack context. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "transform/fn.h"
 
 #include "core/clock.h"
 #include "core/jsonx.h"
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -408,18 +412,11 @@ void cairn__fctx_init(struct cairn__fctx *cx, struct cairn__scratch *s)
   memset(cx, 0, sizeof *cx);
   cx->scratch = s;
   cx->empty_is_null = 1;
-  cx->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-  cx->md_ctx = EVP_MD_CTX_new();
-  if (!cx->md || !cx->md_ctx)
-    abort(); /* only fails on OOM or a broken OpenSSL install */
 }
 
 void cairn__fctx_free(struct cairn__fctx *cx)
 {
   cairn_buf_free(&cx->tmp);
-  EVP_MD_CTX_free(cx->md_ctx);
-  EVP_MD_free(cx->md);
-  cx->md = cx->md_ctx = NULL;
 }
 
 static void xv_from_json(struct cairn__fctx *cx, const json_t *j,
@@ -840,7 +837,8 @@ static int parse_hms(const char *s, size_t n, int *hh, int *mi, int *ss)
 {
   size_t i = 0, k;
   *ss = 0;
-  if ((k = read_int(s, n, 2, hh)) == 0)
+  k = read_int(s, n, 2, hh);
+  if (k == 0)
     return -1;
   i += k;
   if (i >= n || s[i++] != ':' || read_int(s + i, n - i, 2, mi) != 2)
@@ -874,10 +872,12 @@ static int utc_us_date(const char *s, size_t n, int64_t *t)
 {
   int m, d, y, hh = 0, mi = 0, ss = 0;
   size_t i = 0, k;
-  if ((k = read_int(s, n, 2, &m)) == 0)
+  k = read_int(s, n, 2, &m);
+  if (k == 0 || k >= n || s[k] != '/')
     return -1;
-  i += k;
-  if (i >= n || s[i++] != '/' || (k = read_int(s + i, n - i, 2, &d)) == 0)
+  i = k + 1;
+  k = read_int(s + i, n - i, 2, &d);
+  if (k == 0)
     return -1;
   i += k;
   if (i >= n || s[i++] != '/' || read_int(s + i, n - i, 4, &y) != 4)
@@ -969,6 +969,36 @@ static int utc_http(const char *s, size_t n, int64_t *t)
   return 0;
 }
 
+/* "YYYY-MM-DDTHH:MM:SSZ" for years 1..9999, like cairn_clock_fmt but
+ * without printf (this runs for every date of every row). */
+static void fmt_utc(int64_t t, char out[21])
+{
+  int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+  int secs = (int)(t - days * 86400), y;
+  unsigned m, d;
+  int parts[5];
+
+  cairn_civil_from_days(days, &y, &m, &d);
+  out[0] = (char)('0' + y / 1000);
+  out[1] = (char)('0' + y / 100 % 10);
+  out[2] = (char)('0' + y / 10 % 10);
+  out[3] = (char)('0' + y % 10);
+  parts[0] = (int)m;
+  parts[1] = (int)d;
+  parts[2] = secs / 3600;
+  parts[3] = secs / 60 % 60;
+  parts[4] = secs % 60;
+  for (int i = 0; i < 5; i++) {
+    out[5 + 3 * i] = (char)('0' + parts[i] / 10);
+    out[6 + 3 * i] = (char)('0' + parts[i] % 10);
+  }
+  out[4] = out[7] = '-';
+  out[10] = 'T';
+  out[13] = out[16] = ':';
+  out[19] = 'Z';
+  out[20] = '\0';
+}
+
 static int utc_auto(const char *s, size_t n, int64_t *t)
 {
   size_t i = 0;
@@ -1029,7 +1059,7 @@ int cairn__to_utc(struct cairn__fctx *cx, struct cairn_xv *v, int fmt)
   if (rc < 0 || t < -62135596800LL || t > 253402300799LL)
     return cairn__why_value(cx, s, n, "is not a date-time");
   out = cairn__scratch_alloc(cx->scratch, 24);
-  cairn_clock_fmt(t, out, 24);
+  fmt_utc(t, out);
   set_str(v, out, 20);
   v->flags = CAIRN__XV_UTC;
   return 0;
@@ -1918,13 +1948,11 @@ static int fn_record_id(const struct cairn__fn_call *c,
                         struct cairn__fctx *cx, struct cairn_xv *v)
 {
   static const char hex[] = "0123456789abcdef";
-  EVP_MD_CTX *h = cx->md_ctx;
+  SHA256_CTX h;
   unsigned char md[32];
-  unsigned int mdn = 0;
   char *out;
 
-  if (EVP_DigestInit_ex(h, cx->md, NULL) != 1)
-    return cairn__why(cx, "SHA-256 unavailable");
+  SHA256_Init(&h);
   for (size_t i = 0; i < c->n_srcs; i++) {
     struct cairn_xv sv;
     const char *s;
@@ -1935,16 +1963,25 @@ static int fn_record_id(const struct cairn__fn_call *c,
     /* Each part is "<byte length>:<text>;", a null part "~;": no two
      * different lists of values give the same byte string. */
     if (sv.type == CAIRN_V_NULL) {
-      EVP_DigestUpdate(h, "~;", 2);
+      SHA256_Update(&h, "~;", 2);
       continue;
     }
     xv_text(cx, &sv, &s, &n);
-    snprintf(len, sizeof len, "%zu:", n);
-    EVP_DigestUpdate(h, len, strlen(len));
-    EVP_DigestUpdate(h, s, n);
-    EVP_DigestUpdate(h, ";", 1);
+    {
+      /* "%zu:" without printf: this runs for every part of every row. */
+      char *e = len + sizeof len, *q = e;
+      size_t k = n;
+      *--q = ':';
+      do {
+        *--q = (char)('0' + k % 10);
+        k /= 10;
+      } while (k);
+      SHA256_Update(&h, q, (size_t)(e - q));
+    }
+    SHA256_Update(&h, s, n);
+    SHA256_Update(&h, ";", 1);
   }
-  EVP_DigestFinal_ex(h, md, &mdn);
+  SHA256_Final(md, &h);
   out = cairn__scratch_alloc(cx->scratch, 65);
   for (int i = 0; i < 32; i++) {
     out[2 * i] = hex[md[i] >> 4];
@@ -2258,7 +2295,7 @@ static const struct cairn__fn_def fn_table[] = {
 
 const char *cairn__fn_names(void)
 {
-  static char names[512];
+  static _Thread_local char names[512]; /* built once per thread */
   if (!names[0]) {
     size_t o = 0;
     for (size_t i = 0; i < N_FN; i++)

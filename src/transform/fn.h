@@ -104,8 +104,6 @@ struct cairn__fctx {
   struct cairn_buf           tmp;     /* encoder workspace (owned) */
   int                        empty_is_null; /* "" reads as null */
   int                        redact;  /* never quote values in reasons */
-  void                      *md_ctx;  /* EVP_MD_CTX for record_id (owned) */
-  void                      *md;      /* EVP_MD SHA-256 (owned) */
   char                       why[CAIRN__WHY_MAX]; /* reason of a failure */
 };
 
@@ -204,7 +202,7 @@ const char *cairn__fn_name(const struct cairn__fn_call *c);
 /* Source references the call reads (for the PII rewrite of raw text). */
 size_t cairn__fn_refs(const struct cairn__fn_call *c, size_t *out,
                       size_t max);
-/* "bool, coalesce, ..." (static). */
+/* "bool, coalesce, ..." (static storage, per thread). */
 const char *cairn__fn_names(void);
 
 #endif

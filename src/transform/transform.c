@@ -334,7 +334,7 @@ static int compile_pii(struct cctx *cc, const json_t *pii)
     }
   }
   for (size_t i = 0; i < c->n_fields; i++)
-    if (c->fields[i].pii && !named[i])
+    if (c->fields[i].pii && !named[i] && t->f[i].mapped)
       cairn_warn("transform: %s.%s is personal data (x-cairn-pii) and is "
                  "kept in clear; say so with \"pii\": {\"%s\": \"keep\"} "
                  "or choose drop, hash or encrypt", c->name,
@@ -651,7 +651,16 @@ static int utf8_valid(const char *s, size_t n, size_t *bad_at)
     size_t k;
     unsigned cp;
     if (c < 0x80) {
-      p++;
+      /* ASCII fast path, 8 bytes at a time. */
+      uint64_t w;
+      while ((size_t)(end - p) >= 8) {
+        memcpy(&w, p, 8);
+        if (w & 0x8080808080808080ULL)
+          break;
+        p += 8;
+      }
+      while (p < end && *p < 0x80)
+        p++;
       continue;
     }
     if (c >= 0xC2 && c <= 0xDF)

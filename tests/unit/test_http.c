@@ -34,8 +34,8 @@ static void close_replay(void)
 
 TestSuite(http, .init = open_replay, .fini = close_replay, .timeout = 20);
 
-static int replay_send(const char *method, const char *url, const char *ctype,
-                const char *body, struct cairn_http_resp *resp,
+static int rsend(const char *method, const char *url, const char *ctype,
+                 const char *body, struct cairn_http_resp *resp,
                 cairn_err *err)
 {
   struct cairn_http_header h = { "Content-Type", (char *)ctype };
@@ -103,15 +103,15 @@ Test(http, perform_rejects_missing_arguments)
   cairn_http_transport_destroy(NULL);
 }
 
-/* ---- replay ----------------------------------------------------------------- */
+/* ---- replay -------------------------------------------------------------- */
 
 Test(http, replay_matches_query_in_any_order_and_ignores_origin)
 {
   struct cairn_http_resp resp = { 0 };
   cairn_err err = { 0 };
   /* Recorded as https://api.example.com/v1/items?b=2&a=1 */
-  int rc = replay_send("GET", "http://127.0.0.1:9/v1/items?a=1&b=2", NULL, NULL,
-                &resp, &err);
+  int rc = rsend("GET", "http://127.0.0.1:9/v1/items?a=1&b=2", NULL, NULL,
+                 &resp, &err);
 
   cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
   cr_assert_eq(resp.status, 200);
@@ -130,11 +130,11 @@ Test(http, replay_redacted_form_value_matches_anything)
   struct cairn_http_resp resp = { 0 };
   cairn_err err = { 0 };
   /* Different parameter order and a real secret where REDACTED was. */
-  int rc = replay_send("POST", "https://login.example.com/tenant/oauth2/v2.0/token",
-                "application/x-www-form-urlencoded",
-                "client_id=app&grant_type=client_credentials&client_secret="
-                "s3cr3t-value&scope=https%3A%2F%2Fapi.example.com%2F.default",
-                &resp, &err);
+  int rc = rsend("POST", "https://login.example.com/tenant/oauth2/v2.0/token",
+                 "application/x-www-form-urlencoded",
+                 "client_id=app&grant_type=client_credentials&client_secret="
+                 "s3cr3t-value&scope=https%3A%2F%2Fapi.example.com%2F.default",
+                 &resp, &err);
 
   cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
   cr_assert_eq(resp.status, 200);
@@ -143,11 +143,11 @@ Test(http, replay_redacted_form_value_matches_anything)
 
   /* Any other difference still misses. */
   cairn_err_clear(&err);
-  rc = replay_send("POST", "https://login.example.com/tenant/oauth2/v2.0/token",
-            "application/x-www-form-urlencoded",
-            "client_id=other&grant_type=client_credentials&client_secret=x"
-            "&scope=https%3A%2F%2Fapi.example.com%2F.default",
-            &resp, &err);
+  rc = rsend("POST", "https://login.example.com/tenant/oauth2/v2.0/token",
+             "application/x-www-form-urlencoded",
+             "client_id=other&grant_type=client_credentials&client_secret=x"
+             "&scope=https%3A%2F%2Fapi.example.com%2F.default",
+             &resp, &err);
   cr_assert_eq(rc, CAIRN_EREPLAY);
   cr_assert(strstr(err.msg, "body differs") != NULL, "%s", err.msg);
 }
@@ -156,22 +156,22 @@ Test(http, replay_compares_json_bodies_canonically_with_wildcards)
 {
   struct cairn_http_resp resp = { 0 };
   cairn_err err = { 0 };
-  int rc = replay_send("POST", "https://api.example.com/v1/query",
-                "application/json",
-                "{ \"subscriptions\": [\"s1\"], \"apiKey\": 42,\n"
-                "  \"options\": {\"skipToken\": null, \"top\": 2},\n"
-                "  \"query\": \"Resources | limit 2\" }",
-                &resp, &err);
+  int rc = rsend("POST", "https://api.example.com/v1/query",
+                 "application/json",
+                 "{ \"subscriptions\": [\"s1\"], \"apiKey\": 42,\n"
+                 "  \"options\": {\"skipToken\": null, \"top\": 2},\n"
+                 "  \"query\": \"Resources | limit 2\" }",
+                 &resp, &err);
 
   cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
   cr_assert(strstr(resp.body.data, "totalRecords") != NULL);
   cairn_http_resp_free(&resp);
 
   cairn_err_clear(&err);
-  rc = replay_send("POST", "https://api.example.com/v1/query", "application/json",
-            "{\"query\":\"Resources | limit 2\",\"options\":{\"top\":3,"
-            "\"skipToken\":null},\"subscriptions\":[\"s1\"],\"apiKey\":\"k\"}",
-            &resp, &err);
+  rc = rsend("POST", "https://api.example.com/v1/query", "application/json",
+             "{\"query\":\"Resources | limit 2\",\"options\":{\"top\":3,"
+             "\"skipToken\":null},\"subscriptions\":[\"s1\"],\"apiKey\":\"k\"}",
+             &resp, &err);
   cr_assert_eq(rc, CAIRN_EREPLAY, "top differs, must not match");
 }
 
@@ -181,14 +181,14 @@ Test(http, replay_answers_identical_requests_in_recorded_order)
   cairn_err err = { 0 };
   const char *url = "https://api.example.com/v1/jobs/7";
 
-  cr_assert_eq(replay_send("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
+  cr_assert_eq(rsend("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
   cr_assert_eq(resp.status, 202);
   cr_assert(strstr(resp.body.data, "running") != NULL);
-  cr_assert_eq(replay_send("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
+  cr_assert_eq(rsend("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
   cr_assert_eq(resp.status, 200);
   cr_assert(strstr(resp.body.data, "succeeded") != NULL);
   /* Exhausted: the last one answers again (a resumed run re-asks). */
-  cr_assert_eq(replay_send("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
+  cr_assert_eq(rsend("GET", url, NULL, NULL, &resp, &err), CAIRN_OK);
   cr_assert(strstr(resp.body.data, "succeeded") != NULL);
   cairn_http_resp_free(&resp);
 }
@@ -197,8 +197,8 @@ Test(http, replay_mismatch_names_the_request_and_the_closest_entry)
 {
   struct cairn_http_resp resp = { 0 };
   cairn_err err = { 0 };
-  int rc = replay_send("GET", "https://api.example.com/v1/itemz?b=2&a=1&sig=SeCrEt",
-                NULL, NULL, &resp, &err);
+  int rc = rsend("GET", "https://api.example.com/v1/itemz?b=2&a=1&sig=SeCrEt",
+                 NULL, NULL, &resp, &err);
 
   cr_assert_eq(rc, CAIRN_EREPLAY);
   cr_assert_str_eq(cairn_errname(err.code), "CAIRN_EREPLAY");
@@ -216,8 +216,8 @@ Test(http, replay_mismatch_on_method_names_method)
 {
   struct cairn_http_resp resp = { 0 };
   cairn_err err = { 0 };
-  int rc = replay_send("DELETE", "https://api.example.com/v1/jobs/7", NULL, NULL,
-                &resp, &err);
+  int rc = rsend("DELETE", "https://api.example.com/v1/jobs/7", NULL, NULL,
+                 &resp, &err);
 
   cr_assert_eq(rc, CAIRN_EREPLAY);
   cr_assert(strstr(err.msg, "GET /v1/jobs/7 (method differs)") != NULL, "%s",
@@ -230,8 +230,8 @@ Test(http, replay_decodes_base64_content)
   cairn_err err = { 0 };
   static const char want[] = "\x00\x01\x02\xff" "cairn\x80";
 
-  cr_assert_eq(replay_send("GET", "https://files.example.net/export/part-1.bin",
-                    NULL, NULL, &resp, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(rsend("GET", "https://files.example.net/export/part-1.bin",
+                     NULL, NULL, &resp, &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(resp.body.len, sizeof want - 1);
   cr_assert_eq(memcmp(resp.body.data, want, sizeof want - 1), 0);
   cairn_http_resp_free(&resp);
@@ -272,7 +272,7 @@ Test(http, replay_open_reports_missing_and_malformed_files)
   unlink(path);
 }
 
-/* ---- matching internals ---------------------------------------------------- */
+/* ---- matching internals -------------------------------------------------- */
 
 Test(http, url_parse_normalises_origin_and_sorts_query)
 {
@@ -298,7 +298,7 @@ Test(http, url_parse_normalises_origin_and_sorts_query)
   cairn__url_free(&u);
 }
 
-/* ---- redaction ---------------------------------------------------------------- */
+/* ---- redaction ----------------------------------------------------------- */
 
 Test(http, redact_json_form_and_url)
 {
@@ -341,7 +341,7 @@ Test(http, redact_json_form_and_url)
   free(out);
 }
 
-/* ---- codecs ------------------------------------------------------------------ */
+/* ---- codecs -------------------------------------------------------------- */
 
 Test(http, base64_and_http_dates_round_trip)
 {
@@ -377,7 +377,7 @@ Test(http, reason_phrases)
   cr_assert_str_eq(cairn_http_reason(799), "");
 }
 
-/* ---- mock fault grammar ------------------------------------------------------- */
+/* ---- mock fault grammar -------------------------------------------------- */
 
 Test(http, fault_specs_parse_or_explain)
 {

@@ -61,7 +61,7 @@ static void teardown(void)
 
 TestSuite(http_mock, .init = setup, .fini = teardown, .timeout = 30);
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------- */
 
 static cairn_mock *start(const char *const *faults, uint64_t seed,
                          const char *log_path)
@@ -144,7 +144,7 @@ static json_t *log_lines(const char *path)
   return arr;
 }
 
-/* ---- serving -------------------------------------------------------------- */
+/* ---- serving ------------------------------------------------------------- */
 
 Test(http_mock, live_gets_recorded_response_with_origins_rewritten)
 {
@@ -258,7 +258,7 @@ Test(http_mock, identical_requests_are_answered_in_recorded_order)
   cairn_mock_stop(m);
 }
 
-/* ---- faults ----------------------------------------------------------------- */
+/* ---- faults -------------------------------------------------------------- */
 
 Test(http_mock, fault_429_with_retry_after_does_not_consume_the_entry)
 {
@@ -413,6 +413,27 @@ Test(http_mock, fault_slow_delays_the_real_answer)
   cairn_mock_stop(m);
 }
 
+Test(http_mock, low_speed_limit_aborts_a_stalled_exchange)
+{
+  const char *const faults[] = { "slow:3000@1", NULL };
+  cairn_mock *m = start(faults, 1, NULL);
+  struct cairn_http_resp resp = { 0 };
+  struct cairn_http_req req;
+  cairn_err err = { 0 };
+  char *url = cairn_strfmt("%s/v2/ping", cairn_mock_url(m));
+
+  memset(&req, 0, sizeof req);
+  req.method = "GET";
+  req.url = url;
+  req.low_speed_bytes = 100;
+  req.low_speed_secs = 1;
+  cr_assert_eq(cairn_http_perform(live, &req, &resp, &err), CAIRN_EHTTP);
+  cr_assert(strstr(err.msg, "timeout: slower than 100 bytes/s for 1 s") !=
+                NULL, "%s", err.msg);
+  free(url);
+  cairn_mock_stop(m);
+}
+
 static void rate_pattern(uint64_t seed, char *out, size_t n)
 {
   const char *const faults[] = { "429@rate=0.5", NULL };
@@ -436,7 +457,7 @@ Test(http_mock, fault_rate_is_deterministic_per_seed)
   cr_assert(strchr(a, 'x') && strchr(a, '.'), "%s", a);
 }
 
-/* ---- live transport failures not from the mock ------------------------------ */
+/* ---- live transport failures not from the mock --------------------------- */
 
 Test(http_mock, live_body_over_max_body_fails)
 {
@@ -486,14 +507,15 @@ Test(http_mock, live_refuses_other_protocols)
   cr_assert(strstr(err.msg, "unsupported protocol") != NULL, "%s", err.msg);
 }
 
-/* ---- the request log and lifecycle ------------------------------------------ */
+/* ---- the request log and lifecycle --------------------------------------- */
 
 Test(http_mock, log_has_one_json_line_per_request)
 {
   char *log = cairn_path_join(dir, "req.log");
   cairn_mock *m = start(NULL, 1, log);
   const struct cairn_http_header h[] = {
-    { "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+    { "traceparent",
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
     { "Authorization", "Bearer tok-in-log-1234" },
     { "Content-Type", "application/x-www-form-urlencoded" },
   };
@@ -593,7 +615,7 @@ Test(http_mock, start_rejects_bad_listen_and_faults)
   cairn_mock_stop(NULL);
 }
 
-/* ---- record -> replay ------------------------------------------------------------ */
+/* ---- record -> replay ---------------------------------------------------- */
 
 /* The exchanges a "job" makes; run once live (recorded), once replayed. */
 static void run_job(cairn_http_transport *t, cairn_mock *m,
@@ -602,11 +624,16 @@ static void run_job(cairn_http_transport *t, cairn_mock *m,
   const struct cairn_http_header auth[] = {
     { "Authorization", "Bearer tok-abc-123456" },
     { "Content-Type", "application/json" },
-    { "traceparent", "00-11111111111111111111111111111111-2222222222222222-01" },
+    { "traceparent",
+      "00-11111111111111111111111111111111-2222222222222222-01" },
   };
   const struct cairn_http_header form[] = {
     { "Content-Type", "application/x-www-form-urlencoded" },
   };
+  static const char query_body[] =
+      "{\"query\":\"Resources | limit 2\",\"options\":{\"top\":2,"
+      "\"skipToken\":null},\"subscriptions\":[\"s1\"],"
+      "\"apiKey\":\"key-xyz-789\"}";
   const char *base = m ? cairn_mock_url(m) : "https://api.example.com";
   char *u[5];
   cairn_err err = { 0 };
@@ -629,11 +656,7 @@ static void run_job(cairn_http_transport *t, cairn_mock *m,
                     &out[1], &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(call(t, m, (struct call){ .method = "POST", .path = u[2],
                                          .headers = auth, .n_headers = 3,
-                                         .body = "{\"query\":\"Resources | "
-                                                 "limit 2\",\"options\":{"
-                                                 "\"top\":2,\"skipToken\":null},"
-                                                 "\"subscriptions\":[\"s1\"],"
-                                                 "\"apiKey\":\"key-xyz-789\"}" },
+                                         .body = query_body },
                     &out[2], &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(call(t, m, (struct call){ .path = u[3], .headers = auth,
                                          .n_headers = 3 },

@@ -187,6 +187,7 @@ Test(sink_sqlite, replace_partition_replaces_each_partition_once_per_window)
   free(sum);
 
   /* A corrected re-export of p1 only, as a new attempt of the window. */
+  json_decref(cfg);
   s = open_sink("replace_partition", &cfg, &ctx);
   cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
   cairn_batch_reset(b);

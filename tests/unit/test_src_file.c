@@ -137,6 +137,7 @@ Test(src_file, chunks_by_rows_and_resumes_from_byte_offset)
                              &cfg, &ctx);
   cr_assert_eq(drain(s, &all, NULL), 4, "one record per chunk");
   cairn_source_close(s);
+  json_decref(cfg);
 
   /* Take the cursor after chunk 2 and resume in a fresh source. */
   s = open_src(CAIRN_TEST_DATA "/csv/rfc4180.csv", "csv", 1, &cfg, &ctx);

@@ -731,7 +731,7 @@ Test(transform, cmdb_ci_from_resource_graph_with_date_header)
   fx_close(&fx);
 }
 
-/* ---- explode -------------------------------------------------------------- */
+/* ---- explode ---------------------------------------------------------- */
 
 static const char posture_cfg[] =
   "{\"contract\": \"policy_posture\", \"explode\": "
@@ -1092,5 +1092,64 @@ Test(transform, cost_record_throughput)
   cr_assert_eq(fx.b->n_rejects, 0);
   cr_log_info("cost_record apply: %.0f rows/s", n / secs);
   fprintf(stderr, "cost_record apply: %.0f rows/s\n", n / secs);
+  fx_close(&fx);
+}
+
+/* ---- warnings and misuse ---------------------------------------------- */
+
+Test(transform, warnings_are_logged_once)
+{
+  struct fx fx;
+  struct csvf f;
+  char text[4096] = "";
+  FILE *log = tmpfile();
+  size_t n;
+  cr_assert_not_null(log);
+  cairn_log_init(0, CAIRN_LOG_WARN, log);
+  /* mapped PII field without a policy */
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"Id\", "
+          "\"mail\": \"Mail\", \"deleted\": {\"fn\": [{\"const\": false}]}}}");
+  csv_header(&f, "Id,Other");
+  csv_apply(&fx, &f, "u1|x", 2, NULL);
+  csv_apply(&fx, &f, "u2|y", 3, NULL);
+  fflush(log);
+  rewind(log);
+  n = fread(text, 1, sizeof text - 1, log);
+  text[n] = '\0';
+  fclose(log);
+  quiet();
+  cr_assert(strstr(text, "identity_user.mail is personal data "
+                   "(x-cairn-pii) and is kept in clear") != NULL, "%s", text);
+  cr_assert(strstr(text, "identity_user.displayName") == NULL, "%s", text);
+  {
+    const char *w = strstr(text, "lacks column(s) \"Mail\"");
+    cr_assert_not_null(w, "%s", text);
+    cr_assert_null(strstr(w + 1, "lacks column(s)"), "warned twice: %s",
+                   text);
+  }
+  cr_assert_eq(fx.b->n_rejects, 2);
+  cr_assert_str_eq(fx.b->rejects[1].reasons,
+                   "mail: column \"Mail\" is not in the header");
+  fx_close(&fx);
+}
+
+Test(transform, json_pointers_and_explode_need_json_records)
+{
+  struct fx fx;
+  struct csvf f;
+  fx_open(&fx, "incident_link", "{\"fields\": {\"system\": \"/s\", "
+          "\"externalId\": \"$position\", \"type\": \"t\", \"status\": "
+          "\"t\"}}");
+  csv_header(&f, "t");
+  csv_apply(&fx, &f, "x", 4, NULL);
+  cr_assert_str_eq(fx.b->rejects[0].reasons,
+                   "system: \"/s\" is a JSON pointer but the record is CSV");
+  fx_close(&fx);
+  fx_open(&fx, "incident_link", "{\"explode\": \"/a\", \"fields\": {"
+          "\"system\": \"t\", \"externalId\": \"$position\", \"type\": "
+          "\"t\", \"status\": \"t\"}}");
+  csv_apply(&fx, &f, "x", 5, "x");
+  cr_assert_str_eq(fx.b->rejects[0].reasons,
+                   "\"explode\" needs JSON records");
   fx_close(&fx);
 }

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/* csv.h -- RFC 4180 record scanning and field splitting, internal to
+ * source/ and shared by the sources that read CSV text (src_file.c,
+ * src_cost_export.c).
+ *
+ * Two steps, as the sources use them: cairn__csv_scan finds where a record
+ * ends (a newline outside quotes) in a byte stream that may arrive in
+ * pieces, and cairn__csv_split cuts one record into NUL-terminated fields
+ * in place. Quotes are counted anywhere in a record (a lone quote inside an
+ * unquoted field therefore opens a quoted run, as RFC 4180 readers that
+ * scan by quote parity do). Pure functions; thread-safe. */
+#ifndef CAIRN_CSV_H
+#define CAIRN_CSV_H
+
+#include <stddef.h>
+
+/* Scan p[0..n) for the end of the current record, starting in quote state
+ * *quoted (0 at a record start) and updating it. Returns the number of
+ * bytes consumed: up to and including the newline that ends the record
+ * (then *done = 1), or n when the record continues past p + n (*done = 0;
+ * call again with the next bytes). *lines is increased by the newlines
+ * consumed, quoted ones included. */
+size_t cairn__csv_scan(const char *p, size_t n, int *quoted, long *lines,
+                       int *done);
+
+/* 1 when the record text p[0..n) (terminator included) is a blank line:
+ * it carries no record and is skipped. */
+int cairn__csv_blank(const char *p, size_t n);
+
+/* Field arrays reused from record to record (owned, grown on demand). */
+struct cairn__csv_cols {
+  const char **cols;   /* NUL-terminated field texts, pointing into the
+                          record that was split */
+  size_t      *lens;   /* byte length of each field */
+  size_t       cap;    /* allocated entries of both arrays */
+};
+
+/* Split the record p[0..len) in place: its LF or CRLF terminator is
+ * dropped, quotes are removed and doubled quotes undoubled, every field is
+ * NUL-terminated. p must have len + 1 writable bytes. Returns the number of
+ * fields (at least 1); out->cols[i] / out->lens[i] describe them until the
+ * next split or until p changes. Text after a closing quote up to the next
+ * comma is kept as-is. */
+size_t cairn__csv_split(char *p, size_t len, struct cairn__csv_cols *out);
+
+/* Release the arrays; NULL-safe, leaves *c zeroed. */
+void cairn__csv_cols_free(struct cairn__csv_cols *c);
+
+#endif

@@ -1,0 +1,908 @@
+/* SPDX-License-Identifier: MIT */
+/* src_cost_export.c -- one Azure Cost Management export run, read through
+ * its manifest.
+ *
+ * The source's "path" is an export run folder (or the manifest file in
+ * it). The manifest (manifest.json, or the legacy _manifest.json) is the
+ * only list of data files: its blobs are read in manifest order, plain CSV,
+ * gzip (read through libarchive's gzip filter + raw format) or zip (first
+ * regular entry), always streamed, never unpacked to disk. A chunk is up
+ * to chunk_rows records or chunk_bytes bytes of one blob. The cursor is
+ * {"blob","offset","line","rows","before","export"}: the byte offset in
+ * the blob's uncompressed stream, the physical line there, the data rows
+ * of this blob before it, the rows of all earlier blobs, and a digest of
+ * the manifest so a cursor never applies to a different export. Row counts
+ * are checked against the manifest when a blob (and the export) ends; a
+ * mismatch fails the chunk that ends the blob, resumably. Export metadata
+ * rides in page meta "headers" for the mapping's `header` function. Design
+ * notes: docs/internals/cost-export.md. */
+#include "source/source.h"
+#include "source/csv.h"
+#include "core/fsx.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define READ_BLOCK (1 << 20)
+
+enum { KIND_PLAIN, KIND_GZIP, KIND_ZIP };
+
+struct blob {
+  char      *name;      /* blobName as in the manifest, trimmed */
+  char      *path;      /* local file it resolved to */
+  long long  rows;      /* manifest dataRowCount, -1 when absent */
+  long long  bytes;     /* manifest byteCount, -1 when absent */
+  long long  data_off;  /* uncompressed offset of the first data record;
+                           valid once the header is read */
+  long       data_line; /* line number of that record */
+};
+
+/* The open blob: one stream, plain or decompressed. */
+struct reader {
+  size_t          blob;  /* index of the open blob; (size_t)-1: none */
+  int             kind;  /* KIND_* */
+  FILE           *fp;    /* plain */
+  struct archive *ar;    /* gzip, zip */
+  long long       pos;   /* uncompressed offset of buf[0] */
+  char           *buf;   /* READ_BLOCK bytes */
+  size_t          len;   /* valid bytes in buf */
+  size_t          at;    /* consumed bytes of buf */
+  int             eof;
+};
+
+struct cx_src {
+  cairn_source         base;        /* first */
+  long                 chunk_rows;
+  long                 chunk_bytes;
+  char                *manifest;    /* path of the manifest read */
+  char                 ident[17];   /* 16 hex of the manifest's SHA-256 */
+  struct blob         *blobs;
+  size_t               n_blobs;
+  long long            total_rows;  /* top-level dataRowCount, -1 absent */
+  json_t              *meta;        /* page meta template: "date",
+                                       "headers" (owned) */
+  struct cairn_header *headers;     /* per blob; written by extract only */
+  struct reader        rd;          /* extract only */
+  struct cairn_buf     hdr_rec;     /* extract only: header scratch */
+  /* decode only (may run on another thread than extract) */
+  struct cairn_buf       rec;
+  struct cairn__csv_cols cols;
+};
+
+/* ---- config ------------------------------------------------------------ */
+
+static long cfg_long(const json_t *cfg, const char *key, long def)
+{
+  const json_t *v = json_object_get(cfg, key);
+  if (json_is_integer(v))
+    return (long)json_integer_value(v);
+  if (json_is_string(v))
+    return strtol(json_string_value(v), NULL, 10);
+  return def;
+}
+
+static int cfg_long_ok(const json_t *cfg, const char *key)
+{
+  const json_t *v = json_object_get(cfg, key);
+  char *end;
+  if (!v || json_is_integer(v))
+    return !v || json_integer_value(v) > 0;
+  if (!json_is_string(v))
+    return 0;
+  return strtol(json_string_value(v), &end, 10) > 0 && *end == '\0';
+}
+
+static int cx_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
+{
+  if (!json_is_string(json_object_get(cfg, "path"))) {
+    *ptr_out = "/path";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "cost_export needs a path (the export run folder)");
+  }
+  if (!cfg_long_ok(cfg, "chunk_rows")) {
+    *ptr_out = "/chunk_rows";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "chunk_rows must be a positive integer");
+  }
+  if (!cfg_long_ok(cfg, "chunk_bytes")) {
+    *ptr_out = "/chunk_bytes";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "chunk_bytes must be a positive integer");
+  }
+  return CAIRN_OK;
+}
+
+/* ---- manifest ----------------------------------------------------------- */
+
+static int is_dir(const char *p)
+{
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A count from the manifest: integer, or a string of digits; -1 absent. */
+static long long json_count(const json_t *v)
+{
+  if (json_is_integer(v))
+    return (long long)json_integer_value(v);
+  if (json_is_string(v)) {
+    char *end;
+    long long n = strtoll(json_string_value(v), &end, 10);
+    if (end != json_string_value(v) && *end == '\0')
+      return n;
+  }
+  return -1;
+}
+
+/* Trim ASCII white space (the docs' own example has stray spaces). */
+static char *trim_dup(const char *s)
+{
+  size_t n;
+  while (*s && isspace((unsigned char)*s))
+    s++;
+  n = strlen(s);
+  while (n && isspace((unsigned char)s[n - 1]))
+    n--;
+  return cairn_xstrndup(s, n);
+}
+
+/* Resolve a container-relative blobName against the manifest's folder:
+ * the whole name first, then ever shorter suffixes down to the base name
+ * (a local copy of one run folder holds the files without the container's
+ * directory prefix). Never looks outside dir: ".." parts are refused. */
+static int resolve_blob(const char *dir, const char *name, char **out,
+                        cairn_err *err)
+{
+  const char *p = name;
+
+  *out = NULL;
+  if (!*name)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "manifest lists an empty "
+                       "blobName");
+  for (const char *q = name; *q;) {
+    size_t k = strcspn(q, "/\\");
+    if (k == 2 && q[0] == '.' && q[1] == '.')
+      return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": \"..\" is not "
+                         "allowed in a blobName", name);
+    q += k;
+    q += *q != '\0';
+  }
+  while (*p == '/')
+    p++;
+  while (*p) {
+    char *cand = cairn_path_join(dir, p);
+    if (is_file(cand)) {
+      *out = cand;
+      return CAIRN_OK;
+    }
+    free(cand);
+    p += strcspn(p, "/");
+    while (*p == '/')
+      p++;
+  }
+  return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "blob \"%s\" listed in the "
+                     "manifest is not in %s (neither at that path nor by "
+                     "base name)", name, dir);
+}
+
+/* RFC 3339 with Z for the manifest's dates: "2025-03-01T00:00:00" has no
+ * zone (treated as UTC, as finops-toolkit does), fractions are dropped. */
+static char *norm_date(const char *s)
+{
+  int y, mo, d, h = 0, mi = 0, se = 0;
+  if (!s || sscanf(s, "%4d-%2d-%2d", &y, &mo, &d) != 3)
+    return NULL;
+  if (strlen(s) > 10 && (s[10] == 'T' || s[10] == ' ') &&
+      sscanf(s + 11, "%2d:%2d:%2d", &h, &mi, &se) < 2)
+    return NULL;
+  return cairn_strfmt("%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, se);
+}
+
+static void put_header(json_t *h, const char *key, const char *val)
+{
+  if (val && *val)
+    json_object_set_new(h, key, json_string(val));
+}
+
+/* The export metadata every page carries (see the table in
+ * docs/internals/cost-export.md). */
+static void build_meta(struct cx_src *s, const json_t *m)
+{
+  const json_t *ec = json_object_get(m, "exportConfig");
+  const json_t *ri = json_object_get(m, "runInfo");
+  const json_t *dc = json_object_get(m, "deliveryConfig");
+  const char *rid = json_string_value(json_object_get(ec, "resourceId"));
+  const char *sub = json_string_value(json_object_get(ri, "submittedTime"));
+  json_t *h = json_object();
+  char *ps = norm_date(json_string_value(json_object_get(ri, "startDate")));
+  char *pe = norm_date(json_string_value(json_object_get(ri, "endDate")));
+  char *scope = NULL, *date = norm_date(sub);
+
+  if (rid) {
+    /* The scope is the export's resource id without its
+     * /providers/Microsoft.CostManagement/exports/<name> suffix. */
+    const char *cut = NULL;
+    static const char marker[] = "/providers/microsoft.costmanagement/exports/";
+    for (const char *q = rid; *q; q++)
+      if (strncasecmp(q, marker, sizeof marker - 1) == 0)
+        cut = q;
+    scope = cut ? cairn_xstrndup(rid, (size_t)(cut - rid)) : cairn_xstrdup(rid);
+  }
+  put_header(h, "x-export-name",
+             json_string_value(json_object_get(ec, "exportName")));
+  put_header(h, "x-export-type",
+             json_string_value(json_object_get(ec, "type")));
+  put_header(h, "x-export-data-version",
+             json_string_value(json_object_get(ec, "dataVersion")));
+  put_header(h, "x-export-time-frame",
+             json_string_value(json_object_get(ec, "timeFrame")));
+  put_header(h, "x-export-scope", scope);
+  put_header(h, "x-export-resource-id", rid);
+  put_header(h, "x-export-run-id",
+             json_string_value(json_object_get(ri, "runId")));
+  put_header(h, "x-export-execution-type",
+             json_string_value(json_object_get(ri, "executionType")));
+  put_header(h, "x-export-submitted-time", date);
+  put_header(h, "x-export-period-start", ps);
+  put_header(h, "x-export-period-end", pe);
+  put_header(h, "x-export-format",
+             json_string_value(json_object_get(dc, "fileFormat")));
+  put_header(h, "x-export-compression",
+             json_string_value(json_object_get(dc, "compressionMode")));
+  put_header(h, "x-export-manifest-version",
+             json_string_value(json_object_get(m, "manifestVersion")));
+  put_header(h, "x-export-manifest-id", s->ident);
+  s->meta = json_pack("{s:o}", "headers", h);
+  if (date)
+    json_object_set_new(s->meta, "date", json_string(date));
+  free(scope);
+  free(ps);
+  free(pe);
+  free(date);
+}
+
+static int load_manifest(struct cx_src *s, const char *path, cairn_err *err)
+{
+  struct cairn_buf text = {0};
+  json_t *m = NULL;
+  const json_t *blobs;
+  json_error_t je;
+  char *dir = NULL, hex[CAIRN_SHA256_HEX];
+  long long blob_count, sum = 0;
+  int have_all = 1, rc;
+
+  if (is_dir(path)) {
+    s->manifest = cairn_path_join(path, "manifest.json");
+    if (!is_file(s->manifest)) {
+      free(s->manifest);
+      s->manifest = cairn_path_join(path, "_manifest.json");
+    }
+    if (!is_file(s->manifest))
+      return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "%s: no manifest.json (or "
+                         "legacy _manifest.json): the export run is not "
+                         "complete, or this is not an export run folder",
+                         path);
+    dir = cairn_xstrdup(path);
+  } else {
+    const char *slash = strrchr(path, '/');
+    s->manifest = cairn_xstrdup(path);
+    dir = slash ? cairn_xstrndup(path, (size_t)(slash - path))
+                : cairn_xstrdup(".");
+  }
+  rc = cairn_fs_read_all(s->manifest, &text, err);
+  if (rc < 0)
+    goto done;
+  cairn_sha256_hex(text.data, text.len, hex);
+  memcpy(s->ident, hex, 16);
+  s->ident[16] = '\0';
+  m = json_loadb(text.data, text.len, 0, &je);
+  if (!m || !json_is_object(m)) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s:%d:%d: %s", s->manifest,
+                     m ? 1 : je.line, m ? 1 : je.column,
+                     m ? "manifest is not a JSON object" : je.text);
+    goto done;
+  }
+  blobs = json_object_get(m, "blobs");
+  if (blobs && !json_is_array(blobs)) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: \"blobs\" is not an array",
+                     s->manifest);
+    goto done;
+  }
+  blob_count = json_count(json_object_get(m, "blobCount"));
+  if (blob_count >= 0 && (size_t)blob_count != json_array_size(blobs)) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: blobCount is %lld but %zu "
+                     "blobs are listed", s->manifest, blob_count,
+                     json_array_size(blobs));
+    goto done;
+  }
+  s->total_rows = json_count(json_object_get(m, "dataRowCount"));
+  /* n_blobs is set with the arrays, so close() can always walk them. */
+  s->n_blobs = json_array_size(blobs);
+  s->blobs = cairn_xcalloc(s->n_blobs ? s->n_blobs : 1, sizeof *s->blobs);
+  s->headers = cairn_xcalloc(s->n_blobs ? s->n_blobs : 1, sizeof *s->headers);
+  for (size_t i = 0; i < s->n_blobs; i++) {
+    const json_t *b = json_array_get(blobs, i);
+    const char *name = json_string_value(json_object_get(b, "blobName"));
+    struct blob *bl = &s->blobs[i];
+    if (!name) {
+      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: blobs[%zu] has no "
+                       "blobName", s->manifest, i);
+      goto done;
+    }
+    bl->name = trim_dup(name);
+    bl->rows = json_count(json_object_get(b, "dataRowCount"));
+    bl->bytes = json_count(json_object_get(b, "byteCount"));
+    bl->data_off = -1;
+    if (bl->rows < 0)
+      have_all = 0;
+    else
+      sum += bl->rows;
+    rc = resolve_blob(dir, bl->name, &bl->path, err);
+    if (rc < 0)
+      goto done;
+  }
+  if (s->total_rows >= 0 && have_all && s->n_blobs && sum != s->total_rows) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: dataRowCount is %lld but "
+                     "the blobs' dataRowCount add up to %lld", s->manifest,
+                     s->total_rows, sum);
+    goto done;
+  }
+  if (s->total_rows < 0 && have_all)
+    s->total_rows = sum;
+  build_meta(s, m);
+  rc = CAIRN_OK;
+done:
+  json_decref(m);
+  cairn_buf_free(&text);
+  free(dir);
+  return rc;
+}
+
+static int cx_open(cairn_source *base, const struct cairn_source_ctx *ctx,
+                   cairn_err *err)
+{
+  struct cx_src *s = (struct cx_src *)base;
+  const char *path = json_string_value(json_object_get(ctx->cfg, "path"));
+  int rc;
+
+  s->rd.blob = (size_t)-1;
+  s->chunk_rows = cfg_long(ctx->cfg, "chunk_rows", 50000);
+  s->chunk_bytes = cfg_long(ctx->cfg, "chunk_bytes", 64L << 20);
+  if (!path || !*path)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "cost_export source needs a "
+                       "path (the export run folder)");
+  rc = load_manifest(s, path, err);
+  if (rc < 0)
+    return rc;
+  s->rd.buf = cairn_xmalloc(READ_BLOCK);
+  cairn_info("cost export %s: %zu blob(s), %lld data rows expected",
+             s->manifest, s->n_blobs, s->total_rows);
+  return CAIRN_OK;
+}
+
+/* ---- reading one blob ---------------------------------------------------- */
+
+static void rd_close(struct reader *rd)
+{
+  if (rd->fp)
+    fclose(rd->fp);
+  if (rd->ar)
+    archive_read_free(rd->ar);
+  rd->fp = NULL;
+  rd->ar = NULL;
+  rd->blob = (size_t)-1;
+}
+
+static int ar_fail(struct cx_src *s, const struct blob *b, const char *what,
+                   cairn_err *err)
+{
+  return CAIRN_RAISE(err, CAIRN_EIO, archive_errno(s->rd.ar), "blob \"%s\" "
+                     "(%s): %s: %s", b->name, b->path, what,
+                     archive_error_string(s->rd.ar)
+                         ? archive_error_string(s->rd.ar) : "unknown error");
+}
+
+/* Open blob i at uncompressed offset 0; the kind comes from the magic
+ * bytes, not the name (Azure's naming may change; a .gz is gzip anyway). */
+static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
+{
+  struct reader *rd = &s->rd;
+  const struct blob *b = &s->blobs[i];
+  unsigned char magic[4] = { 0 };
+  size_t got;
+
+  rd_close(rd);
+  rd->pos = 0;
+  rd->len = rd->at = 0;
+  rd->eof = 0;
+  rd->fp = fopen(b->path, "rb");
+  if (!rd->fp)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s", b->name,
+                       b->path, strerror(errno));
+  got = fread(magic, 1, sizeof magic, rd->fp);
+  if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+    rd->kind = KIND_GZIP;
+  else if (got == 4 && memcmp(magic, "PK\x03\x04", 4) == 0)
+    rd->kind = KIND_ZIP;
+  else
+    rd->kind = KIND_PLAIN;
+  if (rd->kind == KIND_PLAIN) {
+    if (fseeko(rd->fp, 0, SEEK_SET) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\": seek: %s",
+                         b->name, strerror(errno));
+    rd->blob = i;
+    return CAIRN_OK;
+  }
+  fclose(rd->fp);
+  rd->fp = NULL;
+  rd->ar = archive_read_new();
+  if (rd->kind == KIND_GZIP) {
+    archive_read_support_filter_gzip(rd->ar);
+    archive_read_support_format_raw(rd->ar);
+  } else {
+    archive_read_support_format_zip(rd->ar);
+  }
+  if (archive_read_open_filename(rd->ar, b->path, 1 << 16) != ARCHIVE_OK)
+    return ar_fail(s, b, "open", err);
+  for (;;) {
+    struct archive_entry *e;
+    int r = archive_read_next_header(rd->ar, &e);
+    if (r == ARCHIVE_EOF)
+      return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" (%s): the zip "
+                         "holds no file", b->name, b->path);
+    if (r < ARCHIVE_WARN)
+      return ar_fail(s, b, "read header", err);
+    /* A zip holds the CSV as its first regular entry (folders skipped);
+     * the raw format yields the one gzip stream as a single entry. */
+    if (rd->kind == KIND_GZIP || archive_entry_filetype(e) == AE_IFREG)
+      break;
+  }
+  rd->blob = i;
+  return CAIRN_OK;
+}
+
+/* Make at least one unconsumed byte available: 1, 0 at end of blob, <0. */
+static int rd_fill(struct cx_src *s, cairn_err *err)
+{
+  struct reader *rd = &s->rd;
+  const struct blob *b = &s->blobs[rd->blob];
+  size_t n;
+
+  if (rd->at < rd->len)
+    return 1;
+  if (rd->eof)
+    return 0;
+  rd->pos += (long long)rd->len;
+  rd->len = rd->at = 0;
+  if (rd->fp) {
+    n = fread(rd->buf, 1, READ_BLOCK, rd->fp);
+    if (n == 0 && ferror(rd->fp))
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): read: %s",
+                         b->name, b->path, strerror(errno));
+  } else {
+    la_ssize_t r = archive_read_data(rd->ar, rd->buf, READ_BLOCK);
+    if (r < 0)
+      return ar_fail(s, b, "decompress", err);
+    n = (size_t)r;
+  }
+  if (n == 0) {
+    rd->eof = 1;
+    return 0;
+  }
+  rd->len = n;
+  return 1;
+}
+
+/* Position the reader at uncompressed offset 'off' of blob i. Plain files
+ * seek; a compressed stream cannot, so going back reopens it and going
+ * forward decompresses and discards (cost: the bytes skipped, at the
+ * decompressor's speed). */
+static int rd_seek(struct cx_src *s, size_t i, long long off, cairn_err *err)
+{
+  struct reader *rd = &s->rd;
+  long long skipped;
+  int rc;
+
+  if (rd->blob == i && rd->pos + (long long)rd->at == off)
+    return CAIRN_OK;
+  if (rd->blob != i || (rd->kind != KIND_PLAIN &&
+                        off < rd->pos + (long long)rd->at)) {
+    rc = rd_open(s, i, err);
+    if (rc < 0)
+      return rc;
+  }
+  if (rd->kind == KIND_PLAIN) {
+    if (fseeko(rd->fp, off, SEEK_SET) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\": seek: %s",
+                         s->blobs[i].name, strerror(errno));
+    rd->pos = off;
+    rd->len = rd->at = 0;
+    rd->eof = 0;
+    return CAIRN_OK;
+  }
+  skipped = off - (rd->pos + (long long)rd->at);
+  if (skipped > READ_BLOCK)
+    cairn_info("blob \"%s\": decompressing %lld bytes to reach offset %lld "
+               "(a compressed blob cannot seek)", s->blobs[i].name, skipped,
+               off);
+  for (;;) {
+    if (off < rd->pos + (long long)rd->len) {
+      rd->at = (size_t)(off - rd->pos);
+      return CAIRN_OK;
+    }
+    rd->at = rd->len;
+    rc = rd_fill(s, err);
+    if (rc < 0)
+      return rc;
+    if (rc == 0) {
+      if (off == rd->pos + (long long)rd->len)
+        return CAIRN_OK;
+      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" ends at %lld "
+                         "bytes, before the checkpointed offset %lld",
+                         s->blobs[i].name, rd->pos + (long long)rd->len, off);
+    }
+  }
+}
+
+/* Append the next record (terminator included) to out: 1, 0 at end, <0. */
+static int rd_record(struct cx_src *s, struct cairn_buf *out, long *lines,
+                     cairn_err *err)
+{
+  struct reader *rd = &s->rd;
+  int quoted = 0, got = 0, done, rc;
+
+  *lines = 0;
+  for (;;) {
+    size_t seg;
+    rc = rd_fill(s, err);
+    if (rc <= 0)
+      return rc < 0 ? rc : got;
+    seg = cairn__csv_scan(rd->buf + rd->at, rd->len - rd->at, &quoted, lines,
+                          &done);
+    if (cairn_buf_append(out, rd->buf + rd->at, seg) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
+    rd->at += seg;
+    got = 1;
+    if (done)
+      return 1;
+  }
+}
+
+/* Read blob i's header (once per blob per source): names with the BOM
+ * stripped, and where its data starts. */
+static int read_header(struct cx_src *s, size_t i, cairn_err *err)
+{
+  struct blob *b = &s->blobs[i];
+  struct cairn_header *h = &s->headers[i];
+  struct cairn__csv_cols cols = { 0 };
+  long lines = 0;
+  int rc;
+
+  if (h->names)
+    return CAIRN_OK;
+  rc = rd_seek(s, i, 0, err);
+  if (rc < 0)
+    return rc;
+  cairn_buf_reset(&s->hdr_rec);
+  rc = rd_record(s, &s->hdr_rec, &lines, err);
+  if (rc < 0)
+    return rc;
+  b->data_off = s->rd.pos + (long long)s->rd.at;
+  b->data_line = 1 + lines;
+  if (rc == 0) {
+    /* An empty blob: no header, no rows. */
+    h->names = cairn_xcalloc(1, sizeof *h->names);
+    h->id = i + 1;
+    return CAIRN_OK;
+  }
+  if (s->hdr_rec.len >= 3 && memcmp(s->hdr_rec.data, "\xEF\xBB\xBF", 3) == 0) {
+    memmove(s->hdr_rec.data, s->hdr_rec.data + 3, s->hdr_rec.len - 2);
+    s->hdr_rec.len -= 3;
+  }
+  h->n_cols = cairn__csv_split(s->hdr_rec.data, s->hdr_rec.len, &cols);
+  h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
+  for (size_t k = 0; k < h->n_cols; k++)
+    h->names[k] = cairn_xstrndup(cols.cols[k], cols.lens[k]);
+  h->id = i + 1;
+  cairn__csv_cols_free(&cols);
+  return CAIRN_OK;
+}
+
+/* ---- row counts ------------------------------------------------------------ */
+
+static int check_blob(const struct cx_src *s, size_t i, long long rows,
+                      cairn_err *err)
+{
+  const struct blob *b = &s->blobs[i];
+  if (b->rows >= 0 && rows != b->rows)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" has %lld data "
+                       "rows but its manifest says dataRowCount %lld: the "
+                       "export is incomplete or changed while it was read; "
+                       "nothing from the end of this blob on was loaded "
+                       "(rerun when the export is complete)", b->name,
+                       rows, b->rows);
+  return CAIRN_OK;
+}
+
+static int check_total(const struct cx_src *s, long long rows, cairn_err *err)
+{
+  if (s->total_rows >= 0 && rows != s->total_rows)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "the export's %zu blob(s) hold "
+                       "%lld data rows but its manifest says dataRowCount "
+                       "%lld (last blob \"%s\"): the export is incomplete "
+                       "or changed while it was read", s->n_blobs, rows,
+                       s->total_rows,
+                       s->n_blobs ? s->blobs[s->n_blobs - 1].name : "");
+  return CAIRN_OK;
+}
+
+/* ---- extract ------------------------------------------------------------------ */
+
+struct cursor {
+  size_t    blob;
+  long long offset;  /* 0: at the blob's start (before its header) */
+  long      line;
+  long long rows;    /* data rows of this blob before offset */
+  long long before;  /* data rows of all earlier blobs */
+};
+
+static int parse_cursor(const struct cx_src *s, const char *text,
+                        struct cursor *c, cairn_err *err)
+{
+  json_t *j = json_loads(text, 0, NULL);
+  const char *id = json_string_value(json_object_get(j, "export"));
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "bad cost_export cursor: %s",
+                       text);
+  }
+  c->blob = (size_t)json_integer_value(json_object_get(j, "blob"));
+  c->offset = json_integer_value(json_object_get(j, "offset"));
+  c->line = (long)json_integer_value(json_object_get(j, "line"));
+  c->rows = json_integer_value(json_object_get(j, "rows"));
+  c->before = json_integer_value(json_object_get(j, "before"));
+  if (id && strcmp(id, s->ident) != 0) {
+    int rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "the export at %s changed "
+                         "since this window started (manifest %s, "
+                         "checkpoint made for %s): its positions no longer "
+                         "apply; run again with --fresh to load the new "
+                         "export", s->manifest, s->ident, id);
+    json_decref(j);
+    return rc;
+  }
+  json_decref(j);
+  if (c->blob > s->n_blobs || c->offset < 0 || c->rows < 0 || c->before < 0)
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "cost_export cursor out of "
+                       "range: %s", text);
+  return CAIRN_OK;
+}
+
+static char *fmt_cursor(const struct cx_src *s, const struct cursor *c)
+{
+  return cairn_strfmt("{\"before\":%lld,\"blob\":%zu,\"export\":\"%s\","
+                      "\"line\":%ld,\"offset\":%lld,\"rows\":%lld}",
+                      c->before, c->blob, s->ident, c->line, c->offset,
+                      c->rows);
+}
+
+static int cx_extract(cairn_source *base, const char *cursor_in,
+                      struct cairn_page *page, cairn_err *err)
+{
+  struct cx_src *s = (struct cx_src *)base;
+  struct reader *rd = &s->rd;
+  struct cursor c = { 0, 0, 1, 0, 0 }, next;
+  long rows = 0, line_end;
+  int rc;
+
+  if (cursor_in) {
+    rc = parse_cursor(s, cursor_in, &c, err);
+    if (rc < 0)
+      return rc;
+  }
+  /* Find the first blob with data at or after the cursor, checking the
+   * counts of the blobs that turn out to be exhausted on the way. */
+  for (;;) {
+    if (c.blob >= s->n_blobs) {
+      rc = check_total(s, c.before, err);
+      return rc < 0 ? rc : CAIRN_DONE;
+    }
+    rc = read_header(s, c.blob, err);
+    if (rc < 0)
+      return rc;
+    if (c.offset == 0) {
+      c.offset = s->blobs[c.blob].data_off;
+      c.line = s->blobs[c.blob].data_line;
+    }
+    rc = rd_seek(s, c.blob, c.offset, err);
+    if (rc < 0)
+      return rc;
+    rc = rd_fill(s, err);
+    if (rc < 0)
+      return rc;
+    if (rc > 0)
+      break;
+    rc = check_blob(s, c.blob, c.rows, err);
+    if (rc < 0)
+      return rc;
+    c.before += c.rows;
+    c.blob++;
+    c.offset = 0;
+    c.line = 1;
+    c.rows = 0;
+  }
+
+  /* One chunk: whole records of this blob, never more than one blob. */
+  line_end = c.line;
+  cairn_buf_reset(&page->raw);
+  while (rows < s->chunk_rows && (long)page->raw.len < s->chunk_bytes) {
+    long lines;
+    size_t before = page->raw.len;
+    rc = rd_record(s, &page->raw, &lines, err);
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      break;
+    if (!cairn__csv_blank(page->raw.data + before, page->raw.len - before))
+      rows++;
+    line_end += lines;
+  }
+  page->n_hint = rows;
+  next = c;
+  next.rows += rows;
+  next.line = line_end;
+  rc = rd_fill(s, err);
+  if (rc < 0)
+    return rc;
+  if (rc > 0) {
+    next.offset = rd->pos + (long long)rd->at;
+    page->cursor_out = fmt_cursor(s, &next);
+  } else {
+    /* The blob ends with this chunk: its count must match before the
+     * chunk (and so the blob) can count as extracted. */
+    rc = check_blob(s, c.blob, next.rows, err);
+    if (rc < 0)
+      return rc;
+    next.before += next.rows;
+    next.rows = 0;
+    next.blob++;
+    next.offset = 0;
+    next.line = 1;
+    if (next.blob < s->n_blobs) {
+      page->cursor_out = fmt_cursor(s, &next);
+    } else {
+      rc = check_total(s, next.before, err);
+      if (rc < 0)
+        return rc;
+      page->cursor_out = NULL;
+    }
+  }
+  {
+    json_t *m = json_deep_copy(s->meta);
+    json_object_set_new(m, "blob", json_integer((json_int_t)c.blob));
+    json_object_set_new(m, "blobName", json_string(s->blobs[c.blob].name));
+    json_object_set_new(m, "line", json_integer(c.line));
+    json_object_set_new(json_object_get(m, "headers"), "x-export-blob",
+                        json_string(s->blobs[c.blob].name));
+    page->meta = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(m);
+  }
+  return CAIRN_OK;
+}
+
+/* ---- decode ------------------------------------------------------------------ */
+
+/* "name:" then the line number, without printf (runs for every record). */
+static void put_position(char *out, size_t prefix, long line)
+{
+  char tmp[24], *q = tmp + sizeof tmp;
+  unsigned long v = line > 0 ? (unsigned long)line : 0;
+  do {
+    *--q = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  memcpy(out + prefix, q, (size_t)(tmp + sizeof tmp - q));
+  out[prefix + (size_t)(tmp + sizeof tmp - q)] = '\0';
+}
+
+static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page,
+                     cairn_record_fn emit, void *ud, cairn_err *err)
+{
+  struct cx_src *s = (struct cx_src *)base;
+  const char *p = page->raw.data, *end = page->raw.data + page->raw.len;
+  json_t *meta = json_loads(page->meta ? page->meta : "{}", 0, NULL);
+  size_t blob = (size_t)json_integer_value(json_object_get(meta, "blob"));
+  long line = (long)json_integer_value(json_object_get(meta, "line"));
+  const struct cairn_header *h;
+  struct cairn_record rec;
+  char pos[1024];
+  size_t prefix;
+  int rc = CAIRN_OK;
+
+  (void)seq;
+  if (!meta || blob >= s->n_blobs || !s->headers[blob].names) {
+    json_decref(meta);
+    return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "cost_export: page of an "
+                       "unknown blob, or decoded before it was extracted");
+  }
+  h = &s->headers[blob];
+  prefix = (size_t)snprintf(pos, sizeof pos - 24, "%s:", s->blobs[blob].name);
+  if (prefix >= sizeof pos - 24)
+    prefix = sizeof pos - 25;
+  while (p < end && rc == CAIRN_OK) {
+    int quoted = 0, done;
+    long lines = 0;
+    size_t n = cairn__csv_scan(p, (size_t)(end - p), &quoted, &lines, &done);
+
+    if (cairn__csv_blank(p, n)) {
+      line += lines;
+      p += n;
+      continue;
+    }
+    memset(&rec, 0, sizeof rec);
+    put_position(pos, prefix, line);
+    cairn_buf_reset(&s->rec);
+    cairn_buf_append(&s->rec, p, n);
+    rec.n_cols = cairn__csv_split(s->rec.data, s->rec.len, &s->cols);
+    rec.cols = s->cols.cols;
+    rec.col_lens = s->cols.lens;
+    rec.header = h;
+    rec.ragged = rec.n_cols != h->n_cols;
+    rec.meta = meta;
+    rec.position = pos;
+    rec.raw = p;
+    rec.raw_len = n;
+    while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
+                           p[rec.raw_len - 1] == '\r'))
+      rec.raw_len--;
+    rc = emit(ud, &rec);
+    line += lines;
+    p += n;
+  }
+  json_decref(meta);
+  return rc;
+}
+
+static void cx_close(cairn_source *base)
+{
+  struct cx_src *s = (struct cx_src *)base;
+  for (size_t i = 0; i < s->n_blobs; i++) {
+    free(s->blobs[i].name);
+    free(s->blobs[i].path);
+    if (s->headers) {
+      for (size_t k = 0; k < s->headers[i].n_cols; k++)
+        free(s->headers[i].names[k]);
+      free(s->headers[i].names);
+    }
+  }
+  free(s->blobs);
+  free(s->headers);
+  free(s->manifest);
+  json_decref(s->meta);
+  rd_close(&s->rd);
+  free(s->rd.buf);
+  cairn_buf_free(&s->hdr_rec);
+  cairn_buf_free(&s->rec);
+  cairn__csv_cols_free(&s->cols);
+}
+
+const cairn_source_ops cairn_source_cost_export_ops = {
+  CAIRN_SOURCE_ABI, "cost_export", sizeof(struct cx_src),
+  CAIRN_SOURCE_REREADABLE,
+  cx_check, cx_open, cx_extract, cx_decode, cx_close,
+};

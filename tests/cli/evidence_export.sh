@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The monthly evidence recipe end to end: load the policy fixture into a
+# warehouse (jobs/demo-policy.json), export May 2024 with
+# jobs/evidence-export.json (sqlite source -> signed bundle), and check the
+# bundle with stock tools (tar, zstdcat, jq, sqlite3, openssl) and with
+# cairn verify; a rerun, in the same state dir or a fresh one, gives a
+# byte-identical tar; a missing warehouse or signing key fails cleanly.
+source "$(dirname "$0")/../lib.sh"
+
+WH="$T/out/warehouse.db"
+"$CAIRN" run jobs/demo-policy.json --log-level warn --state "$T/state" \
+  --out "$T/out" >/dev/null 2>"$T/load.log" \
+  || fail "demo-policy load failed: $(tail -n 3 "$T/load.log")"
+[ -f "$WH" ] || fail "no warehouse at $WH"
+expect_eq "$(sqlite3 "$WH" 'SELECT count(*) FROM policy_posture')" 28 \
+  "warehouse rows (30 evaluations, 2 keys re-evaluated in June)"
+
+openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
+openssl pkey -in "$T/key.pem" -pubout -out "$T/pub.pem"
+FPR=$(openssl pkey -pubin -in "$T/pub.pem" -outform DER | sha256sum | cut -d' ' -f1)
+
+# export DIR [extra args]: the recipe's command, state and output under DIR.
+export_may() {
+  local d=$1; shift
+  CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+    "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+      --param warehouse="$WH" --state "$d/state" --out "$d/out" \
+      --log-level warn "$@" >"$d/stdout" 2>>"$d/log"
+}
+BUNDLE_REL=out/evidence/evidence-export/evidence-export-2024-05.tar
+
+mkdir -p "$T/a"
+export_may "$T/a" || fail "export failed: $(tail -n 3 "$T/a/log")"
+B="$T/a/$BUNDLE_REL"
+[ -f "$B" ] || fail "no bundle at $B"
+[ "$(ls "$T/a/out/evidence/evidence-export")" = "evidence-export-2024-05.tar" ] \
+  || fail "one month, one bundle: $(ls "$T/a/out/evidence/evidence-export")"
+
+# Stock tools: the listing, the records, the count against the warehouse.
+expect_eq "$(tar -tf "$B" | tr '\n' ' ')" \
+  "manifest.json manifest.sig parts/2024-05/1.ndjson.zst " "tar listing"
+mkdir "$T/x" && tar -xf "$B" -C "$T/x"
+WANT=$(sqlite3 "$WH" "SELECT count(*) FROM policy_posture WHERE
+  evaluatedAtUtc >= '2024-05-01T00:00:00Z' AND evaluatedAtUtc < '2024-06-01T00:00:00Z'")
+expect_eq "$WANT" 14 "May rows in the warehouse"
+(
+  cd "$T/x"
+  zstdcat parts/2024-05/*.ndjson.zst | jq -c . > records.ndjson \
+    || fail "parts are not zstd NDJSON"
+  expect_eq "$(wc -l < records.ndjson)" "$WANT" "bundle records vs sqlite3 count"
+  expect_eq "$(jq -r .totals.records manifest.json)" "$WANT" "manifest total"
+  expect_eq "$(jq -r '.window.key, .contract.name, .job, .logical_time' \
+                 manifest.json | tr '\n' ' ')" \
+    "2024-05 policy_posture evidence-export 2024-06-01T00:00:00Z " "manifest"
+  expect_eq "$(jq -r .signature.public_key_sha256 manifest.json)" "$FPR" "key"
+  # Every record is in May, has exactly the contract's keys, no _rowid.
+  expect_eq "$(jq -r 'select(.evaluatedAtUtc < "2024-05-01T00:00:00Z"
+                      or .evaluatedAtUtc >= "2024-06-01T00:00:00Z")' \
+                 records.ndjson)" "" "records outside May"
+  expect_eq "$(jq -c 'keys' records.ndjson | sort -u)" \
+    '["evaluatedAtUtc","evidenceRef","policyId","requirementId","resourceId","status"]' \
+    "record keys"
+  # Same rows as the warehouse, in rowid order, NULL evidenceRef as null.
+  sqlite3 -json "$WH" "SELECT policyId, requirementId, status, evidenceRef,
+      evaluatedAtUtc, resourceId FROM policy_posture
+      WHERE evaluatedAtUtc >= '2024-05-01T00:00:00Z'
+        AND evaluatedAtUtc < '2024-06-01T00:00:00Z' ORDER BY rowid" |
+    jq -c '.[] | to_entries | sort_by(.key) | from_entries' > want.ndjson
+  jq -c 'to_entries | sort_by(.key) | from_entries' records.ndjson > got.ndjson
+  cmp -s want.ndjson got.ndjson || fail "records differ from the warehouse: $(diff want.ndjson got.ndjson | head -5)"
+  [ "$(jq -r 'select(.evidenceRef == null) | .status' records.ndjson | sort -u | tr '\n' ' ')" \
+    = "Exempt Unknown " ] || fail "null evidenceRef rows"
+  openssl pkeyutl -verify -pubin -inkey "$T/pub.pem" -rawin -in manifest.json \
+    -sigfile manifest.sig >/dev/null || fail "openssl does not verify manifest.sig"
+)
+"$CAIRN" verify "$B" --pubkey "$T/pub.pem" > "$T/summary" \
+  || fail "cairn verify failed: $(cat "$T/summary")"
+grep -qx "records:      $WANT" "$T/summary" || fail "verify records: $(cat "$T/summary")"
+
+# Reruns give the same bytes: a fresh state and output dir, the same state
+# dir again (a new attempt rewrites the window), and small chunks (more
+# parts, same records).
+SUM=$(sha256sum < "$B")
+mkdir -p "$T/b"
+export_may "$T/b" || fail "fresh rerun failed: $(tail -n 3 "$T/b/log")"
+expect_eq "$(sha256sum < "$T/b/$BUNDLE_REL")" "$SUM" "fresh rerun tar sha256"
+export_may "$T/a" || fail "rerun in place failed: $(tail -n 3 "$T/a/log")"
+expect_eq "$(sha256sum < "$B")" "$SUM" "rerun-in-place tar sha256"
+mkdir -p "$T/c"
+export_may "$T/c" --param chunk_rows=4 || fail "chunked export failed: $(tail -n 3 "$T/c/log")"
+"$CAIRN" verify "$T/c/$BUNDLE_REL" --pubkey "$T/pub.pem" > "$T/summary.c" \
+  || fail "chunked bundle does not verify"
+grep -qx "parts:        4" "$T/summary.c" || fail "chunked parts: $(cat "$T/summary.c")"
+expect_eq "$(tar -xOf "$T/c/$BUNDLE_REL" --wildcards 'parts/*' | zstdcat | jq -c . | sha256sum)" \
+  "$(sha256sum < "$T/x/records.ndjson")" "chunked records"
+
+# Killed after chunk 2 was extracted (its page spooled) and after it was
+# loaded, then resumed: the same bytes as the 4-part reference.
+CSUM=$(sha256sum < "$T/c/$BUNDLE_REL")
+for point in extracted:2 sink_loaded:2 loaded:3; do
+  d="$T/kill-${point/:/-}"; mkdir -p "$d"
+  set +e; CAIRN_TEST_KILL_AT="$point" export_may "$d" --param chunk_rows=4; rc=$?; set -e
+  [ $rc -eq 137 ] || fail "$point: expected SIGKILL (137), got $rc"
+  export_may "$d" --param chunk_rows=4 || fail "$point: resume failed: $(tail -n 3 "$d/log")"
+  expect_eq "$(sha256sum < "$d/$BUNDLE_REL")" "$CSUM" "$point: resumed tar"
+done
+
+# The table may change under a killed run: a chunk already extracted is
+# decoded from its spooled page, never read again. Chunk 2 (rowids 5, 7, 8,
+# 9) is spooled, then row 7 changes; the resumed bundle still has the
+# extracted value.
+WH2="$T/wh2.db"
+sqlite3 "$WH" ".backup '$WH2'"
+d="$T/spool"; mkdir -p "$d"
+set +e
+CAIRN_TEST_KILL_AT=extracted:2 CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+  --param warehouse="$WH2" --param chunk_rows=4 --state "$d/state" \
+  --out "$d/out" --log-level warn >/dev/null 2>>"$d/log"
+rc=$?
+set -e
+[ $rc -eq 137 ] || fail "spool: expected SIGKILL (137), got $rc"
+sqlite3 "$WH2" "UPDATE policy_posture SET status = 'NonCompliant' WHERE rowid = 7"
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+  --param warehouse="$WH2" --param chunk_rows=4 --state "$d/state" \
+  --out "$d/out" --log-level warn >/dev/null 2>>"$d/log" \
+  || fail "spool: resume failed: $(tail -n 3 "$d/log")"
+expect_eq "$(sha256sum < "$d/$BUNDLE_REL")" "$CSUM" "spool: resumed tar"
+
+# Failures: a missing warehouse is an I/O error naming the file (exit 3,
+# resumable); without the signing key the job refuses to run (exit 2:
+# the evidence job sets require_signature).
+mkdir -p "$T/nowh"
+set +e
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+  --param warehouse="$T/nope/warehouse.db" --state "$T/nowh/state" \
+  --out "$T/nowh/out" >/dev/null 2>"$T/nowh/log"
+rc=$?
+set -e
+expect_eq "$rc" 3 "missing warehouse exit code"
+grep -q "$T/nope/warehouse.db" "$T/nowh/log" || fail "error does not name the warehouse: $(cat "$T/nowh/log")"
+[ ! -e "$T/nope" ] || fail "read-only source created something"
+mkdir -p "$T/nokey"
+set +e
+(unset CAIRN_SECRET_EVIDENCE_SIGNING_KEY
+ "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+   --param warehouse="$WH" --state "$T/nokey/state" --out "$T/nokey/out" \
+   >/dev/null 2>"$T/nokey/log")
+rc=$?
+set -e
+expect_eq "$rc" 2 "no signing key: exit code"
+grep -q "EVIDENCE_SIGNING_KEY" "$T/nokey/log" || fail "no-key error: $(cat "$T/nokey/log")"
+[ ! -e "$T/nokey/$BUNDLE_REL" ] || fail "unsigned bundle written"
+echo "evidence_export: ok"

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* test_runner.c -- the runner's resume decisions: after a failure at each
+ * seam (extract, sink load, state update) the next run starts at the right
+ * chunk, never refetches or reloads what is durable, and ends with every
+ * chunk loaded exactly once. Faults are injected with CAIRN_TEST_FAULT. */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/fsx.h"
+#include "core/log.h"
+#include "job/runner.h"
+
+static char dir[64], state_dir[96], out_dir[96];
+
+static void setup(void)
+{
+  snprintf(dir, sizeof dir, "/tmp/cairn_runner_%d", (int)getpid());
+  snprintf(state_dir, sizeof state_dir, "%s/state", dir);
+  snprintf(out_dir, sizeof out_dir, "%s/out", dir);
+  cairn_fs_remove_tree(dir, NULL);
+  cairn_log_init(1, CAIRN_LOG_ERROR, stderr);
+  unsetenv("CAIRN_TEST_FAULT");
+  unsetenv("CAIRN_TEST_KILL_AT");
+}
+
+static void teardown(void)
+{
+  unsetenv("CAIRN_TEST_FAULT");
+  cairn_fs_remove_tree(dir, NULL);
+}
+
+TestSuite(runner, .init = setup, .fini = teardown);
+
+/* Run the demo job over the 10-row fixture in chunks of 2 (5 chunks). */
+static int run_demo(const char *fault, const char *ratio_input)
+{
+  const char *params[] = { "chunk_rows=2",
+                           ratio_input ? ratio_input
+                                       : "input=" CAIRN_TEST_DATA
+                                         "/csv/cost10.csv",
+                           NULL };
+  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks" };
+  struct cairn_run_opts ro = {0};
+  struct cairn_job *job = NULL;
+  struct cairn_diag d = {0};
+  cairn_err err = {0};
+  int rc;
+
+  if (fault)
+    setenv("CAIRN_TEST_FAULT", fault, 1);
+  else
+    unsetenv("CAIRN_TEST_FAULT");
+  cr_assert_eq(cairn_job_load("jobs/demo-cost.json", &jo, &job, &d, &err),
+               CAIRN_OK, "%s", d.text.data ? d.text.data : err.msg);
+  cairn_diag_free(&d);
+  ro.state_dir = state_dir;
+  ro.out_dir = out_dir;
+  rc = cairn_runner_run(job, &ro);
+  cairn_job_free(job);
+  return rc;
+}
+
+static long long q(const char *db_rel, const char *sql)
+{
+  char *path = cairn_strfmt("%s/%s", dir, db_rel);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  long long v = -1;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s",
+               sql, sqlite3_errmsg(db));
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(path);
+  return v;
+}
+
+#define STATE(sql) q("state/cairn.db", sql)
+#define WAREHOUSE(sql) q("out/warehouse.db", sql)
+
+static void expect_complete(void)
+{
+  cr_assert_eq(STATE("SELECT count(*) FROM chunks WHERE stage=3"), 5);
+  cr_assert_eq(STATE("SELECT max(load_count) FROM chunks"), 1,
+               "no chunk loaded twice");
+  cr_assert_eq(STATE("SELECT count(*) FROM windows WHERE status='loaded'"), 1);
+  cr_assert_eq(WAREHOUSE("SELECT count(*) FROM cost_record"), 10);
+  cr_assert_eq(WAREHOUSE("SELECT count(*) FROM _cairn_chunks"), 5);
+}
+
+Test(runner, uninterrupted_run_loads_five_chunks)
+{
+  cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
+  expect_complete();
+  cr_assert_eq(STATE("SELECT chunks_redone FROM runs"), 0);
+}
+
+Test(runner, failed_sink_load_resumes_at_that_chunk)
+{
+  cr_assert_eq(run_demo("sink_load:3", NULL), CAIRN_EXIT_RESUMABLE);
+  cr_assert_eq(STATE("SELECT max(seq) FROM chunks WHERE stage=3"), 2,
+               "checkpoint did not advance past the failed load");
+  cr_assert_eq(STATE("SELECT stage FROM chunks WHERE seq=3"), 2,
+               "chunk 3 stays transformed");
+  cr_assert_eq(WAREHOUSE("SELECT max(seq) FROM _cairn_chunks"), 2);
+  cr_assert_eq(STATE("SELECT exit_code FROM runs"), 3);
+  cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
+  expect_complete();
+  cr_assert_eq(STATE("SELECT chunks_redone FROM runs WHERE resumed=1"), 1,
+               "only chunk 3 is redone");
+}
+
+Test(runner, sink_ahead_of_state_is_skipped_not_reloaded)
+{
+  /* The sink commits chunk 2, then the state update fails. */
+  cr_assert_eq(run_demo("state_loaded:2", NULL), CAIRN_EXIT_RESUMABLE);
+  cr_assert_eq(STATE("SELECT max(seq) FROM chunks WHERE stage=3"), 1);
+  cr_assert_eq(WAREHOUSE("SELECT max(seq) FROM _cairn_chunks"), 2,
+               "the sink holds chunk 2");
+  cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
+  expect_complete();
+  cr_assert_eq(WAREHOUSE("SELECT count(*) FROM _cairn_chunks WHERE seq=2"), 1);
+}
+
+Test(runner, failed_extract_resumes_from_the_previous_cursor)
+{
+  cr_assert_eq(run_demo("extract:4", NULL), CAIRN_EXIT_RESUMABLE);
+  cr_assert_eq(STATE("SELECT count(*) FROM chunks"), 3,
+               "chunk 4 was never extracted");
+  cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
+  expect_complete();
+  cr_assert_eq(STATE("SELECT chunks_redone FROM runs WHERE resumed=1"), 0,
+               "nothing before chunk 4 is redone");
+}
+
+Test(runner, completed_run_starts_a_new_attempt_with_same_result)
+{
+  cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
+  cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
+  expect_complete();
+  cr_assert_eq(STATE("SELECT attempt FROM attempts"), 2);
+  cr_assert_eq(STATE("SELECT count(*) FROM runs WHERE resumed=1"), 0);
+}
+
+Test(runner, too_many_rejects_stop_the_run_resumably)
+{
+  /* Every row of this file is missing required columns. */
+  FILE *fp = fopen("/tmp/cairn_runner_bad.csv", "w");
+  fputs("BilledCost,ChargePeriodStart\nabc,yesterday\nxyz,never\n", fp);
+  fclose(fp);
+  cr_assert_eq(run_demo(NULL, "input=/tmp/cairn_runner_bad.csv"),
+               CAIRN_EXIT_RESUMABLE);
+  cr_assert_eq(STATE("SELECT count(*) FROM quarantine"), 2);
+  cr_assert_eq(STATE("SELECT count(*) FROM chunks WHERE stage=3"), 0,
+               "nothing loaded past the guard");
+  remove("/tmp/cairn_runner_bad.csv");
+}

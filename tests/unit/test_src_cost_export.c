@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/* test_src_cost_export.c -- the Azure cost export source: manifest
+ * reading (every blob in order, plain, gzip and zip), BOM, row counts
+ * against dataRowCount, resume by cursor into a gzip blob, legacy and
+ * empty manifests, and the ways a manifest can be wrong. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "source/source.h"
+
+#define FOCUS CAIRN_FIXTURES "/cost-export/focus/cairn-focus/20240501-20240531/" \
+              "8c0a5d5e-4d1b-4b0e-9a51-6a1f0e3c2b01"
+#define EA CAIRN_FIXTURES "/cost-export/ea/cairn-ea-actual/20230901-20230930/" \
+           "3f2e1d0c-9b8a-4765-8432-10fedcba9804"
+#define MISMATCH CAIRN_FIXTURES "/cost-export/mismatch/cairn-focus/" \
+                 "20240501-20240531/0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f03"
+#define EMPTY CAIRN_FIXTURES "/cost-export/empty/cairn-focus/20240601-20240630/" \
+              "9e8d7c6b-5a4f-4e3d-2c1b-0a9f8e7d6c06"
+#define TMP "/tmp/cairn_test_cost_export"
+
+#define MAXR 32
+
+struct got {
+  int    n;
+  char   first[MAXR][96];     /* column 0 */
+  char   col[MAXR][256];      /* the column named in 'want' */
+  size_t ncols[MAXR];
+  char   pos[MAXR][256];
+  char   hdr0[64];            /* first header name of the first record */
+  char   type[64];            /* meta headers x-export-type */
+  char   period[64];          /* meta headers x-export-period-start */
+  char   scope[128];
+  const char *want;           /* header name whose value goes to col[] */
+};
+
+static const char *str(const json_t *j)
+{
+  return json_string_value(j) ? json_string_value(j) : "";
+}
+
+static int collect(void *ud, const struct cairn_record *rec)
+{
+  struct got *g = ud;
+  int i = g->n++;
+  const json_t *h = json_object_get(rec->meta, "headers");
+  cr_assert_lt(i, MAXR);
+  cr_assert_not_null(rec->header);
+  cr_assert_eq(rec->ragged, 0, "record %d is ragged", i);
+  g->ncols[i] = rec->n_cols;
+  snprintf(g->first[i], sizeof g->first[i], "%s", rec->cols[0]);
+  snprintf(g->pos[i], sizeof g->pos[i], "%s", rec->position);
+  if (g->want)
+    for (size_t c = 0; c < rec->header->n_cols; c++)
+      if (strcmp(rec->header->names[c], g->want) == 0)
+        snprintf(g->col[i], sizeof g->col[i], "%s", rec->cols[c]);
+  if (i == 0) {
+    snprintf(g->hdr0, sizeof g->hdr0, "%s", rec->header->names[0]);
+    snprintf(g->type, sizeof g->type, "%s",
+             str(json_object_get(h, "x-export-type")));
+    snprintf(g->period, sizeof g->period, "%s",
+             str(json_object_get(h, "x-export-period-start")));
+    snprintf(g->scope, sizeof g->scope, "%s",
+             str(json_object_get(h, "x-export-scope")));
+  }
+  return 0;
+}
+
+static cairn_source *open_at(const char *path, int rows, json_t **cfg_out,
+                             struct cairn_source_ctx *ctx, int *rc_out,
+                             cairn_err *err)
+{
+  cairn_source *s = NULL;
+  *cfg_out = json_pack("{s:s,s:s,s:i}", "type", "cost_export", "path", path,
+                       "chunk_rows", rows);
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = "t";
+  ctx->cfg = *cfg_out;
+  *rc_out = cairn_source_open(cairn_source_find("cost_export"), ctx, &s, err);
+  return s;
+}
+
+static cairn_source *open_ok(const char *path, int rows, json_t **cfg_out,
+                             struct cairn_source_ctx *ctx)
+{
+  cairn_err err = { 0 };
+  int rc;
+  cairn_source *s = open_at(path, rows, cfg_out, ctx, &rc, &err);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  return s;
+}
+
+/* Extract + decode from cursor to the end. Returns the number of chunks;
+ * cursors[k] gets the cursor_out of chunk k (NULL-terminated, owned). */
+static int drain(cairn_source *s, struct got *g, const char *cursor,
+                 char **cursors, int *rc_out, cairn_err *err)
+{
+  struct cairn_page page = { 0 };
+  char *cur = cursor ? strdup(cursor) : NULL;
+  int chunks = 0, rc;
+
+  for (;;) {
+    rc = s->ops->extract(s, cur, &page, err);
+    if (rc == CAIRN_DONE) {
+      rc = CAIRN_OK;
+      break;
+    }
+    if (rc < 0)
+      break;
+    chunks++;
+    cr_assert_not_null(page.meta);
+    cr_assert_eq(s->ops->decode(s, chunks, &page, collect, g, err), CAIRN_OK,
+                 "%s", err->msg);
+    free(cur);
+    cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+    if (cursors)
+      cursors[chunks - 1] = cur ? strdup(cur) : NULL;
+    cairn_page_clear(&page);
+    if (!cur)
+      break;
+  }
+  free(cur);
+  cairn_page_clear(&page);
+  if (rc_out)
+    *rc_out = rc;
+  return chunks;
+}
+
+static void write_file(const char *path, const char *text)
+{
+  FILE *fp = fopen(path, "w");
+  cr_assert_not_null(fp, "%s", path);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void fresh_tmp(void)
+{
+  cr_assert_eq(system("rm -rf " TMP " && mkdir -p " TMP), 0);
+}
+
+TestSuite(src_cost_export);
+
+Test(src_cost_export, reads_every_blob_in_manifest_order_plain_gzip_zip)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = { .want = "ChargeDescription" };
+  cairn_err err = { 0 };
+  int rc;
+  cairn_source *s = open_ok(FOCUS, 100, &cfg, &ctx);
+
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 3,
+               "a chunk never spans two blobs: one chunk per blob");
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(g.n, 12, "5 + 4 + 3 rows");
+  cr_assert_eq(g.ncols[0], 97, "45 FOCUS + 52 x_ columns");
+  cr_assert_str_eq(g.first[0], "", "AvailabilityZone is empty");
+  /* Partition order: the plain blob, then the gzip one, then the zip. */
+  cr_assert(strstr(g.pos[0], "part_0_0001.csv:2") != NULL, "%s", g.pos[0]);
+  cr_assert(strstr(g.pos[5], "part_1_0001.csv.gz:2") != NULL, "%s", g.pos[5]);
+  cr_assert(strstr(g.pos[9], "part_2_0001.zip:2") != NULL, "%s", g.pos[9]);
+  /* A quoted newline inside a field: one record, two lines. */
+  cr_assert(strstr(g.col[8], "\n(batch pool)") != NULL, "%s", g.col[8]);
+  cr_assert(strstr(g.pos[8], "part_1_0001.csv.gz:5") != NULL, "%s", g.pos[8]);
+  cr_assert_str_eq(g.type, "FocusCost");
+  cr_assert_str_eq(g.period, "2024-05-01T00:00:00Z",
+                   "startDate without a zone is read as UTC");
+  cr_assert_str_eq(g.scope,
+                   "/providers/Microsoft.Billing/billingAccounts/8611537");
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, page_meta_carries_export_metadata_and_logical_date)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg, *meta;
+  struct cairn_page page = { 0 };
+  cairn_err err = { 0 };
+  cairn_source *s = open_ok(FOCUS, 2, &cfg, &ctx);
+
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(page.n_hint, 2);
+  meta = json_loads(page.meta, 0, NULL);
+  cr_assert_not_null(meta, "%s", page.meta);
+  cr_assert_eq(json_integer_value(json_object_get(meta, "blob")), 0);
+  cr_assert_eq(json_integer_value(json_object_get(meta, "line")), 2);
+  cr_assert_str_eq(json_string_value(json_object_get(meta, "date")),
+                   "2024-06-01T04:12:09Z", "runInfo.submittedTime");
+  {
+    const json_t *h = json_object_get(meta, "headers");
+    cr_assert_str_eq(json_string_value(json_object_get(h,
+                     "x-export-data-version")), "1.0r2");
+    cr_assert_str_eq(json_string_value(json_object_get(h, "x-export-name")),
+                     "cairn-focus");
+    cr_assert_str_eq(json_string_value(json_object_get(h,
+                     "x-export-period-end")), "2024-05-31T00:00:00Z");
+    cr_assert_str_eq(json_string_value(json_object_get(h, "x-export-run-id")),
+                     "8c0a5d5e-4d1b-4b0e-9a51-6a1f0e3c2b01");
+    cr_assert(strstr(json_string_value(json_object_get(h, "x-export-blob")),
+                     "part_0_0001.csv") != NULL);
+  }
+  json_decref(meta);
+  cr_assert_not_null(page.cursor_out);
+  cr_assert(strstr(page.cursor_out, "\"blob\":0") != NULL, "%s",
+            page.cursor_out);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, ea_bom_is_stripped_and_all_rows_read)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = { .want = "Tags" };
+  cairn_err err = { 0 };
+  int rc;
+  cairn_source *s = open_ok(EA, 50000, &cfg, &ctx);
+
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 1);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(g.n, 11);
+  cr_assert_str_eq(g.hdr0, "BillingAccountId", "no BOM in the first name");
+  cr_assert_eq(g.ncols[0], 55);
+  cr_assert_str_eq(g.type, "ActualCost");
+  cr_assert_str_eq(g.col[1], "\"CostCenter\": \"1234\",\"env\": \"prod\","
+                   "\"org\": \"trey\",\"application\": \"databricks\","
+                   "\"databricks-environment\": \"true\"",
+                   "brace-less tags arrive unquoted, as text");
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, data_row_count_mismatch_fails_resumably_naming_blob)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = { 0 };
+  cairn_err err = { 0 };
+  int rc;
+  cairn_source *s = open_ok(MISMATCH, 100, &cfg, &ctx);
+
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 1,
+               "blob 0 is fine; the chunk ending blob 1 fails");
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  cr_assert_eq(g.n, 5);
+  cr_assert(strstr(err.msg, "part_1_0001.csv.gz") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "has 4 data rows") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "dataRowCount 5") != NULL, "%s", err.msg);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, resumes_from_a_cursor_inside_a_gzip_blob)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got all = { .want = "BilledCost" }, tail = { .want = "BilledCost" };
+  char *cursors[MAXR] = { 0 };
+  cairn_err err = { 0 };
+  int rc, n, k;
+  cairn_source *s = open_ok(FOCUS, 1, &cfg, &ctx);
+
+  n = drain(s, &all, NULL, cursors, &rc, &err);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(n, 12, "one record per chunk");
+  cairn_source_close(s);
+  json_decref(cfg);
+  /* Chunk 7 (index 6) is the second record of the gzip blob: its cursor
+   * points past the first data record, in the uncompressed stream. */
+  cr_assert(strstr(cursors[6], "\"blob\":1") != NULL, "%s", cursors[6]);
+  cr_assert(strstr(cursors[6], "\"offset\":0") == NULL, "%s", cursors[6]);
+  s = open_ok(FOCUS, 1, &cfg, &ctx);
+  cr_assert_eq(drain(s, &tail, cursors[6], NULL, &rc, &err), 5);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  for (k = 0; k < 5; k++) {
+    cr_assert_str_eq(tail.col[k], all.col[7 + k]);
+    cr_assert_str_eq(tail.pos[k], all.pos[7 + k], "line numbers survive");
+  }
+  /* The last cursor is NULL: the export ended with the count verified. */
+  cr_assert_null(cursors[11]);
+  for (k = 0; k < MAXR; k++)
+    free(cursors[k]);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, chunk_bytes_bounds_chunks_too)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg = json_pack("{s:s,s:s,s:i,s:i}", "type", "cost_export",
+                          "path", FOCUS, "chunk_rows", 1000,
+                          "chunk_bytes", 1);
+  struct got g = { 0 };
+  cairn_source *s = NULL;
+  cairn_err err = { 0 };
+  int rc;
+
+  memset(&ctx, 0, sizeof ctx);
+  ctx.job = "t";
+  ctx.cfg = cfg;
+  cr_assert_eq(cairn_source_open(cairn_source_find("cost_export"), &ctx, &s,
+                                 &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 12);
+  cr_assert_eq(g.n, 12);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, empty_export_is_no_data_not_an_error)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct cairn_page page = { 0 };
+  cairn_err err = { 0 };
+  cairn_source *s = open_ok(EMPTY, 10, &cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_DONE, "%s",
+               err.msg);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, legacy_manifest_header_only_blob_and_manifest_path)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = { 0 };
+  cairn_err err = { 0 };
+  int rc;
+  cairn_source *s;
+
+  fresh_tmp();
+  write_file(TMP "/a.csv", "x,y\r\n1,2\r\n\r\n3,4");
+  write_file(TMP "/norows.csv", "x,y\n");
+  write_file(TMP "/_manifest.json",
+             "{\"manifestVersion\":\"2023-01-01\",\"byteCount\":20,"
+             "\"blobCount\":2,\"dataRowCount\":2,\"blobs\":["
+             "{\"blobName\":\"c/dir/a.csv\"},{\"blobName\":\"norows.csv\"}]}");
+  s = open_ok(TMP, 10, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 1);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(g.n, 2, "the blank line is not a row");
+  cr_assert_str_eq(g.first[1], "3");
+  cr_assert_str_eq(g.pos[1], "c/dir/a.csv:4");
+  cr_assert_str_eq(g.type, "", "a legacy manifest has no exportConfig");
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  /* The manifest file itself may be given as the path. */
+  memset(&g, 0, sizeof g);
+  s = open_ok(TMP "/_manifest.json", 10, &cfg, &ctx);
+  drain(s, &g, NULL, NULL, &rc, &err);
+  cr_assert_eq(g.n, 2);
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  /* The total is checked even when the blobs carry no counts. */
+  write_file(TMP "/_manifest.json",
+             "{\"dataRowCount\":3,\"blobs\":[{\"blobName\":\"a.csv\"}]}");
+  memset(&g, 0, sizeof g);
+  s = open_ok(TMP, 10, &cfg, &ctx);
+  drain(s, &g, NULL, NULL, &rc, &err);
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  cr_assert(strstr(err.msg, "hold 2 data rows") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "dataRowCount 3") != NULL, "%s", err.msg);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, bad_manifests_are_reported)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  cairn_err err = { 0 };
+  int rc;
+
+  fresh_tmp();
+  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EIO, "no manifest: not complete yet, resumable");
+  cr_assert(strstr(err.msg, "no manifest.json") != NULL, "%s", err.msg);
+  json_decref(cfg);
+
+  write_file(TMP "/a.csv", "x\n1\n");
+  write_file(TMP "/manifest.json", "{\"blobCount\":2,\"blobs\":["
+             "{\"blobName\":\"a.csv\"}]}");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  cr_assert(strstr(err.msg, "blobCount is 2 but 1 blobs") != NULL, "%s",
+            err.msg);
+  json_decref(cfg);
+
+  write_file(TMP "/manifest.json", "{\"blobs\":[{\"blobName\":\"gone.csv\"}]}");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EIO);
+  cr_assert(strstr(err.msg, "\"gone.csv\"") != NULL, "%s", err.msg);
+  json_decref(cfg);
+
+  write_file(TMP "/manifest.json", "{\"blobs\":[{\"blobName\":\"../a.csv\"}]}");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  json_decref(cfg);
+
+  write_file(TMP "/manifest.json", "{\"dataRowCount\":3,\"blobs\":["
+             "{\"blobName\":\"a.csv\",\"dataRowCount\":1}]}");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE, "top-level and per-blob counts disagree");
+  json_decref(cfg);
+
+  write_file(TMP "/manifest.json", "{\"blobs\": [");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  json_decref(cfg);
+  system("rm -rf " TMP);
+}
+
+Test(src_cost_export, a_cursor_of_another_export_is_refused)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct cairn_page page = { 0 };
+  cairn_err err = { 0 };
+  cairn_source *s = open_ok(FOCUS, 1, &cfg, &ctx);
+  int rc = s->ops->extract(s, "{\"before\":0,\"blob\":0,\"export\":"
+                           "\"0000000000000000\",\"line\":3,\"offset\":2000,"
+                           "\"rows\":1}", &page, &err);
+  cr_assert_eq(rc, CAIRN_ESTATE);
+  cr_assert(strstr(err.msg, "--fresh") != NULL, "%s", err.msg);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_cost_export, check_rejects_bad_config)
+{
+  const char *ptr = NULL;
+  cairn_err err = { 0 };
+  json_t *cfg = json_pack("{s:s,s:s,s:s}", "type", "cost_export", "path", "x",
+                          "chunk_rows", "many");
+  const cairn_source_ops *ops = cairn_source_find("cost_export");
+  cr_assert_not_null(ops);
+  cr_assert_eq(ops->check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  cr_assert_str_eq(ptr, "/chunk_rows");
+  json_decref(cfg);
+}
