@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 "$BIN" run jobs/demo-cost.json --log-format text "${@:2}"
 rows=$(sqlite3 out/warehouse.db 'SELECT count(*) FROM cost_record')
 total=$(sqlite3 out/warehouse.db 'SELECT printf("%.2f", sum(billedCost)) FROM cost_record')
-echo "demo: out/warehouse.db holds $rows cost_record rows (billedCost total $total USD)."
+echo "demo: out/warehouse.db holds $rows cost_record rows (billedCost total $total USD);
+      evidence bundle: $(ls out/evidence/demo-cost/*.tar)"
 echo "      try: sqlite3 out/warehouse.db 'SELECT serviceName, round(sum(billedCost),2) FROM cost_record GROUP BY 1'"

@@ -11,6 +11,7 @@ int cairn_cmd_status(int argc, char **argv);
 int cairn_cmd_dlq(int argc, char **argv);
 int cairn_cmd_verify(int argc, char **argv);
 int cairn_cmd_mock(int argc, char **argv);
+int cairn_cmd_decrypt(int argc, char **argv);
 
 /* Shared option helpers. */
 /* --state/--out resolution: flag, then $CAIRN_STATE/$CAIRN_OUT, then

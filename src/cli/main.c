@@ -21,6 +21,7 @@ static const struct subcommand commands[] = {
   { "verify",   cairn_cmd_verify,   "verify an evidence bundle" },
   { "mock",     cairn_cmd_mock,     "serve a HAR recording on loopback" },
   { "dlq",      cairn_cmd_dlq,      "list quarantined records of a job" },
+  { "decrypt",  cairn_cmd_decrypt,  "decrypt PII values with the job's key" },
 };
 
 static void usage(FILE *out)

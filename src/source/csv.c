@@ -1,40 +1,93 @@
 /* SPDX-License-Identifier: MIT */
 /* csv.c -- RFC 4180 scanning and splitting shared by the CSV sources.
  *
- * The scanner works line by line: memchr finds the next newline, then the
- * quotes in that line flip the quote state (memchr again, so both passes
- * run at vector speed on the long unquoted stretches of cost exports). A
- * newline reached in the unquoted state ends the record. */
+ * Both loops look at 16 bytes at a time (SSE2, part of every x86-64; other
+ * targets take the byte loop): the scanner turns each block into bit masks
+ * of quotes and newlines and walks only the set bits, flipping the quote
+ * state on a quote and ending the record at a newline outside quotes; the
+ * splitter finds the next comma or quote the same way. Cost exports have
+ * ~20 quotes and ~40 commas in a 700-byte row, so a library call per
+ * delimiter (memchr) cost more than the scanning itself. */
 #include "source/csv.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define CSV_SSE2 1
+#endif
+
+/* First c in [p, end), or NULL. */
+static inline char *find_byte(char *p, const char *end, char c)
+{
+#ifdef CSV_SSE2
+  const __m128i v = _mm_set1_epi8(c);
+  while (end - p >= 16) {
+    unsigned m = (unsigned)_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), v));
+    if (m)
+      return p + __builtin_ctz(m);
+    p += 16;
+  }
+#endif
+  for (; p < end; p++)
+    if (*p == c)
+      return p;
+  return NULL;
+}
 
 size_t cairn__csv_scan(const char *p, size_t n, int *quoted, long *lines,
                        int *done)
 {
-  const char *at = p, *end = p + n;
+  size_t i = 0;
   int q = *quoted;
 
   *done = 0;
-  while (at < end) {
-    const char *nl = memchr(at, '\n', (size_t)(end - at));
-    const char *seg_end = nl ? nl + 1 : end;
-    for (const char *c = at; (c = memchr(c, '"', (size_t)(seg_end - c)));
-         c++)
+#ifdef CSV_SSE2
+  {
+    const __m128i vq = _mm_set1_epi8('"'), vn = _mm_set1_epi8('\n');
+    for (; i + 16 <= n; i += 16) {
+      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+      unsigned mq = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, vq));
+      unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, vn));
+      unsigned m = mq | mn;
+      if (!mn) {
+        /* No newline: only the parity of the quotes matters. */
+        q ^= __builtin_popcount(mq) & 1;
+        continue;
+      }
+      while (m) {
+        unsigned bit = (unsigned)__builtin_ctz(m);
+        m &= m - 1;
+        if (mq >> bit & 1) {
+          q = !q;
+        } else {
+          (*lines)++;
+          if (!q) {
+            *quoted = q;
+            *done = 1;
+            return i + bit + 1;
+          }
+        }
+      }
+    }
+  }
+#endif
+  for (; i < n; i++) {
+    if (p[i] == '"') {
       q = !q;
-    at = seg_end;
-    if (!nl)
-      break;
-    (*lines)++;
-    if (!q) {
-      *done = 1;
-      break;
+    } else if (p[i] == '\n') {
+      (*lines)++;
+      if (!q) {
+        *quoted = q;
+        *done = 1;
+        return i + 1;
+      }
     }
   }
   *quoted = q;
-  return (size_t)(at - p);
+  return n;
 }
 
 int cairn__csv_blank(const char *p, size_t n)
@@ -64,7 +117,7 @@ size_t cairn__csv_split(char *p, size_t len, struct cairn__csv_cols *out)
       p++;
       for (;;) {
         /* Copy up to the next quote in one go. */
-        char *qt = memchr(p, '"', (size_t)(end - p));
+        char *qt = find_byte(p, end, '"');
         size_t k = qt ? (size_t)(qt - p) : (size_t)(end - p);
         if (w != p)
           memmove(w, p, k);
@@ -84,7 +137,7 @@ size_t cairn__csv_split(char *p, size_t len, struct cairn__csv_cols *out)
       while (p < end && *p != ',')
         *w++ = *p++;
     } else {
-      char *comma = memchr(p, ',', (size_t)(end - p));
+      char *comma = find_byte(p, end, ',');
       p = comma ? comma : end;
       w = p;
     }

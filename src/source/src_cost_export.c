@@ -624,6 +624,79 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   return CAIRN_OK;
 }
 
+/* Append the records of one chunk to raw: at most chunk_rows records, and
+ * no record that would take raw past chunk_bytes (unless it is the first:
+ * a chunk always makes progress). Records lying wholly in the read buffer
+ * are scanned there and copied in one span per buffer; only a record that
+ * straddles two reads is assembled piecewise (it may overshoot the byte
+ * bound by itself). *rows gets the records (blank lines excluded), *line
+ * the line after the last one. */
+static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
+                      long *line, cairn_err *err)
+{
+  struct reader *rd = &s->rd;
+  size_t limit = (size_t)s->chunk_bytes;
+  int rc;
+
+  cairn_buf_reset(raw);
+  /* Size the page once instead of doubling up to twice the bound. */
+  if (limit <= (1u << 30) && raw->cap < limit + 1) {
+    raw->data = cairn_xrealloc(raw->data, limit + 1);
+    raw->cap = limit + 1;
+    raw->data[0] = '\0';
+  }
+  *rows = 0;
+  while (*rows < s->chunk_rows) {
+    const char *p;
+    size_t n, span = 0;
+    int full = 0;
+
+    rc = rd_fill(s, err);
+    if (rc < 0)
+      return rc;
+    if (rc == 0)
+      break;
+    p = rd->buf + rd->at;
+    n = rd->len - rd->at;
+    while (*rows < s->chunk_rows) {
+      int quoted = 0, done;
+      long lines = 0;
+      size_t k = cairn__csv_scan(p + span, n - span, &quoted, &lines, &done);
+      if (!done)
+        break; /* straddles the end of the buffer */
+      if (*rows > 0 && raw->len + span + k > limit) {
+        full = 1;
+        break;
+      }
+      if (!cairn__csv_blank(p + span, k))
+        (*rows)++;
+      *line += lines;
+      span += k;
+    }
+    if (span && cairn_buf_append(raw, p, span) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
+    rd->at += span;
+    if (full || *rows >= s->chunk_rows)
+      break;
+    if (rd->at < rd->len) {
+      /* One record across reads (or the last one, without a newline). */
+      size_t before = raw->len;
+      long lines;
+      if (*rows > 0 && raw->len >= limit)
+        break;
+      rc = rd_record(s, raw, &lines, err);
+      if (rc < 0)
+        return rc;
+      if (rc == 0)
+        break;
+      if (!cairn__csv_blank(raw->data + before, raw->len - before))
+        (*rows)++;
+      *line += lines;
+    }
+  }
+  return CAIRN_OK;
+}
+
 /* ---- row counts ------------------------------------------------------------ */
 
 static int check_blob(const struct cx_src *s, size_t i, long long rows,
@@ -749,19 +822,9 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 
   /* One chunk: whole records of this blob, never more than one blob. */
   line_end = c.line;
-  cairn_buf_reset(&page->raw);
-  while (rows < s->chunk_rows && (long)page->raw.len < s->chunk_bytes) {
-    long lines;
-    size_t before = page->raw.len;
-    rc = rd_record(s, &page->raw, &lines, err);
-    if (rc < 0)
-      return rc;
-    if (rc == 0)
-      break;
-    if (!cairn__csv_blank(page->raw.data + before, page->raw.len - before))
-      rows++;
-    line_end += lines;
-  }
+  rc = read_chunk(s, &page->raw, &rows, &line_end, err);
+  if (rc < 0)
+    return rc;
   page->n_hint = rows;
   next = c;
   next.rows += rows;

@@ -4,7 +4,8 @@
 # transformed, sink loaded, loaded, window finished) and at random instants,
 # some inside SQLite transactions; after each kill `cairn run` completes it.
 # Every time the warehouse dump must equal an uninterrupted run's, and the
-# state store must show every chunk loaded exactly once.
+# state store must show every chunk loaded exactly once; the evidence
+# bundle must be byte-identical too.
 source "$(dirname "$0")/../lib.sh"
 JOB=jobs/demo-cost.json
 ARGS=(--param chunk_rows=50 --log-level warn)
@@ -18,11 +19,13 @@ check() { # dir label
   local q="SELECT count(*), coalesce(min(load_count),0), coalesce(max(load_count),0) FROM chunks WHERE job='demo-cost'"
   expect_eq "$(sqlite3 "$d/state/cairn.db" "$q")" "$CHUNKS|1|1" "$label: chunks loaded once"
   expect_eq "$(sqlite3 "$d/state/cairn.db" "SELECT status FROM windows")" "loaded" "$label: window"
+  expect_eq "$(sha256sum < "$d/out/evidence/demo-cost/demo-cost-all.tar")" "$REF_TAR" "$label: bundle bytes"
 }
 
 mkdir -p "$T/ref"
 run "$T/ref" || fail "reference run failed"
 REF="$(dump "$T/ref")"
+REF_TAR="$(sha256sum < "$T/ref/out/evidence/demo-cost/demo-cost-all.tar")"
 expect_eq "$(sqlite3 "$T/ref/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 2000 "reference rows"
 check "$T/ref" reference
 

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* cmd_decrypt.c -- `cairn decrypt`: reverse the PII "encrypt" policy for an
+ * authorised holder of the key. */
+#include "cli/cli.h"
+#include "core/mem.h"
+#include "transform/pii.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage_text[] =
+  "usage: cairn decrypt (--key-secret NAME | --key-file FILE) [VALUE...]\n"
+  "\n"
+  "Decrypts values written by the PII policy \"encrypt\"\n"
+  "(enc:v1:<key_id>:<base64>), one per argument or, without arguments, one\n"
+  "per line of standard input, and prints the plaintexts in order. The key\n"
+  "(32 bytes as 64 hex digits or base64) is read from the secret NAME\n"
+  "($CAIRN_SECRET_<NAME> or $CREDENTIALS_DIRECTORY/<NAME>) or from FILE.\n"
+  "A wrong key or a damaged value fails with exit 4; usage errors exit 2.\n";
+
+static char *read_key(const char *secret, const char *file)
+{
+  struct cairn_buf b = {0};
+  char *path = NULL, *env;
+  FILE *fp;
+  char chunk[512];
+  size_t n;
+
+  if (secret) {
+    env = cairn_strfmt("CAIRN_SECRET_%s", secret);
+    if (getenv(env)) {
+      char *v = cairn_xstrdup(getenv(env));
+      free(env);
+      return v;
+    }
+    free(env);
+    if (!getenv("CREDENTIALS_DIRECTORY"))
+      return NULL;
+    path = cairn_strfmt("%s/%s", getenv("CREDENTIALS_DIRECTORY"), secret);
+    file = path;
+  }
+  fp = fopen(file, "r");
+  free(path);
+  if (!fp)
+    return NULL;
+  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+    cairn_buf_append(&b, chunk, n);
+  fclose(fp);
+  while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
+    b.data[--b.len] = '\0';
+  return cairn_buf_take(&b);
+}
+
+static int decrypt_one(const char *value, const char *key)
+{
+  cairn_err err = {0};
+  char *plain = NULL;
+  int rc = cairn_pii_decrypt(value, key, &plain, &err);
+  if (rc < 0) {
+    fprintf(stderr, "cairn decrypt: %s\n", err.msg);
+    return rc == CAIRN_EUSAGE ? 2 : 4;
+  }
+  printf("%s\n", plain);
+  free(plain);
+  return 0;
+}
+
+int cairn_cmd_decrypt(int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "key-secret", required_argument, NULL, 's' },
+    { "key-file", required_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char *secret = NULL, *file = NULL;
+  char *key, line[65536];
+  int c, rc = 0;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 's': secret = optarg; break;
+    case 'f': file = optarg; break;
+    case 'h': fputs(usage_text, stdout); return 0;
+    default: fputs(usage_text, stderr); return 2;
+    }
+  }
+  if (!secret == !file) {
+    fputs(usage_text, stderr);
+    return 2;
+  }
+  key = read_key(secret, file);
+  if (!key) {
+    fprintf(stderr, "cairn decrypt: cannot read the key from %s %s\n",
+            secret ? "secret" : "file", secret ? secret : file);
+    return 2;
+  }
+  if (optind < argc) {
+    for (int i = optind; i < argc && rc == 0; i++)
+      rc = decrypt_one(argv[i], key);
+  } else {
+    while (rc == 0 && fgets(line, sizeof line, stdin)) {
+      line[strcspn(line, "\r\n")] = '\0';
+      if (*line)
+        rc = decrypt_one(line, key);
+    }
+  }
+  memset(key, 0, strlen(key));
+  free(key);
+  return rc;
+}

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# make bench: cairn against the baselines, side by side, on the same files.
+#
+# usage: tests/bench/run.sh [BIN]        (from anywhere; BIN default bin/cairn)
+# env:   BENCH_ROWS=N      rows of the generated export (default 1000000)
+#        BENCH_BIG=K       the memory run reads K times the rows (default 5)
+#        BENCH_SKIP_PY=1   skip the Python baselines (the slowest part)
+#
+# Generates (once, cached under build/bench/data/) a FOCUS-shaped Azure
+# cost export of BENCH_ROWS rows in 3 partitions, the middle one gzipped
+# (tests/bench/gen_cost.py: the rows of ../shared/bench/gen_cost.py), then
+# times, on that export folder:
+#   cairn       jobs/azure-cost-export.json -> SQLite (replace_partition)
+#   cairn+bund  the same job with the evidence bundle sink added
+#   sqlite3     .import --csv of the same three files (gzip via a pipe)
+#   python      tests/bench/py_etl.py: the same mapping with the stdlib,
+#               -> SQLite, and -> SQLite + NDJSON
+#   checkpoints chunk_rows=50000 vs one huge chunk per partition
+#   resume      killed after the loaded stage of the chunk at 90 %, rerun
+#   memory      peak RSS at BENCH_ROWS and at BENCH_BIG x BENCH_ROWS
+# and prints rows/s, MB/s (uncompressed CSV), peak RSS and the ratios,
+# also into build/bench/results.txt. docs/performance.md has the figures.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+CAIRN="$(realpath "${1:-bin/cairn}")"
+ROWS=${BENCH_ROWS:-1000000}
+BIG=${BENCH_BIG:-5}
+W="$ROOT/build/bench"
+DATA="$W/data/focus-$ROWS"
+RES="$W/results.txt"
+TIME=/usr/bin/time
+JOB=jobs/azure-cost-export.json
+[ -x "$TIME" ] || { echo "bench: $TIME missing (Debian package 'time')" >&2; exit 2; }
+command -v sqlite3 >/dev/null || { echo "bench: sqlite3 missing" >&2; exit 2; }
+mkdir -p "$W/data" "$W/runs"
+export CAIRN_LOG_FORMAT=json
+unset CAIRN_STATE CAIRN_OUT CAIRN_DISABLE CAIRN_TEST_KILL_AT CAIRN_TEST_FAULT
+
+# ---- input (cached; regenerated when the generator changes) --------------
+stamp="$(sha256sum tests/bench/gen_cost.py | cut -c1-16)-$ROWS"
+if [ "$(cat "$DATA/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "bench: generating $ROWS rows into $DATA (cached for later runs)"
+  rm -rf "$DATA"
+  python3 tests/bench/gen_cost.py "$ROWS" "$DATA" --partitions 3 --gzip 1
+  echo "$stamp" > "$DATA/.stamp"
+fi
+BIGDATA="$W/data/focus-$ROWS-x$BIG"
+if [ "$(cat "$BIGDATA/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  rm -rf "$BIGDATA"
+  python3 tests/bench/gen_cost.py --replicate "$BIG" "$DATA" "$BIGDATA"
+  echo "$stamp" > "$BIGDATA/.stamp"
+fi
+# Uncompressed CSV bytes of the export (what MB/s is measured against).
+BYTES=$(python3 -c '
+import gzip, json, os, sys
+d = sys.argv[1]; n = 0
+for b in json.load(open(os.path.join(d, "manifest.json")))["blobs"]:
+    p = os.path.join(d, os.path.basename(b["blobName"]))
+    if p.endswith(".gz"):
+        with gzip.open(p) as f:
+            while True:
+                k = len(f.read(1 << 20))
+                if not k: break
+                n += k
+    else:
+        n += os.path.getsize(p)
+print(n)' "$DATA")
+PARTS=()
+while read -r p; do PARTS+=("$DATA/$p"); done < <(jq -r '.blobs[].blobName | split("/") | last' "$DATA/manifest.json")
+
+# ---- helpers -----------------------------------------------------------
+declare -A SECS RSS ROWSOF
+# measure NAME ROWS CMD...: time CMD (its output to runs/NAME.log), keep
+# elapsed seconds and peak RSS; a non-zero exit is fatal unless NAME ends
+# in "-killed".
+measure() {
+  local name=$1 rows=$2; shift 2
+  local log="$W/runs/$name.log" tf="$W/runs/$name.time" rc=0
+  "$TIME" -f "%e %M" -o "$tf" "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" -ne 0 ] && [[ "$name" != *-killed ]]; then
+    echo "bench: $name failed (exit $rc):" >&2; tail -n 5 "$log" >&2; exit 1
+  fi
+  read -r SECS[$name] RSS[$name] < <(grep -E '^[0-9.]+ [0-9]+$' "$tf" | tail -n 1)
+  ROWSOF[$name]=$rows
+}
+fresh() { rm -rf "$W/runs/$1"; mkdir -p "$W/runs/$1"; echo "$W/runs/$1"; }
+cairn_run() { # cairn_run NAME JOBFILE DATA [args]
+  local name=$1 job=$2 data=$3 rows=$4; shift 4
+  local d; d=$(fresh "$name")
+  measure "$name" "$rows" "$CAIRN" run "$job" --param input="$data" \
+    --state "$d/state" --out "$d/out" --log-level warn "$@"
+}
+ratio() { python3 -c "import sys; a,b=float(sys.argv[1]),float(sys.argv[2]); print('%.2f' % (b/a) if a > 0 else 'n/a')" "$1" "$2"; }
+
+: > "$RES"
+out() { echo "$*" | tee -a "$RES"; }
+out "cairn bench -- $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+out "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo)"
+out "input: $ROWS rows, 3 partitions (1 gzipped), $(python3 -c "print('%.0f' % ($BYTES/1e6))") MB of CSV; $(sqlite3 --version | cut -d' ' -f1) sqlite3, $(python3 --version)"
+out ""
+
+# ---- 1. cairn -> SQLite, cairn -> SQLite + bundle ----------------------------
+cairn_run cairn "$JOB" "$DATA" "$ROWS"
+jq '.name = "bench-cost-both" | .sinks += ["evidence"]' "$JOB" > "$W/cost-both.json"
+cairn_run cairn-bundle "$W/cost-both.json" "$DATA" "$ROWS"
+loaded=$(sqlite3 "$W/runs/cairn/out/warehouse.db" 'SELECT count(*) FROM cost_record')
+[ "$loaded" = "$ROWS" ] || { echo "bench: cairn loaded $loaded rows, not $ROWS" >&2; exit 1; }
+
+# ---- 2. sqlite3 .import of the same files ------------------------------------
+d=$(fresh sqlite3)
+imp=()
+for p in "${PARTS[@]}"; do
+  skip=""; [ ${#imp[@]} -eq 0 ] || skip="--skip 1 "
+  if [[ "$p" == *.gz ]]; then imp+=(".import --csv ${skip}'|gzip -dc $p' cost")
+  else imp+=(".import --csv ${skip}$p cost"); fi
+done
+measure sqlite3 "$ROWS" sqlite3 "$d/import.db" "${imp[@]}"
+
+# ---- 3. the Python stdlib ETL ----------------------------------------------
+if [ "${BENCH_SKIP_PY:-}" != 1 ]; then
+  d=$(fresh python)
+  measure python "$ROWS" python3 tests/bench/py_etl.py "$DATA" "$d/py.db"
+  d=$(fresh python-ndjson)
+  measure python-ndjson "$ROWS" python3 tests/bench/py_etl.py "$DATA" "$d/py.db" "$d/py.ndjson"
+  # Same mapping: the same record ids, row for row.
+  a=$(sqlite3 "$W/runs/cairn/out/warehouse.db" "SELECT count(*), count(DISTINCT recordId), sum(length(tags)) FROM cost_record")
+  b=$(sqlite3 "$W/runs/python/py.db" "SELECT count(*), count(DISTINCT recordId), sum(length(tags)) FROM cost_record")
+  [ "$a" = "$b" ] || { echo "bench: cairn ($a) and python ($b) disagree" >&2; exit 1; }
+fi
+
+# ---- 4. the JSON path ----------------------------------------------------------
+# TODO(json-path): replay a 200-page Resource-Graph-shaped recording into
+# cmdb_ci (jobs/azure-resource-graph.json, http source, --replay HAR) next to
+# a Python stdlib equivalent. Enabled once that job and the http source
+# exist; until then this part is skipped and says so.
+if [ -f jobs/azure-resource-graph.json ] && "$CAIRN" run --help 2>&1 | grep -q -- --replay; then
+  out "json path: jobs/azure-resource-graph.json exists -- TODO(json-path): add the 200-page replay bench"
+else
+  out "json path: skipped (needs jobs/azure-resource-graph.json and the http source)"
+fi
+
+# ---- 5. checkpoint overhead: 50,000-row chunks vs one chunk per partition ----
+HUGE=1000000000000
+cairn_run chunks-50k "$JOB" "$DATA" "$ROWS" --param chunk_rows=50000 --param chunk_bytes=$HUGE
+cairn_run chunks-huge "$JOB" "$DATA" "$ROWS" --param chunk_rows=100000000 --param chunk_bytes=$HUGE
+N=$(jq '.windows[0].last_seq' <<<"$("$CAIRN" status azure-cost-export --state "$W/runs/chunks-50k/state" --json)")
+
+# ---- 6. resume after a kill at 90 % ----------------------------------------------
+K=$(( (N * 9 + 9) / 10 ))
+d=$(fresh resume)
+export CAIRN_TEST_KILL_AT=loaded:$K
+measure resume-killed "$ROWS" "$CAIRN" run "$JOB" \
+  --param input="$DATA" --param chunk_rows=50000 --param chunk_bytes=$HUGE \
+  --state "$d/state" --out "$d/out" --log-level warn
+unset CAIRN_TEST_KILL_AT
+measure resume "$ROWS" "$CAIRN" run "$JOB" --param input="$DATA" \
+  --param chunk_rows=50000 --param chunk_bytes=$HUGE \
+  --state "$d/state" --out "$d/out" --log-level warn
+REDONE=$(jq '.runs[0].chunks_redone' <<<"$("$CAIRN" status azure-cost-export --state "$d/state" --json)")
+after=$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')
+[ "$after" = "$ROWS" ] || { echo "bench: resumed run has $after rows, not $ROWS" >&2; exit 1; }
+
+# ---- 7. memory: the same job on BIG times the rows ---------------------------
+cairn_run cairn-x$BIG "$JOB" "$BIGDATA" $((ROWS * BIG))
+
+# ---- report ----------------------------------------------------------------------
+row() { # row NAME LABEL
+  local s=${SECS[$1]} r=${ROWSOF[$1]}
+  python3 -c '
+import sys
+name, label, s, rows, rss, mb = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+print("%-34s %8.2f s %10.0f rows/s %7.1f MB/s %7.1f MB peak RSS" % (label, s, rows / s, mb / s, rss / 1024))
+' "$1" "$2" "$s" "$r" "${RSS[$1]}" "$(python3 -c "print($BYTES * ${ROWSOF[$1]} / $ROWS / 1e6)")" | tee -a "$RES"
+}
+out "run                                   time        rows/s       MB/s        peak RSS"
+row cairn "cairn -> SQLite"
+row cairn-bundle "cairn -> SQLite + bundle"
+row sqlite3 "sqlite3 .import (CSV -> SQLite)"
+if [ -n "${SECS[python]:-}" ]; then
+  row python "python stdlib -> SQLite"
+  row python-ndjson "python stdlib -> SQLite + NDJSON"
+fi
+row chunks-50k "cairn, chunk_rows=50000 ($N chunks)"
+row chunks-huge "cairn, one chunk per partition"
+row cairn-x$BIG "cairn -> SQLite, ${BIG}x rows"
+out ""
+out "ratios (higher is better for cairn; targets from the issue in brackets)"
+out "  cairn vs sqlite3 .import            $(ratio "${SECS[cairn]}" "${SECS[sqlite3]}")x  [>= 4x]"
+out "  cairn+bundle vs sqlite3 .import     $(ratio "${SECS[cairn-bundle]}" "${SECS[sqlite3]}")x  [>= 2.5x]"
+if [ -n "${SECS[python]:-}" ]; then
+  out "  cairn vs python                     $(ratio "${SECS[cairn]}" "${SECS[python]}")x  [>= 25x]"
+  out "  cairn+bundle vs python+ndjson       $(ratio "${SECS[cairn-bundle]}" "${SECS[python-ndjson]}")x  [>= 15x]"
+fi
+over=$(python3 -c "print('%.1f' % ((${SECS[chunks-50k]} / ${SECS[chunks-huge]} - 1) * 100))")
+out "  checkpoint overhead (50k vs huge)   ${over} %  [<= 5 %]"
+out "  resume: killed after chunk $K of $N (loaded), rerun redid $REDONE chunk(s)  [<= 1]; killed ${SECS[resume-killed]} s + resumed ${SECS[resume]} s vs ${SECS[chunks-50k]} s uninterrupted"
+out "  peak RSS: $(python3 -c "print('%.1f' % (${RSS[cairn]}/1024))") MB at $ROWS rows, $(python3 -c "print('%.1f' % (${RSS[cairn-x$BIG]}/1024))") MB at $((ROWS * BIG)) rows  [<= 64 MB, flat]"
+out ""
+out "command: make bench   (BENCH_ROWS=$ROWS BENCH_BIG=$BIG tests/bench/run.sh ${1:-bin/cairn})"
+echo "bench: results in $RES"

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Issue #4 acceptance 3: a fixture with 12 kinds of bad record loads the good
+# rows, quarantines each bad one with the right reason, `cairn dlq` lists
+# them, and running again adds nothing.
+source "$(dirname "$0")/../lib.sh"
+S=(--state "$T/state" --out "$T/out")
+IN=tests/data/quarantine/cost-bad.csv
+"$CAIRN" run jobs/demo-cost.json --param input=$IN "${S[@]}" >/dev/null 2>&1 || fail "run"
+expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 288 "good rows loaded"
+want="$IN:3	billedCost: \"abc\" is not a number
+$IN:17	chargePeriodStartUtc: \"yesterday\" is not a date-time
+$IN:43	tags: \"{\\\"env\\\": prod\" is not a tag object (bad value at byte 8)
+$IN:69	row has 5 fields, header has 42
+$IN:95	row has 43 fields, header has 42
+$IN:121	chargeCategory: \"Refundish\" is not one of Usage, Purchase, Tax, Credit, Adjustment
+$IN:147	billingAccountId: required but missing
+$IN:173	effectiveCost: required but missing
+$IN:199	listCost: \"1,5\" is not a number
+$IN:225	chargePeriodEndUtc: \"2026-13-01T00:00:00Z\" is not a date-time
+$IN:251	serviceName: required but missing
+$IN:277	billedCost: \"NaN\" is not a number; currency: required but missing"
+got=$("$CAIRN" dlq demo-cost --json "${S[@]}" | jq -r '.[] | "\(.position)\t\(.reasons)"')
+expect_eq "$got" "$want" "quarantine reasons"
+# The raw record is kept, and the text listing shows it.
+listing=$("$CAIRN" dlq demo-cost "${S[@]}")
+grep -q '^    raw: abc,acct-001,"Contoso, Ltd.",USD' <<<"$listing" || fail "raw record not listed"
+expect_eq "$(head -n 1 <<<"$listing")" "12 quarantined records for demo-cost" "header line"
+# Running again (a new attempt) adds nothing.
+"$CAIRN" run jobs/demo-cost.json --param input=$IN "${S[@]}" >/dev/null 2>&1 || fail "rerun"
+expect_eq "$("$CAIRN" dlq demo-cost --json "${S[@]}" | jq length)" 12 "no duplicate quarantine rows"
+expect_eq "$("$CAIRN" status demo-cost --json "${S[@]}" | jq .dlq_depth)" 12 "status dlq depth"
