@@ -58,21 +58,14 @@ void cairn_batch_free(struct cairn_batch *b)
 
 void cairn_batch_reset(struct cairn_batch *b)
 {
-  struct cairn_arena_block *blk, *next, *keep = NULL;
+  struct cairn_arena_block *blk;
   b->n_rows = 0;
   free_rejects(b);
-  /* Keep one standard block: a flat footprint across chunks. */
-  for (blk = b->arena; blk; blk = next) {
-    next = blk->next;
-    if (!keep && blk->cap == ARENA_BLOCK) {
-      keep = blk;
-      keep->next = NULL;
-      keep->used = 0;
-    } else {
-      free(blk);
-    }
-  }
-  b->arena = keep;
+  /* Keep every block: the next chunk is about as large, and reusing the
+   * memory keeps the footprint flat without page-fault churn. */
+  for (blk = b->arena; blk; blk = blk->next)
+    blk->used = 0;
+  b->cur = b->arena;
   b->arena_bytes = 0;
 }
 
@@ -98,18 +91,26 @@ void cairn_batch_drop_row(struct cairn_batch *b)
 
 const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n)
 {
-  struct cairn_arena_block *blk = b->arena;
+  struct cairn_arena_block *blk = b->cur;
   char *p;
 
-  if (!blk || blk->used + n + 1 > blk->cap) {
-    /* The head is the block being filled; full ones stay behind it. */
+  /* Fill blocks in list order; after a reset, the kept blocks are reused
+   * before any new one is allocated. */
+  while (blk && blk->used + n + 1 > blk->cap)
+    blk = blk->next;
+  if (!blk) {
     size_t cap = n + 1 > ARENA_BLOCK ? n + 1 : ARENA_BLOCK;
     blk = cairn_xmalloc(sizeof *blk + cap);
     blk->used = 0;
     blk->cap = cap;
-    blk->next = b->arena;
-    b->arena = blk;
+    blk->next = NULL;
+    if (b->tail)
+      b->tail->next = blk;
+    else
+      b->arena = blk;
+    b->tail = blk;
   }
+  b->cur = blk;
   p = blk->data + blk->used;
   memcpy(p, s, n);
   p[n] = '\0';
@@ -138,7 +139,6 @@ void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
   v->type = (uint8_t)type;
   v->s = cairn_batch_strdup(b, s, n);
   v->len = (uint32_t)n;
-  v->i = 0;
 }
 
 void cairn_batch_digest(const struct cairn_batch *b, char out[65])
@@ -147,13 +147,19 @@ void cairn_batch_digest(const struct cairn_batch *b, char out[65])
   cairn_sha256_init(&h);
   for (size_t k = 0; k < b->n_rows * b->n_fields; k++) {
     const struct cairn_value *v = &b->vals[k];
-    unsigned char tag[1 + 4 + 8];
+    unsigned char tag[1 + 8];
     tag[0] = v->type;
-    memcpy(tag + 1, &v->len, 4);
-    memcpy(tag + 5, &v->i, 8);
-    cairn_sha256_update(&h, tag, sizeof tag);
-    if (v->s && v->len)
+    if (v->type == CAIRN_V_INT || v->type == CAIRN_V_BOOL) {
+      memcpy(tag + 1, &v->i, 8);
+      cairn_sha256_update(&h, tag, sizeof tag);
+    } else if (v->type != CAIRN_V_NULL) {
+      uint64_t n = v->len;
+      memcpy(tag + 1, &n, 8);
+      cairn_sha256_update(&h, tag, sizeof tag);
       cairn_sha256_update(&h, v->s, v->len);
+    } else {
+      cairn_sha256_update(&h, tag, 1);
+    }
   }
   cairn_sha256_final_hex(&h, out);
 }

@@ -73,11 +73,13 @@ enum cairn_vtype {
   CAIRN_V_JSON, /* s/len: compact JSON (object or array), keys sorted */
 };
 
-struct cairn_value {
-  uint8_t     type;  /* enum cairn_vtype */
-  uint32_t    len;   /* bytes at s */
-  const char *s;     /* points into the batch arena (or static text) */
-  int64_t     i;
+struct cairn_value {          /* 16 bytes: a batch holds millions */
+  union {
+    const char *s;    /* STR, NUM, JSON: points into the batch arena */
+    int64_t     i;    /* INT, BOOL */
+  };
+  uint32_t    len;    /* bytes at s */
+  uint8_t     type;   /* enum cairn_vtype */
 };
 
 struct cairn_arena_block;
@@ -96,7 +98,9 @@ struct cairn_batch {
   size_t              n_rejects;
   size_t              cap_rejects;
   struct cairn_reject *rejects;
-  struct cairn_arena_block *arena; /* string storage for vals */
+  struct cairn_arena_block *arena; /* string storage for vals: a list */
+  struct cairn_arena_block *cur;   /* block being filled */
+  struct cairn_arena_block *tail;  /* last block of the list */
   size_t              arena_bytes;  /* bytes handed out since reset */
 };
 

@@ -27,6 +27,7 @@
 #include "transform/transform.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,7 +46,9 @@ struct run {
   char                       recording_sha[65];
   long                       attempt;
   const struct cairn_window *w;      /* window being run */
-  struct cairn_batch        *batch;
+  struct cairn_batch        *batches[2]; /* filled by the producer in turn */
+  struct cairn_batch        *batch;      /* the one being filled */
+  cairn_state               *load_st;    /* the loader's own connection */
   char                       run_id[33];
   char                       trace_id[33];
   /* totals for the summary and the run record */
@@ -181,6 +184,180 @@ static const char *page_date(const char *meta, char *out, size_t n)
   return res;
 }
 
+/* ---- the loader ------------------------------------------------------------
+ * Chunks are extracted and transformed by the producer (the run's thread)
+ * and loaded by a loader thread, joined by a one-slot handoff and two
+ * batches: while chunk k is being written to the sinks, chunk k+1 is being
+ * read and mapped on the other core. The protocol is unchanged: the loader
+ * takes chunks strictly in seq order, and a chunk is loaded into every sink
+ * before the state says "loaded". The loader has its own state connection
+ * (SQLite connections are not shared between threads). CAIRN_PIPELINE=0
+ * loads inline on one thread. */
+
+struct load_item {
+  long                seq;
+  int                 stage;  /* the chunk's stage before this run */
+  int                 slot;   /* index into r->batches */
+};
+
+struct loader {
+  struct run     *r;
+  long           *durable;    /* per sink: highest seq it holds */
+  int             threaded;
+  pthread_t       thread;
+  pthread_mutex_t mu;
+  pthread_cond_t  cv;
+  struct load_item item;
+  int             has_item;   /* item is waiting for the loader */
+  int             stop;       /* the producer has no more chunks */
+  int             busy[2];    /* batch i is queued or being loaded */
+  int             rc;         /* first loader error, 0 if none */
+  cairn_err       err;
+};
+
+static int load_chunk(struct loader *L, const struct load_item *it,
+                      cairn_err *err)
+{
+  struct run *r = L->r;
+  struct cairn_job *job = r->job;
+  const struct cairn_batch *b = r->batches[it->slot];
+  long seq = it->seq;
+  int rc;
+
+  cairn_log_set_seq(seq);
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    if (L->durable[i] >= seq)
+      continue; /* this sink already holds the chunk */
+    rc = fault_point("sink_load", seq, err);
+    if (rc == CAIRN_OK)
+      rc = cairn_sink_load(r->sinks[i], r->w, seq, b, err);
+    if (rc < 0)
+      return rc;
+    L->durable[i] = seq;
+    kill_point("sink_loaded", seq);
+  }
+  if (it->stage < CAIRN_STAGE_LOADED) {
+    rc = fault_point("state_loaded", seq, err);
+    if (rc == CAIRN_OK)
+      rc = cairn_state_chunk_loaded(r->load_st, job->name, r->w, seq, err);
+    if (rc < 0)
+      return rc;
+    r->loaded += (int64_t)b->n_rows;
+    r->chunks++;
+    cairn_metrics_records("loaded", (int64_t)b->n_rows);
+    cairn_metrics_add("cairn_chunks_total", 1, "stage", "loaded", NULL);
+    cairn_progress_update(r->loaded, r->chunks,
+                          (int64_t)cairn_metrics_sum(cairn_metrics_global(),
+                              "cairn_http_retries_total"), -1);
+    kill_point("loaded", seq);
+  }
+  return CAIRN_OK;
+}
+
+static void *loader_main(void *arg)
+{
+  struct loader *L = arg;
+  pthread_mutex_lock(&L->mu);
+  for (;;) {
+    struct load_item it;
+    cairn_err e = {0};
+    int rc;
+    while (!L->has_item && !L->stop)
+      pthread_cond_wait(&L->cv, &L->mu);
+    if (!L->has_item)
+      break;
+    it = L->item;
+    L->has_item = 0;
+    pthread_cond_broadcast(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+    rc = load_chunk(L, &it, &e);
+    pthread_mutex_lock(&L->mu);
+    L->busy[it.slot] = 0;
+    if (rc < 0) {
+      L->rc = rc;
+      L->err = e;
+    }
+    pthread_cond_broadcast(&L->cv);
+    if (rc < 0)
+      break;
+  }
+  pthread_mutex_unlock(&L->mu);
+  return NULL;
+}
+
+static int loader_start(struct loader *L, struct run *r, long *durable)
+{
+  const char *env = getenv("CAIRN_PIPELINE");
+  memset(L, 0, sizeof *L);
+  L->r = r;
+  L->durable = durable;
+  pthread_mutex_init(&L->mu, NULL);
+  pthread_cond_init(&L->cv, NULL);
+  L->threaded = !(env && strcmp(env, "0") == 0);
+  if (L->threaded && pthread_create(&L->thread, NULL, loader_main, L) != 0)
+    L->threaded = 0;
+  return CAIRN_OK;
+}
+
+/* Wait until batch slot i may be refilled. */
+static int loader_acquire(struct loader *L, int slot, cairn_err *err)
+{
+  int rc;
+  if (!L->threaded)
+    return CAIRN_OK;
+  pthread_mutex_lock(&L->mu);
+  while (L->busy[slot] && !L->rc)
+    pthread_cond_wait(&L->cv, &L->mu);
+  rc = L->rc;
+  if (rc < 0)
+    *err = L->err;
+  pthread_mutex_unlock(&L->mu);
+  return rc;
+}
+
+/* Hand a transformed chunk to the loader (or load it now). */
+static int loader_push(struct loader *L, const struct load_item *it,
+                       cairn_err *err)
+{
+  int rc;
+  if (!L->threaded)
+    return load_chunk(L, it, err);
+  pthread_mutex_lock(&L->mu);
+  while (L->has_item && !L->rc)
+    pthread_cond_wait(&L->cv, &L->mu);
+  rc = L->rc;
+  if (rc < 0) {
+    *err = L->err;
+  } else {
+    L->item = *it;
+    L->has_item = 1;
+    L->busy[it->slot] = 1;
+    pthread_cond_broadcast(&L->cv);
+  }
+  pthread_mutex_unlock(&L->mu);
+  return rc;
+}
+
+/* Let the loader drain and stop; returns its error if it had one (and the
+ * producer had none). */
+static int loader_finish(struct loader *L, int rc, cairn_err *err)
+{
+  if (L->threaded) {
+    pthread_mutex_lock(&L->mu);
+    L->stop = 1;
+    pthread_cond_broadcast(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+    pthread_join(L->thread, NULL);
+    if (rc >= 0 && L->rc < 0) {
+      *err = L->err;
+      rc = L->rc;
+    }
+  }
+  pthread_mutex_destroy(&L->mu);
+  pthread_cond_destroy(&L->cv);
+  return rc;
+}
+
 /* ---- one window ------------------------------------------------------------------ */
 
 static int run_window(struct run *r, cairn_err *err)
@@ -199,6 +376,8 @@ static int run_window(struct run *r, cairn_err *err)
   int64_t w_recs = 0, w_rejs = 0;
   char *cursor = NULL, *logical = NULL;
   char datebuf[32];
+  struct loader L;
+  int loader_on = 0;
   int rc;
 
   cairn_log_set_window(w->key);
@@ -273,15 +452,18 @@ static int run_window(struct run *r, cairn_err *err)
   if (rc < 0)
     goto done;
 
+  loader_start(&L, r, durable);
+  loader_on = 1;
   for (seq = start + 1;; seq++) {
-    int last;
+    struct load_item it;
+    int last, slot = (int)(seq & 1);
     const char *cursor_out;
 
     cairn_log_set_seq(seq);
     rc = cairn_state_chunk_get(r->st, job->name, w, seq, &row, err);
     if (rc < 0)
       goto done;
-    cairn_page_clear(&page);
+    cairn_page_reset(&page);
     if (row.stage >= CAIRN_STAGE_EXTRACTED) {
       /* Redo from the checkpoint: never fetch a spooled page again. */
       if (row.spool) {
@@ -335,7 +517,11 @@ static int run_window(struct run *r, cairn_err *err)
       kill_point("extracted", seq);
     }
 
-    /* transform */
+    /* transform, into the batch the loader is not using */
+    rc = loader_acquire(&L, slot, err);
+    if (rc < 0)
+      goto done;
+    r->batch = r->batches[slot];
     cairn_batch_reset(r->batch);
     rc = src->ops->decode(src, seq, &page, emit_record, &(struct emit_ctx){
                               r, 0, err }, err);
@@ -361,33 +547,13 @@ static int run_window(struct run *r, cairn_err *err)
     if (rc < 0)
       goto done;
 
-    /* load */
-    for (size_t i = 0; i < job->n_sinks; i++) {
-      if (durable[i] >= seq)
-        continue; /* this sink already holds the chunk */
-      rc = fault_point("sink_load", seq, err);
-      if (rc == CAIRN_OK)
-        rc = cairn_sink_load(r->sinks[i], w, seq, r->batch, err);
-      if (rc < 0)
-        goto done;
-      durable[i] = seq;
-      kill_point("sink_loaded", seq);
-    }
-    if (row.stage < CAIRN_STAGE_LOADED) {
-      rc = fault_point("state_loaded", seq, err);
-      if (rc == CAIRN_OK)
-        rc = cairn_state_chunk_loaded(r->st, job->name, w, seq, err);
-      if (rc < 0)
-        goto done;
-      r->loaded += (int64_t)r->batch->n_rows;
-      r->chunks++;
-      cairn_metrics_records("loaded", (int64_t)r->batch->n_rows);
-      cairn_metrics_add("cairn_chunks_total", 1, "stage", "loaded", NULL);
-      cairn_progress_update(r->loaded, r->chunks,
-                            (int64_t)cairn_metrics_sum(cairn_metrics_global(),
-                                "cairn_http_retries_total"), -1);
-      kill_point("loaded", seq);
-    }
+    /* load: in order, on the loader */
+    it.seq = seq;
+    it.stage = row.stage;
+    it.slot = slot;
+    rc = loader_push(&L, &it, err);
+    if (rc < 0)
+      goto done;
     free(cursor);
     cursor = cairn_xstrdup(cursor_out);
     cairn_chunk_row_clear(&row);
@@ -396,6 +562,10 @@ static int run_window(struct run *r, cairn_err *err)
       break;
     }
   }
+  loader_on = 0;
+  rc = loader_finish(&L, CAIRN_OK, err);
+  if (rc < 0)
+    goto done;
 
 finish:
   cairn_log_set_seq(0);
@@ -433,6 +603,8 @@ finish:
   }
   cairn_info("window loaded: %ld chunks", n_chunks);
 done:
+  if (loader_on)
+    rc = loader_finish(&L, rc, err);
   cairn_log_set_seq(0);
   cairn_source_close(src);
   json_decref(scfg);
@@ -688,7 +860,11 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
                               &err);
   if (rc < 0)
     goto out;
-  r.batch = cairn_batch_create(job->contract->n_fields);
+  r.batches[0] = cairn_batch_create(job->contract->n_fields);
+  r.batches[1] = cairn_batch_create(job->contract->n_fields);
+  rc = cairn_state_open(o->state_dir, &r.load_st, &err);
+  if (rc < 0)
+    goto out;
   r.sinks = cairn_xcalloc(job->n_sinks, sizeof *r.sinks);
   r.sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r.sink_ctx);
   for (size_t i = 0; i < job->n_sinks; i++) {
@@ -771,7 +947,9 @@ out:
     cairn_sink_close(r.sinks[i]);
   free(r.sinks);
   free(r.sink_ctx);
-  cairn_batch_free(r.batch);
+  cairn_batch_free(r.batches[0]);
+  cairn_batch_free(r.batches[1]);
+  cairn_state_close(r.load_st);
   cairn_transform_free(r.xf);
   cairn_http_transport_destroy(r.http);
   cairn_state_close(r.st);

@@ -317,7 +317,10 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
     if (rc < 0)
       return rc;
   }
-  if (sqlite3_open(s->path, &s->db) != SQLITE_OK)
+  /* Used by one thread at a time (the loader): no connection mutex. */
+  if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
+                      SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+      != SQLITE_OK)
     return fail(s, err, 0, "open");
   sqlite3_busy_timeout(s->db, 10000);
   sql = cairn_strfmt("PRAGMA page_size=%lld; PRAGMA journal_mode=WAL;"

@@ -12,11 +12,13 @@
 extern const cairn_source_ops cairn_source_file_ops;
 extern const cairn_source_ops cairn_source_cost_export_ops;
 extern const cairn_source_ops cairn_source_sqlite_ops;
+extern const cairn_source_ops cairn_source_http_ops;
 
 static const cairn_source_ops *const source_table[] = {
   &cairn_source_file_ops,
   &cairn_source_cost_export_ops,
   &cairn_source_sqlite_ops,
+  &cairn_source_http_ops,
 };
 
 #define N_SOURCES (sizeof source_table / sizeof source_table[0])
@@ -44,6 +46,16 @@ const char *cairn_source_names(void)
 void cairn_page_clear(struct cairn_page *p)
 {
   cairn_buf_free(&p->raw);
+  free(p->cursor_out);
+  free(p->meta);
+  p->cursor_out = NULL;
+  p->meta = NULL;
+  p->n_hint = -1;
+}
+
+void cairn_page_reset(struct cairn_page *p)
+{
+  cairn_buf_reset(&p->raw);
   free(p->cursor_out);
   free(p->meta);
   p->cursor_out = NULL;

@@ -56,6 +56,8 @@ struct cairn_page {
   long             n_hint;     /* records expected, -1 when unknown */
 };
 void cairn_page_clear(struct cairn_page *p);
+/* Empty the page for the next chunk but keep raw's memory. */
+void cairn_page_reset(struct cairn_page *p);
 
 typedef struct cairn_source cairn_source;
 

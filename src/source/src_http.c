@@ -1,0 +1,1463 @@
+/* SPDX-License-Identifier: MIT */
+/* src_http.c -- the http source: one HTTP page is one chunk.
+ *
+ * extract(cursor) makes exactly one page request (with retries) through
+ * the runner's transport (live, record or replay) and hands back the body
+ * as the raw page plus JSON metadata (status, lower-cased headers, the
+ * Date as RFC 3339, the URL without credentials); the runner spools both,
+ * so decode() works from a spooled page alone and a resumed run never asks
+ * for a page twice. The cursor is the next request to make, as JSON:
+ * {"page":N, "url":..., "token":..., "offset":..., "hwm":...}.
+ *
+ * Around that: the paging styles (http_paging.c), retries and the circuit
+ * breaker (http_retry.c), credentials (http_auth.c), trace context
+ * (http_trace.c), the host allow-list (http_url.c), and incremental state
+ * through the runner's kv: conditional requests (ETag), delta links
+ * (Graph @odata.deltaLink) with a fallback to a full sync when they
+ * expire, and high-water marks of a record field. docs/jobs-http.md is the
+ * job author's reference; docs/internals/http-source.md the design. */
+#include "source/source.h"
+#include "source/src_http.h"
+#include "core/clock.h"
+#include "core/hash.h"
+#include "core/jsonx.h"
+#include "core/log.h"
+#include "core/metrics.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define WATERMARK_VAR "{{watermark}}"
+#define MAX_REQ_HEADERS 48
+
+struct http_src {
+  cairn_source  base;           /* first */
+  const struct cairn_source_ctx *ctx;
+  /* The configured first request ({{watermark}} substituted). */
+  char         *method;         /* "GET" or "POST" */
+  char         *url;            /* request.url with request.query added */
+  json_t       *headers;        /* {"Name": "value"} */
+  json_t       *body;           /* NULL: no body */
+  char         *records;        /* pointer to the record array; "" = root */
+  char         *columns;        /* rows_as_objects: pointer to the columns */
+  struct cairn__hs_paging paging;
+  struct cairn__hs_retry  retry;
+  struct cairn__hs_auth   auth;
+  /* Where requests and credentials may go. */
+  json_t       *allow;          /* ["host:port" | "host" | "*.suffix"] */
+  json_t       *cred_hosts;     /* same forms: where Authorization goes */
+  int           https_only;     /* request.url is https: no downgrade */
+  /* Guards handed to the transport. */
+  long          connect_ms, timeout_ms, low_bytes, low_secs;
+  size_t        max_body;
+  char         *corr_header;    /* NULL: no correlation id header */
+  json_t       *redact;         /* response header names kept out of meta */
+  /* Incremental state. */
+  int           conditional;    /* send If-None-Match with the saved ETag */
+  char         *delta_link;     /* pointer to the delta link (last page) */
+  int           delta_fail;     /* on_expired "fail" (else full sync) */
+  json_t       *expired_status; /* [410] */
+  char         *expired_pointer;/* error body pointer, e.g. /error/code */
+  json_t       *expired_codes;  /* values there that mean "expired" */
+  char         *wm_field;       /* watermark: record field (pointer/name) */
+  char         *wm_value;       /* the watermark this run starts from */
+  int           use_state;      /* !backfill and kv available */
+  /* Per window. */
+  json_t       *seen;           /* sha256(request key) -> page number */
+  const char   *circuit_key;    /* the connector: the job name */
+};
+
+/* ---- small config helpers ---------------------------------------------------- */
+
+static const char *cfg_str(const json_t *o, const char *key)
+{
+  const char *s = json_string_value(json_object_get(o, key));
+  return s && *s ? s : NULL;
+}
+
+/* A number of seconds/bytes/tries given as a JSON number or as text (a
+ * ${param}). 1 = absent (out untouched), 0 = ok, -1 = malformed. */
+static int cfg_num(const json_t *o, const char *key, double *out)
+{
+  const json_t *v = json_object_get(o, key);
+  char *end;
+  double d;
+  if (!v)
+    return 1;
+  if (json_is_number(v)) {
+    d = json_number_value(v);
+  } else if (json_is_string(v)) {
+    errno = 0;
+    d = strtod(json_string_value(v), &end);
+    if (errno || end == json_string_value(v) || *end)
+      return -1;
+  } else {
+    return -1;
+  }
+  if (d < 0 || d != d)
+    return -1;
+  *out = d;
+  return 0;
+}
+
+static int num_key(const json_t *o, const char *key, const char *at,
+                   double *out, int positive, const char **ptr_out,
+                   cairn_err *err)
+{
+  int r = cfg_num(o, key, out);
+  if (r < 0 || (r == 0 && positive && *out <= 0)) {
+    *ptr_out = at;
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s must be a %s number", key,
+                       positive ? "positive" : "non-negative");
+  }
+  return CAIRN_OK;
+}
+
+static int is_http_url(const char *u)
+{
+  struct cairn__hs_url p;
+  return cairn__hs_url_parse(u, &p) == 0;
+}
+
+/* Replace every {{watermark}} in s (URL-encoded when 'encode'). */
+static char *subst(const char *s, const char *wm, int encode)
+{
+  struct cairn_buf b = {0};
+  const char *p = s, *hit;
+  if (!wm || !strstr(s, WATERMARK_VAR))
+    return cairn_xstrdup(s);
+  while ((hit = strstr(p, WATERMARK_VAR))) {
+    cairn_buf_append(&b, p, (size_t)(hit - p));
+    if (encode)
+      cairn__hs_url_encode(&b, wm);
+    else
+      cairn_buf_puts(&b, wm);
+    p = hit + strlen(WATERMARK_VAR);
+  }
+  cairn_buf_puts(&b, p);
+  return cairn_buf_take(&b);
+}
+
+static void subst_json(json_t *v, const char *wm)
+{
+  if (json_is_string(v) && strstr(json_string_value(v), WATERMARK_VAR)) {
+    char *s = subst(json_string_value(v), wm, 0);
+    json_string_set(v, s);
+    free(s);
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *c;
+    json_object_foreach(v, k, c)
+      subst_json(c, wm);
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *c;
+    json_array_foreach(v, i, c)
+      subst_json(c, wm);
+  }
+}
+
+/* Text of a scalar JSON value (query values, watermarks). New string. */
+static char *scalar_text(const json_t *v)
+{
+  if (json_is_string(v))
+    return cairn_xstrdup(json_string_value(v));
+  if (json_is_integer(v))
+    return cairn_strfmt("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  if (json_is_real(v))
+    return cairn_strfmt("%.17g", json_real_value(v));
+  if (json_is_boolean(v))
+    return cairn_xstrdup(json_is_true(v) ? "true" : "false");
+  return NULL;
+}
+
+/* Add "host:port" of url to the set. */
+static void add_origin(json_t *set, const char *url)
+{
+  struct cairn__hs_url u;
+  if (cairn__hs_url_parse(url, &u) == 0) {
+    char *a = cairn_strfmt("%s:%d", u.host, u.port);
+    json_array_append_new(set, json_string(a));
+    free(a);
+  }
+}
+
+static int host_entry_ok(const char *h)
+{
+  if (!*h)
+    return 0;
+  for (const char *p = h; *p; p++)
+    if (*p == '/' || *p == '@' || *p == ' ' || (unsigned char)*p < ' ')
+      return 0;
+  return 1;
+}
+
+/* Does url's origin match an entry: "host:port" exactly, "host" on any
+ * port, "*.suffix" any subdomain (any port)? */
+static int host_in(const json_t *set, const struct cairn__hs_url *u)
+{
+  char hp[300];
+  size_t i;
+  json_t *e;
+  snprintf(hp, sizeof hp, "%s:%d", u->host, u->port);
+  json_array_foreach(set, i, e) {
+    const char *s = json_string_value(e);
+    size_t sl, hl = strlen(u->host);
+    if (!s)
+      continue;
+    if (strcasecmp(s, hp) == 0 || strcasecmp(s, u->host) == 0)
+      return 1;
+    sl = strlen(s);
+    if (sl > 2 && s[0] == '*' && s[1] == '.' && hl > sl - 1 &&
+        strcasecmp(u->host + hl - (sl - 1), s + 1) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Human list of a host set for messages. */
+static void hosts_text(const json_t *set, char *out, size_t n)
+{
+  size_t i, len = 0;
+  json_t *e;
+  out[0] = '\0';
+  json_array_foreach(set, i, e) {
+    const char *s = json_string_value(e);
+    char tmp[300];
+    int w;
+    /* Default ports read better without the port. */
+    snprintf(tmp, sizeof tmp, "%s", s);
+    if (strlen(tmp) > 4 && (strcmp(tmp + strlen(tmp) - 4, ":443") == 0))
+      tmp[strlen(tmp) - 4] = '\0';
+    w = snprintf(out + len, n - len, "%s%s", i ? ", " : "", tmp);
+    if (w < 0 || (size_t)w >= n - len)
+      break;
+    len += (size_t)w;
+  }
+}
+
+/* ---- configuration ----------------------------------------------------------------- */
+
+static void src_clear(struct http_src *s)
+{
+  free(s->method);
+  free(s->url);
+  json_decref(s->headers);
+  json_decref(s->body);
+  free(s->records);
+  free(s->columns);
+  cairn__hs_paging_clear(&s->paging);
+  cairn__hs_auth_clear(&s->auth);
+  json_decref(s->allow);
+  json_decref(s->cred_hosts);
+  free(s->corr_header);
+  json_decref(s->redact);
+  free(s->delta_link);
+  json_decref(s->expired_status);
+  free(s->expired_pointer);
+  json_decref(s->expired_codes);
+  free(s->wm_field);
+  free(s->wm_value);
+  json_decref(s->seen);
+}
+
+static int pointer_ok(const char *p)
+{
+  return p && (p[0] == '\0' || p[0] == '/') && cairn_json_pointer_valid(p);
+}
+
+/* Read cfg into s. 'wm' is the watermark the requests start from (NULL
+ * when the job has none or when only checking). */
+static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
+                    const char **ptr_out, cairn_err *err)
+{
+  const json_t *req = json_object_get(cfg, "request"), *v, *o;
+  const char *url, *method, *k;
+  double d;
+  int rc;
+
+  *ptr_out = "";
+  if (!json_is_object(req)) {
+    *ptr_out = "/request";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "http source needs a request "
+                       "object with at least a url");
+  }
+  url = cfg_str(req, "url");
+  if (!url || !is_http_url(url)) {
+    *ptr_out = "/request/url";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "request.url must be an absolute "
+                       "http(s) URL, got \"%s\" (pass --param endpoint=URL?)",
+                       url ? url : "");
+  }
+  method = cfg_str(req, "method");
+  if (!method)
+    method = json_object_get(req, "body") ? "POST" : "GET";
+  if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
+    *ptr_out = "/request/method";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "request.method must be GET or "
+                       "POST");
+  }
+  s->method = cairn_xstrdup(method);
+  {
+    /* request.url plus request.query, in the order given. */
+    char *u = subst(url, wm, 1);
+    const json_t *q = json_object_get(req, "query");
+    json_object_foreach((json_t *)q, k, v) {
+      char *text = scalar_text(v), *vs, *next;
+      if (!text) {
+        static char at[112];
+        snprintf(at, sizeof at, "/request/query/%.80s", k);
+        *ptr_out = at;
+        free(u);
+        return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "query values must be "
+                           "strings, numbers or booleans");
+      }
+      vs = subst(text, wm, 0);
+      next = cairn__hs_url_set_param(u, k, vs);
+      free(u);
+      free(text);
+      free(vs);
+      u = next;
+    }
+    s->url = u;
+  }
+  s->headers = json_object();
+  json_object_foreach(json_object_get(req, "headers"), k, v) {
+    char *hv;
+    if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n") ||
+        strpbrk(k, " :\r\n") || !*k) {
+      static char at[112];
+      snprintf(at, sizeof at, "/request/headers/%.80s", k);
+      *ptr_out = at;
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "a header needs a token name "
+                         "and a one-line string value");
+    }
+    hv = subst(json_string_value(v), wm, 0);
+    json_object_set_new(s->headers, k, json_string(hv));
+    free(hv);
+  }
+  v = json_object_get(req, "body");
+  if (v && !json_is_null(v)) {
+    s->body = json_deep_copy(v);
+    subst_json(s->body, wm);
+  }
+
+  v = json_object_get(cfg, "records");
+  s->records = cairn_xstrdup(v ? json_string_value(v) : "");
+  if (!pointer_ok(s->records)) {
+    *ptr_out = "/records";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "records must be a JSON pointer "
+                       "to the record array (e.g. /value, /data, /result, "
+                       "/Resources), or \"\" for the whole body");
+  }
+  v = json_object_get(cfg, "rows_as_objects");
+  if (json_is_true(v)) {
+    /* The columns sit beside the rows: /properties/rows ->
+     * /properties/columns. */
+    const char *slash = strrchr(s->records, '/');
+    if (!slash) {
+      *ptr_out = "/rows_as_objects";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "rows_as_objects: true needs "
+                         "records pointing at the rows (e.g. "
+                         "/properties/rows)");
+    }
+    s->columns = cairn_strfmt("%.*s/columns", (int)(slash - s->records),
+                              s->records);
+  } else if (json_is_string(v)) {
+    s->columns = cairn_xstrdup(json_string_value(v));
+    if (!pointer_ok(s->columns) || !*s->columns) {
+      *ptr_out = "/rows_as_objects";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "rows_as_objects is true or a "
+                         "JSON pointer to the columns (e.g. "
+                         "/properties/columns)");
+    }
+  }
+
+  rc = cairn__hs_paging_load(cfg, &s->paging, ptr_out, err);
+  if (rc < 0)
+    return rc;
+  if (s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN &&
+      (!s->body || !json_is_object(s->body))) {
+    *ptr_out = "/request/body";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "paging style body_token needs "
+                       "a JSON object request body");
+  }
+  rc = cairn__hs_auth_load(cfg, &s->auth, ptr_out, err);
+  if (rc < 0)
+    return rc;
+
+  /* Retry policy. */
+  o = json_object_get(cfg, "retry");
+  d = 8;
+  if (num_key(o, "attempts", "/retry/attempts", &d, 1, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->retry.attempts = (long)d;
+  d = 1;
+  if (num_key(o, "base_delay_s", "/retry/base_delay_s", &d, 0, ptr_out, err)
+      < 0)
+    return CAIRN_EUSAGE;
+  s->retry.base_ms = (int64_t)(d * 1000);
+  d = 1;
+  if (num_key(o, "min_delay_s", "/retry/min_delay_s", &d, 0, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->retry.min_delay_ms = (int64_t)(d * 1000);
+  d = 300;
+  if (num_key(o, "max_delay_s", "/retry/max_delay_s", &d, 1, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->retry.max_delay_ms = (int64_t)(d * 1000);
+  d = 900;
+  if (num_key(o, "budget_s", "/retry/budget_s", &d, 0, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->retry.budget_ms = (int64_t)(d * 1000);
+  s->retry.retry_post = json_is_true(json_object_get(o, "retry_post"));
+  o = json_object_get(cfg, "circuit");
+  d = 5;
+  if (num_key(o, "failures", "/circuit/failures", &d, 1, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->retry.circuit_failures = (long)d;
+  d = 60;
+  if (num_key(o, "cooldown_s", "/circuit/cooldown_s", &d, 0, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->retry.circuit_cooldown_ms = (int64_t)(d * 1000);
+
+  /* Guards. */
+  d = 10;
+  if (num_key(cfg, "connect_timeout_s", "/connect_timeout_s", &d, 1, ptr_out,
+              err) < 0)
+    return CAIRN_EUSAGE;
+  s->connect_ms = (long)(d * 1000);
+  d = 120;
+  if (num_key(cfg, "timeout_s", "/timeout_s", &d, 1, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->timeout_ms = (long)(d * 1000);
+  d = 0;
+  if (num_key(cfg, "low_speed_bytes", "/low_speed_bytes", &d, 0, ptr_out, err)
+      < 0)
+    return CAIRN_EUSAGE;
+  s->low_bytes = (long)d;
+  d = s->low_bytes ? 30 : 0;
+  if (num_key(cfg, "low_speed_s", "/low_speed_s", &d, 0, ptr_out, err) < 0)
+    return CAIRN_EUSAGE;
+  s->low_secs = (long)d;
+  d = (double)CAIRN_HTTP_MAX_BODY;
+  if (num_key(cfg, "max_body_bytes", "/max_body_bytes", &d, 1, ptr_out, err)
+      < 0)
+    return CAIRN_EUSAGE;
+  s->max_body = (size_t)d;
+  v = json_object_get(cfg, "correlation_header");
+  if (!v)
+    s->corr_header = cairn_xstrdup("x-ms-client-request-id");
+  else if (json_string_length(v) > 0)
+    s->corr_header = cairn_xstrdup(json_string_value(v));
+
+  /* Hosts. */
+  s->allow = json_array();
+  s->cred_hosts = json_array();
+  add_origin(s->allow, url);
+  add_origin(s->cred_hosts, url);
+  if (s->auth.token_url)
+    add_origin(s->allow, s->auth.token_url);
+  s->https_only = strncasecmp(url, "https:", 6) == 0;
+  {
+    size_t i;
+    json_array_foreach(json_object_get(cfg, "allow_hosts"), i, v) {
+      if (!json_is_string(v) || !host_entry_ok(json_string_value(v))) {
+        static char at[48];
+        snprintf(at, sizeof at, "/allow_hosts/%zu", i);
+        *ptr_out = at;
+        return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "allow_hosts entries are "
+                           "\"host\", \"host:port\" or \"*.domain\"");
+      }
+      json_array_append_new(s->allow, json_string(json_string_value(v)));
+    }
+    json_array_foreach(json_object_get(json_object_get(cfg, "auth"), "hosts"),
+                       i, v) {
+      if (!json_is_string(v) || !host_entry_ok(json_string_value(v))) {
+        static char at[48];
+        snprintf(at, sizeof at, "/auth/hosts/%zu", i);
+        *ptr_out = at;
+        return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "auth.hosts entries are "
+                           "\"host\", \"host:port\" or \"*.domain\"");
+      }
+      json_array_append_new(s->cred_hosts, json_string(json_string_value(v)));
+      json_array_append_new(s->allow, json_string(json_string_value(v)));
+    }
+  }
+  s->redact = json_array();
+  {
+    size_t i;
+    json_array_foreach(json_object_get(cfg, "redact"), i, v)
+      if (json_is_string(v))
+        json_array_append_new(s->redact, json_string(json_string_value(v)));
+  }
+
+  /* Incremental state. */
+  s->conditional = json_is_true(json_object_get(cfg, "conditional"));
+  if (s->conditional && strcmp(s->method, "GET") != 0) {
+    *ptr_out = "/conditional";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "conditional requests (ETag) "
+                       "need a GET request");
+  }
+  o = json_object_get(cfg, "delta");
+  if (o) {
+    const char *oe = cfg_str(o, "on_expired");
+    s->delta_link = cairn_xstrdup(cfg_str(o, "link"));
+    if (!s->delta_link || s->delta_link[0] != '/' ||
+        !cairn_json_pointer_valid(s->delta_link)) {
+      *ptr_out = "/delta/link";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "delta needs link, a JSON "
+                         "pointer to the delta link of the last page (e.g. "
+                         "/@odata.deltaLink)");
+    }
+    if (oe && strcmp(oe, "full") != 0 && strcmp(oe, "fail") != 0) {
+      *ptr_out = "/delta/on_expired";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "on_expired is \"full\" (sync "
+                         "everything again, with a warning) or \"fail\"");
+    }
+    s->delta_fail = oe && strcmp(oe, "fail") == 0;
+    v = json_object_get(o, "expired_status");
+    s->expired_status = v ? json_deep_copy(v) : json_pack("[i]", 410);
+    s->expired_pointer = cairn_xstrdup(cfg_str(o, "expired_pointer"));
+    v = json_object_get(o, "expired_codes");
+    s->expired_codes = v ? json_deep_copy(v) : json_array();
+    if (s->expired_pointer && !pointer_ok(s->expired_pointer)) {
+      *ptr_out = "/delta/expired_pointer";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "expired_pointer must be a "
+                         "JSON pointer (e.g. /error/code)");
+    }
+    if (s->paging.style != CAIRN__HS_PAGE_NEXT_LINK &&
+        s->paging.style != CAIRN__HS_PAGE_NONE) {
+      *ptr_out = "/delta";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "delta links go with paging "
+                         "style next_link");
+    }
+  }
+  o = json_object_get(cfg, "watermark");
+  if (o) {
+    s->wm_field = cairn_xstrdup(cfg_str(o, "field"));
+    if (!s->wm_field) {
+      *ptr_out = "/watermark/field";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "watermark needs field, the "
+                         "record field whose largest value is kept (e.g. "
+                         "sys_updated_on)");
+    }
+    const json_t *init = json_object_get(o, "initial");
+    if (!json_is_string(init) && !json_is_number(init)) {
+      *ptr_out = "/watermark/initial";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "watermark needs initial, the "
+                         "value {{watermark}} has on the first run (e.g. "
+                         "\"1970-01-01 00:00:00\")");
+    }
+  }
+  return CAIRN_OK;
+}
+
+static int http_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
+{
+  struct http_src s;
+  const char *wm;
+  char *init = NULL;
+  int rc;
+  memset(&s, 0, sizeof s);
+  init = scalar_text(json_object_get(json_object_get(cfg, "watermark"),
+                                     "initial"));
+  wm = init ? init : NULL;
+  rc = load_cfg(&s, cfg, wm, ptr_out, err);
+  src_clear(&s);
+  free(init);
+  return rc;
+}
+
+static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
+                     cairn_err *err)
+{
+  struct http_src *s = (struct http_src *)base;
+  const json_t *wmc = json_object_get(ctx->cfg, "watermark");
+  const char *ptr = "";
+  int rc;
+
+  s->ctx = ctx;
+  s->circuit_key = ctx->job ? ctx->job : "http";
+  s->use_state = !ctx->backfill && ctx->kv_get && ctx->kv_put;
+  s->seen = json_object();
+  if (wmc) {
+    const char *saved = s->use_state ? ctx->kv_get(ctx->kv_ud, "watermark")
+                                     : NULL;
+    s->wm_value = saved ? cairn_xstrdup(saved)
+                        : scalar_text(json_object_get(wmc, "initial"));
+  }
+  rc = load_cfg(s, ctx->cfg, s->wm_value, &ptr, err);
+  if (rc < 0)
+    return rc;
+  if (!ctx->http)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "http source without a "
+                       "transport (the runner opens one when the source has "
+                       "a request)");
+  if (wmc)
+    cairn_info("watermark: requests start from %s%s", s->wm_value,
+               s->use_state && ctx->kv_get(ctx->kv_ud, "watermark")
+                   ? " (saved by the last run)" : " (initial)");
+  return CAIRN_OK;
+}
+
+static void http_close(cairn_source *base)
+{
+  src_clear((struct http_src *)base);
+}
+
+/* ---- sending one request ------------------------------------------------------------- */
+
+struct spec {
+  const char *method;
+  const char *url;
+  const char *body;          /* NULL: none */
+  const char *content_type;
+  const char *if_none_match; /* NULL: unconditional */
+  int         token_request; /* the OAuth2 token POST */
+};
+
+/* One logical request: its headers are rebuilt for every attempt. */
+struct call {
+  struct http_src   *s;
+  const struct spec *sp;
+  int                creds;        /* may carry credentials to this host */
+  char              *auth_value;   /* Authorization, or NULL */
+  char               corr[37];     /* correlation id: same for retries */
+  char               span[17];     /* span id of the current attempt */
+  char               traceparent[56];
+  struct cairn_http_header hdr[MAX_REQ_HEADERS];
+  size_t             n_hdr;
+};
+
+static void add_hdr(struct call *c, const char *name, const char *value)
+{
+  if (c->n_hdr < MAX_REQ_HEADERS) {
+    c->hdr[c->n_hdr].name = (char *)name;
+    c->hdr[c->n_hdr].value = (char *)value;
+    c->n_hdr++;
+  }
+}
+
+static int has_hdr(const json_t *h, const char *name)
+{
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)h, k, v)
+    if (strcasecmp(k, name) == 0)
+      return 1;
+  return 0;
+}
+
+static int call_build(void *ud, struct cairn_http_req *req, cairn_err *err)
+{
+  struct call *c = ud;
+  struct http_src *s = c->s;
+  const struct spec *sp = c->sp;
+  const char *k;
+  json_t *v;
+
+  (void)err;
+  c->n_hdr = 0;
+  cairn__hs_span_id(c->span);
+  cairn__hs_traceparent(cairn__hs_trace_id(), c->span, c->traceparent);
+  add_hdr(c, "traceparent", c->traceparent);
+  if (s->corr_header)
+    add_hdr(c, s->corr_header, c->corr);
+  if (sp->token_request) {
+    add_hdr(c, "Accept", "application/json");
+  } else {
+    if (!has_hdr(s->headers, "Accept"))
+      add_hdr(c, "Accept", "application/json");
+    if (!has_hdr(s->headers, "User-Agent"))
+      add_hdr(c, "User-Agent", CAIRN_HTTP_USER_AGENT);
+    json_object_foreach(s->headers, k, v) {
+      /* A header carrying a secret (an API key) is a credential too. */
+      if (!c->creds && cairn_log_has_secret(json_string_value(v)))
+        continue;
+      if (sp->body == NULL && strcasecmp(k, "Content-Type") == 0)
+        continue;
+      add_hdr(c, k, json_string_value(v));
+    }
+    if (sp->if_none_match)
+      add_hdr(c, "If-None-Match", sp->if_none_match);
+    if (c->auth_value)
+      add_hdr(c, "Authorization", c->auth_value);
+  }
+  if (sp->body && sp->content_type &&
+      (sp->token_request || !has_hdr(s->headers, "Content-Type")))
+    add_hdr(c, "Content-Type", sp->content_type);
+  memset(req, 0, sizeof *req);
+  req->method = sp->method;
+  req->url = sp->url;
+  req->headers = c->hdr;
+  req->n_headers = c->n_hdr;
+  req->body = sp->body;
+  req->body_len = sp->body ? strlen(sp->body) : 0;
+  req->connect_timeout_ms = s->connect_ms;
+  req->timeout_ms = s->timeout_ms;
+  req->low_speed_bytes = s->low_bytes;
+  req->low_speed_secs = s->low_secs;
+  req->max_body = s->max_body;
+  return CAIRN_OK;
+}
+
+static const char *request_id(const struct cairn_http_resp *r)
+{
+  static const char *const names[] = { "x-ms-request-id", "request-id",
+                                        "x-request-id", "x-ms-correlation-request-id",
+                                        NULL };
+  for (int i = 0; names[i]; i++) {
+    const char *v = cairn_http_resp_header(r, names[i]);
+    if (v)
+      return v;
+  }
+  return NULL;
+}
+
+static void call_logged(void *ud, const struct cairn_http_req *req, int rc,
+                        const cairn_err *e, const struct cairn_http_resp *resp,
+                        long attempt, double secs)
+{
+  struct call *c = ud;
+  char *url = cairn__hs_url_safe(req->url);
+  json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:I,s:f}", "method", req->method,
+                        "url", url, "trace_id", cairn__hs_trace_id(),
+                        "span_id", c->span, "attempt", (json_int_t)attempt,
+                        "elapsed_s", secs);
+  const char *rid = rc == CAIRN_OK ? request_id(resp) : NULL;
+
+  if (c->s->corr_header)
+    json_object_set_new(f, "correlation_id", json_string(c->corr));
+  if (rc == CAIRN_OK)
+    json_object_set_new(f, "status", json_integer(resp->status));
+  else
+    json_object_set_new(f, "error", json_string(e->msg));
+  if (rid)
+    json_object_set_new(f, "request_id", json_string(rid));
+  if (rc == CAIRN_OK)
+    cairn_logj(CAIRN_LOG_INFO, f, "%s %s -> %ld", req->method, url,
+               resp->status);
+  else
+    cairn_logj(CAIRN_LOG_INFO, f, "%s %s -> %s", req->method, url, e->msg);
+  free(url);
+}
+
+static int send_req(struct http_src *s, const struct spec *sp,
+                    struct cairn_http_resp *resp, cairn_err *err);
+
+static int token_post(void *ud, const char *url, const char *form,
+                      struct cairn_http_resp *resp, cairn_err *err)
+{
+  struct spec sp = { "POST", url, form, "application/x-www-form-urlencoded",
+                     NULL, 1 };
+  return send_req(ud, &sp, resp, err);
+}
+
+static int call_refresh(void *ud, cairn_err *err)
+{
+  struct call *c = ud;
+  if (!c->creds || !cairn__hs_auth_invalidate(&c->s->auth))
+    return 0;
+  free(c->auth_value);
+  c->auth_value = NULL;
+  CAIRN_TRY(cairn__hs_auth_value(&c->s->auth, token_post, c->s,
+                                 &c->auth_value, err));
+  return 1;
+}
+
+/* Refuse a URL whose host the job does not allow (before anything is
+ * sent), and a downgrade from https to http. */
+static int check_host(struct http_src *s, const char *url, const char *what,
+                      cairn_err *err)
+{
+  struct cairn__hs_url u;
+  char allowed[512], *safe;
+  int rc;
+  if (cairn__hs_url_parse(url, &u) < 0) {
+    safe = cairn__hs_url_safe(url);
+    rc = CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s %s is not an absolute http(s) "
+                     "URL; refused", what, safe);
+    free(safe);
+    return rc;
+  }
+  if (host_in(s->allow, &u) && !(s->https_only &&
+                                 strcmp(u.scheme, "http") == 0))
+    return CAIRN_OK;
+  hosts_text(s->allow, allowed, sizeof allowed);
+  if (host_in(s->allow, &u))
+    return CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s points to http://%s, a "
+                       "downgrade from https; refused, nothing was sent",
+                       what, u.host);
+  {
+    char auth[300];
+    cairn__hs_url_authority(&u, auth, sizeof auth);
+    return CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s points to host %s, which the "
+                       "job does not allow (allowed: %s; add it to "
+                       "source.allow_hosts if it is expected); refused, "
+                       "nothing was sent to it", what, auth, allowed);
+  }
+}
+
+static int send_req(struct http_src *s, const struct spec *sp,
+                    struct cairn_http_resp *resp, cairn_err *err)
+{
+  struct call c;
+  struct cairn__hs_call cb;
+  struct cairn__hs_retry pol = s->retry;
+  struct cairn__hs_url u;
+  int rc;
+
+  memset(&c, 0, sizeof c);
+  c.s = s;
+  c.sp = sp;
+  rc = check_host(s, sp->url, sp->token_request ? "the token URL"
+                                                : "the request URL", err);
+  if (rc < 0)
+    return rc;
+  cairn__hs_url_parse(sp->url, &u);
+  c.creds = !sp->token_request && host_in(s->cred_hosts, &u);
+  cairn__hs_uuid(c.corr);
+  if (c.creds && s->auth.type != CAIRN__HS_AUTH_NONE) {
+    rc = cairn__hs_auth_value(&s->auth, token_post, s, &c.auth_value, err);
+    if (rc < 0)
+      return rc;
+  }
+  if (sp->token_request)
+    pol.retry_post = 1;   /* asking for a token again changes nothing */
+  cb.build = call_build;
+  cb.refresh = call_refresh;
+  cb.logged = call_logged;
+  cb.ud = &c;
+  rc = cairn__hs_perform(s->ctx->http, &pol, s->circuit_key, &cb, resp, err);
+  free(c.auth_value);
+  return rc;
+}
+
+/* ---- cursors ---------------------------------------------------------------------------- */
+
+struct cursor {
+  long       page;     /* 1-based number of the page this cursor asks for */
+  char      *url;      /* link styles: the next URL */
+  char      *token;    /* token styles */
+  long long  offset;   /* offset style */
+  json_t    *hwm;      /* watermark so far (a copy) or NULL */
+};
+
+static void cursor_clear(struct cursor *c)
+{
+  free(c->url);
+  free(c->token);
+  json_decref(c->hwm);
+  memset(c, 0, sizeof *c);
+}
+
+static int cursor_parse(const char *text, struct cursor *c, cairn_err *err)
+{
+  json_t *j;
+  memset(c, 0, sizeof *c);
+  c->page = 1;
+  if (!text)
+    return CAIRN_OK;
+  j = json_loads(text, 0, NULL);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "bad http cursor: %.100s", text);
+  }
+  c->page = json_is_integer(json_object_get(j, "page"))
+                ? (long)json_integer_value(json_object_get(j, "page")) : 1;
+  c->url = cairn_xstrdup(json_string_value(json_object_get(j, "url")));
+  c->token = cairn_xstrdup(json_string_value(json_object_get(j, "token")));
+  c->offset = json_integer_value(json_object_get(j, "offset"));
+  if (json_object_get(j, "hwm"))
+    c->hwm = json_deep_copy(json_object_get(j, "hwm"));
+  json_decref(j);
+  return CAIRN_OK;
+}
+
+static char *cursor_text(const struct cursor *c)
+{
+  json_t *j = json_pack("{s:I}", "page", (json_int_t)c->page);
+  char *out;
+  if (c->url)
+    json_object_set_new(j, "url", json_string(c->url));
+  if (c->token)
+    json_object_set_new(j, "token", json_string(c->token));
+  if (c->offset)
+    json_object_set_new(j, "offset", json_integer((json_int_t)c->offset));
+  if (c->hwm)
+    json_object_set(j, "hwm", c->hwm);
+  out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(j);
+  return out;
+}
+
+/* ---- records ------------------------------------------------------------------------------ */
+
+typedef int (*record_cb)(void *ud, const json_t *rec, size_t i,
+                         const char *error);
+
+/* Call cb for each record of a parsed page: the elements of the array at
+ * the records pointer (zipped with the columns for rows_as_objects), or
+ * the object there as one record. Missing or null: none. */
+static int each_record(const struct http_src *s, const json_t *doc,
+                       record_cb cb, void *ud, size_t *n_out, cairn_err *err)
+{
+  const json_t *arr = cairn_json_pointer_get(doc, s->records);
+  const json_t *cols = NULL;
+  size_t i, n = 0;
+  json_t *row;
+  int rc = CAIRN_OK;
+
+  *n_out = 0;
+  if (!arr || json_is_null(arr))
+    return CAIRN_OK;
+  if (json_is_object(arr) && !s->columns) {
+    *n_out = 1;
+    return cb ? cb(ud, arr, 0, NULL) : CAIRN_OK;
+  }
+  if (!json_is_array(arr))
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "records pointer \"%s\" holds "
+                       "no array in the response", s->records);
+  if (s->columns) {
+    cols = cairn_json_pointer_get(doc, s->columns);
+    if (!json_is_array(cols) && json_array_size(arr) > 0)
+      return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "rows_as_objects: no column "
+                         "array at \"%s\" in the response", s->columns);
+  }
+  json_array_foreach(arr, i, row) {
+    n++;
+    if (!cb)
+      continue;
+    if (cols) {
+      json_t *obj = json_object();
+      const char *why = NULL;
+      if (!json_is_array(row)) {
+        why = "row is not an array";
+      } else if (json_array_size(row) != json_array_size(cols)) {
+        why = "row and columns differ in length";
+      } else {
+        for (size_t k = 0; k < json_array_size(cols); k++) {
+          const json_t *c = json_array_get(cols, k);
+          const char *name = json_is_string(c)
+                                 ? json_string_value(c)
+                                 : json_string_value(json_object_get(c, "name"));
+          if (!name) {
+            why = "a column has no name";
+            break;
+          }
+          json_object_set(obj, name, json_array_get(row, k));
+        }
+      }
+      rc = cb(ud, why ? row : obj, i, why);
+      json_decref(obj);
+    } else {
+      rc = cb(ud, row, i, NULL);
+    }
+    if (rc != 0)
+      break;
+  }
+  *n_out = n;
+  return rc;
+}
+
+/* ---- watermarks --------------------------------------------------------------------------- */
+
+static const json_t *field_of(const json_t *rec, const char *f)
+{
+  return f[0] == '/' ? cairn_json_pointer_get(rec, f)
+                     : json_object_get(rec, f);
+}
+
+/* Is a greater than b? Numbers numerically, anything else as text (the
+ * raw timestamps this is meant for sort as text). */
+static int wm_greater(const json_t *a, const json_t *b)
+{
+  char *ta, *tb;
+  int gt;
+  if (!b)
+    return 1;
+  if (json_is_number(a) && json_is_number(b))
+    return json_number_value(a) > json_number_value(b);
+  ta = scalar_text(a);
+  tb = scalar_text(b);
+  gt = ta && tb && strcmp(ta, tb) > 0;
+  free(ta);
+  free(tb);
+  return gt;
+}
+
+struct wm_ctx {
+  const char *field;
+  json_t     *max;   /* borrowed from the page or the cursor */
+};
+
+static int wm_cb(void *ud, const json_t *rec, size_t i, const char *error)
+{
+  struct wm_ctx *w = ud;
+  const json_t *v = error ? NULL : field_of(rec, w->field);
+  (void)i;
+  if (v && !json_is_null(v) && !json_is_object(v) && !json_is_array(v) &&
+      !(json_is_string(v) && !*json_string_value(v)) && wm_greater(v, w->max)) {
+    json_decref(w->max);
+    w->max = json_deep_copy(v);
+  }
+  return 0;
+}
+
+/* ---- one page ------------------------------------------------------------------------------- */
+
+static char *body_text(const json_t *body)
+{
+  return body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+}
+
+/* The key a request is remembered by for loop detection. */
+static void seen_key(const char *kind, const char *v, char out[65])
+{
+  struct cairn_sha256 h;
+  cairn_sha256_init(&h);
+  cairn_sha256_update(&h, kind, strlen(kind));
+  cairn_sha256_update(&h, "\n", 1);
+  cairn_sha256_update(&h, v, strlen(v));
+  cairn_sha256_final_hex(&h, out);
+}
+
+/* Lower-cased response headers for the page metadata: repeated ones as
+ * arrays, cookies and redacted names left out. */
+static json_t *meta_headers(const struct http_src *s,
+                            const struct cairn_http_resp *r)
+{
+  json_t *h = json_object();
+  for (size_t i = 0; i < r->n_headers; i++) {
+    char name[128];
+    size_t j, n = strlen(r->headers[i].name);
+    json_t *old, *e;
+    int skip = 0;
+    if (n >= sizeof name)
+      continue;
+    for (j = 0; j <= n; j++)
+      name[j] = (char)tolower((unsigned char)r->headers[i].name[j]);
+    if (strcmp(name, "set-cookie") == 0 || strcmp(name, "authorization") == 0
+        || strcmp(name, "www-authenticate") == 0)
+      continue;
+    json_array_foreach(s->redact, j, e)
+      if (strcasecmp(json_string_value(e), name) == 0)
+        skip = 1;
+    if (skip)
+      continue;
+    old = json_object_get(h, name);
+    if (!old) {
+      json_object_set_new(h, name, json_string(r->headers[i].value));
+    } else if (json_is_array(old)) {
+      json_array_append_new(old, json_string(r->headers[i].value));
+    } else {
+      json_object_set_new(h, name, json_pack("[O,s]", old,
+                                             r->headers[i].value));
+    }
+  }
+  return h;
+}
+
+/* A final HTTP error, with what the body says (ARM/Graph error envelope,
+ * ServiceNow error, OAuth2 error, Jira errorMessages). */
+static int http_error(const struct spec *sp, const struct cairn_http_resp *r,
+                      cairn_err *err)
+{
+  json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0,
+                           NULL);
+  const json_t *e = json_object_get(doc, "error");
+  const char *code = json_is_string(e) ? json_string_value(e)
+                                       : json_string_value(
+                                             json_object_get(e, "code"));
+  const char *msg = json_string_value(json_object_get(e, "message"));
+  const char *rid = request_id(r);
+  char *url = cairn__hs_url_safe(sp->url), text[CAIRN_ERRMSG_MAX];
+  int rc;
+
+  if (!msg)
+    msg = json_string_value(json_object_get(doc, "error_description"));
+  if (!msg)
+    msg = json_string_value(json_array_get(json_object_get(doc,
+                                                           "errorMessages"),
+                                           0));
+  url[strcspn(url, "?")] = '\0';
+  snprintf(text, sizeof text, "%s %s: HTTP %ld %s%s%s%s%.200s%s%s%s",
+           sp->method, url, r->status, cairn_http_reason(r->status),
+           code ? ": " : "", code ? code : "", msg ? ": " : "",
+           msg ? msg : "", rid ? " (request id " : "", rid ? rid : "",
+           rid ? ")" : "");
+  cairn_log_mask(text);
+  rc = CAIRN_RAISE(err, CAIRN_EHTTP, r->status, "%s", text);
+  free(url);
+  json_decref(doc);
+  return rc;
+}
+
+static int delta_expired(const struct http_src *s,
+                         const struct cairn_http_resp *r)
+{
+  size_t i;
+  json_t *v;
+  int hit = 0;
+  if (r->status < 400)
+    return 0;
+  json_array_foreach(s->expired_status, i, v)
+    if (json_integer_value(v) == r->status)
+      return 1;
+  if (s->expired_pointer && json_array_size(s->expired_codes)) {
+    json_t *doc = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0,
+                             NULL);
+    const char *code = json_string_value(
+        cairn_json_pointer_get(doc, s->expired_pointer));
+    json_array_foreach(s->expired_codes, i, v)
+      if (code && json_string_value(v) && strcmp(code,
+                                                 json_string_value(v)) == 0)
+        hit = 1;
+    json_decref(doc);
+  }
+  return hit;
+}
+
+static char *kv_etag_key(const char *url)
+{
+  /* The URL names the key unless it holds a secret: state never does. */
+  if (cairn_log_has_secret(url)) {
+    char hex[65];
+    cairn_sha256_hex(url, strlen(url), hex);
+    return cairn_strfmt("etag:sha256:%s", hex);
+  }
+  return cairn_strfmt("etag:%s", url);
+}
+
+static int http_extract(cairn_source *base, const char *cursor_in,
+                        struct cairn_page *page, cairn_err *err)
+{
+  struct http_src *s = (struct http_src *)base;
+  const struct cairn_source_ctx *ctx = s->ctx;
+  struct cursor cur = {0}, nxt = {0};
+  struct cairn__hs_next next = {0};
+  struct cairn_http_resp resp = {0};
+  struct spec sp = {0};
+  char *url = NULL, *body = NULL, *etag_key = NULL, *delta = NULL;
+  json_t *doc = NULL, *bodyj = NULL, *meta = NULL;
+  const char *sync = NULL;
+  size_t n_records = 0;
+  long long offset = 0;
+  int rc, first = cursor_in == NULL;
+  char key[65];
+
+  rc = cursor_parse(cursor_in, &cur, err);
+  if (rc < 0)
+    goto done;
+  if (s->paging.max_pages && cur.page > s->paging.max_pages) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: more than max_pages (%ld) "
+                     "pages; stopping", s->paging.max_pages);
+    goto done;
+  }
+
+  /* The request this cursor stands for. */
+  sp.method = s->method;
+  sp.content_type = "application/json";
+  if (first && s->delta_link && s->use_state &&
+      (delta = cairn_xstrdup(ctx->kv_get(ctx->kv_ud, "delta")))) {
+    url = cairn_xstrdup(delta);
+    sp.method = "GET";
+    sync = "delta";
+  } else {
+    if (s->delta_link)
+      sync = "full";
+    switch (s->paging.style) {
+    case CAIRN__HS_PAGE_NEXT_LINK:
+    case CAIRN__HS_PAGE_LINK_HEADER:
+      url = cairn_xstrdup(cur.url ? cur.url : s->url);
+      if (!cur.url || s->paging.repost)
+        body = body_text(s->body);
+      else
+        sp.method = "GET";
+      break;
+    case CAIRN__HS_PAGE_OFFSET: {
+      char num[32], *u1;
+      offset = cursor_in ? cur.offset : s->paging.start;
+      snprintf(num, sizeof num, "%ld", s->paging.limit);
+      u1 = cairn__hs_url_set_param(s->url, s->paging.limit_param, num);
+      snprintf(num, sizeof num, "%lld", offset);
+      url = cairn__hs_url_set_param(u1, s->paging.offset_param, num);
+      free(u1);
+      body = body_text(s->body);
+      break;
+    }
+    case CAIRN__HS_PAGE_BODY_TOKEN:
+      url = cairn_xstrdup(s->url);
+      bodyj = json_deep_copy(s->body);
+      if (cur.token &&
+          cairn_json_pointer_set(bodyj, s->paging.body_pointer,
+                                 json_string(cur.token)) < 0) {
+        rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "paging: cannot set %s in the "
+                         "request body", s->paging.body_pointer);
+        goto done;
+      }
+      body = body_text(bodyj);
+      break;
+    case CAIRN__HS_PAGE_CURSOR_PARAM:
+      url = cur.token ? cairn__hs_url_set_param(s->url, s->paging.param,
+                                                cur.token)
+                      : cairn_xstrdup(s->url);
+      body = body_text(s->body);
+      break;
+    default:
+      url = cairn_xstrdup(s->url);
+      body = body_text(s->body);
+      break;
+    }
+  }
+  sp.url = url;
+  sp.body = body;
+  if (s->conditional && first && s->use_state && !delta) {
+    etag_key = kv_etag_key(url);
+    sp.if_none_match = ctx->kv_get(ctx->kv_ud, etag_key);
+  }
+
+  rc = send_req(s, &sp, &resp, err);
+  if (rc < 0)
+    goto done;
+  if (delta && delta_expired(s, &resp)) {
+    char *safe = cairn__hs_url_safe(delta);
+    if (s->delta_fail) {
+      rc = CAIRN_RAISE(err, CAIRN_EHTTP, resp.status, "the saved delta link "
+                       "expired (HTTP %ld) and source.delta.on_expired is "
+                       "\"fail\"", resp.status);
+      free(safe);
+      goto done;
+    }
+    cairn_logj(CAIRN_LOG_WARN, json_pack("{s:s,s:i}", "delta_link", safe,
+                                         "status", (int)resp.status),
+               "the saved delta link expired (HTTP %ld %s): falling back to a "
+               "full sync, as the job declares (delta.on_expired: full)",
+               resp.status, cairn_http_reason(resp.status));
+    cairn_metrics_add("cairn_http_delta_expired_total", 1, NULL);
+    free(safe);
+    free(url);
+    url = cairn_xstrdup(s->url);
+    free(body);
+    body = body_text(s->body);
+    sp.method = s->method;
+    sp.url = url;
+    sp.body = body;
+    sync = "full";
+    rc = send_req(s, &sp, &resp, err);
+    if (rc < 0)
+      goto done;
+  }
+  if (resp.status == 304) {
+    cairn_metrics_add("cairn_http_not_modified_total", 1, NULL);
+    cairn_info("not modified (HTTP 304, ETag %s): no records",
+               sp.if_none_match ? sp.if_none_match : "?");
+  } else if (resp.status < 200 || resp.status > 299) {
+    rc = http_error(&sp, &resp, err);
+    goto done;
+  } else if (resp.body.len > 0) {
+    json_error_t je;
+    doc = json_loadb(resp.body.data, resp.body.len, 0, &je);
+    if (!doc) {
+      char *safe = cairn__hs_url_safe(url);
+      safe[strcspn(safe, "?")] = '\0';
+      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s %s: HTTP %ld but the body is "
+                       "not JSON (%s at byte %d): %.60s", sp.method, safe,
+                       resp.status, je.text, je.position,
+                       resp.body.data);
+      free(safe);
+      goto done;
+    }
+  }
+
+  /* Records (their count drives offset paging and the hint). */
+  if (doc) {
+    struct wm_ctx w = { s->wm_field, cur.hwm ? json_incref(cur.hwm) : NULL };
+    rc = each_record(s, doc, s->wm_field ? wm_cb : NULL, &w, &n_records, err);
+    if (rc < 0) {
+      json_decref(w.max);
+      goto done;
+    }
+    nxt.hwm = w.max;
+  } else if (cur.hwm) {
+    nxt.hwm = json_incref(cur.hwm);
+  }
+
+  /* Where the next page is. A 304 or an empty body ends the window. */
+  if (doc && resp.status != 304) {
+    rc = cairn__hs_paging_next(&s->paging, url, offset, doc, &resp, n_records,
+                               &next, err);
+    if (rc < 0)
+      goto done;
+  }
+  seen_key(s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
+           s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM ? "token" : "url",
+           s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
+           s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM
+               ? (cur.token ? cur.token : "")
+               : url, key);
+  json_object_set_new(s->seen, key, json_integer(cur.page));
+  if (next.more) {
+    int tok = next.token != NULL;
+    json_t *prev;
+    seen_key(tok ? "token" : "url", tok ? next.token : next.url, key);
+    prev = s->paging.style == CAIRN__HS_PAGE_OFFSET
+               ? NULL : json_object_get(s->seen, key);
+    if (prev) {
+      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging loop: page %ld gives the "
+                       "same %s as page %" JSON_INTEGER_FORMAT " already "
+                       "did; stopping instead of fetching forever (the "
+                       "server repeats itself: check the query's order and "
+                       "filters)", cur.page,
+                       tok ? "continuation token" : "next link",
+                       json_integer_value(prev));
+      goto done;
+    }
+    if (next.url) {
+      /* Refuse a foreign next link now, before it becomes a cursor. */
+      rc = check_host(s, next.url, "the next link", err);
+      if (rc < 0)
+        goto done;
+    }
+  }
+
+  /* Incremental state, staged until the window is loaded. */
+  if (s->use_state) {
+    if (etag_key && resp.status >= 200 && resp.status <= 299) {
+      const char *etag = cairn_http_resp_header(&resp, "ETag");
+      if (etag)
+        ctx->kv_put(ctx->kv_ud, etag_key, etag);
+    }
+    if (nxt.hwm && s->wm_field) {
+      /* Never move the mark back below where this run started. */
+      json_t *start = s->wm_value ? json_string(s->wm_value) : NULL;
+      char *t = scalar_text(nxt.hwm);
+      if (t && !wm_greater(start, nxt.hwm))
+        ctx->kv_put(ctx->kv_ud, "watermark", t);
+      free(t);
+      json_decref(start);
+    }
+    if (!next.more && s->delta_link && doc) {
+      const json_t *dl = cairn_json_pointer_get(doc, s->delta_link);
+      if (json_is_string(dl) && *json_string_value(dl)) {
+        char *abs = cairn__hs_url_resolve(url, json_string_value(dl));
+        if (abs)
+          ctx->kv_put(ctx->kv_ud, "delta", abs);
+        free(abs);
+      } else if (resp.status != 304) {
+        cairn_warn("the last page has no delta link at %s: the next run "
+                   "syncs everything again", s->delta_link);
+      }
+    }
+  }
+
+  /* The page: body and metadata; the cursor of the next page. */
+  meta = json_pack("{s:i,s:o,s:I}", "status", (int)resp.status, "headers",
+                   meta_headers(s, &resp), "page", (json_int_t)cur.page);
+  {
+    char *safe = cairn__hs_url_safe(url);
+    int64_t t;
+    json_object_set_new(meta, "url", json_string(safe));
+    free(safe);
+    if (cairn__hs_http_date(cairn_http_resp_header(&resp, "Date"), &t) == 0) {
+      char iso[32];
+      cairn_clock_fmt(t, iso, sizeof iso);
+      json_object_set_new(meta, "date", json_string(iso));
+    }
+    if (sync)
+      json_object_set_new(meta, "sync", json_string(sync));
+  }
+  page->meta = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+  cairn_buf_reset(&page->raw);
+  if (resp.status != 304 && resp.body.len)
+    cairn_buf_append(&page->raw, resp.body.data, resp.body.len);
+  page->n_hint = (long)n_records;
+  if (next.more) {
+    nxt.page = cur.page + 1;
+    nxt.url = next.url;
+    nxt.token = next.token;
+    nxt.offset = next.offset;
+    next.url = next.token = NULL;
+    page->cursor_out = cursor_text(&nxt);
+  }
+done:
+  cairn__hs_next_clear(&next);
+  cursor_clear(&cur);
+  cursor_clear(&nxt);
+  cairn_http_resp_free(&resp);
+  json_decref(doc);
+  json_decref(bodyj);
+  json_decref(meta);
+  free(url);
+  free(body);
+  free(etag_key);
+  free(delta);
+  return rc;
+}
+
+/* ---- decode ------------------------------------------------------------------------------- */
+
+struct dec_ctx {
+  long            seq;
+  const json_t   *meta;
+  cairn_record_fn emit;
+  void           *ud;
+};
+
+static int dec_cb(void *ud, const json_t *rec, size_t i, const char *error)
+{
+  struct dec_ctx *d = ud;
+  struct cairn_record r;
+  char pos[48];
+  char *raw = json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY);
+  int rc;
+
+  memset(&r, 0, sizeof r);
+  snprintf(pos, sizeof pos, "page %ld #%zu", d->seq, i + 1);
+  r.json = rec;
+  r.meta = d->meta;
+  r.position = pos;
+  r.raw = raw;
+  r.raw_len = raw ? strlen(raw) : 0;
+  r.error = error;
+  rc = d->emit(d->ud, &r);
+  free(raw);
+  return rc;
+}
+
+static int http_decode(cairn_source *base, long seq,
+                       const struct cairn_page *page, cairn_record_fn emit,
+                       void *ud, cairn_err *err)
+{
+  struct http_src *s = (struct http_src *)base;
+  json_t *meta = page->meta ? json_loads(page->meta, 0, NULL) : NULL;
+  json_t *doc = NULL;
+  struct dec_ctx d = { seq, meta, emit, ud };
+  json_error_t je;
+  size_t n;
+  int rc = CAIRN_OK;
+
+  if (page->raw.len == 0 ||
+      json_integer_value(json_object_get(meta, "status")) == 304)
+    goto done;
+  doc = json_loadb(page->raw.data, page->raw.len, 0, &je);
+  if (!doc) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "page %ld is not JSON: %s at byte "
+                     "%d", seq, je.text, je.position);
+    goto done;
+  }
+  rc = each_record(s, doc, dec_cb, &d, &n, err);
+done:
+  json_decref(doc);
+  json_decref(meta);
+  return rc;
+}
+
+const cairn_source_ops cairn_source_http_ops = {
+  CAIRN_SOURCE_ABI, "http", sizeof(struct http_src), 0,
+  http_check, http_open, http_extract, http_decode, http_close,
+};
