@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef CAIRN_DATADIR
 #define CAIRN_DATADIR "/usr/local/share/cairn"
@@ -86,12 +87,29 @@ static void src_free(struct src_file *f)
 char *cairn_schemas_dir(const char *override)
 {
   const char *env = getenv("CAIRN_SCHEMAS");
+  char exe[4096];
+  ssize_t n;
+
   if (override)
     return cairn_xstrdup(override);
   if (env && *env)
     return cairn_xstrdup(env);
   if (cairn_fs_exists("schemas/job.schema.json"))
     return cairn_xstrdup("schemas");
+  /* Installed: <prefix>/bin/cairn next to <prefix>/share/cairn/schemas. */
+  n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    char *slash, *dir;
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = '\0';
+      dir = cairn_strfmt("%s/../share/cairn/schemas", exe);
+      if (cairn_fs_exists(dir))
+        return dir;
+      free(dir);
+    }
+  }
   return cairn_xstrdup(CAIRN_DATADIR "/schemas");
 }
 
