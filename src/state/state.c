@@ -108,6 +108,27 @@ static int step_done(cairn_state *st, sqlite3_stmt *s, cairn_err *err)
   return out;
 }
 
+/* A single integer from a query binding up to two text parameters (b may
+ * be NULL when the query has one); 0 when there is no row. */
+static int query_int(cairn_state *st, const char *sql, const char *a,
+                     const char *b, int64_t *out, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, sql, &s, err);
+  *out = 0;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, a);
+  if (b)
+    bind_text(s, 2, b);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    *out = sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
+                                               : db_fail(st, err, rc, "query");
+}
+
 int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
 {
   cairn_state *st = cairn_xcalloc(1, sizeof *st);
@@ -488,16 +509,12 @@ int cairn_state_loaded_seq(cairn_state *st, const char *job,
                            const struct cairn_window *w, long *seq,
                            cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "SELECT coalesce(max(seq), 0) FROM chunks WHERE job=?"
-                    " AND window=? AND stage=3", &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, w->key);
-  *seq = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-  sqlite3_finalize(s);
-  return CAIRN_OK;
+  int64_t v;
+  int rc = query_int(st, "SELECT coalesce(max(seq), 0) FROM chunks WHERE"
+                         " job=? AND window=? AND stage=3", job, w->key, &v,
+                     err);
+  *seq = (long)v;
+  return rc;
 }
 
 int cairn_state_chunk_extracted(cairn_state *st, const char *job,
@@ -799,17 +816,8 @@ static int query_json(cairn_state *st, const char *sql, const char *job,
 int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
                              cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "SELECT coalesce(max(ended), 0) FROM runs WHERE job=? AND"
-                    " status='done'", &s, err);
-  *t = 0;
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  if (sqlite3_step(s) == SQLITE_ROW)
-    *t = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return CAIRN_OK;
+  return query_int(st, "SELECT coalesce(max(ended), 0) FROM runs WHERE job=?"
+                       " AND status='done'", job, NULL, t, err);
 }
 
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
@@ -850,14 +858,6 @@ int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
 int cairn_state_quarantine_count(cairn_state *st, const char *job,
                                  int64_t *n, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "SELECT count(*) FROM quarantine WHERE job=?", &s, err);
-  *n = 0;
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  if (sqlite3_step(s) == SQLITE_ROW)
-    *n = sqlite3_column_int64(s, 0);
-  sqlite3_finalize(s);
-  return CAIRN_OK;
+  return query_int(st, "SELECT count(*) FROM quarantine WHERE job=?", job,
+                   NULL, n, err);
 }

@@ -111,8 +111,10 @@ Test(runner, failed_sink_load_resumes_at_that_chunk)
   cr_assert_eq(STATE("SELECT exit_code FROM runs"), 3);
   cr_assert_eq(run_demo(NULL, NULL), CAIRN_EXIT_OK);
   expect_complete();
-  cr_assert_eq(STATE("SELECT chunks_redone FROM runs WHERE resumed=1"), 1,
-               "only chunk 3 is redone");
+  /* Chunk 3, plus chunk 4 if the producer had already read and mapped it
+   * on the other core when the load failed. */
+  long long redone = STATE("SELECT chunks_redone FROM runs WHERE resumed=1");
+  cr_assert(redone >= 1 && redone <= 2, "redone %lld chunks", redone);
 }
 
 Test(runner, sink_ahead_of_state_is_skipped_not_reloaded)
