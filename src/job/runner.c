@@ -445,6 +445,7 @@ static int run_window(struct run *r, cairn_err *err)
   sctx.window = w;
   sctx.http = r->http;
   sctx.backfill = r->o->from != NULL;
+  sctx.trace_id = r->trace_id;
   sctx.kv_get = kv_get;
   sctx.kv_put = kv_put;
   sctx.kv_ud = &kv;
@@ -460,6 +461,11 @@ static int run_window(struct run *r, cairn_err *err)
     const char *cursor_out;
 
     cairn_log_set_seq(seq);
+    /* Wait for the batch the loader is not using before reading anything:
+     * at most one chunk is read ahead of the one being loaded. */
+    rc = loader_acquire(&L, slot, err);
+    if (rc < 0)
+      goto done;
     rc = cairn_state_chunk_get(r->st, job->name, w, seq, &row, err);
     if (rc < 0)
       goto done;
@@ -518,9 +524,6 @@ static int run_window(struct run *r, cairn_err *err)
     }
 
     /* transform, into the batch the loader is not using */
-    rc = loader_acquire(&L, slot, err);
-    if (rc < 0)
-      goto done;
     r->batch = r->batches[slot];
     cairn_batch_reset(r->batch);
     rc = src->ops->decode(src, seq, &page, emit_record, &(struct emit_ctx){
@@ -674,10 +677,20 @@ static int open_transport(struct run *r, cairn_err *err)
   if (o->record_har) {
     cairn_http_transport *rec = NULL;
     const json_t *list = json_object_get(r->job->source_cfg, "redact");
-    const char **names = cairn_xcalloc(json_array_size(list) + 1,
+    const json_t *corr = json_object_get(r->job->source_cfg,
+                                         "correlation_header");
+    const char **names = cairn_xcalloc(json_array_size(list) + 2,
                                        sizeof *names);
+    size_t n = 0;
     for (size_t i = 0; i < json_array_size(list); i++)
-      names[i] = json_string_value(json_array_get(list, i));
+      names[n++] = json_string_value(json_array_get(list, i));
+    /* The per-request correlation id is random: redact it so recording
+     * the same traffic twice gives the same bytes (replay treats the
+     * redacted value as a wildcard). */
+    names[n] = corr ? json_string_value(corr) : "x-ms-client-request-id";
+    if (names[n] && *names[n])
+      n++;
+    names[n] = NULL;
     rc = cairn_http_record_open(r->http, o->record_har, names, &rec, err);
     free(names);
     if (rc < 0) {

@@ -27,12 +27,13 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- config ------------------------------------------------------------------ */
+/* ---- config -------------------------------------------------------------- */
 
 static const struct {
   const char *name;
   int         style;
-  const char *keys;   /* keys that apply, besides style/last/truncated/max_pages */
+  const char *keys;   /* keys that apply (style, last, truncated and
+                         max_pages apply to every style) */
 } styles[] = {
   { "next_link",    CAIRN__HS_PAGE_NEXT_LINK,    " pointer repost " },
   { "link_header",  CAIRN__HS_PAGE_LINK_HEADER,  " " },
@@ -235,7 +236,7 @@ void cairn__hs_next_clear(struct cairn__hs_next *n)
   memset(n, 0, sizeof *n);
 }
 
-/* ---- RFC 8288 Link ------------------------------------------------------------- */
+/* ---- RFC 8288 Link ------------------------------------------------------- */
 
 static const char *ows(const char *p)
 {
@@ -352,7 +353,7 @@ char *cairn__hs_link_field(const struct cairn_http_resp *r)
   return b.len ? cairn_buf_take(&b) : NULL;
 }
 
-/* ---- the next page ---------------------------------------------------------------- */
+/* ---- the next page ------------------------------------------------------- */
 
 static int truthy(const json_t *v)
 {

@@ -31,7 +31,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ---- the virtual clock ----------------------------------------------------- */
+/* ---- the virtual clock --------------------------------------------------- */
 
 static int64_t skipped_ms;   /* sleep time fast mode did not really sleep */
 
@@ -132,7 +132,7 @@ static int64_t seconds_ms(const char *v)
   d = strtod(v, &end);
   while (*end == ' ')
     end++;
-  if (*end || d < 0 || d > 1e9)
+  if (*end || d < 0 || d > 1e11)
     return -1;
   return (int64_t)(d * 1000.0 + 0.5);
 }
@@ -171,10 +171,13 @@ int64_t cairn__hs_server_delay(const struct cairn_http_resp *r, int64_t now_s)
       ms = t > now_s ? (t - now_s) * 1000 : 0;  /* past: retry now */
     take_max(&best, ms);
   }
-  take_max(&best, seconds_ms(cairn_http_resp_header(r, "retry-after-ms")) /
-                      1000);
-  take_max(&best, seconds_ms(cairn_http_resp_header(r, "x-ms-retry-after-ms"))
-                      / 1000);
+  /* Azure SDKs also honour these two, in milliseconds. */
+  for (int i = 0; i < 2; i++) {
+    int64_t ms = seconds_ms(cairn_http_resp_header(
+        r, i ? "x-ms-retry-after-ms" : "retry-after-ms"));
+    if (ms >= 0)
+      take_max(&best, ms / 1000);
+  }
   /* Cost Management and the whole x-ms-ratelimit-<provider>-*-retry-after
    * family (qpu, entity, tenant, client, consumption): seconds. */
   for (size_t i = 0; i < r->n_headers; i++) {
@@ -186,8 +189,8 @@ int64_t cairn__hs_server_delay(const struct cairn_http_resp *r, int64_t now_s)
   }
   if (r->status == 429) {
     /* ARG: the quota window resets after hh:mm:ss. */
-    take_max(&best, hms_ms(cairn_http_resp_header(r,
-                                                  "x-ms-user-quota-resets-after")));
+    v = cairn_http_resp_header(r, "x-ms-user-quota-resets-after");
+    take_max(&best, hms_ms(v));
     /* ServiceNow: epoch seconds when the hourly rate-limit window resets. */
     v = cairn_http_resp_header(r, "X-RateLimit-Reset");
     if (v) {
@@ -211,7 +214,7 @@ int64_t cairn__hs_quota_pause(const struct cairn_http_resp *r)
   return ms > 0 ? ms : 0;
 }
 
-/* ---- classification ------------------------------------------------------- */
+/* ---- classification ------------------------------------------------------ */
 
 const char *cairn__hs_retry_reason(int rc, const cairn_err *err, long status,
                                    int *unsent)
@@ -258,7 +261,7 @@ int64_t cairn__hs_backoff_ms(const struct cairn__hs_retry *p, long n)
   return d < p->min_delay_ms ? p->min_delay_ms : d;
 }
 
-/* ---- connectors: breaker, budget, pacing ---------------------------------- */
+/* ---- connectors: breaker, budget, pacing --------------------------------- */
 
 enum { CLOSED = 0, OPEN, HALF_OPEN };
 
@@ -328,18 +331,19 @@ void cairn__hs_circuit_success(const char *key)
 
 int cairn__hs_circuit_failure(const char *key, const struct cairn__hs_retry *p)
 {
+  int64_t now = cairn__hs_vclock_ms();
   int res = 0;
   pthread_mutex_lock(&lock);
   struct conn *c = conn_get(key);
   c->consecutive++;
   if (c->state == HALF_OPEN) {
     c->state = OPEN;
-    c->open_until = cairn__hs_vclock_ms() + p->circuit_cooldown_ms;
+    c->open_until = now + p->circuit_cooldown_ms;
     res = 2;
   } else if (c->state == CLOSED && p->circuit_failures > 0 &&
              c->consecutive >= p->circuit_failures) {
     c->state = OPEN;
-    c->open_until = cairn__hs_vclock_ms() + p->circuit_cooldown_ms;
+    c->open_until = now + p->circuit_cooldown_ms;
     res = 1;
   }
   pthread_mutex_unlock(&lock);
@@ -388,12 +392,13 @@ static void pace(const char *key)
 
 static void set_pace(const char *key, int64_t ms)
 {
+  int64_t now = cairn__hs_vclock_ms();
   pthread_mutex_lock(&lock);
-  conn_get(key)->pace_until = ms > 0 ? cairn__hs_vclock_ms() + ms : 0;
+  conn_get(key)->pace_until = ms > 0 ? now + ms : 0;
   pthread_mutex_unlock(&lock);
 }
 
-/* ---- the loop --------------------------------------------------------------- */
+/* ---- the loop ------------------------------------------------------------ */
 
 /* "METHOD /path" for messages: no host, no query (it may hold secrets). */
 static void label_of(const struct cairn_http_req *req, char *out, size_t n)

@@ -37,6 +37,8 @@ struct cairn_source_ctx {
   struct cairn_http_transport *http;     /* NULL unless the job uses HTTP */
   int                        backfill;   /* --from/--to run: don't read or
                                             write incremental state */
+  const char                *trace_id;   /* the run's W3C trace id (32 hex)
+                                            for traceparent, or NULL */
   /* Incremental state: get returns the committed value (borrowed, NULL if
    * none); put stages a value that is committed only after the window is
    * loaded (the runner's promise). */

@@ -27,11 +27,14 @@
 #include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define READ_BLOCK (1 << 20)
 
@@ -47,17 +50,25 @@ struct blob {
   long       data_line; /* line number of that record */
 };
 
-/* The open blob: one stream, plain or decompressed. */
+/* The open blob: one stream, plain or decompressed. A plain file is
+ * mapped (no copy through a read buffer); a compressed one is read in
+ * libarchive's own blocks (no copy either); fread is the fallback when a
+ * plain file cannot be mapped. */
 struct reader {
   size_t          blob;  /* index of the open blob; (size_t)-1: none */
   int             kind;  /* KIND_* */
-  FILE           *fp;    /* plain */
+  FILE           *fp;    /* plain, not mapped */
+  char           *map;   /* plain, mapped: the whole file */
+  size_t          map_len;
+  size_t          dropped; /* bytes of map released from our RSS */
   struct archive *ar;    /* gzip, zip */
-  long long       pos;   /* uncompressed offset of buf[0] */
-  char           *buf;   /* READ_BLOCK bytes */
-  size_t          len;   /* valid bytes in buf */
-  size_t          at;    /* consumed bytes of buf */
+  const char     *data;  /* the current block: buf, map + pos, or
+                            libarchive's buffer (valid until the next fill) */
+  long long       pos;   /* uncompressed offset of data[0] */
+  size_t          len;   /* valid bytes at data */
+  size_t          at;    /* consumed bytes of data */
   int             eof;
+  char           *buf;   /* READ_BLOCK bytes for fread, allocated on use */
 };
 
 struct cx_src {
@@ -390,7 +401,6 @@ static int cx_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   rc = load_manifest(s, path, err);
   if (rc < 0)
     return rc;
-  s->rd.buf = cairn_xmalloc(READ_BLOCK);
   cairn_info("cost export %s: %zu blob(s), %lld data rows expected",
              s->manifest, s->n_blobs, s->total_rows);
   return CAIRN_OK;
@@ -404,8 +414,13 @@ static void rd_close(struct reader *rd)
     fclose(rd->fp);
   if (rd->ar)
     archive_read_free(rd->ar);
+  if (rd->map)
+    munmap(rd->map, rd->map_len);
   rd->fp = NULL;
   rd->ar = NULL;
+  rd->map = NULL;
+  rd->map_len = rd->dropped = 0;
+  rd->data = NULL;
   rd->blob = (size_t)-1;
 }
 
@@ -443,6 +458,21 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   else
     rd->kind = KIND_PLAIN;
   if (rd->kind == KIND_PLAIN) {
+    struct stat st;
+    if (fstat(fileno(rd->fp), &st) == 0 && S_ISREG(st.st_mode) &&
+        st.st_size > 0 && (unsigned long long)st.st_size <= SIZE_MAX) {
+      void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
+                     fileno(rd->fp), 0);
+      if (m != MAP_FAILED) {
+        madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
+        rd->map = m;
+        rd->map_len = (size_t)st.st_size;
+        fclose(rd->fp);
+        rd->fp = NULL;
+        rd->blob = i;
+        return CAIRN_OK;
+      }
+    }
     if (fseeko(rd->fp, 0, SEEK_SET) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\": seek: %s",
                          b->name, strerror(errno));
@@ -482,7 +512,7 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
 {
   struct reader *rd = &s->rd;
   const struct blob *b = &s->blobs[rd->blob];
-  size_t n;
+  size_t n = 0;
 
   if (rd->at < rd->len)
     return 1;
@@ -490,16 +520,50 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
     return 0;
   rd->pos += (long long)rd->len;
   rd->len = rd->at = 0;
-  if (rd->fp) {
+  if (rd->map) {
+    /* Hand out the mapping a block at a time and give the blocks already
+     * consumed back (MADV_DONTNEED; the page cache keeps them), so the
+     * resident size stays at a block whatever the file size. */
+    size_t upto = (size_t)rd->pos & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+    if (upto > rd->dropped) {
+      madvise(rd->map + rd->dropped, upto - rd->dropped, MADV_DONTNEED);
+      rd->dropped = upto;
+    }
+    if ((unsigned long long)rd->pos < rd->map_len) {
+      rd->data = rd->map + rd->pos;
+      n = rd->map_len - (size_t)rd->pos;
+      if (n > READ_BLOCK)
+        n = READ_BLOCK;
+    }
+  } else if (rd->fp) {
+    if (!rd->buf)
+      rd->buf = cairn_xmalloc(READ_BLOCK);
     n = fread(rd->buf, 1, READ_BLOCK, rd->fp);
     if (n == 0 && ferror(rd->fp))
       return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): read: %s",
                          b->name, b->path, strerror(errno));
+    rd->data = rd->buf;
   } else {
-    la_ssize_t r = archive_read_data(rd->ar, rd->buf, READ_BLOCK);
-    if (r < 0)
-      return ar_fail(s, b, "decompress", err);
-    n = (size_t)r;
+    /* libarchive's block, no copy; empty blocks are skipped. */
+    for (;;) {
+      const void *blk;
+      size_t size;
+      la_int64_t off;
+      int r = archive_read_data_block(rd->ar, &blk, &size, &off);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r < ARCHIVE_WARN)
+        return ar_fail(s, b, "decompress", err);
+      if (off != rd->pos)
+        return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": sparse "
+                           "archive entry (offset %lld, expected %lld)",
+                           b->name, (long long)off, rd->pos);
+      if (size) {
+        rd->data = blk;
+        n = size;
+        break;
+      }
+    }
   }
   if (n == 0) {
     rd->eof = 1;
@@ -528,7 +592,7 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, cairn_err *err)
       return rc;
   }
   if (rd->kind == KIND_PLAIN) {
-    if (fseeko(rd->fp, off, SEEK_SET) != 0)
+    if (rd->fp && fseeko(rd->fp, off, SEEK_SET) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\": seek: %s",
                          s->blobs[i].name, strerror(errno));
     rd->pos = off;
@@ -573,9 +637,9 @@ static int rd_record(struct cx_src *s, struct cairn_buf *out, long *lines,
     rc = rd_fill(s, err);
     if (rc <= 0)
       return rc < 0 ? rc : got;
-    seg = cairn__csv_scan(rd->buf + rd->at, rd->len - rd->at, &quoted, lines,
+    seg = cairn__csv_scan(rd->data + rd->at, rd->len - rd->at, &quoted, lines,
                           &done);
-    if (cairn_buf_append(out, rd->buf + rd->at, seg) != 0)
+    if (cairn_buf_append(out, rd->data + rd->at, seg) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     rd->at += seg;
     got = 1;
@@ -656,7 +720,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
       return rc;
     if (rc == 0)
       break;
-    p = rd->buf + rd->at;
+    p = rd->data + rd->at;
     n = rd->len - rd->at;
     while (*rows < s->chunk_rows) {
       int quoted = 0, done;

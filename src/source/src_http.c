@@ -71,7 +71,7 @@ struct http_src {
   const char   *circuit_key;    /* the connector: the job name */
 };
 
-/* ---- small config helpers ---------------------------------------------------- */
+/* ---- small config helpers ------------------------------------------------ */
 
 static const char *cfg_str(const json_t *o, const char *key)
 {
@@ -240,7 +240,7 @@ static void hosts_text(const json_t *set, char *out, size_t n)
   }
 }
 
-/* ---- configuration ----------------------------------------------------------------- */
+/* ---- configuration ------------------------------------------------------- */
 
 static void src_clear(struct http_src *s)
 {
@@ -609,7 +609,7 @@ static void http_close(cairn_source *base)
   src_clear((struct http_src *)base);
 }
 
-/* ---- sending one request ------------------------------------------------------------- */
+/* ---- sending one request ------------------------------------------------- */
 
 struct spec {
   const char *method;
@@ -652,6 +652,17 @@ static int has_hdr(const json_t *h, const char *name)
   return 0;
 }
 
+/* The run's trace id when the runner gives a valid one, so the run record,
+ * the summary and every request agree; else one per process. */
+static const char *run_trace_id(const struct http_src *s)
+{
+  const char *t = s->base.ctx->trace_id;
+  if (t && strlen(t) == 32 && strspn(t, "0123456789abcdef") == 32 &&
+      strspn(t, "0") != 32)
+    return t;
+  return cairn__hs_trace_id();
+}
+
 static int call_build(void *ud, struct cairn_http_req *req, cairn_err *err)
 {
   struct call *c = ud;
@@ -663,7 +674,7 @@ static int call_build(void *ud, struct cairn_http_req *req, cairn_err *err)
   (void)err;
   c->n_hdr = 0;
   cairn__hs_span_id(c->span);
-  cairn__hs_traceparent(cairn__hs_trace_id(), c->span, c->traceparent);
+  cairn__hs_traceparent(run_trace_id(s), c->span, c->traceparent);
   add_hdr(c, "traceparent", c->traceparent);
   if (s->corr_header)
     add_hdr(c, s->corr_header, c->corr);
@@ -707,9 +718,10 @@ static int call_build(void *ud, struct cairn_http_req *req, cairn_err *err)
 
 static const char *request_id(const struct cairn_http_resp *r)
 {
-  static const char *const names[] = { "x-ms-request-id", "request-id",
-                                        "x-request-id", "x-ms-correlation-request-id",
-                                        NULL };
+  static const char *const names[] = {
+    "x-ms-request-id", "request-id", "x-request-id",
+    "x-ms-correlation-request-id", NULL
+  };
   for (int i = 0; names[i]; i++) {
     const char *v = cairn_http_resp_header(r, names[i]);
     if (v)
@@ -725,7 +737,7 @@ static void call_logged(void *ud, const struct cairn_http_req *req, int rc,
   struct call *c = ud;
   char *url = cairn__hs_url_safe(req->url);
   json_t *f = json_pack("{s:s,s:s,s:s,s:s,s:I,s:f}", "method", req->method,
-                        "url", url, "trace_id", cairn__hs_trace_id(),
+                        "url", url, "trace_id", run_trace_id(c->s),
                         "span_id", c->span, "attempt", (json_int_t)attempt,
                         "elapsed_s", secs);
   const char *rid = rc == CAIRN_OK ? request_id(resp) : NULL;
@@ -837,7 +849,7 @@ static int send_req(struct http_src *s, const struct spec *sp,
   return rc;
 }
 
-/* ---- cursors ---------------------------------------------------------------------------- */
+/* ---- cursors ------------------------------------------------------------- */
 
 struct cursor {
   long       page;     /* 1-based number of the page this cursor asks for */
@@ -895,7 +907,7 @@ static char *cursor_text(const struct cursor *c)
   return out;
 }
 
-/* ---- records ------------------------------------------------------------------------------ */
+/* ---- records ------------------------------------------------------------- */
 
 typedef int (*record_cb)(void *ud, const json_t *rec, size_t i,
                          const char *error);
@@ -942,9 +954,9 @@ static int each_record(const struct http_src *s, const json_t *doc,
       } else {
         for (size_t k = 0; k < json_array_size(cols); k++) {
           const json_t *c = json_array_get(cols, k);
-          const char *name = json_is_string(c)
-                                 ? json_string_value(c)
-                                 : json_string_value(json_object_get(c, "name"));
+          const json_t *nm = json_is_string(c) ? c
+                                               : json_object_get(c, "name");
+          const char *name = json_string_value(nm);
           if (!name) {
             why = "a column has no name";
             break;
@@ -964,7 +976,7 @@ static int each_record(const struct http_src *s, const json_t *doc,
   return rc;
 }
 
-/* ---- watermarks --------------------------------------------------------------------------- */
+/* ---- watermarks ---------------------------------------------------------- */
 
 static const json_t *field_of(const json_t *rec, const char *f)
 {
@@ -1008,7 +1020,7 @@ static int wm_cb(void *ud, const json_t *rec, size_t i, const char *error)
   return 0;
 }
 
-/* ---- one page ------------------------------------------------------------------------------- */
+/* ---- one page ------------------------------------------------------------ */
 
 static char *body_text(const json_t *body)
 {
@@ -1301,12 +1313,12 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                ? (cur.token ? cur.token : "")
                : url, key);
   json_object_set_new(s->seen, key, json_integer(cur.page));
-  if (next.more) {
+  if (next.more && (next.token || next.url)) {
+    /* Offsets always advance; tokens and links may repeat. */
     int tok = next.token != NULL;
     json_t *prev;
     seen_key(tok ? "token" : "url", tok ? next.token : next.url, key);
-    prev = s->paging.style == CAIRN__HS_PAGE_OFFSET
-               ? NULL : json_object_get(s->seen, key);
+    prev = json_object_get(s->seen, key);
     if (prev) {
       rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging loop: page %ld gives the "
                        "same %s as page %" JSON_INTEGER_FORMAT " already "
@@ -1399,7 +1411,7 @@ done:
   return rc;
 }
 
-/* ---- decode ------------------------------------------------------------------------------- */
+/* ---- decode -------------------------------------------------------------- */
 
 struct dec_ctx {
   long            seq;

@@ -58,7 +58,7 @@ char *cairn__hs_url_set_param(const char *url, const char *name,
  * registered log secret masked. New string. */
 char *cairn__hs_url_safe(const char *url);
 
-/* ---- tracing (http_trace.c) ----------------------------------------------- */
+/* ---- tracing (http_trace.c) ---------------------------------------------- */
 
 /* The process's trace id (32 lower-case hex, never all zero), generated
  * once on first use: one trace id per run. Static storage. */
@@ -163,7 +163,7 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
                       const char *circuit_key, const struct cairn__hs_call *c,
                       struct cairn_http_resp *resp, cairn_err *err);
 
-/* ---- auth (http_auth.c) ----------------------------------------------------- */
+/* ---- auth (http_auth.c) -------------------------------------------------- */
 
 enum { CAIRN__HS_AUTH_NONE = 0, CAIRN__HS_AUTH_OAUTH2, CAIRN__HS_AUTH_BASIC,
        CAIRN__HS_AUTH_BEARER };
@@ -194,8 +194,9 @@ void cairn__hs_auth_clear(struct cairn__hs_auth *a);
 /* The Authorization header value for the next request (new string; NULL
  * for NONE). OAuth2 uses the process-wide token cache and calls post()
  * only when no fresh token is cached. */
-int  cairn__hs_auth_value(const struct cairn__hs_auth *a, cairn__hs_post_fn post,
-                          void *ud, char **out, cairn_err *err);
+int  cairn__hs_auth_value(const struct cairn__hs_auth *a,
+                          cairn__hs_post_fn post, void *ud, char **out,
+                          cairn_err *err);
 
 /* Drop the cached token (after a 401). Returns 1 when a refresh can help
  * (OAuth2), else 0. */
@@ -207,7 +208,7 @@ void cairn__hs_auth_reset_cache(void);
 /* Number of token requests sent by this process (tests). */
 long cairn__hs_auth_token_requests(void);
 
-/* ---- paging (http_paging.c) -------------------------------------------------- */
+/* ---- paging (http_paging.c) ---------------------------------------------- */
 
 enum { CAIRN__HS_PAGE_NONE = 0, CAIRN__HS_PAGE_NEXT_LINK,
        CAIRN__HS_PAGE_LINK_HEADER, CAIRN__HS_PAGE_OFFSET,

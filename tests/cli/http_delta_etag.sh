@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# HTTP extraction acceptance 6, end to end through `cairn run`:
+#  - conditional GET: the first run saves the ETag, the second sends
+#    If-None-Match, gets 304, loads nothing and counts it;
+#  - delta: the first Graph users run is full and saves @odata.deltaLink,
+#    the second pulls only the changes from it, the third finds it
+#    expired (410) and falls back to a full sync with a warning.
+source "$(dirname "$0")/../lib.sh"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+export CAIRN_SECRET_GRAPH_CLIENT_SECRET=graph-secret-9a2e44 CAIRN_SECRET_BLOB_SAS_SIG=sas-sig-Zx81Qm
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
+
+start_mock() {   # HAR LOG: sets MOCK_URL and MOCK_PID
+  local out="$T/mock.$RANDOM.out"
+  "$CAIRN" mock "$1" --listen 127.0.0.1:0 --log "$2" >"$out" 2>/dev/null &
+  MOCK_PID=$!
+  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
+  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
+  [ -n "$MOCK_URL" ] || fail "mock did not start"
+}
+stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
+run() {   # JOB N: run number N of JOB (same state and output every time)
+  "$CAIRN" run "tests/data/http-jobs/$1.json" --state "$T/$1/state" --out "$T/$1/out" \
+    --param endpoint="$MOCK_URL" --param token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token" \
+    >"$T/$1.$2.out" 2>"$T/$1.$2.log" || fail "$1 run $2: exit $? ($(tail -n 2 "$T/$1.$2.log"))"
+}
+q() { sqlite3 "$T/$1/out/warehouse.db" "$2"; }
+
+# ---- ETag ----------------------------------------------------------------
+start_mock fixtures/http-source/blob-etag.har "$T/blob.mock.log"
+run blob-etag 1
+expect_eq "$(q blob-etag 'SELECT count(*) FROM cmdb_ci')" 3 "blob rows"
+etag=$(sqlite3 "$T/blob-etag/state/cairn.db" "SELECT value FROM kv WHERE key LIKE 'etag:%'")
+expect_eq "$etag" '"0x8DC3C8B2F1A4E21"' "saved ETag"
+sqlite3 "$T/blob-etag/state/cairn.db" "SELECT key FROM kv" | grep -q 'sas-sig' && fail "SAS signature in a state key"
+before=$(q blob-etag .dump)
+run blob-etag 2
+stop_mock
+expect_eq "$(jq -r '.headers["If-None-Match"] // "-"' "$T/blob.mock.log" | tr '\n' ' ')" '- "0x8DC3C8B2F1A4E21" ' "If-None-Match sent on the second run"
+expect_eq "$(jq -r .status "$T/blob.mock.log" | tr '\n' ' ')" "200 304 " "statuses"
+grep -q '0 records loaded' "$T/blob-etag.2.out" || fail "304 run: $(cat "$T/blob-etag.2.out")"
+grep -q 'not modified (HTTP 304' "$T/blob-etag.2.log" || fail "304 not logged"
+grep -q '^cairn_http_not_modified_total{job="http-blob-etag"} 1$' "$T/blob-etag/state/metrics/http-blob-etag.prom" ||
+  fail "304 not counted: $(grep not_modified "$T/blob-etag/state/metrics/http-blob-etag.prom")"
+expect_eq "$(q blob-etag 'SELECT count(*) FROM cmdb_ci')" 3 "rows after 304"
+grep -q 'sas-sig-Zx81Qm' "$T"/blob-etag.*.log && fail "SAS signature in a log"
+
+# ---- delta ---------------------------------------------------------------
+start_mock fixtures/http-source/graph-users.har "$T/graph.mock.log"
+run graph-users 1
+expect_eq "$(q graph-users 'SELECT count(*) FROM identity_user')" 4 "full round rows"
+expect_eq "$(q graph-users "SELECT deleted FROM identity_user WHERE userId='86462606-fde0-4fc4-9e0c-a20eb73e54c6'")" 1 "@removed is deleted"
+delta=$(sqlite3 "$T/graph-users/state/cairn.db" "SELECT value FROM kv WHERE key='delta'")
+[[ "$delta" == "$MOCK_URL/v1.0/users/delta?\$deltatoken=oEcOySpF"* ]] || fail "saved delta link: $delta"
+
+run graph-users 2
+grep -q '3 records loaded' "$T/graph-users.2.out" || fail "incremental run: $(cat "$T/graph-users.2.out")"
+expect_eq "$(q graph-users "SELECT department FROM identity_user WHERE displayName='Adele Vance'")" "Retail Leadership" "changed user"
+expect_eq "$(q graph-users "SELECT deleted FROM identity_user WHERE userId='5bde3e51-d13b-4db1-9948-fe4b109d11a7'")" 1 "soft-deleted user"
+expect_eq "$(q graph-users 'SELECT count(*) FROM identity_user')" 5 "rows after the delta"
+delta=$(sqlite3 "$T/graph-users/state/cairn.db" "SELECT value FROM kv WHERE key='delta'")
+[[ "$delta" == *'$deltatoken=lGZ2yxG3'* ]] || fail "second delta link: $delta"
+
+run graph-users 3
+grep -q '"level":"warn".*saved delta link expired (HTTP 410 Gone): falling back to a full sync' "$T/graph-users.3.log" ||
+  fail "no fallback warning: $(grep warn "$T/graph-users.3.log")"
+grep -q '4 records loaded' "$T/graph-users.3.out" || fail "full run after expiry: $(cat "$T/graph-users.3.out")"
+stop_mock
+# What each run asked for: full pages, the saved link, the expired link
+# then the full pages again.
+expect_eq "$(jq -r '.url as $u | ($u | sub("[?].*"; "")) + " " + (($u | capture("(?<t>[$](skip|delta)token=.{6})") | .t) // "first")' "$T/graph.mock.log" | grep -v oauth2 | tr '\n' '|')" \
+  "/v1.0/users/delta first|/v1.0/users/delta \$skiptoken=pqwSUj|/v1.0/users/delta \$deltatoken=oEcOyS|/v1.0/users/delta \$deltatoken=lGZ2yx|/v1.0/users/delta first|/v1.0/users/delta \$skiptoken=pqwSUj|" \
+  "requests of the three runs"
+expect_eq "$(jq -r .status "$T/graph.mock.log" | grep -c 410)" 1 "one 410"
+delta=$(sqlite3 "$T/graph-users/state/cairn.db" "SELECT value FROM kv WHERE key='delta'")
+[[ "$delta" == *'$deltatoken=oEcOySpF'* ]] || fail "delta link after the full resync: $delta"
+echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full"
