@@ -14,7 +14,8 @@ static const char usage_text[] =
   "sinks and the contract they name exist and that every variable is\n"
   "defined) and sink files (schemas/sink.schema.json). Problems are printed\n"
   "as file:line:col: message; the exit code is 2 when any file is invalid.\n"
-  "Parameters a job needs can be given with --param K=V.\n";
+  "Parameters a job needs can be given with --param K=V. Secrets are not\n"
+  "needed to validate: an unset one is noted, not an error.\n";
 
 /* A file is a sink file when it has "type" but no "source". */
 static int is_sink_file(const char *path)
@@ -45,7 +46,7 @@ int cairn_cmd_validate(int argc, char **argv)
   params[n_params] = NULL;
   for (int i = 1; i < argc; i++) {
     struct cairn_diag d = {0};
-    struct cairn_job_opts jo = { params, NULL, NULL };
+    struct cairn_job_opts jo = { params, NULL, NULL, 1 };
     cairn_err err = {0};
     int rc;
     if (strcmp(argv[i], "--param") == 0) {

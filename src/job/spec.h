@@ -52,6 +52,8 @@ struct cairn_job_opts {
   const char *const *params;   /* "K=V" strings, NULL-terminated or NULL */
   const char *schemas_dir;     /* NULL: $CAIRN_SCHEMAS, ./schemas, install */
   const char *sinks_dir;       /* NULL: $CAIRN_SINKS, <jobdir>/../sinks, ./sinks */
+  int         secrets_optional; /* validate: an unset secret is a warning
+                                   (secrets exist where the job runs) */
 };
 
 /* Diagnostics collected while loading: one "file:line:col: msg" per line. */
