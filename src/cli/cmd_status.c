@@ -111,6 +111,23 @@ int cairn_cmd_status(int argc, char **argv)
            js(r, "params"), js(r, "trace_id"));
     if (json_string_value(json_object_get(r, "message")))
       printf("      message: %s\n", js(r, "message"));
+    {
+      /* Output digests: per window, the chunk digest and each sink's. */
+      json_t *outs = json_loads(js(r, "outputs"), 0, NULL);
+      for (size_t k = 0; k < json_array_size(outs); k++) {
+        json_t *w = json_array_get(outs, k), *sinks = json_object_get(w,
+                                                                      "sinks");
+        const char *sname;
+        json_t *so;
+        printf("      output %s: chunk_digest=%s", js(w, "window"),
+               js(w, "chunk_digest"));
+        json_object_foreach(sinks, sname, so)
+          if (json_object_get(so, "sha256"))
+            printf(" %s.sha256=%s", sname, js(so, "sha256"));
+        printf("\n");
+      }
+      json_decref(outs);
+    }
   }
   printf("WINDOWS\n");
   if (json_array_size(jw) == 0)

@@ -55,6 +55,7 @@ struct run {
   int64_t extracted, loaded, rejected, chunks, redone, windows_done;
   int64_t windows_skipped;
   char   *metrics_dir;  /* NULL until the lock is held */
+  json_t *outputs;      /* per loaded window: digests and sink outputs */
 };
 
 /* ---- test hooks -------------------------------------------------------------
@@ -595,6 +596,22 @@ finish:
     goto done;
   if (!r->o->keep_raw)
     cairn_state_spool_drop(r->st, job->name, w, NULL);
+  {
+    /* The audit trail: what this window's outputs are, by digest. */
+    char digest[65];
+    json_t *o = json_object(), *sinks = json_object();
+    if (cairn_state_window_digest(r->st, job->name, w, digest, NULL) == 0)
+      json_object_set_new(o, "chunk_digest", json_string(digest));
+    json_object_set_new(o, "window", json_string(w->key));
+    json_object_set_new(o, "chunks", json_integer(n_chunks));
+    for (size_t i = 0; i < job->n_sinks; i++) {
+      json_t *so = json_object();
+      cairn_sink_outputs(r->sinks[i], w, so);
+      json_object_set_new(sinks, job->sinks[i].name, so);
+    }
+    json_object_set_new(o, "sinks", sinks);
+    json_array_append_new(r->outputs, o);
+  }
   r->windows_done++;
   {
     /* High-water mark: the window end, or the data's logical time; never
@@ -776,6 +793,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   int resumed = 0, rc, exit_code;
   int64_t t0 = cairn_clock_mono_ms();
   const char *message = NULL;
+  char *outputs = NULL;
 
   r.job = job;
   r.o = o;
@@ -812,6 +830,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   }
   if (rc < 0)
     goto out;
+  r.outputs = json_array();
   random_hex(r.run_id, 8);
   random_hex(r.trace_id, 16);
   cairn_log_set_run(r.run_id, job->name);
@@ -950,7 +969,10 @@ out:
     rr.chunks = r.chunks;
     rr.chunks_redone = r.redone;
     rr.message = message;
+    outputs = json_dumps(r.outputs, JSON_COMPACT | JSON_SORT_KEYS);
+    rr.outputs_json = outputs;
     cairn_state_run_end(r.st, r.run_id, &rr, NULL);
+    free(outputs);
     print_summary(&r, exit_code, message,
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   } else if (message) {
@@ -967,6 +989,7 @@ out:
   cairn_http_transport_destroy(r.http);
   cairn_state_close(r.st);
   free(r.metrics_dir);
+  json_decref(r.outputs);
   cairn_lock_release(lock);
   free(windows);
   return exit_code;

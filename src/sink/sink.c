@@ -112,6 +112,14 @@ int cairn_sink_reset_window(cairn_sink *s, const struct cairn_window *w,
   return track(s, s->ops->reset_window(s, w, err));
 }
 
+void cairn_sink_outputs(cairn_sink *s, const struct cairn_window *w,
+                        json_t *out)
+{
+  cairn_err err = {0};
+  if (!s->failed && s->ops->outputs)
+    s->ops->outputs(s, w, out, &err);
+}
+
 void cairn_sink_close(cairn_sink *s)
 {
   if (!s)

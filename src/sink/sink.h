@@ -61,6 +61,11 @@ typedef struct cairn_sink_ops {
   int  (*reset_window)(cairn_sink *s, const struct cairn_window *w,
                        cairn_err *err);
   void (*close)(cairn_sink *s);  /* must tolerate a failed open */
+  /* Describe what the sink wrote for window w (after finish_window) into
+   * the object 'out' for the run's audit record: paths and digests. NULL
+   * ok. */
+  int  (*outputs)(cairn_sink *s, const struct cairn_window *w, json_t *out,
+                  cairn_err *err);
 } cairn_sink_ops;
 
 struct cairn_sink {                 /* embedded first by each implementation */
@@ -84,6 +89,10 @@ int  cairn_sink_finish_window(cairn_sink *s, const struct cairn_window *w,
                               cairn_err *err);
 int  cairn_sink_reset_window(cairn_sink *s, const struct cairn_window *w,
                              cairn_err *err);
+/* Fills out (an object) when the sink describes its outputs; else leaves
+ * it empty. Never fails the run: an error only leaves out partial. */
+void cairn_sink_outputs(cairn_sink *s, const struct cairn_window *w,
+                        json_t *out);
 void cairn_sink_close(cairn_sink *s);  /* NULL ok */
 
 #endif

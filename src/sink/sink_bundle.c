@@ -991,9 +991,28 @@ static void bundle_close(cairn_sink *base)
   cairn_buf_free(&s->zbuf);
 }
 
+static int bundle_outputs(cairn_sink *base, const struct cairn_window *w,
+                          json_t *out, cairn_err *err)
+{
+  struct bundle_sink *s = (struct bundle_sink *)base;
+  char *tarp = tar_path(s, w);
+  char hex[CAIRN_SHA256_HEX];
+  int rc = CAIRN_OK;
+
+  if (cairn_sha256_file_hex(tarp, hex) == 0) {
+    json_object_set_new(out, "bundle", json_string(tarp));
+    json_object_set_new(out, "sha256", json_string(hex));
+  } else {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: cannot read", tarp);
+  }
+  free(tarp);
+  return rc;
+}
+
 const cairn_sink_ops cairn_sink_bundle_ops = {
   .abi           = CAIRN_SINK_ABI,
   .name          = "bundle",
+  .outputs       = bundle_outputs,
   .size          = sizeof(struct bundle_sink),
   .check         = bundle_check,
   .open          = bundle_open,

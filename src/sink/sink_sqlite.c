@@ -576,8 +576,20 @@ static void sqlite_close(cairn_sink *base)
   free(s->path);
 }
 
+static int sqlite_outputs(cairn_sink *base, const struct cairn_window *w,
+                          json_t *out, cairn_err *err)
+{
+  struct sqlite_sink *s = (struct sqlite_sink *)base;
+  long seq = 0;
+  int rc = sqlite_durable_seq(base, w, &seq, err);
+  json_object_set_new(out, "db", json_string(s->path));
+  json_object_set_new(out, "table", json_string(base->ctx->contract->name));
+  json_object_set_new(out, "chunks", json_integer(seq));
+  return rc;
+}
+
 const cairn_sink_ops cairn_sink_sqlite_ops = {
   CAIRN_SINK_ABI, "sqlite", sizeof(struct sqlite_sink),
   sqlite_check, sqlite_open, sqlite_durable_seq, sqlite_load, NULL,
-  sqlite_reset_window, sqlite_close,
+  sqlite_reset_window, sqlite_close, sqlite_outputs,
 };

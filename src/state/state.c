@@ -3,6 +3,7 @@
  * docs/internals/checkpoints.md for why each write is where it is. */
 #include "state/state.h"
 #include "core/fsx.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -609,6 +610,29 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
   bind_text(s, 2, w->key);
   sqlite3_bind_int64(s, 3, seq);
   return step_done(st, s, err);
+}
+
+int cairn_state_window_digest(cairn_state *st, const char *job,
+                              const struct cairn_window *w, char out[65],
+                              cairn_err *err)
+{
+  struct cairn_sha256 h;
+  sqlite3_stmt *s;
+  int rc = prep(st, "SELECT digest FROM chunks WHERE job=? AND window=?"
+                    " ORDER BY seq", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  cairn_sha256_init(&h);
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const unsigned char *d = sqlite3_column_text(s, 0);
+    if (d)
+      cairn_sha256_update(&h, d, strlen((const char *)d));
+  }
+  sqlite3_finalize(s);
+  cairn_sha256_final_hex(&h, out);
+  return rc == SQLITE_DONE ? CAIRN_OK : db_fail(st, err, rc, "digest");
 }
 
 /* ---- spool ------------------------------------------------------------- */

@@ -116,6 +116,12 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const struct cairn_window *w, long seq,
                              cairn_err *err);
 
+/* SHA-256 over the content digests of w's chunks in seq order: one digest
+ * that changes if any loaded record of the window does. */
+int cairn_state_window_digest(cairn_state *st, const char *job,
+                              const struct cairn_window *w, char out[65],
+                              cairn_err *err);
+
 /* ---- spool ----------------------------------------------------------- */
 
 /* Write raw bytes zstd-compressed to <state>/spool/<job>/<window>/<seq>.zst

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue #8 acceptance 3: `cairn status --runs` shows the audit fields of a
+# finished, a failed and a resumed run: user, host, job SHA-256, connector
+# version, parameters (secrets masked), start and end, outcome and exit
+# code, counts, output digests.
+source "$(dirname "$0")/../lib.sh"
+S=(--state "$T/state" --out "$T/out")
+export CAIRN_SECRET_AUDIT_TOKEN="s3cr3t-audit-value"
+job="$T/audit-job.json"
+# A job whose path parameter comes with a secret-bearing param alongside.
+jq '.name="audit-demo" | .source.path="${param:input:-fixtures/demo/cost.csv}" | .description="token ${secret:AUDIT_TOKEN}"' \
+  jobs/demo-cost.json > "$job"
+mkdir -p "$T/sinks"; cp sinks/*.json "$T/sinks/"
+export CAIRN_SINKS="$T/sinks"
+"$CAIRN" run "$job" "${S[@]}" --param chunk_rows=500 >/dev/null 2>&1 || fail "finished run"
+set +e
+CAIRN_TEST_FAULT=sink_load:2 "$CAIRN" run "$job" "${S[@]}" --param chunk_rows=500 --fresh >/dev/null 2>&1
+rc=$?
+set -e
+expect_eq "$rc" 3 "failed run exit"
+"$CAIRN" run "$job" "${S[@]}" --param chunk_rows=500 >/dev/null 2>&1 || fail "resumed run"
+json=$("$CAIRN" status audit-demo --runs 3 --json "${S[@]}")
+expect_eq "$(jq '.runs | length' <<<"$json")" 3 "three runs"
+expect_eq "$(jq -r '[.runs[] | "\(.status):\(.exit_code):\(.resumed)"] | join(" ")' <<<"$json")" \
+  "done:0:1 failed:3:0 done:0:0" "outcome, exit code, resumed (newest first)"
+sha=$(sha256sum < "$job" | cut -d' ' -f1)
+expect_eq "$(jq -r '[.runs[].job_sha256] | unique | join(",")' <<<"$json")" "$sha" "job file digest"
+expect_eq "$(jq -r '.runs[0].connector_version' <<<"$json")" "1.0.0" "connector version"
+expect_eq "$(jq -r '.runs[0].user' <<<"$json")" "$(id -un)" "user"
+expect_eq "$(jq -r '.runs[0].host' <<<"$json")" "$(hostname)" "host"
+expect_eq "$(jq -r '.runs[0].params' <<<"$json")" '{"chunk_rows":"500","input":"fixtures/demo/cost.csv"}' "params"
+expect_eq "$(jq '[.runs[] | select(.ended >= .started and .started > 0)] | length' <<<"$json")" 3 "start and end"
+expect_eq "$(jq -r '.runs[1].message' <<<"$json")" "injected fault at sink_load of chunk 2" "failure message"
+expect_eq "$(jq '.runs[0].loaded + .runs[1].loaded' <<<"$json")" 2000 "loaded across failed + resumed"
+expect_eq "$(jq -r '.runs[0].outputs | fromjson | .[0].sinks.evidence.sha256' <<<"$json")" \
+  "$(sha256sum < "$T/out/evidence/audit-demo/audit-demo-all.tar" | cut -d' ' -f1)" "bundle digest"
+[ "$(jq -r '.runs[2].outputs | fromjson | .[0].chunk_digest' <<<"$json")" != null ] || fail "chunk digest"
+text=$("$CAIRN" status audit-demo --runs 3 "${S[@]}")
+for want in "failed  exit=3" "(resumed)" "job_sha256=$sha" "connector=1.0.0" "output all: chunk_digest=" "evidence.sha256="; do
+  grep -qF -- "$want" <<<"$text" || fail "status text lacks [$want]"
+done
+! grep -rqa "s3cr3t-audit-value" "$T/state" || fail "secret in state"
+! grep -qa "s3cr3t-audit-value" <<<"$json$text" || fail "secret in status"
