@@ -56,6 +56,8 @@ struct run {
   int64_t windows_skipped;
   char   *metrics_dir;  /* NULL until the lock is held */
   json_t *outputs;      /* per loaded window: digests and sink outputs */
+  /* Where the time goes (ms), logged at debug level per window. */
+  int64_t ms_extract, ms_transform, ms_wait_batch, ms_load, ms_wait_item;
 };
 
 /* ---- test hooks -------------------------------------------------------------
@@ -263,15 +265,19 @@ static void *loader_main(void *arg)
     struct load_item it;
     cairn_err e = {0};
     int rc;
+    int64_t t0 = cairn_clock_mono_ms();
     while (!L->has_item && !L->stop)
       pthread_cond_wait(&L->cv, &L->mu);
+    L->r->ms_wait_item += cairn_clock_mono_ms() - t0;
     if (!L->has_item)
       break;
     it = L->item;
     L->has_item = 0;
     pthread_cond_broadcast(&L->cv);
     pthread_mutex_unlock(&L->mu);
+    t0 = cairn_clock_mono_ms();
     rc = load_chunk(L, &it, &e);
+    L->r->ms_load += cairn_clock_mono_ms() - t0;
     pthread_mutex_lock(&L->mu);
     L->busy[it.slot] = 0;
     if (rc < 0) {
@@ -303,12 +309,14 @@ static int loader_start(struct loader *L, struct run *r, long *durable)
 /* Wait until batch slot i may be refilled. */
 static int loader_acquire(struct loader *L, int slot, cairn_err *err)
 {
+  int64_t t0 = cairn_clock_mono_ms();
   int rc;
   if (!L->threaded)
     return CAIRN_OK;
   pthread_mutex_lock(&L->mu);
   while (L->busy[slot] && !L->rc)
     pthread_cond_wait(&L->cv, &L->mu);
+  L->r->ms_wait_batch += cairn_clock_mono_ms() - t0;
   rc = L->rc;
   if (rc < 0)
     *err = L->err;
@@ -489,9 +497,11 @@ static int run_window(struct run *r, cairn_err *err)
       r->redone++;
       cairn_metrics_add("cairn_chunks_total", 1, "stage", "redone", NULL);
     } else {
+      int64_t t0 = cairn_clock_mono_ms();
       rc = fault_point("extract", seq, err);
       if (rc == CAIRN_OK)
         rc = src->ops->extract(src, cursor, &page, err);
+      r->ms_extract += cairn_clock_mono_ms() - t0;
       if (rc == CAIRN_DONE) {
         n_chunks = seq - 1;
         break;
@@ -527,8 +537,10 @@ static int run_window(struct run *r, cairn_err *err)
     /* transform, into the batch the loader is not using */
     r->batch = r->batches[slot];
     cairn_batch_reset(r->batch);
+    int64_t t_xf = cairn_clock_mono_ms();
     rc = src->ops->decode(src, seq, &page, emit_record, &(struct emit_ctx){
                               r, 0, err }, err);
+    r->ms_transform += cairn_clock_mono_ms() - t_xf;
     if (rc < 0)
       goto done;
     w_recs += (int64_t)r->batch->n_rows;
@@ -622,6 +634,15 @@ finish:
     cairn_metrics_high_water(hw);
   }
   cairn_info("window loaded: %ld chunks", n_chunks);
+  cairn_logj(CAIRN_LOG_DEBUG,
+             json_pack("{s:I,s:I,s:I,s:I,s:I}", "extract_ms",
+                       (json_int_t)r->ms_extract, "transform_ms",
+                       (json_int_t)r->ms_transform, "wait_batch_ms",
+                       (json_int_t)r->ms_wait_batch, "load_ms",
+                       (json_int_t)r->ms_load, "loader_idle_ms",
+                       (json_int_t)r->ms_wait_item),
+             "stage timings so far (producer: extract, transform, waiting "
+             "for a free batch; loader: load, idle)");
 done:
   if (loader_on)
     rc = loader_finish(&L, rc, err);

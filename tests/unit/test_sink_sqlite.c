@@ -235,3 +235,77 @@ Test(sink_sqlite, bad_mode_is_reported_with_its_pointer)
                    "replace_partition");
   json_decref(cfg);
 }
+
+Test(sink_sqlite, decimals_bind_to_the_correctly_rounded_double)
+{
+  /* The sink converts decimal text itself (a fast path for up to 15
+   * significant digits); every value must equal glibc's strtod, which is
+   * correctly rounded, bit for bit. */
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("append", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  char texts[4000][80];
+  unsigned seed = 12345;
+  for (int k = 0; k < 4000; k++) {
+    unsigned long long m;
+    int digits, scale;
+    seed = seed * 1103515245u + 12345u;
+    digits = 1 + (int)(seed >> 16) % 15;
+    seed = seed * 1103515245u + 12345u;
+    scale = (int)(seed >> 16) % 20 - 4;
+    m = 0;
+    for (int d = 0; d < digits; d++) {
+      seed = seed * 1103515245u + 12345u;
+      m = m * 10 + (d == 0 ? 1 + (seed >> 16) % 9 : (seed >> 16) % 10);
+    }
+    {
+      /* "<digits>e<exp>", or "<int>.<frac>" from the digits and scale. */
+      char digs[32];
+      const char *sign = k % 5 ? "" : "-";
+      int n = snprintf(digs, sizeof digs, "%llu", m);
+      if (k % 3 == 0)
+        snprintf(texts[k], sizeof texts[k], "%s%se%d", sign, digs, -scale);
+      else if (scale <= 0)
+        snprintf(texts[k], sizeof texts[k], "%s%s", sign, digs);
+      else if (scale < n)
+        snprintf(texts[k], sizeof texts[k], "%s%.*s.%s", sign, n - scale,
+                 digs, digs + n - scale);
+      else
+        snprintf(texts[k], sizeof texts[k], "%s0.%.*s%s", sign, scale - n,
+                 "0000000000000000000000000", digs);
+    }
+    add(b, texts[k], "p", texts[k]);
+  }
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  {
+    char *path = cairn_strfmt("%s/w.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int n = 0;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_prepare_v2(db, "SELECT id, amount, typeof(amount) FROM thing", -1,
+                       &st, NULL);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const char *t = (const char *)sqlite3_column_text(st, 0);
+      const char *type = (const char *)sqlite3_column_text(st, 2);
+      if (strcmp(type, "real") == 0) {
+        double want = strtod(t, NULL), got = sqlite3_column_double(st, 1);
+        cr_assert(memcmp(&want, &got, sizeof want) == 0 ||
+                  (want == 0 && got == 0), "%s: %.17g != %.17g", t, got, want);
+      } else {
+        cr_assert_str_eq(type, "integer", "%s", t);
+        cr_assert_eq(sqlite3_column_int64(st, 1), strtoll(t, NULL, 10));
+      }
+      n++;
+    }
+    cr_assert_eq(n, 4000);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    free(path);
+  }
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
