@@ -6,6 +6,7 @@
  * tests/unit/test_src_<name>.c. Names must be unique. */
 #include "source/source.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,44 @@ const char *cairn_source_names(void)
       strcat(names, source_table[i]->name);
     }
   return names;
+}
+
+long cairn__cfg_count(const json_t *cfg, const char *key, long def)
+{
+  const json_t *v = json_object_get(cfg, key);
+  if (json_is_integer(v))
+    return (long)json_integer_value(v);
+  if (json_is_string(v))
+    return strtol(json_string_value(v), NULL, 10);
+  return def;
+}
+
+static int count_ok(const json_t *v)
+{
+  char *end;
+  if (!v)
+    return 1;
+  if (json_is_integer(v))
+    return json_integer_value(v) > 0;
+  if (!json_is_string(v))
+    return 0;
+  errno = 0;
+  return strtol(json_string_value(v), &end, 10) > 0 && *end == '\0' &&
+         errno == 0;
+}
+
+int cairn__cfg_check_chunks(const json_t *cfg, const char **ptr_out,
+                            cairn_err *err)
+{
+  static const char *const keys[] = { "chunk_rows", "chunk_bytes" };
+  static const char *const ptrs[] = { "/chunk_rows", "/chunk_bytes" };
+  for (size_t i = 0; i < 2; i++)
+    if (!count_ok(json_object_get(cfg, keys[i]))) {
+      *ptr_out = ptrs[i];
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                         "%s must be a positive integer", keys[i]);
+    }
+  return CAIRN_OK;
 }
 
 void cairn_page_clear(struct cairn_page *p)

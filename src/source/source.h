@@ -93,6 +93,16 @@ struct cairn_source {             /* embedded first by each implementation */
   const struct cairn_source_ctx *ctx;
 };
 
+/* ---- shared by the sources (internal) -------------------------------- */
+
+/* A count given as a JSON integer or a numeric string ("${param:n:-50}");
+ * def when absent. */
+long cairn__cfg_count(const json_t *cfg, const char *key, long def);
+/* Check that chunk_rows and chunk_bytes, when present, are positive
+ * counts; on failure *ptr_out names the key. */
+int  cairn__cfg_check_chunks(const json_t *cfg, const char **ptr_out,
+                             cairn_err *err);
+
 /* Registry. NULL when no source has that name. */
 const cairn_source_ops *cairn_source_find(const char *name);
 /* Comma-separated list of registered names (static). */

@@ -92,27 +92,6 @@ struct cx_src {
 
 /* ---- config ------------------------------------------------------------ */
 
-static long cfg_long(const json_t *cfg, const char *key, long def)
-{
-  const json_t *v = json_object_get(cfg, key);
-  if (json_is_integer(v))
-    return (long)json_integer_value(v);
-  if (json_is_string(v))
-    return strtol(json_string_value(v), NULL, 10);
-  return def;
-}
-
-static int cfg_long_ok(const json_t *cfg, const char *key)
-{
-  const json_t *v = json_object_get(cfg, key);
-  char *end;
-  if (!v || json_is_integer(v))
-    return !v || json_integer_value(v) > 0;
-  if (!json_is_string(v))
-    return 0;
-  return strtol(json_string_value(v), &end, 10) > 0 && *end == '\0';
-}
-
 static int cx_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
 {
   if (!json_is_string(json_object_get(cfg, "path"))) {
@@ -120,17 +99,7 @@ static int cx_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "cost_export needs a path (the export run folder)");
   }
-  if (!cfg_long_ok(cfg, "chunk_rows")) {
-    *ptr_out = "/chunk_rows";
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "chunk_rows must be a positive integer");
-  }
-  if (!cfg_long_ok(cfg, "chunk_bytes")) {
-    *ptr_out = "/chunk_bytes";
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "chunk_bytes must be a positive integer");
-  }
-  return CAIRN_OK;
+  return cairn__cfg_check_chunks(cfg, ptr_out, err);
 }
 
 /* ---- manifest ----------------------------------------------------------- */
@@ -393,8 +362,8 @@ static int cx_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   int rc;
 
   s->rd.blob = (size_t)-1;
-  s->chunk_rows = cfg_long(ctx->cfg, "chunk_rows", 50000);
-  s->chunk_bytes = cfg_long(ctx->cfg, "chunk_bytes", 64L << 20);
+  s->chunk_rows = cairn__cfg_count(ctx->cfg, "chunk_rows", 50000);
+  s->chunk_bytes = cairn__cfg_count(ctx->cfg, "chunk_bytes", 64L << 20);
   if (!path || !*path)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "cost_export source needs a "
                        "path (the export run folder)");

@@ -45,27 +45,6 @@ struct file_src {
 
 /* ---- config ------------------------------------------------------------ */
 
-static long cfg_long(const json_t *cfg, const char *key, long def)
-{
-  const json_t *v = json_object_get(cfg, key);
-  if (json_is_integer(v))
-    return (long)json_integer_value(v);
-  if (json_is_string(v))
-    return strtol(json_string_value(v), NULL, 10);
-  return def;
-}
-
-static int cfg_long_ok(const json_t *cfg, const char *key)
-{
-  const json_t *v = json_object_get(cfg, key);
-  char *end;
-  if (!v || json_is_integer(v))
-    return !v || json_integer_value(v) > 0;
-  if (!json_is_string(v))
-    return 0;
-  return strtol(json_string_value(v), &end, 10) > 0 && *end == '\0';
-}
-
 static int file_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
 {
   const char *fmt = json_string_value(json_object_get(cfg, "format"));
@@ -74,17 +53,7 @@ static int file_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "\"%s\" is not one of csv, ndjson", fmt);
   }
-  if (!cfg_long_ok(cfg, "chunk_rows")) {
-    *ptr_out = "/chunk_rows";
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "chunk_rows must be a positive integer");
-  }
-  if (!cfg_long_ok(cfg, "chunk_bytes")) {
-    *ptr_out = "/chunk_bytes";
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "chunk_bytes must be a positive integer");
-  }
-  return CAIRN_OK;
+  return cairn__cfg_check_chunks(cfg, ptr_out, err);
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -102,8 +71,8 @@ static int file_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   int grc;
 
   s->format = fmt && strcmp(fmt, "ndjson") == 0 ? FMT_NDJSON : FMT_CSV;
-  s->chunk_rows = cfg_long(ctx->cfg, "chunk_rows", 50000);
-  s->chunk_bytes = cfg_long(ctx->cfg, "chunk_bytes", 64L << 20);
+  s->chunk_rows = cairn__cfg_count(ctx->cfg, "chunk_rows", 50000);
+  s->chunk_bytes = cairn__cfg_count(ctx->cfg, "chunk_bytes", 64L << 20);
   if (!path)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "file source needs a path");
   grc = glob(path, GLOB_NOSORT, NULL, &g);

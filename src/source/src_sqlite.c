@@ -41,31 +41,6 @@ struct sqlite_src {
 
 /* ---- config ------------------------------------------------------------ */
 
-static long cfg_long(const json_t *cfg, const char *key, long def)
-{
-  const json_t *v = json_object_get(cfg, key);
-  if (json_is_integer(v))
-    return (long)json_integer_value(v);
-  if (json_is_string(v))
-    return strtol(json_string_value(v), NULL, 10);
-  return def;
-}
-
-static int cfg_long_ok(const json_t *cfg, const char *key)
-{
-  const json_t *v = json_object_get(cfg, key);
-  char *end;
-  if (!v)
-    return 1;
-  if (json_is_integer(v))
-    return json_integer_value(v) > 0;
-  if (!json_is_string(v))
-    return 0;
-  errno = 0;
-  return strtol(json_string_value(v), &end, 10) > 0 && *end == '\0' &&
-         errno == 0;
-}
-
 static const char *cfg_str(const json_t *cfg, const char *key)
 {
   const char *s = json_string_value(json_object_get(cfg, key));
@@ -97,17 +72,7 @@ static int sqlite_check(const json_t *cfg, const char **ptr_out,
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "\"where\" goes with \"table\"; "
                        "put the condition inside the query");
   }
-  if (!cfg_long_ok(cfg, "chunk_rows")) {
-    *ptr_out = "/chunk_rows";
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "chunk_rows must be a positive integer");
-  }
-  if (!cfg_long_ok(cfg, "chunk_bytes")) {
-    *ptr_out = "/chunk_bytes";
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "chunk_bytes must be a positive integer");
-  }
-  return CAIRN_OK;
+  return cairn__cfg_check_chunks(cfg, ptr_out, err);
 }
 
 /* ---- JSON text ----------------------------------------------------------- */
@@ -254,8 +219,8 @@ static int sqlite_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   s->label = cairn_xstrdup(cfg_str(ctx->cfg, "table") ? cfg_str(ctx->cfg,
                                                                 "table")
                                                       : "query");
-  s->chunk_rows = cfg_long(ctx->cfg, "chunk_rows", DEFAULT_CHUNK_ROWS);
-  s->chunk_bytes = cfg_long(ctx->cfg, "chunk_bytes", DEFAULT_CHUNK_BYTES);
+  s->chunk_rows = cairn__cfg_count(ctx->cfg, "chunk_rows", DEFAULT_CHUNK_ROWS);
+  s->chunk_bytes = cairn__cfg_count(ctx->cfg, "chunk_bytes", DEFAULT_CHUNK_BYTES);
   /* SQLITE_OPEN_READONLY does not create a file, but say which file is
    * missing rather than SQLite's "unable to open database file". */
   if (stat(s->path, &st) != 0)
