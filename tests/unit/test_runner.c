@@ -42,7 +42,7 @@ static int run_demo(const char *fault, const char *ratio_input)
                                        : "input=" CAIRN_TEST_DATA
                                          "/csv/cost10.csv",
                            NULL };
-  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks" };
+  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks", 0 };
   struct cairn_run_opts ro = {0};
   struct cairn_job *job = NULL;
   struct cairn_diag d = {0};
