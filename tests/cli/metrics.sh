@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Metrics: the .prom files cairn writes pass `promtool check metrics`, the
 # alerting rules pass `promtool check rules` and fire when they should
-# (`promtool test rules`). Works before and after the runner writes
-# metrics: a file from the unit binary is always checked; the file of a
-# real `cairn run` is checked when the run produces one.
+# (`promtool test rules`): a file from the registry's unit test and the
+# file of a real `cairn run`.
 source "$(dirname "$0")/../lib.sh"
 unset CAIRN_METRICS_DIR CAIRN_TEST_NOW
 RULES=docs/alerts/cairn.rules.yml
@@ -33,34 +32,31 @@ else
   echo "note: $UNIT not built; registry sample not checked"
 fi
 
-# 2. A real run, when the runner writes metrics.
+# 2. A real run.
 S=(--state "$T/state" --out "$T/out")
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" --metrics-dir "$T/m" >/dev/null 2>&1 \
   || fail "demo run failed"
 P="$T/m/demo-cost.prom"
-if [ -e "$P" ]; then
-  check_metrics "$P"
-  grep -q '^cairn_run_success{job="demo-cost"} 1$' "$P" || fail "run_success: $(cat "$P")"
-  grep -q '^cairn_records_total{job="demo-cost",stage="loaded"} 2000$' "$P" \
-    || fail "records loaded: $(cat "$P")"
-  grep -q '^cairn_run_in_progress{job="demo-cost"} 0$' "$P" || fail "in_progress"
-  ls "$T/m" | grep -qv '\.prom$' && fail "temp file left: $(ls "$T/m")"
-  ok_ts=$(sed -n 's/^cairn_last_success_timestamp_seconds{job="demo-cost"} //p' "$P")
-  [ -n "$ok_ts" ] || fail "no last success time"
+[ -e "$P" ] || fail "cairn run wrote no $P"
+check_metrics "$P"
+grep -q '^cairn_run_success{job="demo-cost"} 1$' "$P" || fail "run_success: $(cat "$P")"
+grep -q '^cairn_records_total{job="demo-cost",stage="loaded"} 2000$' "$P" \
+  || fail "records loaded: $(cat "$P")"
+grep -q '^cairn_run_in_progress{job="demo-cost"} 0$' "$P" || fail "in_progress"
+ls "$T/m" | grep -qv '\.prom$' && fail "temp file left: $(ls "$T/m")"
+ok_ts=$(sed -n 's/^cairn_last_success_timestamp_seconds{job="demo-cost"} //p' "$P")
+[ -n "$ok_ts" ] || fail "no last success time"
 
-  # A failed run (fresh attempt, injected sink fault) reports failure but
-  # keeps the previous success time.
-  expect_exit 3 env CAIRN_METRICS_DIR="$T/m" CAIRN_TEST_FAULT=sink_load:1 \
-    CAIRN_TEST_NOW=$((ok_ts + 3600)) \
-    "$CAIRN" run jobs/demo-cost.json "${S[@]}" --fresh >/dev/null 2>&1
-  check_metrics "$P"
-  grep -q '^cairn_run_success{job="demo-cost"} 0$' "$P" || fail "failed run: $(cat "$P")"
-  grep -q '^cairn_run_exit_code{job="demo-cost"} 3$' "$P" || fail "exit code"
-  grep -q "^cairn_last_success_timestamp_seconds{job=\"demo-cost\"} $ok_ts\$" "$P" \
-    || fail "last success time lost by a failed run: $(cat "$P")"
-else
-  echo "note: cairn run wrote no $P (runner not wired to metrics yet)"
-fi
+# A failed run (fresh attempt, injected sink fault) reports failure but
+# keeps the previous success time.
+expect_exit 3 env CAIRN_METRICS_DIR="$T/m" CAIRN_TEST_FAULT=sink_load:1 \
+  CAIRN_TEST_NOW=$((ok_ts + 3600)) \
+  "$CAIRN" run jobs/demo-cost.json "${S[@]}" --fresh >/dev/null 2>&1
+check_metrics "$P"
+grep -q '^cairn_run_success{job="demo-cost"} 0$' "$P" || fail "failed run: $(cat "$P")"
+grep -q '^cairn_run_exit_code{job="demo-cost"} 3$' "$P" || fail "exit code"
+grep -q "^cairn_last_success_timestamp_seconds{job=\"demo-cost\"} $ok_ts\$" "$P" \
+  || fail "last success time lost by a failed run: $(cat "$P")"
 
 # 3. The alerting rules: syntax, then behaviour on synthetic series.
 promtool check rules "$RULES" >/dev/null || fail "promtool check rules $RULES"
