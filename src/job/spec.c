@@ -223,11 +223,29 @@ static int read_secret_exists(const char *name)
   return ok;
 }
 
+/* The '}' closing the "${" at open, skipping nested ${...}; NULL if none. */
+static const char *match_brace(const char *open)
+{
+  int depth = 0;
+  for (const char *q = open; *q; q++) {
+    if (q[0] == '$' && q[1] == '{') {
+      depth++;
+      q++;
+    } else if (*q == '}' && --depth == 0) {
+      return q;
+    }
+  }
+  return NULL;
+}
+
+static char *expand_str(struct xctx *x, const char *s, const char *ptr);
+
 /* Expand one string. Returns a new string, or NULL after a diagnostic. */
 static char *expand_str(struct xctx *x, const char *s, const char *ptr)
 {
   struct cairn_buf out = {0};
   const char *p = s;
+  char *dflt_owned = NULL;   /* an expanded default, per reference */
 
   while (*p) {
     const char *open = strstr(p, "${"), *close;
@@ -240,7 +258,7 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
       break;
     }
     cairn_buf_append(&out, p, (size_t)(open - p));
-    close = strchr(open, '}');
+    close = match_brace(open);
     if (!close) {
       diag_at(x->d, x->f, ptr, 0, "unterminated ${ in \"%s\"", s);
       goto fail;
@@ -284,6 +302,16 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
       if (dd) {
         *dd = '\0';
         dflt = dd + 2;
+        /* A default may itself use variables:
+         * ${param:token_url:-${param:login}/${param:tenant_id}/...}. */
+        if (strstr(dflt, "${")) {
+          dflt_owned = expand_str(x, dflt, ptr);
+          if (!dflt_owned) {
+            free(ref);
+            goto fail;
+          }
+          dflt = dflt_owned;
+        }
       }
     }
     if (strcmp(kind, "param") == 0) {
@@ -352,11 +380,14 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
     }
     cairn_buf_puts(&out, val);
     free(owned);
+    free(dflt_owned);
+    dflt_owned = NULL;
     free(ref);
     p = close + 1;
   }
   return cairn_buf_take(&out);
 fail:
+  free(dflt_owned);
   cairn_buf_free(&out);
   return NULL;
 }
