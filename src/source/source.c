@@ -82,6 +82,18 @@ int cairn__cfg_check_chunks(const json_t *cfg, const char **ptr_out,
   return CAIRN_OK;
 }
 
+void cairn__put_line(char *out, size_t prefix, long line)
+{
+  char tmp[24], *q = tmp + sizeof tmp;
+  unsigned long v = line > 0 ? (unsigned long)line : 0;
+  do {
+    *--q = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  memcpy(out + prefix, q, (size_t)(tmp + sizeof tmp - q));
+  out[prefix + (size_t)(tmp + sizeof tmp - q)] = '\0';
+}
+
 void cairn_page_clear(struct cairn_page *p)
 {
   cairn_buf_free(&p->raw);

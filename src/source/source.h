@@ -103,6 +103,11 @@ long cairn__cfg_count(const json_t *cfg, const char *key, long def);
 int  cairn__cfg_check_chunks(const json_t *cfg, const char **ptr_out,
                              cairn_err *err);
 
+/* Write the decimal line number at out + prefix (NUL-terminated): record
+ * positions "file:line" without a printf per record. out needs prefix + 21
+ * bytes. */
+void cairn__put_line(char *out, size_t prefix, long line);
+
 /* Registry. NULL when no source has that name. */
 const cairn_source_ops *cairn_source_find(const char *name);
 /* Comma-separated list of registered names (static). */

@@ -904,18 +904,6 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 /* ---- decode ------------------------------------------------------------------ */
 
 /* "name:" then the line number, without printf (runs for every record). */
-static void put_position(char *out, size_t prefix, long line)
-{
-  char tmp[24], *q = tmp + sizeof tmp;
-  unsigned long v = line > 0 ? (unsigned long)line : 0;
-  do {
-    *--q = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  memcpy(out + prefix, q, (size_t)(tmp + sizeof tmp - q));
-  out[prefix + (size_t)(tmp + sizeof tmp - q)] = '\0';
-}
-
 static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page,
                      cairn_record_fn emit, void *ud, cairn_err *err)
 {
@@ -951,7 +939,7 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
       continue;
     }
     memset(&rec, 0, sizeof rec);
-    put_position(pos, prefix, line);
+    cairn__put_line(pos, prefix, line);
     cairn_buf_reset(&s->rec);
     cairn_buf_append(&s->rec, p, n);
     rec.n_cols = cairn__csv_split(s->rec.data, s->rec.len, &s->cols);

@@ -307,6 +307,7 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   long line = (long)json_integer_value(json_object_get(meta, "line"));
   const struct cairn_header *h;
   char pos[512];
+  size_t prefix;
   int rc = CAIRN_OK;
 
   (void)seq;
@@ -314,6 +315,9 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   if (index >= s->n_files)
     return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "page of unknown file");
   h = s->format == FMT_CSV ? &s->headers[index] : NULL;
+  prefix = (size_t)snprintf(pos, sizeof pos - 24, "%s:", s->files[index]);
+  if (prefix >= sizeof pos - 24)
+    prefix = sizeof pos - 25;
   if (h && !h->names) {
     long long dummy;
     rc = read_header(s, index, &dummy, err);
@@ -337,7 +341,7 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
       lines = q[-1] == '\n';
     }
     memset(&rec, 0, sizeof rec);
-    snprintf(pos, sizeof pos, "%s:%ld", s->files[index], line);
+    cairn__put_line(pos, prefix, line);
     rec.position = pos;
     rec.raw = p;
     rec.raw_len = (size_t)(q - p);

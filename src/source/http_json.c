@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/* http_json.c -- JSON pages into jansson trees, without jansson's reader.
+ *
+ * A recursive-descent parser over the buffer. It follows jansson's lexer
+ * rule for rule (RFC 8259 numbers with integers as json_int_t, escapes
+ * with UTF-16 surrogate pairs, no control characters in strings, valid
+ * UTF-8 only, at most 2048 levels) and builds with json_stringn_nocheck /
+ * json_object_setn_new_nocheck, which are safe because it has validated
+ * what they would check. Where jansson's answer is an error that carries
+ * a message worth keeping (a NUL escape, a number out of range, too deep)
+ * it gives up and the caller asks jansson. Strings are scanned 16 bytes at
+ * a time (SSE2, part of every x86-64; other targets take the byte loop)
+ * and built from the input directly unless they hold escapes. */
+#include "source/http_json.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define HJ_SSE2 1
+#endif
+
+#define HJ_MAX_DEPTH 2048 /* jansson's JSON_PARSER_MAX_DEPTH */
+#define HJ_MAX_SEGS  16   /* skip pointers deeper than this never skip */
+
+typedef const unsigned char *cptr;
+
+struct hj {
+  cptr             p, end;     /* the unread input */
+  int              depth;      /* open containers */
+  struct cairn_buf str;        /* a decoded string that had escapes */
+  /* The skip pointer, split into unescaped member names. */
+  int              n_seg;      /* -1: no skip pointer */
+  const char      *seg[HJ_MAX_SEGS];
+  size_t           seg_len[HJ_MAX_SEGS];
+  struct cairn_buf segs;       /* storage of seg[] */
+};
+
+static int value(struct hj *j, int level, int build, json_t **out);
+
+/* ---- lexing ------------------------------------------------------------ */
+
+static cptr ws(cptr p, cptr end)
+{
+  while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    p++;
+  return p;
+}
+
+/* First byte at or after p that a string cannot copy as is: '"', '\\',
+ * a control character or a non-ASCII byte; end if none. */
+static cptr scan_plain(cptr p, cptr end)
+{
+#ifdef HJ_SSE2
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(' ');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* Signed compare: bytes >= 0x80 are negative, so below ' ' too. */
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                          _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmplt_epi8(v, space));
+    unsigned bits = (unsigned)_mm_movemask_epi8(m);
+    if (bits)
+      return p + __builtin_ctz(bits);
+    p += 16;
+  }
+#endif
+  while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+    p++;
+  return p;
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0:
+ * overlong forms, surrogates and code points above U+10FFFF are invalid,
+ * as in jansson's utf8_check_full. */
+static size_t utf8_len(cptr p, cptr end)
+{
+  unsigned c = p[0], cp;
+  size_t n;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4, cp = c & 0x07;
+  else
+    return 0;
+  if ((size_t)(end - p) < n)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
+  }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    return 0;
+  return n;
+}
+
+static int hex4(cptr p, cptr end, unsigned *out)
+{
+  unsigned v = 0;
+  if (end - p < 4)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    unsigned c = p[i], d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return -1;
+    v = v * 16 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+static void put_utf8(struct cairn_buf *b, unsigned cp)
+{
+  char u[4];
+  size_t n;
+  if (cp < 0x80) {
+    u[0] = (char)cp;
+    n = 1;
+  } else if (cp < 0x800) {
+    u[0] = (char)(0xC0 | (cp >> 6));
+    u[1] = (char)(0x80 | (cp & 0x3F));
+    n = 2;
+  } else if (cp < 0x10000) {
+    u[0] = (char)(0xE0 | (cp >> 12));
+    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[2] = (char)(0x80 | (cp & 0x3F));
+    n = 3;
+  } else {
+    u[0] = (char)(0xF0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (char)(0x80 | (cp & 0x3F));
+    n = 4;
+  }
+  cairn_buf_append(b, u, n);
+}
+
+/* The rest of a string from its first backslash at p, decoded into
+ * j->str. */
+static int str_escaped(struct hj *j, cptr start, cptr p, const char **s,
+                       size_t *n)
+{
+  cptr end = j->end;
+  struct cairn_buf *b = &j->str;
+
+  b->len = 0;
+  cairn_buf_append(b, start, (size_t)(p - start));
+  for (;;) {
+    cptr q = scan_plain(p, end);
+    unsigned c, cp, lo;
+    if (q > p)
+      cairn_buf_append(b, p, (size_t)(q - p));
+    p = q;
+    if (p >= end)
+      return -1;
+    c = *p;
+    if (c == '"') {
+      cairn_buf_putc(b, '\0');
+      b->len--;
+      *s = b->data;
+      *n = b->len;
+      j->p = p + 1;
+      return 0;
+    }
+    if (c < 0x20)
+      return -1;
+    if (c >= 0x80) {
+      size_t k = utf8_len(p, end);
+      if (!k)
+        return -1;
+      cairn_buf_append(b, p, k);
+      p += k;
+      continue;
+    }
+    /* c == '\\' */
+    if (end - p < 2)
+      return -1;
+    c = p[1];
+    p += 2;
+    switch (c) {
+    case '"': case '\\': case '/':
+      cairn_buf_putc(b, (char)c);
+      continue;
+    case 'b': cairn_buf_putc(b, '\b'); continue;
+    case 'f': cairn_buf_putc(b, '\f'); continue;
+    case 'n': cairn_buf_putc(b, '\n'); continue;
+    case 'r': cairn_buf_putc(b, '\r'); continue;
+    case 't': cairn_buf_putc(b, '\t'); continue;
+    case 'u':
+      break;
+    default:
+      return -1;
+    }
+    if (hex4(p, end, &cp) < 0)
+      return -1;
+    p += 4;
+    if (cp == 0)
+      return -1; /* jansson: "\u0000 is not allowed" (its message) */
+    if (cp >= 0xDC00 && cp <= 0xDFFF)
+      return -1; /* a lone low surrogate */
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+          hex4(p + 2, end, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+        return -1;
+      p += 6;
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    put_utf8(b, cp);
+  }
+}
+
+/* A string at j->p (its opening quote). *s points into the input when it
+ * has no escapes, else into j->str (valid until the next string). */
+static int str(struct hj *j, const char **s, size_t *n)
+{
+  cptr start = j->p + 1, p = start, end = j->end;
+  for (;;) {
+    p = scan_plain(p, end);
+    if (p >= end)
+      return -1;
+    if (*p == '"') {
+      *s = (const char *)start;
+      *n = (size_t)(p - start);
+      j->p = p + 1;
+      return 0;
+    }
+    if (*p == '\\')
+      return str_escaped(j, start, p, s, n);
+    if (*p < 0x20)
+      return -1;
+    {
+      size_t k = utf8_len(p, end);
+      if (!k)
+        return -1;
+      p += k;
+    }
+  }
+}
+
+static int is_digit(cptr p, cptr end)
+{
+  return p < end && *p >= '0' && *p <= '9';
+}
+
+static int number(struct hj *j, int build, json_t **out)
+{
+  cptr p = j->p, start = p, end = j->end;
+  int neg = 0, real = 0;
+  size_t len;
+  char small[64], *txt;
+
+  if (*p == '-') {
+    neg = 1;
+    p++;
+  }
+  if (p < end && *p == '0') {
+    p++;
+    if (is_digit(p, end))
+      return -1; /* leading zero */
+  } else if (is_digit(p, end)) {
+    while (is_digit(p, end))
+      p++;
+  } else {
+    return -1;
+  }
+  if (p < end && *p == '.') {
+    real = 1;
+    p++;
+    if (!is_digit(p, end))
+      return -1;
+    while (is_digit(p, end))
+      p++;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    real = 1;
+    p++;
+    if (p < end && (*p == '+' || *p == '-'))
+      p++;
+    if (!is_digit(p, end))
+      return -1;
+    while (is_digit(p, end))
+      p++;
+  }
+  j->p = p;
+  len = (size_t)(p - start);
+  if (!real && len - (size_t)neg <= 18) {
+    /* Fits in 63 bits: no overflow possible. */
+    uint64_t v = 0;
+    for (cptr d = start + neg; d < p; d++)
+      v = v * 10 + (uint64_t)(*d - '0');
+    if (build)
+      *out = json_integer(neg ? -(json_int_t)v : (json_int_t)v);
+    return 0;
+  }
+  if (len < sizeof small) {
+    memcpy(small, start, len);
+    small[len] = '\0';
+    txt = small;
+  } else {
+    j->str.len = 0;
+    cairn_buf_append(&j->str, start, len);
+    cairn_buf_putc(&j->str, '\0');
+    txt = j->str.data;
+  }
+  errno = 0;
+  if (!real) {
+    long long v = strtoll(txt, NULL, 10);
+    if (errno == ERANGE)
+      return -1; /* jansson: "too big integer" */
+    if (build)
+      *out = json_integer((json_int_t)v);
+  } else {
+    double d = strtod(txt, NULL);
+    if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE)
+      return -1; /* jansson: "real number overflow" */
+    if (build)
+      *out = json_real(d);
+  }
+  return 0;
+}
+
+static int literal(struct hj *j, const char *word, size_t n)
+{
+  if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0)
+    return -1;
+  j->p += n;
+  return 0;
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* Does the member name k[0..n) continue the skip pointer at 'level'
+ * (segments matched so far, -1 when off it)? The new level or -1. */
+static int member_level(const struct hj *j, int level, const char *k,
+                        size_t n)
+{
+  if (level < 0 || level >= j->n_seg || j->seg_len[level] != n ||
+      memcmp(j->seg[level], k, n) != 0)
+    return -1;
+  return level + 1;
+}
+
+static int object(struct hj *j, int level, int build, json_t **out)
+{
+  json_t *obj = build ? json_object() : NULL;
+  int rc = -1;
+
+  j->p++; /* '{' */
+  j->p = ws(j->p, j->end);
+  if (j->p < j->end && *j->p == '}') {
+    j->p++;
+    *out = obj;
+    return 0;
+  }
+  for (;;) {
+    const char *k;
+    char *kcopy = NULL;
+    size_t kn;
+    json_t *v = NULL;
+    int kl;
+
+    if (j->p >= j->end || *j->p != '"' || str(j, &k, &kn) < 0)
+      goto fail;
+    if (k == j->str.data) /* decoded: the value's strings reuse j->str */
+      k = kcopy = cairn_xstrndup(k, kn);
+    kl = member_level(j, level, k, kn);
+    j->p = ws(j->p, j->end);
+    if (j->p >= j->end || *j->p != ':') {
+      free(kcopy);
+      goto fail;
+    }
+    j->p = ws(j->p + 1, j->end);
+    if (value(j, kl, build, &v) < 0) {
+      free(kcopy);
+      goto fail;
+    }
+    if (build && json_object_setn_new_nocheck(obj, k, kn, v) < 0) {
+      free(kcopy);
+      goto fail;
+    }
+    free(kcopy);
+    j->p = ws(j->p, j->end);
+    if (j->p < j->end && *j->p == ',') {
+      j->p = ws(j->p + 1, j->end);
+      continue;
+    }
+    if (j->p < j->end && *j->p == '}') {
+      j->p++;
+      break;
+    }
+    goto fail;
+  }
+  *out = obj;
+  obj = NULL;
+  rc = 0;
+fail:
+  json_decref(obj);
+  return rc;
+}
+
+/* An array; 'skip' checks its elements without building them and gives
+ * an array of as many nulls. */
+static int array(struct hj *j, int build, int skip, json_t **out)
+{
+  json_t *arr = build ? json_array() : NULL;
+  int build_el = build && !skip;
+  size_t n = 0;
+
+  j->p++; /* '[' */
+  j->p = ws(j->p, j->end);
+  if (j->p < j->end && *j->p == ']') {
+    j->p++;
+    *out = arr;
+    return 0;
+  }
+  for (;;) {
+    json_t *v = NULL;
+    if (value(j, -1, build_el, &v) < 0)
+      goto fail;
+    n++;
+    if (build_el && json_array_append_new(arr, v) < 0)
+      goto fail;
+    j->p = ws(j->p, j->end);
+    if (j->p < j->end && *j->p == ',') {
+      j->p = ws(j->p + 1, j->end);
+      continue;
+    }
+    if (j->p < j->end && *j->p == ']') {
+      j->p++;
+      break;
+    }
+    goto fail;
+  }
+  if (build && skip)
+    for (size_t i = 0; i < n; i++)
+      json_array_append_new(arr, json_null());
+  *out = arr;
+  return 0;
+fail:
+  json_decref(arr);
+  return -1;
+}
+
+/* The value at j->p (no leading whitespace). level: skip-pointer segments
+ * the path to this value matches, -1 when off the pointer. With build 0
+ * the value is only checked and *out is left alone. */
+static int value(struct hj *j, int level, int build, json_t **out)
+{
+  int rc;
+  if (j->p >= j->end)
+    return -1;
+  switch (*j->p) {
+  case '{':
+  case '[':
+    if (++j->depth > HJ_MAX_DEPTH)
+      return -1; /* jansson: "maximum parsing depth reached" */
+    rc = *j->p == '{'
+             ? object(j, level, build, out)
+             : array(j, build, level >= 0 && level == j->n_seg, out);
+    j->depth--;
+    return rc;
+  case '"': {
+    const char *s;
+    size_t n;
+    if (str(j, &s, &n) < 0)
+      return -1;
+    if (build)
+      *out = json_stringn_nocheck(s, n);
+    return 0;
+  }
+  case 't':
+    if (literal(j, "true", 4) < 0)
+      return -1;
+    if (build)
+      *out = json_true();
+    return 0;
+  case 'f':
+    if (literal(j, "false", 5) < 0)
+      return -1;
+    if (build)
+      *out = json_false();
+    return 0;
+  case 'n':
+    if (literal(j, "null", 4) < 0)
+      return -1;
+    if (build)
+      *out = json_null();
+    return 0;
+  default:
+    return number(j, build, out);
+  }
+}
+
+/* ---- entry point ---------------------------------------------------------- */
+
+/* Split the skip pointer into unescaped member names (~1 is '/', ~0 is
+ * '~'); n_seg -1 when there is none or it is too deep to bother. */
+static void split_skip(struct hj *j, const char *skip)
+{
+  size_t off[HJ_MAX_SEGS];
+  j->n_seg = -1;
+  if (!skip || (*skip && *skip != '/'))
+    return;
+  j->n_seg = 0;
+  while (*skip) {
+    if (j->n_seg == HJ_MAX_SEGS) {
+      j->n_seg = -1;
+      return;
+    }
+    skip++; /* '/' */
+    off[j->n_seg] = j->segs.len;
+    while (*skip && *skip != '/') {
+      char c = *skip++;
+      if (c == '~' && (*skip == '0' || *skip == '1'))
+        c = *skip++ == '0' ? '~' : '/';
+      cairn_buf_putc(&j->segs, c);
+    }
+    j->seg_len[j->n_seg] = j->segs.len - off[j->n_seg];
+    j->n_seg++;
+  }
+  for (int i = 0; i < j->n_seg; i++)
+    j->seg[i] = j->segs.data + off[i];
+}
+
+json_t *cairn__hs_json_load(const char *text, size_t len, const char *skip)
+{
+  struct hj j;
+  json_t *doc = NULL;
+
+  memset(&j, 0, sizeof j);
+  j.p = (cptr)text;
+  j.end = j.p + len;
+  split_skip(&j, skip);
+  j.p = ws(j.p, j.end);
+  if (j.p >= j.end || (*j.p != '{' && *j.p != '['))
+    goto done; /* json_loadb without JSON_DECODE_ANY: '[' or '{' */
+  if (value(&j, j.n_seg >= 0 ? 0 : -1, 1, &doc) < 0) {
+    doc = NULL;
+    goto done;
+  }
+  if (ws(j.p, j.end) != j.end) {
+    json_decref(doc);
+    doc = NULL;
+  }
+done:
+  cairn_buf_free(&j.str);
+  cairn_buf_free(&j.segs);
+  return doc;
+}
