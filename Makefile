@@ -17,7 +17,7 @@ OPT     ?= -O2 -g
 DEBS    := gcc make pkg-config libcurl4-openssl-dev libjansson-dev \
            libsqlite3-dev libzstd-dev libarchive-dev libssl-dev \
            libcriterion-dev libmicrohttpd-dev libpcre2-dev sqlite3 zstd jq \
-           json-schema-test-suite node-har-validator nodejs python3 \
+           json-schema-test-suite node-har-validator nodejs python3 openssl \
            prometheus time
 
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -pthread \
