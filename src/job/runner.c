@@ -154,12 +154,20 @@ static int emit_record(void *ud, const struct cairn_record *rec)
 }
 
 /* Reject-ratio guard over the whole window so far. */
+/* Judged on the whole window once it is complete, and earlier once enough
+ * records were seen for the share to mean something (a changed upstream
+ * format shows in the first thousand records; a few bad rows at the start
+ * of a good file must not stop it). */
+#define REJECT_SAMPLE 1000
+
 static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
-                         cairn_err *err)
+                         int window_done, cairn_err *err)
 {
   double max = cairn_transform_max_reject_ratio(r->xf);
   double ratio;
   if (recs + rejs == 0 || max >= 1.0)
+    return CAIRN_OK;
+  if (!window_done && recs + rejs < REJECT_SAMPLE)
     return CAIRN_OK;
   ratio = (double)rejs / (double)(recs + rejs);
   if (ratio > max)
@@ -559,7 +567,7 @@ static int run_window(struct run *r, cairn_err *err)
       cairn_metrics_records("quarantined", (int64_t)r->batch->n_rejects);
       kill_point("transformed", seq);
     }
-    rc = check_rejects(r, w_recs, w_rejs, err);
+    rc = check_rejects(r, w_recs, w_rejs, last, err);
     if (rc < 0)
       goto done;
 
