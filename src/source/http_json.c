@@ -31,6 +31,7 @@
 typedef const unsigned char *cptr;
 
 struct hj {
+  cptr             start;      /* the text */
   cptr             p, end;     /* the unread input */
   int              depth;      /* open containers */
   struct cairn_buf str;        /* a decoded string that had escapes */
@@ -39,13 +40,17 @@ struct hj {
   const char      *seg[HJ_MAX_SEGS];
   size_t           seg_len[HJ_MAX_SEGS];
   struct cairn_buf segs;       /* storage of seg[] */
+  /* Skipped arrays in the order they were made: which one is in the
+   * finished tree is only known at the end (duplicate keys). */
+  struct skipped { json_t *arr; size_t at; } *skipped;
+  size_t           n_skipped, cap_skipped;
 };
 
 static int value(struct hj *j, int level, int build, json_t **out);
 
 /* ---- lexing ------------------------------------------------------------ */
 
-static cptr ws(cptr p, cptr end)
+static inline cptr ws(cptr p, cptr end)
 {
   while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
     p++;
@@ -54,7 +59,8 @@ static cptr ws(cptr p, cptr end)
 
 /* First byte at or after p that a string cannot copy as is: '"', '\\',
  * a control character or a non-ASCII byte; end if none. */
-static cptr scan_plain(cptr p, cptr end)
+static inline __attribute__((always_inline)) cptr scan_plain(cptr p,
+                                                             cptr end)
 {
 #ifdef HJ_SSE2
   const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
@@ -420,7 +426,7 @@ static int array(struct hj *j, int build, int skip, json_t **out)
 {
   json_t *arr = build ? json_array() : NULL;
   int build_el = build && !skip;
-  size_t n = 0;
+  size_t n = 0, at = (size_t)(j->p - j->start);
 
   j->p++; /* '[' */
   j->p = ws(j->p, j->end);
@@ -447,9 +453,18 @@ static int array(struct hj *j, int build, int skip, json_t **out)
     }
     goto fail;
   }
-  if (build && skip)
+  if (build && skip) {
     for (size_t i = 0; i < n; i++)
       json_array_append_new(arr, json_null());
+    if (j->n_skipped == j->cap_skipped) {
+      j->cap_skipped = j->cap_skipped ? 2 * j->cap_skipped : 4;
+      j->skipped = cairn_xrealloc(j->skipped,
+                                  j->cap_skipped * sizeof *j->skipped);
+    }
+    j->skipped[j->n_skipped].arr = arr;
+    j->skipped[j->n_skipped].at = at;
+    j->n_skipped++;
+  }
   *out = arr;
   return 0;
 fail:
@@ -538,15 +553,25 @@ static void split_skip(struct hj *j, const char *skip)
     j->seg[i] = j->segs.data + off[i];
 }
 
-json_t *cairn__hs_json_load(const char *text, size_t len, const char *skip)
+static json_t *pointer_get(json_t *doc, const struct hj *j)
+{
+  for (int i = 0; doc && i < j->n_seg; i++)
+    doc = json_object_getn(doc, j->seg[i], j->seg_len[i]);
+  return doc;
+}
+
+json_t *cairn__hs_json_load(const char *text, size_t len,
+                            struct cairn__hs_jskip *skip)
 {
   struct hj j;
   json_t *doc = NULL;
 
   memset(&j, 0, sizeof j);
-  j.p = (cptr)text;
+  j.start = j.p = (cptr)text;
   j.end = j.p + len;
-  split_skip(&j, skip);
+  split_skip(&j, skip ? skip->ptr : NULL);
+  if (skip)
+    skip->at = CAIRN__HS_JSON_NOWHERE;
   j.p = ws(j.p, j.end);
   if (j.p >= j.end || (*j.p != '{' && *j.p != '['))
     goto done; /* json_loadb without JSON_DECODE_ANY: '[' or '{' */
@@ -557,9 +582,70 @@ json_t *cairn__hs_json_load(const char *text, size_t len, const char *skip)
   if (ws(j.p, j.end) != j.end) {
     json_decref(doc);
     doc = NULL;
+    goto done;
+  }
+  if (skip && j.n_skipped) {
+    /* The skipped array that survived, if any: a freed one's address may
+     * have been reused by a later one, so the last match wins. */
+    json_t *live = pointer_get(doc, &j);
+    for (size_t i = j.n_skipped; i-- > 0;)
+      if (j.skipped[i].arr == live) {
+        skip->at = j.skipped[i].at;
+        break;
+      }
   }
 done:
   cairn_buf_free(&j.str);
   cairn_buf_free(&j.segs);
+  free(j.skipped);
   return doc;
+}
+
+int cairn__hs_json_each(const char *text, size_t len, size_t at,
+                        cairn__hs_json_each_fn each, void *ud, int *each_rc)
+{
+  struct hj j;
+  size_t i = 0;
+  int rc = -1;
+
+  *each_rc = 0;
+  memset(&j, 0, sizeof j);
+  j.n_seg = -1;
+  j.start = (cptr)text;
+  j.p = j.start + at;
+  j.end = j.start + len;
+  if (at >= len || *j.p != '[')
+    goto done;
+  j.depth = 1;
+  j.p = ws(j.p + 1, j.end);
+  if (j.p < j.end && *j.p == ']') {
+    rc = 0;
+    goto done;
+  }
+  for (;;) {
+    json_t *v = NULL;
+    int cb;
+    if (value(&j, -1, 1, &v) < 0)
+      goto done;
+    cb = each(ud, v, i++);
+    json_decref(v);
+    if (cb != 0) {
+      *each_rc = cb;
+      rc = 0;
+      goto done;
+    }
+    j.p = ws(j.p, j.end);
+    if (j.p < j.end && *j.p == ',') {
+      j.p = ws(j.p + 1, j.end);
+      continue;
+    }
+    if (j.p < j.end && *j.p == ']') {
+      rc = 0;
+      break;
+    }
+    goto done;
+  }
+done:
+  cairn_buf_free(&j.str);
+  return rc;
 }

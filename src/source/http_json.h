@@ -8,29 +8,54 @@
  * bytes at a time), validates UTF-8 and escapes itself and builds with
  * jansson's _nocheck setters, so the tree is the one json_loadb would
  * build. It can also leave the record array of a page unbuilt, for the
- * extract step that only counts records. docs/internals/http-source.md
- * has the measurements. Pure function; thread-safe. */
+ * extract step that only counts records. docs/performance.md ("The JSON
+ * path") has the measurements. Pure functions; thread-safe. */
 #ifndef CAIRN_HTTP_JSON_H
 #define CAIRN_HTTP_JSON_H
 
 #include <stddef.h>
 #include <jansson.h>
 
+#define CAIRN__HS_JSON_NOWHERE ((size_t)-1)
+
+/* The record array a parse may leave unbuilt. */
+struct cairn__hs_jskip {
+  const char *ptr;  /* in: a JSON pointer through object members ("/data";
+                       "" is the root); pointers through arrays never skip */
+  size_t      at;   /* out: byte offset of the '[' of the skipped array that
+                       is in the returned tree, or CAIRN__HS_JSON_NOWHERE */
+};
+
 /* Parse text[0..len): an object or an array with nothing but whitespace
  * after it, exactly the texts json_loadb(text, len, 0, ...) accepts, into
  * the tree json_loadb would return (duplicate keys: the last wins, in the
  * first one's place; integers as json_int_t, other numbers as reals).
  *
- * skip: NULL, or a JSON pointer through object members ("/data", "" for
- * the root). An array found at that pointer is checked by every rule
- * above but its elements are not built: it comes back as an array of as
- * many nulls. Pointers through arrays never skip.
+ * skip: NULL, or an array at skip->ptr is checked by every rule above
+ * but its elements are not built: it comes back as an array of as many
+ * nulls, and skip->at says where its text starts (for
+ * cairn__hs_json_each).
  *
  * Returns a new reference, or NULL when the text is not JSON -- or uses a
  * form this parser leaves to jansson: \u0000, an integer or real out of
  * range, nesting deeper than 2048. On NULL call json_loadb for the
  * verdict and its error message (it may also succeed: treat its tree as
  * fully built). */
-json_t *cairn__hs_json_load(const char *text, size_t len, const char *skip);
+json_t *cairn__hs_json_load(const char *text, size_t len,
+                            struct cairn__hs_jskip *skip);
+
+/* Called with each element of an array, in order; el is borrowed (it is
+ * released after the call: json_incref to keep it). 0 goes on, anything
+ * else stops. */
+typedef int (*cairn__hs_json_each_fn)(void *ud, json_t *el, size_t i);
+
+/* Build the elements of the array whose '[' is at text[at] one at a time
+ * and pass each to 'each', so that only one element exists at a time.
+ * Meant for an offset that cairn__hs_json_load reported for the same text
+ * (which has then been checked). Returns 0 when the array was read to its
+ * ']' or 'each' stopped it (*each_rc: its non-zero return, else 0), -1
+ * when the text there is not a JSON array. */
+int cairn__hs_json_each(const char *text, size_t len, size_t at,
+                        cairn__hs_json_each_fn each, void *ud, int *each_rc);
 
 #endif

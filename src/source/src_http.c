@@ -18,6 +18,7 @@
  * job author's reference; docs/internals/http-source.md the design. */
 #include "source/source.h"
 #include "source/src_http.h"
+#include "source/http_json.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/jsonx.h"
@@ -69,6 +70,7 @@ struct http_src {
   /* Per window. */
   json_t       *seen;           /* sha256(request key) -> page number */
   const char   *circuit_key;    /* the connector: the job name */
+  struct checked *checked;      /* the last page extract() checked */
 };
 
 /* ---- small config helpers ------------------------------------------------ */
@@ -604,9 +606,14 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   return CAIRN_OK;
 }
 
+static void checked_free(struct checked *c);
+
 static void http_close(cairn_source *base)
 {
-  src_clear((struct http_src *)base);
+  struct http_src *s = (struct http_src *)base;
+  checked_free(s->checked);
+  s->checked = NULL;
+  src_clear(s);
 }
 
 /* ---- sending one request ------------------------------------------------- */
@@ -912,24 +919,56 @@ static char *cursor_text(const struct cursor *c)
 typedef int (*record_cb)(void *ud, const json_t *rec, size_t i,
                          const char *error);
 
-/* Call cb for each record of a parsed page: the elements of the array at
- * the records pointer (zipped with the columns for rows_as_objects), or
- * the object there as one record. Missing or null: none. */
-static int each_record(const struct http_src *s, const json_t *doc,
-                       record_cb cb, void *ud, size_t *n_out, cairn_err *err)
+/* One record to cb: the row itself, or with cols (rows_as_objects) the
+ * row zipped with the column names into an object. */
+static int one_record(const json_t *cols, json_t *row, size_t i,
+                      record_cb cb, void *ud)
 {
-  const json_t *arr = cairn_json_pointer_get(doc, s->records);
-  const json_t *cols = NULL;
-  size_t i, n = 0;
-  json_t *row;
-  int rc = CAIRN_OK;
+  json_t *obj;
+  const char *why = NULL;
+  int rc;
 
-  *n_out = 0;
+  if (!cols)
+    return cb(ud, row, i, NULL);
+  obj = json_object();
+  if (!json_is_array(row)) {
+    why = "row is not an array";
+  } else if (json_array_size(row) != json_array_size(cols)) {
+    why = "row and columns differ in length";
+  } else {
+    for (size_t k = 0; k < json_array_size(cols); k++) {
+      const json_t *c = json_array_get(cols, k);
+      const json_t *nm = json_is_string(c) ? c : json_object_get(c, "name");
+      const char *name = json_string_value(nm);
+      if (!name) {
+        why = "a column has no name";
+        break;
+      }
+      json_object_set(obj, name, json_array_get(row, k));
+    }
+  }
+  rc = cb(ud, why ? row : obj, i, why);
+  json_decref(obj);
+  return rc;
+}
+
+/* The records of a parsed page: *arr_out the array at the records pointer,
+ * or *one_out the object there (one record); both NULL when there are
+ * none. *cols_out: the columns for rows_as_objects. */
+static int find_records(const struct http_src *s, const json_t *doc,
+                        json_t **arr_out, json_t **one_out,
+                        const json_t **cols_out, cairn_err *err)
+{
+  json_t *arr = cairn_json_pointer_get(doc, s->records);
+  const json_t *cols = NULL;
+
+  *arr_out = *one_out = NULL;
+  *cols_out = NULL;
   if (!arr || json_is_null(arr))
     return CAIRN_OK;
   if (json_is_object(arr) && !s->columns) {
-    *n_out = 1;
-    return cb ? cb(ud, arr, 0, NULL) : CAIRN_OK;
+    *one_out = arr;
+    return CAIRN_OK;
   }
   if (!json_is_array(arr))
     return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "records pointer \"%s\" holds "
@@ -940,40 +979,128 @@ static int each_record(const struct http_src *s, const json_t *doc,
       return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "rows_as_objects: no column "
                          "array at \"%s\" in the response", s->columns);
   }
+  *arr_out = arr;
+  *cols_out = cols;
+  return CAIRN_OK;
+}
+
+/* Call cb for each record of a parsed page: the elements of the array at
+ * the records pointer (zipped with the columns for rows_as_objects), or
+ * the object there as one record. Missing or null: none. cb NULL: only
+ * count them. */
+static int each_record(const struct http_src *s, const json_t *doc,
+                       record_cb cb, void *ud, size_t *n_out, cairn_err *err)
+{
+  json_t *arr, *one, *row;
+  const json_t *cols;
+  size_t i;
+  int rc;
+
+  *n_out = 0;
+  rc = find_records(s, doc, &arr, &one, &cols, err);
+  if (rc < 0)
+    return rc;
+  if (one) {
+    *n_out = 1;
+    return cb ? cb(ud, one, 0, NULL) : CAIRN_OK;
+  }
+  *n_out = json_array_size(arr);
+  if (!cb)
+    return CAIRN_OK;
   json_array_foreach(arr, i, row) {
-    n++;
-    if (!cb)
-      continue;
-    if (cols) {
-      json_t *obj = json_object();
-      const char *why = NULL;
-      if (!json_is_array(row)) {
-        why = "row is not an array";
-      } else if (json_array_size(row) != json_array_size(cols)) {
-        why = "row and columns differ in length";
-      } else {
-        for (size_t k = 0; k < json_array_size(cols); k++) {
-          const json_t *c = json_array_get(cols, k);
-          const json_t *nm = json_is_string(c) ? c
-                                               : json_object_get(c, "name");
-          const char *name = json_string_value(nm);
-          if (!name) {
-            why = "a column has no name";
-            break;
-          }
-          json_object_set(obj, name, json_array_get(row, k));
-        }
-      }
-      rc = cb(ud, why ? row : obj, i, why);
-      json_decref(obj);
-    } else {
-      rc = cb(ud, row, i, NULL);
-    }
+    rc = one_record(cols, row, i, cb, ud);
     if (rc != 0)
       break;
   }
-  *n_out = n;
   return rc;
+}
+
+/* Parse a page body with the fast parser (http_json.h), or with jansson
+ * for its verdict on what the fast one leaves to it (then nothing was
+ * skipped, and sk->at says so). */
+static json_t *page_parse(const char *data, size_t len,
+                          struct cairn__hs_jskip *sk, json_error_t *je)
+{
+  json_t *doc = cairn__hs_json_load(data ? data : "", len, sk);
+  return doc ? doc : json_loadb(data ? data : "", len, 0, je);
+}
+
+static int under(const char *ptr, const char *prefix)
+{
+  size_t n = strlen(prefix);
+  return ptr && strncmp(ptr, prefix, n) == 0 && ptr[n] == '/';
+}
+
+/* The records pointer when the parser may leave the record array unbuilt,
+ * else NULL: when a pointer the caller reads lies inside the records (or,
+ * for extract, a watermark reads every record). extract() only counts the
+ * records; decode() then builds them one at a time. */
+static const char *skippable(const struct http_src *s, int for_extract)
+{
+  const struct cairn__hs_paging *pg = &s->paging;
+  const char *r = s->records;
+  if (under(s->columns, r))
+    return NULL;
+  if (for_extract &&
+      (s->wm_field || under(pg->pointer, r) || under(pg->total_pointer, r) ||
+       under(pg->token, r) || under(pg->last, r) ||
+       under(pg->trunc_pointer, r) || under(s->delta_link, r)))
+    return NULL;
+  return r;
+}
+
+/* ---- the page extract() checked ---------------------------------------------
+ * extract() has to check a whole page before it is spooled; it parses it
+ * with the record array left unbuilt (http_json.h) and keeps the result
+ * with the body. decode() of that very page (same bytes: the runner
+ * decodes right after extracting) then starts from it and only builds
+ * the records, one at a time; a spooled page after a resume, or a decode
+ * by another instance, is parsed again. */
+
+struct checked {
+  char   *body;   /* the response body (owned) */
+  size_t  len;
+  size_t  at;     /* offset of the record array's '[' in body */
+  json_t *skel;   /* the page parsed without the array's elements (owned) */
+};
+
+static void checked_free(struct checked *c)
+{
+  if (!c)
+    return;
+  free(c->body);
+  json_decref(c->skel);
+  free(c);
+}
+
+/* Keep a checked page: body and skel are taken over (then *body is empty
+ * and *skel NULL). */
+static void checked_keep(struct http_src *s, struct cairn_buf *body,
+                         json_t **skel, size_t at)
+{
+  struct checked *c = cairn_xcalloc(1, sizeof *c);
+  checked_free(s->checked);
+  c->body = body->data;
+  c->len = body->len;
+  c->at = at;
+  c->skel = *skel;
+  memset(body, 0, sizeof *body);
+  *skel = NULL;
+  s->checked = c;
+}
+
+/* The checked page if it is this one (taken out of s), else NULL. */
+static struct checked *checked_take(struct http_src *s,
+                                    const struct cairn_page *pg)
+{
+  struct checked *c = s->checked;
+  s->checked = NULL;
+  if (c && (c->len != pg->raw.len ||
+            memcmp(c->body, pg->raw.data, c->len) != 0)) {
+    checked_free(c);
+    c = NULL;
+  }
+  return c;
 }
 
 /* ---- watermarks ---------------------------------------------------------- */
@@ -1156,6 +1283,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   struct spec sp = {0};
   char *url = NULL, *body = NULL, *etag_key = NULL, *delta = NULL;
   json_t *doc = NULL, *bodyj = NULL, *meta = NULL;
+  struct cairn__hs_jskip sk = { NULL, CAIRN__HS_JSON_NOWHERE };
   const char *sync = NULL;
   size_t n_records = 0;
   long long offset = 0;
@@ -1273,7 +1401,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     goto done;
   } else if (resp.body.len > 0) {
     json_error_t je;
-    doc = json_loadb(resp.body.data, resp.body.len, 0, &je);
+    sk.ptr = skippable(s, 1);
+    doc = page_parse(resp.body.data, resp.body.len, &sk, &je);
     if (!doc) {
       char *safe = cairn__hs_url_safe(url);
       safe[strcspn(safe, "?")] = '\0';
@@ -1396,6 +1525,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     next.url = next.token = NULL;
     page->cursor_out = cursor_text(&nxt);
   }
+  if (doc && resp.status != 304 && sk.at != CAIRN__HS_JSON_NOWHERE)
+    checked_keep(s, &resp.body, &doc, sk.at);
 done:
   cairn__hs_next_clear(&next);
   cursor_clear(&cur);
@@ -1414,41 +1545,56 @@ done:
 /* ---- decode -------------------------------------------------------------- */
 
 struct dec_ctx {
-  long            seq;
   const json_t   *meta;
   cairn_record_fn emit;
   void           *ud;
+  char            pos[64];    /* "page <seq> #", then the record number */
+  size_t          pos_prefix; /* strlen of "page <seq> #" */
 };
 
 static int dec_cb(void *ud, const json_t *rec, size_t i, const char *error)
 {
   struct dec_ctx *d = ud;
   struct cairn_record r;
-  char pos[48];
-  char *raw = json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY);
-  int rc;
 
+  /* No raw text: the transform keeps the canonical JSON of a rejected JSON
+   * record, so printing every record here was wasted work. */
   memset(&r, 0, sizeof r);
-  snprintf(pos, sizeof pos, "page %ld #%zu", d->seq, i + 1);
+  cairn__put_line(d->pos, d->pos_prefix, (long)i + 1);
   r.json = rec;
   r.meta = d->meta;
-  r.position = pos;
-  r.raw = raw;
-  r.raw_len = raw ? strlen(raw) : 0;
+  r.position = d->pos;
   r.error = error;
-  rc = d->emit(d->ud, &r);
-  free(raw);
-  return rc;
+  return d->emit(d->ud, &r);
 }
 
+struct stream_ctx {
+  const json_t *cols;
+  record_cb     cb;
+  void         *ud;
+};
+
+static int stream_cb(void *ud, json_t *row, size_t i)
+{
+  struct stream_ctx *c = ud;
+  return one_record(c->cols, row, i, c->cb, c->ud);
+}
+
+/* The page is parsed with its record array left unbuilt (checked, though,
+ * so a bad page fails before any record is emitted), then the records are
+ * built, emitted and released one at a time: a page's tree never exists
+ * whole, which keeps the allocator's work in cache-warm reuse. */
 static int http_decode(cairn_source *base, long seq,
                        const struct cairn_page *page, cairn_record_fn emit,
                        void *ud, cairn_err *err)
 {
   struct http_src *s = (struct http_src *)base;
   json_t *meta = page->meta ? json_loads(page->meta, 0, NULL) : NULL;
-  json_t *doc = NULL;
-  struct dec_ctx d = { seq, meta, emit, ud };
+  json_t *doc = NULL, *arr, *one;
+  const json_t *cols;
+  struct dec_ctx d = { meta, emit, ud, "", 0 };
+  struct cairn__hs_jskip sk = { skippable(s, 0), 0 };
+  struct checked *chk;
   json_error_t je;
   size_t n;
   int rc = CAIRN_OK;
@@ -1456,10 +1602,34 @@ static int http_decode(cairn_source *base, long seq,
   if (page->raw.len == 0 ||
       json_integer_value(json_object_get(meta, "status")) == 304)
     goto done;
-  doc = json_loadb(page->raw.data, page->raw.len, 0, &je);
+  snprintf(d.pos, sizeof d.pos, "page %ld #", seq);
+  d.pos_prefix = strlen(d.pos);
+  chk = checked_take(s, page);
+  if (chk && skippable(s, 0)) {
+    doc = chk->skel;
+    chk->skel = NULL;
+    sk.at = chk->at;
+  } else {
+    doc = page_parse(page->raw.data, page->raw.len, &sk, &je);
+  }
+  checked_free(chk);
   if (!doc) {
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "page %ld is not JSON: %s at byte "
                      "%d", seq, je.text, je.position);
+    goto done;
+  }
+  rc = find_records(s, doc, &arr, &one, &cols, err);
+  if (rc < 0)
+    goto done;
+  if (arr && sk.at != CAIRN__HS_JSON_NOWHERE) {
+    struct stream_ctx c = { cols, dec_cb, &d };
+    int cb_rc;
+    if (cairn__hs_json_each(page->raw.data, page->raw.len, sk.at, stream_cb,
+                            &c, &cb_rc) < 0)
+      rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "page %ld: the record array "
+                       "no longer parses", seq);
+    else
+      rc = cb_rc;
     goto done;
   }
   rc = each_record(s, doc, dec_cb, &d, &n, err);

@@ -75,54 +75,42 @@ def stamp(rng):
         rng.randint(0, 9999999))
 
 
-def properties(rng, kind, rid, name, sub, rg, loc):
+def properties(rng, kind, name, loc):
+    """A trimmed but typical properties object of the resource type."""
     ok = "Succeeded"
-    base = "/subscriptions/%s/resourceGroups/%s/providers/" % (sub, rg)
     if kind == "Microsoft.Compute/virtualMachines":
-        return {"vmId": uid(rng),
-                "hardwareProfile": {"vmSize": rng.choice(["Standard_D2s_v5", "Standard_B2ms", "Standard_E4s_v5", "Standard_D4as_v5"])},
-                "storageProfile": {"osDisk": {"osType": rng.choice(["Linux", "Windows"]), "name": name + "_OsDisk_1",
-                                              "createOption": "FromImage", "diskSizeGB": rng.choice([30, 64, 128, 256]),
-                                              "managedDisk": {"storageAccountType": "Premium_LRS"}},
-                                   "dataDisks": []},
-                "networkProfile": {"networkInterfaces": [{"id": base + "Microsoft.Network/networkInterfaces/" + name + "-nic"}]},
-                "provisioningState": ok, "timeCreated": stamp(rng)}
+        return {"hardwareProfile": {"vmSize": rng.choice(["Standard_D2s_v5", "Standard_B2ms", "Standard_E4s_v5"])},
+                "storageProfile": {"osDisk": {"osType": rng.choice(["Linux", "Windows"]),
+                                              "diskSizeGB": rng.choice([30, 64, 128])}},
+                "provisioningState": ok}
     if kind == "Microsoft.Compute/disks":
-        return {"diskSizeGB": rng.choice([32, 64, 128, 256, 512, 1024]), "diskState": rng.choice(["Attached", "Unattached", "Reserved"]),
-                "provisioningState": ok, "timeCreated": stamp(rng), "uniqueId": uid(rng),
-                "encryption": {"type": "EncryptionAtRestWithPlatformKey"}, "networkAccessPolicy": "AllowAll"}
+        return {"diskSizeGB": rng.choice([32, 64, 128, 256, 512, 1024]),
+                "diskState": rng.choice(["Attached", "Unattached", "Reserved"]),
+                "provisioningState": ok, "timeCreated": stamp(rng)}
     if kind == "Microsoft.Network/networkInterfaces":
-        return {"provisioningState": ok, "resourceGuid": uid(rng), "macAddress": "-".join("%02X" % rng.randrange(256) for _ in range(6)),
-                "ipConfigurations": [{"name": "ipconfig1", "properties": {
-                    "privateIPAddress": "10.%d.%d.%d" % (rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)),
-                    "privateIPAllocationMethod": "Dynamic", "primary": True}}],
-                "enableAcceleratedNetworking": rng.random() < 0.5}
+        return {"provisioningState": ok, "ipConfigurations": [{"name": "ipconfig1", "properties": {
+                    "privateIPAddress": "10.%d.%d.%d" % (rng.randrange(256), rng.randrange(256), rng.randrange(1, 255))}}]}
     if kind == "Microsoft.Network/publicIPAddresses":
         return {"provisioningState": ok, "ipAddress": "20.%d.%d.%d" % (rng.randrange(256), rng.randrange(256), rng.randrange(1, 255)),
-                "publicIPAddressVersion": "IPv4", "publicIPAllocationMethod": "Static", "idleTimeoutInMinutes": 4}
+                "publicIPAllocationMethod": "Static"}
     if kind == "Microsoft.Network/networkSecurityGroups":
-        rules = [{"name": "allow-%s" % p, "properties": {"protocol": "Tcp", "destinationPortRange": str(p), "access": "Allow",
-                                                         "priority": 100 + 10 * i, "direction": "Inbound"}}
-                 for i, p in enumerate(rng.sample([22, 80, 443, 1433, 3389, 5432, 8080], rng.randint(1, 3)))]
-        return {"provisioningState": ok, "resourceGuid": uid(rng), "securityRules": rules}
+        rules = [{"name": "allow-%s" % p, "properties": {"destinationPortRange": str(p), "access": "Allow",
+                                                         "priority": 100 + 10 * i}}
+                 for i, p in enumerate(rng.sample([22, 80, 443, 1433, 3389, 5432, 8080], rng.randint(1, 2)))]
+        return {"provisioningState": ok, "securityRules": rules}
     if kind == "Microsoft.Network/virtualNetworks":
-        return {"provisioningState": ok, "addressSpace": {"addressPrefixes": ["10.%d.0.0/16" % rng.randrange(256)]},
-                "subnets": [{"name": "default"}, {"name": "app"}], "enableDdosProtection": False}
+        return {"provisioningState": ok, "addressSpace": {"addressPrefixes": ["10.%d.0.0/16" % rng.randrange(256)]}}
     if kind == "Microsoft.Storage/storageAccounts":
-        return {"provisioningState": ok, "accessTier": rng.choice(["Hot", "Cool"]), "supportsHttpsTrafficOnly": True,
-                "minimumTlsVersion": "TLS1_2", "creationTime": stamp(rng), "primaryLocation": loc,
-                "primaryEndpoints": {"blob": "https://%s.blob.core.windows.net/" % name}}
+        return {"provisioningState": ok, "accessTier": rng.choice(["Hot", "Cool"]), "minimumTlsVersion": "TLS1_2",
+                "primaryLocation": loc}
     if kind == "Microsoft.Web/sites":
-        return {"state": "Running", "defaultHostName": name + ".azurewebsites.net", "httpsOnly": True,
-                "siteConfig": {"linuxFxVersion": rng.choice(["NODE|20-lts", "PYTHON|3.11", "DOTNETCORE|8.0"])},
-                "serverFarmId": base + "Microsoft.Web/serverFarms/plan-" + rg}
+        return {"state": "Running", "defaultHostName": name + ".azurewebsites.net", "httpsOnly": True}
     if kind == "Microsoft.Sql/servers/databases":
-        return {"status": "Online", "databaseId": uid(rng), "maxSizeBytes": 34359738368, "creationDate": stamp(rng),
-                "currentServiceObjectiveName": rng.choice(["GP_Gen5_2", "S0", "P1"]), "zoneRedundant": False}
+        return {"status": "Online", "maxSizeBytes": 34359738368,
+                "currentServiceObjectiveName": rng.choice(["GP_Gen5_2", "S0", "P1"])}
     if kind == "Microsoft.KeyVault/vaults":
-        return {"tenantId": TENANT, "sku": {"family": "A", "name": "standard"}, "enableSoftDelete": True,
-                "vaultUri": "https://%s.vault.azure.net/" % name, "provisioningState": ok}
-    return {"provisioningState": ok, "creationTime": stamp(rng)}
+        return {"sku": {"family": "A", "name": "standard"}, "enableSoftDelete": True, "provisioningState": ok}
+    return {"provisioningState": ok}
 
 
 def tags(rng, app):
@@ -138,9 +126,11 @@ def tags(rng, app):
         t[owner] = rng.choice(TEAMS)
     if rng.random() < 0.9:
         t[env] = rng.choice(ENVS)
-    t["CostCenter"] = str(rng.randint(1000, 9999))
-    t["application"] = app
-    for k in rng.sample(["createdBy", "project", "patch-window", "backup", "dataClassification", "managedBy"], rng.randint(0, 3)):
+    if rng.random() < 0.8:
+        t["CostCenter"] = str(rng.randint(1000, 9999))
+    if rng.random() < 0.6:
+        t["application"] = app
+    for k in rng.sample(["createdBy", "project", "patch-window", "backup", "dataClassification", "managedBy"], rng.randint(0, 1)):
         t[k] = {"createdBy": "terraform", "project": "p-%04d" % rng.randint(1, 500), "patch-window": "sun-02:00",
                 "backup": "daily", "dataClassification": "internal", "managedBy": "platform-team"}[k]
     return t
@@ -150,19 +140,23 @@ def rows(total, rng):
     """All rows, sorted by id (the query's order)."""
     weights = [k[2] for k in KINDS]
     subs = sorted(uid(rng) for _ in range(max(1, total // 10000)))
-    out = []
+    out, seen = [], set()
     for i in range(total):
         sub = subs[i * len(subs) // total]
         app = rng.choice(APPS)
-        rg = "rg-%s-%s-%02d" % (app, rng.choice(ENVS), rng.randint(1, 20))
+        rg = "rg-%s-%s" % (app, rng.choice(ENVS))
         rg_case = rg.upper() if rng.random() < 0.2 else rg
         kind, prefix, _ = rng.choices(KINDS, weights)[0]
-        name = "%s-%s-%05d" % (prefix, app, rng.randrange(100000))
+        name = "%s-%s-%03d" % (prefix, app, rng.randrange(1000))
         if kind == "Microsoft.Sql/servers/databases":
             path = "Microsoft.Sql/servers/sql-%s/databases/%s" % (app, name)
         else:
             path = "%s/%s" % (kind, name)
         rid = "/subscriptions/%s/resourceGroups/%s/providers/%s" % (sub, rg_case, path)
+        if rid.lower() in seen:  # ids are unique (case-insensitively, as ARM's are)
+            name = "%s-%d" % (name, i)
+            rid = "%s-%d" % (rid, i)
+        seen.add(rid.lower())
         out.append((rid, name, kind, sub, rg, app))
     out.sort()
     return out
@@ -231,7 +225,7 @@ def main():
             loc = rng.choice(LOCATIONS)
             data.append({"id": rid, "name": name, "type": kind.lower(), "location": loc,
                          "tags": tags(rng, app), "subscriptionId": sub, "resourceGroup": rg,
-                         "properties": properties(rng, kind, rid, name, sub, rg, loc)})
+                         "properties": properties(rng, kind, name, loc)})
         page = {"totalRecords": total, "count": len(data), "resultTruncated": "false", "facets": [],
                 "data": data}
         if k + 1 < a.pages:

@@ -10,6 +10,9 @@
 #                          and saves minutes; 0 skips it
 #        BENCH_REPEAT=N    runs of each timed cairn/sqlite3 case; the fastest
 #                          counts (default 2; the VM is shared)
+#        BENCH_RG_PAGES=N  pages (of 1000 rows, ~0.5 MB) of the JSON path's
+#                          Resource Graph recording (default 200; 0 skips it);
+#                          cairn and Python alternate, at least 3 runs each
 #
 # Generates (once, cached under build/bench/data/) a FOCUS-shaped Azure
 # cost export of BENCH_ROWS rows in 3 partitions, the middle one gzipped
@@ -20,6 +23,9 @@
 #   sqlite3     .import --csv of the same three files (gzip via a pipe)
 #   python      tests/bench/py_etl.py: the same mapping with the stdlib,
 #               -> SQLite, and -> SQLite + NDJSON
+#   json path   a Resource-Graph-shaped HAR (tests/bench/gen_rg_har.py)
+#               replayed into cmdb_ci by jobs/azure-resource-graph.json, and
+#               tests/bench/py_rg_etl.py (json + sqlite3) on the same pages
 #   checkpoints chunk_rows=50000 vs one huge chunk per partition
 #   resume      killed after the loaded stage of the chunk at 90 %, rerun
 #   memory      peak RSS at BENCH_ROWS and at BENCH_BIG x BENCH_ROWS
@@ -34,6 +40,7 @@ BIG=${BENCH_BIG:-5}
 PYROWS=${BENCH_PY_ROWS:-200000}
 [ "$PYROWS" -le "$ROWS" ] || PYROWS=$ROWS
 REPEAT=${BENCH_REPEAT:-2}
+RGPAGES=${BENCH_RG_PAGES:-200}
 W="$ROOT/build/bench"
 DATA="$W/data/focus-$ROWS"
 RES="$W/results.txt"
@@ -166,14 +173,81 @@ if [ "$PYROWS" -gt 0 ]; then
 fi
 
 # ---- 4. the JSON path ----------------------------------------------------------
-# TODO(json-path): replay a 200-page Resource-Graph-shaped recording into
-# cmdb_ci (jobs/azure-resource-graph.json, http source, --replay HAR) next to
-# a Python stdlib equivalent. Enabled once that job and the http source
-# exist; until then this part is skipped and says so.
-if [ -f jobs/azure-resource-graph.json ] && "$CAIRN" run --help 2>&1 | grep -q -- --replay; then
-  out "json path: skipped -- TODO(json-path): jobs/azure-resource-graph.json exists now; the 200-page replay bench is not written yet"
-else
-  out "json path: skipped (needs jobs/azure-resource-graph.json and the http source)"
+# A Resource-Graph-shaped recording of RGPAGES pages of 1000 rows (about
+# 0.5 MB each; tests/bench/gen_rg_har.py, cached) replayed into cmdb_ci by
+# jobs/azure-resource-graph.json, next to tests/bench/py_rg_etl.py (json +
+# sqlite3). Both are timed without reading the recording: Python prints the
+# time of its parse + map + insert loop (and final checkpoint); for cairn it
+# is the time from its first request (the replay transport has loaded the
+# HAR by then) to "run done" in its JSON log. The whole cairn process
+# (HAR load included) is shown too.
+if [ "$RGPAGES" -gt 0 ]; then
+  RGHAR="$W/data/rg-$RGPAGES.har"
+  rgstamp="$(sha256sum tests/bench/gen_rg_har.py | cut -c1-16)-$RGPAGES"
+  if [ "$(cat "$RGHAR.stamp" 2>/dev/null)" != "$rgstamp" ]; then
+    echo "bench: generating a $RGPAGES-page Resource Graph recording into $RGHAR (cached)"
+    python3 tests/bench/gen_rg_har.py "$RGPAGES" "$RGHAR"
+    python3 -c '
+import json, sys
+n = sum(len(e["response"]["content"]["text"].encode()) for e in json.load(open(sys.argv[1]))["log"]["entries"]
+        if "ResourceGraph" in e["request"]["url"] and e["response"]["status"] == 200)
+print(n)' "$RGHAR" > "$RGHAR.bytes"
+    echo "$rgstamp" > "$RGHAR.stamp"
+  fi
+  RGBYTES=$(cat "$RGHAR.bytes")
+  RGROWS=$((RGPAGES * 1000))
+  # The job's tenant, client id and secret, as its connector test uses them.
+  RGPARAMS=(--param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
+            --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e)
+  # pipe_secs LOG: seconds from the first request line to "run done".
+  pipe_secs() { python3 -c '
+import datetime, json, sys
+ts = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+first = done = None
+for line in open(sys.argv[1]):
+    if not line.startswith("{"):
+        continue
+    j = json.loads(line)
+    if first is None and "method" in j:
+        first = ts(j["ts"])
+    if j.get("msg") == "run done":
+        done = ts(j["ts"])
+print("%.3f" % (done - first))' "$1"; }
+  # The cases above leave GBs of dirty pages; cairn fsyncs every spooled
+  # page, and on ext4 each fsync would wait for that writeback: start each
+  # run clean. cairn and Python take turns (at least 3 each, the fastest
+  # counts), so that both see the same weather on this shared VM.
+  export CAIRN_SECRET_CLIENT_SECRET=arm-secret-test-4b1e
+  CUR_ROWS=$RGROWS CUR_BYTES=$RGBYTES
+  for ((k = 0; k < (REPEAT > 3 ? REPEAT : 3); k++)); do
+    d=$(fresh rg-cairn)
+    sync
+    measure rg-cairn "$RGROWS" \
+      "$CAIRN" run jobs/azure-resource-graph.json --replay "$RGHAR" "${RGPARAMS[@]}" \
+      --state "$d/state" --out "$d/out" --log-level info
+    s=$(pipe_secs "$W/runs/rg-cairn.log")
+    if [ -z "${SECS[rg-cairn-pipe]:-}" ] || python3 -c "import sys; sys.exit(not $s < ${SECS[rg-cairn-pipe]})"; then
+      SECS[rg-cairn-pipe]=$s
+    fi
+    d=$(fresh rg-python)
+    sync
+    measure rg-python-proc "$RGROWS" python3 tests/bench/py_rg_etl.py "$RGHAR" "$d/py.db"
+    s=$(awk '/^records/ {print $NF}' "$W/runs/rg-python-proc.log")
+    if [ -z "${SECS[rg-python]:-}" ] || python3 -c "import sys; sys.exit(not $s < ${SECS[rg-python]})"; then
+      SECS[rg-python]=$s
+    fi
+  done
+  for n in rg-cairn-pipe rg-python; do
+    ROWSOF[$n]=$RGROWS; BYTESOF[$n]=$RGBYTES
+  done
+  RSS[rg-cairn-pipe]=${RSS[rg-cairn]}; RSS[rg-python]=${RSS[rg-python-proc]}
+  unset CUR_ROWS CUR_BYTES CAIRN_SECRET_CLIENT_SECRET
+  # Same rows on both sides.
+  q="SELECT count(*), count(DISTINCT ciId), count(owner), count(env), sum(length(tags)), min(lastSeenUtc), max(lastSeenUtc) FROM cmdb_ci"
+  a=$(sqlite3 "$W/runs/rg-cairn/out/warehouse.db" "$q")
+  b=$(sqlite3 "$W/runs/rg-python/py.db" "$q")
+  [ "$a" = "$b" ] || { echo "bench: cairn ($a) and python ($b) disagree on cmdb_ci" >&2; exit 1; }
+  [ "${a%%|*}" = "$RGROWS" ] || { echo "bench: cairn loaded ${a%%|*} rows, not $RGROWS" >&2; exit 1; }
 fi
 
 # ---- 5. checkpoint overhead: 50,000-row chunks vs one chunk per partition ----
@@ -213,6 +287,7 @@ name, label, s, rows, rss, mb = sys.argv[1], sys.argv[2], float(sys.argv[3]), in
 print("%-44s %8.2f s %10.0f rows/s %7.1f MB/s %7.1f MB peak RSS" % (label, s, rows / s, mb / s, rss / 1024))
 ' "$1" "$2" "$s" "$r" "${RSS[$1]}" "$(python3 -c "print(${BYTESOF[$1]} / 1e6)")" | tee -a "$RES"
 }
+[ -z "${SECS[rg-python]:-}" ] || out "json path: $RGPAGES Resource Graph pages x 1000 rows, $(python3 -c "print('%.0f' % ($RGBYTES/1e6))") MB of response bodies (MB/s below: of those)"
 out "run                                             time        rows/s       MB/s        peak RSS"
 row cairn "cairn -> SQLite"
 row cairn-bundle "cairn -> SQLite + bundle"
@@ -224,6 +299,11 @@ fi
 row chunks-50k "cairn, chunk_rows=50000 ($N chunks)"
 row chunks-huge "cairn, one chunk per partition"
 row cairn-x$BIG "cairn -> SQLite, ${BIG}x rows"
+if [ -n "${SECS[rg-python]:-}" ]; then
+  row rg-cairn "cairn JSON -> SQLite (whole process)"
+  row rg-cairn-pipe "cairn JSON -> SQLite (1st request to done)"
+  row rg-python "python stdlib JSON -> SQLite"
+fi
 out ""
 out "ratios of rows/s (higher is better for cairn; the issue's targets in brackets)"
 out "  cairn vs sqlite3 .import            $(ratio cairn sqlite3)x  [>= 4x]"
@@ -232,10 +312,13 @@ if [ -n "${SECS[python]:-}" ]; then
   out "  cairn vs python                     $(ratio cairn python)x  [>= 25x]"
   out "  cairn+bundle vs python+ndjson       $(ratio cairn-bundle python-ndjson)x  [>= 15x]"
 fi
+if [ -n "${SECS[rg-python]:-}" ]; then
+  out "  cairn JSON vs python JSON           $(ratio rg-cairn-pipe rg-python)x  [>= 3x]  (whole process incl. loading the HAR: $(ratio rg-cairn rg-python)x)"
+fi
 over=$(python3 -c "print('%.1f' % ((${SECS[chunks-50k]} / ${SECS[chunks-huge]} - 1) * 100))")
 out "  checkpoint overhead (50k vs huge)   ${over} %  [<= 5 %]"
 out "  resume: killed after chunk $K of $N (loaded), rerun redid $REDONE chunk(s)  [<= 1]; killed ${SECS[resume-killed]} s + resumed ${SECS[resume]} s vs ${SECS[chunks-50k]} s uninterrupted"
 out "  peak RSS: $(python3 -c "print('%.1f' % (${RSS[cairn]}/1024))") MB at $ROWS rows, $(python3 -c "print('%.1f' % (${RSS[cairn-x$BIG]}/1024))") MB at $((ROWS * BIG)) rows  [<= 64 MB, flat]"
 out ""
-out "command: make bench   (BENCH_ROWS=$ROWS BENCH_BIG=$BIG BENCH_PY_ROWS=$PYROWS BENCH_REPEAT=$REPEAT tests/bench/run.sh ${1:-bin/cairn})"
+out "command: make bench   (BENCH_ROWS=$ROWS BENCH_BIG=$BIG BENCH_PY_ROWS=$PYROWS BENCH_REPEAT=$REPEAT BENCH_RG_PAGES=$RGPAGES tests/bench/run.sh ${1:-bin/cairn})"
 echo "bench: results in $RES"
