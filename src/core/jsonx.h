@@ -32,6 +32,11 @@ int cairn_json_pointer_valid(const char *ptr);
 /* Append the escaped form of one reference token (~ -> ~0, / -> ~1). */
 void cairn_json_pointer_append(struct cairn_buf *b, const char *token);
 
+/* Length of the one valid UTF-8 sequence at p (1 for ASCII), or 0 when the
+ * bytes there are not valid UTF-8 (overlong forms, surrogates, > U+10FFFF,
+ * or cut off by end). p < end. */
+size_t cairn_utf8_len(const unsigned char *p, const unsigned char *end);
+
 /* Compact JSON with sorted keys: the canonical form used for digests,
  * request matching and NDJSON. New string (free()). */
 char *cairn_json_canonical(const json_t *v);

@@ -12,6 +12,7 @@
  * a time (SSE2, part of every x86-64; other targets take the byte loop)
  * and built from the input directly unless they hold escapes. */
 #include "source/http_json.h"
+#include "core/jsonx.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -85,31 +86,6 @@ static inline __attribute__((always_inline)) cptr scan_plain(cptr p,
 /* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0:
  * overlong forms, surrogates and code points above U+10FFFF are invalid,
  * as in jansson's utf8_check_full. */
-static size_t utf8_len(cptr p, cptr end)
-{
-  unsigned c = p[0], cp;
-  size_t n;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    n = 4, cp = c & 0x07;
-  else
-    return 0;
-  if ((size_t)(end - p) < n)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return n;
-}
-
 static int hex4(cptr p, cptr end, unsigned *out)
 {
   unsigned v = 0;
@@ -187,7 +163,7 @@ static int str_escaped(struct hj *j, cptr start, cptr p, const char **s,
     if (c < 0x20)
       return -1;
     if (c >= 0x80) {
-      size_t k = utf8_len(p, end);
+      size_t k = cairn_utf8_len(p, end);
       if (!k)
         return -1;
       cairn_buf_append(b, p, k);
@@ -251,7 +227,7 @@ static int str(struct hj *j, const char **s, size_t *n)
     if (*p < 0x20)
       return -1;
     {
-      size_t k = utf8_len(p, end);
+      size_t k = cairn_utf8_len(p, end);
       if (!k)
         return -1;
       p += k;

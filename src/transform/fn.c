@@ -1171,35 +1171,6 @@ static int read_hex4(const char *p, const char *end, unsigned *out)
   return 0;
 }
 
-/* Length of a valid UTF-8 sequence at p, or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-  unsigned c = p[0];
-  size_t n;
-  unsigned cp;
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    n = 4, cp = c & 0x07;
-  else
-    return 0;
-  if ((size_t)(end - p) < n)
-    return 0;
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return n;
-}
-
 /* Parse the JSON string at *pp (just past its opening quote). Returns 0
  * and the decoded text (a slice of the input when it has no escapes). */
 static int read_jstring(struct cairn__fctx *cx, const char **pp,
@@ -1219,7 +1190,7 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
       esc = 1;
       p += 2;
     } else if (c >= 0x80) {
-      size_t k = utf8_len((const unsigned char *)p,
+      size_t k = cairn_utf8_len((const unsigned char *)p,
                           (const unsigned char *)end);
       if (!k)
         return -1;
