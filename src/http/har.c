@@ -10,6 +10,8 @@
  * anything. Identical requests take entries in recorded order; the last
  * one answers again once all are used (a resumed run re-asks). */
 #include "http/har.h"
+#include "core/fsx.h"
+#include "core/json_fast.h"
 #include "core/jsonx.h"
 
 #include <ctype.h>
@@ -303,9 +305,19 @@ int cairn__har_load(const char *path, struct cairn__har **out,
   json_t *je;
 
   *out = NULL;
-  rc = cairn_json_load_file(path, &doc, NULL, err);
-  if (rc < 0)
-    goto done;
+  {
+    /* Recordings can be 100 MB: parse with the fast parser, and let
+     * jansson give the verdict (and file:line:col) when it declines. */
+    struct cairn_buf text = {0};
+    rc = cairn_fs_read_all(path, &text, err);
+    if (rc == CAIRN_OK)
+      doc = cairn_json_fast_load(text.data, text.len, NULL);
+    cairn_buf_free(&text);
+    if (rc == CAIRN_OK && !doc)
+      rc = cairn_json_load_file(path, &doc, NULL, err);
+    if (rc < 0)
+      goto done;
+  }
   entries = json_object_get(json_object_get(doc, "log"), "entries");
   if (!json_is_array(entries)) {
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0,

@@ -18,7 +18,7 @@
  * job author's reference; docs/internals/http-source.md the design. */
 #include "source/source.h"
 #include "source/src_http.h"
-#include "source/http_json.h"
+#include "core/json_fast.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/jsonx.h"
@@ -1015,13 +1015,13 @@ static int each_record(const struct http_src *s, const json_t *doc,
   return rc;
 }
 
-/* Parse a page body with the fast parser (http_json.h), or with jansson
+/* Parse a page body with the fast parser (core/json_fast.h), or with jansson
  * for its verdict on what the fast one leaves to it (then nothing was
  * skipped, and sk->at says so). */
 static json_t *page_parse(const char *data, size_t len,
-                          struct cairn__hs_jskip *sk, json_error_t *je)
+                          struct cairn_json_skip *sk, json_error_t *je)
 {
-  json_t *doc = cairn__hs_json_load(data ? data : "", len, sk);
+  json_t *doc = cairn_json_fast_load(data ? data : "", len, sk);
   return doc ? doc : json_loadb(data ? data : "", len, 0, je);
 }
 
@@ -1051,7 +1051,7 @@ static const char *skippable(const struct http_src *s, int for_extract)
 
 /* ---- the page extract() checked ---------------------------------------------
  * extract() has to check a whole page before it is spooled; it parses it
- * with the record array left unbuilt (http_json.h) and keeps the result
+ * with the record array left unbuilt (core/json_fast.h) and keeps the result
  * with the body. decode() of that very page (same bytes: the runner
  * decodes right after extracting) then starts from it and only builds
  * the records, one at a time; a spooled page after a resume, or a decode
@@ -1283,7 +1283,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   struct spec sp = {0};
   char *url = NULL, *body = NULL, *etag_key = NULL, *delta = NULL;
   json_t *doc = NULL, *bodyj = NULL, *meta = NULL;
-  struct cairn__hs_jskip sk = { NULL, CAIRN__HS_JSON_NOWHERE };
+  struct cairn_json_skip sk = { NULL, CAIRN_JSON_NOWHERE };
   const char *sync = NULL;
   size_t n_records = 0;
   long long offset = 0;
@@ -1525,7 +1525,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     next.url = next.token = NULL;
     page->cursor_out = cursor_text(&nxt);
   }
-  if (doc && resp.status != 304 && sk.at != CAIRN__HS_JSON_NOWHERE)
+  if (doc && resp.status != 304 && sk.at != CAIRN_JSON_NOWHERE)
     checked_keep(s, &resp.body, &doc, sk.at);
 done:
   cairn__hs_next_clear(&next);
@@ -1593,7 +1593,7 @@ static int http_decode(cairn_source *base, long seq,
   json_t *doc = NULL, *arr, *one;
   const json_t *cols;
   struct dec_ctx d = { meta, emit, ud, "", 0 };
-  struct cairn__hs_jskip sk = { skippable(s, 0), 0 };
+  struct cairn_json_skip sk = { skippable(s, 0), 0 };
   struct checked *chk;
   json_error_t je;
   size_t n;
@@ -1621,10 +1621,10 @@ static int http_decode(cairn_source *base, long seq,
   rc = find_records(s, doc, &arr, &one, &cols, err);
   if (rc < 0)
     goto done;
-  if (arr && sk.at != CAIRN__HS_JSON_NOWHERE) {
+  if (arr && sk.at != CAIRN_JSON_NOWHERE) {
     struct stream_ctx c = { cols, dec_cb, &d };
     int cb_rc;
-    if (cairn__hs_json_each(page->raw.data, page->raw.len, sk.at, stream_cb,
+    if (cairn_json_fast_each(page->raw.data, page->raw.len, sk.at, stream_cb,
                             &c, &cb_rc) < 0)
       rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "page %ld: the record array "
                        "no longer parses", seq);

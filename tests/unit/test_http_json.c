@@ -3,7 +3,7 @@
  * against jansson's json_loadb, which it must agree with exactly: the same
  * texts accepted, the same trees (values, types and key order), and NULL
  * wherever jansson fails. Fixed cases for each rule, the record-array skip
- * and cairn__hs_json_each, then a seeded differential fuzz over generated
+ * and cairn_json_fast_each, then a seeded differential fuzz over generated
  * and mutated documents. */
 #include <criterion/criterion.h>
 #include <stdint.h>
@@ -12,14 +12,14 @@
 #include <string.h>
 #include <jansson.h>
 
-#include "source/http_json.h"
+#include "core/json_fast.h"
 
 /* Same acceptance; same tree, key order included (dumps without sorting). */
 static void agree(const char *text, size_t len)
 {
   json_error_t je;
   json_t *want = json_loadb(text, len, 0, &je);
-  json_t *got = cairn__hs_json_load(text, len, NULL);
+  json_t *got = cairn_json_fast_load(text, len, NULL);
   if (!want) {
     cr_assert_null(got, "accepted what jansson rejects (%s): %.*s", je.text,
                    (int)(len > 200 ? 200 : len), text);
@@ -111,8 +111,8 @@ Test(http_json, rejects_what_jansson_rejects)
 Test(http_json, skips_the_record_array_and_says_where_it_is)
 {
   const char *t = "{\"count\":3,\"data\":[{\"a\":1},[2],\"x\"],\"next\":\"n\"}";
-  struct cairn__hs_jskip sk = { "/data", 0 };
-  json_t *doc = cairn__hs_json_load(t, strlen(t), &sk);
+  struct cairn_json_skip sk = { "/data", 0 };
+  json_t *doc = cairn_json_fast_load(t, strlen(t), &sk);
   json_t *arr = json_object_get(doc, "data");
   cr_assert_not_null(doc);
   cr_assert_eq(json_array_size(arr), 3);
@@ -124,47 +124,47 @@ Test(http_json, skips_the_record_array_and_says_where_it_is)
 
   /* The elements are still checked. */
   t = "{\"data\":[{\"a\":01}]}";
-  cr_assert_null(cairn__hs_json_load(t, strlen(t), &sk));
+  cr_assert_null(cairn_json_fast_load(t, strlen(t), &sk));
 
   /* Duplicate keys: the array that survives is the one reported. */
   t = "{\"data\":[1,2],\"x\":0,\"data\":[3]}";
-  doc = cairn__hs_json_load(t, strlen(t), &sk);
+  doc = cairn_json_fast_load(t, strlen(t), &sk);
   cr_assert_eq(json_array_size(json_object_get(doc, "data")), 1);
   cr_assert_eq(sk.at, (size_t)(strrchr(t, '[') - t));
   json_decref(doc);
   t = "{\"p\":{\"rows\":[1]},\"p\":{\"other\":1}}";
   sk.ptr = "/p/rows";
-  doc = cairn__hs_json_load(t, strlen(t), &sk);
-  cr_assert_eq(sk.at, CAIRN__HS_JSON_NOWHERE);
+  doc = cairn_json_fast_load(t, strlen(t), &sk);
+  cr_assert_eq(sk.at, CAIRN_JSON_NOWHERE);
   json_decref(doc);
 
   /* Escaped pointer tokens, the root, an object there, a path through an
    * array (never skipped). */
   t = "{\"a/b\":{\"c~d\":[1,2]}}";
   sk.ptr = "/a~1b/c~0d";
-  doc = cairn__hs_json_load(t, strlen(t), &sk);
-  cr_assert_neq(sk.at, CAIRN__HS_JSON_NOWHERE);
+  doc = cairn_json_fast_load(t, strlen(t), &sk);
+  cr_assert_neq(sk.at, CAIRN_JSON_NOWHERE);
   cr_assert(json_is_null(json_array_get(
       json_object_get(json_object_get(doc, "a/b"), "c~d"), 1)));
   json_decref(doc);
   t = " [1,[2]]";
   sk.ptr = "";
-  doc = cairn__hs_json_load(t, strlen(t), &sk);
+  doc = cairn_json_fast_load(t, strlen(t), &sk);
   cr_assert_eq(sk.at, 1);
   cr_assert_eq(json_array_size(doc), 2);
   json_decref(doc);
   t = "{\"data\":{\"a\":1}}";
   sk.ptr = "/data";
-  doc = cairn__hs_json_load(t, strlen(t), &sk);
-  cr_assert_eq(sk.at, CAIRN__HS_JSON_NOWHERE);
+  doc = cairn_json_fast_load(t, strlen(t), &sk);
+  cr_assert_eq(sk.at, CAIRN_JSON_NOWHERE);
   cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc,
                                                                   "data"),
                                                   "a")), 1);
   json_decref(doc);
   t = "{\"v\":[{\"rows\":[1]}]}";
   sk.ptr = "/v/0/rows";
-  doc = cairn__hs_json_load(t, strlen(t), &sk);
-  cr_assert_eq(sk.at, CAIRN__HS_JSON_NOWHERE);
+  doc = cairn_json_fast_load(t, strlen(t), &sk);
+  cr_assert_eq(sk.at, CAIRN_JSON_NOWHERE);
   cr_assert_eq(json_array_size(json_object_get(json_array_get(
                    json_object_get(doc, "v"), 0), "rows")), 1);
   json_decref(doc);
@@ -186,30 +186,30 @@ static int collect(void *ud, json_t *el, size_t i)
 Test(http_json, each_builds_the_elements_one_by_one)
 {
   const char *t = "{\"data\": [ {\"a\":\"\\u00e9\"} , [1,2.5] ,null,\"s\" ] }";
-  struct cairn__hs_jskip sk = { "/data", 0 };
-  json_t *doc = cairn__hs_json_load(t, strlen(t), &sk);
+  struct cairn_json_skip sk = { "/data", 0 };
+  json_t *doc = cairn_json_fast_load(t, strlen(t), &sk);
   json_t *want = json_loads(t, 0, NULL);
   struct collect c = { json_array(), 0 };
   int each_rc = -1;
 
-  cr_assert_eq(cairn__hs_json_each(t, strlen(t), sk.at, collect, &c,
+  cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, collect, &c,
                                    &each_rc), 0);
   cr_assert_eq(each_rc, 0);
   cr_assert(json_equal(c.all, json_object_get(want, "data")));
 
   json_array_clear(c.all);
   c.stop_at = 2;
-  cr_assert_eq(cairn__hs_json_each(t, strlen(t), sk.at, collect, &c,
+  cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, collect, &c,
                                    &each_rc), 0);
   cr_assert_eq(each_rc, 42);
   cr_assert_eq(json_array_size(c.all), 2);
 
-  cr_assert_eq(cairn__hs_json_each(t, strlen(t), 0, collect, &c, &each_rc),
+  cr_assert_eq(cairn_json_fast_each(t, strlen(t), 0, collect, &c, &each_rc),
                -1);
-  cr_assert_eq(cairn__hs_json_each("[]", 2, 0, collect, &c, &each_rc), 0);
+  cr_assert_eq(cairn_json_fast_each("[]", 2, 0, collect, &c, &each_rc), 0);
   json_array_clear(c.all);
   c.stop_at = 0;
-  cr_assert_eq(cairn__hs_json_each("[1,", 3, 0, collect, &c, &each_rc), -1);
+  cr_assert_eq(cairn_json_fast_each("[1,", 3, 0, collect, &c, &each_rc), -1);
   json_decref(c.all);
   json_decref(doc);
   json_decref(want);
@@ -280,9 +280,9 @@ Test(http_json, agrees_with_jansson_on_generated_and_mutated_texts)
       }
       agree(u, un);
       {
-        struct cairn__hs_jskip sk = { "/data", 0 };
+        struct cairn_json_skip sk = { "/data", 0 };
         json_t *a = json_loadb(u, un, 0, NULL);
-        json_t *b = cairn__hs_json_load(u, un, &sk);
+        json_t *b = cairn_json_fast_load(u, un, &sk);
         cr_assert_eq(a == NULL, b == NULL);
         json_decref(a);
         json_decref(b);

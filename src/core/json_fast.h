@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* http_json.h -- the http source's page parser: JSON text straight into a
- * jansson tree, internal to source/ (src_http.c).
+/* json_fast.h -- a fast JSON parser: text straight into a jansson tree.
+ * Used for HTTP pages (src_http.c) and for loading HAR recordings.
  *
  * json_loadb reads through a character stream and builds every value with
  * the checking setters; on Resource-Graph-sized pages that made parsing
@@ -10,20 +10,20 @@
  * build. It can also leave the record array of a page unbuilt, for the
  * extract step that only counts records. docs/performance.md ("The JSON
  * path") has the measurements. Pure functions; thread-safe. */
-#ifndef CAIRN_HTTP_JSON_H
-#define CAIRN_HTTP_JSON_H
+#ifndef CAIRN_JSON_FAST_H
+#define CAIRN_JSON_FAST_H
 
 #include <stddef.h>
 #include <jansson.h>
 
-#define CAIRN__HS_JSON_NOWHERE ((size_t)-1)
+#define CAIRN_JSON_NOWHERE ((size_t)-1)
 
 /* The record array a parse may leave unbuilt. */
-struct cairn__hs_jskip {
+struct cairn_json_skip {
   const char *ptr;  /* in: a JSON pointer through object members ("/data";
                        "" is the root); pointers through arrays never skip */
   size_t      at;   /* out: byte offset of the '[' of the skipped array that
-                       is in the returned tree, or CAIRN__HS_JSON_NOWHERE */
+                       is in the returned tree, or CAIRN_JSON_NOWHERE */
 };
 
 /* Parse text[0..len): an object or an array with nothing but whitespace
@@ -34,28 +34,28 @@ struct cairn__hs_jskip {
  * skip: NULL, or an array at skip->ptr is checked by every rule above
  * but its elements are not built: it comes back as an array of as many
  * nulls, and skip->at says where its text starts (for
- * cairn__hs_json_each).
+ * cairn_json_fast_each).
  *
  * Returns a new reference, or NULL when the text is not JSON -- or uses a
  * form this parser leaves to jansson: \u0000, an integer or real out of
  * range, nesting deeper than 2048. On NULL call json_loadb for the
  * verdict and its error message (it may also succeed: treat its tree as
  * fully built). */
-json_t *cairn__hs_json_load(const char *text, size_t len,
-                            struct cairn__hs_jskip *skip);
+json_t *cairn_json_fast_load(const char *text, size_t len,
+                            struct cairn_json_skip *skip);
 
 /* Called with each element of an array, in order; el is borrowed (it is
  * released after the call: json_incref to keep it). 0 goes on, anything
  * else stops. */
-typedef int (*cairn__hs_json_each_fn)(void *ud, json_t *el, size_t i);
+typedef int (*cairn_json_fast_each_fn)(void *ud, json_t *el, size_t i);
 
 /* Build the elements of the array whose '[' is at text[at] one at a time
  * and pass each to 'each', so that only one element exists at a time.
- * Meant for an offset that cairn__hs_json_load reported for the same text
+ * Meant for an offset that cairn_json_fast_load reported for the same text
  * (which has then been checked). Returns 0 when the array was read to its
  * ']' or 'each' stopped it (*each_rc: its non-zero return, else 0), -1
  * when the text there is not a JSON array. */
-int cairn__hs_json_each(const char *text, size_t len, size_t at,
-                        cairn__hs_json_each_fn each, void *ud, int *each_rc);
+int cairn_json_fast_each(const char *text, size_t len, size_t at,
+                        cairn_json_fast_each_fn each, void *ud, int *each_rc);
 
 #endif

@@ -11,7 +11,7 @@
  * it gives up and the caller asks jansson. Strings are scanned 16 bytes at
  * a time (SSE2, part of every x86-64; other targets take the byte loop)
  * and built from the input directly unless they hold escapes. */
-#include "source/http_json.h"
+#include "core/json_fast.h"
 #include "core/jsonx.h"
 #include "core/mem.h"
 
@@ -536,8 +536,8 @@ static json_t *pointer_get(json_t *doc, const struct hj *j)
   return doc;
 }
 
-json_t *cairn__hs_json_load(const char *text, size_t len,
-                            struct cairn__hs_jskip *skip)
+json_t *cairn_json_fast_load(const char *text, size_t len,
+                            struct cairn_json_skip *skip)
 {
   struct hj j;
   json_t *doc = NULL;
@@ -547,7 +547,7 @@ json_t *cairn__hs_json_load(const char *text, size_t len,
   j.end = j.p + len;
   split_skip(&j, skip ? skip->ptr : NULL);
   if (skip)
-    skip->at = CAIRN__HS_JSON_NOWHERE;
+    skip->at = CAIRN_JSON_NOWHERE;
   j.p = ws(j.p, j.end);
   if (j.p >= j.end || (*j.p != '{' && *j.p != '['))
     goto done; /* json_loadb without JSON_DECODE_ANY: '[' or '{' */
@@ -577,8 +577,8 @@ done:
   return doc;
 }
 
-int cairn__hs_json_each(const char *text, size_t len, size_t at,
-                        cairn__hs_json_each_fn each, void *ud, int *each_rc)
+int cairn_json_fast_each(const char *text, size_t len, size_t at,
+                        cairn_json_fast_each_fn each, void *ud, int *each_rc)
 {
   struct hj j;
   size_t i = 0;
