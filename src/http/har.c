@@ -246,7 +246,7 @@ static int load_entry(const char *path, size_t idx, const json_t *je,
   text = str_at(post, "text");
   enc = str_at(post, "_encoding"); /* cairn's own: non-UTF-8 request body */
   if (text && enc && strcasecmp(enc, "base64") == 0) {
-    if (cairn__base64_decode(text, strlen(text), &e->req_body,
+    if (cairn_base64_decode(text, strlen(text), &e->req_body,
                              &e->req_body_len) != 0)
       return CAIRN_RAISE(err, CAIRN_EPARSE, 0,
                          "%s: log.entries[%zu].request.postData.text is not "
@@ -280,7 +280,7 @@ static int load_entry(const char *path, size_t idx, const json_t *je,
   text = str_at(content, "text");
   enc = str_at(content, "encoding");
   if (text && enc && strcasecmp(enc, "base64") == 0) {
-    if (cairn__base64_decode(text, strlen(text), &e->resp_body,
+    if (cairn_base64_decode(text, strlen(text), &e->resp_body,
                              &e->resp_body_len) != 0)
       return CAIRN_RAISE(err, CAIRN_EPARSE, 0,
                          "%s: log.entries[%zu].response.content.text is not "

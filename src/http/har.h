@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "http/http.h"
+#include "core/codec.h"
 
 /* ---- URLs as the matcher sees them --------------------------------------- */
 
@@ -93,11 +94,6 @@ char *cairn__redact_url(const char *url, const char *const *extra);
 /* ---- small codecs -------------------------------------------------------- */
 
 int   cairn__is_form(const char *body, size_t len, const char *ctype);
-int   cairn__utf8_valid(const char *s, size_t n);
-char *cairn__base64_encode(const void *p, size_t n);
-/* Returns 0 and a new NUL-terminated buffer, or -1 on bad input. */
-int   cairn__base64_decode(const char *s, size_t n, char **out,
-                           size_t *out_len);
 /* Percent-decode s[0..n) ('+' as space when plus); new string. */
 char *cairn__pct_decode(const char *s, size_t n, int plus);
 /* "Sun, 06 Nov 1994 08:49:37 GMT" -> epoch seconds; 0 or -1. */

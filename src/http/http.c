@@ -127,78 +127,6 @@ void cairn_http_transport_destroy(cairn_http_transport *t)
 
 /* ---- codecs -------------------------------------------------------------- */
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *cairn__base64_encode(const void *p, size_t n)
-{
-  const unsigned char *s = p;
-  char *out = cairn_xmalloc((n + 2) / 3 * 4 + 1);
-  char *o = out;
-  size_t i;
-
-  for (i = 0; i + 2 < n; i += 3) {
-    unsigned v = (unsigned)s[i] << 16 | (unsigned)s[i + 1] << 8 | s[i + 2];
-    *o++ = b64[v >> 18 & 63];
-    *o++ = b64[v >> 12 & 63];
-    *o++ = b64[v >> 6 & 63];
-    *o++ = b64[v & 63];
-  }
-  if (i < n) {
-    unsigned v = (unsigned)s[i] << 16;
-    if (i + 1 < n)
-      v |= (unsigned)s[i + 1] << 8;
-    *o++ = b64[v >> 18 & 63];
-    *o++ = b64[v >> 12 & 63];
-    *o++ = i + 1 < n ? b64[v >> 6 & 63] : '=';
-    *o++ = '=';
-  }
-  *o = '\0';
-  return out;
-}
-
-static int b64_val(int c)
-{
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;   /* '-' '_': base64url, tolerated */
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-int cairn__base64_decode(const char *s, size_t n, char **out, size_t *out_len)
-{
-  char *buf = cairn_xmalloc(n / 4 * 3 + 4);
-  size_t len = 0;
-  unsigned acc = 0;
-  int bits = 0, pad = 0;
-
-  for (size_t i = 0; i < n; i++) {
-    int c = (unsigned char)s[i], v;
-    if (c == '\r' || c == '\n' || c == ' ' || c == '\t')
-      continue;
-    if (c == '=') {
-      pad++;
-      continue;
-    }
-    v = b64_val(c);
-    if (v < 0 || pad) {
-      free(buf);
-      return -1;
-    }
-    acc = (acc << 6 | (unsigned)v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      buf[len++] = (char)(acc >> bits & 0xff);
-    }
-  }
-  buf[len] = '\0';
-  *out = buf;
-  *out_len = len;
-  return 0;
-}
 
 static int hexval(int c)
 {
@@ -229,45 +157,6 @@ char *cairn__pct_decode(const char *s, size_t n, int plus)
   return out;
 }
 
-int cairn__utf8_valid(const char *str, size_t n)
-{
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-
-  while (i < n) {
-    unsigned c = s[i];
-    size_t k;
-    unsigned cp;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-      k = 1;
-      cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      k = 2;
-      cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      k = 3;
-      cp = c & 0x07;
-    } else {
-      return 0;
-    }
-    if (i + k >= n)
-      return 0;
-    for (size_t j = 1; j <= k; j++) {
-      if ((s[i + j] & 0xc0) != 0x80)
-        return 0;
-      cp = cp << 6 | (s[i + j] & 0x3f);
-    }
-    if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return 0;
-    i += k + 1;
-  }
-  return 1;
-}
 
 static const char *const wkday[] = { "Sun", "Mon", "Tue", "Wed",
                                      "Thu", "Fri", "Sat" };

@@ -395,7 +395,7 @@ static void log_request(struct cairn_mock *m, long seq, const char *method,
   json_object_set_new(o, "method", json_string(method));
   json_object_set_new(o, "url", json_string(q->uri));
   json_object_set_new(o, "headers", hdrs);
-  if (body_len <= MOCK_LOG_BODY_MAX && cairn__utf8_valid(body, body_len)) {
+  if (body_len <= MOCK_LOG_BODY_MAX && cairn_utf8_valid(body, body_len)) {
     json_object_set_new(o, "body", json_stringn(body, body_len));
   } else {
     char hex[CAIRN_SHA256_HEX];

@@ -37,7 +37,7 @@ static json_t *jstr(const char *s, size_t n)
 
   if (!s)
     return json_string("");
-  if (cairn__utf8_valid(s, n))
+  if (cairn_utf8_valid(s, n))
     return json_stringn(s, n);
   copy = cairn_xstrndup(s, n);
   for (size_t i = 0; i < n; i++)
@@ -173,10 +173,10 @@ static json_t *request_json(const struct cairn_http_req *req, char **extra)
     safe_body(req->body, body_len, ctype, extra, &text, &text_len);
     json_object_set_new(o, "bodySize", json_integer((json_int_t)text_len));
     json_object_set_new(post, "mimeType", json_string(ctype));
-    if (cairn__utf8_valid(text, text_len)) {
+    if (cairn_utf8_valid(text, text_len)) {
       json_object_set_new(post, "text", json_stringn(text, text_len));
     } else {
-      char *b64 = cairn__base64_encode(text, text_len);
+      char *b64 = cairn_base64_encode(text, text_len);
       json_object_set_new(post, "text", json_string(b64));
       json_object_set_new(post, "_encoding", json_string("base64"));
       free(b64);
@@ -213,10 +213,10 @@ static json_t *response_json(const struct cairn_http_resp *resp,
                       jstr(ctype ? ctype : "application/octet-stream",
                            strlen(ctype ? ctype
                                         : "application/octet-stream")));
-  if (cairn__utf8_valid(text, text_len)) {
+  if (cairn_utf8_valid(text, text_len)) {
     json_object_set_new(content, "text", json_stringn(text, text_len));
   } else {
-    char *b64 = cairn__base64_encode(text, text_len);
+    char *b64 = cairn_base64_encode(text, text_len);
     json_object_set_new(content, "text", json_string(b64));
     json_object_set_new(content, "encoding", json_string("base64"));
     free(b64);

@@ -13,6 +13,7 @@
  * docs/internals/http-source.md. */
 #include "source/src_http.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/log.h"
 
 #include <pthread.h>
@@ -295,28 +296,6 @@ done:
   return rc;
 }
 
-static char *base64(const char *s)
-{
-  static const char tab[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const unsigned char *p = (const unsigned char *)s;
-  size_t n = strlen(s);
-  char *out = cairn_xmalloc((n + 2) / 3 * 4 + 1), *w = out;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16;
-    if (i + 1 < n)
-      v |= (uint32_t)p[i + 1] << 8;
-    if (i + 2 < n)
-      v |= p[i + 2];
-    *w++ = tab[v >> 18 & 63];
-    *w++ = tab[v >> 12 & 63];
-    *w++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-    *w++ = i + 2 < n ? tab[v & 63] : '=';
-  }
-  *w = '\0';
-  return out;
-}
-
 int cairn__hs_auth_value(const struct cairn__hs_auth *a, cairn__hs_post_fn post,
                          void *ud, char **out, cairn_err *err)
 {
@@ -324,7 +303,7 @@ int cairn__hs_auth_value(const struct cairn__hs_auth *a, cairn__hs_post_fn post,
   switch (a->type) {
   case CAIRN__HS_AUTH_BASIC: {
     char *pair = cairn_strfmt("%s:%s", a->username, a->password);
-    char *enc = base64(pair);
+    char *enc = cairn_base64_encode(pair, strlen(pair));
     cairn_log_add_secret(enc);
     *out = cairn_strfmt("Basic %s", enc);
     memset(pair, 0, strlen(pair));

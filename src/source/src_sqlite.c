@@ -11,6 +11,7 @@
  * the rowid keeps every chunk one indexed range scan, however deep into
  * the table the cursor is. */
 #include "source/source.h"
+#include "core/codec.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -139,26 +140,11 @@ static void put_real(struct cairn_buf *b, double d)
 /* Standard base64 with padding (RFC 4648 section 4), as a JSON string. */
 static void put_base64(struct cairn_buf *b, const unsigned char *p, size_t n)
 {
-  static const char tab[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = cairn_buf_reserve(b, (n + 2) / 3 * 4 + 2);
-  char *w = out;
-
-  *w++ = '"';
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)p[i] << 16;
-    if (i + 1 < n)
-      v |= (uint32_t)p[i + 1] << 8;
-    if (i + 2 < n)
-      v |= p[i + 2];
-    *w++ = tab[v >> 18 & 63];
-    *w++ = tab[v >> 12 & 63];
-    *w++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
-    *w++ = i + 2 < n ? tab[v & 63] : '=';
-  }
-  *w++ = '"';
-  b->len += (size_t)(w - out);
-  b->data[b->len] = '\0';
+  char *enc = cairn_base64_encode(p, n);
+  cairn_buf_putc(b, '"');
+  cairn_buf_puts(b, enc);
+  cairn_buf_putc(b, '"');
+  free(enc);
 }
 
 /* ---- open ---------------------------------------------------------------- */

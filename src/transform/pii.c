@@ -3,6 +3,7 @@
  * The format and the nonce derivation are described in pii.h; the policy
  * that picks keep/drop/hash/encrypt per field lives in transform.c. */
 #include "transform/pii.h"
+#include "core/codec.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -16,74 +17,22 @@
 #define TAG_LEN   16
 #define PREFIX    "enc:v1:"
 
-/* ---- base64 ----------------------------------------------------------- */
-
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64_encode(struct cairn_buf *out, const unsigned char *p,
-                       size_t n)
+/* Base64 (either alphabet) into out, at most cap bytes; the byte count, or
+ * -1 when s is not base64 or decodes to more than cap bytes. */
+static long b64_decode(const char *s, size_t n, unsigned char *out,
+                       size_t cap)
 {
-  char *o = cairn_buf_reserve(out, (n + 2) / 3 * 4);
-  char *start = o;
-  size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-    *o++ = b64[v >> 18];
-    *o++ = b64[(v >> 12) & 63];
-    *o++ = b64[(v >> 6) & 63];
-    *o++ = b64[v & 63];
+  char *dec = NULL;
+  size_t len = 0;
+  long rc = -1;
+  if (cairn_base64_decode(s, n, &dec, &len) == 0 && len <= cap) {
+    memcpy(out, dec, len);
+    rc = (long)len;
   }
-  if (i < n) {
-    unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8
-                                                   : 0);
-    *o++ = b64[v >> 18];
-    *o++ = b64[(v >> 12) & 63];
-    *o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-    *o++ = '=';
-  }
-  out->len += (size_t)(o - start);
-  out->data[out->len] = '\0';
-}
-
-static int b64_val(char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+' || c == '-')
-    return 62;
-  if (c == '/' || c == '_')
-    return 63;
-  return -1;
-}
-
-/* Decode s[0..n) (either alphabet, padding optional) into out (room for
- * n * 3 / 4 bytes). Returns the byte count or -1. */
-static long b64_decode(const char *s, size_t n, unsigned char *out)
-{
-  unsigned acc = 0;
-  int bits = 0;
-  long o = 0;
-  while (n && s[n - 1] == '=')
-    n--;
-  if (n % 4 == 1)
-    return -1;
-  for (size_t i = 0; i < n; i++) {
-    int v = b64_val(s[i]);
-    if (v < 0)
-      return -1;
-    acc = (acc << 6) | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (unsigned char)(acc >> bits);
-    }
-  }
-  return o;
+  if (dec)
+    OPENSSL_cleanse(dec, len);
+  free(dec);
+  return rc;
 }
 
 /* ---- keys ------------------------------------------------------------- */
@@ -111,7 +60,7 @@ int cairn_pii_key_parse(const char *material,
     }
   }
   if (n >= 42 && n <= 44) {
-    got = b64_decode(material, n, tmp);
+    got = b64_decode(material, n, tmp, sizeof tmp);
     if (got == CAIRN_PII_KEY_LEN) {
       memcpy(key, tmp, CAIRN_PII_KEY_LEN);
       OPENSSL_cleanse(tmp, sizeof tmp);
@@ -224,7 +173,11 @@ int cairn_pii_encrypt(const unsigned char key[CAIRN_PII_KEY_LEN],
   total += len;
   cairn_buf_append(out, aad.data, aad.len);
   cairn_buf_putc(out, ':');
-  b64_encode(out, blob, NONCE_LEN + (size_t)total + TAG_LEN);
+  {
+    char *enc = cairn_base64_encode(blob, NONCE_LEN + (size_t)total + TAG_LEN);
+    cairn_buf_puts(out, enc);
+    free(enc);
+  }
 done:
   EVP_CIPHER_CTX_free(ctx);
   cairn_buf_free(&aad);
@@ -264,7 +217,7 @@ int cairn_pii_decrypt(const char *stored, const char *key_material,
   key_id[colon - id] = '\0';
   data = colon + 1;
   blob = cairn_xmalloc(strlen(data) * 3 / 4 + 4);
-  blen = b64_decode(data, strlen(data), blob);
+  blen = b64_decode(data, strlen(data), blob, strlen(data) * 3 / 4 + 4);
   if (blen < NONCE_LEN + TAG_LEN || !cairn_pii_key_id_valid(key_id)) {
     rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, 0, "damaged encrypted value "
                      "(key id \"%s\")", key_id);
