@@ -17,3 +17,17 @@ expect_exit() {
   set +e; "$@"; local got=$?; set -e
   [ "$got" -eq "$want" ] || fail "exit $got (want $want): $*"
 }
+
+# start_mock HAR LOG [FAULT...]: serve a recording with `cairn mock` on
+# ${MOCK_LISTEN:-127.0.0.1:0}, one --fault per FAULT, logging requests to
+# LOG; sets MOCK_URL and MOCK_PID. stop_mock ends it.
+start_mock() {
+  local har=$1 log=$2 out="$T/mock.$RANDOM.out" f=(); shift 2
+  for x in "$@"; do f+=(--fault "$x"); done
+  "$CAIRN" mock "$har" --listen "${MOCK_LISTEN:-127.0.0.1:0}" --log "$log" "${f[@]}" >"$out" 2>/dev/null &
+  MOCK_PID=$!
+  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
+  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
+  [ -n "$MOCK_URL" ] || fail "mock for $har did not start"
+}
+stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }

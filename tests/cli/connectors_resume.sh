@@ -16,15 +16,6 @@ trap 'kill $(jobs -p) 2>/dev/null || true; if [ -n "${KEEP:-}" ]; then echo "kep
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export CAIRN_TEST_FAST_RETRY=1   # 429 waits are accounted, not slept
 
-start_mock() {   # HAR LOG: sets MOCK_URL and MOCK_PID
-  local out="$T/mock.$RANDOM.out"
-  "$CAIRN" mock "$1" --listen 127.0.0.1:0 --log "$2" >"$out" 2>/dev/null &
-  MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
-  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock did not start"
-}
-stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
 run() {   # NAME DIR [env...]: run job NAME into DIR against the mock; returns its exit code
   local name=$1 dir=$2; shift 2
   env "$@" "$CAIRN" run "jobs/$name.json" "${PARAMS[@]}" --param endpoint="$MOCK_URL" \

@@ -11,15 +11,6 @@ export CAIRN_SECRET_GRAPH_CLIENT_SECRET=graph-secret-9a2e44 CAIRN_SECRET_BLOB_SA
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 
-start_mock() {   # HAR LOG: sets MOCK_URL and MOCK_PID
-  local out="$T/mock.$RANDOM.out"
-  "$CAIRN" mock "$1" --listen 127.0.0.1:0 --log "$2" >"$out" 2>/dev/null &
-  MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
-  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock did not start"
-}
-stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
 run() {   # JOB N: run number N of JOB (same state and output every time)
   "$CAIRN" run "tests/data/http-jobs/$1.json" --state "$T/$1/state" --out "$T/$1/out" \
     --param endpoint="$MOCK_URL" --param token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token" \

@@ -11,22 +11,14 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 JOB=tests/data/http-jobs/foreign.json
 
-start_mock() {   # HAR LOG LISTEN: prints the URL; sets MOCK_PID
-  local out="$T/mock.$RANDOM.out"
-  "$CAIRN" mock "$1" --listen "$3" --log "$2" >"$out" 2>/dev/null &
-  MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
-  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock on $3 did not start"
-}
 
 # The foreign host: any loopback address other than the job's.
 touch "$T/evil.log"
-start_mock fixtures/http-source/foreign-nextlink.har "$T/evil.log" 127.0.0.2:0
+MOCK_LISTEN=127.0.0.2:0 start_mock fixtures/http-source/foreign-nextlink.har "$T/evil.log"
 EVIL_URL=$MOCK_URL EVIL_PID=$MOCK_PID
 EVIL_HOST=${EVIL_URL#http://}
 sed "s|https://attacker.example.net|$EVIL_URL|g" fixtures/http-source/foreign-nextlink.har >"$T/foreign.har"
-start_mock "$T/foreign.har" "$T/api.log" 127.0.0.1:0
+start_mock "$T/foreign.har" "$T/api.log"
 
 set +e
 "$CAIRN" run "$JOB" --state "$T/state" --out "$T/out" --param endpoint="$MOCK_URL" \

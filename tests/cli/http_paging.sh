@@ -14,17 +14,6 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 FAULTS=(429:retry-after=1@2 429:retry-after=date@3 503@4 reset@5 truncate@6 502@8)
 
-# start_mock HAR LOG [FAULT...]: sets MOCK_URL and MOCK_PID.
-start_mock() {
-  local har=$1 log=$2 out="$T/mock.$RANDOM.out" f=(); shift 2
-  for x in "$@"; do f+=(--fault "$x"); done
-  "$CAIRN" mock "$har" --listen 127.0.0.1:0 --log "$log" "${f[@]}" >"$out" 2>/dev/null &
-  MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
-  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock for $har did not start"
-}
-stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
 
 # run_job JOB HAR NAME [FAULT...]: one run into $T/NAME; prints the dump.
 run_job() {

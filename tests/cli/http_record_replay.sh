@@ -17,16 +17,6 @@ TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 TOKEN=$(jq -r '.log.entries[0].response.content.text | fromjson | .access_token' fixtures/http-source/arg.har)
 BASIC=$(printf '%s' "cairn.integration:$SNOW_PASS" | base64 -w0)
 
-start_mock() {   # HAR LOG [FAULT...]: sets MOCK_URL and MOCK_PID
-  local har=$1 log=$2 out="$T/mock.$RANDOM.out" f=(); shift 2
-  for x in "$@"; do f+=(--fault "$x"); done
-  "$CAIRN" mock "$har" --listen 127.0.0.1:0 --log "$log" "${f[@]}" >"$out" 2>/dev/null &
-  MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
-  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock did not start"
-}
-stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
 run() {   # JOB NAME ARGS...: run into $T/NAME, logs in $T/NAME.log
   local job=$1 name=$2; shift 2
   "$CAIRN" run "tests/data/http-jobs/$job.json" --state "$T/$name/state" --out "$T/$name/out" \

@@ -10,22 +10,13 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 JOB=tests/data/http-jobs/servicenow.json
 HAR=fixtures/http-source/servicenow-cmdb.har
 
-start_mock() {   # LOG: sets MOCK_URL and MOCK_PID
-  local out="$T/mock.$RANDOM.out"
-  "$CAIRN" mock "$HAR" --listen 127.0.0.1:0 --log "$1" >"$out" 2>/dev/null &
-  MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
-  MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock did not start"
-}
-stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
 run() {   # NAME [env...]: run the job into $T/NAME, returns its exit code
   local name=$1; shift
   env "$@" "$CAIRN" run "$JOB" --state "$T/$name/state" --out "$T/$name/out" \
     --param endpoint="$MOCK_URL" >>"$T/$name.out" 2>>"$T/$name.log"
 }
 
-start_mock "$T/clean.mock.log"
+start_mock "$HAR" "$T/clean.mock.log"
 run clean || fail "clean run failed: $(tail -n 3 "$T/clean.log")"
 stop_mock
 want=$(sqlite3 "$T/clean/out/warehouse.db" .dump)
@@ -37,7 +28,7 @@ expect_eq "$(wc -l <"$T/clean.mock.log")" 5 "pages of an uninterrupted run"
 offset_of() { sed -n 's/.*sysparm_offset=\([0-9]*\).*/\1/p'; }
 for point in loaded:2 extracted:3; do
   name="kill-${point/:/-}"
-  start_mock "$T/$name.mock.log"
+  start_mock "$HAR" "$T/$name.mock.log"
   rc=0
   run "$name" CAIRN_TEST_KILL_AT="$point" 2>/dev/null || rc=$?
   expect_eq "$rc" 137 "$point: killed by SIGKILL"

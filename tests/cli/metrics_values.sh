@@ -10,10 +10,8 @@ export CAIRN_TEST_NOW=1800000000
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
 # 1. HTTP: a 429 (Retry-After 1 s) on request 2 and a 503 on request 3.
-"$CAIRN" mock fixtures/http-source/scim-users.har --listen 127.0.0.1:0 --log "$T/mock.log" \
-  --fault 429:retry-after=1@2 --fault 503@3 >"$T/mock.out" 2>/dev/null &
-for _ in $(seq 200); do [ -s "$T/mock.out" ] && break; sleep 0.01; done
-url=$(awk 'NR==1{print $2}' "$T/mock.out")
+start_mock fixtures/http-source/scim-users.har "$T/mock.log" 429:retry-after=1@2 503@3
+url=$MOCK_URL
 "$CAIRN" run tests/data/http-jobs/scim.json --param endpoint="$url" --state "$T/s1" --out "$T/o1" \
   --metrics-dir "$T/m" >/dev/null 2>&1 || fail "http run"
 P="$T/m/http-scim.prom"
