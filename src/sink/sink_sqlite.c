@@ -28,9 +28,17 @@
 
 enum { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
 
-struct part_set {            /* open-addressing set of partition keys */
-  char  **keys;
-  size_t  cap, n;
+/* A set of partition keys; in a chunk's map each key also has the first
+ * and last row index (then rowid) where the chunk holds that partition. */
+struct part_ent {
+  char   *key;               /* owned; NULL = empty slot */
+  int64_t lo, hi;
+  int     fresh;             /* first met by this window in this chunk */
+};
+
+struct part_set {            /* open addressing, power-of-two capacity */
+  struct part_ent *ents;
+  size_t           cap, n;
 };
 
 struct sqlite_sink {
@@ -42,9 +50,15 @@ struct sqlite_sink {
   sqlite3_stmt *part_delete;
   sqlite3_stmt *part_mark;
   sqlite3_stmt *part_seen;
+  sqlite3_stmt *zone_find;
+  sqlite3_stmt *zone_drop;
+  sqlite3_stmt *zone_add;
+  sqlite3_stmt *zone_forget; /* append/upsert: zones no longer cover */
   int           mode;
   char          window[16];  /* window whose partitions are in 'parts' */
-  struct part_set parts;
+  struct part_set parts;     /* partitions this window already replaced */
+  const struct part_set *deleting; /* read by cairn_part_fresh() */
+  struct cairn_buf fn_key;   /* cairn_part_fresh()'s scratch */
   char         *path;
 };
 
@@ -61,44 +75,51 @@ static uint64_t hash_str(const char *s)
 static void set_clear(struct part_set *ps)
 {
   for (size_t i = 0; i < ps->cap; i++)
-    free(ps->keys[i]);
-  free(ps->keys);
+    free(ps->ents[i].key);
+  free(ps->ents);
   memset(ps, 0, sizeof *ps);
 }
 
-static int set_has(const struct part_set *ps, const char *k)
+static struct part_ent *set_find(const struct part_set *ps, const char *k)
 {
   if (!ps->cap)
-    return 0;
-  for (size_t i = hash_str(k) & (ps->cap - 1); ps->keys[i];
+    return NULL;
+  for (size_t i = hash_str(k) & (ps->cap - 1); ps->ents[i].key;
        i = (i + 1) & (ps->cap - 1))
-    if (strcmp(ps->keys[i], k) == 0)
-      return 1;
-  return 0;
+    if (strcmp(ps->ents[i].key, k) == 0)
+      return &ps->ents[i];
+  return NULL;
 }
 
-static void set_add(struct part_set *ps, const char *k)
+/* The entry of k, added (lo = hi = -1, not fresh) if it was not there. */
+static struct part_ent *set_add(struct part_set *ps, const char *k)
 {
+  struct part_ent *e = set_find(ps, k);
   size_t i;
+  if (e)
+    return e;
   if ((ps->n + 1) * 2 > ps->cap) {
-    struct part_set big = { NULL, ps->cap ? ps->cap * 2 : 64, 0 };
-    big.keys = cairn_xcalloc(big.cap, sizeof *big.keys);
+    struct part_set big = { NULL, ps->cap ? ps->cap * 2 : 64, ps->n };
+    big.ents = cairn_xcalloc(big.cap, sizeof *big.ents);
     for (size_t j = 0; j < ps->cap; j++)
-      if (ps->keys[j]) {
-        for (i = hash_str(ps->keys[j]) & (big.cap - 1); big.keys[i];
+      if (ps->ents[j].key) {
+        for (i = hash_str(ps->ents[j].key) & (big.cap - 1); big.ents[i].key;
              i = (i + 1) & (big.cap - 1))
           ;
-        big.keys[i] = ps->keys[j];
-        big.n++;
+        big.ents[i] = ps->ents[j];
       }
-    free(ps->keys);
+    free(ps->ents);
     *ps = big;
   }
-  for (i = hash_str(k) & (ps->cap - 1); ps->keys[i]; i = (i + 1) & (ps->cap - 1))
-    if (strcmp(ps->keys[i], k) == 0)
-      return;
-  ps->keys[i] = cairn_xstrdup(k);
+  for (i = hash_str(k) & (ps->cap - 1); ps->ents[i].key;
+       i = (i + 1) & (ps->cap - 1))
+    ;
+  e = &ps->ents[i];
+  e->key = cairn_xstrdup(k);
+  e->lo = e->hi = -1;
+  e->fresh = 0;
   ps->n++;
+  return e;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -194,32 +215,34 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       " contract TEXT NOT NULL, PRIMARY KEY(job, window, seq)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_partitions(job TEXT NOT NULL,"
       " window TEXT NOT NULL, part TEXT NOT NULL,"
-      " PRIMARY KEY(job, window, part)) WITHOUT ROWID;");
-  if (s->mode == MODE_UPSERT || s->mode == MODE_REPLACE) {
-    size_t n = s->mode == MODE_UPSERT ? c->n_key : c->n_partition;
-    const size_t *cols = s->mode == MODE_UPSERT ? c->key : c->partition;
-    if (n == 0) {
-      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no %s",
-                       s->base.ctx->sink_name, c->name,
-                       s->mode == MODE_UPSERT ? "x-cairn-key"
-                                              : "x-cairn-partition");
+      " PRIMARY KEY(job, window, part)) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS _cairn_zones(tbl TEXT NOT NULL,"
+      " part TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
+      " PRIMARY KEY(tbl, part, lo)) WITHOUT ROWID;");
+  if (s->mode == MODE_REPLACE && c->n_partition == 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no "
+                     "x-cairn-partition", s->base.ctx->sink_name, c->name);
+    goto done;
+  }
+  if (s->mode == MODE_UPSERT) {
+    if (c->n_key == 0) {
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no "
+                       "x-cairn-key", s->base.ctx->sink_name, c->name);
       goto done;
     }
-    cairn_buf_printf(&b, "CREATE %sINDEX IF NOT EXISTS ",
-                     s->mode == MODE_UPSERT ? "UNIQUE " : "");
+    cairn_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ");
     {
-      char *iname = cairn_strfmt("%s_%s", c->name,
-                                 s->mode == MODE_UPSERT ? "key" : "part");
+      char *iname = cairn_strfmt("%s_key", c->name);
       put_ident(&b, iname);
       free(iname);
     }
     cairn_buf_puts(&b, " ON ");
     put_ident(&b, c->name);
     cairn_buf_putc(&b, '(');
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < c->n_key; i++) {
       if (i)
         cairn_buf_puts(&b, ", ");
-      put_ident(&b, c->fields[cols[i]].name);
+      put_ident(&b, c->fields[c->key[i]].name);
     }
     cairn_buf_puts(&b, ");");
   }
@@ -264,17 +287,20 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
   if (rc < 0)
     goto done;
 
-  if (s->mode == MODE_REPLACE) {
+  if (c->n_partition) {
+    /* Replacing a partition deletes its old rows inside the row ranges its
+     * zones name; cairn_part_fresh() tells whether a row's partition is
+     * one being replaced. */
     cairn_buf_reset(&b);
     cairn_buf_puts(&b, "DELETE FROM ");
     put_ident(&b, c->name);
-    cairn_buf_puts(&b, " WHERE ");
+    cairn_buf_puts(&b, " WHERE rowid BETWEEN ?1 AND ?2 AND cairn_part_fresh(");
     for (size_t i = 0; i < c->n_partition; i++) {
       if (i)
-        cairn_buf_puts(&b, " AND ");
+        cairn_buf_puts(&b, ", ");
       put_ident(&b, c->fields[c->partition[i]].name);
-      cairn_buf_puts(&b, " IS ?");
     }
+    cairn_buf_putc(&b, ')');
     rc = prep(s, b.data, &s->part_delete, err);
     if (rc < 0)
       goto done;
@@ -290,49 +316,22 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
   if (rc == CAIRN_OK)
     rc = prep(s, "SELECT part FROM _cairn_partitions WHERE job=? AND"
                  " window=?", &s->part_seen, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "SELECT lo, hi FROM _cairn_zones WHERE tbl=? AND part=?",
+              &s->zone_find, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=? AND part=?",
+              &s->zone_drop, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "INSERT INTO _cairn_zones(tbl, part, lo, hi)"
+                 " VALUES(?, ?, ?, ?) ON CONFLICT(tbl, part, lo) DO UPDATE"
+                 " SET hi=max(hi, excluded.hi)", &s->zone_add, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=?", &s->zone_forget,
+              err);
 done:
   cairn_buf_free(&b);
   return rc;
-}
-
-static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
-                       cairn_err *err)
-{
-  struct sqlite_sink *s = (struct sqlite_sink *)base;
-  const json_t *cfg = ctx->cfg;
-  const char *rel = json_string_value(json_object_get(cfg, "path"));
-  json_int_t page = json_integer_value(json_object_get(cfg, "page_size"));
-  char *dir = NULL, *sql;
-  const char *slash;
-  int rc;
-
-  s->mode = parse_mode(json_string_value(json_object_get(cfg, "mode")));
-  if (s->mode < 0)
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: bad mode", ctx->sink_name);
-  s->path = cairn_path_join(ctx->out_dir, rel ? rel : "warehouse.db");
-  slash = strrchr(s->path, '/');
-  if (slash) {
-    dir = cairn_xstrndup(s->path, (size_t)(slash - s->path));
-    rc = cairn_fs_mkdirs(dir, err);
-    free(dir);
-    if (rc < 0)
-      return rc;
-  }
-  /* Used by one thread at a time (the loader): no connection mutex. */
-  if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
-                      SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
-      != SQLITE_OK)
-    return fail(s, err, 0, "open");
-  sqlite3_busy_timeout(s->db, 10000);
-  sql = cairn_strfmt("PRAGMA page_size=%lld; PRAGMA journal_mode=WAL;"
-                     " PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
-                     " PRAGMA wal_autocheckpoint=4000;",
-                     (long long)(page > 0 ? page : 65536));
-  rc = exec(s, sql, err);
-  free(sql);
-  if (rc < 0)
-    return rc;
-  return build_schema(s, err);
 }
 
 static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
@@ -445,22 +444,101 @@ static void bind_value(sqlite3_stmt *st, int i, const struct cairn_value *v)
   }
 }
 
-/* The partition key of a row as one string (values joined by 0x1f). */
+/* ---- partitions and their zones -----------------------------------------
+ * replace_partition must find the rows earlier loads wrote for a partition
+ * value. An index over every row did that but cost as much CPU as the
+ * table inserts themselves, so the sink keeps zones instead: for each
+ * chunk and each partition value in it, the first and last rowid of that
+ * value's rows (_cairn_zones; a chunk's rows get consecutive rowids). A
+ * zone is tight when an export is ordered by partition and spans the chunk
+ * when values are interleaved. Replacing the values a chunk meets first
+ * deletes, inside the union of their zones, the rows whose value is one of
+ * them (one pass per chunk that meets new values), then drops their zones.
+ * Zones only ever over-cover (a zone may still span rows that another
+ * value's replacement deleted), never miss a row this sink wrote. Rows
+ * written any other way have no zone: append and upsert into a partitioned
+ * table drop its zones, and replace mode rebuilds them with one scan when
+ * it finds rows but no zone (which is also the upgrade from databases
+ * written with the former per-row partition index). */
+
+static const char *key_str(const struct cairn_buf *k)
+{
+  return k->data ? k->data : "";
+}
+
+/* The partition key of a row as one string: values joined by 0x1f, each
+ * as the sink stores it (NULL 0x1e, integers %lld, reals %.17g, text as
+ * is), so a key built from a batch row and one built from the stored
+ * columns (stored_key) are equal. */
 static void part_key(const struct cairn_contract *c,
                      const struct cairn_value *row, struct cairn_buf *out)
 {
   cairn_buf_reset(out);
   for (size_t k = 0; k < c->n_partition; k++) {
     const struct cairn_value *v = &row[c->partition[k]];
+    int64_t iv = 0;
+    double dv = 0;
     if (k)
       cairn_buf_putc(out, '\x1f');
-    if (v->type == CAIRN_V_NULL)
-      cairn_buf_puts(out, "\x1e");
-    else if (v->type == CAIRN_V_INT || v->type == CAIRN_V_BOOL)
+    switch (v->type) {
+    case CAIRN_V_NULL:
+      cairn_buf_putc(out, '\x1e');
+      break;
+    case CAIRN_V_INT:
+    case CAIRN_V_BOOL:
       cairn_buf_printf(out, "%lld", (long long)v->i);
-    else
+      break;
+    case CAIRN_V_NUM:
+      switch (classify_decimal(v->s, v->len, &iv, &dv)) {
+      case NUM_INT:
+        cairn_buf_printf(out, "%lld", (long long)iv);
+        break;
+      case NUM_REAL:
+        cairn_buf_printf(out, "%.17g", dv);
+        break;
+      default:
+        cairn_buf_append(out, v->s, v->len);
+      }
+      break;
+    default:
       cairn_buf_append(out, v->s, v->len);
+    }
   }
+}
+
+static void stored_key(sqlite3_value **vals, int n, struct cairn_buf *out)
+{
+  cairn_buf_reset(out);
+  for (int k = 0; k < n; k++) {
+    if (k)
+      cairn_buf_putc(out, '\x1f');
+    switch (sqlite3_value_type(vals[k])) {
+    case SQLITE_NULL:
+      cairn_buf_putc(out, '\x1e');
+      break;
+    case SQLITE_INTEGER:
+      cairn_buf_printf(out, "%lld", (long long)sqlite3_value_int64(vals[k]));
+      break;
+    case SQLITE_FLOAT:
+      cairn_buf_printf(out, "%.17g", sqlite3_value_double(vals[k]));
+      break;
+    default: {
+      const unsigned char *t = sqlite3_value_text(vals[k]);
+      cairn_buf_append(out, t, (size_t)sqlite3_value_bytes(vals[k]));
+    }
+    }
+  }
+}
+
+/* SQL cairn_part_fresh(col...): 1 when the row's partition is one the
+ * chunk being loaded replaces (s->deleting). */
+static void fn_part_fresh(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+  struct sqlite_sink *s = sqlite3_user_data(ctx);
+  const struct part_ent *e;
+  stored_key(argv, argc, &s->fn_key);
+  e = s->deleting ? set_find(s->deleting, key_str(&s->fn_key)) : NULL;
+  sqlite3_result_int(ctx, e && e->fresh);
 }
 
 static int same_value(const struct cairn_value *a, const struct cairn_value *b)
@@ -484,6 +562,29 @@ static int same_partition(const struct cairn_contract *c,
   return 1;
 }
 
+/* The partitions of batch b, each with the first and last row index that
+ * holds it. */
+static void chunk_parts(const struct cairn_contract *c,
+                        const struct cairn_batch *b, struct part_set *out,
+                        struct cairn_buf *key)
+{
+  const struct cairn_value *prev = NULL;
+  struct part_ent *e = NULL;
+  for (size_t r = 0; r < b->n_rows; r++) {
+    const struct cairn_value *row = b->vals + r * b->n_fields;
+    /* Exports come sorted or clustered: most rows share the previous
+     * row's partition. */
+    if (!prev || !same_partition(c, prev, row)) {
+      part_key(c, row, key);
+      e = set_add(out, key_str(key));
+      if (e->lo < 0)
+        e->lo = (int64_t)r;
+      prev = row;
+    }
+    e->hi = (int64_t)r;
+  }
+}
+
 static int load_seen_parts(struct sqlite_sink *s, const struct cairn_window *w,
                            cairn_err *err)
 {
@@ -501,49 +602,233 @@ static int load_seen_parts(struct sqlite_sink *s, const struct cairn_window *w,
   return rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read partitions");
 }
 
-/* Delete the old rows of every partition this window meets for the first
- * time in batch b, remembering them in _cairn_partitions. Inside the
- * chunk's transaction. */
+static int cmp_range(const void *a, const void *b)
+{
+  const int64_t *x = a, *y = b;
+  return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* Step a statement that returns no row, then reset it. */
+static int run_stmt(struct sqlite_sink *s, sqlite3_stmt *st, const char *what,
+                    cairn_err *err)
+{
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, what);
+}
+
+/* Delete the old rows of every partition of the chunk (cp) this window
+ * meets for the first time, remembering them in _cairn_partitions and
+ * dropping their zones. Inside the chunk's transaction. */
 static int replace_partitions(struct sqlite_sink *s,
                               const struct cairn_window *w,
-                              const struct cairn_batch *b,
-                              struct part_set *fresh, cairn_err *err)
+                              struct part_set *cp, cairn_err *err)
 {
-  const struct cairn_contract *c = s->base.ctx->contract;
-  struct cairn_buf key = {0};
+  const char *tbl = s->base.ctx->contract->name;
+  int64_t (*rg)[2] = NULL;
+  size_t n = 0, cap = 0, m = 0;
   int rc = CAIRN_OK;
 
-  const struct cairn_value *prev = NULL;
-
-  for (size_t r = 0; r < b->n_rows && rc == CAIRN_OK; r++) {
-    const struct cairn_value *row = b->vals + r * b->n_fields;
-    /* Exports come sorted or clustered: most rows share the previous
-     * row's partition, which is then known to be handled. */
-    if (prev && same_partition(c, prev, row))
+  for (size_t i = 0; i < cp->cap && rc == CAIRN_OK; i++) {
+    struct part_ent *e = &cp->ents[i];
+    if (!e->key || set_find(&s->parts, e->key))
       continue;
-    prev = row;
-    part_key(c, row, &key);
-    if (set_has(&s->parts, key.data) || set_has(fresh, key.data))
-      continue;
-    set_add(fresh, key.data);
-    sqlite3_reset(s->part_delete);
-    for (size_t k = 0; k < c->n_partition; k++)
-      bind_value(s->part_delete, (int)k + 1, &row[c->partition[k]]);
-    if (sqlite3_step(s->part_delete) != SQLITE_DONE) {
-      rc = fail(s, err, 0, "delete partition");
-      break;
+    e->fresh = 1;
+    sqlite3_bind_text(s->zone_find, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->zone_find, 2, e->key, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->zone_find)) == SQLITE_ROW) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 64;
+        rg = cairn_xrealloc(rg, cap * sizeof *rg);
+      }
+      rg[n][0] = sqlite3_column_int64(s->zone_find, 0);
+      rg[n][1] = sqlite3_column_int64(s->zone_find, 1);
+      n++;
     }
-    sqlite3_reset(s->part_mark);
+    sqlite3_reset(s->zone_find);
+    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read zones");
+    if (rc < 0)
+      break;
     sqlite3_bind_text(s->part_mark, 1, s->base.ctx->job, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->part_mark, 2, w->key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->part_mark, 3, key.data, (int)key.len,
-                      SQLITE_TRANSIENT);
-    if (sqlite3_step(s->part_mark) != SQLITE_DONE)
-      rc = fail(s, err, 0, "mark partition");
+    sqlite3_bind_text(s->part_mark, 3, e->key, -1, SQLITE_STATIC);
+    rc = run_stmt(s, s->part_mark, "mark partition", err);
+    if (rc < 0)
+      break;
+    sqlite3_bind_text(s->zone_drop, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->zone_drop, 2, e->key, -1, SQLITE_STATIC);
+    rc = run_stmt(s, s->zone_drop, "drop zones", err);
   }
-  sqlite3_reset(s->part_delete);
-  sqlite3_reset(s->part_mark);
+  if (rc == CAIRN_OK && n) {
+    /* One pass over the union of the zones (sorted, merged). */
+    qsort(rg, n, sizeof *rg, cmp_range);
+    for (size_t i = 1; i < n; i++) {
+      if (rg[i][0] <= rg[m][1] + 1) {
+        if (rg[i][1] > rg[m][1])
+          rg[m][1] = rg[i][1];
+      } else {
+        m++;
+        rg[m][0] = rg[i][0];
+        rg[m][1] = rg[i][1];
+      }
+    }
+    s->deleting = cp;
+    for (size_t i = 0; i <= m && rc == CAIRN_OK; i++) {
+      sqlite3_bind_int64(s->part_delete, 1, rg[i][0]);
+      sqlite3_bind_int64(s->part_delete, 2, rg[i][1]);
+      rc = run_stmt(s, s->part_delete, "delete partition", err);
+    }
+    s->deleting = NULL;
+  }
+  free(rg);
+  return rc;
+}
+
+/* Record the zones of chunk cp, whose row r got rowid base + r (or, if the
+ * rowids were not consecutive, somewhere in [lo_any, hi_any]). */
+static int add_zones(struct sqlite_sink *s, const struct part_set *cp,
+                     int64_t base, int exact, int64_t lo_any, int64_t hi_any,
+                     cairn_err *err)
+{
+  const char *tbl = s->base.ctx->contract->name;
+  int rc = CAIRN_OK;
+  for (size_t i = 0; i < cp->cap && rc == CAIRN_OK; i++) {
+    const struct part_ent *e = &cp->ents[i];
+    if (!e->key)
+      continue;
+    sqlite3_bind_text(s->zone_add, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->zone_add, 2, e->key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->zone_add, 3, exact ? base + e->lo : lo_any);
+    sqlite3_bind_int64(s->zone_add, 4, exact ? base + e->hi : hi_any);
+    rc = run_stmt(s, s->zone_add, "record zone", err);
+  }
+  return rc;
+}
+
+/* Replace mode on a table that has rows but no zone (written by another
+ * mode, or by a version that indexed every row): one scan makes a zone per
+ * partition value from its smallest to its largest rowid. */
+static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf sql = {0}, key = {0};
+  struct part_set zs = {0};
+  sqlite3_stmt *st = NULL;
+  sqlite3_value *vals[64];
+  int64_t rows = 0;
+  int rc, need = 0;
+
+  if (c->n_partition > sizeof vals / sizeof *vals)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: more than 64 partition "
+                       "fields", s->base.ctx->sink_name);
+  cairn_buf_puts(&sql, "SELECT EXISTS(SELECT 1 FROM ");
+  put_ident(&sql, c->name);
+  cairn_buf_puts(&sql, ") AND NOT EXISTS(SELECT 1 FROM _cairn_zones WHERE"
+                       " tbl=?)");
+  rc = prep(s, sql.data, &st, err);
+  if (rc < 0)
+    goto done;
+  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    need = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+  if (!need)
+    goto done;
+
+  rc = exec(s, "BEGIN IMMEDIATE", err);
+  if (rc < 0)
+    goto done;
+  cairn_buf_reset(&sql);
+  cairn_buf_puts(&sql, "SELECT rowid");
+  for (size_t k = 0; k < c->n_partition; k++) {
+    cairn_buf_puts(&sql, ", ");
+    put_ident(&sql, c->fields[c->partition[k]].name);
+  }
+  cairn_buf_puts(&sql, " FROM ");
+  put_ident(&sql, c->name);
+  cairn_buf_puts(&sql, " ORDER BY rowid");
+  rc = prep(s, sql.data, &st, err);
+  while (rc == CAIRN_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t rid = sqlite3_column_int64(st, 0);
+    struct part_ent *e;
+    for (size_t k = 0; k < c->n_partition; k++)
+      vals[k] = sqlite3_column_value(st, (int)k + 1);
+    stored_key(vals, (int)c->n_partition, &key);
+    e = set_add(&zs, key_str(&key));
+    if (e->lo < 0)
+      e->lo = rid;
+    e->hi = rid;
+    rows++;
+    rc = CAIRN_OK;
+  }
+  if (rc == SQLITE_DONE)
+    rc = CAIRN_OK;
+  else if (rc > 0)
+    rc = fail(s, err, rc, "scan partitions");
+  if (rc == CAIRN_OK)
+    rc = add_zones(s, &zs, 0, 1, 0, 0, err);
+  if (rc == CAIRN_OK)
+    rc = exec(s, "COMMIT", err);
+  if (rc < 0)
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  else
+    cairn_info("%s: %s: made partition zones for %lld existing rows "
+               "(%zu partitions)", s->base.ctx->sink_name, c->name,
+               (long long)rows, zs.n);
+done:
+  sqlite3_finalize(st);
+  set_clear(&zs);
   cairn_buf_free(&key);
+  cairn_buf_free(&sql);
+  return rc;
+}
+
+static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
+                       cairn_err *err)
+{
+  struct sqlite_sink *s = (struct sqlite_sink *)base;
+  const json_t *cfg = ctx->cfg;
+  const char *rel = json_string_value(json_object_get(cfg, "path"));
+  json_int_t page = json_integer_value(json_object_get(cfg, "page_size"));
+  char *dir = NULL, *sql;
+  const char *slash;
+  int rc;
+
+  s->mode = parse_mode(json_string_value(json_object_get(cfg, "mode")));
+  if (s->mode < 0)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: bad mode", ctx->sink_name);
+  s->path = cairn_path_join(ctx->out_dir, rel ? rel : "warehouse.db");
+  slash = strrchr(s->path, '/');
+  if (slash) {
+    dir = cairn_xstrndup(s->path, (size_t)(slash - s->path));
+    rc = cairn_fs_mkdirs(dir, err);
+    free(dir);
+    if (rc < 0)
+      return rc;
+  }
+  /* Used by one thread at a time (the loader): no connection mutex. */
+  if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE |
+                      SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+      != SQLITE_OK)
+    return fail(s, err, 0, "open");
+  sqlite3_busy_timeout(s->db, 10000);
+  sql = cairn_strfmt("PRAGMA page_size=%lld; PRAGMA journal_mode=WAL;"
+                     " PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
+                     " PRAGMA wal_autocheckpoint=4000;",
+                     (long long)(page > 0 ? page : 65536));
+  rc = exec(s, sql, err);
+  free(sql);
+  if (rc < 0)
+    return rc;
+  if (ctx->contract->n_partition &&
+      sqlite3_create_function(s->db, "cairn_part_fresh",
+                              (int)ctx->contract->n_partition, SQLITE_UTF8,
+                              s, fn_part_fresh, NULL, NULL) != SQLITE_OK)
+    return fail(s, err, 0, "register cairn_part_fresh");
+  rc = build_schema(s, err);
+  if (rc == CAIRN_OK && s->mode == MODE_REPLACE)
+    rc = rebuild_zones(s, err);
   return rc;
 }
 
@@ -552,24 +837,32 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
   const struct cairn_contract *c = base->ctx->contract;
-  struct part_set fresh = {0};
+  struct part_set cp = {0};
+  struct cairn_buf key = {0};
+  int64_t rid0 = 0, lo_any = INT64_MAX, hi_any = INT64_MIN;
+  int exact = 1;
   int rc;
 
   if (s->mode == MODE_REPLACE) {
     rc = load_seen_parts(s, w, err);
     if (rc < 0)
-      return rc;
+      goto out;
+    chunk_parts(c, b, &cp, &key);
   }
   rc = exec(s, "BEGIN IMMEDIATE", err);
   if (rc < 0)
-    return rc;
+    goto out;
   if (s->mode == MODE_REPLACE) {
-    rc = replace_partitions(s, w, b, &fresh, err);
-    if (rc < 0)
-      goto fail;
+    rc = replace_partitions(s, w, &cp, err);
+  } else if (c->n_partition) {
+    sqlite3_bind_text(s->zone_forget, 1, c->name, -1, SQLITE_STATIC);
+    rc = run_stmt(s, s->zone_forget, "drop zones", err);
   }
+  if (rc < 0)
+    goto fail;
   for (size_t r = 0; r < b->n_rows; r++) {
     const struct cairn_value *row = b->vals + r * b->n_fields;
+    int64_t rid;
     for (size_t f = 0; f < c->n_fields; f++)
       bind_value(s->insert, (int)f + 1, &row[f]);
     if (sqlite3_step(s->insert) != SQLITE_DONE) {
@@ -578,31 +871,43 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
       goto fail;
     }
     sqlite3_reset(s->insert);
+    rid = sqlite3_last_insert_rowid(s->db);
+    if (r == 0)
+      rid0 = rid;
+    else if (rid != rid0 + (int64_t)r)
+      exact = 0;
+    if (rid < lo_any)
+      lo_any = rid;
+    if (rid > hi_any)
+      hi_any = rid;
   }
   sqlite3_clear_bindings(s->insert);
-  sqlite3_reset(s->mark);
+  if (s->mode == MODE_REPLACE) {
+    rc = add_zones(s, &cp, rid0, exact, lo_any, hi_any, err);
+    if (rc < 0)
+      goto fail;
+  }
   sqlite3_bind_text(s->mark, 1, base->ctx->job, -1, SQLITE_STATIC);
   sqlite3_bind_text(s->mark, 2, w->key, -1, SQLITE_STATIC);
   sqlite3_bind_int64(s->mark, 3, seq);
   sqlite3_bind_int64(s->mark, 4, (sqlite3_int64)b->n_rows);
   sqlite3_bind_text(s->mark, 5, c->version ? c->version : "", -1,
                     SQLITE_STATIC);
-  if (sqlite3_step(s->mark) != SQLITE_DONE) {
-    rc = fail(s, err, 0, "record seq (already loaded?)");
+  rc = run_stmt(s, s->mark, "record seq (already loaded?)", err);
+  if (rc < 0)
     goto fail;
-  }
   rc = exec(s, "COMMIT", err);
   if (rc < 0)
     goto fail;
-  for (size_t i = 0; i < fresh.cap; i++)
-    if (fresh.keys[i])
-      set_add(&s->parts, fresh.keys[i]);
-  set_clear(&fresh);
-  return CAIRN_OK;
+  for (size_t i = 0; i < cp.cap; i++)
+    if (cp.ents[i].key && cp.ents[i].fresh)
+      set_add(&s->parts, cp.ents[i].key);
+  goto out;
 fail:
-  sqlite3_reset(s->mark);
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  set_clear(&fresh);
+out:
+  set_clear(&cp);
+  cairn_buf_free(&key);
   return rc;
 }
 
@@ -662,9 +967,14 @@ static void sqlite_close(cairn_sink *base)
   sqlite3_finalize(s->part_delete);
   sqlite3_finalize(s->part_mark);
   sqlite3_finalize(s->part_seen);
+  sqlite3_finalize(s->zone_find);
+  sqlite3_finalize(s->zone_drop);
+  sqlite3_finalize(s->zone_add);
+  sqlite3_finalize(s->zone_forget);
   if (s->db)
     sqlite3_close(s->db);
   set_clear(&s->parts);
+  cairn_buf_free(&s->fn_key);
   free(s->path);
 }
 
