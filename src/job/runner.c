@@ -248,9 +248,12 @@ static int load_chunk(struct loader *L, const struct load_item *it,
     kill_point("sink_loaded", seq);
   }
   if (it->stage < CAIRN_STAGE_LOADED) {
+    char digest[65];
+    cairn_batch_digest(b, digest);
     rc = fault_point("state_loaded", seq, err);
     if (rc == CAIRN_OK)
-      rc = cairn_state_chunk_loaded(r->load_st, job->name, r->w, seq, err);
+      rc = cairn_state_chunk_loaded(r->load_st, job->name, r->w, seq, digest,
+                                    err);
     if (rc < 0)
       return rc;
     r->loaded += (int64_t)b->n_rows;
@@ -554,10 +557,8 @@ static int run_window(struct run *r, cairn_err *err)
     w_recs += (int64_t)r->batch->n_rows;
     w_rejs += (int64_t)r->batch->n_rejects;
     if (row.stage < CAIRN_STAGE_TRANSFORMED) {
-      char digest[65];
-      cairn_batch_digest(r->batch, digest);
       rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
-                                         digest, err);
+                                         err);
       if (rc < 0)
         goto done;
       r->extracted += (int64_t)(r->batch->n_rows + r->batch->n_rejects);

@@ -545,23 +545,21 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, long seq,
                                   const struct cairn_batch *b,
-                                  const char *digest, cairn_err *err)
+                                  cairn_err *err)
 {
   sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
   rc = prep(st, "UPDATE chunks SET stage=max(stage, 2), records=?,"
-                " rejects=?, digest=? WHERE job=? AND window=? AND seq=?",
-            &s, err);
+                " rejects=? WHERE job=? AND window=? AND seq=?", &s, err);
   if (rc < 0)
     goto fail;
   sqlite3_bind_int64(s, 1, (sqlite3_int64)b->n_rows);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)b->n_rejects);
-  bind_text(s, 3, digest);
-  bind_text(s, 4, job);
-  bind_text(s, 5, w->key);
-  sqlite3_bind_int64(s, 6, seq);
+  bind_text(s, 3, job);
+  bind_text(s, 4, w->key);
+  sqlite3_bind_int64(s, 5, seq);
   rc = step_done(st, s, err);
   s = NULL;
   if (rc < 0)
@@ -598,17 +596,18 @@ fail:
 
 int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const struct cairn_window *w, long seq,
-                             cairn_err *err)
+                             const char *digest, cairn_err *err)
 {
   sqlite3_stmt *s;
-  int rc = prep(st, "UPDATE chunks SET stage=3, load_count=load_count+1"
-                    " WHERE job=? AND window=? AND seq=? AND stage<3", &s,
-                err);
+  int rc = prep(st, "UPDATE chunks SET stage=3, load_count=load_count+1,"
+                    " digest=? WHERE job=? AND window=? AND seq=? AND stage<3",
+                &s, err);
   if (rc < 0)
     return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, w->key);
-  sqlite3_bind_int64(s, 3, seq);
+  bind_text(s, 1, digest);
+  bind_text(s, 2, job);
+  bind_text(s, 3, w->key);
+  sqlite3_bind_int64(s, 4, seq);
   return step_done(st, s, err);
 }
 

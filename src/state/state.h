@@ -107,14 +107,16 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
                                 const char *cursor_in, const char *cursor_out,
                                 int last, const char *spool, const char *meta,
                                 int64_t raw_bytes, cairn_err *err);
-/* Counts, digest and the batch's rejects (quarantine) in one transaction. */
+/* Counts and the batch's rejects (quarantine) in one transaction. */
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, long seq,
                                   const struct cairn_batch *b,
-                                  const char *digest, cairn_err *err);
+                                  cairn_err *err);
+/* Stage loaded, with the content digest of the loaded batch
+ * (cairn_batch_digest; computed by the loader, off the producer's path). */
 int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const struct cairn_window *w, long seq,
-                             cairn_err *err);
+                             const char *digest, cairn_err *err);
 
 /* SHA-256 over the content digests of w's chunks in seq order: one digest
  * that changes if any loaded record of the window does. */

@@ -96,17 +96,19 @@ Test(state, chunk_stages_advance_and_count_loads)
   cairn_chunk_row_clear(&row);
   cairn_batch_add_row(b);
   cairn_batch_reject(b, "f.csv:3", "x: bad", "raw");
-  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "abc", &err),
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err),
                CAIRN_OK);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
   cr_assert_eq(seq, 0);
-  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, &err), CAIRN_OK);
-  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "abc", &err),
+               CAIRN_OK);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "xyz", &err),
+               CAIRN_OK);
   cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);
   cr_assert_eq(row.stage, CAIRN_STAGE_LOADED);
   cr_assert_eq(row.records, 1);
   cr_assert_eq(row.rejects, 1);
-  cr_assert_str_eq(row.digest, "abc");
+  cr_assert_str_eq(row.digest, "abc", "a second 'loaded' keeps the digest");
   cr_assert_eq(row.load_count, 1, "a second 'loaded' does not count again");
   cairn_chunk_row_clear(&row);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
@@ -124,8 +126,8 @@ Test(state, quarantine_is_idempotent)
                               &err);
   cairn_batch_reject(b, "f.csv:3", "a: bad", "r1");
   cairn_batch_reject(b, "f.csv:4", "b: bad", "r2");
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "d", &err);
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "d", &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
   cairn_state_quarantine_count(st, "j", &n, &err);
   cr_assert_eq(n, 2);
   json_t *q;
@@ -170,7 +172,7 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
   cairn_state_window_claim(st, "j", &w1, 1, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
-  cairn_state_chunk_loaded(st, "j", &w1, 1, &err);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err);
   cairn_state_window_loaded(st, "j", &w1, 1, &err);
   cairn_state_window_get(st, "j", &w1, &row, &err);
   cr_assert_eq(row.loaded, 1);
