@@ -226,6 +226,41 @@ struct loader {
   cairn_err       err;
 };
 
+/* One sink's part of loading a chunk. */
+struct sink_task {
+  struct loader *L;
+  size_t         sink;
+  long           seq;
+  const struct cairn_batch *b;
+  int            rc;
+  cairn_err      err;
+  pthread_t      thread;
+  int            spawned;
+};
+
+static void load_sink(struct sink_task *t)
+{
+  struct run *r = t->L->r;
+  t->rc = fault_point("sink_load", t->seq, &t->err);
+  if (t->rc == CAIRN_OK)
+    t->rc = cairn_sink_load(r->sinks[t->sink], r->w, t->seq, t->b, &t->err);
+  if (t->rc == CAIRN_OK)
+    kill_point("sink_loaded", t->seq);
+}
+
+static void *sink_main(void *arg)
+{
+  struct sink_task *t = arg;
+  cairn_log_set_seq(t->seq);
+  load_sink(t);
+  return NULL;
+}
+
+/* Load a chunk into every sink that does not hold it yet, then mark it
+ * loaded. With several sinks each writes on its own thread (they share
+ * nothing but the batch, which they only read), joined before the state
+ * says "loaded": the protocol only needs every sink to hold the chunk by
+ * then, in any order. */
 static int load_chunk(struct loader *L, const struct load_item *it,
                       cairn_err *err)
 {
@@ -233,23 +268,45 @@ static int load_chunk(struct loader *L, const struct load_item *it,
   struct cairn_job *job = r->job;
   const struct cairn_batch *b = r->batches[it->slot];
   long seq = it->seq;
-  int rc;
+  struct sink_task *tasks = cairn_xcalloc(job->n_sinks, sizeof *tasks);
+  struct sink_task *inline_task = NULL;
+  char digest[65];
+  int rc = CAIRN_OK;
 
   cairn_log_set_seq(seq);
   for (size_t i = 0; i < job->n_sinks; i++) {
+    struct sink_task *t = &tasks[i];
+    *t = (struct sink_task){ L, i, seq, b, CAIRN_OK, {0}, 0, 0 };
     if (L->durable[i] >= seq)
       continue; /* this sink already holds the chunk */
-    rc = fault_point("sink_load", seq, err);
-    if (rc == CAIRN_OK)
-      rc = cairn_sink_load(r->sinks[i], r->w, seq, b, err);
-    if (rc < 0)
-      return rc;
-    L->durable[i] = seq;
-    kill_point("sink_loaded", seq);
+    if (!inline_task)
+      inline_task = t; /* the first runs on this thread */
+    else if (L->threaded && pthread_create(&t->thread, NULL, sink_main, t) == 0)
+      t->spawned = 1;
+    else
+      load_sink(t);
   }
+  if (inline_task)
+    load_sink(inline_task);
+  if (it->stage < CAIRN_STAGE_LOADED)
+    cairn_batch_digest(b, digest); /* while the other sinks write */
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    struct sink_task *t = &tasks[i];
+    if (t->spawned)
+      pthread_join(t->thread, NULL);
+    if (L->durable[i] >= seq)
+      continue;
+    if (t->rc == CAIRN_OK)
+      L->durable[i] = seq;
+    else if (rc == CAIRN_OK) {
+      rc = t->rc;
+      *err = t->err;
+    }
+  }
+  free(tasks);
+  if (rc < 0)
+    return rc;
   if (it->stage < CAIRN_STAGE_LOADED) {
-    char digest[65];
-    cairn_batch_digest(b, digest);
     rc = fault_point("state_loaded", seq, err);
     if (rc == CAIRN_OK)
       rc = cairn_state_chunk_loaded(r->load_st, job->name, r->w, seq, digest,
