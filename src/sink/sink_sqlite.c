@@ -29,17 +29,20 @@
 
 enum { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
 
-/* A set of partition keys; in a chunk's map each key also has the first
- * and last row index (then rowid) where the chunk holds that partition. */
+/* A set of partition keys; in a chunk's set each key also has the first
+ * and last row index (then rowid) where the chunk holds that partition.
+ * Entries stay at their index (ents[]); the hash table holds indexes. */
 struct part_ent {
-  char   *key;               /* owned; NULL = empty slot */
+  char   *key;               /* owned */
   int64_t lo, hi;
   int     fresh;             /* first met by this window in this chunk */
 };
 
-struct part_set {            /* open addressing, power-of-two capacity */
-  struct part_ent *ents;
-  size_t           cap, n;
+struct part_set {
+  struct part_ent *ents;     /* n used, in insertion order */
+  size_t           n, cap;
+  uint32_t        *slots;    /* index + 1, 0 = empty; nslots a power of 2 */
+  size_t           nslots;
 };
 
 struct sqlite_sink {
@@ -76,52 +79,55 @@ static uint64_t hash_str(const char *s)
 
 static void set_clear(struct part_set *ps)
 {
-  for (size_t i = 0; i < ps->cap; i++)
+  for (size_t i = 0; i < ps->n; i++)
     free(ps->ents[i].key);
   free(ps->ents);
+  free(ps->slots);
   memset(ps, 0, sizeof *ps);
 }
 
-static struct part_ent *set_find(const struct part_set *ps, const char *k)
+/* Index of k in ps, or -1. */
+static long set_find(const struct part_set *ps, const char *k)
 {
-  if (!ps->cap)
-    return NULL;
-  for (size_t i = hash_str(k) & (ps->cap - 1); ps->ents[i].key;
-       i = (i + 1) & (ps->cap - 1))
-    if (strcmp(ps->ents[i].key, k) == 0)
-      return &ps->ents[i];
-  return NULL;
+  if (!ps->nslots)
+    return -1;
+  for (size_t i = hash_str(k) & (ps->nslots - 1); ps->slots[i];
+       i = (i + 1) & (ps->nslots - 1))
+    if (strcmp(ps->ents[ps->slots[i] - 1].key, k) == 0)
+      return (long)ps->slots[i] - 1;
+  return -1;
 }
 
-/* The entry of k, added (lo = hi = -1, not fresh) if it was not there. */
-static struct part_ent *set_add(struct part_set *ps, const char *k)
+static void set_slot(struct part_set *ps, size_t idx)
 {
-  struct part_ent *e = set_find(ps, k);
-  size_t i;
-  if (e)
-    return e;
-  if ((ps->n + 1) * 2 > ps->cap) {
-    struct part_set big = { NULL, ps->cap ? ps->cap * 2 : 64, ps->n };
-    big.ents = cairn_xcalloc(big.cap, sizeof *big.ents);
-    for (size_t j = 0; j < ps->cap; j++)
-      if (ps->ents[j].key) {
-        for (i = hash_str(ps->ents[j].key) & (big.cap - 1); big.ents[i].key;
-             i = (i + 1) & (big.cap - 1))
-          ;
-        big.ents[i] = ps->ents[j];
-      }
-    free(ps->ents);
-    *ps = big;
+  size_t i = hash_str(ps->ents[idx].key) & (ps->nslots - 1);
+  while (ps->slots[i])
+    i = (i + 1) & (ps->nslots - 1);
+  ps->slots[i] = (uint32_t)idx + 1;
+}
+
+/* The index of k, added (lo = hi = -1, not fresh) if it was not there. */
+static size_t set_add(struct part_set *ps, const char *k)
+{
+  long found = set_find(ps, k);
+  if (found >= 0)
+    return (size_t)found;
+  if (ps->n == ps->cap) {
+    ps->cap = ps->cap ? ps->cap * 2 : 32;
+    ps->ents = cairn_xrealloc(ps->ents, ps->cap * sizeof *ps->ents);
   }
-  for (i = hash_str(k) & (ps->cap - 1); ps->ents[i].key;
-       i = (i + 1) & (ps->cap - 1))
-    ;
-  e = &ps->ents[i];
-  e->key = cairn_xstrdup(k);
-  e->lo = e->hi = -1;
-  e->fresh = 0;
+  ps->ents[ps->n] = (struct part_ent){ cairn_xstrdup(k), -1, -1, 0 };
   ps->n++;
-  return e;
+  if (ps->n * 2 > ps->nslots) {
+    free(ps->slots);
+    ps->nslots = ps->nslots ? ps->nslots * 2 : 64;
+    ps->slots = cairn_xcalloc(ps->nslots, sizeof *ps->slots);
+    for (size_t j = 0; j < ps->n; j++)
+      set_slot(ps, j);
+  } else {
+    set_slot(ps, ps->n - 1);
+  }
+  return ps->n - 1;
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -537,10 +543,11 @@ static void stored_key(sqlite3_value **vals, int n, struct cairn_buf *out)
 static void fn_part_fresh(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
   struct sqlite_sink *s = sqlite3_user_data(ctx);
-  const struct part_ent *e;
+  long i = -1;
   stored_key(argv, argc, &s->fn_key);
-  e = s->deleting ? set_find(s->deleting, key_str(&s->fn_key)) : NULL;
-  sqlite3_result_int(ctx, e && e->fresh);
+  if (s->deleting)
+    i = set_find(s->deleting, key_str(&s->fn_key));
+  sqlite3_result_int(ctx, i >= 0 && s->deleting->ents[i].fresh);
 }
 
 static int same_value(const struct cairn_value *a, const struct cairn_value *b)
@@ -564,25 +571,52 @@ static int same_partition(const struct cairn_contract *c,
   return 1;
 }
 
+/* A hash of a row's partition values (equal when same_partition is). */
+static uint64_t part_hash(const struct cairn_contract *c,
+                          const struct cairn_value *row)
+{
+  uint64_t h = 1469598103934665603ull;
+  for (size_t k = 0; k < c->n_partition; k++) {
+    const struct cairn_value *v = &row[c->partition[k]];
+    h = (h ^ (uint64_t)v->type) * 1099511628211ull;
+    if (v->type == CAIRN_V_INT || v->type == CAIRN_V_BOOL)
+      h = (h ^ (uint64_t)v->i) * 1099511628211ull;
+    else if (v->type != CAIRN_V_NULL)
+      for (size_t i = 0; i < v->len; i++)
+        h = (h ^ (unsigned char)v->s[i]) * 1099511628211ull;
+  }
+  return h ^ (h >> 29);
+}
+
 /* The partitions of batch b, each with the first and last row index that
- * holds it. */
+ * holds it. Exports come sorted or clustered (most rows share the previous
+ * row's partition) or interleave a few values (a small cache by hash of the
+ * values finds them without building their key). */
 static void chunk_parts(const struct cairn_contract *c,
                         const struct cairn_batch *b, struct part_set *out,
                         struct cairn_buf *key)
 {
+  struct { const struct cairn_value *rep; size_t idx; } cache[64] = {{0}};
   const struct cairn_value *prev = NULL;
-  struct part_ent *e = NULL;
+  size_t idx = 0;
   for (size_t r = 0; r < b->n_rows; r++) {
     const struct cairn_value *row = b->vals + r * b->n_fields;
-    /* Exports come sorted or clustered: most rows share the previous
-     * row's partition. */
+    struct part_ent *e;
     if (!prev || !same_partition(c, prev, row)) {
-      part_key(c, row, key);
-      e = set_add(out, key_str(key));
-      if (e->lo < 0)
-        e->lo = (int64_t)r;
+      size_t h = (size_t)part_hash(c, row) & 63;
+      if (cache[h].rep && same_partition(c, cache[h].rep, row)) {
+        idx = cache[h].idx;
+      } else {
+        part_key(c, row, key);
+        idx = set_add(out, key_str(key));
+        cache[h].rep = row;
+        cache[h].idx = idx;
+      }
       prev = row;
     }
+    e = &out->ents[idx];
+    if (e->lo < 0)
+      e->lo = (int64_t)r;
     e->hi = (int64_t)r;
   }
 }
@@ -631,9 +665,9 @@ static int replace_partitions(struct sqlite_sink *s,
   size_t n = 0, cap = 0, m = 0;
   int rc = CAIRN_OK;
 
-  for (size_t i = 0; i < cp->cap && rc == CAIRN_OK; i++) {
+  for (size_t i = 0; i < cp->n && rc == CAIRN_OK; i++) {
     struct part_ent *e = &cp->ents[i];
-    if (!e->key || set_find(&s->parts, e->key))
+    if (set_find(&s->parts, e->key) >= 0)
       continue;
     e->fresh = 1;
     sqlite3_bind_text(s->zone_find, 1, tbl, -1, SQLITE_STATIC);
@@ -694,10 +728,8 @@ static int add_zones(struct sqlite_sink *s, const struct part_set *cp,
 {
   const char *tbl = s->base.ctx->contract->name;
   int rc = CAIRN_OK;
-  for (size_t i = 0; i < cp->cap && rc == CAIRN_OK; i++) {
+  for (size_t i = 0; i < cp->n && rc == CAIRN_OK; i++) {
     const struct part_ent *e = &cp->ents[i];
-    if (!e->key)
-      continue;
     sqlite3_bind_text(s->zone_add, 1, tbl, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->zone_add, 2, e->key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->zone_add, 3, exact ? base + e->lo : lo_any);
@@ -754,10 +786,12 @@ static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
   while (rc == CAIRN_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t rid = sqlite3_column_int64(st, 0);
     struct part_ent *e;
+    size_t idx;
     for (size_t k = 0; k < c->n_partition; k++)
       vals[k] = sqlite3_column_value(st, (int)k + 1);
     stored_key(vals, (int)c->n_partition, &key);
-    e = set_add(&zs, key_str(&key));
+    idx = set_add(&zs, key_str(&key)); /* may move zs.ents */
+    e = &zs.ents[idx];
     if (e->lo < 0)
       e->lo = rid;
     e->hi = rid;
@@ -1027,8 +1061,8 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
   rc = exec(s, "COMMIT", err);
   if (rc < 0)
     goto fail;
-  for (size_t i = 0; i < cp.cap; i++)
-    if (cp.ents[i].key && cp.ents[i].fresh)
+  for (size_t i = 0; i < cp.n; i++)
+    if (cp.ents[i].fresh)
       set_add(&s->parts, cp.ents[i].key);
   goto out;
 fail:
