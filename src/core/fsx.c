@@ -51,8 +51,9 @@ int cairn_fs_fsync_parent(const char *path, cairn_err *err)
   return rc;
 }
 
-int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
-                          cairn_err *err)
+/* temp + write + [fsync] + rename + [fsync dir] */
+static int write_replace(const char *path, const void *data, size_t len,
+                         int durable, cairn_err *err)
 {
   char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -76,7 +77,7 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
     p += n;
     len -= (size_t)n;
   }
-  if (fsync(fd) != 0) {
+  if (durable && fsync(fd) != 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
                      strerror(errno));
     goto done;
@@ -88,13 +89,39 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                      strerror(errno));
     goto done;
   }
-  rc = cairn_fs_fsync_parent(path, err);
+  if (durable)
+    rc = cairn_fs_fsync_parent(path, err);
 done:
   if (fd >= 0)
     close(fd);
   if (rc < 0)
     unlink(tmp);
   free(tmp);
+  return rc;
+}
+
+int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
+                          cairn_err *err)
+{
+  return write_replace(path, data, len, 1, err);
+}
+
+int cairn_fs_write_rename(const char *path, const void *data, size_t len,
+                          cairn_err *err)
+{
+  return write_replace(path, data, len, 0, err);
+}
+
+int cairn_fs_fsync_path(const char *path, cairn_err *err)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int rc = CAIRN_OK;
+
+  if (fd < 0 || fsync(fd) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", path,
+                     strerror(errno));
+  if (fd >= 0)
+    close(fd);
   return rc;
 }
 

@@ -124,15 +124,29 @@ int cairn_state_window_digest(cairn_state *st, const char *job,
 
 /* ---- spool ----------------------------------------------------------- */
 
-/* Write raw bytes zstd-compressed to <state>/spool/<job>/<window>/<seq>.zst
- * atomically; *path_out is new. */
+/* Write raw bytes zstd-compressed (with a content checksum) to
+ * <state>/spool/<job>/<window>/<seq>.zst: temp + rename, without fsync, so
+ * a power loss may lose the file (see state.c for why that is safe);
+ * *path_out is new. */
 int cairn_state_spool_put(cairn_state *st, const char *job,
                           const struct cairn_window *w, long seq,
                           const void *data, size_t len, char **path_out,
                           cairn_err *err);
-/* Read a spooled page back (appends to out). */
+/* Read a spooled page back (appends to out). CAIRN_DONE (with a warning
+ * logged, out unchanged) when the page is lost: the file is missing, empty
+ * or fails its checksum; the caller must then treat its chunk as never
+ * extracted (cairn_state_chunks_forget) and fetch the page again. */
 int cairn_state_spool_get(cairn_state *st, const char *path,
                           struct cairn_buf *out, cairn_err *err);
+/* Forget chunks from_seq.. of w as if they had never been extracted: their
+ * rows and quarantine records in one transaction, then their spool files. */
+int cairn_state_chunks_forget(cairn_state *st, const char *job,
+                              const struct cairn_window *w, long from_seq,
+                              cairn_err *err);
+/* fsync every spooled page of w and its directory (for --keep-raw: the kept
+ * pages are made durable once, before the window is marked loaded). */
+int cairn_state_spool_sync(cairn_state *st, const char *job,
+                           const struct cairn_window *w, cairn_err *err);
 /* Remove the spool directory of a window. */
 int cairn_state_spool_drop(cairn_state *st, const char *job,
                            const struct cairn_window *w, cairn_err *err);

@@ -202,6 +202,90 @@ Test(state, spool_round_trips_compressed_pages)
   free(path);
 }
 
+/* What a power loss can leave of a spool file that was never fsynced:
+ * nothing, nothing in it, or a part of it; each is "lost" (CAIRN_DONE),
+ * never a wrong page. A damaged byte fails the checksum. */
+Test(state, spool_reports_a_missing_empty_or_damaged_page_as_lost)
+{
+  cairn_err err = {0};
+  char *path = NULL;
+  struct cairn_buf out = {0}, z = {0};
+  char page[4096];
+  for (size_t i = 0; i < sizeof page - 1; i++)
+    page[i] = (char)('a' + (i * 7919 % 26));
+  page[sizeof page - 1] = '\0';
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 1, page, strlen(page),
+                                     &path, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_fs_read_all(path, &z, &err), CAIRN_OK);
+  /* a flipped byte in the middle, a truncated file, an empty one */
+  z.data[z.len / 2] ^= 0x20;
+  cr_assert_eq(cairn_fs_write_atomic(path, z.data, z.len, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_DONE);
+  z.data[z.len / 2] ^= 0x20;
+  cr_assert_eq(cairn_fs_write_atomic(path, z.data, z.len - 3, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_DONE);
+  cr_assert_eq(cairn_fs_write_atomic(path, "", 0, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_DONE);
+  unlink(path);
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_DONE);
+  cr_assert_eq(out.len, 0);
+  cr_assert_eq(err.code, 0, "lost is not an error: %s", err.msg);
+  /* and the intact file still reads back */
+  cr_assert_eq(cairn_fs_write_atomic(path, z.data, z.len, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, page);
+  cairn_buf_free(&out);
+  cairn_buf_free(&z);
+  free(path);
+}
+
+Test(state, forgetting_chunks_drops_their_rows_quarantine_and_spool)
+{
+  cairn_err err = {0};
+  struct cairn_chunk_row row = {0};
+  struct cairn_batch *b = cairn_batch_create(1);
+  char *paths[4] = {0};
+  int64_t nq;
+  long a, d, seq;
+  int resumed;
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
+                                         &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, &err), CAIRN_OK);
+  cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}");
+  for (long k = 1; k <= 3; k++) {
+    char cin[16], cout[16];
+    snprintf(cin, sizeof cin, "c%ld", k - 1);
+    snprintf(cout, sizeof cout, "c%ld", k);
+    cr_assert_eq(cairn_state_spool_put(st, "j", &w1, k, "x", 1, &paths[k],
+                                       &err), CAIRN_OK, "%s", err.msg);
+    cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, k, cin, cout, 0,
+                                             paths[k], "{}", 1, &err),
+                 CAIRN_OK, "%s", err.msg);
+    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, "d", &err),
+                 CAIRN_OK, "%s", err.msg);
+  }
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_chunks_forget(st, "j", &w1, 2, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);
+  cr_assert_eq(row.stage, CAIRN_STAGE_LOADED);
+  cairn_chunk_row_clear(&row);
+  for (long k = 2; k <= 3; k++) {
+    cairn_state_chunk_get(st, "j", &w1, k, &row, &err);
+    cr_assert_eq(row.stage, CAIRN_STAGE_NONE, "chunk %ld", k);
+    cairn_chunk_row_clear(&row);
+    cr_assert_eq(cairn_fs_exists(paths[k]), 0, "spool of chunk %ld", k);
+  }
+  cr_assert(cairn_fs_exists(paths[1]));
+  cr_assert_eq(cairn_state_quarantine_count(st, "j", &nq, &err), CAIRN_OK);
+  cr_assert_eq(nq, 1, "only chunk 1's reject is left");
+  cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
+  cr_assert_eq(seq, 1);
+  for (int k = 1; k <= 3; k++)
+    free(paths[k]);
+  cairn_batch_free(b);
+}
+
 Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
 {
   cairn_lock *l = NULL, *l2 = NULL;
