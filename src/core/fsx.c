@@ -51,9 +51,8 @@ int cairn_fs_fsync_parent(const char *path, cairn_err *err)
   return rc;
 }
 
-/* temp + write + [fsync] + rename + [fsync dir] */
-static int write_replace(const char *path, const void *data, size_t len,
-                         int durable, cairn_err *err)
+int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
+                          cairn_err *err)
 {
   char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -77,7 +76,7 @@ static int write_replace(const char *path, const void *data, size_t len,
     p += n;
     len -= (size_t)n;
   }
-  if (durable && fsync(fd) != 0) {
+  if (fsync(fd) != 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
                      strerror(errno));
     goto done;
@@ -89,8 +88,7 @@ static int write_replace(const char *path, const void *data, size_t len,
                      strerror(errno));
     goto done;
   }
-  if (durable)
-    rc = cairn_fs_fsync_parent(path, err);
+  rc = cairn_fs_fsync_parent(path, err);
 done:
   if (fd >= 0)
     close(fd);
@@ -98,18 +96,6 @@ done:
     unlink(tmp);
   free(tmp);
   return rc;
-}
-
-int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
-                          cairn_err *err)
-{
-  return write_replace(path, data, len, 1, err);
-}
-
-int cairn_fs_write_rename(const char *path, const void *data, size_t len,
-                          cairn_err *err)
-{
-  return write_replace(path, data, len, 0, err);
 }
 
 int cairn_fs_fsync_path(const char *path, cairn_err *err)

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* fsx.h -- file-system helpers that keep the crash guarantees: atomic
- * replace (temp + fsync + rename + fsync dir), the same without the fsyncs
- * for data that may be lost, recursive mkdir, whole-file reads. All paths
- * are borrowed. */
+ * replace (temp + fsync + rename + fsync dir), recursive mkdir, whole-file
+ * reads. All paths are borrowed. */
 #ifndef CAIRN_FSX_H
 #define CAIRN_FSX_H
 
@@ -15,13 +14,6 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err);
 /* Write data to path atomically: after a crash the file is either the old
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
-                          cairn_err *err);
-/* The same without any fsync: atomic against a killed process (the file
- * is absent, the old one or the complete new one: the kernel keeps written
- * data when a process dies), but not against a power loss or an OS crash,
- * after which the file may be missing, empty or partly written. For data
- * that can be fetched again when it is lost (the raw-page spool). */
-int cairn_fs_write_rename(const char *path, const void *data, size_t len,
                           cairn_err *err);
 /* fsync a file or a directory by path. */
 int cairn_fs_fsync_path(const char *path, cairn_err *err);
