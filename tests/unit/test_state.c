@@ -334,7 +334,7 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
   cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, &err), CAIRN_OK);
   cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}");
   for (long k = 1; k <= 3; k++) {
-    char cin[16], cout[16];
+    char cin[32], cout[32];
     snprintf(cin, sizeof cin, "c%ld", k - 1);
     snprintf(cout, sizeof cout, "c%ld", k);
     cr_assert_eq(cairn_state_spool_put(st, "j", &w1, k, cout, strlen(cout),
