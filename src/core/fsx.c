@@ -98,6 +98,19 @@ done:
   return rc;
 }
 
+int cairn_fs_fsync_path(const char *path, cairn_err *err)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int rc = CAIRN_OK;
+
+  if (fd < 0 || fsync(fd) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", path,
+                     strerror(errno));
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
 int cairn_fs_read_all(const char *path, struct cairn_buf *out, cairn_err *err)
 {
   char chunk[65536];

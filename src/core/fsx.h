@@ -15,6 +15,8 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err);
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err);
+/* fsync a file or a directory by path. */
+int cairn_fs_fsync_path(const char *path, cairn_err *err);
 /* fsync the directory containing path (makes a rename durable). */
 int cairn_fs_fsync_parent(const char *path, cairn_err *err);
 /* Read a whole file into out (appends). */

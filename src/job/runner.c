@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* runner.c -- the chunk protocol. The order of writes is the whole design:
  *
- *   extract   raw page spooled (unless the source is rereadable), then the
- *             chunk row with cursor_in/cursor_out          -> "extracted"
+ *   extract   raw page spooled (unless the source is rereadable; not
+ *             fsynced: a page lost to a power loss is fetched again, see
+ *             state.c), then the chunk row with cursor_in/cursor_out
+ *                                                            -> "extracted"
  *   transform decode + map; counts, digest and quarantine rows in one
  *             state transaction                              -> "transformed"
  *   load      each sink makes the chunk durable atomically with its own
@@ -547,10 +549,23 @@ static int run_window(struct run *r, cairn_err *err)
     if (rc < 0)
       goto done;
     cairn_page_reset(&page);
+    if (row.stage >= CAIRN_STAGE_EXTRACTED && row.spool) {
+      rc = cairn_state_spool_get(r->st, row.spool, &page.raw, err);
+      if (rc == CAIRN_DONE) {
+        /* The spooled page was lost (a power loss: spool files are not
+         * fsynced, see state.c). Forget this chunk and the later ones, as
+         * if the state had lost their commits, which resume handles: the
+         * page is fetched again from `cursor`, this chunk's cursor_in. */
+        rc = cairn_state_chunks_forget(r->st, job->name, w, seq, err);
+        cairn_chunk_row_clear(&row);
+        cairn_page_reset(&page);
+      }
+      if (rc < 0)
+        goto done;
+    }
     if (row.stage >= CAIRN_STAGE_EXTRACTED) {
       /* Redo from the checkpoint: never fetch a spooled page again. */
       if (row.spool) {
-        rc = cairn_state_spool_get(r->st, row.spool, &page.raw, err);
         page.meta = cairn_xstrdup(row.meta);
       } else {
         rc = src->ops->extract(src, row.cursor_in, &page, err);
@@ -669,6 +684,12 @@ finish:
       goto done;
   }
   kill_point("window", n_chunks);
+  if (r->o->keep_raw) {
+    /* Kept pages outlive the window: make them durable now, once. */
+    rc = cairn_state_spool_sync(r->st, job->name, w, err);
+    if (rc < 0)
+      goto done;
+  }
   rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, err);
   if (rc < 0)
     goto done;

@@ -7,15 +7,20 @@
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zstd.h>
 
 struct cairn_state {
-  sqlite3 *db;
-  char    *dir;
+  sqlite3   *db;
+  char      *dir;
+  ZSTD_CCtx *zc;   /* the spool's compressor, made on first use and reused */
 };
 
 static const char *schema_sql =
@@ -167,6 +172,7 @@ void cairn_state_close(cairn_state *st)
   if (!st)
     return;
   sqlite3_close(st->db);
+  ZSTD_freeCCtx(st->zc);
   free(st->dir);
   free(st);
 }
@@ -634,7 +640,59 @@ int cairn_state_window_digest(cairn_state *st, const char *job,
   return rc == SQLITE_DONE ? CAIRN_OK : db_fail(st, err, rc, "digest");
 }
 
-/* ---- spool ------------------------------------------------------------- */
+/* ---- spool -------------------------------------------------------------
+ *
+ * A window's pages go into one file, <state>/spool/<job>/<window>/pages.zst,
+ * one zstd frame (with its content checksum) per page, appended; the chunk
+ * row's spool column says where: "<file>#<offset>,<length>". (One file per
+ * page cost an inode allocation each, a noticeable part of a run on ext4;
+ * rows written before this layout hold a plain path to a whole-file frame,
+ * and are still read.)
+ *
+ * Why there is no fsync. The spool keeps a raw page so that a resumed run
+ * does not fetch an extracted page again. When the process is killed, even
+ * by SIGKILL, the kernel keeps everything it had been given: a frame whose
+ * write() returned is there and whole, and a frame cut short by the kill is
+ * at the end of the file where no row refers to it (the row is committed
+ * only after the write, and the next append goes after it). So no fsync is
+ * needed for "kill at any instant". One only matters for a power loss or
+ * an OS crash, and there the state store itself (synchronous=NORMAL) may
+ * already lose its newest commits: the protocol is built to resume from a
+ * state that is *behind* (a missing chunk row is fetched again from the
+ * previous chunk's cursor_out, and a sink skips the seqs it holds). A
+ * spooled page lost the same way -- file missing or too short, frame
+ * empty, damaged or failing its checksum -- is treated as exactly that:
+ * spool_get says CAIRN_DONE, and the runner forgets that chunk and every
+ * later one of the window (rows and quarantine, cairn_state_chunks_forget)
+ * and fetches the page again from the checkpointed cursor_in, a state the
+ * store could have been left in anyway. Each page used to be fsynced twice
+ * (file and directory): 400 fsyncs for a 200-page window. */
+
+#define SPOOL_FILE "pages.zst"
+
+/* Split a spool reference "<path>#<offset>,<length>" (1) or a plain path to
+ * a whole file (0); *path is new either way. */
+static int spool_ref(const char *ref, char **path, uint64_t *off,
+                     uint64_t *len)
+{
+  const char *h = strrchr(ref, '#');
+  char *end;
+  if (h && h[1] >= '0' && h[1] <= '9') {
+    unsigned long long o = strtoull(h + 1, &end, 10), n;
+    if (*end == ',' && end[1] >= '0' && end[1] <= '9') {
+      n = strtoull(end + 1, &end, 10);
+      if (*end == '\0') {
+        *path = cairn_xstrndup(ref, (size_t)(h - ref));
+        *off = o;
+        *len = n;
+        return 1;
+      }
+    }
+  }
+  *path = cairn_xstrdup(ref);
+  *off = *len = 0;
+  return 0;
+}
 
 int cairn_state_spool_put(cairn_state *st, const char *job,
                           const struct cairn_window *w, long seq,
@@ -642,13 +700,25 @@ int cairn_state_spool_put(cairn_state *st, const char *job,
                           cairn_err *err)
 {
   char *dir = window_spool_dir(st, job, w->key);
-  char *path = cairn_strfmt("%s/%ld.zst", dir, seq);
-  size_t bound = ZSTD_compressBound(len);
-  void *z = cairn_xmalloc(bound);
-  size_t n = ZSTD_compress(z, bound, data, len, 1);
-  int rc;
+  char *path = cairn_strfmt("%s/" SPOOL_FILE, dir);
+  size_t bound = ZSTD_compressBound(len), n, left;
+  char *z = cairn_xmalloc(bound), *p;
+  off_t off = -1;
+  int fd = -1, rc;
 
+  (void)seq; /* the row that refers to the frame carries the seq */
   *path_out = NULL;
+  if (!st->zc) {
+    st->zc = ZSTD_createCCtx();
+    if (!st->zc) {
+      rc = CAIRN_RAISE(err, CAIRN_ENOMEM, 0, "spool: no zstd context");
+      goto done;
+    }
+  }
+  ZSTD_CCtx_reset(st->zc, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(st->zc, ZSTD_c_compressionLevel, 1);
+  ZSTD_CCtx_setParameter(st->zc, ZSTD_c_checksumFlag, 1);
+  n = ZSTD_compress2(st->zc, z, bound, data, len);
   if (ZSTD_isError(n)) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "spool compress: %s",
                      ZSTD_getErrorName(n));
@@ -657,46 +727,187 @@ int cairn_state_spool_put(cairn_state *st, const char *job,
   rc = cairn_fs_mkdirs(dir, err);
   if (rc < 0)
     goto done;
-  rc = cairn_fs_write_atomic(path, z, n, err);
-  if (rc < 0)
+  /* Appended after whatever the file holds, a frame cut short by a kill
+   * included; one writer (the run holds the job's lock). No fsync: see
+   * above. */
+  fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd >= 0)
+    off = lseek(fd, 0, SEEK_END);
+  if (fd < 0 || off < 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "spool %s: %s", path,
+                     strerror(errno));
     goto done;
-  *path_out = path;
-  path = NULL;
+  }
+  for (p = z, left = n; left > 0;) {
+    ssize_t k = write(fd, p, left);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0) {
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "spool write %s: %s", path,
+                       strerror(errno));
+      if (ftruncate(fd, off) != 0) { /* best effort; unreferenced anyway */
+      }
+      goto done;
+    }
+    p += k;
+    left -= (size_t)k;
+  }
+  *path_out = cairn_strfmt("%s#%lld,%zu", path, (long long)off, n);
 done:
+  if (fd >= 0)
+    close(fd);
   free(z);
   free(path);
   free(dir);
   return rc;
 }
 
-int cairn_state_spool_get(cairn_state *st, const char *path,
+/* Read len bytes at off of path into out (appends); 1 when the file is
+ * missing or shorter, 0 when read, or an error. */
+static int read_at(const char *path, uint64_t off, uint64_t len,
+                   struct cairn_buf *out, cairn_err *err)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char *dst;
+  uint64_t got = 0;
+  int rc = 0;
+
+  if (fd < 0)
+    return errno == ENOENT ? 1 : CAIRN_RAISE(err, CAIRN_EIO, errno,
+                                             "spool %s: %s", path,
+                                             strerror(errno));
+  dst = cairn_buf_reserve(out, (size_t)len);
+  while (got < len) {
+    ssize_t k = pread(fd, dst + got, (size_t)(len - got), (off_t)(off + got));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0) {
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "spool read %s: %s", path,
+                       strerror(errno));
+      break;
+    }
+    if (k == 0) {
+      rc = 1; /* short: the file lost its end */
+      break;
+    }
+    got += (uint64_t)k;
+  }
+  close(fd);
+  if (rc == 0)
+    out->len += (size_t)len;
+  return rc;
+}
+
+int cairn_state_spool_get(cairn_state *st, const char *ref,
                           struct cairn_buf *out, cairn_err *err)
 {
   struct cairn_buf z = {0};
   unsigned long long size;
-  char *dst;
+  uint64_t off, len;
+  const char *why = NULL;
+  char *path = NULL, *dst;
   size_t n;
   int rc;
 
   (void)st;
-  rc = cairn_fs_read_all(path, &z, err);
+  if (spool_ref(ref, &path, &off, &len)) {
+    rc = read_at(path, off, len, &z, err);
+  } else if (!cairn_fs_exists(path)) {
+    rc = 1;
+  } else {
+    rc = cairn_fs_read_all(path, &z, err); /* a page file of the old layout */
+  }
   if (rc < 0)
     goto done;
+  if (rc == 1) {
+    why = "missing or cut short";
+    goto done;
+  }
   size = ZSTD_getFrameContentSize(z.data, z.len);
   if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "spool %s: corrupt", path);
+    why = z.len ? "not a zstd frame" : "empty";
     goto done;
   }
   dst = cairn_buf_reserve(out, (size_t)size);
   n = ZSTD_decompress(dst, (size_t)size, z.data, z.len);
   if (ZSTD_isError(n) || n != size) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "spool %s: corrupt", path);
+    why = ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short";
     goto done;
   }
   out->len += n;
   out->data[out->len] = '\0';
 done:
+  if (why) {
+    cairn_warn("spooled page %s is lost (%s): its chunk counts as not "
+               "extracted", ref, why);
+    rc = CAIRN_DONE;
+  }
   cairn_buf_free(&z);
+  free(path);
+  return rc;
+}
+
+int cairn_state_chunks_forget(cairn_state *st, const char *job,
+                              const struct cairn_window *w, long from_seq,
+                              cairn_err *err)
+{
+  /* Their frames stay in the window's spool file, unreferenced, until the
+   * window's spool directory goes. */
+  static const char *const del[] = {
+    "DELETE FROM quarantine WHERE job=? AND window=? AND seq>=?",
+    "DELETE FROM chunks WHERE job=? AND window=? AND seq>=?",
+  };
+  sqlite3_stmt *s = NULL;
+  int rc = begin(st, err);
+
+  if (rc < 0)
+    return rc;
+  for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
+    rc = prep(st, del[i], &s, err);
+    if (rc < 0)
+      break;
+    bind_text(s, 1, job);
+    bind_text(s, 2, w->key);
+    sqlite3_bind_int64(s, 3, from_seq);
+    rc = step_done(st, s, err);
+    s = NULL;
+    if (rc < 0)
+      break;
+  }
+  if (rc < 0) {
+    rollback(st);
+    return rc;
+  }
+  return commit(st, err);
+}
+
+int cairn_state_spool_sync(cairn_state *st, const char *job,
+                           const struct cairn_window *w, cairn_err *err)
+{
+  char *dir = window_spool_dir(st, job, w->key);
+  struct dirent *de;
+  DIR *d = opendir(dir);
+  int rc = CAIRN_OK;
+
+  if (!d) {
+    if (errno != ENOENT)
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "spool %s: %s", dir,
+                       strerror(errno));
+    goto done;
+  }
+  while (rc == CAIRN_OK && (de = readdir(d)) != NULL) {
+    char *p;
+    if (de->d_name[0] == '.')
+      continue;
+    p = cairn_path_join(dir, de->d_name);
+    rc = cairn_fs_fsync_path(p, err);
+    free(p);
+  }
+  closedir(d);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_fsync_path(dir, err);
+done:
+  free(dir);
   return rc;
 }
 

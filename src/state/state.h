@@ -126,15 +126,31 @@ int cairn_state_window_digest(cairn_state *st, const char *job,
 
 /* ---- spool ----------------------------------------------------------- */
 
-/* Write raw bytes zstd-compressed to <state>/spool/<job>/<window>/<seq>.zst
- * atomically; *path_out is new. */
+/* Append raw bytes as one zstd frame (with a content checksum) to the
+ * window's spool file <state>/spool/<job>/<window>/pages.zst, without
+ * fsync: a power loss may lose it (state.c says why that is safe).
+ * *path_out is new: the reference to store, "<file>#<offset>,<length>". */
 int cairn_state_spool_put(cairn_state *st, const char *job,
                           const struct cairn_window *w, long seq,
                           const void *data, size_t len, char **path_out,
                           cairn_err *err);
-/* Read a spooled page back (appends to out). */
-int cairn_state_spool_get(cairn_state *st, const char *path,
+/* Read a spooled page back by its reference (appends to out); a plain
+ * path (rows of the old one-file-per-page layout) is read whole.
+ * CAIRN_DONE (a warning logged, out unchanged) when the page is lost: the
+ * file is missing or too short, or the frame is empty, damaged or fails
+ * its checksum; the caller must then treat its chunk as never extracted
+ * (cairn_state_chunks_forget) and fetch the page again. */
+int cairn_state_spool_get(cairn_state *st, const char *ref,
                           struct cairn_buf *out, cairn_err *err);
+/* Forget chunks from_seq.. of w as if they had never been extracted: their
+ * rows and quarantine records, in one transaction. */
+int cairn_state_chunks_forget(cairn_state *st, const char *job,
+                              const struct cairn_window *w, long from_seq,
+                              cairn_err *err);
+/* fsync every spooled page of w and its directory (for --keep-raw: the kept
+ * pages are made durable once, before the window is marked loaded). */
+int cairn_state_spool_sync(cairn_state *st, const char *job,
+                           const struct cairn_window *w, cairn_err *err);
 /* Remove the spool directory of a window. */
 int cairn_state_spool_drop(cairn_state *st, const char *job,
                            const struct cairn_window *w, cairn_err *err);

@@ -213,9 +213,9 @@ for line in open(sys.argv[1]):
     if j.get("msg") == "run done":
         done = ts(j["ts"])
 print("%.3f" % (done - first))' "$1"; }
-  # The cases above leave GBs of dirty pages; cairn fsyncs every spooled
-  # page, and on ext4 each fsync would wait for that writeback: start each
-  # run clean. cairn and Python take turns (at least 3 each, the fastest
+  # The cases above leave GBs of dirty pages; the SQLite syncs (the sink's
+  # window checkpoint, Python's commits) would wait for that writeback on
+  # ext4: start each run clean. (cairn no longer fsyncs spooled pages.) cairn and Python take turns (at least 3 each, the fastest
   # counts), so that both see the same weather on this shared VM.
   export CAIRN_SECRET_CLIENT_SECRET=arm-secret-test-4b1e
   CUR_ROWS=$RGROWS CUR_BYTES=$RGBYTES

@@ -190,18 +190,185 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
 Test(state, spool_round_trips_compressed_pages)
 {
   cairn_err err = {0};
-  char *path = NULL;
+  char *path = NULL, *path2 = NULL;
   struct cairn_buf out = {0};
-  const char page[] = "{\"value\":[1,2,3]}";
+  const char page[] = "{\"value\":[1,2,3]}", page2[] = "{\"value\":[]}";
   cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 3, page, strlen(page),
                                      &path, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert(strstr(path, "/spool/j/2024-05-01/3.zst") != NULL);
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 4, page2, strlen(page2),
+                                     &path2, &err), CAIRN_OK, "%s", err.msg);
+  /* one file per window, the frames appended */
+  cr_assert(strstr(path, "/spool/j/2024-05-01/pages.zst#0,") != NULL, "%s",
+            path);
+  cr_assert(strstr(path2, "/spool/j/2024-05-01/pages.zst#") != NULL);
+  cr_assert(strstr(path2, "#0,") == NULL, "%s", path2);
+  cr_assert_eq(cairn_state_spool_get(st, path2, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, page2);
+  out.len = 0;
   cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_OK);
   cr_assert_str_eq(out.data, page);
   cairn_state_spool_drop(st, "j", &w1, &err);
-  cr_assert_eq(cairn_fs_exists(path), 0);
+  out.len = 0;
+  cr_assert_eq(cairn_state_spool_get(st, path, &out, &err), CAIRN_DONE);
   cairn_buf_free(&out);
   free(path);
+  free(path2);
+}
+
+/* Rows of the one-file-per-page layout hold a plain path: still read. */
+Test(state, spool_reads_a_page_file_of_the_old_layout)
+{
+  cairn_err err = {0};
+  char *path = NULL, *file;
+  struct cairn_buf out = {0}, z = {0};
+  const char page[] = "{\"old\":true}";
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 1, page, strlen(page),
+                                     &path, &err), CAIRN_OK, "%s", err.msg);
+  file = cairn_strfmt("%s/old-3.zst", dir);
+  *strrchr(path, '#') = '\0';
+  cr_assert_eq(cairn_fs_read_all(path, &z, &err), CAIRN_OK);
+  cr_assert_eq(cairn_fs_write_atomic(file, z.data, z.len, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, file, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, page);
+  cairn_buf_free(&out);
+  cairn_buf_free(&z);
+  free(file);
+  free(path);
+}
+
+/* What a power loss can leave of a spool file that was never fsynced:
+ * nothing, less of it, or damaged blocks; each is "lost" (CAIRN_DONE),
+ * never a wrong page, and the frames before stay readable. */
+Test(state, spool_reports_a_missing_cut_or_damaged_page_as_lost)
+{
+  cairn_err err = {0};
+  char *ref1 = NULL, *ref2 = NULL, *file;
+  struct cairn_buf out = {0}, z = {0};
+  char page[4096];
+  for (size_t i = 0; i < sizeof page - 1; i++)
+    page[i] = (char)('a' + (i * 7919 % 26));
+  page[sizeof page - 1] = '\0';
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 1, "first", 5, &ref1,
+                                     &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 2, page, strlen(page),
+                                     &ref2, &err), CAIRN_OK, "%s", err.msg);
+  file = cairn_xstrdup(ref2);
+  *strrchr(file, '#') = '\0';
+  cr_assert_eq(cairn_fs_read_all(file, &z, &err), CAIRN_OK);
+  /* a flipped byte in the second frame */
+  z.data[z.len - 40] ^= 0x20;
+  cr_assert_eq(cairn_fs_write_atomic(file, z.data, z.len, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, ref2, &out, &err), CAIRN_DONE);
+  z.data[z.len - 40] ^= 0x20;
+  /* the file cut short */
+  cr_assert_eq(cairn_fs_write_atomic(file, z.data, z.len - 3, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, ref2, &out, &err), CAIRN_DONE);
+  /* zeros where the frame was (blocks never written) */
+  {
+    struct cairn_buf zz = {0};
+    cairn_buf_append(&zz, z.data, z.len);
+    memset(zz.data + z.len / 2, 0, z.len - z.len / 2);
+    cr_assert_eq(cairn_fs_write_atomic(file, zz.data, zz.len, &err), CAIRN_OK);
+    cairn_buf_free(&zz);
+  }
+  cr_assert_eq(cairn_state_spool_get(st, ref2, &out, &err), CAIRN_DONE);
+  /* an empty file, then none */
+  cr_assert_eq(cairn_fs_write_atomic(file, "", 0, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, ref1, &out, &err), CAIRN_DONE);
+  unlink(file);
+  cr_assert_eq(cairn_state_spool_get(st, ref1, &out, &err), CAIRN_DONE);
+  cr_assert_eq(out.len, 0);
+  cr_assert_eq(err.code, 0, "lost is not an error: %s", err.msg);
+  /* the intact file reads back */
+  cr_assert_eq(cairn_fs_write_atomic(file, z.data, z.len, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_spool_get(st, ref2, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, page);
+  out.len = 0;
+  cr_assert_eq(cairn_state_spool_get(st, ref1, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, "first");
+  cairn_buf_free(&out);
+  cairn_buf_free(&z);
+  free(file);
+  free(ref1);
+  free(ref2);
+}
+
+/* A frame cut short by a kill is at the end of the file, referred to by no
+ * row; the next page goes after it. */
+Test(state, spool_appends_after_a_frame_cut_short)
+{
+  cairn_err err = {0};
+  char *ref1 = NULL, *ref2 = NULL, *file;
+  struct cairn_buf out = {0};
+  FILE *fp;
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 1, "one", 3, &ref1, &err),
+               CAIRN_OK, "%s", err.msg);
+  file = cairn_xstrdup(ref1);
+  *strrchr(file, '#') = '\0';
+  fp = fopen(file, "ab");
+  fwrite("\x28\xb5\x2f\xfd\x24", 1, 5, fp); /* half a frame */
+  fclose(fp);
+  cr_assert_eq(cairn_state_spool_put(st, "j", &w1, 2, "two", 3, &ref2, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_spool_get(st, ref2, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, "two");
+  out.len = 0;
+  cr_assert_eq(cairn_state_spool_get(st, ref1, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, "one");
+  cairn_buf_free(&out);
+  free(file);
+  free(ref1);
+  free(ref2);
+}
+
+Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
+{
+  cairn_err err = {0};
+  struct cairn_chunk_row row = {0};
+  struct cairn_batch *b = cairn_batch_create(1);
+  struct cairn_buf out = {0};
+  char *paths[4] = {0};
+  int64_t nq;
+  long a, d, seq;
+  int resumed;
+  cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
+                                         &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, &err), CAIRN_OK);
+  cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}");
+  for (long k = 1; k <= 3; k++) {
+    char cin[32], cout[32];
+    snprintf(cin, sizeof cin, "c%ld", k - 1);
+    snprintf(cout, sizeof cout, "c%ld", k);
+    cr_assert_eq(cairn_state_spool_put(st, "j", &w1, k, cout, strlen(cout),
+                                       &paths[k], &err), CAIRN_OK, "%s",
+                 err.msg);
+    cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, k, cin, cout, 0,
+                                             paths[k], "{}", 1, &err),
+                 CAIRN_OK, "%s", err.msg);
+    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, "d", &err),
+                 CAIRN_OK, "%s", err.msg);
+  }
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_chunks_forget(st, "j", &w1, 2, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);
+  cr_assert_eq(row.stage, CAIRN_STAGE_LOADED);
+  cr_assert_eq(cairn_state_spool_get(st, row.spool, &out, &err), CAIRN_OK);
+  cr_assert_str_eq(out.data, "c1");
+  cairn_chunk_row_clear(&row);
+  for (long k = 2; k <= 3; k++) {
+    cairn_state_chunk_get(st, "j", &w1, k, &row, &err);
+    cr_assert_eq(row.stage, CAIRN_STAGE_NONE, "chunk %ld", k);
+    cairn_chunk_row_clear(&row);
+  }
+  cr_assert_eq(cairn_state_quarantine_count(st, "j", &nq, &err), CAIRN_OK);
+  cr_assert_eq(nq, 1, "only chunk 1's reject is left");
+  cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
+  cr_assert_eq(seq, 1);
+  for (int k = 1; k <= 3; k++)
+    free(paths[k]);
+  cairn_buf_free(&out);
+  cairn_batch_free(b);
 }
 
 Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
