@@ -116,6 +116,12 @@ struct kv_ctx {
   json_t     *cache;   /* committed values read so far */
 };
 
+/* Both NULL, or equal strings. */
+static int same_str(const char *a, const char *b)
+{
+  return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
 static const char *kv_get(void *ud, const char *key)
 {
   struct kv_ctx *k = ud;
@@ -572,6 +578,19 @@ static int run_window(struct run *r, cairn_err *err)
         if (rc == CAIRN_DONE)
           rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: source has no "
                            "data at its checkpointed cursor", seq);
+        else if (rc == CAIRN_OK &&
+                 !same_str(page.cursor_out, row.cursor_out))
+          /* The chunk read again must be the chunk checkpointed, or its
+           * neighbours would overlap (rows loaded twice) or leave a gap. */
+          rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: re-read from "
+                           "its checkpoint, the source ends it at %s, not "
+                           "at the checkpointed %s; refusing to load it "
+                           "(if the checkpoint was made by another cairn "
+                           "version, rerun with --fresh; otherwise the "
+                           "source does not chunk deterministically, a bug "
+                           "to report)", seq,
+                           page.cursor_out ? page.cursor_out : "the end",
+                           row.cursor_out ? row.cursor_out : "the end");
       }
       if (rc < 0)
         goto done;

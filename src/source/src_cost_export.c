@@ -85,6 +85,14 @@ struct cx_src {
   struct cairn_header *headers;     /* per blob; written by extract only */
   struct reader        rd;          /* extract only */
   struct cairn_buf     hdr_rec;     /* extract only: header scratch */
+  /* extract only: a record that straddled two reads and would have taken
+   * a chunk past chunk_bytes; it starts the next chunk (kept, because a
+   * compressed blob cannot seek back to it) */
+  struct cairn_buf     carry;
+  size_t               carry_blob;
+  long long            carry_off;   /* where it starts in the blob */
+  long                 carry_lines;
+  int                  has_carry;
   /* decode only (may run on another thread than extract) */
   struct cairn_buf       rec;
   struct cairn__csv_cols cols;
@@ -660,10 +668,13 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
 /* Append the records of one chunk to raw: at most chunk_rows records, and
  * no record that would take raw past chunk_bytes (unless it is the first:
  * a chunk always makes progress). Records lying wholly in the read buffer
- * are scanned there and copied in one span per buffer; only a record that
- * straddles two reads is assembled piecewise (it may overshoot the byte
- * bound by itself). *rows gets the records (blank lines excluded), *line
- * the line after the last one. */
+ * are scanned there and copied in one span per buffer; a record that
+ * straddles two reads is assembled piecewise and, if it goes past the
+ * bound, kept for the next chunk (s->carry). The same rule on both paths
+ * makes a chunk's end depend only on the records, not on where the reads
+ * fall: a resume that re-reads a chunk from its cursor must get the same
+ * chunk. *rows gets the records (blank lines excluded), *line the line
+ * after the last one. */
 static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
                       long *line, cairn_err *err)
 {
@@ -679,6 +690,14 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
     raw->data[0] = '\0';
   }
   *rows = 0;
+  if (s->has_carry) { /* cx_extract checked it starts this chunk */
+    if (cairn_buf_append(raw, s->carry.data, s->carry.len) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
+    if (!cairn__csv_blank(s->carry.data, s->carry.len))
+      (*rows)++;
+    *line += s->carry_lines;
+    s->has_carry = 0;
+  }
   while (*rows < s->chunk_rows) {
     const char *p;
     size_t n, span = 0;
@@ -714,6 +733,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
     if (rd->at < rd->len) {
       /* One record across reads (or the last one, without a newline). */
       size_t before = raw->len;
+      long long off = rd->pos + (long long)rd->at;
       long lines;
       if (*rows > 0 && raw->len >= limit)
         break;
@@ -722,6 +742,17 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
         return rc;
       if (rc == 0)
         break;
+      if (*rows > 0 && raw->len > limit) {
+        cairn_buf_reset(&s->carry);
+        cairn_buf_append(&s->carry, raw->data + before, raw->len - before);
+        s->carry_blob = rd->blob;
+        s->carry_off = off;
+        s->carry_lines = lines;
+        s->has_carry = 1;
+        raw->len = before;
+        raw->data[before] = '\0';
+        break;
+      }
       if (!cairn__csv_blank(raw->data + before, raw->len - before))
         (*rows)++;
       *line += lines;
@@ -835,6 +866,9 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
       c.offset = s->blobs[c.blob].data_off;
       c.line = s->blobs[c.blob].data_line;
     }
+    if (s->has_carry && s->carry_blob == c.blob && s->carry_off == c.offset)
+      break; /* the chunk starts with the record the last one kept */
+    s->has_carry = 0;
     rc = rd_seek(s, c.blob, c.offset, err);
     if (rc < 0)
       return rc;
@@ -862,11 +896,11 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
   next = c;
   next.rows += rows;
   next.line = line_end;
-  rc = rd_fill(s, err);
+  rc = s->has_carry ? 1 : rd_fill(s, err);
   if (rc < 0)
     return rc;
   if (rc > 0) {
-    next.offset = rd->pos + (long long)rd->at;
+    next.offset = s->has_carry ? s->carry_off : rd->pos + (long long)rd->at;
     page->cursor_out = fmt_cursor(s, &next);
   } else {
     /* The blob ends with this chunk: its count must match before the
@@ -981,6 +1015,7 @@ static void cx_close(cairn_source *base)
   rd_close(&s->rd);
   free(s->rd.buf);
   cairn_buf_free(&s->hdr_rec);
+  cairn_buf_free(&s->carry);
   cairn_buf_free(&s->rec);
   cairn__csv_cols_free(&s->cols);
 }
