@@ -44,7 +44,7 @@
 #define SIGNING_SECRET "EVIDENCE_SIGNING_KEY"
 #define PART_SUFFIX    ".ndjson.zst"
 #define DEFAULT_DIR    "evidence"
-#define DEFAULT_LEVEL  3
+#define DEFAULT_LEVEL  1 /* docs/internals/bundle.md: fastest and smallest here */
 
 /* Size, digest and record count of a part, known from writing it. */
 struct part_meta {
@@ -130,7 +130,7 @@ static int parse_cfg(const json_t *cfg, struct bundle_cfg *out,
   }
   level = json_object_get(cfg, "level");
   if (level) {
-    /* A string is allowed so "${param:level:-3}" works. */
+    /* A string is allowed so "${param:level:-1}" works. */
     long v = -1;
     if (json_is_integer(level)) {
       v = (long)json_integer_value(level);
