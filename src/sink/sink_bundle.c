@@ -68,6 +68,8 @@ struct bundle_sink {
   size_t          *key_len;
   ZSTD_CCtx       *cctx;        /* fixed parameters, reused for each part */
   struct cairn_buf ndjson;      /* NDJSON rows not yet compressed */
+  unsigned char   *clean;       /* per row of the chunk: no escapes */
+  size_t           clean_cap;
   char            *zout;        /* compressed bytes not yet written */
   size_t           zout_cap;
   /* What this process knows of the parts it wrote itself (window
@@ -506,19 +508,28 @@ static void build_keys(struct bundle_sink *s, const struct cairn_contract *c)
 }
 
 /* NDJSON length of row r, '\n' included: exact, or when exact is 0 a
- * cheap upper bound (no scan of the strings). */
+ * cheap upper bound (no scan of the strings). With exact, *clean (may be
+ * NULL) says whether no string of the row needs escaping. */
 static size_t row_len(const struct bundle_sink *s, const struct cairn_batch *b,
-                      size_t r, int exact)
+                      size_t r, int exact, unsigned char *clean)
 {
   const struct cairn_value *row = b->vals + r * b->n_fields;
   size_t len = b->n_fields ? 2 : 3; /* "}\n", or "{}\n" */
+  unsigned char all_clean = 1;
 
   for (size_t k = 0; k < b->n_fields; k++) {
     const struct cairn_value *v = &row[s->order[k]];
+    size_t n;
     len += s->key_len[k];
     switch (v->type) {
     case CAIRN_V_STR:
-      len += exact ? json_str_len(v->s, v->len) : 6 * (size_t)v->len + 2;
+      if (!exact) {
+        len += 6 * (size_t)v->len + 2;
+        break;
+      }
+      n = json_str_len(v->s, v->len);
+      all_clean &= n == (size_t)v->len + 2;
+      len += n;
       break;
     case CAIRN_V_NUM:
     case CAIRN_V_JSON:
@@ -534,12 +545,15 @@ static size_t row_len(const struct bundle_sink *s, const struct cairn_batch *b,
       len += 4;
     }
   }
+  if (clean)
+    *clean = all_clean;
   return len;
 }
 
-/* Encode row r at p (room for row_len(.., 0) bytes); returns the end. */
+/* Encode row r at p (room for row_len(.., 0) bytes); returns the end.
+ * 'clean' from row_len: no string needs escaping, copy them as they are. */
 static char *put_row(const struct bundle_sink *s, const struct cairn_batch *b,
-                     size_t r, char *p)
+                     size_t r, int clean, char *p)
 {
   const struct cairn_value *row = b->vals + r * b->n_fields;
 
@@ -551,7 +565,15 @@ static char *put_row(const struct bundle_sink *s, const struct cairn_batch *b,
     p += s->key_len[k];
     switch (v->type) {
     case CAIRN_V_STR:
-      p = put_str(p, v->s, v->len);
+      if (!clean) {
+        p = put_str(p, v->s, v->len);
+        break;
+      }
+      *p++ = '"';
+      if (v->len)
+        memcpy(p, v->s, v->len);
+      p += v->len;
+      *p++ = '"';
       break;
     case CAIRN_V_NUM:
     case CAIRN_V_JSON:
@@ -685,8 +707,12 @@ static int write_part(struct bundle_sink *s, const struct cairn_batch *b,
                      strerror(errno));
     goto done;
   }
+  if (b->n_rows > s->clean_cap) {
+    s->clean_cap = b->n_rows;
+    s->clean = cairn_xrealloc(s->clean, s->clean_cap);
+  }
   for (size_t r = 0; r < b->n_rows; r++)
-    total += row_len(s, b, r, 1);
+    total += row_len(s, b, r, 1, &s->clean[r]);
   if (ZSTD_isError(ZSTD_CCtx_reset(s->cctx, ZSTD_reset_session_only)) ||
       ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->cctx, total))) {
     rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "zstd: cannot start a frame");
@@ -695,8 +721,8 @@ static int write_part(struct bundle_sink *s, const struct cairn_batch *b,
   cairn_buf_reset(&s->ndjson);
   rc = CAIRN_OK;
   for (size_t r = 0; rc == CAIRN_OK && r < b->n_rows; r++) {
-    char *p = cairn_buf_reserve(&s->ndjson, row_len(s, b, r, 0));
-    s->ndjson.len += (size_t)(put_row(s, b, r, p) - p);
+    char *p = cairn_buf_reserve(&s->ndjson, row_len(s, b, r, 0, NULL));
+    s->ndjson.len += (size_t)(put_row(s, b, r, s->clean[r], p) - p);
     if (s->ndjson.len >= FEED_BYTES) {
       rc = feed(s, s->ndjson.data, s->ndjson.len, ZSTD_e_continue, fd, tmp,
                 &h, &m->bytes, err);
@@ -1409,6 +1435,7 @@ static void bundle_close(cairn_sink *base)
   ZSTD_freeCCtx(s->cctx);
   cairn_buf_free(&s->ndjson);
   free(s->zout);
+  free(s->clean);
   free(s->meta);
 }
 
