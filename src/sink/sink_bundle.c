@@ -37,10 +37,22 @@
 #include <openssl/pem.h>
 #include <zstd.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define SIGNING_SECRET "EVIDENCE_SIGNING_KEY"
 #define PART_SUFFIX    ".ndjson.zst"
 #define DEFAULT_DIR    "evidence"
-#define DEFAULT_LEVEL  3
+#define DEFAULT_LEVEL  1 /* docs/internals/bundle.md: fastest and smallest here */
+
+/* Size, digest and record count of a part, known from writing it. */
+struct part_meta {
+  int      valid;
+  uint64_t bytes;
+  uint64_t records;
+  char     sha[65];
+};
 
 struct bundle_sink {
   cairn_sink       base;        /* first: cairn_sink * casts back */
@@ -51,9 +63,21 @@ struct bundle_sink {
   EVP_PKEY        *key;         /* Ed25519 signing key; NULL = unsigned */
   char             key_fpr[65]; /* hex SHA-256 of the key's DER SPKI */
   size_t          *order;       /* contract fields sorted by name */
+  char           **keys;        /* per sorted field: '{' or ',', the
+                                   escaped name, ':' (owned) */
+  size_t          *key_len;
   ZSTD_CCtx       *cctx;        /* fixed parameters, reused for each part */
-  struct cairn_buf ndjson;      /* one chunk as NDJSON (reused) */
-  struct cairn_buf zbuf;        /* its compressed form (reused) */
+  struct cairn_buf ndjson;      /* NDJSON rows not yet compressed */
+  unsigned char   *clean;       /* per row of the chunk: no escapes */
+  size_t           clean_cap;
+  char            *zout;        /* compressed bytes not yet written */
+  size_t           zout_cap;
+  /* What this process knows of the parts it wrote itself (window
+   * meta_key, index seq - 1), so finish need not read them back. Parts
+   * left by an earlier process are not here and are read at finish. */
+  char             meta_key[sizeof ((struct cairn_window *)0)->key];
+  struct part_meta *meta;
+  size_t           n_meta;      /* entries 0..n_meta-1 may be valid */
 };
 
 struct bundle_cfg {
@@ -108,7 +132,7 @@ static int parse_cfg(const json_t *cfg, struct bundle_cfg *out,
   }
   level = json_object_get(cfg, "level");
   if (level) {
-    /* A string is allowed so "${param:level:-3}" works. */
+    /* A string is allowed so "${param:level:-1}" works. */
     long v = -1;
     if (json_is_integer(level)) {
       v = (long)json_integer_value(level);
@@ -348,6 +372,400 @@ static int clean_dir(const char *dir, const char *suffix, int tree,
   return rc;
 }
 
+/* ---- NDJSON encoding -------------------------------------------------- */
+
+/* The bytes are exactly cairn_batch_row_json's (tests compare them): keys
+ * in sorted order, strings escaped the same way, one '\n' per row. This
+ * copy exists for speed: key texts are escaped once at open, clean runs
+ * of a string are found 16 bytes at a time and copied whole, integers are
+ * formatted without printf, and the exact length is known beforehand. */
+
+/* Bytes a string byte adds when escaped: 0, 1 (\" \\ \n ...), 5 (\u00XX). */
+static const unsigned char esc_extra[256] = {
+  5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5,
+  5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+  0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+/* Length of the prefix of s[0..n) that needs no escaping. */
+static size_t clean_run(const unsigned char *s, size_t n)
+{
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+  const __m128i ctl = _mm_set1_epi8(0x1f);
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+        _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
+    int bits = _mm_movemask_epi8(m);
+    if (bits)
+      return i + (size_t)__builtin_ctz((unsigned)bits);
+  }
+#endif
+  while (i < n && !esc_extra[s[i]])
+    i++;
+  return i;
+}
+
+/* Exact length of s as a JSON string, quotes included. */
+static size_t json_str_len(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t len = n + 2, i;
+
+  if (n == 0)
+    return len;
+  i = clean_run(s, n);
+  while (i < n) {
+    len += esc_extra[s[i]];
+    i++;
+    i += clean_run(s + i, n - i);
+  }
+  return len;
+}
+
+/* Escape s as JSON at p (room for 6n + 2 bytes); returns the end. */
+static char *put_str(char *p, const char *str, size_t n)
+{
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+
+  *p++ = '"';
+  while (n) {
+    size_t run = clean_run(s + i, n - i);
+    memcpy(p, s + i, run);
+    p += run;
+    i += run;
+    if (i >= n)
+      break;
+    unsigned char c = s[i++];
+    *p++ = '\\';
+    switch (c) {
+    case '"':  *p++ = '"'; break;
+    case '\\': *p++ = '\\'; break;
+    case '\n': *p++ = 'n'; break;
+    case '\r': *p++ = 'r'; break;
+    case '\t': *p++ = 't'; break;
+    case '\b': *p++ = 'b'; break;
+    case '\f': *p++ = 'f'; break;
+    default:
+      *p++ = 'u'; *p++ = '0'; *p++ = '0';
+      *p++ = hex[c >> 4]; *p++ = hex[c & 15];
+    }
+  }
+  *p++ = '"';
+  return p;
+}
+
+/* "%lld" of v at p (room for 20 bytes); returns the end. */
+static char *put_int(char *p, int64_t v)
+{
+  char tmp[24];
+  char *t = tmp + sizeof tmp;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  size_t n;
+
+  do {
+    *--t = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    *--t = '-';
+  n = (size_t)(tmp + sizeof tmp - t);
+  memcpy(p, t, n);
+  return p + n;
+}
+
+static size_t int_len(int64_t v)
+{
+  char tmp[24];
+  return (size_t)(put_int(tmp, v) - tmp);
+}
+
+/* Key texts: k == 0 opens the object. */
+static void build_keys(struct bundle_sink *s, const struct cairn_contract *c)
+{
+  s->keys = cairn_xmalloc((c->n_fields ? c->n_fields : 1) * sizeof *s->keys);
+  s->key_len = cairn_xmalloc((c->n_fields ? c->n_fields : 1) *
+                             sizeof *s->key_len);
+  for (size_t k = 0; k < c->n_fields; k++) {
+    const char *name = c->fields[s->order[k]].name;
+    size_t n = strlen(name);
+    char *t = cairn_xmalloc(6 * n + 4), *p = t;
+    *p++ = k ? ',' : '{';
+    p = put_str(p, name, n);
+    *p++ = ':';
+    *p = '\0';
+    s->keys[k] = t;
+    s->key_len[k] = (size_t)(p - t);
+  }
+}
+
+/* NDJSON length of row r, '\n' included: exact, or when exact is 0 a
+ * cheap upper bound (no scan of the strings). With exact, *clean (may be
+ * NULL) says whether no string of the row needs escaping. */
+static size_t row_len(const struct bundle_sink *s, const struct cairn_batch *b,
+                      size_t r, int exact, unsigned char *clean)
+{
+  const struct cairn_value *row = b->vals + r * b->n_fields;
+  size_t len = b->n_fields ? 2 : 3; /* "}\n", or "{}\n" */
+  unsigned char all_clean = 1;
+
+  for (size_t k = 0; k < b->n_fields; k++) {
+    const struct cairn_value *v = &row[s->order[k]];
+    size_t n;
+    len += s->key_len[k];
+    switch (v->type) {
+    case CAIRN_V_STR:
+      if (!exact) {
+        len += 6 * (size_t)v->len + 2;
+        break;
+      }
+      n = json_str_len(v->s, v->len);
+      all_clean &= n == (size_t)v->len + 2;
+      len += n;
+      break;
+    case CAIRN_V_NUM:
+    case CAIRN_V_JSON:
+      len += v->len;
+      break;
+    case CAIRN_V_INT:
+      len += exact ? int_len(v->i) : 20;
+      break;
+    case CAIRN_V_BOOL:
+      len += v->i ? 4 : 5;
+      break;
+    default:
+      len += 4;
+    }
+  }
+  if (clean)
+    *clean = all_clean;
+  return len;
+}
+
+/* Encode row r at p (room for row_len(.., 0) bytes); returns the end.
+ * 'clean' from row_len: no string needs escaping, copy them as they are. */
+static char *put_row(const struct bundle_sink *s, const struct cairn_batch *b,
+                     size_t r, int clean, char *p)
+{
+  const struct cairn_value *row = b->vals + r * b->n_fields;
+
+  if (!b->n_fields)
+    *p++ = '{';
+  for (size_t k = 0; k < b->n_fields; k++) {
+    const struct cairn_value *v = &row[s->order[k]];
+    memcpy(p, s->keys[k], s->key_len[k]);
+    p += s->key_len[k];
+    switch (v->type) {
+    case CAIRN_V_STR:
+      if (!clean) {
+        p = put_str(p, v->s, v->len);
+        break;
+      }
+      *p++ = '"';
+      if (v->len)
+        memcpy(p, v->s, v->len);
+      p += v->len;
+      *p++ = '"';
+      break;
+    case CAIRN_V_NUM:
+    case CAIRN_V_JSON:
+      if (v->len)
+        memcpy(p, v->s, v->len);
+      p += v->len;
+      break;
+    case CAIRN_V_INT:
+      p = put_int(p, v->i);
+      break;
+    case CAIRN_V_BOOL:
+      memcpy(p, v->i ? "true" : "false", v->i ? 4 : 5);
+      p += v->i ? 4 : 5;
+      break;
+    default:
+      memcpy(p, "null", 4);
+      p += 4;
+    }
+  }
+  *p++ = '}';
+  *p++ = '\n';
+  return p;
+}
+
+/* ---- writing a part --------------------------------------------------- */
+
+/* Forget what is known of parts seq.. of w (all of them for another
+ * window). */
+static void meta_forget(struct bundle_sink *s, const struct cairn_window *w,
+                        long seq)
+{
+  if (strcmp(s->meta_key, w->key) != 0) {
+    snprintf(s->meta_key, sizeof s->meta_key, "%s", w->key);
+    seq = 1;
+  }
+  for (size_t i = seq > 0 ? (size_t)seq - 1 : 0; i < s->n_meta; i++)
+    s->meta[i].valid = 0;
+}
+
+static void meta_put(struct bundle_sink *s, const struct cairn_window *w,
+                     long seq, const struct part_meta *m)
+{
+  size_t i = (size_t)seq - 1;
+
+  if (strcmp(s->meta_key, w->key) != 0)
+    meta_forget(s, w, 1);
+  if (i >= s->n_meta) {
+    size_t n = i + 1 > 2 * s->n_meta ? i + 1 : 2 * s->n_meta;
+    s->meta = cairn_xrealloc(s->meta, n * sizeof *s->meta);
+    memset(s->meta + s->n_meta, 0, (n - s->n_meta) * sizeof *s->meta);
+    s->n_meta = n;
+  }
+  s->meta[i] = *m;
+  s->meta[i].valid = 1;
+}
+
+static const struct part_meta *meta_get(const struct bundle_sink *s,
+                                        const struct cairn_window *w,
+                                        long seq)
+{
+  size_t i = (size_t)seq - 1;
+
+  if (strcmp(s->meta_key, w->key) != 0 || seq < 1 || i >= s->n_meta ||
+      !s->meta[i].valid)
+    return NULL;
+  return &s->meta[i];
+}
+
+static int write_all(int fd, const char *p, size_t n, const char *path,
+                     cairn_err *err)
+{
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "write %s: %s", path,
+                         strerror(errno));
+    p += k;
+    n -= (size_t)k;
+  }
+  return CAIRN_OK;
+}
+
+/* Compress n bytes of NDJSON (mode ZSTD_e_continue, or ZSTD_e_end to close
+ * the frame) and write what zstd hands back to fd, hashing it. */
+static int feed(struct bundle_sink *s, const char *p, size_t n,
+                ZSTD_EndDirective mode, int fd, const char *path,
+                struct cairn_sha256 *h, uint64_t *bytes, cairn_err *err)
+{
+  ZSTD_inBuffer in = { p, n, 0 };
+  size_t left;
+
+  do {
+    ZSTD_outBuffer out = { s->zout, s->zout_cap, 0 };
+    left = ZSTD_compressStream2(s->cctx, &out, &in, mode);
+    if (ZSTD_isError(left))
+      return CAIRN_RAISE(err, CAIRN_ESINK, 0, "zstd: %s",
+                         ZSTD_getErrorName(left));
+    if (out.pos) {
+      CAIRN_TRY(write_all(fd, s->zout, out.pos, path, err));
+      cairn_sha256_update(h, s->zout, out.pos);
+      *bytes += out.pos;
+    }
+  } while (mode == ZSTD_e_end ? left != 0 : in.pos < in.size);
+  return CAIRN_OK;
+}
+
+/* NDJSON handed to zstd at a time: one zstd block. */
+#define FEED_BYTES ((size_t)128 * 1024)
+
+/* Write the batch as part 'path' (temp name, fsync, rename, fsync of the
+ * directory) and describe it in *m. The chunk never exists whole as
+ * NDJSON: rows are encoded into a small buffer and streamed through zstd
+ * into the file. The exact NDJSON length is computed first and pledged,
+ * so the frame header carries the content size as a one-shot compression
+ * of the same bytes would. */
+static int write_part(struct bundle_sink *s, const struct cairn_batch *b,
+                      const char *path, struct part_meta *m, cairn_err *err)
+{
+  char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
+  struct cairn_sha256 h;
+  uint64_t total = 0;
+  int fd, rc;
+
+  memset(m, 0, sizeof *m);
+  cairn_sha256_init(&h);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  if (b->n_rows > s->clean_cap) {
+    s->clean_cap = b->n_rows;
+    s->clean = cairn_xrealloc(s->clean, s->clean_cap);
+  }
+  for (size_t r = 0; r < b->n_rows; r++)
+    total += row_len(s, b, r, 1, &s->clean[r]);
+  if (ZSTD_isError(ZSTD_CCtx_reset(s->cctx, ZSTD_reset_session_only)) ||
+      ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(s->cctx, total))) {
+    rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "zstd: cannot start a frame");
+    goto done;
+  }
+  cairn_buf_reset(&s->ndjson);
+  rc = CAIRN_OK;
+  for (size_t r = 0; rc == CAIRN_OK && r < b->n_rows; r++) {
+    char *p = cairn_buf_reserve(&s->ndjson, row_len(s, b, r, 0, NULL));
+    s->ndjson.len += (size_t)(put_row(s, b, r, s->clean[r], p) - p);
+    if (s->ndjson.len >= FEED_BYTES) {
+      rc = feed(s, s->ndjson.data, s->ndjson.len, ZSTD_e_continue, fd, tmp,
+                &h, &m->bytes, err);
+      cairn_buf_reset(&s->ndjson);
+    }
+  }
+  /* zstd also checks the pledged size: a mismatch is an error there. */
+  if (rc == CAIRN_OK)
+    rc = feed(s, s->ndjson.data ? s->ndjson.data : "", s->ndjson.len,
+              ZSTD_e_end, fd, tmp, &h, &m->bytes, err);
+  cairn_buf_reset(&s->ndjson);
+  if (rc < 0)
+    goto done;
+  if (fsync(fd) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  if (close(fd) != 0) {
+    fd = -1;
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "close %s: %s", tmp,
+                     strerror(errno));
+    goto done;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp,
+                     path, strerror(errno));
+    goto done;
+  }
+  rc = cairn_fs_fsync_parent(path, err);
+  /* Every row is one line: strings are escaped, so none holds a '\n'. */
+  m->records = b->n_rows;
+done:
+  cairn_sha256_final_hex(&h, m->sha);
+  if (fd >= 0)
+    close(fd);
+  if (rc < 0)
+    unlink(tmp);
+  free(tmp);
+  return rc;
+}
+
 /* ---- finished bundles ------------------------------------------------- */
 
 /* Read a finished bundle's manifest: its part count and logical time
@@ -438,7 +856,8 @@ static const char *or_null(const char *s)
 static int build_manifest(const struct bundle_sink *s,
                           const struct cairn_window *w, const char *wdir,
                           long n, const char *logical_time,
-                          struct cairn_buf *out, cairn_err *err)
+                          struct cairn_buf *out, char (*shas)[65],
+                          cairn_err *err)
 {
   const struct cairn_sink_ctx *ctx = s->base.ctx;
   const struct cairn_contract *c = ctx->contract;
@@ -451,8 +870,19 @@ static int build_manifest(const struct bundle_sink *s,
     char *path = part_path(wdir, seq);
     char *name = cairn_strfmt("parts/%s/%ld" PART_SUFFIX, w->key, seq);
     uint64_t bytes = 0, records = 0;
-    char sha[65];
-    rc = digest_part(path, &bytes, sha, &records, err);
+    char *sha = shas[seq - 1];
+    const struct part_meta *pm = meta_get(s, w, seq);
+    struct stat st;
+    /* A part this process wrote is described from memory (its size is
+     * checked here, its digest again when it is packed); any other is
+     * read back. Both give the same numbers for the same bytes. */
+    if (pm && stat(path, &st) == 0 && (uint64_t)st.st_size == pm->bytes) {
+      bytes = pm->bytes;
+      records = pm->records;
+      memcpy(sha, pm->sha, 65);
+    } else {
+      rc = digest_part(path, &bytes, sha, &records, err);
+    }
     if (rc == CAIRN_OK)
       json_array_append_new(parts, json_pack(
           "{s:s, s:I, s:I, s:I, s:s}", "path", name, "seq", (json_int_t)seq,
@@ -575,10 +1005,15 @@ static int put_mem(struct archive *a, const char *name, const void *p,
   return put_data(a, p, n, tarp, err);
 }
 
+/* Pack the file at path; its SHA-256 must still be 'sha', the digest the
+ * manifest gives for it. */
 static int put_file(struct archive *a, const char *name, const char *path,
-                    int64_t mtime, const char *tarp, cairn_err *err)
+                    const char *sha, int64_t mtime, const char *tarp,
+                    cairn_err *err)
 {
   FILE *fp = fopen(path, "rb");
+  struct cairn_sha256 h;
+  char got[65];
   struct stat st;
   char buf[65536];
   size_t n;
@@ -591,15 +1026,21 @@ static int put_file(struct archive *a, const char *name, const char *path,
   }
   rc = put_header(a, name, (int64_t)st.st_size, mtime, tarp, err);
   left = (int64_t)st.st_size;
+  cairn_sha256_init(&h);
   while (rc == CAIRN_OK && (n = fread(buf, 1, sizeof buf, fp)) > 0) {
     if ((int64_t)n > left)
       break;
+    cairn_sha256_update(&h, buf, n);
     rc = put_data(a, buf, n, tarp, err);
     left -= (int64_t)n;
   }
+  cairn_sha256_final_hex(&h, got);
   if (rc == CAIRN_OK && (ferror(fp) || left != 0 || fgetc(fp) != EOF))
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s changed while packing it",
                      path);
+  else if (rc == CAIRN_OK && strcmp(got, sha) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "staged part %s is damaged: "
+                     "sha256 %s, written as %s", path, got, sha);
 done:
   if (fp)
     fclose(fp);
@@ -610,7 +1051,8 @@ static int write_tar(const struct bundle_sink *s,
                      const struct cairn_window *w, const char *tarp,
                      const char *wdir, long n, int64_t mtime,
                      const struct cairn_buf *manifest,
-                     const unsigned char *sig, cairn_err *err)
+                     const unsigned char *sig, char (*shas)[65],
+                     cairn_err *err)
 {
   char *tmp = cairn_strfmt("%s.tmp", tarp);
   struct archive *a = NULL;
@@ -649,7 +1091,7 @@ static int write_tar(const struct bundle_sink *s,
   for (long seq = 1; rc == CAIRN_OK && seq <= n; seq++) {
     char *path = part_path(wdir, seq);
     char *name = cairn_strfmt("parts/%s/%ld" PART_SUFFIX, w->key, seq);
-    rc = put_file(a, name, path, mtime, tmp, err);
+    rc = put_file(a, name, path, shas[seq - 1], mtime, tmp, err);
     free(path);
     free(name);
   }
@@ -754,10 +1196,13 @@ static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   s->job_dir = cairn_path_join(s->root, ctx->job);
   s->staging = cairn_path_join(s->job_dir, ".staging");
   s->order = cairn_contract_sorted_order(ctx->contract);
+  build_keys(s, ctx->contract);
 
   s->cctx = ZSTD_createCCtx();
   if (!s->cctx)
     abort();
+  s->zout_cap = ZSTD_CStreamOutSize();
+  s->zout = cairn_xmalloc(s->zout_cap);
   /* Fixed parameters, single-threaded: the frame is a pure function of
    * the NDJSON bytes (for a given libzstd version). The checksum lets
    * zstd -t catch a damaged part. */
@@ -803,9 +1248,10 @@ static int bundle_durable_seq(cairn_sink *base, const struct cairn_window *w,
   tarp = tar_path(s, w);
   /* A staging dir (even an empty one, after reset) is the window's
    * current attempt; otherwise a finished tar answers for it. */
-  if (cairn_fs_exists(wdir))
+  if (cairn_fs_exists(wdir)) {
     rc = staging_count(wdir, seq_out, err);
-  else if (cairn_fs_exists(tarp))
+    meta_forget(s, w, *seq_out + 1); /* anything above was pruned */
+  } else if (cairn_fs_exists(tarp))
     rc = read_finished(s, w, tarp, seq_out, NULL, err);
 done:
   free(wdir);
@@ -819,8 +1265,7 @@ static int bundle_load(cairn_sink *base, const struct cairn_window *w,
   struct bundle_sink *s = (struct bundle_sink *)base;
   const struct cairn_contract *c = s->base.ctx->contract;
   char *wdir = NULL, *part = NULL, *next = NULL;
-  size_t bound, zn;
-  char *dst;
+  struct part_meta m;
   int rc;
 
   rc = check_window(w, err);
@@ -832,6 +1277,9 @@ static int bundle_load(cairn_sink *base, const struct cairn_window *w,
                      "contract of %zu)", seq, b->n_fields, c->n_fields);
     goto done;
   }
+  /* This seq and everything above it is about to be rewritten or
+   * deleted: forget it first, whatever happens below. */
+  meta_forget(s, w, seq);
   wdir = window_dir(s, w);
   part = part_path(wdir, seq);
   next = part_path(wdir, seq + 1);
@@ -844,23 +1292,9 @@ static int bundle_load(cairn_sink *base, const struct cairn_window *w,
     if (rc < 0)
       goto done;
   }
-
-  cairn_buf_reset(&s->ndjson);
-  for (size_t r = 0; r < b->n_rows; r++) {
-    cairn_batch_row_json(b, c, s->order, r, &s->ndjson);
-    cairn_buf_putc(&s->ndjson, '\n');
-  }
-  cairn_buf_reset(&s->zbuf);
-  bound = ZSTD_compressBound(s->ndjson.len);
-  dst = cairn_buf_reserve(&s->zbuf, bound);
-  zn = ZSTD_compress2(s->cctx, dst, bound,
-                      s->ndjson.data ? s->ndjson.data : "", s->ndjson.len);
-  if (ZSTD_isError(zn)) {
-    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "zstd: %s", ZSTD_getErrorName(zn));
-    goto done;
-  }
-  s->zbuf.len = zn;
-  rc = cairn_fs_write_atomic(part, s->zbuf.data, s->zbuf.len, err);
+  rc = write_part(s, b, part, &m, err);
+  if (rc == CAIRN_OK)
+    meta_put(s, w, seq, &m);
 done:
   free(wdir);
   free(part);
@@ -876,6 +1310,7 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
   struct cairn_buf manifest = {0};
   unsigned char sig[CAIRN_BUNDLE_SIG_LEN];
   char *wdir = NULL, *tarp = NULL, *done_lt = NULL;
+  char (*shas)[65] = NULL;
   int64_t mtime = 0;
   long n = 0;
   int staged, rc;
@@ -902,6 +1337,7 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
   staged = cairn_fs_exists(wdir);
   if (staged) {
     rc = staging_count(wdir, &n, err);
+    meta_forget(s, w, n + 1); /* anything above was pruned */
     if (rc == CAIRN_OK && n != n_seq)
       rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
                        "bundle sink: window %s has %ld chunks but parts "
@@ -925,19 +1361,23 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
     goto done;
   }
 
-  rc = build_manifest(s, w, wdir, n_seq, logical_time, &manifest, err);
+  shas = cairn_xmalloc((size_t)(n_seq ? n_seq : 1) * sizeof *shas);
+  rc = build_manifest(s, w, wdir, n_seq, logical_time, &manifest, shas, err);
   if (rc == CAIRN_OK && s->key)
     rc = sign_manifest(s->key, &manifest, sig, err);
   if (rc == CAIRN_OK)
     rc = write_tar(s, w, tarp, wdir, n_seq, mtime, &manifest,
-                   s->key ? sig : NULL, err);
-  if (rc == CAIRN_OK && staged)
+                   s->key ? sig : NULL, shas, err);
+  if (rc == CAIRN_OK && staged) {
+    meta_forget(s, w, 1); /* the staged parts go away */
     rc = drop_staging(s, wdir, w, err);
+  }
   if (rc == CAIRN_OK)
     cairn_info("bundle %s: %ld parts%s", tarp, n_seq,
                s->key ? ", signed" : ", unsigned");
 done:
   cairn_buf_free(&manifest);
+  free(shas);
   free(done_lt);
   free(wdir);
   free(tarp);
@@ -954,6 +1394,7 @@ static int bundle_reset(cairn_sink *base, const struct cairn_window *w,
   rc = check_window(w, err);
   if (rc < 0)
     goto done;
+  meta_forget(s, w, 1);
   wdir = window_dir(s, w);
   first = part_path(wdir, 1);
   /* An empty staging dir means "attempt in progress, nothing durable",
@@ -984,11 +1425,18 @@ static void bundle_close(cairn_sink *base)
   free(s->root);
   free(s->job_dir);
   free(s->staging);
+  if (s->keys)
+    for (size_t k = 0; k < s->base.ctx->contract->n_fields; k++)
+      free(s->keys[k]);
+  free(s->keys);
+  free(s->key_len);
   free(s->order);
   EVP_PKEY_free(s->key);
   ZSTD_freeCCtx(s->cctx);
   cairn_buf_free(&s->ndjson);
-  cairn_buf_free(&s->zbuf);
+  free(s->zout);
+  free(s->clean);
+  free(s->meta);
 }
 
 static int bundle_outputs(cairn_sink *base, const struct cairn_window *w,

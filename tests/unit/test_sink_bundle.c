@@ -963,3 +963,146 @@ Test(sink_bundle, refuses_unsafe_names_and_bad_text)
   cr_assert(strstr(err.msg, "UTF-8"), "%s", err.msg);
   close_sink(&h);
 }
+
+/* ---- the NDJSON encoder ---------------------------------------------- */
+
+/* The sink's own encoder must give exactly cairn_batch_row_json's bytes:
+ * every value type, every byte value in strings (escapes at every offset
+ * of the 16-byte scan), extreme integers, empty and NULL values, and a
+ * field name that needs escaping. */
+Test(sink_bundle, parts_hold_exactly_cairn_batch_row_json)
+{
+  static struct cairn_field f2[] = {
+    { "s", CAIRN_F_STRING, 0, 0 },
+    { "a\"b\\c\x01", CAIRN_F_STRING, 0, 0 },
+    { "n", CAIRN_F_NUMBER, 0, 0 },
+    { "i", CAIRN_F_INTEGER, 0, 0 },
+    { "B", CAIRN_F_BOOLEAN, 0, 0 },
+    { "j", CAIRN_F_OBJECT, 0, 0 },
+    { "z", CAIRN_F_STRING, 0, 0 },
+  };
+  static const int64_t ints[] = { 0, -1, 9, 10, -10, INT64_MAX, INT64_MIN,
+                                  1234567890123LL };
+  struct cairn_contract c2 = contract;
+  struct cairn_batch *b = cairn_batch_create(7);
+  struct cairn_buf want = {0};
+  struct harness h;
+  size_t *order;
+  char *part = staged("a", "1.ndjson.zst"), *out = strf("%s/x.ndjson", tmp);
+  char *got;
+  size_t n_got;
+  unsigned seed = 12345;
+  cairn_err err = {0};
+
+  c2.n_fields = 7;
+  c2.fields = f2;
+  for (size_t r = 0; r < 600; r++) {
+    struct cairn_value *v = cairn_batch_add_row(b);
+    char text[200];
+    size_t n = r % 150;
+    for (size_t i = 0; i < n; i++) {
+      seed = seed * 1103515245u + 12345u;
+      /* mostly plain text, some of every byte value */
+      text[i] = (seed >> 16) % 7 ? (char)('a' + (seed >> 8) % 26)
+                                 : (char)((seed >> 20) & 0xff);
+    }
+    cairn_value_set_text(b, &v[0], CAIRN_V_STR, text, n);
+    if (r % 3)
+      cairn_value_set_text(b, &v[1], CAIRN_V_STR, text + n / 2, n - n / 2);
+    if (r % 4)
+      cairn_value_set_text(b, &v[2], CAIRN_V_NUM, "-12.5e3", 7);
+    v[3].type = CAIRN_V_INT;
+    v[3].i = ints[r % 8];
+    v[4].type = r % 5 ? CAIRN_V_BOOL : CAIRN_V_NULL;
+    v[4].i = (int64_t)(r % 2);
+    if (r % 2)
+      cairn_value_set_text(b, &v[5], CAIRN_V_JSON, "[1,{\"k\":null}]", 14);
+    cairn_value_set_text(b, &v[6], CAIRN_V_STR, "", 0);
+  }
+  order = cairn_contract_sorted_order(&c2);
+  for (size_t r = 0; r < b->n_rows; r++) {
+    cairn_batch_row_json(b, &c2, order, r, &want);
+    cairn_buf_putc(&want, '\n');
+  }
+
+  /* The harness opens with its own contract: reopen with this one. */
+  open_sink(&h, "a", pem);
+  cairn_sink_close(h.sink);
+  h.ctx.contract = &c2;
+  cr_assert_eq(cairn_sink_open(&cairn_sink_bundle_ops, &h.ctx, &h.sink,
+                               &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_sink_load(h.sink, &win, 1, b, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_eq(sh("zstd -dq -o %s %s", out, part), 0);
+  got = slurp(out, &n_got);
+  cr_assert_eq(n_got, want.len);
+  cr_assert(memcmp(got, want.data, want.len) == 0, "encoders differ");
+  free(got);
+  close_sink(&h);
+  cairn_buf_free(&want);
+  cairn_batch_free(b);
+  free(order);
+  free(part);
+  free(out);
+}
+
+/* ---- part descriptions: from memory or read back ----------------------- */
+
+/* A window loaded partly by one process and finished by another (parts
+ * read back and parts described from memory) gives the same tar as one
+ * process doing it all. */
+Test(sink_bundle, resumed_window_gives_the_same_tar)
+{
+  struct harness h;
+  char *a = tar_of("a"), *b = tar_of("b");
+
+  open_sink(&h, "a", pem);
+  load(&h, 1, 3);
+  load(&h, 2, 0);
+  load(&h, 3, 5);
+  finish(&h, 3);
+  close_sink(&h);
+
+  open_sink(&h, "b", pem);
+  load(&h, 1, 3);
+  load(&h, 2, 7); /* replaced below, after a "crash" */
+  close_sink(&h);
+  open_sink(&h, "b", pem);
+  cr_assert_eq(durable(&h), 2);
+  {
+    cairn_err err = {0};
+    cr_assert_eq(cairn_sink_reset_window(h.sink, &win, &err), CAIRN_OK);
+  }
+  load(&h, 1, 3);
+  close_sink(&h);
+  open_sink(&h, "b", pem);
+  cr_assert_eq(durable(&h), 1);
+  load(&h, 2, 0);
+  load(&h, 3, 5);
+  finish(&h, 3);
+  close_sink(&h);
+  cr_assert(same_file(a, b), "resumed window differs");
+  free(a);
+  free(b);
+}
+
+/* A staged part changed on disk after it was written (same size) is not
+ * packed under the digest recorded while writing it. */
+Test(sink_bundle, finish_refuses_a_part_damaged_after_writing)
+{
+  struct harness h;
+  char *part = staged("a", "1.ndjson.zst"), *tarp = tar_of("a");
+  cairn_err err = {0};
+
+  open_sink(&h, "a", pem);
+  load(&h, 1, 3);
+  cr_assert_eq(sh("printf 'X' | dd of=%s bs=1 seek=20 conv=notrunc "
+                  "status=none", part), 0);
+  cr_assert_eq(cairn_sink_finish_window(h.sink, &win, 1, lt, &err),
+               CAIRN_ESINK);
+  cr_assert(strstr(err.msg, "damaged"), "%s", err.msg);
+  cr_assert(!cairn_fs_exists(tarp), "a tar was written");
+  close_sink(&h);
+  free(part);
+  free(tarp);
+}
