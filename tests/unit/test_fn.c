@@ -7,6 +7,7 @@
 
 #include "core/jsonx.h"
 #include "transform/fn.h"
+#include "core/hash.h"
 
 static struct cairn__scratch scr;
 static struct cairn__srcs srcs;
@@ -539,6 +540,24 @@ Test(fn, record_id_is_unambiguous)
   EQ(csv(rid, NULL, "a,b,c", c1), id1); /* deterministic */
   EQ(csv("[{\"record_id\": [\"a\", \"zz\"]}]", NULL, "a,b,c", c1),
      "err:column \"zz\" is not in the header");
+}
+
+Test(fn, record_id_of_long_parts)
+{
+  /* Parts longer than the id's stack buffer take the incremental path;
+   * the id is still sha256 of "<len>:<text>;" per part. */
+  static char big[3001], mid[901];
+  const char *cells[] = { big, mid, "" };
+  const char *rid = "[{\"record_id\": [\"a\", \"b\", \"c\", \"b\"]}]";
+  struct cairn_buf msg = {0};
+  char hex[CAIRN_SHA256_HEX], want[80];
+  memset(big, 'x', 3000);
+  memset(mid, 'y', 900);
+  cairn_buf_printf(&msg, "3000:%s;900:%s;~;900:%s;", big, mid, mid);
+  cairn_sha256_hex(msg.data, msg.len, hex);
+  snprintf(want, sizeof want, "str:%s", hex);
+  EQ(csv(rid, NULL, "a,b,c", cells), want);
+  cairn_buf_free(&msg);
 }
 
 Test(fn, header_reads_response_headers)
