@@ -169,6 +169,26 @@ static const char *json1(const char *chain, const char *value_json)
 
 /* ---- text ------------------------------------------------------------- */
 
+Test(fn, lower_upper_every_byte)
+{
+  /* Every non-NUL byte at every offset of the 16-byte blocks. */
+  static char in[600], want_lo[620], want_up[620];
+  for (size_t i = 0; i < 599; i++)
+    in[i] = (char)(1 + (i * 7) % 255);
+  strcpy(want_lo, "str:");
+  strcpy(want_up, "str:");
+  for (size_t i = 0; i < 599; i++) {
+    unsigned char c = (unsigned char)in[i];
+    want_lo[4 + i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    want_up[4 + i] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+  }
+  EQ(csv1("[\"lower\"]", in), want_lo);
+  EQ(csv1("[\"upper\"]", in), want_up);
+  EQ(csv1("[\"upper\"]", "0123456789abcdeXyz"), "str:0123456789ABCDEXYZ");
+  EQ(csv1("[\"lower\"]", "0123456789abcdefghijklmnopqrstuvwxyZ"),
+     "str:0123456789abcdefghijklmnopqrstuvwxyz");
+}
+
 Test(fn, lower_upper_trim)
 {
   EQ(csv1("[\"lower\"]", "/Subscriptions/ABC/ResourceGroups/RG"),
