@@ -1028,6 +1028,30 @@ static int utc_auto(const char *s, size_t n, int64_t *t)
   return utc_epoch(s, n, 1, t);
 }
 
+/* 1 when s[0..20) is already the canonical "YYYY-MM-DDTHH:MM:SSZ" of a
+ * valid instant in years 0001..9999 (seconds 00..59): parsing and
+ * printing it would give back the same 20 bytes. Exports carry their
+ * dates this way, so most values skip the parse and the print. */
+static int utc_canonical(const char *s)
+{
+  static const unsigned char shape[20] = "dddd-dd-ddTdd:dd:ddZ";
+  int y, mo, d;
+  for (int i = 0; i < 20; i++) {
+    if (shape[i] == 'd') {
+      if (!is_digit(s[i]))
+        return 0;
+    } else if ((unsigned char)s[i] != shape[i]) {
+      return 0;
+    }
+  }
+  y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+      (s[3] - '0');
+  mo = (s[5] - '0') * 10 + (s[6] - '0');
+  d = (s[8] - '0') * 10 + (s[9] - '0');
+  return valid_date(y, mo, d) && (s[11] - '0') * 10 + (s[12] - '0') <= 23 &&
+         s[14] <= '5' && s[17] <= '5';
+}
+
 int cairn__to_utc(struct cairn__fctx *cx, struct cairn_xv *v, int fmt)
 {
   const char *s;
@@ -1053,6 +1077,12 @@ int cairn__to_utc(struct cairn__fctx *cx, struct cairn_xv *v, int fmt)
   trim_slice(&s, &n);
   if (!n) {
     memset(v, 0, sizeof *v);
+    return 0;
+  }
+  if (n == 20 && (fmt == CAIRN__UTC_AUTO || fmt == CAIRN__UTC_RFC3339) &&
+      utc_canonical(s)) {
+    set_str(v, s, 20);
+    v->flags = CAIRN__XV_UTC;
     return 0;
   }
   switch (fmt) {

@@ -327,6 +327,36 @@ Test(fn, utc_rfc3339_any_offset)
      "str:2025-03-01T00:00:00Z"); /* no zone: UTC */
 }
 
+Test(fn, utc_canonical_input_matches_parse)
+{
+  /* Canonical-looking text takes a shortcut; with a ".0" fraction it is
+   * parsed and printed. Both must agree (errors by kind only). */
+  static const char *const ymd[] = {
+    "0000-01-01", "0001-01-01", "9999-12-31", "2024-02-29", "2023-02-29",
+    "1900-02-29", "2000-02-29", "2024-00-10", "2024-13-01", "2024-04-31",
+    "2024-04-00", "2024-12-32", "2024-06-30",
+  };
+  static const char *const hms[] = {
+    "00:00:00", "23:59:59", "24:00:00", "23:60:00", "23:59:60", "12:00:61",
+    "09:05:07",
+  };
+  for (size_t i = 0; i < sizeof ymd / sizeof ymd[0]; i++)
+    for (size_t k = 0; k < sizeof hms / sizeof hms[0]; k++) {
+      char a[40], b[40], ra[2048];
+      snprintf(a, sizeof a, "%sT%sZ", ymd[i], hms[k]);
+      snprintf(b, sizeof b, "%sT%s.0Z", ymd[i], hms[k]);
+      snprintf(ra, sizeof ra, "%s", csv1("[\"utc\"]", a));
+      if (strncmp(ra, "err:", 4) == 0)
+        cr_assert(strncmp(csv1("[\"utc\"]", b), "err:", 4) == 0, "%s", a);
+      else
+        cr_assert_str_eq(ra, csv1("[\"utc\"]", b), "%s", a);
+    }
+  EQ(csv1("[\"utc\"]", "2024-05-01t00:00:00z"), "str:2024-05-01T00:00:00Z");
+  EQ(csv1("[\"utc\"]", " 2024-05-01T00:00:00Z "), "str:2024-05-01T00:00:00Z");
+  EQ(csv1("[{\"utc\": \"rfc3339\"}]", "2024-05-01T00:00:00Z"),
+     "str:2024-05-01T00:00:00Z");
+}
+
 Test(fn, utc_source_specific_forms)
 {
   EQ(csv1("[\"utc\"]", "2024-01-01T00:00Z"), "str:2024-01-01T00:00:00Z");
