@@ -1027,13 +1027,28 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   for (size_t it = 0; it < n_items; it++) {
     struct cairn_value *row = cairn_batch_add_row(b);
     const struct cairn_xv *vals = t->vals + it * nf;
+    size_t total = 0;
+    char *p;
+    /* The row's texts go into the arena with one allocation, back to
+     * back (each NUL-terminated, as cairn_value_set_text would copy
+     * them), which also lets the chunk digest hash them without a copy. */
+    for (size_t i = 0; i < nf; i++)
+      if (vals[i].type == CAIRN_V_STR || vals[i].type == CAIRN_V_NUM ||
+          vals[i].type == CAIRN_V_JSON)
+        total += vals[i].n + 1;
+    p = total ? cairn_batch_alloc(b, total) : NULL;
     for (size_t i = 0; i < nf; i++) {
       const struct cairn_xv *v = &vals[i];
       switch (v->type) {
       case CAIRN_V_STR:
       case CAIRN_V_NUM:
       case CAIRN_V_JSON:
-        cairn_value_set_text(b, &row[i], v->type, v->s, v->n);
+        memcpy(p, v->s, v->n);
+        p[v->n] = '\0';
+        row[i].type = (uint8_t)v->type;
+        row[i].s = p;
+        row[i].len = (uint32_t)v->n;
+        p += v->n + 1;
         break;
       case CAIRN_V_INT:
       case CAIRN_V_BOOL:
