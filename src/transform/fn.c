@@ -187,6 +187,19 @@ static int why_xv(struct cairn__fctx *cx, const struct cairn_xv *v,
 
 /* The escapes jansson's json_dumps uses (without JSON_ENSURE_ASCII), so
  * text encoded here matches cairn_json_canonical byte for byte. */
+#if defined(__SSE2__)
+/* Bytes of b that a JSON string cannot hold as they are, or that need a
+ * closer look: < 0x20, >= 0x80 (signed compare), '"' and '\\'. */
+static inline unsigned json_special(__m128i b)
+{
+  __m128i m = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)),
+                           _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                        _mm_cmpeq_epi8(b,
+                                                       _mm_set1_epi8('\\'))));
+  return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
 /* Writes at most n * 6 + 2 bytes at p; returns the end. */
 static char *enc_string_to(char *p, const char *s, size_t n)
 {
@@ -194,7 +207,27 @@ static char *enc_string_to(char *p, const char *s, size_t n)
 
   *p++ = '"';
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+    unsigned char c;
+#if defined(__SSE2__)
+    /* 16 bytes at a time while nothing needs escaping (a full store is
+     * safe: the output has room for six bytes per input byte). */
+    while (n - i >= 16) {
+      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+      unsigned m = json_special(b);
+      _mm_storeu_si128((__m128i *)(void *)p, b);
+      if (m) {
+        unsigned k = (unsigned)__builtin_ctz(m);
+        p += k;
+        i += k;
+        break;
+      }
+      p += 16;
+      i += 16;
+    }
+    if (i == n)
+      break;
+#endif
+    c = (unsigned char)s[i];
     if (c >= 0x20 && c != '"' && c != '\\') {
       *p++ = (char)c;
       continue;
@@ -1219,8 +1252,22 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
   int esc = 0;
   char *d, *o;
 
-  while (p < end && *p != '"') {
-    unsigned char c = (unsigned char)*p;
+  while (p < end) {
+    unsigned char c;
+#if defined(__SSE2__)
+    if (end - p >= 16) {
+      unsigned m = json_special(
+          _mm_loadu_si128((const __m128i *)(const void *)p));
+      if (!m) {
+        p += 16;
+        continue;
+      }
+      p += __builtin_ctz(m);
+    }
+#endif
+    c = (unsigned char)*p;
+    if (c == '"')
+      break;
     if (c < 0x20)
       return -1;
     if (c == '\\') {
@@ -1336,8 +1383,17 @@ static int tags_from_text(struct cairn__fctx *cx, struct cairn_xv *v)
   braced = *p == '{';
   if (braced)
     p = skip_ws(p + 1, end);
-  for (const char *q = p; q < end; q++)
-    cap += *q == ':';
+  {
+    const char *q = p;
+#if defined(__SSE2__)
+    for (; end - q >= 16; q += 16)
+      cap += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(
+          _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)q),
+                         _mm_set1_epi8(':'))));
+#endif
+    for (; q < end; q++)
+      cap += *q == ':';
+  }
   tags = (struct tag *)cairn__scratch_alloc(cx->scratch, cap * sizeof *tags);
   if (braced && p < end && *p == '}') {
     p++;

@@ -489,6 +489,41 @@ Test(fn, tags_escapes_and_duplicates)
      "json:{\"a\":\"x\\ty\\u001F\"}");
 }
 
+Test(fn, tags_long_strings_match_jansson)
+{
+  /* Keys and values long enough to cross 16-byte blocks, with escapes
+   * and UTF-8 at every offset: the canonical text equals jansson's
+   * sorted compact dump of the same object. */
+  static const char *const bits[] = { "a", "Z", "\"", "\\", "\n", "\x01",
+                                      "\xc3\xa9", "\xf0\x9f\x98\x80", "-", " " };
+  unsigned seed = 7;
+  for (int round = 0; round < 300; round++) {
+    json_t *o = json_object();
+    char *text, *want, full[4096];
+    int members = 1 + round % 5;
+    for (int m = 0; m < members; m++) {
+      char k[256] = "k", v[256] = "";
+      int kl = round % 37, vl = (round * 7 + m) % 53;
+      for (int i = 0; i < kl; i++) {
+        seed = seed * 1103515245u + 12345u;
+        strcat(k, bits[(seed >> 16) % 10]);
+      }
+      for (int i = 0; i < vl; i++) {
+        seed = seed * 1103515245u + 12345u;
+        strcat(v, bits[(seed >> 16) % 10]);
+      }
+      json_object_set_new(o, k, json_string(v));
+    }
+    text = json_dumps(o, JSON_COMPACT);
+    want = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(full, sizeof full, "json:%s", want);
+    EQ(csv1("[\"tags\"]", text), full);
+    free(text);
+    free(want);
+    json_decref(o);
+  }
+}
+
 Test(fn, tags_from_json_records)
 {
   EQ(json1("[\"tags\"]", "{\"z\": \"1\", \"a\": 2}"),
