@@ -646,9 +646,54 @@ static void reason(cairn_transform *t, const char *field, long item,
     cairn_buf_printf(r, " (item %ld)", item);
 }
 
+/* 1 when s[0..n) is all ASCII. Whole blocks, then one block that ends
+ * at the end (overlapping the last one), so short and odd lengths take
+ * no byte loop. */
+static int ascii_only(const unsigned char *s, size_t n)
+{
+  uint64_t a, b;
+  uint32_t x, y;
+  if (n >= 16) {
+#if defined(__SSE2__)
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      if (_mm_movemask_epi8(
+              _mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+        return 0;
+    return !_mm_movemask_epi8(
+        _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)));
+#else
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&a, s + i, 8);
+      if (a & 0x8080808080808080ULL)
+        return 0;
+    }
+    memcpy(&a, s + n - 8, 8);
+    return !(a & 0x8080808080808080ULL);
+#endif
+  }
+  if (n >= 8) {
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    return !((a | b) & 0x8080808080808080ULL);
+  }
+  if (n >= 4) {
+    memcpy(&x, s, 4);
+    memcpy(&y, s + n - 4, 4);
+    return !((x | y) & 0x80808080u);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (s[i] >= 0x80)
+      return 0;
+  return 1;
+}
+
 static int utf8_valid(const char *s, size_t n, size_t *bad_at)
 {
   const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  if (ascii_only(p, n))
+    return 1;
   while (p < end) {
     unsigned c = *p;
     size_t k;
