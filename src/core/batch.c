@@ -148,8 +148,9 @@ void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
 }
 
 /* Two streams, hashed separately and then together:
- *   framing: per value its type byte, then the 32-bit length (STR, NUM,
- *            JSON, little-endian) or the 64-bit integer (INT, BOOL);
+ *   framing: per value its type byte, then the length (STR, NUM, JSON;
+ *            LEB128, one byte below 128) or the 64-bit integer (INT,
+ *            BOOL; little-endian);
  *   text:    per STR/NUM/JSON value its bytes and one NUL.
  * The text of a row's values (and of consecutive rows) lies back to back
  * in the arena, NULs included, so the text stream is hashed straight
@@ -179,9 +180,12 @@ void cairn_batch_digest(const struct cairn_batch *b, char out[65])
       for (int i = 0; i < 8; i++)
         buf[used++] = (unsigned char)(x >> (8 * i));
     } else if (v->type != CAIRN_V_NULL) {
-      uint32_t n = v->len;
-      for (int i = 0; i < 4; i++)
-        buf[used++] = (unsigned char)(n >> (8 * i));
+      uint32_t n = v->len, x = n;
+      while (x >= 0x80) {          /* LEB128: one byte below 128 */
+        buf[used++] = (unsigned char)(x | 0x80);
+        x >>= 7;
+      }
+      buf[used++] = (unsigned char)x;
       if (v->s[n] == '\0') {
         /* the usual case: arena text with its NUL */
         if (v->s != run_end) {
