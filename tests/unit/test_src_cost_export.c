@@ -198,7 +198,9 @@ Test(src_cost_export, decode_without_or_with_a_bad_index_sees_the_same)
 
   for (;;) {
     struct cairn_buf a = { 0 }, b = { 0 }, c = { 0 }, saved = { 0 };
-    int rc = s->ops->extract(s, cur, &page, &err);
+    int rc;
+    cairn_page_reset(&page);
+    rc = s->ops->extract(s, cur, &page, &err);
     if (rc == CAIRN_DONE)
       break;
     cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
