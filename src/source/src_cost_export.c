@@ -677,7 +677,11 @@ static void index_add(struct cairn_buf *ix, size_t bytes, long lines, int *ok)
   }
   e[0] = (uint32_t)bytes;
   e[1] = (uint32_t)lines;
-  cairn_buf_append(ix, e, sizeof e);
+  if (ix->cap - ix->len < sizeof e + 1)
+    cairn_buf_reserve(ix, 4096 * sizeof e); /* grows geometrically */
+  memcpy(ix->data + ix->len, e, sizeof e);
+  ix->len += sizeof e;
+  ix->data[ix->len] = '\0';
 }
 
 static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
