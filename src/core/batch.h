@@ -115,6 +115,10 @@ struct cairn_value *cairn_batch_add_row(struct cairn_batch *b);
 void cairn_batch_drop_row(struct cairn_batch *b);
 /* Copy n bytes into the arena (NUL-terminated); valid until reset/free. */
 const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n);
+/* n contiguous bytes of arena space for the caller to fill (e.g. all the
+ * NUL-terminated texts of one row, copied at once); valid until
+ * reset/free. */
+char *cairn_batch_alloc(struct cairn_batch *b, size_t n);
 /* Record a reject; strings are copied. */
 void cairn_batch_reject(struct cairn_batch *b, const char *position,
                         const char *reasons, const char *raw);
@@ -122,8 +126,11 @@ void cairn_batch_reject(struct cairn_batch *b, const char *position,
 void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
                           int type, const char *s, size_t n);
 
-/* SHA-256 over the rows' values (type, length, bytes), hex into out. The
- * chunk's content digest recorded at the transformed stage. */
+/* SHA-256 digest of the rows' values, hex into out: a deterministic
+ * function of the values (types, lengths, bytes, in row order), not of
+ * where they are stored. The chunk's content digest recorded at the
+ * transformed stage, compared between attempts of one version only (its
+ * exact construction is not a format: see batch.c). */
 void cairn_batch_digest(const struct cairn_batch *b, char out[65]);
 
 /* Append row r as one JSON object with keys sorted by field name (the

@@ -97,6 +97,7 @@ void cairn__put_line(char *out, size_t prefix, long line)
 void cairn_page_clear(struct cairn_page *p)
 {
   cairn_buf_free(&p->raw);
+  cairn_buf_free(&p->index);
   free(p->cursor_out);
   free(p->meta);
   p->cursor_out = NULL;
@@ -107,6 +108,7 @@ void cairn_page_clear(struct cairn_page *p)
 void cairn_page_reset(struct cairn_page *p)
 {
   cairn_buf_reset(&p->raw);
+  cairn_buf_reset(&p->index);
   free(p->cursor_out);
   free(p->meta);
   p->cursor_out = NULL;

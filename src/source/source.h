@@ -56,6 +56,14 @@ struct cairn_page {
   char            *meta;       /* JSON text: response status/headers, file
                                   name and first line; may be NULL (owned) */
   long             n_hint;     /* records expected, -1 when unknown */
+  struct cairn_buf index;      /* optional record index from extract: per
+                                  record of raw (blank lines included), a
+                                  uint32_t pair {bytes, newlines}, so
+                                  decode need not scan again; empty when
+                                  unknown (e.g. a spooled page). Only the
+                                  source that wrote it reads it, and only
+                                  after checking it covers raw exactly.
+                                  Emptied by reset (owned) */
 };
 void cairn_page_clear(struct cairn_page *p);
 /* Empty the page for the next chunk but keep raw's memory. */

@@ -665,6 +665,26 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   return CAIRN_OK;
 }
 
+/* Note one record (its bytes and newlines) in the page's index; a record
+ * beyond 32 bits makes the index unusable (*ok = 0). */
+static void index_add(struct cairn_buf *ix, size_t bytes, long lines, int *ok)
+{
+  uint32_t e[2];
+  if (!*ok)
+    return;
+  if (bytes > UINT32_MAX || lines < 0 || (unsigned long)lines > UINT32_MAX) {
+    *ok = 0;
+    return;
+  }
+  e[0] = (uint32_t)bytes;
+  e[1] = (uint32_t)lines;
+  if (ix->cap - ix->len < sizeof e + 1)
+    cairn_buf_reserve(ix, 4096 * sizeof e); /* grows geometrically */
+  memcpy(ix->data + ix->len, e, sizeof e);
+  ix->len += sizeof e;
+  ix->data[ix->len] = '\0';
+}
+
 /* Append the records of one chunk to raw: at most chunk_rows records, and
  * no record that would take raw past chunk_bytes (unless it is the first:
  * a chunk always makes progress). Records lying wholly in the read buffer
@@ -674,15 +694,17 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
  * makes a chunk's end depend only on the records, not on where the reads
  * fall: a resume that re-reads a chunk from its cursor must get the same
  * chunk. *rows gets the records (blank lines excluded), *line the line
- * after the last one. */
-static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
-                      long *line, cairn_err *err)
+ * after the last one; ix, each record's bytes and newlines. */
+static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
+                      struct cairn_buf *ix, long *rows, long *line,
+                      cairn_err *err)
 {
   struct reader *rd = &s->rd;
   size_t limit = (size_t)s->chunk_bytes;
-  int rc;
+  int rc, ix_ok = 1;
 
   cairn_buf_reset(raw);
+  cairn_buf_reset(ix);
   /* Size the page once instead of doubling up to twice the bound. */
   if (limit <= (1u << 30) && raw->cap < limit + 1) {
     raw->data = cairn_xrealloc(raw->data, limit + 1);
@@ -696,6 +718,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
     if (!cairn__csv_blank(s->carry.data, s->carry.len))
       (*rows)++;
     *line += s->carry_lines;
+    index_add(ix, s->carry.len, s->carry_lines, &ix_ok);
     s->has_carry = 0;
   }
   while (*rows < s->chunk_rows) {
@@ -724,6 +747,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
         (*rows)++;
       *line += lines;
       span += k;
+      index_add(ix, k, lines, &ix_ok);
     }
     if (span && cairn_buf_append(raw, p, span) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
@@ -756,8 +780,11 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw, long *rows,
       if (!cairn__csv_blank(raw->data + before, raw->len - before))
         (*rows)++;
       *line += lines;
+      index_add(ix, raw->len - before, lines, &ix_ok);
     }
   }
+  if (!ix_ok)
+    cairn_buf_reset(ix);
   return CAIRN_OK;
 }
 
@@ -889,7 +916,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 
   /* One chunk: whole records of this blob, never more than one blob. */
   line_end = c.line;
-  rc = read_chunk(s, &page->raw, &rows, &line_end, err);
+  rc = read_chunk(s, &page->raw, &page->index, &rows, &line_end, err);
   if (rc < 0)
     return rc;
   page->n_hint = rows;
@@ -949,7 +976,8 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
   const struct cairn_header *h;
   struct cairn_record rec;
   char pos[1024];
-  size_t prefix;
+  size_t prefix, n_ix = 0, at_ix = 0;
+  const uint32_t *ix = NULL;
   int rc = CAIRN_OK;
 
   (void)seq;
@@ -962,10 +990,34 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
   prefix = (size_t)snprintf(pos, sizeof pos - 24, "%s:", s->blobs[blob].name);
   if (prefix >= sizeof pos - 24)
     prefix = sizeof pos - 25;
+  /* The record boundaries extract found, when they cover this raw text
+   * exactly; otherwise each record is scanned for here. */
+  {
+    size_t sum = 0;
+    ix = (const uint32_t *)(const void *)page->index.data;
+    n_ix = page->index.len / (2 * sizeof *ix);
+    for (size_t k = 0; k < n_ix; k++)
+      sum += ix[2 * k];
+    if (!n_ix || page->index.len % (2 * sizeof *ix) || sum != page->raw.len)
+      ix = NULL, n_ix = 0;
+  }
   while (p < end && rc == CAIRN_OK) {
     int quoted = 0, done;
     long lines = 0;
-    size_t n = cairn__csv_scan(p, (size_t)(end - p), &quoted, &lines, &done);
+    size_t n = 0;
+
+    if (at_ix < n_ix) {
+      n = ix[2 * at_ix];
+      lines = (long)ix[2 * at_ix + 1];
+      at_ix++;
+      if (!n || (p + n != end && p[n - 1] != '\n')) {
+        n_ix = 0; /* not a record end: stop trusting the index */
+        n = 0;
+        lines = 0;
+      }
+    }
+    if (!n)
+      n = cairn__csv_scan(p, (size_t)(end - p), &quoted, &lines, &done);
 
     if (cairn__csv_blank(p, n)) {
       line += lines;

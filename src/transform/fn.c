@@ -17,6 +17,9 @@
 #include "core/jsonx.h"
 
 #include <openssl/sha.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,15 +187,47 @@ static int why_xv(struct cairn__fctx *cx, const struct cairn_xv *v,
 
 /* The escapes jansson's json_dumps uses (without JSON_ENSURE_ASCII), so
  * text encoded here matches cairn_json_canonical byte for byte. */
-static void enc_string(struct cairn_buf *out, const char *s, size_t n)
+#if defined(__SSE2__)
+/* Bytes of b that a JSON string cannot hold as they are, or that need a
+ * closer look: < 0x20, >= 0x80 (signed compare), '"' and '\\'. */
+static inline unsigned json_special(__m128i b)
 {
-  char *p = cairn_buf_reserve(out, n * 6 + 2);
-  char *start = p;
+  __m128i m = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(0x20)),
+                           _mm_or_si128(_mm_cmpeq_epi8(b, _mm_set1_epi8('"')),
+                                        _mm_cmpeq_epi8(b,
+                                                       _mm_set1_epi8('\\'))));
+  return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
+
+/* Writes at most n * 6 + 2 bytes at p; returns the end. */
+static char *enc_string_to(char *p, const char *s, size_t n)
+{
   static const char hex[] = "0123456789ABCDEF";
 
   *p++ = '"';
   for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+    unsigned char c;
+#if defined(__SSE2__)
+    /* 16 bytes at a time while nothing needs escaping (a full store is
+     * safe: the output has room for six bytes per input byte). */
+    while (n - i >= 16) {
+      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+      unsigned m = json_special(b);
+      _mm_storeu_si128((__m128i *)(void *)p, b);
+      if (m) {
+        unsigned k = (unsigned)__builtin_ctz(m);
+        p += k;
+        i += k;
+        break;
+      }
+      p += 16;
+      i += 16;
+    }
+    if (i == n)
+      break;
+#endif
+    c = (unsigned char)s[i];
     if (c >= 0x20 && c != '"' && c != '\\') {
       *p++ = (char)c;
       continue;
@@ -212,7 +247,14 @@ static void enc_string(struct cairn_buf *out, const char *s, size_t n)
     }
   }
   *p++ = '"';
-  out->len += (size_t)(p - start);
+  return p;
+}
+
+static void enc_string(struct cairn_buf *out, const char *s, size_t n)
+{
+  char *p = cairn_buf_reserve(out, n * 6 + 2);
+  char *end = enc_string_to(p, s, n);
+  out->len += (size_t)(end - p);
   out->data[out->len] = '\0';
 }
 
@@ -1019,6 +1061,30 @@ static int utc_auto(const char *s, size_t n, int64_t *t)
   return utc_epoch(s, n, 1, t);
 }
 
+/* 1 when s[0..20) is already the canonical "YYYY-MM-DDTHH:MM:SSZ" of a
+ * valid instant in years 0001..9999 (seconds 00..59): parsing and
+ * printing it would give back the same 20 bytes. Exports carry their
+ * dates this way, so most values skip the parse and the print. */
+static int utc_canonical(const char *s)
+{
+  static const unsigned char shape[20] = "dddd-dd-ddTdd:dd:ddZ";
+  int y, mo, d;
+  for (int i = 0; i < 20; i++) {
+    if (shape[i] == 'd') {
+      if (!is_digit(s[i]))
+        return 0;
+    } else if ((unsigned char)s[i] != shape[i]) {
+      return 0;
+    }
+  }
+  y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+      (s[3] - '0');
+  mo = (s[5] - '0') * 10 + (s[6] - '0');
+  d = (s[8] - '0') * 10 + (s[9] - '0');
+  return valid_date(y, mo, d) && (s[11] - '0') * 10 + (s[12] - '0') <= 23 &&
+         s[14] <= '5' && s[17] <= '5';
+}
+
 int cairn__to_utc(struct cairn__fctx *cx, struct cairn_xv *v, int fmt)
 {
   const char *s;
@@ -1044,6 +1110,12 @@ int cairn__to_utc(struct cairn__fctx *cx, struct cairn_xv *v, int fmt)
   trim_slice(&s, &n);
   if (!n) {
     memset(v, 0, sizeof *v);
+    return 0;
+  }
+  if (n == 20 && (fmt == CAIRN__UTC_AUTO || fmt == CAIRN__UTC_RFC3339) &&
+      utc_canonical(s)) {
+    set_str(v, s, 20);
+    v->flags = CAIRN__XV_UTC;
     return 0;
   }
   switch (fmt) {
@@ -1180,8 +1252,22 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
   int esc = 0;
   char *d, *o;
 
-  while (p < end && *p != '"') {
-    unsigned char c = (unsigned char)*p;
+  while (p < end) {
+    unsigned char c;
+#if defined(__SSE2__)
+    if (end - p >= 16) {
+      unsigned m = json_special(
+          _mm_loadu_si128((const __m128i *)(const void *)p));
+      if (!m) {
+        p += 16;
+        continue;
+      }
+      p += __builtin_ctz(m);
+    }
+#endif
+    c = (unsigned char)*p;
+    if (c == '"')
+      break;
     if (c < 0x20)
       return -1;
     if (c == '\\') {
@@ -1290,7 +1376,6 @@ static int tags_from_text(struct cairn__fctx *cx, struct cairn_xv *v)
   size_t cap = 1, n = 0;
   struct tag *tags;
   int braced;
-  struct cairn_buf *out = &cx->tmp;
 
   p = skip_ws(p, end);
   if (p == end)
@@ -1298,8 +1383,17 @@ static int tags_from_text(struct cairn__fctx *cx, struct cairn_xv *v)
   braced = *p == '{';
   if (braced)
     p = skip_ws(p + 1, end);
-  for (const char *q = p; q < end; q++)
-    cap += *q == ':';
+  {
+    const char *q = p;
+#if defined(__SSE2__)
+    for (; end - q >= 16; q += 16)
+      cap += (size_t)__builtin_popcount((unsigned)_mm_movemask_epi8(
+          _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)q),
+                         _mm_set1_epi8(':'))));
+#endif
+    for (; q < end; q++)
+      cap += *q == ':';
+  }
   tags = (struct tag *)cairn__scratch_alloc(cx->scratch, cap * sizeof *tags);
   if (braced && p < end && *p == '}') {
     p++;
@@ -1359,28 +1453,49 @@ done:
   p = skip_ws(p, end);
   if (p != end)
     return tags_fail(cx, v, p, "trailing text");
-  qsort(tags, n, sizeof *tags, cmp_tag);
-  out->len = 0;
-  cairn_buf_putc(out, '{');
-  for (size_t i = 0, w = 0; i < n; i++) {
-    /* equal keys sort by position: keep only the last one */
-    if (i + 1 < n && tags[i].kn == tags[i + 1].kn &&
-        memcmp(tags[i].k, tags[i + 1].k, tags[i].kn) == 0)
-      continue;
-    if (w++)
-      cairn_buf_putc(out, ',');
-    enc_string(out, tags[i].k, tags[i].kn);
-    cairn_buf_putc(out, ':');
-    if (tags[i].vstr)
-      enc_string(out, tags[i].v, tags[i].vn);
-    else
-      cairn_buf_append(out, tags[i].v, tags[i].vn);
+  /* Insertion sort: a row has a handful of tags, and qsort's indirect
+   * calls (and merge buffer) cost more than the sorting. Keys compare by
+   * bytes, then by position, so the order is total and stable. */
+  for (size_t i = 1; i < n; i++) {
+    struct tag t = tags[i];
+    size_t j = i;
+    while (j > 0 && cmp_tag(&tags[j - 1], &t) > 0) {
+      tags[j] = tags[j - 1];
+      j--;
+    }
+    tags[j] = t;
   }
-  cairn_buf_putc(out, '}');
-  memset(v, 0, sizeof *v);
-  v->type = CAIRN_V_JSON;
-  v->s = cairn__scratch_dup(cx->scratch, out->data, out->len);
-  v->n = out->len;
+  /* Encoded straight into the scratch, sized for the worst case. */
+  {
+    size_t need = 2;
+    char *d, *o;
+    for (size_t i = 0; i < n; i++)
+      need += (tags[i].kn + tags[i].vn) * 6 + 6;
+    d = o = cairn__scratch_alloc(cx->scratch, need + 1);
+    *o++ = '{';
+    for (size_t i = 0, w = 0; i < n; i++) {
+      /* equal keys sort by position: keep only the last one */
+      if (i + 1 < n && tags[i].kn == tags[i + 1].kn &&
+          memcmp(tags[i].k, tags[i + 1].k, tags[i].kn) == 0)
+        continue;
+      if (w++)
+        *o++ = ',';
+      o = enc_string_to(o, tags[i].k, tags[i].kn);
+      *o++ = ':';
+      if (tags[i].vstr) {
+        o = enc_string_to(o, tags[i].v, tags[i].vn);
+      } else {
+        memcpy(o, tags[i].v, tags[i].vn);
+        o += tags[i].vn;
+      }
+    }
+    *o++ = '}';
+    *o = '\0';
+    memset(v, 0, sizeof *v);
+    v->type = CAIRN_V_JSON;
+    v->s = d;
+    v->n = (size_t)(o - d);
+  }
   v->flags = CAIRN__XV_FLAT;
   return 0;
 empty:
@@ -1537,28 +1652,68 @@ static int text_input(struct cairn__fctx *cx, struct cairn_xv *v)
   return cairn__to_string(cx, v);
 }
 
+/* ASCII case mapping, 16 bytes at a time where SSE2 exists (every
+ * x86-64): 'lo' is 'A' (lower-casing) or 'a' (upper-casing). */
+#if defined(__SSE2__)
+/* Bytes of b in [lo, lo + 25] as a 0xFF mask (unsigned range check done
+ * as a signed compare after a bias). */
+static inline __m128i case_mask(__m128i b, char lo)
+{
+  return _mm_cmplt_epi8(_mm_add_epi8(b, _mm_set1_epi8((char)(0x80 - lo))),
+                        _mm_set1_epi8((char)(0x80 + 26)));
+}
+#endif
+
+/* Index of the first byte of s[0..n) in [lo, lo + 25], or n. */
+static size_t case_find(const char *s, size_t n, char lo)
+{
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    unsigned m = (unsigned)_mm_movemask_epi8(case_mask(b, lo));
+    if (m)
+      return i + (unsigned)__builtin_ctz(m);
+  }
+#endif
+  for (; i < n; i++)
+    if ((unsigned char)(s[i] - lo) < 26)
+      break;
+  return i;
+}
+
+/* d[i] = s[i] with [lo, lo + 25] flipped by 0x20 (the other case). */
+static void case_copy(char *d, const char *s, size_t n, char lo)
+{
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(0x20);
+  for (; i + 16 <= n; i += 16) {
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    b = _mm_xor_si128(b, _mm_and_si128(case_mask(b, lo), flip));
+    _mm_storeu_si128((__m128i *)(void *)(d + i), b);
+  }
+#endif
+  for (; i < n; i++)
+    d[i] = (unsigned char)(s[i] - lo) < 26 ? (char)(s[i] ^ 0x20) : s[i];
+}
+
 static int change_case(struct cairn__fctx *cx, struct cairn_xv *v, int up)
 {
+  const char lo = up ? 'a' : 'A';
   size_t i;
   char *d;
   if (v->type == CAIRN_V_NULL)
     return 0;
   if (text_input(cx, v) < 0)
     return -1;
-  for (i = 0; i < v->n; i++) {
-    char ch = v->s[i];
-    if (up ? (ch >= 'a' && ch <= 'z') : (ch >= 'A' && ch <= 'Z'))
-      break;
-  }
+  i = case_find(v->s, v->n, lo);
   if (i == v->n)
     return 0; /* nothing to change: keep the slice */
-  d = cairn__scratch_dup(cx->scratch, v->s, v->n);
-  for (; i < v->n; i++) {
-    if (up && d[i] >= 'a' && d[i] <= 'z')
-      d[i] = (char)(d[i] - 'a' + 'A');
-    else if (!up && d[i] >= 'A' && d[i] <= 'Z')
-      d[i] = (char)(d[i] - 'A' + 'a');
-  }
+  d = cairn__scratch_alloc(cx->scratch, v->n + 1);
+  memcpy(d, v->s, i);
+  case_copy(d + i, v->s + i, v->n - i, lo);
+  d[v->n] = '\0';
   v->s = d;
   v->flags = 0;
   return 0;
@@ -1915,15 +2070,32 @@ static int fn_coalesce(const struct cairn__fn_call *c, struct cairn__fctx *cx,
   return 0;
 }
 
+/* Hash the bytes buffered in m (and flush them), used when one row's
+ * message outgrows the stack buffer of fn_record_id. */
+static void rid_flush(SHA256_CTX *h, int *started, char *m, size_t *used)
+{
+  if (!*started) {
+    SHA256_Init(h);
+    *started = 1;
+  }
+  SHA256_Update(h, m, *used);
+  *used = 0;
+}
+
 static int fn_record_id(const struct cairn__fn_call *c,
                         struct cairn__fctx *cx, struct cairn_xv *v)
 {
   static const char hex[] = "0123456789abcdef";
   SHA256_CTX h;
   unsigned char md[32];
+  /* The message is assembled here and hashed with one call: a row's ids
+   * are ~200 bytes, and per-call overhead (three calls per part) cost
+   * more than the hashing. Longer messages are flushed in pieces. */
+  char m[1024];
+  size_t used = 0;
+  int started = 0;
   char *out;
 
-  SHA256_Init(&h);
   for (size_t i = 0; i < c->n_srcs; i++) {
     struct cairn_xv sv;
     const char *s;
@@ -1934,24 +2106,44 @@ static int fn_record_id(const struct cairn__fn_call *c,
     /* Each part is "<byte length>:<text>;", a null part "~;": no two
      * different lists of values give the same byte string. */
     if (sv.type == CAIRN_V_NULL) {
-      SHA256_Update(&h, "~;", 2);
+      if (used + 2 > sizeof m)
+        rid_flush(&h, &started, m, &used);
+      memcpy(m + used, "~;", 2);
+      used += 2;
       continue;
     }
     xv_text(cx, &sv, &s, &n);
     {
       /* "%zu:" without printf: this runs for every part of every row. */
       char *e = len + sizeof len, *q = e;
-      size_t k = n;
+      size_t k = n, ln;
       *--q = ':';
       do {
         *--q = (char)('0' + k % 10);
         k /= 10;
       } while (k);
-      SHA256_Update(&h, q, (size_t)(e - q));
+      ln = (size_t)(e - q);
+      if (used + ln + n + 1 > sizeof m) {
+        rid_flush(&h, &started, m, &used);
+        if (ln + n + 1 > sizeof m) {
+          SHA256_Update(&h, q, ln);
+          SHA256_Update(&h, s, n);
+          SHA256_Update(&h, ";", 1);
+          continue;
+        }
+      }
+      memcpy(m + used, q, ln);
+      used += ln;
     }
-    SHA256_Update(&h, s, n);
-    SHA256_Update(&h, ";", 1);
+    memcpy(m + used, s, n);
+    used += n;
+    m[used++] = ';';
   }
+  /* Not SHA256(): in OpenSSL 3 the one-shot fetches the algorithm
+   * through EVP on every call. */
+  if (!started)
+    SHA256_Init(&h);
+  SHA256_Update(&h, m, used);
   SHA256_Final(md, &h);
   out = cairn__scratch_alloc(cx->scratch, 65);
   for (int i = 0; i < 32; i++) {

@@ -7,6 +7,7 @@
 
 #include "core/jsonx.h"
 #include "transform/fn.h"
+#include "core/hash.h"
 
 static struct cairn__scratch scr;
 static struct cairn__srcs srcs;
@@ -168,6 +169,26 @@ static const char *json1(const char *chain, const char *value_json)
 
 /* ---- text ------------------------------------------------------------- */
 
+Test(fn, lower_upper_every_byte)
+{
+  /* Every non-NUL byte at every offset of the 16-byte blocks. */
+  static char in[600], want_lo[620], want_up[620];
+  for (size_t i = 0; i < 599; i++)
+    in[i] = (char)(1 + (i * 7) % 255);
+  strcpy(want_lo, "str:");
+  strcpy(want_up, "str:");
+  for (size_t i = 0; i < 599; i++) {
+    unsigned char c = (unsigned char)in[i];
+    want_lo[4 + i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    want_up[4 + i] = (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
+  }
+  EQ(csv1("[\"lower\"]", in), want_lo);
+  EQ(csv1("[\"upper\"]", in), want_up);
+  EQ(csv1("[\"upper\"]", "0123456789abcdeXyz"), "str:0123456789ABCDEXYZ");
+  EQ(csv1("[\"lower\"]", "0123456789abcdefghijklmnopqrstuvwxyZ"),
+     "str:0123456789abcdefghijklmnopqrstuvwxyz");
+}
+
 Test(fn, lower_upper_trim)
 {
   EQ(csv1("[\"lower\"]", "/Subscriptions/ABC/ResourceGroups/RG"),
@@ -306,6 +327,36 @@ Test(fn, utc_rfc3339_any_offset)
      "str:2025-03-01T00:00:00Z"); /* no zone: UTC */
 }
 
+Test(fn, utc_canonical_input_matches_parse)
+{
+  /* Canonical-looking text takes a shortcut; with a ".0" fraction it is
+   * parsed and printed. Both must agree (errors by kind only). */
+  static const char *const ymd[] = {
+    "0000-01-01", "0001-01-01", "9999-12-31", "2024-02-29", "2023-02-29",
+    "1900-02-29", "2000-02-29", "2024-00-10", "2024-13-01", "2024-04-31",
+    "2024-04-00", "2024-12-32", "2024-06-30",
+  };
+  static const char *const hms[] = {
+    "00:00:00", "23:59:59", "24:00:00", "23:60:00", "23:59:60", "12:00:61",
+    "09:05:07",
+  };
+  for (size_t i = 0; i < sizeof ymd / sizeof ymd[0]; i++)
+    for (size_t k = 0; k < sizeof hms / sizeof hms[0]; k++) {
+      char a[40], b[40], ra[2048];
+      snprintf(a, sizeof a, "%sT%sZ", ymd[i], hms[k]);
+      snprintf(b, sizeof b, "%sT%s.0Z", ymd[i], hms[k]);
+      snprintf(ra, sizeof ra, "%s", csv1("[\"utc\"]", a));
+      if (strncmp(ra, "err:", 4) == 0)
+        cr_assert(strncmp(csv1("[\"utc\"]", b), "err:", 4) == 0, "%s", a);
+      else
+        cr_assert_str_eq(ra, csv1("[\"utc\"]", b), "%s", a);
+    }
+  EQ(csv1("[\"utc\"]", "2024-05-01t00:00:00z"), "str:2024-05-01T00:00:00Z");
+  EQ(csv1("[\"utc\"]", " 2024-05-01T00:00:00Z "), "str:2024-05-01T00:00:00Z");
+  EQ(csv1("[{\"utc\": \"rfc3339\"}]", "2024-05-01T00:00:00Z"),
+     "str:2024-05-01T00:00:00Z");
+}
+
 Test(fn, utc_source_specific_forms)
 {
   EQ(csv1("[\"utc\"]", "2024-01-01T00:00Z"), "str:2024-01-01T00:00:00Z");
@@ -438,6 +489,41 @@ Test(fn, tags_escapes_and_duplicates)
      "json:{\"a\":\"x\\ty\\u001F\"}");
 }
 
+Test(fn, tags_long_strings_match_jansson)
+{
+  /* Keys and values long enough to cross 16-byte blocks, with escapes
+   * and UTF-8 at every offset: the canonical text equals jansson's
+   * sorted compact dump of the same object. */
+  static const char *const bits[] = { "a", "Z", "\"", "\\", "\n", "\x01",
+                                      "\xc3\xa9", "\xf0\x9f\x98\x80", "-", " " };
+  unsigned seed = 7;
+  for (int round = 0; round < 300; round++) {
+    json_t *o = json_object();
+    char *text, *want, full[4096];
+    int members = 1 + round % 5;
+    for (int m = 0; m < members; m++) {
+      char k[256] = "k", v[256] = "";
+      int kl = round % 37, vl = (round * 7 + m) % 53;
+      for (int i = 0; i < kl; i++) {
+        seed = seed * 1103515245u + 12345u;
+        strcat(k, bits[(seed >> 16) % 10]);
+      }
+      for (int i = 0; i < vl; i++) {
+        seed = seed * 1103515245u + 12345u;
+        strcat(v, bits[(seed >> 16) % 10]);
+      }
+      json_object_set_new(o, k, json_string(v));
+    }
+    text = json_dumps(o, JSON_COMPACT);
+    want = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(full, sizeof full, "json:%s", want);
+    EQ(csv1("[\"tags\"]", text), full);
+    free(text);
+    free(want);
+    json_decref(o);
+  }
+}
+
 Test(fn, tags_from_json_records)
 {
   EQ(json1("[\"tags\"]", "{\"z\": \"1\", \"a\": 2}"),
@@ -539,6 +625,24 @@ Test(fn, record_id_is_unambiguous)
   EQ(csv(rid, NULL, "a,b,c", c1), id1); /* deterministic */
   EQ(csv("[{\"record_id\": [\"a\", \"zz\"]}]", NULL, "a,b,c", c1),
      "err:column \"zz\" is not in the header");
+}
+
+Test(fn, record_id_of_long_parts)
+{
+  /* Parts longer than the id's stack buffer take the incremental path;
+   * the id is still sha256 of "<len>:<text>;" per part. */
+  static char big[3001], mid[901];
+  const char *cells[] = { big, mid, "" };
+  const char *rid = "[{\"record_id\": [\"a\", \"b\", \"c\", \"b\"]}]";
+  struct cairn_buf msg = {0};
+  char hex[CAIRN_SHA256_HEX], want[80];
+  memset(big, 'x', 3000);
+  memset(mid, 'y', 900);
+  cairn_buf_printf(&msg, "3000:%s;900:%s;~;900:%s;", big, mid, mid);
+  cairn_sha256_hex(msg.data, msg.len, hex);
+  snprintf(want, sizeof want, "str:%s", hex);
+  EQ(csv(rid, NULL, "a,b,c", cells), want);
+  cairn_buf_free(&msg);
 }
 
 Test(fn, header_reads_response_headers)
