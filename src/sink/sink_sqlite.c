@@ -202,12 +202,17 @@ static int sqlite_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
   return CAIRN_OK;
 }
 
-/* INSERT of n rows, with the upsert clause in that mode. */
+/* INSERT of n rows, with the upsert clause in that mode. OR FAIL: a row
+ * that breaks a constraint fails the statement without undoing the rows
+ * before it, which is all the same to us (the chunk's transaction is then
+ * rolled back) and spares SQLite a statement journal per multi-row
+ * statement (spilled to temp files, it cost more than the statements
+ * saved). */
 static void insert_sql(struct sqlite_sink *s, size_t n, struct cairn_buf *b)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
   cairn_buf_reset(b);
-  cairn_buf_puts(b, "INSERT INTO ");
+  cairn_buf_puts(b, "INSERT OR FAIL INTO ");
   put_ident(b, c->name);
   cairn_buf_puts(b, " VALUES");
   for (size_t r = 0; r < n; r++) {
@@ -849,14 +854,14 @@ done:
  * loader's commit every wal_autocheckpoint pages, and the last one in
  * sqlite_finish: on the 1M-row export each took ~2 s (copying 250 MB and
  * two fsyncs) during which nothing was loaded. Here a thread with its own
- * connection runs PASSIVE checkpoints whenever the WAL has grown by
- * CKPT_BYTES since the last one, so the copying and syncing overlap the
- * loads; PASSIVE never blocks the writer (it copies only committed frames
- * and gives up on a lock instead of waiting). The durability barrier is
+ * connection runs PASSIVE checkpoints (see ckpt_hook for when), so the
+ * copying and syncing overlap the loads; PASSIVE never blocks the writer
+ * (it copies only committed frames and gives up on a lock instead of
+ * waiting). The durability barrier is
  * unchanged: sqlite_finish waits for the thread to be idle and runs the
  * full TRUNCATE checkpoint on the loader's connection, which by then has
  * little left to copy. */
-enum { CKPT_BYTES = 64 << 20 };
+enum { CKPT_BYTES = 8 << 20 };
 
 struct ckpt {
   sqlite3        *db;
@@ -891,7 +896,14 @@ static void *ckpt_main(void *arg)
   return NULL;
 }
 
-/* sqlite3_wal_hook: after each commit on the loader's connection. */
+/* sqlite3_wal_hook: after each commit on the loader's connection, with
+ * the frames the WAL holds. A round starts whenever that is CKPT_BYTES or
+ * more and none is running. The WAL restarts from its beginning only when
+ * a write finds it wholly copied, which a steady writer seldom does, so in
+ * a large load that is after nearly every chunk: the part not yet copied,
+ * which the window's final checkpoint must still copy and sync on the
+ * critical path, stays about one chunk. (A round per 64 MiB instead left
+ * more to that final checkpoint and was no faster.) */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
   struct ckpt *k = arg;
