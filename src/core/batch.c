@@ -2,6 +2,7 @@
 /* batch.c -- rows of typed values in an arena, rejects, digests and the
  * canonical NDJSON form of a row. */
 #include "core/batch.h"
+#include "core/codec.h"
 #include "core/hash.h"
 #include "core/mem.h"
 
@@ -235,33 +236,8 @@ size_t *cairn_contract_sorted_order(const struct cairn_contract *c)
 
 static void put_json_string(struct cairn_buf *out, const char *s, size_t n)
 {
-  static const char hex[] = "0123456789abcdef";
   char *p = cairn_buf_reserve(out, n * 6 + 2);
-  char *start = p;
-  *p++ = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      *p++ = '\\';
-      *p++ = (char)c;
-    } else if (c < 0x20) {
-      *p++ = '\\';
-      switch (c) {
-      case '\n': *p++ = 'n'; break;
-      case '\r': *p++ = 'r'; break;
-      case '\t': *p++ = 't'; break;
-      case '\b': *p++ = 'b'; break;
-      case '\f': *p++ = 'f'; break;
-      default:
-        *p++ = 'u'; *p++ = '0'; *p++ = '0';
-        *p++ = hex[c >> 4]; *p++ = hex[c & 15];
-      }
-    } else {
-      *p++ = (char)c;
-    }
-  }
-  *p++ = '"';
-  out->len += (size_t)(p - start);
+  out->len += (size_t)(cairn_json_str_to(p, s, n, 0) - p);
   out->data[out->len] = '\0';
 }
 

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* codec.c -- base64 (RFC 4648) and UTF-8 validation, shared by the HAR
  * recorder, the http source's basic auth, the sqlite source's BLOBs and
- * the PII policy. */
+ * the PII policy; JSON string escaping, shared by the batch's row JSON,
+ * the bundle's NDJSON and the mapping functions' canonical JSON. */
 #include "core/codec.h"
 #include "core/jsonx.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static const char b64[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -92,4 +97,87 @@ int cairn_utf8_valid(const char *str, size_t n)
     s += k;
   }
   return 1;
+}
+
+/* ---- JSON strings ------------------------------------------------------ */
+
+/* Bytes a string byte adds when escaped: 0, 1 (\" \\ \n ...), 5 (\u00XX). */
+static const unsigned char esc_extra[256] = {
+  5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5,
+  5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+  0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
+/* Length of the prefix of s[0..n) that needs no escaping. */
+static size_t clean_run(const unsigned char *s, size_t n)
+{
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+  const __m128i ctl = _mm_set1_epi8(0x1f);
+  for (; i + 16 <= n; i += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+    __m128i m = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+        _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
+    int bits = _mm_movemask_epi8(m);
+    if (bits)
+      return i + (size_t)__builtin_ctz((unsigned)bits);
+  }
+#endif
+  while (i < n && !esc_extra[s[i]])
+    i++;
+  return i;
+}
+
+size_t cairn_json_str_len(const char *str, size_t n)
+{
+  const unsigned char *s = (const unsigned char *)str;
+  size_t len = n + 2, i;
+
+  if (n == 0)
+    return len;
+  i = clean_run(s, n);
+  while (i < n) {
+    len += esc_extra[s[i]];
+    i++;
+    i += clean_run(s + i, n - i);
+  }
+  return len;
+}
+
+char *cairn_json_str_to(char *p, const char *str, size_t n, int upper)
+{
+  const char *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+
+  *p++ = '"';
+  while (n) {
+    size_t run = clean_run(s + i, n - i);
+    memcpy(p, s + i, run);
+    p += run;
+    i += run;
+    if (i >= n)
+      break;
+    unsigned char c = s[i++];
+    *p++ = '\\';
+    switch (c) {
+    case '"':  *p++ = '"'; break;
+    case '\\': *p++ = '\\'; break;
+    case '\n': *p++ = 'n'; break;
+    case '\r': *p++ = 'r'; break;
+    case '\t': *p++ = 't'; break;
+    case '\b': *p++ = 'b'; break;
+    case '\f': *p++ = 'f'; break;
+    default:
+      *p++ = 'u'; *p++ = '0'; *p++ = '0';
+      *p++ = hex[c >> 4]; *p++ = hex[c & 15];
+    }
+  }
+  *p++ = '"';
+  return p;
 }

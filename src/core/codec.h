@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* codec.h -- small codecs: base64 (RFC 4648 standard alphabet, padded;
- * decoding also accepts base64url's '-' and '_' and skips whitespace) and
- * UTF-8 validation. Pure functions; thread-safe. */
+ * decoding also accepts base64url's '-' and '_' and skips whitespace),
+ * UTF-8 validation and JSON string escaping. Pure functions;
+ * thread-safe. */
 #ifndef CAIRN_CODEC_H
 #define CAIRN_CODEC_H
 
@@ -15,5 +16,14 @@ int   cairn_base64_decode(const char *s, size_t n, char **out,
                           size_t *out_len);
 /* 1 when s[0..n) is valid UTF-8 (no overlong forms, no surrogates). */
 int   cairn_utf8_valid(const char *s, size_t n);
+
+/* s[0..n) as a JSON string, quotes included: '"' and '\\' escaped, \b \f
+ * \n \r \t, other bytes below 0x20 as \u00XX (hex digits upper case when
+ * upper, as jansson prints them, else lower case), every other byte as is
+ * (UTF-8 passes through). cairn_json_str_to writes it at p, which has room
+ * for 6n + 2 bytes, and returns the end; cairn_json_str_len is its exact
+ * length. Clean runs are found 16 bytes at a time. */
+char  *cairn_json_str_to(char *p, const char *s, size_t n, int upper);
+size_t cairn_json_str_len(const char *s, size_t n);
 
 #endif

@@ -51,6 +51,25 @@ int cairn_fs_fsync_parent(const char *path, cairn_err *err)
   return rc;
 }
 
+int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
+                        cairn_err *err)
+{
+  int rc = CAIRN_OK;
+  if (fsync(*fd) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
+                     strerror(errno));
+  if (close(*fd) != 0 && rc == CAIRN_OK)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "close %s: %s", tmp,
+                     strerror(errno));
+  *fd = -1;
+  if (rc == CAIRN_OK && rename(tmp, path) != 0)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp, path,
+                     strerror(errno));
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_fsync_parent(path, err);
+  return rc;
+}
+
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err)
 {
@@ -76,19 +95,7 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
     p += n;
     len -= (size_t)n;
   }
-  if (fsync(fd) != 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
-                     strerror(errno));
-    goto done;
-  }
-  close(fd);
-  fd = -1;
-  if (rename(tmp, path) != 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp, path,
-                     strerror(errno));
-    goto done;
-  }
-  rc = cairn_fs_fsync_parent(path, err);
+  rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
 done:
   if (fd >= 0)
     close(fd);

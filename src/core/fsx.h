@@ -15,6 +15,11 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err);
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err);
+/* The end of an atomic write: fsync and close *fd (always closed, *fd set
+ * to -1), rename tmp to path, fsync path's directory. The caller unlinks
+ * tmp if this fails. */
+int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
+                        cairn_err *err);
 /* fsync a file or a directory by path. */
 int cairn_fs_fsync_path(const char *path, cairn_err *err);
 /* fsync the directory containing path (makes a rename durable). */

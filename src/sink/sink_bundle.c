@@ -15,6 +15,7 @@
 #include "sink/sink.h"
 #include "sink/verify.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/fsx.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -36,10 +37,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <zstd.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #define SIGNING_SECRET "EVIDENCE_SIGNING_KEY"
 #define PART_SUFFIX    ".ndjson.zst"
@@ -380,89 +377,6 @@ static int clean_dir(const char *dir, const char *suffix, int tree,
  * of a string are found 16 bytes at a time and copied whole, integers are
  * formatted without printf, and the exact length is known beforehand. */
 
-/* Bytes a string byte adds when escaped: 0, 1 (\" \\ \n ...), 5 (\u00XX). */
-static const unsigned char esc_extra[256] = {
-  5, 5, 5, 5, 5, 5, 5, 5, 1, 1, 1, 5, 1, 1, 5, 5,
-  5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
-  0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-};
-
-/* Length of the prefix of s[0..n) that needs no escaping. */
-static size_t clean_run(const unsigned char *s, size_t n)
-{
-  size_t i = 0;
-#if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-  const __m128i ctl = _mm_set1_epi8(0x1f);
-  for (; i + 16 <= n; i += 16) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-    __m128i m = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-        _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
-    int bits = _mm_movemask_epi8(m);
-    if (bits)
-      return i + (size_t)__builtin_ctz((unsigned)bits);
-  }
-#endif
-  while (i < n && !esc_extra[s[i]])
-    i++;
-  return i;
-}
-
-/* Exact length of s as a JSON string, quotes included. */
-static size_t json_str_len(const char *str, size_t n)
-{
-  const unsigned char *s = (const unsigned char *)str;
-  size_t len = n + 2, i;
-
-  if (n == 0)
-    return len;
-  i = clean_run(s, n);
-  while (i < n) {
-    len += esc_extra[s[i]];
-    i++;
-    i += clean_run(s + i, n - i);
-  }
-  return len;
-}
-
-/* Escape s as JSON at p (room for 6n + 2 bytes); returns the end. */
-static char *put_str(char *p, const char *str, size_t n)
-{
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *s = (const unsigned char *)str;
-  size_t i = 0;
-
-  *p++ = '"';
-  while (n) {
-    size_t run = clean_run(s + i, n - i);
-    memcpy(p, s + i, run);
-    p += run;
-    i += run;
-    if (i >= n)
-      break;
-    unsigned char c = s[i++];
-    *p++ = '\\';
-    switch (c) {
-    case '"':  *p++ = '"'; break;
-    case '\\': *p++ = '\\'; break;
-    case '\n': *p++ = 'n'; break;
-    case '\r': *p++ = 'r'; break;
-    case '\t': *p++ = 't'; break;
-    case '\b': *p++ = 'b'; break;
-    case '\f': *p++ = 'f'; break;
-    default:
-      *p++ = 'u'; *p++ = '0'; *p++ = '0';
-      *p++ = hex[c >> 4]; *p++ = hex[c & 15];
-    }
-  }
-  *p++ = '"';
-  return p;
-}
-
 /* "%lld" of v at p (room for 20 bytes); returns the end. */
 static char *put_int(char *p, int64_t v)
 {
@@ -499,7 +413,7 @@ static void build_keys(struct bundle_sink *s, const struct cairn_contract *c)
     size_t n = strlen(name);
     char *t = cairn_xmalloc(6 * n + 4), *p = t;
     *p++ = k ? ',' : '{';
-    p = put_str(p, name, n);
+    p = cairn_json_str_to(p, name, n, 0);
     *p++ = ':';
     *p = '\0';
     s->keys[k] = t;
@@ -527,7 +441,7 @@ static size_t row_len(const struct bundle_sink *s, const struct cairn_batch *b,
         len += 6 * (size_t)v->len + 2;
         break;
       }
-      n = json_str_len(v->s, v->len);
+      n = cairn_json_str_len(v->s, v->len);
       all_clean &= n == (size_t)v->len + 2;
       len += n;
       break;
@@ -566,7 +480,7 @@ static char *put_row(const struct bundle_sink *s, const struct cairn_batch *b,
     switch (v->type) {
     case CAIRN_V_STR:
       if (!clean) {
-        p = put_str(p, v->s, v->len);
+        p = cairn_json_str_to(p, v->s, v->len, 0);
         break;
       }
       *p++ = '"';
@@ -736,24 +650,9 @@ static int write_part(struct bundle_sink *s, const struct cairn_batch *b,
   cairn_buf_reset(&s->ndjson);
   if (rc < 0)
     goto done;
-  if (fsync(fd) != 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
-                     strerror(errno));
+  rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
+  if (rc < 0)
     goto done;
-  }
-  if (close(fd) != 0) {
-    fd = -1;
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "close %s: %s", tmp,
-                     strerror(errno));
-    goto done;
-  }
-  fd = -1;
-  if (rename(tmp, path) != 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp,
-                     path, strerror(errno));
-    goto done;
-  }
-  rc = cairn_fs_fsync_parent(path, err);
   /* Every row is one line: strings are escaped, so none holds a '\n'. */
   m->records = b->n_rows;
 done:
@@ -1102,24 +1001,7 @@ static int write_tar(const struct bundle_sink *s,
                      archive_error_string(a));
     goto done;
   }
-  if (fsync(fd) != 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
-                     strerror(errno));
-    goto done;
-  }
-  if (close(fd) != 0) {
-    fd = -1;
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "close %s: %s", tmp,
-                     strerror(errno));
-    goto done;
-  }
-  fd = -1;
-  if (rename(tmp, tarp) != 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp,
-                     tarp, strerror(errno));
-    goto done;
-  }
-  rc = cairn_fs_fsync_parent(tarp, err);
+  rc = cairn_fs_commit_tmp(&fd, tmp, tarp, err);
 done:
   if (a)
     archive_write_free(a);

@@ -14,6 +14,7 @@
 #include "transform/fn.h"
 
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/jsonx.h"
 
 #include <openssl/sha.h>
@@ -200,54 +201,10 @@ static inline unsigned json_special(__m128i b)
 }
 #endif
 
-/* Writes at most n * 6 + 2 bytes at p; returns the end. */
+/* Writes at most n * 6 + 2 bytes at p; returns the end. As jansson. */
 static char *enc_string_to(char *p, const char *s, size_t n)
 {
-  static const char hex[] = "0123456789ABCDEF";
-
-  *p++ = '"';
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c;
-#if defined(__SSE2__)
-    /* 16 bytes at a time while nothing needs escaping (a full store is
-     * safe: the output has room for six bytes per input byte). */
-    while (n - i >= 16) {
-      __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-      unsigned m = json_special(b);
-      _mm_storeu_si128((__m128i *)(void *)p, b);
-      if (m) {
-        unsigned k = (unsigned)__builtin_ctz(m);
-        p += k;
-        i += k;
-        break;
-      }
-      p += 16;
-      i += 16;
-    }
-    if (i == n)
-      break;
-#endif
-    c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      *p++ = (char)c;
-      continue;
-    }
-    *p++ = '\\';
-    switch (c) {
-    case '"': *p++ = '"'; break;
-    case '\\': *p++ = '\\'; break;
-    case '\b': *p++ = 'b'; break;
-    case '\f': *p++ = 'f'; break;
-    case '\n': *p++ = 'n'; break;
-    case '\r': *p++ = 'r'; break;
-    case '\t': *p++ = 't'; break;
-    default:
-      *p++ = 'u'; *p++ = '0'; *p++ = '0';
-      *p++ = hex[c >> 4]; *p++ = hex[c & 15];
-    }
-  }
-  *p++ = '"';
-  return p;
+  return cairn_json_str_to(p, s, n, 1);
 }
 
 static void enc_string(struct cairn_buf *out, const char *s, size_t n)

@@ -403,3 +403,50 @@ Test(http, fault_specs_parse_or_explain)
     cr_assert(strstr(err.msg, "bad fault") != NULL);
   }
 }
+
+/* The one JSON string escaper (core/codec.c) against jansson, which is what
+ * every JSON cairn writes must equal: each ASCII byte value, at each
+ * position of a 40-byte string (so both the 16-byte scan and the tail see
+ * it), in both hex cases; bytes >= 0x80 (UTF-8, checked elsewhere) pass
+ * through; and the length agrees with what is written. */
+Test(http, json_string_escaping_matches_jansson)
+{
+  char in[41], out[6 * 40 + 2];
+  for (int c = 1; c < 256; c++) {
+    for (int at = 0; at < 40; at += 3) {
+      char *ref, *lower;
+      json_t *j;
+      size_t n;
+      memset(in, 'a', 40);
+      in[at] = (char)c;
+      in[40] = '\0';
+      if (c >= 0x80) {
+        n = (size_t)(cairn_json_str_to(out, in, 40, 0) - out);
+        cr_assert(n == 42 && out[1 + at] == (char)c, "byte %d at %d", c, at);
+        cr_assert_eq(cairn_json_str_len(in, 40), 42);
+        continue;
+      }
+      j = json_stringn_nocheck(in, 40);
+      ref = json_dumps(j, JSON_ENCODE_ANY);
+      json_decref(j);
+      n = (size_t)(cairn_json_str_to(out, in, 40, 1) - out);
+      cr_assert_eq(n, strlen(ref), "byte %d at %d", c, at);
+      cr_assert(memcmp(out, ref, n) == 0, "byte %d at %d: %.*s vs %s", c,
+                at, (int)n, out, ref);
+      cr_assert_eq(cairn_json_str_len(in, 40), n);
+      /* lower case: the same but for the \u00XX hex digits */
+      lower = strdup(ref);
+      for (char *q = strstr(lower, "\\u00"); q; q = strstr(q + 1, "\\u00"))
+        for (int k = 4; k < 6; k++)
+          if (q[k] >= 'A' && q[k] <= 'F')
+            q[k] = (char)(q[k] - 'A' + 'a');
+      n = (size_t)(cairn_json_str_to(out, in, 40, 0) - out);
+      cr_assert(n == strlen(lower) && memcmp(out, lower, n) == 0,
+                "lower, byte %d at %d", c, at);
+      free(lower);
+      free(ref);
+    }
+  }
+  cr_assert_eq(cairn_json_str_len("", 0), 2);
+  cr_assert_eq(cairn_json_str_to(out, "", 0, 0) - out, 2);
+}
