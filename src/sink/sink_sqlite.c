@@ -10,9 +10,12 @@
  *                      on the contract key);
  *   replace_partition  the first time a window meets a partition value (the
  *                      contract's x-cairn-partition columns) its old rows
- *                      are deleted; _cairn_partitions remembers which values
- *                      this window already replaced, in the same transaction.
- * Durability: see sqlite_finish (NORMAL per chunk, a full checkpoint per
+ *                      are deleted, found through _cairn_zones (see
+ *                      "partitions and their zones"); _cairn_partitions
+ *                      remembers which values this window already
+ *                      replaced, in the same transaction.
+ * Rows go in 32 per statement. Durability: see sqlite_finish (NORMAL per
+ * chunk, checkpoints on a background thread, a full checkpoint per
  * window). Decimals: bound as REAL when they have at most 15 significant digits
  * (SQLite prints those back exactly), as INTEGER when integral, otherwise
  * as TEXT, so no digit is ever lost; decimal columns carry no declared type
