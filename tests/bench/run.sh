@@ -8,7 +8,7 @@
 #                          BENCH_ROWS if smaller): Python is linear in rows,
 #                          so its rows/s from a smaller export compares fairly
 #                          and saves minutes; 0 skips it
-#        BENCH_REPEAT=N    runs of each timed cairn/sqlite3 case; the fastest
+#        BENCH_REPEAT=N    runs of each timed cairn/sqlite3/Python case; the fastest
 #                          counts (default 2; the VM is shared)
 #        BENCH_RG_PAGES=N  pages (of 1000 rows, ~0.5 MB) of the JSON path's
 #                          Resource Graph recording (default 200; 0 skips it);
@@ -158,10 +158,13 @@ done
 # ---- 3. the Python stdlib ETL ----------------------------------------------
 if [ "$PYROWS" -gt 0 ]; then
   CUR_ROWS=$PYROWS CUR_BYTES=$PYBYTES
-  d=$(fresh python)
-  measure python "$PYROWS" python3 tests/bench/py_etl.py "$PYDATA" "$d/py.db"
-  d=$(fresh python-ndjson)
-  measure python-ndjson "$PYROWS" python3 tests/bench/py_etl.py "$PYDATA" "$d/py.db" "$d/py.ndjson"
+  # REPEAT runs each, the fastest counts, as for cairn and sqlite3.
+  for ((k = 0; k < REPEAT; k++)); do
+    d=$(fresh python)
+    measure python "$PYROWS" python3 tests/bench/py_etl.py "$PYDATA" "$d/py.db"
+    d=$(fresh python-ndjson)
+    measure python-ndjson "$PYROWS" python3 tests/bench/py_etl.py "$PYDATA" "$d/py.db" "$d/py.ndjson"
+  done
   unset CUR_ROWS CUR_BYTES
   # Same mapping: cairn on the Python input gives the same record ids.
   d=$(fresh cairn-py-input)
