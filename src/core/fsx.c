@@ -39,16 +39,26 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err)
 int cairn_fs_fsync_parent(const char *path, cairn_err *err)
 {
   char *copy = cairn_xstrdup(path);
-  int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
-  int rc = CAIRN_OK;
-
-  if (fd < 0 || fsync(fd) != 0)
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync dir of %s: %s", path,
-                     strerror(errno));
-  if (fd >= 0)
-    close(fd);
+  int rc = cairn_fs_fsync_path(dirname(copy), err);
   free(copy);
   return rc;
+}
+
+int cairn_fs_write_all(int fd, const void *p, size_t n, const char *path,
+                       cairn_err *err)
+{
+  const char *c = p;
+  while (n > 0) {
+    ssize_t k = write(fd, c, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k < 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "write %s: %s", path,
+                         strerror(errno));
+    c += k;
+    n -= (size_t)k;
+  }
+  return CAIRN_OK;
 }
 
 int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
@@ -76,26 +86,15 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
   char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int rc = CAIRN_OK;
-  const char *p = data;
 
   if (fd < 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
                      strerror(errno));
     goto done;
   }
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "write %s: %s", tmp,
-                       strerror(errno));
-      goto done;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
+  rc = cairn_fs_write_all(fd, data, len, tmp, err);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
 done:
   if (fd >= 0)
     close(fd);

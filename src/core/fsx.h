@@ -20,6 +20,10 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
  * tmp if this fails. */
 int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
                         cairn_err *err);
+/* write() all n bytes (retrying short writes and EINTR); path names the
+ * file in the error. */
+int cairn_fs_write_all(int fd, const void *p, size_t n, const char *path,
+                       cairn_err *err);
 /* fsync a file or a directory by path. */
 int cairn_fs_fsync_path(const char *path, cairn_err *err);
 /* fsync the directory containing path (makes a rename durable). */

@@ -233,19 +233,6 @@ static int parse_part_name(const char *name, long *seq)
   return 1;
 }
 
-static int fsync_dir(const char *path, cairn_err *err)
-{
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int rc = CAIRN_OK;
-
-  if (fd < 0 || fsync(fd) != 0)
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync dir %s: %s", path,
-                     strerror(errno));
-  if (fd >= 0)
-    close(fd);
-  return rc;
-}
-
 /* Create the window's staging dir and make its entry durable. */
 static int ensure_dir(const struct bundle_sink *s, const char *wdir,
                       cairn_err *err)
@@ -256,11 +243,11 @@ static int ensure_dir(const struct bundle_sink *s, const char *wdir,
     return CAIRN_OK;
   rc = cairn_fs_mkdirs(wdir, err);
   if (rc == CAIRN_OK)
-    rc = fsync_dir(s->staging, err);
+    rc = cairn_fs_fsync_path(s->staging, err);
   if (rc == CAIRN_OK)
-    rc = fsync_dir(s->job_dir, err);
+    rc = cairn_fs_fsync_path(s->job_dir, err);
   if (rc == CAIRN_OK)
-    rc = fsync_dir(s->root, err);
+    rc = cairn_fs_fsync_path(s->root, err);
   return rc;
 }
 
@@ -295,7 +282,7 @@ static int staging_prune(const char *wdir, long keep, cairn_err *err)
   }
   closedir(d);
   if (rc == CAIRN_OK && removed)
-    rc = fsync_dir(wdir, err);
+    rc = cairn_fs_fsync_path(wdir, err);
   return rc;
 }
 
@@ -331,11 +318,11 @@ static int drop_staging(const struct bundle_sink *s, const char *wdir,
                      trash, strerror(errno));
     goto done;
   }
-  rc = fsync_dir(s->staging, err);
+  rc = cairn_fs_fsync_path(s->staging, err);
   if (rc == CAIRN_OK)
     rc = cairn_fs_remove_tree(trash, err);
   if (rc == CAIRN_OK && rmdir(s->staging) == 0)
-    rc = fsync_dir(s->job_dir, err);
+    rc = cairn_fs_fsync_path(s->job_dir, err);
 done:
   free(trash);
   return rc;
@@ -556,22 +543,6 @@ static const struct part_meta *meta_get(const struct bundle_sink *s,
   return &s->meta[i];
 }
 
-static int write_all(int fd, const char *p, size_t n, const char *path,
-                     cairn_err *err)
-{
-  while (n > 0) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k < 0)
-      return CAIRN_RAISE(err, CAIRN_EIO, errno, "write %s: %s", path,
-                         strerror(errno));
-    p += k;
-    n -= (size_t)k;
-  }
-  return CAIRN_OK;
-}
-
 /* Compress n bytes of NDJSON (mode ZSTD_e_continue, or ZSTD_e_end to close
  * the frame) and write what zstd hands back to fd, hashing it. */
 static int feed(struct bundle_sink *s, const char *p, size_t n,
@@ -588,7 +559,7 @@ static int feed(struct bundle_sink *s, const char *p, size_t n,
       return CAIRN_RAISE(err, CAIRN_ESINK, 0, "zstd: %s",
                          ZSTD_getErrorName(left));
     if (out.pos) {
-      CAIRN_TRY(write_all(fd, s->zout, out.pos, path, err));
+      CAIRN_TRY(cairn_fs_write_all(fd, s->zout, out.pos, path, err));
       cairn_sha256_update(h, s->zout, out.pos);
       *bytes += out.pos;
     }
@@ -1291,7 +1262,7 @@ static int bundle_reset(cairn_sink *base, const struct cairn_window *w,
                      strerror(errno));
     goto done;
   }
-  rc = fsync_dir(wdir, err);
+  rc = cairn_fs_fsync_path(wdir, err);
   if (rc == CAIRN_OK)
     rc = staging_prune(wdir, 0, err);
 done:

@@ -701,8 +701,8 @@ int cairn_state_spool_put(cairn_state *st, const char *job,
 {
   char *dir = window_spool_dir(st, job, w->key);
   char *path = cairn_strfmt("%s/" SPOOL_FILE, dir);
-  size_t bound = ZSTD_compressBound(len), n, left;
-  char *z = cairn_xmalloc(bound), *p;
+  size_t bound = ZSTD_compressBound(len), n;
+  char *z = cairn_xmalloc(bound);
   off_t off = -1;
   int fd = -1, rc;
 
@@ -738,19 +738,11 @@ int cairn_state_spool_put(cairn_state *st, const char *job,
                      strerror(errno));
     goto done;
   }
-  for (p = z, left = n; left > 0;) {
-    ssize_t k = write(fd, p, left);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k < 0) {
-      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "spool write %s: %s", path,
-                       strerror(errno));
-      if (ftruncate(fd, off) != 0) { /* best effort; unreferenced anyway */
-      }
-      goto done;
+  rc = cairn_fs_write_all(fd, z, n, path, err);
+  if (rc < 0) {
+    if (ftruncate(fd, off) != 0) { /* best effort; unreferenced anyway */
     }
-    p += k;
-    left -= (size_t)k;
+    goto done;
   }
   *path_out = cairn_strfmt("%s#%lld,%zu", path, (long long)off, n);
 done:
