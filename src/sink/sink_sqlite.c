@@ -60,8 +60,7 @@ struct sqlite_sink {
   sqlite3_stmt *part_delete;
   sqlite3_stmt *part_mark;
   sqlite3_stmt *part_seen;
-  sqlite3_stmt *zone_find;
-  sqlite3_stmt *zone_drop;
+  sqlite3_stmt *zone_take;   /* delete a value's zones, returning them */
   sqlite3_stmt *zone_add;
   sqlite3_stmt *zone_forget; /* append/upsert: zones no longer cover */
   int           mode;
@@ -356,11 +355,8 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     rc = prep(s, "SELECT part FROM _cairn_partitions WHERE job=? AND"
                  " window=?", &s->part_seen, err);
   if (rc == CAIRN_OK)
-    rc = prep(s, "SELECT lo, hi FROM _cairn_zones WHERE tbl=? AND part=?",
-              &s->zone_find, err);
-  if (rc == CAIRN_OK)
-    rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=? AND part=?",
-              &s->zone_drop, err);
+    rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=? AND part=?"
+                 " RETURNING lo, hi", &s->zone_take, err);
   if (rc == CAIRN_OK)
     rc = prep(s, "INSERT INTO _cairn_zones(tbl, part, lo, hi)"
                  " VALUES(?, ?, ?, ?) ON CONFLICT(tbl, part, lo) DO UPDATE"
@@ -491,8 +487,9 @@ static void bind_value(sqlite3_stmt *st, int i, const struct cairn_value *v)
  * value's rows (_cairn_zones; a chunk's rows get consecutive rowids). A
  * zone is tight when an export is ordered by partition and spans the chunk
  * when values are interleaved. Replacing the values a chunk meets first
- * deletes, inside the union of their zones, the rows whose value is one of
- * them (one pass per chunk that meets new values), then drops their zones.
+ * takes their zones out (DELETE ... RETURNING) and deletes, inside the
+ * union of those zones, the rows whose value is one of them (one pass per
+ * chunk that meets new values).
  * Zones only ever over-cover (a zone may still span rows that another
  * value's replacement deleted), never miss a row this sink wrote. Rows
  * written any other way have no zone: append and upsert into a partitioned
@@ -701,30 +698,25 @@ static int replace_partitions(struct sqlite_sink *s,
     if (set_find(&s->parts, e->key) >= 0)
       continue;
     e->fresh = 1;
-    sqlite3_bind_text(s->zone_find, 1, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->zone_find, 2, e->key, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s->zone_find)) == SQLITE_ROW) {
+    sqlite3_bind_text(s->zone_take, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->zone_take, 2, e->key, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s->zone_take)) == SQLITE_ROW) {
       if (n == cap) {
         cap = cap ? cap * 2 : 64;
         rg = cairn_xrealloc(rg, cap * sizeof *rg);
       }
-      rg[n][0] = sqlite3_column_int64(s->zone_find, 0);
-      rg[n][1] = sqlite3_column_int64(s->zone_find, 1);
+      rg[n][0] = sqlite3_column_int64(s->zone_take, 0);
+      rg[n][1] = sqlite3_column_int64(s->zone_take, 1);
       n++;
     }
-    sqlite3_reset(s->zone_find);
-    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read zones");
+    sqlite3_reset(s->zone_take);
+    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "take zones");
     if (rc < 0)
       break;
     sqlite3_bind_text(s->part_mark, 1, s->base.ctx->job, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->part_mark, 2, w->key, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->part_mark, 3, e->key, -1, SQLITE_STATIC);
     rc = run_stmt(s, s->part_mark, "mark partition", err);
-    if (rc < 0)
-      break;
-    sqlite3_bind_text(s->zone_drop, 1, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->zone_drop, 2, e->key, -1, SQLITE_STATIC);
-    rc = run_stmt(s, s->zone_drop, "drop zones", err);
   }
   if (rc == CAIRN_OK && n) {
     /* One pass over the union of the zones (sorted, merged). */
@@ -1174,8 +1166,7 @@ static void sqlite_close(cairn_sink *base)
   sqlite3_finalize(s->part_delete);
   sqlite3_finalize(s->part_mark);
   sqlite3_finalize(s->part_seen);
-  sqlite3_finalize(s->zone_find);
-  sqlite3_finalize(s->zone_drop);
+  sqlite3_finalize(s->zone_take);
   sqlite3_finalize(s->zone_add);
   sqlite3_finalize(s->zone_forget);
   ckpt_stop(s);
