@@ -8,6 +8,7 @@
 #include "core/mem.h"
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -87,16 +88,87 @@ int cairn_base64_decode(const char *s, size_t n, char **out, size_t *out_len)
   return 0;
 }
 
-int cairn_utf8_valid(const char *str, size_t n)
+/* 1 when s[0..n) is all ASCII. Whole blocks, then one block that ends
+ * at the end (overlapping the last one), so short and odd lengths take
+ * no byte loop. */
+static int ascii_only(const unsigned char *s, size_t n)
 {
-  const unsigned char *s = (const unsigned char *)str, *end = s + n;
-  while (s < end) {
-    size_t k = cairn_utf8_len(s, end);
-    if (!k)
-      return 0;
-    s += k;
+  uint64_t a, b;
+  uint32_t x, y;
+  if (n >= 16) {
+#if defined(__SSE2__)
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      if (_mm_movemask_epi8(
+              _mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+        return 0;
+    return !_mm_movemask_epi8(
+        _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)));
+#else
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      memcpy(&a, s + i, 8);
+      if (a & 0x8080808080808080ULL)
+        return 0;
+    }
+    memcpy(&a, s + n - 8, 8);
+    return !(a & 0x8080808080808080ULL);
+#endif
   }
+  if (n >= 8) {
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    return !((a | b) & 0x8080808080808080ULL);
+  }
+  if (n >= 4) {
+    memcpy(&x, s, 4);
+    memcpy(&y, s + n - 4, 4);
+    return !((x | y) & 0x80808080u);
+  }
+  for (size_t i = 0; i < n; i++)
+    if (s[i] >= 0x80)
+      return 0;
   return 1;
+}
+
+size_t cairn_utf8_check(const char *s, size_t n)
+{
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
+  if (ascii_only(p, n))
+    return n;
+  while (p < end) {
+    unsigned c = *p;
+    size_t k;
+    if (c < 0x80) {
+      /* ASCII fast path, 16 (SSE2) then 8 bytes at a time. */
+      uint64_t w;
+#if defined(__SSE2__)
+      while ((size_t)(end - p) >= 16 &&
+             !_mm_movemask_epi8(
+                 _mm_loadu_si128((const __m128i *)(const void *)p)))
+        p += 16;
+#endif
+      while ((size_t)(end - p) >= 8) {
+        memcpy(&w, p, 8);
+        if (w & 0x8080808080808080ULL)
+          break;
+        p += 8;
+      }
+      while (p < end && *p < 0x80)
+        p++;
+      continue;
+    }
+    k = cairn_utf8_len(p, end);
+    if (!k)
+      return (size_t)(p - (const unsigned char *)s);
+    p += k;
+  }
+  return n;
+}
+
+int cairn_utf8_valid(const char *s, size_t n)
+{
+  return cairn_utf8_check(s, n) == n;
 }
 
 /* ---- JSON strings ------------------------------------------------------ */

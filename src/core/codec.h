@@ -16,6 +16,9 @@ int   cairn_base64_decode(const char *s, size_t n, char **out,
                           size_t *out_len);
 /* 1 when s[0..n) is valid UTF-8 (no overlong forms, no surrogates). */
 int   cairn_utf8_valid(const char *s, size_t n);
+/* n when s[0..n) is valid UTF-8, else the offset of the first byte that
+ * does not start a valid sequence. ASCII is checked 16 bytes at a time. */
+size_t cairn_utf8_check(const char *s, size_t n);
 
 /* s[0..n) as a JSON string, quotes included: '"' and '\\' escaped, \b \f
  * \n \r \t, other bytes below 0x20 as \u00XX (hex digits upper case when

@@ -14,6 +14,7 @@
  * JSON Schema validator. See docs/internals/transform.md. */
 #include "transform/transform.h"
 
+#include "core/codec.h"
 #include "core/jschema.h"
 #include "core/jsonx.h"
 #include "core/log.h"
@@ -26,9 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 /* PII policies, ordered by strength: when one source column feeds fields
  * with different policies, the raw text of a reject gets the strongest. */
@@ -646,103 +644,6 @@ static void reason(cairn_transform *t, const char *field, long item,
     cairn_buf_printf(r, " (item %ld)", item);
 }
 
-/* 1 when s[0..n) is all ASCII. Whole blocks, then one block that ends
- * at the end (overlapping the last one), so short and odd lengths take
- * no byte loop. */
-static int ascii_only(const unsigned char *s, size_t n)
-{
-  uint64_t a, b;
-  uint32_t x, y;
-  if (n >= 16) {
-#if defined(__SSE2__)
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-      if (_mm_movemask_epi8(
-              _mm_loadu_si128((const __m128i *)(const void *)(s + i))))
-        return 0;
-    return !_mm_movemask_epi8(
-        _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16)));
-#else
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      memcpy(&a, s + i, 8);
-      if (a & 0x8080808080808080ULL)
-        return 0;
-    }
-    memcpy(&a, s + n - 8, 8);
-    return !(a & 0x8080808080808080ULL);
-#endif
-  }
-  if (n >= 8) {
-    memcpy(&a, s, 8);
-    memcpy(&b, s + n - 8, 8);
-    return !((a | b) & 0x8080808080808080ULL);
-  }
-  if (n >= 4) {
-    memcpy(&x, s, 4);
-    memcpy(&y, s + n - 4, 4);
-    return !((x | y) & 0x80808080u);
-  }
-  for (size_t i = 0; i < n; i++)
-    if (s[i] >= 0x80)
-      return 0;
-  return 1;
-}
-
-static int utf8_valid(const char *s, size_t n, size_t *bad_at)
-{
-  const unsigned char *p = (const unsigned char *)s, *end = p + n;
-  if (ascii_only(p, n))
-    return 1;
-  while (p < end) {
-    unsigned c = *p;
-    size_t k;
-    unsigned cp;
-    if (c < 0x80) {
-      /* ASCII fast path, 16 (SSE2) then 8 bytes at a time. */
-      uint64_t w;
-#if defined(__SSE2__)
-      while ((size_t)(end - p) >= 16 &&
-             !_mm_movemask_epi8(
-                 _mm_loadu_si128((const __m128i *)(const void *)p)))
-        p += 16;
-#endif
-      while ((size_t)(end - p) >= 8) {
-        memcpy(&w, p, 8);
-        if (w & 0x8080808080808080ULL)
-          break;
-        p += 8;
-      }
-      while (p < end && *p < 0x80)
-        p++;
-      continue;
-    }
-    if (c >= 0xC2 && c <= 0xDF)
-      k = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-      k = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-      k = 4, cp = c & 0x07;
-    else
-      goto bad;
-    if ((size_t)(end - p) < k)
-      goto bad;
-    for (size_t i = 1; i < k; i++) {
-      if ((p[i] & 0xC0) != 0x80)
-        goto bad;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((k == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-      goto bad;
-    p += k;
-  }
-  return 1;
-bad:
-  *bad_at = (size_t)(p - (const unsigned char *)s);
-  return 0;
-}
-
 static int coerce(struct cairn__fctx *cx, int type, struct cairn_xv *v)
 {
   switch (type) {
@@ -822,7 +723,8 @@ static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
              "or null, not objects or arrays");
       continue;
     }
-    if (v->type == CAIRN_V_STR && !utf8_valid(v->s, v->n, &bad_at)) {
+    if (v->type == CAIRN_V_STR &&
+        (bad_at = cairn_utf8_check(v->s, v->n)) < v->n) {
       char why[64];
       snprintf(why, sizeof why, "not valid UTF-8 (byte %zu)", bad_at);
       reason(t, f->name, item, why);
