@@ -74,12 +74,19 @@ struct sqlite_sink {
 
 /* ---- partition key set ------------------------------------------------- */
 
+/* FNV-1a: h folded with n bytes at p. Start from FNV_BASIS. */
+#define FNV_BASIS 14695981039346656037ull
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ c[i]) * 1099511628211ull;
+  return h;
+}
+
 static uint64_t hash_str(const char *s)
 {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
+  return fnv(FNV_BASIS, s, strlen(s));
 }
 
 static void set_clear(struct part_set *ps)
@@ -603,15 +610,15 @@ static int same_partition(const struct cairn_contract *c,
 static uint64_t part_hash(const struct cairn_contract *c,
                           const struct cairn_value *row)
 {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = FNV_BASIS;
   for (size_t k = 0; k < c->n_partition; k++) {
     const struct cairn_value *v = &row[c->partition[k]];
-    h = (h ^ (uint64_t)v->type) * 1099511628211ull;
+    unsigned char type = (unsigned char)v->type;
+    h = fnv(h, &type, 1);
     if (v->type == CAIRN_V_INT || v->type == CAIRN_V_BOOL)
-      h = (h ^ (uint64_t)v->i) * 1099511628211ull;
+      h = fnv(h, &v->i, sizeof v->i);
     else if (v->type != CAIRN_V_NULL)
-      for (size_t i = 0; i < v->len; i++)
-        h = (h ^ (unsigned char)v->s[i]) * 1099511628211ull;
+      h = fnv(h, v->s, v->len);
   }
   return h ^ (h >> 29);
 }
