@@ -60,6 +60,7 @@ struct run {
   json_t *outputs;      /* per loaded window: digests and sink outputs */
   /* Where the time goes (ms), logged at debug level per window. */
   int64_t ms_extract, ms_transform, ms_wait_batch, ms_load, ms_wait_item;
+  int64_t ms_finish;
 };
 
 /* ---- test hooks -------------------------------------------------------------
@@ -463,6 +464,7 @@ static int run_window(struct run *r, cairn_err *err)
   char datebuf[32];
   struct loader L;
   int loader_on = 0;
+  int64_t t_finish;
   int rc;
 
   cairn_log_set_window(w->key);
@@ -697,11 +699,13 @@ finish:
       lt = json_string_value(json_object_get(job->doc, "logical_time"));
     logical = cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
   }
+  t_finish = cairn_clock_mono_ms();
   for (size_t i = 0; i < job->n_sinks; i++) {
     rc = cairn_sink_finish_window(r->sinks[i], w, n_chunks, logical, err);
     if (rc < 0)
       goto done;
   }
+  r->ms_finish += cairn_clock_mono_ms() - t_finish;
   kill_point("window", n_chunks);
   if (r->o->keep_raw) {
     /* Kept pages outlive the window: make them durable now, once. */
@@ -741,14 +745,16 @@ finish:
   }
   cairn_info("window loaded: %ld chunks", n_chunks);
   cairn_logj(CAIRN_LOG_DEBUG,
-             json_pack("{s:I,s:I,s:I,s:I,s:I}", "extract_ms",
+             json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "extract_ms",
                        (json_int_t)r->ms_extract, "transform_ms",
                        (json_int_t)r->ms_transform, "wait_batch_ms",
                        (json_int_t)r->ms_wait_batch, "load_ms",
                        (json_int_t)r->ms_load, "loader_idle_ms",
-                       (json_int_t)r->ms_wait_item),
+                       (json_int_t)r->ms_wait_item, "finish_ms",
+                       (json_int_t)r->ms_finish),
              "stage timings so far (producer: extract, transform, waiting "
-             "for a free batch; loader: load, idle)");
+             "for a free batch; loader: load, idle; sinks finishing "
+             "windows)");
 done:
   if (loader_on)
     rc = loader_finish(&L, rc, err);
