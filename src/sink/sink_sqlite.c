@@ -625,30 +625,42 @@ static uint64_t part_hash(const struct cairn_contract *c,
 
 /* The partitions of batch b, each with the first and last row index that
  * holds it. Exports come sorted or clustered (most rows share the previous
- * row's partition) or interleave a few values (a small cache by hash of the
- * values finds them without building their key). */
+ * row's partition) or interleave a few values: a small cache by hash of
+ * the values finds those without building their key. A hash is compared
+ * before any value, and the row a cache entry compares against is the
+ * latest with its value, whose texts are still in the CPU cache (the
+ * first one was not, and comparing against it took a tenth of the load). */
 static void chunk_parts(const struct cairn_contract *c,
                         const struct cairn_batch *b, struct part_set *out,
                         struct cairn_buf *key)
 {
-  struct { const struct cairn_value *rep; size_t idx; } cache[64] = {{0}};
+  struct {
+    const struct cairn_value *rep;
+    uint64_t hash;
+    size_t idx;
+  } cache[64] = {{0}};
   const struct cairn_value *prev = NULL;
+  uint64_t prev_hash = 0;
   size_t idx = 0;
   for (size_t r = 0; r < b->n_rows; r++) {
     const struct cairn_value *row = b->vals + r * b->n_fields;
+    uint64_t h = part_hash(c, row);
     struct part_ent *e;
-    if (!prev || !same_partition(c, prev, row)) {
-      size_t h = (size_t)part_hash(c, row) & 63;
-      if (cache[h].rep && same_partition(c, cache[h].rep, row)) {
-        idx = cache[h].idx;
+    if (!prev || h != prev_hash || !same_partition(c, prev, row)) {
+      size_t slot = (size_t)h & 63;
+      if (cache[slot].rep && cache[slot].hash == h &&
+          same_partition(c, cache[slot].rep, row)) {
+        idx = cache[slot].idx;
       } else {
         part_key(c, row, key);
         idx = set_add(out, key_str(key));
-        cache[h].rep = row;
-        cache[h].idx = idx;
+        cache[slot].hash = h;
+        cache[slot].idx = idx;
       }
-      prev = row;
+      cache[slot].rep = row;
+      prev_hash = h;
     }
+    prev = row;
     e = &out->ents[idx];
     if (e->lo < 0)
       e->lo = (int64_t)r;
