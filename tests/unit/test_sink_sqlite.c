@@ -456,7 +456,7 @@ Test(sink_sqlite, the_wal_restarts_during_a_long_load)
     struct stat sb;
     cairn_batch_reset(b);
     for (int r = 0; r < 2000; r++) {
-      char id[32];
+      char id[48];
       snprintf(id, sizeof id, "%ld-%d", seq, r);
       /* distinct text so nothing compresses or repeats */
       for (int i = 0; i < 4000; i++)
