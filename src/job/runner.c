@@ -233,7 +233,14 @@ struct loader {
   int             busy[2];    /* batch i is queued or being loaded */
   int             rc;         /* first loader error, 0 if none */
   cairn_err       err;
+  /* The content digest of the chunk in batch i, made by whichever thread
+   * gets to it first: the producer while it waits for that batch to be
+   * free (loader_acquire), or the loader once its sinks are writing. */
+  int             dg_state[2]; /* DG_* */
+  char            dg[2][65];
 };
+
+enum { DG_TODO, DG_BUSY, DG_DONE };
 
 /* One sink's part of loading a chunk. */
 struct sink_task {
@@ -263,6 +270,36 @@ static void *sink_main(void *arg)
   cairn_log_set_seq(t->seq);
   load_sink(t);
   return NULL;
+}
+
+/* Compute the digest of batch slot unless the other thread has taken it
+ * on; call with L->mu held (threaded). */
+static void digest_claimed(struct loader *L, int slot)
+{
+  if (L->dg_state[slot] != DG_TODO)
+    return;
+  L->dg_state[slot] = DG_BUSY;
+  pthread_mutex_unlock(&L->mu);
+  cairn_batch_digest(L->r->batches[slot], L->dg[slot]);
+  pthread_mutex_lock(&L->mu);
+  L->dg_state[slot] = DG_DONE;
+  pthread_cond_broadcast(&L->cv);
+}
+
+/* The loader's side: the digest of slot's chunk, computed now or waited
+ * for. */
+static void chunk_digest(struct loader *L, int slot, char out[65])
+{
+  if (!L->threaded) {
+    cairn_batch_digest(L->r->batches[slot], out);
+    return;
+  }
+  pthread_mutex_lock(&L->mu);
+  digest_claimed(L, slot);
+  while (L->dg_state[slot] != DG_DONE)
+    pthread_cond_wait(&L->cv, &L->mu);
+  pthread_mutex_unlock(&L->mu);
+  memcpy(out, L->dg[slot], 65);
 }
 
 /* Load a chunk into every sink that does not hold it yet, then mark it
@@ -298,7 +335,7 @@ static int load_chunk(struct loader *L, const struct load_item *it,
   if (inline_task)
     load_sink(inline_task);
   if (it->stage < CAIRN_STAGE_LOADED)
-    cairn_batch_digest(b, digest); /* while the other sinks write */
+    chunk_digest(L, it->slot, digest); /* while the other sinks write */
   for (size_t i = 0; i < job->n_sinks; i++) {
     struct sink_task *t = &tasks[i];
     if (t->spawned)
@@ -383,7 +420,9 @@ static int loader_start(struct loader *L, struct run *r, long *durable)
   return CAIRN_OK;
 }
 
-/* Wait until batch slot i may be refilled. */
+/* Wait until batch slot i may be refilled; meanwhile compute the digest
+ * of the chunk in it, if the loader has not begun to (wait_batch_ms counts
+ * that time too). */
 static int loader_acquire(struct loader *L, int slot, cairn_err *err)
 {
   int64_t t0 = cairn_clock_mono_ms();
@@ -391,8 +430,13 @@ static int loader_acquire(struct loader *L, int slot, cairn_err *err)
   if (!L->threaded)
     return CAIRN_OK;
   pthread_mutex_lock(&L->mu);
-  while (L->busy[slot] && !L->rc)
+  while (L->busy[slot] && !L->rc) {
+    if (L->dg_state[slot] == DG_TODO) {
+      digest_claimed(L, slot); /* instead of idling */
+      continue;
+    }
     pthread_cond_wait(&L->cv, &L->mu);
+  }
   L->r->ms_wait_batch += cairn_clock_mono_ms() - t0;
   rc = L->rc;
   if (rc < 0)
@@ -418,6 +462,9 @@ static int loader_push(struct loader *L, const struct load_item *it,
     L->item = *it;
     L->has_item = 1;
     L->busy[it->slot] = 1;
+    /* a chunk loaded before needs no digest */
+    L->dg_state[it->slot] = it->stage < CAIRN_STAGE_LOADED ? DG_TODO
+                                                           : DG_DONE;
     pthread_cond_broadcast(&L->cv);
   }
   pthread_mutex_unlock(&L->mu);
