@@ -90,6 +90,19 @@ void cairn_batch_drop_row(struct cairn_batch *b)
     b->n_rows--;
 }
 
+/* Append blk to the list whose ends are *head and *tail. */
+static void block_push(struct cairn_arena_block **head,
+                       struct cairn_arena_block **tail,
+                       struct cairn_arena_block *blk)
+{
+  blk->next = NULL;
+  if (*tail)
+    (*tail)->next = blk;
+  else
+    *head = blk;
+  *tail = blk;
+}
+
 char *cairn_batch_alloc(struct cairn_batch *b, size_t n)
 {
   struct cairn_arena_block *blk = b->cur;
@@ -104,18 +117,62 @@ char *cairn_batch_alloc(struct cairn_batch *b, size_t n)
     blk = cairn_xmalloc(sizeof *blk + cap);
     blk->used = 0;
     blk->cap = cap;
-    blk->next = NULL;
-    if (b->tail)
-      b->tail->next = blk;
-    else
-      b->arena = blk;
-    b->tail = blk;
+    block_push(&b->arena, &b->tail, blk);
   }
   b->cur = blk;
   p = blk->data + blk->used;
   blk->used += n;
   b->arena_bytes += n;
   return p;
+}
+
+void cairn_batch_absorb(struct cairn_batch *dst, struct cairn_batch *src)
+{
+  struct cairn_arena_block *used = NULL, *used_tail = NULL;
+  struct cairn_arena_block *spare = NULL, *spare_tail = NULL;
+  struct cairn_arena_block *lists[2] = { dst->arena, src->arena };
+  size_t need = dst->n_rows + src->n_rows;
+
+  if (need > dst->cap_rows) {
+    while (dst->cap_rows < need)
+      dst->cap_rows = dst->cap_rows ? dst->cap_rows * 2 : 1024;
+    dst->vals = cairn_xrealloc(dst->vals,
+                               dst->cap_rows * dst->n_fields * sizeof *dst->vals);
+  }
+  if (src->n_rows)
+    memcpy(dst->vals + dst->n_rows * dst->n_fields, src->vals,
+           src->n_rows * src->n_fields * sizeof *src->vals);
+  dst->n_rows = need;
+  src->n_rows = 0;
+  for (size_t i = 0; i < src->n_rejects; i++) {
+    if (dst->n_rejects == dst->cap_rejects) {
+      dst->cap_rejects = dst->cap_rejects ? dst->cap_rejects * 2 : 16;
+      dst->rejects = cairn_xrealloc(dst->rejects,
+                                    dst->cap_rejects * sizeof *dst->rejects);
+    }
+    dst->rejects[dst->n_rejects++] = src->rejects[i]; /* strings move */
+  }
+  src->n_rejects = 0;
+  /* Blocks in use (dst's first, in order, then src's) stay or go to dst;
+   * empty ones go to src. */
+  for (int k = 0; k < 2; k++) {
+    struct cairn_arena_block *blk = lists[k], *next;
+    for (; blk; blk = next) {
+      next = blk->next;
+      if (blk->used)
+        block_push(&used, &used_tail, blk);
+      else
+        block_push(&spare, &spare_tail, blk);
+    }
+  }
+  dst->arena = used;
+  dst->tail = used_tail;
+  dst->cur = used_tail;
+  dst->arena_bytes += src->arena_bytes;
+  src->arena = spare;
+  src->tail = spare_tail;
+  src->cur = spare;
+  src->arena_bytes = 0;
 }
 
 const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n)

@@ -122,6 +122,13 @@ char *cairn_batch_alloc(struct cairn_batch *b, size_t n);
 /* Record a reject; strings are copied. */
 void cairn_batch_reject(struct cairn_batch *b, const char *position,
                         const char *reasons, const char *raw);
+/* Move src's rows and rejects to the end of dst, in order, and leave src
+ * empty (as after a reset): a chunk mapped in parts on several threads
+ * becomes one batch without copying its texts. The arena blocks holding
+ * src's texts move to dst; dst's unused blocks move to src, so each keeps
+ * about its footprint from chunk to chunk. Both must have the same
+ * n_fields. */
+void cairn_batch_absorb(struct cairn_batch *dst, struct cairn_batch *src);
 /* Set v to a copy of text with the given type (STR, NUM or JSON). */
 void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
                           int type, const char *s, size_t n);

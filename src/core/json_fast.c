@@ -578,7 +578,8 @@ done:
 }
 
 int cairn_json_fast_each(const char *text, size_t len, size_t at,
-                        cairn_json_fast_each_fn each, void *ud, int *each_rc)
+                        size_t from, size_t to, cairn_json_fast_each_fn each,
+                        void *ud, int *each_rc)
 {
   struct hj j;
   size_t i = 0;
@@ -600,10 +601,16 @@ int cairn_json_fast_each(const char *text, size_t len, size_t at,
   }
   for (;;) {
     json_t *v = NULL;
-    int cb;
-    if (value(&j, -1, 1, &v) < 0)
+    int cb = 0;
+    if (i >= to) {
+      rc = 0;
       goto done;
-    cb = each(ud, v, i++);
+    }
+    if (value(&j, -1, i >= from, &v) < 0)
+      goto done;
+    if (i >= from)
+      cb = each(ud, v, i);
+    i++;
     json_decref(v);
     if (cb != 0) {
       *each_rc = cb;

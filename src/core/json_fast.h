@@ -49,13 +49,17 @@ json_t *cairn_json_fast_load(const char *text, size_t len,
  * else stops. */
 typedef int (*cairn_json_fast_each_fn)(void *ud, json_t *el, size_t i);
 
-/* Build the elements of the array whose '[' is at text[at] one at a time
- * and pass each to 'each', so that only one element exists at a time.
- * Meant for an offset that cairn_json_fast_load reported for the same text
- * (which has then been checked). Returns 0 when the array was read to its
- * ']' or 'each' stopped it (*each_rc: its non-zero return, else 0), -1
- * when the text there is not a JSON array. */
+/* Build the elements [from, to) of the array whose '[' is at text[at] one
+ * at a time and pass each to 'each' (with its index in the array), so
+ * that only one element exists at a time; the elements before 'from' are
+ * scanned, not built (to = SIZE_MAX: up to the end). Parts of one array
+ * may be read this way on several threads at once. Meant for an offset
+ * that cairn_json_fast_load reported for the same text (which has then
+ * been checked). Returns 0 when the array was read to its ']' or to 'to',
+ * or 'each' stopped it (*each_rc: its non-zero return, else 0), -1 when
+ * the text there is not a JSON array. */
 int cairn_json_fast_each(const char *text, size_t len, size_t at,
-                        cairn_json_fast_each_fn each, void *ud, int *each_rc);
+                        size_t from, size_t to, cairn_json_fast_each_fn each,
+                        void *ud, int *each_rc);
 
 #endif

@@ -50,6 +50,10 @@ struct run {
   const struct cairn_window *w;      /* window being run */
   struct cairn_batch        *batches[2]; /* filled by the producer in turn */
   struct cairn_batch        *batch;      /* the one being filled */
+  /* The mapper: a second thread mapping part of each chunk (see
+   * transform_chunk); created on first use. */
+  cairn_transform           *xf_side;    /* its clone of xf */
+  struct cairn_batch        *side;       /* its part, absorbed into batch */
   cairn_state               *load_st;    /* the loader's own connection */
   char                       run_id[33];
   char                       trace_id[33];
@@ -150,16 +154,79 @@ static void kv_put(void *ud, const char *key, const char *value)
 /* ---- one chunk ----------------------------------------------------------------- */
 
 struct emit_ctx {
-  struct run *r;
-  int         rc;
-  cairn_err  *err;
+  cairn_transform    *xf;
+  struct cairn_batch *batch;
+  cairn_err          *err;
 };
 
 static int emit_record(void *ud, const struct cairn_record *rec)
 {
   struct emit_ctx *e = ud;
-  int rc = cairn_transform_apply(e->r->xf, rec, e->r->batch, e->err);
+  int rc = cairn_transform_apply(e->xf, rec, e->batch, e->err);
   return rc < 0 ? rc : 0;
+}
+
+/* ---- transform: one chunk, on one or two threads ------------------------------
+ * Decoding and mapping are most of a chunk's CPU time. When the source can
+ * decode a page in parts (decode_part), the producer maps the first half
+ * of the chunk while a mapper thread maps the second half with its own
+ * transform and batch; then the producer's batch absorbs the mapper's, so
+ * the chunk's rows (and rejects) are in source order, exactly as one
+ * thread makes them. This pays where the loader has a core to spare (JSON
+ * pages); a source whose loader is as busy as its producer (the CSV cost
+ * export) does not offer decode_part: see docs/performance.md. */
+
+struct mapper {
+  cairn_source            *src;
+  long                     seq;
+  const struct cairn_page *page;
+  struct emit_ctx          e;
+  cairn_err                err;
+  int                      rc;
+};
+
+static void *mapper_main(void *arg)
+{
+  struct mapper *m = arg;
+  cairn_log_set_seq(m->seq);
+  m->rc = m->src->ops->decode_part(m->src, m->seq, m->page, 1, 2,
+                                   emit_record, &m->e, &m->err);
+  return NULL;
+}
+
+/* Decode and map page into r->batch (reset first); split: on two threads
+ * (the caller checked that the source has decode_part). */
+static int transform_chunk(struct run *r, cairn_source *src, long seq,
+                           const struct cairn_page *page, int split,
+                           cairn_err *err)
+{
+  struct emit_ctx e = { r->xf, r->batch, err };
+  struct mapper m = { src, seq, page, { 0 }, { 0 }, CAIRN_OK };
+  pthread_t th;
+  int rc;
+
+  cairn_batch_reset(r->batch);
+  if (split && !r->xf_side) {
+    rc = cairn_transform_clone(r->xf, &r->xf_side, err);
+    if (rc < 0)
+      return rc;
+    r->side = cairn_batch_create(r->batch->n_fields);
+  }
+  if (split) {
+    cairn_batch_reset(r->side);
+    m.e = (struct emit_ctx){ r->xf_side, r->side, &m.err };
+  }
+  if (!split || pthread_create(&th, NULL, mapper_main, &m) != 0)
+    return src->ops->decode(src, seq, page, emit_record, &e, err);
+  rc = src->ops->decode_part(src, seq, page, 0, 2, emit_record, &e, err);
+  pthread_join(th, NULL);
+  if (rc >= 0 && m.rc < 0) {
+    *err = m.err;
+    rc = m.rc;
+  }
+  if (rc >= 0)
+    cairn_batch_absorb(r->batch, r->side);
+  return rc;
 }
 
 /* Reject-ratio guard over the whole window so far. */
@@ -510,7 +577,7 @@ static int run_window(struct run *r, cairn_err *err)
   char *cursor = NULL, *logical = NULL;
   char datebuf[32];
   struct loader L;
-  int loader_on = 0;
+  int loader_on = 0, split;
   int64_t t_finish;
   int rc;
 
@@ -589,6 +656,10 @@ static int run_window(struct run *r, cairn_err *err)
 
   loader_start(&L, r, durable);
   loader_on = 1;
+  /* Map on two threads when the loader has its own and there are two
+   * cores to share. */
+  split = L.threaded && src->ops->decode_part &&
+          sysconf(_SC_NPROCESSORS_ONLN) >= 2;
   for (seq = start + 1;; seq++) {
     struct load_item it;
     int last, slot = (int)(seq & 1);
@@ -687,10 +758,8 @@ static int run_window(struct run *r, cairn_err *err)
 
     /* transform, into the batch the loader is not using */
     r->batch = r->batches[slot];
-    cairn_batch_reset(r->batch);
     int64_t t_xf = cairn_clock_mono_ms();
-    rc = src->ops->decode(src, seq, &page, emit_record, &(struct emit_ctx){
-                              r, 0, err }, err);
+    rc = transform_chunk(r, src, seq, &page, split, err);
     r->ms_transform += cairn_clock_mono_ms() - t_xf;
     if (rc < 0)
       goto done;
@@ -1165,6 +1234,8 @@ out:
   cairn_batch_free(r.batches[0]);
   cairn_batch_free(r.batches[1]);
   cairn_state_close(r.load_st);
+  cairn_batch_free(r.side);
+  cairn_transform_free(r.xf_side);
   cairn_transform_free(r.xf);
   cairn_http_transport_destroy(r.http);
   cairn_state_close(r.st);

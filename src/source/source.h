@@ -12,7 +12,8 @@
  * Lifecycle: open -> (extract -> decode)* -> close. Not thread-safe, but
  * decode() of one page may run on another thread than the next extract()
  * as long as calls do not overlap (the page's bytes are then owned by the
- * caller: see cairn_page). */
+ * caller: see cairn_page), and a source with decode_part() lets parts of
+ * one page be decoded at once. */
 #ifndef CAIRN_SOURCE_H
 #define CAIRN_SOURCE_H
 
@@ -94,6 +95,16 @@ typedef struct cairn_source_ops {
   int  (*decode)(cairn_source *s, long seq, const struct cairn_page *page,
                  cairn_record_fn emit, void *ud, cairn_err *err);
   void (*close)(cairn_source *s);  /* must tolerate a failed open */
+  /* Optional (NULL: a page is decoded whole, on one thread). Decode part
+   * k of n_parts of page: the parts are contiguous runs of its records in
+   * source order, so parts 0 .. n_parts-1 one after the other emit
+   * exactly what decode() emits. Calls for different parts of one page
+   * may run at the same time on different threads, each with its own
+   * emit and ud; nothing else of the source runs meanwhile. A page the
+   * source cannot split is emitted whole by part 0. */
+  int  (*decode_part)(cairn_source *s, long seq, const struct cairn_page *page,
+                      unsigned part, unsigned n_parts, cairn_record_fn emit,
+                      void *ud, cairn_err *err);
 } cairn_source_ops;
 
 struct cairn_source {             /* embedded first by each implementation */

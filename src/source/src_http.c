@@ -1089,14 +1089,20 @@ static void checked_keep(struct http_src *s, struct cairn_buf *body,
   s->checked = c;
 }
 
+/* Is c the check of page pg? */
+static int checked_is(const struct checked *c, const struct cairn_page *pg)
+{
+  return c && c->len == pg->raw.len &&
+         memcmp(c->body, pg->raw.data, c->len) == 0;
+}
+
 /* The checked page if it is this one (taken out of s), else NULL. */
 static struct checked *checked_take(struct http_src *s,
                                     const struct cairn_page *pg)
 {
   struct checked *c = s->checked;
   s->checked = NULL;
-  if (c && (c->len != pg->raw.len ||
-            memcmp(c->body, pg->raw.data, c->len) != 0)) {
+  if (c && !checked_is(c, pg)) {
     checked_free(c);
     c = NULL;
   }
@@ -1583,10 +1589,15 @@ static int stream_cb(void *ud, json_t *row, size_t i)
 /* The page is parsed with its record array left unbuilt (checked, though,
  * so a bad page fails before any record is emitted), then the records are
  * built, emitted and released one at a time: a page's tree never exists
- * whole, which keeps the allocator's work in cache-warm reuse. */
-static int http_decode(cairn_source *base, long seq,
-                       const struct cairn_page *page, cairn_record_fn emit,
-                       void *ud, cairn_err *err)
+ * whole, which keeps the allocator's work in cache-warm reuse.
+ * In parts, each part builds its share of the array's elements and scans
+ * past the ones before it; that needs the page extract() checked (left in
+ * s, shared read-only by the parts, freed by the next extract), else
+ * part 0 decodes the whole page. */
+static int http_decode_part(cairn_source *base, long seq,
+                            const struct cairn_page *page, unsigned part,
+                            unsigned n_parts, cairn_record_fn emit, void *ud,
+                            cairn_err *err)
 {
   struct http_src *s = (struct http_src *)base;
   json_t *meta = page->meta ? json_loads(page->meta, 0, NULL) : NULL;
@@ -1594,25 +1605,38 @@ static int http_decode(cairn_source *base, long seq,
   const json_t *cols;
   struct dec_ctx d = { meta, emit, ud, "", 0 };
   struct cairn_json_skip sk = { skippable(s, 0), 0 };
-  struct checked *chk;
-  json_error_t je;
+  struct checked *chk = NULL;
+  json_error_t je = { 0 };
   size_t n;
-  int rc = CAIRN_OK;
+  int rc = CAIRN_OK, in_parts, split;
 
+  if (n_parts < 1 || part >= n_parts)
+    n_parts = 1, part = 0;
+  /* Parts only read s->checked (another part may be reading it). */
+  in_parts = n_parts > 1;
+  split = in_parts && sk.ptr && checked_is(s->checked, page);
   if (page->raw.len == 0 ||
-      json_integer_value(json_object_get(meta, "status")) == 304)
+      json_integer_value(json_object_get(meta, "status")) == 304 ||
+      (!split && part > 0))
     goto done;
+  if (!split)
+    n_parts = 1; /* part 0 decodes it all */
   snprintf(d.pos, sizeof d.pos, "page %ld #", seq);
   d.pos_prefix = strlen(d.pos);
-  chk = checked_take(s, page);
-  if (chk && skippable(s, 0)) {
-    doc = chk->skel;
-    chk->skel = NULL;
-    sk.at = chk->at;
+  if (split) {
+    doc = json_incref(s->checked->skel);
+    sk.at = s->checked->at;
   } else {
-    doc = page_parse(page->raw.data, page->raw.len, &sk, &je);
+    chk = in_parts ? NULL : checked_take(s, page);
+    if (chk && sk.ptr) {
+      doc = chk->skel;
+      chk->skel = NULL;
+      sk.at = chk->at;
+    } else {
+      doc = page_parse(page->raw.data, page->raw.len, &sk, &je);
+    }
+    checked_free(chk);
   }
-  checked_free(chk);
   if (!doc) {
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "page %ld is not JSON: %s at byte "
                      "%d", seq, je.text, je.position);
@@ -1623,23 +1647,36 @@ static int http_decode(cairn_source *base, long seq,
     goto done;
   if (arr && sk.at != CAIRN_JSON_NOWHERE) {
     struct stream_ctx c = { cols, dec_cb, &d };
+    size_t n_el = json_array_size(arr);
+    /* rounded up: part 0 is never the empty one */
+    size_t from = (n_el * part + n_parts - 1) / n_parts;
+    size_t to = (n_el * (part + 1) + n_parts - 1) / n_parts;
     int cb_rc;
-    if (cairn_json_fast_each(page->raw.data, page->raw.len, sk.at, stream_cb,
-                            &c, &cb_rc) < 0)
+    if (cairn_json_fast_each(page->raw.data, page->raw.len, sk.at, from, to,
+                             stream_cb, &c, &cb_rc) < 0)
       rc = CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "page %ld: the record array "
                        "no longer parses", seq);
     else
       rc = cb_rc;
     goto done;
   }
-  rc = each_record(s, doc, dec_cb, &d, &n, err);
+  if (part == 0)
+    rc = each_record(s, doc, dec_cb, &d, &n, err);
 done:
   json_decref(doc);
   json_decref(meta);
   return rc;
 }
 
+static int http_decode(cairn_source *base, long seq,
+                       const struct cairn_page *page, cairn_record_fn emit,
+                       void *ud, cairn_err *err)
+{
+  return http_decode_part(base, seq, page, 0, 1, emit, ud, err);
+}
+
 const cairn_source_ops cairn_source_http_ops = {
   CAIRN_SOURCE_ABI, "http", sizeof(struct http_src), 0,
   http_check, http_open, http_extract, http_decode, http_close,
+  http_decode_part,
 };

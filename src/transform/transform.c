@@ -54,6 +54,8 @@ struct xf_field {
 
 struct cairn_transform {
   const struct cairn_contract *c;  /* borrowed */
+  json_t               *cfg;        /* what it was compiled from (a ref) */
+  int                   quiet;      /* a clone: the original warns */
   struct xf_field      *f;          /* one per contract field, in order */
   struct cairn__srcs    srcs;
   struct cairn__scratch scratch;
@@ -334,7 +336,7 @@ static int compile_pii(struct cctx *cc, const json_t *pii)
       goto done;
     }
   }
-  for (size_t i = 0; i < c->n_fields; i++)
+  for (size_t i = 0; i < c->n_fields && !t->quiet; i++)
     if (c->fields[i].pii && !named[i] && t->f[i].mapped)
       cairn_warn("transform: %s.%s is personal data (x-cairn-pii) and is "
                  "kept in clear; say so with \"pii\": {\"%s\": \"keep\"} "
@@ -470,9 +472,9 @@ static const char *const cfg_keys[] = {
   "pii", "validate",
 };
 
-int cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
-                           cairn_transform **out, char **ptr_out,
-                           cairn_err *err)
+static int create(const json_t *cfg, const struct cairn_contract *c,
+                  int quiet, cairn_transform **out, char **ptr_out,
+                  cairn_err *err)
 {
   cairn_transform *t = cairn_xcalloc(1, sizeof *t);
   struct cctx cc = { t, ptr_out, err };
@@ -485,6 +487,8 @@ int cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
   if (ptr_out)
     *ptr_out = NULL;
   t->c = c;
+  t->cfg = json_incref((json_t *)cfg);
+  t->quiet = quiet;
   t->max_reject_ratio = 1.0;
   t->explode = -1;
   t->f = cairn_xcalloc(c->n_fields + 1, sizeof *t->f);
@@ -593,6 +597,19 @@ done:
   return rc;
 }
 
+int cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
+                           cairn_transform **out, char **ptr_out,
+                           cairn_err *err)
+{
+  return create(cfg, c, 0, out, ptr_out, err);
+}
+
+int cairn_transform_clone(const cairn_transform *t, cairn_transform **out,
+                          cairn_err *err)
+{
+  return create(t->cfg, t->c, 1, out, NULL, err);
+}
+
 void cairn_transform_free(cairn_transform *t)
 {
   if (!t)
@@ -611,6 +628,7 @@ void cairn_transform_free(cairn_transform *t)
     OPENSSL_cleanse(f->key, sizeof f->key);
   }
   free(t->f);
+  json_decref(t->cfg);
   cairn__srcs_free(&t->srcs);
   cairn__fctx_free(&t->cx);
   cairn__scratch_free(&t->scratch);
@@ -915,7 +933,7 @@ static void bind_header(cairn_transform *t, const struct cairn_record *rec)
 {
   size_t missing = cairn__srcs_bind(&t->srcs, rec->header);
   struct cairn_buf b = {0};
-  if (!missing)
+  if (!missing || t->quiet)
     return;
   for (size_t i = 0; i < t->srcs.n; i++)
     if (t->srcs.v[i].kind == CAIRN__SRC_NAME && t->srcs.v[i].col < 0)

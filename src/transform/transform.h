@@ -8,7 +8,7 @@
  * the PII policy, and contract validation. apply() appends either a valid
  * row or a reject (with every reason) to the batch: a bad record is never
  * an error and never a crash. Not thread-safe: one thread applies at a
- * time. Inputs are borrowed. */
+ * time (clones let several threads map at once). Inputs are borrowed. */
 #ifndef CAIRN_TRANSFORM_H
 #define CAIRN_TRANSFORM_H
 
@@ -35,6 +35,13 @@ int  cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
                             cairn_transform **out, char **ptr_out,
                             cairn_err *err);
 void cairn_transform_free(cairn_transform *t);        /* NULL ok */
+
+/* A second instance of t (compiled again from the same config) for
+ * another thread: each thread applies its own. The clone maps exactly as
+ * t does but leaves warnings (PII in clear, a header lacking columns) to
+ * t, so a record seen by both does not warn twice. t must outlive it. */
+int  cairn_transform_clone(const cairn_transform *t, cairn_transform **out,
+                           cairn_err *err);
 
 /* Map one raw record into b (a new row, or a reject). CAIRN_OK unless an
  * internal failure happened. */

@@ -192,27 +192,76 @@ Test(http_json, each_builds_the_elements_one_by_one)
   struct collect c = { json_array(), 0 };
   int each_rc = -1;
 
-  cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, collect, &c,
-                                   &each_rc), 0);
+  cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, 0, SIZE_MAX,
+                                    collect, &c, &each_rc), 0);
   cr_assert_eq(each_rc, 0);
   cr_assert(json_equal(c.all, json_object_get(want, "data")));
 
   json_array_clear(c.all);
   c.stop_at = 2;
-  cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, collect, &c,
-                                   &each_rc), 0);
+  cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, 0, SIZE_MAX,
+                                    collect, &c, &each_rc), 0);
   cr_assert_eq(each_rc, 42);
   cr_assert_eq(json_array_size(c.all), 2);
 
-  cr_assert_eq(cairn_json_fast_each(t, strlen(t), 0, collect, &c, &each_rc),
-               -1);
-  cr_assert_eq(cairn_json_fast_each("[]", 2, 0, collect, &c, &each_rc), 0);
+  cr_assert_eq(cairn_json_fast_each(t, strlen(t), 0, 0, SIZE_MAX, collect,
+                                    &c, &each_rc), -1);
+  cr_assert_eq(cairn_json_fast_each("[]", 2, 0, 0, SIZE_MAX, collect, &c,
+                                    &each_rc), 0);
   json_array_clear(c.all);
   c.stop_at = 0;
-  cr_assert_eq(cairn_json_fast_each("[1,", 3, 0, collect, &c, &each_rc), -1);
+  cr_assert_eq(cairn_json_fast_each("[1,", 3, 0, 0, SIZE_MAX, collect, &c,
+                                    &each_rc), -1);
   json_decref(c.all);
   json_decref(doc);
   json_decref(want);
+}
+
+struct ranged {
+  json_t *all;
+  size_t  first;
+};
+
+static int collect_from(void *ud, json_t *el, size_t i)
+{
+  struct ranged *r = ud;
+  cr_assert_eq(i, r->first + json_array_size(r->all));
+  json_array_append(r->all, el);
+  return 0;
+}
+
+/* The parts of one array that threads decode separately: every range
+ * [from, to) gives exactly those elements, with their indexes, and the
+ * ones before are scanned past correctly (brackets and commas inside
+ * strings, nesting). */
+Test(http_json, each_reads_a_range_of_the_elements)
+{
+  const char *t = "{\"data\": [ {\"a\":[1,{\"b\":\"]\"}]} , [1,2.5] ,null,"
+                  "\"s,]\\\"[\" , 7 ], \"n\": 1 }";
+  struct cairn_json_skip sk = { "/data", 0 };
+  json_t *doc = cairn_json_fast_load(t, strlen(t), &sk);
+  json_t *wdoc = json_loads(t, 0, NULL);
+  json_t *want = json_object_get(wdoc, "data");
+
+  cr_assert_not_null(doc);
+  cr_assert_eq(json_array_size(want), 5);
+  for (size_t from = 0; from <= 6; from++)
+    for (size_t to = from; to <= 7; to++) {
+      struct ranged r = { json_array(), from };
+      json_t *exp = json_array();
+      int each_rc = -1;
+      for (size_t k = from; k < to && k < 5; k++)
+        json_array_append(exp, json_array_get(want, k));
+      cr_assert_eq(cairn_json_fast_each(t, strlen(t), sk.at, from,
+                                        to == 7 ? SIZE_MAX : to,
+                                        collect_from, &r, &each_rc), 0);
+      cr_assert_eq(each_rc, 0);
+      cr_assert(json_equal(r.all, exp), "range [%zu, %zu)", from, to);
+      json_decref(r.all);
+      json_decref(exp);
+    }
+  json_decref(doc);
+  json_decref(wdoc);
 }
 
 /* ---- differential fuzz ---------------------------------------------------- */

@@ -7,6 +7,7 @@
  * and with the real libcurl transport against the real mock server on
  * 127.0.0.1 with faults injected. Nothing leaves loopback. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,9 +171,69 @@ static int collect(void *ud, const struct cairn_record *rec)
   return 0;
 }
 
+/* One part of a page, decoded on its own thread. */
+struct part_job {
+  const cairn_source_ops  *ops;
+  cairn_source            *src;
+  long                     seq;
+  const struct cairn_page *page;
+  unsigned                 part;
+  json_t                  *records;
+  int                      rc;
+  cairn_err                err;
+};
+
+static void *part_main(void *arg)
+{
+  struct part_job *j = arg;
+  j->rc = j->ops->decode_part(j->src, j->seq, j->page, j->part, 2, collect,
+                              j->records, &j->err);
+  return NULL;
+}
+
+static int pages_split; /* pages whose part 1 had records */
+
+/* The page decoded in two parts at once must give what decode gave (want
+ * from index 'from' on): on the instance that extracted it (which can split
+ * it) and on another one (which cannot: part 0 emits it all). */
+static void check_parts(const cairn_source_ops *ops, cairn_source *src,
+                        cairn_source *other, long seq,
+                        const struct cairn_page *page, const json_t *all,
+                        size_t from)
+{
+  json_t *want = json_array();
+  for (size_t k = from; k < json_array_size(all); k++)
+    json_array_append(want, json_array_get(all, k));
+  for (int inst = 0; inst < 2; inst++) {
+    struct part_job j[2];
+    pthread_t th;
+    for (unsigned p = 0; p < 2; p++)
+      j[p] = (struct part_job){ ops, inst ? other : src, seq, page, p,
+                                json_array(), 0, { 0 } };
+    cr_assert_eq(pthread_create(&th, NULL, part_main, &j[1]), 0);
+    part_main(&j[0]);
+    pthread_join(th, NULL);
+    cr_assert_eq(j[0].rc, CAIRN_OK, "%s", j[0].err.msg);
+    cr_assert_eq(j[1].rc, CAIRN_OK, "%s", j[1].err.msg);
+    if (inst == 1)
+      cr_assert_eq(json_array_size(j[1].records), 0);
+    else if (json_array_size(j[1].records))
+      pages_split++;
+    json_array_extend(j[0].records, j[1].records);
+    cr_assert(json_equal(j[0].records, want), "page %ld in parts (%s): "
+              "%s, not %s", seq, inst ? "other instance" : "extracted",
+              json_dumps(j[0].records, JSON_COMPACT),
+              json_dumps(want, JSON_COMPACT));
+    json_decref(j[0].records);
+    json_decref(j[1].records);
+  }
+  json_decref(want);
+}
+
 /* Drive a source over one window like the runner: extract a page, decode
- * it with a *second* instance (a spooled page decodes on its own), go on
- * from cursor_out; commit the staged state only when the pull succeeded. */
+ * it with a *second* instance (a spooled page decodes on its own), and in
+ * two parts on two threads (check_parts), go on from cursor_out; commit
+ * the staged state only when the pull succeeded. */
 static int pull(const json_t *cfg, cairn_http_transport *t,
                 struct kvstore *kv, int backfill, struct pull *out,
                 cairn_err *err)
@@ -220,7 +281,12 @@ static int pull(const json_t *cfg, cairn_http_transport *t,
     json_array_append_new(out->cursors, page.cursor_out
                                             ? json_string(page.cursor_out)
                                             : json_null());
-    rc = ops->decode(dec, seq, &page, collect, out->records, err);
+    {
+      size_t before = json_array_size(out->records);
+      rc = ops->decode(dec, seq, &page, collect, out->records, err);
+      if (rc == CAIRN_OK)
+        check_parts(ops, src, dec, seq, &page, out->records, before);
+    }
     free(cursor);
     cursor = page.cursor_out ? cairn_xstrdup(page.cursor_out) : NULL;
     cairn_page_clear(&page);
@@ -695,6 +761,7 @@ Test(src_http, rows_as_objects_zips_cost_query_columns)
       "\"rg-app\",\"Currency\":\"USD\"}}]", 0, NULL);
   cr_assert(json_equal(p.records, want), "%s",
             json_dumps(p.records, JSON_COMPACT));
+  cr_assert_gt(pages_split, 0); /* page 1 was decoded in two parts */
   /* Page metadata: status, lower-cased headers, Date as RFC 3339. */
   {
     json_t *m = json_array_get(p.metas, 0);

@@ -1153,3 +1153,88 @@ Test(transform, json_pointers_and_explode_need_json_records)
                    "\"explode\" needs JSON records");
   fx_close(&fx);
 }
+
+/* ---- mapping one chunk on two threads ------------------------------------
+ * The runner maps half a chunk with a clone of the transform into a side
+ * batch and absorbs it: the rows and rejects, their order and the chunk
+ * digest must be those of one transform mapping everything, round after
+ * round (the arena blocks move between the batches), and the clone must
+ * work on after the original is gone. */
+Test(transform, clone_and_absorb_give_the_one_thread_chunk)
+{
+  struct fx one, two;
+  struct csvf f;
+  cairn_transform *clone = NULL;
+  struct cairn_batch *side;
+  cairn_err err = {0};
+  char big[3000];
+
+  fx_open(&one, "cost_record", cost_cfg);
+  fx_open(&two, "cost_record", cost_cfg);
+  cr_assert_eq(cairn_transform_clone(two.t, &clone, &err), CAIRN_OK, "%s",
+               err.msg);
+  side = cairn_batch_create(two.c->n_fields);
+  csv_header(&f, cost_header);
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  for (int round = 0; round < 12; round++) {
+    int n = 40 + round * 37, half = (round % 3 == 0) ? 0 : n / 2;
+    char da[65], db[65];
+    cairn_batch_reset(one.b);
+    cairn_batch_reset(two.b);
+    cairn_batch_reset(side);
+    for (int i = 0; i < n; i++) {
+      char cells[4096];
+      /* every 7th record is rejected; some carry a long resource name */
+      snprintf(cells, sizeof cells,
+               "%s|acct-%03d|USD|Usage|2024-05-02T00:00:00Z|"
+               "2024-05-02T01:00:00Z|1.5|Hours|0.31|1.10|westeurope|"
+               "/subscriptions/1/rg/r%d|%s|vm|Compute|VM|||"
+               "/subscriptions/1|{\"n\":\"%d\"}",
+               i % 7 == 3 ? "abc" : "0.25", i % 5, i,
+               i % 11 == 0 ? big : "vm1", round);
+      csv_apply(&one, &f, cells, i + 2, "raw");
+      {
+        struct fx *dst = &two;
+        struct cairn_batch *keep = two.b;
+        cairn_transform *keep_t = two.t;
+        if (i >= half) {
+          dst->b = side;
+          dst->t = clone;
+        }
+        csv_apply(dst, &f, cells, i + 2, "raw");
+        dst->b = keep;
+        dst->t = keep_t;
+      }
+    }
+    cairn_batch_absorb(two.b, side);
+    cr_assert_eq(side->n_rows, 0);
+    cr_assert_eq(side->n_rejects, 0);
+    cr_assert_eq(two.b->n_rows, one.b->n_rows);
+    cr_assert_eq(two.b->n_rejects, one.b->n_rejects);
+    cr_assert_gt(one.b->n_rejects, 0);
+    for (size_t k = 0; k < one.b->n_rejects; k++) {
+      cr_assert_str_eq(two.b->rejects[k].position,
+                       one.b->rejects[k].position);
+      cr_assert_str_eq(two.b->rejects[k].reasons, one.b->rejects[k].reasons);
+    }
+    cairn_batch_digest(one.b, da);
+    cairn_batch_digest(two.b, db);
+    cr_assert_str_eq(da, db, "round %d", round);
+    for (size_t r = 0; r < one.b->n_rows; r += 13) {
+      char *a = cairn_xstrdup(row(&one, r));
+      cr_assert_str_eq(row(&two, r), a);
+      free(a);
+    }
+    if (round == 6) {
+      /* the clone outlives its original */
+      cairn_transform_free(two.t);
+      two.t = NULL;
+      cr_assert_eq(cairn_transform_clone(clone, &two.t, &err), CAIRN_OK);
+    }
+  }
+  cairn_transform_free(clone);
+  cairn_batch_free(side);
+  fx_close(&one);
+  fx_close(&two);
+}
