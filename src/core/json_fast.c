@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* http_json.c -- JSON pages into jansson trees, without jansson's reader.
+/* json_fast.c -- JSON pages into jansson trees, without jansson's reader.
  *
  * A recursive-descent parser over the buffer. It follows jansson's lexer
  * rule for rule (RFC 8259 numbers with integers as json_int_t, escapes
