@@ -70,14 +70,32 @@ void cairn_batch_reset(struct cairn_batch *b)
   b->arena_bytes = 0;
 }
 
+/* Room for n rows in all. */
+static void reserve_rows(struct cairn_batch *b, size_t n)
+{
+  if (n <= b->cap_rows)
+    return;
+  while (b->cap_rows < n)
+    b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
+  b->vals = cairn_xrealloc(b->vals,
+                           b->cap_rows * b->n_fields * sizeof *b->vals);
+}
+
+/* Room for n rejects in all. */
+static void reserve_rejects(struct cairn_batch *b, size_t n)
+{
+  if (n <= b->cap_rejects)
+    return;
+  while (b->cap_rejects < n)
+    b->cap_rejects = b->cap_rejects ? b->cap_rejects * 2 : 16;
+  b->rejects = cairn_xrealloc(b->rejects,
+                              b->cap_rejects * sizeof *b->rejects);
+}
+
 struct cairn_value *cairn_batch_add_row(struct cairn_batch *b)
 {
   struct cairn_value *row;
-  if (b->n_rows == b->cap_rows) {
-    b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
-    b->vals = cairn_xrealloc(b->vals,
-                             b->cap_rows * b->n_fields * sizeof *b->vals);
-  }
+  reserve_rows(b, b->n_rows + 1);
   row = b->vals + b->n_rows * b->n_fields;
   memset(row, 0, b->n_fields * sizeof *row);
   b->n_rows++;
@@ -131,27 +149,18 @@ void cairn_batch_absorb(struct cairn_batch *dst, struct cairn_batch *src)
   struct cairn_arena_block *used = NULL, *used_tail = NULL;
   struct cairn_arena_block *spare = NULL, *spare_tail = NULL;
   struct cairn_arena_block *lists[2] = { dst->arena, src->arena };
-  size_t need = dst->n_rows + src->n_rows;
 
-  if (need > dst->cap_rows) {
-    while (dst->cap_rows < need)
-      dst->cap_rows = dst->cap_rows ? dst->cap_rows * 2 : 1024;
-    dst->vals = cairn_xrealloc(dst->vals,
-                               dst->cap_rows * dst->n_fields * sizeof *dst->vals);
-  }
+  reserve_rows(dst, dst->n_rows + src->n_rows);
   if (src->n_rows)
     memcpy(dst->vals + dst->n_rows * dst->n_fields, src->vals,
            src->n_rows * src->n_fields * sizeof *src->vals);
-  dst->n_rows = need;
+  dst->n_rows += src->n_rows;
   src->n_rows = 0;
-  for (size_t i = 0; i < src->n_rejects; i++) {
-    if (dst->n_rejects == dst->cap_rejects) {
-      dst->cap_rejects = dst->cap_rejects ? dst->cap_rejects * 2 : 16;
-      dst->rejects = cairn_xrealloc(dst->rejects,
-                                    dst->cap_rejects * sizeof *dst->rejects);
-    }
-    dst->rejects[dst->n_rejects++] = src->rejects[i]; /* strings move */
-  }
+  reserve_rejects(dst, dst->n_rejects + src->n_rejects);
+  if (src->n_rejects) /* the strings move with them */
+    memcpy(dst->rejects + dst->n_rejects, src->rejects,
+           src->n_rejects * sizeof *src->rejects);
+  dst->n_rejects += src->n_rejects;
   src->n_rejects = 0;
   /* Blocks in use (dst's first, in order, then src's) stay or go to dst;
    * empty ones go to src. */
@@ -187,10 +196,7 @@ void cairn_batch_reject(struct cairn_batch *b, const char *position,
                         const char *reasons, const char *raw)
 {
   struct cairn_reject *r;
-  if (b->n_rejects == b->cap_rejects) {
-    b->cap_rejects = b->cap_rejects ? b->cap_rejects * 2 : 16;
-    b->rejects = cairn_xrealloc(b->rejects, b->cap_rejects * sizeof *r);
-  }
+  reserve_rejects(b, b->n_rejects + 1);
   r = &b->rejects[b->n_rejects++];
   r->position = cairn_xstrdup(position ? position : "");
   r->reasons = cairn_xstrdup(reasons ? reasons : "");

@@ -166,7 +166,7 @@ static int emit_record(void *ud, const struct cairn_record *rec)
   return rc < 0 ? rc : 0;
 }
 
-/* ---- transform: one chunk, on one or two threads ------------------------------
+/* ---- transform: one chunk, on one or two threads ----------------------------
  * Decoding and mapping are most of a chunk's CPU time. When the source can
  * decode a page in parts (decode_part), the producer maps the first half
  * of the chunk while a mapper thread maps the second half with its own

@@ -39,7 +39,8 @@ void cairn_transform_free(cairn_transform *t);        /* NULL ok */
 /* A second instance of t (compiled again from the same config) for
  * another thread: each thread applies its own. The clone maps exactly as
  * t does but leaves warnings (PII in clear, a header lacking columns) to
- * t, so a record seen by both does not warn twice. t must outlive it. */
+ * t, so a record seen by both does not warn twice. Only t's contract
+ * must outlive the clone. */
 int  cairn_transform_clone(const cairn_transform *t, cairn_transform **out,
                            cairn_err *err);
 
