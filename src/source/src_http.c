@@ -1624,7 +1624,9 @@ static int http_decode_part(cairn_source *base, long seq,
   snprintf(d.pos, sizeof d.pos, "page %ld #", seq);
   d.pos_prefix = strlen(d.pos);
   if (split) {
-    doc = json_incref(s->checked->skel);
+    /* borrowed, not json_incref'd: jansson's incref reads the count
+     * before its atomic add, a race with the other part's */
+    doc = s->checked->skel;
     sk.at = s->checked->at;
   } else {
     chk = in_parts ? NULL : checked_take(s, page);
@@ -1663,7 +1665,8 @@ static int http_decode_part(cairn_source *base, long seq,
   if (part == 0)
     rc = each_record(s, doc, dec_cb, &d, &n, err);
 done:
-  json_decref(doc);
+  if (!split)
+    json_decref(doc);
   json_decref(meta);
   return rc;
 }
