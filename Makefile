@@ -3,6 +3,7 @@
 ## make run        build, then run the demo job offline from fixtures/
 ## make test       build, then every test: unit, CLI, torture (what CI runs)
 ## make asan       the whole suite under AddressSanitizer + UBSan
+## make tsan       the runner's threads under ThreadSanitizer (CLI runs, ~2 min)
 ## make bench      the benchmark (figures in docs/performance.md)
 ## make install    PREFIX=/usr/local: binary, schemas, jobs, sinks
 ## make deps       install missing Debian packages (apt-get)
@@ -78,6 +79,11 @@ asan:
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 	  LDFLAGS="-fsanitize=address,undefined"
 
+tsan: deps
+	$(MAKE) BUILD=build/tsan BIN=build/tsan/cairn build/tsan/cairn \
+	  OPT="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread"
+	tests/tsan.sh build/tsan/cairn
+
 bench: deps $(BIN)
 	tests/bench/run.sh $(BIN)
 
@@ -92,5 +98,5 @@ check-deps:
 clean:
 	rm -rf build bin
 
-.PHONY: all help deps test run asan bench install clean check-deps
+.PHONY: all help deps test run asan tsan bench install clean check-deps
 -include $(OBJ:.o=.d) $(UNITOBJ:.o=.d)
