@@ -8,8 +8,10 @@
 #                          BENCH_ROWS if smaller): Python is linear in rows,
 #                          so its rows/s from a smaller export compares fairly
 #                          and saves minutes; 0 skips it
-#        BENCH_REPEAT=N    runs of each timed cairn/sqlite3/Python case; the fastest
-#                          counts (default 2; the VM is shared)
+#        BENCH_REPEAT=N    rounds of the timed cases: each round runs cairn,
+#                          cairn+bundle, sqlite3 and Python once, and each
+#                          case's fastest run counts (default 2; the VM is
+#                          shared)
 #        BENCH_RG_PAGES=N  pages (of 1000 rows, ~0.5 MB) of the JSON path's
 #                          Resource Graph recording (default 200; 0 skips it);
 #                          cairn and Python alternate, at least 3 runs each
@@ -135,37 +137,35 @@ out "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f
 out "input: $ROWS rows, 3 partitions (1 gzipped), $(python3 -c "print('%.0f' % ($BYTES/1e6))") MB of CSV; $(sqlite3 --version | cut -d' ' -f1) sqlite3, $(python3 --version)"
 out ""
 
-# ---- 1. cairn -> SQLite, cairn -> SQLite + bundle ----------------------------
-cairn_run cairn "$JOB" "$DATA" "$ROWS"
+# ---- 1.-3. cairn (SQLite; SQLite + bundle), sqlite3 .import, Python -----------
+# Each round runs every case once, so that every case sees the same
+# weather on a shared machine (the fastest of REPEAT rounds counts); before
+# 2026-11-27 each case ran REPEAT times in a row, and a slow spell could
+# fall on one case's runs only.
 jq '.name = "bench-cost-both" | .sinks += ["evidence"]' "$JOB" > "$W/cost-both.json"
-cairn_run cairn-bundle "$W/cost-both.json" "$DATA" "$ROWS"
-loaded=$(sqlite3 "$W/runs/cairn/out/warehouse.db" 'SELECT count(*) FROM cost_record')
-[ "$loaded" = "$ROWS" ] || { echo "bench: cairn loaded $loaded rows, not $ROWS" >&2; exit 1; }
-
-# ---- 2. sqlite3 .import of the same files ------------------------------------
-d=$(fresh sqlite3)
 imp=()
 for p in "${PARTS[@]}"; do
   skip=""; [ ${#imp[@]} -eq 0 ] || skip="--skip 1 "
   if [[ "$p" == *.gz ]]; then imp+=(".import --csv ${skip}'|gzip -dc $p' cost")
   else imp+=(".import --csv ${skip}$p cost"); fi
 done
-for ((k = 0; k < REPEAT; k++)); do
-  rm -f "$d/import.db"
+for ((round = 0; round < REPEAT; round++)); do
+  REPEAT=1 cairn_run cairn "$JOB" "$DATA" "$ROWS"
+  REPEAT=1 cairn_run cairn-bundle "$W/cost-both.json" "$DATA" "$ROWS"
+  d=$(fresh sqlite3)
   measure sqlite3 "$ROWS" sqlite3 "$d/import.db" "${imp[@]}"
-done
-
-# ---- 3. the Python stdlib ETL ----------------------------------------------
-if [ "$PYROWS" -gt 0 ]; then
-  CUR_ROWS=$PYROWS CUR_BYTES=$PYBYTES
-  # REPEAT runs each, the fastest counts, as for cairn and sqlite3.
-  for ((k = 0; k < REPEAT; k++)); do
+  if [ "$PYROWS" -gt 0 ]; then
+    CUR_ROWS=$PYROWS CUR_BYTES=$PYBYTES
     d=$(fresh python)
     measure python "$PYROWS" python3 tests/bench/py_etl.py "$PYDATA" "$d/py.db"
     d=$(fresh python-ndjson)
     measure python-ndjson "$PYROWS" python3 tests/bench/py_etl.py "$PYDATA" "$d/py.db" "$d/py.ndjson"
-  done
-  unset CUR_ROWS CUR_BYTES
+    unset CUR_ROWS CUR_BYTES
+  fi
+done
+loaded=$(sqlite3 "$W/runs/cairn/out/warehouse.db" 'SELECT count(*) FROM cost_record')
+[ "$loaded" = "$ROWS" ] || { echo "bench: cairn loaded $loaded rows, not $ROWS" >&2; exit 1; }
+if [ "$PYROWS" -gt 0 ]; then
   # Same mapping: cairn on the Python input gives the same record ids.
   d=$(fresh cairn-py-input)
   "$CAIRN" run "$JOB" --param input="$PYDATA" --state "$d/state" --out "$d/out" \
