@@ -885,6 +885,8 @@ struct ckpt {
   int             frames;    /* frames per round: CKPT_BYTES / page size */
   int             restart_frames; /* CKPT_RESTART_BYTES / page size */
   int             want, busy, stop;
+  int             restart;   /* the loader's next transaction waits for a
+                                round that copies everything */
 };
 
 static void *ckpt_main(void *arg)
@@ -935,27 +937,44 @@ static void ckpt_quiesce(struct ckpt *k)
  * steady writer that never happens: the WAL grew to the size of the whole
  * load (500 MB for the 1M-row export), the page cache held every page
  * twice, and the final checkpoint spent 0.4 s truncating it. So at
- * CKPT_RESTART_BYTES the loader waits for the running round and copies the
- * rest itself (about one chunk, and the two syncs), and its next
- * transaction restarts the WAL. */
+ * CKPT_RESTART_BYTES a round is due right after this commit (after the
+ * running one, if any), and the loader's next transaction waits for it
+ * (ckpt_before_write), which then finds the WAL wholly copied and
+ * restarts it. The wait is for about one chunk's copy and two syncs, less
+ * whatever the loader did meanwhile. */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
   struct ckpt *k = arg;
+  (void)db;
   (void)name;
+  if (frames < k->frames)
+    return SQLITE_OK;
+  pthread_mutex_lock(&k->mu);
   if (frames >= k->restart_frames) {
-    ckpt_quiesce(k);
-    /* BUSY (a reader) only means the WAL restarts later */
-    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-                              NULL);
-  } else if (frames >= k->frames) {
-    pthread_mutex_lock(&k->mu);
-    if (!k->busy) {
-      k->want = 1;
-      pthread_cond_signal(&k->cv);
-    }
-    pthread_mutex_unlock(&k->mu);
+    k->want = 1; /* runs after the current round, if one is running */
+    k->restart = 1;
+    pthread_cond_signal(&k->cv);
+  } else if (!k->busy) {
+    k->want = 1;
+    pthread_cond_signal(&k->cv);
   }
+  pthread_mutex_unlock(&k->mu);
   return SQLITE_OK;
+}
+
+/* Before the loader's next write transaction: when a restart is due, wait
+ * for the rounds that copy every frame committed so far. */
+static void ckpt_before_write(struct ckpt *k)
+{
+  if (!k)
+    return;
+  pthread_mutex_lock(&k->mu);
+  if (k->restart) {
+    while (k->want || k->busy)
+      pthread_cond_wait(&k->cv, &k->mu);
+    k->restart = 0;
+  }
+  pthread_mutex_unlock(&k->mu);
 }
 
 /* Start the checkpointer; on any failure SQLite's own autocheckpoint
@@ -1072,6 +1091,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
       goto out;
     chunk_parts(c, b, &cp, &key);
   }
+  ckpt_before_write(s->ckpt);
   rc = exec(s, "BEGIN IMMEDIATE", err);
   if (rc < 0)
     goto out;
