@@ -871,10 +871,10 @@ done:
  * connection runs PASSIVE checkpoints (see ckpt_hook for when), so the
  * copying and syncing overlap the loads; PASSIVE never blocks the writer
  * (it copies only committed frames and gives up on a lock instead of
- * waiting). The durability barrier is
- * unchanged: sqlite_finish waits for the thread to be idle and runs the
- * full TRUNCATE checkpoint on the loader's connection, which by then has
- * little left to copy. */
+ * waiting), and restarts the WAL every CKPT_RESTART_BYTES (see ckpt_hook).
+ * The durability barrier is unchanged: sqlite_finish waits for the thread
+ * to be idle and runs the full TRUNCATE checkpoint on the loader's
+ * connection, which by then has little left to copy. */
 enum { CKPT_BYTES = 8 << 20, CKPT_RESTART_BYTES = 64 << 20 };
 
 struct ckpt {
