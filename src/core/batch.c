@@ -70,26 +70,28 @@ void cairn_batch_reset(struct cairn_batch *b)
   b->arena_bytes = 0;
 }
 
-/* Room for n rows in all. */
-static void reserve_rows(struct cairn_batch *b, size_t n)
+/* arr (*cap elements of size bytes) with room for n: doubled as needed,
+ * from 'first' elements. */
+static void *reserve(void *arr, size_t *cap, size_t n, size_t first,
+                     size_t size)
 {
-  if (n <= b->cap_rows)
-    return;
-  while (b->cap_rows < n)
-    b->cap_rows = b->cap_rows ? b->cap_rows * 2 : 1024;
-  b->vals = cairn_xrealloc(b->vals,
-                           b->cap_rows * b->n_fields * sizeof *b->vals);
+  if (n <= *cap)
+    return arr;
+  while (*cap < n)
+    *cap = *cap ? *cap * 2 : first;
+  return cairn_xrealloc(arr, *cap * size);
 }
 
-/* Room for n rejects in all. */
+static void reserve_rows(struct cairn_batch *b, size_t n)
+{
+  b->vals = reserve(b->vals, &b->cap_rows, n, 1024,
+                    b->n_fields * sizeof *b->vals);
+}
+
 static void reserve_rejects(struct cairn_batch *b, size_t n)
 {
-  if (n <= b->cap_rejects)
-    return;
-  while (b->cap_rejects < n)
-    b->cap_rejects = b->cap_rejects ? b->cap_rejects * 2 : 16;
-  b->rejects = cairn_xrealloc(b->rejects,
-                              b->cap_rejects * sizeof *b->rejects);
+  b->rejects = reserve(b->rejects, &b->cap_rejects, n, 16,
+                       sizeof *b->rejects);
 }
 
 struct cairn_value *cairn_batch_add_row(struct cairn_batch *b)
