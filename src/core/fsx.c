@@ -80,27 +80,35 @@ int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
   return rc;
 }
 
-int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
-                          cairn_err *err)
+int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err)
 {
-  char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int rc = CAIRN_OK;
+  *fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (*fd < 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
+                       strerror(errno));
+  return CAIRN_OK;
+}
 
-  if (fd < 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
-                     strerror(errno));
-    goto done;
-  }
-  rc = cairn_fs_write_all(fd, data, len, tmp, err);
-  if (rc == CAIRN_OK)
-    rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
-done:
+void cairn_fs_tmp_end(int fd, char *tmp, int rc)
+{
   if (fd >= 0)
     close(fd);
   if (rc < 0)
     unlink(tmp);
   free(tmp);
+}
+
+int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
+                          cairn_err *err)
+{
+  char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
+  int fd, rc = cairn_fs_tmp_open(tmp, &fd, err);
+
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_write_all(fd, data, len, tmp, err);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
+  cairn_fs_tmp_end(fd, tmp, rc);
   return rc;
 }
 

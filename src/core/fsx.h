@@ -15,11 +15,16 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err);
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err);
-/* The end of an atomic write: fsync and close *fd (always closed, *fd set
- * to -1), rename tmp to path, fsync path's directory. The caller unlinks
- * tmp if this fails. */
+/* An atomic write goes through a temp file: open it (created or
+ * truncated, mode 0644) into *fd, write it, commit it, and end it. */
+int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err);
+/* Commit: fsync and close *fd (always closed, *fd set to -1), rename tmp
+ * to path, fsync path's directory. */
 int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
                         cairn_err *err);
+/* End: close fd unless it is -1 (committed), remove tmp unless rc says
+ * the write succeeded (rc >= 0), free tmp. */
+void cairn_fs_tmp_end(int fd, char *tmp, int rc);
 /* write() all n bytes (retrying short writes and EINTR); path names the
  * file in the error. */
 int cairn_fs_write_all(int fd, const void *p, size_t n, const char *path,

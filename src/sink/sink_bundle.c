@@ -586,12 +586,9 @@ static int write_part(struct bundle_sink *s, const struct cairn_batch *b,
 
   memset(m, 0, sizeof *m);
   cairn_sha256_init(&h);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
-                     strerror(errno));
+  rc = cairn_fs_tmp_open(tmp, &fd, err);
+  if (rc < 0)
     goto done;
-  }
   if (b->n_rows > s->clean_cap) {
     s->clean_cap = b->n_rows;
     s->clean = cairn_xrealloc(s->clean, s->clean_cap);
@@ -628,11 +625,7 @@ static int write_part(struct bundle_sink *s, const struct cairn_batch *b,
   m->records = b->n_rows;
 done:
   cairn_sha256_final_hex(&h, m->sha);
-  if (fd >= 0)
-    close(fd);
-  if (rc < 0)
-    unlink(tmp);
-  free(tmp);
+  cairn_fs_tmp_end(fd, tmp, rc);
   return rc;
 }
 
@@ -931,12 +924,9 @@ static int write_tar(const struct bundle_sink *s,
   rc = cairn_fs_mkdirs(s->job_dir, err);
   if (rc < 0)
     goto done;
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
-                     strerror(errno));
+  rc = cairn_fs_tmp_open(tmp, &fd, err);
+  if (rc < 0)
     goto done;
-  }
   a = archive_write_new();
   if (!a)
     abort();
@@ -976,11 +966,7 @@ static int write_tar(const struct bundle_sink *s,
 done:
   if (a)
     archive_write_free(a);
-  if (fd >= 0)
-    close(fd);
-  if (rc < 0)
-    unlink(tmp);
-  free(tmp);
+  cairn_fs_tmp_end(fd, tmp, rc);
   return rc;
 }
 
