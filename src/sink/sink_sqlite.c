@@ -625,11 +625,12 @@ static uint64_t part_hash(const struct cairn_contract *c,
 
 /* The partitions of batch b, each with the first and last row index that
  * holds it. Exports come sorted or clustered (most rows share the previous
- * row's partition) or interleave a few values: a small cache by hash of
- * the values finds those without building their key. A hash is compared
- * before any value, and the row a cache entry compares against is the
- * latest with its value, whose texts are still in the CPU cache (the
- * first one was not, and comparing against it took a tenth of the load). */
+ * row's partition: no hash needed) or interleave a few values: a small
+ * cache by hash of the values finds those without building their key. The
+ * cache compares hashes before values, against the row that last began a
+ * run of its value, whose texts are still in the CPU cache (the first row
+ * of each value was not, and comparing against it took a tenth of the
+ * load). */
 static void chunk_parts(const struct cairn_contract *c,
                         const struct cairn_batch *b, struct part_set *out,
                         struct cairn_buf *key)
@@ -640,13 +641,12 @@ static void chunk_parts(const struct cairn_contract *c,
     size_t idx;
   } cache[64] = {{0}};
   const struct cairn_value *prev = NULL;
-  uint64_t prev_hash = 0;
   size_t idx = 0;
   for (size_t r = 0; r < b->n_rows; r++) {
     const struct cairn_value *row = b->vals + r * b->n_fields;
-    uint64_t h = part_hash(c, row);
     struct part_ent *e;
-    if (!prev || h != prev_hash || !same_partition(c, prev, row)) {
+    if (!prev || !same_partition(c, prev, row)) {
+      uint64_t h = part_hash(c, row);
       size_t slot = (size_t)h & 63;
       if (cache[slot].rep && cache[slot].hash == h &&
           same_partition(c, cache[slot].rep, row)) {
@@ -658,7 +658,6 @@ static void chunk_parts(const struct cairn_contract *c,
         cache[slot].idx = idx;
       }
       cache[slot].rep = row;
-      prev_hash = h;
     }
     prev = row;
     e = &out->ents[idx];
@@ -913,16 +912,23 @@ static void *ckpt_main(void *arg)
   return NULL;
 }
 
-/* Wait until no background checkpoint runs (none starts until the next
- * commit on the loader's connection). */
-static void ckpt_quiesce(struct ckpt *k)
+/* Wait for the checkpointer. for_restart: before the loader's next write
+ * transaction, and only when a restart is due, for every round asked for
+ * to have run (they copy every frame committed so far). Else: for the
+ * running round only, and none starts until the next commit on the
+ * loader's connection. */
+static void ckpt_wait(struct ckpt *k, int for_restart)
 {
   if (!k)
     return;
   pthread_mutex_lock(&k->mu);
-  k->want = 0;
-  while (k->busy)
-    pthread_cond_wait(&k->cv, &k->mu);
+  if (!for_restart)
+    k->want = 0;
+  if (!for_restart || k->restart) {
+    while (k->want || k->busy)
+      pthread_cond_wait(&k->cv, &k->mu);
+    k->restart = 0;
+  }
   pthread_mutex_unlock(&k->mu);
 }
 
@@ -939,7 +945,7 @@ static void ckpt_quiesce(struct ckpt *k)
  * twice, and the final checkpoint spent 0.4 s truncating it. So at
  * CKPT_RESTART_BYTES a round is due right after this commit (after the
  * running one, if any), and the loader's next transaction waits for it
- * (ckpt_before_write), which then finds the WAL wholly copied and
+ * (ckpt_wait), which then finds the WAL wholly copied and
  * restarts it. The wait is for about one chunk's copy and two syncs, less
  * whatever the loader did meanwhile. */
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
@@ -950,31 +956,14 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
   if (frames < k->frames)
     return SQLITE_OK;
   pthread_mutex_lock(&k->mu);
-  if (frames >= k->restart_frames) {
-    k->want = 1; /* runs after the current round, if one is running */
+  if (frames >= k->restart_frames)
     k->restart = 1;
-    pthread_cond_signal(&k->cv);
-  } else if (!k->busy) {
-    k->want = 1;
+  if (k->restart || !k->busy) {
+    k->want = 1; /* for a restart: after the running round, if any */
     pthread_cond_signal(&k->cv);
   }
   pthread_mutex_unlock(&k->mu);
   return SQLITE_OK;
-}
-
-/* Before the loader's next write transaction: when a restart is due, wait
- * for the rounds that copy every frame committed so far. */
-static void ckpt_before_write(struct ckpt *k)
-{
-  if (!k)
-    return;
-  pthread_mutex_lock(&k->mu);
-  if (k->restart) {
-    while (k->want || k->busy)
-      pthread_cond_wait(&k->cv, &k->mu);
-    k->restart = 0;
-  }
-  pthread_mutex_unlock(&k->mu);
 }
 
 /* Start the checkpointer; on any failure SQLite's own autocheckpoint
@@ -1091,7 +1080,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
       goto out;
     chunk_parts(c, b, &cp, &key);
   }
-  ckpt_before_write(s->ckpt);
+  ckpt_wait(s->ckpt, 1);
   rc = exec(s, "BEGIN IMMEDIATE", err);
   if (rc < 0)
     goto out;
@@ -1175,7 +1164,7 @@ static int sqlite_finish(cairn_sink *base, const struct cairn_window *w,
   (void)w;
   (void)n_seq;
   (void)logical_time;
-  ckpt_quiesce(s->ckpt);
+  ckpt_wait(s->ckpt, 0);
   rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
                                  NULL, NULL);
   return rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, "checkpoint");
