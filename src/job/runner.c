@@ -206,13 +206,13 @@ static int transform_chunk(struct run *r, cairn_source *src, long seq,
   int rc;
 
   cairn_batch_reset(r->batch);
-  if (split && !r->xf_side) {
-    rc = cairn_transform_clone(r->xf, &r->xf_side, err);
-    if (rc < 0)
-      return rc;
-    r->side = cairn_batch_create(r->batch->n_fields);
-  }
   if (split) {
+    if (!r->xf_side) {
+      rc = cairn_transform_clone(r->xf, &r->xf_side, err);
+      if (rc < 0)
+        return rc;
+      r->side = cairn_batch_create(r->batch->n_fields);
+    }
     cairn_batch_reset(r->side);
     m.e = (struct emit_ctx){ r->xf_side, r->side, &m.err };
   }

@@ -1662,8 +1662,9 @@ static int http_decode_part(cairn_source *base, long seq,
       rc = cb_rc;
     goto done;
   }
-  if (part == 0)
-    rc = each_record(s, doc, dec_cb, &d, &n, err);
+  /* not split here: a split page's record array was skipped, so it
+   * streams above; part is 0 */
+  rc = each_record(s, doc, dec_cb, &d, &n, err);
 done:
   if (!split)
     json_decref(doc);
