@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include <sqlite3.h>
 
 struct subcommand {
   const char *name;
@@ -77,6 +78,11 @@ int cairn_cli_wants_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
   int rc;
+  /* SQLite keeps allocation statistics behind a process-wide mutex unless
+   * told not to; cairn never reads them, and every thread's connections
+   * (loader, checkpointer, state store) would share that mutex. Must come
+   * before the first sqlite3_open. */
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
     usage(stdout);

@@ -25,10 +25,12 @@
 #include "core/log.h"
 #include "core/mem.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
 enum { INSERT_ROWS = 32 };
@@ -585,6 +587,27 @@ static void fn_part_fresh(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   sqlite3_result_int(ctx, i >= 0 && s->deleting->ents[i].fresh);
 }
 
+/* The batch's texts were written by the producer, on the other core, and
+ * the loader is the first to read them here: one cache miss per value,
+ * which the hardware cannot see coming (the values point anywhere in the
+ * arena). Asking for row r + PREFETCH_ROWS's texts while row r is worked
+ * on overlaps those misses: on the 1M-row export the partition tracking
+ * went from 0.38 to 0.26 s and the decimal classification from 0.33 to
+ * 0.18 s of the loader's CPU (perf, four runs each). fields: the ones to
+ * ask for, or NULL for all n. */
+enum { PREFETCH_ROWS = 4 };
+
+static inline void prefetch_texts(const struct cairn_value *row,
+                                  const size_t *fields, size_t n)
+{
+  for (size_t k = 0; k < n; k++) {
+    const struct cairn_value *v = &row[fields ? fields[k] : k];
+    if (v->type == CAIRN_V_STR || v->type == CAIRN_V_NUM ||
+        v->type == CAIRN_V_JSON)
+      __builtin_prefetch(v->s);
+  }
+}
+
 static int same_value(const struct cairn_value *a, const struct cairn_value *b)
 {
   if (a->type != b->type)
@@ -645,6 +668,9 @@ static void chunk_parts(const struct cairn_contract *c,
   for (size_t r = 0; r < b->n_rows; r++) {
     const struct cairn_value *row = b->vals + r * b->n_fields;
     struct part_ent *e;
+    if (r + PREFETCH_ROWS < b->n_rows)
+      prefetch_texts(row + PREFETCH_ROWS * b->n_fields, c->partition,
+                     c->n_partition);
     if (!prev || !same_partition(c, prev, row)) {
       uint64_t h = part_hash(c, row);
       size_t slot = (size_t)h & 63;
@@ -873,7 +899,18 @@ done:
  * waiting), and restarts the WAL every CKPT_RESTART_BYTES (see ckpt_hook).
  * The durability barrier is unchanged: sqlite_finish waits for the thread
  * to be idle and runs the full TRUNCATE checkpoint on the loader's
- * connection, which by then has little left to copy. */
+ * connection, which by then has little left to copy.
+ * Each round begins by syncing the WAL. Left to the kernel, the frames a
+ * commit wrote stay dirty in the page cache until that sync (background
+ * writeback starts at 10 % of RAM), so every round waited for the disk to
+ * write a chunk, and a WAL restart (see ckpt_hook) for two such rounds.
+ * So after each commit the hook starts the writeback of the WAL file
+ * (sync_file_range with SYNC_FILE_RANGE_WRITE: it queues the dirty pages
+ * and returns, it makes nothing durable); the round's sync then mostly
+ * finds them written. The kick goes through a descriptor of our own,
+ * read-only: SQLite holds no POSIX lock on the -wal file, so closing it
+ * cannot drop one of SQLite's (which closing a descriptor of the database
+ * file would). */
 enum { CKPT_BYTES = 8 << 20, CKPT_RESTART_BYTES = 64 << 20 };
 
 struct ckpt {
@@ -886,6 +923,8 @@ struct ckpt {
   int             want, busy, stop;
   int             restart;   /* the loader's next transaction waits for a
                                 round that copies everything */
+  int             wal_fd;    /* the -wal file, read-only, for the
+                                writeback kick; -1 until it exists */
 };
 
 static void *ckpt_main(void *arg)
@@ -951,8 +990,13 @@ static void ckpt_wait(struct ckpt *k, int for_restart)
 static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
   struct ckpt *k = arg;
-  (void)db;
-  (void)name;
+  if (k->wal_fd < 0)
+    k->wal_fd = open(sqlite3_filename_wal(sqlite3_db_filename(db, name)),
+                     O_RDONLY | O_CLOEXEC);
+#ifdef SYNC_FILE_RANGE_WRITE
+  if (k->wal_fd >= 0) /* a hint: a failure only means no head start */
+    (void)sync_file_range(k->wal_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
   if (frames < k->frames)
     return SQLITE_OK;
   pthread_mutex_lock(&k->mu);
@@ -981,6 +1025,7 @@ static void ckpt_start(struct sqlite_sink *s, long long page)
   }
   k->frames = (int)(CKPT_BYTES / page);
   k->restart_frames = (int)(CKPT_RESTART_BYTES / page);
+  k->wal_fd = -1;
   pthread_mutex_init(&k->mu, NULL);
   pthread_cond_init(&k->cv, NULL);
   if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
@@ -1009,6 +1054,8 @@ static void ckpt_stop(struct sqlite_sink *s)
   pthread_mutex_destroy(&k->mu);
   pthread_cond_destroy(&k->cv);
   sqlite3_close(k->db);
+  if (k->wal_fd >= 0)
+    close(k->wal_fd);
   free(k);
   s->ckpt = NULL;
 }
@@ -1098,6 +1145,8 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     int64_t last, first;
     for (size_t k = 0; k < n; k++) {
       const struct cairn_value *row = b->vals + (r + k) * b->n_fields;
+      if (r + k + PREFETCH_ROWS < b->n_rows)
+        prefetch_texts(row + PREFETCH_ROWS * b->n_fields, NULL, c->n_fields);
       for (size_t f = 0; f < c->n_fields; f++)
         bind_value(st, (int)(k * c->n_fields + f) + 1, &row[f]);
     }

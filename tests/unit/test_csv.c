@@ -56,7 +56,7 @@ Test(csv, split_matches_reference_on_random_records)
   struct cairn__csv_cols c = { 0 };
   unsigned seed = 99;
   for (int round = 0; round < 20000; round++) {
-    size_t len = (size_t)(round % 150);
+    size_t len = (size_t)(round % 300);
     char *rec = malloc(len + 1), *ref = malloc(2 * len + 2);
     size_t lens[400], nf, nr, at = 0;
     for (size_t i = 0; i < len; i++) {
