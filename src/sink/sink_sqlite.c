@@ -21,6 +21,7 @@
  * as TEXT, so no digit is ever lost; decimal columns carry no declared type
  * (no affinity) so SQLite stores exactly what was bound. */
 #include "sink/sink.h"
+#include "core/clock.h"
 #include "core/fsx.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -925,6 +926,8 @@ struct ckpt {
                                 round that copies everything */
   int             wal_fd;    /* the -wal file, read-only, for the
                                 writeback kick; -1 until it exists */
+  long            rounds, restarts; /* for the debug log at the end */
+  int64_t         restart_wait_ms;  /* the loader's, in ckpt_wait */
 };
 
 static void *ckpt_main(void *arg)
@@ -944,6 +947,7 @@ static void *ckpt_main(void *arg)
     sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
                               NULL);
     pthread_mutex_lock(&k->mu);
+    k->rounds++;
     k->busy = 0;
     pthread_cond_broadcast(&k->cv);
   }
@@ -964,8 +968,13 @@ static void ckpt_wait(struct ckpt *k, int for_restart)
   if (!for_restart)
     k->want = 0;
   if (!for_restart || k->restart) {
+    int64_t t0 = cairn_clock_mono_ms();
     while (k->want || k->busy)
       pthread_cond_wait(&k->cv, &k->mu);
+    if (for_restart) {
+      k->restarts++;
+      k->restart_wait_ms += cairn_clock_mono_ms() - t0;
+    }
     k->restart = 0;
   }
   pthread_mutex_unlock(&k->mu);
@@ -1051,6 +1060,9 @@ static void ckpt_stop(struct sqlite_sink *s)
   pthread_cond_signal(&k->cv);
   pthread_mutex_unlock(&k->mu);
   pthread_join(k->thread, NULL);
+  cairn_debug("%s: checkpointer: %ld rounds, %ld WAL restarts, loads waited "
+              "%lld ms for them", s->base.ctx->sink_name, k->rounds,
+              k->restarts, (long long)k->restart_wait_ms);
   pthread_mutex_destroy(&k->mu);
   pthread_cond_destroy(&k->cv);
   sqlite3_close(k->db);
