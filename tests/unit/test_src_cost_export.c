@@ -614,3 +614,71 @@ Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
   json_decref(cfg);
   cr_assert_eq(system("rm -rf " REDO), 0);
 }
+
+#define BROKEN TMP "_broken"
+
+/* A compressed blob that breaks off or is damaged midway (it is
+ * decompressed ahead, on another thread): the chunk that meets the damage
+ * fails with an error naming the blob, after the chunks before it were
+ * read whole, and no chunk is cut short silently. */
+Test(src_cost_export, a_damaged_gzip_blob_fails_naming_it)
+{
+  enum { ROWS = 60000 };
+  static const char *const damage[] = {
+    "truncate -s 300000",                               /* breaks off */
+    "printf 'garbage!' | dd conv=notrunc bs=1 seek=200000 of=", /* damaged */
+  };
+  for (size_t d = 0; d < sizeof damage / sizeof *damage; d++) {
+    struct cairn_source_ctx ctx;
+    json_t *cfg = json_pack("{s:s,s:s,s:i,s:i}", "type", "cost_export",
+                            "path", BROKEN, "chunk_rows", 1000000,
+                            "chunk_bytes", 1 << 20);
+    struct cairn_page page = { 0 };
+    cairn_source *s = NULL;
+    cairn_err err = { 0 };
+    char cmd[512], *cur = NULL;
+    long rows = 0;
+    int rc;
+    FILE *fp;
+
+    cr_assert_eq(system("rm -rf " BROKEN " && mkdir -p " BROKEN), 0);
+    fp = fopen(BROKEN "/p.csv", "w");
+    cr_assert_not_null(fp);
+    fputs("BillingAccountId,ResourceId,BilledCost\n", fp);
+    for (int i = 0; i < ROWS; i++) /* varied, so it does not compress away */
+      fprintf(fp, "acct-%d,/subscriptions/s/r%u,%d.25\n", i % 7,
+              (unsigned)i * 2654435761u, i);
+    fclose(fp);
+    cr_assert_eq(system("gzip -n " BROKEN "/p.csv"), 0);
+    snprintf(cmd, sizeof cmd, "%s%s" BROKEN "/p.csv.gz", damage[d],
+             d == 0 ? " " : "");
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    write_file(BROKEN "/manifest.json",
+               "{\"blobs\":[{\"blobName\":\"p.csv.gz\",\"dataRowCount\":60000}]}");
+    memset(&ctx, 0, sizeof ctx);
+    ctx.job = "t";
+    ctx.cfg = cfg;
+    cr_assert_eq(cairn_source_open(cairn_source_find("cost_export"), &ctx, &s,
+                                   &err), CAIRN_OK, "%s", err.msg);
+    for (;;) {
+      rc = s->ops->extract(s, cur, &page, &err);
+      free(cur);
+      cur = NULL;
+      if (rc < 0)
+        break;
+      cr_assert_eq(rc, CAIRN_OK, "damage %zu: the export cannot end", d);
+      rows += page.n_hint;
+      cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+      cairn_page_clear(&page);
+      cr_assert_not_null(cur, "damage %zu: ended after %ld rows", d, rows);
+    }
+    cairn_page_clear(&page);
+    cr_assert_lt(rows, ROWS, "damage %zu", d);
+    cr_assert(strstr(err.msg, "p.csv.gz") != NULL, "%s", err.msg);
+    cr_assert(strstr(err.msg, "decompress") != NULL ||
+              strstr(err.msg, "dataRowCount") != NULL, "%s", err.msg);
+    cairn_source_close(s);
+    json_decref(cfg);
+  }
+  cr_assert_eq(system("rm -rf " BROKEN), 0);
+}
