@@ -82,6 +82,19 @@ static cairn_source *open_at(const char *path, int rows, json_t **cfg_out,
   return s;
 }
 
+/* Open a cost_export source on cfg (borrowed by ctx), or fail the test. */
+static cairn_source *open_cfg(json_t *cfg, struct cairn_source_ctx *ctx)
+{
+  cairn_source *s = NULL;
+  cairn_err err = { 0 };
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = "t";
+  ctx->cfg = cfg;
+  cr_assert_eq(cairn_source_open(cairn_source_find("cost_export"), ctx, &s,
+                                 &err), CAIRN_OK, "%s", err.msg);
+  return s;
+}
+
 static cairn_source *open_ok(const char *path, int rows, json_t **cfg_out,
                              struct cairn_source_ctx *ctx)
 {
@@ -561,11 +574,7 @@ Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
              "{\"dataRowCount\":200000,\"blobs\":["
              "{\"blobName\":\"p0.csv\",\"dataRowCount\":100000},"
              "{\"blobName\":\"p1.csv.gz\",\"dataRowCount\":100000}]}");
-  memset(&ctx, 0, sizeof ctx);
-  ctx.job = "t";
-  ctx.cfg = cfg;
-  cr_assert_eq(cairn_source_open(cairn_source_find("cost_export"), &ctx, &s,
-                                 &err), CAIRN_OK, "%s", err.msg);
+  s = open_cfg(cfg, &ctx);
   for (;;) {
     int rc = s->ops->extract(s, cur, &page, &err);
     if (rc == CAIRN_DONE)
@@ -585,9 +594,7 @@ Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
   cr_assert_gt(n, 15, "%d chunks", n);
   /* Redo every chunk from a fresh source. */
   for (int k = 0; k < n; k++) {
-    s = NULL;
-    cr_assert_eq(cairn_source_open(cairn_source_find("cost_export"), &ctx,
-                                   &s, &err), CAIRN_OK, "%s", err.msg);
+    s = open_cfg(cfg, &ctx);
     cr_assert_eq(s->ops->extract(s, cin[k], &page, &err), CAIRN_OK, "%s",
                  err.msg);
     cr_assert_str_eq(page.raw.data, raw[k], "chunk %d redone from %s", k + 1,
@@ -655,11 +662,7 @@ Test(src_cost_export, a_damaged_gzip_blob_fails_naming_it)
     cr_assert_eq(system(cmd), 0, "%s", cmd);
     write_file(BROKEN "/manifest.json",
                "{\"blobs\":[{\"blobName\":\"p.csv.gz\",\"dataRowCount\":60000}]}");
-    memset(&ctx, 0, sizeof ctx);
-    ctx.job = "t";
-    ctx.cfg = cfg;
-    cr_assert_eq(cairn_source_open(cairn_source_find("cost_export"), &ctx, &s,
-                                   &err), CAIRN_OK, "%s", err.msg);
+    s = open_cfg(cfg, &ctx);
     for (;;) {
       rc = s->ops->extract(s, cur, &page, &err);
       free(cur);
