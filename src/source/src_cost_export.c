@@ -488,7 +488,9 @@ static void *ahead_main(void *arg)
 static void ahead_start(struct reader *rd)
 {
   struct ahead *a = &rd->ahead;
-  if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+  const char *env = getenv("CAIRN_PIPELINE"); /* "0": one thread, as in
+                                                  the runner */
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (env && strcmp(env, "0") == 0))
     return;
   if (!a->slot[0])
     for (int k = 0; k < AHEAD_SLOTS; k++)

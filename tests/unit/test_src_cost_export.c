@@ -540,14 +540,13 @@ Test(src_cost_export, check_rejects_bad_config)
  * fresh seek ends exactly where its buffer does, so its last record
  * straddles two reads; in the first run the same record lay inside one
  * buffer (a redo used to take that record as well, loading it twice). */
-#define REDO TMP "-redo" /* its own folder: tests run in parallel */
-
-Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
+static void redo_every_chunk(const char *dir)
 {
   enum { ROWS = 100000 };
   struct cairn_source_ctx ctx;
   json_t *cfg = json_pack("{s:s,s:s,s:i,s:i}", "type", "cost_export", "path",
-                          REDO, "chunk_rows", 1000000, "chunk_bytes", 1 << 20);
+                          dir, "chunk_rows", 1000000, "chunk_bytes", 1 << 20);
+  char path[256], cmd[512];
   struct cairn_page page = { 0 };
   char **cin = cairn_xcalloc(4096, sizeof *cin);
   char **cout = cairn_xcalloc(4096, sizeof *cout);
@@ -558,9 +557,11 @@ Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
   int n = 0, checked = 0;
   FILE *fp;
 
-  cr_assert_eq(system("rm -rf " REDO " && mkdir -p " REDO), 0);
+  snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+  cr_assert_eq(system(cmd), 0);
   for (int b = 0; b < 2; b++) {
-    fp = fopen(b ? REDO "/p1.csv" : REDO "/p0.csv", "w");
+    snprintf(path, sizeof path, "%s/p%d.csv", dir, b);
+    fp = fopen(path, "w");
     cr_assert_not_null(fp);
     fputs("BillingAccountId,ResourceId,BilledCost\n", fp);
     for (int i = 0; i < ROWS; i++)
@@ -569,8 +570,10 @@ Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
               "rrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrrr", i, i);
     fclose(fp);
   }
-  cr_assert_eq(system("gzip -n " REDO "/p1.csv"), 0);
-  write_file(REDO "/manifest.json",
+  snprintf(cmd, sizeof cmd, "gzip -n %s/p1.csv", dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  write_file(path,
              "{\"dataRowCount\":200000,\"blobs\":["
              "{\"blobName\":\"p0.csv\",\"dataRowCount\":100000},"
              "{\"blobName\":\"p1.csv.gz\",\"dataRowCount\":100000}]}");
@@ -619,7 +622,22 @@ Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
   free(cout);
   free(raw);
   json_decref(cfg);
-  cr_assert_eq(system("rm -rf " REDO), 0);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+/* Each in its own folder: tests run in parallel. */
+Test(src_cost_export, a_chunk_redone_from_its_cursor_is_the_same_chunk)
+{
+  redo_every_chunk(TMP "-redo");
+}
+
+/* The same with compressed blobs read on the calling thread (one core,
+ * or CAIRN_PIPELINE=0) instead of decompressed ahead. */
+Test(src_cost_export, the_same_chunks_without_the_decompressing_thread)
+{
+  cr_assert_eq(setenv("CAIRN_PIPELINE", "0", 1), 0);
+  redo_every_chunk(TMP "-redo-inline");
 }
 
 #define BROKEN TMP "_broken"
