@@ -165,7 +165,10 @@ struct cairn_record {
   /* CSV records: */
   const struct cairn_header *header;  /* NULL for JSON records */
   size_t        n_cols;
-  const char  **cols;        /* NUL-terminated field texts */
+  const char  **cols;        /* field texts, col_lens[i] bytes each and
+                                not NUL-terminated (the CSV sources point
+                                into the page); NUL-terminated only when
+                                col_lens is NULL */
   const size_t *col_lens;
   /* JSON records: */
   const json_t *json;

@@ -19,7 +19,8 @@
 #endif
 
 /* First c in [p, end), or NULL. */
-static inline char *find_byte(char *p, const char *end, char c)
+static inline const char *find_byte(const char *p, const char *end,
+                                    char c)
 {
 #ifdef CSV_SSE2
   const __m128i v = _mm_set1_epi8(c);
@@ -95,9 +96,10 @@ int cairn__csv_blank(const char *p, size_t n)
   return n == 0 || (n <= 2 && (p[0] == '\n' || p[0] == '\r'));
 }
 
-size_t cairn__csv_split(char *p, size_t len, struct cairn__csv_cols *out)
+size_t cairn__csv_split(const char *p, size_t len, struct cairn__csv_cols *out)
 {
-  char *end = p + len, *w;
+  const char *end = p + len;
+  char *w;
   size_t n = 0;
 
   /* Drop the terminator: LF or CRLF. */
@@ -105,51 +107,64 @@ size_t cairn__csv_split(char *p, size_t len, struct cairn__csv_cols *out)
     end--;
   if (end > p && end[-1] == '\r')
     end--;
+  /* Unescaped text never outgrows the record: sized once, it does not move
+   * while fields point into it. */
+  if (out->esc_cap < len + 1) {
+    out->esc_cap = len + 1 > 2 * out->esc_cap ? len + 1 : 2 * out->esc_cap;
+    out->esc = cairn_xrealloc(out->esc, out->esc_cap);
+  }
+  w = out->esc;
   for (;;) {
-    char *start;
+    const char *field, *fend;
     if (n == out->cap) {
       out->cap = out->cap ? out->cap * 2 : 64;
       out->cols = cairn_xrealloc(out->cols, out->cap * sizeof *out->cols);
       out->lens = cairn_xrealloc(out->lens, out->cap * sizeof *out->lens);
     }
-    start = w = p;
     if (p < end && *p == '"') {
-      p++;
-      for (;;) {
-        /* Copy up to the next quote in one go. */
-        char *qt = find_byte(p, end, '"');
-        size_t k = qt ? (size_t)(qt - p) : (size_t)(end - p);
-        if (w != p)
-          memmove(w, p, k);
-        w += k;
-        p += k;
-        if (!qt)
+      const char *start = ++p, *qt = find_byte(p, end, '"');
+      if (!qt || qt + 1 == end || qt[1] == ',') {
+        /* No doubled quote and nothing after the closing one: in place. */
+        field = start;
+        fend = qt ? qt : end;
+        p = qt ? qt + 1 : end;
+      } else {
+        /* Undouble the quotes into esc. */
+        char *f = w;
+        for (;;) {
+          size_t k = (size_t)((qt ? qt : end) - p);
+          memcpy(w, p, k);
+          w += k;
+          p += k;
+          if (!qt)
+            break;
+          if (p + 1 < end && p[1] == '"') {
+            *w++ = '"';
+            p += 2;
+            qt = find_byte(p, end, '"');
+            continue;
+          }
+          p++; /* the closing quote */
           break;
-        if (p + 1 < end && p[1] == '"') {
-          *w++ = '"';
-          p += 2;
-          continue;
         }
-        p++; /* the closing quote */
-        break;
+        /* Anything after the closing quote up to the comma is kept. */
+        while (p < end && *p != ',')
+          *w++ = *p++;
+        field = f;
+        fend = w;
       }
-      /* Anything after the closing quote up to the comma is kept as-is. */
-      while (p < end && *p != ',')
-        *w++ = *p++;
     } else {
-      char *comma = find_byte(p, end, ',');
-      p = comma ? comma : end;
-      w = p;
+      const char *comma = find_byte(p, end, ',');
+      field = p;
+      p = fend = comma ? comma : end;
     }
-    out->cols[n] = start;
-    out->lens[n] = (size_t)(w - start);
+    out->cols[n] = field;
+    out->lens[n] = (size_t)(fend - field);
     n++;
     if (p < end && *p == ',') {
-      *w = '\0';
       p++;
       continue;
     }
-    *w = '\0';
     return n;
   }
 }
@@ -160,5 +175,6 @@ void cairn__csv_cols_free(struct cairn__csv_cols *c)
     return;
   free(c->cols);
   free(c->lens);
+  free(c->esc);
   memset(c, 0, sizeof *c);
 }

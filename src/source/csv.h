@@ -5,8 +5,8 @@
  *
  * Two steps, as the sources use them: cairn__csv_scan finds where a record
  * ends (a newline outside quotes) in a byte stream that may arrive in
- * pieces, and cairn__csv_split cuts one record into NUL-terminated fields
- * in place. Quotes are counted anywhere in a record (a lone quote inside an
+ * pieces, and cairn__csv_split cuts one record into fields (pointers and
+ * lengths, mostly into the record itself). Quotes are counted anywhere in a record (a lone quote inside an
  * unquoted field therefore opens a quoted run, as RFC 4180 readers that
  * scan by quote parity do). Pure functions; thread-safe. */
 #ifndef CAIRN_CSV_H
@@ -29,19 +29,22 @@ int cairn__csv_blank(const char *p, size_t n);
 
 /* Field arrays reused from record to record (owned, grown on demand). */
 struct cairn__csv_cols {
-  const char **cols;   /* NUL-terminated field texts, pointing into the
-                          record that was split */
+  const char **cols;   /* field texts, NOT NUL-terminated: into the record
+                          that was split, or into esc */
   size_t      *lens;   /* byte length of each field */
   size_t       cap;    /* allocated entries of both arrays */
+  char        *esc;    /* quoted fields with doubled quotes, undoubled */
+  size_t       esc_cap;
 };
 
-/* Split the record p[0..len) in place: its LF or CRLF terminator is
- * dropped, quotes are removed and doubled quotes undoubled, every field is
- * NUL-terminated. p must have len + 1 writable bytes. Returns the number of
+/* Split the record p[0..len) without changing it: its LF or CRLF
+ * terminator is dropped, quotes are removed and doubled quotes undoubled.
+ * A field is read where it lies in p unless it had doubled quotes (or text
+ * after its closing quote), then from out->esc. Returns the number of
  * fields (at least 1); out->cols[i] / out->lens[i] describe them until the
  * next split or until p changes. Text after a closing quote up to the next
  * comma is kept as-is. */
-size_t cairn__csv_split(char *p, size_t len, struct cairn__csv_cols *out);
+size_t cairn__csv_split(const char *p, size_t len, struct cairn__csv_cols *out);
 
 /* Release the arrays; NULL-safe, leaves *c zeroed. */
 void cairn__csv_cols_free(struct cairn__csv_cols *c);

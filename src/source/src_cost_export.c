@@ -120,7 +120,6 @@ struct cx_src {
   long                 carry_lines;
   int                  has_carry;
   /* decode only (may run on another thread than extract) */
-  struct cairn_buf       rec;
   struct cairn__csv_cols cols;
 };
 
@@ -1200,9 +1199,7 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
     }
     memset(&rec, 0, sizeof rec);
     cairn__put_line(pos, prefix, line);
-    cairn_buf_reset(&s->rec);
-    cairn_buf_append(&s->rec, p, n);
-    rec.n_cols = cairn__csv_split(s->rec.data, s->rec.len, &s->cols);
+    rec.n_cols = cairn__csv_split(p, n, &s->cols); /* read in place */
     rec.cols = s->cols.cols;
     rec.col_lens = s->cols.lens;
     rec.header = h;
@@ -1244,7 +1241,6 @@ static void cx_close(cairn_source *base)
     free(s->rd.ahead.slot[k]);
   cairn_buf_free(&s->hdr_rec);
   cairn_buf_free(&s->carry);
-  cairn_buf_free(&s->rec);
   cairn__csv_cols_free(&s->cols);
 }
 

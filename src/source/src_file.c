@@ -176,7 +176,7 @@ static int next_record(struct file_src *s, struct cairn_buf *out, long *lines,
 
 /* ---- CSV field splitting ------------------------------------------------ */
 
-/* Split the record in s->rec (modified in place) into s->cols/s->lens. */
+/* Split the record in s->rec into s->cols/s->lens. */
 static size_t split_csv(struct file_src *s)
 {
   return cairn__csv_split(s->rec.data, s->rec.len, &s->cols);

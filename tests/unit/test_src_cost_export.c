@@ -50,12 +50,14 @@ static int collect(void *ud, const struct cairn_record *rec)
   cr_assert_not_null(rec->header);
   cr_assert_eq(rec->ragged, 0, "record %d is ragged", i);
   g->ncols[i] = rec->n_cols;
-  snprintf(g->first[i], sizeof g->first[i], "%s", rec->cols[0]);
+  snprintf(g->first[i], sizeof g->first[i], "%.*s", (int)rec->col_lens[0],
+           rec->cols[0]);
   snprintf(g->pos[i], sizeof g->pos[i], "%s", rec->position);
   if (g->want)
     for (size_t c = 0; c < rec->header->n_cols; c++)
       if (strcmp(rec->header->names[c], g->want) == 0)
-        snprintf(g->col[i], sizeof g->col[i], "%s", rec->cols[c]);
+        snprintf(g->col[i], sizeof g->col[i], "%.*s", (int)rec->col_lens[c],
+                 rec->cols[c]);
   if (i == 0) {
     snprintf(g->hdr0, sizeof g->hdr0, "%s", rec->header->names[0]);
     snprintf(g->type, sizeof g->type, "%s",
@@ -194,7 +196,8 @@ static int dump_rec(void *ud, const struct cairn_record *rec)
   cairn_buf_printf(b, "%s|%zu|%.*s", rec->position, rec->n_cols,
                    (int)rec->raw_len, rec->raw);
   for (size_t c = 0; c < rec->n_cols; c++)
-    cairn_buf_printf(b, "|%zu:%s", rec->col_lens[c], rec->cols[c]);
+    cairn_buf_printf(b, "|%zu:%.*s", rec->col_lens[c], (int)rec->col_lens[c],
+                     rec->cols[c]);
   cairn_buf_putc(b, '\n');
   return 0;
 }
