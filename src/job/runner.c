@@ -17,6 +17,7 @@
  * between any two of these writes is harmless. */
 #include "job/runner.h"
 #include "core/clock.h"
+#include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/hash.h"
 #include "core/jsonx.h"
@@ -475,13 +476,12 @@ static void *loader_main(void *arg)
 
 static int loader_start(struct loader *L, struct run *r, long *durable)
 {
-  const char *env = getenv("CAIRN_PIPELINE");
   memset(L, 0, sizeof *L);
   L->r = r;
   L->durable = durable;
   pthread_mutex_init(&L->mu, NULL);
   pthread_cond_init(&L->cv, NULL);
-  L->threaded = !(env && strcmp(env, "0") == 0);
+  L->threaded = cairn_cpu_threads();
   if (L->threaded && pthread_create(&L->thread, NULL, loader_main, L) != 0)
     L->threaded = 0;
   return CAIRN_OK;
@@ -658,8 +658,7 @@ static int run_window(struct run *r, cairn_err *err)
   loader_on = 1;
   /* Map on two threads when the loader has its own and there are two
    * cores to share. */
-  split = L.threaded && src->ops->decode_part &&
-          sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+  split = L.threaded && src->ops->decode_part && cairn_cpu_second_core();
   for (seq = start + 1;; seq++) {
     struct load_item it;
     int last, slot = (int)(seq & 1);

@@ -18,6 +18,7 @@
  * notes: docs/internals/cost-export.md. */
 #include "source/source.h"
 #include "source/csv.h"
+#include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -487,9 +488,7 @@ static void *ahead_main(void *arg)
 static void ahead_start(struct reader *rd)
 {
   struct ahead *a = &rd->ahead;
-  const char *env = getenv("CAIRN_PIPELINE"); /* "0": one thread, as in
-                                                  the runner */
-  if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (env && strcmp(env, "0") == 0))
+  if (!cairn_cpu_second_core())
     return;
   if (!a->slot[0])
     for (int k = 0; k < AHEAD_SLOTS; k++)

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* cpu.c -- whether work may go to threads of its own. */
+#include "core/cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cairn_cpu_threads(void)
+{
+  const char *env = getenv("CAIRN_PIPELINE");
+  return !(env && strcmp(env, "0") == 0);
+}
+
+int cairn_cpu_second_core(void)
+{
+  return cairn_cpu_threads() && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
