@@ -6,9 +6,10 @@
  * Two steps, as the sources use them: cairn__csv_scan finds where a record
  * ends (a newline outside quotes) in a byte stream that may arrive in
  * pieces, and cairn__csv_split cuts one record into fields (pointers and
- * lengths, mostly into the record itself). Quotes are counted anywhere in a record (a lone quote inside an
- * unquoted field therefore opens a quoted run, as RFC 4180 readers that
- * scan by quote parity do). Pure functions; thread-safe. */
+ * lengths, mostly into the record itself). Quotes are counted anywhere in
+ * a record (a lone quote inside an unquoted field therefore opens a quoted
+ * run, as RFC 4180 readers that scan by quote parity do). Pure functions;
+ * thread-safe. */
 #ifndef CAIRN_CSV_H
 #define CAIRN_CSV_H
 

@@ -67,8 +67,8 @@ struct ahead {
   int             running;  /* the thread exists (not yet joined) */
   int             stop;     /* asked to end */
   int             end;      /* it has ended: 1 at the end of the stream,
-                               -1 on libarchive's error, -2 sparse entry */
-  long long       sparse_off, sparse_want;
+                               else ar_next's AR_FAIL or AR_SPARSE */
+  long long       sparse_off, sparse_want; /* for AR_SPARSE */
   char           *slot[AHEAD_SLOTS];
   size_t          len[AHEAD_SLOTS];
   unsigned        head, tail; /* filled: [tail, head), modulo AHEAD_SLOTS */
@@ -411,40 +411,58 @@ static int cx_open(cairn_source *base, const struct cairn_source_ctx *ctx,
 
 /* ---- reading one blob ---------------------------------------------------- */
 
+enum { AR_FAIL = -1, AR_SPARSE = -2 };
+
+/* The next non-empty block of ar's entry, which must begin at uncompressed
+ * offset pos: its size (*blk: its bytes, libarchive's, valid until the
+ * next call), 0 at the end, AR_FAIL on libarchive's error, AR_SPARSE when
+ * it begins elsewhere (*off: where). */
+static long ar_next(struct archive *ar, long long pos, const void **blk,
+                    long long *off)
+{
+  for (;;) {
+    size_t size;
+    la_int64_t o;
+    int r = archive_read_data_block(ar, blk, &size, &o);
+    if (r == ARCHIVE_EOF)
+      return 0;
+    if (r < ARCHIVE_WARN)
+      return AR_FAIL;
+    if (o != pos) {
+      *off = (long long)o;
+      return AR_SPARSE;
+    }
+    if (size)
+      return (long)size;
+  }
+}
+
 /* The next block of ar into dst (up to AHEAD_BLOCK bytes, several of
- * libarchive's blocks or part of one: pend and pend_len keep the rest, valid
- * until the next archive_read_data_block, which only this thread calls).
- * Returns the bytes, 0 at the end, -1 on error, -2 on a sparse entry. */
+ * libarchive's blocks or part of one: pend and pend_len keep the rest).
+ * *pos counts the bytes handed out. Returns the bytes, 0 at the end, or
+ * ar_next's error. */
 static long ahead_block(struct ahead *a, struct archive *ar, char *dst,
-                        const char **pend, size_t *pend_len, long long *pos)
+                        const void **pend, size_t *pend_len, long long *pos)
 {
   size_t n = 0;
   while (n < AHEAD_BLOCK) {
-    const void *blk;
-    size_t size, k;
-    la_int64_t off;
-    int r;
-    if (*pend_len) {
-      k = *pend_len < AHEAD_BLOCK - n ? *pend_len : AHEAD_BLOCK - n;
-      memcpy(dst + n, *pend, k);
-      n += k;
-      *pend += k;
-      *pend_len -= k;
-      *pos += (long long)k;
-      continue;
+    size_t k;
+    if (!*pend_len) {
+      long got = ar_next(ar, *pos, pend, &a->sparse_off);
+      if (got == 0)
+        break;
+      if (got < 0) {
+        a->sparse_want = *pos;
+        return got;
+      }
+      *pend_len = (size_t)got;
     }
-    r = archive_read_data_block(ar, &blk, &size, &off);
-    if (r == ARCHIVE_EOF)
-      break;
-    if (r < ARCHIVE_WARN)
-      return -1;
-    if (off != *pos) {
-      a->sparse_off = (long long)off;
-      a->sparse_want = *pos;
-      return -2;
-    }
-    *pend = blk;
-    *pend_len = size;
+    k = *pend_len < AHEAD_BLOCK - n ? *pend_len : AHEAD_BLOCK - n;
+    memcpy(dst + n, *pend, k);
+    n += k;
+    *pend = (const char *)*pend + k;
+    *pend_len -= k;
+    *pos += (long long)k;
   }
   return (long)n;
 }
@@ -453,7 +471,7 @@ static void *ahead_main(void *arg)
 {
   struct reader *rd = arg;
   struct ahead *a = &rd->ahead;
-  const char *pend = NULL;
+  const void *pend = NULL;
   size_t pend_len = 0;
   long long pos = 0;
   long n;
@@ -473,7 +491,7 @@ static void *ahead_main(void *arg)
       a->len[at] = (size_t)n;
       a->head++;
     } else {
-      a->end = n == 0 ? 1 : (int)n;
+      a->end = n == 0 ? 1 : (int)n; /* AR_FAIL, AR_SPARSE */
     }
     pthread_cond_broadcast(&a->cv);
     if (n <= 0)
@@ -520,7 +538,7 @@ static void ahead_stop(struct ahead *a)
 }
 
 /* The next decompressed block: its bytes (*data valid until the next
- * call), 0 at the end, or a.end's error code once the thread has ended. */
+ * call), 0 at the end, or the thread's AR_FAIL or AR_SPARSE. */
 static long ahead_next(struct ahead *a, const char **data)
 {
   long n;
@@ -567,6 +585,18 @@ static int ar_fail(struct cx_src *s, const struct blob *b, const char *what,
                      "(%s): %s: %s", b->name, b->path, what,
                      archive_error_string(s->rd.ar)
                          ? archive_error_string(s->rd.ar) : "unknown error");
+}
+
+/* The error of blob b that ar_next's code stands for (want: the offset
+ * the block should have begun at). */
+static int ar_raise(struct cx_src *s, const struct blob *b, long code,
+                    long long off, long long want, cairn_err *err)
+{
+  if (code == AR_SPARSE)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": sparse archive "
+                       "entry (offset %lld, expected %lld)", b->name, off,
+                       want);
+  return ar_fail(s, b, "decompress", err);
 }
 
 /* Open blob i at uncompressed offset 0; the kind comes from the magic
@@ -684,35 +714,19 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
     long got = ahead_next(&rd->ahead, &rd->data);
     if (got < 0) {
       ahead_stop(&rd->ahead); /* it has ended: rd->ar is ours again */
-      if (got == -2)
-        return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": sparse "
-                           "archive entry (offset %lld, expected %lld)",
-                           b->name, rd->ahead.sparse_off,
-                           rd->ahead.sparse_want);
-      return ar_fail(s, b, "decompress", err);
+      return ar_raise(s, b, got, rd->ahead.sparse_off, rd->ahead.sparse_want,
+                      err);
     }
     n = (size_t)got;
   } else {
-    /* libarchive's block, no copy; empty blocks are skipped. */
-    for (;;) {
-      const void *blk;
-      size_t size;
-      la_int64_t off;
-      int r = archive_read_data_block(rd->ar, &blk, &size, &off);
-      if (r == ARCHIVE_EOF)
-        break;
-      if (r < ARCHIVE_WARN)
-        return ar_fail(s, b, "decompress", err);
-      if (off != rd->pos)
-        return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": sparse "
-                           "archive entry (offset %lld, expected %lld)",
-                           b->name, (long long)off, rd->pos);
-      if (size) {
-        rd->data = blk;
-        n = size;
-        break;
-      }
-    }
+    /* libarchive's block, no copy */
+    const void *blk = NULL;
+    long long off = 0;
+    long got = ar_next(rd->ar, rd->pos, &blk, &off);
+    if (got < 0)
+      return ar_raise(s, b, got, off, rd->pos, err);
+    rd->data = blk;
+    n = (size_t)got;
   }
   if (n == 0) {
     rd->eof = 1;
