@@ -2,6 +2,8 @@
 /* cpu.c -- whether work may go to threads of its own. */
 #include "core/cpu.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,4 +17,11 @@ int cairn_cpu_threads(void)
 int cairn_cpu_second_core(void)
 {
   return cairn_cpu_threads() && sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
+
+void cairn_thread_name(const char *name)
+{
+  char n[16];
+  snprintf(n, sizeof n, "%s", name);
+  pthread_setname_np(pthread_self(), n);
 }

@@ -8,6 +8,7 @@
  * everything; formatting sorts a snapshot so output is deterministic. */
 #include "core/metrics.h"
 #include "core/clock.h"
+#include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/log.h"
 
@@ -965,6 +966,7 @@ static void *flusher_main(void *arg)
 {
   int warned = 0;
   (void)arg;
+  cairn_thread_name("cairn-metrics");
   pthread_mutex_lock(&fl.lock);
   while (!fl.stop) {
     struct timespec until;

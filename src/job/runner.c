@@ -189,6 +189,7 @@ struct mapper {
 static void *mapper_main(void *arg)
 {
   struct mapper *m = arg;
+  cairn_thread_name("cairn-map");
   cairn_log_set_seq(m->seq);
   m->rc = m->src->ops->decode_part(m->src, m->seq, m->page, 1, 2,
                                    emit_record, &m->e, &m->err);
@@ -335,6 +336,7 @@ static void load_sink(struct sink_task *t)
 static void *sink_main(void *arg)
 {
   struct sink_task *t = arg;
+  cairn_thread_name("cairn-sink");
   cairn_log_set_seq(t->seq);
   load_sink(t);
   return NULL;
@@ -442,6 +444,7 @@ static int load_chunk(struct loader *L, const struct load_item *it,
 static void *loader_main(void *arg)
 {
   struct loader *L = arg;
+  cairn_thread_name("cairn-load");
   pthread_mutex_lock(&L->mu);
   for (;;) {
     struct load_item it;

@@ -22,6 +22,7 @@
  * (no affinity) so SQLite stores exactly what was bound. */
 #include "sink/sink.h"
 #include "core/clock.h"
+#include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -933,6 +934,7 @@ struct ckpt {
 static void *ckpt_main(void *arg)
 {
   struct ckpt *k = arg;
+  cairn_thread_name("cairn-ckpt");
   pthread_mutex_lock(&k->mu);
   for (;;) {
     while (!k->want && !k->stop)
