@@ -2,9 +2,12 @@
 /* mem.c -- aborting allocators and the growable buffer. */
 #include "core/mem.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void oom(size_t n)
 {
@@ -147,6 +150,20 @@ void cairn_buf_free(struct cairn_buf *b)
   free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
+}
+
+void cairn_buf_idle(struct cairn_buf *b)
+{
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo, hi;
+
+  cairn_buf_reset(b);
+  if (!b->data)
+    return;
+  lo = ((uintptr_t)b->data + 1 + page - 1) & ~(page - 1); /* keep the NUL */
+  hi = ((uintptr_t)b->data + b->cap) & ~(page - 1);
+  if (hi > lo)
+    madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 char *cairn_buf_take(struct cairn_buf *b)

@@ -42,6 +42,12 @@ int  cairn_buf_printf(struct cairn_buf *b, const char *fmt, ...)
 char *cairn_buf_reserve(struct cairn_buf *b, size_t n);
 void cairn_buf_reset(struct cairn_buf *b);    /* len = 0, keeps memory */
 void cairn_buf_free(struct cairn_buf *b);     /* releases memory */
+/* Empty b and give the whole pages of its allocation back to the system
+ * (MADV_DONTNEED: they read as zero when touched again), keeping the
+ * allocation itself: for a large buffer about to sit idle, whose memory
+ * free() would not return (glibc keeps a freed chunk below its mmap
+ * threshold, which it raises after the first large free). */
+void cairn_buf_idle(struct cairn_buf *b);
 /* Hand the data to the caller (NUL-terminated, never NULL); buffer empties. */
 char *cairn_buf_take(struct cairn_buf *b);
 

@@ -736,16 +736,17 @@ static int run_window(struct run *r, cairn_err *err)
       cursor_out = page.cursor_out;
       {
         char *spool = NULL;
+        size_t len;
+        const char *bytes = cairn_page_bytes(&page, &len);
         if (!(src->ops->flags & CAIRN_SOURCE_REREADABLE)) {
-          rc = cairn_state_spool_put(r->st, job->name, w, seq, page.raw.data,
-                                     page.raw.len, &spool, err);
+          rc = cairn_state_spool_put(r->st, job->name, w, seq, bytes, len,
+                                     &spool, err);
           if (rc < 0)
             goto done;
         }
         rc = cairn_state_chunk_extracted(r->st, job->name, w, seq, cursor,
                                          page.cursor_out, last, spool,
-                                         page.meta, (int64_t)page.raw.len,
-                                         err);
+                                         page.meta, (int64_t)len, err);
         free(spool);
         if (rc < 0)
           goto done;

@@ -103,6 +103,8 @@ void cairn_page_clear(struct cairn_page *p)
   p->cursor_out = NULL;
   p->meta = NULL;
   p->n_hint = -1;
+  p->view = NULL;
+  p->view_len = 0;
 }
 
 void cairn_page_reset(struct cairn_page *p)
@@ -114,6 +116,8 @@ void cairn_page_reset(struct cairn_page *p)
   p->cursor_out = NULL;
   p->meta = NULL;
   p->n_hint = -1;
+  p->view = NULL;
+  p->view_len = 0;
 }
 
 int cairn_source_open(const cairn_source_ops *ops,

@@ -51,7 +51,16 @@ struct cairn_source_ctx {
 /* One extracted chunk. extract() fills it; the runner releases it with
  * cairn_page_clear(). */
 struct cairn_page {
-  struct cairn_buf raw;        /* the raw bytes (owned) */
+  struct cairn_buf raw;        /* the raw bytes (owned), unless view is set */
+  const char      *view;       /* set by a source that hands a chunk out in
+                                  place (the cost export, from a mapped
+                                  plain blob): the page's bytes are then
+                                  view[0..view_len), valid until that
+                                  source's next extract or close, and raw
+                                  is empty. Only a rereadable source may
+                                  set it (nothing is spooled from a view).
+                                  Read the bytes with cairn_page_bytes */
+  size_t           view_len;
   char            *cursor_out; /* cursor of the next chunk; NULL = this is
                                   the window's last chunk (owned) */
   char            *meta;       /* JSON text: response status/headers, file
@@ -67,6 +76,13 @@ struct cairn_page {
                                   Emptied by reset (owned) */
 };
 void cairn_page_clear(struct cairn_page *p);
+/* The page's bytes (view or raw) and, in *len, their count. */
+static inline const char *cairn_page_bytes(const struct cairn_page *p,
+                                           size_t *len)
+{
+  *len = p->view ? p->view_len : p->raw.len;
+  return p->view ? p->view : p->raw.data;
+}
 /* Empty the page for the next chunk but keep raw's memory. */
 void cairn_page_reset(struct cairn_page *p);
 

@@ -87,6 +87,9 @@ struct reader {
   char           *map;   /* plain, mapped: the whole file */
   size_t          map_len;
   size_t          dropped; /* bytes of map released from our RSS */
+  size_t          keep;    /* mapped: the offset of the chunk handed out
+                              in place, not to be released before the next
+                              chunk is read (SIZE_MAX: none) */
   struct archive *ar;    /* gzip, zip */
   const char     *data;  /* the current block: buf, map + pos, or
                             libarchive's buffer (valid until the next fill) */
@@ -102,6 +105,8 @@ struct cx_src {
   cairn_source         base;        /* first */
   long                 chunk_rows;
   long                 chunk_bytes;
+  int                  raw_used;    /* pages have held copied chunks since
+                                       the last mapped one */
   char                *manifest;    /* path of the manifest read */
   char                 ident[17];   /* 16 hex of the manifest's SHA-256 */
   struct blob         *blobs;
@@ -575,6 +580,7 @@ static void rd_close(struct reader *rd)
   rd->ar = NULL;
   rd->map = NULL;
   rd->map_len = rd->dropped = 0;
+  rd->keep = SIZE_MAX;
   rd->data = NULL;
   rd->blob = (size_t)-1;
 }
@@ -691,8 +697,10 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
   if (rd->map) {
     /* Hand out the mapping a block at a time and give the blocks already
      * consumed back (MADV_DONTNEED; the page cache keeps them), so the
-     * resident size stays at a block whatever the file size. */
-    size_t upto = (size_t)rd->pos & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+     * resident size stays at a chunk whatever the file size; but not the
+     * chunk last handed out in place, which is decoded after this. */
+    size_t upto = ((size_t)rd->pos < rd->keep ? (size_t)rd->pos : rd->keep) &
+                  ~((size_t)sysconf(_SC_PAGESIZE) - 1);
     if (upto > rd->dropped) {
       madvise(rd->map + rd->dropped, upto - rd->dropped, MADV_DONTNEED);
       rd->dropped = upto;
@@ -975,6 +983,56 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
   return CAIRN_OK;
 }
 
+/* read_chunk for a mapped plain blob, without the copy: the chunk is the
+ * span of the mapping its records lie in, handed out as page->view (kept
+ * mapped until the next chunk is read, see rd_fill). The same records as
+ * read_chunk takes (same bounds, same rule for the record that would go
+ * past chunk_bytes), so a chunk's end does not depend on the path. */
+static void read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
+                              long *rows, long *line)
+{
+  struct reader *rd = &s->rd;
+  size_t start = (size_t)rd->pos + rd->at, at = start;
+  size_t limit = (size_t)s->chunk_bytes;
+  size_t drop = start & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+  int ix_ok = 1;
+
+  /* The chunk before this one is decoded by now: release it first, so
+   * that one chunk of the file is resident, not two. */
+  if (drop > rd->dropped) {
+    madvise(rd->map + rd->dropped, drop - rd->dropped, MADV_DONTNEED);
+    rd->dropped = drop;
+  }
+  if (s->raw_used) {
+    /* raw held the chunks of a compressed blob: idle while this one is
+     * mapped, and not resident beside it */
+    cairn_buf_idle(&page->raw);
+    s->raw_used = 0;
+  }
+  cairn_buf_reset(&page->index);
+  *rows = 0;
+  while (*rows < s->chunk_rows && at < rd->map_len) {
+    int quoted = 0, done;
+    long lines = 0;
+    size_t k = cairn__csv_scan(rd->map + at, rd->map_len - at, &quoted,
+                               &lines, &done);
+    if (*rows > 0 && at - start + k > limit)
+      break;
+    if (!cairn__csv_blank(rd->map + at, k))
+      (*rows)++;
+    *line += lines;
+    at += k;
+    index_add(&page->index, k, lines, &ix_ok);
+  }
+  if (!ix_ok)
+    cairn_buf_reset(&page->index);
+  page->view = rd->map + start;
+  page->view_len = at - start;
+  rd->keep = start;
+  rd->pos = (long long)at;
+  rd->len = rd->at = 0;
+}
+
 /* ---- row counts ------------------------------------------------------------ */
 
 static int check_blob(const struct cx_src *s, size_t i, long long rows,
@@ -1103,9 +1161,14 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 
   /* One chunk: whole records of this blob, never more than one blob. */
   line_end = c.line;
-  rc = read_chunk(s, &page->raw, &page->index, &rows, &line_end, err);
-  if (rc < 0)
-    return rc;
+  if (rd->map && !s->has_carry) {
+    read_chunk_mapped(s, page, &rows, &line_end);
+  } else {
+    rc = read_chunk(s, &page->raw, &page->index, &rows, &line_end, err);
+    if (rc < 0)
+      return rc;
+    s->raw_used = 1;
+  }
   page->n_hint = rows;
   next = c;
   next.rows += rows;
@@ -1156,7 +1219,8 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
                      cairn_record_fn emit, void *ud, cairn_err *err)
 {
   struct cx_src *s = (struct cx_src *)base;
-  const char *p = page->raw.data, *end = page->raw.data + page->raw.len;
+  size_t len;
+  const char *p = cairn_page_bytes(page, &len), *end = p + len;
   json_t *meta = json_loads(page->meta ? page->meta : "{}", 0, NULL);
   size_t blob = (size_t)json_integer_value(json_object_get(meta, "blob"));
   long line = (long)json_integer_value(json_object_get(meta, "line"));
@@ -1185,7 +1249,7 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
     n_ix = page->index.len / (2 * sizeof *ix);
     for (size_t k = 0; k < n_ix; k++)
       sum += ix[2 * k];
-    if (!n_ix || page->index.len % (2 * sizeof *ix) || sum != page->raw.len)
+    if (!n_ix || page->index.len % (2 * sizeof *ix) || sum != len)
       ix = NULL, n_ix = 0;
   }
   while (p < end && rc == CAIRN_OK) {
