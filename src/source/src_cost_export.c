@@ -476,12 +476,12 @@ static void *ahead_main(void *arg)
 {
   struct reader *rd = arg;
   struct ahead *a = &rd->ahead;
-  cairn_thread_name("cairn-inflate");
   const void *pend = NULL;
   size_t pend_len = 0;
   long long pos = 0;
   long n;
 
+  cairn_thread_name("cairn-inflate");
   pthread_mutex_lock(&a->mu);
   for (;;) {
     unsigned at;
