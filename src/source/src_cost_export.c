@@ -86,6 +86,7 @@ struct reader {
   FILE           *fp;    /* plain, not mapped */
   char           *map;   /* plain, mapped: the whole file */
   size_t          map_len;
+  int             map_fd;  /* the mapped file, to notice it shrinking */
   size_t          dropped; /* bytes of map released from our RSS */
   size_t          keep;    /* mapped: the offset of the chunk handed out
                               in place, not to be released before the next
@@ -574,8 +575,10 @@ static void rd_close(struct reader *rd)
     fclose(rd->fp);
   if (rd->ar)
     archive_read_free(rd->ar);
-  if (rd->map)
+  if (rd->map) {
     munmap(rd->map, rd->map_len);
+    close(rd->map_fd);
+  }
   rd->fp = NULL;
   rd->ar = NULL;
   rd->map = NULL;
@@ -636,10 +639,14 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
         st.st_size > 0 && (unsigned long long)st.st_size <= SIZE_MAX) {
       void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
                      fileno(rd->fp), 0);
-      if (m != MAP_FAILED) {
+      int fd = m != MAP_FAILED ? dup(fileno(rd->fp)) : -1;
+      if (m != MAP_FAILED && fd < 0)
+        munmap(m, (size_t)st.st_size);
+      if (fd >= 0) {
         madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
         rd->map = m;
         rd->map_len = (size_t)st.st_size;
+        rd->map_fd = fd;
         fclose(rd->fp);
         rd->fp = NULL;
         rd->blob = i;
@@ -988,14 +995,30 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
  * mapped until the next chunk is read, see rd_fill). The same records as
  * read_chunk takes (same bounds, same rule for the record that would go
  * past chunk_bytes), so a chunk's end does not depend on the path. */
-static void read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
-                              long *rows, long *line)
+static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
+                             long *rows, long *line, cairn_err *err)
 {
   struct reader *rd = &s->rd;
+  const struct blob *b = &s->blobs[rd->blob];
   size_t start = (size_t)rd->pos + rd->at, at = start;
   size_t limit = (size_t)s->chunk_bytes;
   size_t drop = start & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+  struct stat st;
   int ix_ok = 1;
+
+  /* Reading a page of the mapping that the file no longer has would kill
+   * the run (SIGBUS): a blob cut short since it was mapped (an export
+   * rewritten in place, a copy still being made) fails the chunk instead,
+   * before any of it is read. */
+  if (fstat(rd->map_fd, &st) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): stat: %s",
+                       b->name, b->path, strerror(errno));
+  if ((unsigned long long)st.st_size < rd->map_len)
+    return CAIRN_RAISE(err, CAIRN_EIO, 0, "blob \"%s\" (%s) shrank from %zu "
+                       "to %lld bytes while it was read: the export changed "
+                       "under the run; nothing from this chunk on was loaded "
+                       "(rerun when the export is complete)", b->name,
+                       b->path, rd->map_len, (long long)st.st_size);
 
   /* The chunk before this one is decoded by now: release it first, so
    * that one chunk of the file is resident, not two. */
@@ -1031,6 +1054,7 @@ static void read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
   rd->keep = start;
   rd->pos = (long long)at;
   rd->len = rd->at = 0;
+  return CAIRN_OK;
 }
 
 /* ---- row counts ------------------------------------------------------------ */
@@ -1162,13 +1186,13 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
   /* One chunk: whole records of this blob, never more than one blob. */
   line_end = c.line;
   if (rd->map && !s->has_carry) {
-    read_chunk_mapped(s, page, &rows, &line_end);
+    rc = read_chunk_mapped(s, page, &rows, &line_end, err);
   } else {
     rc = read_chunk(s, &page->raw, &page->index, &rows, &line_end, err);
-    if (rc < 0)
-      return rc;
     s->raw_used = 1;
   }
+  if (rc < 0)
+    return rc;
   page->n_hint = rows;
   next = c;
   next.rows += rows;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 #include "source/source.h"
@@ -828,6 +829,57 @@ Test(src_cost_export, plain_blobs_after_a_gzip_blob_read_whole)
   }
   cairn_buf_free(&all);
   snprintf(cmd, sizeof cmd, "rm -rf %s-mix", TMP);
+  cr_assert_eq(system(cmd), 0);
+}
+
+/* A plain blob cut short while it is read (rewritten in place, a copy
+ * still being made) would fault where its mapped pages are gone: the
+ * next chunk fails with an error naming the blob instead, before reading
+ * any of it. */
+Test(src_cost_export, a_plain_blob_cut_short_while_read_fails_naming_it)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct cairn_page page = { 0 };
+  cairn_source *s;
+  cairn_err err = { 0 };
+  char path[256], cmd[512];
+  FILE *fp;
+  int rc;
+
+  snprintf(cmd, sizeof cmd, "rm -rf %s-cut && mkdir -p %s-cut", TMP, TMP);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(path, sizeof path, "%s-cut/p.csv", TMP);
+  fp = fopen(path, "w");
+  cr_assert_not_null(fp);
+  fputs("BillingAccountId,ResourceId,BilledCost\n", fp);
+  for (int i = 0; i < 50000; i++)
+    fprintf(fp, "acct-1,/subscriptions/s/resource-%d,%d.5\n", i, i);
+  fclose(fp);
+  snprintf(path, sizeof path, "%s-cut/manifest.json", TMP);
+  write_file(path, "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
+  snprintf(path, sizeof path, "%s-cut", TMP);
+  cfg = json_pack("{s:s,s:s,s:i,s:i}", "type", "cost_export", "path", path,
+                  "chunk_rows", 1000000, "chunk_bytes", 1 << 18);
+  s = open_cfg(cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_not_null(page.cursor_out);
+  {
+    char *cur = strdup(page.cursor_out);
+    snprintf(path, sizeof path, "%s-cut/p.csv", TMP);
+    cr_assert_eq(truncate(path, 100000), 0);
+    cairn_page_reset(&page);
+    rc = s->ops->extract(s, cur, &page, &err);
+    free(cur);
+  }
+  cr_assert_eq(rc, CAIRN_EIO, "rc %d: %s", rc, err.msg);
+  cr_assert(strstr(err.msg, "\"p.csv\"") && strstr(err.msg, "shrank"), "%s",
+            err.msg);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+  snprintf(cmd, sizeof cmd, "rm -rf %s-cut", TMP);
   cr_assert_eq(system(cmd), 0);
 }
 
