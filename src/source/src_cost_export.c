@@ -688,6 +688,18 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   return CAIRN_OK;
 }
 
+/* Give the whole pages of the mapping below offset upto back
+ * (MADV_DONTNEED; the page cache keeps them): they are read again only if
+ * the reader goes back, and then fault in from the page cache. */
+static void rd_release(struct reader *rd, size_t upto)
+{
+  upto &= ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+  if (upto > rd->dropped) {
+    madvise(rd->map + rd->dropped, upto - rd->dropped, MADV_DONTNEED);
+    rd->dropped = upto;
+  }
+}
+
 /* Make at least one unconsumed byte available: 1, 0 at end of blob, <0. */
 static int rd_fill(struct cx_src *s, cairn_err *err)
 {
@@ -703,15 +715,10 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
   rd->len = rd->at = 0;
   if (rd->map) {
     /* Hand out the mapping a block at a time and give the blocks already
-     * consumed back (MADV_DONTNEED; the page cache keeps them), so the
-     * resident size stays at a chunk whatever the file size; but not the
-     * chunk last handed out in place, which is decoded after this. */
-    size_t upto = ((size_t)rd->pos < rd->keep ? (size_t)rd->pos : rd->keep) &
-                  ~((size_t)sysconf(_SC_PAGESIZE) - 1);
-    if (upto > rd->dropped) {
-      madvise(rd->map + rd->dropped, upto - rd->dropped, MADV_DONTNEED);
-      rd->dropped = upto;
-    }
+     * consumed back, so the resident size stays at a chunk whatever the
+     * file size; but not the chunk last handed out in place, which is
+     * decoded after this. */
+    rd_release(rd, (size_t)rd->pos < rd->keep ? (size_t)rd->pos : rd->keep);
     if ((unsigned long long)rd->pos < rd->map_len) {
       rd->data = rd->map + rd->pos;
       n = rd->map_len - (size_t)rd->pos;
@@ -887,6 +894,38 @@ static void index_add(struct cairn_buf *ix, size_t bytes, long lines, int *ok)
   ix->data[ix->len] = '\0';
 }
 
+/* The whole records at the start of p[0..n) that the chunk takes, the one
+ * rule of both read paths: while it has fewer than chunk_rows records, and
+ * each keeps it within chunk_bytes counting the used bytes it has before p
+ * (its first record is always taken: a chunk always makes progress; *full
+ * when a record was left for the next chunk). A record that runs past
+ * p + n is taken only when p + n is the end of the blob (last). Counts
+ * the records (blank lines excluded) in *rows and their newlines in *line,
+ * and indexes them (index_add). Returns the bytes taken. */
+static size_t take_records(const struct cx_src *s, const char *p, size_t n,
+                           size_t used, int last, long *rows, long *line,
+                           struct cairn_buf *ix, int *ix_ok, int *full)
+{
+  size_t span = 0;
+  while (*rows < s->chunk_rows && span < n) {
+    int quoted = 0, done;
+    long lines = 0;
+    size_t k = cairn__csv_scan(p + span, n - span, &quoted, &lines, &done);
+    if (!done && !last)
+      break; /* straddles the end of the buffer */
+    if (*rows > 0 && used + span + k > (size_t)s->chunk_bytes) {
+      *full = 1;
+      break;
+    }
+    if (!cairn__csv_blank(p + span, k))
+      (*rows)++;
+    *line += lines;
+    span += k;
+    index_add(ix, k, lines, ix_ok);
+  }
+  return span;
+}
+
 /* Append the records of one chunk to raw: at most chunk_rows records, and
  * no record that would take raw past chunk_bytes (unless it is the first:
  * a chunk always makes progress). Records lying wholly in the read buffer
@@ -925,7 +964,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
   }
   while (*rows < s->chunk_rows) {
     const char *p;
-    size_t n, span = 0;
+    size_t n, span;
     int full = 0;
 
     rc = rd_fill(s, err);
@@ -935,22 +974,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
       break;
     p = rd->data + rd->at;
     n = rd->len - rd->at;
-    while (*rows < s->chunk_rows) {
-      int quoted = 0, done;
-      long lines = 0;
-      size_t k = cairn__csv_scan(p + span, n - span, &quoted, &lines, &done);
-      if (!done)
-        break; /* straddles the end of the buffer */
-      if (*rows > 0 && raw->len + span + k > limit) {
-        full = 1;
-        break;
-      }
-      if (!cairn__csv_blank(p + span, k))
-        (*rows)++;
-      *line += lines;
-      span += k;
-      index_add(ix, k, lines, &ix_ok);
-    }
+    span = take_records(s, p, n, raw->len, 0, rows, line, ix, &ix_ok, &full);
     if (span && cairn_buf_append(raw, p, span) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
     rd->at += span;
@@ -992,19 +1016,17 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
 
 /* read_chunk for a mapped plain blob, without the copy: the chunk is the
  * span of the mapping its records lie in, handed out as page->view (kept
- * mapped until the next chunk is read, see rd_fill). The same records as
- * read_chunk takes (same bounds, same rule for the record that would go
- * past chunk_bytes), so a chunk's end does not depend on the path. */
+ * mapped until the next chunk is read, see rd_fill). Its records are
+ * chosen by take_records, as read_chunk's are, so a chunk's end does not
+ * depend on the path. */
 static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
                              long *rows, long *line, cairn_err *err)
 {
   struct reader *rd = &s->rd;
   const struct blob *b = &s->blobs[rd->blob];
-  size_t start = (size_t)rd->pos + rd->at, at = start;
-  size_t limit = (size_t)s->chunk_bytes;
-  size_t drop = start & ~((size_t)sysconf(_SC_PAGESIZE) - 1);
+  size_t start = (size_t)rd->pos + rd->at, len;
   struct stat st;
-  int ix_ok = 1;
+  int ix_ok = 1, full = 0;
 
   /* Reading a page of the mapping that the file no longer has would kill
    * the run (SIGBUS): a blob cut short since it was mapped (an export
@@ -1022,10 +1044,7 @@ static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
 
   /* The chunk before this one is decoded by now: release it first, so
    * that one chunk of the file is resident, not two. */
-  if (drop > rd->dropped) {
-    madvise(rd->map + rd->dropped, drop - rd->dropped, MADV_DONTNEED);
-    rd->dropped = drop;
-  }
+  rd_release(rd, start);
   if (s->raw_used) {
     /* raw held the chunks of a compressed blob: idle while this one is
      * mapped, and not resident beside it */
@@ -1034,25 +1053,14 @@ static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
   }
   cairn_buf_reset(&page->index);
   *rows = 0;
-  while (*rows < s->chunk_rows && at < rd->map_len) {
-    int quoted = 0, done;
-    long lines = 0;
-    size_t k = cairn__csv_scan(rd->map + at, rd->map_len - at, &quoted,
-                               &lines, &done);
-    if (*rows > 0 && at - start + k > limit)
-      break;
-    if (!cairn__csv_blank(rd->map + at, k))
-      (*rows)++;
-    *line += lines;
-    at += k;
-    index_add(&page->index, k, lines, &ix_ok);
-  }
+  len = take_records(s, rd->map + start, rd->map_len - start, 0, 1, rows,
+                     line, &page->index, &ix_ok, &full);
   if (!ix_ok)
     cairn_buf_reset(&page->index);
   page->view = rd->map + start;
-  page->view_len = at - start;
+  page->view_len = len;
   rd->keep = start;
-  rd->pos = (long long)at;
+  rd->pos = (long long)(start + len);
   rd->len = rd->at = 0;
   return CAIRN_OK;
 }
