@@ -98,13 +98,7 @@ void cairn_page_clear(struct cairn_page *p)
 {
   cairn_buf_free(&p->raw);
   cairn_buf_free(&p->index);
-  free(p->cursor_out);
-  free(p->meta);
-  p->cursor_out = NULL;
-  p->meta = NULL;
-  p->n_hint = -1;
-  p->view = NULL;
-  p->view_len = 0;
+  cairn_page_reset(p);
 }
 
 void cairn_page_reset(struct cairn_page *p)
