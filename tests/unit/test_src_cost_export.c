@@ -157,6 +157,26 @@ static void fresh_tmp(void)
   cr_assert_eq(system("rm -rf " TMP " && mkdir -p " TMP), 0);
 }
 
+/* dir, empty (removed first). */
+static void fresh_dir(const char *dir)
+{
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+/* A cost CSV of 'rows' records: account i % accounts, resource i. */
+static void write_rows(const char *path, int rows, int accounts)
+{
+  FILE *fp = fopen(path, "w");
+  cr_assert_not_null(fp, "%s", path);
+  fputs("BillingAccountId,ResourceId,BilledCost\n", fp);
+  for (int i = 0; i < rows; i++)
+    fprintf(fp, "acct-%d,/subscriptions/s/resource-%d,%d.5\n", i % accounts,
+            i, i);
+  fclose(fp);
+}
+
 TestSuite(src_cost_export);
 
 Test(src_cost_export, reads_every_blob_in_manifest_order_plain_gzip_zip)
@@ -561,8 +581,7 @@ static void redo_every_chunk(const char *dir)
   int n = 0, checked = 0;
   FILE *fp;
 
-  snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
-  cr_assert_eq(system(cmd), 0);
+  fresh_dir(dir);
   for (int b = 0; b < 2; b++) {
     snprintf(path, sizeof path, "%s/p%d.csv", dir, b);
     fp = fopen(path, "w");
@@ -710,9 +729,8 @@ Test(src_cost_export, a_chunk_is_the_same_mapped_or_decompressed)
   unsigned seed = 7;
   FILE *fp;
 
-  snprintf(cmd, sizeof cmd, "rm -rf %s-map %s-gz && mkdir -p %s-map %s-gz",
-           TMP, TMP, TMP, TMP);
-  cr_assert_eq(system(cmd), 0);
+  fresh_dir(TMP "-map");
+  fresh_dir(TMP "-gz");
   snprintf(path, sizeof path, "%s-map/p.csv", TMP);
   fp = fopen(path, "w");
   cr_assert_not_null(fp);
@@ -777,15 +795,8 @@ Test(src_cost_export, plain_blobs_after_a_gzip_blob_read_whole)
   FILE *fp;
   int n;
 
-  snprintf(cmd, sizeof cmd, "rm -rf %s-mix && mkdir -p %s-mix", TMP, TMP);
-  cr_assert_eq(system(cmd), 0);
-  snprintf(path, sizeof path, "%s-mix/p0.csv", TMP);
-  fp = fopen(path, "w");
-  cr_assert_not_null(fp);
-  fputs("BillingAccountId,ResourceId,BilledCost\n", fp);
-  for (int i = 0; i < 40000; i++)
-    fprintf(fp, "acct-%d,/subscriptions/s/resource-%d,%d.5\n", i % 7, i, i);
-  fclose(fp);
+  fresh_dir(TMP "-mix");
+  write_rows(TMP "-mix/p0.csv", 40000, 7);
   snprintf(cmd, sizeof cmd, "cd %s-mix && cp p0.csv p2.csv && gzip -nc p0.csv "
            "> p1.csv.gz", TMP);
   cr_assert_eq(system(cmd), 0);
@@ -844,18 +855,10 @@ Test(src_cost_export, a_plain_blob_cut_short_while_read_fails_naming_it)
   cairn_source *s;
   cairn_err err = { 0 };
   char path[256], cmd[512];
-  FILE *fp;
   int rc;
 
-  snprintf(cmd, sizeof cmd, "rm -rf %s-cut && mkdir -p %s-cut", TMP, TMP);
-  cr_assert_eq(system(cmd), 0);
-  snprintf(path, sizeof path, "%s-cut/p.csv", TMP);
-  fp = fopen(path, "w");
-  cr_assert_not_null(fp);
-  fputs("BillingAccountId,ResourceId,BilledCost\n", fp);
-  for (int i = 0; i < 50000; i++)
-    fprintf(fp, "acct-1,/subscriptions/s/resource-%d,%d.5\n", i, i);
-  fclose(fp);
+  fresh_dir(TMP "-cut");
+  write_rows(TMP "-cut/p.csv", 50000, 1);
   snprintf(path, sizeof path, "%s-cut/manifest.json", TMP);
   write_file(path, "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
   snprintf(path, sizeof path, "%s-cut", TMP);
