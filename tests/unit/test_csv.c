@@ -56,9 +56,9 @@ Test(csv, split_matches_reference_on_random_records)
   struct cairn__csv_cols c = { 0 };
   unsigned seed = 99;
   for (int round = 0; round < 20000; round++) {
-    size_t len = (size_t)(round % 300);
+    size_t len = (size_t)(round % 700);
     char *rec = malloc(len + 1), *ref = malloc(2 * len + 2), *orig;
-    size_t lens[400], nf, nr, at = 0;
+    size_t lens[800], nf, nr, at = 0;
     for (size_t i = 0; i < len; i++) {
       seed = seed * 1103515245u + 12345u;
       /* mostly long plain runs, so fields cross 16-byte blocks */
