@@ -910,6 +910,48 @@ done:
   return rc;
 }
 
+/* The tar's output: written as libarchive hands it over, and the disk
+ * write of each TAR_KICK_BYTES started at once (sync_file_range with
+ * SYNC_FILE_RANGE_WRITE: it queues the pages and returns, making nothing
+ * durable), so the commit's fsync finds most of the archive written
+ * instead of all of it (≈ 100 MB per 1M cost rows, 0.2 s of waiting at the
+ * end of the run). */
+enum { TAR_BLOCK = 1 << 20, TAR_KICK_BYTES = 8 << 20 };
+
+struct tar_out {
+  int   fd;
+  off_t written, kicked;
+};
+
+static la_ssize_t tar_write(struct archive *a, void *ud, const void *p,
+                            size_t n)
+{
+  struct tar_out *o = ud;
+  const char *q = p;
+  size_t left = n;
+  while (left > 0) {
+    ssize_t w = write(o->fd, q, left);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0) {
+      archive_set_error(a, errno, "%s", strerror(errno));
+      return -1;
+    }
+    q += w;
+    left -= (size_t)w;
+  }
+  o->written += (off_t)n;
+#ifdef SYNC_FILE_RANGE_WRITE
+  if (o->written - o->kicked >= TAR_KICK_BYTES) {
+    /* a hint: a failure only means no head start */
+    (void)sync_file_range(o->fd, o->kicked, o->written - o->kicked,
+                          SYNC_FILE_RANGE_WRITE);
+    o->kicked = o->written;
+  }
+#endif
+  return (la_ssize_t)n;
+}
+
 static int write_tar(const struct bundle_sink *s,
                      const struct cairn_window *w, const char *tarp,
                      const char *wdir, long n, int64_t mtime,
@@ -919,6 +961,7 @@ static int write_tar(const struct bundle_sink *s,
 {
   char *tmp = cairn_strfmt("%s.tmp", tarp);
   struct archive *a = NULL;
+  struct tar_out out = { -1, 0, 0 };
   int fd = -1, rc;
 
   rc = cairn_fs_mkdirs(s->job_dir, err);
@@ -930,13 +973,17 @@ static int write_tar(const struct bundle_sink *s,
   a = archive_write_new();
   if (!a)
     abort();
-  /* ustar: no extended headers (no atime/ctime), readable everywhere;
-   * 10240-byte blocks like GNU tar, the last one not padded. */
+  /* ustar: no extended headers (no atime/ctime), readable everywhere. The
+   * last block is not padded, so the bytes do not depend on the block
+   * size: written 1 MiB at a time (GNU tar's 10240 bytes took 9,000
+   * writes per 1M cost rows). */
+  out.fd = fd;
   if (archive_write_set_format_ustar(a) != ARCHIVE_OK ||
       archive_write_add_filter_none(a) != ARCHIVE_OK ||
-      archive_write_set_bytes_per_block(a, 10240) != ARCHIVE_OK ||
+      archive_write_set_bytes_per_block(a, TAR_BLOCK) != ARCHIVE_OK ||
       archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-      archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+      archive_write_open2(a, &out, NULL, tar_write, NULL, NULL)
+          != ARCHIVE_OK) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", tmp,
                      archive_error_string(a));
     goto done;
