@@ -311,21 +311,29 @@ struct loader {
 
 enum { DG_TODO, DG_BUSY, DG_DONE };
 
-/* One sink's part of loading a chunk. */
+/* One sink's part of loading a chunk (b set) or of finishing a window
+ * (logical set). */
 struct sink_task {
-  struct loader *L;
+  struct run    *r;
   size_t         sink;
-  long           seq;
+  long           seq;     /* the chunk, or the window's chunk count */
   const struct cairn_batch *b;
+  const char    *logical; /* finish: the window's logical time */
+  int            skip;    /* the sink has nothing to do */
   int            rc;
   cairn_err      err;
   pthread_t      thread;
   int            spawned;
 };
 
-static void load_sink(struct sink_task *t)
+static void sink_work(struct sink_task *t)
 {
-  struct run *r = t->L->r;
+  struct run *r = t->r;
+  if (!t->b) {
+    t->rc = cairn_sink_finish_window(r->sinks[t->sink], r->w, t->seq,
+                                     t->logical, &t->err);
+    return;
+  }
   t->rc = fault_point("sink_load", t->seq, &t->err);
   if (t->rc == CAIRN_OK)
     t->rc = cairn_sink_load(r->sinks[t->sink], r->w, t->seq, t->b, &t->err);
@@ -337,9 +345,46 @@ static void *sink_main(void *arg)
 {
   struct sink_task *t = arg;
   cairn_thread_name("cairn-sink");
-  cairn_log_set_seq(t->seq);
-  load_sink(t);
+  cairn_log_set_seq(t->b ? t->seq : 0);
+  sink_work(t);
   return NULL;
+}
+
+/* Run the n tasks not skipped: the first on this thread, the others (when
+ * threaded) on a thread each -- sinks share nothing but the batch, which
+ * they only read. The caller may work while they run, then sinks_join. */
+static void sinks_start(struct sink_task *tasks, size_t n, int threaded)
+{
+  struct sink_task *first = NULL;
+  for (size_t i = 0; i < n; i++) {
+    struct sink_task *t = &tasks[i];
+    if (t->skip)
+      continue;
+    if (!first)
+      first = t;
+    else if (threaded && pthread_create(&t->thread, NULL, sink_main, t) == 0)
+      t->spawned = 1;
+    else
+      sink_work(t);
+  }
+  if (first)
+    sink_work(first);
+}
+
+/* Wait for the tasks; the first failure in sink order is the result. */
+static int sinks_join(struct sink_task *tasks, size_t n, cairn_err *err)
+{
+  int rc = CAIRN_OK;
+  for (size_t i = 0; i < n; i++) {
+    struct sink_task *t = &tasks[i];
+    if (t->spawned)
+      pthread_join(t->thread, NULL);
+    if (!t->skip && t->rc < 0 && rc == CAIRN_OK) {
+      rc = t->rc;
+      *err = t->err;
+    }
+  }
+  return rc;
 }
 
 /* Compute the digest of batch slot unless the other thread has taken it
@@ -385,40 +430,25 @@ static int load_chunk(struct loader *L, const struct load_item *it,
   const struct cairn_batch *b = r->batches[it->slot];
   long seq = it->seq;
   struct sink_task *tasks = cairn_xcalloc(job->n_sinks, sizeof *tasks);
-  struct sink_task *inline_task = NULL;
   char digest[65];
-  int rc = CAIRN_OK;
+  int rc;
 
   cairn_log_set_seq(seq);
   for (size_t i = 0; i < job->n_sinks; i++) {
     struct sink_task *t = &tasks[i];
-    *t = (struct sink_task){ L, i, seq, b, CAIRN_OK, {0}, 0, 0 };
-    if (L->durable[i] >= seq)
-      continue; /* this sink already holds the chunk */
-    if (!inline_task)
-      inline_task = t; /* the first runs on this thread */
-    else if (L->threaded && pthread_create(&t->thread, NULL, sink_main, t) == 0)
-      t->spawned = 1;
-    else
-      load_sink(t);
+    t->r = r;
+    t->sink = i;
+    t->seq = seq;
+    t->b = b;
+    t->skip = L->durable[i] >= seq; /* the sink holds the chunk already */
   }
-  if (inline_task)
-    load_sink(inline_task);
+  sinks_start(tasks, job->n_sinks, L->threaded);
   if (it->stage < CAIRN_STAGE_LOADED)
     chunk_digest(L, it->slot, digest); /* while the other sinks write */
-  for (size_t i = 0; i < job->n_sinks; i++) {
-    struct sink_task *t = &tasks[i];
-    if (t->spawned)
-      pthread_join(t->thread, NULL);
-    if (L->durable[i] >= seq)
-      continue;
-    if (t->rc == CAIRN_OK)
+  rc = sinks_join(tasks, job->n_sinks, err);
+  for (size_t i = 0; i < job->n_sinks; i++)
+    if (!tasks[i].skip && tasks[i].rc == CAIRN_OK)
       L->durable[i] = seq;
-    else if (rc == CAIRN_OK) {
-      rc = t->rc;
-      *err = t->err;
-    }
-  }
   free(tasks);
   if (rc < 0)
     return rc;
@@ -819,8 +849,19 @@ finish:
     logical = cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
   }
   t_finish = cairn_clock_mono_ms();
-  for (size_t i = 0; i < job->n_sinks; i++) {
-    rc = cairn_sink_finish_window(r->sinks[i], w, n_chunks, logical, err);
+  {
+    /* The sinks finish at once too (the bundle's tar and the warehouse's
+     * final checkpoint overlap). */
+    struct sink_task *tasks = cairn_xcalloc(job->n_sinks, sizeof *tasks);
+    for (size_t i = 0; i < job->n_sinks; i++) {
+      tasks[i].r = r;
+      tasks[i].sink = i;
+      tasks[i].seq = n_chunks;
+      tasks[i].logical = logical;
+    }
+    sinks_start(tasks, job->n_sinks, cairn_cpu_threads());
+    rc = sinks_join(tasks, job->n_sinks, err);
+    free(tasks);
     if (rc < 0)
       goto done;
   }
