@@ -9,8 +9,9 @@
  *   upsert             INSERT ... ON CONFLICT(key) DO UPDATE (unique index
  *                      on the contract key);
  *   replace_partition  the first time a window meets a partition value (the
- *                      contract's x-cairn-partition columns) its old rows
- *                      are deleted, found through _cairn_zones (see
+ *                      contract's x-cairn-partition columns; a date-time
+ *                      one by its day, see part_rule) its old rows are
+ *                      deleted, found through _cairn_zones (see
  *                      "partitions and their zones"); _cairn_partitions
  *                      remembers which values this window already
  *                      replaced, in the same transaction.
@@ -72,6 +73,7 @@ struct sqlite_sink {
   struct part_set parts;     /* partitions this window already replaced */
   const struct part_set *deleting; /* read by cairn_part_fresh() */
   struct cairn_buf fn_key;   /* cairn_part_fresh()'s scratch */
+  uint64_t      part_day;    /* partition fields taken by day (part_rule) */
   char         *path;
   struct ckpt  *ckpt;        /* background checkpointer, NULL if none */
 };
@@ -179,6 +181,30 @@ static void put_ident(struct cairn_buf *b, const char *name)
   cairn_buf_putc(b, '"');
 }
 
+/* How much of partition field k's text is its partition value: a
+ * date-time field (canonical RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ") whose
+ * bit is set in day (see part_rule) partitions by its day, the first 10
+ * bytes, so an hourly export replaces whole days, as a daily one does;
+ * any other field by all of it. */
+enum { PART_DAY = 10 };
+
+static size_t part_len(uint64_t day, size_t k, size_t len)
+{
+  return k < 64 && (day >> k & 1) && len > PART_DAY ? PART_DAY : len;
+}
+
+/* Partition field k as SQL: the column, or its day (see part_len). */
+static void put_part_col(struct cairn_buf *b, const struct cairn_contract *c,
+                         uint64_t day, size_t k)
+{
+  int by_day = k < 64 && (day >> k & 1);
+  if (by_day)
+    cairn_buf_puts(b, "substr(");
+  put_ident(b, c->fields[c->partition[k]].name);
+  if (by_day)
+    cairn_buf_printf(b, ", 1, %d)", PART_DAY);
+}
+
 static const char *column_type(int ftype)
 {
   switch (ftype) {
@@ -261,6 +287,63 @@ static void insert_sql(struct sqlite_sink *s, size_t n, struct cairn_buf *b)
   }
 }
 
+/* Which partition fields are taken by their day (part_len), fixed per
+ * table in _cairn_part_rules when the sink first meets it: a table with no
+ * rows yet takes its date-time partition fields by day; a table that
+ * already has rows and no rule was written by a cairn that took every
+ * partition value whole, and keeps that rule (its zones and this window's
+ * replaced partitions are keyed by it), so an upgrade changes nothing in
+ * an existing warehouse. */
+static int part_rule(struct sqlite_sink *s, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf sql = {0};
+  sqlite3_stmt *st = NULL;
+  int64_t day = 0;
+  int rc, found = 0;
+
+  rc = prep(s, "SELECT day_fields FROM _cairn_part_rules WHERE tbl=?", &st,
+            err);
+  if (rc < 0)
+    goto done;
+  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    day = sqlite3_column_int64(st, 0);
+    found = 1;
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+  if (!found) {
+    cairn_buf_puts(&sql, "SELECT 1 FROM ");
+    put_ident(&sql, c->name);
+    cairn_buf_puts(&sql, " LIMIT 1");
+    rc = prep(s, sql.data, &st, err);
+    if (rc < 0)
+      goto done;
+    if (sqlite3_step(st) != SQLITE_ROW)
+      for (size_t k = 0; k < c->n_partition && k < 63; k++)
+        if (c->fields[c->partition[k]].type == CAIRN_F_DATETIME)
+          day |= (int64_t)1 << k;
+    sqlite3_finalize(st);
+    st = NULL;
+    rc = prep(s, "INSERT OR IGNORE INTO _cairn_part_rules(tbl, day_fields)"
+                 " VALUES (?, ?)", &st, err);
+    if (rc < 0)
+      goto done;
+    sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, day);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      rc = fail(s, err, 0, "record the partition rule");
+      goto done;
+    }
+  }
+  s->part_day = (uint64_t)day;
+done:
+  sqlite3_finalize(st);
+  cairn_buf_free(&sql);
+  return rc;
+}
+
 /* CREATE TABLE, indexes and the insert statement from the contract. */
 static int build_schema(struct sqlite_sink *s, cairn_err *err)
 {
@@ -288,7 +371,9 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       " PRIMARY KEY(job, window, part)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_zones(tbl TEXT NOT NULL,"
       " part TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
-      " PRIMARY KEY(tbl, part, lo)) WITHOUT ROWID;");
+      " PRIMARY KEY(tbl, part, lo)) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS _cairn_part_rules(tbl TEXT NOT NULL"
+      " PRIMARY KEY, day_fields INTEGER NOT NULL) WITHOUT ROWID;");
   if (s->mode == MODE_REPLACE && c->n_partition == 0) {
     rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no "
                      "x-cairn-partition", s->base.ctx->sink_name, c->name);
@@ -317,6 +402,8 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     cairn_buf_puts(&b, ");");
   }
   rc = exec(s, b.data, err);
+  if (rc == CAIRN_OK && c->n_partition)
+    rc = part_rule(s, err);
   if (rc < 0)
     goto done;
 
@@ -347,7 +434,7 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     for (size_t i = 0; i < c->n_partition; i++) {
       if (i)
         cairn_buf_puts(&b, ", ");
-      put_ident(&b, c->fields[c->partition[i]].name);
+      put_part_col(&b, c, s->part_day, i);
     }
     cairn_buf_putc(&b, ')');
     rc = prep(s, b.data, &s->part_delete, err);
@@ -517,7 +604,7 @@ static const char *key_str(const struct cairn_buf *k)
  * as the sink stores it (NULL 0x1e, integers %lld, reals %.17g, text as
  * is), so a key built from a batch row and one built from the stored
  * columns (stored_key) are equal. */
-static void part_key(const struct cairn_contract *c,
+static void part_key(const struct cairn_contract *c, uint64_t day,
                      const struct cairn_value *row, struct cairn_buf *out)
 {
   cairn_buf_reset(out);
@@ -548,7 +635,7 @@ static void part_key(const struct cairn_contract *c,
       }
       break;
     default:
-      cairn_buf_append(out, v->s, v->len);
+      cairn_buf_append(out, v->s, part_len(day, k, v->len));
     }
   }
 }
@@ -610,29 +697,33 @@ static inline void prefetch_texts(const struct cairn_value *row,
   }
 }
 
-static int same_value(const struct cairn_value *a, const struct cairn_value *b)
+/* Whether a and b, values of partition field k, are the same partition. */
+static int same_value(uint64_t day, size_t k, const struct cairn_value *a,
+                      const struct cairn_value *b)
 {
+  size_t n;
   if (a->type != b->type)
     return 0;
   if (a->type == CAIRN_V_INT || a->type == CAIRN_V_BOOL)
     return a->i == b->i;
   if (a->type == CAIRN_V_NULL)
     return 1;
-  return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+  n = part_len(day, k, a->len);
+  return n == part_len(day, k, b->len) && memcmp(a->s, b->s, n) == 0;
 }
 
-static int same_partition(const struct cairn_contract *c,
+static int same_partition(const struct cairn_contract *c, uint64_t day,
                           const struct cairn_value *a,
                           const struct cairn_value *b)
 {
   for (size_t k = 0; k < c->n_partition; k++)
-    if (!same_value(&a[c->partition[k]], &b[c->partition[k]]))
+    if (!same_value(day, k, &a[c->partition[k]], &b[c->partition[k]]))
       return 0;
   return 1;
 }
 
 /* A hash of a row's partition values (equal when same_partition is). */
-static uint64_t part_hash(const struct cairn_contract *c,
+static uint64_t part_hash(const struct cairn_contract *c, uint64_t day,
                           const struct cairn_value *row)
 {
   uint64_t h = FNV_BASIS;
@@ -643,7 +734,7 @@ static uint64_t part_hash(const struct cairn_contract *c,
     if (v->type == CAIRN_V_INT || v->type == CAIRN_V_BOOL)
       h = fnv(h, &v->i, sizeof v->i);
     else if (v->type != CAIRN_V_NULL)
-      h = fnv(h, v->s, v->len);
+      h = fnv(h, v->s, part_len(day, k, v->len));
   }
   return h ^ (h >> 29);
 }
@@ -656,7 +747,7 @@ static uint64_t part_hash(const struct cairn_contract *c,
  * run of its value, whose texts are still in the CPU cache (the first row
  * of each value was not, and comparing against it took a tenth of the
  * load). */
-static void chunk_parts(const struct cairn_contract *c,
+static void chunk_parts(const struct cairn_contract *c, uint64_t day,
                         const struct cairn_batch *b, struct part_set *out,
                         struct cairn_buf *key)
 {
@@ -673,14 +764,14 @@ static void chunk_parts(const struct cairn_contract *c,
     if (r + PREFETCH_ROWS < b->n_rows)
       prefetch_texts(row + PREFETCH_ROWS * b->n_fields, c->partition,
                      c->n_partition);
-    if (!prev || !same_partition(c, prev, row)) {
-      uint64_t h = part_hash(c, row);
+    if (!prev || !same_partition(c, day, prev, row)) {
+      uint64_t h = part_hash(c, day, row);
       size_t slot = (size_t)h & 63;
       if (cache[slot].rep && cache[slot].hash == h &&
-          same_partition(c, cache[slot].rep, row)) {
+          same_partition(c, day, cache[slot].rep, row)) {
         idx = cache[slot].idx;
       } else {
-        part_key(c, row, key);
+        part_key(c, day, row, key);
         idx = set_add(out, key_str(key));
         cache[slot].hash = h;
         cache[slot].idx = idx;
@@ -846,7 +937,7 @@ static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
   cairn_buf_puts(&sql, "SELECT rowid");
   for (size_t k = 0; k < c->n_partition; k++) {
     cairn_buf_puts(&sql, ", ");
-    put_ident(&sql, c->fields[c->partition[k]].name);
+    put_part_col(&sql, c, s->part_day, k);
   }
   cairn_buf_puts(&sql, " FROM ");
   put_ident(&sql, c->name);
@@ -1139,7 +1230,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     rc = load_seen_parts(s, w, err);
     if (rc < 0)
       goto out;
-    chunk_parts(c, b, &cp, &key);
+    chunk_parts(c, s->part_day, b, &cp, &key);
   }
   ckpt_wait(s->ckpt, 1);
   rc = exec(s, "BEGIN IMMEDIATE", err);

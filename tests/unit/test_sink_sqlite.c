@@ -494,3 +494,112 @@ Test(sink_sqlite, the_wal_restarts_during_a_long_load)
   cairn_batch_free(b);
   json_decref(cfg);
 }
+
+/* A contract partitioned by a date-time field: replace_partition takes its
+ * day. */
+static struct cairn_field dt_fields[] = {
+  { "id", CAIRN_F_STRING, 1, 0 },
+  { "at", CAIRN_F_DATETIME, 1, 0 },
+  { "amount", CAIRN_F_NUMBER, 0, 0 },
+};
+static size_t dt_partition[] = { 1 };
+static struct cairn_contract dt_contract = {
+  "hourly", "urn:hourly", "1.0.0", 3, dt_fields, 1, key, 1, dt_partition,
+  NULL,
+};
+
+static cairn_sink *open_hourly(json_t **cfg, struct cairn_sink_ctx *ctx)
+{
+  cairn_sink *s = NULL;
+  cairn_err err = {0};
+  *cfg = json_pack("{s:s,s:s,s:s}", "type", "sqlite", "path", "w.db", "mode",
+                   "replace_partition");
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = "j";
+  ctx->sink_name = "warehouse";
+  ctx->cfg = *cfg;
+  ctx->out_dir = dir;
+  ctx->contract = &dt_contract;
+  cr_assert_eq(cairn_sink_open(cairn_sink_find("sqlite"), ctx, &s, &err),
+               CAIRN_OK, "%s", err.msg);
+  return s;
+}
+
+static void add_at(struct cairn_batch *b, const char *id, const char *at,
+                   const char *amount)
+{
+  struct cairn_value *row = cairn_batch_add_row(b);
+  cairn_value_set_text(b, &row[0], CAIRN_V_STR, id, strlen(id));
+  cairn_value_set_text(b, &row[1], CAIRN_V_STR, at, strlen(at));
+  cairn_value_set_text(b, &row[2], CAIRN_V_NUM, amount, strlen(amount));
+}
+
+/* Load an hourly export of two days, then a corrected one that has only
+ * one of the first day's hours, as a new attempt of the window. */
+static void hourly_exports(void)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_hourly(&cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(3);
+  add_at(b, "a", "2026-05-01T00:00:00Z", "1");
+  add_at(b, "b", "2026-05-01T01:00:00Z", "2");
+  add_at(b, "c", "2026-05-02T00:00:00Z", "4");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_batch_reset(b);
+  add_at(b, "d", "2026-05-01T02:00:00Z", "8");
+  cr_assert_eq(cairn_sink_load(s, &w1, 2, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  json_decref(cfg);
+  if (getenv("CAIRN_TEST_OLD_RULE")) {
+    /* A warehouse from before the rule: no rule row, and zones keyed by
+     * whole values (dropped here: the sink rebuilds them by its rule). */
+    free(query("DELETE FROM _cairn_part_rules"));
+    free(query("DELETE FROM _cairn_zones"));
+  }
+
+  s = open_hourly(&cfg, &ctx);
+  cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
+  cairn_batch_reset(b);
+  add_at(b, "a", "2026-05-01T00:00:00Z", "16");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  json_decref(cfg);
+  cairn_batch_free(b);
+}
+
+Test(sink_sqlite, replace_partition_replaces_whole_days_of_an_hourly_export)
+{
+  char *sum;
+  hourly_exports();
+  sum = query("SELECT substr(at, 1, 10), sum(amount), count(*) FROM hourly"
+              " GROUP BY 1");
+  cr_assert_str_eq(sum, "2026-05-01|16|1;2026-05-02|4|1;",
+                   "the corrected export's day replaces every hour of that "
+                   "day, the other day stays");
+  free(sum);
+  sum = query("SELECT part FROM _cairn_zones ORDER BY 1");
+  cr_assert_str_eq(sum, "2026-05-01;2026-05-02;", "zones are keyed by day");
+  free(sum);
+  sum = query("SELECT tbl, day_fields FROM _cairn_part_rules");
+  cr_assert_str_eq(sum, "hourly|1;");
+  free(sum);
+}
+
+Test(sink_sqlite, a_warehouse_from_before_the_day_rule_keeps_whole_values)
+{
+  char *sum;
+  setenv("CAIRN_TEST_OLD_RULE", "1", 1);
+  hourly_exports();
+  unsetenv("CAIRN_TEST_OLD_RULE");
+  sum = query("SELECT at, sum(amount) FROM hourly GROUP BY 1 ORDER BY 1");
+  cr_assert_str_eq(sum, "2026-05-01T00:00:00Z|16;2026-05-01T01:00:00Z|2;"
+                        "2026-05-01T02:00:00Z|8;2026-05-02T00:00:00Z|4;",
+                   "a table that had rows and no rule keeps replacing whole "
+                   "values, as the cairn that wrote it did");
+  free(sum);
+  sum = query("SELECT tbl, day_fields FROM _cairn_part_rules");
+  cr_assert_str_eq(sum, "hourly|0;");
+  free(sum);
+}
