@@ -54,8 +54,13 @@ size_t cairn__csv_scan(const char *p, size_t n, int *quoted, long *lines,
       unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(b, vn));
       unsigned m = mq | mn;
       if (!mn) {
-        /* No newline: only the parity of the quotes matters. */
-        q ^= __builtin_popcount(mq) & 1;
+        /* No newline: only the parity of the quotes matters (folded by
+         * hand: without -mpopcnt, __builtin_popcount is a libgcc call). */
+        mq ^= mq >> 8;
+        mq ^= mq >> 4;
+        mq ^= mq >> 2;
+        mq ^= mq >> 1;
+        q ^= (int)(mq & 1);
         continue;
       }
       while (m) {

@@ -84,3 +84,45 @@ Test(csv, split_matches_reference_on_random_records)
   }
   cairn__csv_cols_free(&c);
 }
+
+/* cairn__csv_scan against a byte loop: a record ends at the first newline
+ * outside quotes (every quote flips), fed in pieces of random sizes. */
+Test(csv, scan_matches_reference_in_pieces)
+{
+  static const char alpha[] = "ab,\"\n";
+  unsigned seed = 7;
+  for (int round = 0; round < 5000; round++) {
+    char rec[600];
+    size_t len = 1 + (size_t)(round % 599), want = len, at = 0, got = 0;
+    int q = 0, quoted = 0, done = 0;
+    long lines = 0, want_lines = 0;
+    for (size_t i = 0; i < len; i++) {
+      seed = seed * 1103515245u + 12345u;
+      /* long runs without newline or quote, so whole 16-byte blocks pass */
+      rec[i] = (seed >> 16) % 8 ? alpha[(seed >> 8) % 2]
+                                : alpha[(seed >> 20) % (sizeof alpha - 1)];
+    }
+    for (size_t i = 0; i < len; i++) {
+      if (rec[i] == '"')
+        q = !q;
+      else if (rec[i] == '\n') {
+        want_lines++;
+        if (!q) {
+          want = i + 1;
+          break;
+        }
+      }
+    }
+    while (at < len && !done) {
+      size_t piece;
+      seed = seed * 1103515245u + 12345u;
+      piece = 1 + (seed >> 16) % 97;
+      if (piece > len - at)
+        piece = len - at;
+      got = cairn__csv_scan(rec + at, piece, &quoted, &lines, &done);
+      at += got;
+    }
+    cr_assert_eq(done ? at : len, want, "round %d", round);
+    cr_assert_eq(lines, want_lines, "round %d: lines", round);
+  }
+}
