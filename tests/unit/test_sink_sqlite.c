@@ -40,8 +40,9 @@ static void teardown(void)
 
 TestSuite(sink_sqlite, .init = setup, .fini = teardown);
 
-static cairn_sink *open_sink(const char *mode, json_t **cfg,
-                             struct cairn_sink_ctx *ctx)
+static cairn_sink *open_sink_for(const struct cairn_contract *c,
+                                 const char *mode, json_t **cfg,
+                                 struct cairn_sink_ctx *ctx)
 {
   cairn_sink *s = NULL;
   cairn_err err = {0};
@@ -52,10 +53,16 @@ static cairn_sink *open_sink(const char *mode, json_t **cfg,
   ctx->sink_name = "warehouse";
   ctx->cfg = *cfg;
   ctx->out_dir = dir;
-  ctx->contract = &contract;
+  ctx->contract = c;
   cr_assert_eq(cairn_sink_open(cairn_sink_find("sqlite"), ctx, &s, &err),
                CAIRN_OK, "%s", err.msg);
   return s;
+}
+
+static cairn_sink *open_sink(const char *mode, json_t **cfg,
+                             struct cairn_sink_ctx *ctx)
+{
+  return open_sink_for(&contract, mode, cfg, ctx);
 }
 
 static void add(struct cairn_batch *b, const char *id, const char *part,
@@ -510,19 +517,7 @@ static struct cairn_contract dt_contract = {
 
 static cairn_sink *open_hourly(json_t **cfg, struct cairn_sink_ctx *ctx)
 {
-  cairn_sink *s = NULL;
-  cairn_err err = {0};
-  *cfg = json_pack("{s:s,s:s,s:s}", "type", "sqlite", "path", "w.db", "mode",
-                   "replace_partition");
-  memset(ctx, 0, sizeof *ctx);
-  ctx->job = "j";
-  ctx->sink_name = "warehouse";
-  ctx->cfg = *cfg;
-  ctx->out_dir = dir;
-  ctx->contract = &dt_contract;
-  cr_assert_eq(cairn_sink_open(cairn_sink_find("sqlite"), ctx, &s, &err),
-               CAIRN_OK, "%s", err.msg);
-  return s;
+  return open_sink_for(&dt_contract, "replace_partition", cfg, ctx);
 }
 
 static void add_at(struct cairn_batch *b, const char *id, const char *at,
