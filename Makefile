@@ -12,11 +12,11 @@
 PREFIX  ?= /usr/local
 BUILD   ?= build
 BIN     ?= bin/cairn
-PKGS    := libcurl jansson sqlite3 libzstd libarchive openssl libmicrohttpd \
-           libpcre2-8
+PKGS    := libcurl jansson sqlite3 libzstd libarchive libisal openssl \
+           libmicrohttpd libpcre2-8
 OPT     ?= -O2 -g
 DEBS    := gcc make pkg-config libcurl4-openssl-dev libjansson-dev \
-           libsqlite3-dev libzstd-dev libarchive-dev libssl-dev \
+           libsqlite3-dev libzstd-dev libarchive-dev libisal-dev libssl-dev \
            libcriterion-dev libmicrohttpd-dev libpcre2-dev sqlite3 zstd jq \
            json-schema-test-suite node-har-validator nodejs python3 openssl \
            prometheus time

@@ -26,7 +26,9 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <isa-l/igzip_lib.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -56,7 +58,7 @@ struct blob {
  * AHEAD_SLOTS blocks of AHEAD_BLOCK bytes: inflating is about a quarter of
  * the producer's work on a gzip blob, and the loader's core has time to
  * spare while the producer is the slower side. The thread alone calls
- * libarchive while it runs; the reader takes the filled blocks in order
+ * libarchive or igzip while it runs; the reader takes the filled blocks in order
  * and gives each back at its next fill. */
 enum { AHEAD_SLOTS = 4, AHEAD_BLOCK = 256 << 10 };
 
@@ -76,10 +78,10 @@ struct ahead {
 };
 
 /* The open blob: one stream, plain or decompressed. A plain file is
- * mapped (no copy through a read buffer); a compressed one is read in
- * libarchive's own blocks (no copy either), or through struct ahead when
- * there is a second core; fread is the fallback when a plain file cannot
- * be mapped. */
+ * mapped (no copy through a read buffer); a zip is read in libarchive's
+ * own blocks (no copy either), a gzip through struct gz, either through
+ * struct ahead when there is a second core; fread is the fallback when a
+ * plain file cannot be mapped. */
 struct reader {
   size_t          blob;  /* index of the open blob; (size_t)-1: none */
   int             kind;  /* KIND_* */
@@ -91,7 +93,8 @@ struct reader {
   size_t          keep;    /* mapped: the offset of the chunk handed out
                               in place, not to be released before the next
                               chunk is read (SIZE_MAX: none) */
-  struct archive *ar;    /* gzip, zip */
+  struct archive *ar;    /* zip */
+  struct gz      *gz;    /* gzip */
   const char     *data;  /* the current block: buf, map + pos, or
                             libarchive's buffer (valid until the next fill) */
   long long       pos;   /* uncompressed offset of data[0] */
@@ -99,7 +102,7 @@ struct reader {
   size_t          at;    /* consumed bytes of data */
   int             eof;
   char           *buf;   /* READ_BLOCK bytes for fread, allocated on use */
-  struct ahead    ahead; /* rd->ar's thread, when ahead.running */
+  struct ahead    ahead; /* rd->ar or rd->gz's thread, when running */
 };
 
 struct cx_src {
@@ -419,6 +422,114 @@ static int cx_open(cairn_source *base, const struct cairn_source_ctx *ctx,
 
 enum { AR_FAIL = -1, AR_SPARSE = -2 };
 
+/* A gzip blob is inflated by ISA-L's igzip rather than through libarchive
+ * (zlib): 0.15 s instead of ≈ 0.6 s of CPU for the bench's 227 MB
+ * partition, on the core the producer and the loader share. Members that
+ * follow each other are one stream (as `gzip -d` reads a concatenation);
+ * each member's header, CRC-32 and length are checked by igzip. */
+enum { GZ_IN = 1 << 16, GZ_OUT = 256 << 10 };
+
+struct gz {
+  int                  fd;
+  int                  in_eof;  /* read() returned 0 */
+  struct inflate_state st;
+  unsigned char       *in;      /* GZ_IN bytes of compressed input */
+  char                *out;     /* GZ_OUT bytes, for gz_next */
+  char                 why[96]; /* the failure, for the message */
+};
+
+static struct gz *gz_open(const char *path)
+{
+  struct gz *g;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  g = cairn_xcalloc(1, sizeof *g);
+  g->fd = fd;
+  g->in = cairn_xmalloc(GZ_IN);
+  isal_inflate_init(&g->st);
+  g->st.crc_flag = ISAL_GZIP;
+  return g;
+}
+
+static void gz_close(struct gz *g)
+{
+  if (!g)
+    return;
+  close(g->fd);
+  free(g->in);
+  free(g->out);
+  free(g);
+}
+
+static const char *gz_what(int rc)
+{
+  switch (rc) {
+  case ISAL_INVALID_WRAPPER: return "not a gzip member";
+  case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
+  case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or length mismatch";
+  default: return "invalid deflate data";
+  }
+}
+
+/* Inflate up to cap bytes into dst: the bytes, 0 at the end of the last
+ * member, AR_FAIL (g->why says why). */
+static long gz_read(struct gz *g, char *dst, size_t cap)
+{
+  g->st.next_out = (uint8_t *)dst;
+  g->st.avail_out = (uint32_t)cap;
+  while (g->st.avail_out > 0) {
+    int rc;
+    if (g->st.avail_in == 0 && !g->in_eof) {
+      ssize_t r;
+      do
+        r = read(g->fd, g->in, GZ_IN);
+      while (r < 0 && errno == EINTR);
+      if (r < 0) {
+        snprintf(g->why, sizeof g->why, "read: %s", strerror(errno));
+        return AR_FAIL;
+      }
+      g->in_eof = r == 0;
+      g->st.next_in = g->in;
+      g->st.avail_in = (uint32_t)r;
+    }
+    if (g->st.block_state == ISAL_BLOCK_FINISH) {
+      uint8_t *in = g->st.next_in, *out = g->st.next_out;
+      uint32_t avail_in = g->st.avail_in, avail_out = g->st.avail_out;
+      if (avail_in == 0) {
+        if (g->in_eof)
+          break; /* the last member ended */
+        continue;
+      }
+      isal_inflate_reset(&g->st); /* another member follows */
+      g->st.crc_flag = ISAL_GZIP;
+      g->st.next_in = in;
+      g->st.avail_in = avail_in;
+      g->st.next_out = out;
+      g->st.avail_out = avail_out;
+    }
+    if (g->st.avail_in == 0) {
+      snprintf(g->why, sizeof g->why, "unexpected end of data");
+      return AR_FAIL;
+    }
+    rc = isal_inflate(&g->st);
+    if (rc < 0) {
+      snprintf(g->why, sizeof g->why, "%s", gz_what(rc));
+      return AR_FAIL;
+    }
+  }
+  return (long)(cap - g->st.avail_out);
+}
+
+/* gz_read into the gz's own block (*blk: valid until the next call). */
+static long gz_next(struct gz *g, const void **blk)
+{
+  if (!g->out)
+    g->out = cairn_xmalloc(GZ_OUT);
+  *blk = g->out;
+  return gz_read(g, g->out, GZ_OUT);
+}
+
 /* The next non-empty block of ar's entry, which must begin at uncompressed
  * offset pos: its size (*blk: its bytes, libarchive's, valid until the
  * next call), 0 at the end, AR_FAIL on libarchive's error, AR_SPARSE when
@@ -492,7 +603,8 @@ static void *ahead_main(void *arg)
       break;
     at = a->head % AHEAD_SLOTS;
     pthread_mutex_unlock(&a->mu);
-    n = ahead_block(a, rd->ar, a->slot[at], &pend, &pend_len, &pos);
+    n = rd->gz ? gz_read(rd->gz, a->slot[at], AHEAD_BLOCK)
+               : ahead_block(a, rd->ar, a->slot[at], &pend, &pend_len, &pos);
     pthread_mutex_lock(&a->mu);
     if (n > 0) {
       a->len[at] = (size_t)n;
@@ -508,8 +620,8 @@ static void *ahead_main(void *arg)
   return NULL;
 }
 
-/* Start decompressing rd->ar ahead; without a thread the reader stays on
- * libarchive's blocks. */
+/* Start decompressing rd->ar or rd->gz ahead; without a thread the reader
+ * reads their blocks itself. */
 static void ahead_start(struct reader *rd)
 {
   struct ahead *a = &rd->ahead;
@@ -575,6 +687,8 @@ static void rd_close(struct reader *rd)
     fclose(rd->fp);
   if (rd->ar)
     archive_read_free(rd->ar);
+  gz_close(rd->gz);
+  rd->gz = NULL;
   if (rd->map) {
     munmap(rd->map, rd->map_len);
     close(rd->map_fd);
@@ -591,6 +705,9 @@ static void rd_close(struct reader *rd)
 static int ar_fail(struct cx_src *s, const struct blob *b, const char *what,
                    cairn_err *err)
 {
+  if (s->rd.gz)
+    return CAIRN_RAISE(err, CAIRN_EIO, 0, "blob \"%s\" (%s): %s: %s",
+                       b->name, b->path, what, s->rd.gz->why);
   return CAIRN_RAISE(err, CAIRN_EIO, archive_errno(s->rd.ar), "blob \"%s\" "
                      "(%s): %s: %s", b->name, b->path, what,
                      archive_error_string(s->rd.ar)
@@ -661,13 +778,17 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   }
   fclose(rd->fp);
   rd->fp = NULL;
-  rd->ar = archive_read_new();
   if (rd->kind == KIND_GZIP) {
-    archive_read_support_filter_gzip(rd->ar);
-    archive_read_support_format_raw(rd->ar);
-  } else {
-    archive_read_support_format_zip(rd->ar);
+    rd->gz = gz_open(b->path);
+    if (!rd->gz)
+      return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s",
+                         b->name, b->path, strerror(errno));
+    rd->blob = i;
+    ahead_start(rd);
+    return CAIRN_OK;
   }
+  rd->ar = archive_read_new();
+  archive_read_support_format_zip(rd->ar);
   if (archive_read_open_filename(rd->ar, b->path, 1 << 16) != ARCHIVE_OK)
     return ar_fail(s, b, "open", err);
   for (;;) {
@@ -678,9 +799,8 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
                          "holds no file", b->name, b->path);
     if (r < ARCHIVE_WARN)
       return ar_fail(s, b, "read header", err);
-    /* A zip holds the CSV as its first regular entry (folders skipped);
-     * the raw format yields the one gzip stream as a single entry. */
-    if (rd->kind == KIND_GZIP || archive_entry_filetype(e) == AE_IFREG)
+    /* A zip holds the CSV as its first regular entry (folders skipped). */
+    if (archive_entry_filetype(e) == AE_IFREG)
       break;
   }
   rd->blob = i;
@@ -742,10 +862,11 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
     }
     n = (size_t)got;
   } else {
-    /* libarchive's block, no copy */
+    /* libarchive's block (no copy), or the gz's */
     const void *blk = NULL;
     long long off = 0;
-    long got = ar_next(rd->ar, rd->pos, &blk, &off);
+    long got = rd->gz ? gz_next(rd->gz, &blk)
+                      : ar_next(rd->ar, rd->pos, &blk, &off);
     if (got < 0)
       return ar_raise(s, b, got, off, rd->pos, err);
     rd->data = blk;
