@@ -9,7 +9,7 @@ the gzip module), check each blob's dataRowCount, map every FOCUS row to a
 cost_record (the same record id encoding, lower-cased ids, subscription
 without its /subscriptions/ prefix, UTC timestamps, exact decimal text
 checked with Decimal, canonical tags JSON), and load SQLite the way the
-replace_partition sink does: the first time a (billingAccountId,
+replace_partition sink does: the first time a (billingAccountId, day of
 chargePeriodStartUtc) partition is seen its old rows are deleted; commit
 every 50,000 rows. With OUT.ndjson it also writes the records as NDJSON
 (the stand-in for cairn's evidence bundle).
@@ -110,11 +110,14 @@ def main():
                 "consumedUnit": row["ConsumedUnit"] or None,
                 "skuPriceId": row["SkuPriceId"] or None, "tags": tags(row["Tags"]),
             }
-            part = (rec["billingAccountId"], rec["chargePeriodStartUtc"])
+            part = (rec["billingAccountId"], rec["chargePeriodStartUtc"][:10])
             if part not in seen:
                 seen.add(part)
+                # the day's timestamps, YYYY-MM-DDT..., sort between D+"T" and D+"U"
                 db.execute("DELETE FROM cost_record WHERE billingAccountId=? AND "
-                           "chargePeriodStartUtc=?", part)
+                           "chargePeriodStartUtc >= ? || 'T' AND "
+                           "chargePeriodStartUtc < ? || 'U'",
+                           (part[0], part[1], part[1]))
             db.execute(ins, [rec[k] for k in FIELDS])
             if out:
                 o = dict(rec, tags=json.loads(rec["tags"]))
