@@ -927,18 +927,11 @@ static la_ssize_t tar_write(struct archive *a, void *ud, const void *p,
                             size_t n)
 {
   struct tar_out *o = ud;
-  const char *q = p;
-  size_t left = n;
-  while (left > 0) {
-    ssize_t w = write(o->fd, q, left);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0) {
-      archive_set_error(a, errno, "%s", strerror(errno));
-      return -1;
-    }
-    q += w;
-    left -= (size_t)w;
+  cairn_err e = {0};
+  /* write_tar names the file around libarchive's message */
+  if (cairn_fs_write_all(o->fd, p, n, "the archive", &e) < 0) {
+    archive_set_error(a, (int)e.cause, "%s", e.msg);
+    return -1;
   }
   o->written += (off_t)n;
 #ifdef SYNC_FILE_RANGE_WRITE
