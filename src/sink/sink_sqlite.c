@@ -188,20 +188,24 @@ static void put_ident(struct cairn_buf *b, const char *name)
  * any other field by all of it. */
 enum { PART_DAY = 10 };
 
+static int by_day(uint64_t day, size_t k)
+{
+  return k < 64 && (day >> k & 1);
+}
+
 static size_t part_len(uint64_t day, size_t k, size_t len)
 {
-  return k < 64 && (day >> k & 1) && len > PART_DAY ? PART_DAY : len;
+  return by_day(day, k) && len > PART_DAY ? PART_DAY : len;
 }
 
 /* Partition field k as SQL: the column, or its day (see part_len). */
 static void put_part_col(struct cairn_buf *b, const struct cairn_contract *c,
                          uint64_t day, size_t k)
 {
-  int by_day = k < 64 && (day >> k & 1);
-  if (by_day)
+  if (by_day(day, k))
     cairn_buf_puts(b, "substr(");
   put_ident(b, c->fields[c->partition[k]].name);
-  if (by_day)
+  if (by_day(day, k))
     cairn_buf_printf(b, ", 1, %d)", PART_DAY);
 }
 
@@ -299,7 +303,7 @@ static int part_rule(struct sqlite_sink *s, cairn_err *err)
   const struct cairn_contract *c = s->base.ctx->contract;
   struct cairn_buf sql = {0};
   sqlite3_stmt *st = NULL;
-  int64_t day = 0;
+  uint64_t day = 0;
   int rc, found = 0;
 
   rc = prep(s, "SELECT day_fields FROM _cairn_part_rules WHERE tbl=?", &st,
@@ -308,7 +312,7 @@ static int part_rule(struct sqlite_sink *s, cairn_err *err)
     goto done;
   sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
   if (sqlite3_step(st) == SQLITE_ROW) {
-    day = sqlite3_column_int64(st, 0);
+    day = (uint64_t)sqlite3_column_int64(st, 0);
     found = 1;
   }
   sqlite3_finalize(st);
@@ -321,9 +325,9 @@ static int part_rule(struct sqlite_sink *s, cairn_err *err)
     if (rc < 0)
       goto done;
     if (sqlite3_step(st) != SQLITE_ROW)
-      for (size_t k = 0; k < c->n_partition && k < 63; k++)
+      for (size_t k = 0; k < c->n_partition && k < 64; k++)
         if (c->fields[c->partition[k]].type == CAIRN_F_DATETIME)
-          day |= (int64_t)1 << k;
+          day |= (uint64_t)1 << k;
     sqlite3_finalize(st);
     st = NULL;
     rc = prep(s, "INSERT OR IGNORE INTO _cairn_part_rules(tbl, day_fields)"
@@ -331,13 +335,13 @@ static int part_rule(struct sqlite_sink *s, cairn_err *err)
     if (rc < 0)
       goto done;
     sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, day);
+    sqlite3_bind_int64(st, 2, (int64_t)day);
     if (sqlite3_step(st) != SQLITE_DONE) {
       rc = fail(s, err, 0, "record the partition rule");
       goto done;
     }
   }
-  s->part_day = (uint64_t)day;
+  s->part_day = day;
 done:
   sqlite3_finalize(st);
   cairn_buf_free(&sql);
