@@ -170,6 +170,35 @@ static int prep(struct sqlite_sink *s, const char *sql, sqlite3_stmt **st,
   return rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, "prepare");
 }
 
+/* Step a statement that returns no row, then reset it. */
+static int run_stmt(struct sqlite_sink *s, sqlite3_stmt *st, const char *what,
+                    cairn_err *err)
+{
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, what);
+}
+
+/* Run a query of at most one row whose first column is an integer, with
+ * tbl bound to its one parameter (NULL: it has none): 1 with *out set when
+ * it returns a row, 0 when it returns none. */
+static int query_int(struct sqlite_sink *s, const char *sql, const char *tbl,
+                     int64_t *out, cairn_err *err)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = prep(s, sql, &st, err);
+  if (rc < 0)
+    return rc;
+  if (tbl)
+    sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *out = sqlite3_column_int64(st, 0);
+    rc = 1;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 static void put_ident(struct cairn_buf *b, const char *name)
 {
   cairn_buf_putc(b, '"');
@@ -304,44 +333,38 @@ static int part_rule(struct sqlite_sink *s, cairn_err *err)
   struct cairn_buf sql = {0};
   sqlite3_stmt *st = NULL;
   uint64_t day = 0;
-  int rc, found = 0;
+  int64_t v = 0;
+  int rc;
 
-  rc = prep(s, "SELECT day_fields FROM _cairn_part_rules WHERE tbl=?", &st,
-            err);
+  rc = query_int(s, "SELECT day_fields FROM _cairn_part_rules WHERE tbl=?",
+                 c->name, &v, err);
   if (rc < 0)
     goto done;
-  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    day = (uint64_t)sqlite3_column_int64(st, 0);
-    found = 1;
-  }
-  sqlite3_finalize(st);
-  st = NULL;
-  if (!found) {
+  if (rc > 0) {
+    day = (uint64_t)v;
+  } else {
     cairn_buf_puts(&sql, "SELECT 1 FROM ");
     put_ident(&sql, c->name);
     cairn_buf_puts(&sql, " LIMIT 1");
-    rc = prep(s, sql.data, &st, err);
+    rc = query_int(s, sql.data, NULL, &v, err);
     if (rc < 0)
       goto done;
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (rc == 0)
       for (size_t k = 0; k < c->n_partition && k < 64; k++)
         if (c->fields[c->partition[k]].type == CAIRN_F_DATETIME)
           day |= (uint64_t)1 << k;
-    sqlite3_finalize(st);
-    st = NULL;
     rc = prep(s, "INSERT OR IGNORE INTO _cairn_part_rules(tbl, day_fields)"
                  " VALUES (?, ?)", &st, err);
     if (rc < 0)
       goto done;
     sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (int64_t)day);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-      rc = fail(s, err, 0, "record the partition rule");
+    rc = run_stmt(s, st, "record the partition rule", err);
+    if (rc < 0)
       goto done;
-    }
   }
   s->part_day = day;
+  rc = CAIRN_OK;
 done:
   sqlite3_finalize(st);
   cairn_buf_free(&sql);
@@ -813,15 +836,6 @@ static int cmp_range(const void *a, const void *b)
   return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
-/* Step a statement that returns no row, then reset it. */
-static int run_stmt(struct sqlite_sink *s, sqlite3_stmt *st, const char *what,
-                    cairn_err *err)
-{
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  return rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, what);
-}
-
 /* Delete the old rows of every partition of the chunk (cp) this window
  * meets for the first time, remembering them in _cairn_partitions and
  * dropping their zones. Inside the chunk's transaction. */
@@ -913,8 +927,8 @@ static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
   struct part_set zs = {0};
   sqlite3_stmt *st = NULL;
   sqlite3_value *vals[64];
-  int64_t rows = 0;
-  int rc, need = 0;
+  int64_t rows = 0, need = 0;
+  int rc;
 
   if (c->n_partition > sizeof vals / sizeof *vals)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: more than 64 partition "
@@ -923,14 +937,10 @@ static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
   put_ident(&sql, c->name);
   cairn_buf_puts(&sql, ") AND NOT EXISTS(SELECT 1 FROM _cairn_zones WHERE"
                        " tbl=?)");
-  rc = prep(s, sql.data, &st, err);
+  rc = query_int(s, sql.data, c->name, &need, err);
   if (rc < 0)
     goto done;
-  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW)
-    need = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  st = NULL;
+  rc = CAIRN_OK;
   if (!need)
     goto done;
 
