@@ -101,7 +101,8 @@ struct reader {
   size_t          len;   /* valid bytes at data */
   size_t          at;    /* consumed bytes of data */
   int             eof;
-  char           *buf;   /* READ_BLOCK bytes for fread, allocated on use */
+  char           *buf;   /* READ_BLOCK bytes for fread and for gzip
+                            without the thread (rd_buf) */
   struct ahead    ahead; /* rd->ar or rd->gz's thread, when running */
 };
 
@@ -427,14 +428,13 @@ enum { AR_FAIL = -1, AR_SPARSE = -2 };
  * partition, on the core the producer and the loader share. Members that
  * follow each other are one stream (as `gzip -d` reads a concatenation);
  * each member's header, CRC-32 and length are checked by igzip. */
-enum { GZ_IN = 1 << 16, GZ_OUT = 256 << 10 };
+enum { GZ_IN = 1 << 16 };
 
 struct gz {
   int                  fd;
   int                  in_eof;  /* read() returned 0 */
   struct inflate_state st;
   unsigned char       *in;      /* GZ_IN bytes of compressed input */
-  char                *out;     /* GZ_OUT bytes, for gz_next */
   char                 why[96]; /* the failure, for the message */
 };
 
@@ -458,7 +458,6 @@ static void gz_close(struct gz *g)
     return;
   close(g->fd);
   free(g->in);
-  free(g->out);
   free(g);
 }
 
@@ -519,15 +518,6 @@ static long gz_read(struct gz *g, char *dst, size_t cap)
     }
   }
   return (long)(cap - g->st.avail_out);
-}
-
-/* gz_read into the gz's own block (*blk: valid until the next call). */
-static long gz_next(struct gz *g, const void **blk)
-{
-  if (!g->out)
-    g->out = cairn_xmalloc(GZ_OUT);
-  *blk = g->out;
-  return gz_read(g, g->out, GZ_OUT);
 }
 
 /* The next non-empty block of ar's entry, which must begin at uncompressed
@@ -820,6 +810,14 @@ static void rd_release(struct reader *rd, size_t upto)
   }
 }
 
+/* The reader's READ_BLOCK-byte buffer, allocated on first use. */
+static char *rd_buf(struct reader *rd)
+{
+  if (!rd->buf)
+    rd->buf = cairn_xmalloc(READ_BLOCK);
+  return rd->buf;
+}
+
 /* Make at least one unconsumed byte available: 1, 0 at end of blob, <0. */
 static int rd_fill(struct cx_src *s, cairn_err *err)
 {
@@ -846,9 +844,7 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
         n = READ_BLOCK;
     }
   } else if (rd->fp) {
-    if (!rd->buf)
-      rd->buf = cairn_xmalloc(READ_BLOCK);
-    n = fread(rd->buf, 1, READ_BLOCK, rd->fp);
+    n = fread(rd_buf(rd), 1, READ_BLOCK, rd->fp);
     if (n == 0 && ferror(rd->fp))
       return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): read: %s",
                          b->name, b->path, strerror(errno));
@@ -862,10 +858,10 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
     }
     n = (size_t)got;
   } else {
-    /* libarchive's block (no copy), or the gz's */
-    const void *blk = NULL;
+    /* libarchive's block (no copy), or gzip inflated into the read buffer */
+    const void *blk = rd->gz ? rd_buf(rd) : NULL;
     long long off = 0;
-    long got = rd->gz ? gz_next(rd->gz, &blk)
+    long got = rd->gz ? gz_read(rd->gz, rd->buf, READ_BLOCK)
                       : ar_next(rd->ar, rd->pos, &blk, &off);
     if (got < 0)
       return ar_raise(s, b, got, off, rd->pos, err);
