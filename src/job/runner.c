@@ -350,6 +350,25 @@ static void *sink_main(void *arg)
   return NULL;
 }
 
+/* One task per sink of the job, for chunk seq of batch b, or (b NULL) for
+ * finishing the window after seq chunks at logical time logical; the
+ * caller frees it. */
+static struct sink_task *sink_tasks(struct run *r, long seq,
+                                    const struct cairn_batch *b,
+                                    const char *logical)
+{
+  size_t n = r->job->n_sinks;
+  struct sink_task *tasks = cairn_xcalloc(n, sizeof *tasks);
+  for (size_t i = 0; i < n; i++) {
+    tasks[i].r = r;
+    tasks[i].sink = i;
+    tasks[i].seq = seq;
+    tasks[i].b = b;
+    tasks[i].logical = logical;
+  }
+  return tasks;
+}
+
 /* Run the n tasks not skipped: the first on this thread, the others (when
  * threaded) on a thread each -- sinks share nothing but the batch, which
  * they only read. The caller may work while they run, then sinks_join. */
@@ -429,19 +448,13 @@ static int load_chunk(struct loader *L, const struct load_item *it,
   struct cairn_job *job = r->job;
   const struct cairn_batch *b = r->batches[it->slot];
   long seq = it->seq;
-  struct sink_task *tasks = cairn_xcalloc(job->n_sinks, sizeof *tasks);
+  struct sink_task *tasks = sink_tasks(r, seq, b, NULL);
   char digest[65];
   int rc;
 
   cairn_log_set_seq(seq);
-  for (size_t i = 0; i < job->n_sinks; i++) {
-    struct sink_task *t = &tasks[i];
-    t->r = r;
-    t->sink = i;
-    t->seq = seq;
-    t->b = b;
-    t->skip = L->durable[i] >= seq; /* the sink holds the chunk already */
-  }
+  for (size_t i = 0; i < job->n_sinks; i++)
+    tasks[i].skip = L->durable[i] >= seq; /* the sink holds it already */
   sinks_start(tasks, job->n_sinks, L->threaded);
   if (it->stage < CAIRN_STAGE_LOADED)
     chunk_digest(L, it->slot, digest); /* while the other sinks write */
@@ -852,13 +865,7 @@ finish:
   {
     /* The sinks finish at once too (the bundle's tar and the warehouse's
      * final checkpoint overlap). */
-    struct sink_task *tasks = cairn_xcalloc(job->n_sinks, sizeof *tasks);
-    for (size_t i = 0; i < job->n_sinks; i++) {
-      tasks[i].r = r;
-      tasks[i].sink = i;
-      tasks[i].seq = n_chunks;
-      tasks[i].logical = logical;
-    }
+    struct sink_task *tasks = sink_tasks(r, n_chunks, NULL, logical);
     sinks_start(tasks, job->n_sinks, cairn_cpu_threads());
     rc = sinks_join(tasks, job->n_sinks, err);
     free(tasks);
