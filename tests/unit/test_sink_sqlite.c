@@ -65,13 +65,22 @@ static cairn_sink *open_sink(const char *mode, json_t **cfg,
   return open_sink_for(&contract, mode, cfg, ctx);
 }
 
-static void add(struct cairn_batch *b, const char *id, const char *part,
-                const char *amount)
+/* A row whose first three values are the texts id, part, amount (the
+ * last a number); the rest NULL. */
+static struct cairn_value *add3(struct cairn_batch *b, const char *id,
+                                const char *part, const char *amount)
 {
   struct cairn_value *row = cairn_batch_add_row(b);
   cairn_value_set_text(b, &row[0], CAIRN_V_STR, id, strlen(id));
   cairn_value_set_text(b, &row[1], CAIRN_V_STR, part, strlen(part));
   cairn_value_set_text(b, &row[2], CAIRN_V_NUM, amount, strlen(amount));
+  return row;
+}
+
+static void add(struct cairn_batch *b, const char *id, const char *part,
+                const char *amount)
+{
+  struct cairn_value *row = add3(b, id, part, amount);
   row[3].type = CAIRN_V_INT;
   row[3].i = 7;
   row[4].type = CAIRN_V_BOOL;
@@ -520,14 +529,6 @@ static cairn_sink *open_hourly(json_t **cfg, struct cairn_sink_ctx *ctx)
   return open_sink_for(&dt_contract, "replace_partition", cfg, ctx);
 }
 
-static void add_at(struct cairn_batch *b, const char *id, const char *at,
-                   const char *amount)
-{
-  struct cairn_value *row = cairn_batch_add_row(b);
-  cairn_value_set_text(b, &row[0], CAIRN_V_STR, id, strlen(id));
-  cairn_value_set_text(b, &row[1], CAIRN_V_STR, at, strlen(at));
-  cairn_value_set_text(b, &row[2], CAIRN_V_NUM, amount, strlen(amount));
-}
 
 /* Load an hourly export of two days, then a corrected one that has only
  * one of the first day's hours, as a new attempt of the window. */
@@ -538,12 +539,12 @@ static void hourly_exports(void)
   cairn_err err = {0};
   cairn_sink *s = open_hourly(&cfg, &ctx);
   struct cairn_batch *b = cairn_batch_create(3);
-  add_at(b, "a", "2026-05-01T00:00:00Z", "1");
-  add_at(b, "b", "2026-05-01T01:00:00Z", "2");
-  add_at(b, "c", "2026-05-02T00:00:00Z", "4");
+  add3(b, "a", "2026-05-01T00:00:00Z", "1");
+  add3(b, "b", "2026-05-01T01:00:00Z", "2");
+  add3(b, "c", "2026-05-02T00:00:00Z", "4");
   cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
   cairn_batch_reset(b);
-  add_at(b, "d", "2026-05-01T02:00:00Z", "8");
+  add3(b, "d", "2026-05-01T02:00:00Z", "8");
   cr_assert_eq(cairn_sink_load(s, &w1, 2, b, &err), CAIRN_OK, "%s", err.msg);
   cairn_sink_close(s);
   json_decref(cfg);
@@ -557,7 +558,7 @@ static void hourly_exports(void)
   s = open_hourly(&cfg, &ctx);
   cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
   cairn_batch_reset(b);
-  add_at(b, "a", "2026-05-01T00:00:00Z", "16");
+  add3(b, "a", "2026-05-01T00:00:00Z", "16");
   cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
   cairn_sink_close(s);
   json_decref(cfg);
