@@ -929,10 +929,10 @@ void cairn_metrics_run_start(const char *dir, const char *job)
 }
 
 void cairn_metrics_run_end(int exit_code, double seconds, int64_t dlq_depth,
-                           int64_t last_success)
+                           int64_t last_success, int64_t ended)
 {
   cairn_metrics *m = cairn_metrics_global();
-  double now = (double)cairn_clock_now();
+  double now = (double)ended;
 
   cairn_metrics_set("cairn_run_in_progress", 0, NULL);
   cairn_metrics_set("cairn_run_success", exit_code == 0 ? 1 : 0, NULL);

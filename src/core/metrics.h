@@ -160,12 +160,13 @@ void cairn_metrics_high_water(int64_t t);
 void cairn_metrics_run_start(const char *dir, const char *job);
 /* End of a run: cairn_run_in_progress = 0, cairn_run_success (1 when
  * exit_code is 0), cairn_run_exit_code, cairn_run_duration_seconds,
- * cairn_last_run_timestamp_seconds = now, cairn_dlq_depth (when >= 0)
- * and, on success, cairn_last_success_timestamp_seconds = now. On failure
+ * cairn_last_run_timestamp_seconds = now (the run's end, the same time the
+ * state's runs table records), cairn_dlq_depth (when >= 0) and, on
+ * success, cairn_last_success_timestamp_seconds = now. On failure
  * last_success (> 0: from the state's runs table) sets the last success
  * time when it is newer than the carried-over one. Does not write. */
 void cairn_metrics_run_end(int exit_code, double seconds, int64_t dlq_depth,
-                           int64_t last_success);
+                           int64_t last_success, int64_t now);
 
 /* Start / stop a background thread that writes the global registry to
  * <dir>/<job>.prom every interval_s seconds (<= 0: $CAIRN_METRICS_INTERVAL

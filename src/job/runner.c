@@ -1091,7 +1091,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   char user[64] = "?", host[128] = "?";
   long stale = 0, discarded = 0;
   int resumed = 0, rc, exit_code;
-  int64_t t0 = cairn_clock_mono_ms();
+  int64_t t0 = cairn_clock_mono_ms(), ended;
   const char *message = NULL;
   char *outputs = NULL;
 
@@ -1243,6 +1243,9 @@ out:
     if (cairn_http_record_flush(r.http, &ferr) < 0)
       cairn_warn("recording %s: %s", o->record_har, ferr.msg);
   }
+  /* One end time for the metrics and the state's runs table, whose last
+   * success a later failed run reports again (it must read the same). */
+  ended = cairn_clock_now();
   if (r.metrics_dir) {
     int64_t dlq = -1, last_ok = 0;
     cairn_err merr = {0};
@@ -1254,13 +1257,13 @@ out:
       cairn_state_last_success(r.st, job->name, &last_ok, NULL);
     cairn_metrics_run_end(exit_code,
                           (double)(cairn_clock_mono_ms() - t0) / 1000.0,
-                          dlq, last_ok);
+                          dlq, last_ok, ended);
     if (cairn_metrics_write(r.metrics_dir, job->name, &merr) < 0)
       cairn_warn("metrics: %s", merr.msg);
   }
   if (r.st) {
     struct cairn_run_result rr = {0};
-    rr.ended = cairn_clock_now();
+    rr.ended = ended;
     rr.status = rc < 0 ? "failed" : "done";
     rr.exit_code = exit_code;
     rr.extracted = r.extracted;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fsx.h"
 #include "core/metrics.h"
 #include "job/progress.h"
@@ -341,7 +342,7 @@ Test(metrics, failed_run_keeps_the_previous_success_time)
   /* Run 1 succeeds at t = 1700000000. */
   cairn_metrics_run_start(mdir, "nightly");
   cairn_metrics_high_water(1699990000);
-  cairn_metrics_run_end(0, 12.5, 3, 0);
+  cairn_metrics_run_end(0, 12.5, 3, 0, cairn_clock_now());
   cr_assert_eq(cairn_metrics_write(mdir, "nightly", &err), CAIRN_OK);
   /* Run 2, a day later, fails. */
   setenv("CAIRN_TEST_NOW", "1700086400", 1);
@@ -354,7 +355,7 @@ Test(metrics, failed_run_keeps_the_previous_success_time)
   cr_assert(strstr(text, "cairn_records_total{job=\"nightly\","
                          "stage=\"loaded\"} 0\n"));
   free(text);
-  cairn_metrics_run_end(3, 1.5, 4, 0);
+  cairn_metrics_run_end(3, 1.5, 4, 0, cairn_clock_now());
   cr_assert_eq(cairn_metrics_write(mdir, "nightly", &err), CAIRN_OK);
   text = slurp(path);
   cr_assert(strstr(text, "cairn_run_success{job=\"nightly\"} 0\n"), "%s",
@@ -377,7 +378,7 @@ Test(metrics, state_success_time_fills_in_when_the_file_is_gone)
 {
   char *text;
   cairn_metrics_run_start(dir, "fresh");       /* no previous file */
-  cairn_metrics_run_end(3, 2, -1, 1699000000);
+  cairn_metrics_run_end(3, 2, -1, 1699000000, cairn_clock_now());
   text = format(cairn_metrics_global(), "fresh");
   cr_assert(strstr(text, "cairn_last_success_timestamp_seconds{job="
                          "\"fresh\"} 1699000000\n"), "%s", text);
@@ -494,7 +495,7 @@ Test(metrics, sample_file_for_promtool)
   cairn_metrics_records("quarantined", 10);
   cairn_metrics_add("cairn_chunks_total", 4, "stage", "loaded", NULL);
   cairn_metrics_high_water(1699990000);
-  cairn_metrics_run_end(0, 3.25, 10, 0);
+  cairn_metrics_run_end(0, 3.25, 10, 0, cairn_clock_now());
   if (!out || !*out)
     return;
   d = cairn_xstrdup(out);
