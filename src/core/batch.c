@@ -25,6 +25,14 @@ long cairn_contract_field(const struct cairn_contract *c, const char *name)
   return -1;
 }
 
+unsigned cairn_contract_part_cut(const struct cairn_contract *c, size_t k)
+{
+  if (c->partition_cut)
+    return c->partition_cut[k];
+  return c->fields[c->partition[k]].type == CAIRN_F_DATETIME ? CAIRN_PART_DAY
+                                                             : 0;
+}
+
 struct cairn_batch *cairn_batch_create(size_t n_fields)
 {
   struct cairn_batch *b = cairn_xcalloc(1, sizeof *b);

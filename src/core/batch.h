@@ -46,7 +46,16 @@ struct cairn_contract {
   size_t  n_partition;
   size_t *partition;    /* field indexes of x-cairn-partition */
   json_t *schema;       /* the whole schema document (owned reference) */
+  unsigned char *partition_cut; /* per partition field, see below; NULL:
+                                   each field's default */
 };
+
+/* How much of partition field k's canonical text is its partition value:
+ * CAIRN_PART_DAY or CAIRN_PART_MONTH leading bytes of a date-time
+ * ("YYYY-MM-DDTHH:MM:SSZ"; x-cairn-partition-grain "day" or "month", day
+ * by default), 0 for the whole value (any other type). */
+enum { CAIRN_PART_MONTH = 7, CAIRN_PART_DAY = 10 };
+unsigned cairn_contract_part_cut(const struct cairn_contract *c, size_t k);
 
 /* Index of a field by name, or -1. */
 long cairn_contract_field(const struct cairn_contract *c, const char *name);

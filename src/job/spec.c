@@ -264,14 +264,22 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
       goto fail;
     }
     ref = cairn_xstrndup(open + 2, (size_t)(close - open - 2));
-    if (strcmp(ref, "window.start") == 0 || strcmp(ref, "window.end") == 0) {
+    if (strcmp(ref, "window.start") == 0 || strcmp(ref, "window.end") == 0 ||
+        strcmp(ref, "window.last") == 0) {
       if (!x->has_window) {
         diag_at(x->d, x->f, ptr, 0, "${%s} used but the job has no \"window\"",
                 ref);
         free(ref);
         goto fail;
       }
-      if (x->window)
+      if (x->window && ref[7] == 'l') {
+        /* the window's last second, for APIs whose end is inclusive */
+        int64_t t = 0;
+        char last[32];
+        cairn_clock_parse(x->window->end, &t);
+        cairn_clock_fmt(t - 1, last, sizeof last);
+        cairn_buf_puts(&out, last);
+      } else if (x->window)
         cairn_buf_puts(&out, ref[7] == 's' ? x->window->start : x->window->end);
       else
         cairn_buf_append(&out, open, (size_t)(close - open + 1));
@@ -291,7 +299,7 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
     }
     if (!colon) {
       diag_at(x->d, x->f, ptr, 0, "unknown variable ${%s} (use param:, env:, "
-              "secret:, window.start or window.end)", ref);
+              "secret:, window.start, window.end or window.last)", ref);
       free(ref);
       goto fail;
     }

@@ -2,16 +2,18 @@
 /* sink_sqlite.c -- the warehouse: one SQLite table per contract.
  *
  * The table is generated from the contract (columns verbatim, NOT NULL
- * from "required", a rowid table). Each chunk is loaded in one transaction
- * together with its row in _cairn_chunks(job, window, seq), which is how
- * the sink knows its durable position. Write modes:
+ * from "required", a rowid table); fields a later contract version adds
+ * become nullable columns of an existing table (upgrade_tables). Each
+ * chunk is loaded in one transaction together with its row in
+ * _cairn_chunks(job, window, seq), which is how the sink knows its
+ * durable position. Write modes:
  *   append             plain INSERT;
  *   upsert             INSERT ... ON CONFLICT(key) DO UPDATE (unique index
  *                      on the contract key);
  *   replace_partition  the first time a window meets a partition value (the
  *                      contract's x-cairn-partition columns; a date-time
- *                      one by its day, see part_rule) its old rows are
- *                      deleted, found through _cairn_zones (see
+ *                      one by its day or month, see part_rule) its old
+ *                      rows are deleted, found through _cairn_zones (see
  *                      "partitions and their zones"); _cairn_partitions
  *                      remembers which values this window already
  *                      replaced, in the same transaction.
@@ -73,7 +75,8 @@ struct sqlite_sink {
   struct part_set parts;     /* partitions this window already replaced */
   const struct part_set *deleting; /* read by cairn_part_fresh() */
   struct cairn_buf fn_key;   /* cairn_part_fresh()'s scratch */
-  uint64_t      part_day;    /* partition fields taken by day (part_rule) */
+  unsigned char part_cut[64]; /* the table's partition rule (part_rule):
+                               cairn_contract_part_cut for each field */
   char         *path;
   struct ckpt  *ckpt;        /* background checkpointer, NULL if none */
 };
@@ -210,32 +213,24 @@ static void put_ident(struct cairn_buf *b, const char *name)
   cairn_buf_putc(b, '"');
 }
 
-/* How much of partition field k's text is its partition value: a
- * date-time field (canonical RFC 3339 UTC, "YYYY-MM-DDTHH:MM:SSZ") whose
- * bit is set in day (see part_rule) partitions by its day, the first 10
- * bytes, so an hourly export replaces whole days, as a daily one does;
- * any other field by all of it. */
-enum { PART_DAY = 10 };
-
-static int by_day(uint64_t day, size_t k)
+/* How much of partition field k's text is its partition value under the
+ * table's rule cut (see part_rule): the first cut[k] bytes of a date-time
+ * (its day or month, so an hourly export replaces whole days, as a daily
+ * one does), or all of it when cut[k] is 0. */
+static size_t part_len(const unsigned char *cut, size_t k, size_t len)
 {
-  return k < 64 && (day >> k & 1);
+  return cut[k] && len > cut[k] ? cut[k] : len;
 }
 
-static size_t part_len(uint64_t day, size_t k, size_t len)
-{
-  return by_day(day, k) && len > PART_DAY ? PART_DAY : len;
-}
-
-/* Partition field k as SQL: the column, or its day (see part_len). */
+/* Partition field k as SQL: the column, or its day or month (part_len). */
 static void put_part_col(struct cairn_buf *b, const struct cairn_contract *c,
-                         uint64_t day, size_t k)
+                         const unsigned char *cut, size_t k)
 {
-  if (by_day(day, k))
+  if (cut[k])
     cairn_buf_puts(b, "substr(");
   put_ident(b, c->fields[c->partition[k]].name);
-  if (by_day(day, k))
-    cairn_buf_printf(b, ", 1, %d)", PART_DAY);
+  if (cut[k])
+    cairn_buf_printf(b, ", 1, %u)", cut[k]);
 }
 
 static const char *column_type(int ftype)
@@ -286,7 +281,11 @@ static void insert_sql(struct sqlite_sink *s, size_t n, struct cairn_buf *b)
   cairn_buf_reset(b);
   cairn_buf_puts(b, "INSERT OR FAIL INTO ");
   put_ident(b, c->name);
-  cairn_buf_puts(b, " VALUES");
+  for (size_t i = 0; i < c->n_fields; i++) { /* by name: see upgrade_tables */
+    cairn_buf_puts(b, i ? ", " : "(");
+    put_ident(b, c->fields[i].name);
+  }
+  cairn_buf_puts(b, ") VALUES");
   for (size_t r = 0; r < n; r++) {
     cairn_buf_puts(b, r ? ",(" : "(");
     for (size_t i = 0; i < c->n_fields; i++)
@@ -320,55 +319,213 @@ static void insert_sql(struct sqlite_sink *s, size_t n, struct cairn_buf *b)
   }
 }
 
-/* Which partition fields are taken by their day (part_len), fixed per
- * table in _cairn_part_rules when the sink first meets it: a table with no
- * rows yet takes its date-time partition fields by day; a table that
- * already has rows and no rule was written by a cairn that took every
- * partition value whole, and keeps that rule (its zones and this window's
- * replaced partitions are keyed by it), so an upgrade changes nothing in
- * an existing warehouse. */
-static int part_rule(struct sqlite_sink *s, cairn_err *err)
+/* A partition rule as text, as _cairn_part_rules keeps it and messages
+ * show it: the partition fields in order, a date-time one taken by its day
+ * or month as "name:day" or "name:month". */
+static void rule_text(const struct cairn_contract *c, const unsigned char *cut,
+                      struct cairn_buf *b)
+{
+  cairn_buf_reset(b);
+  cairn_buf_puts(b, "");
+  for (size_t k = 0; k < c->n_partition; k++) {
+    if (k)
+      cairn_buf_putc(b, ',');
+    cairn_buf_puts(b, c->fields[c->partition[k]].name);
+    if (cut[k])
+      cairn_buf_puts(b, cut[k] == CAIRN_PART_MONTH ? ":month" : ":day");
+  }
+}
+
+/* The cut of each of the contract's partition fields from rule text t
+ * (rule_text); -1 when t names other fields. */
+static int rule_parse(const struct cairn_contract *c, const char *t,
+                      unsigned char *cut)
+{
+  for (size_t k = 0; k < c->n_partition; k++) {
+    const char *name = c->fields[c->partition[k]].name;
+    size_t n = strlen(name);
+    if ((k && *t++ != ',') || strncmp(t, name, n) != 0)
+      return -1;
+    t += n;
+    cut[k] = 0;
+    if (strncmp(t, ":day", 4) == 0 && (t[4] == ',' || !t[4])) {
+      cut[k] = CAIRN_PART_DAY;
+      t += 4;
+    } else if (strncmp(t, ":month", 6) == 0 && (t[6] == ',' || !t[6])) {
+      cut[k] = CAIRN_PART_MONTH;
+      t += 6;
+    }
+  }
+  return *t ? -1 : 0;
+}
+
+/* The table's partition rule (s->part_cut), kept per table in
+ * _cairn_part_rules. A table with no rows takes the contract's
+ * (cairn_contract_part_cut). A table with rows keeps the rule they were
+ * written by, since its zones and every window's replaced partitions are
+ * keyed by it, so an upgrade changes nothing in an existing warehouse:
+ *   - the rule recorded in spec;
+ *   - from before spec: day_fields (bit k: partition field k by day), or,
+ *     from before any rule, every value whole;
+ *   - unknown when one of its partition fields is a column this open
+ *     added (added_part): the rows were partitioned by other fields, and
+ *     replace_partition refuses, as it could not find the rows to replace
+ *     (docs/jobs.md, "Changing a contract's partition").
+ * An unknown rule is recorded as "", so it stays unknown until the table
+ * is emptied. */
+static int part_rule(struct sqlite_sink *s, int added_part, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
-  struct cairn_buf sql = {0};
+  struct cairn_buf sql = {0}, want = {0}, have = {0};
   sqlite3_stmt *st = NULL;
-  uint64_t day = 0;
-  int64_t v = 0;
-  int rc;
+  unsigned char cut[64];
+  int64_t v = 0, day_fields = 0;
+  int rows, has_rule = 0, recorded = 0, known = 1, rc;
 
-  rc = query_int(s, "SELECT day_fields FROM _cairn_part_rules WHERE tbl=?",
-                 c->name, &v, err);
+  for (size_t k = 0; k < c->n_partition; k++)
+    s->part_cut[k] = cut[k] = (unsigned char)cairn_contract_part_cut(c, k);
+  rule_text(c, cut, &want);
+  cairn_buf_puts(&sql, "SELECT 1 FROM ");
+  put_ident(&sql, c->name);
+  cairn_buf_puts(&sql, " LIMIT 1");
+  rc = rows = query_int(s, sql.data, NULL, &v, err);
   if (rc < 0)
     goto done;
-  if (rc > 0) {
-    day = (uint64_t)v;
-  } else {
-    cairn_buf_puts(&sql, "SELECT 1 FROM ");
-    put_ident(&sql, c->name);
-    cairn_buf_puts(&sql, " LIMIT 1");
-    rc = query_int(s, sql.data, NULL, &v, err);
-    if (rc < 0)
-      goto done;
-    if (rc == 0)
-      for (size_t k = 0; k < c->n_partition && k < 64; k++)
-        if (c->fields[c->partition[k]].type == CAIRN_F_DATETIME)
-          day |= (uint64_t)1 << k;
-    rc = prep(s, "INSERT OR IGNORE INTO _cairn_part_rules(tbl, day_fields)"
-                 " VALUES (?, ?)", &st, err);
+  rc = prep(s, "SELECT day_fields, spec FROM _cairn_part_rules WHERE tbl=?",
+            &st, err);
+  if (rc < 0)
+    goto done;
+  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    has_rule = 1;
+    day_fields = sqlite3_column_int64(st, 0);
+    if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+      recorded = 1;
+      cairn_buf_puts(&have, (const char *)sqlite3_column_text(st, 1));
+    }
+  }
+  sqlite3_finalize(st);
+  st = NULL;
+
+  if (rows && recorded)
+    known = rule_parse(c, have.data, cut) == 0;
+  else if (rows && added_part)
+    known = 0;
+  else if (rows)
+    for (size_t k = 0; k < c->n_partition; k++)
+      cut[k] = has_rule && k < 64 && (day_fields >> k & 1) ? CAIRN_PART_DAY
+                                                           : 0;
+  if (known)
+    memcpy(s->part_cut, cut, c->n_partition);
+  if (!known)
+    cairn_buf_reset(&sql);
+  else
+    rule_text(c, s->part_cut, &sql);
+  cairn_buf_puts(&sql, ""); /* sql.data is never NULL */
+  if (!recorded || strcmp(have.data, sql.data) != 0) {
+    int64_t bits = 0;
+    for (size_t k = 0; k < c->n_partition && k < 63 && known; k++)
+      if (s->part_cut[k] == CAIRN_PART_DAY)
+        bits |= (int64_t)1 << k;
+    rc = prep(s, "INSERT OR REPLACE INTO _cairn_part_rules(tbl, day_fields,"
+                 " spec) VALUES (?, ?, ?)", &st, err);
     if (rc < 0)
       goto done;
     sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (int64_t)day);
+    sqlite3_bind_int64(st, 2, bits);
+    sqlite3_bind_text(st, 3, sql.data, -1, SQLITE_STATIC);
     rc = run_stmt(s, st, "record the partition rule", err);
     if (rc < 0)
       goto done;
+    if (!rows) { /* zones of rows deleted by hand, keyed by the old rule */
+      sqlite3_finalize(st);
+      st = NULL;
+      rc = query_int(s, "DELETE FROM _cairn_zones WHERE tbl=?", c->name, &v,
+                     err);
+      if (rc < 0)
+        goto done;
+    }
   }
-  s->part_day = day;
   rc = CAIRN_OK;
+  if (s->mode == MODE_REPLACE && !known) {
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: %s: table %s holds rows "
+                     "partitioned by other fields than contract %s %s "
+                     "partitions by (%s), so replace_partition could not "
+                     "find the rows it replaces; load into a new warehouse, "
+                     "or delete the table's rows and load its sources again "
+                     "(docs/jobs.md, \"Changing a contract's partition\")",
+                     s->base.ctx->sink_name, s->path, c->name, c->name,
+                     c->version, want.data);
+  } else if (s->mode == MODE_REPLACE && strcmp(sql.data, want.data) != 0) {
+    cairn_warn("%s: table %s keeps the partition rule its rows were written "
+               "by (%s), not contract %s %s's (%s): see docs/jobs.md, "
+               "\"Changing a contract's partition\"", s->base.ctx->sink_name,
+               c->name, sql.data, c->name, c->version, want.data);
+  }
 done:
   sqlite3_finalize(st);
   cairn_buf_free(&sql);
+  cairn_buf_free(&want);
+  cairn_buf_free(&have);
   return rc;
+}
+
+/* Add column name (type decl) to table tbl unless it has one by that
+ * name; *added set when it did. Columns are added nullable: SQLite cannot
+ * add a NOT NULL column without a default, and the rows already there
+ * have no value for it. */
+static int ensure_column(struct sqlite_sink *s, const char *tbl,
+                         const char *name, const char *decl, int *added,
+                         cairn_err *err)
+{
+  struct cairn_buf b = {0};
+  sqlite3_stmt *st = NULL;
+  int rc = prep(s, "SELECT count(*) FROM pragma_table_info(?1) WHERE"
+                   " name=?2 COLLATE NOCASE", &st, err);
+  *added = 0;
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_ROW)
+    rc = fail(s, err, sqlite3_errcode(s->db), "read the table's columns");
+  else if (sqlite3_column_int(st, 0) == 0) {
+    cairn_buf_puts(&b, "ALTER TABLE ");
+    put_ident(&b, tbl);
+    cairn_buf_puts(&b, " ADD COLUMN ");
+    put_ident(&b, name);
+    cairn_buf_puts(&b, decl);
+    rc = exec(s, b.data, err);
+    *added = rc == CAIRN_OK;
+  }
+  sqlite3_finalize(st);
+  cairn_buf_free(&b);
+  return rc;
+}
+
+/* Columns for the contract's fields a table created by an earlier version
+ * of the contract lacks, and _cairn_part_rules.spec; *added_part set when
+ * a partition field's column was added. */
+static int upgrade_tables(struct sqlite_sink *s, int *added_part,
+                          cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  int added = 0, rc;
+
+  *added_part = 0;
+  for (size_t i = 0; i < c->n_fields; i++) {
+    rc = ensure_column(s, c->name, c->fields[i].name,
+                       column_type(c->fields[i].type), &added, err);
+    if (rc < 0)
+      return rc;
+    if (added)
+      cairn_info("%s: %s: added column %s (contract %s %s)",
+                 s->base.ctx->sink_name, c->name, c->fields[i].name, c->name,
+                 c->version);
+    for (size_t k = 0; k < c->n_partition && added; k++)
+      *added_part |= c->partition[k] == i;
+  }
+  return ensure_column(s, "_cairn_part_rules", "spec", " TEXT", &added, err);
 }
 
 /* CREATE TABLE, indexes and the insert statement from the contract. */
@@ -376,7 +533,7 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
   struct cairn_buf b = {0};
-  int rc;
+  int added_part = 0, rc;
 
   cairn_buf_puts(&b, "CREATE TABLE IF NOT EXISTS ");
   put_ident(&b, c->name);
@@ -400,7 +557,12 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       " part TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
       " PRIMARY KEY(tbl, part, lo)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_part_rules(tbl TEXT NOT NULL"
-      " PRIMARY KEY, day_fields INTEGER NOT NULL) WITHOUT ROWID;");
+      " PRIMARY KEY, day_fields INTEGER NOT NULL, spec TEXT) WITHOUT ROWID;");
+  if (c->n_partition > sizeof s->part_cut) {
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has more than "
+                     "64 partition fields", s->base.ctx->sink_name, c->name);
+    goto done;
+  }
   if (s->mode == MODE_REPLACE && c->n_partition == 0) {
     rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no "
                      "x-cairn-partition", s->base.ctx->sink_name, c->name);
@@ -429,8 +591,10 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     cairn_buf_puts(&b, ");");
   }
   rc = exec(s, b.data, err);
+  if (rc == CAIRN_OK)
+    rc = upgrade_tables(s, &added_part, err);
   if (rc == CAIRN_OK && c->n_partition)
-    rc = part_rule(s, err);
+    rc = part_rule(s, added_part, err);
   if (rc < 0)
     goto done;
 
@@ -461,7 +625,7 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     for (size_t i = 0; i < c->n_partition; i++) {
       if (i)
         cairn_buf_puts(&b, ", ");
-      put_part_col(&b, c, s->part_day, i);
+      put_part_col(&b, c, s->part_cut, i);
     }
     cairn_buf_putc(&b, ')');
     rc = prep(s, b.data, &s->part_delete, err);
@@ -631,7 +795,7 @@ static const char *key_str(const struct cairn_buf *k)
  * as the sink stores it (NULL 0x1e, integers %lld, reals %.17g, text as
  * is), so a key built from a batch row and one built from the stored
  * columns (stored_key) are equal. */
-static void part_key(const struct cairn_contract *c, uint64_t day,
+static void part_key(const struct cairn_contract *c, const unsigned char *cut,
                      const struct cairn_value *row, struct cairn_buf *out)
 {
   cairn_buf_reset(out);
@@ -662,7 +826,7 @@ static void part_key(const struct cairn_contract *c, uint64_t day,
       }
       break;
     default:
-      cairn_buf_append(out, v->s, part_len(day, k, v->len));
+      cairn_buf_append(out, v->s, part_len(cut, k, v->len));
     }
   }
 }
@@ -725,7 +889,7 @@ static inline void prefetch_texts(const struct cairn_value *row,
 }
 
 /* Whether a and b, values of partition field k, are the same partition. */
-static int same_value(uint64_t day, size_t k, const struct cairn_value *a,
+static int same_value(const unsigned char *cut, size_t k, const struct cairn_value *a,
                       const struct cairn_value *b)
 {
   size_t n;
@@ -735,22 +899,22 @@ static int same_value(uint64_t day, size_t k, const struct cairn_value *a,
     return a->i == b->i;
   if (a->type == CAIRN_V_NULL)
     return 1;
-  n = part_len(day, k, a->len);
-  return n == part_len(day, k, b->len) && memcmp(a->s, b->s, n) == 0;
+  n = part_len(cut, k, a->len);
+  return n == part_len(cut, k, b->len) && memcmp(a->s, b->s, n) == 0;
 }
 
-static int same_partition(const struct cairn_contract *c, uint64_t day,
+static int same_partition(const struct cairn_contract *c, const unsigned char *cut,
                           const struct cairn_value *a,
                           const struct cairn_value *b)
 {
   for (size_t k = 0; k < c->n_partition; k++)
-    if (!same_value(day, k, &a[c->partition[k]], &b[c->partition[k]]))
+    if (!same_value(cut, k, &a[c->partition[k]], &b[c->partition[k]]))
       return 0;
   return 1;
 }
 
 /* A hash of a row's partition values (equal when same_partition is). */
-static uint64_t part_hash(const struct cairn_contract *c, uint64_t day,
+static uint64_t part_hash(const struct cairn_contract *c, const unsigned char *cut,
                           const struct cairn_value *row)
 {
   uint64_t h = FNV_BASIS;
@@ -761,7 +925,7 @@ static uint64_t part_hash(const struct cairn_contract *c, uint64_t day,
     if (v->type == CAIRN_V_INT || v->type == CAIRN_V_BOOL)
       h = fnv(h, &v->i, sizeof v->i);
     else if (v->type != CAIRN_V_NULL)
-      h = fnv(h, v->s, part_len(day, k, v->len));
+      h = fnv(h, v->s, part_len(cut, k, v->len));
   }
   return h ^ (h >> 29);
 }
@@ -774,7 +938,7 @@ static uint64_t part_hash(const struct cairn_contract *c, uint64_t day,
  * run of its value, whose texts are still in the CPU cache (the first row
  * of each value was not, and comparing against it took a tenth of the
  * load). */
-static void chunk_parts(const struct cairn_contract *c, uint64_t day,
+static void chunk_parts(const struct cairn_contract *c, const unsigned char *cut,
                         const struct cairn_batch *b, struct part_set *out,
                         struct cairn_buf *key)
 {
@@ -791,14 +955,14 @@ static void chunk_parts(const struct cairn_contract *c, uint64_t day,
     if (r + PREFETCH_ROWS < b->n_rows)
       prefetch_texts(row + PREFETCH_ROWS * b->n_fields, c->partition,
                      c->n_partition);
-    if (!prev || !same_partition(c, day, prev, row)) {
-      uint64_t h = part_hash(c, day, row);
+    if (!prev || !same_partition(c, cut, prev, row)) {
+      uint64_t h = part_hash(c, cut, row);
       size_t slot = (size_t)h & 63;
       if (cache[slot].rep && cache[slot].hash == h &&
-          same_partition(c, day, cache[slot].rep, row)) {
+          same_partition(c, cut, cache[slot].rep, row)) {
         idx = cache[slot].idx;
       } else {
-        part_key(c, day, row, key);
+        part_key(c, cut, row, key);
         idx = set_add(out, key_str(key));
         cache[slot].hash = h;
         cache[slot].idx = idx;
@@ -951,7 +1115,7 @@ static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
   cairn_buf_puts(&sql, "SELECT rowid");
   for (size_t k = 0; k < c->n_partition; k++) {
     cairn_buf_puts(&sql, ", ");
-    put_part_col(&sql, c, s->part_day, k);
+    put_part_col(&sql, c, s->part_cut, k);
   }
   cairn_buf_puts(&sql, " FROM ");
   put_ident(&sql, c->name);
@@ -1244,7 +1408,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     rc = load_seen_parts(s, w, err);
     if (rc < 0)
       goto out;
-    chunk_parts(c, s->part_day, b, &cp, &key);
+    chunk_parts(c, s->part_cut, b, &cp, &key);
   }
   ckpt_wait(s->ckpt, 1);
   rc = exec(s, "BEGIN IMMEDIATE", err);

@@ -9,7 +9,9 @@
  * "/<name>/<x-cairn-version>", "type": "object", "additionalProperties":
  * false, one type per property (plus "null" exactly when the field is not
  * required), and x-cairn-key / x-cairn-partition / x-cairn-pii naming
- * existing fields (key and partition fields required). */
+ * existing fields (key fields required; a partition field may allow
+ * null, which is then a partition value of its own), and
+ * x-cairn-partition-grain. */
 #include "transform/transform.h"
 
 #include "core/fsx.h"
@@ -140,6 +142,46 @@ static int name_list(struct cairn_contract *c, const json_t *doc,
   return CAIRN_OK;
 }
 
+/* x-cairn-partition-grain: {"field": "day" | "month"} for date-time
+ * partition fields (day when absent; see cairn_contract_part_cut). */
+static int partition_grain(struct cairn_contract *c, const json_t *doc,
+                           const char *path, cairn_err *err)
+{
+  static const char kw[] = "x-cairn-partition-grain";
+  const json_t *g = json_object_get(doc, kw), *v;
+  const char *name;
+
+  unsigned char *cut = cairn_xcalloc(c->n_partition + 1, 1);
+
+  for (size_t k = 0; k < c->n_partition; k++) /* the defaults */
+    cut[k] = (unsigned char)cairn_contract_part_cut(c, k);
+  c->partition_cut = cut;
+  if (!g)
+    return CAIRN_OK;
+  if (!json_is_object(g))
+    return CAIRN_RAISE(err, CAIRN_ESCHEMA, 0, "%s: %s must be an object of "
+                       "partition field: \"day\" | \"month\"", path, kw);
+  json_object_foreach((json_t *)g, name, v) {
+    const char *grain = json_string_value(v);
+    long f = cairn_contract_field(c, name);
+    size_t k = 0;
+    while (k < c->n_partition && (long)c->partition[k] != f)
+      k++;
+    if (f < 0 || k == c->n_partition ||
+        c->fields[f].type != CAIRN_F_DATETIME)
+      return CAIRN_RAISE(err, CAIRN_ESCHEMA, 0, "%s: %s/%s: not a date-time "
+                         "field of x-cairn-partition", path, kw, name);
+    if (grain && strcmp(grain, "day") == 0)
+      c->partition_cut[k] = CAIRN_PART_DAY;
+    else if (grain && strcmp(grain, "month") == 0)
+      c->partition_cut[k] = CAIRN_PART_MONTH;
+    else
+      return CAIRN_RAISE(err, CAIRN_ESCHEMA, 0, "%s: %s/%s must be \"day\" "
+                         "or \"month\"", path, kw, name);
+  }
+  return CAIRN_OK;
+}
+
 static int describe(struct cairn_contract *c, const json_t *doc,
                     const char *path, cairn_err *err)
 {
@@ -230,16 +272,17 @@ static int describe(struct cairn_contract *c, const json_t *doc,
                      "least one field", path);
     goto done;
   }
-  for (size_t i = 0; i < c->n_key + c->n_partition; i++) {
-    size_t f = i < c->n_key ? c->key[i] : c->partition[i - c->n_key];
+  for (size_t i = 0; i < c->n_key; i++) {
+    size_t f = c->key[i];
     if (!c->fields[f].required) {
-      rc = CAIRN_RAISE(err, CAIRN_ESCHEMA, 0, "%s: key and partition field "
-                       "\"%s\" must be required", path, c->fields[f].name);
+      rc = CAIRN_RAISE(err, CAIRN_ESCHEMA, 0, "%s: key field \"%s\" must "
+                       "be required", path, c->fields[f].name);
       goto done;
     }
   }
   for (size_t i = 0; i < n_pii; i++)
     c->fields[pii[i]].pii = 1;
+  rc = partition_grain(c, doc, path, err);
 done:
   free(pii);
   free(want);
@@ -302,6 +345,7 @@ void cairn_contract_free(struct cairn_contract *c)
   free(c->fields);
   free(c->key);
   free(c->partition);
+  free(c->partition_cut);
   free(c->name);
   free(c->id);
   free(c->version);

@@ -9,14 +9,15 @@ the gzip module), check each blob's dataRowCount, map every FOCUS row to a
 cost_record (the same record id encoding, lower-cased ids, subscription
 without its /subscriptions/ prefix, UTC timestamps, exact decimal text
 checked with Decimal, canonical tags JSON), and load SQLite the way the
-replace_partition sink does: the first time a (billingAccountId, day of
-chargePeriodStartUtc) partition is seen its old rows are deleted; commit
+replace_partition sink does: the first time a (billingAccountId, costScope,
+costDataset, month of chargePeriodStartUtc) partition is seen its old rows
+are deleted (scope and dataset from the manifest's exportConfig); commit
 every 50,000 rows. With OUT.ndjson it also writes the records as NDJSON
 (the stand-in for cairn's evidence bundle).
 """
 import csv, datetime, decimal, gzip, hashlib, io, json, os, sqlite3, sys
 
-FIELDS = ["recordId", "billingAccountId", "subscriptionId", "resourceId", "resourceName",
+FIELDS = ["recordId", "billingAccountId", "costScope", "costDataset", "subscriptionId", "resourceId", "resourceName",
           "resourceType", "serviceName", "serviceCategory", "region", "chargeCategory",
           "chargePeriodStartUtc", "chargePeriodEndUtc", "billedCost", "effectiveCost",
           "listCost", "currency", "consumedQuantity", "consumedUnit", "skuPriceId", "tags"]
@@ -58,8 +59,11 @@ def tags(s):
     return json.dumps(json.loads(s) if s else {}, separators=(",", ":"), sort_keys=True)
 
 
-def blobs(export_dir):
-    m = json.load(open(os.path.join(export_dir, "manifest.json")))
+def manifest(export_dir):
+    return json.load(open(os.path.join(export_dir, "manifest.json")))
+
+
+def blobs(export_dir, m):
     for b in m["blobs"]:
         path = os.path.join(export_dir, os.path.basename(b["blobName"].strip()))
         raw = open(path, "rb")
@@ -79,13 +83,20 @@ def main():
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("CREATE TABLE IF NOT EXISTS cost_record (%s)" % ", ".join(FIELDS))
     db.execute("CREATE INDEX IF NOT EXISTS cost_record_part ON cost_record"
-               "(billingAccountId, chargePeriodStartUtc)")
+               "(billingAccountId, costScope, costDataset, chargePeriodStartUtc)")
+    m = manifest(export_dir)
+    ec = m.get("exportConfig", {})
+    scope = ec.get("resourceId")
+    if scope:
+        cut = scope.lower().rfind("/providers/microsoft.costmanagement/exports/")
+        scope = (scope[:cut] if cut >= 0 else scope).lower()
+    dataset = ec.get("type")
     ins = "INSERT INTO cost_record VALUES (%s)" % ",".join("?" * len(FIELDS))
     out = open(ndp, "w") if ndp else None
     seen = set()
     n = 0
     db.execute("BEGIN")
-    for b, f in blobs(export_dir):
+    for b, f in blobs(export_dir, m):
         rows = 0
         for row in csv.DictReader(f):
             sub = row["SubAccountId"]
@@ -93,6 +104,7 @@ def main():
                 sub = sub[15:]
             rec = {
                 "recordId": record_id(row), "billingAccountId": row["BillingAccountId"],
+                "costScope": scope, "costDataset": dataset,
                 "subscriptionId": sub.lower() or None,
                 "resourceId": row["ResourceId"].lower() or None,
                 "resourceName": row["ResourceName"] or None,
@@ -110,14 +122,15 @@ def main():
                 "consumedUnit": row["ConsumedUnit"] or None,
                 "skuPriceId": row["SkuPriceId"] or None, "tags": tags(row["Tags"]),
             }
-            part = (rec["billingAccountId"], rec["chargePeriodStartUtc"][:10])
+            part = (rec["billingAccountId"], scope, dataset, rec["chargePeriodStartUtc"][:7])
             if part not in seen:
                 seen.add(part)
-                # the day's timestamps, YYYY-MM-DDT..., sort between D+"T" and D+"U"
+                # the month's timestamps, YYYY-MM-..., sort between M+"-" and M+"."
                 db.execute("DELETE FROM cost_record WHERE billingAccountId=? AND "
-                           "chargePeriodStartUtc >= ? || 'T' AND "
-                           "chargePeriodStartUtc < ? || 'U'",
-                           (part[0], part[1], part[1]))
+                           "costScope IS ? AND costDataset IS ? AND "
+                           "chargePeriodStartUtc >= ? || '-' AND "
+                           "chargePeriodStartUtc < ? || '.'",
+                           (part[0], part[1], part[2], part[3], part[3]))
             db.execute(ins, [rec[k] for k in FIELDS])
             if out:
                 o = dict(rec, tags=json.loads(rec["tags"]))

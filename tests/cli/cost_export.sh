@@ -31,7 +31,7 @@ golden() { # golden NAME ACTUAL
   expect_eq "$2" "$(cat "$G/$1")" "golden $1"
 }
 
-COLS='recordId, billingAccountId, subscriptionId, resourceId, resourceName,
+COLS='recordId, billingAccountId, costScope, costDataset, subscriptionId, resourceId, resourceName,
       resourceType, serviceName, serviceCategory, region, chargeCategory,
       chargePeriodStartUtc, chargePeriodEndUtc, billedCost, effectiveCost,
       listCost, currency, consumedQuantity, consumedUnit, skuPriceId, tags'
@@ -59,29 +59,10 @@ grep -q "3 records loaded, 0 rejected" "$T/mca/stdout" || fail "mca: $(cat "$T/m
 golden cost_export_mca.json "$(rows_json "$T/mca")"
 
 # ---- replace_partition: twice the same export, then a corrected one ------
-# Expected totals straight from the export's files (through its manifest),
-# with exact decimals: sum of BilledCost and EffectiveCost per subscription.
-expected() {
-  python3 - "$1" <<'PY'
-import csv, decimal, gzip, io, json, os, sys, zipfile
-run = sys.argv[1]
-m = json.load(open(os.path.join(run, "manifest.json")))
-tot = {}
-for b in m["blobs"]:
-    path = os.path.join(run, os.path.basename(b["blobName"].strip()))
-    raw = open(path, "rb").read()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    elif raw[:4] == b"PK\x03\x04":
-        z = zipfile.ZipFile(io.BytesIO(raw)); raw = z.read(z.namelist()[0])
-    for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")):
-        sub = r["SubAccountId"].lower().removeprefix("/subscriptions/")
-        t = tot.setdefault(sub, [decimal.Decimal(0), decimal.Decimal(0)])
-        t[0] += decimal.Decimal(r["BilledCost"]); t[1] += decimal.Decimal(r["EffectiveCost"])
-for sub in sorted(tot):
-    print(sub, *(format(v.normalize(), "f") for v in tot[sub]))
-PY
-}
+# Expected totals straight from the export's files (through its manifest,
+# tests/cli/cost_runs.py), with exact decimals: sum of BilledCost and
+# EffectiveCost per subscription.
+expected() { python3 tests/cli/cost_runs.py totals "$1"; }
 actual() {
   sqlite3 -separator ' ' "$1/out/warehouse.db" "SELECT subscriptionId,
       group_concat(billedCost, ','), group_concat(effectiveCost, ',')
@@ -112,6 +93,61 @@ expect_eq "$(sqlite3 "$T/idem/out/warehouse.db" 'SELECT count(*) FROM cost_recor
 # Loaded twice more, in the order corrected -> corrected: still exact.
 load azure-cost-export "$CORRECTED" "$T/idem" || fail "corrected run 2"
 expect_eq "$(actual "$T/idem")" "$(expected "$CORRECTED")" "corrected, loaded again"
+
+# ---- replace_partition replaces that month of that scope and dataset ----
+# (costScope, costDataset, month of chargePeriodStartUtc; runs derived from
+# the fixtures by tests/cli/cost_runs.py.)
+derive() { python3 tests/cli/cost_runs.py derive "$@"; }
+SUB_A=1caaa5a3-2b66-438e-8ab4-bce37d518c5d
+SUB_B=$(sqlite3 "$T/idem/out/warehouse.db" "SELECT DISTINCT subscriptionId
+  FROM cost_record WHERE subscriptionId <> '$SUB_A'")
+[ -n "$SUB_B" ] && [ "$(wc -l <<<"$SUB_B")" = 1 ] || fail "two subscriptions: $SUB_B"
+derive "$FOCUS" "$T/runs/sub-a" --scope "/subscriptions/$SUB_A" --sub "$SUB_A"
+derive "$FOCUS" "$T/runs/sub-b" --scope "/subscriptions/$SUB_B" --sub "$SUB_B"
+derive "$FOCUS" "$T/runs/sub-b2" --scope "/subscriptions/$SUB_B" --sub "$SUB_B" --scale 1.5
+# Two subscription-scoped exports of one billing account, same days: each
+# keeps its rows, and a re-export of one replaces only its own.
+mkdir -p "$T/scope"
+load azure-cost-export "$T/runs/sub-a" "$T/scope" || fail "sub-a: $(tail -n 3 "$T/scope/log")"
+load azure-cost-export "$T/runs/sub-b" "$T/scope" || fail "sub-b: $(tail -n 3 "$T/scope/log")"
+expect_eq "$(actual "$T/scope")" \
+  "$( (expected "$T/runs/sub-a"; expected "$T/runs/sub-b") | sort)" \
+  "two subscription-scoped exports side by side"
+load azure-cost-export "$T/runs/sub-b2" "$T/scope" || fail "sub-b2"
+expect_eq "$(actual "$T/scope")" \
+  "$( (expected "$T/runs/sub-a"; expected "$T/runs/sub-b2") | sort)" \
+  "a re-export of subscription B replaces B's rows only"
+expect_eq "$(sqlite3 "$T/scope/out/warehouse.db" "SELECT costScope, count(*)
+  FROM cost_record GROUP BY 1 ORDER BY 1")" \
+  "$(for r in sub-a sub-b2; do python3 -c 'import json, sys
+m = json.load(open(sys.argv[1] + "/manifest.json"))
+print(m["exportConfig"]["resourceId"].split("/providers/")[0] + "|%d" % m["dataRowCount"])' "$T/runs/$r"; done)" \
+  "rows per scope"
+# A corrected export that no longer has a whole day: that day's rows go.
+derive "$CORRECTED" "$T/runs/no-day" --drop-day 2024-05-02
+[ "$(expected "$T/runs/no-day")" != "$(expected "$CORRECTED")" ] || fail "no-day drops nothing"
+load azure-cost-export "$T/runs/no-day" "$T/idem" || fail "no-day: $(tail -n 3 "$T/idem/log")"
+expect_eq "$(actual "$T/idem")" "$(expected "$T/runs/no-day")" "totals = the export without 2024-05-02"
+expect_eq "$(sqlite3 "$T/idem/out/warehouse.db" "SELECT count(*) FROM cost_record
+  WHERE chargePeriodStartUtc LIKE '2024-05-02%'")" 0 "the dropped day's rows are gone"
+# Actual and amortized exports of one enrollment in one warehouse: both
+# stay, each replaced only by its own dataset.
+derive "$EA" "$T/runs/ea-amortized" --type AmortizedCost --scale 0.75
+mkdir -p "$T/views"
+load azure-cost-export-ea "$EA" "$T/views" || fail "ea actual"
+ea_actual=$(sqlite3 "$T/views/out/warehouse.db" "SELECT $COLS FROM cost_record ORDER BY recordId")
+load azure-cost-export-ea "$T/runs/ea-amortized" "$T/views" || fail "ea amortized: $(tail -n 3 "$T/views/log")"
+load azure-cost-export-ea "$T/runs/ea-amortized" "$T/views" || fail "ea amortized again"
+expect_eq "$(sqlite3 "$T/views/out/warehouse.db" "SELECT costDataset, count(*),
+  printf('%.4f', sum(billedCost)) FROM cost_record GROUP BY 1 ORDER BY 1")" \
+  "$(sqlite3 "$T/views/out/warehouse.db" "SELECT 'ActualCost', count(*),
+     printf('%.4f', sum(billedCost)) FROM cost_record WHERE costDataset='ActualCost'
+     UNION ALL SELECT 'AmortizedCost', count(*), printf('%.4f', sum(billedCost) * 0.75)
+     FROM cost_record WHERE costDataset='ActualCost'")" \
+  "amortized rows (3/4 of the actual cost) beside the actual ones, loaded once"
+expect_eq "$(sqlite3 "$T/views/out/warehouse.db" "SELECT $COLS FROM cost_record
+  WHERE costDataset='ActualCost' ORDER BY recordId")" "$ea_actual" \
+  "the actual rows are untouched by the amortized export"
 
 # ---- dataRowCount mismatch: resumable failure that names the blob --------
 mkdir -p "$T/mm"

@@ -38,26 +38,34 @@ static void expect_fields(const struct cairn_contract *c, const char *csv)
 Test(contract, cost_record_columns_in_order)
 {
   struct cairn_contract *c = load_ok("cost_record");
-  expect_fields(c, "recordId,billingAccountId,subscriptionId,resourceId,"
-                "resourceName,resourceType,serviceName,serviceCategory,"
-                "region,chargeCategory,chargePeriodStartUtc,"
-                "chargePeriodEndUtc,billedCost,effectiveCost,listCost,"
-                "currency,consumedQuantity,consumedUnit,skuPriceId,tags");
+  expect_fields(c, "recordId,billingAccountId,costScope,costDataset,"
+                "subscriptionId,resourceId,resourceName,resourceType,"
+                "serviceName,serviceCategory,region,chargeCategory,"
+                "chargePeriodStartUtc,chargePeriodEndUtc,billedCost,"
+                "effectiveCost,listCost,currency,consumedQuantity,"
+                "consumedUnit,skuPriceId,tags");
   cr_assert_str_eq(c->name, "cost_record");
-  cr_assert_str_eq(c->id, "https://cairn.dev/contracts/cost_record/1.0.0");
-  cr_assert_str_eq(c->version, "1.0.0");
-  cr_assert_eq(c->fields[12].type, CAIRN_F_NUMBER);   /* billedCost */
-  cr_assert_eq(c->fields[10].type, CAIRN_F_DATETIME); /* start */
-  cr_assert_eq(c->fields[19].type, CAIRN_F_OBJECT);   /* tags */
+  cr_assert_str_eq(c->id, "https://cairn.dev/contracts/cost_record/1.1.0");
+  cr_assert_str_eq(c->version, "1.1.0");
+  cr_assert_eq(c->fields[14].type, CAIRN_F_NUMBER);   /* billedCost */
+  cr_assert_eq(c->fields[12].type, CAIRN_F_DATETIME); /* start */
+  cr_assert_eq(c->fields[21].type, CAIRN_F_OBJECT);   /* tags */
   cr_assert_eq(c->fields[0].type, CAIRN_F_STRING);
   cr_assert(c->fields[0].required);
-  cr_assert(!c->fields[2].required); /* subscriptionId */
-  cr_assert(c->fields[19].required); /* tags is always an object */
+  cr_assert(!c->fields[4].required); /* subscriptionId */
+  cr_assert(!c->fields[2].required); /* costScope: null when unknown */
+  cr_assert(c->fields[21].required); /* tags is always an object */
   cr_assert_eq(c->n_key, 1);
   cr_assert_eq(c->key[0], 0);
-  cr_assert_eq(c->n_partition, 2);
+  cr_assert_eq(c->n_partition, 4);
   cr_assert_eq(c->partition[0], 1);
-  cr_assert_eq(c->partition[1], 10);
+  cr_assert_eq(c->partition[1], 2);
+  cr_assert_eq(c->partition[2], 3);
+  cr_assert_eq(c->partition[3], 12);
+  /* x-cairn-partition-grain: the charge period by its month */
+  cr_assert_eq(cairn_contract_part_cut(c, 0), 0);
+  cr_assert_eq(cairn_contract_part_cut(c, 2), 0);
+  cr_assert_eq(cairn_contract_part_cut(c, 3), CAIRN_PART_MONTH);
   cr_assert_not_null(c->schema);
   cairn_contract_free(c);
 }
@@ -184,8 +192,27 @@ Test(contract, refuses_bad_schemas, .init = mk_tmp, .fini = rm_tmp)
                          "{\"a\": {\"type\": \"string\"}, \"b\": {\"type\": "
                          "[\"string\", \"null\"]}}, \"required\": [\"a\"]}",
                          &err), CAIRN_ESCHEMA);
-  cr_assert(strstr(err.msg, "key and partition field \"b\" must be "
-                   "required") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "key field \"b\" must be required") != NULL,
+            "%s", err.msg);
+  cairn_err_clear(&err);
+
+  /* x-cairn-partition-grain names a date-time partition field. */
+  cr_assert_eq(load_text(HEAD "\"x-cairn-key\": [\"a\"], \"x-cairn-partition\": "
+                         "[\"a\"], \"x-cairn-partition-grain\": {\"a\": "
+                         "\"month\"}, \"properties\": {\"a\": {\"type\": "
+                         "\"string\"}}, \"required\": [\"a\"]}", &err),
+               CAIRN_ESCHEMA);
+  cr_assert(strstr(err.msg, "x-cairn-partition-grain/a: not a date-time "
+                   "field of x-cairn-partition") != NULL, "%s", err.msg);
+  cairn_err_clear(&err);
+  cr_assert_eq(load_text(HEAD "\"x-cairn-key\": [\"a\"], \"x-cairn-partition\": "
+                         "[\"t\"], \"x-cairn-partition-grain\": {\"t\": "
+                         "\"week\"}, \"properties\": {\"a\": {\"type\": "
+                         "\"string\"}, \"t\": {\"type\": \"string\", "
+                         "\"format\": \"date-time\"}}, \"required\": [\"a\", "
+                         "\"t\"]}", &err), CAIRN_ESCHEMA);
+  cr_assert(strstr(err.msg, "x-cairn-partition-grain/t must be \"day\" or "
+                   "\"month\"") != NULL, "%s", err.msg);
   cairn_err_clear(&err);
 
   cr_assert_eq(load_text(HEAD "\"x-cairn-key\": [\"a\"], \"properties\": "

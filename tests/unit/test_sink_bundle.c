@@ -50,7 +50,7 @@ static struct cairn_field fields[] = {
 
 static struct cairn_contract contract = {
   "cost_record", "https://cairn.dev/contracts/cost_record", "1.2.0",
-  6, fields, 0, NULL, 0, NULL, NULL
+  6, fields, 0, NULL, 0, NULL, NULL, NULL
 };
 
 static char *strf(const char *fmt, ...)

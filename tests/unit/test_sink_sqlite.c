@@ -19,11 +19,12 @@ static struct cairn_field fields[] = {
   { "n", CAIRN_F_INTEGER, 0, 0 },
   { "ok", CAIRN_F_BOOLEAN, 0, 0 },
   { "tags", CAIRN_F_OBJECT, 0, 0 },
+  { "scope", CAIRN_F_STRING, 0, 0 }, /* only in v2_contract */
 };
 static size_t key[] = { 0 };
 static size_t partition[] = { 1 };
 static struct cairn_contract contract = {
-  "thing", "urn:thing", "1.0.0", 6, fields, 1, key, 1, partition, NULL,
+  "thing", "urn:thing", "1.0.0", 6, fields, 1, key, 1, partition, NULL, NULL,
 };
 static const struct cairn_window w1 = { "all", "", "" };
 
@@ -521,7 +522,7 @@ static struct cairn_field dt_fields[] = {
 static size_t dt_partition[] = { 1 };
 static struct cairn_contract dt_contract = {
   "hourly", "urn:hourly", "1.0.0", 3, dt_fields, 1, key, 1, dt_partition,
-  NULL,
+  NULL, NULL,
 };
 
 static cairn_sink *open_hourly(json_t **cfg, struct cairn_sink_ctx *ctx)
@@ -597,5 +598,137 @@ Test(sink_sqlite, a_warehouse_from_before_the_day_rule_keeps_whole_values)
   free(sum);
   sum = query("SELECT tbl, day_fields FROM _cairn_part_rules");
   cr_assert_str_eq(sum, "hourly|0;");
+  free(sum);
+}
+
+/* The same table under the month grain (x-cairn-partition-grain): a
+ * corrected export of May replaces every row of May, including a day it no
+ * longer has; June stays. */
+Test(sink_sqlite, replace_partition_by_month_replaces_days_the_export_lost)
+{
+  static unsigned char month[] = { CAIRN_PART_MONTH };
+  struct cairn_contract mc = dt_contract;
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s;
+  struct cairn_batch *b = cairn_batch_create(3);
+  char *sum;
+
+  mc.partition_cut = month;
+  s = open_sink_for(&mc, "replace_partition", &cfg, &ctx);
+  add3(b, "a", "2026-05-01T00:00:00Z", "1");
+  add3(b, "b", "2026-05-31T23:00:00Z", "2");
+  add3(b, "c", "2026-06-01T00:00:00Z", "4");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  json_decref(cfg);
+
+  s = open_sink_for(&mc, "replace_partition", &cfg, &ctx);
+  cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
+  cairn_batch_reset(b);
+  add3(b, "a", "2026-05-01T00:00:00Z", "8");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  json_decref(cfg);
+  cairn_batch_free(b);
+
+  sum = query("SELECT id, at, amount FROM hourly ORDER BY id");
+  cr_assert_str_eq(sum, "a|2026-05-01T00:00:00Z|8;c|2026-06-01T00:00:00Z|4;",
+                   "May is replaced as a whole, June stays");
+  free(sum);
+  sum = query("SELECT part FROM _cairn_zones ORDER BY 1");
+  cr_assert_str_eq(sum, "2026-05;2026-06;", "zones are keyed by month");
+  free(sum);
+  sum = query("SELECT tbl, day_fields, spec FROM _cairn_part_rules");
+  cr_assert_str_eq(sum, "hourly|0|at:month;");
+  free(sum);
+}
+
+/* Version 1.1.0 of "thing" adds a nullable column "scope" (the last of
+ * fields[]) and partitions by (part, scope). */
+static size_t v2_partition[] = { 1, 6 };
+static struct cairn_contract v2_contract = {
+  "thing", "urn:thing", "1.1.0", 7, fields, 1, key, 2, v2_partition, NULL,
+  NULL,
+};
+
+static void load_v2(cairn_sink *s, long seq, const char *id, const char *scope,
+                    const char *amount)
+{
+  cairn_err err = {0};
+  struct cairn_batch *b = cairn_batch_create(7);
+  struct cairn_value *row = add3(b, id, "p1", amount);
+  cairn_value_set_text(b, &row[6], CAIRN_V_STR, scope, strlen(scope));
+  cr_assert_eq(cairn_sink_load(s, &w1, seq, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_batch_free(b);
+}
+
+Test(sink_sqlite, a_new_partition_column_is_added_and_replace_refuses_old_rows)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("replace_partition", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  char *sum;
+
+  add(b, "a", "p1", "1");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  json_decref(cfg);
+  cairn_batch_free(b);
+  sum = query("SELECT spec FROM _cairn_part_rules");
+  cr_assert_str_eq(sum, "part;");
+  free(sum);
+
+  /* Appending under 1.1.0 adds the column (nullable) and names columns in
+   * its inserts, so it works on the old table. */
+  s = open_sink_for(&v2_contract, "append", &cfg, &ctx);
+  load_v2(s, 2, "b", "s1", "2");
+  cairn_sink_close(s);
+  json_decref(cfg);
+  sum = query("SELECT id, part, amount, scope FROM thing ORDER BY id");
+  cr_assert_str_eq(sum, "a|p1|1|NULL;b|p1|2|s1;");
+  free(sum);
+  sum = query("SELECT spec FROM _cairn_part_rules");
+  cr_assert_str_eq(sum, ";", "the rows' rule is now unknown: recorded as ''");
+  free(sum);
+
+  /* Replacing under the new partition could not find row a (its scope is
+   * NULL): refused before anything is loaded, with what to do. */
+  cr_assert_eq(cairn_sink_open(cairn_sink_find("sqlite"),
+                               &(struct cairn_sink_ctx){ .job = "j",
+                                 .sink_name = "warehouse", .out_dir = dir,
+                                 .contract = &v2_contract,
+                                 .cfg = cfg = json_pack("{s:s,s:s,s:s}",
+                                   "type", "sqlite", "path", "w.db", "mode",
+                                   "replace_partition") }, &s, &err),
+               CAIRN_EUSAGE);
+  cr_assert(strstr(err.msg, "table thing holds rows partitioned by other "
+                   "fields than contract thing 1.1.0 partitions by "
+                   "(part,scope)") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "Changing a contract's partition") != NULL);
+  cairn_err_clear(&err);
+  json_decref(cfg);
+
+  /* Once the table is emptied, it takes the contract's rule. */
+  free(query("DELETE FROM thing"));
+  s = open_sink_for(&v2_contract, "replace_partition", &cfg, &ctx);
+  cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
+  load_v2(s, 1, "c", "s1", "3");
+  load_v2(s, 2, "d", "s2", "4");
+  cairn_sink_close(s);
+  json_decref(cfg);
+  s = open_sink_for(&v2_contract, "replace_partition", &cfg, &ctx);
+  cr_assert_eq(cairn_sink_reset_window(s, &w1, &err), CAIRN_OK);
+  load_v2(s, 1, "e", "s2", "5");
+  cairn_sink_close(s);
+  json_decref(cfg);
+  sum = query("SELECT id, scope, amount FROM thing ORDER BY id");
+  cr_assert_str_eq(sum, "c|s1|3;e|s2|5;", "scope s2 replaced, s1 stays");
+  free(sum);
+  sum = query("SELECT spec FROM _cairn_part_rules");
+  cr_assert_str_eq(sum, "part,scope;");
   free(sum);
 }

@@ -253,7 +253,7 @@ static const char cost_want[] =
   "\"chargeCategory\":\"Usage\","
   "\"chargePeriodEndUtc\":\"2024-05-02T00:00:00Z\","
   "\"chargePeriodStartUtc\":\"2024-05-01T00:00:00Z\","
-  "\"consumedQuantity\":1e-7,\"consumedUnit\":\"Hours\",\"currency\":\"USD\","
+  "\"consumedQuantity\":1e-7,\"consumedUnit\":\"Hours\",\"costDataset\":null,\"costScope\":null,\"currency\":\"USD\","
   "\"effectiveCost\":0.31,\"listCost\":1.10,"
   "\"recordId\":\"173cb8216493c720936131406b1a2eef93fa74b0f7f5789c574ba02c6"
   "9600c49\",\"region\":\"westeurope\","
@@ -276,8 +276,8 @@ Test(transform, csv_record_end_to_end)
                fx.b->rejects[0].reasons : "");
   cr_assert_eq(fx.b->n_rows, 1);
   cr_assert_str_eq(row(&fx, 0), cost_want);
-  cr_assert_eq(fx.b->vals[12].type, CAIRN_V_NUM);
-  cr_assert_eq(fx.b->vals[19].type, CAIRN_V_JSON);
+  cr_assert_eq(fx.b->vals[14].type, CAIRN_V_NUM);
+  cr_assert_eq(fx.b->vals[21].type, CAIRN_V_JSON);
   cr_assert_float_eq(cairn_transform_max_reject_ratio(fx.t), 0.05, 1e-12);
   rows_validate(&fx);
   fx_close(&fx);
@@ -416,7 +416,7 @@ Test(transform, implicit_coercion_to_contract_types)
     "\"chargeCategory\":\"Usage\","
     "\"chargePeriodEndUtc\":\"2023-09-21T00:00:00Z\","
     "\"chargePeriodStartUtc\":\"2023-09-21T00:00:00Z\","
-    "\"consumedQuantity\":null,\"consumedUnit\":null,\"currency\":\"x\","
+    "\"consumedQuantity\":null,\"consumedUnit\":null,\"costDataset\":null,\"costScope\":null,\"currency\":\"x\","
     "\"effectiveCost\":0.5,\"listCost\":0.5,\"recordId\":\"x\","
     "\"region\":null,\"resourceId\":null,\"resourceName\":null,"
     "\"resourceType\":null,\"serviceCategory\":\"x\",\"serviceName\":\"x\","
@@ -499,7 +499,7 @@ Test(transform, ea_export_row)
     "\"chargePeriodEndUtc\":\"2023-09-04T00:00:00Z\","
     "\"chargePeriodStartUtc\":\"2023-09-04T00:00:00Z\","
     "\"consumedQuantity\":0.0004,\"consumedUnit\":\"10K\","
-    "\"currency\":\"USD\",\"effectiveCost\":0.00004,\"listCost\":0.00004,"
+    "\"costDataset\":null,\"costScope\":null,\"currency\":\"USD\",\"effectiveCost\":0.00004,\"listCost\":0.00004,"
     "\"recordId\":\"983999b3b74fad839e12b6692eb15e7c8776f6206e2e9d94cf20ec5a"
     "fe1cf493\",\"region\":\"eastus2\",\"resourceId\":\"/subscriptions/"
     "ed570627-0265-4620-bb42-bae06bcfa914/resourcegroups/databricks-rg-"
