@@ -149,6 +149,26 @@ expect_eq "$(sqlite3 "$T/views/out/warehouse.db" "SELECT $COLS FROM cost_record
   WHERE costDataset='ActualCost' ORDER BY recordId")" "$ea_actual" \
   "the actual rows are untouched by the amortized export"
 
+# ---- a warehouse from cost_record 1.0.0 (no costScope/costDataset) ------
+# Its rows cannot be found under the new partition: the load stops before
+# anything is loaded (exit 2, what to do); the documented way out (empty
+# the table, load again) then works.
+mkdir -p "$T/v1"
+load azure-cost-export "$FOCUS" "$T/v1" || fail "v1 seed"
+sqlite3 "$T/v1/out/warehouse.db" "ALTER TABLE cost_record DROP COLUMN costScope;
+  ALTER TABLE cost_record DROP COLUMN costDataset; DELETE FROM _cairn_zones;
+  DELETE FROM _cairn_part_rules; INSERT INTO _cairn_part_rules(tbl, day_fields)
+  VALUES ('cost_record', 2)"
+v1_rows=$(sqlite3 "$T/v1/out/warehouse.db" "SELECT * FROM cost_record ORDER BY rowid")
+expect_exit 2 load azure-cost-export "$CORRECTED" "$T/v1"
+grep -q "table cost_record holds rows partitioned by other fields than contract cost_record 1.1.0 partitions by (billingAccountId,costScope,costDataset,chargePeriodStartUtc:month)" "$T/v1/stdout" ||
+  fail "upgrade refusal: $(tail -n 1 "$T/v1/stdout")"
+expect_eq "$(sqlite3 "$T/v1/out/warehouse.db" "SELECT * FROM cost_record ORDER BY rowid")" \
+  "$(sed 's/$/||/' <<<"$v1_rows")" "refused: old rows kept (two new empty columns), nothing loaded"
+sqlite3 "$T/v1/out/warehouse.db" "DELETE FROM cost_record"
+load azure-cost-export "$CORRECTED" "$T/v1" || fail "after emptying: $(tail -n 3 "$T/v1/log")"
+expect_eq "$(actual "$T/v1")" "$(expected "$CORRECTED")" "emptied table reloaded under 1.1.0"
+
 # ---- dataRowCount mismatch: resumable failure that names the blob --------
 mkdir -p "$T/mm"
 expect_exit 3 load azure-cost-export "$MISMATCH" "$T/mm"
