@@ -313,6 +313,36 @@ Test(transform, header_change_rebinds_columns)
   fx_close(&fx);
 }
 
+/* A text equal to the previous row's value of its field shares that row's
+ * copy in the arena; a different one gets its own. */
+Test(transform, equal_texts_of_consecutive_rows_share_one_copy)
+{
+  struct fx fx;
+  struct csvf f;
+  const struct cairn_value *v;
+  char other[sizeof cost_row + 8];
+  size_t nf;
+  fx_open(&fx, "cost_record", cost_cfg);
+  nf = fx.b->n_fields;
+  csv_header(&f, cost_header);
+  csv_apply(&fx, &f, cost_row, 2, NULL);
+  csv_apply(&fx, &f, cost_row, 3, NULL);
+  snprintf(other, sizeof other, "0.5%s", strchr(cost_row, '|'));
+  csv_apply(&fx, &f, other, 4, NULL);
+  cr_assert_eq(fx.b->n_rows, 3);
+  v = fx.b->vals;
+  cr_assert_eq(v[nf + 1].s, v[1].s, "billingAccountId: one copy");
+  cr_assert_eq(v[nf + 12].s, v[12].s, "chargePeriodStartUtc: one copy");
+  cr_assert_eq(v[nf + 21].s, v[21].s, "tags: one copy");
+  cr_assert_str_eq(row(&fx, 1), cost_want, "values unchanged");
+  /* Row 3's billedCost differs: its own copy. */
+  cr_assert_neq(v[2 * nf + 14].s, v[nf + 14].s);
+  cr_assert_eq(v[2 * nf + 14].len, 3);
+  cr_assert_eq(memcmp(v[2 * nf + 14].s, "0.5", 4), 0);
+  cr_assert_eq(v[2 * nf + 1].s, v[1].s, "billingAccountId: still one copy");
+  fx_close(&fx);
+}
+
 Test(transform, rejects_collect_every_reason)
 {
   struct fx fx;
