@@ -46,6 +46,8 @@ struct run {
   cairn_sink               **sinks;
   struct cairn_sink_ctx     *sink_ctx;
   cairn_http_transport      *http;
+  char                      *work_dir;   /* <state>/work/<job>, for the
+                                            source (cairn_source_ctx) */
   char                       recording_sha[65];
   long                       attempt;
   const struct cairn_window *w;      /* window being run */
@@ -691,6 +693,7 @@ static int run_window(struct run *r, cairn_err *err)
   sctx.cfg = scfg;
   sctx.window = w;
   sctx.http = r->http;
+  sctx.work_dir = r->work_dir;
   sctx.backfill = r->o->from != NULL;
   sctx.trace_id = r->trace_id;
   sctx.kv_get = kv_get;
@@ -1122,8 +1125,10 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     return CAIRN_EXIT_OK;
   }
 
+  r.work_dir = cairn_strfmt("%s/work/%s", o->state_dir, job->name);
   rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
   if (rc == CAIRN_ELOCKED) {
+    free(r.work_dir);
     fprintf(stderr, "cairn: %s\n", err.msg);
     free(windows);
     return CAIRN_EXIT_USAGE;
@@ -1162,8 +1167,19 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
              n_windows == 1 ? "" : "s", r.trace_id);
   {
     struct passwd *pw = getpwuid(getuid());
-    char *params = cairn_json_canonical(job->params);
+    json_t *safe = json_deep_copy(job->params);
+    char *params;
     struct cairn_run_info ri = {0};
+    const char *k;
+    json_t *v;
+    json_object_foreach(safe, k, v) /* no SAS token in the runs table */
+      if (json_is_string(v)) {
+        char *t = cairn_source_safe_param(json_string_value(v));
+        json_string_set(v, t);
+        free(t);
+      }
+    params = cairn_json_canonical(safe);
+    json_decref(safe);
     snprintf(user, sizeof user, "%s", pw ? pw->pw_name : "?");
     gethostname(host, sizeof host - 1);
     ri.run_id = r.run_id;
@@ -1183,7 +1199,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       goto out;
   }
   if (json_object_get(job->source_cfg, "request") || o->replay_har ||
-      o->record_har) {
+      o->record_har || cairn_source_wants_http(job->source_cfg)) {
     rc = open_transport(&r, &err);
     if (rc < 0)
       goto out;
@@ -1294,6 +1310,7 @@ out:
   cairn_http_transport_destroy(r.http);
   cairn_state_close(r.st);
   free(r.metrics_dir);
+  free(r.work_dir);
   json_decref(r.outputs);
   cairn_lock_release(lock);
   free(windows);

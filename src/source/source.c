@@ -5,6 +5,8 @@
  * declare it below, add one line to source_table, and add
  * tests/unit/test_src_<name>.c. Names must be unique. */
 #include "source/source.h"
+#include "source/src_http.h"
+#include "core/mem.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +25,20 @@ static const cairn_source_ops *const source_table[] = {
 };
 
 #define N_SOURCES (sizeof source_table / sizeof source_table[0])
+
+char *cairn_source_safe_param(const char *value)
+{
+  struct cairn__hs_url u;
+  return cairn__hs_url_parse(value, &u) == 0 ? cairn__hs_url_safe(value)
+                                             : cairn_xstrdup(value);
+}
+
+int cairn_source_wants_http(const json_t *cfg)
+{
+  const char *path = json_string_value(json_object_get(cfg, "path"));
+  return path && (strncmp(path, "https://", 8) == 0 ||
+                  strncmp(path, "http://", 7) == 0);
+}
 
 const cairn_source_ops *cairn_source_find(const char *name)
 {

@@ -36,6 +36,10 @@ struct cairn_source_ctx {
   const char                *job_dir;    /* dir of the job file (relative
                                             paths in cfg resolve from cwd) */
   struct cairn_http_transport *http;     /* NULL unless the job uses HTTP */
+  const char                *work_dir;   /* a directory the source may keep
+                                            files in across runs (created
+                                            by the source when it needs it;
+                                            <state>/work/<job>) */
   int                        backfill;   /* --from/--to run: don't read or
                                             write incremental state */
   const char                *trace_id;   /* the run's W3C trace id (32 hex)
@@ -145,6 +149,17 @@ void cairn__put_line(char *out, size_t prefix, long line);
 
 /* Registry. NULL when no source has that name. */
 const cairn_source_ops *cairn_source_find(const char *name);
+
+/* Whether a source with this config fetches over HTTP though it has no
+ * "request" (a cost export whose path is an http(s) URL): the runner
+ * then opens a transport for it. */
+int cairn_source_wants_http(const json_t *cfg);
+
+/* A job parameter's value as it may be kept in state and shown by
+ * `cairn status`: an http(s) URL with the values of its credential-like
+ * query parameters (a SAS token's sig, token, key, ...) REDACTED, any
+ * other text as it is. New string. */
+char *cairn_source_safe_param(const char *value);
 /* Comma-separated list of registered names (static). */
 const char *cairn_source_names(void);
 

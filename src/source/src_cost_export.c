@@ -18,6 +18,7 @@
  * notes: docs/internals/cost-export.md. */
 #include "source/source.h"
 #include "source/csv.h"
+#include "source/cx_remote.h"
 #include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/hash.h"
@@ -46,7 +47,8 @@ enum { KIND_PLAIN, KIND_GZIP, KIND_ZIP };
 
 struct blob {
   char      *name;      /* blobName as in the manifest, trimmed */
-  char      *path;      /* local file it resolved to */
+  char      *path;      /* local file it resolved to (remote: once
+                           downloaded, by rd_open) */
   long long  rows;      /* manifest dataRowCount, -1 when absent */
   long long  bytes;     /* manifest byteCount, -1 when absent */
   long long  data_off;  /* uncompressed offset of the first data record;
@@ -112,7 +114,9 @@ struct cx_src {
   long                 chunk_bytes;
   int                  raw_used;    /* pages have held copied chunks since
                                        the last mapped one */
-  char                *manifest;    /* path of the manifest read */
+  char                *manifest;    /* path (or URL without its query) of
+                                       the manifest read */
+  struct cairn__cx_remote *remote;  /* the export is at a URL; else NULL */
   char                 ident[17];   /* 16 hex of the manifest's SHA-256 */
   struct blob         *blobs;
   size_t               n_blobs;
@@ -143,6 +147,8 @@ static int cx_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "cost_export needs a path (the export run folder)");
   }
+  if (json_object_get(cfg, "auth"))
+    CAIRN_TRY(cairn__cx_remote_check(cfg, ptr_out, err));
   return cairn__cfg_check_chunks(cfg, ptr_out, err);
 }
 
@@ -301,7 +307,8 @@ static void build_meta(struct cx_src *s, const json_t *m)
   free(date);
 }
 
-static int load_manifest(struct cx_src *s, const char *path, cairn_err *err)
+static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
+                         const char *path, cairn_err *err)
 {
   struct cairn_buf text = {0};
   json_t *m = NULL;
@@ -311,7 +318,12 @@ static int load_manifest(struct cx_src *s, const char *path, cairn_err *err)
   long long blob_count, sum = 0;
   int have_all = 1, rc;
 
-  if (is_dir(path)) {
+  if (cairn__cx_is_url(path)) {
+    rc = cairn__cx_remote_open(ctx, path, &s->remote, &text, &s->manifest,
+                               err);
+    if (rc < 0)
+      goto done;
+  } else if (is_dir(path)) {
     s->manifest = cairn_path_join(path, "manifest.json");
     if (!is_file(s->manifest)) {
       free(s->manifest);
@@ -329,7 +341,8 @@ static int load_manifest(struct cx_src *s, const char *path, cairn_err *err)
     dir = slash ? cairn_xstrndup(path, (size_t)(slash - path))
                 : cairn_xstrdup(".");
   }
-  rc = cairn_fs_read_all(s->manifest, &text, err);
+  if (!s->remote)
+    rc = cairn_fs_read_all(s->manifest, &text, err);
   if (rc < 0)
     goto done;
   cairn_sha256_hex(text.data, text.len, hex);
@@ -377,7 +390,8 @@ static int load_manifest(struct cx_src *s, const char *path, cairn_err *err)
       have_all = 0;
     else
       sum += bl->rows;
-    rc = resolve_blob(dir, bl->name, &bl->path, err);
+    if (!s->remote)
+      rc = resolve_blob(dir, bl->name, &bl->path, err);
     if (rc < 0)
       goto done;
   }
@@ -411,7 +425,7 @@ static int cx_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   if (!path || !*path)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "cost_export source needs a "
                        "path (the export run folder)");
-  rc = load_manifest(s, path, err);
+  rc = load_manifest(s, ctx, path, err);
   if (rc < 0)
     return rc;
   cairn_info("cost export %s: %zu blob(s), %lld data rows expected",
@@ -721,11 +735,14 @@ static int ar_raise(struct cx_src *s, const struct blob *b, long code,
 static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
 {
   struct reader *rd = &s->rd;
-  const struct blob *b = &s->blobs[i];
+  struct blob *b = &s->blobs[i];
   unsigned char magic[4] = { 0 };
   size_t got;
 
   rd_close(rd);
+  if (!b->path)
+    CAIRN_TRY(cairn__cx_remote_blob(s->remote, s->ident, i, b->name, &b->path,
+                                    err));
   rd->pos = 0;
   rd->len = rd->at = 0;
   rd->eof = 0;
@@ -1474,6 +1491,7 @@ static void cx_close(cairn_source *base)
   free(s->blobs);
   free(s->headers);
   free(s->manifest);
+  cairn__cx_remote_close(s->remote);
   json_decref(s->meta);
   rd_close(&s->rd);
   free(s->rd.buf);

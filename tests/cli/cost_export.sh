@@ -169,6 +169,51 @@ sqlite3 "$T/v1/out/warehouse.db" "DELETE FROM cost_record"
 load azure-cost-export "$CORRECTED" "$T/v1" || fail "after emptying: $(tail -n 3 "$T/v1/log")"
 expect_eq "$(actual "$T/v1")" "$(expected "$CORRECTED")" "emptied table reloaded under 1.1.0"
 
+# ---- the same export read from Azure Blob Storage over HTTP -------------
+# A SAS URL of the run folder: the manifest, then each blob downloaded
+# (ranged GETs) into <state>/work/<job>/ and read from there. Recording in
+# fixtures/cost-export/blob.har (make_blob_har.py); the SAS signature must
+# never reach a log, the output or the state.
+BLOB_HAR=fixtures/cost-export/blob.har
+RUN_PATH=$(python3 -c 'import json, sys
+m = json.load(open(sys.argv[1] + "/manifest.json"))
+print("/cost/" + m["blobs"][0]["blobName"].strip().rsplit("/", 1)[0])' "$FOCUS")
+SAS='sv=2022-11-02&ss=b&srt=co&sp=rl&se=2030-01-01T00:00:00Z&spr=https&sig=s3cr3tS1gnature%3D'
+by_id() { sqlite3 "$1/out/warehouse.db" "SELECT $COLS FROM cost_record ORDER BY recordId"; }
+no_secret() { ! grep -rqa 's3cr3tS1gnature' "$1" || fail "SAS signature written under $1: $(grep -rla 's3cr3tS1gnature' "$1")"; }
+mkdir -p "$T/blob" "$T/blob2" "$T/blob3" "$T/blob4"
+load azure-cost-export "https://stfinops.blob.core.windows.net$RUN_PATH?$SAS" "$T/blob" \
+  --replay "$BLOB_HAR" || fail "blob replay: $(tail -n 3 "$T/blob/log")"
+expect_eq "$(by_id "$T/blob")" "$first" "blob export (replayed) = the local run folder"
+ls "$T/blob/state/work/azure-cost-export/"*/*part_2_0001.zip >/dev/null || fail "no download kept"
+no_secret "$T/blob"
+# Real HTTP against cairn mock: a 503 on the manifest, a reset connection
+# and a truncated body on blobs are retried.
+start_mock "$BLOB_HAR" "$T/blob2-mock.log" 503@1 reset@3 truncate@5
+CAIRN_TEST_FAST_RETRY=1 load azure-cost-export "$MOCK_URL$RUN_PATH?$SAS" "$T/blob2" ||
+  fail "blob over HTTP: $(tail -n 3 "$T/blob2/log")"
+stop_mock
+expect_eq "$(by_id "$T/blob2")" "$first" "blob export over HTTP with faults = the local run folder"
+expect_eq "$(wc -l < "$T/blob2-mock.log")" 7 "4 requests + 3 retries"
+no_secret "$T/blob2"
+# Killed after chunk 2 of 12: a resume reads the blob it had downloaded
+# from disk (one GET of part_0 over both runs) and fetches the rest.
+start_mock "$BLOB_HAR" "$T/blob3-mock.log"
+(CAIRN_TEST_KILL_AT=loaded:2 load azure-cost-export "$MOCK_URL$RUN_PATH?$SAS" "$T/blob3" \
+   --param chunk_rows=1) 2>/dev/null && fail "the kill hook did not fire"
+load azure-cost-export "$MOCK_URL$RUN_PATH?$SAS" "$T/blob3" --param chunk_rows=1 ||
+  fail "blob resume: $(tail -n 3 "$T/blob3/log")"
+stop_mock
+expect_eq "$(by_id "$T/blob3")" "$first" "blob export killed + resumed = uninterrupted"
+expect_eq "$(grep -c 'part_0_0001.csv' "$T/blob3-mock.log")" 1 "part_0 downloaded once"
+# A refused SAS (403): a resumable failure naming the URL, not the token.
+start_mock "$BLOB_HAR" "$T/blob4-mock.log" 403@1+
+expect_exit 3 load azure-cost-export "$MOCK_URL$RUN_PATH?$SAS" "$T/blob4"
+stop_mock
+grep -q "$RUN_PATH/manifest.json: HTTP 403 Forbidden" "$T/blob4/stdout" ||
+  fail "403 message: $(tail -n 1 "$T/blob4/stdout")"
+no_secret "$T/blob4"
+
 # ---- dataRowCount mismatch: resumable failure that names the blob --------
 mkdir -p "$T/mm"
 expect_exit 3 load azure-cost-export "$MISMATCH" "$T/mm"

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* cx_remote.h -- the cost export source's blobs over HTTP (Azure Blob
+ * Storage), for src_cost_export.c.
+ *
+ * The source's path may be the URL of an export run folder (or of its
+ * manifest) in a storage container, e.g.
+ *   https://ACCOUNT.blob.core.windows.net/CONTAINER/DIR/EXPORT/RANGE/RUNID
+ * with a SAS token as its query string (appended to every request, and
+ * never logged: messages show the URL without its query), or without one
+ * and "auth" (OAuth2 client credentials for https://storage.azure.com) as
+ * the http source reads it. The manifest is fetched into memory; a blob
+ * (its blobName is relative to the container) is downloaded once, when the
+ * reader first opens it, into the source's work directory in ranged
+ * pieces of CAIRN__CX_PIECE bytes through the http source's retry loop
+ * (429/5xx/timeouts, Retry-After, circuit breaker), continuing a partial
+ * download where it stopped, and then read as a local file. Only the
+ * current export's downloads are kept.
+ *
+ * Ownership: a remote handle is created by open and freed by close; the
+ * transport and ctx it was given are borrowed for its lifetime. Called by
+ * one thread at a time (the source's extract). */
+#ifndef CAIRN_CX_REMOTE_H
+#define CAIRN_CX_REMOTE_H
+
+#include "source/source.h"
+
+#define CAIRN__CX_PIECE ((long long)8 << 20)
+
+struct cairn__cx_remote;
+
+/* Whether path is an http(s) URL. */
+int cairn__cx_is_url(const char *path);
+
+/* Check cfg's "auth" for the job file's validation (a remote path only
+ * uses it); CAIRN_EUSAGE with *ptr_out set. */
+int cairn__cx_remote_check(const json_t *cfg, const char **ptr_out,
+                           cairn_err *err);
+
+/* Parse the URL and fetch the run's manifest (manifest.json, else the
+ * legacy _manifest.json) into text; *display (new string) names it in
+ * messages, without the query. */
+int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
+                          struct cairn__cx_remote **out, struct cairn_buf *text,
+                          char **display, cairn_err *err);
+
+/* The local file of blob number i named name (manifest blobName, trimmed)
+ * of the export whose manifest digest is ident: downloaded first unless
+ * it is complete already. *path_out is a new string. */
+int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
+                          size_t i, const char *name, char **path_out,
+                          cairn_err *err);
+
+/* The URL of blob name without the query, for messages (new string). */
+char *cairn__cx_remote_display(const struct cairn__cx_remote *r,
+                               const char *name);
+
+void cairn__cx_remote_close(struct cairn__cx_remote *r); /* NULL ok */
+
+#endif
