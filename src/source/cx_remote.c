@@ -30,6 +30,7 @@ struct cairn__cx_remote {
   char         *container;     /* "/container" */
   char         *query;         /* "?sv=...&sig=..." or "" */
   char         *work;          /* <work_dir>: where blobs are downloaded */
+  long long     piece;         /* bytes per ranged GET */
   struct cairn__hs_auth auth;
   struct cairn__hs_retry retry;
 };
@@ -81,7 +82,7 @@ static int build(void *ud, struct cairn_http_req *req, cairn_err *err)
   req->low_speed_bytes = 1;  /* a stalled transfer: retried */
   req->low_speed_secs = 60;
   req->timeout_ms = 600000;
-  req->max_body = (size_t)CAIRN__CX_PIECE + 4096;
+  req->max_body = c->range ? (size_t)c->r->piece + 4096 : 0; /* 0: 64 MiB */
   return CAIRN_OK;
 }
 
@@ -198,6 +199,11 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
                                 (size_t)(strchr(r->folder + 1, '/') -
                                          r->folder));
   r->work = cairn_xstrdup(ctx->work_dir);
+  r->piece = CAIRN__CX_PIECE;
+  if (getenv("CAIRN_TEST_PIECE_BYTES")) /* tests: many pieces of a small blob */
+    r->piece = atoll(getenv("CAIRN_TEST_PIECE_BYTES"));
+  if (r->piece < 1)
+    r->piece = CAIRN__CX_PIECE;
   rc = cairn__hs_auth_load(ctx->cfg, &r->auth, &ptr, err);
   if (rc < 0)
     goto done;
@@ -319,7 +325,7 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
     char range[64];
     long long first = -1;
     snprintf(range, sizeof range, "bytes=%lld-%lld", off,
-             off + CAIRN__CX_PIECE - 1);
+             off + r->piece - 1);
     rc = get(r, path, range, &resp, err);
     if (rc < 0)
       goto done;

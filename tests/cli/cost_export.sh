@@ -214,6 +214,40 @@ grep -q "$RUN_PATH/manifest.json: HTTP 403 Forbidden" "$T/blob4/stdout" ||
   fail "403 message: $(tail -n 1 "$T/blob4/stdout")"
 no_secret "$T/blob4"
 
+# Pieces: a server that honours Range (tests/cli/blob_server.py) and
+# 1000-byte pieces; a partial download a kill left behind is continued
+# where it stopped. Then a server that ignores Range: its 200 with the
+# whole blob is taken when the blob fits in one piece (8 MiB).
+blob_server() { # blob_server LOG [--ignore-range]: sets BS_URL, BS_PID
+  python3 tests/cli/blob_server.py "$FOCUS" cost "$@" > "$T/bs.out" &
+  BS_PID=$!
+  for _ in $(seq 200); do [ -s "$T/bs.out" ] && break; sleep 0.02; done
+  BS_URL=$(awk 'NR==1{print $2}' "$T/bs.out")
+  [ -n "$BS_URL" ] || fail "blob server did not start"
+}
+ident=$(sha256sum "$FOCUS/manifest.json" | cut -c1-16)
+mkdir -p "$T/blob5/state/work/azure-cost-export/$ident"
+head -c 700 "$FOCUS/part_1_0001.csv.gz" \
+  > "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz.part"
+blob_server "$T/blob5-server.log"
+CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob5" ||
+  fail "blob in pieces: $(tail -n 3 "$T/blob5/log")"
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$(by_id "$T/blob5")" "$first" "blob export in 1000-byte pieces = the local run folder"
+expect_eq "$(grep -c 'part_0_0001.csv bytes=' "$T/blob5-server.log")" 7 "6966 bytes in 7 pieces"
+expect_eq "$(grep 'part_1_0001.csv.gz' "$T/blob5-server.log" | head -n 1 | awk '{print $3}')" \
+  "bytes=700-1699" "the partial download continues at byte 700"
+grep -q 'continuing its download at byte 700' "$T/blob5/log" || fail "no continue message"
+cmp "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \
+  "$FOCUS/part_1_0001.csv.gz" || fail "downloaded gzip differs"
+mkdir -p "$T/blob6"
+blob_server "$T/blob6-server.log" --ignore-range
+load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob6" ||
+  fail "blob without ranges: $(tail -n 3 "$T/blob6/log")"
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$(by_id "$T/blob6")" "$first" "a server that ignores Range: whole blobs"
+no_secret "$T/blob5"; no_secret "$T/blob6"
+
 # ---- dataRowCount mismatch: resumable failure that names the blob --------
 mkdir -p "$T/mm"
 expect_exit 3 load azure-cost-export "$MISMATCH" "$T/mm"

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""A loopback stand-in for Azure Blob Storage's Get Blob, for
+tests/cli/cost_export.sh: serves the export run folder RUN under
+/CONTAINER/<blobName> (each blob by its base name; the manifest at the
+run folder's path), honouring Range as Azure does (206 with
+Content-Range, 416 past the end) unless --ignore-range (then 200 and the
+whole blob, as a server without range support). Every request is
+appended to LOG as "METHOD PATH RANGE". Prints "listening
+http://127.0.0.1:PORT" first.
+
+usage: blob_server.py RUN CONTAINER LOG [--ignore-range]
+"""
+import http.server
+import json
+import os
+import re
+import sys
+
+RUN, CONTAINER, LOG = sys.argv[1:4]
+IGNORE_RANGE = "--ignore-range" in sys.argv[4:]
+m = json.load(open(os.path.join(RUN, "manifest.json")))
+FILES = {}
+for b in m["blobs"]:
+    name = b["blobName"].strip()
+    FILES["/%s/%s" % (CONTAINER, name)] = os.path.join(RUN, os.path.basename(name))
+    folder = "/%s/%s" % (CONTAINER, name.rsplit("/", 1)[0])
+FILES[folder + "/manifest.json"] = os.path.join(RUN, "manifest.json")
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        rng = self.headers.get("Range", "")
+        with open(LOG, "a") as f:
+            f.write("GET %s %s\n" % (path, rng))
+        if path not in FILES:
+            self.send_response(404)
+            self.send_header("x-ms-error-code", "BlobNotFound")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = open(FILES[path], "rb").read()
+        m = re.fullmatch(r"bytes=(\d+)-(\d+)", rng)
+        if m and not IGNORE_RANGE:
+            a, b = int(m.group(1)), int(m.group(2))
+            if a >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", "bytes */%d" % len(data))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            b = min(b, len(data) - 1)
+            body = data[a:b + 1]
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (a, b, len(data)))
+        else:
+            body = data
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+srv = http.server.HTTPServer(("127.0.0.1", 0), H)
+print("listening http://127.0.0.1:%d" % srv.server_port, flush=True)
+srv.serve_forever()
