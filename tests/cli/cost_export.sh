@@ -248,6 +248,35 @@ kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$(by_id "$T/blob6")" "$first" "a server that ignores Range: whole blobs"
 no_secret "$T/blob5"; no_secret "$T/blob6"
 
+# OAuth instead of a SAS token: the job's source gets an "auth" block (as
+# docs/connectors/azure-cost-export.md shows); against cairn mock, recorded
+# with --record: every GET carries the bearer token and x-ms-version.
+jq '.source.auth = {"type": "oauth2",
+      "token_url": "${param:login:-https://login.microsoftonline.com}/${param:tenant_id}/oauth2/v2.0/token",
+      "client_id": "${param:client_id}", "client_secret": "${secret:CLIENT_SECRET}",
+      "scope": "https://storage.azure.com/.default"}
+    | .params.tenant_id = {"description": "Entra tenant"}
+    | .params.client_id = {"description": "app (client) id"}
+    | .params.login = {"description": "token endpoint origin"}' \
+  jobs/azure-cost-export.json > "$T/oauth-job.json"
+mkdir -p "$T/blob7"
+start_mock fixtures/cost-export/blob-oauth.har "$T/blob7-mock.log"
+CAIRN_SECRET_CLIENT_SECRET=t0pS3cretClientValue "$CAIRN" run "$T/oauth-job.json" \
+  --param input="$MOCK_URL$RUN_PATH" --param login="$MOCK_URL" \
+  --param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d \
+  --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e \
+  --record "$T/blob7.har" --state "$T/blob7/state" --out "$T/blob7/out" \
+  >"$T/blob7/stdout" 2>"$T/blob7/log" || fail "blob with OAuth: $(tail -n 3 "$T/blob7/log")"
+stop_mock
+expect_eq "$(by_id "$T/blob7")" "$first" "blob export with OAuth = the local run folder"
+expect_eq "$(jq -r '[.log.entries[] | select(.request.method == "GET") | .request.headers
+    | (map(select(.name == "Authorization"))[0].value) + " " + (map(select(.name == "x-ms-version"))[0].value)]
+    | unique | join(",")' "$T/blob7.har")" "REDACTED 2021-08-06" \
+  "every GET sent the token (recorded as REDACTED) and x-ms-version"
+expect_eq "$(jq '[.log.entries[] | select(.request.method == "POST")] | length' "$T/blob7.har")" 1 \
+  "one token request"
+! grep -rqa 't0pS3cretClientValue' "$T/blob7" "$T/blob7.har" || fail "client secret written"
+
 # ---- dataRowCount mismatch: resumable failure that names the blob --------
 mkdir -p "$T/mm"
 expect_exit 3 load azure-cost-export "$MISMATCH" "$T/mm"
