@@ -316,7 +316,7 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
   json_error_t je;
   char *dir = NULL, hex[CAIRN_SHA256_HEX];
   long long blob_count, sum = 0;
-  int have_all = 1, rc;
+  int have_all = 1, rc = CAIRN_OK;
 
   if (cairn__cx_is_url(path)) {
     rc = cairn__cx_remote_open(ctx, path, &s->remote, &text, &s->manifest,
