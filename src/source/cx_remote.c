@@ -273,6 +273,26 @@ static long long content_range(const char *v, long long *first)
   return total;
 }
 
+/* The request path of blob name: the container, then each segment of the
+ * name percent-encoded (a name may hold spaces or '#'). New string. */
+static char *blob_path(const struct cairn__cx_remote *r, const char *name)
+{
+  struct cairn_buf b = {0};
+  cairn_buf_puts(&b, r->container);
+  while (*name == '/')
+    name++;
+  while (*name) {
+    size_t n = strcspn(name, "/");
+    char *seg = cairn_xstrndup(name, n);
+    cairn_buf_putc(&b, '/');
+    cairn__hs_url_encode(&b, seg);
+    free(seg);
+    name += n;
+    name += *name == '/';
+  }
+  return cairn_buf_take(&b);
+}
+
 /* Keep only ident's downloads in the work dir: earlier exports' go. */
 static void prune(const struct cairn__cx_remote *r, const char *ident)
 {
@@ -320,7 +340,7 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
   if (off)
     cairn_info("blob \"%s\": continuing its download at byte %lld", name,
                off);
-  path = cairn_strfmt("%s/%s", r->container, name[0] == '/' ? name + 1 : name);
+  path = blob_path(r, name);
   while (total < 0 || off < total) {
     char range[64];
     long long first = -1;

@@ -8,6 +8,8 @@ whole blob, as a server without range support). Every request is
 appended to LOG as "METHOD PATH RANGE". Prints "listening
 http://127.0.0.1:PORT" first.
 
+The request path is percent-decoded before it is matched.
+
 usage: blob_server.py RUN CONTAINER LOG [--ignore-range]
 """
 import http.server
@@ -15,8 +17,10 @@ import json
 import os
 import re
 import sys
+from urllib.parse import unquote
 
 RUN, CONTAINER, LOG = sys.argv[1:4]
+RUN = os.path.abspath(RUN)
 IGNORE_RANGE = "--ignore-range" in sys.argv[4:]
 m = json.load(open(os.path.join(RUN, "manifest.json")))
 FILES = {}
@@ -29,7 +33,7 @@ FILES[folder + "/manifest.json"] = os.path.join(RUN, "manifest.json")
 
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        path = self.path.split("?", 1)[0]
+        path = unquote(self.path.split("?", 1)[0])
         rng = self.headers.get("Range", "")
         with open(LOG, "a") as f:
             f.write("GET %s %s\n" % (path, rng))

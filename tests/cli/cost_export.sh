@@ -219,7 +219,7 @@ no_secret "$T/blob4"
 # where it stopped. Then a server that ignores Range: its 200 with the
 # whole blob is taken when the blob fits in one piece (8 MiB).
 blob_server() { # blob_server LOG [--ignore-range]: sets BS_URL, BS_PID
-  python3 tests/cli/blob_server.py "$FOCUS" cost "$@" > "$T/bs.out" &
+  python3 tests/cli/blob_server.py "${BS_RUN:-$FOCUS}" cost "$@" > "$T/bs.out" &
   BS_PID=$!
   for _ in $(seq 200); do [ -s "$T/bs.out" ] && break; sleep 0.02; done
   BS_URL=$(awk 'NR==1{print $2}' "$T/bs.out")
@@ -247,6 +247,15 @@ load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob6" ||
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$(by_id "$T/blob6")" "$first" "a server that ignores Range: whole blobs"
 no_secret "$T/blob5"; no_secret "$T/blob6"
+# A blobName with a space and a '#' is percent-encoded in the request.
+derive "$FOCUS" "$T/runs/odd" --blob-name "exports/odd/part 0#1.csv"
+mkdir -p "$T/blob8"
+BS_RUN="$T/runs/odd" blob_server "$T/blob8-server.log"
+load azure-cost-export "$BS_URL/cost/exports/odd?$SAS" "$T/blob8" ||
+  fail "odd blob name: $(tail -n 3 "$T/blob8/log")"
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$(actual "$T/blob8")" "$(expected "$T/runs/odd")" "blob 'part 0#1.csv' read"
+grep -q 'part%200%231.csv' "$T/blob8/log" || fail "blob name not percent-encoded"
 
 # OAuth instead of a SAS token: the job's source gets an "auth" block (as
 # docs/connectors/azure-cost-export.md shows); against cairn mock, recorded

@@ -7,11 +7,14 @@ with Python's standard library only (independent of cairn's reader).
       the FOCUS export run folder RUN, read through its manifest.json
   cost_runs.py derive SRC DST [--scope S] [--type T] [--sub SUB]
                               [--drop-day YYYY-MM-DD] [--scale F]
+                              [--blob-name NAME]
       write the export run DST from SRC: its rows (optionally only those of
       subscription SUB, without the rows of one day, with every cost column
       multiplied by the exact decimal F) as one plain CSV partition, and a
       manifest whose scope is S (a resource id such as /subscriptions/<id>)
-      and whose dataset type is T, with the right row and byte counts.
+      and whose dataset type is T, with the right row and byte counts;
+      the partition's blobName is NAME (default derived/part_0_0001.csv),
+      the file its base name.
 """
 import argparse
 import csv
@@ -91,7 +94,8 @@ def derive(a):
     w.writerows(rows)
     data = out.getvalue().encode("utf-8")
     os.makedirs(a.dst, exist_ok=True)
-    with open(os.path.join(a.dst, "part_0_0001.csv"), "wb") as fh:
+    name = a.blob_name or "derived/part_0_0001.csv"
+    with open(os.path.join(a.dst, os.path.basename(name)), "wb") as fh:
         fh.write(data)
     ec = m["exportConfig"]
     if a.scope:
@@ -101,7 +105,7 @@ def derive(a):
         ec["type"] = a.type
     m["deliveryConfig"]["compressionMode"] = "None"
     m.update(byteCount=len(data), blobCount=1, dataRowCount=len(rows))
-    m["blobs"] = [{"blobName": "derived/part_0_0001.csv",
+    m["blobs"] = [{"blobName": name,
                    "byteCount": len(data), "dataRowCount": len(rows)}]
     with open(os.path.join(a.dst, "manifest.json"), "w") as fh:
         json.dump(m, fh, indent=2)
@@ -120,6 +124,7 @@ def main():
     d.add_argument("--sub")
     d.add_argument("--drop-day")
     d.add_argument("--scale")
+    d.add_argument("--blob-name")
     a = p.parse_args()
     if a.cmd == "totals":
         totals(a.run)
