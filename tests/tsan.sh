@@ -8,7 +8,9 @@
 #     a WAL past 64 MiB);
 #   - the Resource Graph recording replayed (each page decoded and mapped
 #     on two threads);
-#   - the demo job.
+#   - the demo job;
+#   - a cost export read from Azure Storage (replayed), its blobs
+#     downloaded on the producer's thread while the loader loads.
 # Any report fails the run (halt_on_error). usage: tests/tsan.sh BIN
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -48,4 +50,11 @@ run resource-graph jobs/azure-resource-graph.json \
   --replay fixtures/azure-resource-graph.har "${PARAMS[@]}"
 
 run demo jobs/demo-cost.json
+
+# The focus/ export from Azure Storage (replayed): blobs downloaded on the
+# producer's thread while the loader loads.
+RUN_URL=$(python3 fixtures/cost-export/make_blob_har.py --print-url)
+run blob jobs/azure-cost-export.json \
+  --param input="$RUN_URL" --param chunk_rows=2 \
+  --replay fixtures/cost-export/blob.har
 echo "tsan: all clean"
