@@ -150,7 +150,6 @@ static int partition_grain(struct cairn_contract *c, const json_t *doc,
   static const char kw[] = "x-cairn-partition-grain";
   const json_t *g = json_object_get(doc, kw), *v;
   const char *name;
-
   unsigned char *cut = cairn_xcalloc(c->n_partition + 1, 1);
 
   for (size_t k = 0; k < c->n_partition; k++) /* the defaults */
