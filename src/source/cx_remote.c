@@ -115,13 +115,8 @@ static int token_post(void *ud, const char *url, const char *form,
 static int refresh(void *ud, cairn_err *err)
 {
   struct call *c = ud;
-  if (!c->auth_value || !cairn__hs_auth_invalidate(&c->r->auth))
-    return 0;
-  free(c->auth_value);
-  c->auth_value = NULL;
-  CAIRN_TRY(cairn__hs_auth_value(&c->r->auth, token_post, c->r,
-                                 &c->auth_value, err));
-  return 1;
+  return cairn__hs_auth_renew(&c->r->auth, token_post, c->r, &c->auth_value,
+                              err);
 }
 
 static int perform(struct cairn__cx_remote *r, struct call *c,

@@ -176,6 +176,18 @@ int cairn__hs_auth_invalidate(const struct cairn__hs_auth *a)
   return 1;
 }
 
+int cairn__hs_auth_renew(const struct cairn__hs_auth *a,
+                         cairn__hs_post_fn post, void *ud, char **value,
+                         cairn_err *err)
+{
+  if (!*value || !cairn__hs_auth_invalidate(a))
+    return 0;
+  free(*value);
+  *value = NULL;
+  CAIRN_TRY(cairn__hs_auth_value(a, post, ud, value, err));
+  return 1;
+}
+
 static void form_pair(struct cairn_buf *b, const char *k, const char *v)
 {
   if (b->len)

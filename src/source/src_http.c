@@ -779,13 +779,10 @@ static int token_post(void *ud, const char *url, const char *form,
 static int call_refresh(void *ud, cairn_err *err)
 {
   struct call *c = ud;
-  if (!c->creds || !cairn__hs_auth_invalidate(&c->s->auth))
+  if (!c->creds)
     return 0;
-  free(c->auth_value);
-  c->auth_value = NULL;
-  CAIRN_TRY(cairn__hs_auth_value(&c->s->auth, token_post, c->s,
-                                 &c->auth_value, err));
-  return 1;
+  return cairn__hs_auth_renew(&c->s->auth, token_post, c->s, &c->auth_value,
+                              err);
 }
 
 /* Refuse a URL whose host the job does not allow (before anything is

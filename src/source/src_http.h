@@ -202,6 +202,14 @@ int  cairn__hs_auth_value(const struct cairn__hs_auth *a,
  * (OAuth2), else 0. */
 int  cairn__hs_auth_invalidate(const struct cairn__hs_auth *a);
 
+/* The refresh step of a call after a 401 (struct cairn__hs_call's
+ * refresh): when the call sent credentials (*value set) that a new token
+ * can replace, drop the cached token, put a fresh Authorization value in
+ * *value and return 1; else 0 (the 401 stands); <0 on error. */
+int  cairn__hs_auth_renew(const struct cairn__hs_auth *a,
+                          cairn__hs_post_fn post, void *ud, char **value,
+                          cairn_err *err);
+
 /* Forget every cached token (cairn__hs_reset_globals calls it). */
 void cairn__hs_auth_reset_cache(void);
 
