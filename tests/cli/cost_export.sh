@@ -259,7 +259,8 @@ grep -q 'part%200%231.csv' "$T/blob8/log" || fail "blob name not percent-encoded
 
 # OAuth instead of a SAS token: the job's source gets an "auth" block (as
 # docs/connectors/azure-cost-export.md shows); against cairn mock, recorded
-# with --record: every GET carries the bearer token and x-ms-version.
+# with --record: every GET carries the bearer token and x-ms-version, and a
+# 401 (an expired token) gets a new token, once.
 jq '.source.auth = {"type": "oauth2",
       "token_url": "${param:login:-https://login.microsoftonline.com}/${param:tenant_id}/oauth2/v2.0/token",
       "client_id": "${param:client_id}", "client_secret": "${secret:CLIENT_SECRET}",
@@ -269,7 +270,7 @@ jq '.source.auth = {"type": "oauth2",
     | .params.login = {"description": "token endpoint origin"}' \
   jobs/azure-cost-export.json > "$T/oauth-job.json"
 mkdir -p "$T/blob7"
-start_mock fixtures/cost-export/blob-oauth.har "$T/blob7-mock.log"
+start_mock fixtures/cost-export/blob-oauth.har "$T/blob7-mock.log" 401@3
 CAIRN_SECRET_CLIENT_SECRET=t0pS3cretClientValue "$CAIRN" run "$T/oauth-job.json" \
   --param input="$MOCK_URL$RUN_PATH" --param login="$MOCK_URL" \
   --param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d \
@@ -282,8 +283,9 @@ expect_eq "$(jq -r '[.log.entries[] | select(.request.method == "GET") | .reques
     | (map(select(.name == "Authorization"))[0].value) + " " + (map(select(.name == "x-ms-version"))[0].value)]
     | unique | join(",")' "$T/blob7.har")" "REDACTED 2021-08-06" \
   "every GET sent the token (recorded as REDACTED) and x-ms-version"
-expect_eq "$(jq '[.log.entries[] | select(.request.method == "POST")] | length' "$T/blob7.har")" 1 \
-  "one token request"
+expect_eq "$(jq -r '[.log.entries[] | .request.method + " " + (.response.status | tostring)]
+    | join(",")' "$T/blob7.har")" "POST 200,GET 200,GET 401,POST 200,GET 206,GET 206,GET 206" \
+  "a token, the manifest, a 401 answered by a new token, the blobs"
 ! grep -rqa 't0pS3cretClientValue' "$T/blob7" "$T/blob7.har" || fail "client secret written"
 
 # ---- dataRowCount mismatch: resumable failure that names the blob --------
