@@ -889,7 +889,8 @@ static inline void prefetch_texts(const struct cairn_value *row,
 }
 
 /* Whether a and b, values of partition field k, are the same partition. */
-static int same_value(const unsigned char *cut, size_t k, const struct cairn_value *a,
+static int same_value(const unsigned char *cut, size_t k,
+                      const struct cairn_value *a,
                       const struct cairn_value *b)
 {
   size_t n;
@@ -903,7 +904,8 @@ static int same_value(const unsigned char *cut, size_t k, const struct cairn_val
   return n == part_len(cut, k, b->len) && memcmp(a->s, b->s, n) == 0;
 }
 
-static int same_partition(const struct cairn_contract *c, const unsigned char *cut,
+static int same_partition(const struct cairn_contract *c,
+                          const unsigned char *cut,
                           const struct cairn_value *a,
                           const struct cairn_value *b)
 {
@@ -914,7 +916,8 @@ static int same_partition(const struct cairn_contract *c, const unsigned char *c
 }
 
 /* A hash of a row's partition values (equal when same_partition is). */
-static uint64_t part_hash(const struct cairn_contract *c, const unsigned char *cut,
+static uint64_t part_hash(const struct cairn_contract *c,
+                          const unsigned char *cut,
                           const struct cairn_value *row)
 {
   uint64_t h = FNV_BASIS;
@@ -938,7 +941,8 @@ static uint64_t part_hash(const struct cairn_contract *c, const unsigned char *c
  * run of its value, whose texts are still in the CPU cache (the first row
  * of each value was not, and comparing against it took a tenth of the
  * load). */
-static void chunk_parts(const struct cairn_contract *c, const unsigned char *cut,
+static void chunk_parts(const struct cairn_contract *c,
+                        const unsigned char *cut,
                         const struct cairn_batch *b, struct part_set *out,
                         struct cairn_buf *key)
 {

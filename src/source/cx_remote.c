@@ -250,8 +250,8 @@ char *cairn__cx_remote_display(const struct cairn__cx_remote *r,
   return cairn_strfmt("%s%s/%s", r->origin, r->container, name);
 }
 
-/* "bytes FIRST-LAST/TOTAL", or "bytes * /TOTAL" (no space): TOTAL, and FIRST (-1
- * for the second form). -1 when malformed. */
+/* "bytes FIRST-LAST/TOTAL", or "bytes * /TOTAL" (no space): TOTAL, and
+ * FIRST (-1 for the second form). -1 when malformed. */
 static long long content_range(const char *v, long long *first)
 {
   long long a = -1, b = -1, total = -1;

@@ -1018,8 +1018,10 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
       if (v->type != CAIRN_V_STR && v->type != CAIRN_V_NUM &&
           v->type != CAIRN_V_JSON)
         continue;
+      /* the last byte first: inline, and where ids and amounts differ */
       if (prev && prev[i].type == v->type && prev[i].len == v->n &&
-          memcmp(prev[i].s, v->s, v->n) == 0)
+          (v->n == 0 || (prev[i].s[v->n - 1] == v->s[v->n - 1] &&
+                         memcmp(prev[i].s, v->s, v->n) == 0)))
         same |= (uint64_t)1 << i;
       else
         total += v->n + 1;
