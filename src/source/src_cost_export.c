@@ -290,6 +290,13 @@ static void build_meta(struct cx_src *s, const json_t *m)
              json_string_value(json_object_get(ri, "executionType")));
   put_header(h, "x-export-submitted-time", date);
   put_header(h, "x-export-period-start", ps);
+  if (ps && strncmp(ps + 8, "01", 2) != 0)
+    cairn_warn("export run %s starts on %.10s, in the middle of a month: "
+               "cost_record replaces whole months of a scope and dataset, so "
+               "loading it deletes what other runs loaded for that month's "
+               "other days; load a partial export into a warehouse of its "
+               "own (docs/connectors/azure-cost-export.md, Known limits)",
+               s->manifest, ps);
   put_header(h, "x-export-period-end", pe);
   put_header(h, "x-export-format",
              json_string_value(json_object_get(dc, "fileFormat")));

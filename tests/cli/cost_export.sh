@@ -130,6 +130,14 @@ load azure-cost-export "$T/runs/no-day" "$T/idem" || fail "no-day: $(tail -n 3 "
 expect_eq "$(actual "$T/idem")" "$(expected "$T/runs/no-day")" "totals = the export without 2024-05-02"
 expect_eq "$(sqlite3 "$T/idem/out/warehouse.db" "SELECT count(*) FROM cost_record
   WHERE chargePeriodStartUtc LIKE '2024-05-02%'")" 0 "the dropped day's rows are gone"
+# A one-time export from the middle of a month replaces the whole month:
+# loading it warns (the documented limit).
+derive "$FOCUS" "$T/runs/mid-month" --drop-day 2024-05-01 --start 2024-05-02T00:00:00
+mkdir -p "$T/mid"
+load azure-cost-export "$T/runs/mid-month" "$T/mid" || fail "mid-month run"
+grep -q 'starts on 2024-05-02, in the middle of a month' "$T/mid/log" ||
+  fail "no mid-month warning: $(grep -c warn "$T/mid/log")"
+! grep -q 'in the middle of a month' "$T/idem/log" || fail "warned for a whole month"
 # Actual and amortized exports of one enrollment in one warehouse: both
 # stay, each replaced only by its own dataset.
 derive "$EA" "$T/runs/ea-amortized" --type AmortizedCost --scale 0.75

@@ -7,14 +7,14 @@ with Python's standard library only (independent of cairn's reader).
       the FOCUS export run folder RUN, read through its manifest.json
   cost_runs.py derive SRC DST [--scope S] [--type T] [--sub SUB]
                               [--drop-day YYYY-MM-DD] [--scale F]
-                              [--blob-name NAME]
+                              [--blob-name NAME] [--start DATE]
       write the export run DST from SRC: its rows (optionally only those of
       subscription SUB, without the rows of one day, with every cost column
       multiplied by the exact decimal F) as one plain CSV partition, and a
       manifest whose scope is S (a resource id such as /subscriptions/<id>)
       and whose dataset type is T, with the right row and byte counts;
       the partition's blobName is NAME (default derived/part_0_0001.csv),
-      the file its base name.
+      the file its base name; runInfo.startDate is DATE when given.
 """
 import argparse
 import csv
@@ -103,6 +103,8 @@ def derive(a):
             "/providers/Microsoft.CostManagement/exports/" + ec["exportName"]
     if a.type:
         ec["type"] = a.type
+    if a.start:
+        m["runInfo"]["startDate"] = a.start
     m["deliveryConfig"]["compressionMode"] = "None"
     m.update(byteCount=len(data), blobCount=1, dataRowCount=len(rows))
     m["blobs"] = [{"blobName": name,
@@ -125,6 +127,7 @@ def main():
     d.add_argument("--drop-day")
     d.add_argument("--scale")
     d.add_argument("--blob-name")
+    d.add_argument("--start")
     a = p.parse_args()
     if a.cmd == "totals":
         totals(a.run)
