@@ -376,7 +376,7 @@ static int rule_parse(const struct cairn_contract *c, const char *t,
 static int part_rule(struct sqlite_sink *s, int added_part, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
-  struct cairn_buf sql = {0}, want = {0}, have = {0};
+  struct cairn_buf sql = {0}, want = {0}, have = {0}, kept = {0};
   sqlite3_stmt *st = NULL;
   unsigned char cut[64];
   int64_t v = 0, day_fields = 0;
@@ -415,14 +415,12 @@ static int part_rule(struct sqlite_sink *s, int added_part, cairn_err *err)
     for (size_t k = 0; k < c->n_partition; k++)
       cut[k] = has_rule && k < 64 && (day_fields >> k & 1) ? CAIRN_PART_DAY
                                                            : 0;
-  if (known)
+  cairn_buf_puts(&kept, ""); /* an unknown rule is kept as "" */
+  if (known) {
     memcpy(s->part_cut, cut, c->n_partition);
-  if (!known)
-    cairn_buf_reset(&sql);
-  else
-    rule_text(c, s->part_cut, &sql);
-  cairn_buf_puts(&sql, ""); /* sql.data is never NULL */
-  if (!recorded || strcmp(have.data, sql.data) != 0) {
+    rule_text(c, s->part_cut, &kept);
+  }
+  if (!recorded || strcmp(have.data, kept.data) != 0) {
     int64_t bits = 0;
     for (size_t k = 0; k < c->n_partition && k < 63 && known; k++)
       if (s->part_cut[k] == CAIRN_PART_DAY)
@@ -433,15 +431,13 @@ static int part_rule(struct sqlite_sink *s, int added_part, cairn_err *err)
       goto done;
     sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, bits);
-    sqlite3_bind_text(st, 3, sql.data, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, kept.data, -1, SQLITE_STATIC);
     rc = run_stmt(s, st, "record the partition rule", err);
     if (rc < 0)
       goto done;
     if (!rows) { /* zones of rows deleted by hand, keyed by the old rule */
-      sqlite3_finalize(st);
-      st = NULL;
-      rc = query_int(s, "DELETE FROM _cairn_zones WHERE tbl=?", c->name, &v,
-                     err);
+      sqlite3_bind_text(s->zone_forget, 1, c->name, -1, SQLITE_STATIC);
+      rc = run_stmt(s, s->zone_forget, "drop zones", err);
       if (rc < 0)
         goto done;
     }
@@ -456,17 +452,18 @@ static int part_rule(struct sqlite_sink *s, int added_part, cairn_err *err)
                      "(docs/jobs.md, \"Changing a contract's partition\")",
                      s->base.ctx->sink_name, s->path, c->name, c->name,
                      c->version, want.data);
-  } else if (s->mode == MODE_REPLACE && strcmp(sql.data, want.data) != 0) {
+  } else if (s->mode == MODE_REPLACE && strcmp(kept.data, want.data) != 0) {
     cairn_warn("%s: table %s keeps the partition rule its rows were written "
                "by (%s), not contract %s %s's (%s): see docs/jobs.md, "
                "\"Changing a contract's partition\"", s->base.ctx->sink_name,
-               c->name, sql.data, c->name, c->version, want.data);
+               c->name, kept.data, c->name, c->version, want.data);
   }
 done:
   sqlite3_finalize(st);
   cairn_buf_free(&sql);
   cairn_buf_free(&want);
   cairn_buf_free(&have);
+  cairn_buf_free(&kept);
   return rc;
 }
 
@@ -593,6 +590,9 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
   rc = exec(s, b.data, err);
   if (rc == CAIRN_OK)
     rc = upgrade_tables(s, &added_part, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=?", &s->zone_forget,
+              err);
   if (rc == CAIRN_OK && c->n_partition)
     rc = part_rule(s, added_part, err);
   if (rc < 0)
@@ -650,9 +650,6 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     rc = prep(s, "INSERT INTO _cairn_zones(tbl, part, lo, hi)"
                  " VALUES(?, ?, ?, ?) ON CONFLICT(tbl, part, lo) DO UPDATE"
                  " SET hi=max(hi, excluded.hi)", &s->zone_add, err);
-  if (rc == CAIRN_OK)
-    rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=?", &s->zone_forget,
-              err);
 done:
   cairn_buf_free(&b);
   return rc;
