@@ -1125,10 +1125,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     return CAIRN_EXIT_OK;
   }
 
-  r.work_dir = cairn_strfmt("%s/work/%s", o->state_dir, job->name);
   rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
   if (rc == CAIRN_ELOCKED) {
-    free(r.work_dir);
     fprintf(stderr, "cairn: %s\n", err.msg);
     free(windows);
     return CAIRN_EXIT_USAGE;
@@ -1140,6 +1138,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   random_hex(r.trace_id, 16);
   cairn_log_set_run(r.run_id, job->name);
   r.metrics_dir = cairn_metrics_dir(o->metrics_dir, o->state_dir);
+  r.work_dir = cairn_strfmt("%s/work/%s", o->state_dir, job->name);
   cairn_metrics_run_start(r.metrics_dir, job->name);
   {
     cairn_err merr = {0};
@@ -1198,8 +1197,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     if (rc < 0)
       goto out;
   }
-  if (json_object_get(job->source_cfg, "request") || o->replay_har ||
-      o->record_har || cairn_source_wants_http(job->source_cfg)) {
+  if (o->replay_har || o->record_har ||
+      cairn_source_wants_http(job->source_cfg)) {
     rc = open_transport(&r, &err);
     if (rc < 0)
       goto out;

@@ -21,6 +21,7 @@
 /* Azure Storage needs a service version with OAuth; SAS URLs carry their
  * own (sv=), and the header does not change what they may do. */
 #define MS_VERSION "2021-08-06"
+#define PIECE ((long long)8 << 20) /* bytes per ranged GET */
 
 struct cairn__cx_remote {
   cairn_http_transport *http;  /* borrowed */
@@ -42,12 +43,6 @@ struct call {
   char *auth_value;
   struct cairn_http_header hdr[4];
 };
-
-int cairn__cx_is_url(const char *path)
-{
-  return path && (strncmp(path, "https://", 8) == 0 ||
-                  strncmp(path, "http://", 7) == 0);
-}
 
 int cairn__cx_remote_check(const json_t *cfg, const char **ptr_out,
                            cairn_err *err)
@@ -194,11 +189,11 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
                                 (size_t)(strchr(r->folder + 1, '/') -
                                          r->folder));
   r->work = cairn_xstrdup(ctx->work_dir);
-  r->piece = CAIRN__CX_PIECE;
+  r->piece = PIECE;
   if (getenv("CAIRN_TEST_PIECE_BYTES")) /* tests: many pieces of a small blob */
     r->piece = atoll(getenv("CAIRN_TEST_PIECE_BYTES"));
   if (r->piece < 1)
-    r->piece = CAIRN__CX_PIECE;
+    r->piece = PIECE;
   rc = cairn__hs_auth_load(ctx->cfg, &r->auth, &ptr, err);
   if (rc < 0)
     goto done;
@@ -240,14 +235,6 @@ done:
   free(mpath);
   cairn__cx_remote_close(r);
   return rc;
-}
-
-char *cairn__cx_remote_display(const struct cairn__cx_remote *r,
-                               const char *name)
-{
-  while (*name == '/')
-    name++;
-  return cairn_strfmt("%s%s/%s", r->origin, r->container, name);
 }
 
 /* "bytes FIRST-LAST/TOTAL", or "bytes * /TOTAL" (no space): TOTAL, and
@@ -314,7 +301,8 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
   char *dir = cairn_path_join(r->work, ident);
   char *file = cairn_strfmt("%s/%zu-%s", dir, i, base);
   char *part = cairn_strfmt("%s.part", file);
-  char *path = NULL, *shown = cairn__cx_remote_display(r, name);
+  char *path = blob_path(r, name);
+  char *shown = cairn_strfmt("%s%s", r->origin, path); /* for messages */
   long long off = 0, total = -1;
   struct stat st;
   int fd = -1, rc = CAIRN_OK;
@@ -335,7 +323,6 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
   if (off)
     cairn_info("blob \"%s\": continuing its download at byte %lld", name,
                off);
-  path = blob_path(r, name);
   while (total < 0 || off < total) {
     char range[64];
     long long first = -1;

@@ -2,7 +2,7 @@
 /* cx_remote.h -- the cost export source's blobs over HTTP (Azure Blob
  * Storage), for src_cost_export.c.
  *
- * The source's path may be the URL of an export run folder (or of its
+ * The source's path may be the URL (cairn_source_is_url) of an export run folder (or of its
  * manifest) in a storage container, e.g.
  *   https://ACCOUNT.blob.core.windows.net/CONTAINER/DIR/EXPORT/RANGE/RUNID
  * with a SAS token as its query string (appended to every request, and
@@ -11,7 +11,7 @@
  * the http source reads it. The manifest is fetched into memory; a blob
  * (its blobName is relative to the container) is downloaded once, when the
  * reader first opens it, into the source's work directory in ranged
- * pieces of CAIRN__CX_PIECE bytes through the http source's retry loop
+ * pieces of 8 MiB through the http source's retry loop
  * (429/5xx/timeouts, Retry-After, circuit breaker), continuing a partial
  * download where it stopped, and then read as a local file. Only the
  * current export's downloads are kept.
@@ -24,12 +24,7 @@
 
 #include "source/source.h"
 
-#define CAIRN__CX_PIECE ((long long)8 << 20)
-
 struct cairn__cx_remote;
-
-/* Whether path is an http(s) URL. */
-int cairn__cx_is_url(const char *path);
 
 /* Check cfg's "auth" for the job file's validation (a remote path only
  * uses it); CAIRN_EUSAGE with *ptr_out set. */
@@ -49,10 +44,6 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
 int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
                           size_t i, const char *name, char **path_out,
                           cairn_err *err);
-
-/* The URL of blob name without the query, for messages (new string). */
-char *cairn__cx_remote_display(const struct cairn__cx_remote *r,
-                               const char *name);
 
 void cairn__cx_remote_close(struct cairn__cx_remote *r); /* NULL ok */
 

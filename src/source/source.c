@@ -26,18 +26,21 @@ static const cairn_source_ops *const source_table[] = {
 
 #define N_SOURCES (sizeof source_table / sizeof source_table[0])
 
+int cairn_source_is_url(const char *s)
+{
+  return s && (strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0);
+}
+
 char *cairn_source_safe_param(const char *value)
 {
-  struct cairn__hs_url u;
-  return cairn__hs_url_parse(value, &u) == 0 ? cairn__hs_url_safe(value)
-                                             : cairn_xstrdup(value);
+  return cairn_source_is_url(value) ? cairn__hs_url_safe(value)
+                                    : cairn_xstrdup(value);
 }
 
 int cairn_source_wants_http(const json_t *cfg)
 {
-  const char *path = json_string_value(json_object_get(cfg, "path"));
-  return path && (strncmp(path, "https://", 8) == 0 ||
-                  strncmp(path, "http://", 7) == 0);
+  return json_object_get(cfg, "request") != NULL ||
+         cairn_source_is_url(json_string_value(json_object_get(cfg, "path")));
 }
 
 const cairn_source_ops *cairn_source_find(const char *name)

@@ -150,9 +150,12 @@ void cairn__put_line(char *out, size_t prefix, long line);
 /* Registry. NULL when no source has that name. */
 const cairn_source_ops *cairn_source_find(const char *name);
 
-/* Whether a source with this config fetches over HTTP though it has no
- * "request" (a cost export whose path is an http(s) URL): the runner
- * then opens a transport for it. */
+/* Whether s is an http(s) URL. */
+int cairn_source_is_url(const char *s);
+
+/* Whether a source with this config fetches over HTTP (an http source's
+ * "request", or a path that is a URL, as a cost export's may be): the
+ * runner then opens a transport for it. */
 int cairn_source_wants_http(const json_t *cfg);
 
 /* A job parameter's value as it may be kept in state and shown by

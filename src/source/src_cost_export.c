@@ -147,8 +147,7 @@ static int cx_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "cost_export needs a path (the export run folder)");
   }
-  if (json_object_get(cfg, "auth"))
-    CAIRN_TRY(cairn__cx_remote_check(cfg, ptr_out, err));
+  CAIRN_TRY(cairn__cx_remote_check(cfg, ptr_out, err)); /* "auth" */
   return cairn__cfg_check_chunks(cfg, ptr_out, err);
 }
 
@@ -325,7 +324,7 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
   long long blob_count, sum = 0;
   int have_all = 1, rc = CAIRN_OK;
 
-  if (cairn__cx_is_url(path)) {
+  if (cairn_source_is_url(path)) {
     rc = cairn__cx_remote_open(ctx, path, &s->remote, &text, &s->manifest,
                                err);
     if (rc < 0)
