@@ -69,6 +69,14 @@ struct cairn_window {
   char key[16];    /* "all", "2024-05-01", "2024-05" */
   char start[24];
   char end[24];
+  /* The days the window's data covers, [span_from, span_to) as
+   * "YYYY-MM-DD" (span_to exclusive): the window's own days, or for "all"
+   * the period its source declares (cairn_source.span_from, e.g. a cost
+   * export's runInfo dates); both empty when nothing says. A
+   * replace_partition sink replaces only these days of a partition taken
+   * by its date (docs/jobs.md). */
+  char span_from[11];
+  char span_to[11];
 };
 
 /* ---- values and batches ---------------------------------------------- */

@@ -50,7 +50,8 @@ struct run {
                                             source (cairn_source_ctx) */
   char                       recording_sha[65];
   long                       attempt;
-  const struct cairn_window *w;      /* window being run */
+  struct cairn_window       *w;      /* window being run (its span set
+                                        from the source's when it has none) */
   struct cairn_batch        *batches[2]; /* filled by the producer in turn */
   struct cairn_batch        *batch;      /* the one being filled */
   /* The mapper: a second thread mapping part of each chunk (see
@@ -611,7 +612,7 @@ static int loader_finish(struct loader *L, int rc, cairn_err *err)
 static int run_window(struct run *r, cairn_err *err)
 {
   struct cairn_job *job = r->job;
-  const struct cairn_window *w = r->w;
+  struct cairn_window *w = r->w;
   struct cairn_window_row wrow = {0};
   struct cairn_chunk_row prev = {0}, row = {0};
   struct cairn_page page = {0};
@@ -702,6 +703,14 @@ static int run_window(struct run *r, cairn_err *err)
   rc = cairn_source_open(job->source_ops, &sctx, &src, err);
   if (rc < 0)
     goto done;
+  if (!w->span_from[0] && src->span_from[0] && src->span_to[0]) {
+    /* A window without days of its own covers what its source declares
+     * (the sinks' replace_partition replaces only those days). */
+    memcpy(w->span_from, src->span_from, sizeof w->span_from);
+    memcpy(w->span_to, src->span_to, sizeof w->span_to);
+    cairn_info("the source declares the days %s to %s (exclusive) as its "
+               "period", w->span_from, w->span_to);
+  }
 
   loader_start(&L, r, durable);
   loader_on = 1;

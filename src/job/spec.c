@@ -794,6 +794,8 @@ static void fill_window(struct cairn_window *w, int kind, int64_t day)
   }
   cairn_clock_fmt(day * 86400, w->start, sizeof w->start);
   cairn_clock_fmt(end * 86400, w->end, sizeof w->end);
+  snprintf(w->span_from, sizeof w->span_from, "%.10s", w->start);
+  snprintf(w->span_to, sizeof w->span_to, "%.10s", w->end);
 }
 
 static int64_t next_start(int kind, int64_t day)

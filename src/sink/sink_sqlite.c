@@ -68,6 +68,8 @@ struct sqlite_sink {
   sqlite3_stmt *part_mark;
   sqlite3_stmt *part_seen;
   sqlite3_stmt *zone_take;   /* delete a value's zones, returning them */
+  sqlite3_stmt *zone_list;   /* a value's zones, kept: only some of its
+                                days are replaced (the window's span) */
   sqlite3_stmt *zone_add;
   sqlite3_stmt *zone_forget; /* append/upsert: zones no longer cover */
   int           mode;
@@ -77,6 +79,9 @@ struct sqlite_sink {
   struct cairn_buf fn_key;   /* cairn_part_fresh()'s scratch */
   unsigned char part_cut[64]; /* the table's partition rule (part_rule):
                                cairn_contract_part_cut for each field */
+  long          span_k;      /* the partition field taken by its day or
+                                month (the first), that a window's span
+                                limits; -1: none */
   char         *path;
   struct ckpt  *ckpt;        /* background checkpointer, NULL if none */
 };
@@ -532,6 +537,7 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
   struct cairn_buf b = {0};
   int added_part = 0, rc;
 
+  s->span_k = -1;
   cairn_buf_puts(&b, "CREATE TABLE IF NOT EXISTS ");
   put_ident(&b, c->name);
   cairn_buf_putc(&b, '(');
@@ -628,6 +634,23 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       put_part_col(&b, c, s->part_cut, i);
     }
     cairn_buf_putc(&b, ')');
+    for (size_t i = 0; i < c->n_partition && s->span_k < 0; i++)
+      if (s->part_cut[i])
+        s->span_k = (long)i;
+    if (s->span_k >= 0) {
+      /* The window's span (?3, ?4: days, NULL when it has none) limits
+       * what goes of a partition taken by its date. */
+      const char *g = c->fields[c->partition[s->span_k]].name;
+      cairn_buf_puts(&b, " AND (?3 IS NULL OR ");
+      put_ident(&b, g);
+      cairn_buf_puts(&b, " IS NULL OR substr(");
+      put_ident(&b, g);
+      cairn_buf_puts(&b, ", 1, 10) >= ?3) AND (?4 IS NULL OR ");
+      put_ident(&b, g);
+      cairn_buf_puts(&b, " IS NULL OR substr(");
+      put_ident(&b, g);
+      cairn_buf_puts(&b, ", 1, 10) < ?4)");
+    }
     rc = prep(s, b.data, &s->part_delete, err);
     if (rc < 0)
       goto done;
@@ -646,6 +669,9 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
   if (rc == CAIRN_OK)
     rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=? AND part=?"
                  " RETURNING lo, hi", &s->zone_take, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "SELECT lo, hi FROM _cairn_zones WHERE tbl=? AND part=?",
+              &s->zone_list, err);
   if (rc == CAIRN_OK)
     rc = prep(s, "INSERT INTO _cairn_zones(tbl, part, lo, hi)"
                  " VALUES(?, ?, ?, ?) ON CONFLICT(tbl, part, lo) DO UPDATE"
@@ -1001,9 +1027,53 @@ static int cmp_range(const void *a, const void *b)
   return (x[0] > y[0]) - (x[0] < y[0]);
 }
 
+/* Whether window w's span holds every day of the partition with key
+ * 'key' (so all its old rows go, and its zones with them): yes when the
+ * window has no span or the table no partition field taken by its date,
+ * or that field is null in the key. */
+static int span_holds(const struct sqlite_sink *s,
+                      const struct cairn_window *w, const char *key)
+{
+  const char *p = key, *q;
+  char from[11], to[11];
+  int y;
+  unsigned m, d = 1;
+  int64_t end;
+
+  if (s->span_k < 0 || !w->span_from[0] || !w->span_to[0])
+    return 1;
+  for (long k = 0; k < s->span_k && p; k++) {
+    p = strchr(p, '\x1f');
+    p = p ? p + 1 : NULL;
+  }
+  if (!p)
+    return 0;
+  q = strchr(p, '\x1f');
+  if (!q)
+    q = p + strlen(p);
+  if (q - p == 1 && *p == '\x1e')
+    return 1;
+  if (q - p == CAIRN_PART_MONTH &&
+      sscanf(p, "%4d-%2u", &y, &m) == 2 && m >= 1 && m <= 12)
+    end = m == 12 ? cairn_days_from_civil(y + 1, 1, 1)
+                  : cairn_days_from_civil(y, m + 1, 1);
+  else if (q - p == CAIRN_PART_DAY &&
+           sscanf(p, "%4d-%2u-%2u", &y, &m, &d) == 3)
+    end = cairn_days_from_civil(y, m, d) + 1;
+  else
+    return 0; /* not a date: keep its zones, which is always safe */
+  snprintf(from, sizeof from, "%04d-%02u-%02u", y, m, d);
+  cairn_civil_from_days(end, &y, &m, &d);
+  snprintf(to, sizeof to, "%04d-%02u-%02u", y, m, d);
+  return strcmp(w->span_from, from) <= 0 && strcmp(to, w->span_to) <= 0;
+}
+
 /* Delete the old rows of every partition of the chunk (cp) this window
- * meets for the first time, remembering them in _cairn_partitions and
- * dropping their zones. Inside the chunk's transaction. */
+ * meets for the first time, remembering them in _cairn_partitions. A
+ * partition taken by its date loses only the rows of the window's span;
+ * its zones are dropped when the span holds all of its days, and kept
+ * otherwise (they still find its other rows). Inside the chunk's
+ * transaction. */
 static int replace_partitions(struct sqlite_sink *s,
                               const struct cairn_window *w,
                               struct part_set *cp, cairn_err *err)
@@ -1015,22 +1085,24 @@ static int replace_partitions(struct sqlite_sink *s,
 
   for (size_t i = 0; i < cp->n && rc == CAIRN_OK; i++) {
     struct part_ent *e = &cp->ents[i];
+    sqlite3_stmt *zq;
     if (set_find(&s->parts, e->key) >= 0)
       continue;
     e->fresh = 1;
-    sqlite3_bind_text(s->zone_take, 1, tbl, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s->zone_take, 2, e->key, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s->zone_take)) == SQLITE_ROW) {
+    zq = span_holds(s, w, e->key) ? s->zone_take : s->zone_list;
+    sqlite3_bind_text(zq, 1, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(zq, 2, e->key, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(zq)) == SQLITE_ROW) {
       if (n == cap) {
         cap = cap ? cap * 2 : 64;
         rg = cairn_xrealloc(rg, cap * sizeof *rg);
       }
-      rg[n][0] = sqlite3_column_int64(s->zone_take, 0);
-      rg[n][1] = sqlite3_column_int64(s->zone_take, 1);
+      rg[n][0] = sqlite3_column_int64(zq, 0);
+      rg[n][1] = sqlite3_column_int64(zq, 1);
       n++;
     }
-    sqlite3_reset(s->zone_take);
-    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "take zones");
+    sqlite3_reset(zq);
+    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read zones");
     if (rc < 0)
       break;
     sqlite3_bind_text(s->part_mark, 1, s->base.ctx->job, -1, SQLITE_STATIC);
@@ -1052,6 +1124,13 @@ static int replace_partitions(struct sqlite_sink *s,
       }
     }
     s->deleting = cp;
+    if (s->span_k >= 0 && w->span_from[0] && w->span_to[0]) {
+      sqlite3_bind_text(s->part_delete, 3, w->span_from, -1, SQLITE_STATIC);
+      sqlite3_bind_text(s->part_delete, 4, w->span_to, -1, SQLITE_STATIC);
+    } else if (s->span_k >= 0) {
+      sqlite3_bind_null(s->part_delete, 3);
+      sqlite3_bind_null(s->part_delete, 4);
+    }
     for (size_t i = 0; i <= m && rc == CAIRN_OK; i++) {
       sqlite3_bind_int64(s->part_delete, 1, rg[i][0]);
       sqlite3_bind_int64(s->part_delete, 2, rg[i][1]);
@@ -1540,6 +1619,7 @@ static void sqlite_close(cairn_sink *base)
   sqlite3_finalize(s->part_mark);
   sqlite3_finalize(s->part_seen);
   sqlite3_finalize(s->zone_take);
+  sqlite3_finalize(s->zone_list);
   sqlite3_finalize(s->zone_add);
   sqlite3_finalize(s->zone_forget);
   ckpt_stop(s);

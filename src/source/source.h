@@ -130,6 +130,12 @@ typedef struct cairn_source_ops {
 struct cairn_source {             /* embedded first by each implementation */
   const cairn_source_ops        *ops;
   const struct cairn_source_ctx *ctx;
+  /* Set by open() when the source knows the period its data covers in a
+   * window without bounds of its own ("all"): [span_from, span_to) as
+   * "YYYY-MM-DD", span_to exclusive; left empty otherwise. The runner
+   * hands it to the sinks as the window's span (struct cairn_window). */
+  char span_from[11];
+  char span_to[11];
 };
 
 /* ---- shared by the sources (internal) -------------------------------- */

@@ -19,6 +19,7 @@
 #include "source/source.h"
 #include "source/csv.h"
 #include "source/cx_remote.h"
+#include "core/clock.h"
 #include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/hash.h"
@@ -245,6 +246,33 @@ static char *norm_date(const char *s)
   return cairn_strfmt("%04d-%02d-%02dT%02d:%02d:%02dZ", y, mo, d, h, mi, se);
 }
 
+/* The run's period as the window's span (struct cairn_source): from
+ * startDate's day to the day after endDate's (endDate names the last day
+ * the run holds: "2024-05-31T00:00:00Z" for May), so replace_partition
+ * replaces those days of the scope and dataset, not the whole months they
+ * fall in. Nothing is declared when either date is missing or they are
+ * out of order: whole months are replaced then. */
+static void declare_span(struct cx_src *s, const char *ps, const char *pe)
+{
+  int y;
+  unsigned m, d;
+  int64_t day;
+  char to[11];
+
+  if (!ps || !pe || sscanf(pe, "%4d-%2u-%2u", &y, &m, &d) != 3)
+    return;
+  day = cairn_days_from_civil(y, m, d) + 1;
+  cairn_civil_from_days(day, &y, &m, &d);
+  snprintf(to, sizeof to, "%04d-%02u-%02u", y, m, d);
+  if (strncmp(ps, to, 10) >= 0) {
+    cairn_warn("export run %s: runInfo.startDate %.10s is after its endDate "
+               "%.10s; the run replaces whole months", s->manifest, ps, pe);
+    return;
+  }
+  snprintf(s->base.span_from, sizeof s->base.span_from, "%.10s", ps);
+  memcpy(s->base.span_to, to, sizeof to);
+}
+
 static void put_header(json_t *h, const char *key, const char *val)
 {
   if (val && *val)
@@ -291,14 +319,8 @@ static void build_meta(struct cx_src *s, const json_t *m)
              json_string_value(json_object_get(ri, "executionType")));
   put_header(h, "x-export-submitted-time", date);
   put_header(h, "x-export-period-start", ps);
-  if (ps && strncmp(ps + 8, "01", 2) != 0)
-    cairn_warn("export run %s starts on %.10s, in the middle of a month: "
-               "cost_record replaces whole months of a scope and dataset, so "
-               "loading it deletes what other runs loaded for that month's "
-               "other days; load a partial export into a warehouse of its "
-               "own (docs/connectors/azure-cost-export.md, Known limits)",
-               s->manifest, ps);
   put_header(h, "x-export-period-end", pe);
+  declare_span(s, ps, pe);
   put_header(h, "x-export-format",
              json_string_value(json_object_get(dc, "fileFormat")));
   put_header(h, "x-export-compression",

@@ -62,7 +62,7 @@ golden cost_export_mca.json "$(rows_json "$T/mca")"
 # Expected totals straight from the export's files (through its manifest,
 # tests/cli/cost_runs.py), with exact decimals: sum of BilledCost and
 # EffectiveCost per subscription.
-expected() { python3 tests/cli/cost_runs.py totals "$1"; }
+expected() { python3 tests/cli/cost_runs.py totals "$@"; }
 actual() {
   sqlite3 -separator ' ' "$1/out/warehouse.db" "SELECT subscriptionId,
       group_concat(billedCost, ','), group_concat(effectiveCost, ',')
@@ -130,14 +130,22 @@ load azure-cost-export "$T/runs/no-day" "$T/idem" || fail "no-day: $(tail -n 3 "
 expect_eq "$(actual "$T/idem")" "$(expected "$T/runs/no-day")" "totals = the export without 2024-05-02"
 expect_eq "$(sqlite3 "$T/idem/out/warehouse.db" "SELECT count(*) FROM cost_record
   WHERE chargePeriodStartUtc LIKE '2024-05-02%'")" 0 "the dropped day's rows are gone"
-# A one-time export from the middle of a month replaces the whole month:
-# loading it warns (the documented limit).
-derive "$FOCUS" "$T/runs/mid-month" --drop-day 2024-05-01 --start 2024-05-02T00:00:00
+# A one-time export of part of a month (runInfo from 2024-05-02) replaces
+# only its days: May 1 keeps what the whole-month export loaded.
+derive "$FOCUS" "$T/runs/mid-month" --drop-day 2024-05-01 --start 2024-05-02T00:00:00 --scale 1.5
+derive "$FOCUS" "$T/runs/may-1" --only-day 2024-05-01
 mkdir -p "$T/mid"
+load azure-cost-export "$FOCUS" "$T/mid" || fail "whole May before mid-month"
 load azure-cost-export "$T/runs/mid-month" "$T/mid" || fail "mid-month run"
-grep -q 'starts on 2024-05-02, in the middle of a month' "$T/mid/log" ||
-  fail "no mid-month warning: $(grep -c warn "$T/mid/log")"
-! grep -q 'in the middle of a month' "$T/idem/log" || fail "warned for a whole month"
+expect_eq "$(actual "$T/mid")" "$(expected "$T/runs/may-1" "$T/runs/mid-month")" \
+  "totals = May 1 of the whole month + May 2-31 of the partial export"
+expect_eq "$(sqlite3 "$T/mid/out/warehouse.db" "SELECT count(*) FROM cost_record")" 12 \
+  "12 rows: 5 of May 1, 7 of the partial export"
+grep -q 'declares the days 2024-05-02 to 2024-06-01' "$T/mid/log" ||
+  fail "mid-month span not logged: $(grep span "$T/mid/log")"
+# A whole-month export after it replaces both loads' rows.
+load azure-cost-export "$FOCUS" "$T/mid" || fail "whole May after mid-month"
+expect_eq "$(actual "$T/mid")" "$(expected "$FOCUS")" "whole May replaces both"
 # Actual and amortized exports of one enrollment in one warehouse: both
 # stay, each replaced only by its own dataset.
 derive "$EA" "$T/runs/ea-amortized" --type AmortizedCost --scale 0.75

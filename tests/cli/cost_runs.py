@@ -2,19 +2,21 @@
 """Azure cost export runs for tests/cli/cost_export.sh, read and written
 with Python's standard library only (independent of cairn's reader).
 
-  cost_runs.py totals RUN
+  cost_runs.py totals RUN [RUN...]
       per subscription: the exact sums of BilledCost and EffectiveCost of
-      the FOCUS export run folder RUN, read through its manifest.json
+      the FOCUS export run folders (all of them together), read through
+      their manifest.json
   cost_runs.py derive SRC DST [--scope S] [--type T] [--sub SUB]
-                              [--drop-day YYYY-MM-DD] [--scale F]
-                              [--blob-name NAME] [--start DATE]
+                              [--drop-day YYYY-MM-DD] [--only-day YYYY-MM-DD]
+                              [--scale F] [--blob-name NAME] [--start DATE]
       write the export run DST from SRC: its rows (optionally only those of
-      subscription SUB, without the rows of one day, with every cost column
-      multiplied by the exact decimal F) as one plain CSV partition, and a
-      manifest whose scope is S (a resource id such as /subscriptions/<id>)
-      and whose dataset type is T, with the right row and byte counts;
-      the partition's blobName is NAME (default derived/part_0_0001.csv),
-      the file its base name; runInfo.startDate is DATE when given.
+      subscription SUB, without the rows of one day or with only those of
+      one day, with every cost column multiplied by the exact decimal F) as
+      one plain CSV partition, and a manifest whose scope is S (a resource
+      id such as /subscriptions/<id>) and whose dataset type is T, with the
+      right row and byte counts; the partition's blobName is NAME (default
+      derived/part_0_0001.csv), the file its base name; runInfo.startDate
+      is DATE when given.
 """
 import argparse
 import csv
@@ -54,8 +56,8 @@ def sub_of(row):
     return v.lower().removeprefix("/subscriptions/")
 
 
-def totals(run):
-    _, _, rows = read_run(run)
+def totals(runs):
+    rows = [r for run in runs for r in read_run(run)[2]]
     tot = {}
     for r in rows:
         t = tot.setdefault(sub_of(r), [decimal.Decimal(0), decimal.Decimal(0)])
@@ -82,6 +84,8 @@ def derive(a):
         rows = [r for r in rows if sub_of(r) == a.sub.lower()]
     if a.drop_day:
         rows = [r for r in rows if day_of(r) != a.drop_day]
+    if a.only_day:
+        rows = [r for r in rows if day_of(r) == a.only_day]
     if a.scale:
         f = decimal.Decimal(a.scale)
         for r in rows:
@@ -117,7 +121,7 @@ def main():
     p = argparse.ArgumentParser()
     sp = p.add_subparsers(dest="cmd", required=True)
     t = sp.add_parser("totals")
-    t.add_argument("run")
+    t.add_argument("run", nargs="+")
     d = sp.add_parser("derive")
     d.add_argument("src")
     d.add_argument("dst")
@@ -125,6 +129,7 @@ def main():
     d.add_argument("--type")
     d.add_argument("--sub")
     d.add_argument("--drop-day")
+    d.add_argument("--only-day")
     d.add_argument("--scale")
     d.add_argument("--blob-name")
     d.add_argument("--start")

@@ -33,7 +33,8 @@ static char *pub_path;     /* its public key */
 static char fpr[65];       /* its fingerprint */
 
 static const struct cairn_window win = {
-  "2024-05", "2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z"
+  "2024-05", "2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z", "2024-05-01",
+  "2024-06-01"
 };
 static const char *lt = "2024-06-01T00:00:00Z";
 
@@ -942,7 +943,7 @@ Test(sink_bundle, level_changes_the_bytes_but_not_the_records)
 Test(sink_bundle, refuses_unsafe_names_and_bad_text)
 {
   struct harness h;
-  struct cairn_window bad = { "../x", "", "" };
+  struct cairn_window bad = { "../x", "", "", "", "" };
   struct cairn_contract c2 = contract;
   cairn_err err = {0};
   long seq;

@@ -26,7 +26,7 @@ static size_t partition[] = { 1 };
 static struct cairn_contract contract = {
   "thing", "urn:thing", "1.0.0", 6, fields, 1, key, 1, partition, NULL, NULL,
 };
-static const struct cairn_window w1 = { "all", "", "" };
+static const struct cairn_window w1 = { "all", "", "", "", "" };
 
 static void setup(void)
 {
@@ -347,7 +347,7 @@ Test(sink_sqlite, replace_partition_matches_a_model_over_many_exports)
 #define RND(n) ((seed = seed * 1103515245u + 12345u), (int)((seed >> 16) % (n)))
 
   for (int win = 0; win < 24; win++) {
-    struct cairn_window w = { "", "", "" };
+    struct cairn_window w = { "", "", "", "", "" };
     int parts[MAXROWS], amounts[MAXROWS], n = 1 + RND(MAXROWS), order = RND(3);
     int used = 1 + RND(NPART), first = RND(NPART);
     long rows[NPART] = {0}, sum[NPART] = {0};
@@ -418,7 +418,7 @@ Test(sink_sqlite, replace_partition_finds_rows_another_mode_wrote)
   json_t *cfg;
   struct cairn_sink_ctx ctx;
   cairn_err err = {0};
-  const struct cairn_window w2 = { "w2", "", "" };
+  const struct cairn_window w2 = { "w2", "", "", "", "" };
   struct cairn_batch *b = cairn_batch_create(6);
   cairn_sink *s = open_sink("replace_partition", &cfg, &ctx);
   add(b, "a", "p1", "1");
@@ -643,6 +643,70 @@ Test(sink_sqlite, replace_partition_by_month_replaces_days_the_export_lost)
   sum = query("SELECT tbl, day_fields, spec FROM _cairn_part_rules");
   cr_assert_str_eq(sum, "hourly|0|at:month;");
   free(sum);
+}
+
+/* A window's span (a cost export's declared days, or a day or month
+ * window) limits what a month partition loses to those days: a one-time
+ * export of the second half of May replaces that half and keeps the
+ * first, whose zones still find it when a whole-May export replaces both;
+ * a window without a span replaces whole months. */
+static void load_span(const struct cairn_contract *c, const char *wkey,
+                      const char *from, const char *to, const char *rows)
+{
+  struct cairn_window w = { "", "", "", "", "" };
+  struct cairn_batch *b = cairn_batch_create(3);
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  json_t *cfg;
+  cairn_sink *s = open_sink_for(c, "replace_partition", &cfg, &ctx);
+  char id[8], at[24], amount[8];
+  int used;
+
+  snprintf(w.key, sizeof w.key, "%s", wkey);
+  snprintf(w.span_from, sizeof w.span_from, "%s", from);
+  snprintf(w.span_to, sizeof w.span_to, "%s", to);
+  /* rows: "id@YYYY-MM-DD=amount ..." */
+  for (const char *p = rows; sscanf(p, " %7[^@]@%10s=%7s%n", id, at, amount,
+                                    &used) == 3; p += used) {
+    strcat(at, "T00:00:00Z");
+    add3(b, id, at, amount);
+  }
+  cr_assert_eq(cairn_sink_load(s, &w, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  json_decref(cfg);
+  cairn_batch_free(b);
+}
+
+static void expect_rows(const char *sql, const char *want, const char *why)
+{
+  char *got = query(sql);
+  cr_assert_str_eq(got, want, "%s", why);
+  free(got);
+}
+
+Test(sink_sqlite, a_window_span_replaces_only_its_days_of_a_month)
+{
+  static unsigned char month[] = { CAIRN_PART_MONTH };
+  static const char rows[] = "SELECT id, amount FROM hourly ORDER BY id";
+  static const char zones[] = "SELECT part, count(*) FROM _cairn_zones"
+                              " GROUP BY 1 ORDER BY 1";
+  struct cairn_contract mc = dt_contract;
+
+  mc.partition_cut = month;
+  load_span(&mc, "may", "2026-05-01", "2026-06-01",
+            "a@2026-05-01=1 b@2026-05-10=2 c@2026-05-20=4 x@2026-04-30=32");
+  load_span(&mc, "second-half", "2026-05-15", "2026-06-01",
+            "c@2026-05-20=8 e@2026-05-25=64");
+  expect_rows(rows, "a|1;b|2;c|8;e|64;x|32;",
+              "May 15-31 replaced, May 1-14 and April kept");
+  expect_rows(zones, "2026-04|1;2026-05|2;", "May's old zone is kept");
+
+  load_span(&mc, "may-again", "2026-05-01", "2026-06-01", "a@2026-05-01=128");
+  expect_rows(rows, "a|128;x|32;", "a whole-May span replaces both loads");
+  expect_rows(zones, "2026-04|1;2026-05|1;", "and drops May's old zones");
+
+  load_span(&mc, "no-span", "", "", "x@2026-04-02=256 a@2026-05-31=512");
+  expect_rows(rows, "a|512;x|256;", "no span: whole months");
 }
 
 /* Version 1.1.0 of "thing" adds a nullable column "scope" (the last of

@@ -239,7 +239,7 @@ static int pull(const json_t *cfg, cairn_http_transport *t,
                 cairn_err *err)
 {
   const cairn_source_ops *ops = cairn_source_find("http");
-  static const struct cairn_window w = { "all", "", "" };
+  static const struct cairn_window w = { "all", "", "", "", "" };
   struct cairn_source_ctx ctx;
   cairn_source *src = NULL, *dec = NULL;
   char *cursor = NULL;

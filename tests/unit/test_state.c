@@ -14,7 +14,8 @@
 static char dir[64];
 static cairn_state *st;
 static const struct cairn_window w1 = { "2024-05-01", "2024-05-01T00:00:00Z",
-                                        "2024-05-02T00:00:00Z" };
+                                        "2024-05-02T00:00:00Z", "2024-05-01",
+                                        "2024-05-02" };
 
 static void setup(void)
 {
