@@ -2513,6 +2513,11 @@ const char *cairn__fn_name(const struct cairn__fn_call *c)
   return c->def->name;
 }
 
+int cairn__fn_reads_record(const struct cairn__fn_call *c)
+{
+  return c->n_srcs > 0 || c->n_parts > 0;
+}
+
 size_t cairn__fn_refs(const struct cairn__fn_call *c, size_t *out,
                       size_t max)
 {

@@ -199,6 +199,10 @@ int  cairn__fn_apply(const struct cairn__fn_call *c, struct cairn__fctx *cx,
                      struct cairn_xv *v);
 unsigned    cairn__fn_flags(const struct cairn__fn_call *c);
 const char *cairn__fn_name(const struct cairn__fn_call *c);
+/* Whether the call reads columns or members of the record (besides its
+ * input): record_id, coalesce, a template with references. "header" reads
+ * only the page's metadata. */
+int    cairn__fn_reads_record(const struct cairn__fn_call *c);
 /* Source references the call reads (for the PII rewrite of raw text). */
 size_t cairn__fn_refs(const struct cairn__fn_call *c, size_t *out,
                       size_t max);

@@ -50,6 +50,16 @@ struct xf_field {
   char       *key_id;        /* encrypt key id (owned) */
   size_t     *refs;          /* sources the chain reads (owned) */
   size_t      n_refs;
+  /* A chain that reads nothing of the record (no "from", no function
+   * that reads columns: a "header" or a constant, then functions of that)
+   * has one value per page: it is mapped once per page metadata and
+   * reused (memo_page). */
+  int         per_page;
+  const json_t *memo_meta;   /* the metadata memo was made for (a
+                                reference, so that no later page's can
+                                take its address), or NULL */
+  struct cairn_xv memo;      /* its value; texts in memo_text */
+  struct cairn_buf memo_text;
 };
 
 struct cairn_transform {
@@ -582,6 +592,13 @@ static int create(const json_t *cfg, const struct cairn_contract *c,
   rc = compile_pii(&cc, json_object_get(cfg, "pii"));
   if (rc < 0)
     goto done;
+  for (size_t i = 0; i < c->n_fields; i++) {
+    struct xf_field *f = &t->f[i];
+    f->per_page = f->mapped && f->from < 0 && f->n_calls > 0 &&
+                  f->pii == PII_KEEP;
+    for (size_t j = 0; j < f->n_calls && f->per_page; j++)
+      f->per_page = !cairn__fn_reads_record(&f->calls[j]);
+  }
   derive_checks(t);
   derive_raw_policy(t);
   if (t->full_validate) {
@@ -626,6 +643,8 @@ void cairn_transform_free(cairn_transform *t)
     free(f->refs);
     free(f->key_id);
     OPENSSL_cleanse(f->key, sizeof f->key);
+    json_decref((json_t *)f->memo_meta);
+    cairn_buf_free(&f->memo_text);
   }
   free(t->f);
   json_decref(t->cfg);
@@ -693,6 +712,22 @@ static void enum_reason(cairn_transform *t, const struct xf_field *f,
   cairn_buf_free(&b);
 }
 
+/* Keep v, the value of per-page field f mapped without a reason, as the
+ * value of every record of the page whose metadata is meta. */
+static void memo_page(struct xf_field *f, const json_t *meta,
+                      const struct cairn_xv *v)
+{
+  json_decref((json_t *)f->memo_meta);
+  f->memo_meta = json_incref((json_t *)meta);
+  f->memo = *v;
+  if (v->type == CAIRN_V_STR || v->type == CAIRN_V_NUM ||
+      v->type == CAIRN_V_JSON) {
+    f->memo_text.len = 0;
+    cairn_buf_append(&f->memo_text, v->s, v->n);
+    f->memo.s = f->memo_text.data;
+  }
+}
+
 /* Map the record (with cx->item set) into vals; reasons are appended. */
 static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
 {
@@ -705,6 +740,10 @@ static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
     memset(v, 0, sizeof *v);
     if (!f->mapped)
       continue;
+    if (f->per_page && cx->rec->meta && f->memo_meta == cx->rec->meta) {
+      *v = f->memo;
+      continue;
+    }
     cx->redact = f->pii != PII_KEEP;
     if (f->from >= 0 && cairn__src_get(cx, (size_t)f->from, v) < 0) {
       if (!f->tolerant) {
@@ -775,6 +814,8 @@ static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
     default:
       break;
     }
+    if (f->per_page && cx->rec->meta)
+      memo_page(f, cx->rec->meta, v);
   }
 }
 

@@ -761,6 +761,65 @@ Test(transform, cmdb_ci_from_resource_graph_with_date_header)
   fx_close(&fx);
 }
 
+/* A field that reads nothing of the record ("header", then functions of
+ * it) is mapped once per page metadata: the records of one page share the
+ * value, a record_id without "from" still reads each record, and the next
+ * page's metadata, even one allocated where the last one was freed, gives
+ * its own value. */
+static void apply_with_meta(struct fx *fx, const char *doc, const json_t *m)
+{
+  struct cairn_record rec = {0};
+  cairn_err err = {0};
+  json_t *j = json_loads(doc, 0, NULL);
+  rec.json = j;
+  rec.meta = m;
+  rec.position = "page #";
+  cr_assert_eq(cairn_transform_apply(fx->t, &rec, fx->b, &err), CAIRN_OK,
+               "%s", err.msg);
+  json_decref(j);
+}
+
+Test(transform, per_page_fields_follow_each_pages_metadata)
+{
+  struct fx fx;
+  json_t *m;
+  fx_open(&fx, "cmdb_ci", "{\"fields\": {"
+          "\"ciId\": {\"fn\": [{\"record_id\": [\"id\"]}]},"
+          "\"name\": \"id\", \"type\": {\"fn\": [{\"const\": \"t\"}]},"
+          "\"tags\": {\"from\": \"tags\", \"fn\": [\"tags\"]},"
+          "\"lastSeenUtc\": {\"fn\": [{\"header\": \"Date\"}, \"utc\"]},"
+          "\"source\": {\"fn\": [{\"header\": \"x-src\"}, \"lower\"]}}}");
+  m = json_loads("{\"headers\": {\"date\": \"Wed, 01 May 2024 06:00:00 GMT\","
+                 " \"x-src\": \"RG\"}}", 0, NULL);
+  apply_with_meta(&fx, "{\"id\": \"a\"}", m);
+  apply_with_meta(&fx, "{\"id\": \"b\"}", m);
+  json_decref(m);
+  m = json_loads("{\"headers\": {\"date\": \"Thu, 02 May 2024 07:00:00 GMT\","
+                 " \"x-src\": \"SN\"}}", 0, NULL);
+  apply_with_meta(&fx, "{\"id\": \"c\"}", m);
+  json_decref(m);
+  apply_with_meta(&fx, "{\"id\": \"d\"}", NULL);
+  cr_assert_eq(fx.b->n_rows, 3, "%s", fx.b->n_rejects ?
+               fx.b->rejects[0].reasons : "");
+  cr_assert_eq(fx.b->n_rejects, 1, "no metadata: source and lastSeenUtc "
+               "are missing");
+  {
+    char *r0 = cairn_xstrdup(row(&fx, 0)), *r1 = cairn_xstrdup(row(&fx, 1));
+    cr_assert(strstr(r0, "\"lastSeenUtc\":\"2024-05-01T06:00:00Z\"") &&
+              strstr(r0, "\"source\":\"rg\""), "%s", r0);
+    cr_assert(strstr(r1, "\"lastSeenUtc\":\"2024-05-01T06:00:00Z\"") &&
+              strstr(r1, "\"source\":\"rg\""), "%s", r1);
+    cr_assert(strncmp(r0, r1, 75) != 0, "each record has its own id: %s %s",
+              r0, r1);
+    free(r0);
+    free(r1);
+  }
+  cr_assert(strstr(row(&fx, 2), "\"lastSeenUtc\":\"2024-05-02T07:00:00Z\"") &&
+            strstr(row(&fx, 2), "\"source\":\"sn\""), "the next page's "
+            "values: %s", row(&fx, 2));
+  fx_close(&fx);
+}
+
 /* ---- explode ---------------------------------------------------------- */
 
 static const char posture_cfg[] =
