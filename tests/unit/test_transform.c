@@ -166,21 +166,26 @@ static int csv_apply(struct fx *fx, struct csvf *f, const char *cells,
   return rc;
 }
 
-static void json_apply(struct fx *fx, const char *doc, const char *meta)
+/* Map the JSON record doc, with page metadata m (NULL: none). */
+static void apply_with_meta(struct fx *fx, const char *doc, const json_t *m)
 {
   struct cairn_record rec = {0};
   cairn_err err = {0};
   json_error_t je;
-  json_t *j = json_loads(doc, 0, &je), *m = NULL;
+  json_t *j = json_loads(doc, 0, &je);
   cr_assert_not_null(j, "bad test doc: %s", je.text);
-  if (meta)
-    m = json_loads(meta, 0, NULL);
   rec.json = j;
   rec.meta = m;
   rec.position = "page 1 #1";
   cr_assert_eq(cairn_transform_apply(fx->t, &rec, fx->b, &err), CAIRN_OK,
                "%s", err.msg);
   json_decref(j);
+}
+
+static void json_apply(struct fx *fx, const char *doc, const char *meta)
+{
+  json_t *m = meta ? json_loads(meta, 0, NULL) : NULL;
+  apply_with_meta(fx, doc, m);
   json_decref(m);
 }
 
@@ -766,19 +771,6 @@ Test(transform, cmdb_ci_from_resource_graph_with_date_header)
  * value, a record_id without "from" still reads each record, and the next
  * page's metadata, even one allocated where the last one was freed, gives
  * its own value. */
-static void apply_with_meta(struct fx *fx, const char *doc, const json_t *m)
-{
-  struct cairn_record rec = {0};
-  cairn_err err = {0};
-  json_t *j = json_loads(doc, 0, NULL);
-  rec.json = j;
-  rec.meta = m;
-  rec.position = "page #";
-  cr_assert_eq(cairn_transform_apply(fx->t, &rec, fx->b, &err), CAIRN_OK,
-               "%s", err.msg);
-  json_decref(j);
-}
-
 Test(transform, per_page_fields_follow_each_pages_metadata)
 {
   struct fx fx;
