@@ -61,20 +61,32 @@ int cairn_fs_write_all(int fd, const void *p, size_t n, const char *path,
   return CAIRN_OK;
 }
 
-int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
+int cairn_fs_rename_tmp(int *fd, const char *tmp, const char *path,
                         cairn_err *err)
 {
   int rc = CAIRN_OK;
-  if (fsync(*fd) != 0)
-    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
-                     strerror(errno));
-  if (close(*fd) != 0 && rc == CAIRN_OK)
+  if (close(*fd) != 0)
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "close %s: %s", tmp,
                      strerror(errno));
   *fd = -1;
   if (rc == CAIRN_OK && rename(tmp, path) != 0)
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "rename %s -> %s: %s", tmp, path,
                      strerror(errno));
+  return rc;
+}
+
+int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
+                        cairn_err *err)
+{
+  int rc;
+  if (fsync(*fd) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "fsync %s: %s", tmp,
+                     strerror(errno));
+    close(*fd);
+    *fd = -1;
+    return rc;
+  }
+  rc = cairn_fs_rename_tmp(fd, tmp, path, err);
   if (rc == CAIRN_OK)
     rc = cairn_fs_fsync_parent(path, err);
   return rc;

@@ -22,6 +22,12 @@ int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err);
  * to path, fsync path's directory. */
 int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
                         cairn_err *err);
+/* The same without either fsync: path then holds the whole new file for
+ * as long as the machine runs (a killed process loses nothing), but a
+ * power loss or OS crash may leave it missing, short or empty. For data
+ * that is checked when it is read again after a reboot. */
+int cairn_fs_rename_tmp(int *fd, const char *tmp, const char *path,
+                        cairn_err *err);
 /* End: close fd unless it is -1 (committed), remove tmp unless rc says
  * the write succeeded (rc >= 0), free tmp. */
 void cairn_fs_tmp_end(int fd, char *tmp, int rc);

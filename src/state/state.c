@@ -26,9 +26,10 @@ struct cairn_state {
 static const char *schema_sql =
   "PRAGMA journal_mode=WAL;"
   /* NORMAL: a commit survives a killed process (the WAL is written before
-   * COMMIT returns) but may be lost with the machine's power. That only
-   * ever leaves the state *behind* the sinks, which are synchronous=FULL and
-   * the durable truth: resume then skips what the sinks hold. */
+   * COMMIT returns) but may be lost with the machine's power, as a sink's
+   * chunks may before its window is finished: resume starts after the
+   * smallest durable seq of the state and the sinks, and each sink skips
+   * what it holds (docs/internals/checkpoints.md). */
   "PRAGMA synchronous=NORMAL;"
   "CREATE TABLE IF NOT EXISTS attempts("
   "  job TEXT NOT NULL, spec TEXT NOT NULL, attempt INTEGER NOT NULL,"
