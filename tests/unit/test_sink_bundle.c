@@ -491,6 +491,35 @@ Test(sink_bundle, parts_of_an_earlier_boot_count_up_to_the_first_damaged)
   free(p3);
 }
 
+/* A load into the staging of an earlier boot checks its parts first, even
+ * when durable_seq was not asked: a chunk after a damaged part is refused,
+ * not written after a gap. */
+Test(sink_bundle, a_load_checks_the_parts_of_an_earlier_boot)
+{
+  struct harness h;
+  char *boot = staged("a", "boot"), *p2 = staged("a", "2.ndjson.zst");
+  struct cairn_batch *b = make_batch(4, 2);
+  cairn_err err = {0};
+
+  open_sink(&h, "a", pem);
+  load(&h, 1, 3);
+  load(&h, 2, 40);
+  load(&h, 3, 5);
+  close_sink(&h);
+  cut_in_half(p2);
+  spit(boot, "00000000-0000-0000-0000-000000000000");
+  open_sink(&h, "a", pem);
+  cr_assert_neq(cairn_sink_load(h.sink, &win, 4, b, &err), CAIRN_OK);
+  cr_assert(strstr(err.msg, "after parts 1..1 only"), "%s", err.msg);
+  close_sink(&h);
+  open_sink(&h, "a", pem);
+  cr_assert_eq(durable(&h), 1);
+  close_sink(&h);
+  cairn_batch_free(b);
+  free(boot);
+  free(p2);
+}
+
 Test(sink_bundle, load_drops_parts_of_an_earlier_attempt)
 {
   struct harness h;
