@@ -440,6 +440,17 @@ static void cut_in_half(const char *path)
   cr_assert_eq(truncate(path, st.st_size / 2), 0);
 }
 
+/* Parts 1..3 (3, 40 and 5 rows) staged in <tmp>/a by a closed sink. */
+static void stage_three(void)
+{
+  struct harness h;
+  open_sink(&h, "a", pem);
+  load(&h, 1, 3);
+  load(&h, 2, 40);
+  load(&h, 3, 5);
+  close_sink(&h);
+}
+
 Test(sink_bundle, parts_of_an_earlier_boot_count_up_to_the_first_damaged)
 {
   struct harness h;
@@ -447,11 +458,7 @@ Test(sink_bundle, parts_of_an_earlier_boot_count_up_to_the_first_damaged)
   char *p2 = staged("a", "2.ndjson.zst"), *now;
   cairn_err err = {0};
 
-  open_sink(&h, "a", pem);
-  load(&h, 1, 3);
-  load(&h, 2, 40);
-  load(&h, 3, 5);
-  close_sink(&h);
+  stage_three();
   now = slurp(boot, NULL);
   cr_assert_eq(strlen(now), 36, "the staging names this boot: %s", now);
 
@@ -501,11 +508,7 @@ Test(sink_bundle, a_load_checks_the_parts_of_an_earlier_boot)
   struct cairn_batch *b = make_batch(4, 2);
   cairn_err err = {0};
 
-  open_sink(&h, "a", pem);
-  load(&h, 1, 3);
-  load(&h, 2, 40);
-  load(&h, 3, 5);
-  close_sink(&h);
+  stage_three();
   cut_in_half(p2);
   spit(boot, "00000000-0000-0000-0000-000000000000");
   open_sink(&h, "a", pem);
