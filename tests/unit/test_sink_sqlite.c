@@ -111,6 +111,14 @@ static char *query(const char *sql)
   return cairn_buf_take(&out);
 }
 
+/* Assert that sql gives the rows want (as query prints them). */
+static void expect_rows(const char *sql, const char *want, const char *why)
+{
+  char *got = query(sql);
+  cr_assert_str_eq(got, want, "%s", why);
+  free(got);
+}
+
 Test(sink_sqlite, creates_table_from_contract_and_records_durable_seq)
 {
   json_t *cfg;
@@ -212,9 +220,9 @@ Test(sink_sqlite, replace_partition_replaces_each_partition_once_per_window)
   add(b, "a", "p1", "5");
   cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK);
   cairn_sink_close(s);
-  sum = query("SELECT part, sum(amount), count(*) FROM thing GROUP BY 1");
-  cr_assert_str_eq(sum, "p1|5|1;p2|2|1;", "p1 replaced, p2 untouched");
-  free(sum);
+  expect_rows("SELECT part, sum(amount), count(*) FROM thing GROUP BY 1",
+              "p1|5|1;p2|2|1;",
+              "p1 replaced, p2 untouched");
   cairn_batch_free(b);
   json_decref(cfg);
 }
@@ -568,37 +576,33 @@ static void hourly_exports(void)
 
 Test(sink_sqlite, replace_partition_replaces_whole_days_of_an_hourly_export)
 {
-  char *sum;
   hourly_exports();
-  sum = query("SELECT substr(at, 1, 10), sum(amount), count(*) FROM hourly"
-              " GROUP BY 1");
-  cr_assert_str_eq(sum, "2026-05-01|16|1;2026-05-02|4|1;",
-                   "the corrected export's day replaces every hour of that "
-                   "day, the other day stays");
-  free(sum);
-  sum = query("SELECT part FROM _cairn_zones ORDER BY 1");
-  cr_assert_str_eq(sum, "2026-05-01;2026-05-02;", "zones are keyed by day");
-  free(sum);
-  sum = query("SELECT tbl, day_fields FROM _cairn_part_rules");
-  cr_assert_str_eq(sum, "hourly|1;");
-  free(sum);
+  expect_rows("SELECT substr(at, 1, 10), sum(amount), count(*) FROM hourly"
+              " GROUP BY 1",
+              "2026-05-01|16|1;2026-05-02|4|1;",
+              "the corrected export's day replaces every hour of that "
+              "day, the other day stays");
+  expect_rows("SELECT part FROM _cairn_zones ORDER BY 1",
+              "2026-05-01;2026-05-02;",
+              "zones are keyed by day");
+  expect_rows("SELECT tbl, day_fields FROM _cairn_part_rules",
+              "hourly|1;",
+              "");
 }
 
 Test(sink_sqlite, a_warehouse_from_before_the_day_rule_keeps_whole_values)
 {
-  char *sum;
   setenv("CAIRN_TEST_OLD_RULE", "1", 1);
   hourly_exports();
   unsetenv("CAIRN_TEST_OLD_RULE");
-  sum = query("SELECT at, sum(amount) FROM hourly GROUP BY 1 ORDER BY 1");
-  cr_assert_str_eq(sum, "2026-05-01T00:00:00Z|16;2026-05-01T01:00:00Z|2;"
-                        "2026-05-01T02:00:00Z|8;2026-05-02T00:00:00Z|4;",
-                   "a table that had rows and no rule keeps replacing whole "
-                   "values, as the cairn that wrote it did");
-  free(sum);
-  sum = query("SELECT tbl, day_fields FROM _cairn_part_rules");
-  cr_assert_str_eq(sum, "hourly|0;");
-  free(sum);
+  expect_rows("SELECT at, sum(amount) FROM hourly GROUP BY 1 ORDER BY 1",
+              "2026-05-01T00:00:00Z|16;2026-05-01T01:00:00Z|2;"
+              "2026-05-01T02:00:00Z|8;2026-05-02T00:00:00Z|4;",
+              "a table that had rows and no rule keeps replacing whole "
+              "values, as the cairn that wrote it did");
+  expect_rows("SELECT tbl, day_fields FROM _cairn_part_rules",
+              "hourly|0;",
+              "");
 }
 
 /* The same table under the month grain (x-cairn-partition-grain): a
@@ -613,7 +617,6 @@ Test(sink_sqlite, replace_partition_by_month_replaces_days_the_export_lost)
   cairn_err err = {0};
   cairn_sink *s;
   struct cairn_batch *b = cairn_batch_create(3);
-  char *sum;
 
   mc.partition_cut = month;
   s = open_sink_for(&mc, "replace_partition", &cfg, &ctx);
@@ -633,16 +636,15 @@ Test(sink_sqlite, replace_partition_by_month_replaces_days_the_export_lost)
   json_decref(cfg);
   cairn_batch_free(b);
 
-  sum = query("SELECT id, at, amount FROM hourly ORDER BY id");
-  cr_assert_str_eq(sum, "a|2026-05-01T00:00:00Z|8;c|2026-06-01T00:00:00Z|4;",
-                   "May is replaced as a whole, June stays");
-  free(sum);
-  sum = query("SELECT part FROM _cairn_zones ORDER BY 1");
-  cr_assert_str_eq(sum, "2026-05;2026-06;", "zones are keyed by month");
-  free(sum);
-  sum = query("SELECT tbl, day_fields, spec FROM _cairn_part_rules");
-  cr_assert_str_eq(sum, "hourly|0|at:month;");
-  free(sum);
+  expect_rows("SELECT id, at, amount FROM hourly ORDER BY id",
+              "a|2026-05-01T00:00:00Z|8;c|2026-06-01T00:00:00Z|4;",
+              "May is replaced as a whole, June stays");
+  expect_rows("SELECT part FROM _cairn_zones ORDER BY 1",
+              "2026-05;2026-06;",
+              "zones are keyed by month");
+  expect_rows("SELECT tbl, day_fields, spec FROM _cairn_part_rules",
+              "hourly|0|at:month;",
+              "");
 }
 
 /* A window's span (a cost export's declared days, or a day or month
@@ -675,13 +677,6 @@ static void load_span(const struct cairn_contract *c, const char *wkey,
   cairn_sink_close(s);
   json_decref(cfg);
   cairn_batch_free(b);
-}
-
-static void expect_rows(const char *sql, const char *want, const char *why)
-{
-  char *got = query(sql);
-  cr_assert_str_eq(got, want, "%s", why);
-  free(got);
 }
 
 Test(sink_sqlite, a_window_span_replaces_only_its_days_of_a_month)
@@ -735,16 +730,13 @@ Test(sink_sqlite, a_new_partition_column_is_added_and_replace_refuses_old_rows)
   cairn_err err = {0};
   cairn_sink *s = open_sink("replace_partition", &cfg, &ctx);
   struct cairn_batch *b = cairn_batch_create(6);
-  char *sum;
 
   add(b, "a", "p1", "1");
   cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
   cairn_sink_close(s);
   json_decref(cfg);
   cairn_batch_free(b);
-  sum = query("SELECT spec FROM _cairn_part_rules");
-  cr_assert_str_eq(sum, "part;");
-  free(sum);
+  expect_rows("SELECT spec FROM _cairn_part_rules", "part;", "");
 
   /* Appending under 1.1.0 adds the column (nullable) and names columns in
    * its inserts, so it works on the old table. */
@@ -752,12 +744,12 @@ Test(sink_sqlite, a_new_partition_column_is_added_and_replace_refuses_old_rows)
   load_v2(s, 2, "b", "s1", "2");
   cairn_sink_close(s);
   json_decref(cfg);
-  sum = query("SELECT id, part, amount, scope FROM thing ORDER BY id");
-  cr_assert_str_eq(sum, "a|p1|1|NULL;b|p1|2|s1;");
-  free(sum);
-  sum = query("SELECT spec FROM _cairn_part_rules");
-  cr_assert_str_eq(sum, ";", "the rows' rule is now unknown: recorded as ''");
-  free(sum);
+  expect_rows("SELECT id, part, amount, scope FROM thing ORDER BY id",
+              "a|p1|1|NULL;b|p1|2|s1;",
+              "");
+  expect_rows("SELECT spec FROM _cairn_part_rules",
+              ";",
+              "the rows' rule is now unknown: recorded as ''");
 
   /* Replacing under the new partition could not find row a (its scope is
    * NULL): refused before anything is loaded, with what to do. */
@@ -789,10 +781,8 @@ Test(sink_sqlite, a_new_partition_column_is_added_and_replace_refuses_old_rows)
   load_v2(s, 1, "e", "s2", "5");
   cairn_sink_close(s);
   json_decref(cfg);
-  sum = query("SELECT id, scope, amount FROM thing ORDER BY id");
-  cr_assert_str_eq(sum, "c|s1|3;e|s2|5;", "scope s2 replaced, s1 stays");
-  free(sum);
-  sum = query("SELECT spec FROM _cairn_part_rules");
-  cr_assert_str_eq(sum, "part,scope;");
-  free(sum);
+  expect_rows("SELECT id, scope, amount FROM thing ORDER BY id",
+              "c|s1|3;e|s2|5;",
+              "scope s2 replaced, s1 stays");
+  expect_rows("SELECT spec FROM _cairn_part_rules", "part,scope;", "");
 }
