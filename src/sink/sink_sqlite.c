@@ -638,18 +638,14 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       if (s->part_cut[i])
         s->span_k = (long)i;
     if (s->span_k >= 0) {
-      /* The window's span (?3, ?4: days, NULL when it has none) limits
-       * what goes of a partition taken by its date. */
-      const char *g = c->fields[c->partition[s->span_k]].name;
-      cairn_buf_puts(&b, " AND (?3 IS NULL OR ");
-      put_ident(&b, g);
-      cairn_buf_puts(&b, " IS NULL OR substr(");
-      put_ident(&b, g);
-      cairn_buf_puts(&b, ", 1, 10) >= ?3) AND (?4 IS NULL OR ");
-      put_ident(&b, g);
-      cairn_buf_puts(&b, " IS NULL OR substr(");
-      put_ident(&b, g);
-      cairn_buf_puts(&b, ", 1, 10) < ?4)");
+      /* The window's span (?3, ?4: days; both NULL when it has none)
+       * limits what goes of a partition taken by its date. */
+      struct cairn_buf g = {0};
+      put_ident(&g, c->fields[c->partition[s->span_k]].name);
+      cairn_buf_printf(&b, " AND (?3 IS NULL OR %s IS NULL OR"
+                       " substr(%s, 1, 10) >= ?3 AND substr(%s, 1, 10) < ?4)",
+                       g.data, g.data, g.data);
+      cairn_buf_free(&g);
     }
     rc = prep(s, b.data, &s->part_delete, err);
     if (rc < 0)
@@ -1030,17 +1026,18 @@ static int cmp_range(const void *a, const void *b)
 /* Whether window w's span holds every day of the partition with key
  * 'key' (so all its old rows go, and its zones with them): yes when the
  * window has no span or the table no partition field taken by its date,
- * or that field is null in the key. */
+ * or that field is null in the key. The field's part of the key is a day
+ * "YYYY-MM-DD" or a month "YYYY-MM"; the span holds it when it starts on
+ * or before its first day ("-01" for a month) and ends after its last (no
+ * valid day sorts between "YYYY-MM-31" and the next month's first). */
 static int span_holds(const struct sqlite_sink *s,
                       const struct cairn_window *w, const char *key)
 {
-  const char *p = key, *q;
-  char from[11], to[11];
-  int y;
-  unsigned m, d = 1;
-  int64_t end;
+  const char *p = key;
+  char first[11], last[11];
+  size_t n;
 
-  if (s->span_k < 0 || !w->span_from[0] || !w->span_to[0])
+  if (s->span_k < 0 || !w->span_from[0])
     return 1;
   for (long k = 0; k < s->span_k && p; k++) {
     p = strchr(p, '\x1f');
@@ -1048,24 +1045,16 @@ static int span_holds(const struct sqlite_sink *s,
   }
   if (!p)
     return 0;
-  q = strchr(p, '\x1f');
-  if (!q)
-    q = p + strlen(p);
-  if (q - p == 1 && *p == '\x1e')
+  n = strcspn(p, "\x1f");
+  if (n == 1 && *p == '\x1e')
     return 1;
-  if (q - p == CAIRN_PART_MONTH &&
-      sscanf(p, "%4d-%2u", &y, &m) == 2 && m >= 1 && m <= 12)
-    end = m == 12 ? cairn_days_from_civil(y + 1, 1, 1)
-                  : cairn_days_from_civil(y, m + 1, 1);
-  else if (q - p == CAIRN_PART_DAY &&
-           sscanf(p, "%4d-%2u-%2u", &y, &m, &d) == 3)
-    end = cairn_days_from_civil(y, m, d) + 1;
-  else
+  if (n != CAIRN_PART_MONTH && n != CAIRN_PART_DAY)
     return 0; /* not a date: keep its zones, which is always safe */
-  snprintf(from, sizeof from, "%04d-%02u-%02u", y, m, d);
-  cairn_civil_from_days(end, &y, &m, &d);
-  snprintf(to, sizeof to, "%04d-%02u-%02u", y, m, d);
-  return strcmp(w->span_from, from) <= 0 && strcmp(to, w->span_to) <= 0;
+  snprintf(first, sizeof first, "%.*s%s", (int)n, p,
+           n == CAIRN_PART_MONTH ? "-01" : "");
+  snprintf(last, sizeof last, "%.*s%s", (int)n, p,
+           n == CAIRN_PART_MONTH ? "-31" : "");
+  return strcmp(w->span_from, first) <= 0 && strcmp(w->span_to, last) > 0;
 }
 
 /* Delete the old rows of every partition of the chunk (cp) this window
@@ -1124,12 +1113,12 @@ static int replace_partitions(struct sqlite_sink *s,
       }
     }
     s->deleting = cp;
-    if (s->span_k >= 0 && w->span_from[0] && w->span_to[0]) {
-      sqlite3_bind_text(s->part_delete, 3, w->span_from, -1, SQLITE_STATIC);
-      sqlite3_bind_text(s->part_delete, 4, w->span_to, -1, SQLITE_STATIC);
-    } else if (s->span_k >= 0) {
-      sqlite3_bind_null(s->part_delete, 3);
-      sqlite3_bind_null(s->part_delete, 4);
+    if (s->span_k >= 0) { /* a NULL text binds NULL: no span */
+      int span = w->span_from[0] != '\0';
+      sqlite3_bind_text(s->part_delete, 3, span ? w->span_from : NULL, -1,
+                        SQLITE_STATIC);
+      sqlite3_bind_text(s->part_delete, 4, span ? w->span_to : NULL, -1,
+                        SQLITE_STATIC);
     }
     for (size_t i = 0; i <= m && rc == CAIRN_OK; i++) {
       sqlite3_bind_int64(s->part_delete, 1, rg[i][0]);

@@ -254,23 +254,19 @@ static char *norm_date(const char *s)
  * out of order: whole months are replaced then. */
 static void declare_span(struct cx_src *s, const char *ps, const char *pe)
 {
-  int y;
-  unsigned m, d;
-  int64_t day;
-  char to[11];
+  int64_t t;
+  char to[24];
 
-  if (!ps || !pe || sscanf(pe, "%4d-%2u-%2u", &y, &m, &d) != 3)
+  if (!ps || !pe || cairn_clock_parse(pe, &t) < 0)
     return;
-  day = cairn_days_from_civil(y, m, d) + 1;
-  cairn_civil_from_days(day, &y, &m, &d);
-  snprintf(to, sizeof to, "%04d-%02u-%02u", y, m, d);
+  cairn_clock_fmt((t / 86400 + 1) * 86400, to, sizeof to);
   if (strncmp(ps, to, 10) >= 0) {
     cairn_warn("export run %s: runInfo.startDate %.10s is after its endDate "
                "%.10s; the run replaces whole months", s->manifest, ps, pe);
     return;
   }
   snprintf(s->base.span_from, sizeof s->base.span_from, "%.10s", ps);
-  memcpy(s->base.span_to, to, sizeof to);
+  snprintf(s->base.span_to, sizeof s->base.span_to, "%.10s", to);
 }
 
 static void put_header(json_t *h, const char *key, const char *val)
