@@ -1260,17 +1260,14 @@ static int bundle_load(cairn_sink *base, const struct cairn_window *w,
   next = part_path(wdir, seq + 1);
   rc = ensure_dir(s, wdir, err);
   if (rc == CAIRN_OK && strcmp(s->boot_key, w->key) != 0) {
-    /* Once per window: the parts from here on are this boot's. Parts of
-     * an earlier boot are checked first (durable_seq has done so when the
-     * runner asked it; staging_count marks the boot once they are). */
+    /* Once per window: staging_count checks the parts of an earlier boot
+     * (durable_seq has, when the runner asked it) and marks the staging
+     * as this boot's, for the parts written from here on. */
     long n = 0;
-    if (!boot_same(wdir)) {
-      rc = staging_count(s, w, wdir, &n, err);
-      if (rc == CAIRN_OK && n < seq - 1)
-        rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "bundle sink: window %s: "
-                         "chunk %ld comes after parts 1..%ld only", w->key,
-                         seq, n);
-    }
+    rc = staging_count(s, w, wdir, &n, err);
+    if (rc == CAIRN_OK && n < seq - 1)
+      rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "bundle sink: window %s: chunk "
+                       "%ld comes after parts 1..%ld only", w->key, seq, n);
     snprintf(s->boot_key, sizeof s->boot_key, "%s", w->key);
   }
   if (rc < 0)
