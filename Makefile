@@ -4,6 +4,7 @@
 ## make test       build, then every test: unit, CLI, torture (what CI runs)
 ## make asan       the whole suite under AddressSanitizer + UBSan
 ## make tsan       the runner's threads under ThreadSanitizer (CLI runs, ~2 min)
+## make fuzz       libFuzzer + ASan/UBSan on the parsers (FUZZ_SECONDS each)
 ## make bench      the benchmark (figures in docs/performance.md)
 ## make install    PREFIX=/usr/local: binary, schemas, jobs, sinks
 ## make deps       install missing Debian packages (apt-get)
@@ -32,6 +33,12 @@ OBJ     := $(SRC:src/%.c=$(BUILD)/%.o)
 LIBOBJ  := $(filter-out $(BUILD)/cli/%,$(OBJ))
 UNIT    := $(sort $(wildcard tests/unit/*.c))
 UNITOBJ := $(UNIT:tests/unit/%.c=$(BUILD)/tests/%.o)
+# Fuzz targets (tests/fuzz/fuzz_*.c): linked with replay.c, `make test`
+# replays their corpus; `make fuzz` links them with libFuzzer instead.
+FUZZ    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZBIN := $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_MAIN ?= $(BUILD)/fuzzobj/replay.o
+FUZZ_SECONDS ?= 120
 TESTDEFS := -DCAIRN_TEST_DATA='"tests/data"' -DCAIRN_FIXTURES='"fixtures"' \
             -DCAIRN_SCHEMAS='"schemas"'
 
@@ -67,9 +74,18 @@ $(BUILD)/tests/%.o: tests/unit/%.c
 $(BUILD)/unit: $(UNITOBJ) $(LIBOBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcriterion $(LDLIBS)
 
+$(BUILD)/fuzzobj/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzzobj/%.o $(FUZZ_MAIN) $(LIBOBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 test: CFLAGS += -Werror
-test: deps $(BIN) $(BUILD)/unit
-	CAIRN_BIN=$(BIN) CAIRN_UNIT=$(BUILD)/unit tests/run_all.sh
+test: deps $(BIN) $(BUILD)/unit $(FUZZBIN)
+	CAIRN_BIN=$(BIN) CAIRN_UNIT=$(BUILD)/unit CAIRN_FUZZ=$(BUILD)/fuzz \
+	  tests/run_all.sh
 
 run: deps $(BIN)
 	@tests/demo.sh $(BIN)
@@ -87,6 +103,17 @@ tsan: deps
 bench: deps $(BIN)
 	tests/bench/run.sh $(BIN)
 
+# clang is installed on first use (it is not needed for anything else).
+fuzz: deps
+	@command -v clang >/dev/null || { SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang; }
+	$(MAKE) BUILD=build/libfuzzer CC=clang FUZZ_MAIN= \
+	  OPT="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer" \
+	  LDFLAGS="-fsanitize=fuzzer,address,undefined" \
+	  $(FUZZ:tests/fuzz/%.c=build/libfuzzer/fuzz/%)
+	tests/fuzz/run.sh build/libfuzzer/fuzz $(FUZZ_SECONDS)
+
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/cairn
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cairn
@@ -98,5 +125,6 @@ check-deps:
 clean:
 	rm -rf build bin
 
-.PHONY: all help deps test run asan tsan bench install clean check-deps
--include $(OBJ:.o=.d) $(UNITOBJ:.o=.d)
+.PHONY: all help deps test run asan tsan bench fuzz install clean check-deps
+-include $(OBJ:.o=.d) $(UNITOBJ:.o=.d) \
+  $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzzobj/%.d)

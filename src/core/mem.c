@@ -54,8 +54,10 @@ char *cairn_xstrndup(const char *s, size_t n)
 
 /* GCC 12 with -fsanitize at -O1 reports a false "null format string" on
  * the sizing call below; fmt is never NULL (callers pass literals). */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 char *cairn_vstrfmt(const char *fmt, va_list ap)
 {
   va_list ap2;
@@ -72,7 +74,9 @@ char *cairn_vstrfmt(const char *fmt, va_list ap)
   vsnprintf(p, (size_t)n + 1, fmt, ap);
   return p;
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 char *cairn_strfmt(const char *fmt, ...)
 {

@@ -40,6 +40,30 @@ static void diag_at(struct cairn_diag *d, const struct src_file *f,
                     const char *ptr, int want_key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* Append s with its control characters escaped as in JSON (\n, \u0001):
+ * a key or value quoted in a diagnostic may hold any, and a raw newline
+ * would split the diagnostic into a line without its file:line:col. */
+static void put_oneline(struct cairn_buf *b, const char *s)
+{
+  for (const char *run = s;; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c >= 0x20 && c != 0x7f)
+      continue;
+    cairn_buf_append(b, run, (size_t)(s - run));
+    if (!c)
+      return;
+    if (c == '\n')
+      cairn_buf_puts(b, "\\n");
+    else if (c == '\r')
+      cairn_buf_puts(b, "\\r");
+    else if (c == '\t')
+      cairn_buf_puts(b, "\\t");
+    else
+      cairn_buf_printf(b, "\\u%04x", c);
+    run = s + 1;
+  }
+}
+
 static void diag_at(struct cairn_diag *d, const struct src_file *f,
                     const char *ptr, int want_key, const char *fmt, ...)
 {
@@ -53,8 +77,11 @@ static void diag_at(struct cairn_diag *d, const struct src_file *f,
   if (f->text.data)
     cairn_json_locate(f->text.data, ptr, want_key, &line, &col);
   cairn_log_mask(msg);
-  cairn_buf_printf(&d->text, "%s:%d:%d: %s%s%s\n", f->path, line, col,
-                   ptr, *ptr ? ": " : "", msg);
+  cairn_buf_printf(&d->text, "%s:%d:%d: ", f->path, line, col);
+  put_oneline(&d->text, ptr);
+  cairn_buf_puts(&d->text, *ptr ? ": " : "");
+  put_oneline(&d->text, msg);
+  cairn_buf_putc(&d->text, '\n');
   d->n++;
   free(msg);
 }

@@ -21,6 +21,9 @@ declare -A want=(
   [15-bad-sink-override]=':37:44: /sinks/0/mode: "merge" is not one of append, upsert, replace_partition'
   [16-bad-variable]=':7:13: /source/path: unknown variable kind "vault"'
   [17-bad-chunk-rows]=':9:19: /source/chunk_rows: chunk_rows must be a positive integer'
+  # a key with a newline (found by tests/fuzz/fuzz_job.c): escaped, so the
+  # diagnostic stays one line
+  [18-control-char-key]=':5:3: /sched\nule: unknown key "sched\nule"'
 )
 n=0
 for f in "$D"/[0-9]*.json; do
@@ -39,6 +42,10 @@ for f in "$D"/[0-9]*.json; do
     first=$(printf '%s\n' "$err" | head -n 1)
     [[ "$first" == "$f:"[0-9]*:[0-9]*": "* ]] || fail "$cmd $name: not file:line:col: [$first]"
     [[ "$first" == *"${want[$name]}"* ]] || fail "$cmd $name: [$first] lacks [${want[$name]}]"
+    # every line of run's refusal is a diagnostic with its position
+    while [ "$cmd" = run ] && IFS= read -r l; do
+      [[ "$l" == "$f:"[0-9]*:[0-9]*": "* ]] || fail "$cmd $name: not file:line:col: [$l]"
+    done <<<"$err"
     [ ! -e "$T/state" ] && [ ! -e "$T/out" ] || fail "$cmd $name: state or out touched"
   done
   n=$((n+1))

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_job.c -- job files: whatever the bytes, cairn_job_load either
+ * loads a job or refuses with CAIRN_EUSAGE and at least one diagnostic,
+ * every one of them "file:line:col: message" with line and col from 1
+ * (what `cairn run` and `cairn validate` print before exiting 2).
+ *
+ * The input is written to a job file in a scratch directory; the sinks it
+ * names come from the repository's sinks/, its contract from schemas/
+ * (run from the repository root). */
+#include "core/log.h"
+#include "job/spec.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK(c) do { if (!(c)) abort(); } while (0)
+
+/* "path:LINE:COL: " with LINE, COL >= 1, at the start of each line. */
+static int well_placed(const char *text)
+{
+  while (*text) {
+    const char *nl = strchr(text, '\n'), *p = text;
+    long line, col;
+    char *e;
+    if (!nl)
+      return 0; /* every diagnostic ends its line */
+    while (p < nl && *p != ':')
+      p++;
+    if (p == text || p == nl)
+      return 0;
+    line = strtol(p + 1, &e, 10);
+    if (e == p + 1 || *e != ':' || line < 1)
+      return 0;
+    col = strtol(e + 1, &e, 10);
+    if (*e != ':' || e[1] != ' ' || col < 1)
+      return 0;
+    text = nl + 1;
+  }
+  return 1;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  static char path[64];
+  static const char *params[] = { "input=fixtures/demo/cost.csv",
+                                  "tenant_id=t", "client_id=c", NULL };
+  struct cairn_job_opts jo = { params, "schemas", "sinks", 0 };
+  struct cairn_job *job = NULL;
+  struct cairn_diag d = {0};
+  cairn_err err = {0};
+  FILE *fp;
+  int rc;
+
+  if (!path[0]) {
+    cairn_log_init(0, CAIRN_LOG_ERROR + 1, stderr);
+    snprintf(path, sizeof path, "/tmp/cairn-fuzz-job-%ld.json",
+             (long)getpid());
+  }
+  fp = fopen(path, "wb");
+  CHECK(fp && fwrite(data, 1, size, fp) == size && fclose(fp) == 0);
+  rc = cairn_job_load(path, &jo, &job, &d, &err);
+  if (rc == CAIRN_OK) {
+    CHECK(job != NULL && d.n == 0);
+  } else {
+    CHECK(rc == CAIRN_EUSAGE && job == NULL && d.n >= 1);
+    CHECK(d.text.data && well_placed(d.text.data));
+  }
+  cairn_job_free(job);
+  cairn_diag_free(&d);
+  unlink(path);
+  return 0;
+}
