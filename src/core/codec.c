@@ -2,7 +2,8 @@
 /* codec.c -- base64 (RFC 4648) and UTF-8 validation, shared by the HAR
  * recorder, the http source's basic auth, the sqlite source's BLOBs and
  * the PII policy; JSON string escaping, shared by the batch's row JSON,
- * the bundle's NDJSON and the mapping functions' canonical JSON. */
+ * the bundle's NDJSON and the mapping functions' canonical JSON; one-line
+ * text for diagnostics and log lines. */
 #include "core/codec.h"
 #include "core/jsonx.h"
 #include "core/mem.h"
@@ -253,3 +254,30 @@ char *cairn_json_str_to(char *p, const char *str, size_t n, int upper)
   *p++ = '"';
   return p;
 }
+
+void cairn_put_oneline(struct cairn_buf *b, const char *s)
+{
+  const unsigned char *p = (const unsigned char *)s, *run = p, *end;
+  end = p + strlen(s);
+  while (p < end) {
+    size_t k = *p >= 0x20 && *p != 0x7f ? cairn_utf8_len(p, end) : 0;
+    if (k) {
+      p += k;
+      continue;
+    }
+    cairn_buf_append(b, run, (size_t)(p - run));
+    if (*p == '\n')
+      cairn_buf_puts(b, "\\n");
+    else if (*p == '\r')
+      cairn_buf_puts(b, "\\r");
+    else if (*p == '\t')
+      cairn_buf_puts(b, "\\t");
+    else if (*p < 0x80)
+      cairn_buf_printf(b, "\\u%04x", *p);
+    else
+      cairn_buf_printf(b, "\\x%02x", *p);
+    run = ++p;
+  }
+  cairn_buf_append(b, run, (size_t)(p - run));
+}
+

@@ -29,4 +29,12 @@ size_t cairn_utf8_check(const char *s, size_t n);
 char  *cairn_json_str_to(char *p, const char *s, size_t n, int upper);
 size_t cairn_json_str_len(const char *s, size_t n);
 
+/* Append the NUL-terminated s to b as one line of valid UTF-8, for
+ * diagnostics and log lines that quote text from outside (a job file's
+ * key, a server's reply): control characters escaped as in JSON (\n \r
+ * \t, others \u00XX), bytes that do not begin valid UTF-8 as \xNN,
+ * everything else as is. */
+struct cairn_buf;
+void cairn_put_oneline(struct cairn_buf *b, const char *s);
+
 #endif

@@ -2,6 +2,7 @@
 /* log.c -- JSON-lines (or text) logging with secret masking. */
 #include "core/log.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/mem.h"
 
 #include <pthread.h>
@@ -127,6 +128,16 @@ static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
   if (level < g.min_level)
     return;
   msg = cairn_vstrfmt(fmt, ap);
+  /* A message may quote text from outside (a server's reply, a file
+   * name): one line of valid UTF-8 in text logs, and valid UTF-8 for
+   * json_string (which refuses anything else) in JSON logs, where the
+   * encoder escapes control characters itself. */
+  if (!g.json || !cairn_utf8_valid(msg, strlen(msg))) {
+    struct cairn_buf one = {0};
+    cairn_put_oneline(&one, msg);
+    free(msg);
+    msg = one.data ? one.data : cairn_xstrdup("");
+  }
   gettimeofday(&tv, NULL);
   gmtime_r(&tv.tv_sec, &tm);
   snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",

@@ -3,6 +3,7 @@
  * expand variables, resolve sinks and the contract. Every problem becomes a
  * "file:line:col: /pointer: message" diagnostic; nothing runs on error. */
 #include "job/spec.h"
+#include "core/codec.h"
 #include "core/clock.h"
 #include "core/fsx.h"
 #include "core/hash.h"
@@ -40,28 +41,13 @@ static void diag_at(struct cairn_diag *d, const struct src_file *f,
                     const char *ptr, int want_key, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Append s with its control characters escaped as in JSON (\n, \u0001):
- * a key or value quoted in a diagnostic may hold any, and a raw newline
- * would split the diagnostic into a line without its file:line:col. */
-static void put_oneline(struct cairn_buf *b, const char *s)
+/* One diagnostic that carries its own position (a parse error's
+ * "path:line:col: ...") or has none to give (an I/O error, --param). */
+static void diag_text(struct cairn_diag *d, const char *text)
 {
-  for (const char *run = s;; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c >= 0x20 && c != 0x7f)
-      continue;
-    cairn_buf_append(b, run, (size_t)(s - run));
-    if (!c)
-      return;
-    if (c == '\n')
-      cairn_buf_puts(b, "\\n");
-    else if (c == '\r')
-      cairn_buf_puts(b, "\\r");
-    else if (c == '\t')
-      cairn_buf_puts(b, "\\t");
-    else
-      cairn_buf_printf(b, "\\u%04x", c);
-    run = s + 1;
-  }
+  cairn_put_oneline(&d->text, text);
+  cairn_buf_putc(&d->text, '\n');
+  d->n++;
 }
 
 static void diag_at(struct cairn_diag *d, const struct src_file *f,
@@ -78,9 +64,9 @@ static void diag_at(struct cairn_diag *d, const struct src_file *f,
     cairn_json_locate(f->text.data, ptr, want_key, &line, &col);
   cairn_log_mask(msg);
   cairn_buf_printf(&d->text, "%s:%d:%d: ", f->path, line, col);
-  put_oneline(&d->text, ptr);
+  cairn_put_oneline(&d->text, ptr);
   cairn_buf_puts(&d->text, *ptr ? ": " : "");
-  put_oneline(&d->text, msg);
+  cairn_put_oneline(&d->text, msg);
   cairn_buf_putc(&d->text, '\n');
   d->n++;
   free(msg);
@@ -94,8 +80,7 @@ static int load_src(struct src_file *f, const char *path, struct cairn_diag *d)
   if (cairn_json_load_file(path, &f->doc, &f->text, &e) < 0) {
     /* Parse errors already read "path:line:col: msg"; I/O errors name
      * the path too. */
-    cairn_buf_printf(&d->text, "%s\n", e.msg);
-    d->n++;
+    diag_text(d, e.msg);
     return CAIRN_EUSAGE;
   }
   if (!json_is_object(f->doc)) {
@@ -178,8 +163,9 @@ static int validate_part(json_t *schema_doc, const char *def,
     schema_doc = wrapper;
   }
   if (cairn_schema_compile(schema_doc, &s, &e) < 0) {
-    cairn_buf_printf(&d->text, "schema: %s\n", e.msg);
-    d->n++;
+    char *t = cairn_strfmt("schema: %s", e.msg);
+    diag_text(d, t);
+    free(t);
     json_decref(wrapper);
     return -1;
   }
@@ -196,9 +182,10 @@ static json_t *load_schema(const char *dir, const char *file,
   cairn_err e = {0};
   json_t *doc = NULL;
   if (cairn_json_load_file(path, &doc, NULL, &e) < 0) {
-    cairn_buf_printf(&d->text, "%s (set CAIRN_SCHEMAS to the schemas "
-                     "directory)\n", e.msg);
-    d->n++;
+    char *t = cairn_strfmt("%s (set CAIRN_SCHEMAS to the schemas "
+                           "directory)", e.msg);
+    diag_text(d, t);
+    free(t);
   }
   free(path);
   return doc;
@@ -654,9 +641,9 @@ static json_t *parse_params(const char *const *params, struct cairn_diag *d)
     const char *eq = strchr(params[i], '=');
     char *k;
     if (!eq || eq == params[i]) {
-      cairn_buf_printf(&d->text, "--param %s: expected NAME=VALUE\n",
-                       params[i]);
-      d->n++;
+      char *t = cairn_strfmt("--param %s: expected NAME=VALUE", params[i]);
+      diag_text(d, t);
+      free(t);
       continue;
     }
     k = cairn_xstrndup(params[i], (size_t)(eq - params[i]));

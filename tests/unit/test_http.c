@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/codec.h"
 #include "http/har.h"
 #include "http/http.h"
 #include "http/mock.h"
@@ -369,6 +370,19 @@ Test(http, base64_and_http_dates_round_trip)
   cr_assert(cairn_utf8_valid("h\xc3\xa9", 3));
   cr_assert(!cairn_utf8_valid("\xc3(", 2));
   cr_assert(!cairn_utf8_valid("\xed\xa0\x80", 3), "surrogates are invalid");
+}
+
+Test(http, oneline_escapes_control_characters_and_bytes_that_are_not_utf8)
+{
+  struct cairn_buf b = {0};
+  cairn_put_oneline(&b, "k\ney\r\t\x01\x7f Z\xc3\xbcrich \xff\xc3(");
+  cr_assert_str_eq(b.data, "k\\ney\\r\\t\\u0001\\u007f Z\xc3\xbcrich "
+                           "\\xff\\xc3(");
+  cr_assert(cairn_utf8_valid(b.data, b.len));
+  b.len = 0;
+  cairn_put_oneline(&b, "");
+  cr_assert_eq(b.len, 0);
+  cairn_buf_free(&b);
 }
 
 Test(http, reason_phrases)

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* test_log.c -- log lines: one line each, whatever the message quotes
+ * (a server's reply with newlines, bytes that are not UTF-8), in text and
+ * in JSON form. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/codec.h"
+#include "core/log.h"
+
+/* Log one warning quoting 'quoted' in the given form; returns the lines
+ * written (owned). */
+static char *log_one(int json, const char *quoted)
+{
+  char *text = NULL;
+  size_t len = 0;
+  FILE *fp = open_memstream(&text, &len);
+  cr_assert_not_null(fp);
+  cairn_log_init(json, CAIRN_LOG_INFO, fp);
+  cairn_warn("server said: %s", quoted);
+  cairn_log_init(0, CAIRN_LOG_ERROR, stderr);
+  fclose(fp);
+  return text;
+}
+
+Test(log, a_text_line_stays_one_line_of_utf8)
+{
+  char *text = log_one(0, "line one\nWARN  forged \xff");
+  cr_assert_eq(strchr(text, '\n'), text + strlen(text) - 1, "[%s]", text);
+  cr_assert(strstr(text, "server said: line one\\nWARN  forged \\xff\n"),
+            "[%s]", text);
+  cr_assert(cairn_utf8_valid(text, strlen(text)));
+  free(text);
+}
+
+Test(log, a_json_line_keeps_a_message_that_is_not_utf8)
+{
+  char *text = log_one(1, "bad \xc3( byte\nnext");
+  json_error_t je;
+  json_t *o;
+  cr_assert_eq(strchr(text, '\n'), text + strlen(text) - 1, "[%s]", text);
+  o = json_loads(text, 0, &je);
+  cr_assert_not_null(o, "%s: [%s]", je.text, text);
+  cr_assert_str_eq(json_string_value(json_object_get(o, "msg")),
+                   "server said: bad \\xc3( byte\\nnext");
+  json_decref(o);
+  /* valid UTF-8 is left to the JSON encoder, which escapes the newline */
+  free(text);
+  text = log_one(1, "Z\xc3\xbcrich\nnext");
+  o = json_loads(text, 0, &je);
+  cr_assert_not_null(o, "%s: [%s]", je.text, text);
+  cr_assert_str_eq(json_string_value(json_object_get(o, "msg")),
+                   "server said: Z\xc3\xbcrich\nnext");
+  json_decref(o);
+  free(text);
+}
