@@ -36,24 +36,24 @@ Test(log, a_text_line_stays_one_line_of_utf8)
   free(text);
 }
 
-Test(log, a_json_line_keeps_a_message_that_is_not_utf8)
+/* The line is one JSON object whose msg is want; frees text. */
+static void expect_json_msg(char *text, const char *want)
 {
-  char *text = log_one(1, "bad \xc3( byte\nnext");
   json_error_t je;
   json_t *o;
   cr_assert_eq(strchr(text, '\n'), text + strlen(text) - 1, "[%s]", text);
   o = json_loads(text, 0, &je);
   cr_assert_not_null(o, "%s: [%s]", je.text, text);
-  cr_assert_str_eq(json_string_value(json_object_get(o, "msg")),
-                   "server said: bad \\xc3( byte\\nnext");
+  cr_assert_str_eq(json_string_value(json_object_get(o, "msg")), want);
   json_decref(o);
+  free(text);
+}
+
+Test(log, a_json_line_keeps_a_message_that_is_not_utf8)
+{
+  expect_json_msg(log_one(1, "bad \xc3( byte\nnext"),
+                  "server said: bad \\xc3( byte\\nnext");
   /* valid UTF-8 is left to the JSON encoder, which escapes the newline */
-  free(text);
-  text = log_one(1, "Z\xc3\xbcrich\nnext");
-  o = json_loads(text, 0, &je);
-  cr_assert_not_null(o, "%s: [%s]", je.text, text);
-  cr_assert_str_eq(json_string_value(json_object_get(o, "msg")),
-                   "server said: Z\xc3\xbcrich\nnext");
-  json_decref(o);
-  free(text);
+  expect_json_msg(log_one(1, "Z\xc3\xbcrich\nnext"),
+                  "server said: Z\xc3\xbcrich\nnext");
 }
