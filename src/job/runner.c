@@ -17,6 +17,7 @@
  * between any two of these writes is harmless. */
 #include "job/runner.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/hash.h"
@@ -1105,6 +1106,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   int resumed = 0, rc, exit_code;
   int64_t t0 = cairn_clock_mono_ms(), ended;
   const char *message = NULL;
+  struct cairn_buf message_line = {0}; /* err.msg as one line of UTF-8 */
   char *outputs = NULL;
 
   r.job = job;
@@ -1252,7 +1254,10 @@ out:
   cairn_progress_end();
   exit_code = cairn_exit_code_for(rc < 0 ? rc : CAIRN_OK);
   if (rc < 0) {
-    message = err.msg;
+    /* The summary's last line, the runs table and `cairn status` show it:
+     * one line of valid UTF-8 whatever it quotes (a server's reply). */
+    cairn_put_oneline(&message_line, err.msg);
+    message = message_line.data ? message_line.data : "";
     cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),
@@ -1322,5 +1327,6 @@ out:
   json_decref(r.outputs);
   cairn_lock_release(lock);
   free(windows);
+  cairn_buf_free(&message_line);
   return exit_code;
 }

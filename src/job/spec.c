@@ -639,9 +639,13 @@ static json_t *parse_params(const char *const *params, struct cairn_diag *d)
   json_t *o = json_object();
   for (size_t i = 0; params && params[i]; i++) {
     const char *eq = strchr(params[i], '=');
-    char *k;
-    if (!eq || eq == params[i]) {
-      char *t = cairn_strfmt("--param %s: expected NAME=VALUE", params[i]);
+    char *k, *t = NULL;
+    if (!eq || eq == params[i])
+      t = cairn_strfmt("--param %s: expected NAME=VALUE", params[i]);
+    else if (!cairn_utf8_valid(params[i], strlen(params[i])))
+      /* a job is a JSON document: its values are UTF-8 text */
+      t = cairn_strfmt("--param %s: not valid UTF-8", params[i]);
+    if (t) {
       diag_text(d, t);
       free(t);
       continue;

@@ -41,3 +41,22 @@ for want in "failed  exit=3" "(resumed)" "job_sha256=$sha" "connector=1.0.0" "ou
 done
 ! grep -rqa "s3cr3t-audit-value" "$T/state" || fail "secret in state"
 ! grep -qa "s3cr3t-audit-value" <<<"$json$text" || fail "secret in status"
+# A failure message quoting outside text (here a path with a newline) is
+# one line in the summary, the runs table and the status.
+bad=$'no\nsuch-export'
+set +e
+out=$("$CAIRN" run jobs/azure-cost-export.json --param input="$T/$bad" \
+      --state "$T/nl-state" --out "$T/nl-out" 2>/dev/null); rc=$?
+set -e
+expect_eq "$rc" 3 "missing export exit"
+expect_eq "$(grep -c . <<<"$out")" 1 "summary lines"
+[[ "$out" == *'no\nsuch-export: No such file or directory'* ]] || fail "summary: [$out]"
+json=$("$CAIRN" status azure-cost-export --state "$T/nl-state" --json)
+expect_eq "$(jq -r '.runs[0].message' <<<"$json")" "$T/no\\nsuch-export: No such file or directory" "stored message"
+# A parameter that is not UTF-8 cannot go into a job (JSON): said so, exit 2.
+set +e
+err=$("$CAIRN" run jobs/azure-cost-export.json --param input=$'x\xff' \
+      --state "$T/nl-state" --out "$T/nl-out" 2>&1 >/dev/null); rc=$?
+set -e
+expect_eq "$rc" 2 "non-UTF-8 param exit"
+expect_eq "$(head -n 1 <<<"$err")" '--param input=x\xff: not valid UTF-8' "non-UTF-8 param"
