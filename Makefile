@@ -1,7 +1,7 @@
 ## cairn -- batch ETL engine. Targets:
 ## make            build bin/cairn (installs missing Debian packages first)
 ## make run        build, then run the demo job offline from fixtures/
-## make test       build, then every test: unit, CLI, torture (what CI runs)
+## make test       build, then every test: unit, fuzz corpus, CLI, torture (CI)
 ## make asan       the whole suite under AddressSanitizer + UBSan
 ## make tsan       the runner's threads under ThreadSanitizer (CLI runs, ~2 min)
 ## make fuzz       libFuzzer + ASan/UBSan on the parsers (FUZZ_SECONDS each)
