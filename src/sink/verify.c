@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L /* stat, fsync (no -D_GNU_SOURCE) */
 #endif
 #include "sink/verify.h"
+#include "core/codec.h"
 #include "core/hash.h"
 #include "core/mem.h"
 
@@ -232,14 +233,28 @@ struct scan {
 static void problem(struct cairn_verify_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* The report quotes what the bundle holds (entry names, manifest values):
+ * each string is kept to one line of valid UTF-8, so that `cairn verify`,
+ * which prints one line per problem and per summary field, cannot be made
+ * to print a line of the bundle's choosing ("OK"). Takes text (owned). */
+static char *oneline(char *text)
+{
+  struct cairn_buf one = {0};
+  cairn_put_oneline(&one, text);
+  free(text);
+  return one.data ? one.data : cairn_xstrdup("");
+}
+
 static void problem(struct cairn_verify_report *r, const char *fmt, ...)
 {
   va_list ap;
+  char *text;
   va_start(ap, fmt);
+  text = cairn_vstrfmt(fmt, ap);
+  va_end(ap);
   r->problems = cairn_xrealloc(r->problems,
                                (r->n_problems + 1) * sizeof *r->problems);
-  r->problems[r->n_problems++] = cairn_vstrfmt(fmt, ap);
-  va_end(ap);
+  r->problems[r->n_problems++] = oneline(text);
 }
 
 static int read_entry(struct archive *a, struct scan *sc, struct entry *e)
@@ -371,7 +386,8 @@ static void scan_free(struct scan *sc)
 
 static char *dup_str(const json_t *v)
 {
-  return json_is_string(v) ? cairn_xstrdup(json_string_value(v)) : NULL;
+  return json_is_string(v) ? oneline(cairn_xstrdup(json_string_value(v)))
+                           : NULL;
 }
 
 static int is_hex64(const char *s)
@@ -404,10 +420,10 @@ static void fill_summary(const json_t *m, struct cairn_verify_report *r)
   r->logical_time = dup_str(json_object_get(m, "logical_time"));
   r->recording_sha256 = dup_str(json_object_get(m, "recording_sha256"));
   if (json_is_string(json_object_get(c, "name")))
-    r->contract = cairn_strfmt(
+    r->contract = oneline(cairn_strfmt(
         "%s %s", json_string_value(json_object_get(c, "name")),
         json_is_string(json_object_get(c, "version"))
-            ? json_string_value(json_object_get(c, "version")) : "?");
+            ? json_string_value(json_object_get(c, "version")) : "?"));
 }
 
 static void check_header(const json_t *m, struct cairn_verify_report *r)

@@ -102,6 +102,26 @@ pack "$T/unsigned.tar" "$T/unsigned" manifest.json parts/all/1.ndjson.zst parts/
 "$CAIRN" verify "$T/unsigned.tar" | grep -qx "signature:    none (unsigned bundle)" || fail "unsigned summary"
 expect_fail "$T/unsigned.tar" "manifest.json: bundle is unsigned" --pubkey "$T/pub.pem"
 
+# -- a bundle that names things with newlines cannot print lines of its own
+# (found by tests/fuzz/fuzz_verify.c): an extra entry "x<LF>OK", and an
+# unsigned manifest whose job holds "<LF>signature: ok"
+cp -a "$T/unsigned" "$T/forged"
+jq '.job = "handmade\nsignature:    ok"' "$T/unsigned/manifest.json" > "$T/forged/manifest.json"
+printf x > "$T/forged/parts/all/3.ndjson.zst"
+mv "$T/forged/parts/all/3.ndjson.zst" "$T/forged/parts/all/3.ndjson.zst"$'\n''OK'
+pack "$T/forged.tar" "$T/forged" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst \
+  "parts/all/3.ndjson.zst"$'\n''OK'
+expect_fail "$T/forged.tar" 'parts/all/3.ndjson.zst\nOK: not listed in manifest'
+while IFS= read -r l; do
+  [[ "$l" == "cairn verify: "* ]] || fail "verify printed a line of the bundle's: [$l]"
+done < "$T/err"
+rm "$T/forged/parts/all/3.ndjson.zst"$'\n''OK'
+pack "$T/forged.tar" "$T/forged" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
+# (an unsigned manifest is not protected: it verifies, as it says)
+"$CAIRN" verify "$T/forged.tar" > "$T/out"
+grep -qxF 'job:          handmade\nsignature:    ok' "$T/out" || fail "forged job: $(cat "$T/out")"
+! grep -qx "signature:    ok" "$T/out" || fail "forged summary line"
+
 # -- not a tar at all
 echo "not a tar" > "$T/junk.tar"
 expect_fail "$T/junk.tar" "not a readable tar archive"
