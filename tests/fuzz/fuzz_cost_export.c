@@ -15,6 +15,7 @@
  *   - a second source resumed from the cursor of any chunk emits exactly
  *     the rows the first emitted after that chunk (chunks are resumable
  *     by their cursor). */
+#include "fuzz.h"
 #include "core/log.h"
 #include "source/source.h"
 
@@ -25,7 +26,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
 enum { MAX_CHUNKS = 4096 };
 
 static char dir[64];

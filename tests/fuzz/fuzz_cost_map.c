@@ -8,6 +8,7 @@
  * metadata the source gives. Whatever the bytes: every record ends as a
  * row or a reject, and the rows encode (chunk digest, NDJSON line).
  * Run from the repository root (jobs/, schemas/, fixtures/). */
+#include "fuzz.h"
 #include "core/batch.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -18,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
 
 static const struct {
   const char *job, *csv;

@@ -5,13 +5,12 @@
  * Input: the first byte picks where the text is cut in two for the
  * scanner (a record arriving in pieces), the rest is the text. Each record
  * the references find is split and compared field by field. */
+#include "fuzz.h"
 #include "source/csv.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
 
 /* Where the record starting at p ends: bytes up to and including the
  * first newline outside quotes, or n. */

@@ -5,6 +5,7 @@
  * recorded (method, URL, body as recorded), a loaded recording answers
  * with a response or fails with a message (CAIRN_EREPLAY when nothing
  * matches). */
+#include "fuzz.h"
 #include "core/log.h"
 #include "http/http.h"
 
@@ -14,25 +15,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static char path[64];
+  const char *path;
   cairn_http_transport *t = NULL;
   cairn_err err = {0};
   json_t *har;
   const json_t *entries;
-  FILE *fp;
   int rc;
 
-  if (!path[0]) {
-    cairn_log_init(0, CAIRN_LOG_ERROR + 1, stderr);
-    snprintf(path, sizeof path, "/tmp/cairn-fuzz-har-%ld.har",
-             (long)getpid());
-  }
-  fp = fopen(path, "wb");
-  CHECK(fp && fwrite(data, 1, size, fp) == size && fclose(fp) == 0);
+  path = fuzz_input_file("har", ".har", data, size);
   rc = cairn_http_replay_open(path, &t, &err);
   if (rc < 0) {
     CHECK((rc == CAIRN_EIO || rc == CAIRN_EPARSE) && err.msg[0] && !t);

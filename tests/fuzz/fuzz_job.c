@@ -7,6 +7,7 @@
  * The input is written to a job file in a scratch directory; the sinks it
  * names come from the repository's sinks/, its contract from schemas/
  * (run from the repository root). */
+#include "fuzz.h"
 #include "core/log.h"
 #include "job/spec.h"
 
@@ -15,8 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
 
 /* "path:LINE:COL: " with LINE, COL >= 1, at the start of each line. */
 static int well_placed(const char *text)
@@ -44,23 +43,16 @@ static int well_placed(const char *text)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static char path[64];
+  const char *path;
   static const char *params[] = { "input=fixtures/demo/cost.csv",
                                   "tenant_id=t", "client_id=c", NULL };
   struct cairn_job_opts jo = { params, "schemas", "sinks", 0 };
   struct cairn_job *job = NULL;
   struct cairn_diag d = {0};
   cairn_err err = {0};
-  FILE *fp;
   int rc;
 
-  if (!path[0]) {
-    cairn_log_init(0, CAIRN_LOG_ERROR + 1, stderr);
-    snprintf(path, sizeof path, "/tmp/cairn-fuzz-job-%ld.json",
-             (long)getpid());
-  }
-  fp = fopen(path, "wb");
-  CHECK(fp && fwrite(data, 1, size, fp) == size && fclose(fp) == 0);
+  path = fuzz_input_file("job", ".json", data, size);
   rc = cairn_job_load(path, &jo, &job, &d, &err);
   if (rc == CAIRN_OK) {
     CHECK(job != NULL && d.n == 0);

@@ -8,13 +8,12 @@
  * left unbuilt, the same text gives the same tree apart from that array,
  * and cairn_json_fast_each hands out exactly its elements, whole or from
  * any point. */
+#include "fuzz.h"
 #include "core/json_fast.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
 
 struct each_ud {
   const json_t *want;   /* the array json_loadb built */

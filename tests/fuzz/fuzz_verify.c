@@ -7,6 +7,7 @@
  * archive names its entries: `cairn verify` prints one problem per line,
  * and a bundle must not be able to print lines of its own. */
 #include "core/codec.h"
+#include "fuzz.h"
 #include "core/log.h"
 #include "sink/verify.h"
 
@@ -16,23 +17,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(c) do { if (!(c)) abort(); } while (0)
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  static char path[64];
+  const char *path;
   struct cairn_verify_report rep;
   cairn_err err = {0};
-  FILE *fp;
   int rc;
 
-  if (!path[0]) {
-    cairn_log_init(0, CAIRN_LOG_ERROR + 1, stderr);
-    snprintf(path, sizeof path, "/tmp/cairn-fuzz-verify-%ld.tar",
-             (long)getpid());
-  }
-  fp = fopen(path, "wb");
-  CHECK(fp && fwrite(data, 1, size, fp) == size && fclose(fp) == 0);
+  path = fuzz_input_file("verify", ".tar", data, size);
   rc = cairn_bundle_verify(path, NULL, &rep, &err);
   if (rc == CAIRN_OK) {
     CHECK(rep.n_problems == 0);
