@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* cmd_dlq.c -- `cairn dlq JOB [--json]`: quarantined records and reasons. */
 #include "cli/cli.h"
+#include "core/codec.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "state/state.h"
 
 #include <getopt.h>
@@ -69,21 +71,29 @@ int cairn_cmd_dlq(int argc, char **argv)
   } else {
     printf("%zu quarantined record%s for %s\n", json_array_size(q),
            json_array_size(q) == 1 ? "" : "s", job);
+    /* One line per record and one for its raw text, whatever they hold
+     * (a record spanning lines, bytes that are not UTF-8: escaped, as
+     * cairn_put_oneline does; --json has the text, and raw_base64 the
+     * exact bytes of a record that is not UTF-8). */
+    struct cairn_buf line = {0};
     for (size_t i = 0; i < json_array_size(q); i++) {
       json_t *r = json_array_get(q, i);
-      char *line = NULL;
-      printf("%s #%lld %s: %s\n",
-             json_string_value(json_object_get(r, "window")),
-             (long long)json_integer_value(json_object_get(r, "seq")),
-             json_string_value(json_object_get(r, "position")),
-             json_string_value(json_object_get(r, "reasons")));
-      if (json_string_value(json_object_get(r, "raw"))) {
-        line = strdup(json_string_value(json_object_get(r, "raw")));
-        cairn_log_mask(line);
-        printf("    raw: %s\n", line);
-        free(line);
+      const char *raw = json_string_value(json_object_get(r, "raw"));
+      line.len = 0;
+      cairn_buf_printf(&line, "%s #%lld ",
+                       json_string_value(json_object_get(r, "window")),
+                       (long long)json_integer_value(json_object_get(r, "seq")));
+      cairn_put_oneline(&line, json_string_value(json_object_get(r, "position")));
+      cairn_buf_puts(&line, ": ");
+      cairn_put_oneline(&line, json_string_value(json_object_get(r, "reasons")));
+      if (raw) {
+        cairn_buf_puts(&line, "\n    raw: ");
+        cairn_put_oneline(&line, raw);
       }
+      cairn_log_mask(line.data);
+      printf("%s\n", line.data);
     }
+    cairn_buf_free(&line);
   }
 done:
   json_decref(q);

@@ -2,6 +2,7 @@
 /* state.c -- the SQLite checkpoint store. See state.h for the model and
  * docs/internals/checkpoints.md for why each write is where it is. */
 #include "state/state.h"
+#include "core/codec.h"
 #include "core/fsx.h"
 #include "core/hash.h"
 #include "core/log.h"
@@ -1024,9 +1025,25 @@ static int query_json(cairn_state *st, const char *sql, const char *job,
       case SQLITE_NULL:
         json_object_set_new(o, name, json_null());
         break;
-      default:
-        json_object_set_new(o, name,
-            json_string((const char *)sqlite3_column_text(s, i)));
+      default: {
+        const char *t = (const char *)sqlite3_column_text(s, i);
+        size_t n = (size_t)sqlite3_column_bytes(s, i);
+        json_t *v = json_stringn(t, n);
+        if (!v) {
+          /* Not UTF-8 (a record quarantined for that): readable with the
+           * bytes escaped, and exact in <name>_base64. */
+          struct cairn_buf one = {0};
+          char *b64 = cairn_base64_encode(t, n), *key;
+          cairn_put_oneline(&one, t);
+          v = json_string(one.data ? one.data : "");
+          key = cairn_strfmt("%s_base64", name);
+          json_object_set_new(o, key, json_string(b64));
+          free(key);
+          free(b64);
+          cairn_buf_free(&one);
+        }
+        json_object_set_new(o, name, v);
+      }
       }
     }
     json_array_append_new(arr, o);

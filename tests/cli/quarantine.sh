@@ -29,3 +29,21 @@ expect_eq "$(head -n 1 <<<"$listing")" "12 quarantined records for demo-cost" "h
 "$CAIRN" run jobs/demo-cost.json --param input=$IN "${S[@]}" >/dev/null 2>&1 || fail "rerun"
 expect_eq "$("$CAIRN" dlq demo-cost --json "${S[@]}" | jq length)" 12 "no duplicate quarantine rows"
 expect_eq "$("$CAIRN" status demo-cost --json "${S[@]}" | jq .dlq_depth)" 12 "status dlq depth"
+# A record quarantined because it is not UTF-8 keeps its raw text: escaped
+# in the listing (one line), exact in --json's raw_base64.
+python3 - "$T/bad-utf8.csv" <<'PY'
+import sys
+rows = open("fixtures/demo/cost.csv", "rb").read().split(b"\n")
+i = rows[7].find(b"/subscriptions/")
+rows[7] = rows[7][:i + 5] + b"\xff" + rows[7][i + 5:]
+open(sys.argv[1], "wb").write(b"\n".join(rows))
+PY
+U=(--state "$T/u-state" --out "$T/u-out")
+"$CAIRN" run jobs/demo-cost.json --param input="$T/bad-utf8.csv" "${U[@]}" >/dev/null 2>&1 || fail "run with a non-UTF-8 record"
+json=$("$CAIRN" dlq demo-cost --json "${U[@]}")
+expect_eq "$(jq -r '.[0].reasons' <<<"$json")" "resourceId: not valid UTF-8 (byte 5)" "non-UTF-8 reason"
+expect_eq "$(jq -r '.[0].raw_base64' <<<"$json" | base64 -d | od -An -tx1)" \
+  "$(sed -n 8p "$T/bad-utf8.csv" | head -c -1 | od -An -tx1)" "raw_base64 is the record"
+listing=$("$CAIRN" dlq demo-cost "${U[@]}")
+expect_eq "$(grep -c . <<<"$listing")" 3 "listing lines"
+grep -qF '    raw: ' <<<"$listing" && grep -qF '/subs\xffcriptions/' <<<"$listing" || fail "escaped raw: $listing"
