@@ -260,7 +260,8 @@ void cairn_put_oneline(struct cairn_buf *b, const char *s)
   const unsigned char *p = (const unsigned char *)s, *run = p, *end;
   end = p + strlen(s);
   while (p < end) {
-    size_t k = *p >= 0x20 && *p != 0x7f ? cairn_utf8_len(p, end) : 0;
+    size_t k = *p >= 0x20 && *p < 0x7f ? 1
+               : *p >= 0x80          ? cairn_utf8_len(p, end) : 0;
     if (k) {
       p += k;
       continue;
@@ -281,3 +282,9 @@ void cairn_put_oneline(struct cairn_buf *b, const char *s)
   cairn_buf_append(b, run, (size_t)(p - run));
 }
 
+char *cairn_oneline(const char *s)
+{
+  struct cairn_buf b = {0};
+  cairn_put_oneline(&b, s);
+  return b.data ? b.data : cairn_xstrdup("");
+}

@@ -36,5 +36,7 @@ size_t cairn_json_str_len(const char *s, size_t n);
  * everything else as is. */
 struct cairn_buf;
 void cairn_put_oneline(struct cairn_buf *b, const char *s);
+/* The same as a new string (free it). */
+char *cairn_oneline(const char *s);
 
 #endif

@@ -133,10 +133,9 @@ static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
    * json_string (which refuses anything else) in JSON logs, where the
    * encoder escapes control characters itself. */
   if (!g.json || !cairn_utf8_valid(msg, strlen(msg))) {
-    struct cairn_buf one = {0};
-    cairn_put_oneline(&one, msg);
+    char *one = cairn_oneline(msg);
     free(msg);
-    msg = one.data ? one.data : cairn_xstrdup("");
+    msg = one;
   }
   gettimeofday(&tv, NULL);
   gmtime_r(&tv.tv_sec, &tm);

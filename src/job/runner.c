@@ -1106,7 +1106,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   int resumed = 0, rc, exit_code;
   int64_t t0 = cairn_clock_mono_ms(), ended;
   const char *message = NULL;
-  struct cairn_buf message_line = {0}; /* err.msg as one line of UTF-8 */
+  char *message_line = NULL; /* err.msg as one line of UTF-8 */
   char *outputs = NULL;
 
   r.job = job;
@@ -1256,8 +1256,7 @@ out:
   if (rc < 0) {
     /* The summary's last line, the runs table and `cairn status` show it:
      * one line of valid UTF-8 whatever it quotes (a server's reply). */
-    cairn_put_oneline(&message_line, err.msg);
-    message = message_line.data ? message_line.data : "";
+    message = message_line = cairn_oneline(err.msg);
     cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),
@@ -1327,6 +1326,6 @@ out:
   json_decref(r.outputs);
   cairn_lock_release(lock);
   free(windows);
-  cairn_buf_free(&message_line);
+  free(message_line);
   return exit_code;
 }

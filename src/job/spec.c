@@ -43,11 +43,20 @@ static void diag_at(struct cairn_diag *d, const struct src_file *f,
 
 /* One diagnostic that carries its own position (a parse error's
  * "path:line:col: ...") or has none to give (an I/O error, --param). */
-static void diag_text(struct cairn_diag *d, const char *text)
+static void diag_text(struct cairn_diag *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void diag_text(struct cairn_diag *d, const char *fmt, ...)
 {
+  va_list ap;
+  char *text;
+  va_start(ap, fmt);
+  text = cairn_vstrfmt(fmt, ap);
+  va_end(ap);
   cairn_put_oneline(&d->text, text);
   cairn_buf_putc(&d->text, '\n');
   d->n++;
+  free(text);
 }
 
 static void diag_at(struct cairn_diag *d, const struct src_file *f,
@@ -80,7 +89,7 @@ static int load_src(struct src_file *f, const char *path, struct cairn_diag *d)
   if (cairn_json_load_file(path, &f->doc, &f->text, &e) < 0) {
     /* Parse errors already read "path:line:col: msg"; I/O errors name
      * the path too. */
-    diag_text(d, e.msg);
+    diag_text(d, "%s", e.msg);
     return CAIRN_EUSAGE;
   }
   if (!json_is_object(f->doc)) {
@@ -163,9 +172,7 @@ static int validate_part(json_t *schema_doc, const char *def,
     schema_doc = wrapper;
   }
   if (cairn_schema_compile(schema_doc, &s, &e) < 0) {
-    char *t = cairn_strfmt("schema: %s", e.msg);
-    diag_text(d, t);
-    free(t);
+    diag_text(d, "schema: %s", e.msg);
     json_decref(wrapper);
     return -1;
   }
@@ -182,10 +189,7 @@ static json_t *load_schema(const char *dir, const char *file,
   cairn_err e = {0};
   json_t *doc = NULL;
   if (cairn_json_load_file(path, &doc, NULL, &e) < 0) {
-    char *t = cairn_strfmt("%s (set CAIRN_SCHEMAS to the schemas "
-                           "directory)", e.msg);
-    diag_text(d, t);
-    free(t);
+    diag_text(d, "%s (set CAIRN_SCHEMAS to the schemas directory)", e.msg);
   }
   free(path);
   return doc;
@@ -639,15 +643,14 @@ static json_t *parse_params(const char *const *params, struct cairn_diag *d)
   json_t *o = json_object();
   for (size_t i = 0; params && params[i]; i++) {
     const char *eq = strchr(params[i], '=');
-    char *k, *t = NULL;
-    if (!eq || eq == params[i])
-      t = cairn_strfmt("--param %s: expected NAME=VALUE", params[i]);
-    else if (!cairn_utf8_valid(params[i], strlen(params[i])))
+    char *k;
+    if (!eq || eq == params[i]) {
+      diag_text(d, "--param %s: expected NAME=VALUE", params[i]);
+      continue;
+    }
+    if (!cairn_utf8_valid(params[i], strlen(params[i]))) {
       /* a job is a JSON document: its values are UTF-8 text */
-      t = cairn_strfmt("--param %s: not valid UTF-8", params[i]);
-    if (t) {
-      diag_text(d, t);
-      free(t);
+      diag_text(d, "--param %s: not valid UTF-8", params[i]);
       continue;
     }
     k = cairn_xstrndup(params[i], (size_t)(eq - params[i]));

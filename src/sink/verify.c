@@ -234,17 +234,9 @@ static void problem(struct cairn_verify_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* The report quotes what the bundle holds (entry names, manifest values):
- * each string is kept to one line of valid UTF-8, so that `cairn verify`,
- * which prints one line per problem and per summary field, cannot be made
- * to print a line of the bundle's choosing ("OK"). Takes text (owned). */
-static char *oneline(char *text)
-{
-  struct cairn_buf one = {0};
-  cairn_put_oneline(&one, text);
-  free(text);
-  return one.data ? one.data : cairn_xstrdup("");
-}
-
+ * each string is kept to one line of valid UTF-8 (cairn_oneline), so that
+ * `cairn verify`, which prints one line per problem and per summary field,
+ * cannot be made to print a line of the bundle's choosing ("OK"). */
 static void problem(struct cairn_verify_report *r, const char *fmt, ...)
 {
   va_list ap;
@@ -254,7 +246,8 @@ static void problem(struct cairn_verify_report *r, const char *fmt, ...)
   va_end(ap);
   r->problems = cairn_xrealloc(r->problems,
                                (r->n_problems + 1) * sizeof *r->problems);
-  r->problems[r->n_problems++] = oneline(text);
+  r->problems[r->n_problems++] = cairn_oneline(text);
+  free(text);
 }
 
 static int read_entry(struct archive *a, struct scan *sc, struct entry *e)
@@ -386,8 +379,7 @@ static void scan_free(struct scan *sc)
 
 static char *dup_str(const json_t *v)
 {
-  return json_is_string(v) ? oneline(cairn_xstrdup(json_string_value(v)))
-                           : NULL;
+  return json_is_string(v) ? cairn_oneline(json_string_value(v)) : NULL;
 }
 
 static int is_hex64(const char *s)
@@ -419,11 +411,14 @@ static void fill_summary(const json_t *m, struct cairn_verify_report *r)
   r->window_end = dup_str(json_object_get(w, "end"));
   r->logical_time = dup_str(json_object_get(m, "logical_time"));
   r->recording_sha256 = dup_str(json_object_get(m, "recording_sha256"));
-  if (json_is_string(json_object_get(c, "name")))
-    r->contract = oneline(cairn_strfmt(
+  if (json_is_string(json_object_get(c, "name"))) {
+    char *nv = cairn_strfmt(
         "%s %s", json_string_value(json_object_get(c, "name")),
         json_is_string(json_object_get(c, "version"))
-            ? json_string_value(json_object_get(c, "version")) : "?"));
+            ? json_string_value(json_object_get(c, "version")) : "?");
+    r->contract = cairn_oneline(nv);
+    free(nv);
+  }
 }
 
 static void check_header(const json_t *m, struct cairn_verify_report *r)

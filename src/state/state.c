@@ -1032,15 +1032,13 @@ static int query_json(cairn_state *st, const char *sql, const char *job,
         if (!v) {
           /* Not UTF-8 (a record quarantined for that): readable with the
            * bytes escaped, and exact in <name>_base64. */
-          struct cairn_buf one = {0};
-          char *b64 = cairn_base64_encode(t, n), *key;
-          cairn_put_oneline(&one, t);
-          v = json_string(one.data ? one.data : "");
-          key = cairn_strfmt("%s_base64", name);
+          char *one = cairn_oneline(t), *b64 = cairn_base64_encode(t, n);
+          char *key = cairn_strfmt("%s_base64", name);
+          v = json_string(one);
           json_object_set_new(o, key, json_string(b64));
           free(key);
           free(b64);
-          cairn_buf_free(&one);
+          free(one);
         }
         json_object_set_new(o, name, v);
       }
