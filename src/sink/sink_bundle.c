@@ -4,10 +4,10 @@
  * Each chunk becomes a zstd-compressed NDJSON part in a per-window staging
  * directory, written to a temp name and renamed (no fsync: a power loss is
  * caught by checking the parts of an earlier boot, see staging_count), so
- * the longest run of whole parts 1..N is the sink's durable seq. finish_window() hashes and
- * counts the parts, writes a canonical manifest.json, signs it with Ed25519
- * when a key is configured, and packs manifest, signature and parts into
- * one deterministic tar; then the window's staging goes away and the tar's
+ * the longest run of whole parts 1..N is the sink's durable seq.
+ * finish_window() hashes and counts the parts, writes a canonical
+ * manifest.json, signs it with Ed25519 when a key is configured, and packs
+ * manifest, signature and parts into one deterministic tar; then the window's staging goes away and the tar's
  * manifest answers durable_seq. Layout, recovery rules and the manifest
  * format: docs/internals/bundle.md; the auditor's view: docs/evidence.md. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
@@ -710,10 +710,11 @@ static int digest_part(const char *path, uint64_t *bytes, char sha[65],
  * time (docs/performance.md, item 25). */
 #define BOOT_FILE "boot"
 
-/* This boot's id (36 characters), or "" where the kernel has none. */
-static void boot_id(char out[40])
+/* The first line of the file at path (without its newline), "" when it
+ * cannot be read. A boot id is 36 characters. */
+static void first_line(const char *path, char out[40])
 {
-  FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "r");
+  FILE *fp = fopen(path, "r");
   out[0] = '\0';
   if (fp) {
     if (!fgets(out, 40, fp))
@@ -723,18 +724,19 @@ static void boot_id(char out[40])
   out[strcspn(out, "\n")] = '\0';
 }
 
+/* This boot's id, or "" where the kernel has none. */
+static void boot_id(char out[40])
+{
+  first_line("/proc/sys/kernel/random/boot_id", out);
+}
+
 /* Whether wdir's parts were written in this boot. */
 static int boot_same(const char *wdir)
 {
-  char now[40], was[40] = "";
+  char now[40], was[40];
   char *p = cairn_path_join(wdir, BOOT_FILE);
-  FILE *fp = fopen(p, "r");
+  first_line(p, was);
   free(p);
-  if (fp) {
-    if (!fgets(was, sizeof was, fp))
-      was[0] = '\0';
-    fclose(fp);
-  }
   boot_id(now);
   return now[0] && strcmp(now, was) == 0;
 }
@@ -764,7 +766,8 @@ static int boot_mark(const char *wdir, cairn_err *err)
 /* Durable seq of a staged window: parts 1..N all present and, unless
  * this process wrote them or they were written in this boot, whole (their
  * sizes, digests and counts are kept for finish). Temp files and parts
- * above N are removed. */
+ * above N are removed, and the staging is marked as this boot's (boot_key
+ * remembers that this process has done so for window w). */
 static int staging_count(struct bundle_sink *s, const struct cairn_window *w,
                          const char *wdir, long *n_out, cairn_err *err)
 {
@@ -801,6 +804,8 @@ static int staging_count(struct bundle_sink *s, const struct cairn_window *w,
   rc = staging_prune(wdir, n, err);
   if (rc == CAIRN_OK && !trust)
     rc = boot_mark(wdir, err);
+  if (rc == CAIRN_OK)
+    snprintf(s->boot_key, sizeof s->boot_key, "%s", w->key);
   return rc;
 }
 
@@ -1260,15 +1265,14 @@ static int bundle_load(cairn_sink *base, const struct cairn_window *w,
   next = part_path(wdir, seq + 1);
   rc = ensure_dir(s, wdir, err);
   if (rc == CAIRN_OK && strcmp(s->boot_key, w->key) != 0) {
-    /* Once per window: staging_count checks the parts of an earlier boot
-     * (durable_seq has, when the runner asked it) and marks the staging
-     * as this boot's, for the parts written from here on. */
+    /* Unless durable_seq has (the runner asks it first), staging_count
+     * checks the parts of an earlier boot once per window and marks the
+     * staging as this boot's, for the parts written from here on. */
     long n = 0;
     rc = staging_count(s, w, wdir, &n, err);
     if (rc == CAIRN_OK && n < seq - 1)
       rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "bundle sink: window %s: chunk "
                        "%ld comes after parts 1..%ld only", w->key, seq, n);
-    snprintf(s->boot_key, sizeof s->boot_key, "%s", w->key);
   }
   if (rc < 0)
     goto done;
