@@ -627,7 +627,7 @@ static int run_window(struct run *r, cairn_err *err)
   char *cursor = NULL, *logical = NULL;
   char datebuf[32];
   struct loader L;
-  int loader_on = 0, split;
+  int loader_on = 0, split, declared;
   int64_t t_finish;
   int rc;
 
@@ -704,14 +704,20 @@ static int run_window(struct run *r, cairn_err *err)
   rc = cairn_source_open(job->source_ops, &sctx, &src, err);
   if (rc < 0)
     goto done;
-  if (!w->span_from[0] && src->span_from[0] && src->span_to[0]) {
+  declared = !w->span_from[0] && src->span_from[0] && src->span_to[0];
+  if (declared) {
     /* A window without days of its own covers what its source declares
-     * (the sinks' replace_partition replaces only those days). */
+     * (the sinks' replace_partition replaces only those days, and the
+     * transform rejects rows dated outside them). */
     memcpy(w->span_from, src->span_from, sizeof w->span_from);
     memcpy(w->span_to, src->span_to, sizeof w->span_to);
     cairn_info("the source declares the days %s to %s (exclusive) as its "
                "period", w->span_from, w->span_to);
   }
+  cairn_transform_set_span(r->xf, declared ? w->span_from : NULL, w->span_to);
+  if (r->xf_side)
+    cairn_transform_set_span(r->xf_side, declared ? w->span_from : NULL,
+                             w->span_to);
 
   loader_start(&L, r, durable);
   loader_on = 1;

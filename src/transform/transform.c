@@ -83,6 +83,11 @@ struct cairn_transform {
   size_t                cap_vals;
   struct cairn_buf      reasons;    /* "field: why; ..." */
   struct cairn_buf      enc;        /* encryption output */
+  long                  span_field; /* the first partition field taken by
+                                       its date, or -1 */
+  char                  span_from[11]; /* the declared period (set_span),
+                                          empty: none */
+  char                  span_to[11];
 };
 
 /* ---- compile ---------------------------------------------------------- */
@@ -501,6 +506,10 @@ static int create(const json_t *cfg, const struct cairn_contract *c,
   t->quiet = quiet;
   t->max_reject_ratio = 1.0;
   t->explode = -1;
+  t->span_field = -1;
+  for (size_t p = 0; p < c->n_partition && t->span_field < 0; p++)
+    if (cairn_contract_part_cut(c, p))
+      t->span_field = (long)c->partition[p];
   t->f = cairn_xcalloc(c->n_fields + 1, sizeof *t->f);
   for (size_t i = 0; i < c->n_fields; i++) {
     t->f[i].name = c->fields[i].name;
@@ -624,7 +633,21 @@ int cairn_transform_create(const json_t *cfg, const struct cairn_contract *c,
 int cairn_transform_clone(const cairn_transform *t, cairn_transform **out,
                           cairn_err *err)
 {
-  return create(t->cfg, t->c, 1, out, NULL, err);
+  int rc = create(t->cfg, t->c, 1, out, NULL, err);
+  if (rc == CAIRN_OK)
+    cairn_transform_set_span(*out, t->span_from[0] ? t->span_from : NULL,
+                             t->span_to);
+  return rc;
+}
+
+void cairn_transform_set_span(cairn_transform *t, const char *from,
+                              const char *to)
+{
+  t->span_from[0] = t->span_to[0] = '\0';
+  if (from && to && t->span_field >= 0) {
+    snprintf(t->span_from, sizeof t->span_from, "%s", from);
+    snprintf(t->span_to, sizeof t->span_to, "%s", to);
+  }
 }
 
 void cairn_transform_free(cairn_transform *t)
@@ -985,6 +1008,25 @@ static void bind_header(cairn_transform *t, const struct cairn_record *rec)
   cairn_buf_free(&b);
 }
 
+/* A row dated outside the source's declared period: replace_partition
+ * replaces only that period's days, so a re-run of the same export would
+ * load the row again beside its first copy. It goes to the DLQ instead. */
+static void check_span(cairn_transform *t, const struct cairn_xv *row,
+                       long item)
+{
+  const struct cairn_xv *v = &row[t->span_field];
+  char why[160];
+
+  if (v->type != CAIRN_V_STR || v->n < 10 ||
+      (memcmp(v->s, t->span_from, 10) >= 0 &&
+       memcmp(v->s, t->span_to, 10) < 0))
+    return;
+  snprintf(why, sizeof why, "%.10s is outside the period its source "
+           "declares (%s up to %s, exclusive), which a re-run would not "
+           "replace", v->s, t->span_from, t->span_to);
+  reason(t, t->f[t->span_field].name, item, why);
+}
+
 int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
                           struct cairn_batch *b, cairn_err *err)
 {
@@ -1037,6 +1079,9 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   if (!t->reasons.len && t->full_validate)
     for (size_t it = 0; it < n_items; it++)
       full_check(t, t->vals + it * nf, exploded ? (long)it : -1);
+  if (t->span_from[0])
+    for (size_t it = 0; it < n_items; it++)
+      check_span(t, t->vals + it * nf, exploded ? (long)it : -1);
   if (t->reasons.len)
     goto reject;
   for (size_t it = 0; it < n_items; it++) {

@@ -146,6 +146,26 @@ grep -q 'declares the days 2024-05-02 to 2024-06-01' "$T/mid/log" ||
 # A whole-month export after it replaces both loads' rows.
 load azure-cost-export "$FOCUS" "$T/mid" || fail "whole May after mid-month"
 expect_eq "$(actual "$T/mid")" "$(expected "$FOCUS")" "whole May replaces both"
+# Rows dated outside the period the manifest declares (runInfo from
+# 2024-05-02, May 1's 5 rows still in the file): a re-run would not
+# replace them, so each goes to the DLQ with the reason. The job as
+# shipped (max_reject_ratio 1 %) stops, resumably (5 of 12 rejected); a
+# job that allows them loads the rest, twice without a dollar twice.
+derive "$FOCUS" "$T/runs/late-start" --start 2024-05-02T00:00:00
+mkdir -p "$T/late"
+expect_exit 3 load azure-cost-export "$T/runs/late-start" "$T/late"
+grep -q '5 of 12 records rejected' "$T/late/log" || fail "reject guard: $(tail -n 2 "$T/late/log")"
+expect_eq "$("$CAIRN" dlq azure-cost-export --state "$T/late/state" --json |
+  jq -r '[.[] | .reasons | test("^chargePeriodStartUtc: 2024-05-01 is outside the period its source declares \\(2024-05-02 up to 2024-06-01, exclusive\\)")] | "\(length) \(all)"')" \
+  "5 true" "each May 1 row in the DLQ, with the reason"
+jq '.transform.max_reject_ratio = 0.5' jobs/azure-cost-export.json > "$T/late-job.json"
+for i in 1 2; do
+  "$CAIRN" run "$T/late-job.json" --param input="$T/runs/late-start" --state "$T/late2/state" \
+    --out "$T/late2/out" >>"$T/late2.stdout" 2>>"$T/late2.log" || fail "lenient run $i: $(tail -n 2 "$T/late2.log")"
+done
+derive "$FOCUS" "$T/runs/may-2-on" --drop-day 2024-05-01
+expect_eq "$(actual "$T/late2")" "$(expected "$T/runs/may-2-on")" \
+  "loaded twice: totals = the export's days of its period, once"
 # Actual and amortized exports of one enrollment in one warehouse: both
 # stay, each replaced only by its own dataset.
 derive "$EA" "$T/runs/ea-amortized" --type AmortizedCost --scale 0.75

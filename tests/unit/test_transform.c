@@ -378,6 +378,51 @@ Test(transform, rejects_collect_every_reason)
   fx_close(&fx);
 }
 
+/* The source's declared period (a cost export's runInfo dates): a row
+ * whose chargePeriodStartUtc lies outside it is a reject, since
+ * replace_partition would not replace it on a re-run. The bounds are days,
+ * the end exclusive; a clone starts with the same period; NULL clears. */
+Test(transform, rows_outside_the_declared_period_are_rejected)
+{
+  struct fx fx;
+  struct csvf f;
+  cairn_transform *clone = NULL, *own;
+  cairn_err err = {0};
+  fx_open(&fx, "cost_record", cost_cfg);
+  csv_header(&f, cost_header);
+  cairn_transform_set_span(fx.t, "2024-05-02", "2024-06-01");
+  csv_apply(&fx, &f, cost_row, 3, "the raw line");
+  cr_assert_eq(fx.b->n_rows, 0);
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cr_assert_str_eq(fx.b->rejects[0].reasons,
+    "chargePeriodStartUtc: 2024-05-01 is outside the period its source "
+    "declares (2024-05-02 up to 2024-06-01, exclusive), which a re-run would "
+    "not replace");
+  cr_assert_str_eq(fx.b->rejects[0].raw, "the raw line");
+  cairn_transform_set_span(fx.t, "2024-04-01", "2024-05-01"); /* end excl. */
+  csv_apply(&fx, &f, cost_row, 4, NULL);
+  cr_assert_eq(fx.b->n_rejects, 2);
+  cairn_transform_set_span(fx.t, "2024-05-01", "2024-05-02"); /* inside */
+  csv_apply(&fx, &f, cost_row, 5, NULL);
+  cr_assert_eq(fx.b->n_rows, 1);
+  cr_assert_str_eq(row(&fx, 0), cost_want);
+
+  cairn_transform_set_span(fx.t, "2024-06-01", "2024-07-01");
+  cr_assert_eq(cairn_transform_clone(fx.t, &clone, &err), CAIRN_OK, "%s",
+               err.msg);
+  own = fx.t;
+  fx.t = clone;
+  cairn_batch_reset(fx.b);
+  csv_apply(&fx, &f, cost_row, 6, NULL);
+  cr_assert_eq(fx.b->n_rejects, 1, "the clone keeps the period");
+  cairn_transform_set_span(clone, NULL, NULL);
+  csv_apply(&fx, &f, cost_row, 7, NULL);
+  cr_assert_eq(fx.b->n_rows, 1, "no period: every day maps");
+  fx.t = own;
+  cairn_transform_free(clone);
+  fx_close(&fx);
+}
+
 Test(transform, ragged_rows_are_rejected)
 {
   struct fx fx;
