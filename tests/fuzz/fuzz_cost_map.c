@@ -5,8 +5,10 @@
  * EA/MCA: jobs/azure-cost-export-ea.json); the rest is CSV text read under
  * that export's header (its fixture's first line), each record split as
  * the cost export source splits it and mapped as it maps it, with the page
- * metadata the source gives. Whatever the bytes: every record ends as a
- * row or a reject, and the rows encode (chunk digest, NDJSON line).
+ * metadata the source gives; the first byte's second bit sets the period
+ * its manifest declares (the fixture's month). Whatever the bytes: every
+ * record ends as a row or a reject, the rows encode (chunk digest, NDJSON
+ * line), and with a period every row's chargePeriodStartUtc lies in it.
  * Run from the repository root (jobs/, schemas/, fixtures/). */
 #include "fuzz.h"
 #include "core/batch.h"
@@ -21,14 +23,16 @@
 #include <string.h>
 
 static const struct {
-  const char *job, *csv;
+  const char *job, *csv, *from, *to;
 } specs[] = {
   { "jobs/azure-cost-export.json",
     "fixtures/cost-export/focus/cairn-focus/20240501-20240531/"
-    "8c0a5d5e-4d1b-4b0e-9a51-6a1f0e3c2b01/part_0_0001.csv" },
+    "8c0a5d5e-4d1b-4b0e-9a51-6a1f0e3c2b01/part_0_0001.csv",
+    "2024-05-01", "2024-06-01" },
   { "jobs/azure-cost-export-ea.json",
     "fixtures/cost-export/ea/cairn-ea-actual/20230901-20230930/"
-    "3f2e1d0c-9b8a-4765-8432-10fedcba9804/part_0_0001.csv" },
+    "3f2e1d0c-9b8a-4765-8432-10fedcba9804/part_0_0001.csv",
+    "2023-09-01", "2023-10-01" },
 };
 #define N_SPECS (sizeof specs / sizeof specs[0])
 
@@ -39,6 +43,7 @@ static struct mapping {
   size_t                *order;
   struct cairn_header    h;
   json_t                *meta;
+  long                   start;   /* chargePeriodStartUtc */
 } maps[N_SPECS];
 
 static void die(const char *what, const char *why)
@@ -91,6 +96,9 @@ static void setup(void)
     json_decref(job);
     m->b = cairn_batch_create(m->c->n_fields);
     m->order = cairn_contract_sorted_order(m->c);
+    m->start = cairn_contract_field(m->c, "chargePeriodStartUtc");
+    if (m->start < 0)
+      die(specs[i].job, "no chargePeriodStartUtc");
     read_header(specs[i].csv, &m->h);
     m->meta = json_pack(
         "{s:{s:s, s:s, s:s}, s:i}", "headers",
@@ -106,13 +114,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct cairn_buf line = {0};
   struct mapping *m;
   const char *text;
-  size_t n, at = 0, records = 0;
+  size_t n, at = 0, records = 0, k;
   char digest[65];
+  int span;
 
   setup();
   if (size < 1)
     return 0;
-  m = &maps[data[0] % N_SPECS];
+  k = data[0] % N_SPECS;
+  m = &maps[k];
+  span = data[0] >> 1 & 1;
+  cairn_transform_set_span(m->t, span ? specs[k].from : NULL, specs[k].to);
   text = (const char *)data + 1;
   n = size - 1;
   cairn_batch_reset(m->b);
@@ -140,6 +152,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   CHECK(m->b->n_rows + m->b->n_rejects == records);
   cairn_batch_digest(m->b, digest);
   for (size_t r = 0; r < m->b->n_rows; r++) {
+    const struct cairn_value *v = &m->b->vals[r * m->b->n_fields + m->start];
+    CHECK(!span || v->type != CAIRN_V_STR ||
+          (v->len >= 10 && memcmp(v->s, specs[k].from, 10) >= 0 &&
+           memcmp(v->s, specs[k].to, 10) < 0));
     line.len = 0;
     cairn_batch_row_json(m->b, m->c, m->order, r, &line);
     CHECK(line.len > 2 && line.data[0] == '{');
