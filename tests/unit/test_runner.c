@@ -196,5 +196,11 @@ Test(runner, too_many_rejects_stop_the_run_resumably)
   cr_assert_eq(STATE("SELECT count(*) FROM quarantine"), 2);
   cr_assert_eq(STATE("SELECT count(*) FROM chunks WHERE stage=3"), 0,
                "nothing loaded past the guard");
+  /* The message says how many, and quotes the first reject, cut short. */
+  cr_assert_eq(STATE("SELECT instr(message, 'window all: 2 of 2 records "
+                     "rejected (100.0% > max_reject_ratio 5.0%)') > 0 AND "
+                     "instr(message, '. The first in this chunk: "
+                     "/tmp/cairn_runner_bad.csv:2: recordId: column ') > 0 "
+                     "AND message LIKE '%...' FROM runs"), 1);
   remove("/tmp/cairn_runner_bad.csv");
 }
