@@ -263,7 +263,8 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
      * message cut at CAIRN_ERRMSG_MAX loses only its end). */
     const struct cairn_reject *j = &b->rejects[0];
     size_t n = strlen(j->reasons), cut = n > 200 ? 200 : n;
-    while (cut < n && ((unsigned char)j->reasons[cut] & 0xC0) == 0x80)
+    while (cut > 0 && cut < n &&
+           ((unsigned char)j->reasons[cut] & 0xC0) == 0x80)
       cut--;
     snprintf(eg, sizeof eg, ". The first in this chunk: %s: %.*s%s",
              j->position, (int)cut, j->reasons, cut < n ? "..." : "");
