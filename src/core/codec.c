@@ -288,3 +288,18 @@ char *cairn_oneline(const char *s)
   cairn_put_oneline(&b, s);
   return b.data ? b.data : cairn_xstrdup("");
 }
+
+void cairn_put_cut(struct cairn_buf *b, const char *s, size_t len,
+                   size_t max)
+{
+  size_t n = len;
+
+  if (len > max) {
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+      n--;
+  }
+  cairn_buf_append(b, s, n);
+  if (n < len)
+    cairn_buf_puts(b, "...");
+}

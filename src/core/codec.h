@@ -39,4 +39,10 @@ void cairn_put_oneline(struct cairn_buf *b, const char *s);
 /* The same as a new string (free it). */
 char *cairn_oneline(const char *s);
 
+/* Append the len bytes of s to b, or, when len > max, its first max bytes
+ * or fewer (cut before a UTF-8 continuation byte) and "...": a quote of
+ * outside text in a message. */
+void cairn_put_cut(struct cairn_buf *b, const char *s, size_t len,
+                   size_t max);
+
 #endif

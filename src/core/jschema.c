@@ -22,6 +22,7 @@
 
 #include <pcre2.h>
 
+#include "core/codec.h"
 #include "core/mem.h"
 
 /* Bound on schema nesting at compile time and on evaluation nesting at
@@ -274,21 +275,6 @@ static void fmt_num(char *out, size_t cap, const json_t *v)
     strcat(out, ".0"); /* keep reals recognisable, as jansson prints them */
 }
 
-/* Append at most RENDER_MAX bytes of s (cut on a UTF-8 boundary, "..."). */
-static void put_cut(struct cairn_buf *b, const char *s, size_t len)
-{
-  size_t n = len;
-
-  if (len > RENDER_MAX) {
-    n = RENDER_MAX;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-      n--;
-  }
-  (void)cairn_buf_append(b, s, n);
-  if (n < len)
-    (void)cairn_buf_puts(b, "...");
-}
-
 /* Compact JSON of v for messages; strings unquoted when 'bare'. */
 static void render(struct cairn_buf *b, const json_t *v, int bare)
 {
@@ -301,13 +287,13 @@ static void render(struct cairn_buf *b, const json_t *v, int bare)
     return;
   }
   if (bare && json_is_string(v)) {
-    put_cut(b, json_string_value(v), json_string_length(v));
+    cairn_put_cut(b, json_string_value(v), json_string_length(v), RENDER_MAX);
     return;
   }
   s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
   if (!s)
     return;
-  put_cut(b, s, strlen(s));
+  cairn_put_cut(b, s, strlen(s), RENDER_MAX);
   free(s);
 }
 

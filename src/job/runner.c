@@ -248,7 +248,8 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
   const struct cairn_batch *b = r->batch;
   double max = cairn_transform_max_reject_ratio(r->xf);
   double ratio;
-  char eg[400] = "";
+  struct cairn_buf eg = {0};
+  int rc;
 
   if (recs + rejs == 0 || max >= 1.0)
     return CAIRN_OK;
@@ -258,24 +259,22 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
   if (ratio <= max)
     return CAIRN_OK;
   if (b->n_rejects) {
-    /* The chunk's first reject, its reasons cut at a character boundary
-     * near 200 bytes, says at a glance what went wrong (last, so that a
-     * message cut at CAIRN_ERRMSG_MAX loses only its end). */
+    /* The chunk's first reject, its reasons cut near 200 bytes, says at a
+     * glance what went wrong (last, so that a message cut at
+     * CAIRN_ERRMSG_MAX loses only its end). */
     const struct cairn_reject *j = &b->rejects[0];
-    size_t n = strlen(j->reasons), cut = n > 200 ? 200 : n;
-    while (cut > 0 && cut < n &&
-           ((unsigned char)j->reasons[cut] & 0xC0) == 0x80)
-      cut--;
-    snprintf(eg, sizeof eg, ". The first in this chunk: %s: %.*s%s",
-             j->position, (int)cut, j->reasons, cut < n ? "..." : "");
+    cairn_buf_printf(&eg, ". The first in this chunk: %s: ", j->position);
+    cairn_put_cut(&eg, j->reasons, strlen(j->reasons), 200);
   }
-  return CAIRN_RAISE(err, CAIRN_EREJECTS, 0,
-                     "window %s: %lld of %lld records rejected (%.1f%% > "
-                     "max_reject_ratio %.1f%%); see `cairn dlq %s`. Fix "
-                     "the mapping (the upstream format may have changed) or "
-                     "the input, then rerun%s", r->w->key, (long long)rejs,
-                     (long long)(recs + rejs), ratio * 100, max * 100,
-                     r->job->name, eg);
+  rc = CAIRN_RAISE(err, CAIRN_EREJECTS, 0,
+                   "window %s: %lld of %lld records rejected (%.1f%% > "
+                   "max_reject_ratio %.1f%%); see `cairn dlq %s`. Fix the "
+                   "mapping (the upstream format may have changed) or the "
+                   "input, then rerun%s", r->w->key, (long long)rejs,
+                   (long long)(recs + rejs), ratio * 100, max * 100,
+                   r->job->name, eg.data ? eg.data : "");
+  cairn_buf_free(&eg);
+  return rc;
 }
 
 static const char *page_date(const char *meta, char *out, size_t n)
