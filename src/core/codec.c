@@ -289,6 +289,23 @@ char *cairn_oneline(const char *s)
   return b.data ? b.data : cairn_xstrdup("");
 }
 
+char *cairn_vonelinef(const char *fmt, va_list ap)
+{
+  char *text = cairn_vstrfmt(fmt, ap), *one = cairn_oneline(text);
+  free(text);
+  return one;
+}
+
+char *cairn_onelinef(const char *fmt, ...)
+{
+  va_list ap;
+  char *one;
+  va_start(ap, fmt);
+  one = cairn_vonelinef(fmt, ap);
+  va_end(ap);
+  return one;
+}
+
 void cairn_put_cut(struct cairn_buf *b, const char *s, size_t len,
                    size_t max)
 {

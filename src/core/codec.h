@@ -6,6 +6,7 @@
 #ifndef CAIRN_CODEC_H
 #define CAIRN_CODEC_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /* New NUL-terminated string (free()). */
@@ -38,6 +39,10 @@ struct cairn_buf;
 void cairn_put_oneline(struct cairn_buf *b, const char *s);
 /* The same as a new string (free it). */
 char *cairn_oneline(const char *s);
+/* printf-style, then cairn_oneline: a new one-line string (free it). */
+char *cairn_onelinef(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+char *cairn_vonelinef(const char *fmt, va_list ap);
 
 /* Append the len bytes of s to b, or, when len > max, its first max bytes
  * or fewer (cut before a UTF-8 continuation byte) and "...": a quote of

@@ -49,14 +49,14 @@ static void diag_text(struct cairn_diag *d, const char *fmt, ...)
 static void diag_text(struct cairn_diag *d, const char *fmt, ...)
 {
   va_list ap;
-  char *text;
+  char *line;
   va_start(ap, fmt);
-  text = cairn_vstrfmt(fmt, ap);
+  line = cairn_vonelinef(fmt, ap);
   va_end(ap);
-  cairn_put_oneline(&d->text, text);
+  cairn_buf_puts(&d->text, line);
   cairn_buf_putc(&d->text, '\n');
   d->n++;
-  free(text);
+  free(line);
 }
 
 static void diag_at(struct cairn_diag *d, const struct src_file *f,

@@ -240,14 +240,11 @@ static void problem(struct cairn_verify_report *r, const char *fmt, ...)
 static void problem(struct cairn_verify_report *r, const char *fmt, ...)
 {
   va_list ap;
-  char *text;
-  va_start(ap, fmt);
-  text = cairn_vstrfmt(fmt, ap);
-  va_end(ap);
   r->problems = cairn_xrealloc(r->problems,
                                (r->n_problems + 1) * sizeof *r->problems);
-  r->problems[r->n_problems++] = cairn_oneline(text);
-  free(text);
+  va_start(ap, fmt);
+  r->problems[r->n_problems++] = cairn_vonelinef(fmt, ap);
+  va_end(ap);
 }
 
 static int read_entry(struct archive *a, struct scan *sc, struct entry *e)
@@ -411,14 +408,11 @@ static void fill_summary(const json_t *m, struct cairn_verify_report *r)
   r->window_end = dup_str(json_object_get(w, "end"));
   r->logical_time = dup_str(json_object_get(m, "logical_time"));
   r->recording_sha256 = dup_str(json_object_get(m, "recording_sha256"));
-  if (json_is_string(json_object_get(c, "name"))) {
-    char *nv = cairn_strfmt(
+  if (json_is_string(json_object_get(c, "name")))
+    r->contract = cairn_onelinef(
         "%s %s", json_string_value(json_object_get(c, "name")),
         json_is_string(json_object_get(c, "version"))
             ? json_string_value(json_object_get(c, "version")) : "?");
-    r->contract = cairn_oneline(nv);
-    free(nv);
-  }
 }
 
 static void check_header(const json_t *m, struct cairn_verify_report *r)
