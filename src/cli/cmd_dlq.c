@@ -18,6 +18,11 @@ static const char usage_text[] =
   "with window, chunk, source position, every reason and the raw record\n"
   "(PII policy applied). --json prints one JSON array.\n";
 
+static const char *field(const json_t *o, const char *k)
+{
+  return json_string_value(json_object_get(o, k));
+}
+
 int cairn_cmd_dlq(int argc, char **argv)
 {
   static const struct option opts[] = {
@@ -78,14 +83,14 @@ int cairn_cmd_dlq(int argc, char **argv)
     struct cairn_buf line = {0};
     for (size_t i = 0; i < json_array_size(q); i++) {
       json_t *r = json_array_get(q, i);
-      const char *raw = json_string_value(json_object_get(r, "raw"));
+      const char *raw = field(r, "raw");
       line.len = 0;
-      cairn_buf_printf(&line, "%s #%lld ",
-                       json_string_value(json_object_get(r, "window")),
-                       (long long)json_integer_value(json_object_get(r, "seq")));
-      cairn_put_oneline(&line, json_string_value(json_object_get(r, "position")));
+      cairn_buf_printf(&line, "%s #%" JSON_INTEGER_FORMAT " ",
+                       field(r, "window"),
+                       json_integer_value(json_object_get(r, "seq")));
+      cairn_put_oneline(&line, field(r, "position"));
       cairn_buf_puts(&line, ": ");
-      cairn_put_oneline(&line, json_string_value(json_object_get(r, "reasons")));
+      cairn_put_oneline(&line, field(r, "reasons"));
       if (raw) {
         cairn_buf_puts(&line, "\n    raw: ");
         cairn_put_oneline(&line, raw);

@@ -728,10 +728,12 @@ static int run_window(struct run *r, cairn_err *err)
     cairn_info("the source declares the days %s to %s (exclusive) as its "
                "period", w->span_from, w->span_to);
   }
-  cairn_transform_set_span(r->xf, declared ? w->span_from : NULL, w->span_to);
-  if (r->xf_side)
-    cairn_transform_set_span(r->xf_side, declared ? w->span_from : NULL,
-                             w->span_to);
+  {
+    const char *from = declared ? w->span_from : NULL; /* else: none */
+    cairn_transform_set_span(r->xf, from, w->span_to);
+    if (r->xf_side) /* a clone made for an earlier window */
+      cairn_transform_set_span(r->xf_side, from, w->span_to);
+  }
 
   loader_start(&L, r, durable);
   loader_on = 1;

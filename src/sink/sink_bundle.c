@@ -7,9 +7,10 @@
  * the longest run of whole parts 1..N is the sink's durable seq.
  * finish_window() hashes and counts the parts, writes a canonical
  * manifest.json, signs it with Ed25519 when a key is configured, and packs
- * manifest, signature and parts into one deterministic tar; then the window's staging goes away and the tar's
- * manifest answers durable_seq. Layout, recovery rules and the manifest
- * format: docs/internals/bundle.md; the auditor's view: docs/evidence.md. */
+ * manifest, signature and parts into one deterministic tar; then the
+ * window's staging goes away and the tar's manifest answers durable_seq.
+ * Layout, recovery rules and the manifest format: docs/internals/bundle.md;
+ * the auditor's view: docs/evidence.md. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* strnlen, fsync, O_DIRECTORY */
 #endif
