@@ -11,7 +11,8 @@
 
 /* Parse the file at path. On success *out is a new reference and, when
  * text is not NULL, the file's bytes are appended to it (for locate). On
- * a syntax error the message is "path:line:col: message" (CAIRN_EPARSE). */
+ * a syntax error the message is "path:line:col: message" (CAIRN_EPARSE).
+ * A leading UTF-8 byte order mark is dropped (from text too). */
 int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
                          cairn_err *err);
 

@@ -58,6 +58,14 @@ for f in "$D"/sinks/*.json; do
   n=$((n+1))
 done
 expect_eq "$(grep -c . <<<"$("$CAIRN" validate "$D/ok.json")")" 1 "ok.json validates"
+# A UTF-8 byte order mark (Windows editors write one) is dropped:
+# positions count from after it, as editors show them.
+printf '\xef\xbb\xbf' | cat - "$D/ok.json" >"$T/bom-ok.json"
+"$CAIRN" validate "$T/bom-ok.json" >/dev/null || fail "a job file with a BOM"
+printf '\xef\xbb\xbf' | cat - "$D/03-bad-enum.json" >"$T/bom-bad.json"
+set +e; err=$("$CAIRN" validate "$T/bom-bad.json" 2>&1 >/dev/null); rc=$?; set -e
+[ $rc -eq 2 ] && [[ "$err" == "$T/bom-bad.json${want[03-bad-enum]}"* ]] ||
+  fail "BOM shifts positions: exit $rc [$err]"
 note=$("$CAIRN" validate "$D/09-undefined-secret.json" 2>&1 >/dev/null) || fail "validate with an unset secret"
 [[ "$note" == *'note: /source/path: secret "NOPE_KEY" is not set here'* ]] || fail "secret note: $note"
 echo "$n broken files rejected with file:line:col"
