@@ -18,8 +18,10 @@ int cairn_cmd_decrypt(int argc, char **argv);
  * "state"/"out". Borrowed results. */
 const char *cairn_cli_state_dir(const char *flag);
 const char *cairn_cli_out_dir(const char *flag);
-/* Set up logging from --log-format/--log-level values (may be NULL). */
-void cairn_cli_log_setup(const char *format, const char *level);
+/* Set up logging from --log-format/--log-level values (NULL: from
+ * $CAIRN_LOG_FORMAT/$CAIRN_LOG_LEVEL, then json/info). An unknown value is
+ * said on stderr and returns -1: the caller exits 2. */
+int cairn_cli_log_setup(const char *format, const char *level);
 /* Is argv[i] "--help" or "-h"? */
 int cairn_cli_wants_help(int argc, char **argv);
 

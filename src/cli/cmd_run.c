@@ -104,7 +104,10 @@ int cairn_cmd_run(int argc, char **argv)
     free(params);
     return 2;
   }
-  cairn_cli_log_setup(log_format, log_level);
+  if (cairn_cli_log_setup(log_format, log_level) < 0) {
+    free(params);
+    return 2;
+  }
   ro.state_dir = cairn_cli_state_dir(state);
   ro.out_dir = cairn_cli_out_dir(out);
   jo.params = params;

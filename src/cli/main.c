@@ -47,24 +47,40 @@ const char *cairn_cli_out_dir(const char *flag)
   return flag ? flag : env && *env ? env : "out";
 }
 
-void cairn_cli_log_setup(const char *format, const char *level)
+/* One of names (NULL-terminated), or -1 after saying what is accepted. */
+static int pick(const char *what, const char *v, const char *const *names)
 {
-  int lvl = CAIRN_LOG_INFO;
-  const char *env_fmt = getenv("CAIRN_LOG_FORMAT");
-  const char *env_lvl = getenv("CAIRN_LOG_LEVEL");
+  for (int i = 0; names[i]; i++)
+    if (strcmp(v, names[i]) == 0)
+      return i;
+  fprintf(stderr, "cairn: %s: \"%s\" is not one of", what, v);
+  for (int i = 0; names[i]; i++)
+    fprintf(stderr, "%s %s", i ? "," : "", names[i]);
+  fputc('\n', stderr);
+  return -1;
+}
+
+int cairn_cli_log_setup(const char *format, const char *level)
+{
+  static const char *const formats[] = { "json", "text", NULL };
+  static const char *const levels[] = { "debug", "info", "warn", "error",
+                                        NULL };
+  static const int level_of[] = { CAIRN_LOG_DEBUG, CAIRN_LOG_INFO,
+                                  CAIRN_LOG_WARN, CAIRN_LOG_ERROR };
+  const char *fmt_from = format ? "--log-format" : "CAIRN_LOG_FORMAT";
+  const char *lvl_from = level ? "--log-level" : "CAIRN_LOG_LEVEL";
+  int f = 0, l = 1;
+
   if (!format)
-    format = env_fmt;
+    format = getenv("CAIRN_LOG_FORMAT");
   if (!level)
-    level = env_lvl;
-  if (level) {
-    if (strcmp(level, "debug") == 0)
-      lvl = CAIRN_LOG_DEBUG;
-    else if (strcmp(level, "warn") == 0)
-      lvl = CAIRN_LOG_WARN;
-    else if (strcmp(level, "error") == 0)
-      lvl = CAIRN_LOG_ERROR;
-  }
-  cairn_log_init(!(format && strcmp(format, "text") == 0), lvl, stderr);
+    level = getenv("CAIRN_LOG_LEVEL");
+  if (format && *format && (f = pick(fmt_from, format, formats)) < 0)
+    return -1;
+  if (level && *level && (l = pick(lvl_from, level, levels)) < 0)
+    return -1;
+  cairn_log_init(f == 0, level_of[l], stderr);
+  return 0;
 }
 
 int cairn_cli_wants_help(int argc, char **argv)
@@ -92,7 +108,8 @@ int main(int argc, char **argv)
     printf("cairn %s\n", CAIRN_VERSION);
     return 0;
   }
-  cairn_cli_log_setup(NULL, NULL);
+  if (cairn_cli_log_setup(NULL, NULL) < 0)
+    return 2;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(argv[1], commands[i].name) == 0) {
       curl_global_init(CURL_GLOBAL_DEFAULT);

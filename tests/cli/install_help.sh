@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make install PREFIX=...` installs the binary, schemas, jobs and sinks, and
 # the installed binary finds its schemas from anywhere; every subcommand has
-# --help.
+# --help; unknown log levels and formats are refused.
 source "$(dirname "$0")/../lib.sh"
 make -s -o "$CAIRN" install PREFIX="$T/prefix" BIN="$CAIRN" >/dev/null
 for f in bin/cairn share/cairn/schemas/job.schema.json \
@@ -19,3 +19,22 @@ for c in run status validate verify mock dlq decrypt; do
 done
 expect_exit 2 "$CAIRN" nonsense 2>/dev/null
 expect_exit 2 "$CAIRN" run 2>/dev/null
+# An unknown log level or format is refused (exit 2, nothing run), from the
+# flag or the environment, naming where it came from and what is accepted.
+set +e
+err=$("$CAIRN" run jobs/demo-cost.json --log-level loud --state "$T/s" \
+      --out "$T/o" 2>&1 >/dev/null); rc=$?
+set -e
+expect_eq "$rc" 2 "--log-level loud: exit"
+expect_eq "$err" 'cairn: --log-level: "loud" is not one of debug, info, warn, error' "bad level"
+err=$("$CAIRN" run jobs/demo-cost.json --log-format xml --state "$T/s" \
+      --out "$T/o" 2>&1 >/dev/null) && fail "--log-format xml ran"
+expect_eq "$err" 'cairn: --log-format: "xml" is not one of json, text' "bad format"
+[ ! -e "$T/s" ] && [ ! -e "$T/o" ] || fail "a refused run touched state or out"
+err=$(CAIRN_LOG_LEVEL=warning "$CAIRN" status --state "$T/s" 2>&1) && fail "CAIRN_LOG_LEVEL=warning"
+expect_eq "$err" 'cairn: CAIRN_LOG_LEVEL: "warning" is not one of debug, info, warn, error' "bad env level"
+CAIRN_LOG_LEVEL=warn CAIRN_LOG_FORMAT=text "$CAIRN" run jobs/demo-cost.json \
+  --state "$T/s" --out "$T/o" >/dev/null 2>"$T/log" || fail "warn/text run"
+grep -q '"level"' "$T/log" && fail "CAIRN_LOG_FORMAT=text still wrote JSON"
+grep -q ' info ' "$T/log" && fail "CAIRN_LOG_LEVEL=warn still logged info"
+grep -q ' warn ' "$T/log" || fail "no warn line in text format: $(cat "$T/log")"
