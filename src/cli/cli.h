@@ -5,6 +5,8 @@
 #ifndef CAIRN_CLI_H
 #define CAIRN_CLI_H
 
+#include "state/state.h"
+
 int cairn_cmd_run(int argc, char **argv);
 int cairn_cmd_validate(int argc, char **argv);
 int cairn_cmd_status(int argc, char **argv);
@@ -18,6 +20,11 @@ int cairn_cmd_decrypt(int argc, char **argv);
  * "state"/"out". Borrowed results. */
 const char *cairn_cli_state_dir(const char *flag);
 const char *cairn_cli_out_dir(const char *flag);
+/* Open the state store of --state (resolved as above) for a command that
+ * reads it (`cmd` names it in messages). Returns the exit code: 0 with *st
+ * open (the caller closes it); 2 when the directory holds no state store
+ * (none is created); 3 when it cannot be opened. Messages go to stderr. */
+int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st);
 /* Set up logging from --log-format/--log-level values (NULL: from
  * $CAIRN_LOG_FORMAT/$CAIRN_LOG_LEVEL, then json/info). An unknown value is
  * said on stderr and returns -1: the caller exits 2. */

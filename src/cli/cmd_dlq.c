@@ -62,8 +62,10 @@ int cairn_cmd_dlq(int argc, char **argv)
       n -= 5;
     job = strndup(base, n);
   }
-  if (cairn_state_open(cairn_cli_state_dir(state), &st, &err) < 0 ||
-      cairn_state_quarantine(st, job, &q, &err) < 0) {
+  rc = cairn_cli_state_read(state, "dlq", &st);
+  if (rc)
+    goto done;
+  if (cairn_state_quarantine(st, job, &q, &err) < 0) {
     fprintf(stderr, "cairn dlq: %s\n", err.msg);
     rc = 3;
     goto done;

@@ -71,8 +71,10 @@ int cairn_cmd_status(int argc, char **argv)
   }
   if (optind < argc)
     job = job_name(argv[optind]);
-  if (cairn_state_open(cairn_cli_state_dir(state), &st, &err) < 0 ||
-      cairn_state_runs(st, job, runs > 0 ? runs : 5, &jr, &err) < 0 ||
+  rc = cairn_cli_state_read(state, "status", &st);
+  if (rc)
+    goto done;
+  if (cairn_state_runs(st, job, runs > 0 ? runs : 5, &jr, &err) < 0 ||
       cairn_state_windows(st, job, &jw, &err) < 0) {
     fprintf(stderr, "cairn status: %s\n", err.msg);
     rc = 3;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c -- `cairn <subcommand>`: the one table of subcommands. */
 #include "cli/cli.h"
+#include "core/fsx.h"
 #include "core/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <curl/curl.h>
 #include <sqlite3.h>
 
@@ -39,6 +42,28 @@ const char *cairn_cli_state_dir(const char *flag)
 {
   const char *env = getenv("CAIRN_STATE");
   return flag ? flag : env && *env ? env : "state";
+}
+
+int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st)
+{
+  const char *dir = cairn_cli_state_dir(flag);
+  char *path = cairn_path_join(dir, "cairn.db");
+  cairn_err err = {0};
+  int rc = 0;
+
+  *st = NULL;
+  if (access(path, F_OK) != 0) {
+    /* Opening would create it: a mistyped --state must not look empty. */
+    fprintf(stderr, "cairn %s: no state in %s (%s: %s); nothing has run with "
+            "this state directory (--state, $CAIRN_STATE)\n", cmd, dir, path,
+            strerror(errno));
+    rc = 2;
+  } else if (cairn_state_open(dir, st, &err) < 0) {
+    fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+    rc = 3;
+  }
+  free(path);
+  return rc;
 }
 
 const char *cairn_cli_out_dir(const char *flag)

@@ -38,3 +38,13 @@ CAIRN_LOG_LEVEL=warn CAIRN_LOG_FORMAT=text "$CAIRN" run jobs/demo-cost.json \
 grep -q '"level"' "$T/log" && fail "CAIRN_LOG_FORMAT=text still wrote JSON"
 grep -q ' info ' "$T/log" && fail "CAIRN_LOG_LEVEL=warn still logged info"
 grep -q ' warn ' "$T/log" || fail "no warn line in text format: $(cat "$T/log")"
+# status and dlq read the state; pointed at a directory without one (a
+# mistyped --state) they say so and exit 2, and create nothing there.
+for c in status dlq; do
+  set +e; err=$("$CAIRN" $c demo-cost --state "$T/nostate" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 2 "$c without state: exit"
+  [[ "$err" == "cairn $c: no state in $T/nostate ("*"nothing has run with this state directory"* ]] ||
+    fail "$c without state: [$err]"
+  [ ! -e "$T/nostate" ] || fail "$c created $T/nostate"
+done
+"$CAIRN" status demo-cost --state "$T/s" | grep -q "demo-cost .*done" || fail "status of the run above"
