@@ -29,6 +29,9 @@ int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st);
  * $CAIRN_LOG_FORMAT/$CAIRN_LOG_LEVEL, then json/info). An unknown value is
  * said on stderr and returns -1: the caller exits 2. */
 int cairn_cli_log_setup(const char *format, const char *level);
+/* A whole decimal integer in [lo, hi] into *out: 0, or -1 (the caller
+ * names the option in its message). */
+int cairn_cli_num(const char *s, long long lo, long long hi, long long *out);
 /* Is argv[i] "--help" or "-h"? */
 int cairn_cli_wants_help(int argc, char **argv);
 

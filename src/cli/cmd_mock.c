@@ -7,11 +7,11 @@
  * SIGINT/SIGTERM, --max-requests or --idle-exit, and exits 0; 2 for bad
  * usage, an unreadable recording or a bad fault; 3 when it cannot listen
  * (port taken: a retry may succeed). */
+#include "cli/cli.h"
 #include "http/mock.h"
 #include "core/fsx.h"
 #include "core/mem.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -43,22 +43,6 @@ static int bad_usage(const char *fmt, const char *arg)
   fprintf(stderr, fmt, arg);
   fprintf(stderr, "\n%s", usage);
   return 2;
-}
-
-static int parse_num(const char *s, long long lo, long long hi,
-                     long long *out)
-{
-  char *end;
-  long long v;
-
-  if (!s || !*s)
-    return -1;
-  errno = 0;
-  v = strtoll(s, &end, 10);
-  if (errno || *end || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
 }
 
 /* "--name VALUE" or "--name=VALUE": returns the value and advances *i,
@@ -116,19 +100,19 @@ int cairn_cmd_mock(int argc, char **argv)
     } else if ((v = opt_value(argc, argv, &i, "--log", &missing))) {
       o.log_path = v;
     } else if ((v = opt_value(argc, argv, &i, "--seed", &missing))) {
-      if (parse_num(v, 0, INT64_MAX, &num) < 0) {
+      if (cairn_cli_num(v, 0, INT64_MAX, &num) < 0) {
         rc = bad_usage("bad --seed '%s'", v);
         goto out;
       }
       o.seed = (uint64_t)num;
     } else if ((v = opt_value(argc, argv, &i, "--max-requests", &missing))) {
-      if (parse_num(v, 1, 1000000000LL, &num) < 0) {
+      if (cairn_cli_num(v, 1, 1000000000LL, &num) < 0) {
         rc = bad_usage("bad --max-requests '%s'", v);
         goto out;
       }
       o.max_requests = (long)num;
     } else if ((v = opt_value(argc, argv, &i, "--idle-exit", &missing))) {
-      if (parse_num(v, 1, 86400 * 7, &num) < 0) {
+      if (cairn_cli_num(v, 1, 86400 * 7, &num) < 0) {
         rc = bad_usage("bad --idle-exit '%s' (seconds)", v);
         goto out;
       }

@@ -53,6 +53,7 @@ int cairn_cmd_status(int argc, char **argv)
   const char *state = NULL;
   char *job = NULL;
   int json = 0, runs = 5, c, rc = 0;
+  long long n;
   cairn_state *st = NULL;
   cairn_err err = {0};
   json_t *jr = NULL, *jw = NULL;
@@ -62,7 +63,14 @@ int cairn_cmd_status(int argc, char **argv)
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
-    case 'r': runs = atoi(optarg); break;
+    case 'r':
+      if (cairn_cli_num(optarg, 1, 1000000, &n) < 0) {
+        fprintf(stderr, "cairn status: bad --runs '%s' (a count from 1)\n",
+                optarg);
+        return 2;
+      }
+      runs = (int)n;
+      break;
     case 's': state = optarg; break;
     case 'o': break;
     case 'h': fputs(usage_text, stdout); return 0;
@@ -74,7 +82,7 @@ int cairn_cmd_status(int argc, char **argv)
   rc = cairn_cli_state_read(state, "status", &st);
   if (rc)
     goto done;
-  if (cairn_state_runs(st, job, runs > 0 ? runs : 5, &jr, &err) < 0 ||
+  if (cairn_state_runs(st, job, runs, &jr, &err) < 0 ||
       cairn_state_windows(st, job, &jw, &err) < 0) {
     fprintf(stderr, "cairn status: %s\n", err.msg);
     rc = 3;

@@ -44,6 +44,21 @@ const char *cairn_cli_state_dir(const char *flag)
   return flag ? flag : env && *env ? env : "state";
 }
 
+int cairn_cli_num(const char *s, long long lo, long long hi, long long *out)
+{
+  char *end;
+  long long v;
+
+  if (!s || !*s)
+    return -1;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (errno || *end || v < lo || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
 int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st)
 {
   const char *dir = cairn_cli_state_dir(flag);

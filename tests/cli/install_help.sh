@@ -48,3 +48,6 @@ for c in status dlq; do
   [ ! -e "$T/nostate" ] || fail "$c created $T/nostate"
 done
 "$CAIRN" status demo-cost --state "$T/s" | grep -q "demo-cost .*done" || fail "status of the run above"
+set +e; err=$("$CAIRN" status --runs abc --state "$T/s" 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc $err" "2 cairn status: bad --runs 'abc' (a count from 1)" "status --runs abc"
+expect_eq "$("$CAIRN" status --runs 1 --json --state "$T/s" | jq '.runs | length')" 1 "status --runs 1"
