@@ -264,6 +264,20 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
     if (rc < 0)
       goto fail;
   }
+  /* Numbered per job, not per spec: windows remember only the number of
+   * the attempt that loaded them, so a backfill's attempt must never share
+   * one with the nightly run's or another range's, or it would take their
+   * windows for its own and skip them. */
+  rc = prep(st, "SELECT max(m) FROM (SELECT max(attempt) AS m FROM attempts"
+                " WHERE job=?1 UNION ALL SELECT max(attempt) FROM windows"
+                " WHERE job=?1)", &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) > cur)
+    cur = (long)sqlite3_column_int64(s, 0);
+  sqlite3_finalize(s);
+  s = NULL;
   rc = prep(st, "INSERT INTO attempts(job, spec, attempt, status)"
                 " VALUES(?, ?, ?, 'open') ON CONFLICT(job, spec) DO UPDATE"
                 " SET attempt=excluded.attempt, status='open'", &s, err);

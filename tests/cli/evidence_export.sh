@@ -128,6 +128,30 @@ CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
   || fail "spool: resume failed: $(tail -n 3 "$d/log")"
 expect_eq "$(sha256sum < "$d/$BUNDLE_REL")" "$CSUM" "spool: resumed tar"
 
+# Another range is another backfill: exporting April..May after May alone
+# re-exports May (attempts are numbered per job, so the second range's
+# attempt never passes for the one that loaded May, which it once skipped
+# as "already loaded in this attempt").
+WH3="$T/wh3.db"
+sqlite3 "$WH" ".backup '$WH3'"
+d="$T/ranges"; mkdir -p "$d"
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+  --param warehouse="$WH3" --state "$d/state" --out "$d/out" \
+  --log-level warn >/dev/null 2>>"$d/log" || fail "ranges: May: $(tail -n 3 "$d/log")"
+expect_eq "$(sha256sum < "$d/$BUNDLE_REL")" "$SUM" "ranges: May alone"
+sqlite3 "$WH3" "UPDATE policy_posture SET status = 'NonCompliant' WHERE rowid = 7"
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-04 --to 2024-06 \
+  --param warehouse="$WH3" --state "$d/state" --out "$d/out" \
+  --log-level info >/dev/null 2>>"$d/log" || fail "ranges: April..May: $(tail -n 3 "$d/log")"
+grep -q "already loaded in this attempt" "$d/log" && fail "ranges: May skipped"
+[ "$(sha256sum < "$d/$BUNDLE_REL")" != "$SUM" ] || fail "ranges: May not re-exported"
+expect_eq "$(tar -xOf "$d/$BUNDLE_REL" parts/2024-05/1.ndjson.zst | zstdcat | grep -c NonCompliant)" \
+  "$(sqlite3 "$WH3" "SELECT count(*) FROM policy_posture WHERE status='NonCompliant' AND
+     evaluatedAtUtc >= '2024-05-01T00:00:00Z' AND evaluatedAtUtc < '2024-06-01T00:00:00Z'")" \
+  "ranges: May's bundle has the changed row"
+
 # Failures: a missing warehouse is an I/O error naming the file (exit 3,
 # resumable); without the signing key the job refuses to run (exit 2:
 # the evidence job sets require_signature).

@@ -46,16 +46,21 @@ Test(state, attempt_resumes_until_done_then_starts_a_new_one)
                                          &err), CAIRN_OK);
   cr_assert_eq(a, 1, "an open attempt is resumed");
   cr_assert_eq(resumed, 1);
-  /* A backfill spec is its own attempt. */
+  /* A backfill spec is its own attempt, numbered per job: windows keep
+   * only the number, so two specs must never share one. */
   cr_assert_eq(cairn_state_attempt_begin(st, "j", "2024-05-01..2024-05-03", 0,
                                          &a, &resumed, &d, &err), CAIRN_OK);
-  cr_assert_eq(a, 1);
+  cr_assert_eq(a, 2);
   cr_assert_eq(resumed, 0);
   cr_assert_eq(cairn_state_attempt_done(st, "j", "", &err), CAIRN_OK);
   cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
                                          &err), CAIRN_OK);
-  cr_assert_eq(a, 2, "after done, a new attempt");
+  cr_assert_eq(a, 3, "after done, a new attempt");
   cr_assert_eq(resumed, 0);
+  /* Another job counts on its own. */
+  cr_assert_eq(cairn_state_attempt_begin(st, "k", "", 0, &a, &resumed, &d,
+                                         &err), CAIRN_OK);
+  cr_assert_eq(a, 1);
 }
 
 Test(state, fresh_discards_the_open_attempts_chunks)
