@@ -361,15 +361,21 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
-  rc = prep(st, "DELETE FROM chunks WHERE job=? AND window=?", &s, err);
-  if (rc < 0)
-    goto fail;
-  bind_text(s, 1, job);
-  bind_text(s, 2, w->key);
-  rc = step_done(st, s, err);
-  s = NULL;
-  if (rc < 0)
-    goto fail;
+  /* The chunks and the rejects of the attempt that owned it: the DLQ
+   * lists what the loaded data lacks, and a reject left from before would
+   * hide a new one at the same position (INSERT OR IGNORE). */
+  for (int i = 0; i < 2; i++) {
+    rc = prep(st, i ? "DELETE FROM quarantine WHERE job=? AND window=?"
+                    : "DELETE FROM chunks WHERE job=? AND window=?", &s, err);
+    if (rc < 0)
+      goto fail;
+    bind_text(s, 1, job);
+    bind_text(s, 2, w->key);
+    rc = step_done(st, s, err);
+    s = NULL;
+    if (rc < 0)
+      goto fail;
+  }
   rc = prep(st, "INSERT INTO windows(job, window, attempt, status, wstart,"
                 " wend) VALUES(?, ?, ?, 'open', ?, ?) ON CONFLICT(job, window)"
                 " DO UPDATE SET attempt=excluded.attempt, status='open',"

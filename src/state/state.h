@@ -56,8 +56,9 @@ void cairn_window_row_clear(struct cairn_window_row *r);
 int cairn_state_window_get(cairn_state *st, const char *job,
                            const struct cairn_window *w,
                            struct cairn_window_row *out, cairn_err *err);
-/* Give window w to attempt (dropping its chunk rows if another attempt
- * owned it), status open. */
+/* Give window w to attempt, status open, dropping the chunk rows and
+ * quarantined records the window had (the runner claims a window only
+ * when another attempt owned it, or none did). */
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              cairn_err *err);

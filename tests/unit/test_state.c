@@ -16,6 +16,9 @@ static cairn_state *st;
 static const struct cairn_window w1 = { "2024-05-01", "2024-05-01T00:00:00Z",
                                         "2024-05-02T00:00:00Z", "2024-05-01",
                                         "2024-05-02" };
+static const struct cairn_window w2 = { "2024-05-02", "2024-05-02T00:00:00Z",
+                                        "2024-05-03T00:00:00Z", "2024-05-02",
+                                        "2024-05-03" };
 
 static void setup(void)
 {
@@ -184,7 +187,29 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
   cr_assert_eq(row.loaded, 1);
   cr_assert_eq(row.attempt, 1);
   cairn_window_row_clear(&row);
-  cairn_state_window_claim(st, "j", &w1, 2, &err);
+  /* Its rejects go with it: a fixed input reloaded by a new attempt must
+   * not keep the old DLQ, nor an old reason at a reused position. */
+  {
+    struct cairn_batch *b = cairn_batch_create(1);
+    json_t *q;
+    int64_t n;
+    cairn_batch_reject(b, "f.csv:3", "a: bad", "r1");
+    cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
+    cairn_state_window_claim(st, "j", &w2, 1, &err);
+    cairn_state_chunk_extracted(st, "j", &w2, 1, NULL, NULL, 1, NULL, NULL, 1,
+                                &err);
+    cairn_state_chunk_transformed(st, "j", &w2, 1, b, &err);
+    cairn_state_quarantine_count(st, "j", &n, &err);
+    cr_assert_eq(n, 2);
+    cairn_state_window_claim(st, "j", &w1, 2, &err);
+    cairn_state_quarantine_count(st, "j", &n, &err);
+    cr_assert_eq(n, 1, "only the claimed window's rejects go");
+    cairn_state_quarantine(st, "j", &q, &err);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(q, 0),
+                                                       "window")), w2.key);
+    json_decref(q);
+    cairn_batch_free(b);
+  }
   cairn_state_window_get(st, "j", &w1, &row, &err);
   cr_assert_eq(row.loaded, 0);
   cr_assert_eq(row.attempt, 2);
