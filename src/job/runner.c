@@ -729,10 +729,17 @@ static int run_window(struct run *r, cairn_err *err)
                "period", w->span_from, w->span_to);
   }
   {
-    const char *from = declared ? w->span_from : NULL; /* else: none */
-    cairn_transform_set_span(r->xf, from, w->span_to);
+    /* Rows dated outside the window's days (its own, or declared) are
+     * rejects: the sinks would not replace them on a re-run. */
+    const char *from = w->span_from[0] ? w->span_from : NULL;
+    char what[64];
+    if (declared)
+      snprintf(what, sizeof what, "the period its source declares");
+    else
+      snprintf(what, sizeof what, "window %s", w->key);
+    cairn_transform_set_span(r->xf, from, w->span_to, what);
     if (r->xf_side) /* a clone made for an earlier window */
-      cairn_transform_set_span(r->xf_side, from, w->span_to);
+      cairn_transform_set_span(r->xf_side, from, w->span_to, what);
   }
 
   loader_start(&L, r, durable);

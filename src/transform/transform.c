@@ -85,9 +85,10 @@ struct cairn_transform {
   struct cairn_buf      enc;        /* encryption output */
   long                  span_field; /* the first partition field taken by
                                        its date, or -1 */
-  char                  span_from[11]; /* the declared period (set_span),
-                                          empty: none */
+  char                  span_from[11]; /* the period (set_span), empty:
+                                          none */
   char                  span_to[11];
+  char                  span_what[64]; /* how rejects name the period */
 };
 
 /* ---- compile ---------------------------------------------------------- */
@@ -636,17 +637,19 @@ int cairn_transform_clone(const cairn_transform *t, cairn_transform **out,
   int rc = create(t->cfg, t->c, 1, out, NULL, err);
   if (rc == CAIRN_OK)
     cairn_transform_set_span(*out, t->span_from[0] ? t->span_from : NULL,
-                             t->span_to);
+                             t->span_to, t->span_what);
   return rc;
 }
 
 void cairn_transform_set_span(cairn_transform *t, const char *from,
-                              const char *to)
+                              const char *to, const char *what)
 {
-  t->span_from[0] = t->span_to[0] = '\0';
+  t->span_from[0] = t->span_to[0] = t->span_what[0] = '\0';
   if (from && to && t->span_field >= 0) {
     snprintf(t->span_from, sizeof t->span_from, "%s", from);
     snprintf(t->span_to, sizeof t->span_to, "%s", to);
+    snprintf(t->span_what, sizeof t->span_what, "%s", what ? what
+             : "the period");
   }
 }
 
@@ -1008,22 +1011,23 @@ static void bind_header(cairn_transform *t, const struct cairn_record *rec)
   cairn_buf_free(&b);
 }
 
-/* A row dated outside the source's declared period: replace_partition
- * replaces only that period's days, so a re-run of the same export would
- * load the row again beside its first copy. It goes to the DLQ instead. */
+/* A row dated outside its window's period (the window's own days, or what
+ * its source declares): replace_partition replaces only that period's
+ * days, so a re-run of the same window would load the row again beside
+ * its first copy. It goes to the DLQ instead. */
 static void check_span(cairn_transform *t, const struct cairn_xv *row,
                        long item)
 {
   const struct cairn_xv *v = &row[t->span_field];
-  char why[160];
+  char why[240];
 
   if (v->type != CAIRN_V_STR || v->n < 10 ||
       (memcmp(v->s, t->span_from, 10) >= 0 &&
        memcmp(v->s, t->span_to, 10) < 0))
     return;
-  snprintf(why, sizeof why, "%.10s is outside the period its source "
-           "declares (%s up to %s, exclusive), which a re-run would not "
-           "replace", v->s, t->span_from, t->span_to);
+  snprintf(why, sizeof why, "%.10s is outside %s (%s up to %s, "
+           "exclusive), which a re-run would not replace", v->s, t->span_what,
+           t->span_from, t->span_to);
   reason(t, t->f[t->span_field].name, item, why);
 }
 

@@ -44,15 +44,17 @@ void cairn_transform_free(cairn_transform *t);        /* NULL ok */
 int  cairn_transform_clone(const cairn_transform *t, cairn_transform **out,
                            cairn_err *err);
 
-/* The period the source declares for the window being mapped (a cost
- * export's runInfo dates), as "YYYY-MM-DD" days, to exclusive; from NULL:
- * none (the default). While one is set, a row whose first partition field
- * taken by its date (cost_record's chargePeriodStartUtc) lies outside it
- * is a reject: replace_partition replaces only the period's days, so a
- * re-run would load such a row twice. No effect on a contract without
- * such a field. A clone starts with t's period. */
+/* The period of the window being mapped, as "YYYY-MM-DD" days, to
+ * exclusive: a day or month window's own days, or what its source declares
+ * (a cost export's runInfo dates); from NULL: none (the default). While one
+ * is set, a row whose first partition field taken by its date
+ * (cost_record's chargePeriodStartUtc) lies outside it is a reject, its
+ * reason naming the period as `what` ("the period its source declares"):
+ * replace_partition replaces only the period's days, so a re-run would
+ * load such a row twice. No effect on a contract without such a field. A
+ * clone starts with t's period. */
 void cairn_transform_set_span(cairn_transform *t, const char *from,
-                              const char *to);
+                              const char *to, const char *what);
 
 /* Map one raw record into b (a new row, or a reject). CAIRN_OK unless an
  * internal failure happened. */

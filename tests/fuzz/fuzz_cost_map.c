@@ -124,7 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   k = data[0] % N_SPECS;
   m = &maps[k];
   span = data[0] >> 1 & 1;
-  cairn_transform_set_span(m->t, span ? specs[k].from : NULL, specs[k].to);
+  cairn_transform_set_span(m->t, span ? specs[k].from : NULL, specs[k].to,
+                           "the period its source declares");
   text = (const char *)data + 1;
   n = size - 1;
   cairn_batch_reset(m->b);

@@ -378,10 +378,12 @@ Test(transform, rejects_collect_every_reason)
   fx_close(&fx);
 }
 
-/* The source's declared period (a cost export's runInfo dates): a row
- * whose chargePeriodStartUtc lies outside it is a reject, since
- * replace_partition would not replace it on a re-run. The bounds are days,
- * the end exclusive; a clone starts with the same period; NULL clears. */
+/* The window's period (its own days, or the source's declared period: a
+ * cost export's runInfo dates): a row whose chargePeriodStartUtc lies
+ * outside it is a reject, since replace_partition would not replace it on
+ * a re-run. The bounds are days, the end exclusive; the reason names the
+ * period as told; a clone starts with the same period; NULL clears. */
+#define DECLARED "the period its source declares"
 Test(transform, rows_outside_the_declared_period_are_rejected)
 {
   struct fx fx;
@@ -390,7 +392,7 @@ Test(transform, rows_outside_the_declared_period_are_rejected)
   cairn_err err = {0};
   fx_open(&fx, "cost_record", cost_cfg);
   csv_header(&f, cost_header);
-  cairn_transform_set_span(fx.t, "2024-05-02", "2024-06-01");
+  cairn_transform_set_span(fx.t, "2024-05-02", "2024-06-01", DECLARED);
   csv_apply(&fx, &f, cost_row, 3, "the raw line");
   cr_assert_eq(fx.b->n_rows, 0);
   cr_assert_eq(fx.b->n_rejects, 1);
@@ -399,15 +401,19 @@ Test(transform, rows_outside_the_declared_period_are_rejected)
     "declares (2024-05-02 up to 2024-06-01, exclusive), which a re-run would "
     "not replace");
   cr_assert_str_eq(fx.b->rejects[0].raw, "the raw line");
-  cairn_transform_set_span(fx.t, "2024-04-01", "2024-05-01"); /* end excl. */
+  /* the end is exclusive, and the reason says whose period it is */
+  cairn_transform_set_span(fx.t, "2024-04-01", "2024-05-01", "window 2024-04");
   csv_apply(&fx, &f, cost_row, 4, NULL);
   cr_assert_eq(fx.b->n_rejects, 2);
-  cairn_transform_set_span(fx.t, "2024-05-01", "2024-05-02"); /* inside */
+  cr_assert_str_eq(fx.b->rejects[1].reasons,
+    "chargePeriodStartUtc: 2024-05-01 is outside window 2024-04 (2024-04-01 "
+    "up to 2024-05-01, exclusive), which a re-run would not replace");
+  cairn_transform_set_span(fx.t, "2024-05-01", "2024-05-02", DECLARED);
   csv_apply(&fx, &f, cost_row, 5, NULL);
   cr_assert_eq(fx.b->n_rows, 1);
   cr_assert_str_eq(row(&fx, 0), cost_want);
 
-  cairn_transform_set_span(fx.t, "2024-06-01", "2024-07-01");
+  cairn_transform_set_span(fx.t, "2024-06-01", "2024-07-01", DECLARED);
   cr_assert_eq(cairn_transform_clone(fx.t, &clone, &err), CAIRN_OK, "%s",
                err.msg);
   own = fx.t;
@@ -415,7 +421,7 @@ Test(transform, rows_outside_the_declared_period_are_rejected)
   cairn_batch_reset(fx.b);
   csv_apply(&fx, &f, cost_row, 6, NULL);
   cr_assert_eq(fx.b->n_rejects, 1, "the clone keeps the period");
-  cairn_transform_set_span(clone, NULL, NULL);
+  cairn_transform_set_span(clone, NULL, NULL, NULL);
   csv_apply(&fx, &f, cost_row, 7, NULL);
   cr_assert_eq(fx.b->n_rows, 1, "no period: every day maps");
   fx.t = own;
