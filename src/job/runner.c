@@ -1192,18 +1192,60 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = cairn_state_open(o->state_dir, &r.st, &err);
   if (rc < 0)
     goto out;
-  rc = cairn_state_attempt_begin(r.st, job->name, spec, o->fresh, &r.attempt,
-                                 &resumed, &discarded, &err);
+  /* Everything that can refuse the run (a recording that is not there, a
+   * sink that needs a key it lacks: exit 2) opens before the attempt
+   * begins, so a refused run changes no state, --fresh included. */
+  if (o->replay_har || o->record_har ||
+      cairn_source_wants_http(job->source_cfg)) {
+    rc = open_transport(&r, &err);
+    if (rc < 0)
+      goto opened;
+  }
+  rc = cairn_transform_create(job->transform_cfg, job->contract, &r.xf, NULL,
+                              &err);
   if (rc < 0)
+    goto opened;
+  r.batches[0] = cairn_batch_create(job->contract->n_fields);
+  r.batches[1] = cairn_batch_create(job->contract->n_fields);
+  rc = cairn_state_open(o->state_dir, &r.load_st, &err);
+  if (rc < 0)
+    goto opened;
+  r.sinks = cairn_xcalloc(job->n_sinks, sizeof *r.sinks);
+  r.sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r.sink_ctx);
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    struct cairn_sink_ctx *c = &r.sink_ctx[i];
+    c->job = job->name;
+    c->sink_name = job->sinks[i].name;
+    c->cfg = job->sinks[i].cfg;
+    c->out_dir = o->out_dir;
+    c->contract = job->contract;
+    c->connector_version = job->connector_version;
+    c->recording_sha256 = o->replay_har ? r.recording_sha : NULL;
+    c->secret = cairn_job_secret;
+    c->secret_ud = job;
+    rc = cairn_sink_open(job->sinks[i].ops, c, &r.sinks[i], &err);
+    if (rc < 0)
+      goto opened;
+  }
+opened:
+  if (rc == CAIRN_OK)
+    rc = cairn_state_attempt_begin(r.st, job->name, spec, o->fresh,
+                                   &r.attempt, &resumed, &discarded, &err);
+  /* A refused run (exit 2) leaves no trace in the state; any other failure
+   * is a run of its own in the runs table. */
+  if (rc < 0 && cairn_exit_code_for(rc) == CAIRN_EXIT_USAGE)
     goto out;
-  if (o->fresh)
-    cairn_info("--fresh: starting over; discarded %ld chunk checkpoint%s of "
-               "the interrupted attempt", discarded, discarded == 1 ? "" : "s");
-  else if (resumed)
-    cairn_info("resuming the interrupted attempt %ld", r.attempt);
-  cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
-             "run started: %zu window%s, trace id %s", n_windows,
-             n_windows == 1 ? "" : "s", r.trace_id);
+  if (rc == CAIRN_OK) {
+    if (o->fresh)
+      cairn_info("--fresh: starting over; discarded %ld chunk checkpoint%s "
+                 "of the interrupted attempt", discarded,
+                 discarded == 1 ? "" : "s");
+    else if (resumed)
+      cairn_info("resuming the interrupted attempt %ld", r.attempt);
+    cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
+               "run started: %zu window%s, trace id %s", n_windows,
+               n_windows == 1 ? "" : "s", r.trace_id);
+  }
   {
     struct passwd *pw = getpwuid(getuid());
     json_t *safe = json_deep_copy(job->params);
@@ -1232,40 +1274,11 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     ri.trace_id = r.trace_id;
     ri.started = cairn_clock_now();
     ri.resumed = resumed;
-    rc = cairn_state_run_begin(r.st, &ri, &err);
+    if (rc == CAIRN_OK)
+      rc = cairn_state_run_begin(r.st, &ri, &err);
+    else
+      cairn_state_run_begin(r.st, &ri, NULL);
     free(params);
-    if (rc < 0)
-      goto out;
-  }
-  if (o->replay_har || o->record_har ||
-      cairn_source_wants_http(job->source_cfg)) {
-    rc = open_transport(&r, &err);
-    if (rc < 0)
-      goto out;
-  }
-  rc = cairn_transform_create(job->transform_cfg, job->contract, &r.xf, NULL,
-                              &err);
-  if (rc < 0)
-    goto out;
-  r.batches[0] = cairn_batch_create(job->contract->n_fields);
-  r.batches[1] = cairn_batch_create(job->contract->n_fields);
-  rc = cairn_state_open(o->state_dir, &r.load_st, &err);
-  if (rc < 0)
-    goto out;
-  r.sinks = cairn_xcalloc(job->n_sinks, sizeof *r.sinks);
-  r.sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r.sink_ctx);
-  for (size_t i = 0; i < job->n_sinks; i++) {
-    struct cairn_sink_ctx *c = &r.sink_ctx[i];
-    c->job = job->name;
-    c->sink_name = job->sinks[i].name;
-    c->cfg = job->sinks[i].cfg;
-    c->out_dir = o->out_dir;
-    c->contract = job->contract;
-    c->connector_version = job->connector_version;
-    c->recording_sha256 = o->replay_har ? r.recording_sha : NULL;
-    c->secret = cairn_job_secret;
-    c->secret_ud = job;
-    rc = cairn_sink_open(job->sinks[i].ops, c, &r.sinks[i], &err);
     if (rc < 0)
       goto out;
   }
