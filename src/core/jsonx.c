@@ -6,6 +6,7 @@
 #include "core/fsx.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,17 @@ int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
 done:
   cairn_buf_free(&local);
   return rc;
+}
+
+const char *cairn_json_error_what(const json_error_t *je,
+                                  char out[JSON_ERROR_TEXT_LENGTH])
+{
+  char *near;
+  snprintf(out, JSON_ERROR_TEXT_LENGTH, "%s", je->text);
+  near = strstr(out, " near '");
+  if (near)
+    *near = '\0';
+  return out;
 }
 
 /* ---- position scanner ------------------------------------------------ */

@@ -23,6 +23,11 @@ int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
 void cairn_json_locate(const char *text, const char *ptr, int want_key,
                        int *line, int *col);
 
+/* jansson's message for je without the text it quotes (" near '...'"),
+ * for records, whose text may hold PII: the column tells where. Returns
+ * out (JSON_ERROR_TEXT_LENGTH bytes). */
+const char *cairn_json_error_what(const json_error_t *je,
+                                  char out[JSON_ERROR_TEXT_LENGTH]);
 /* Borrowed value at an RFC 6901 pointer, or NULL. "" is the root. */
 json_t *cairn_json_pointer_get(const json_t *root, const char *ptr);
 /* Set the value at ptr (stealing 'value'), creating intermediate objects.

@@ -8,6 +8,7 @@
  * record boundaries (newlines outside quotes) and copies the raw bytes;
  * decode() splits fields. Quoted fields may hold commas, doubled quotes
  * and newlines; CRLF and a UTF-8 BOM are accepted. */
+#include "core/jsonx.h"
 #include "source/source.h"
 #include "source/csv.h"
 #include "core/log.h"
@@ -368,9 +369,11 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
                              p[rec.raw_len - 1] == '\r'))
         rec.raw_len--;
       obj = json_loadb(p, rec.raw_len, 0, &je);
-      if (!obj)
-        errmsg = cairn_strfmt("not valid JSON: %s (column %d)", je.text,
-                              je.column);
+      if (!obj) {
+        char what[JSON_ERROR_TEXT_LENGTH];
+        errmsg = cairn_strfmt("not valid JSON: %s (column %d)",
+                              cairn_json_error_what(&je, what), je.column);
+      }
       else if (!json_is_object(obj))
         errmsg = cairn_xstrdup("not a JSON object");
       rec.json = obj;

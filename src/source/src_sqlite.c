@@ -12,6 +12,7 @@
  * the table the cursor is. */
 #include "source/source.h"
 #include "core/codec.h"
+#include "core/jsonx.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -400,8 +401,9 @@ static int sqlite_decode(cairn_source *base, long seq,
     else
       pos = cairn_strfmt("%s chunk %ld #%ld", label, seq, n);
     if (!obj) {
-      why = cairn_strfmt("row is not valid JSON: %s (column %d)", je.text,
-                         je.column);
+      char what[JSON_ERROR_TEXT_LENGTH];
+      why = cairn_strfmt("row is not valid JSON: %s (column %d)",
+                         cairn_json_error_what(&je, what), je.column);
     } else {
       /* The rowid is the record's position, not one of its columns. */
       json_object_del(obj, "_rowid");

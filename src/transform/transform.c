@@ -472,7 +472,8 @@ static void derive_raw_policy(cairn_transform *t)
     for (size_t r = 0; r < f->n_refs; r++) {
       size_t s = f->refs[r];
       if (t->srcs.v[s].kind != CAIRN__SRC_NAME &&
-          t->srcs.v[s].kind != CAIRN__SRC_PTR)
+          t->srcs.v[s].kind != CAIRN__SRC_PTR &&
+          t->srcs.v[s].kind != CAIRN__SRC_ITEM)
         continue;
       if (f->pii > t->src_policy[s]) {
         t->src_policy[s] = f->pii;
@@ -922,6 +923,34 @@ static int raw_policy(cairn_transform *t, size_t s, const char *p, size_t n,
   }
 }
 
+/* v with source s's PII policy applied to its text (a string's, or the
+ * canonical JSON of anything else): a new reference, JSON null when the
+ * policy drops it. */
+static json_t *policy_json(cairn_transform *t, size_t s, const json_t *v)
+{
+  struct cairn_buf in = {0}, o = {0};
+  json_t *nv;
+  if (json_is_string(v)) {
+    cairn_buf_append(&in, json_string_value(v), json_string_length(v));
+  } else {
+    char *txt = cairn_json_canonical(v);
+    cairn_buf_puts(&in, txt);
+    free(txt);
+  }
+  nv = raw_policy(t, s, in.data, in.len, &o) == 0 ? json_stringn(o.data,
+                                                                 o.len)
+                                                  : NULL;
+  cairn_buf_free(&in);
+  cairn_buf_free(&o);
+  return nv ? nv : json_null();
+}
+
+/* What the DLQ keeps instead of a record the PII policy cannot be applied
+ * to: one the source could not split into its fields (a line that is not
+ * JSON, a CSV row with too many or too few fields). */
+#define RAW_WITHHELD "(raw record withheld: it could not be split into " \
+                     "fields, so the job's PII policy cannot be applied)"
+
 /* The raw text of a rejected record with the PII policy applied to every
  * source a non-keep PII field reads. New string. */
 static char *reject_raw(cairn_transform *t, const struct cairn_record *rec)
@@ -941,34 +970,28 @@ static char *reject_raw(cairn_transform *t, const struct cairn_record *rec)
         continue;
       if (src->kind == CAIRN__SRC_NAME)
         ptr = ptr_join(&b, "", src->ref);
-      cur = cairn_json_pointer_get(copy, ptr);
+      else if (src->kind == CAIRN__SRC_ITEM) /* every element exploded */
+        ptr = t->explode >= 0 ? t->srcs.v[t->explode].ref : "";
+      cur = ptr[0] ? cairn_json_pointer_get(copy, ptr) : NULL;
       if (!cur || json_is_null(cur))
         continue;
-      val.len = 0;
-      if (json_is_string(cur)) {
-        cairn_buf_append(&val, json_string_value(cur),
-                         json_string_length(cur));
-      } else {
-        char *txt = cairn_json_canonical(cur);
-        cairn_buf_puts(&val, txt);
-        free(txt);
+      if (src->kind == CAIRN__SRC_ITEM && json_is_array(cur)) {
+        for (size_t k = 0; k < json_array_size(cur); k++)
+          if (!json_is_null(json_array_get(cur, k)))
+            json_array_set_new(cur, k,
+                               policy_json(t, i, json_array_get(cur, k)));
+        continue;
       }
-      {
-        struct cairn_buf o = {0};
-        json_t *nv = raw_policy(t, i, val.data, val.len, &o) == 0
-                         ? json_stringn(o.data, o.len)
-                         : json_null();
-        cairn_json_pointer_set(copy, ptr, nv ? nv : json_null());
-        cairn_buf_free(&o);
-      }
+      cairn_json_pointer_set(copy, ptr, policy_json(t, i, cur));
     }
     s = cairn_json_canonical(copy);
     json_decref(copy);
     cairn_buf_free(&b);
-    cairn_buf_free(&val);
     return s;
   }
-  if (rec->cols && (t->raw_rewrite || !rec->raw)) {
+  if (t->raw_rewrite && (!rec->cols || rec->ragged))
+    return cairn_xstrdup(RAW_WITHHELD);
+  if (rec->cols && !rec->ragged && (t->raw_rewrite || !rec->raw)) {
     for (size_t c = 0; c < rec->n_cols; c++) {
       const char *p = rec->cols[c];
       size_t n = rec->col_lens ? rec->col_lens[c] : strlen(p);
@@ -1049,6 +1072,13 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   cx->rec = rec;
   cx->item = NULL;
   cx->why[0] = '\0';
+  if (rec->error) { /* the source could not parse it */
+    reason(t, NULL, -1, rec->error);
+    goto reject;
+  }
+  if (rec->header &&
+      (!t->srcs.bound || t->srcs.header_id != rec->header->id))
+    bind_header(t, rec);
   if (rec->ragged) {
     char why[96];
     snprintf(why, sizeof why, "row has %zu fields, header has %zu",
@@ -1056,9 +1086,6 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
     reason(t, NULL, -1, why);
     goto reject;
   }
-  if (rec->header &&
-      (!t->srcs.bound || t->srcs.header_id != rec->header->id))
-    bind_header(t, rec);
   if (t->explode >= 0) {
     if (!rec->json) {
       reason(t, NULL, -1, "\"explode\" needs JSON records");

@@ -29,7 +29,10 @@ done
 "$CAIRN" dlq pii-users "${S[@]}" > "$T/dlq.txt"
 "$CAIRN" status pii-users "${S[@]}" --json > "$T/status.json"
 ! grep -a -e piivalue -e Piiperson "$T/dlq.txt" "$T/status.json" || fail "PII in dlq/status"
-grep -q 'userId: required but missing' "$T/dlq.txt" || fail "dlq reasons"
+grep -q "userId: required but missing" "$T/dlq.txt" || fail "dlq reasons"
+# a line cut short is a reject with the parser's reason, its raw text withheld
+grep -q "not valid JSON" "$T/dlq.txt" || fail "dlq: no reject for the cut line"
+grep -q "raw record withheld" "$T/dlq.txt" || fail "dlq: cut line not withheld"
 
 # encrypt round-trips with the key, and fails cleanly with another.
 enc=$(sqlite3 "$db" "SELECT displayName FROM identity_user WHERE userId='u-001'")

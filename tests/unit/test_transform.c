@@ -1099,6 +1099,76 @@ Test(transform, pii_csv_raw_is_rebuilt)
   fx_close(&fx);
 }
 
+/* A record the source could not parse (a line that is not JSON) is a
+ * reject with the source's reason, even when every required field could
+ * be filled without it (a const, a default); a ragged CSV row's cells are
+ * shifted. With a PII policy neither raw text can be rewritten field by
+ * field, so the DLQ keeps a note instead of it; without one, the text. */
+Test(transform, unparsed_records_are_rejected_and_their_raw_withheld_under_pii)
+{
+  struct fx fx;
+  struct csvf f;
+  struct cairn_record rec = {0};
+  cairn_err err = {0};
+  static const char withheld[] = "(raw record withheld: it could not be "
+    "split into fields, so the job's PII policy cannot be applied)";
+
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": {\"from\": "
+          "\"/id\", \"fn\": [{\"default\": \"u0\"}]}, \"deleted\": {\"fn\": "
+          "[{\"const\": false}]}, \"mail\": \"/mail\"}, \"pii\": "
+          "{\"mail\": \"hash\", \"hmac_key\": \"" KEY_HEX "\"}}");
+  rec.position = "u.ndjson:2";
+  rec.raw = "{\"id\":\"u9\",\"mail\":\"zed@x.example\",";
+  rec.raw_len = strlen(rec.raw);
+  rec.error = "not valid JSON: string or '}' expected near end of file";
+  cr_assert_eq(cairn_transform_apply(fx.t, &rec, fx.b, &err), CAIRN_OK);
+  cr_assert_eq(fx.b->n_rows, 0, "no row made of defaults");
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cr_assert_str_eq(fx.b->rejects[0].reasons, rec.error);
+  cr_assert_str_eq(fx.b->rejects[0].raw, withheld);
+  /* a ragged row, even the first of its header (columns not bound yet) */
+  csv_header(&f, "id,mail,dept");
+  csv_apply(&fx, &f, "u2|Smith| Bob|bob@x.example|IT", 3,
+            "u2,Smith, Bob,bob@x.example,IT");
+  cr_assert_eq(fx.b->n_rejects, 2);
+  cr_assert_str_eq(fx.b->rejects[1].reasons, "row has 5 fields, header has 3");
+  cr_assert_str_eq(fx.b->rejects[1].raw, withheld);
+  fx_close(&fx);
+
+  /* without a PII policy the raw text is kept as it was */
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": {\"from\": "
+          "\"/id\", \"fn\": [{\"default\": \"u0\"}]}, \"deleted\": {\"fn\": "
+          "[{\"const\": false}]}}}");
+  cr_assert_eq(cairn_transform_apply(fx.t, &rec, fx.b, &err), CAIRN_OK);
+  cr_assert_eq(fx.b->n_rows, 0);
+  cr_assert_str_eq(fx.b->rejects[0].raw, rec.raw);
+  fx_close(&fx);
+}
+
+/* A PII field mapped from "$item" covers every element of the exploded
+ * array in a reject's raw text. */
+Test(transform, pii_of_exploded_items_applies_to_reject_raw)
+{
+  struct fx fx;
+  char h[65];
+  unsigned char key[32];
+  char msg[128];
+  fx_open(&fx, "identity_user", "{\"explode\": \"/otherMails\", "
+          "\"fields\": {\"userId\": \"/id\", \"deleted\": {\"fn\": "
+          "[{\"const\": false}]}, \"mail\": \"$item\"}, \"pii\": "
+          "{\"mail\": \"hash\", \"hmac_key\": \"" KEY_HEX "\"}}");
+  json_apply(&fx, "{\"otherMails\": [\"amy@x.example\", null]}", NULL);
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cairn_pii_key_parse(KEY_HEX, key, msg, sizeof msg);
+  cairn_pii_hash_hex(key, "amy@x.example", 13, h);
+  {
+    char want[160];
+    snprintf(want, sizeof want, "{\"otherMails\":[\"%s\",null]}", h);
+    cr_assert_str_eq(fx.b->rejects[0].raw, want);
+  }
+  fx_close(&fx);
+}
+
 /* ---- full validation ---------------------------------------------------- */
 
 static char schemas_tmp[64];
