@@ -1768,6 +1768,45 @@ static int fn_utc(const struct cairn__fn_call *c, struct cairn__fctx *cx,
   return cairn__to_utc(cx, v, c->opt);
 }
 
+/* add_days ------------------------------------------------------------- */
+
+/* {"add_days": N}: a date-time N days later (earlier when negative), as
+ * canonical UTC; the input is read as "utc" reads it. For an exclusive end
+ * from a day's date: ["utc", {"add_days": 1}]. */
+static int fn_add_days_compile(struct cc *cc, struct cairn__fn_call *c,
+                               const json_t *arg, const json_t *spec)
+{
+  (void)spec;
+  if (!json_is_integer(arg) || json_integer_value(arg) < -3660000 ||
+      json_integer_value(arg) > 3660000)
+    return bad(cc, arg ? "/add_days" : "", "function \"add_days\" needs a "
+               "whole number of days: {\"add_days\": 1}");
+  c->opt = (int)json_integer_value(arg);
+  return 0;
+}
+
+static int fn_add_days(const struct cairn__fn_call *c, struct cairn__fctx *cx,
+                       struct cairn_xv *v)
+{
+  int64_t t;
+  char *out;
+
+  if (cairn__to_utc(cx, v, CAIRN__UTC_AUTO) < 0)
+    return -1;
+  if (v->type == CAIRN_V_NULL)
+    return 0;
+  if (utc_rfc3339(v->s, v->n, &t) < 0)
+    return why_xv(cx, v, "is not a date-time");
+  t += (int64_t)c->opt * 86400;
+  if (t < -62135596800LL || t > 253402300799LL)
+    return why_xv(cx, v, "plus the days is out of the years 1 to 9999");
+  out = cairn__scratch_alloc(cx->scratch, 24);
+  fmt_utc(t, out);
+  set_str(v, out, 20);
+  v->flags = CAIRN__XV_UTC;
+  return 0;
+}
+
 /* default, const -------------------------------------------------------- */
 
 static int fn_const_compile(struct cc *cc, struct cairn__fn_call *c,
@@ -2394,6 +2433,7 @@ struct cairn__fn_def {
 };
 
 static const struct cairn__fn_def fn_table[] = {
+  { "add_days", 0, NULL, fn_add_days_compile, fn_add_days },
   { "bool", 0, NULL, NULL, fn_bool },
   { "coalesce", CAIRN__FN_SOURCE, NULL, fn_refs_compile, fn_coalesce },
   { "const", CAIRN__FN_SOURCE, NULL, fn_const_compile, fn_const },

@@ -314,6 +314,27 @@ Test(fn, bool)
 
 /* ---- date-times ------------------------------------------------------- */
 
+/* add_days: the date-time N whole days later, from what utc accepts; an
+ * exclusive end from a usage day; across months, leap days and years. */
+Test(fn, add_days_shifts_by_whole_days)
+{
+  EQ(csv1("[\"utc\", {\"add_days\": 1}]", "2024-05-31"),
+     "str:2024-06-01T00:00:00Z");
+  EQ(csv1("[{\"add_days\": 1}]", "02/28/2024"), "str:2024-02-29T00:00:00Z");
+  EQ(csv1("[{\"add_days\": 1}]", "2023-12-31T23:30:00+01:00"),
+     "str:2024-01-01T22:30:00Z");
+  EQ(csv1("[{\"add_days\": -1}]", "2024-03-01T00:00:00Z"),
+     "str:2024-02-29T00:00:00Z");
+  EQ(csv1("[{\"add_days\": 1}]", ""), "null");
+  EQ(csv1("[{\"add_days\": 1}]", "9999-12-31"),
+     "err:\"9999-12-31T00:00:00Z\" plus the days is out of the years 1 to "
+     "9999");
+  EQ(csv1("[{\"add_days\": 1}]", "soon"), "err:\"soon\" is not a date-time");
+  EQ(csv1("[{\"add_days\": \"1\"}]", "2024-05-01"),
+     "compile:function \"add_days\" needs a whole number of days: "
+     "{\"add_days\": 1}@/add_days");
+}
+
 Test(fn, utc_rfc3339_any_offset)
 {
   EQ(csv1("[\"utc\"]", "2024-05-01T00:00:00Z"), "str:2024-05-01T00:00:00Z");
@@ -690,12 +711,14 @@ Test(fn, split_and_join)
 Test(fn, unknown_function_lists_the_table)
 {
   EQ(csv1("[\"numbr\"]", "1"),
-     "compile:unknown function \"numbr\" (have: bool, coalesce, const, "
+     "compile:unknown function \"numbr\" (have: add_days, bool, coalesce, "
+     "const, "
      "default, exists, header, integer, join, lookup, lower, number, "
      "record_id, replace, split, strip_prefix, tags, template, trim, upper, "
      "utc)@");
   EQ(csv1("[{\"numbr\": 1}]", "1"),
-     "compile:unknown function \"numbr\" (have: bool, coalesce, const, "
+     "compile:unknown function \"numbr\" (have: add_days, bool, coalesce, "
+     "const, "
      "default, exists, header, integer, join, lookup, lower, number, "
      "record_id, replace, split, strip_prefix, tags, template, trim, upper, "
      "utc)@");

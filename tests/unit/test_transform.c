@@ -612,8 +612,9 @@ Test(transform, compile_errors_carry_pointers)
 {
   cr_assert_str_eq(compile_fail("cost_record", "{\"fields\": {\"billedCost\":"
     " {\"from\": \"BilledCost\", \"fn\": [\"numbr\"]}}}"),
-    "unknown function \"numbr\" (have: bool, coalesce, const, default, "
-    "exists, header, integer, join, lookup, lower, number, record_id, "
+    "unknown function \"numbr\" (have: add_days, bool, coalesce, const, "
+    "default, exists, header, integer, join, lookup, lower, number, "
+    "record_id, "
     "replace, split, strip_prefix, tags, template, trim, upper, utc)"
     "@/fields/billedCost/fn/0");
   cr_assert_str_eq(compile_fail("cost_record", "{\"fields\": {\"billedCost\":"
