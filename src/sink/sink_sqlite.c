@@ -71,7 +71,10 @@ struct sqlite_sink {
   sqlite3_stmt *zone_list;   /* a value's zones, kept: only some of its
                                 days are replaced (the window's span) */
   sqlite3_stmt *zone_add;
-  sqlite3_stmt *zone_forget; /* append/upsert: zones no longer cover */
+  sqlite3_stmt *zone_forget; /* drop a table's zones */
+  sqlite3_stmt *zone_current; /* whether the zones still match the rows */
+  sqlite3_stmt *zone_mark;   /* record what they match (_cairn_zone_marks) */
+  sqlite3_stmt *zone_stale;  /* append/upsert: they may no longer match */
   int           mode;
   char          window[16];  /* window whose partitions are in 'parts' */
   struct part_set parts;     /* partitions this window already replaced */
@@ -560,7 +563,10 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       " part TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
       " PRIMARY KEY(tbl, part, lo)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_part_rules(tbl TEXT NOT NULL"
-      " PRIMARY KEY, day_fields INTEGER NOT NULL, spec TEXT) WITHOUT ROWID;");
+      " PRIMARY KEY, day_fields INTEGER NOT NULL, spec TEXT) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS _cairn_zone_marks(tbl TEXT NOT NULL"
+      " PRIMARY KEY, max_rowid INTEGER NOT NULL, schema_version INTEGER"
+      " NOT NULL) WITHOUT ROWID;");
   if (c->n_partition > sizeof s->part_cut) {
     rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has more than "
                      "64 partition fields", s->base.ctx->sink_name, c->name);
@@ -598,6 +604,9 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     rc = upgrade_tables(s, &added_part, err);
   if (rc == CAIRN_OK)
     rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=?", &s->zone_forget,
+              err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "DELETE FROM _cairn_zone_marks WHERE tbl=?", &s->zone_stale,
               err);
   if (rc == CAIRN_OK && c->n_partition)
     rc = part_rule(s, added_part, err);
@@ -648,6 +657,32 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       cairn_buf_free(&g);
     }
     rc = prep(s, b.data, &s->part_delete, err);
+    if (rc < 0)
+      goto done;
+
+    /* What the zones were built against (see "partitions and their
+     * zones"): the table's largest rowid and the schema cookie, which
+     * VACUUM changes. */
+    cairn_buf_reset(&b);
+    cairn_buf_puts(&b, "SELECT EXISTS(SELECT 1 FROM _cairn_zone_marks WHERE"
+                   " tbl=?1 AND max_rowid=(SELECT coalesce(max(rowid), 0)"
+                   " FROM ");
+    put_ident(&b, c->name);
+    cairn_buf_puts(&b, ") AND schema_version=(SELECT schema_version FROM"
+                   " pragma_schema_version)) AND (EXISTS(SELECT 1 FROM"
+                   " _cairn_zones WHERE tbl=?1) OR NOT EXISTS(SELECT 1 FROM ");
+    put_ident(&b, c->name);
+    cairn_buf_puts(&b, "))");
+    rc = prep(s, b.data, &s->zone_current, err);
+    if (rc < 0)
+      goto done;
+    cairn_buf_reset(&b);
+    cairn_buf_puts(&b, "INSERT OR REPLACE INTO _cairn_zone_marks(tbl,"
+                   " max_rowid, schema_version) SELECT ?1, coalesce(max(rowid),"
+                   " 0), (SELECT schema_version FROM pragma_schema_version)"
+                   " FROM ");
+    put_ident(&b, c->name);
+    rc = prep(s, b.data, &s->zone_mark, err);
     if (rc < 0)
       goto done;
   }
@@ -799,11 +834,31 @@ static void bind_value(sqlite3_stmt *st, int i, const struct cairn_value *v)
  * union of those zones, the rows whose value is one of them (one pass per
  * chunk that meets new values).
  * Zones only ever over-cover (a zone may still span rows that another
- * value's replacement deleted), never miss a row this sink wrote. Rows
- * written any other way have no zone: append and upsert into a partitioned
- * table drop its zones, and replace mode rebuilds them with one scan when
- * it finds rows but no zone (which is also the upgrade from databases
- * written with the former per-row partition index). */
+ * value's replacement deleted), never miss a row this sink wrote.
+ * They hold only while nothing else moves rows, so each replace chunk
+ * first checks, in its transaction, that they still match the table, and
+ * rebuilds them all with one scan when not (check_zones). The mark it
+ * checks against (_cairn_zone_marks) is written by every replace chunk in
+ * its transaction: the table's max(rowid) and the schema cookie.
+ *   - Another replace_partition run (another job, or the same one in
+ *     another process) keeps the zones and writes the mark: nothing to do.
+ *   - append and upsert chunks delete the mark (one row): their rows have
+ *     no zone, and an upsert's UPDATE keeps a row's rowid while it may
+ *     change its partition (cost_record's key, recordId, holds none of its
+ *     partition fields; cmdb_ci's, (source, ciId), holds its one), which
+ *     max(rowid) would not show. This works between two chunks of a
+ *     running replace job too: its next chunk rebuilds, from the table,
+ *     the zones of its earlier chunks as well.
+ *   - VACUUM renumbers the rowids of a table without an INTEGER PRIMARY
+ *     KEY (when it has gaps, which replacements leave) and bumps the
+ *     schema cookie; a restore from .dump renumbers them 1..n, so max(rowid)
+ *     differs unless the numbers are unchanged.
+ *   - No mark (a warehouse from before marks, or from before zones, which
+ *     had a per-row partition index), or rows but no zone: rebuild.
+ * The check and the mark cost a few b-tree lookups per chunk (max(rowid)
+ * is the table's last entry); a rebuild scans the table once. Rows other
+ * tools insert raise max(rowid) and are found; an UPDATE of a partition
+ * column by another tool is not seen (docs/jobs.md). */
 
 static const char *key_str(const struct cairn_buf *k)
 {
@@ -1150,37 +1205,33 @@ static int add_zones(struct sqlite_sink *s, const struct part_set *cp,
   return rc;
 }
 
-/* Replace mode on a table that has rows but no zone (written by another
- * mode, or by a version that indexed every row): one scan makes a zone per
- * partition value from its smallest to its largest rowid. */
-static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
+/* Replace mode, first thing in each chunk's transaction: when the zones
+ * may not match the table's rows (zone_current says no: see "partitions
+ * and their zones"), drop them and make them again with one scan, a zone
+ * per partition value from its smallest to its largest rowid. */
+static int check_zones(struct sqlite_sink *s, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
   struct cairn_buf sql = {0}, key = {0};
   struct part_set zs = {0};
   sqlite3_stmt *st = NULL;
   sqlite3_value *vals[64];
-  int64_t rows = 0, need = 0;
-  int rc;
+  int64_t rows = 0;
+  int current, rc;
 
-  if (c->n_partition > sizeof vals / sizeof *vals)
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: more than 64 partition "
-                       "fields", s->base.ctx->sink_name);
-  cairn_buf_puts(&sql, "SELECT EXISTS(SELECT 1 FROM ");
-  put_ident(&sql, c->name);
-  cairn_buf_puts(&sql, ") AND NOT EXISTS(SELECT 1 FROM _cairn_zones WHERE"
-                       " tbl=?)");
-  rc = query_int(s, sql.data, c->name, &need, err);
+  sqlite3_bind_text(s->zone_current, 1, c->name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(s->zone_current);
+  current = rc == SQLITE_ROW && sqlite3_column_int(s->zone_current, 0);
+  sqlite3_reset(s->zone_current);
+  if (rc != SQLITE_ROW)
+    return fail(s, err, rc, "read the zones' mark");
+  if (current)
+    return CAIRN_OK;
+
+  sqlite3_bind_text(s->zone_forget, 1, c->name, -1, SQLITE_STATIC);
+  rc = run_stmt(s, s->zone_forget, "drop zones", err);
   if (rc < 0)
     goto done;
-  rc = CAIRN_OK;
-  if (!need)
-    goto done;
-
-  rc = exec(s, "BEGIN IMMEDIATE", err);
-  if (rc < 0)
-    goto done;
-  cairn_buf_reset(&sql);
   cairn_buf_puts(&sql, "SELECT rowid");
   for (size_t k = 0; k < c->n_partition; k++) {
     cairn_buf_puts(&sql, ", ");
@@ -1211,11 +1262,7 @@ static int rebuild_zones(struct sqlite_sink *s, cairn_err *err)
     rc = fail(s, err, rc, "scan partitions");
   if (rc == CAIRN_OK)
     rc = add_zones(s, &zs, 0, 1, err);
-  if (rc == CAIRN_OK)
-    rc = exec(s, "COMMIT", err);
-  if (rc < 0)
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  else
+  if (rc == CAIRN_OK && rows)
     cairn_info("%s: %s: made partition zones for %lld existing rows "
                "(%zu partitions)", s->base.ctx->sink_name, c->name,
                (long long)rows, zs.n);
@@ -1455,8 +1502,6 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                               s, fn_part_fresh, NULL, NULL) != SQLITE_OK)
     return fail(s, err, 0, "register cairn_part_fresh");
   rc = build_schema(s, err);
-  if (rc == CAIRN_OK && s->mode == MODE_REPLACE)
-    rc = rebuild_zones(s, err);
   if (rc == CAIRN_OK)
     ckpt_start(s, page > 0 ? page : 65536);
   return rc;
@@ -1484,10 +1529,12 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
   if (rc < 0)
     goto out;
   if (s->mode == MODE_REPLACE) {
-    rc = replace_partitions(s, w, &cp, err);
-  } else if (c->n_partition) {
-    sqlite3_bind_text(s->zone_forget, 1, c->name, -1, SQLITE_STATIC);
-    rc = run_stmt(s, s->zone_forget, "drop zones", err);
+    rc = check_zones(s, err);
+    if (rc == CAIRN_OK)
+      rc = replace_partitions(s, w, &cp, err);
+  } else { /* the next replace_partition chunk checks its zones */
+    sqlite3_bind_text(s->zone_stale, 1, c->name, -1, SQLITE_STATIC);
+    rc = run_stmt(s, s->zone_stale, "mark the zones stale", err);
   }
   if (rc < 0)
     goto fail;
@@ -1522,6 +1569,10 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     sqlite3_clear_bindings(s->insert_many);
   if (s->mode == MODE_REPLACE) {
     rc = add_zones(s, &cp, rid0, exact, err);
+    if (rc == CAIRN_OK) {
+      sqlite3_bind_text(s->zone_mark, 1, c->name, -1, SQLITE_STATIC);
+      rc = run_stmt(s, s->zone_mark, "record the zones' mark", err);
+    }
     if (rc < 0)
       goto fail;
   }
@@ -1611,6 +1662,9 @@ static void sqlite_close(cairn_sink *base)
   sqlite3_finalize(s->zone_list);
   sqlite3_finalize(s->zone_add);
   sqlite3_finalize(s->zone_forget);
+  sqlite3_finalize(s->zone_current);
+  sqlite3_finalize(s->zone_mark);
+  sqlite3_finalize(s->zone_stale);
   ckpt_stop(s);
   if (s->db)
     sqlite3_close(s->db);
