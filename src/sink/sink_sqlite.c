@@ -39,6 +39,9 @@
 
 enum { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
 enum { INSERT_ROWS = 32 };
+/* How long a statement waits for another connection's lock; the window's
+ * final checkpoint waits less (see sqlite_finish). */
+enum { BUSY_MS = 10000, FINISH_BUSY_MS = 1000 };
 
 /* A set of partition keys; in a chunk's set each key also has the first
  * and last row index (then rowid) where the chunk holds that partition.
@@ -1286,7 +1289,12 @@ done:
  * waiting), and restarts the WAL every CKPT_RESTART_BYTES (see ckpt_hook).
  * The durability barrier is unchanged: sqlite_finish waits for the thread
  * to be idle and runs the full TRUNCATE checkpoint on the loader's
- * connection, which by then has little left to copy.
+ * connection, which by then has little left to copy (or syncs the WAL when
+ * a reader keeps it from finishing).
+ * A reader holding an old snapshot keeps rounds from copying past it and
+ * the WAL from restarting: rounds copy what they can, the loader's wait
+ * for a restart round ends when the round does, and the WAL grows until
+ * the reader is done. Nothing fails.
  * Each round begins by syncing the WAL. Left to the kernel, the frames a
  * commit wrote stay dirty in the page cache until that sync (background
  * writeback starts at 10 % of RAM), so every round waited for the disk to
@@ -1487,7 +1495,7 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                       SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK)
     return fail(s, err, 0, "open");
-  sqlite3_busy_timeout(s->db, 10000);
+  sqlite3_busy_timeout(s->db, BUSY_MS);
   sql = cairn_strfmt("PRAGMA page_size=%lld; PRAGMA journal_mode=WAL;"
                      " PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
                      " PRAGMA wal_autocheckpoint=4000;",
@@ -1607,19 +1615,47 @@ out:
  * durable seq of the state and the sinks, and the spool still holds the
  * pages -- so only before the window is marked loaded (and its spool
  * dropped) must everything be on disk: a full checkpoint syncs the WAL and
- * the database file. */
+ * the database file, and truncates the WAL.
+ * That checkpoint cannot finish while another connection reads a snapshot
+ * that needs the WAL (a dashboard's long read transaction) or writes: it
+ * waits FINISH_BUSY_MS for them, then returns SQLITE_BUSY having copied
+ * what it could. The window is then made durable the way synchronous=FULL
+ * makes a commit durable: by syncing the WAL, which holds every frame
+ * committed since it last restarted (a restart needs every frame copied
+ * into the database file and that file synced first). The sync goes
+ * through SQLite's own handle of the -wal file (SQLITE_FCNTL_JOURNAL_POINTER),
+ * so the VFS syncs it as it would itself. The WAL keeps its frames until a
+ * later checkpoint finds no such reader; readers read through it. */
 static int sqlite_finish(cairn_sink *base, const struct cairn_window *w,
                          long n_seq, const char *logical_time, cairn_err *err)
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
-  int rc;
+  sqlite3_file *wal = NULL;
+  int frames = 0, copied = 0, rc;
   (void)w;
   (void)n_seq;
   (void)logical_time;
   ckpt_wait(s->ckpt, 0);
+  sqlite3_busy_timeout(s->db, FINISH_BUSY_MS);
   rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
-                                 NULL, NULL);
-  return rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, "checkpoint");
+                                 &frames, &copied);
+  sqlite3_busy_timeout(s->db, BUSY_MS);
+  if (rc == SQLITE_OK)
+    return CAIRN_OK;
+  if (rc != SQLITE_BUSY ||
+      sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER,
+                           &wal) != SQLITE_OK || !wal || !wal->pMethods)
+    return fail(s, err, rc, "checkpoint");
+  rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  if (rc != SQLITE_OK)
+    return CAIRN_RAISE(err, CAIRN_ESINK, rc, "%s: %s: sync the WAL: %s",
+                       base->ctx->sink_name, s->path, sqlite3_errstr(rc));
+  cairn_warn("%s: %s: another connection is reading (or writing) the "
+             "database, so the window's checkpoint copied %d of the WAL's %d "
+             "frames and could not truncate it; synced the WAL instead (the "
+             "window is durable); a later checkpoint copies the rest",
+             base->ctx->sink_name, s->path, copied, frames);
+  return CAIRN_OK;
 }
 
 static int sqlite_reset_window(cairn_sink *base, const struct cairn_window *w,

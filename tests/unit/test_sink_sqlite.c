@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fsx.h"
 #include "sink/sink.h"
 
@@ -604,6 +605,196 @@ Test(sink_sqlite, the_wal_restarts_during_a_long_load)
   free(count);
   free(text);
   free(wal);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
+/* A VFS over the default one that counts syncs of -wal files, so a test
+ * can see that a window was made durable. Registered as the default while
+ * a test runs, so the sink's connections use it. */
+struct count_file {
+  sqlite3_file base;
+  sqlite3_file *real; /* follows this struct */
+  int is_wal;
+};
+static sqlite3_vfs *real_vfs;
+static int wal_syncs; /* atomic: the checkpointer thread syncs too */
+
+#define REAL(f) (((struct count_file *)(f))->real)
+#define M(f) REAL(f)->pMethods
+static int c_close(sqlite3_file *f)
+{
+  return M(f)->xClose(REAL(f));
+}
+static int c_read(sqlite3_file *f, void *p, int n, sqlite3_int64 o)
+{
+  return M(f)->xRead(REAL(f), p, n, o);
+}
+static int c_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 o)
+{
+  return M(f)->xWrite(REAL(f), p, n, o);
+}
+static int c_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+  return M(f)->xTruncate(REAL(f), n);
+}
+static int c_sync(sqlite3_file *f, int flags)
+{
+  if (((struct count_file *)f)->is_wal)
+    __atomic_add_fetch(&wal_syncs, 1, __ATOMIC_SEQ_CST);
+  return M(f)->xSync(REAL(f), flags);
+}
+static int c_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+  return M(f)->xFileSize(REAL(f), n);
+}
+static int c_lock(sqlite3_file *f, int l)
+{
+  return M(f)->xLock(REAL(f), l);
+}
+static int c_unlock(sqlite3_file *f, int l)
+{
+  return M(f)->xUnlock(REAL(f), l);
+}
+static int c_reserved(sqlite3_file *f, int *r)
+{
+  return M(f)->xCheckReservedLock(REAL(f), r);
+}
+static int c_fcntl(sqlite3_file *f, int op, void *a)
+{
+  return M(f)->xFileControl(REAL(f), op, a);
+}
+static int c_sector(sqlite3_file *f)
+{
+  return M(f)->xSectorSize(REAL(f));
+}
+static int c_dev(sqlite3_file *f)
+{
+  return M(f)->xDeviceCharacteristics(REAL(f));
+}
+static int c_shm_map(sqlite3_file *f, int i, int sz, int ext,
+                     void volatile **p)
+{
+  return M(f)->xShmMap(REAL(f), i, sz, ext, p);
+}
+static int c_shm_lock(sqlite3_file *f, int o, int n, int fl)
+{
+  return M(f)->xShmLock(REAL(f), o, n, fl);
+}
+static void c_shm_barrier(sqlite3_file *f)
+{
+  M(f)->xShmBarrier(REAL(f));
+}
+static int c_shm_unmap(sqlite3_file *f, int del)
+{
+  return M(f)->xShmUnmap(REAL(f), del);
+}
+static const sqlite3_io_methods count_io = {
+  2, c_close, c_read, c_write, c_truncate, c_sync, c_size, c_lock, c_unlock,
+  c_reserved, c_fcntl, c_sector, c_dev, c_shm_map, c_shm_lock, c_shm_barrier,
+  c_shm_unmap, NULL, NULL,
+};
+#undef M
+#undef REAL
+
+static int c_open(sqlite3_vfs *v, const char *name, sqlite3_file *f,
+                  int flags, int *out)
+{
+  struct count_file *cf = (struct count_file *)f;
+  int rc;
+  (void)v;
+  cf->real = (sqlite3_file *)(cf + 1);
+  cf->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
+  rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out);
+  f->pMethods = cf->real->pMethods ? &count_io : NULL;
+  return rc;
+}
+
+static sqlite3_vfs count_vfs;
+
+static void count_wal_syncs(void)
+{
+  real_vfs = sqlite3_vfs_find(NULL);
+  count_vfs = *real_vfs;
+  count_vfs.zName = "count-wal-syncs";
+  count_vfs.szOsFile = (int)sizeof(struct count_file) + real_vfs->szOsFile;
+  count_vfs.xOpen = c_open;
+  cr_assert_eq(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+}
+
+/* A dashboard holds a read transaction on the warehouse while windows
+ * load: the load goes on (the WAL cannot restart, so it grows past the
+ * checkpointer's restart point), and the window's checkpoint, which cannot
+ * truncate the WAL, makes the window durable by syncing it instead of
+ * failing with "database is locked" after the busy timeout. Once the
+ * reader is done, the next window's checkpoint truncates the WAL again. */
+Test(sink_sqlite, a_long_reader_neither_fails_nor_undoes_a_window)
+{
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  const struct cairn_window w2 = { "w2", "", "", "", "" };
+  struct cairn_batch *b = cairn_batch_create(6);
+  char *path = cairn_strfmt("%s/w.db", dir);
+  char *wal = cairn_strfmt("%s/w.db-wal", dir);
+  char *text = malloc(4001);
+  sqlite3 *reader;
+  struct stat sb;
+  int64_t t0;
+  int before;
+  cairn_sink *s;
+
+  count_wal_syncs();
+  s = open_sink("append", &cfg, &ctx);
+  add(b, "first", "p", "1");
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_sink_finish_window(s, &w1, 1, "2024-01-01T00:00:00Z",
+                                        &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(sqlite3_open(path, &reader), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM thing",
+                            NULL, NULL, NULL), SQLITE_OK);
+
+  for (long seq = 1; seq <= 10; seq++) { /* ~80 MB through the WAL */
+    cairn_batch_reset(b);
+    for (int r = 0; r < 2000; r++) {
+      char id[48];
+      snprintf(id, sizeof id, "%ld-%d", seq, r);
+      for (int i = 0; i < 4000; i++)
+        text[i] = (char)('a' + (seq * 7919 + r * 31 + i * 13) % 26);
+      text[4000] = '\0';
+      add(b, id, text, "1.5");
+    }
+    cr_assert_eq(cairn_sink_load(s, &w2, seq, b, &err), CAIRN_OK, "%s",
+                 err.msg);
+  }
+  cr_assert_eq(stat(wal, &sb), 0);
+  cr_assert_gt(sb.st_size, 64LL << 20, "the WAL could not restart: %lld",
+               (long long)sb.st_size);
+  before = __atomic_load_n(&wal_syncs, __ATOMIC_SEQ_CST);
+  t0 = cairn_clock_mono_ms();
+  cr_assert_eq(cairn_sink_finish_window(s, &w2, 10, "2024-01-01T00:00:00Z",
+                                        &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_lt(cairn_clock_mono_ms() - t0, 5000, "finish waited too long");
+  cr_assert_gt(__atomic_load_n(&wal_syncs, __ATOMIC_SEQ_CST), before,
+               "the WAL was synced after the last commit");
+  cr_assert_gt(stat(wal, &sb) == 0 ? sb.st_size : 0, 0, "WAL kept");
+  expect_rows("SELECT count(*) FROM thing", "20001;", "a new reader sees all");
+
+  sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+  sqlite3_close(reader);
+  cairn_batch_reset(b);
+  add(b, "last", "p", "1");
+  cr_assert_eq(cairn_sink_load(s, &w1, 2, b, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_sink_finish_window(s, &w1, 2, "2024-01-01T00:00:00Z",
+                                        &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(stat(wal, &sb), 0);
+  cr_assert_eq(sb.st_size, 0, "the reader gone, the WAL is truncated");
+  cairn_sink_close(s);
+  sqlite3_vfs_unregister(&count_vfs);
+  expect_rows("SELECT count(*) FROM thing", "20002;", "");
+  free(text);
+  free(wal);
+  free(path);
   cairn_batch_free(b);
   json_decref(cfg);
 }
