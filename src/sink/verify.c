@@ -171,7 +171,7 @@ int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
                        CAIRN_BUNDLE_MANIFEST);
       goto done;
     }
-    if (r < ARCHIVE_WARN) {
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) { /* RETRY: damaged header */
       rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", path,
                        archive_error_string(a));
       goto done;
@@ -333,7 +333,9 @@ static void scan_archive(struct archive *a, const char *tar_path,
     struct entry *e;
     if (rc == ARCHIVE_EOF)
       break;
-    if (rc < ARCHIVE_WARN) {
+    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+      /* ARCHIVE_RETRY is a damaged header (a bad checksum): what follows
+       * is not an entry */
       problem(r, "%s: not a readable tar archive (%s)", tar_path,
               archive_error_string(a));
       break;

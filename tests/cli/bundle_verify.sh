@@ -126,6 +126,19 @@ grep -qxF 'job:          handmade\nsignature:    ok' "$T/out" || fail "forged jo
 echo "not a tar" > "$T/junk.tar"
 expect_fail "$T/junk.tar" "not a readable tar archive"
 
+# -- a damaged tar header (a flipped byte in a part's name): libarchive's
+#    "Damaged tar archive", not a list of entries with empty names
+python3 - "$T/good.tar" "$T/damaged.tar" <<'EOF'
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+at = next(o for o in range(0, len(d), 512) if d[o:o + 11] == b'parts/all/1')
+d[at + 3] ^= 1
+open(sys.argv[2], 'wb').write(bytes(d))
+EOF
+expect_fail "$T/damaged.tar" "$T/damaged.tar: not a readable tar archive (Damaged tar archive)" \
+  --pubkey "$T/pub.pem"
+! grep -q '^cairn verify: : ' "$T/err" || fail "damaged header: empty names: $(cat "$T/err")"
+
 # -- usage
 expect_exit 0 "$CAIRN" verify --help >/dev/null
 expect_exit 2 "$CAIRN" verify 2>/dev/null

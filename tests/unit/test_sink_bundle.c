@@ -832,6 +832,41 @@ Test(sink_bundle, verify_names_an_edited_manifest)
   free(tarp);
 }
 
+/* A flipped byte in a part's tar header breaks the header's checksum:
+ * libarchive says "Damaged tar archive" (ARCHIVE_RETRY). That is the
+ * archive-level problem, not an entry with an empty name. */
+Test(sink_bundle, verify_names_a_damaged_tar_header)
+{
+  char *tarp = make_bundle("a", pem), *bad = strf("%s/bad.tar", tmp);
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+  size_t n, at;
+  char *data = slurp(tarp, &n);
+  FILE *fp;
+
+  for (at = 0; at < n; at += 512)
+    if (strncmp(data + at, "parts/2024-05/2.ndjson.zst", 26) == 0)
+      break;
+  cr_assert_lt(at, n, "no header of part 2");
+  data[at + 3] ^= 0x01;
+  fp = fopen(bad, "wb");
+  cr_assert_not_null(fp);
+  cr_assert_eq(fwrite(data, 1, n, fp), n);
+  fclose(fp);
+  cr_assert_eq(cairn_bundle_verify(bad, pub_path, &rep, &err),
+               CAIRN_EVERIFY);
+  dump_problems(&rep);
+  cr_assert(has_problem(&rep, "bad.tar: not a readable tar archive "
+                        "(Damaged tar archive)"), "%s", err.msg);
+  for (size_t i = 0; i < rep.n_problems; i++)
+    cr_assert_neq(rep.problems[i][0], ':', "empty entry name: %s",
+                  rep.problems[i]);
+  cairn_verify_report_free(&rep);
+  free(data);
+  free(bad);
+  free(tarp);
+}
+
 Test(sink_bundle, verify_names_a_wrong_public_key)
 {
   char *tarp = make_bundle("a", pem);
