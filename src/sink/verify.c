@@ -5,7 +5,18 @@
  * and (for parts) the record count from decompressing it; manifest.json
  * and manifest.sig are kept in memory. The comparison with the manifest
  * happens afterwards, so entry order inside the tar does not matter and a
- * bundle re-packed with stock tar still verifies. See docs/evidence.md. */
+ * bundle re-packed with stock tar still verifies. See docs/evidence.md.
+ *
+ * libarchive is one tar reader among several, and they do not all read
+ * the same bytes the same way (libarchive ignores a pax global header,
+ * which GNU tar and Python's tarfile apply). So alongside libarchive the
+ * scan reads the tar's own blocks, from the same descriptor (check_group,
+ * and the end in scan_archive): before each entry only per-entry
+ * extension headers (x, L, K, each at most once), the entry a regular
+ * file or a directory whose header size is what libarchive read, zero
+ * bytes in every padding and after the end of the archive. Then a tar
+ * reader that follows the format sees the entries libarchive saw, and
+ * nothing else. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* stat, fsync (no -D_GNU_SOURCE) */
 #endif
@@ -15,10 +26,12 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -124,31 +137,35 @@ static const char *norm_name(const char *name)
   return name;
 }
 
-/* Open path as a plain tar. NULL with *errno_out set when the file cannot
- * be opened at all; *why names an archive-level failure (the file is not
- * a tar) with the handle already released. */
-static struct archive *open_tar(const char *path, int *errno_out,
-                                char *why, size_t why_len)
+/* Open path as a plain tar, read through *fd_out (the caller closes it;
+ * -1 on failure), so that the raw blocks checked beside libarchive are
+ * the bytes libarchive reads. NULL with *errno_out set when the file
+ * cannot be opened at all; *why names an archive-level failure (the file
+ * is not a tar) with the handle already released. */
+static struct archive *open_tar(const char *path, int *fd_out,
+                                int *errno_out, char *why, size_t why_len)
 {
   struct archive *a;
-  FILE *fp = fopen(path, "rb");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
 
+  *fd_out = -1;
   *errno_out = 0;
   why[0] = '\0';
-  if (!fp) {
+  if (fd < 0) {
     *errno_out = errno ? errno : EIO;
     return NULL;
   }
-  fclose(fp);
   a = archive_read_new();
   if (!a)
     abort();
   archive_read_support_format_tar(a);
-  if (archive_read_open_filename(a, path, 65536) != ARCHIVE_OK) {
+  if (archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
     snprintf(why, why_len, "%s", archive_error_string(a));
     archive_read_free(a);
+    close(fd);
     return NULL;
   }
+  *fd_out = fd;
   return a;
 }
 
@@ -157,8 +174,8 @@ int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
 {
   struct archive_entry *ae;
   char buf[65536], why[256];
-  int rc = CAIRN_OK, eno;
-  struct archive *a = open_tar(path, &eno, why, sizeof why);
+  int rc = CAIRN_OK, eno, fd;
+  struct archive *a = open_tar(path, &fd, &eno, why, sizeof why);
 
   if (!a)
     return CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", path,
@@ -201,6 +218,7 @@ int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
     cairn_buf_append(out, "", 0);
 done:
   archive_read_free(a);
+  close(fd);
   return rc;
 }
 
@@ -210,6 +228,7 @@ struct entry {
   char    *name;        /* normalised entry name */
   int      type;        /* AE_IFREG, AE_IFDIR, ... */
   uint64_t size;        /* bytes read */
+  int64_t  declared;    /* size libarchive gives the entry */
   char     sha[65];
   int      counted;     /* decompressed (not manifest.json / .sig) */
   int      zok;         /* zstd stream valid */
@@ -247,9 +266,12 @@ static void problem(struct cairn_verify_report *r, const char *fmt, ...)
   va_end(ap);
 }
 
-static int read_entry(struct archive *a, struct scan *sc, struct entry *e)
+/* Read e's data. -1 with *why set when the archive ends or is damaged
+ * inside it, or when libarchive hands back data that is not the stored
+ * bytes in order (a sparse entry, its holes filled in). */
+static int read_entry(struct archive *a, struct scan *sc, struct entry *e,
+                      char *why, size_t why_len)
 {
-  char buf[65536];
   struct cairn_sha256 h;
   struct cairn__zcount z;
   /* A repeated manifest.json or manifest.sig is only flagged as a
@@ -264,21 +286,31 @@ static int read_entry(struct archive *a, struct scan *sc, struct entry *e)
   if (e->counted)
     cairn__zcount_init(&z);
   for (;;) {
-    la_ssize_t n = archive_read_data(a, buf, sizeof buf);
-    if (n < 0) {
+    const void *buf;
+    size_t n;
+    la_int64_t off;
+    int r = archive_read_data_block(a, &buf, &n, &off);
+    if (r == ARCHIVE_EOF)
+      break;
+    if (r != ARCHIVE_OK) {
+      snprintf(why, why_len, "%s", archive_error_string(a));
       rc = -1;
       break;
     }
-    if (n == 0)
+    if (off != (la_int64_t)e->size) {
+      snprintf(why, why_len, "data at offset %lld, expected %llu: a sparse "
+               "entry", (long long)off, (unsigned long long)e->size);
+      rc = -1;
       break;
-    cairn_sha256_update(&h, buf, (size_t)n);
+    }
+    cairn_sha256_update(&h, buf, n);
     e->size += (uint64_t)n;
     if (e->counted)
-      cairn__zcount_update(&z, buf, (size_t)n);
+      cairn__zcount_update(&z, buf, n);
     else if (is_manifest && sc->manifest.len < CAIRN_BUNDLE_MANIFEST_MAX)
-      cairn_buf_append(&sc->manifest, buf, (size_t)n);
+      cairn_buf_append(&sc->manifest, buf, n);
     else if (is_sig && sc->sig.len < SIG_READ_MAX)
-      cairn_buf_append(&sc->sig, buf, (size_t)n);
+      cairn_buf_append(&sc->sig, buf, n);
   }
   cairn_sha256_final_hex(&h, e->sha);
   if (e->counted) {
@@ -320,22 +352,192 @@ static struct entry *find_entry(struct scan *sc, const char *name)
   return NULL;
 }
 
+/* ---- the tar's own blocks -------------------------------------------- */
+
+#define BLOCK 512
+
+static uint64_t round_block(uint64_t n)
+{
+  return (n + BLOCK - 1) / BLOCK * BLOCK;
+}
+
+/* n bytes at off, all of them, or -1. */
+static int read_at(int fd, void *buf, size_t n, uint64_t off)
+{
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char *)buf + got, n - got,
+                      (off_t)(off + got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+/* Whether the bytes in [from, to) (to == UINT64_MAX: to the end of the
+ * file) are all zero; *at is the first that is not, or from on a read
+ * error. */
+static int zero_bytes(int fd, uint64_t from, uint64_t to, uint64_t *at)
+{
+  unsigned char buf[65536];
+  uint64_t off = from;
+
+  while (off < to) {
+    size_t want = to - off < sizeof buf ? (size_t)(to - off) : sizeof buf;
+    ssize_t r = pread(fd, buf, want, (off_t)off);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == 0 && to == UINT64_MAX)
+      return 1;
+    if (r <= 0) {
+      *at = from;
+      return 0;
+    }
+    for (ssize_t i = 0; i < r; i++)
+      if (buf[i]) {
+        *at = off + (uint64_t)i;
+        return 0;
+      }
+    off += (uint64_t)r;
+  }
+  return 1;
+}
+
+/* A header's size field: octal digits between optional spaces and
+ * NULs, or base-256 (first byte 0x80), as tar writes it; -1 otherwise. */
+static int64_t header_size(const unsigned char *h)
+{
+  const unsigned char *p = h + 124;
+  size_t i = 0, n = 12, digits;
+  int64_t v = 0;
+
+  if (p[0] == 0x80) {
+    for (i = 1; i < n; i++) {
+      if (v > (INT64_MAX >> 8))
+        return -1;
+      v = (v << 8) | p[i];
+    }
+    return v;
+  }
+  while (i < n && p[i] == ' ')
+    i++;
+  for (digits = i; i < n && p[i] >= '0' && p[i] <= '7'; i++) {
+    if (v > (INT64_MAX >> 3))
+      return -1;
+    v = v * 8 + (p[i] - '0');
+  }
+  if (i == digits)
+    return -1;
+  while (i < n && (p[i] == ' ' || p[i] == '\0'))
+    i++;
+  return i == n ? v : -1;
+}
+
+/* The blocks [start, end) that libarchive read for entry e (from one
+ * header position to the next): at most one each of the per-entry
+ * extension headers x (pax), L and K (GNU long names) with their data,
+ * then e's own header (a regular file or a directory) whose size field is
+ * the size libarchive gave and read, then e's data and zero padding up to
+ * end. Anything else could be read differently by another tar. */
+static void check_group(int fd, const char *tar_path, const struct entry *e,
+                        uint64_t start, uint64_t end,
+                        struct cairn_verify_report *r)
+{
+  unsigned char h[BLOCK];
+  char ext[4] = ""; /* extension headers seen */
+  uint64_t off = start, at;
+
+  for (;;) {
+    int64_t size;
+    char t;
+    if (off + BLOCK > end || read_at(fd, h, BLOCK, off) != 0) {
+      problem(r, "%s: %s: tar headers at offset %llu do not match the "
+              "entry read", tar_path, e->name, (unsigned long long)start);
+      return;
+    }
+    t = (char)h[156];
+    size = header_size(h);
+    if (t == 'g') {
+      problem(r, "%s: %s: pax global header (type 'g') at offset %llu: "
+              "not allowed in a bundle", tar_path, e->name,
+              (unsigned long long)off);
+      return;
+    }
+    if (size < 0) {
+      problem(r, "%s: %s: tar header at offset %llu has no valid size",
+              tar_path, e->name, (unsigned long long)off);
+      return;
+    }
+    if (t == 'x' || t == 'L' || t == 'K') {
+      if (strchr(ext, t)) {
+        problem(r, "%s: %s: second '%c' header at offset %llu: not allowed "
+                "in a bundle", tar_path, e->name, t,
+                (unsigned long long)off);
+        return;
+      }
+      ext[strlen(ext)] = t;
+      off += BLOCK + round_block((uint64_t)size);
+      continue;
+    }
+    if (!((t == '0' || t == '\0') && e->type == AE_IFREG) &&
+        !(t == '5' && e->type == AE_IFDIR)) {
+      problem(r, "%s: %s: tar header of type '%c' at offset %llu: not "
+              "allowed in a bundle", tar_path, e->name, t ? t : '0',
+              (unsigned long long)off);
+      return;
+    }
+    if ((uint64_t)size != e->size || e->declared != size) {
+      problem(r, "%s: %s: tar header at offset %llu gives size %lld, "
+              "read %llu", tar_path, e->name, (unsigned long long)off,
+              (long long)size, (unsigned long long)e->size);
+      return;
+    }
+    break;
+  }
+  off += BLOCK;
+  if (off + round_block(e->size) != end) {
+    problem(r, "%s: %s: tar headers at offset %llu do not match the entry "
+            "read", tar_path, e->name, (unsigned long long)start);
+    return;
+  }
+  if (!zero_bytes(fd, off + e->size, end, &at))
+    problem(r, "%s: %s: padding after its data is not zero (offset %llu)",
+            tar_path, e->name, (unsigned long long)at);
+}
+
 /* Read every entry. Archive-level damage becomes a problem; what was read
- * before it is still compared. */
-static void scan_archive(struct archive *a, const char *tar_path,
+ * before it is still compared. The blocks of each entry are checked once
+ * the next header (or the end) says where they end. */
+static void scan_archive(struct archive *a, int fd, const char *tar_path,
                          struct scan *sc, struct cairn_verify_report *r)
 {
   struct archive_entry *ae;
+  uint64_t start = 0, at;
 
   for (;;) {
     int rc = archive_read_next_header(a, &ae);
+    uint64_t pos = (uint64_t)archive_read_header_position(a);
     const char *name;
     struct entry *e;
-    if (rc == ARCHIVE_EOF)
+    char why[256];
+    if (rc == ARCHIVE_OK || rc == ARCHIVE_EOF) {
+      if (sc->n)
+        check_group(fd, tar_path, &sc->v[sc->n - 1], start, pos, r);
+      start = pos;
+    }
+    if (rc == ARCHIVE_EOF) {
+      /* tar -i reads on past the end-of-archive blocks */
+      if (!zero_bytes(fd, pos, UINT64_MAX, &at))
+        problem(r, "%s: bytes after the end of the archive are not zero "
+                "(offset %llu)", tar_path, (unsigned long long)at);
       break;
-    if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-      /* ARCHIVE_RETRY is a damaged header (a bad checksum): what follows
-       * is not an entry */
+    }
+    if (rc != ARCHIVE_OK) {
+      /* ARCHIVE_RETRY is a damaged header; a warning, a header that
+       * libarchive read only in part */
       problem(r, "%s: not a readable tar archive (%s)", tar_path,
               archive_error_string(a));
       break;
@@ -349,9 +551,16 @@ static void scan_archive(struct archive *a, const char *tar_path,
     memset(e, 0, sizeof *e);
     e->name = cairn_xstrdup(norm_name(name ? name : ""));
     e->type = (int)archive_entry_filetype(ae);
-    if (e->type == AE_IFREG && read_entry(a, sc, e) != 0) {
+    e->declared = archive_entry_size(ae);
+    if (archive_entry_sparse_count(ae) > 0) {
+      problem(r, "%s: %s: sparse entry: not allowed in a bundle", tar_path,
+              e->name);
+      break;
+    }
+    if (e->type == AE_IFREG &&
+        read_entry(a, sc, e, why, sizeof why) != 0) {
       problem(r, "%s: %s: truncated or unreadable (%s)", tar_path, e->name,
-              archive_error_string(a));
+              why);
       break;
     }
   }
@@ -665,7 +874,7 @@ int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
   json_error_t jerr;
   struct entry *me;
   char why[256];
-  int rc = CAIRN_OK, eno;
+  int rc = CAIRN_OK, eno, fd = -1;
 
   memset(out, 0, sizeof *out);
   memset(&sc, 0, sizeof sc);
@@ -676,7 +885,7 @@ int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
       goto done;
     }
   }
-  a = open_tar(tar_path, &eno, why, sizeof why);
+  a = open_tar(tar_path, &fd, &eno, why, sizeof why);
   if (!a && eno) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", tar_path,
                      strerror(eno));
@@ -686,7 +895,7 @@ int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
     problem(out, "%s: not a readable tar archive (%s)", tar_path, why);
     goto checked;
   }
-  scan_archive(a, tar_path, &sc, out);
+  scan_archive(a, fd, tar_path, &sc, out);
   me = find_entry(&sc, CAIRN_BUNDLE_MANIFEST);
   if (!me || !sc.have_manifest) {
     problem(out, "%s: missing from bundle", CAIRN_BUNDLE_MANIFEST);
@@ -723,6 +932,8 @@ done:
   json_decref(m);
   if (a)
     archive_read_free(a);
+  if (fd >= 0)
+    close(fd);
   EVP_PKEY_free(pk);
   scan_free(&sc);
   return rc;

@@ -4,7 +4,10 @@
  * cairn_bundle_verify() reads a bundle once, streaming: it hashes and sizes
  * every entry, decompresses each part to count its records, then compares
  * all of it with manifest.json and, given a public key, checks the Ed25519
- * signature in manifest.sig over the manifest's exact bytes. Every mismatch
+ * signature in manifest.sig over the manifest's exact bytes. Beside
+ * libarchive it reads the tar's headers, paddings and end as raw blocks,
+ * so that a bundle another tar program would read differently (a pax
+ * global header, bytes hidden in a padding) fails. Every mismatch
  * is reported, not just the first, each as "<entry>: <what differs>".
  * The layout and the manifest format are described in docs/evidence.md and
  * docs/internals/bundle.md.

@@ -772,6 +772,12 @@ Test(sink_bundle, verify_accepts_a_bundle_repacked_by_stock_tar)
   cr_assert_eq(cairn_bundle_verify(re, pub_path, &rep, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_verify_report_free(&rep);
+  /* pax format: an 'x' header (atime, ctime) before every entry */
+  cr_assert_eq(sh("tar --format=posix -cf %s -C %s . && "
+                  "grep -qa PaxHeaders %s", re, x, re), 0);
+  cr_assert_eq(cairn_bundle_verify(re, pub_path, &rep, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_verify_report_free(&rep);
   free(x);
   free(re);
   free(tarp);
