@@ -9,8 +9,10 @@
  * manifest.json, signs it with Ed25519 when a key is configured, and packs
  * manifest, signature and parts into one deterministic tar; then the
  * window's staging goes away and the tar's manifest answers durable_seq.
- * Layout, recovery rules and the manifest format: docs/internals/bundle.md;
- * the auditor's view: docs/evidence.md. */
+ * A window finished again with no staging is a no-op, unless its tar is
+ * not signed with the current key: then it is re-signed from its own
+ * parts (unpack_parts). Layout, recovery rules and the manifest format:
+ * docs/internals/bundle.md; the auditor's view: docs/evidence.md. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* strnlen, fsync, O_DIRECTORY */
 #endif
@@ -619,11 +621,13 @@ done:
 
 /* ---- finished bundles ------------------------------------------------- */
 
-/* Read a finished bundle's manifest: its part count and logical time
- * (*lt_out, new string, may be NULL). */
+/* Read a finished bundle's manifest: its part count, logical time
+ * (*lt_out, new string, may be NULL) and the fingerprint of the key that
+ * signed it (fpr_out, may be NULL: "" when unsigned). */
 static int read_finished(const struct bundle_sink *s,
                          const struct cairn_window *w, const char *tarp,
-                         long *n_out, char **lt_out, cairn_err *err)
+                         long *n_out, char **lt_out, char *fpr_out,
+                         cairn_err *err)
 {
   struct cairn_buf text = {0};
   json_t *m = NULL;
@@ -654,6 +658,14 @@ static int read_finished(const struct bundle_sink *s,
   *n_out = (long)json_array_size(parts);
   if (lt_out)
     *lt_out = cairn_xstrdup(lt);
+  if (fpr_out) {
+    const json_t *sig = json_object_get(m, "signature");
+    const char *f = json_string_value(json_object_get(sig,
+                                                      "public_key_sha256"));
+    /* "?" matches no key: a malformed signature field is re-signed */
+    snprintf(fpr_out, 65, "%s", !sig || json_is_null(sig) ? ""
+                                : f ? f : "?");
+  }
 done:
   json_decref(m);
   cairn_buf_free(&text);
@@ -1112,6 +1124,78 @@ done:
   return rc;
 }
 
+/* Unpack the n parts of the finished bundle tarp into dir, to re-sign
+ * it. The bundle must verify first (every part as its manifest describes
+ * it), so the new signature covers exactly the records that were loaded;
+ * write_tar then checks each part against its digest once more. */
+static int unpack_parts(const struct cairn_window *w, const char *tarp,
+                        long n, const char *dir, cairn_err *err)
+{
+  struct cairn_verify_report rep;
+  cairn_err verr = {0};
+  struct archive *a = NULL;
+  struct archive_entry *ae;
+  char *prefix = cairn_strfmt("parts/%s/", w->key);
+  size_t n_prefix = strlen(prefix);
+  long got = 0;
+  int rc, r;
+
+  rc = cairn_bundle_verify(tarp, NULL, &rep, &verr);
+  cairn_verify_report_free(&rep);
+  if (rc != CAIRN_OK) {
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "%s cannot be re-signed: it does "
+                     "not verify (%s)", tarp, verr.msg);
+    goto done;
+  }
+  rc = cairn_fs_mkdirs(dir, err);
+  if (rc < 0)
+    goto done;
+  a = archive_read_new();
+  if (!a)
+    abort();
+  archive_read_support_format_tar(a);
+  if (archive_read_open_filename(a, tarp, 65536) != ARCHIVE_OK) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", tarp,
+                     archive_error_string(a));
+    goto done;
+  }
+  while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK) {
+    const char *name = archive_entry_pathname(ae);
+    char *path;
+    long seq;
+    int fd;
+    if (!name || strncmp(name, prefix, n_prefix) != 0 ||
+        !parse_part_name(name + n_prefix, &seq) || seq > n)
+      continue;
+    path = part_path(dir, seq);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path,
+                       strerror(errno));
+    else if (archive_read_data_into_fd(a, fd) != ARCHIVE_OK)
+      rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s: %s", tarp,
+                       name, archive_error_string(a));
+    if (fd >= 0 && close(fd) != 0 && rc == CAIRN_OK)
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path,
+                       strerror(errno));
+    free(path);
+    if (rc < 0)
+      goto done;
+    got++;
+  }
+  if (r != ARCHIVE_EOF)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, archive_errno(a), "%s: %s", tarp,
+                     archive_error_string(a));
+  else if (got != n)
+    rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "%s: %ld of its %ld parts found",
+                     tarp, got, n);
+done:
+  if (a)
+    archive_read_free(a);
+  free(prefix);
+  return rc;
+}
+
 /* ---- the vtable ------------------------------------------------------- */
 
 static int no_passphrase(char *buf, int size, int rwflag, void *ud)
@@ -1233,7 +1317,7 @@ static int bundle_durable_seq(cairn_sink *base, const struct cairn_window *w,
     rc = staging_count(s, w, wdir, seq_out, err);
     meta_forget(s, w, *seq_out + 1); /* anything above was pruned */
   } else if (cairn_fs_exists(tarp))
-    rc = read_finished(s, w, tarp, seq_out, NULL, err);
+    rc = read_finished(s, w, tarp, seq_out, NULL, NULL, err);
 done:
   free(wdir);
   free(tarp);
@@ -1300,8 +1384,9 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
   struct bundle_sink *s = (struct bundle_sink *)base;
   struct cairn_buf manifest = {0};
   unsigned char sig[CAIRN_BUNDLE_SIG_LEN];
-  char *wdir = NULL, *tarp = NULL, *done_lt = NULL;
-  char (*shas)[65] = NULL;
+  char *wdir = NULL, *tarp = NULL, *done_lt = NULL, *resign = NULL;
+  char (*shas)[65] = NULL, done_fpr[65];
+  const char *src;
   int64_t mtime = 0;
   long n = 0;
   int staged, rc;
@@ -1338,13 +1423,28 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
   } else if (cairn_fs_exists(tarp)) {
     /* Finished before (the staging went away after the rename): the
      * same request is a no-op, anything else needs reset_window. */
-    rc = read_finished(s, w, tarp, &n, &done_lt, err);
+    rc = read_finished(s, w, tarp, &n, &done_lt, done_fpr, err);
     if (rc == CAIRN_OK && (n != n_seq || strcmp(done_lt, logical_time)))
       rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
                        "%s: finished with %ld parts at %s; finishing it "
                        "with %ld parts at %s needs a reset first", tarp, n,
                        done_lt, n_seq, logical_time);
-    goto done;
+    /* ... unless it is not signed with this sink's key: the run that
+     * wrote it had no key or another one (killed before the window was
+     * recorded, resumed after the key was set or rotated). It is then
+     * re-signed, from its own parts; a signature is never dropped. */
+    if (rc < 0 || !s->key || strcmp(done_fpr, s->key_fpr) == 0)
+      goto done;
+    cairn_info("bundle %s was finished %s%s; re-signing it with key %s",
+               tarp, done_fpr[0] ? "with key " : "unsigned", done_fpr,
+               s->key_fpr);
+    resign = cairn_strfmt("%s/%s.trash", s->staging, w->key);
+    rc = cairn_fs_remove_tree(resign, err);
+    if (rc == CAIRN_OK)
+      rc = unpack_parts(w, tarp, n, resign, err);
+    if (rc < 0)
+      goto done;
+    meta_forget(s, w, 1); /* describe the unpacked parts, not others */
   } else if (n_seq != 0) {
     rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
                      "bundle sink: window %s has %ld chunks but none is "
@@ -1352,16 +1452,22 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
     goto done;
   }
 
+  src = resign ? resign : wdir;
   shas = cairn_xmalloc((size_t)(n_seq ? n_seq : 1) * sizeof *shas);
-  rc = build_manifest(s, w, wdir, n_seq, logical_time, &manifest, shas, err);
+  rc = build_manifest(s, w, src, n_seq, logical_time, &manifest, shas, err);
   if (rc == CAIRN_OK && s->key)
     rc = sign_manifest(s->key, &manifest, sig, err);
   if (rc == CAIRN_OK)
-    rc = write_tar(s, w, tarp, wdir, n_seq, mtime, &manifest,
+    rc = write_tar(s, w, tarp, src, n_seq, mtime, &manifest,
                    s->key ? sig : NULL, shas, err);
   if (rc == CAIRN_OK && staged) {
     meta_forget(s, w, 1); /* the staged parts go away */
     rc = drop_staging(s, wdir, w, err);
+  }
+  if (rc == CAIRN_OK && resign) {
+    /* A leftover (a crash here) is removed by the next open. */
+    rc = cairn_fs_remove_tree(resign, err);
+    (void)rmdir(s->staging); /* fails while other windows are staged */
   }
   if (rc == CAIRN_OK)
     cairn_info("bundle %s: %ld parts%s", tarp, n_seq,
@@ -1369,6 +1475,7 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
 done:
   cairn_buf_free(&manifest);
   free(shas);
+  free(resign);
   free(done_lt);
   free(wdir);
   free(tarp);

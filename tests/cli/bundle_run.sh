@@ -2,7 +2,8 @@
 # End to end through `cairn run`: the demo CSV loaded into a bundle sink
 # gives a signed bundle that cairn verify and stock tools accept; a second
 # run, and runs killed at chunk boundaries or at random instants (some
-# inside finish_window) then resumed, give the same bytes; without the
+# inside finish_window) then resumed, give the same bytes, also when the
+# resumed run has a key the killed one had not (re-signed); without the
 # signing secret the bundle is unsigned and still verifies.
 source "$(dirname "$0")/../lib.sh"
 
@@ -64,6 +65,32 @@ for point in sink_loaded:2 loaded:3 sink_loaded:5 window:5; do
   [ $rc -eq 137 ] || fail "$point: expected SIGKILL (137), got $rc"
   run "$d" || fail "$point: resume failed: $(tail -n 3 "$d/log")"
   cmp -s "$REF" "$(bundle "$d")" || fail "$point: resumed bundle differs"
+done
+
+# Killed once the tar was written but before the window was recorded
+# (window:5), by a run without the key (the sink then sets
+# require_signature) or with another one (the key was rotated), then
+# resumed with the key: the bundle is re-signed from its own parts, the
+# same bytes as the reference, not handed out unsigned or with the old key.
+jq '.sinks = [{"name": "evidence", "require_signature": true}]' "$JOB" \
+  > "$T/jobs/demo-bundle-required.json"
+openssl genpkey -algorithm ed25519 -out "$T/old-key.pem" 2>/dev/null
+for first in none old-key; do
+  d="$T/resign-$first"; mkdir -p "$d"
+  set +e
+  if [ "$first" = none ]; then
+    (unset CAIRN_SECRET_EVIDENCE_SIGNING_KEY; CAIRN_TEST_KILL_AT=window:5 run "$d")
+  else
+    CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/old-key.pem")" CAIRN_TEST_KILL_AT=window:5 run "$d"
+  fi
+  rc=$?; set -e
+  [ $rc -eq 137 ] || fail "$first: expected SIGKILL (137), got $rc"
+  JOB="$T/jobs/demo-bundle-required.json" run "$d" \
+    || fail "$first: resume failed: $(tail -n 3 "$d/log")"
+  "$CAIRN" verify "$(bundle "$d")" --pubkey "$T/pub.pem" > "$d/verify" 2>&1 \
+    || fail "$first: resumed bundle does not verify with the key: $(cat "$d/verify")"
+  cmp -s "$REF" "$(bundle "$d")" || fail "$first: re-signed bundle differs"
+  [ ! -e "$(dirname "$(bundle "$d")")/.staging" ] || fail "$first: staging left behind"
 done
 
 # Killed at random instants (some inside finish_window), then resumed.

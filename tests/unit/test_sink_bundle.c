@@ -1243,3 +1243,102 @@ Test(sink_bundle, finish_refuses_a_part_damaged_after_writing)
   free(part);
   free(tarp);
 }
+
+/* A private key as the PEM secret, and its public key file. */
+static char *new_key(const char *pub_name, char **pub_out)
+{
+  EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+  BIO *bio = BIO_new(BIO_s_mem());
+  char *data, *out;
+  long n;
+
+  cr_assert_not_null(k);
+  cr_assert_eq(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL),
+               1);
+  n = BIO_get_mem_data(bio, &data);
+  out = cairn_xstrndup(data, (size_t)n);
+  BIO_free(bio);
+  *pub_out = write_pubkey(k, pub_name, NULL);
+  EVP_PKEY_free(k);
+  return out;
+}
+
+/* A run killed after the tar was written but before the window was
+ * recorded finishes the window again. If it now has a key (require_
+ * signature was set) or another key (rotated), the tar is re-signed from
+ * its own parts: the same bytes as a run with that key from the start. */
+Test(sink_bundle, finish_again_resigns_with_the_current_key)
+{
+  struct harness h;
+  char *tarp = make_bundle("a", NULL), *pub2, *pem2 = new_key("pub2.pem",
+                                                              &pub2);
+  char *ref = make_bundle("ref", pem), *ref2 = make_bundle("ref2", pem2);
+  char *stg = strf("%s/a/evidence/demo/.staging", tmp);
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+
+  /* unsigned, finished again with a key */
+  open_sink(&h, "a", pem);
+  cr_assert_eq(durable(&h), 3);
+  finish(&h, 3);
+  close_sink(&h);
+  cr_assert(same_file(tarp, ref), "re-signed tar differs from a signed run");
+  cr_assert(!cairn_fs_exists(stg), "unpacked parts left behind");
+  cr_assert_eq(cairn_bundle_verify(tarp, pub_path, &rep, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_verify_report_free(&rep);
+
+  /* the key rotated */
+  open_sink(&h, "a", pem2);
+  finish(&h, 3);
+  close_sink(&h);
+  cr_assert(same_file(tarp, ref2), "tar re-signed after a rotation differs");
+  cr_assert_eq(cairn_bundle_verify(tarp, pub2, &rep, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_verify_report_free(&rep);
+
+  /* the same key again, or none: a no-op (a signature is never dropped) */
+  open_sink(&h, "a", pem2);
+  finish(&h, 3);
+  close_sink(&h);
+  open_sink(&h, "a", NULL);
+  finish(&h, 3);
+  close_sink(&h);
+  cr_assert(same_file(tarp, ref2), "finishing again changed the tar");
+  free(tarp);
+  free(ref);
+  free(ref2);
+  free(stg);
+  free(pem2);
+  free(pub2);
+}
+
+/* A finished bundle is re-signed only when it verifies: a part damaged
+ * inside the tar is refused, and the tar stays as it was. */
+Test(sink_bundle, resigning_refuses_a_damaged_bundle)
+{
+  struct harness h;
+  char *tarp = make_bundle("a", NULL), *copy = strf("%s/copy.tar", tmp);
+  cairn_err err = {0};
+  size_t n, at;
+  char *data = slurp(tarp, &n);
+
+  for (at = 0; at < n; at += 512)
+    if (strncmp(data + at, "parts/2024-05/3.ndjson.zst", 26) == 0)
+      break;
+  cr_assert_lt(at, n);
+  free(data);
+  cr_assert_eq(sh("printf 'X' | dd of=%s bs=1 seek=%zu conv=notrunc "
+                  "status=none && cp %s %s", tarp, at + 512 + 20, tarp,
+                  copy), 0);
+  open_sink(&h, "a", pem);
+  cr_assert_eq(cairn_sink_finish_window(h.sink, &win, 3, lt, &err),
+               CAIRN_ESINK);
+  cr_assert(strstr(err.msg, "cannot be re-signed: it does not verify "
+                   "(parts/2024-05/3.ndjson.zst: sha256 mismatch"),
+            "%s", err.msg);
+  close_sink(&h);
+  cr_assert(same_file(tarp, copy), "a damaged bundle was rewritten");
+  free(tarp);
+  free(copy);
+}
