@@ -560,8 +560,9 @@ static int feed(struct bundle_sink *s, const char *p, size_t n,
 /* NDJSON handed to zstd at a time: one zstd block. */
 #define FEED_BYTES ((size_t)128 * 1024)
 
-/* Write the batch as part 'path' (temp name, fsync, rename, fsync of the
- * directory) and describe it in *m. The chunk never exists whole as
+/* Write the batch as part 'path' (temp name, then rename; no fsync of the
+ * file or the directory: a power loss is caught by staging_count) and
+ * describe it in *m. The chunk never exists whole as
  * NDJSON: rows are encoded into a small buffer and streamed through zstd
  * into the file. The exact NDJSON length is computed first and pledged,
  * so the frame header carries the content size as a one-shot compression

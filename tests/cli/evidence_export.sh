@@ -4,7 +4,8 @@
 # jobs/evidence-export.json (sqlite source -> signed bundle), and check the
 # bundle with stock tools (tar, zstdcat, jq, sqlite3, openssl) and with
 # cairn verify; a rerun, in the same state dir or a fresh one, gives a
-# byte-identical tar; a missing warehouse or signing key fails cleanly.
+# byte-identical tar; a missing warehouse or signing key fails cleanly;
+# docs/evidence.md shows the shipped sink definition and contract.
 source "$(dirname "$0")/../lib.sh"
 
 WH="$T/out/warehouse.db"
@@ -177,4 +178,14 @@ set -e
 expect_eq "$rc" 2 "no signing key: exit code"
 grep -q "EVIDENCE_SIGNING_KEY" "$T/nokey/log" || fail "no-key error: $(cat "$T/nokey/log")"
 [ ! -e "$T/nokey/$BUNDLE_REL" ] || fail "unsigned bundle written"
+# docs/evidence.md stays true to what ships: the sink definition it shows
+# is sinks/evidence.json, and its example manifest's contract is the
+# cost_record schema's id and version.
+expect_eq "$(sed -n '/^Sink definition (the shipped/,/^```$/p' docs/evidence.md |
+             sed -n '/^{/,/^}/p' | jq -S -c .)" \
+  "$(jq -S -c . sinks/evidence.json)" "docs/evidence.md: sink definition"
+expect_eq "$(sed -n '/^## The manifest/,/^```$/{/^```json/,/^```$/p}' docs/evidence.md |
+             sed '1d;$d' | jq -c '.contract | [.id, .version]')" \
+  "$(jq -c '[."$id", ."x-cairn-version"]' schemas/contracts/cost_record.schema.json)" \
+  "docs/evidence.md: example contract"
 echo "evidence_export: ok"
