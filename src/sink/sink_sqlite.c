@@ -31,6 +31,8 @@
 #include "core/mem.h"
 
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -764,7 +766,10 @@ static int classify_decimal(const char *p, size_t n, int64_t *ival,
       continue;
     }
     if (c == 'e' || c == 'E') {
-      exp10 = (int)strtol(p + i + 1, NULL, 10);
+      long e = strtol(p + i + 1, NULL, 10);
+      if (e > 100000 || e < -100000)
+        return NUM_TEXT;
+      exp10 = (int)e;
       break;
     }
     if (c < '0' || c > '9')
@@ -789,7 +794,12 @@ static int classify_decimal(const char *p, size_t n, int64_t *ival,
     d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
     *dval = neg ? -d : d;
   } else {
-    *dval = strtod(p, NULL);
+    /* Past a double's range (1e400: inf; 1e-400: 0; 1e-320: subnormal,
+     * digits lost) the text is kept as written. */
+    double d = strtod(p, NULL);
+    if (!isfinite(d) || (mant != 0 && fabs(d) < DBL_MIN))
+      return NUM_TEXT;
+    *dval = d;
   }
   return NUM_REAL;
 }

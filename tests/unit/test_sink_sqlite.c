@@ -162,11 +162,19 @@ Test(sink_sqlite, decimals_beyond_double_precision_stay_exact)
   add(b, "a", "p", "19.545363672276512");
   add(b, "b", "p", "12345678901234567890");
   add(b, "c", "p", "42");
+  /* past a double's range: kept as written, not inf, 0 or a subnormal */
+  add(b, "d", "p", "1E+400");
+  add(b, "e", "p", "-1e400");
+  add(b, "f", "p", "1e-400");
+  add(b, "g", "p", "1e-320");
+  add(b, "h", "p", "1e99999999999");
+  add(b, "i", "p", "1.5e300");
   cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK);
   cairn_sink_close(s);
   char *rows = query("SELECT amount, typeof(amount) FROM thing");
   cr_assert_str_eq(rows, "19.545363672276512|text;12345678901234567890|text;"
-                         "42|integer;");
+                         "42|integer;1E+400|text;-1e400|text;1e-400|text;"
+                         "1e-320|text;1e99999999999|text;1.5e+300|real;");
   free(rows);
   cairn_batch_free(b);
   json_decref(cfg);
