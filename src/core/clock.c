@@ -85,7 +85,7 @@ static int digits(const char *s, int n, int *out)
 
 int cairn_clock_parse(const char *s, int64_t *out)
 {
-  int y, mo, d, hh = 0, mm = 0, ss = 0, oh = 0, om = 0, sign = 0;
+  int y, mo, d, hh = 0, mm = 0, ss = 0, oh = 0, om = 0, sign = 0, leap;
   const char *p;
   static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
@@ -128,9 +128,14 @@ int cairn_clock_parse(const char *s, int64_t *out)
   }
   if (*p != '\0')
     return -1;
-  if (ss == 60)
+  leap = ss == 60;
+  if (leap)
     ss = 59; /* leap second: clamp, epoch time cannot represent it */
   *out = cairn_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
          hh * 3600 + mm * 60 + ss - sign * (oh * 3600 + om * 60);
+  /* A leap second is the last of a UTC day (23:59:60Z, 05:29:60+05:30):
+   * :60 in any other minute is not a time. */
+  if (leap && ((*out % 86400) + 86400) % 86400 != 86399)
+    return -1;
   return 0;
 }

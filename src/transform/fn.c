@@ -851,8 +851,11 @@ static int parse_hms(const char *s, size_t n, int *hh, int *mi, int *ss)
   }
   if (i != n || *hh > 23 || *mi > 59 || *ss > 60)
     return -1;
-  if (*ss == 60)
+  if (*ss == 60) { /* a leap second ends a UTC day: clamped, as epochs */
+    if (*hh != 23 || *mi != 59)
+      return -1;
     *ss = 59;
+  }
   return 0;
 }
 

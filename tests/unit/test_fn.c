@@ -372,6 +372,15 @@ Test(fn, utc_canonical_input_matches_parse)
       else
         cr_assert_str_eq(ra, csv1("[\"utc\"]", b), "%s", a);
     }
+  /* A leap second ends a UTC day: clamped there, refused elsewhere. */
+  EQ(csv1("[\"utc\"]", "2016-12-31T23:59:60Z"), "str:2016-12-31T23:59:59Z");
+  EQ(csv1("[\"utc\"]", "2017-01-01T05:29:60+05:30"),
+     "str:2016-12-31T23:59:59Z");
+  EQ(csv1("[\"utc\"]", "2024-01-01T12:34:60Z"),
+     "err:\"2024-01-01T12:34:60Z\" is not a date-time");
+  EQ(csv1("[\"utc\"]", "12/31/2016 23:59:60"), "str:2016-12-31T23:59:59Z");
+  EQ(csv1("[\"utc\"]", "12/31/2016 12:34:60"),
+     "err:\"12/31/2016 12:34:60\" is not a date-time");
   EQ(csv1("[\"utc\"]", "2024-05-01t00:00:00z"), "str:2024-05-01T00:00:00Z");
   EQ(csv1("[\"utc\"]", " 2024-05-01T00:00:00Z "), "str:2024-05-01T00:00:00Z");
   EQ(csv1("[{\"utc\": \"rfc3339\"}]", "2024-05-01T00:00:00Z"),
