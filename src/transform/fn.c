@@ -2414,6 +2414,7 @@ static int fn_strip_prefix(const struct cairn__fn_call *c,
   if (v->n >= c->str_len && strncasecmp(v->s, c->str, c->str_len) == 0) {
     v->s += c->str_len;
     v->n -= c->str_len;
+    v->flags = 0; /* no longer the canonical form it may have been */
     if (!v->n && cx->empty_is_null)
       memset(v, 0, sizeof *v);
   }

@@ -210,6 +210,9 @@ Test(fn, replace_and_strip_prefix)
           "/Subscriptions/1caaa5a3-2b66"), "str:1caaa5a3-2b66");
   EQ(csv1("[{\"strip_prefix\": \"/subscriptions/\"}]", "1caaa5a3"),
      "str:1caaa5a3");
+  /* what is left of a date-time is no longer one: utc reads it again */
+  EQ(csv1("[\"utc\", {\"strip_prefix\": \"2024-\"}, \"utc\"]",
+          "2024-05-01"), "err:\"05-01T00:00:00Z\" is not a date-time");
   EQ(csv1("[{\"replace\": [\"\", \"x\"]}]", "a"),
      "compile:function \"replace\" needs a non-empty string here"
      "@/replace/0");
