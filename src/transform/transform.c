@@ -44,6 +44,7 @@ struct xf_field {
   char      **enums;         /* allowed strings (owned), n_enum of them */
   size_t     *enum_len;
   size_t      n_enum;
+  int         enum_null;     /* null is one of the enum's values */
   int         flat_only;     /* object members must be scalars */
   int         pii;           /* PII_* */
   unsigned char key[CAIRN_PII_KEY_LEN]; /* encrypt key */
@@ -446,8 +447,10 @@ static void derive_checks(cairn_transform *t)
                                       sizeof *f->enum_len);
           for (size_t e = 0; e < json_array_size(v); e++) {
             const json_t *ev = json_array_get(v, e);
-            if (!json_is_string(ev))
+            if (!json_is_string(ev)) {
+              f->enum_null = 1;
               continue;
+            }
             f->enum_len[f->n_enum] = json_string_length(ev);
             f->enums[f->n_enum++] = cairn_xstrndup(json_string_value(ev),
                                                    json_string_length(ev));
@@ -728,7 +731,10 @@ static void enum_reason(cairn_transform *t, const struct xf_field *f,
   for (size_t e = 0; e < f->n_enum; e++)
     cairn_buf_printf(&b, "%s%s", e ? ", " : "", f->enums[e]);
   t->cx.redact = f->pii != PII_KEEP;
-  cairn__why_value(&t->cx, v->s, v->n, "");
+  if (v->type == CAIRN_V_NULL)
+    snprintf(t->cx.why, sizeof t->cx.why, "null ");
+  else
+    cairn__why_value(&t->cx, v->s, v->n, "");
   /* why is "<value> ": complete it */
   {
     char why[CAIRN__WHY_MAX + 64];
@@ -790,6 +796,8 @@ static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
     if (v->type == CAIRN_V_NULL) {
       if (f->required)
         reason(t, f->name, item, "required but missing");
+      else if (f->n_enum && !f->enum_null) /* as the schema's enum says */
+        enum_reason(t, f, v, item);
       continue;
     }
     if (f->n_enum) {
