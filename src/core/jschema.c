@@ -659,26 +659,71 @@ static int is_string_array(const json_t *v)
   return 1;
 }
 
+/* ECMA-262's \s: WhiteSpace and LineTerminator, beyond ASCII (U+00A0,
+ * U+FEFF, the Zs space separators, U+2028, U+2029), as a class body. */
+#define ECMA_SPACE "\\t\\n\\x0b\\f\\r \\u00a0\\u1680\\u2000-\\u200a" \
+                   "\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+
+/* src with \s (and \S outside a class) spelled as ECMA-262 means them:
+ * without PCRE2_UCP, PCRE2's are ASCII. New string; *n its length. A \S
+ * inside a class stays PCRE2's (a negated set cannot join a class). */
+static char *ecma_spaces(const char *src, size_t len, size_t *n)
+{
+  struct cairn_buf b = {0};
+  int in_class = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = src[i];
+    if (c == '\\' && i + 1 < len) {
+      char e = src[i + 1];
+      if (e == 's')
+        cairn_buf_puts(&b, in_class ? ECMA_SPACE : "[" ECMA_SPACE "]");
+      else if (e == 'S' && !in_class)
+        cairn_buf_puts(&b, "[^" ECMA_SPACE "]");
+      else
+        cairn_buf_append(&b, src + i, 2);
+      i++;
+      continue;
+    }
+    if (c == '[' && !in_class)
+      in_class = 1;
+    else if (c == ']' && in_class)
+      in_class = 0;
+    cairn_buf_putc(&b, c);
+  }
+  *n = b.len;
+  if (!b.data)
+    return cairn_xstrdup("");
+  return cairn_buf_take(&b);
+}
+
 static int compile_regex(struct compiler *cc, const char *ptr,
                          const char *kw, const char *sub, const char *src,
                          size_t len, pcre2_code **out)
 {
+  /* ECMA-262 with the "u" flag: code points, $ only at the very end,
+   * \uXXXX and \u{X...} escapes, [] and [^] as in JavaScript, unset
+   * back-references match empty; \d \w \b stay ASCII (no PCRE2_UCP),
+   * \s is ECMA's (ecma_spaces). */
+  const uint32_t opts = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX |
+                        PCRE2_ALLOW_EMPTY_CLASS | PCRE2_MATCH_UNSET_BACKREF |
+                        PCRE2_NEVER_BACKSLASH_C;
   PCRE2_UCHAR text[256];
   PCRE2_SIZE off;
   int errcode, rc;
   char *where;
+  size_t n;
+  char *ecma = ecma_spaces(src, len, &n);
 
-  /* ECMA-262 with the "u" flag: code points, $ only at the very end,
-   * \uXXXX and \u{X...} escapes, [] and [^] as in JavaScript, unset
-   * back-references match empty; \d \w \b stay ASCII (no PCRE2_UCP). */
-  *out = pcre2_compile((PCRE2_SPTR)src, len,
-                       PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_BSUX |
-                           PCRE2_ALLOW_EMPTY_CLASS |
-                           PCRE2_MATCH_UNSET_BACKREF |
-                           PCRE2_NEVER_BACKSLASH_C,
-                       &errcode, &off, cc->cctx);
+  *out = pcre2_compile((PCRE2_SPTR)ecma, n, opts, &errcode, &off, cc->cctx);
+  free(ecma);
   if (*out)
     return CAIRN_OK;
+  /* The error and its offset as the pattern was written. */
+  {
+    pcre2_code *again = pcre2_compile((PCRE2_SPTR)src, len, opts, &errcode,
+                                      &off, cc->cctx);
+    pcre2_code_free(again);
+  }
   pcre2_get_error_message(errcode, text, sizeof text);
   where = sub ? ptr_join(ptr, kw) : cairn_xstrdup(ptr);
   rc = bad(cc, where, sub ? sub : kw, "invalid pattern \"%s\": %s (offset %zu)",

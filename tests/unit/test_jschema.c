@@ -466,6 +466,30 @@ Test(jschema, message_strings_and_numbers)
   expect_errors("{\"const\": 1}", "1.0", "");
 }
 
+/* \s and \S mean what ECMA-262 says (WhiteSpace and LineTerminator,
+ * beyond ASCII), in and out of classes; \d stays ASCII; an invalid
+ * pattern's error is reported against the pattern as written. */
+Test(jschema, ecma_whitespace_in_patterns)
+{
+  const char *msg;
+  expect_errors("{\"pattern\": \"^\\\\s$\"}", "\"\\u00a0\"", "");
+  expect_errors("{\"pattern\": \"^\\\\s$\"}", "\"\\u2028\"", "");
+  expect_errors("{\"pattern\": \"^\\\\s$\"}", "\"\\ufeff\"", "");
+  expect_errors("{\"pattern\": \"^\\\\s$\"}", "\"\\u000b\"", "");
+  expect_errors("{\"pattern\": \"^\\\\s$\"}", "\"x\"",
+                ": \"x\" does not match pattern ^\\s$");
+  expect_errors("{\"pattern\": \"^\\\\S+$\"}", "\"a\\u00a0b\"",
+                ": \"a\xc2\xa0" "b\" does not match pattern ^\\S+$");
+  expect_errors("{\"pattern\": \"^[\\\\s,]+$\"}", "\"\\u3000,\"", "");
+  expect_errors("{\"pattern\": \"^[^\\\\s]+$\"}", "\"a\\u00a0\"",
+                ": \"a\xc2\xa0" "\" does not match pattern ^[^\\s]+$");
+  expect_errors("{\"pattern\": \"^\\\\d$\"}", "\"\\u0663\"",
+                ": \"\xd9\xa3\" does not match pattern ^\\d$");
+  msg = compile_refused("{\"pattern\": \"\\\\s(\"}");
+  cr_expect(strstr(msg, "invalid pattern \"\\s(\": missing closing "
+                        "parenthesis (offset 3)"), "%s", msg);
+}
+
 Test(jschema, message_applicators)
 {
   expect_errors("{\"anyOf\": [{\"type\": \"string\"}, {\"minimum\": 3}]}",
