@@ -76,7 +76,7 @@ int cairn_cmd_decrypt(int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *secret = NULL, *file = NULL;
-  char *key, line[65536];
+  char *key;
   int c, rc = 0;
 
   optind = 1;
@@ -102,11 +102,14 @@ int cairn_cmd_decrypt(int argc, char **argv)
     for (int i = optind; i < argc && rc == 0; i++)
       rc = decrypt_one(argv[i], key);
   } else {
-    while (rc == 0 && fgets(line, sizeof line, stdin)) {
+    char *line = NULL; /* any length: a value is one line */
+    size_t cap = 0;
+    while (rc == 0 && getline(&line, &cap, stdin) >= 0) {
       line[strcspn(line, "\r\n")] = '\0';
       if (*line)
         rc = decrypt_one(line, key);
     }
+    free(line);
   }
   memset(key, 0, strlen(key));
   free(key);

@@ -40,6 +40,13 @@ enc=$(sqlite3 "$db" "SELECT displayName FROM identity_user WHERE userId='u-001'"
 expect_eq "$("$CAIRN" decrypt --key-secret PII_KEY "$enc")" "Alice Piiperson" "decrypt"
 expect_eq "$(sqlite3 "$db" "SELECT displayName FROM identity_user ORDER BY userId" | "$CAIRN" decrypt --key-secret PII_KEY | tr '\n' '|')" \
   "Alice Piiperson|Bob Piiperson|Erin Piiperson|" "decrypt from stdin"
+# A value longer than any line buffer (a 100,000-byte name) decrypts whole
+# from stdin.
+python3 -c 'import json; print(json.dumps({"id": "u-big", "displayName": "N" * 100000, "accountEnabled": True}))' > "$T/big.ndjson"
+jq --arg p "$T/big.ndjson" '.name = "pii-big" | .source.path = $p' tests/data/pii/pii-users.json > "$T/big.json"
+"$CAIRN" run "$T/big.json" --state "$T/big-state" --out "$T/big-out" >/dev/null 2>&1 || fail "big run"
+expect_eq "$(sqlite3 "$T/big-out/warehouse.db" "SELECT displayName FROM identity_user" |
+  "$CAIRN" decrypt --key-secret PII_KEY | wc -c)" 100001 "a 100,000-byte value from stdin"
 openssl rand -hex 32 > "$T/wrong.key"
 set +e; err=$("$CAIRN" decrypt --key-file "$T/wrong.key" "$enc" 2>&1); rc=$?; set -e
 expect_eq "$rc" 4 "wrong key exit"
