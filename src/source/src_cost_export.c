@@ -194,27 +194,99 @@ static char *trim_dup(const char *s)
   return cairn_xstrndup(s, n);
 }
 
+/* A blobName (trimmed) must name something inside the container: not
+ * empty, and no ".." part, for a local export (it would resolve outside
+ * the manifest's folder) as for a URL one (curl removes dot segments, so
+ * the request, with the SAS token or bearer, would leave the container).
+ * Checked for every blob before anything is resolved or fetched. */
+static int check_blob_name(const char *manifest, size_t i, const char *name,
+                           cairn_err *err)
+{
+  if (!*name)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: blobs[%zu] has an empty "
+                       "blobName", manifest, i);
+  for (const char *q = name; *q;) {
+    size_t k = strcspn(q, "/\\");
+    if (k == 2 && q[0] == '.' && q[1] == '.')
+      return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: blob \"%s\" "
+                         "(blobs[%zu]): \"..\" is not allowed in a blobName "
+                         "(a manifest never points outside its container); "
+                         "nothing was read", manifest, name, i);
+    q += k;
+    q += *q != '\0';
+  }
+  return CAIRN_OK;
+}
+
+/* name as the blob's identity: its '/'-separated parts without empty and
+ * "." ones ("/a//./b" is "a/b"), which name the same file locally and the
+ * same blob once curl has normalised the request path. New string. */
+static char *blob_key(const char *name)
+{
+  char *k = cairn_xstrdup(name), *o = k;
+  for (const char *p = name; *p;) {
+    size_t n = strcspn(p, "/");
+    if (n && !(n == 1 && *p == '.')) {
+      if (o != k)
+        *o++ = '/';
+      memmove(o, p, n);
+      o += n;
+    }
+    p += n;
+    p += *p == '/';
+  }
+  *o = '\0';
+  return k;
+}
+
+/* Refuse a manifest that lists one blob twice (its rows would be loaded
+ * twice): the same name (blob_key), or, for a local export, the same file
+ * under two names (st_dev and st_ino). */
+static int check_duplicates(const struct cx_src *s, cairn_err *err)
+{
+  char **keys = cairn_xcalloc(s->n_blobs ? s->n_blobs : 1, sizeof *keys);
+  struct stat *st = cairn_xcalloc(s->n_blobs ? s->n_blobs : 1, sizeof *st);
+  int rc = CAIRN_OK;
+
+  for (size_t i = 0; i < s->n_blobs && rc == CAIRN_OK; i++) {
+    const struct blob *b = &s->blobs[i];
+    keys[i] = blob_key(b->name);
+    if (b->path && stat(b->path, &st[i]) != 0)
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s",
+                       b->name, b->path, strerror(errno));
+    for (size_t j = 0; j < i && rc == CAIRN_OK; j++) {
+      if (strcmp(keys[i], keys[j]) == 0)
+        rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: blob \"%s\" is listed "
+                         "twice (blobs[%zu] and blobs[%zu]): its rows would "
+                         "be loaded twice; nothing was read", s->manifest,
+                         b->name, j, i);
+      else if (b->path && s->blobs[j].path && st[i].st_dev == st[j].st_dev &&
+               st[i].st_ino == st[j].st_ino)
+        rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: blobs[%zu] \"%s\" and "
+                         "blobs[%zu] \"%s\" are the same file (%s): its "
+                         "rows would be loaded twice; nothing was read",
+                         s->manifest, j, s->blobs[j].name, i, b->name,
+                         b->path);
+    }
+  }
+  for (size_t i = 0; i < s->n_blobs; i++)
+    free(keys[i]);
+  free(keys);
+  free(st);
+  return rc;
+}
+
 /* Resolve a container-relative blobName against the manifest's folder:
  * the whole name first, then ever shorter suffixes down to the base name
  * (a local copy of one run folder holds the files without the container's
- * directory prefix). Never looks outside dir: ".." parts are refused. */
+ * directory prefix). The name was checked (check_blob_name): it has no
+ * ".." part, so this never looks outside dir. */
 static int resolve_blob(const char *dir, const char *name, char **out,
                         cairn_err *err)
 {
   const char *p = name;
 
   *out = NULL;
-  if (!*name)
-    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "manifest lists an empty "
-                       "blobName");
-  for (const char *q = name; *q;) {
-    size_t k = strcspn(q, "/\\");
-    if (k == 2 && q[0] == '.' && q[1] == '.')
-      return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": \"..\" is not "
-                         "allowed in a blobName", name);
-    q += k;
-    q += *q != '\0';
-  }
   while (*p == '/')
     p++;
   while (*p) {
@@ -409,6 +481,9 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
       goto done;
     }
     bl->name = trim_dup(name);
+    rc = check_blob_name(s->manifest, i, bl->name, err);
+    if (rc < 0)
+      goto done;
     bl->rows = json_count(json_object_get(b, "dataRowCount"));
     bl->bytes = json_count(json_object_get(b, "byteCount"));
     bl->data_off = -1;
@@ -421,6 +496,9 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
     if (rc < 0)
       goto done;
   }
+  rc = check_duplicates(s, err);
+  if (rc < 0)
+    goto done;
   if (s->total_rows >= 0 && have_all && s->n_blobs && sum != s->total_rows) {
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: dataRowCount is %lld but "
                      "the blobs' dataRowCount add up to %lld", s->manifest,

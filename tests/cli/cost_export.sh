@@ -293,6 +293,22 @@ load azure-cost-export "$BS_URL/cost/exports/odd?$SAS" "$T/blob8" ||
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$(actual "$T/blob8")" "$(expected "$T/runs/odd")" "blob 'part 0#1.csv' read"
 grep -q 'part%200%231.csv' "$T/blob8/log" || fail "blob name not percent-encoded"
+# A blobName with ".." would leave the container once curl removes the dot
+# segments (with the SAS token attached): refused when the manifest is
+# read, before any blob is asked for.
+mkdir -p "$T/runs"; cp -r "$FOCUS" "$T/runs/dotdot"
+jq '.blobs[1].blobName |= sub("/part_1"; "/../../../../../other/part_1")' \
+  "$FOCUS/manifest.json" > "$T/runs/dotdot/manifest.json"
+mkdir -p "$T/blob9"
+BS_RUN="$T/runs/dotdot" blob_server "$T/blob9-server.log"
+set +e; load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob9"; rc=$?; set -e
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$rc" 3 "'..' in a blobName: exit"
+grep -q '(blobs\[1\]): ".." is not allowed in a blobName' "$T/blob9/stdout" ||
+  fail "'..' message: $(tail -n 1 "$T/blob9/stdout")"
+expect_eq "$(cat "$T/blob9-server.log")" "GET $RUN_PATH/manifest.json " \
+  "the manifest only: no blob requested"
+no_secret "$T/blob9"
 
 # OAuth instead of a SAS token: the job's source gets an "auth" block (as
 # docs/connectors/azure-cost-export.md shows); against cairn mock, recorded

@@ -1002,3 +1002,57 @@ Test(src_cost_export, a_gzip_blob_of_several_members_reads_as_one)
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
 }
+
+#define TWICE TMP "-twice"
+
+/* One blob listed twice would be loaded twice: refused when the manifest
+ * is read, naming the blob and both positions; by name (as normalised:
+ * trimmed, without empty and "." parts) and, for a local export, by file
+ * (a second name, a hard link). */
+Test(src_cost_export, a_blob_listed_twice_is_refused)
+{
+  static const struct {
+    const char *blobs, *want;
+  } cases[] = {
+    { "{\"blobName\":\"a.csv\"},{\"blobName\":\"b.csv\"},"
+      "{\"blobName\":\" /a.csv \"}",
+      "blob \"/a.csv\" is listed twice (blobs[0] and blobs[2])" },
+    { "{\"blobName\":\"x/a.csv\"},{\"blobName\":\"x//./a.csv\"}",
+      "blob \"x//./a.csv\" is listed twice (blobs[0] and blobs[1])" },
+    { "{\"blobName\":\"dir/a.csv\"},{\"blobName\":\"a.csv\"}",
+      "blobs[0] \"dir/a.csv\" and blobs[1] \"a.csv\" are the same file" },
+    { "{\"blobName\":\"a.csv\"},{\"blobName\":\"c.csv\"}",
+      "blobs[0] \"a.csv\" and blobs[1] \"c.csv\" are the same file" },
+  };
+  char text[512];
+
+  fresh_dir(TWICE);
+  write_file(TWICE "/a.csv", "x\n1\n");
+  write_file(TWICE "/b.csv", "x\n2\n");
+  cr_assert_eq(system("mkdir -p " TWICE "/x && cp " TWICE "/a.csv " TWICE "/x/ && "
+                      "ln " TWICE "/a.csv " TWICE "/c.csv"), 0);
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    struct cairn_source_ctx ctx;
+    json_t *cfg;
+    cairn_err err = { 0 };
+    int rc;
+    snprintf(text, sizeof text, "{\"blobs\":[%s]}", cases[k].blobs);
+    write_file(TWICE "/manifest.json", text);
+    cr_assert_null(open_at(TWICE, 10, &cfg, &ctx, &rc, &err));
+    cr_assert_eq(rc, CAIRN_EPARSE, "case %zu: rc %d %s", k, rc, err.msg);
+    cr_assert(strstr(err.msg, cases[k].want) != NULL, "case %zu: %s", k,
+              err.msg);
+    json_decref(cfg);
+  }
+  /* Two files of the same content are two blobs. */
+  write_file(TWICE "/manifest.json", "{\"blobs\":[{\"blobName\":\"a.csv\"},"
+                                   "{\"blobName\":\"x/a.csv\"}]}");
+  {
+    struct cairn_source_ctx ctx;
+    json_t *cfg;
+    cairn_source *s = open_ok(TWICE, 10, &cfg, &ctx);
+    cairn_source_close(s);
+    json_decref(cfg);
+  }
+  cr_assert_eq(system("rm -rf " TWICE), 0);
+}
