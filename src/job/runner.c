@@ -792,7 +792,8 @@ static int run_window(struct run *r, cairn_err *err)
           rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: re-read from "
                            "its checkpoint, the source ends it at %s, not "
                            "at the checkpointed %s; refusing to load it "
-                           "(if the checkpoint was made by another cairn "
+                           "(if the input changed since the checkpoint, or "
+                           "the checkpoint was made by another cairn "
                            "version, rerun with --fresh; otherwise the "
                            "source does not chunk deterministically, a bug "
                            "to report)", seq,

@@ -53,6 +53,8 @@ struct blob {
                            downloaded, by rd_open) */
   long long  rows;      /* manifest dataRowCount, -1 when absent */
   long long  bytes;     /* manifest byteCount, -1 when absent */
+  long long  size;      /* bytes of its file (compressed, for gzip and zip)
+                           when rd_open last opened it */
   long long  data_off;  /* uncompressed offset of the first data record;
                            valid once the header is read */
   long       data_line; /* line number of that record */
@@ -844,6 +846,7 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   struct reader *rd = &s->rd;
   struct blob *b = &s->blobs[i];
   unsigned char magic[4] = { 0 };
+  struct stat st;
   size_t got;
 
   rd_close(rd);
@@ -854,9 +857,10 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   rd->len = rd->at = 0;
   rd->eof = 0;
   rd->fp = fopen(b->path, "rb");
-  if (!rd->fp)
+  if (!rd->fp || fstat(fileno(rd->fp), &st) != 0)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s", b->name,
                        b->path, strerror(errno));
+  b->size = (long long)st.st_size;
   got = fread(magic, 1, sizeof magic, rd->fp);
   if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
     rd->kind = KIND_GZIP;
@@ -865,9 +869,7 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   else
     rd->kind = KIND_PLAIN;
   if (rd->kind == KIND_PLAIN) {
-    struct stat st;
-    if (fstat(fileno(rd->fp), &st) == 0 && S_ISREG(st.st_mode) &&
-        st.st_size > 0 && (unsigned long long)st.st_size <= SIZE_MAX) {
+    if (S_ISREG(st.st_mode) && st.st_size > 0 && (unsigned long long)st.st_size <= SIZE_MAX) {
       void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
                      fileno(rd->fp), 0);
       int fd = m != MAP_FAILED ? dup(fileno(rd->fp)) : -1;
@@ -1014,25 +1016,46 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
   return 1;
 }
 
+/* The end of the messages for a checkpoint its blob no longer fits. */
+#define CHANGED_SINCE ": the export changed since this window's checkpoint, " \
+  "so its positions no longer apply; nothing from the checkpoint on was " \
+  "loaded (run again with --fresh to load the export as it is now)"
+
 /* Position the reader at uncompressed offset 'off' of blob i. Plain files
  * seek; a compressed stream cannot, so going back reopens it and going
  * forward decompresses and discards (cost: the bytes skipped, at the
- * decompressor's speed). */
-static int rd_seek(struct cx_src *s, size_t i, long long off, cairn_err *err)
+ * decompressor's speed). size is the size of the blob's file the offset
+ * was taken in (a cursor's "size"; -1: not known): a file of another size
+ * is another file, and an offset past the end of the blob cannot have
+ * been taken in it either. Both are CAIRN_ESTATE: read on, the run would
+ * load a different export than it started (or skip the rest of the
+ * blob, as if it had ended) without a word. */
+static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
+                   cairn_err *err)
 {
   struct reader *rd = &s->rd;
+  const struct blob *b = &s->blobs[i];
   long long skipped;
   int rc;
 
-  if (rd->blob == i && rd->pos + (long long)rd->at == off)
-    return CAIRN_OK;
   if (rd->blob != i || (rd->kind != KIND_PLAIN &&
                         off < rd->pos + (long long)rd->at)) {
     rc = rd_open(s, i, err);
     if (rc < 0)
       return rc;
   }
+  if (size >= 0 && b->size != size)
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) is %lld "
+                       "bytes, not the %lld it was when read up to offset "
+                       "%lld" CHANGED_SINCE, b->name, b->path, b->size, size,
+                       off);
+  if (rd->pos + (long long)rd->at == off)
+    return CAIRN_OK;
   if (rd->kind == KIND_PLAIN) {
+    if (off > b->size)
+      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) ends at "
+                         "%lld bytes, before the checkpointed offset %lld"
+                         CHANGED_SINCE, b->name, b->path, b->size, off);
     if (rd->fp && fseeko(rd->fp, off, SEEK_SET) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\": seek: %s",
                          s->blobs[i].name, strerror(errno));
@@ -1058,9 +1081,10 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, cairn_err *err)
     if (rc == 0) {
       if (off == rd->pos + (long long)rd->len)
         return CAIRN_OK;
-      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" ends at %lld "
-                         "bytes, before the checkpointed offset %lld",
-                         s->blobs[i].name, rd->pos + (long long)rd->len, off);
+      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) ends at "
+                         "%lld bytes (uncompressed), before the checkpointed "
+                         "offset %lld" CHANGED_SINCE, b->name, b->path,
+                         rd->pos + (long long)rd->len, off);
     }
   }
 }
@@ -1101,7 +1125,7 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
 
   if (h->names)
     return CAIRN_OK;
-  rc = rd_seek(s, i, 0, err);
+  rc = rd_seek(s, i, 0, -1, err);
   if (rc < 0)
     return rc;
   cairn_buf_reset(&s->hdr_rec);
@@ -1356,6 +1380,9 @@ struct cursor {
   long      line;
   long long rows;    /* data rows of this blob before offset */
   long long before;  /* data rows of all earlier blobs */
+  long long size;    /* bytes of the blob's file offset was taken in; -1:
+                        not recorded (at a blob's start, or a checkpoint
+                        of an earlier version) */
 };
 
 static int parse_cursor(const struct cx_src *s, const char *text,
@@ -1373,6 +1400,8 @@ static int parse_cursor(const struct cx_src *s, const char *text,
   c->line = (long)json_integer_value(json_object_get(j, "line"));
   c->rows = json_integer_value(json_object_get(j, "rows"));
   c->before = json_integer_value(json_object_get(j, "before"));
+  c->size = json_is_integer(json_object_get(j, "size"))
+                ? json_integer_value(json_object_get(j, "size")) : -1;
   if (id && strcmp(id, s->ident) != 0) {
     int rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "the export at %s changed "
                          "since this window started (manifest %s, "
@@ -1391,10 +1420,13 @@ static int parse_cursor(const struct cx_src *s, const char *text,
 
 static char *fmt_cursor(const struct cx_src *s, const struct cursor *c)
 {
+  char size[32] = "";
+  if (c->size >= 0)
+    snprintf(size, sizeof size, ",\"size\":%lld", c->size);
   return cairn_strfmt("{\"before\":%lld,\"blob\":%zu,\"export\":\"%s\","
-                      "\"line\":%ld,\"offset\":%lld,\"rows\":%lld}",
+                      "\"line\":%ld,\"offset\":%lld,\"rows\":%lld%s}",
                       c->before, c->blob, s->ident, c->line, c->offset,
-                      c->rows);
+                      c->rows, size);
 }
 
 static int cx_extract(cairn_source *base, const char *cursor_in,
@@ -1402,7 +1434,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 {
   struct cx_src *s = (struct cx_src *)base;
   struct reader *rd = &s->rd;
-  struct cursor c = { 0, 0, 1, 0, 0 }, next;
+  struct cursor c = { 0, 0, 1, 0, 0, -1 }, next;
   long rows = 0, line_end;
   int rc;
 
@@ -1428,7 +1460,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     if (s->has_carry && s->carry_blob == c.blob && s->carry_off == c.offset)
       break; /* the chunk starts with the record the last one kept */
     s->has_carry = 0;
-    rc = rd_seek(s, c.blob, c.offset, err);
+    rc = rd_seek(s, c.blob, c.offset, c.size, err);
     if (rc < 0)
       return rc;
     rc = rd_fill(s, err);
@@ -1444,6 +1476,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     c.offset = 0;
     c.line = 1;
     c.rows = 0;
+    c.size = -1;
   }
 
   /* One chunk: whole records of this blob, never more than one blob. */
@@ -1465,6 +1498,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     return rc;
   if (rc > 0) {
     next.offset = s->has_carry ? s->carry_off : rd->pos + (long long)rd->at;
+    next.size = s->blobs[c.blob].size;
     page->cursor_out = fmt_cursor(s, &next);
   } else {
     /* The blob ends with this chunk: its count must match before the
@@ -1477,6 +1511,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     next.blob++;
     next.offset = 0;
     next.line = 1;
+    next.size = -1;
     if (next.blob < s->n_blobs) {
       page->cursor_out = fmt_cursor(s, &next);
     } else {
