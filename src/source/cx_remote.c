@@ -22,6 +22,7 @@
  * own (sv=), and the header does not change what they may do. */
 #define MS_VERSION "2021-08-06"
 #define PIECE ((long long)8 << 20) /* bytes per ranged GET */
+#define RESTARTS 3 /* downloads of one blob started over, at most */
 
 struct cairn__cx_remote {
   cairn_http_transport *http;  /* borrowed */
@@ -40,8 +41,9 @@ struct cairn__cx_remote {
 struct call {
   struct cairn__cx_remote *r;
   const char *method, *url, *body, *range;
+  const char *if_match;        /* the ETag of the version being downloaded */
   char *auth_value;
-  struct cairn_http_header hdr[4];
+  struct cairn_http_header hdr[5];
 };
 
 int cairn__cx_remote_check(const json_t *cfg, const char **ptr_out,
@@ -61,6 +63,9 @@ static int build(void *ud, struct cairn_http_req *req, cairn_err *err)
   c->hdr[n++] = (struct cairn_http_header){ "x-ms-version", MS_VERSION };
   if (c->range)
     c->hdr[n++] = (struct cairn_http_header){ "Range", (char *)c->range };
+  if (c->if_match)
+    c->hdr[n++] = (struct cairn_http_header){ "If-Match",
+                                              (char *)c->if_match };
   if (c->auth_value)
     c->hdr[n++] = (struct cairn_http_header){ "Authorization",
                                               c->auth_value };
@@ -103,7 +108,7 @@ static int perform(struct cairn__cx_remote *r, struct call *c,
 static int token_post(void *ud, const char *url, const char *form,
                       struct cairn_http_resp *resp, cairn_err *err)
 {
-  struct call c = { ud, "POST", url, form, NULL, NULL, {{0}} };
+  struct call c = { .r = ud, .method = "POST", .url = url, .body = form };
   return perform(ud, &c, resp, err);
 }
 
@@ -125,13 +130,14 @@ static int perform(struct cairn__cx_remote *r, struct call *c,
   return cairn__hs_perform(r->http, &r->retry, r->job, &hc, resp, err);
 }
 
-/* GET origin + path + query, with range (NULL: none). */
+/* GET origin + path + query, with range and if_match (NULL: none). */
 static int get(struct cairn__cx_remote *r, const char *path,
-               const char *range, struct cairn_http_resp *resp,
-               cairn_err *err)
+               const char *range, const char *if_match,
+               struct cairn_http_resp *resp, cairn_err *err)
 {
   char *url = cairn_strfmt("%s%s%s", r->origin, path, r->query);
-  struct call c = { r, "GET", url, NULL, range, NULL, {{0}} };
+  struct call c = { .r = r, .method = "GET", .url = url, .range = range,
+                    .if_match = if_match };
   int rc = perform(r, &c, resp, err);
   free(c.auth_value);
   free(url);
@@ -202,14 +208,14 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
   if (plen > 5 && strcmp(r->folder + strlen(r->folder) - 5, ".json") == 0) {
     mpath = cairn_xstrdup(r->folder);
     *strrchr(r->folder, '/') = '\0';
-    rc = get(r, mpath, NULL, &resp, err);
+    rc = get(r, mpath, NULL, NULL, &resp, err);
   } else {
     mpath = cairn_strfmt("%s/manifest.json", r->folder);
-    rc = get(r, mpath, NULL, &resp, err);
+    rc = get(r, mpath, NULL, NULL, &resp, err);
     if (rc == CAIRN_OK && resp.status == 404) {
       free(mpath);
       mpath = cairn_strfmt("%s/_manifest.json", r->folder);
-      rc = get(r, mpath, NULL, &resp, err);
+      rc = get(r, mpath, NULL, NULL, &resp, err);
     }
   }
   if (rc < 0)
@@ -292,6 +298,29 @@ static void prune(const struct cairn__cx_remote *r, const char *ident)
     closedir(d);
 }
 
+/* The ETag of the version of a blob its .part holds, from etag_path (the
+ * file beside it; NULL when there is none). New string. */
+static char *etag_load(const char *etag_path)
+{
+  struct cairn_buf b = {0};
+  if (!cairn_fs_exists(etag_path) ||
+      cairn_fs_read_all(etag_path, &b, NULL) < 0 || !b.len) {
+    cairn_buf_free(&b);
+    return NULL;
+  }
+  return cairn_buf_take(&b);
+}
+
+/* Download blob i in pieces into <file>.part, then rename it to file.
+ *
+ * The first answer's ETag is kept beside the .part (<file>.etag) and sent
+ * as If-Match with every later piece, in this run or in the run that
+ * continues the download after a kill: a blob replaced in between is
+ * answered 412 instead of being spliced from two versions. A 412, another
+ * ETag, another total in Content-Range, or a 416 below what the .part
+ * holds all mean the blob changed: its download starts over (a warning
+ * says why), at most RESTARTS times, so that the file is one version of
+ * the blob, as it is when the change came before the first piece. */
 int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
                           size_t i, const char *name, char **path_out,
                           cairn_err *err)
@@ -301,11 +330,13 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
   char *dir = cairn_path_join(r->work, ident);
   char *file = cairn_strfmt("%s/%zu-%s", dir, i, base);
   char *part = cairn_strfmt("%s.part", file);
+  char *etag_path = cairn_strfmt("%s.etag", file);
   char *path = blob_path(r, name);
   char *shown = cairn_strfmt("%s%s", r->origin, path); /* for messages */
+  char *etag = NULL;
   long long off = 0, total = -1;
   struct stat st;
-  int fd = -1, rc = CAIRN_OK;
+  int fd = -1, restarts = 0, rc = CAIRN_OK;
 
   *path_out = NULL;
   if (stat(file, &st) == 0)
@@ -320,35 +351,79 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
     goto done;
   }
   off = st.st_size; /* a download a kill interrupted goes on from here */
-  if (off)
-    cairn_info("blob \"%s\": continuing its download at byte %lld", name,
-               off);
+  if (off) {
+    etag = etag_load(etag_path);
+    cairn_info("blob \"%s\": continuing its download at byte %lld%s%s",
+               name, off, etag ? ", If-Match " : "", etag ? etag : "");
+  }
   while (total < 0 || off < total) {
     char range[64];
-    long long first = -1;
+    const char *why = NULL, *tag;
+    long long first = -1, t = -1;
     snprintf(range, sizeof range, "bytes=%lld-%lld", off,
              off + r->piece - 1);
-    rc = get(r, path, range, &resp, err);
+    rc = get(r, path, range, off ? etag : NULL, &resp, err);
+    if (rc == CAIRN_EHTTP && strstr(err->msg, "response body exceeds")) {
+      /* Only an answer that is not the piece asked for can be larger. */
+      cairn_err_clear(err);
+      rc = CAIRN_RAISE(err, CAIRN_EHTTP, 0, "%s: the server ignored the "
+                       "Range request (%s) and sent more than a piece: "
+                       "the whole blob, larger than the %lld bytes a blob "
+                       "may have to be taken whole from such a server; a "
+                       "rerun fails the same way (serve the export from "
+                       "storage that honours Range, as Azure Storage does)",
+                       shown, range, r->piece);
+    }
     if (rc < 0)
       goto done;
-    if (resp.status == 416 &&
-        content_range(cairn_http_resp_header(&resp, "Content-Range"),
-                      &first) == off) {
-      break; /* asked past the end: we have it all (or it is empty) */
-    } else if (resp.status == 416 && off > 0) {
-      off = 0; /* shorter than our partial download: it changed */
+    tag = cairn_http_resp_header(&resp, "ETag");
+    if (resp.status == 206 || resp.status == 416)
+      t = content_range(cairn_http_resp_header(&resp, "Content-Range"),
+                        &first);
+    if (resp.status == 412)
+      why = "HTTP 412: its ETag is no longer the one of the bytes we have";
+    else if (resp.status == 206 && etag && off && tag && strcmp(tag, etag))
+      why = "another ETag";
+    else if (resp.status == 206 && total >= 0 && t >= 0 && t != total)
+      why = "another size in Content-Range";
+    else if (resp.status == 416 && t != off && off > 0)
+      why = "HTTP 416: shorter than the bytes we have";
+    if (why) {
+      if (++restarts > RESTARTS) {
+        rc = CAIRN_RAISE(err, CAIRN_EHTTP, 0, "%s: the blob changed on the "
+                         "server %d times while it was downloaded (%s); "
+                         "run again when the export is no longer being "
+                         "written", shown, restarts, why);
+        goto done;
+      }
+      cairn_warn("blob \"%s\" changed on the server while it was "
+                 "downloaded (%s): starting its download over", name, why);
+      free(etag);
+      etag = NULL;
+      unlink(etag_path);
+      off = 0;
       total = -1;
       continue;
+    }
+    if (resp.status == 416 && t == off) {
+      break; /* asked past the end: we have it all (or it is empty) */
     } else if (resp.status == 200) {
       off = 0; /* the whole blob (a server that ignores Range) */
       total = (long long)resp.body.len;
     } else if (resp.status == 206) {
-      total = content_range(cairn_http_resp_header(&resp, "Content-Range"),
-                            &first);
-      if (total < 0 || first != off) {
+      if (t < 0 || first != off) {
         rc = CAIRN_RAISE(err, CAIRN_EHTTP, 0, "%s: HTTP 206 without the "
                          "Content-Range asked for (%s)", shown, range);
         goto done;
+      }
+      total = t;
+      if (!etag && tag && off == 0) {
+        /* Before the piece reaches the .part: a continued download must
+         * never send an ETag newer than its bytes. */
+        etag = cairn_xstrdup(tag);
+        rc = cairn_fs_write_atomic(etag_path, etag, strlen(etag), err);
+        if (rc < 0)
+          goto done;
       }
     } else {
       rc = http_fail(r, path, &resp, err);
@@ -367,10 +442,11 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
       goto done;
     }
   }
-  if (fsync(fd) < 0 || rename(part, file) < 0) {
+  if (ftruncate(fd, off) < 0 || fsync(fd) < 0 || rename(part, file) < 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", file, strerror(errno));
     goto done;
   }
+  unlink(etag_path);
   cairn_info("blob \"%s\": downloaded %lld bytes from %s", name, off, shown);
 done:
   if (fd >= 0)
@@ -380,8 +456,10 @@ done:
     *path_out = file;
     file = NULL;
   }
+  free(etag);
   free(file);
   free(part);
+  free(etag_path);
   free(path);
   free(shown);
   free(dir);

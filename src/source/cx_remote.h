@@ -13,7 +13,9 @@
  * reader first opens it, into the source's work directory in ranged
  * pieces of 8 MiB through the http source's retry loop
  * (429/5xx/timeouts, Retry-After, circuit breaker), continuing a partial
- * download where it stopped, and then read as a local file. Only the
+ * download where it stopped, every piece after the first with If-Match
+ * (the first answer's ETag: a blob changed meanwhile is downloaded again
+ * from its start, never spliced), and then read as a local file. Only the
  * current export's downloads are kept.
  *
  * Ownership: a remote handle is created by open and freed by close; the

@@ -4,14 +4,21 @@ tests/cli/cost_export.sh: serves the export run folder RUN under
 /CONTAINER/<blobName> (each blob by its base name; the manifest at the
 run folder's path), honouring Range as Azure does (206 with
 Content-Range, 416 past the end) unless --ignore-range (then 200 and the
-whole blob, as a server without range support). Every request is
-appended to LOG as "METHOD PATH RANGE". Prints "listening
-http://127.0.0.1:PORT" first.
+whole blob, as a server without range support). Each answer with a blob
+carries its ETag (a digest of its bytes), and a request whose If-Match
+is not the blob's ETag gets 412 (ConditionNotMet), as from Azure. Every
+request is appended to LOG as "METHOD PATH RANGE", then " if-match=TAG"
+when it had one. Prints "listening http://127.0.0.1:PORT" first.
+
+--swap-after N: once N ranged GETs have been answered, every blob file F
+of RUN that has a F.swap beside it is replaced by it (a blob rewritten
+between two pieces of its download).
 
 The request path is percent-decoded before it is matched.
 
-usage: blob_server.py RUN CONTAINER LOG [--ignore-range]
+usage: blob_server.py RUN CONTAINER LOG [--ignore-range] [--swap-after N]
 """
+import hashlib
 import http.server
 import json
 import os
@@ -22,6 +29,9 @@ from urllib.parse import unquote
 RUN, CONTAINER, LOG = sys.argv[1:4]
 RUN = os.path.abspath(RUN)
 IGNORE_RANGE = "--ignore-range" in sys.argv[4:]
+SWAP_AFTER = (int(sys.argv[sys.argv.index("--swap-after") + 1])
+              if "--swap-after" in sys.argv else None)
+ranged = 0
 m = json.load(open(os.path.join(RUN, "manifest.json")))
 FILES = {}
 for b in m["blobs"]:
@@ -34,9 +44,12 @@ FILES[folder + "/manifest.json"] = os.path.join(RUN, "manifest.json")
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         path = unquote(self.path.split("?", 1)[0])
+        global ranged
         rng = self.headers.get("Range", "")
+        if_match = self.headers.get("If-Match")
         with open(LOG, "a") as f:
-            f.write("GET %s %s\n" % (path, rng))
+            f.write("GET %s %s%s\n" % (path, rng, " if-match=" + if_match
+                                       if if_match else ""))
         if path not in FILES:
             self.send_response(404)
             self.send_header("x-ms-error-code", "BlobNotFound")
@@ -44,6 +57,13 @@ class H(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         data = open(FILES[path], "rb").read()
+        etag = '"0x%s"' % hashlib.sha256(data).hexdigest()[:16].upper()
+        if if_match and if_match != etag:
+            self.send_response(412)
+            self.send_header("x-ms-error-code", "ConditionNotMet")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         m = re.fullmatch(r"bytes=(\d+)-(\d+)", rng)
         if m and not IGNORE_RANGE:
             a, b = int(m.group(1)), int(m.group(2))
@@ -57,12 +77,18 @@ class H(http.server.BaseHTTPRequestHandler):
             body = data[a:b + 1]
             self.send_response(206)
             self.send_header("Content-Range", "bytes %d-%d/%d" % (a, b, len(data)))
+            ranged += 1
         else:
             body = data
             self.send_response(200)
+        self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if SWAP_AFTER is not None and ranged == SWAP_AFTER:
+            for f in set(FILES.values()):
+                if os.path.exists(f + ".swap"):
+                    os.replace(f + ".swap", f)
 
     def log_message(self, *args):
         pass

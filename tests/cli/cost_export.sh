@@ -308,7 +308,53 @@ grep -q '(blobs\[1\]): ".." is not allowed in a blobName' "$T/blob9/stdout" ||
   fail "'..' message: $(tail -n 1 "$T/blob9/stdout")"
 expect_eq "$(cat "$T/blob9-server.log")" "GET $RUN_PATH/manifest.json " \
   "the manifest only: no blob requested"
-no_secret "$T/blob9"
+# A server that ignores Range, and a blob larger than a piece: the run
+# fails saying so (not "response body exceeds N bytes"), without retrying.
+mkdir -p "$T/blob10"
+blob_server "$T/blob10-server.log" --ignore-range
+set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob10"; rc=$?; set -e
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$rc" 3 "Range ignored: exit"
+grep -q 'part_0_0001.csv: the server ignored the Range request (bytes=0-999) and sent more than a piece: the whole blob, larger than the 1000 bytes' "$T/blob10/stdout" ||
+  fail "Range ignored message: $(tail -n 1 "$T/blob10/stdout")"
+expect_eq "$(wc -l < "$T/blob10-server.log")" 2 "the manifest and one GET, not retried"
+# A blob rewritten between two pieces of its download (--swap-after):
+# the pieces after the first carry If-Match with its ETag, the 412 starts
+# the download over, and the file is the new version whole, not a splice.
+# Then a .part a kill left with the ETag of a version the server no
+# longer has: the same.
+derive "$FOCUS" "$T/runs/swap"
+derive "$FOCUS" "$T/runs/swap2" --scale 3
+cp "$T/runs/swap2/part_0_0001.csv" "$T/runs/swap/part_0_0001.csv.swap"
+SWAP_PATH=/cost/$(jq -r '.blobs[0].blobName' "$T/runs/swap/manifest.json" | sed 's|/[^/]*$||')
+swap_ident=$(sha256sum "$T/runs/swap/manifest.json" | cut -c1-16)
+mkdir -p "$T/blob11"
+BS_RUN="$T/runs/swap" blob_server "$T/blob11-server.log" --swap-after 3
+set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob11"; rc=$?; set -e
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$rc" 0 "blob replaced between pieces: $(tail -n 3 "$T/blob11/log")"
+cmp "$T/blob11/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
+  "$T/runs/swap2/part_0_0001.csv" || fail "the download is not the new version whole"
+expect_eq "$(actual "$T/blob11")" "$(expected "$T/runs/swap2")" "rows of the new version"
+grep -q 'changed on the server while it was downloaded (HTTP 412' "$T/blob11/log" ||
+  fail "no restart warning"
+expect_eq "$(sed -n 3p "$T/blob11-server.log" | grep -c 'bytes=1000-1999 if-match="0x')" 1 \
+  "the second piece asks for the first one's ETag"
+[ ! -e "$T/blob11/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.etag" ] ||
+  fail "ETag file left behind"
+mkdir -p "$T/blob12/state/work/azure-cost-export/$swap_ident"
+head -c 700 "$T/runs/swap/part_0_0001.csv" \
+  > "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.part"
+printf '"0xSTALE"' > "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.etag"
+BS_RUN="$T/runs/swap" blob_server "$T/blob12-server.log"
+set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob12"; rc=$?; set -e
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+expect_eq "$rc" 0 "stale .part: $(tail -n 3 "$T/blob12/log")"
+expect_eq "$(sed -n 2p "$T/blob12-server.log")" \
+  "GET $SWAP_PATH/part_0_0001.csv bytes=700-1699 if-match=\"0xSTALE\"" "continued with If-Match"
+cmp "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
+  "$T/runs/swap2/part_0_0001.csv" || fail "stale .part: not the new version whole"
+no_secret "$T/blob9"; no_secret "$T/blob10"; no_secret "$T/blob11"; no_secret "$T/blob12"
 
 # OAuth instead of a SAS token: the job's source gets an "auth" block (as
 # docs/connectors/azure-cost-export.md shows); against cairn mock, recorded
