@@ -4,14 +4,18 @@
  *
  * The source's "path" is an export run folder (or the manifest file in
  * it). The manifest (manifest.json, or the legacy _manifest.json) is the
- * only list of data files: its blobs are read in manifest order, plain CSV,
- * gzip (read through libarchive's gzip filter + raw format) or zip (first
- * regular entry), always streamed, never unpacked to disk. A chunk is up
- * to chunk_rows records or chunk_bytes bytes of one blob. The cursor is
- * {"blob","offset","line","rows","before","export"}: the byte offset in
- * the blob's uncompressed stream, the physical line there, the data rows
- * of this blob before it, the rows of all earlier blobs, and a digest of
- * the manifest so a cursor never applies to a different export. Row counts
+ * only list of data files: its blobs are read in manifest order, plain CSV
+ * (mapped), gzip (inflated by ISA-L's igzip, members in sequence) or zip
+ * (libarchive, first regular entry), always streamed, never unpacked to
+ * disk; a manifest that lists a blob twice, or a blobName with a ".."
+ * part, is refused. A chunk is up to chunk_rows records or chunk_bytes
+ * bytes of one blob. The cursor is
+ * {"blob","offset","line","rows","before","export","size"}: the byte
+ * offset in the blob's uncompressed stream, the physical line there, the
+ * data rows of this blob before it, the rows of all earlier blobs, a
+ * digest of the manifest so a cursor never applies to a different export,
+ * and the size of the blob's file (inside a blob) so it never applies to a
+ * different file either. Row counts
  * are checked against the manifest when a blob (and the export) ends; a
  * mismatch fails the chunk that ends the blob, resumably. Export metadata
  * rides in page meta "headers" for the mapping's `header` function. Design
@@ -1362,13 +1366,16 @@ static int check_blob(const struct cx_src *s, size_t i, long long rows,
 
 static int check_total(const struct cx_src *s, long long rows, cairn_err *err)
 {
+  if (s->total_rows >= 0 && rows != s->total_rows && !s->n_blobs)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "the export lists no blobs but "
+                       "its manifest says dataRowCount %lld: the export is "
+                       "incomplete", s->total_rows);
   if (s->total_rows >= 0 && rows != s->total_rows)
     return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "the export's %zu blob(s) hold "
                        "%lld data rows but its manifest says dataRowCount "
                        "%lld (last blob \"%s\"): the export is incomplete "
                        "or changed while it was read", s->n_blobs, rows,
-                       s->total_rows,
-                       s->n_blobs ? s->blobs[s->n_blobs - 1].name : "");
+                       s->total_rows, s->blobs[s->n_blobs - 1].name);
   return CAIRN_OK;
 }
 

@@ -1104,6 +1104,7 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
 }
 
 #define TWICE TMP "-twice"
+#define NOBLOBS TMP "-noblobs"
 
 /* One blob listed twice would be loaded twice: refused when the manifest
  * is read, naming the blob and both positions; by name (as normalised:
@@ -1155,4 +1156,27 @@ Test(src_cost_export, a_blob_listed_twice_is_refused)
     json_decref(cfg);
   }
   cr_assert_eq(system("rm -rf " TWICE), 0);
+}
+
+/* No blobs but a dataRowCount: the error says so, without naming a
+ * "last blob" there is none of. */
+Test(src_cost_export, no_blobs_but_a_row_count_reads_sensibly)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct cairn_page page = { 0 };
+  cairn_err err = { 0 };
+  cairn_source *s;
+
+  fresh_dir(NOBLOBS);
+  write_file(NOBLOBS "/manifest.json", "{\"dataRowCount\":5,\"blobs\":[]}");
+  s = open_ok(NOBLOBS, 10, &cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_EPARSE);
+  cr_assert(strstr(err.msg, "lists no blobs but its manifest says "
+                            "dataRowCount 5") != NULL, "%s", err.msg);
+  cr_assert_null(strstr(err.msg, "\"\""), "%s", err.msg);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+  cr_assert_eq(system("rm -rf " NOBLOBS), 0);
 }
