@@ -380,14 +380,14 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
     if (resp.status == 206 || resp.status == 416)
       t = content_range(cairn_http_resp_header(&resp, "Content-Range"),
                         &first);
-    if (resp.status == 412)
+    if (resp.status == 412 && off && etag)
       why = "HTTP 412: its ETag is no longer the one of the bytes we have";
     else if (resp.status == 206 && etag && off && tag && strcmp(tag, etag))
       why = "another ETag";
     else if (resp.status == 206 && total >= 0 && t >= 0 && t != total)
       why = "another size in Content-Range";
     else if (resp.status == 416 && t != off && off > 0)
-      why = "HTTP 416: shorter than the bytes we have";
+      why = "HTTP 416: its size is not the bytes we have";
     if (why) {
       if (++restarts > RESTARTS) {
         rc = CAIRN_RAISE(err, CAIRN_EHTTP, 0, "%s: the blob changed on the "
@@ -417,9 +417,10 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
         goto done;
       }
       total = t;
-      if (!etag && tag && off == 0) {
+      if (!etag && tag) {
         /* Before the piece reaches the .part: a continued download must
-         * never send an ETag newer than its bytes. */
+         * never send an ETag newer than its bytes. (A .part without one,
+         * left by an earlier version, is trusted up to here, as before.) */
         etag = cairn_xstrdup(tag);
         rc = cairn_fs_write_atomic(etag_path, etag, strlen(etag), err);
         if (rc < 0)
