@@ -21,6 +21,9 @@
 #define EMPTY CAIRN_FIXTURES "/cost-export/empty/cairn-focus/20240601-20240630/" \
               "9e8d7c6b-5a4f-4e3d-2c1b-0a9f8e7d6c06"
 #define TMP "/tmp/cairn_test_cost_export"
+/* Tests run in parallel (--jobs): each writes a folder of its own. */
+#define TMP_LEGACY TMP "-legacy"
+#define TMP_BAD TMP "-bad"
 
 #define MAXR 32
 
@@ -150,11 +153,6 @@ static void write_file(const char *path, const char *text)
   cr_assert_not_null(fp, "%s", path);
   fputs(text, fp);
   fclose(fp);
-}
-
-static void fresh_tmp(void)
-{
-  cr_assert_eq(system("rm -rf " TMP " && mkdir -p " TMP), 0);
 }
 
 /* dir, empty (removed first). */
@@ -438,14 +436,14 @@ Test(src_cost_export, legacy_manifest_header_only_blob_and_manifest_path)
   int rc;
   cairn_source *s;
 
-  fresh_tmp();
-  write_file(TMP "/a.csv", "x,y\r\n1,2\r\n\r\n3,4");
-  write_file(TMP "/norows.csv", "x,y\n");
-  write_file(TMP "/_manifest.json",
+  fresh_dir(TMP_LEGACY);
+  write_file(TMP_LEGACY "/a.csv", "x,y\r\n1,2\r\n\r\n3,4");
+  write_file(TMP_LEGACY "/norows.csv", "x,y\n");
+  write_file(TMP_LEGACY "/_manifest.json",
              "{\"manifestVersion\":\"2023-01-01\",\"byteCount\":20,"
              "\"blobCount\":2,\"dataRowCount\":2,\"blobs\":["
              "{\"blobName\":\"c/dir/a.csv\"},{\"blobName\":\"norows.csv\"}]}");
-  s = open_ok(TMP, 10, &cfg, &ctx);
+  s = open_ok(TMP_LEGACY, 10, &cfg, &ctx);
   cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 1);
   cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
   cr_assert_eq(g.n, 2, "the blank line is not a row");
@@ -457,17 +455,17 @@ Test(src_cost_export, legacy_manifest_header_only_blob_and_manifest_path)
 
   /* The manifest file itself may be given as the path. */
   memset(&g, 0, sizeof g);
-  s = open_ok(TMP "/_manifest.json", 10, &cfg, &ctx);
+  s = open_ok(TMP_LEGACY "/_manifest.json", 10, &cfg, &ctx);
   drain(s, &g, NULL, NULL, &rc, &err);
   cr_assert_eq(g.n, 2);
   cairn_source_close(s);
   json_decref(cfg);
 
   /* The total is checked even when the blobs carry no counts. */
-  write_file(TMP "/_manifest.json",
+  write_file(TMP_LEGACY "/_manifest.json",
              "{\"dataRowCount\":3,\"blobs\":[{\"blobName\":\"a.csv\"}]}");
   memset(&g, 0, sizeof g);
-  s = open_ok(TMP, 10, &cfg, &ctx);
+  s = open_ok(TMP_LEGACY, 10, &cfg, &ctx);
   drain(s, &g, NULL, NULL, &rc, &err);
   cr_assert_eq(rc, CAIRN_EPARSE);
   cr_assert(strstr(err.msg, "hold 2 data rows") != NULL, "%s", err.msg);
@@ -483,48 +481,48 @@ Test(src_cost_export, bad_manifests_are_reported)
   cairn_err err = { 0 };
   int rc;
 
-  fresh_tmp();
-  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  fresh_dir(TMP_BAD);
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EIO, "no manifest: not complete yet, resumable");
   cr_assert(strstr(err.msg, "no manifest.json") != NULL, "%s", err.msg);
   json_decref(cfg);
 
-  write_file(TMP "/a.csv", "x\n1\n");
-  write_file(TMP "/manifest.json", "{\"blobCount\":2,\"blobs\":["
+  write_file(TMP_BAD "/a.csv", "x\n1\n");
+  write_file(TMP_BAD "/manifest.json", "{\"blobCount\":2,\"blobs\":["
              "{\"blobName\":\"a.csv\"}]}");
   memset(&err, 0, sizeof err);
-  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EPARSE);
   cr_assert(strstr(err.msg, "blobCount is 2 but 1 blobs") != NULL, "%s",
             err.msg);
   json_decref(cfg);
 
-  write_file(TMP "/manifest.json", "{\"blobs\":[{\"blobName\":\"gone.csv\"}]}");
+  write_file(TMP_BAD "/manifest.json", "{\"blobs\":[{\"blobName\":\"gone.csv\"}]}");
   memset(&err, 0, sizeof err);
-  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EIO);
   cr_assert(strstr(err.msg, "\"gone.csv\"") != NULL, "%s", err.msg);
   json_decref(cfg);
 
-  write_file(TMP "/manifest.json", "{\"blobs\":[{\"blobName\":\"../a.csv\"}]}");
+  write_file(TMP_BAD "/manifest.json", "{\"blobs\":[{\"blobName\":\"../a.csv\"}]}");
   memset(&err, 0, sizeof err);
-  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EPARSE);
   json_decref(cfg);
 
-  write_file(TMP "/manifest.json", "{\"dataRowCount\":3,\"blobs\":["
+  write_file(TMP_BAD "/manifest.json", "{\"dataRowCount\":3,\"blobs\":["
              "{\"blobName\":\"a.csv\",\"dataRowCount\":1}]}");
   memset(&err, 0, sizeof err);
-  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EPARSE, "top-level and per-blob counts disagree");
   json_decref(cfg);
 
-  write_file(TMP "/manifest.json", "{\"blobs\": [");
+  write_file(TMP_BAD "/manifest.json", "{\"blobs\": [");
   memset(&err, 0, sizeof err);
-  cr_assert_null(open_at(TMP, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EPARSE);
   json_decref(cfg);
-  system("rm -rf " TMP);
+  system("rm -rf " TMP_BAD);
 }
 
 Test(src_cost_export, a_cursor_of_another_export_is_refused)
