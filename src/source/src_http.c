@@ -1132,6 +1132,24 @@ static int wm_greater(const json_t *a, const json_t *b)
   return gt;
 }
 
+/* The saved watermark (text in state) as a value to compare with like, a
+ * mark of a page: a number when like is one and the text is a number, so
+ * 12 > 9 numerically, not "12" < "9" as text. New reference or NULL. */
+static json_t *wm_saved(const char *text, const json_t *like)
+{
+  char *end;
+  double d;
+  if (!text)
+    return NULL;
+  if (json_is_number(like) && *text) {
+    errno = 0;
+    d = strtod(text, &end);
+    if (!errno && !*end)
+      return json_real(d);
+  }
+  return json_string(text);
+}
+
 struct wm_ctx {
   const char *field;
   json_t     *max;   /* borrowed from the page or the cursor */
@@ -1478,7 +1496,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     }
     if (nxt.hwm && s->wm_field) {
       /* Never move the mark back below where this run started. */
-      json_t *start = s->wm_value ? json_string(s->wm_value) : NULL;
+      json_t *start = wm_saved(s->wm_value, nxt.hwm);
       char *t = scalar_text(nxt.hwm);
       if (t && !wm_greater(start, nxt.hwm))
         ctx->kv_put(ctx->kv_ud, "watermark", t);

@@ -1286,6 +1286,33 @@ Test(src_http, watermark_is_saved_and_used_next_run)
   cairn_mock_stop(m);
 }
 
+Test(src_http, numeric_watermark_compares_as_a_number)
+{
+  /* Run 1 ends at seq 9; run 2 gets 10 and 12: "12" < "9" as text, but
+   * the mark must move to 12. */
+  cairn_http_transport *t = replay(FIX "wm-numeric.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://h.example/items\",\"query\":{\"since\":"
+                           "\"{{watermark}}\"}},\"records\":\"/issues\","
+                           "\"watermark\":{\"field\":\"seq\",\"initial\":0}}",
+                           0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_str_eq(kv_get(&kv, "watermark"), "9");
+  pull_free(&p);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 2);
+  cr_assert_str_eq(kv_get(&kv, "watermark"), "12");
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, failed_pull_stages_nothing_durable)
 {
   /* The delta link is only staged at the last page; a failure before it
