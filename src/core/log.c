@@ -12,7 +12,7 @@
 #include <time.h>
 #include <sys/time.h>
 
-#define MAX_SECRETS 64
+#define MAX_SECRETS 256  /* each secret takes up to 3: see add_secret */
 
 static struct {
   int   json;
@@ -67,17 +67,51 @@ void cairn_log_set_seq(long seq)
   t_seq = seq;
 }
 
+/* Caller holds the lock. */
+static void add_locked(char *value)
+{
+  for (int i = 0; i < g.n_secrets; i++)
+    if (strcmp(g.secrets[i], value) == 0) {
+      free(value);
+      return;
+    }
+  if (g.n_secrets < MAX_SECRETS)
+    g.secrets[g.n_secrets++] = value;
+  else
+    free(value);
+}
+
+/* value percent-encoded as a URL query value (RFC 3986 unreserved bytes
+ * kept), with upper- or lower-case hex. New string. */
+static char *pct_encoded(const char *value, int upper)
+{
+  const char *hex = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+  char *out = cairn_xmalloc(strlen(value) * 3 + 1), *o = out;
+  for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+        (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+        *p == '~') {
+      *o++ = (char)*p;
+    } else {
+      *o++ = '%';
+      *o++ = hex[*p >> 4];
+      *o++ = hex[*p & 15];
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
 void cairn_log_add_secret(const char *value)
 {
   if (!value || strlen(value) < 4)
     return;
   pthread_mutex_lock(&lock);
-  for (int i = 0; i < g.n_secrets; i++)
-    if (strcmp(g.secrets[i], value) == 0)
-      goto done;
-  if (g.n_secrets < MAX_SECRETS)
-    g.secrets[g.n_secrets++] = cairn_xstrdup(value);
-done:
+  add_locked(cairn_xstrdup(value));
+  /* A secret sent in a URL query is percent-encoded there (a base64 key's
+   * '+', '/' and '='): that form is the same secret. */
+  add_locked(pct_encoded(value, 1));
+  add_locked(pct_encoded(value, 0));
   pthread_mutex_unlock(&lock);
 }
 

@@ -25,7 +25,8 @@ void cairn_log_init(int json, int min_level, FILE *out);
 void cairn_log_set_run(const char *run_id, const char *job);
 void cairn_log_set_window(const char *window);
 void cairn_log_set_seq(long seq);
-/* Remember a secret value (copied) so no log line ever shows it.
+/* Remember a secret value (copied) so no log line ever shows it, nor its
+ * percent-encoded form (as a URL query carries it; hex in either case).
  * Values shorter than 4 bytes are ignored (they would mask too much). */
 void cairn_log_add_secret(const char *value);
 /* Replace every registered secret in s (in place when it fits, which it

@@ -10,6 +10,7 @@
  * anything. Identical requests take entries in recorded order; the last
  * one answers again once all are used (a resumed run re-asks). */
 #include "http/har.h"
+#include "core/log.h"
 #include "core/fsx.h"
 #include "core/json_fast.h"
 #include "core/jsonx.h"
@@ -494,8 +495,8 @@ static int raise_unmatched(struct cairn__har *h, const struct probe *p,
                            const struct cairn_http_req *req, unsigned *diffs,
                            cairn_err *err)
 {
-  char want[200], have[200], why[48];
-  char *safe = cairn__redact_url(req->url, NULL);
+  char want[200], have[200], why[48], text[CAIRN_ERRMSG_MAX];
+  char *safe = cairn_http_url_safe(req->url, NULL);
   char *mine = canon_label(p->method, &p->key);
   size_t best = (size_t)-1, best_d = (size_t)-1;
   int rc;
@@ -511,18 +512,23 @@ static int raise_unmatched(struct cairn__har *h, const struct probe *p,
     free(theirs);
   }
   if (best == (size_t)-1) {
-    rc = CAIRN_RAISE(err, CAIRN_EREPLAY, 0,
-                     "no recorded response for %s%s: %s has no entries",
-                     want, p->body_len ? " (with body)" : "", h->path);
+    snprintf(text, sizeof text,
+             "no recorded response for %s%s: %s has no entries",
+             want, p->body_len ? " (with body)" : "", h->path);
   } else {
-    cairn__req_label(h->entries[best].method, h->entries[best].url, 1, have,
-                     sizeof have);
+    char *theirs = cairn_http_url_safe(h->entries[best].url, NULL);
+    cairn__req_label(h->entries[best].method, theirs, 1, have, sizeof have);
+    free(theirs);
     diff_text(diffs[best], why, sizeof why);
-    rc = CAIRN_RAISE(err, CAIRN_EREPLAY, 0,
-                     "no recorded response for %s (body %zu bytes); closest "
-                     "is entry %zu: %s (%s differs) in %s",
-                     want, p->body_len, best, have, why, h->path);
+    snprintf(text, sizeof text,
+             "no recorded response for %s (body %zu bytes); closest "
+             "is entry %zu: %s (%s differs) in %s",
+             want, p->body_len, best, have, why, h->path);
   }
+  /* Credentials in neither request nor recording; registered secrets
+   * (raw or percent-encoded) in no parameter at all. */
+  cairn_log_mask(text);
+  rc = CAIRN_RAISE(err, CAIRN_EREPLAY, 0, "%s", text);
   free(mine);
   free(safe);
   return rc;

@@ -79,7 +79,7 @@ int  cairn__har_match(struct cairn__har *h, const struct cairn_http_req *req,
 /* Is 'name' a header whose value must not be recorded? */
 int   cairn__redact_header(const char *name, const char *const *extra);
 /* Is 'name' a body field / query parameter whose value must not be
- * recorded? query = 1 adds the URL-signature names. */
+ * recorded? query = 1 adds the query names of cairn_http_secret_param. */
 int   cairn__redact_field(const char *name, int query,
                           const char *const *extra);
 /* Body with credentials replaced: JSON (any depth) or form-encoded
@@ -88,8 +88,6 @@ int   cairn__redact_field(const char *name, int query,
 void  cairn__redact_body(const char *body, size_t len, const char *ctype,
                          const char *const *extra, char **out,
                          size_t *out_len);
-/* URL with userinfo and credential query values replaced; new string. */
-char *cairn__redact_url(const char *url, const char *const *extra);
 
 /* ---- small codecs -------------------------------------------------------- */
 

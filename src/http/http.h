@@ -37,6 +37,33 @@
  * recorded request it also matches any value on replay. */
 #define CAIRN_HTTP_REDACTED "REDACTED"
 
+/* Is 'name' a query parameter whose value is a credential (sig, code,
+ * key, api_key, token, password, client_secret, access_token, X-Amz-*,
+ * X-Goog-*, ..., any name ending in "secret"; case-insensitive)? The one
+ * list behind every redacted URL (recordings, replay messages, logs,
+ * state). */
+int cairn_http_secret_param(const char *name);
+
+/* Must the value of a query parameter be REDACTED in a safe URL: a
+ * credential name (cairn_http_secret_param, or one of extra), or a value
+ * (as written in the URL; may be NULL) holding a registered log secret,
+ * raw or percent-encoded? */
+int cairn_http_param_redacted(const char *name, const char *value,
+                              const char *const *extra);
+
+/* A copy of url fit to keep (a recording, a log line, state): userinfo
+ * and the values of credential query parameters (cairn_http_secret_param,
+ * the names in extra, NULL-terminated or NULL) and of parameters holding
+ * a registered log secret, raw or percent-encoded, become REDACTED, which
+ * replay matches as a wildcard. New string. */
+char *cairn_http_url_safe(const char *url, const char *const *extra);
+
+/* The value of a URL-valued response header made safe the same way:
+ * Location and Content-Location as a URL, every <target> of a Link.
+ * New string, or NULL when 'name' is not such a header. */
+char *cairn_http_header_safe(const char *name, const char *value,
+                             const char *const *extra);
+
 struct cairn_http_header {
   char *name;                  /* as sent / received (case preserved) */
   char *value;                 /* surrounding whitespace trimmed */
@@ -136,9 +163,9 @@ int cairn_http_live_open(const struct cairn_http_live_opts *o,
  * headers Authorization, Proxy-Authorization, Cookie, Set-Cookie; fields
  * client_secret, client_assertion, access_token, refresh_token, id_token,
  * password in form-encoded and JSON bodies (request and response, any
- * depth) and in URL query strings; query parameters sig,
- * X-Amz-Signature, X-Amz-Security-Token, X-Goog-Signature; URL userinfo;
- * plus every name in 'redact' (NULL-terminated, may be NULL; matched
+ * depth); URLs (request, Location, Content-Location, Link targets) as
+ * cairn_http_url_safe makes them; any value holding a registered log
+ * secret, raw or percent-encoded; plus every name in 'redact' (NULL-terminated, may be NULL; matched
  * case-insensitively against header names, JSON/form field names and
  * query parameter names). traceparent/tracestate request headers are
  * dropped (they differ on every run), timings are 0 and startedDateTime

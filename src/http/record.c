@@ -57,12 +57,6 @@ static json_t *nv(const char *name, json_t *value)
   return o;
 }
 
-static int is_url_header(const char *name)
-{
-  return strcasecmp(name, "Location") == 0 ||
-         strcasecmp(name, "Content-Location") == 0;
-}
-
 static json_t *headers_json(const struct cairn_http_header *h, size_t n,
                             int request, char **extra)
 {
@@ -76,10 +70,11 @@ static json_t *headers_json(const struct cairn_http_header *h, size_t n,
     if (request && (strcasecmp(name, "traceparent") == 0 ||
                     strcasecmp(name, "tracestate") == 0))
       continue;
+    char *safe = NULL;
     if (cairn__redact_header(name, (const char *const *)extra)) {
       v = json_string(CAIRN_HTTP_REDACTED);
-    } else if (is_url_header(name)) {
-      char *safe = cairn__redact_url(value, (const char *const *)extra);
+    } else if ((safe = cairn_http_header_safe(name, value,
+                                              (const char *const *)extra))) {
       v = jstr(safe, strlen(safe));
       free(safe);
     } else {
@@ -150,7 +145,7 @@ static void started_at(const struct cairn_http_resp *resp, char *out,
 static json_t *request_json(const struct cairn_http_req *req, char **extra)
 {
   json_t *o = json_object();
-  char *url = cairn__redact_url(req->url, (const char *const *)extra);
+  char *url = cairn_http_url_safe(req->url, (const char *const *)extra);
   size_t body_len = req->body ? req->body_len : 0;
 
   json_object_set_new(o, "method", json_string(req->method));
@@ -200,7 +195,7 @@ static json_t *response_json(const struct cairn_http_resp *resp,
   size_t text_len;
 
   safe_body(resp->body.data, resp->body.len, ctype, extra, &text, &text_len);
-  redirect = cairn__redact_url(loc ? loc : "", (const char *const *)extra);
+  redirect = cairn_http_url_safe(loc ? loc : "", (const char *const *)extra);
   json_object_set_new(o, "status", json_integer(resp->status));
   json_object_set_new(o, "statusText",
                       json_string(cairn_http_reason(resp->status)));

@@ -7,6 +7,7 @@
  * like JSON but does not parse is patched textually), form-encoded (by
  * content type, else by shape), anything else is left alone. */
 #include "http/har.h"
+#include "core/log.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -20,10 +21,17 @@ static const char *const secret_fields[] = {
   "client_secret", "client_assertion", "access_token", "refresh_token",
   "id_token", "password", NULL
 };
-/* Signed-URL parameters (Azure SAS, AWS and GCS presigned URLs). */
+/* Query parameters whose values are credentials: the fields above plus
+ * API keys, codes and signed-URL parameters (Azure SAS, AWS and GCS
+ * presigned URLs); names ending in "secret" too. The one list behind
+ * recordings, replay messages, the mock's log and the http source's logs,
+ * state and page metadata. Paging tokens ($skiptoken, nextPageToken,
+ * $deltatoken) are data, not credentials. */
 static const char *const secret_query[] = {
-  "sig", "X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential",
-  "X-Goog-Signature", "X-Goog-Credential", NULL
+  "sig", "signature", "code", "key", "apikey", "api_key", "api-key",
+  "passwd", "pwd", "token", "auth", "subscription-key", "X-Amz-Signature",
+  "X-Amz-Security-Token", "X-Amz-Credential", "X-Goog-Signature",
+  "X-Goog-Credential", NULL
 };
 
 static int in_list(const char *name, const char *const *list)
@@ -32,6 +40,20 @@ static int in_list(const char *name, const char *const *list)
     if (strcasecmp(name, *list) == 0)
       return 1;
   return 0;
+}
+
+int cairn_http_secret_param(const char *name)
+{
+  size_t n = name ? strlen(name) : 0;
+  return name && (in_list(name, secret_fields) || in_list(name, secret_query) ||
+                  (n >= 6 && strcasecmp(name + n - 6, "secret") == 0));
+}
+
+int cairn_http_param_redacted(const char *name, const char *value,
+                              const char *const *extra)
+{
+  return (name && (cairn_http_secret_param(name) || in_list(name, extra))) ||
+         (value && cairn_log_has_secret(value));
 }
 
 int cairn__redact_header(const char *name, const char *const *extra)
@@ -43,7 +65,7 @@ int cairn__redact_field(const char *name, int query,
                         const char *const *extra)
 {
   return name && (in_list(name, secret_fields) || in_list(name, extra) ||
-                  (query && in_list(name, secret_query)));
+                  (query && cairn_http_secret_param(name)));
 }
 
 /* ---- form-encoded -------------------------------------------------------- */
@@ -63,7 +85,22 @@ int cairn__is_form(const char *body, size_t len, const char *ctype)
   return 1;
 }
 
-/* Rewrite "a=1&b=2" with the values of credential names replaced.
+/* Must the value v[0..n) (as written, encoded) of the pair named name
+ * be replaced? A query parameter by cairn_http_param_redacted, a form
+ * field by the field names; either when it holds a registered secret. */
+static int redacted_pair(const char *name, const char *v, size_t n, int query,
+                         const char *const *extra)
+{
+  char *value = cairn_xstrndup(v, n);
+  int hit = query ? cairn_http_param_redacted(name, value, extra)
+                  : cairn__redact_field(name, 0, extra) ||
+                        cairn_log_has_secret(value);
+  free(value);
+  return hit;
+}
+
+/* Rewrite "a=1&b=2" with the values of credential names, and values that
+ * hold a registered secret, replaced.
  * Returns 1 when something changed. */
 static int redact_pairs(const char *s, size_t len, int query,
                         const char *const *extra, struct cairn_buf *out)
@@ -80,7 +117,8 @@ static int redact_pairs(const char *s, size_t len, int query,
     while (eq < end && s[eq] != '=')
       eq++;
     name = cairn__pct_decode(s + i, eq - i, 1);
-    if (eq < end && cairn__redact_field(name, query, extra) &&
+    if (eq < end && redacted_pair(name, s + eq + 1, end - eq - 1, query,
+                                  extra) &&
         !(end - eq - 1 == strlen(CAIRN_HTTP_REDACTED) &&
           memcmp(s + eq + 1, CAIRN_HTTP_REDACTED, end - eq - 1) == 0)) {
       cairn_buf_append(out, s + i, eq - i + 1);
@@ -107,7 +145,9 @@ static int redact_json(json_t *v, const char *const *extra)
     const char *key;
     json_t *val;
     json_object_foreach(v, key, val) {
-      if (cairn__redact_field(key, 0, extra)) {
+      if (cairn__redact_field(key, 0, extra) ||
+          (json_is_string(val) &&
+           cairn_log_has_secret(json_string_value(val)))) {
         if (!json_is_string(val) ||
             strcmp(json_string_value(val), CAIRN_HTTP_REDACTED) != 0) {
           json_object_set_new(v, key, json_string(CAIRN_HTTP_REDACTED));
@@ -220,15 +260,17 @@ void cairn__redact_body(const char *body, size_t len, const char *ctype,
   cairn_buf_free(&b);
 }
 
-char *cairn__redact_url(const char *url, const char *const *extra)
+char *cairn_http_url_safe(const char *url, const char *const *extra)
 {
   struct cairn_buf b = { 0 };
-  const char *scheme = strstr(url, "://");
+  const char *scheme = url ? strstr(url, "://") : NULL;
   const char *auth = scheme ? scheme + 3 : url;
-  const char *auth_end = auth + strcspn(auth, "/?#");
-  const char *at = memchr(auth, '@', (size_t)(auth_end - auth));
-  const char *q, *frag;
+  const char *auth_end, *at, *q, *frag;
 
+  if (!url)
+    return cairn_xstrdup("");
+  auth_end = auth + strcspn(auth, "/?#");
+  at = memchr(auth, '@', (size_t)(auth_end - auth));
   if (at && scheme) {
     cairn_buf_append(&b, url, (size_t)(auth - url));
     cairn_buf_puts(&b, CAIRN_HTTP_REDACTED);
@@ -252,4 +294,37 @@ char *cairn__redact_url(const char *url, const char *const *extra)
     b = nb;
   }
   return cairn_buf_take(&b);
+}
+
+char *cairn_http_header_safe(const char *name, const char *value,
+                             const char *const *extra)
+{
+  struct cairn_buf b = { 0 };
+  const char *p;
+
+  if (!name || !value)
+    return NULL;
+  if (strcasecmp(name, "Location") == 0 ||
+      strcasecmp(name, "Content-Location") == 0)
+    return cairn_http_url_safe(value, extra);
+  if (strcasecmp(name, "Link") != 0)
+    return NULL;
+  /* RFC 8288: every <target> is a URL; parameters are left as they are. */
+  for (p = value; *p;) {
+    const char *lt = strchr(p, '<'), *gt;
+    char *target, *safe;
+    if (!lt || !(gt = strchr(lt + 1, '>')))
+      break;
+    cairn_buf_append(&b, p, (size_t)(lt - p) + 1);
+    target = cairn_xstrndup(lt + 1, (size_t)(gt - lt - 1));
+    safe = cairn_http_url_safe(target, extra);
+    cairn_buf_puts(&b, safe);
+    free(safe);
+    free(target);
+    p = gt;   /* the '>' is copied with what follows */
+    cairn_buf_putc(&b, '>');
+    p++;
+  }
+  cairn_buf_puts(&b, p);
+  return b.data ? cairn_buf_take(&b) : cairn_xstrdup("");
 }

@@ -1300,6 +1300,8 @@ out:
     /* The summary's last line, the runs table and `cairn status` show it:
      * one line of valid UTF-8 whatever it quotes (a server's reply). */
     message = message_line = cairn_oneline(err.msg);
+    /* Masked once for every place it goes (summary, stderr, runs table). */
+    cairn_log_mask(message_line);
     cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),

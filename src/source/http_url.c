@@ -255,71 +255,113 @@ char *cairn__hs_url_set_param(const char *url, const char *name,
   return cairn_buf_take(&b);
 }
 
-/* Query parameters whose values are credentials. Matched on the decoded
- * name, case-insensitively; names ending in "secret" too. Paging tokens
- * ($skiptoken, nextPageToken, $deltatoken) are data, not credentials. */
-static int secret_param(const char *name)
-{
-  static const char *const exact[] = {
-    "sig", "signature", "code", "key", "apikey", "api_key", "api-key",
-    "password", "passwd", "pwd", "client_secret", "client_assertion",
-    "access_token", "refresh_token", "id_token", "token", "auth",
-    "subscription-key", "x-amz-signature", "x-amz-security-token",
-    "x-amz-credential", "x-goog-signature", "x-goog-credential", NULL
-  };
-  size_t n = strlen(name);
-  for (int i = 0; exact[i]; i++)
-    if (strcasecmp(name, exact[i]) == 0)
-      return 1;
-  if (n >= 6 && strcasecmp(name + n - 6, "secret") == 0)
-    return 1;
-  return 0;
-}
-
 char *cairn__hs_url_safe(const char *url)
 {
-  struct cairn_buf b = {0};
-  const char *q, *qend, *frag;
-  char *out;
-  size_t qpos;
-
-  if (!url)
-    return cairn_xstrdup("");
-  if (scheme_len(url) >= 0) {
-    /* Drop userinfo. */
-    const char *a = url + scheme_len(url) + 3;
-    const char *end = a + strcspn(a, "/?#");
-    const char *at = memchr(a, '@', (size_t)(end - a));
-    cairn_buf_append(&b, url, (size_t)(a - url));
-    url = at ? at + 1 : a;
-  }
-  qpos = strcspn(url, "?#");
-  cairn_buf_append(&b, url, qpos);
-  q = url[qpos] == '?' ? url + qpos + 1 : NULL;
-  frag = strchr(url + qpos, '#');
-  qend = frag ? frag : url + strlen(url);
-  if (q) {
-    int first = 1;
-    while (q <= qend) {
-      const char *amp = memchr(q, '&', (size_t)(qend - q));
-      const char *pe = amp ? amp : qend;
-      const char *eq = memchr(q, '=', (size_t)(pe - q));
-      char *pname = qdecode(q, (size_t)((eq ? eq : pe) - q));
-      cairn_buf_putc(&b, first ? '?' : '&');
-      first = 0;
-      if (eq && secret_param(pname)) {
-        cairn_buf_append(&b, q, (size_t)(eq - q) + 1);
-        cairn_buf_puts(&b, CAIRN_HTTP_REDACTED);
-      } else {
-        cairn_buf_append(&b, q, (size_t)(pe - q));
-      }
-      free(pname);
-      if (!amp)
-        break;
-      q = amp + 1;
-    }
-  }
-  out = cairn_buf_take(&b);
+  /* The recorder's rules (one list of credential names: src/http/redact.c),
+   * then every registered secret masked wherever else it shows. */
+  char *out = cairn_http_url_safe(url, NULL);
   cairn_log_mask(out);
   return out;
+}
+
+/* Userinfo of an absolute URL: [*at, *len) or 0 when there is none. */
+static int userinfo_of(const char *url, size_t *at, size_t *len)
+{
+  int sl = scheme_len(url);
+  const char *a, *end, *m;
+  if (sl < 0)
+    return 0;
+  a = url + sl + 3;
+  end = a + strcspn(a, "/?#");
+  m = memchr(a, '@', (size_t)(end - a));
+  if (!m)
+    return 0;
+  *at = (size_t)(a - url);
+  *len = (size_t)(m - a);
+  return 1;
+}
+
+json_t *cairn__hs_url_creds(const char *url)
+{
+  json_t *creds = json_object();
+  size_t qpos = strcspn(url, "?#"), at, len;
+  const char *q = url[qpos] == '?' ? url + qpos + 1 : NULL;
+  const char *qend = q ? q + strcspn(q, "#") : NULL;
+
+  if (userinfo_of(url, &at, &len)) {
+    char *ui = cairn_xstrndup(url + at, len);
+    json_object_set_new(creds, "@", json_string(ui));
+    free(ui);
+  }
+  while (q && q < qend) {
+    const char *amp = memchr(q, '&', (size_t)(qend - q));
+    const char *pe = amp ? amp : qend;
+    const char *eq = memchr(q, '=', (size_t)(pe - q));
+    if (eq) {
+      char *name = qdecode(q, (size_t)(eq - q));
+      char *value = cairn_xstrndup(eq + 1, (size_t)(pe - eq - 1));
+      if (cairn_http_param_redacted(name, value, NULL) &&
+          !json_object_get(creds, name))
+        json_object_set_new(creds, name, json_string(value));
+      free(name);
+      free(value);
+    }
+    q = amp ? amp + 1 : qend;
+  }
+  return creds;
+}
+
+int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
+                          char *missing, size_t n)
+{
+  static const char red[] = CAIRN_HTTP_REDACTED;
+  struct cairn_buf b = { 0 };
+  size_t qpos = strcspn(kept, "?#"), at, len;
+  const char *q = kept[qpos] == '?' ? kept + qpos + 1 : NULL;
+  const char *qend = q ? q + strcspn(q, "#") : NULL;
+  const char *ui = json_string_value(json_object_get(creds, "@"));
+
+  *out = NULL;
+  missing[0] = '\0';
+  if (userinfo_of(kept, &at, &len) && len == strlen(red) &&
+      memcmp(kept + at, red, len) == 0) {
+    if (!ui) {
+      snprintf(missing, n, "userinfo");
+      return -1;
+    }
+    cairn_buf_append(&b, kept, at);
+    cairn_buf_puts(&b, ui);
+    cairn_buf_append(&b, kept + at + len, qpos - at - len);
+  } else {
+    cairn_buf_append(&b, kept, qpos);
+  }
+  while (q && q < qend) {
+    const char *amp = memchr(q, '&', (size_t)(qend - q));
+    const char *pe = amp ? amp : qend;
+    const char *eq = memchr(q, '=', (size_t)(pe - q));
+    cairn_buf_putc(&b, q == kept + qpos + 1 ? '?' : '&');
+    if (eq && (size_t)(pe - eq - 1) == strlen(red) &&
+        memcmp(eq + 1, red, strlen(red)) == 0) {
+      char *name = qdecode(q, (size_t)(eq - q));
+      const char *v = json_string_value(json_object_get(creds, name));
+      if (!v && cairn_http_secret_param(name)) {
+        snprintf(missing, n, "%s", name);
+        free(name);
+        cairn_buf_free(&b);
+        return -1;
+      }
+      cairn_buf_append(&b, q, (size_t)(eq - q) + 1);
+      cairn_buf_puts(&b, v ? v : red);
+      free(name);
+    } else {
+      cairn_buf_append(&b, q, (size_t)(pe - q));
+    }
+    q = amp ? amp + 1 : qend;
+  }
+  if (qend)
+    cairn_buf_puts(&b, qend);
+  else
+    cairn_buf_puts(&b, kept + qpos);
+  *out = cairn_buf_take(&b);
+  return 0;
 }

@@ -67,8 +67,12 @@ struct http_src {
   char         *wm_field;       /* watermark: record field (pointer/name) */
   char         *wm_value;       /* the watermark this run starts from */
   int           use_state;      /* !backfill and kv available */
+  json_t       *creds;          /* the credentials in url, to put back into
+                                   URLs kept in their safe form */
   /* Per window. */
   json_t       *seen;           /* sha256(request key) -> page number */
+  char         *kept_safe;      /* the next link of the last cursor_out as */
+  char         *kept_raw;       /* kept (safe form) and as received */
   const char   *circuit_key;    /* the connector: the job name */
   struct checked *checked;      /* the last page extract() checked */
 };
@@ -264,7 +268,10 @@ static void src_clear(struct http_src *s)
   json_decref(s->expired_codes);
   free(s->wm_field);
   free(s->wm_value);
+  json_decref(s->creds);
   json_decref(s->seen);
+  free(s->kept_safe);
+  free(s->kept_raw);
 }
 
 static int pointer_ok(const char *p)
@@ -595,6 +602,7 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   rc = load_cfg(s, ctx->cfg, s->wm_value, &ptr, err);
   if (rc < 0)
     return rc;
+  s->creds = cairn__hs_url_creds(s->url);
   if (!ctx->http)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "http source without a "
                        "transport (the runner opens one when the source has "
@@ -854,6 +862,29 @@ static int send_req(struct http_src *s, const struct spec *sp,
 }
 
 /* ---- cursors ------------------------------------------------------------- */
+
+/* URLs kept in state (a cursor's next link, the saved delta link) are kept
+ * in their safe form (cairn__hs_url_safe), never with credentials. The URL
+ * to send for one: the link as received when it is the one this instance
+ * just handed out, else the safe form with the job's own credential values
+ * put back. CAIRN_ESTATE when it had a credential the job does not hold
+ * (a server's own signature): that link cannot be followed after a
+ * restart. */
+static int kept_url(const struct http_src *s, const char *kept, char **out,
+                    cairn_err *err)
+{
+  char missing[64];
+  if (s->kept_safe && strcmp(kept, s->kept_safe) == 0) {
+    *out = cairn_xstrdup(s->kept_raw);
+    return CAIRN_OK;
+  }
+  if (cairn__hs_url_restore(kept, s->creds, out, missing, sizeof missing) < 0)
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "the checkpointed link %s "
+                       "carried a credential (%s) that is not the job's "
+                       "own, so it was not kept and cannot be followed "
+                       "after a restart; rerun with --fresh", kept, missing);
+  return CAIRN_OK;
+}
 
 struct cursor {
   long       page;     /* 1-based number of the page this cursor asks for */
@@ -1187,13 +1218,14 @@ static void seen_key(const char *kind, const char *v, char out[65])
 }
 
 /* Lower-cased response headers for the page metadata: repeated ones as
- * arrays, cookies and redacted names left out. */
+ * arrays, cookies and redacted names left out, URLs (Link, Location,
+ * Content-Location) in their safe form, registered secrets masked. */
 static json_t *meta_headers(const struct http_src *s,
                             const struct cairn_http_resp *r)
 {
   json_t *h = json_object();
   for (size_t i = 0; i < r->n_headers; i++) {
-    char name[128];
+    char name[128], *value;
     size_t j, n = strlen(r->headers[i].name);
     json_t *old, *e;
     int skip = 0;
@@ -1209,15 +1241,19 @@ static json_t *meta_headers(const struct http_src *s,
         skip = 1;
     if (skip)
       continue;
+    value = cairn_http_header_safe(name, r->headers[i].value, NULL);
+    if (!value)
+      value = cairn_xstrdup(r->headers[i].value);
+    cairn_log_mask(value);
     old = json_object_get(h, name);
     if (!old) {
-      json_object_set_new(h, name, json_string(r->headers[i].value));
+      json_object_set_new(h, name, json_string(value));
     } else if (json_is_array(old)) {
-      json_array_append_new(old, json_string(r->headers[i].value));
+      json_array_append_new(old, json_string(value));
     } else {
-      json_object_set_new(h, name, json_pack("[O,s]", old,
-                                             r->headers[i].value));
+      json_object_set_new(h, name, json_pack("[O,s]", old, value));
     }
+    free(value);
   }
   return h;
 }
@@ -1284,13 +1320,32 @@ static int delta_expired(const struct http_src *s,
 
 static char *kv_etag_key(const char *url)
 {
-  /* The URL names the key unless it holds a secret: state never does. */
-  if (cairn_log_has_secret(url)) {
+  /* The URL names the key unless it holds a credential (its safe form
+   * differs): state never does. */
+  char *safe = cairn__hs_url_safe(url), *key;
+  if (strcmp(safe, url) != 0) {
     char hex[65];
     cairn_sha256_hex(url, strlen(url), hex);
-    return cairn_strfmt("etag:sha256:%s", hex);
+    key = cairn_strfmt("etag:sha256:%s", hex);
+  } else {
+    key = cairn_strfmt("etag:%s", url);
   }
-  return cairn_strfmt("etag:%s", url);
+  free(safe);
+  return key;
+}
+
+/* The saved delta link to start from (new string), or NULL for a full sync
+ * when it cannot be followed (it carried a credential that is not the
+ * job's own, so it was kept without it). */
+static char *saved_delta(const struct http_src *s, const char *kept)
+{
+  cairn_err e = { 0 };
+  char *u = NULL;
+  if (kept_url(s, kept, &u, &e) < 0) {
+    cairn_warn("%s: a full sync instead", e.msg);
+    return NULL;
+  }
+  return u;
 }
 
 static int http_extract(cairn_source *base, const char *cursor_in,
@@ -1324,7 +1379,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   sp.method = s->method;
   sp.content_type = "application/json";
   if (first && s->delta_link && s->use_state &&
-      (delta = cairn_xstrdup(ctx->kv_get(ctx->kv_ud, "delta")))) {
+      ctx->kv_get(ctx->kv_ud, "delta") &&
+      (delta = saved_delta(s, ctx->kv_get(ctx->kv_ud, "delta")))) {
     url = cairn_xstrdup(delta);
     sp.method = "GET";
     sync = "delta";
@@ -1334,7 +1390,10 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     switch (s->paging.style) {
     case CAIRN__HS_PAGE_NEXT_LINK:
     case CAIRN__HS_PAGE_LINK_HEADER:
-      url = cairn_xstrdup(cur.url ? cur.url : s->url);
+      if (!cur.url)
+        url = cairn_xstrdup(s->url);
+      else if ((rc = kept_url(s, cur.url, &url, err)) < 0)
+        goto done;
       if (!cur.url || s->paging.repost)
         body = body_text(s->body);
       else
@@ -1507,8 +1566,10 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       const json_t *dl = cairn_json_pointer_get(doc, s->delta_link);
       if (json_is_string(dl) && *json_string_value(dl)) {
         char *abs = cairn__hs_url_resolve(url, json_string_value(dl));
-        if (abs)
-          ctx->kv_put(ctx->kv_ud, "delta", abs);
+        char *safe = abs ? cairn__hs_url_safe(abs) : NULL;
+        if (safe)
+          ctx->kv_put(ctx->kv_ud, "delta", safe);
+        free(safe);
         free(abs);
       } else if (resp.status != 304) {
         cairn_warn("the last page has no delta link at %s: the next run "
@@ -1540,7 +1601,15 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   page->n_hint = (long)n_records;
   if (next.more) {
     nxt.page = cur.page + 1;
-    nxt.url = next.url;
+    if (next.url) {
+      /* Kept without credentials; the link itself is remembered for the
+       * next extract. */
+      free(s->kept_raw);
+      free(s->kept_safe);
+      s->kept_raw = next.url;
+      s->kept_safe = cairn__hs_url_safe(next.url);
+      nxt.url = cairn_xstrdup(s->kept_safe);
+    }
     nxt.token = next.token;
     nxt.offset = next.offset;
     next.url = next.token = NULL;

@@ -52,11 +52,24 @@ void cairn__hs_url_encode(struct cairn_buf *b, const char *s);
 char *cairn__hs_url_set_param(const char *url, const char *name,
                               const char *value);
 
-/* A copy of url safe for logs and state: userinfo dropped, values of
- * credential-like query parameters (sig, token, code, key, password,
- * client_secret, X-Amz-*, X-Goog-*, ...) replaced by REDACTED, and any
- * registered log secret masked. New string. */
+/* A copy of url safe for logs and state: cairn_http_url_safe (userinfo
+ * and the values of credential query parameters -- sig, token, code, key,
+ * password, client_secret, X-Amz-*, ..., or any value holding a
+ * registered secret -- replaced by REDACTED), then any registered log
+ * secret left elsewhere masked. New string. */
 char *cairn__hs_url_safe(const char *url);
+
+/* The credentials of url that its safe form replaces: {"name": value as
+ * written in the URL} per query parameter, "@" for the userinfo. The
+ * job's own, to put back into URLs kept in their safe form. New object. */
+json_t *cairn__hs_url_creds(const char *url);
+
+/* The URL to send for one kept in its safe form: every REDACTED query
+ * value (and REDACTED userinfo) replaced by the value of that name in
+ * creds (cairn__hs_url_creds). 0 and a new *out; -1 when a credential
+ * parameter has no value in creds (its name in missing). */
+int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
+                          char *missing, size_t n);
 
 /* ---- tracing (http_trace.c) ---------------------------------------------- */
 

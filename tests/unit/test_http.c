@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/codec.h"
+#include "core/log.h"
 #include "http/har.h"
 #include "http/http.h"
 #include "http/mock.h"
@@ -213,6 +214,24 @@ Test(http, replay_mismatch_names_the_request_and_the_closest_entry)
   cr_assert_null(resp.body.data);
 }
 
+Test(http, replay_mismatch_hides_credentials_and_registered_secrets)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  int rc;
+
+  /* An API key by name (code), and a registered secret in a parameter of
+   * any name, sent percent-encoded as a query carries it. */
+  cairn_log_add_secret("fake+Key/Sec=ret0");
+  rc = rsend("GET", "https://api.example.com/v1/itemz?code=fake-Code-0042&"
+             "x=fake%2BKey%2FSec%3Dret0&b=2", NULL, NULL, &resp, &err);
+  cr_assert_eq(rc, CAIRN_EREPLAY);
+  cr_assert(strstr(err.msg, "GET /v1/itemz?code=REDACTED&x=REDACTED&b=2"),
+            "%s", err.msg);
+  cr_assert_null(strstr(err.msg, "fake-Code"), "%s", err.msg);
+  cr_assert_null(strstr(err.msg, "Sec"), "%s", err.msg);
+}
+
 Test(http, replay_mismatch_on_method_names_method)
 {
   struct cairn_http_resp resp = { 0 };
@@ -335,7 +354,7 @@ Test(http, redact_json_form_and_url)
                         "\"REDACTED\"}");
   free(out);
 
-  out = cairn__redact_url("https://u:p@blob.example.net/c/f?sv=1&sig=SIG1"
+  out = cairn_http_url_safe("https://u:p@blob.example.net/c/f?sv=1&sig=SIG1"
                           "&access_token=AT2#x", NULL);
   cr_assert_str_eq(out, "https://REDACTED@blob.example.net/c/f?sv=1&"
                         "sig=REDACTED&access_token=REDACTED#x");

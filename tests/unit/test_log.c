@@ -57,3 +57,12 @@ Test(log, a_json_line_keeps_a_message_that_is_not_utf8)
   expect_json_msg(log_one(1, "Z\xc3\xbcrich\nnext"),
                   "server said: Z\xc3\xbcrich\nnext");
 }
+
+Test(log, a_secret_is_masked_raw_and_percent_encoded)
+{
+  char s[] = "a=fake+Log/Key=00 b=fake%2BLog%2FKey%3D00 c=fake%2bLog%2fKey%3d00";
+  cairn_log_add_secret("fake+Log/Key=00");
+  cr_assert(cairn_log_has_secret("q=fake%2BLog%2FKey%3D00"));
+  cairn_log_mask(s);
+  cr_assert_str_eq(s, "a=*** b=*** c=***");
+}

@@ -657,8 +657,9 @@ Test(src_http, url_helpers)
   s = cairn__hs_url_safe("https://u:p@acct.blob.core.windows.net/c/b.json?"
                          "sv=2022&sig=abc%2Fdef&$skiptoken=keep&"
                          "client_secret=zzz");
-  cr_assert_str_eq(s, "https://acct.blob.core.windows.net/c/b.json?sv=2022&"
-                      "sig=REDACTED&$skiptoken=keep&client_secret=REDACTED");
+  cr_assert_str_eq(s, "https://REDACTED@acct.blob.core.windows.net/c/b.json?"
+                      "sv=2022&sig=REDACTED&$skiptoken=keep&"
+                      "client_secret=REDACTED");
   free(s);
 }
 
