@@ -718,6 +718,16 @@ static int run_window(struct run *r, cairn_err *err)
   rc = cairn_source_open(job->source_ops, &sctx, &src, err);
   if (rc < 0)
     goto done;
+  for (long k = 1; src->ops->checkpointed; k++) {
+    /* What the source already asked for in this window. */
+    rc = cairn_state_chunk_get(r->st, job->name, w, k, &row, err);
+    if (rc < 0)
+      goto done;
+    if (row.stage == CAIRN_STAGE_NONE)
+      break;
+    src->ops->checkpointed(src, row.cursor_in);
+    cairn_chunk_row_clear(&row);
+  }
   declared = !w->span_from[0] && src->span_from[0] && src->span_to[0];
   if (declared) {
     /* A window without days of its own covers what its source declares

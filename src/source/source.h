@@ -125,6 +125,12 @@ typedef struct cairn_source_ops {
   int  (*decode_part)(cairn_source *s, long seq, const struct cairn_page *page,
                       unsigned part, unsigned n_parts, cairn_record_fn emit,
                       void *ud, cairn_err *err);
+  /* Optional (NULL: not told). Right after open, before any extract, the
+   * runner passes the cursor_in of every chunk the window already holds
+   * from an interrupted run, in seq order, so a source can remember what
+   * it asked for before the restart (the http source: its paging-loop
+   * detection). */
+  void (*checkpointed)(cairn_source *s, const char *cursor_in);
 } cairn_source_ops;
 
 struct cairn_source {             /* embedded first by each implementation */

@@ -410,5 +410,5 @@ static void file_close(cairn_source *base)
 
 const cairn_source_ops cairn_source_file_ops = {
   CAIRN_SOURCE_ABI, "file", sizeof(struct file_src), CAIRN_SOURCE_REREADABLE,
-  file_check, file_open, file_extract, file_decode, file_close, NULL,
+  file_check, file_open, file_extract, file_decode, file_close, NULL, NULL,
 };

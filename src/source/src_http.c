@@ -892,12 +892,14 @@ struct cursor {
   char      *token;    /* token styles */
   long long  offset;   /* offset style */
   json_t    *hwm;      /* watermark so far (a copy) or NULL */
+  char      *prev;     /* digest of the page before (page_digest) */
 };
 
 static void cursor_clear(struct cursor *c)
 {
   free(c->url);
   free(c->token);
+  free(c->prev);
   json_decref(c->hwm);
   memset(c, 0, sizeof *c);
 }
@@ -919,6 +921,7 @@ static int cursor_parse(const char *text, struct cursor *c, cairn_err *err)
   c->url = cairn_xstrdup(json_string_value(json_object_get(j, "url")));
   c->token = cairn_xstrdup(json_string_value(json_object_get(j, "token")));
   c->offset = json_integer_value(json_object_get(j, "offset"));
+  c->prev = cairn_xstrdup(json_string_value(json_object_get(j, "prev")));
   if (json_object_get(j, "hwm"))
     c->hwm = json_deep_copy(json_object_get(j, "hwm"));
   json_decref(j);
@@ -937,6 +940,8 @@ static char *cursor_text(const struct cursor *c)
     json_object_set_new(j, "offset", json_integer((json_int_t)c->offset));
   if (c->hwm)
     json_object_set(j, "hwm", c->hwm);
+  if (c->prev)
+    json_object_set_new(j, "prev", json_string(c->prev));
   out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
   return out;
@@ -1217,6 +1222,40 @@ static void seen_key(const char *kind, const char *v, char out[65])
   cairn_sha256_final_hex(&h, out);
 }
 
+/* The first 16 hex digits of the SHA-256 of a response body: enough to
+ * tell one page from the next, small enough for every cursor. */
+static void page_digest(const struct cairn_http_resp *r, char out[17])
+{
+  char hex[65];
+  cairn_sha256_hex(r->body.data ? r->body.data : "", r->body.len, hex);
+  memcpy(out, hex, 16);
+  out[16] = '\0';
+}
+
+/* Remember the request cursor c stands for (loop detection): its token,
+ * or its URL as kept in cursors (the safe form); the window's first
+ * request is the saved delta link or the configured URL. Offsets always
+ * advance and are not remembered. */
+static void remember_request(struct http_src *s, const struct cursor *c)
+{
+  char key[65];
+  if (s->paging.style == CAIRN__HS_PAGE_OFFSET)
+    return;
+  if (s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
+      s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM) {
+    seen_key("token", c->token ? c->token : "", key);
+  } else if (c->url) {
+    seen_key("url", c->url, key);
+  } else {
+    const char *d = s->delta_link && s->use_state
+                        ? s->ctx->kv_get(s->ctx->kv_ud, "delta") : NULL;
+    char *first = d ? cairn_xstrdup(d) : cairn__hs_url_safe(s->url);
+    seen_key("url", first, key);
+    free(first);
+  }
+  json_object_set_new(s->seen, key, json_integer(c->page));
+}
+
 /* Lower-cased response headers for the page metadata: repeated ones as
  * arrays, cookies and redacted names left out, URLs (Link, Location,
  * Content-Location) in their safe form, registered secrets masked. */
@@ -1358,6 +1397,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   struct cairn_http_resp resp = {0};
   struct spec sp = {0};
   char *url = NULL, *body = NULL, *etag_key = NULL, *delta = NULL;
+  char *next_kept = NULL, nxt_prev[17];
   json_t *doc = NULL, *bodyj = NULL, *meta = NULL;
   struct cairn_json_skip sk = { NULL, CAIRN_JSON_NOWHERE };
   const char *sync = NULL;
@@ -1515,18 +1555,14 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     if (rc < 0)
       goto done;
   }
-  seen_key(s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
-           s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM ? "token" : "url",
-           s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
-           s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM
-               ? (cur.token ? cur.token : "")
-               : url, key);
-  json_object_set_new(s->seen, key, json_integer(cur.page));
+  remember_request(s, &cur);
+  if (next.url)
+    next_kept = cairn__hs_url_safe(next.url);
   if (next.more && (next.token || next.url)) {
     /* Offsets always advance; tokens and links may repeat. */
     int tok = next.token != NULL;
     json_t *prev;
-    seen_key(tok ? "token" : "url", tok ? next.token : next.url, key);
+    seen_key(tok ? "token" : "url", tok ? next.token : next_kept, key);
     prev = json_object_get(s->seen, key);
     if (prev) {
       rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging loop: page %ld gives the "
@@ -1543,6 +1579,25 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       rc = check_host(s, next.url, "the next link", err);
       if (rc < 0)
         goto done;
+    }
+  }
+  if (next.more) {
+    /* A page identical to the one before it: the server ignores what
+     * asks for the next page (an offset parameter it does not know, a
+     * page number in a next link), and would serve it forever. */
+    page_digest(&resp, nxt_prev);
+    if (cur.prev && strcmp(cur.prev, nxt_prev) == 0) {
+      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging loop: page %ld is "
+                       "identical to page %ld; stopping instead of fetching "
+                       "forever (the server ignores %s%s%s)", cur.page,
+                       cur.page - 1,
+                       s->paging.style == CAIRN__HS_PAGE_OFFSET
+                           ? "the offset: check offset_param \""
+                           : "the continuation",
+                       s->paging.style == CAIRN__HS_PAGE_OFFSET
+                           ? s->paging.offset_param : "",
+                       s->paging.style == CAIRN__HS_PAGE_OFFSET ? "\"" : "");
+      goto done;
     }
   }
 
@@ -1601,13 +1656,15 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   page->n_hint = (long)n_records;
   if (next.more) {
     nxt.page = cur.page + 1;
+    nxt.prev = cairn_xstrdup(nxt_prev);
     if (next.url) {
       /* Kept without credentials; the link itself is remembered for the
        * next extract. */
       free(s->kept_raw);
       free(s->kept_safe);
       s->kept_raw = next.url;
-      s->kept_safe = cairn__hs_url_safe(next.url);
+      s->kept_safe = next_kept;
+      next_kept = NULL;
       nxt.url = cairn_xstrdup(s->kept_safe);
     }
     nxt.token = next.token;
@@ -1629,6 +1686,7 @@ done:
   free(body);
   free(etag_key);
   free(delta);
+  free(next_kept);
   return rc;
 }
 
@@ -1763,8 +1821,21 @@ static int http_decode(cairn_source *base, long seq,
   return http_decode_part(base, seq, page, 0, 1, emit, ud, err);
 }
 
+/* A resumed window's checkpointed chunk: its request was made, so a
+ * continuation back to it is a loop now as it would have been before the
+ * restart (a rerun fails at once and adds no chunk). */
+static void http_checkpointed(cairn_source *base, const char *cursor_in)
+{
+  struct http_src *s = (struct http_src *)base;
+  struct cursor c;
+  cairn_err e = { 0 };
+  if (cursor_parse(cursor_in, &c, &e) == CAIRN_OK)
+    remember_request(s, &c);
+  cursor_clear(&c);
+}
+
 const cairn_source_ops cairn_source_http_ops = {
   CAIRN_SOURCE_ABI, "http", sizeof(struct http_src), 0,
   http_check, http_open, http_extract, http_decode, http_close,
-  http_decode_part,
+  http_decode_part, http_checkpointed,
 };

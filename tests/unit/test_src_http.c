@@ -821,6 +821,31 @@ Test(src_http, repeated_token_is_an_error_not_a_loop)
   cairn_http_transport_destroy(t);
 }
 
+Test(src_http, identical_pages_are_a_loop_not_an_endless_pull)
+{
+  /* offset_param misspelt: the server serves page 1 again and again. */
+  cairn_http_transport *t = replay(FIX "offset-ignored.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://h.example/items\"},\"records\":"
+                           "\"/issues\",\"paging\":{\"style\":\"offset\","
+                           "\"offset_param\":\"ofset\",\"limit_param\":"
+                           "\"limit\",\"limit\":2}}", 0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_EPARSE, "%s", err.msg);
+  cr_assert(strstr(err.msg, "paging loop: page 2 is identical to page 1"),
+            "%s", err.msg);
+  cr_assert(strstr(err.msg, "offset_param \"ofset\""), "%s", err.msg);
+  cr_assert_eq(json_array_size(p.metas), 1);
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, foreign_next_link_is_refused_before_any_request)
 {
   cairn_http_transport *t = replay(FIX "foreign-nextlink.har");
