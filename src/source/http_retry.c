@@ -29,6 +29,12 @@
 #include <string.h>
 #include <strings.h>
 
+/* The least wait after a 429, whatever min_delay_s and base_delay_s say:
+ * throttling answers do not use up attempts, so without it "Retry-After:
+ * 0" (or none) with both at 0 would repeat the request in a busy loop
+ * that only the budget -- never charged -- could end. */
+#define THROTTLE_FLOOR_MS 250
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- the virtual clock --------------------------------------------------- */
@@ -540,6 +546,8 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
         delay = cairn__hs_backoff_ms(p, throttle ? throttles : failures);
       }
     }
+    if (throttle && delay < THROTTLE_FLOOR_MS)
+      delay = THROTTLE_FLOOR_MS;   /* 429s are bounded by the budget only */
     if (delay > budget_left(key, p)) {
       cairn_http_resp_free(resp);
       return CAIRN_RAISE(err, CAIRN_ERETRY, 0, "retry budget of %.0fs "

@@ -1027,6 +1027,20 @@ Test(src_http, retry_after_zero_is_floored)
   cr_assert_geq(cairn__hs_vclock_ms() - t0, 4000, "two waits of >= 2 s");
 }
 
+Test(src_http, endless_429s_without_delays_end_with_the_budget)
+{
+  /* 429s do not use up attempts; with no delay configured and none asked
+   * for, only a floor on their wait lets the budget end them. */
+  const char *const fl[] = { "429@1+", NULL };
+  cairn_err err = { 0 };
+  long n = 0;
+  cr_assert_eq(arg_with(fl, "{\"retry_post\":true,\"min_delay_s\":0,"
+                        "\"base_delay_s\":0,\"budget_s\":3}", NULL, &n,
+                        &err), CAIRN_ERETRY, "%s", err.msg);
+  cr_assert(strstr(err.msg, "budget"), "%s", err.msg);
+  cr_assert_leq(n, 3000 / 250 + 1, "%ld requests", n);
+}
+
 Test(src_http, attempts_run_out_resumably)
 {
   const char *const fl[] = { "503@2+", NULL };
