@@ -495,7 +495,8 @@ static int raise_unmatched(struct cairn__har *h, const struct probe *p,
                            const struct cairn_http_req *req, unsigned *diffs,
                            cairn_err *err)
 {
-  char want[200], have[200], why[48], text[CAIRN_ERRMSG_MAX];
+  char want[200], have[200], why[48];
+  struct cairn_buf text = { 0 };
   char *safe = cairn_http_url_safe(req->url, NULL);
   char *mine = canon_label(p->method, &p->key);
   size_t best = (size_t)-1, best_d = (size_t)-1;
@@ -512,23 +513,23 @@ static int raise_unmatched(struct cairn__har *h, const struct probe *p,
     free(theirs);
   }
   if (best == (size_t)-1) {
-    snprintf(text, sizeof text,
-             "no recorded response for %s%s: %s has no entries",
-             want, p->body_len ? " (with body)" : "", h->path);
+    cairn_buf_printf(&text, "no recorded response for %s%s: %s has no "
+                     "entries", want, p->body_len ? " (with body)" : "",
+                     h->path);
   } else {
     char *theirs = cairn_http_url_safe(h->entries[best].url, NULL);
     cairn__req_label(h->entries[best].method, theirs, 1, have, sizeof have);
     free(theirs);
     diff_text(diffs[best], why, sizeof why);
-    snprintf(text, sizeof text,
-             "no recorded response for %s (body %zu bytes); closest "
-             "is entry %zu: %s (%s differs) in %s",
-             want, p->body_len, best, have, why, h->path);
+    cairn_buf_printf(&text, "no recorded response for %s (body %zu bytes); "
+                     "closest is entry %zu: %s (%s differs) in %s", want,
+                     p->body_len, best, have, why, h->path);
   }
   /* Credentials in neither request nor recording; registered secrets
    * (raw or percent-encoded) in no parameter at all. */
-  cairn_log_mask(text);
-  rc = CAIRN_RAISE(err, CAIRN_EREPLAY, 0, "%s", text);
+  cairn_log_mask(text.data);
+  rc = CAIRN_RAISE(err, CAIRN_EREPLAY, 0, "%s", text.data);
+  cairn_buf_free(&text);
   free(mine);
   free(safe);
   return rc;
