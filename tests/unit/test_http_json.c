@@ -280,8 +280,9 @@ static json_t *gen(int depth)
 {
   static const char *words[] = {
     "id", "name", "tags", "x", "caf\xc3\xa9", "\xf0\x9f\x98\x80", "a\"b",
-    "back\\slash", "tab\t", "line\nfeed", "/subscriptions/abc/resourceGroups"
-    "/rg-long-enough-to-cross-sixteen-bytes", "\x01\x1f", "",
+    "back\\slash", "tab\t", "line\nfeed",
+    ("/subscriptions/abc/resourceGroups"
+     "/rg-long-enough-to-cross-sixteen-bytes"), "\x01\x1f", "",
   };
   switch (depth > 3 ? rnd(5) : rnd(7)) {
   case 0: return json_integer((json_int_t)rnd(1000000) - 500000);
