@@ -566,6 +566,22 @@ Test(sink_sqlite, replace_partition_after_vacuum_replaces_the_right_rows)
  * it gets before a restart depends on how far the checkpointer lags (when
  * it keeps up, SQLite restarts the WAL by itself), so the test checks the
  * bound, and that the load wrote more than the bound through the WAL. */
+
+/* b := chunk seq's 2000 rows of ~4 KB each (text: 4001 bytes of scratch),
+ * distinct text so nothing compresses or repeats: ~8 MB through the WAL. */
+static void fill_big(struct cairn_batch *b, long seq, char *text)
+{
+  cairn_batch_reset(b);
+  for (int r = 0; r < 2000; r++) {
+    char id[48];
+    snprintf(id, sizeof id, "%ld-%d", seq, r);
+    for (int i = 0; i < 4000; i++)
+      text[i] = (char)('a' + (seq * 7919 + r * 31 + i * 13) % 26);
+    text[4000] = '\0';
+    add(b, id, text, "1.5");
+  }
+}
+
 Test(sink_sqlite, the_wal_restarts_during_a_long_load)
 {
   json_t *cfg;
@@ -579,16 +595,7 @@ Test(sink_sqlite, the_wal_restarts_during_a_long_load)
 
   for (long seq = 1; seq <= 14; seq++) {
     struct stat sb;
-    cairn_batch_reset(b);
-    for (int r = 0; r < 2000; r++) {
-      char id[48];
-      snprintf(id, sizeof id, "%ld-%d", seq, r);
-      /* distinct text so nothing compresses or repeats */
-      for (int i = 0; i < 4000; i++)
-        text[i] = (char)('a' + (seq * 7919 + r * 31 + i * 13) % 26);
-      text[4000] = '\0';
-      add(b, id, text, "1.5");
-    }
+    fill_big(b, seq, text);
     cr_assert_eq(cairn_sink_load(s, &w1, seq, b, &err), CAIRN_OK, "%s",
                  err.msg);
     cr_assert_eq(stat(wal, &sb), 0);
@@ -763,15 +770,7 @@ Test(sink_sqlite, a_long_reader_neither_fails_nor_undoes_a_window)
                             NULL, NULL, NULL), SQLITE_OK);
 
   for (long seq = 1; seq <= 10; seq++) { /* ~80 MB through the WAL */
-    cairn_batch_reset(b);
-    for (int r = 0; r < 2000; r++) {
-      char id[48];
-      snprintf(id, sizeof id, "%ld-%d", seq, r);
-      for (int i = 0; i < 4000; i++)
-        text[i] = (char)('a' + (seq * 7919 + r * 31 + i * 13) % 26);
-      text[4000] = '\0';
-      add(b, id, text, "1.5");
-    }
+    fill_big(b, seq, text);
     cr_assert_eq(cairn_sink_load(s, &w2, seq, b, &err), CAIRN_OK, "%s",
                  err.msg);
   }

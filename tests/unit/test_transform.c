@@ -1213,23 +1213,21 @@ static void rm_schemas(void)
   cairn_fs_remove_tree(schemas_tmp, NULL);
 }
 
-Test(transform, keywords_beyond_fast_checks_use_the_validator,
-     .init = mk_schemas, .fini = rm_schemas)
+/* Map the JSON records docs with cfg (taken) against contract of
+ * schemas_tmp; the batch is new. */
+static struct cairn_batch *map_docs(const char *contract, json_t *cfg,
+                                    const char *const *docs, size_t n)
 {
   struct cairn_contract *c = NULL;
   cairn_transform *t = NULL;
   struct cairn_batch *b;
   cairn_err err = {0};
-  json_t *cfg = json_loads("{\"fields\": {\"code\": \"/c\", \"n\": "
-                           "\"/n\"}}", 0, NULL);
-  const char *docs[] = { "{\"c\": \"EUR\", \"n\": 3}",
-                         "{\"c\": \"euro\", \"n\": -1}" };
-  cr_assert_eq(cairn_contract_load(schemas_tmp, "strict", &c, &err), 0,
+  cr_assert_eq(cairn_contract_load(schemas_tmp, contract, &c, &err), 0,
                "%s", err.msg);
   cr_assert_eq(cairn_transform_create(cfg, c, &t, NULL, &err), 0, "%s",
                err.msg);
   b = cairn_batch_create(c->n_fields);
-  for (size_t i = 0; i < 2; i++) {
+  for (size_t i = 0; i < n; i++) {
     struct cairn_record rec = {0};
     json_t *j = json_loads(docs[i], 0, NULL);
     rec.json = j;
@@ -1237,6 +1235,20 @@ Test(transform, keywords_beyond_fast_checks_use_the_validator,
     cr_assert_eq(cairn_transform_apply(t, &rec, b, &err), 0);
     json_decref(j);
   }
+  cairn_transform_free(t);
+  cairn_contract_free(c);
+  json_decref(cfg);
+  return b;
+}
+
+Test(transform, keywords_beyond_fast_checks_use_the_validator,
+     .init = mk_schemas, .fini = rm_schemas)
+{
+  const char *docs[] = { "{\"c\": \"EUR\", \"n\": 3}",
+                         "{\"c\": \"euro\", \"n\": -1}" };
+  json_t *cfg = json_loads("{\"fields\": {\"code\": \"/c\", \"n\": "
+                           "\"/n\"}}", 0, NULL);
+  struct cairn_batch *b = map_docs("strict", cfg, docs, 2);
   cr_assert_eq(b->n_rows, 1);
   cr_assert_eq(b->n_rejects, 1);
   cr_assert(strncmp(b->rejects[0].reasons, "code: ", 6) == 0, "%s",
@@ -1244,9 +1256,6 @@ Test(transform, keywords_beyond_fast_checks_use_the_validator,
   cr_assert(strstr(b->rejects[0].reasons, "; n: ") != NULL, "%s",
             b->rejects[0].reasons);
   cairn_batch_free(b);
-  cairn_transform_free(t);
-  cairn_contract_free(c);
-  json_decref(cfg);
 }
 
 /* An enum that does not list null refuses null, as the schema does, even
@@ -1255,29 +1264,13 @@ Test(transform, keywords_beyond_fast_checks_use_the_validator,
 Test(transform, an_enum_without_null_refuses_null, .init = mk_schemas,
      .fini = rm_schemas)
 {
+  const char *docs[] = { "{\"id\": \"1\", \"kind\": \"a\"}",
+                         "{\"id\": \"2\", \"mark\": \"x\"}" };
   for (int full = 0; full < 2; full++) {
-    struct cairn_contract *c = NULL;
-    cairn_transform *t = NULL;
-    struct cairn_batch *b;
-    cairn_err err = {0};
     json_t *cfg = json_pack("{s:{s:s,s:s,s:s},s:s}", "fields", "id", "/id",
                             "kind", "/kind", "mark", "/mark", "validate",
                             full ? "full" : "fast");
-    const char *docs[] = { "{\"id\": \"1\", \"kind\": \"a\"}",
-                           "{\"id\": \"2\", \"mark\": \"x\"}" };
-    cr_assert_eq(cairn_contract_load(schemas_tmp, "choice", &c, &err), 0,
-                 "%s", err.msg);
-    cr_assert_eq(cairn_transform_create(cfg, c, &t, NULL, &err), 0, "%s",
-                 err.msg);
-    b = cairn_batch_create(c->n_fields);
-    for (size_t i = 0; i < 2; i++) {
-      struct cairn_record rec = {0};
-      json_t *j = json_loads(docs[i], 0, NULL);
-      rec.json = j;
-      rec.position = "p";
-      cr_assert_eq(cairn_transform_apply(t, &rec, b, &err), 0);
-      json_decref(j);
-    }
+    struct cairn_batch *b = map_docs("choice", cfg, docs, 2);
     cr_assert_eq(b->n_rows, 1, "full=%d", full);
     cr_assert_eq(b->n_rejects, 1, "full=%d", full);
     cr_assert(strncmp(b->rejects[0].reasons, "kind: ", 6) == 0, "%s",
@@ -1285,9 +1278,6 @@ Test(transform, an_enum_without_null_refuses_null, .init = mk_schemas,
     if (!full)
       cr_assert_str_eq(b->rejects[0].reasons, "kind: null is not one of a, b");
     cairn_batch_free(b);
-    cairn_transform_free(t);
-    cairn_contract_free(c);
-    json_decref(cfg);
   }
 }
 
