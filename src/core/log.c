@@ -102,16 +102,36 @@ static char *pct_encoded(const char *value, int upper)
   return out;
 }
 
+/* value as it reads inside a JSON string ('"', '\\' and control bytes
+ * escaped, as jansson writes them), or NULL when it is not valid UTF-8.
+ * New string. */
+static char *json_escaped(const char *value)
+{
+  json_t *j = json_string(value);
+  char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+  char *out = NULL;
+  json_decref(j);
+  if (d && strlen(d) >= 2)
+    out = cairn_xstrndup(d + 1, strlen(d) - 2);
+  free(d);
+  return out;
+}
+
 void cairn_log_add_secret(const char *value)
 {
+  char *esc;
   if (!value || strlen(value) < 4)
     return;
+  esc = json_escaped(value);
   pthread_mutex_lock(&lock);
   add_locked(cairn_xstrdup(value));
   /* A secret sent in a URL query is percent-encoded there (a base64 key's
-   * '+', '/' and '='): that form is the same secret. */
+   * '+', '/' and '='): that form is the same secret. So is its form in a
+   * JSON log line or document, masked after encoding. */
   add_locked(pct_encoded(value, 1));
   add_locked(pct_encoded(value, 0));
+  if (esc)
+    add_locked(esc);
   pthread_mutex_unlock(&lock);
 }
 

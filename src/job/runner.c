@@ -1315,7 +1315,7 @@ out:
     cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),
-               "run failed: %s%s", err.msg,
+               "run failed: %s%s", message_line,
                exit_code == CAIRN_EXIT_RESUMABLE
                    ? " (checkpoint kept; run again to resume)" : "");
   } else {

@@ -66,3 +66,18 @@ Test(log, a_secret_is_masked_raw_and_percent_encoded)
   cairn_log_mask(s);
   cr_assert_str_eq(s, "a=*** b=*** c=***");
 }
+
+/* A secret with a quote or a backslash is escaped in a JSON log line
+ * before the line is masked: that escaped form is masked too, in JSON
+ * and in text lines alike. */
+Test(log, a_secret_is_masked_in_its_json_escaped_form)
+{
+  cairn_log_add_secret("ab\"cd\\ef-fake-secret");
+  expect_json_msg(log_one(1, "fixtures/ab\"cd\\ef-fake-secret.csv"),
+                  "server said: fixtures/***.csv");
+  {
+    char *text = log_one(0, "fixtures/ab\"cd\\ef-fake-secret.csv");
+    cr_assert(strstr(text, "fake-secret") == NULL, "[%s]", text);
+    free(text);
+  }
+}
