@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /* err.c -- error codes to text and the first-error-wins error record. */
 #include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cairn_err_set(cairn_err *e, int code, long cause, const char *file,
                   int line, const char *fmt, ...)
 {
   va_list ap;
+  char *full;
 
   if (!e || e->code != 0)
     return code;
@@ -18,8 +22,13 @@ int cairn_err_set(cairn_err *e, int code, long cause, const char *file,
   e->file = file;
   e->line = line;
   va_start(ap, fmt);
-  vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+  full = cairn_vstrfmt(fmt, ap);
   va_end(ap);
+  /* Masked whole, before the cut: a secret that a quoted reply carries
+   * across the cut would leave its first bytes otherwise. */
+  cairn_log_mask(full);
+  snprintf(e->msg, sizeof e->msg, "%s", full);
+  free(full);
   return code;
 }
 

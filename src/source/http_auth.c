@@ -210,15 +210,19 @@ static int token_error(const struct cairn__hs_auth *a,
                                                        "error_description"));
   const char *tid = json_string_value(json_object_get(doc, "trace_id"));
   const char *cid = json_string_value(json_object_get(doc, "correlation_id"));
-  char *url = cairn__hs_url_safe(a->token_url);
+  char *url = cairn__hs_url_safe(a->token_url), *said;
   char msg[CAIRN_ERRMSG_MAX];
   int rc;
 
+  /* The endpoint's words masked whole before they are cut to 200 bytes. */
+  said = cairn_xstrdup(desc ? desc : "");
+  cairn_log_mask(said);
   snprintf(msg, sizeof msg, "token request to %s: HTTP %ld%s%s%s%.200s%s%s%s%s"
            "%s", url, r->status, code ? ": " : "", code ? code : "",
-           desc ? ": " : "", desc ? desc : "", tid ? " (trace_id " : "",
+           desc ? ": " : "", said, tid ? " (trace_id " : "",
            tid ? tid : "", cid ? ", correlation_id " : "", cid ? cid : "",
            tid ? ")" : "");
+  free(said);
   cairn_log_mask(msg);
   rc = CAIRN_RAISE(err, CAIRN_EHTTP, r->status, "%s", msg);
   free(url);

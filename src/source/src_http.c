@@ -1310,7 +1310,7 @@ static int http_error(const struct spec *sp, const struct cairn_http_resp *r,
                                              json_object_get(e, "code"));
   const char *msg = json_string_value(json_object_get(e, "message"));
   const char *rid = request_id(r);
-  char *url = cairn__hs_url_safe(sp->url), text[CAIRN_ERRMSG_MAX];
+  char *url = cairn__hs_url_safe(sp->url), text[CAIRN_ERRMSG_MAX], *said;
   int rc;
 
   if (!msg)
@@ -1320,11 +1320,14 @@ static int http_error(const struct spec *sp, const struct cairn_http_resp *r,
                                                            "errorMessages"),
                                            0));
   url[strcspn(url, "?")] = '\0';
+  /* The server's words masked whole before they are cut to 200 bytes. */
+  said = cairn_xstrdup(msg ? msg : "");
+  cairn_log_mask(said);
   snprintf(text, sizeof text, "%s %s: HTTP %ld %s%s%s%s%.200s%s%s%s",
            sp->method, url, r->status, cairn_http_reason(r->status),
-           code ? ": " : "", code ? code : "", msg ? ": " : "",
-           msg ? msg : "", rid ? " (request id " : "", rid ? rid : "",
-           rid ? ")" : "");
+           code ? ": " : "", code ? code : "", msg ? ": " : "", said,
+           rid ? " (request id " : "", rid ? rid : "", rid ? ")" : "");
+  free(said);
   cairn_log_mask(text);
   rc = CAIRN_RAISE(err, CAIRN_EHTTP, r->status, "%s", text);
   free(url);

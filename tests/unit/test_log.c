@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/codec.h"
+#include "core/err.h"
 #include "core/log.h"
 
 /* Log one warning quoting 'quoted' in the given form; returns the lines
@@ -80,4 +81,22 @@ Test(log, a_secret_is_masked_in_its_json_escaped_form)
     cr_assert(strstr(text, "fake-secret") == NULL, "[%s]", text);
     free(text);
   }
+}
+
+/* An error message is masked whole before it is cut to its record's size:
+ * a secret a quoted reply carries across the cut leaves nothing. */
+Test(log, an_error_is_masked_before_it_is_cut)
+{
+  cairn_err err = {0};
+  char pad[600];
+  const char *secret = "fake-token-0123456789abcdefghij";
+  size_t n = sizeof err.msg - 20;
+  memset(pad, 'x', n);
+  pad[n] = '\0';
+  cairn_log_add_secret(secret);
+  CAIRN_RAISE(&err, CAIRN_EHTTP, 0, "%s token %s rejected", pad, secret);
+  cr_assert(strstr(err.msg, "fake-tok") == NULL, "[%s]",
+            err.msg + strlen(err.msg) - 30);
+  cr_assert(strstr(err.msg, "token ***") != NULL, "[%s]",
+            err.msg + strlen(err.msg) - 30);
 }
