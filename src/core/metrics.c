@@ -935,6 +935,7 @@ void cairn_metrics_run_end(int exit_code, double seconds, int64_t dlq_depth,
   double now = (double)ended;
 
   cairn_metrics_set("cairn_run_in_progress", 0, NULL);
+  cairn_metrics_set("cairn_circuit_open", 0, NULL); /* no run, no breaker */
   cairn_metrics_set("cairn_run_success", exit_code == 0 ? 1 : 0, NULL);
   cairn_metrics_set("cairn_run_exit_code", exit_code, NULL);
   cairn_metrics_set("cairn_run_duration_seconds", seconds, NULL);

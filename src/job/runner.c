@@ -1192,8 +1192,12 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   r.work_dir = cairn_strfmt("%s/work/%s", o->state_dir, job->name);
   cairn_metrics_run_start(r.metrics_dir, job->name);
   {
+    /* Written at once, not after the first interval: a run killed in its
+     * first seconds must leave cairn_run_in_progress 1 behind it, not the
+     * previous run's outcome. */
     cairn_err merr = {0};
-    if (cairn_metrics_flusher_start(r.metrics_dir, job->name, 0, &merr) < 0)
+    if (cairn_metrics_write(r.metrics_dir, job->name, &merr) < 0 ||
+        cairn_metrics_flusher_start(r.metrics_dir, job->name, 0, &merr) < 0)
       cairn_warn("metrics: %s", merr.msg);
   }
   cairn_progress_start(job->name);

@@ -72,7 +72,7 @@ tests:
       - series: 'cairn_run_in_progress{instance="h",job="nightly"}'
         values: '0 0 0 0 1 0 0'
       - series: 'cairn_circuit_open{instance="h",job="nightly"}'
-        values: '0x30 1x20'
+        values: '0x30 1 0x30'
       - series: 'cairn_dlq_depth{instance="h",job="nightly"}'
         values: '5 5 5 15 15'
     alert_rule_test:
@@ -89,10 +89,13 @@ tests:
       - eval_time: 4m
         alertname: CairnJobFailed
         exp_alerts: []
-      - eval_time: 35m
+      - eval_time: 30m
         alertname: CairnCircuitOpen
         exp_alerts: []
-      - eval_time: 45m
+      - eval_time: 50m
+        alertname: CairnCircuitOpen
+        exp_alerts: []
+      - eval_time: 35m
         alertname: CairnCircuitOpen
         exp_alerts:
           - exp_labels: {severity: warning, instance: h, job: nightly}

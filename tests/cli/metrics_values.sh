@@ -47,3 +47,29 @@ expect_eq "$(m 'cairn_records_total{job="demo-cost",stage="loaded"}')" 288 loade
 expect_eq "$(m 'cairn_records_total{job="demo-cost",stage="quarantined"}')" 12 quarantined
 expect_eq "$(m 'cairn_dlq_depth{job="demo-cost"}')" 12 "dlq depth"
 expect_eq "$(m 'cairn_http_requests_total{code="200",job="demo-cost"}')" "" "no HTTP series for a file job"
+
+# 3. A run whose breaker opened and that failed: at its end no run is in
+# progress and no breaker is open (it used to stay 1 until the next run).
+stop_mock
+start_mock fixtures/http-source/scim-users.har "$T/mock3.log" 503@2+
+jq '.source.retry = {"attempts": 10} | .source.circuit = {"failures": 2, "cooldown_s": 1}' \
+  tests/data/http-jobs/scim.json > "$T/scim-circuit.json"
+set +e
+"$CAIRN" run "$T/scim-circuit.json" --param endpoint="$MOCK_URL" --state "$T/s3" \
+  --out "$T/o3" --metrics-dir "$T/m" >/dev/null 2>"$T/s3.log"; rc=$?
+set -e
+expect_eq "$rc" 3 "breaker run exit: $(tail -n 2 "$T/s3.log")"
+P="$T/m/http-scim.prom"
+grep -q "circuit" "$T/s3.log" || fail "the breaker did not open: $(tail -n 3 "$T/s3.log")"
+expect_eq "$(m 'cairn_circuit_open{job="http-scim"}')" 0 "circuit after the run"
+expect_eq "$(m 'cairn_run_in_progress{job="http-scim"}')" 0 "in progress after the run"
+
+# 4. A run killed in its first seconds (before the periodic write) leaves
+# in_progress 1 behind, not the previous run's outcome.
+P="$T/m/demo-cost.prom"
+set +e
+CAIRN_TEST_KILL_AT=loaded:1 "$CAIRN" run jobs/demo-cost.json --state "$T/s2" \
+  --out "$T/o2" --metrics-dir "$T/m" --fresh >/dev/null 2>&1
+set -e
+expect_eq "$(m 'cairn_run_in_progress{job="demo-cost"}')" 1 "in progress after a kill"
+promtool check metrics < "$P" >/dev/null 2>&1 || fail "promtool after a kill"
