@@ -110,9 +110,14 @@ int cairn_cmd_status(int argc, char **argv)
     cairn_clock_fmt(ji(r, "started"), started, sizeof started);
     if (json_integer_value(json_object_get(r, "ended")))
       cairn_clock_fmt(ji(r, "ended"), ended, sizeof ended);
-    printf("  %s %-20s %-7s exit=%lld %s..%s%s\n", js(r, "run_id"),
-           js(r, "job"), js(r, "status"), ji(r, "exit_code"), started, ended,
-           ji(r, "resumed") ? " (resumed)" : "");
+    {
+      char code[24] = "-"; /* none: running, or killed */
+      if (json_is_integer(json_object_get(r, "exit_code")))
+        snprintf(code, sizeof code, "%lld", ji(r, "exit_code"));
+      printf("  %s %-20s %-7s exit=%s %s..%s%s\n", js(r, "run_id"),
+             js(r, "job"), js(r, "status"), code, started, ended,
+             ji(r, "resumed") ? " (resumed)" : "");
+    }
     printf("      loaded=%lld rejected=%lld chunks=%lld redone=%lld "
            "user=%s host=%s connector=%s\n", ji(r, "loaded"),
            ji(r, "rejected"), ji(r, "chunks"), ji(r, "chunks_redone"),

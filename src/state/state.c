@@ -973,7 +973,17 @@ int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err)
 {
   sqlite3_stmt *s;
-  int rc = prep(st, "INSERT OR REPLACE INTO runs(run_id, job, spec, started,"
+  /* The caller holds the job's lock, so a run of it still "running" is one
+   * that was killed: it never ended, and never will. */
+  int rc = prep(st, "UPDATE runs SET status='killed' WHERE job=? AND"
+                    " status='running'", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, ri->job);
+  rc = step_done(st, s, err);
+  if (rc < 0)
+    return rc;
+  rc = prep(st, "INSERT OR REPLACE INTO runs(run_id, job, spec, started,"
                     " status, user, host, job_sha256, connector_version,"
                     " params, trace_id, resumed) VALUES(?, ?, ?, ?, 'running',"
                     " ?, ?, ?, ?, ?, ?, ?)", &s, err);

@@ -172,6 +172,8 @@ struct cairn_run_info {
   int64_t     started;
   int         resumed;
 };
+/* Record a run as "running"; the caller holds the job's lock, so the
+ * job's runs still "running" (killed ones) become "killed" first. */
 int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err);
 struct cairn_run_result {

@@ -60,3 +60,17 @@ err=$("$CAIRN" run jobs/azure-cost-export.json --param input=$'x\xff' \
 set -e
 expect_eq "$rc" 2 "non-UTF-8 param exit"
 expect_eq "$(head -n 1 <<<"$err")" '--param input=x\xff: not valid UTF-8' "non-UTF-8 param"
+# A killed run never ends its row: the next run of the job (which holds the
+# lock, so nothing else runs) marks it "killed"; status shows no exit code
+# for it (exit=-), not 0.
+set +e
+CAIRN_TEST_KILL_AT=loaded:1 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" \
+  --out "$T/k-out" >/dev/null 2>&1
+set -e
+expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '.runs[0].status')" \
+  running "killed run before the next"
+"$CAIRN" status demo-cost --state "$T/k-state" | grep -q "running exit=- " ||
+  fail "no exit code shows as -: $("$CAIRN" status demo-cost --state "$T/k-state" | head -n 2)"
+"$CAIRN" run jobs/demo-cost.json --state "$T/k-state" --out "$T/k-out" >/dev/null 2>&1 || fail "resume"
+expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '[.runs[].status] | join(" ")')" \
+  "done killed" "runs after the resume"
