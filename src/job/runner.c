@@ -1072,6 +1072,29 @@ static int open_transport(struct run *r, cairn_err *err)
   return CAIRN_OK;
 }
 
+/* The one summary line of a run that never started (disabled, a dry run,
+ * refused, or its state could not be opened): the text to stdout (NULL:
+ * none, the message went to stderr), or with --json one object of job,
+ * status, exit_code and message, like a full summary's. */
+static void print_short(const struct cairn_run_opts *o, const char *job,
+                        const char *status, int exit_code, const char *text)
+{
+  if (o->json) {
+    json_t *j = json_pack("{s:s,s:s,s:i}", "job", job, "status", status,
+                          "exit_code", exit_code);
+    char *s;
+    if (text)
+      json_object_set_new(j, "message", json_string(text));
+    s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+    cairn_log_mask(s);
+    printf("%s\n", s);
+    free(s);
+    json_decref(j);
+  } else if (text && exit_code == CAIRN_EXIT_OK) {
+    printf("%s: %s\n", job, text);
+  }
+}
+
 static void print_summary(struct run *r, int exit_code, const char *message,
                           double secs)
 {
@@ -1154,24 +1177,31 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   if (!job->enabled || disabled_by_env(job->name)) {
     cairn_info("job %s is disabled (%s); nothing to do", job->name,
                job->enabled ? "CAIRN_DISABLE" : "\"enabled\": false");
-    printf("%s: disabled, nothing run.\n", job->name);
+    print_short(o, job->name, "disabled", CAIRN_EXIT_OK,
+                "disabled, nothing run.");
     return CAIRN_EXIT_OK;
   }
   rc = cairn_windows_plan(job->window_kind, o->from, o->to, &windows,
                           &n_windows, &err);
   if (rc < 0) {
     fprintf(stderr, "cairn: %s\n", err.msg);
+    print_short(o, job->name, "refused", CAIRN_EXIT_USAGE, err.msg);
     return CAIRN_EXIT_USAGE;
   }
   if (o->from)
     snprintf(spec, sizeof spec, "%s..%s", o->from, o->to);
   if (o->dry_run) {
-    printf("%s: would run %zu window%s (%s .. %s) from %s source into",
-           job->name, n_windows, n_windows == 1 ? "" : "s", windows[0].key,
-           windows[n_windows - 1].key, job->source_ops->name);
+    struct cairn_buf b = {0};
+    cairn_buf_printf(&b, "would run %zu window%s (%s .. %s) from %s source "
+                     "into", n_windows, n_windows == 1 ? "" : "s",
+                     windows[0].key, windows[n_windows - 1].key,
+                     job->source_ops->name);
     for (size_t i = 0; i < job->n_sinks; i++)
-      printf(" %s(%s)", job->sinks[i].name, job->sinks[i].ops->name);
-    printf(" as %s; nothing run.\n", job->contract->name);
+      cairn_buf_printf(&b, " %s(%s)", job->sinks[i].name,
+                       job->sinks[i].ops->name);
+    cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
+    print_short(o, job->name, "dry_run", CAIRN_EXIT_OK, b.data);
+    cairn_buf_free(&b);
     free(windows);
     return CAIRN_EXIT_OK;
   }
@@ -1179,6 +1209,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
   if (rc == CAIRN_ELOCKED) {
     fprintf(stderr, "cairn: %s\n", err.msg);
+    print_short(o, job->name, "refused", CAIRN_EXIT_USAGE, err.msg);
     free(windows);
     return CAIRN_EXIT_USAGE;
   }
@@ -1367,6 +1398,9 @@ out:
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   } else if (message) {
     fprintf(stderr, "cairn: %s\n", message);
+    print_short(o, job->name, exit_code == CAIRN_EXIT_USAGE ? "refused"
+                                                              : "failed",
+                exit_code, message);
   }
   for (size_t i = 0; r.sinks && i < job->n_sinks; i++)
     cairn_sink_close(r.sinks[i]);

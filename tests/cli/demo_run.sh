@@ -59,3 +59,13 @@ expect_eq "$rows_now" "$(sqlite3 "$T/out/warehouse.db.first" 'SELECT * FROM cost
 [ ! -e "$T/dry" ] || fail "dry-run created files"
 # Disabled by environment: says so and exits 0.
 CAIRN_DISABLE=other,demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" | grep -q disabled || fail "CAIRN_DISABLE"
+# --json prints one JSON object on every path, also when nothing ran.
+expect_eq "$(CAIRN_DISABLE=demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" --json 2>/dev/null | jq -r '.status, .exit_code' | tr '\n' ' ')" \
+  "disabled 0 " "--json when disabled"
+expect_eq "$("$CAIRN" run jobs/demo-cost.json --state "$T/dry" --out "$T/dry" --dry-run --json | jq -r '.status, .exit_code' | tr '\n' ' ')" \
+  "dry_run 0 " "--json on a dry run"
+mkdir -p "$T/bad-state" && echo "not a database" > "$T/bad-state/cairn.db"
+set +e
+out=$("$CAIRN" run jobs/demo-cost.json --state "$T/bad-state" --out "$T/bad-out" --json 2>/dev/null); rc=$?
+set -e
+expect_eq "$rc $(jq -r '.status, .exit_code' <<<"$out" | tr '\n' ' ')" "3 failed 3 " "--json when the state cannot be opened"
