@@ -119,19 +119,22 @@ static char *json_escaped(const char *value)
 
 void cairn_log_add_secret(const char *value)
 {
-  char *esc;
+  char *esc, *one;
   if (!value || strlen(value) < 4)
     return;
   esc = json_escaped(value);
+  one = cairn_oneline(value); /* a newline in it, as one-line text shows it */
   pthread_mutex_lock(&lock);
   add_locked(cairn_xstrdup(value));
   /* A secret sent in a URL query is percent-encoded there (a base64 key's
-   * '+', '/' and '='): that form is the same secret. So is its form in a
-   * JSON log line or document, masked after encoding. */
+   * '+', '/' and '='): that form is the same secret. So are its forms in
+   * a JSON log line or document and in one-line text (the summary, text
+   * logs, the runs table), masked after encoding. */
   add_locked(pct_encoded(value, 1));
   add_locked(pct_encoded(value, 0));
   if (esc)
     add_locked(esc);
+  add_locked(one);
   pthread_mutex_unlock(&lock);
 }
 

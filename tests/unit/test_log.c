@@ -100,3 +100,15 @@ Test(log, an_error_is_masked_before_it_is_cut)
   cr_assert(strstr(err.msg, "token ***") != NULL, "[%s]",
             err.msg + strlen(err.msg) - 30);
 }
+
+/* A secret with a newline, shown on one line ("\\n"), is masked there. */
+Test(log, a_secret_is_masked_in_its_one_line_form)
+{
+  char *text;
+  cairn_log_add_secret("Pass\nword-fake-9");
+  text = log_one(0, "fixtures/Pass\nword-fake-9/cost.csv");
+  cr_assert(strstr(text, "word-fake") == NULL, "[%s]", text);
+  free(text);
+  expect_json_msg(log_one(1, "fixtures/Pass\nword-fake-9/cost.csv"),
+                  "server said: fixtures/***/cost.csv");
+}
