@@ -122,8 +122,12 @@ void cairn_log_add_secret(const char *value)
   char *esc, *one;
   if (!value || strlen(value) < 4)
     return;
+  one = cairn_oneline(value); /* bytes that are not UTF-8 as \xNN */
+  /* In JSON: the value escaped or, when it is not UTF-8 (JSON cannot hold
+   * it), its one-line form escaped, as the JSON log writes it. */
   esc = json_escaped(value);
-  one = cairn_oneline(value); /* a newline in it, as one-line text shows it */
+  if (!esc)
+    esc = json_escaped(one);
   pthread_mutex_lock(&lock);
   add_locked(cairn_xstrdup(value));
   /* A secret sent in a URL query is percent-encoded there (a base64 key's
