@@ -29,6 +29,9 @@ int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st);
  * $CAIRN_LOG_FORMAT/$CAIRN_LOG_LEVEL, then json/info). An unknown value is
  * said on stderr and returns -1: the caller exits 2. */
 int cairn_cli_log_setup(const char *format, const char *level);
+/* The job a status/dlq argument names: a job file's "name" when it is
+ * one, else the argument without its directory and ".json". New string. */
+char *cairn_cli_job_name(const char *arg);
 /* A whole decimal integer in [lo, hi] into *out: 0, or -1 (the caller
  * names the option in its message). */
 int cairn_cli_num(const char *s, long long lo, long long hi, long long *out);

@@ -53,15 +53,7 @@ int cairn_cmd_dlq(int argc, char **argv)
     fputs(usage_text, stderr);
     return 2;
   }
-  {
-    const char *base = strrchr(argv[optind], '/');
-    size_t n;
-    base = base ? base + 1 : argv[optind];
-    n = strlen(base);
-    if (n > 5 && strcmp(base + n - 5, ".json") == 0)
-      n -= 5;
-    job = strndup(base, n);
-  }
+  job = cairn_cli_job_name(argv[optind]);
   rc = cairn_cli_state_read(state, "dlq", &st);
   if (rc)
     goto done;

@@ -18,17 +18,6 @@ static const char usage_text[] =
   "depth. JOB is a job name or a job file path.\n";
 
 /* "jobs/demo-cost.json" -> "demo-cost": accept a path for convenience. */
-static char *job_name(const char *arg)
-{
-  const char *base = strrchr(arg, '/');
-  size_t n;
-  base = base ? base + 1 : arg;
-  n = strlen(base);
-  if (n > 5 && strcmp(base + n - 5, ".json") == 0)
-    n -= 5;
-  return strndup(base, n);
-}
-
 static const char *js(const json_t *o, const char *k)
 {
   const char *s = json_string_value(json_object_get(o, k));
@@ -78,7 +67,7 @@ int cairn_cmd_status(int argc, char **argv)
     }
   }
   if (optind < argc)
-    job = job_name(argv[optind]);
+    job = cairn_cli_job_name(argv[optind]);
   rc = cairn_cli_state_read(state, "status", &st);
   if (rc)
     goto done;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <jansson.h>
 #include <curl/curl.h>
 #include <sqlite3.h>
 
@@ -35,13 +37,35 @@ static void usage(FILE *out)
     fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\n`cairn <command> --help` describes a command.\n"
                "Exit codes: 0 done, 2 usage/invalid job/already running, "
-               "3 failed but resumable, 4 verify failed.\n");
+               "3 failed but resumable, 4 verify failed (or decrypt could not).\n");
 }
 
 const char *cairn_cli_state_dir(const char *flag)
 {
   const char *env = getenv("CAIRN_STATE");
   return flag ? flag : env && *env ? env : "state";
+}
+
+char *cairn_cli_job_name(const char *arg)
+{
+  const char *base = strrchr(arg, '/');
+  struct stat sb;
+  size_t n;
+
+  /* A job file: its "name", which need not be its file name. */
+  if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    json_t *doc = json_load_file(arg, 0, NULL);
+    const char *name = json_string_value(json_object_get(doc, "name"));
+    char *out = name ? strdup(name) : NULL;
+    json_decref(doc);
+    if (out)
+      return out;
+  }
+  base = base ? base + 1 : arg;
+  n = strlen(base);
+  if (n > 5 && strcmp(base + n - 5, ".json") == 0)
+    n -= 5;
+  return strndup(base, n);
 }
 
 int cairn_cli_num(const char *s, long long lo, long long hi, long long *out)
