@@ -37,7 +37,8 @@ static void usage(FILE *out)
     fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\n`cairn <command> --help` describes a command.\n"
                "Exit codes: 0 done, 2 usage/invalid job/already running, "
-               "3 failed but resumable, 4 verify failed (or decrypt could not).\n");
+               "3 failed but resumable, 4 verify failed (or decrypt "
+               "could not).\n");
 }
 
 const char *cairn_cli_state_dir(const char *flag)
