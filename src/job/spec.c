@@ -197,6 +197,9 @@ static json_t *load_schema(const char *dir, const char *file,
 
 /* ---- variables -------------------------------------------------------------- */
 
+/* Defaults may nest (${param:a:-${param:b:-x}}) this many levels deep. */
+#define CAIRN_VAR_DEPTH_MAX 16
+
 struct xctx {
   json_t               *params;   /* {"K": "V"} from --param */
   json_t               *used;     /* params used, for the run record */
@@ -204,18 +207,34 @@ struct xctx {
   int                   has_window;
   int                   secrets_optional; /* validate: check, don't run */
   const json_t         *declared;  /* the job's "params" declarations */
-  const struct cairn_window *window; /* non-NULL: expand window.* */
   struct cairn_diag    *d;
   const struct src_file *f;
+  /* Per string: */
+  int                   templ;     /* a window template: '$' doubled,
+                                      ${window.*} kept for the run */
+  int                   n_window;  /* ${window.*} references kept */
+  int                   n_secret;  /* secrets read */
 };
+
+/* A secret name becomes a file name under $CREDENTIALS_DIRECTORY: no
+ * path separators, no "." or "..", not empty. */
+static int secret_name_ok(const char *name)
+{
+  return *name && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+         strcmp(name, "..") != 0;
+}
 
 static char *read_secret(const char *name)
 {
-  char *envname = cairn_strfmt("CAIRN_SECRET_%s", name);
-  const char *v = getenv(envname);
+  char *envname;
+  const char *v;
   const char *dir = getenv("CREDENTIALS_DIRECTORY");
   char *out = NULL;
 
+  if (!secret_name_ok(name))
+    return NULL;
+  envname = cairn_strfmt("CAIRN_SECRET_%s", name);
+  v = getenv(envname);
   free(envname);
   if (v)
     return cairn_xstrdup(v);
@@ -241,12 +260,13 @@ static int read_secret_exists(const char *name)
   return ok;
 }
 
-/* The '}' closing the "${" at open, skipping nested ${...}; NULL if none. */
-static const char *match_brace(const char *open)
+/* The '}' closing the "${" at open, skipping nested ${...}, before end;
+ * NULL if none. */
+static const char *match_brace(const char *open, const char *end)
 {
   int depth = 0;
-  for (const char *q = open; *q; q++) {
-    if (q[0] == '$' && q[1] == '{') {
+  for (const char *q = open; q < end; q++) {
+    if (q + 1 < end && q[0] == '$' && q[1] == '{') {
       depth++;
       q++;
     } else if (*q == '}' && --depth == 0) {
@@ -256,166 +276,295 @@ static const char *match_brace(const char *open)
   return NULL;
 }
 
-static char *expand_str(struct xctx *x, const char *s, const char *ptr);
-
-/* Expand one string. Returns a new string, or NULL after a diagnostic. */
-static char *expand_str(struct xctx *x, const char *s, const char *ptr)
+static const char *find_in(const char *s, const char *end, const char *pat)
 {
+  size_t n = strlen(pat);
+  for (const char *q = s; q + n <= end; q++)
+    if (memcmp(q, pat, n) == 0)
+      return q;
+  return NULL;
+}
+
+/* Text into the expansion: in a window template every '$' is doubled, so
+ * the run's window pass never reads substituted text as a variable. */
+static void put_text(const struct xctx *x, struct cairn_buf *out,
+                     const char *s, size_t n)
+{
+  if (!x->templ) {
+    cairn_buf_append(out, s, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '$')
+      cairn_buf_putc(out, '$');
+    cairn_buf_putc(out, s[i]);
+  }
+}
+
+/* The window pass over a template (see cairn_expand_window): "$$" is '$',
+ * ${window.start|end|last} the window's bounds (kept as written when w is
+ * NULL), anything else itself. */
+static char *window_pass(const char *s, const struct cairn_window *w)
+{
+  static const char *const refs[] = { "${window.start}", "${window.end}",
+                                      "${window.last}" };
   struct cairn_buf out = {0};
-  const char *p = s;
-  char *dflt_owned = NULL;   /* an expanded default, per reference */
 
-  while (*p) {
-    const char *open = strstr(p, "${"), *close;
-    char *ref, *kind, *name, *dflt = NULL, *colon;
-    const char *val = NULL;
-    char *owned = NULL;
-
-    if (!open) {
-      cairn_buf_puts(&out, p);
-      break;
+  cairn_buf_puts(&out, "");
+  for (const char *p = s; *p;) {
+    size_t i;
+    if (p[0] == '$' && p[1] == '$') {
+      cairn_buf_putc(&out, '$');
+      p += 2;
+      continue;
     }
-    cairn_buf_append(&out, p, (size_t)(open - p));
-    close = match_brace(open);
-    if (!close) {
-      diag_at(x->d, x->f, ptr, 0, "unterminated ${ in \"%s\"", s);
-      goto fail;
-    }
-    ref = cairn_xstrndup(open + 2, (size_t)(close - open - 2));
-    if (strcmp(ref, "window.start") == 0 || strcmp(ref, "window.end") == 0 ||
-        strcmp(ref, "window.last") == 0) {
-      if (!x->has_window) {
-        diag_at(x->d, x->f, ptr, 0, "${%s} used but the job has no \"window\"",
-                ref);
-        free(ref);
-        goto fail;
-      }
-      if (x->window && ref[7] == 'l') {
+    for (i = 0; w && p[0] == '$' && i < 3; i++)
+      if (strncmp(p, refs[i], strlen(refs[i])) == 0)
+        break;
+    if (w && p[0] == '$' && i < 3) {
+      if (i == 2) {
         /* the window's last second, for APIs whose end is inclusive */
         int64_t t = 0;
         char last[32];
-        cairn_clock_parse(x->window->end, &t);
+        cairn_clock_parse(w->end, &t);
         cairn_clock_fmt(t - 1, last, sizeof last);
         cairn_buf_puts(&out, last);
-      } else if (x->window)
-        cairn_buf_puts(&out, ref[7] == 's' ? x->window->start : x->window->end);
-      else
-        cairn_buf_append(&out, open, (size_t)(close - open + 1));
-      free(ref);
-      p = close + 1;
+      } else {
+        cairn_buf_puts(&out, i == 0 ? w->start : w->end);
+      }
+      p += strlen(refs[i]);
       continue;
     }
-    kind = ref;
-    colon = strchr(ref, ':');
-    if (!colon && strncmp(ptr, "/transform/", 11) == 0) {
-      /* ${field} in a mapping "template" names a record field: the
-       * transform expands it per record. */
-      cairn_buf_append(&out, open, (size_t)(close - open + 1));
-      free(ref);
-      p = close + 1;
-      continue;
-    }
-    if (!colon) {
-      diag_at(x->d, x->f, ptr, 0, "unknown variable ${%s} (use param:, env:, "
-              "secret:, window.start, window.end or window.last)", ref);
-      free(ref);
-      goto fail;
-    }
-    *colon = '\0';
-    name = colon + 1;
-    {
-      char *dd = strstr(name, ":-");
-      if (dd) {
-        *dd = '\0';
-        dflt = dd + 2;
-        /* A default may itself use variables:
-         * ${param:token_url:-${param:login}/${param:tenant_id}/...}. */
-        if (strstr(dflt, "${")) {
-          dflt_owned = expand_str(x, dflt, ptr);
-          if (!dflt_owned) {
-            free(ref);
-            goto fail;
-          }
-          dflt = dflt_owned;
-        }
-      }
-    }
-    if (strcmp(kind, "param") == 0) {
-      val = json_string_value(json_object_get(x->params, name));
-      if (!val)
-        val = dflt;
-      if (!val && json_object_get(x->declared, name)) {
-        const json_t *decl = json_object_get(x->declared, name);
-        const char *ex = json_string_value(json_object_get(decl, "example"));
-        if (!x->secrets_optional) {
-          diag_at(x->d, x->f, ptr, 0, "parameter \"%s\" is required: %s "
-                  "(pass --param %s=VALUE%s%s)", name,
-                  json_string_value(json_object_get(decl, "description")),
-                  name, ex ? ", e.g. " : "", ex ? ex : "");
-          free(ref);
-          goto fail;
-        }
-        /* validate: check the job as it would run with the example. */
-        val = ex ? ex : name;
-      }
-      if (!val) {
-        diag_at(x->d, x->f, ptr, 0, "undefined parameter \"%s\" (pass --param "
-                "%s=VALUE)", name, name);
-        free(ref);
-        goto fail;
-      }
-      json_object_set_new(x->used, name, json_string(val));
-    } else if (strcmp(kind, "env") == 0) {
-      val = getenv(name);
-      if (!val)
-        val = dflt;
-      if (!val) {
-        diag_at(x->d, x->f, ptr, 0, "undefined environment variable \"%s\"",
-                name);
-        free(ref);
-        goto fail;
-      }
-    } else if (strcmp(kind, "secret") == 0) {
-      owned = read_secret(name);
-      if (!owned && dflt)
-        owned = cairn_xstrdup(dflt);
-      if (!owned && x->secrets_optional) {
-        /* Checking a job where it does not run: note it, and go on with a
-         * stand-in that passes format checks (64 hex digits). */
-        fprintf(stderr, "%s: note: %s: secret \"%s\" is not set here "
-                "(CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)\n", x->f->path,
-                ptr, name, name, name);
-        owned = cairn_strfmt("%064d", 0);
-      }
-      if (!owned) {
-        diag_at(x->d, x->f, ptr, 0, "undefined secret \"%s\" (set "
-                "CAIRN_SECRET_%s or put it in $CREDENTIALS_DIRECTORY/%s)",
-                name, name, name);
-        free(ref);
-        goto fail;
-      }
-      cairn_log_add_secret(owned);
-      if (!x->secrets_optional || read_secret_exists(name))
-        json_object_set_new(x->secrets, name, json_string(owned));
-      val = owned;
-    } else {
-      diag_at(x->d, x->f, ptr, 0, "unknown variable kind \"%s\" in ${%s:%s}",
-              kind, kind, name);
-      free(ref);
-      goto fail;
-    }
-    cairn_buf_puts(&out, val);
-    free(owned);
-    free(dflt_owned);
-    dflt_owned = NULL;
-    free(ref);
-    p = close + 1;
+    cairn_buf_putc(&out, *p++);
   }
   return cairn_buf_take(&out);
-fail:
-  free(dflt_owned);
+}
+
+static int expand_span(struct xctx *x, const char *s, const char *end,
+                       const char *whole, const char *ptr, int depth,
+                       struct cairn_buf *out);
+
+/* Expand a default [s, end) into a new string (in the string's mode). */
+static char *expand_default(struct xctx *x, const char *s, const char *end,
+                            const char *whole, const char *ptr, int depth)
+{
+  struct cairn_buf b = {0};
+  if (depth >= CAIRN_VAR_DEPTH_MAX) {
+    diag_at(x->d, x->f, ptr, 0, "variable defaults nested more than %d "
+            "levels deep", CAIRN_VAR_DEPTH_MAX);
+    return NULL;
+  }
+  cairn_buf_puts(&b, "");
+  if (expand_span(x, s, end, whole, ptr, depth + 1, &b) != 0) {
+    cairn_buf_free(&b);
+    return NULL;
+  }
+  return cairn_buf_take(&b);
+}
+
+/* The default as the value it stands for (templates unescaped). */
+static char *plain_of(const struct xctx *x, const char *s)
+{
+  return x->templ ? window_pass(s, NULL) : cairn_xstrdup(s);
+}
+
+/* One ${...} reference [open, close]: its value goes to out. */
+static int expand_ref(struct xctx *x, const char *open, const char *close,
+                      const char *whole, const char *ptr, int depth,
+                      struct cairn_buf *out)
+{
+  const char *rs = open + 2, *colon, *dd, *ds = NULL;
+  size_t rlen = (size_t)(close - rs);
+  int shown = rlen > 200 ? 200 : (int)rlen;
+  char *kind = NULL, *name = NULL, *dflt = NULL, *owned = NULL;
+  int rc = -1;
+
+  if ((rlen == 12 && memcmp(rs, "window.start", 12) == 0) ||
+      (rlen == 10 && memcmp(rs, "window.end", 10) == 0) ||
+      (rlen == 11 && memcmp(rs, "window.last", 11) == 0)) {
+    if (!x->has_window) {
+      diag_at(x->d, x->f, ptr, 0, "${%.*s} used but the job has no \"window\"",
+              (int)rlen, rs);
+      return -1;
+    }
+    if (strncmp(ptr, "/source/", 8) != 0) {
+      diag_at(x->d, x->f, ptr, 0, "${%.*s} is only expanded under \"source\"",
+              (int)rlen, rs);
+      return -1;
+    }
+    /* kept for the run, which expands it per window */
+    cairn_buf_append(out, open, (size_t)(close - open + 1));
+    x->n_window++;
+    return 0;
+  }
+  colon = memchr(rs, ':', rlen);
+  if (!colon && strncmp(ptr, "/transform/", 11) == 0) {
+    /* ${field} in a mapping "template" names a record field: the
+     * transform expands it per record. */
+    put_text(x, out, open, (size_t)(close - open + 1));
+    return 0;
+  }
+  if (!colon) {
+    diag_at(x->d, x->f, ptr, 0, "unknown variable ${%.*s} (use param:, env:, "
+            "secret:, window.start, window.end or window.last)", shown, rs);
+    return -1;
+  }
+  dd = find_in(colon + 1, close, ":-");
+  if (dd)
+    ds = dd + 2;
+  kind = cairn_xstrndup(rs, (size_t)(colon - rs));
+  name = cairn_xstrndup(colon + 1, (size_t)((dd ? dd : close) - colon - 1));
+  /* A default may itself use variables
+   * (${param:token_url:-${param:login}/${param:tenant_id}/...}); it is
+   * expanded only when the variable is unset. */
+  if (strcmp(kind, "param") == 0) {
+    const char *given = json_string_value(json_object_get(x->params, name));
+    const json_t *decl = json_object_get(x->declared, name);
+    if (given) {
+      put_text(x, out, given, strlen(given));
+      json_object_set_new(x->used, name, json_string(given));
+    } else if (ds) {
+      int n_secret = x->n_secret;
+      char *plain;
+      dflt = expand_default(x, ds, close, whole, ptr, depth);
+      if (!dflt)
+        goto done;
+      cairn_buf_puts(out, dflt);
+      /* The run record keeps what the parameter was, but never a secret
+       * its default read. */
+      plain = plain_of(x, dflt);
+      json_object_set_new(x->used, name, json_string(
+                              x->n_secret > n_secret ? "***" : plain));
+      free(plain);
+    } else if (decl) {
+      const char *ex = json_string_value(json_object_get(decl, "example"));
+      if (!x->secrets_optional) {
+        diag_at(x->d, x->f, ptr, 0, "parameter \"%s\" is required: %s "
+                "(pass --param %s=VALUE%s%s)", name,
+                json_string_value(json_object_get(decl, "description")),
+                name, ex ? ", e.g. " : "", ex ? ex : "");
+        goto done;
+      }
+      /* validate: check the job as it would run with the example (the
+       * schema requires one). */
+      put_text(x, out, ex ? ex : "", ex ? strlen(ex) : 0);
+      json_object_set_new(x->used, name, json_string(ex ? ex : ""));
+    } else {
+      diag_at(x->d, x->f, ptr, 0, "undefined parameter \"%s\" (pass --param "
+              "%s=VALUE)", name, name);
+      goto done;
+    }
+  } else if (strcmp(kind, "env") == 0) {
+    const char *val = getenv(name);
+    if (val) {
+      put_text(x, out, val, strlen(val));
+    } else if (ds) {
+      dflt = expand_default(x, ds, close, whole, ptr, depth);
+      if (!dflt)
+        goto done;
+      cairn_buf_puts(out, dflt);
+    } else {
+      diag_at(x->d, x->f, ptr, 0, "undefined environment variable \"%s\"",
+              name);
+      goto done;
+    }
+  } else if (strcmp(kind, "secret") == 0) {
+    if (!secret_name_ok(name)) {
+      diag_at(x->d, x->f, ptr, 0, "secret name \"%s\" is not a file name "
+              "(no '/', not \".\" or \"..\", not empty)", name);
+      goto done;
+    }
+    owned = read_secret(name);
+    if (!owned && ds) {
+      dflt = expand_default(x, ds, close, whole, ptr, depth);
+      if (!dflt)
+        goto done;
+      owned = plain_of(x, dflt);
+    }
+    if (!owned && x->secrets_optional) {
+      /* Checking a job where it does not run: note it, and go on with a
+       * stand-in that passes format checks (64 hex digits). */
+      fprintf(stderr, "%s: note: %s: secret \"%s\" is not set here "
+              "(CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)\n", x->f->path,
+              ptr, name, name, name);
+      owned = cairn_strfmt("%064d", 0);
+    }
+    if (!owned) {
+      diag_at(x->d, x->f, ptr, 0, "undefined secret \"%s\" (set "
+              "CAIRN_SECRET_%s or put it in $CREDENTIALS_DIRECTORY/%s)",
+              name, name, name);
+      goto done;
+    }
+    cairn_log_add_secret(owned);
+    if (!x->secrets_optional || read_secret_exists(name))
+      json_object_set_new(x->secrets, name, json_string(owned));
+    x->n_secret++;
+    put_text(x, out, owned, strlen(owned));
+  } else {
+    diag_at(x->d, x->f, ptr, 0, "unknown variable kind \"%s\" in ${%.*s}",
+            kind, shown, rs);
+    goto done;
+  }
+  rc = 0;
+done:
+  free(kind);
+  free(name);
+  free(dflt);
+  free(owned);
+  return rc;
+}
+
+/* Expand [s, end) of the string whole into out: 0, or -1 after a
+ * diagnostic. */
+static int expand_span(struct xctx *x, const char *s, const char *end,
+                       const char *whole, const char *ptr, int depth,
+                       struct cairn_buf *out)
+{
+  const char *p = s;
+
+  while (p < end) {
+    const char *open = find_in(p, end, "${"), *close;
+    if (!open) {
+      put_text(x, out, p, (size_t)(end - p));
+      break;
+    }
+    put_text(x, out, p, (size_t)(open - p));
+    close = match_brace(open, end);
+    if (!close) {
+      diag_at(x->d, x->f, ptr, 0, "unterminated ${ in \"%.200s\"", whole);
+      return -1;
+    }
+    if (expand_ref(x, open, close, whole, ptr, depth, out) != 0)
+      return -1;
+    p = close + 1;
+  }
+  return 0;
+}
+
+/* Expand one string. Returns a new string, or NULL after a diagnostic. In
+ * a windowed job's source, a string that keeps ${window.*} references (or
+ * that the window pass would change) is stored as a template. */
+static char *expand_str(struct xctx *x, const char *s, const char *ptr)
+{
+  struct cairn_buf out = {0};
+  char *plain;
+
+  x->templ = x->has_window && strncmp(ptr, "/source/", 8) == 0;
+  x->n_window = 0;
+  cairn_buf_puts(&out, "");
+  if (expand_span(x, s, s + strlen(s), s, ptr, 0, &out) != 0) {
+    cairn_buf_free(&out);
+    return NULL;
+  }
+  if (!x->templ || x->n_window)
+    return cairn_buf_take(&out);
+  plain = window_pass(out.data, NULL);
+  if (strstr(plain, "$$") || strstr(plain, "${window.")) {
+    free(plain);
+    return cairn_buf_take(&out);
+  }
   cairn_buf_free(&out);
-  return NULL;
+  return plain;
 }
 
 /* Expand every string in v (in place). Returns the number of problems. */
@@ -426,11 +575,16 @@ static int expand_tree(struct xctx *x, json_t *v, struct cairn_buf *ptr)
 
   if (json_is_string(v)) {
     const char *s = json_string_value(v);
-    if (strstr(s, "${")) {
-      char *e = expand_str(x, s, ptr->data ? ptr->data : "");
+    if (strchr(s, '$')) { /* a template doubles even a lone '$' */
+      const char *at = ptr->data ? ptr->data : "";
+      char *e = expand_str(x, s, at);
       if (!e)
         return 1;
-      json_string_set(v, e);
+      if (json_string_set(v, e) != 0) {
+        /* an environment variable or secret that is not UTF-8 text */
+        diag_at(x->d, x->f, at, 0, "the expanded value is not valid UTF-8");
+        bad++;
+      }
       free(e);
     }
   } else if (json_is_object(v)) {
@@ -455,28 +609,33 @@ static int expand_tree(struct xctx *x, json_t *v, struct cairn_buf *ptr)
   return bad;
 }
 
+/* The window pass over every string of a copy of cfg. */
+static void window_tree(json_t *v, const struct cairn_window *w)
+{
+  if (json_is_string(v)) {
+    const char *s = json_string_value(v);
+    if (strchr(s, '$')) {
+      char *e = window_pass(s, w);
+      json_string_set(v, e);
+      free(e);
+    }
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *child;
+    json_object_foreach(v, k, child)
+      window_tree(child, w);
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *child;
+    json_array_foreach(v, i, child)
+      window_tree(child, w);
+  }
+}
+
 json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w)
 {
-  struct xctx x = {0};
-  struct cairn_diag d = {0};
-  struct src_file f = { "", {0}, NULL };
-  struct cairn_buf ptr = {0};
   json_t *copy = json_deep_copy(cfg);
-
-  x.has_window = 1;
-  x.window = w;
-  x.d = &d;
-  x.f = &f;
-  x.params = json_object();
-  x.used = json_object();
-  x.secrets = json_object();
-  /* Only ${window.*} remain after load; anything else was expanded. */
-  expand_tree(&x, copy, &ptr);
-  json_decref(x.params);
-  json_decref(x.used);
-  json_decref(x.secrets);
-  cairn_buf_free(&ptr);
-  cairn_diag_free(&d);
+  window_tree(copy, w);
   return copy;
 }
 
@@ -557,6 +716,20 @@ int cairn_sink_file_check(const char *path, const struct cairn_job_opts *opts,
   return rc;
 }
 
+/* Two sinks of one type with the same "path" and "dir" (absent: the same
+ * default) write the same output. */
+static int same_output(const json_t *a, const json_t *b)
+{
+  static const char *const keys[] = { "type", "path", "dir" };
+  for (size_t k = 0; k < 3; k++) {
+    const char *va = json_string_value(json_object_get(a, keys[k]));
+    const char *vb = json_string_value(json_object_get(b, keys[k]));
+    if ((va == NULL) != (vb == NULL) || (va && strcmp(va, vb) != 0))
+      return 0;
+  }
+  return 1;
+}
+
 static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
                          const struct cairn_job_opts *opts, json_t *schema,
                          struct cairn_diag *d)
@@ -597,6 +770,19 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
         if (strcmp(k, "name") != 0)
           json_object_set(def, k, v);
     }
+    for (size_t j = 0; j < i; j++) {
+      const json_t *o = job->sinks[j].cfg;
+      if (!o)
+        continue;
+      if (strcmp(job->sinks[j].name, name) == 0) {
+        diag_at(d, f, ptr, 0, "sink \"%s\" is already /sinks/%zu", name, j);
+        bad++;
+      } else if (same_output(o, def)) {
+        diag_at(d, f, ptr, 0, "sink \"%s\" writes where /sinks/%zu (\"%s\") "
+                "does", name, j, job->sinks[j].name);
+        bad++;
+      }
+    }
     job->sinks[i].name = cairn_xstrdup(name);
     job->sinks[i].cfg = def;
     job->sinks[i].ops = cairn_sink_find(
@@ -614,6 +800,17 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
   }
   free(dir);
   return bad;
+}
+
+/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm). */
+static int is_date_time(const char *s)
+{
+  size_t n = strlen(s);
+  int64_t t;
+  return n >= 20 && (s[10] == 'T' || s[10] == 't') && s[16] == ':' &&
+         (s[n - 1] == 'Z' || s[n - 1] == 'z' || s[n - 6] == '+' ||
+          s[n - 6] == '-') &&
+         cairn_clock_parse(s, &t) == 0;
 }
 
 /* ---- job -------------------------------------------------------------------- */
@@ -740,6 +937,14 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
       diag_at(d, &f, full, 0, "%s", e.msg);
       free(full);
     }
+  }
+  {
+    /* The time written into outputs: the bundle sink needs a date-time. */
+    const char *lt = json_string_value(json_object_get(job->doc,
+                                                       "logical_time"));
+    if (lt && !is_date_time(lt))
+      diag_at(d, &f, "/logical_time", 0, "\"%s\" is not an RFC 3339 "
+              "date-time (such as 2024-06-01T00:00:00Z)", lt);
   }
   resolve_sinks(job, &f, opts, sink_schema, d);
   {
@@ -884,9 +1089,15 @@ int cairn_windows_plan(int kind, const char *from, const char *to,
       cap *= 2;
       *out = cairn_xrealloc(*out, cap * sizeof **out);
     }
+    if (*n == CAIRN_WINDOWS_MAX) {
+      free(*out);
+      *out = NULL;
+      *n = 0;
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--from %s --to %s covers "
+                         "more than %d windows: split the backfill", from,
+                         to, CAIRN_WINDOWS_MAX);
+    }
     fill_window(&(*out)[(*n)++], kind, day);
-    if (*n > 100000)
-      break;
   }
   return CAIRN_OK;
 }

@@ -5,8 +5,10 @@
  * against $defs/source_<type>); the sinks it names are files
  * sinks/<name>.json validated against schemas/sink.schema.json, merged with
  * the job's per-sink overrides. Variables -- ${param:N}, ${param:N:-dflt},
- * ${env:N}, ${secret:N}, ${window.start}, ${window.end} -- are expanded
- * after validation; a reference to something undefined is an error. Every
+ * ${env:N}, ${secret:N} -- are expanded once, after validation (a default
+ * only when its variable is unset); a reference to something undefined is
+ * an error. ${window.start|end|last} may only appear under "source" and is
+ * expanded per window (cairn_expand_window). Every
  * problem is reported as "file:line:col: /json/pointer: message" through
  * the diagnostics list, and nothing runs. Secret values are registered with
  * the logger so no log line shows them. */
@@ -80,7 +82,12 @@ const char *cairn_job_secret(void *job, const char *name);
 /* Resolve the schemas directory (new string). */
 char *cairn_schemas_dir(const char *override);
 
-/* Expand ${window.start}/${window.end} in a copy of cfg (new reference). */
+/* A windowed job's source for one window: a copy of cfg (new reference)
+ * with ${window.start}, ${window.end} and ${window.last} expanded. Loading
+ * stores a source string that keeps such references as a template, in
+ * which every other '$' is doubled ("$$"), so that text substituted at
+ * load (a parameter, an environment variable, a secret) is never read as
+ * a variable here; this pass turns "$$" back into '$'. */
 json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w);
 
 /* ---- windows ------------------------------------------------------------ */
@@ -89,6 +96,7 @@ json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w);
  * exclusive) or NULL for the default (the window "all" for a job without
  * windows, else the last complete day/month before now). *out is a new
  * array of *n windows. Bad dates: CAIRN_EUSAGE. */
+#define CAIRN_WINDOWS_MAX 100000  /* windows one run may cover */
 int cairn_windows_plan(int kind, const char *from, const char *to,
                        struct cairn_window **out, size_t *n, cairn_err *err);
 

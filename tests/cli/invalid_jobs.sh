@@ -24,6 +24,17 @@ declare -A want=(
   # a key with a newline (found by tests/fuzz/fuzz_job.c): escaped, so the
   # diagnostic stays one line
   [18-control-char-key]=':5:3: /sched\nule: unknown key "sched\nule"'
+  # a secret name is a file name under $CREDENTIALS_DIRECTORY, never a path
+  [19-secret-path]=':7:13: /source/path: secret name "../../etc/passwd" is not a file name'
+  # ${window.*} is expanded per window in the source only
+  [20-window-outside-source]=':38:44: /sinks/0/path: ${window.start} is only expanded under "source"'
+  # what `cairn run` would refuse later (exit 3, every time) is refused here
+  [21-bad-logical-time]=':5:19: /logical_time: "last tuesday" is not an RFC 3339 date-time'
+  [22-empty-sink-path]=':37:44: /sinks/0/path: length 0 is less than minLength 1'
+  [23-duplicate-sink]=':37:26: /sinks/1: sink "warehouse" is already /sinks/0'
+  [24-sink-name-path]=':37:13: /sinks/0: "../jobs/demo-cost" does not match pattern'
+  # validate checks a declared parameter with its example: one is required
+  [25-param-without-example]=':5:23: /params/rows: missing required key "example"'
 )
 n=0
 for f in "$D"/[0-9]*.json; do

@@ -22,3 +22,57 @@ expect_eq "$(sqlite3 "$T/n1/warehouse.db" 'SELECT count(*) FROM cost_record')" 1
 expect_eq "$(sqlite3 "$T/n2/warehouse.db" 'SELECT count(*) FROM cost_record')" 10 "outer param rows"
 set +e; err=$("$CAIRN" run "$N" --state "$T/n3" --out "$T/n3" --param dir=tests/data/csv 2>&1 >/dev/null); set -e
 [[ "$err" == *"tests/data/csv/cost.csv: no such file"* ]] || fail "nested default not expanded: $err"
+
+# A default is expanded only when its variable is unset: the default's
+# undefined secret does not matter when --param input is given. A default
+# that read a secret is recorded as *** in the runs table.
+D=tests/data/params/secret-default.json
+CAIRN_SECRET_ROWS=7 "$CAIRN" run "$D" --state "$T/d1" --out "$T/d1" --param input=tests/data/csv/cost10.csv >/dev/null 2>"$T/d1.err" || fail "lazy default: $(cat "$T/d1.err")"
+expect_eq "$(sqlite3 "$T/d1/warehouse.db" 'SELECT count(*) FROM cost_record')" 10 "lazy default rows"
+st=$("$CAIRN" status secret-default --state "$T/d1")
+[[ "$st" == *'params={"input":"tests/data/csv/cost10.csv","rows":"***"}'* ]] || fail "secret default recorded: $st"
+
+# A windowed job expands its variables once: text a parameter brings in is
+# never read as a variable again (${env:…} stays literal, "$$" stays "$$",
+# an unknown ${b} does not stop ${window.start} from being expanded).
+W=tests/data/params/window-template.json
+dir="$T/p\$\$q\${env:INPATH}\${b}"
+mkdir -p "$dir"
+cp tests/data/csv/cost10.csv "$dir/w-2026-11-01T00:00:00Z.csv"
+INPATH=/nonexistent "$CAIRN" run "$W" --state "$T/w1" --out "$T/w1" --param "dir=$dir" --from 2026-11-01 --to 2026-11-02 >/dev/null 2>"$T/w1.err" || fail "window template: $(cat "$T/w1.err")"
+expect_eq "$(sqlite3 "$T/w1/warehouse.db" 'SELECT count(*) FROM cost_record')" 10 "window template rows"
+
+# Defaults nest at most 16 levels; a deeper (or huge) nesting is refused
+# at once, in bounded memory.
+nest() { # nest N OUT: the declared job with a path nested N defaults deep
+  python3 - "$J" "$1" "$2" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1])); n = int(sys.argv[2])
+j["name"] = "nest"; del j["params"]
+j["source"]["path"] = "${param:a:-" * n + "x" + "}" * n
+json.dump(j, open(sys.argv[3], "w"))
+PY
+}
+for n in 17 100000; do
+  nest $n "$T/nest.json"
+  set +e; err=$(ulimit -v 1000000; "$CAIRN" validate "$T/nest.json" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 2 "nesting $n"
+  [[ "$err" == "$T/nest.json:"*": /source/path: variable defaults nested more than 16 levels deep" ]] || fail "nesting $n: ${err:0:300}"
+done
+nest 16 "$T/nest.json"
+"$CAIRN" run "$T/nest.json" --dry-run --state "$T/n16" --out "$T/n16" >/dev/null 2>&1 || fail "16 levels"
+
+# Two sinks writing the same output are refused at load.
+mkdir "$T/sinks"
+cp sinks/warehouse.json "$T/sinks/"
+jq '.name="other"' sinks/warehouse.json >"$T/sinks/other.json"
+jq '.sinks=["warehouse","other"]' "$J" >"$T/two.json"
+set +e; err=$(CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/two.json" 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "two sinks, one output"
+[[ "$err" == "$T/two.json:"*': /sinks/1: sink "other" writes where /sinks/0 ("warehouse") does' ]] || fail "same output: $err"
+
+# A backfill longer than 100000 windows is refused, not cut short.
+jq '.window="day"' "$J" >"$T/day.json"
+set +e; err=$("$CAIRN" run "$T/day.json" --param input=x --from 1800-01-01 --to 2200-01-01 --dry-run --state "$T/b" --out "$T/b" 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "too many windows"
+[[ "$err" == *"--from 1800-01-01 --to 2200-01-01 covers more than 100000 windows"* ]] || fail "too many windows: $err"
