@@ -379,9 +379,9 @@ jq '.source.auth = {"type": "oauth2",
       "token_url": "${param:login:-https://login.microsoftonline.com}/${param:tenant_id}/oauth2/v2.0/token",
       "client_id": "${param:client_id}", "client_secret": "${secret:CLIENT_SECRET}",
       "scope": "https://storage.azure.com/.default"}
-    | .params.tenant_id = {"description": "Entra tenant"}
-    | .params.client_id = {"description": "app (client) id"}
-    | .params.login = {"description": "token endpoint origin"}' \
+    | .params.tenant_id = {"description": "Entra tenant", "example": "00000000-0000-0000-0000-000000000000"}
+    | .params.client_id = {"description": "app (client) id", "example": "00000000-0000-0000-0000-000000000000"}
+    | .params.login = {"description": "token endpoint origin", "example": "https://login.microsoftonline.com"}' \
   jobs/azure-cost-export.json > "$T/oauth-job.json"
 mkdir -p "$T/blob7"
 start_mock fixtures/cost-export/blob-oauth.har "$T/blob7-mock.log" 401@3
