@@ -53,6 +53,27 @@ const char *cairn_json_error_what(const json_error_t *je,
   return out;
 }
 
+void cairn_json_map_strings(json_t *v, char *(*fn)(const char *s, void *ud),
+                            void *ud)
+{
+  if (json_is_string(v)) {
+    char *e = fn(json_string_value(v), ud);
+    if (e)
+      json_string_set(v, e);
+    free(e);
+  } else if (json_is_object(v)) {
+    const char *k;
+    json_t *child;
+    json_object_foreach(v, k, child)
+      cairn_json_map_strings(child, fn, ud);
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *child;
+    json_array_foreach(v, i, child)
+      cairn_json_map_strings(child, fn, ud);
+  }
+}
+
 /* ---- position scanner ------------------------------------------------ */
 
 static const char *ws(const char *p)

@@ -28,6 +28,10 @@ void cairn_json_locate(const char *text, const char *ptr, int want_key,
  * out (JSON_ERROR_TEXT_LENGTH bytes). */
 const char *cairn_json_error_what(const json_error_t *je,
                                   char out[JSON_ERROR_TEXT_LENGTH]);
+/* Every string of v, at any depth, replaced by fn's result when fn
+ * returns a new string (NULL: kept as it is). */
+void cairn_json_map_strings(json_t *v, char *(*fn)(const char *s, void *ud),
+                            void *ud);
 /* Borrowed value at an RFC 6901 pointer, or NULL. "" is the root. */
 json_t *cairn_json_pointer_get(const json_t *root, const char *ptr);
 /* Set the value at ptr (stealing 'value'), creating intermediate objects.

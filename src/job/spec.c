@@ -609,33 +609,16 @@ static int expand_tree(struct xctx *x, json_t *v, struct cairn_buf *ptr)
   return bad;
 }
 
-/* The window pass over every string of a copy of cfg. */
-static void window_tree(json_t *v, const struct cairn_window *w)
+/* The window pass over one string of a copy of cfg (cairn_json_map_strings). */
+static char *window_string(const char *s, void *w)
 {
-  if (json_is_string(v)) {
-    const char *s = json_string_value(v);
-    if (strchr(s, '$')) {
-      char *e = window_pass(s, w);
-      json_string_set(v, e);
-      free(e);
-    }
-  } else if (json_is_object(v)) {
-    const char *k;
-    json_t *child;
-    json_object_foreach(v, k, child)
-      window_tree(child, w);
-  } else if (json_is_array(v)) {
-    size_t i;
-    json_t *child;
-    json_array_foreach(v, i, child)
-      window_tree(child, w);
-  }
+  return strchr(s, '$') ? window_pass(s, w) : NULL;
 }
 
 json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w)
 {
   json_t *copy = json_deep_copy(cfg);
-  window_tree(copy, w);
+  cairn_json_map_strings(copy, window_string, (void *)w);
   return copy;
 }
 
@@ -897,8 +880,8 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
   {
     char *def = cairn_strfmt("source_%s", type);
     if (json_object_get(json_object_get(job_schema, "$defs"), def) &&
-        validate_part(job_schema, def,
-                      json_object_get(f.doc, "source"), &f, "/source", d) != 0) {
+        validate_part(job_schema, def, json_object_get(f.doc, "source"), &f,
+                      "/source", d) != 0) {
       free(def);
       goto done;
     }

@@ -148,23 +148,9 @@ static char *subst(const char *s, const char *wm, int encode)
   return cairn_buf_take(&b);
 }
 
-static void subst_json(json_t *v, const char *wm)
+static char *subst_string(const char *s, void *wm)
 {
-  if (json_is_string(v) && strstr(json_string_value(v), WATERMARK_VAR)) {
-    char *s = subst(json_string_value(v), wm, 0);
-    json_string_set(v, s);
-    free(s);
-  } else if (json_is_object(v)) {
-    const char *k;
-    json_t *c;
-    json_object_foreach(v, k, c)
-      subst_json(c, wm);
-  } else if (json_is_array(v)) {
-    size_t i;
-    json_t *c;
-    json_array_foreach(v, i, c)
-      subst_json(c, wm);
-  }
+  return strstr(s, WATERMARK_VAR) ? subst(s, wm, 0) : NULL;
 }
 
 /* Text of a scalar JSON value (query values, watermarks). New string. */
@@ -352,7 +338,7 @@ static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
   v = json_object_get(req, "body");
   if (v && !json_is_null(v)) {
     s->body = json_deep_copy(v);
-    subst_json(s->body, wm);
+    cairn_json_map_strings(s->body, subst_string, (void *)wm);
   }
 
   v = json_object_get(cfg, "records");
