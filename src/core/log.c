@@ -26,9 +26,9 @@ static struct {
 } g = { 1, CAIRN_LOG_INFO, NULL, NULL, NULL, NULL, {0}, 0 };
 
 static _Thread_local long t_seq;
-static void (*g_hook)(void);
+static void (*g_hook)(int before);
 
-void cairn_log_set_hook(void (*hook)(void))
+void cairn_log_set_hook(void (*hook)(int before))
 {
   g_hook = hook;
 }
@@ -236,11 +236,13 @@ static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
   }
   if (line) {
     if (g_hook)
-      g_hook();
+      g_hook(1);
     mask_locked(line);
     fputs(line, out);
     fputc('\n', out);
     fflush(out);
+    if (g_hook)
+      g_hook(0);
   }
   pthread_mutex_unlock(&lock);
   free(line);

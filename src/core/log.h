@@ -35,9 +35,10 @@ void cairn_log_mask(char *s);
 /* Does s contain a registered secret? */
 int  cairn_log_has_secret(const char *s);
 
-/* Call hook before each line is written (e.g. to clear a live progress
- * line on the terminal); NULL removes it. */
-void cairn_log_set_hook(void (*hook)(void));
+/* Call hook(1) before each line is written and hook(0) after it (e.g. to
+ * clear a live progress line on the terminal and keep it from being
+ * redrawn in between); NULL removes it. */
+void cairn_log_set_hook(void (*hook)(int before));
 
 void cairn_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

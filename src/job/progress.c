@@ -143,11 +143,16 @@ done:
   pthread_mutex_unlock(&g.lock);
 }
 
-void cairn_progress_clear(void)
+void cairn_progress_hold(int before)
 {
-  pthread_mutex_lock(&g.lock);
-  erase_locked();
-  pthread_mutex_unlock(&g.lock);
+  /* The lock is held from before the log line to after it, so an update on
+   * another thread cannot draw in the middle of it. */
+  if (before) {
+    pthread_mutex_lock(&g.lock);
+    erase_locked();
+  } else {
+    pthread_mutex_unlock(&g.lock);
+  }
 }
 
 void cairn_progress_end(void)

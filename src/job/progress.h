@@ -9,8 +9,9 @@
  * and log lines are not mixed with it. Otherwise every call does nothing,
  * so the runner may call it unconditionally. Process-global, thread-safe.
  *
- * Log lines also go to stderr: call cairn_progress_clear() before writing
- * one while the line is shown (the next update redraws it). */
+ * Log lines also go to stderr: the logger's hook is cairn_progress_hold,
+ * which erases the line and holds off redraws while a log line is written
+ * (the next update redraws it). */
 #ifndef CAIRN_PROGRESS_H
 #define CAIRN_PROGRESS_H
 
@@ -22,8 +23,9 @@ void cairn_progress_start(const char *job);
  * -1 when unknown. Redraws when 250 ms have passed since the last draw. */
 void cairn_progress_update(int64_t records, int64_t chunks, int64_t retries,
                            int64_t total);
-/* Erase the line now (it comes back on the next update). */
-void cairn_progress_clear(void);
+/* before 1: erase the line and hold off every redraw until hold(0) (the
+ * logger's hook around each line it writes: cairn_log_set_hook). */
+void cairn_progress_hold(int before);
 /* Erase the line and stop; later updates do nothing until the next start. */
 void cairn_progress_end(void);
 

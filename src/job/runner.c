@@ -1232,7 +1232,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_warn("metrics: %s", merr.msg);
   }
   cairn_progress_start(job->name);
-  cairn_log_set_hook(cairn_progress_clear);
+  cairn_log_set_hook(cairn_progress_hold);
   if (stale)
     cairn_warn("taking over stale lock of pid %ld (process is gone)", stale);
   rc = cairn_state_open(o->state_dir, &r.st, &err);
