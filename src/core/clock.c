@@ -83,18 +83,24 @@ static int digits(const char *s, int n, int *out)
   return 0;
 }
 
+static int days_in_month(int y, int m)
+{
+  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                               31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+  return m == 2 && leap ? 29 : days[m - 1];
+}
+
 int cairn_clock_parse(const char *s, int64_t *out)
 {
   int y, mo, d, hh = 0, mm = 0, ss = 0, oh = 0, om = 0, sign = 0, leap;
   const char *p;
-  static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
   if (strlen(s) < 10 || digits(s, 4, &y) || s[4] != '-' ||
       digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d))
     return -1;
-  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
-    return -1;
-  if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
     return -1;
   p = s + 10;
   if (*p == 'T' || *p == 't' || *p == ' ') {
@@ -138,4 +144,53 @@ int cairn_clock_parse(const char *s, int64_t *out)
   if (leap && ((*out % 86400) + 86400) % 86400 != 86399)
     return -1;
   return 0;
+}
+
+/* ---- RFC 3339 date-time, strictly (JSON Schema format "date-time") ---- */
+
+int cairn_clock_is_date_time(const char *s, size_t len)
+{
+  int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, utc;
+  size_t i, start;
+
+  if (len < 20)
+    return 0;
+  if (digits(s, 4, &y) || s[4] != '-' ||
+      digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
+      (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
+      s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
+      digits(s + 17, 2, &sec))
+    return 0;
+  i = 19;
+  if (s[i] == '.') {
+    start = ++i;
+    while (i < len && s[i] >= '0' && s[i] <= '9')
+      i++;
+    if (i == start)
+      return 0;
+  }
+  if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+    i++;
+  } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+    sign = s[i] == '+' ? 1 : -1;
+    if (len - i < 6 || digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+        digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+      return 0;
+    i += 6;
+  } else {
+    return 0;
+  }
+  if (i != len)
+    return 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+    return 0;
+  if (h > 23 || mi > 59 || sec > 60)
+    return 0;
+  if (sec == 60) {
+    utc = h * 60 + mi - sign * (oh * 60 + om);
+    utc = ((utc % 1440) + 1440) % 1440;
+    if (utc != 23 * 60 + 59)
+      return 0;
+  }
+  return 1;
 }

@@ -22,6 +22,11 @@ void    cairn_clock_fmt(int64_t t, char *out, size_t n);
 /* Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS][.frac](Z|+hh:mm)", returning
  * epoch seconds in *out. Returns 0 or -1 when malformed. */
 int     cairn_clock_parse(const char *s, int64_t *out);
+/* Whether s[0..len) is an RFC 3339 date-time exactly (section 5.6:
+ * full-date "T" full-time with seconds and Z or an offset; T and Z
+ * case-insensitive; a leap second ":60" only in the last minute of a UTC
+ * day), as JSON Schema's format "date-time" asserts. */
+int     cairn_clock_is_date_time(const char *s, size_t len);
 /* Days from civil date (proleptic Gregorian), and back. */
 int64_t cairn_days_from_civil(int y, unsigned m, unsigned d);
 void    cairn_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d);

@@ -22,6 +22,7 @@
 
 #include <pcre2.h>
 
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/mem.h"
 
@@ -430,76 +431,6 @@ static int is_multiple(const json_t *x, const json_t *d)
   for (k = 0; k < ex - ed && acc; k++)
     acc = mulmod(acc, 10 % md, md);
   return acc == 0;
-}
-
-/* ------------------------------------------------------------------ */
-/* format "date-time" (RFC 3339 section 5.6)                           */
-/* ------------------------------------------------------------------ */
-
-static int two_digits(const char *s, int *out)
-{
-  if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
-    return 0;
-  *out = (s[0] - '0') * 10 + (s[1] - '0');
-  return 1;
-}
-
-static int days_in_month(int y, int m)
-{
-  static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
-                               31};
-  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-  return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* full-date "T" full-time; T and Z case-insensitive; a leap second (":60")
- * only at 23:59 UTC, the only minute one can be inserted. */
-static int is_date_time(const char *s, size_t len)
-{
-  int y1, y2, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, utc;
-  size_t i, start;
-
-  if (len < 20)
-    return 0;
-  if (!two_digits(s, &y1) || !two_digits(s + 2, &y2) || s[4] != '-' ||
-      !two_digits(s + 5, &mo) || s[7] != '-' || !two_digits(s + 8, &d) ||
-      (s[10] != 'T' && s[10] != 't') || !two_digits(s + 11, &h) ||
-      s[13] != ':' || !two_digits(s + 14, &mi) || s[16] != ':' ||
-      !two_digits(s + 17, &sec))
-    return 0;
-  i = 19;
-  if (s[i] == '.') {
-    start = ++i;
-    while (i < len && s[i] >= '0' && s[i] <= '9')
-      i++;
-    if (i == start)
-      return 0;
-  }
-  if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
-    i++;
-  } else if (i < len && (s[i] == '+' || s[i] == '-')) {
-    sign = s[i] == '+' ? 1 : -1;
-    if (len - i < 6 || !two_digits(s + i + 1, &oh) || s[i + 3] != ':' ||
-        !two_digits(s + i + 4, &om) || oh > 23 || om > 59)
-      return 0;
-    i += 6;
-  } else {
-    return 0;
-  }
-  if (i != len)
-    return 0;
-  if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y1 * 100 + y2, mo))
-    return 0;
-  if (h > 23 || mi > 59 || sec > 60)
-    return 0;
-  if (sec == 60) {
-    utc = h * 60 + mi - sign * (oh * 60 + om);
-    utc = ((utc % 1440) + 1440) % 1440;
-    if (utc != 23 * 60 + 59)
-      return 0;
-  }
-  return 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1523,7 +1454,7 @@ static int check_string(const struct node *n, const json_t *inst,
     if (STOP(c, nerr))
       goto done;
   }
-  if (n->date_time && !is_date_time(s, len)) {
+  if (n->date_time && !cairn_clock_is_date_time(s, len)) {
     if (c->quiet) {
       nerr++;
       goto done;

@@ -785,17 +785,6 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
   return bad;
 }
 
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm). */
-static int is_date_time(const char *s)
-{
-  size_t n = strlen(s);
-  int64_t t;
-  return n >= 20 && (s[10] == 'T' || s[10] == 't') && s[16] == ':' &&
-         (s[n - 1] == 'Z' || s[n - 1] == 'z' || s[n - 6] == '+' ||
-          s[n - 6] == '-') &&
-         cairn_clock_parse(s, &t) == 0;
-}
-
 /* ---- job -------------------------------------------------------------------- */
 
 void cairn_job_free(struct cairn_job *job)
@@ -925,7 +914,7 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
     /* The time written into outputs: the bundle sink needs a date-time. */
     const char *lt = json_string_value(json_object_get(job->doc,
                                                        "logical_time"));
-    if (lt && !is_date_time(lt))
+    if (lt && !cairn_clock_is_date_time(lt, strlen(lt)))
       diag_at(d, &f, "/logical_time", 0, "\"%s\" is not an RFC 3339 "
               "date-time (such as 2024-06-01T00:00:00Z)", lt);
   }
