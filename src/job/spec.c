@@ -301,27 +301,36 @@ static void put_text(const struct xctx *x, struct cairn_buf *out,
   }
 }
 
+/* Which ${window.*} variable the name [s, s + n) is: 0 start, 1 end,
+ * 2 last; -1 none. */
+static int window_ref(const char *s, size_t n)
+{
+  static const char *const names[] = { "window.start", "window.end",
+                                       "window.last" };
+  for (int i = 0; i < 3; i++)
+    if (strlen(names[i]) == n && memcmp(s, names[i], n) == 0)
+      return i;
+  return -1;
+}
+
 /* The window pass over a template (see cairn_expand_window): "$$" is '$',
  * ${window.start|end|last} the window's bounds (kept as written when w is
  * NULL), anything else itself. */
 static char *window_pass(const char *s, const struct cairn_window *w)
 {
-  static const char *const refs[] = { "${window.start}", "${window.end}",
-                                      "${window.last}" };
   struct cairn_buf out = {0};
 
   cairn_buf_puts(&out, "");
   for (const char *p = s; *p;) {
-    size_t i;
+    const char *close = w && p[0] == '$' && p[1] == '{' ? strchr(p, '}')
+                                                       : NULL;
+    int i = close ? window_ref(p + 2, (size_t)(close - p - 2)) : -1;
     if (p[0] == '$' && p[1] == '$') {
       cairn_buf_putc(&out, '$');
       p += 2;
       continue;
     }
-    for (i = 0; w && p[0] == '$' && i < 3; i++)
-      if (strncmp(p, refs[i], strlen(refs[i])) == 0)
-        break;
-    if (w && p[0] == '$' && i < 3) {
+    if (i >= 0) {
       if (i == 2) {
         /* the window's last second, for APIs whose end is inclusive */
         int64_t t = 0;
@@ -332,7 +341,7 @@ static char *window_pass(const char *s, const struct cairn_window *w)
       } else {
         cairn_buf_puts(&out, i == 0 ? w->start : w->end);
       }
-      p += strlen(refs[i]);
+      p = close + 1;
       continue;
     }
     cairn_buf_putc(&out, *p++);
@@ -379,9 +388,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
   char *kind = NULL, *name = NULL, *dflt = NULL, *owned = NULL;
   int rc = -1;
 
-  if ((rlen == 12 && memcmp(rs, "window.start", 12) == 0) ||
-      (rlen == 10 && memcmp(rs, "window.end", 10) == 0) ||
-      (rlen == 11 && memcmp(rs, "window.last", 11) == 0)) {
+  if (window_ref(rs, rlen) >= 0) {
     if (!x->has_window) {
       diag_at(x->d, x->f, ptr, 0, "${%.*s} used but the job has no \"window\"",
               (int)rlen, rs);
