@@ -1550,7 +1550,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     rc = check_zones(s, err);
     if (rc == CAIRN_OK)
       rc = replace_partitions(s, w, &cp, err);
-  } else { /* the next replace_partition chunk checks its zones */
+  } else if (c->n_partition) { /* the next replace chunk checks its zones */
     sqlite3_bind_text(s->zone_stale, 1, c->name, -1, SQLITE_STATIC);
     rc = run_stmt(s, s->zone_stale, "mark the zones stale", err);
   }
