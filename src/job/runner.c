@@ -742,10 +742,8 @@ static int run_window(struct run *r, cairn_err *err)
     /* Rows dated outside the window's days (its own, or declared) are
      * rejects: the sinks would not replace them on a re-run. */
     const char *from = w->span_from[0] ? w->span_from : NULL;
-    char what[64];
-    if (declared)
-      snprintf(what, sizeof what, "the period its source declares");
-    else
+    char what[64] = "the period its source declares";
+    if (!declared)
       snprintf(what, sizeof what, "window %s", w->key);
     cairn_transform_set_span(r->xf, from, w->span_to, what);
     if (r->xf_side) /* a clone made for an earlier window */
@@ -1072,6 +1070,49 @@ static int open_transport(struct run *r, cairn_err *err)
   return CAIRN_OK;
 }
 
+/* Open what the run needs besides its state: the HTTP transport (when
+ * the source or --record/--replay use it), the transform, the batches,
+ * the loader's state connection and the sinks, into r (out: frees them).
+ * Returns the first failure. */
+static int open_run(struct run *r, cairn_err *err)
+{
+  struct cairn_job *job = r->job;
+  const struct cairn_run_opts *o = r->o;
+  int rc;
+
+  if (o->replay_har || o->record_har ||
+      cairn_source_wants_http(job->source_cfg)) {
+    rc = open_transport(r, err);
+    if (rc < 0)
+      return rc;
+  }
+  rc = cairn_transform_create(job->transform_cfg, job->contract, &r->xf, NULL,
+                              err);
+  if (rc < 0)
+    return rc;
+  r->batches[0] = cairn_batch_create(job->contract->n_fields);
+  r->batches[1] = cairn_batch_create(job->contract->n_fields);
+  rc = cairn_state_open(o->state_dir, &r->load_st, err);
+  if (rc < 0)
+    return rc;
+  r->sinks = cairn_xcalloc(job->n_sinks, sizeof *r->sinks);
+  r->sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r->sink_ctx);
+  for (size_t i = 0; i < job->n_sinks && rc == CAIRN_OK; i++) {
+    struct cairn_sink_ctx *c = &r->sink_ctx[i];
+    c->job = job->name;
+    c->sink_name = job->sinks[i].name;
+    c->cfg = job->sinks[i].cfg;
+    c->out_dir = o->out_dir;
+    c->contract = job->contract;
+    c->connector_version = job->connector_version;
+    c->recording_sha256 = o->replay_har ? r->recording_sha : NULL;
+    c->secret = cairn_job_secret;
+    c->secret_ud = job;
+    rc = cairn_sink_open(job->sinks[i].ops, c, &r->sinks[i], err);
+  }
+  return rc;
+}
+
 /* The one summary line of a run that never started (disabled, a dry run,
  * refused, or its state could not be opened): the text to stdout (NULL:
  * none, the message went to stderr), or with --json one object of job,
@@ -1241,39 +1282,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   /* Everything that can refuse the run (a recording that is not there, a
    * sink that needs a key it lacks: exit 2) opens before the attempt
    * begins, so a refused run changes no state, --fresh included. */
-  if (o->replay_har || o->record_har ||
-      cairn_source_wants_http(job->source_cfg)) {
-    rc = open_transport(&r, &err);
-    if (rc < 0)
-      goto opened;
-  }
-  rc = cairn_transform_create(job->transform_cfg, job->contract, &r.xf, NULL,
-                              &err);
-  if (rc < 0)
-    goto opened;
-  r.batches[0] = cairn_batch_create(job->contract->n_fields);
-  r.batches[1] = cairn_batch_create(job->contract->n_fields);
-  rc = cairn_state_open(o->state_dir, &r.load_st, &err);
-  if (rc < 0)
-    goto opened;
-  r.sinks = cairn_xcalloc(job->n_sinks, sizeof *r.sinks);
-  r.sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r.sink_ctx);
-  for (size_t i = 0; i < job->n_sinks; i++) {
-    struct cairn_sink_ctx *c = &r.sink_ctx[i];
-    c->job = job->name;
-    c->sink_name = job->sinks[i].name;
-    c->cfg = job->sinks[i].cfg;
-    c->out_dir = o->out_dir;
-    c->contract = job->contract;
-    c->connector_version = job->connector_version;
-    c->recording_sha256 = o->replay_har ? r.recording_sha : NULL;
-    c->secret = cairn_job_secret;
-    c->secret_ud = job;
-    rc = cairn_sink_open(job->sinks[i].ops, c, &r.sinks[i], &err);
-    if (rc < 0)
-      goto opened;
-  }
-opened:
+  rc = open_run(&r, &err);
   if (rc == CAIRN_OK)
     rc = cairn_state_attempt_begin(r.st, job->name, spec, o->fresh,
                                    &r.attempt, &resumed, &discarded, &err);
