@@ -12,7 +12,7 @@
 #include <time.h>
 #include <sys/time.h>
 
-#define MAX_SECRETS 256  /* each secret takes up to 3: see add_secret */
+#define MAX_SECRETS 256  /* each secret takes up to 5 forms: add_secret */
 
 static struct {
   int   json;
@@ -102,18 +102,15 @@ static char *pct_encoded(const char *value, int upper)
   return out;
 }
 
-/* value as it reads inside a JSON string ('"', '\\' and control bytes
- * escaped, as jansson writes them), or NULL when it is not valid UTF-8.
- * New string. */
-static char *json_escaped(const char *value)
+/* s as it reads inside a JSON string, as jansson writes it (the codec's
+ * encoder, without the quotes). New string. */
+static char *json_escaped(const char *s)
 {
-  json_t *j = json_string(value);
-  char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-  char *out = NULL;
-  json_decref(j);
-  if (d && strlen(d) >= 2)
-    out = cairn_xstrndup(d + 1, strlen(d) - 2);
-  free(d);
+  size_t n = strlen(s);
+  char *out = cairn_xmalloc(6 * n + 2);
+  char *end = cairn_json_str_to(out, s, n, 1);
+  memmove(out, out + 1, (size_t)(end - out) - 2);
+  out[end - out - 2] = '\0';
   return out;
 }
 
@@ -125,9 +122,7 @@ void cairn_log_add_secret(const char *value)
   one = cairn_oneline(value); /* bytes that are not UTF-8 as \xNN */
   /* In JSON: the value escaped or, when it is not UTF-8 (JSON cannot hold
    * it), its one-line form escaped, as the JSON log writes it. */
-  esc = json_escaped(value);
-  if (!esc)
-    esc = json_escaped(one);
+  esc = json_escaped(cairn_utf8_valid(value, strlen(value)) ? value : one);
   pthread_mutex_lock(&lock);
   add_locked(cairn_xstrdup(value));
   /* A secret sent in a URL query is percent-encoded there (a base64 key's
@@ -136,8 +131,7 @@ void cairn_log_add_secret(const char *value)
    * logs, the runs table), masked after encoding. */
   add_locked(pct_encoded(value, 1));
   add_locked(pct_encoded(value, 0));
-  if (esc)
-    add_locked(esc);
+  add_locked(esc);
   add_locked(one);
   pthread_mutex_unlock(&lock);
 }
