@@ -870,7 +870,8 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   else
     rd->kind = KIND_PLAIN;
   if (rd->kind == KIND_PLAIN) {
-    if (S_ISREG(st.st_mode) && st.st_size > 0 && (unsigned long long)st.st_size <= SIZE_MAX) {
+    if (S_ISREG(st.st_mode) && st.st_size > 0 &&
+        (unsigned long long)st.st_size <= SIZE_MAX) {
       void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE,
                      fileno(rd->fp), 0);
       int fd = m != MAP_FAILED ? dup(fileno(rd->fp)) : -1;
