@@ -285,6 +285,23 @@ static const char *find_in(const char *s, const char *end, const char *pat)
   return NULL;
 }
 
+/* Where ${window.*} is expanded: under "source", except its settings that
+ * hold for the whole run (the runner reads them once, not per window). */
+static const char *const run_wide[] = {"/source/tls", "/source/redact",
+                                       "/source/correlation_header"};
+
+static int window_path(const char *ptr)
+{
+  if (strncmp(ptr, "/source/", 8) != 0)
+    return 0;
+  for (size_t i = 0; i < sizeof run_wide / sizeof *run_wide; i++) {
+    size_t n = strlen(run_wide[i]);
+    if (strncmp(ptr, run_wide[i], n) == 0 && (!ptr[n] || ptr[n] == '/'))
+      return 0;
+  }
+  return 1;
+}
+
 /* Text into the expansion: in a window template every '$' is doubled, so
  * the run's window pass never reads substituted text as a variable. */
 static void put_text(const struct xctx *x, struct cairn_buf *out,
@@ -394,8 +411,10 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
               (int)rlen, rs);
       return -1;
     }
-    if (strncmp(ptr, "/source/", 8) != 0) {
-      diag_at(x->d, x->f, ptr, 0, "${%.*s} is only expanded under \"source\"",
+    if (!window_path(ptr)) {
+      diag_at(x->d, x->f, ptr, 0,
+              "${%.*s} is only expanded under \"source\" (not in its tls, "
+              "redact or correlation_header, which hold for the whole run)",
               (int)rlen, rs);
       return -1;
     }
@@ -556,7 +575,7 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
   struct cairn_buf out = {0};
   char *plain;
 
-  x->templ = x->has_window && strncmp(ptr, "/source/", 8) == 0;
+  x->templ = x->has_window && window_path(ptr);
   x->n_window = 0;
   cairn_buf_puts(&out, "");
   if (expand_span(x, s, s + strlen(s), s, ptr, 0, &out) != 0) {

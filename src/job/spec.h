@@ -87,7 +87,9 @@ char *cairn_schemas_dir(const char *override);
  * stores a source string that keeps such references as a template, in
  * which every other '$' is doubled ("$$"), so that text substituted at
  * load (a parameter, an environment variable, a secret) is never read as
- * a variable here; this pass turns "$$" back into '$'. */
+ * a variable here; this pass turns "$$" back into '$'. The source's
+ * run-wide settings (tls, redact, correlation_header) are never templates:
+ * ${window.*} is refused there, and the runner reads them as they are. */
 json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w);
 
 /* ---- windows ------------------------------------------------------------ */

@@ -35,6 +35,8 @@ declare -A want=(
   [24-sink-name-path]=':37:13: /sinks/0: "../jobs/demo-cost" does not match pattern'
   # validate checks a declared parameter with its example: one is required
   [25-param-without-example]=':5:23: /params/rows: missing required key "example"'
+  # settings read once per run are never window templates
+  [26-window-in-redact]=':60:7: /source/redact/0: ${window.start} is only expanded under "source" (not in its tls'
 )
 n=0
 for f in "$D"/[0-9]*.json; do

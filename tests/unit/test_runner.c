@@ -204,3 +204,52 @@ Test(runner, too_many_rejects_stop_the_run_resumably)
                      "AND message LIKE '%...' FROM runs"), 1);
   remove("/tmp/cairn_runner_bad.csv");
 }
+
+/* A windowed job's run-wide source settings (tls, redact, the correlation
+ * header) are read once per run, not per window: they are stored expanded,
+ * never as a window template in which '$' is doubled. */
+Test(runner, run_wide_source_settings_are_not_window_templates)
+{
+  const char *params[] = { "ca=/etc/a$$b/${window.start}.pem", NULL };
+  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks", 0 };
+  struct cairn_job *job = NULL;
+  struct cairn_diag d = {0};
+  cairn_err err = {0};
+  char *path = cairn_strfmt("%s/tls.json", dir);
+  FILE *f;
+  const json_t *src;
+
+  cr_assert_eq(cairn_fs_mkdirs(dir, NULL), 0);
+  f = fopen(path, "w");
+  cr_assert(f);
+  fputs("{\"name\": \"tls\", \"connector_version\": \"1.0.0\","
+        " \"window\": \"day\", \"source\": {\"type\": \"http\","
+        " \"request\": {\"url\":"
+        " \"http://127.0.0.1:1/x?d=${window.start}&k=a$b\"},"
+        " \"records\": \"/value\","
+        " \"redact\": [\"x-a$$b\"], \"correlation_header\": \"x-$$\","
+        " \"tls\": {\"ca_file\": \"${param:ca}\"}},"
+        " \"transform\": {\"contract\": \"cmdb_ci\", \"fields\": {"
+        " \"ciId\": \"/id\", \"name\": \"/name\", \"tags\": \"/tags\","
+        " \"lastSeenUtc\": \"/t\", \"source\": {\"fn\": [{\"const\": \"x\"}]}}},"
+        " \"sinks\": [\"warehouse\"]}\n", f);
+  fclose(f);
+  cr_assert_eq(cairn_job_load(path, &jo, &job, &d, &err), CAIRN_OK, "%s",
+               d.text.data ? d.text.data : err.msg);
+  cairn_diag_free(&d);
+  src = job->source_cfg;
+  cr_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(src, "tls"), "ca_file")),
+                   "/etc/a$$b/${window.start}.pem");
+  cr_assert_str_eq(json_string_value(json_array_get(
+                       json_object_get(src, "redact"), 0)), "x-a$$b");
+  cr_assert_str_eq(json_string_value(json_object_get(src,
+                                                     "correlation_header")),
+                   "x-$$");
+  /* the url is still a template, expanded per window */
+  cr_assert_str_eq(json_string_value(json_object_get(
+                       json_object_get(src, "request"), "url")),
+                   "http://127.0.0.1:1/x?d=${window.start}&k=a$$b");
+  cairn_job_free(job);
+  free(path);
+}
