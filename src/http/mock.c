@@ -375,7 +375,7 @@ static void log_request(struct cairn_mock *m, long seq, const char *method,
                         const struct fault *f)
 {
   json_t *o = json_object(), *hdrs = json_object();
-  char *line, *safe = NULL;
+  char *line, *url, *safe = NULL;
   size_t safe_len = 0;
   const char *body = q->body.data ? q->body.data : "";
   size_t body_len = q->body.len;
@@ -393,7 +393,9 @@ static void log_request(struct cairn_mock *m, long seq, const char *method,
   }
   json_object_set_new(o, "seq", json_integer(seq));
   json_object_set_new(o, "method", json_string(method));
-  json_object_set_new(o, "url", json_string(q->uri));
+  url = cairn_http_url_safe(q->uri, NULL); /* credentials in the query */
+  json_object_set_new(o, "url", json_string(url));
+  free(url);
   json_object_set_new(o, "headers", hdrs);
   if (body_len <= MOCK_LOG_BODY_MAX && cairn_utf8_valid(body, body_len)) {
     json_object_set_new(o, "body", json_stringn(body, body_len));

@@ -534,7 +534,7 @@ Test(http_mock, log_has_one_json_line_per_request)
                                    .headers = h, .n_headers = 3 },
                     &resp, &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(resp.status, 200);
-  cr_assert_eq(get_status(m, "/nope"), 404);
+  cr_assert_eq(get_status(m, "/nope?sig=sig-in-log-9012&x=1"), 404);
   cairn_http_resp_free(&resp);
   cairn_mock_stop(m);
 
@@ -558,9 +558,13 @@ Test(http_mock, log_has_one_json_line_per_request)
   cr_assert_str_eq(json_string_value(json_object_get(json_array_get(lines, 1),
                                                      "entry")),
                    "unmatched");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(lines, 1),
+                                                     "url")),
+                   "/nope?sig=REDACTED&x=1");
   text = json_dumps(lines, 0);
   cr_assert(strstr(text, "tok-in-log-1234") == NULL, "%s", text);
   cr_assert(strstr(text, "cs-in-log-5678") == NULL, "%s", text);
+  cr_assert(strstr(text, "sig-in-log-9012") == NULL, "%s", text);
   free(text);
   json_decref(lines);
   free(log);
