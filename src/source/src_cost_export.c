@@ -10,12 +10,13 @@
  * disk; a manifest that lists a blob twice, or a blobName with a ".."
  * part, is refused. A chunk is up to chunk_rows records or chunk_bytes
  * bytes of one blob. The cursor is
- * {"blob","offset","line","rows","before","export","size"}: the byte
+ * {"blob","offset","line","rows","before","export","size","mtime"}: the byte
  * offset in the blob's uncompressed stream, the physical line there, the
  * data rows of this blob before it, the rows of all earlier blobs, a
  * digest of the manifest so a cursor never applies to a different export,
- * and the size of the blob's file (inside a blob) so it never applies to a
- * different file either. Row counts
+ * and the size and modification time of the blob's file (inside a blob; the
+ * time for a local export only) so it never applies to a different file
+ * either. Row counts
  * are checked against the manifest when a blob (and the export) ends; a
  * mismatch fails the chunk that ends the blob, resumably. Export metadata
  * rides in page meta "headers" for the mapping's `header` function. Design
@@ -59,6 +60,8 @@ struct blob {
   long long  bytes;     /* manifest byteCount, -1 when absent */
   long long  size;      /* bytes of its file (compressed, for gzip and zip)
                            when rd_open last opened it */
+  long long  mtime;     /* its modification time then, in ns; -1 for a
+                           downloaded copy (remote: the ETag pins it) */
   long long  data_off;  /* uncompressed offset of the first data record;
                            valid once the header is read */
   long       data_line; /* line number of that record */
@@ -862,6 +865,9 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s", b->name,
                        b->path, strerror(errno));
   b->size = (long long)st.st_size;
+  b->mtime = s->remote ? -1
+                       : (long long)st.st_mtim.tv_sec * 1000000000LL +
+                             st.st_mtim.tv_nsec;
   got = fread(magic, 1, sizeof magic, rd->fp);
   if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
     rd->kind = KIND_GZIP;
@@ -1026,14 +1032,15 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
 /* Position the reader at uncompressed offset 'off' of blob i. Plain files
  * seek; a compressed stream cannot, so going back reopens it and going
  * forward decompresses and discards (cost: the bytes skipped, at the
- * decompressor's speed). size is the size of the blob's file the offset
- * was taken in (a cursor's "size"; -1: not known): a file of another size
- * is another file, and an offset past the end of the blob cannot have
- * been taken in it either. Both are CAIRN_ESTATE: read on, the run would
+ * decompressor's speed). size and mtime are the size and modification
+ * time of the blob's file the offset was taken in (a cursor's "size" and
+ * "mtime"; -1: not known): a file of another size, or rewritten since, is
+ * another file, and an offset past the end of the blob cannot have been
+ * taken in it either. Both are CAIRN_ESTATE: read on, the run would
  * load a different export than it started (or skip the rest of the
  * blob, as if it had ended) without a word. */
 static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
-                   cairn_err *err)
+                   long long mtime, cairn_err *err)
 {
   struct reader *rd = &s->rd;
   const struct blob *b = &s->blobs[i];
@@ -1051,6 +1058,11 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
                        "bytes, not the %lld it was when read up to offset "
                        "%lld" CHANGED_SINCE, b->name, b->path, b->size, size,
                        off);
+  if (mtime >= 0 && b->mtime >= 0 && b->mtime != mtime)
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) was modified "
+                       "after it was read up to offset %lld (same size, "
+                       "another modification time)" CHANGED_SINCE, b->name,
+                       b->path, off);
   if (rd->pos + (long long)rd->at == off)
     return CAIRN_OK;
   if (rd->kind == KIND_PLAIN) {
@@ -1127,7 +1139,7 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
 
   if (h->names)
     return CAIRN_OK;
-  rc = rd_seek(s, i, 0, -1, err);
+  rc = rd_seek(s, i, 0, -1, -1, err);
   if (rc < 0)
     return rc;
   cairn_buf_reset(&s->hdr_rec);
@@ -1388,6 +1400,8 @@ struct cursor {
   long long size;    /* bytes of the blob's file offset was taken in; -1:
                         not recorded (at a blob's start, or a checkpoint
                         of an earlier version) */
+  long long mtime;   /* its modification time (ns); -1: not recorded (also
+                        for a remote export) */
 };
 
 static int parse_cursor(const struct cx_src *s, const char *text,
@@ -1407,6 +1421,8 @@ static int parse_cursor(const struct cx_src *s, const char *text,
   c->before = json_integer_value(json_object_get(j, "before"));
   c->size = json_is_integer(json_object_get(j, "size"))
                 ? json_integer_value(json_object_get(j, "size")) : -1;
+  c->mtime = json_is_integer(json_object_get(j, "mtime"))
+                 ? json_integer_value(json_object_get(j, "mtime")) : -1;
   if (id && strcmp(id, s->ident) != 0) {
     int rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "the export at %s changed "
                          "since this window started (manifest %s, "
@@ -1425,8 +1441,11 @@ static int parse_cursor(const struct cx_src *s, const char *text,
 
 static char *fmt_cursor(const struct cx_src *s, const struct cursor *c)
 {
-  char size[32] = "";
-  if (c->size >= 0)
+  char size[64] = "";
+  if (c->size >= 0 && c->mtime >= 0)
+    snprintf(size, sizeof size, ",\"size\":%lld,\"mtime\":%lld", c->size,
+             c->mtime);
+  else if (c->size >= 0)
     snprintf(size, sizeof size, ",\"size\":%lld", c->size);
   return cairn_strfmt("{\"before\":%lld,\"blob\":%zu,\"export\":\"%s\","
                       "\"line\":%ld,\"offset\":%lld,\"rows\":%lld%s}",
@@ -1439,7 +1458,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 {
   struct cx_src *s = (struct cx_src *)base;
   struct reader *rd = &s->rd;
-  struct cursor c = { 0, 0, 1, 0, 0, -1 }, next;
+  struct cursor c = { 0, 0, 1, 0, 0, -1, -1 }, next;
   long rows = 0, line_end;
   int rc;
 
@@ -1465,7 +1484,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     if (s->has_carry && s->carry_blob == c.blob && s->carry_off == c.offset)
       break; /* the chunk starts with the record the last one kept */
     s->has_carry = 0;
-    rc = rd_seek(s, c.blob, c.offset, c.size, err);
+    rc = rd_seek(s, c.blob, c.offset, c.size, c.mtime, err);
     if (rc < 0)
       return rc;
     rc = rd_fill(s, err);
@@ -1482,6 +1501,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     c.line = 1;
     c.rows = 0;
     c.size = -1;
+    c.mtime = -1;
   }
 
   /* One chunk: whole records of this blob, never more than one blob. */
@@ -1504,6 +1524,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
   if (rc > 0) {
     next.offset = s->has_carry ? s->carry_off : rd->pos + (long long)rd->at;
     next.size = s->blobs[c.blob].size;
+    next.mtime = s->blobs[c.blob].mtime;
     page->cursor_out = fmt_cursor(s, &next);
   } else {
     /* The blob ends with this chunk: its count must match before the
@@ -1517,6 +1538,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     next.offset = 0;
     next.line = 1;
     next.size = -1;
+    next.mtime = -1;
     if (next.blob < s->n_blobs) {
       page->cursor_out = fmt_cursor(s, &next);
     } else {

@@ -448,3 +448,27 @@ for pipe in 1 0; do
   expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 85 \
     "pipeline $pipe: --fresh loads the 30 + 55 rows there are now"
 done
+# The same for a plain partition rewritten in place at the same size (a
+# corrected value): its modification time tells, so the resume refuses
+# instead of splicing the old rows before the checkpoint to new ones after.
+d="$T/same"; rm -rf "$d.run"; cp -r "$T/cut-src" "$d.run"; mkdir -p "$d"
+(CAIRN_TEST_KILL_AT=loaded:2 load azure-cost-export "$d.run" "$d" \
+   --param chunk_rows=20) 2>/dev/null && fail "the kill hook did not fire"
+size0=$(stat -c %s "$d.run/part_0_0001.csv")
+python3 - "$d.run/part_0_0001.csv" <<'PY'
+import sys
+p = sys.argv[1]; lines = open(p, newline="").read().split("\n")
+i = len(lines) - 2                      # the last record, past the checkpoint
+lines[i] = lines[i].replace("0", "1", 1)  # one digit: the same size
+open(p, "w", newline="").write("\n".join(lines))
+PY
+expect_eq "$(stat -c %s "$d.run/part_0_0001.csv")" "$size0" "rewritten at the same size"
+expect_exit 3 load azure-cost-export "$d.run" "$d" --param chunk_rows=20
+grep -q 'part_0_0001.csv\\" (.*) was modified after it was read up to offset [0-9]* (same size, another modification time): the export changed since' "$d/log" ||
+  fail "same-size rewrite: message: $(tail -n 1 "$d/stdout")"
+expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 40 \
+  "same-size rewrite: the two chunks loaded before the kill, nothing after"
+load azure-cost-export "$d.run" "$d" --param chunk_rows=20 --fresh ||
+  fail "same-size rewrite: --fresh: $(tail -n 3 "$d/log")"
+expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 110 \
+  "same-size rewrite: --fresh loads the export as it is now"

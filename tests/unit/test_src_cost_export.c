@@ -4,9 +4,11 @@
  * against dataRowCount, resume by cursor into a gzip blob, legacy and
  * empty manifests, and the ways a manifest can be wrong. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/mem.h"
@@ -1008,7 +1010,8 @@ Test(src_cost_export, a_gzip_blob_of_several_members_reads_as_one)
  * CAIRN_ESTATE naming the blob, instead of taking an offset past the new
  * end for "the blob ended" and going on with the next one (which loaded
  * 70 of 110 rows and said done). A checkpoint without "size" (made by an
- * earlier version) is still caught when its offset lies past the end. */
+ * earlier version) is still caught when its offset lies past the end. A
+ * file rewritten at the same size is told by its modification time. */
 Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
 {
   const char *dir = TMP "-changed";
@@ -1018,6 +1021,8 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   cairn_source *s;
   cairn_err err = { 0 };
   char path[256], *cur = NULL, *old;
+  struct stat st;
+  struct timespec times[2];
   int rc;
 
   fresh_dir(dir);
@@ -1040,6 +1045,9 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   }
   cairn_source_close(s);
   cr_assert(strstr(cur, "\"size\":") != NULL, "%s", cur);
+  cr_assert(strstr(cur, "\"mtime\":") != NULL, "%s", cur);
+  snprintf(path, sizeof path, "%s/p.csv", dir);
+  cr_assert_eq(stat(path, &st), 0);
 
   /* p.csv now holds its first 30 rows: the checkpoint is after row 60. */
   snprintf(path, sizeof path, "%s/p.csv", dir);
@@ -1075,8 +1083,26 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   cairn_page_clear(&page);
   cairn_source_close(s);
 
-  /* As it was: the resume reads on, rows 61..100 then q.csv. */
+  /* The same rows written again: the same size, but another file as far
+   * as anyone can tell without reading what was loaded. */
   write_rows(path, 100, 1);
+  times[0] = st.st_atim;
+  times[1] = (struct timespec){ st.st_mtim.tv_sec + 1, st.st_mtim.tv_nsec };
+  cr_assert_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+  memset(&err, 0, sizeof err);
+  s = open_cfg(cfg, &ctx);
+  rc = s->ops->extract(s, cur, &page, &err);
+  cr_assert_eq(rc, CAIRN_ESTATE, "rc %d: %s", rc, err.msg);
+  cr_assert(strstr(err.msg, "blob \"p.csv\"") &&
+            strstr(err.msg, "same size, another modification time") &&
+            strstr(err.msg, "--fresh"), "%s", err.msg);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+
+  /* As it was (a copy that keeps times, cp -p or rsync -t): the resume
+   * reads on, rows 61..100 then q.csv. */
+  times[1] = st.st_mtim;
+  cr_assert_eq(utimensat(AT_FDCWD, path, times, 0), 0);
   s = open_cfg(cfg, &ctx);
   {
     long rows = 0;
