@@ -36,6 +36,8 @@ declare -A want=(
   # validate checks a declared parameter with its example: one is required
   [25-param-without-example]=':5:23: /params/rows: missing required key "example"'
   # settings read once per run are never window templates
+  # SemVer 2.0, no spaces or control characters (it goes into run records)
+  [27-bad-connector-version]=':4:24: /connector_version: "1.0.0-beta 1\u001B[2J" does not match pattern'
   [26-window-in-redact]=':60:7: /source/redact/0: ${window.start} is only expanded under "source" (not in its tls'
 )
 n=0
