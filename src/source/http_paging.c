@@ -87,6 +87,7 @@ int cairn__hs_paging_load(const json_t *cfg, struct cairn__hs_paging *p,
   size_t i;
 
   memset(p, 0, sizeof *p);
+  p->max_pages = CAIRN__HS_MAX_PAGES;
   if (!o)
     return CAIRN_OK;
   style = json_string_value(json_object_get(o, "style"));

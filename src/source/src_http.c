@@ -1398,9 +1398,12 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   rc = cursor_parse(cursor_in, &cur, err);
   if (rc < 0)
     goto done;
-  if (s->paging.max_pages && cur.page > s->paging.max_pages) {
-    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: more than max_pages (%ld) "
-                     "pages; stopping", s->paging.max_pages);
+  if (cur.page > s->paging.max_pages) {
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: more than max_pages "
+                     "(%ld) pages in this window; stopping (a server that "
+                     "ignores the page position? if the source really has "
+                     "more, raise source.paging.max_pages)",
+                     s->paging.max_pages);
     goto done;
   }
 

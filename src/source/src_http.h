@@ -251,8 +251,12 @@ struct cairn__hs_paging {
   char *last;             /* pointer whose true value marks the last page */
   char *trunc_pointer;    /* "true"/true there without a token: error */
   char *trunc_error;
-  long  max_pages;        /* 0 = no limit */
+  long  max_pages;        /* pages a window may take; more is an error */
 };
+/* The default max_pages: a server that ignores the page position but
+ * changes the body each time (a timestamp in it) is not caught by the
+ * loop check; this ends it. 100,000 pages is 10M records at 100 a page. */
+#define CAIRN__HS_MAX_PAGES 100000L
 
 /* Read cfg "paging" (CAIRN_EUSAGE with *ptr_out on a bad config). */
 int  cairn__hs_paging_load(const json_t *cfg, struct cairn__hs_paging *p,

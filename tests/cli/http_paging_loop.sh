@@ -31,4 +31,20 @@ for spec in token-cycle:token-cycle:2:"page 3 gives the same continuation token 
     expect_eq "$(sqlite3 "$T/$job/out/warehouse.db" 'SELECT count(*) FROM incident_link')" "$loaded" "$job: rows after rerun $again"
   done
 done
-echo "paging loops: token cycle and ignored offset end with exit 3; reruns add nothing"
+# A loop the checks above cannot see (a server that ignores the position
+# and changes the body each time) ends at max_pages (default 100000): the
+# pages within the limit are loaded, the run stops resumably with a message
+# that names the setting, and a rerun adds nothing.
+export CAIRN_SECRET_JIRA_API_TOKEN=jira-token-33f8d2
+jq '.name = "http-max-pages" | .source.paging.max_pages = 2' "$D/jira.json" >"$T/max-pages.json"
+for again in 0 1; do
+  rc=0
+  timeout 60 "$CAIRN" run "$T/max-pages.json" --state "$T/mp/state" --out "$T/mp/out" \
+    --param endpoint=https://h.example --replay "$F/jira.har" >"$T/mp.out" 2>"$T/mp.log" || rc=$?
+  expect_eq "$rc" 3 "max_pages: run $again"
+  grep -qF 'paging: more than max_pages (2) pages in this window; stopping' "$T/mp.out" ||
+    fail "max_pages: $(cat "$T/mp.out")"
+  grep -qF 'raise source.paging.max_pages' "$T/mp.out" || fail "max_pages hint: $(cat "$T/mp.out")"
+  expect_eq "$(sqlite3 "$T/mp/out/warehouse.db" 'SELECT count(*) FROM incident_link')" 4 "max_pages: the 2 pages' rows, run $again"
+done
+echo "paging loops: token cycle and ignored offset end with exit 3; reruns add nothing; max_pages ends the rest"

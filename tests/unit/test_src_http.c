@@ -1375,3 +1375,26 @@ Test(src_http, failed_pull_stages_nothing_durable)
   cairn_http_transport_destroy(t);
   cairn_mock_stop(m);
 }
+
+/* Every source has a page limit: 100000 unless the job sets max_pages, so
+ * a server that ignores the page position and varies its body still ends. */
+Test(src_http, max_pages_has_a_default)
+{
+  const char *cfgs[] = { "{}", "{\"paging\": {\"style\": \"next_link\","
+                               " \"pointer\": \"/next\"}}",
+                         "{\"paging\": {\"style\": \"next_link\","
+                         " \"pointer\": \"/next\", \"max_pages\": 7}}" };
+  const long want[] = { 100000, 100000, 7 };
+
+  for (size_t i = 0; i < 3; i++) {
+    json_t *cfg = json_loads(cfgs[i], 0, NULL);
+    struct cairn__hs_paging p;
+    const char *ptr = NULL;
+    cairn_err err = { 0 };
+    cr_assert_eq(cairn__hs_paging_load(cfg, &p, &ptr, &err), CAIRN_OK, "%s",
+                 err.msg);
+    cr_assert_eq(p.max_pages, want[i], "%s: %ld", cfgs[i], p.max_pages);
+    cairn__hs_paging_clear(&p);
+    json_decref(cfg);
+  }
+}
