@@ -13,7 +13,8 @@
 
 static const char usage_text[] =
   "usage: cairn run JOB [--param K=V]... [--from DATE --to DATE]\n"
-  "                 [--state DIR] [--out DIR] [--record HAR | --replay HAR]\n"
+  "                 [--state DIR] [--out DIR] [--metrics-dir DIR]\n"
+  "                 [--record HAR | --replay HAR]\n"
   "                 [--fresh] [--dry-run] [--keep-raw] [--json]\n"
   "                 [--log-format json|text] [--log-level LEVEL]\n"
   "\n"
@@ -26,6 +27,9 @@ static const char usage_text[] =
   "  --param K=V     set ${param:K} (repeatable)\n"
   "  --state DIR     checkpoint store (default $CAIRN_STATE or ./state)\n"
   "  --out DIR       output root for sinks (default $CAIRN_OUT or ./out)\n"
+  "  --metrics-dir DIR\n"
+  "                  where <job>.prom goes (default $CAIRN_METRICS_DIR or\n"
+  "                  <state>/metrics)\n"
   "  --record HAR    record every HTTP exchange (credentials redacted)\n"
   "  --replay HAR    answer HTTP from a recording, no network\n"
   "  --dry-run       validate and show the plan; nothing runs\n"
