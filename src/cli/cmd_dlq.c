@@ -16,7 +16,8 @@ static const char usage_text[] =
   "\n"
   "Lists the records of JOB that failed mapping or contract validation,\n"
   "with window, chunk, source position, every reason and the raw record\n"
-  "(PII policy applied). --json prints one JSON array.\n";
+  "(PII policy applied). --json prints one JSON array. --out DIR is\n"
+  "accepted and ignored, so a run's own flags can be passed as they are.\n";
 
 static const char *field(const json_t *o, const char *k)
 {

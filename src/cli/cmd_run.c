@@ -37,7 +37,9 @@ static const char usage_text[] =
   "  --json          print the end-of-run summary as one JSON object\n"
   "\n"
   "Exit codes: 0 done; 2 usage, invalid job or already running (nothing\n"
-  "ran); 3 failed but resumable (checkpoint kept).\n";
+  "ran), or a job error found once the run started (a source query the\n"
+  "server or SQLite refuses: fix the job; the checkpoint is kept); 3\n"
+  "failed but resumable (checkpoint kept).\n";
 
 int cairn_cmd_run(int argc, char **argv)
 {

@@ -15,7 +15,8 @@ static const char usage_text[] =
   "\n"
   "Shows the last runs (with their audit fields), the windows of each job\n"
   "with their last loaded seq, records loaded and rejected, and the DLQ\n"
-  "depth. JOB is a job name or a job file path.\n";
+  "depth. JOB is a job name or a job file path. --out DIR is accepted\n"
+  "and ignored, so a run's own flags can be passed as they are.\n";
 
 /* "jobs/demo-cost.json" -> "demo-cost": accept a path for convenience. */
 static const char *js(const json_t *o, const char *k)
