@@ -168,6 +168,22 @@ int cairn_fs_exists(const char *path)
   return stat(path, &st) == 0;
 }
 
+void cairn_fs_stamp_of(const struct stat *st, struct cairn_fs_stamp *out)
+{
+  out->size = (long long)st->st_size;
+  out->mtime_ns = (long long)st->st_mtim.tv_sec * 1000000000LL +
+                  st->st_mtim.tv_nsec;
+}
+
+int cairn_fs_stamp(int fd, const char *path, struct cairn_fs_stamp *out)
+{
+  struct stat st;
+  if ((fd >= 0 ? fstat(fd, &st) : stat(path, &st)) != 0)
+    return -1;
+  cairn_fs_stamp_of(&st, out);
+  return 0;
+}
+
 static int rm_one(const char *p, const struct stat *st, int flag,
                   struct FTW *ftw)
 {

@@ -42,6 +42,17 @@ int cairn_fs_fsync_parent(const char *path, cairn_err *err);
 /* Read a whole file into out (appends). */
 int cairn_fs_read_all(const char *path, struct cairn_buf *out, cairn_err *err);
 int cairn_fs_exists(const char *path);
+/* What a checkpoint taken inside an input file records of it: its size
+ * and modification time (ns). A file rewritten since has another (unless
+ * copied with its times kept). fd >= 0: that open file, else path. 0, or
+ * -1 with errno. */
+struct cairn_fs_stamp {
+  long long size;
+  long long mtime_ns;
+};
+int cairn_fs_stamp(int fd, const char *path, struct cairn_fs_stamp *out);
+struct stat;
+void cairn_fs_stamp_of(const struct stat *st, struct cairn_fs_stamp *out);
 /* rm -rf; missing path is fine. */
 int cairn_fs_remove_tree(const char *path, cairn_err *err);
 /* Join two path parts with one '/'; new string. */

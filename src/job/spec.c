@@ -855,6 +855,53 @@ static json_t *parse_params(const char *const *params, struct cairn_diag *d)
   return o;
 }
 
+/* Add to names every NAME of a ${param:NAME...} in the text of v, even in
+ * a default that expansion would not reach, and every declared one. */
+static void param_names(const json_t *doc, json_t *names)
+{
+  char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+  const json_t *decl = json_object_get(doc, "params");
+  const char *k;
+  json_t *v;
+
+  for (const char *p = text; p && (p = strstr(p, "${param:")); ) {
+    size_t n;
+    p += 8;
+    n = strcspn(p, ":}\"");
+    json_object_setn_nocheck(names, p, n, json_true());
+    p += n;
+  }
+  json_object_foreach((json_t *)decl, k, v)
+    json_object_set(names, k, json_true());
+  free(text);
+}
+
+/* A --param the job neither declares nor uses is a typo (inptu=...), which
+ * would otherwise run the job on its default without a word. */
+static void check_params(const json_t *given, const json_t *doc,
+                         struct cairn_diag *d)
+{
+  json_t *names = json_object();
+  const char *k;
+  json_t *v;
+
+  param_names(doc, names);
+  json_object_foreach((json_t *)given, k, v) {
+    struct cairn_buf have = {0};
+    const char *n;
+    json_t *t;
+    if (json_object_get(names, k))
+      continue;
+    json_object_foreach(names, n, t)
+      cairn_buf_printf(&have, "%s%s", have.len ? ", " : "", n);
+    diag_text(d, "--param %s: the job has no parameter \"%s\" (%s%s)", k, k,
+              have.len ? "it has: " : "it takes none",
+              have.len ? have.data : "");
+    cairn_buf_free(&have);
+  }
+  json_decref(names);
+}
+
 int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
                    struct cairn_job **out, struct cairn_diag *d,
                    cairn_err *err)
@@ -908,6 +955,7 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
                                                       : CAIRN_WINDOW_MONTH;
   /* Expand variables over the whole document. */
   x.params = parse_params(opts->params, d);
+  check_params(x.params, f.doc, d);
   x.used = job->params;
   x.secrets = job->secrets;
   x.has_window = job->window_kind != CAIRN_WINDOW_NONE;

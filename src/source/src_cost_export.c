@@ -864,10 +864,12 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   if (!rd->fp || fstat(fileno(rd->fp), &st) != 0)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s", b->name,
                        b->path, strerror(errno));
-  b->size = (long long)st.st_size;
-  b->mtime = s->remote ? -1
-                       : (long long)st.st_mtim.tv_sec * 1000000000LL +
-                             st.st_mtim.tv_nsec;
+  {
+    struct cairn_fs_stamp stamp;
+    cairn_fs_stamp_of(&st, &stamp);
+    b->size = stamp.size;
+    b->mtime = s->remote ? -1 : stamp.mtime_ns;
+  }
   got = fread(magic, 1, sizeof magic, rd->fp);
   if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
     rd->kind = KIND_GZIP;

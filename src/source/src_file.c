@@ -2,12 +2,18 @@
 /* src_file.c -- local CSV (RFC 4180) and NDJSON files, one file or a glob.
  *
  * A chunk is up to chunk_rows records (or chunk_bytes bytes) of one file.
- * The cursor is {"file":i,"offset":bytes,"line":n}: a resumed run seeks
- * straight to the offset (only the header record is read again), so the
- * source is REREADABLE and the runner does not spool it. extract() finds
+ * The cursor is {"file":i,"name":path,"offset":bytes,"line":n} and, inside
+ * a file, its "size" and "mtime": a resumed run seeks straight to the
+ * offset (only the header record is read again), so the source is
+ * REREADABLE and the runner does not spool it. A glob matches files anew
+ * each run: a resume whose file i is another file (one deleted or added
+ * before it), or whose file was rewritten since (another size or
+ * modification time), is refused (CAIRN_ESTATE, "run again with --fresh")
+ * instead of skipping or repeating records. extract() finds
  * record boundaries (newlines outside quotes) and copies the raw bytes;
  * decode() splits fields. Quoted fields may hold commas, doubled quotes
  * and newlines; CRLF and a UTF-8 BOM are accepted. */
+#include "core/fsx.h"
 #include "core/jsonx.h"
 #include "source/source.h"
 #include "source/csv.h"
@@ -214,6 +220,61 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
 
 /* ---- extract -------------------------------------------------------------- */
 
+#define FILES_CHANGED ": the input changed since this window's checkpoint, " \
+  "so its positions no longer apply; nothing from the checkpoint on was " \
+  "loaded (run again with --fresh to load the files as they are now)"
+
+/* The checkpoint c must still describe the files: file i is the file it
+ * names, and when c points inside it, unchanged since. */
+static int check_cursor(const struct file_src *s, const json_t *c,
+                        size_t index, long long offset, cairn_err *err)
+{
+  const char *name = json_string_value(json_object_get(c, "name"));
+  const json_t *size = json_object_get(c, "size");
+  const json_t *mtime = json_object_get(c, "mtime");
+  struct cairn_fs_stamp now;
+
+  if (!name) /* a checkpoint of an earlier version */
+    return CAIRN_OK;
+  if (index >= s->n_files || strcmp(s->files[index], name) != 0)
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "file %zu of the checkpoint "
+                       "was %s, and is %s now (files were added or removed)"
+                       FILES_CHANGED, index + 1, name,
+                       index < s->n_files ? s->files[index] : "no file");
+  if (offset == 0 || !json_is_integer(size) || !json_is_integer(mtime))
+    return CAIRN_OK;
+  if (cairn_fs_stamp(-1, name, &now) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", name,
+                       strerror(errno));
+  if (now.size != json_integer_value(size) ||
+      now.mtime_ns != json_integer_value(mtime))
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "%s was rewritten after it was "
+                       "read up to offset %lld (%lld bytes then, %lld now)"
+                       FILES_CHANGED, name, offset,
+                       (long long)json_integer_value(size), now.size);
+  return CAIRN_OK;
+}
+
+/* The cursor of file index at offset (inside it: with its stamp). */
+static char *fmt_cursor(const struct file_src *s, size_t index, long line,
+                        long long offset)
+{
+  json_t *c = json_pack("{s:I,s:s,s:I,s:I}", "file", (json_int_t)index,
+                        "name", s->files[index], "line", (json_int_t)line,
+                        "offset", (json_int_t)offset);
+  struct cairn_fs_stamp st;
+  char *text;
+
+  if (offset > 0 && s->fp && s->fp_index == index &&
+      cairn_fs_stamp(fileno(s->fp), NULL, &st) == 0) {
+    json_object_set_new(c, "size", json_integer(st.size));
+    json_object_set_new(c, "mtime", json_integer(st.mtime_ns));
+  }
+  text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(c);
+  return text;
+}
+
 static int file_extract(cairn_source *base, const char *cursor_in,
                         struct cairn_page *page, cairn_err *err)
 {
@@ -232,7 +293,10 @@ static int file_extract(cairn_source *base, const char *cursor_in,
     index = (size_t)json_integer_value(json_object_get(c, "file"));
     offset = json_integer_value(json_object_get(c, "offset"));
     line = (long)json_integer_value(json_object_get(c, "line"));
+    rc = check_cursor(s, c, index, offset, err);
     json_decref(c);
+    if (rc < 0)
+      return rc;
   }
   for (;;) {
     if (index >= s->n_files)
@@ -284,11 +348,10 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   if (rc < 0)
     return rc;
   if (rc > 0) {
-    page->cursor_out = cairn_strfmt("{\"file\":%zu,\"line\":%ld,\"offset\":%lld}",
-                                    index, line_end, s->pos + (long long)s->at);
+    page->cursor_out = fmt_cursor(s, index, line_end,
+                                  s->pos + (long long)s->at);
   } else if (index + 1 < s->n_files) {
-    page->cursor_out = cairn_strfmt("{\"file\":%zu,\"line\":1,\"offset\":0}",
-                                    index + 1);
+    page->cursor_out = fmt_cursor(s, index + 1, 1, 0);
   } else {
     page->cursor_out = NULL;
   }
