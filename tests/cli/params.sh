@@ -10,6 +10,14 @@ expect_eq "$rc" 2 "run without a required param"
 [[ "$err" == "$J:"*": /source/path: parameter \"input\" is required: the FOCUS CSV to load (pass --param input=VALUE, e.g. fixtures/demo/cost.csv)" ]] || fail "message: $err"
 [ ! -e "$T/state" ] || fail "state touched"
 expect_eq "$("$CAIRN" validate "$J")" "$J: ok" "validate uses the example"
+# A --param the job neither declares nor uses is a typo: refused, by run
+# (nothing touched) and by validate, naming the parameters there are.
+for cmd in run validate; do
+  set +e; err=$("$CAIRN" $cmd "$J" "${S[@]}" --param input=tests/data/csv/cost10.csv --param inptu=x 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 2 "$cmd with an unknown param"
+  [[ "$err" == *'--param inptu: the job has no parameter "inptu" (it has: '*input* ]] || fail "$cmd: unknown param: $err"
+done
+[ ! -e "$T/state" ] || fail "state touched by an unknown param"
 "$CAIRN" run "$J" "${S[@]}" --param input=tests/data/csv/cost10.csv >/dev/null 2>&1 || fail "run with the param"
 expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 10 rows
 
