@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/cpu.h"
 #include "core/fsx.h"
+#include "core/sqlx.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -604,7 +605,8 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     }
     cairn_buf_puts(&b, ");");
   }
-  rc = exec(s, b.data, err);
+  rc = cairn_sqlite_setup(s->db, b.data, BUSY_MS);
+  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
   if (rc == CAIRN_OK)
     rc = upgrade_tables(s, &added_part, err);
   if (rc == CAIRN_OK)
@@ -1510,7 +1512,8 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                      " PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
                      " PRAGMA wal_autocheckpoint=4000;",
                      (long long)(page > 0 ? page : 65536));
-  rc = exec(s, sql, err);
+  rc = cairn_sqlite_setup(s->db, sql, BUSY_MS);
+  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, sql);
   free(sql);
   if (rc < 0)
     return rc;

@@ -7,6 +7,7 @@
 #include "core/hash.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/sqlx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -158,7 +159,9 @@ int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
     goto done;
   }
   sqlite3_busy_timeout(st->db, 10000);
-  rc = exec_sql(st, schema_sql, err);
+  if (cairn_sqlite_setup(st->db, schema_sql, 10000) != SQLITE_OK)
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: %s: %s", path,
+                     sqlite3_errmsg(st->db));
 done:
   free(path);
   if (rc < 0) {

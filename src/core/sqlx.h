@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* sqlx.h -- what the state store and the SQLite sink share about SQLite. */
+#ifndef CAIRN_SQLX_H
+#define CAIRN_SQLX_H
+
+#include <sqlite3.h>
+
+/* sqlite3_exec for a connection's setup (journal mode, CREATE ... IF NOT
+ * EXISTS), which every statement of must be safe to run again. Two
+ * processes opening one new database together (two jobs sharing a state
+ * directory or a warehouse) both switch it to WAL, and SQLite answers one
+ * of them SQLITE_BUSY at once, without the busy handler: this runs sql
+ * again until it gets through or ms have passed. Returns the last
+ * sqlite3_exec code. */
+int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms);
+
+#endif
