@@ -98,9 +98,16 @@ int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st)
             "this state directory (--state, $CAIRN_STATE)\n", cmd, dir, path,
             strerror(errno));
     rc = 2;
-  } else if (cairn_state_open(dir, st, &err) < 0) {
-    fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
-    rc = 3;
+  } else {
+    int on_disk = 0;
+    if (cairn_state_open_read(dir, st, &on_disk, &err) < 0) {
+      fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
+      rc = 3;
+    } else if (on_disk) {
+      fprintf(stderr, "cairn %s: note: no write access to %s, so %s is read "
+              "as it is on disk: a run in progress may have committed more\n",
+              cmd, dir, path);
+    }
   }
   free(path);
   return rc;

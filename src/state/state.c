@@ -172,6 +172,70 @@ done:
   return CAIRN_OK;
 }
 
+/* path as a file: URI with the parameter q (?, # and % escaped). */
+static char *file_uri(const char *path, const char *q)
+{
+  struct cairn_buf b = {0};
+  cairn_buf_puts(&b, "file:");
+  for (const char *p = path; *p; p++) {
+    if (*p == '?' || *p == '#' || *p == '%')
+      cairn_buf_printf(&b, "%%%02X", (unsigned char)*p);
+    else
+      cairn_buf_putc(&b, *p);
+  }
+  cairn_buf_printf(&b, "?%s", q);
+  return cairn_buf_take(&b);
+}
+
+int cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
+                          cairn_err *err)
+{
+  cairn_state *st = cairn_xcalloc(1, sizeof *st);
+  char *path = cairn_path_join(dir, "cairn.db"), *uri = NULL;
+  int rc = CAIRN_OK;
+
+  *out = NULL;
+  *on_disk = 0;
+  st->dir = cairn_xstrdup(dir);
+  /* Read-write first (without creating anything) where allowed: such a
+   * connection, the last to close, folds the WAL in and removes the -wal
+   * and -shm files, where a read-only one would leave them behind, owned
+   * by this user, for the service's next run to trip on. */
+  static const char *const modes[] = { "mode=rw", "mode=ro", "immutable=1" };
+  for (int pass = 0; pass < 3; pass++) {
+    int sr;
+    uri = file_uri(path, modes[pass]);
+    sr = sqlite3_open_v2(uri, &st->db, (pass ? SQLITE_OPEN_READONLY
+                                             : SQLITE_OPEN_READWRITE) |
+                         SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    if (sr == SQLITE_OK) {
+      sqlite3_busy_timeout(st->db, 10000);
+      /* opening is lazy: the first read finds out */
+      sr = sqlite3_exec(st->db, "SELECT count(*) FROM sqlite_master", NULL,
+                        NULL, NULL);
+    }
+    free(uri);
+    if (sr == SQLITE_OK) {
+      *on_disk = pass == 2;
+      rc = CAIRN_OK;
+      break;
+    }
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: cannot read %s: %s", path,
+                     st->db ? sqlite3_errmsg(st->db) : "out of memory");
+    sqlite3_close(st->db);
+    st->db = NULL;
+    if ((sr & 0xff) != SQLITE_READONLY && (sr & 0xff) != SQLITE_CANTOPEN)
+      break;
+  }
+  free(path);
+  if (rc < 0) {
+    cairn_state_close(st);
+    return rc;
+  }
+  *out = st;
+  return CAIRN_OK;
+}
+
 void cairn_state_close(cairn_state *st)
 {
   if (!st)

@@ -27,6 +27,15 @@ typedef struct cairn_state cairn_state;
 
 /* Open (creating dir and schema). *out NULL on failure. */
 int  cairn_state_open(const char *dir, cairn_state **out, cairn_err *err);
+/* Open an existing state to read it only (cairn status, cairn dlq): no
+ * directory, schema or file is created, so a user without write access
+ * (the state belongs to the service's user) can read it. When SQLite
+ * cannot open it read-only either (a WAL database with no -shm file to
+ * share, in a directory the user cannot write), the file is read as it
+ * is on disk, without locks (*on_disk set): exact when no run is in
+ * progress, since the last connection to close folds the WAL in. */
+int  cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
+                           cairn_err *err);
 void cairn_state_close(cairn_state *st);   /* NULL ok */
 const char *cairn_state_dir(const cairn_state *st);
 

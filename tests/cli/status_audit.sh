@@ -74,3 +74,20 @@ expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '.run
 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" --out "$T/k-out" >/dev/null 2>&1 || fail "resume"
 expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '[.runs[].status] | join(" ")')" \
   "done killed" "runs after the resume"
+
+# status and dlq only read the state: a user who may not write it (the
+# state belongs to the service's user) reads it all the same, and nothing
+# is left behind in it (no -wal/-shm files of the reader's). As root,
+# through setpriv, when there is one; skipped otherwise.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+  chmod -R go+rX "$T/k-state"; chmod go+rx "$T"
+  install -m 755 "$CAIRN" "$T/cairn-ro"
+  before=$(ls "$T/k-state")
+  nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+  st=$(nobody "$T/cairn-ro" status demo-cost --state "$T/k-state" --json 2>"$T/ro.err") || fail "status as nobody: $(cat "$T/ro.err")"
+  expect_eq "$(jq -r '[.runs[].status] | join(" ")' <<<"$st")" "done killed" "status as nobody"
+  grep -q "note: no write access to $T/k-state" "$T/ro.err" || fail "no note: $(cat "$T/ro.err")"
+  nobody "$T/cairn-ro" dlq demo-cost --state "$T/k-state" >/dev/null 2>"$T/ro.err" || fail "dlq as nobody: $(cat "$T/ro.err")"
+  "$CAIRN" status demo-cost --state "$T/k-state" >/dev/null || fail "status as root"
+  expect_eq "$(ls "$T/k-state")" "$before" "readers leave no files in the state"
+fi
