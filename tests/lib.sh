@@ -10,6 +10,14 @@ export CAIRN_LOG_FORMAT=json
 unset CAIRN_STATE CAIRN_OUT CAIRN_DISABLE CAIRN_TEST_KILL_AT CAIRN_TEST_FAULT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# uses JOBFILE K=V...: the --param flags for those K the job file names
+# (a job refuses a --param it has none of), one per line for mapfile.
+uses() {
+  local j=$1 kv; shift
+  for kv in "$@"; do
+    if grep -qF "\${param:${kv%%=*}" "$j"; then printf -- '--param\n%s\n' "$kv"; fi
+  done
+}
 expect_eq() { [ "$1" == "$2" ] || fail "${3:-values differ}: expected [$2], got [$1]"; }
 # expect_exit CODE cmd...: run cmd, require its exit code.
 expect_exit() {

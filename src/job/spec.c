@@ -879,7 +879,7 @@ static void param_names(const json_t *doc, json_t *names)
 /* A --param the job neither declares nor uses is a typo (inptu=...), which
  * would otherwise run the job on its default without a word. */
 static void check_params(const json_t *given, const json_t *doc,
-                         struct cairn_diag *d)
+                         const struct src_file *f, struct cairn_diag *d)
 {
   json_t *names = json_object();
   const char *k;
@@ -894,9 +894,10 @@ static void check_params(const json_t *given, const json_t *doc,
       continue;
     json_object_foreach(names, n, t)
       cairn_buf_printf(&have, "%s%s", have.len ? ", " : "", n);
-    diag_text(d, "--param %s: the job has no parameter \"%s\" (%s%s)", k, k,
-              have.len ? "it has: " : "it takes none",
-              have.len ? have.data : "");
+    diag_at(d, f, json_object_get(doc, "params") ? "/params" : "", 0,
+            "--param %s: the job has no parameter \"%s\" (%s%s)", k, k,
+            have.len ? "it has: " : "it takes none",
+            have.len ? have.data : "");
     cairn_buf_free(&have);
   }
   json_decref(names);
@@ -955,7 +956,7 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
                                                       : CAIRN_WINDOW_MONTH;
   /* Expand variables over the whole document. */
   x.params = parse_params(opts->params, d);
-  check_params(x.params, f.doc, d);
+  check_params(x.params, f.doc, &f, d);
   x.used = job->params;
   x.secrets = job->secrets;
   x.has_window = job->window_kind != CAIRN_WINDOW_NONE;

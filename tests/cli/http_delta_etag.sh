@@ -12,8 +12,9 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 
 run() {   # JOB N: run number N of JOB (same state and output every time)
-  "$CAIRN" run "tests/data/http-jobs/$1.json" --state "$T/$1/state" --out "$T/$1/out" \
-    --param endpoint="$MOCK_URL" --param token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token" \
+  local p; mapfile -t p < <(uses "tests/data/http-jobs/$1.json" endpoint="$MOCK_URL" \
+    token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token")
+  "$CAIRN" run "tests/data/http-jobs/$1.json" --state "$T/$1/state" --out "$T/$1/out" "${p[@]}" \
     >"$T/$1.$2.out" 2>"$T/$1.$2.log" || fail "$1 run $2: exit $? ($(tail -n 2 "$T/$1.$2.log"))"
 }
 q() { sqlite3 "$T/$1/out/warehouse.db" "$2"; }

@@ -19,8 +19,9 @@ FAULTS=(429:retry-after=1@2 429:retry-after=date@3 503@4 reset@5 truncate@6 502@
 run_job() {
   local job=$1 har=$2 name=$3; shift 3
   start_mock "$har" "$T/$name.mock.log" "$@"
-  "$CAIRN" run "tests/data/http-jobs/$job.json" --state "$T/$name/state" --out "$T/$name/out" \
-    --param endpoint="$MOCK_URL" --param token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token" \
+  local p; mapfile -t p < <(uses "tests/data/http-jobs/$job.json" endpoint="$MOCK_URL" \
+    token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token")
+  "$CAIRN" run "tests/data/http-jobs/$job.json" --state "$T/$name/state" --out "$T/$name/out" "${p[@]}" \
     >"$T/$name.out" 2>"$T/$name.log" || fail "$name: exit $? ($(tail -n 3 "$T/$name.log"))"
   stop_mock
 }

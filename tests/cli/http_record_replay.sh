@@ -19,8 +19,10 @@ BASIC=$(printf '%s' "cairn.integration:$SNOW_PASS" | base64 -w0)
 
 run() {   # JOB NAME ARGS...: run into $T/NAME, logs in $T/NAME.log
   local job=$1 name=$2; shift 2
+  local tok   # the Azure job's token endpoint (ServiceNow has none)
+  mapfile -t tok < <(uses "tests/data/http-jobs/$job.json" token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token")
   "$CAIRN" run "tests/data/http-jobs/$job.json" --state "$T/$name/state" --out "$T/$name/out" \
-    --keep-raw --param token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token" \
+    --keep-raw "${tok[@]}" \
     "$@" >"$T/$name.out" 2>"$T/$name.log" || fail "$name: exit $? ($(tail -n 2 "$T/$name.log"))"
 }
 token_calls() { grep -c '/oauth2/v2.0/token' "$1" || true; }
@@ -76,4 +78,16 @@ stop_mock
 expect_eq "$(token_calls "$T/arg-401.mock.log")" 2 "token requests with a 401 in the middle"
 expect_eq "$(jq -r .status "$T/arg-401.mock.log" | tr '\n' ' ')" "200 200 401 200 200 200 " "requests of the 401 run"
 expect_eq "$(sqlite3 "$T/arg-401/out/warehouse.db" .dump)" "$(sqlite3 "$T/arg-rec/out/warehouse.db" .dump)" "401 run data"
+# A recording that cannot be written (a missing folder, a directory) is
+# refused before the run (exit 2, nothing run), not found out after it.
+for bad in "$T/missing/x.har" "$T"; do
+  set +e
+  "$CAIRN" run tests/data/http-jobs/arg.json --state "$T/bad/state" --out "$T/bad/out" \
+    --param token_url=http://127.0.0.1:9/t --param endpoint=http://127.0.0.1:9 \
+    --record "$bad" >"$T/bad.out" 2>"$T/bad.log"
+  rc=$?; set -e
+  expect_eq "$rc" 2 "--record $bad"
+  grep -qF -- "--record $bad: cannot write the recording there" "$T/bad.out" "$T/bad.log" || fail "--record $bad: $(cat "$T/bad.out" "$T/bad.log")"
+  [ ! -e "$T/bad/out" ] && [ -z "$(sqlite3 "$T/bad/state/cairn.db" 'SELECT * FROM runs' 2>/dev/null)" ] || fail "--record $bad: the run ran"
+done
 echo "record/replay equal, no secrets in HAR/logs/state, tokens: 1 per run (+1 after 401)"

@@ -24,10 +24,11 @@ for name in "${!want[@]}"; do
 done
 # Every shipped test job validates.
 for f in tests/data/http-jobs/*.json; do
+  mapfile -t p < <(uses "$f" endpoint=https://h.example token_url=https://login.example/t)
   CAIRN_SECRET_ARM_CLIENT_SECRET=x CAIRN_SECRET_GRAPH_CLIENT_SECRET=x CAIRN_SECRET_SNOW_PASSWORD=x \
   CAIRN_SECRET_SCIM_TOKEN=x CAIRN_SECRET_JIRA_API_TOKEN=x CAIRN_SECRET_BLOB_SAS_SIG=x \
   CAIRN_SECRET_FAKE_FN_KEY=x \
-    "$CAIRN" validate "$f" --param endpoint=https://h.example --param token_url=https://login.example/t >/dev/null ||
+    "$CAIRN" validate "$f" "${p[@]}" >/dev/null ||
     fail "$f does not validate"
 done
 echo "${#want[@]} broken http jobs rejected with file:line:col"

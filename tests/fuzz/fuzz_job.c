@@ -44,8 +44,9 @@ static int well_placed(const char *text)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   const char *path;
-  static const char *params[] = { "input=fixtures/demo/cost.csv",
-                                  "tenant_id=t", "client_id=c", NULL };
+  static const char *const all[] = { "input=fixtures/demo/cost.csv",
+                                      "tenant_id=t", "client_id=c" };
+  const char *params[4] = { NULL };
   struct cairn_job_opts jo = { params, "schemas", "sinks", 0 };
   struct cairn_job *job = NULL;
   struct cairn_diag d = {0};
@@ -53,6 +54,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int rc;
 
   path = fuzz_input_file("job", ".json", data, size);
+  /* Only the parameters the input names: an unknown one is refused. */
+  for (size_t i = 0, n = 0; i < sizeof all / sizeof *all; i++) {
+    char ref[32];
+    snprintf(ref, sizeof ref, "${param:%.*s", (int)strcspn(all[i], "="),
+             all[i]);
+    if (memmem(data, size, ref, strlen(ref)))
+      params[n++] = all[i];
+  }
   rc = cairn_job_load(path, &jo, &job, &d, &err);
   if (rc == CAIRN_OK) {
     CHECK(job != NULL && d.n == 0);
