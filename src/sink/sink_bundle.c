@@ -1217,14 +1217,14 @@ static int load_key(struct bundle_sink *s, const char *pem, cairn_err *err)
     abort();
   s->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
   if (!s->key) {
-    rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, 0,
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                      "secret %s: not an unencrypted PEM private key "
                      "(make one with openssl genpkey -algorithm ed25519)",
                      SIGNING_SECRET);
     goto done;
   }
   if (EVP_PKEY_get_base_id(s->key) != EVP_PKEY_ED25519) {
-    rc = CAIRN_RAISE(err, CAIRN_ECRYPTO, 0,
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                      "secret %s: not an Ed25519 key", SIGNING_SECRET);
     goto done;
   }

@@ -118,4 +118,19 @@ grep -q "will be unsigned" "$T/unsigned/log" || fail "no unsigned warning"
 "$CAIRN" verify "$(bundle "$T/unsigned")" | grep -qx "signature:    none (unsigned bundle)" \
   || fail "unsigned summary"
 expect_exit 4 "$CAIRN" verify "$(bundle "$T/unsigned")" --pubkey "$T/pub.pem" 2>/dev/null
+
+# A signing key that is not one (RSA, garbage) is a configuration error:
+# exit 2 before the run, nothing in the state, not a resumable exit 3 a
+# scheduler would retry for nothing.
+openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:1024 -out "$T/rsa.pem" 2>/dev/null
+for k in "$T/rsa.pem:not an Ed25519 key" "garbage:not an unencrypted PEM private key"; do
+  f=${k%%:*} want=${k#*:}
+  key=$([ -f "$f" ] && cat "$f" || echo "$f")
+  mkdir -p "$T/badkey"
+  set +e; CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$key" run "$T/badkey"; rc=$?; set -e
+  expect_eq "$rc" 2 "signing key $want"
+  grep -q "secret EVIDENCE_SIGNING_KEY: $want" "$T/badkey/log" || fail "key $want: $(tail -n 2 "$T/badkey/log")"
+  expect_eq "$(sqlite3 "$T/badkey/state/cairn.db" 'SELECT count(*) FROM runs' 2>/dev/null || echo 0)" 0 "key $want: no run recorded"
+  rm -rf "$T/badkey"
+done
 echo "bundle_run: ok"
