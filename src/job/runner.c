@@ -292,7 +292,7 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
                    "window %s: %lld of %lld records rejected (%.1f%% > "
                    "max_reject_ratio %.1f%%); see `cairn dlq %s`. Fix the "
                    "mapping (the upstream format may have changed) or the "
-                   "input, then rerun%s", r->w->key, (long long)rejs,
+                   "input, then rerun with --fresh%s", r->w->key, (long long)rejs,
                    (long long)(recs + rejs), ratio * 100, max * 100,
                    r->job->name, eg.data ? eg.data : "");
   cairn_buf_free(&eg);
@@ -1382,8 +1382,14 @@ out:
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),
                "run failed: %s%s", message_line,
-               exit_code == CAIRN_EXIT_RESUMABLE
-                   ? " (checkpoint kept; run again to resume)" : "");
+               exit_code != CAIRN_EXIT_RESUMABLE ? ""
+               : err.code == CAIRN_EREJECTS
+                   /* resuming as it is cannot get past the guard, and the
+                    * records rejected so far are only in the DLQ */
+                   ? " (checkpoint kept; once the mapping or input is "
+                     "fixed, --fresh reloads the window with the records "
+                     "rejected so far; a plain rerun counts them again)"
+                   : " (checkpoint kept; run again to resume)");
   } else {
     cairn_info("run done");
   }

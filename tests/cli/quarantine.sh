@@ -47,3 +47,21 @@ expect_eq "$(jq -r '.[0].raw_base64' <<<"$json" | base64 -d | od -An -tx1)" \
 listing=$("$CAIRN" dlq demo-cost "${U[@]}")
 expect_eq "$(grep -c . <<<"$listing")" 3 "listing lines"
 grep -qF '    raw: ' <<<"$listing" && grep -qF '/subs\xffcriptions/' <<<"$listing" || fail "escaped raw: $listing"
+
+# The reject-ratio guard: a mapping broken by an upstream rename rejects
+# everything; the run stops (exit 3) telling to fix it and rerun with
+# --fresh. A plain rerun after the fix cannot pass the guard (the records
+# rejected so far count again); --fresh loads every record and empties the
+# window's DLQ.
+mkdir -p "$T/g/jobs"
+jq '.transform.fields.billedCost.from = "BilledCostUSD"' jobs/demo-cost.json >"$T/g/jobs/demo-cost.json"
+G=(--state "$T/g/state" --out "$T/g/out" --param chunk_rows=500)
+export CAIRN_SINKS="$ROOT/sinks"
+set +e; "$CAIRN" run "$T/g/jobs/demo-cost.json" "${G[@]}" >/dev/null 2>"$T/g.log"; rc=$?; set -e
+expect_eq "$rc" 3 "guard"
+grep -q 'records rejected (.*max_reject_ratio.*then rerun with --fresh.*once the mapping or input is fixed, --fresh reloads the window' "$T/g.log" || fail "guard message: $(grep error "$T/g.log")"
+set +e; "$CAIRN" run jobs/demo-cost.json "${G[@]}" >/dev/null 2>&1; rc=$?; set -e
+expect_eq "$rc" 3 "a plain rerun after the fix stops at the guard again"
+"$CAIRN" run jobs/demo-cost.json "${G[@]}" --fresh >/dev/null 2>"$T/g.log" || fail "--fresh after the fix: $(tail -n 2 "$T/g.log")"
+expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "--fresh loads every record once"
+expect_eq "$("$CAIRN" status demo-cost --state "$T/g/state" --json | jq .dlq_depth)" 0 "--fresh empties the DLQ"
