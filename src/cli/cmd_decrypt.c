@@ -15,7 +15,8 @@ static const char usage_text[] =
   "\n"
   "Decrypts values written by the PII policy \"encrypt\"\n"
   "(enc:v1:<key_id>:<base64>), one per argument or, without arguments, one\n"
-  "per line of standard input, and prints the plaintexts in order. The key\n"
+  "per line of standard input, and prints the plaintexts in order (an\n"
+  "empty line, such as a NULL column, gives an empty line). The key\n"
   "(32 bytes as 64 hex digits or base64) is read from the secret NAME\n"
   "($CAIRN_SECRET_<NAME> or $CREDENTIALS_DIRECTORY/<NAME>) or from FILE.\n"
   "A wrong key or a damaged value fails with exit 4; usage errors exit 2.\n";
@@ -108,6 +109,8 @@ int cairn_cmd_decrypt(int argc, char **argv)
       line[strcspn(line, "\r\n")] = '\0';
       if (*line)
         rc = decrypt_one(line, key);
+      else
+        putchar('\n'); /* a NULL column: the lines stay in step */
     }
     free(line);
   }

@@ -39,7 +39,7 @@ enc=$(sqlite3 "$db" "SELECT displayName FROM identity_user WHERE userId='u-001'"
 [[ "$enc" == enc:v1:k1:* ]] || fail "stored format: $enc"
 expect_eq "$("$CAIRN" decrypt --key-secret PII_KEY "$enc")" "Alice Piiperson" "decrypt"
 expect_eq "$(sqlite3 "$db" "SELECT displayName FROM identity_user ORDER BY userId" | "$CAIRN" decrypt --key-secret PII_KEY | tr '\n' '|')" \
-  "Alice Piiperson|Bob Piiperson|Erin Piiperson|" "decrypt from stdin"
+  "Alice Piiperson|Bob Piiperson||Erin Piiperson|" "decrypt from stdin (a NULL name stays an empty line: rows stay in step)"
 # A value longer than any line buffer (a 100,000-byte name) decrypts whole
 # from stdin.
 python3 -c 'import json; print(json.dumps({"id": "u-big", "displayName": "N" * 100000, "accountEnabled": True}))' > "$T/big.ndjson"
