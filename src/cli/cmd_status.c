@@ -67,6 +67,11 @@ int cairn_cmd_status(int argc, char **argv)
     default: fputs(usage_text, stderr); return 2;
     }
   }
+  if (argc - optind > 1) {
+    fprintf(stderr, "cairn status: one JOB at most (got '%s' and '%s')\n",
+            argv[optind], argv[optind + 1]);
+    return 2;
+  }
   if (optind < argc)
     job = cairn_cli_job_name(argv[optind]);
   rc = cairn_cli_state_read(state, "status", &st);

@@ -51,6 +51,8 @@ done
 set +e; err=$("$CAIRN" status --runs abc --state "$T/s" 2>&1 >/dev/null); rc=$?; set -e
 expect_eq "$rc $err" "2 cairn status: bad --runs 'abc' (a count from 1)" "status --runs abc"
 expect_eq "$("$CAIRN" status --runs 1 --json --state "$T/s" | jq '.runs | length')" 1 "status --runs 1"
+set +e; err=$("$CAIRN" status demo-cost other --state "$T/s" 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc $err" "2 cairn status: one JOB at most (got 'demo-cost' and 'other')" "status with two jobs"
 # status and dlq take a job file whose file name is not its name.
 cp jobs/demo-cost.json "$T/nightly-costs.json"
 "$CAIRN" status "$T/nightly-costs.json" --state "$T/s" | grep -q "demo-cost .*done" ||
