@@ -113,10 +113,21 @@ int cairn_cmd_status(int argc, char **argv)
              js(r, "job"), js(r, "status"), code, started, ended,
              ji(r, "resumed") ? " (resumed)" : "");
     }
-    printf("      loaded=%lld rejected=%lld chunks=%lld redone=%lld "
-           "user=%s host=%s connector=%s\n", ji(r, "loaded"),
-           ji(r, "rejected"), ji(r, "chunks"), ji(r, "chunks_redone"),
-           js(r, "user"), js(r, "host"), js(r, "connector_version"));
+    {
+      /* A run killed (or still running) has no counts yet: "-", not 0. */
+      static const char *const counts[] = { "loaded", "rejected", "chunks",
+                                            "chunks_redone" };
+      char v[4][24];
+      for (int k = 0; k < 4; k++) {
+        if (json_is_integer(json_object_get(r, counts[k])))
+          snprintf(v[k], sizeof v[k], "%lld", ji(r, counts[k]));
+        else
+          strcpy(v[k], "-");
+      }
+      printf("      loaded=%s rejected=%s chunks=%s redone=%s user=%s "
+             "host=%s connector=%s\n", v[0], v[1], v[2], v[3],
+             js(r, "user"), js(r, "host"), js(r, "connector_version"));
+    }
     printf("      job_sha256=%s params=%s trace=%s\n", js(r, "job_sha256"),
            js(r, "params"), js(r, "trace_id"));
     if (json_string_value(json_object_get(r, "message")))
