@@ -218,6 +218,20 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   return CAIRN_OK;
 }
 
+/* A line that carries no record: empty, or (NDJSON, where whitespace
+ * around a value is JSON's own) only whitespace. */
+static int blank_line(const struct file_src *s, const char *p, size_t n)
+{
+  if (s->format == FMT_NDJSON) {
+    while (n && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+      p++;
+      n--;
+    }
+    return n == 0;
+  }
+  return n == 0 || (n <= 2 && (*p == '\n' || *p == '\r'));
+}
+
 /* ---- extract -------------------------------------------------------------- */
 
 #define FILES_CHANGED ": the input changed since this window's checkpoint, " \
@@ -337,8 +351,7 @@ static int file_extract(cairn_source *base, const char *cursor_in,
     if (rc == 0)
       break;
     /* A blank line rides along with the chunk but is not a record. */
-    if (!(page->raw.len - before <= 2 && (page->raw.data[before] == '\n' ||
-                                          page->raw.data[before] == '\r')))
+    if (!blank_line(s, page->raw.data + before, page->raw.len - before))
       rows++;
     line_end += lines;
   }
@@ -410,7 +423,7 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
     rec.raw = p;
     rec.raw_len = (size_t)(q - p);
     /* Skip blank lines: they carry no record in either format. */
-    if (rec.raw_len == 0 || (rec.raw_len <= 2 && (*p == '\n' || *p == '\r'))) {
+    if (blank_line(s, p, rec.raw_len)) {
       line += lines;
       p = q;
       continue;

@@ -165,7 +165,9 @@ Test(src_file, chunks_by_rows_and_resumes_from_byte_offset)
 Test(src_file, ndjson_records_and_bad_lines)
 {
   FILE *fp = fopen("/tmp/cairn_test_src.ndjson", "w");
-  fputs("{\"a\":1}\n{bad json}\n\n[1,2]\n{\"a\":2}", fp);
+  /* a line of only whitespace is blank, as an empty one (JSON allows
+   * whitespace around a value, and there is none) */
+  fputs("{\"a\":1}\n{bad json}\n \t \r\n[1,2]\n{\"a\":2}", fp);
   fclose(fp);
   struct cairn_source_ctx ctx;
   json_t *cfg;
