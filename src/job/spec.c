@@ -1125,10 +1125,16 @@ int cairn_windows_plan(int kind, const char *from, const char *to,
       return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s: expected "
                          "YYYY-MM-DD%s", to,
                          kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
-    a = period_start(kind, a);
-    if (b <= a)
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s must be after --from "
-                         "%s (--to is exclusive)", to, from);
+    {
+      int64_t a0 = a;
+      a = period_start(kind, a);
+      if (b <= a)
+        return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s must be after "
+                           "--from %s (--to is exclusive)", to, from);
+      if (a0 != a || period_start(kind, b) != b)
+        cairn_info("--from %s --to %s: a monthly job loads whole months, so "
+                   "the run covers every month they touch", from, to);
+    }
   }
   *out = cairn_xcalloc(cap, sizeof **out);
   for (int64_t day = a; day < b; day = next_start(kind, day)) {

@@ -152,6 +152,14 @@ expect_eq "$(tar -xOf "$d/$BUNDLE_REL" parts/2024-05/1.ndjson.zst | zstdcat | gr
   "$(sqlite3 "$WH3" "SELECT count(*) FROM policy_posture WHERE status='NonCompliant' AND
      evaluatedAtUtc >= '2024-05-01T00:00:00Z' AND evaluatedAtUtc < '2024-06-01T00:00:00Z'")" \
   "ranges: May's bundle has the changed row"
+# Days inside months: the run covers the whole of each month they touch,
+# and says so.
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-05-10 --to 2024-05-20 \
+  --param warehouse="$WH3" --state "$d/state" --out "$d/out" \
+  --log-level info >/dev/null 2>"$d/mid.log" || fail "ranges: mid-May: $(tail -n 3 "$d/mid.log")"
+grep -q -- '--from 2024-05-10 --to 2024-05-20: a monthly job loads whole months' "$d/mid.log" || fail "ranges: no note on whole months"
+grep -q '"window":"2024-05"' "$d/mid.log" || fail "ranges: mid-May did not run the window 2024-05"
 
 # Failures: a missing warehouse is an I/O error naming the file (exit 3,
 # resumable); without the signing key the job refuses to run (exit 2:
