@@ -204,6 +204,8 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   if (rc < 0)
     return rc;
   *offset = s->pos + (long long)s->at;
+  if (rc == 0)  /* an export that wrote nothing is worth a look */
+    cairn_warn("%s is empty: no header, no records", s->files[index]);
   if (rc == 0 || h->names)
     return CAIRN_OK;
   if (s->rec.len >= 3 && memcmp(s->rec.data, "\xEF\xBB\xBF", 3) == 0) {

@@ -65,3 +65,9 @@ expect_eq "$rc" 3 "a plain rerun after the fix stops at the guard again"
 "$CAIRN" run jobs/demo-cost.json "${G[@]}" --fresh >/dev/null 2>"$T/g.log" || fail "--fresh after the fix: $(tail -n 2 "$T/g.log")"
 expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "--fresh loads every record once"
 expect_eq "$("$CAIRN" status demo-cost --state "$T/g/state" --json | jq .dlq_depth)" 0 "--fresh empties the DLQ"
+
+# An empty input file loads nothing, with a warning (an export that wrote
+# nothing is worth a look), and the run succeeds.
+: >"$T/empty.csv"
+"$CAIRN" run jobs/demo-cost.json --param input="$T/empty.csv" --state "$T/e" --out "$T/e" >/dev/null 2>"$T/e.log" || fail "empty input"
+grep -q "$T/empty.csv is empty: no header, no records" "$T/e.log" || fail "no warning for an empty file: $(cat "$T/e.log")"
