@@ -967,12 +967,13 @@ Test(sink_bundle, require_signature_refuses_to_open_without_a_key)
                CAIRN_EUSAGE);
   cr_assert_null(s);
   cr_assert(strstr(err.msg, "EVIDENCE_SIGNING_KEY"), "%s", err.msg);
-  /* A secret that is not an Ed25519 PEM key. */
+  /* A secret that is not an Ed25519 PEM key: a configuration error too
+   * (retrying cannot help). */
   ctx.secret = secret_fn;
   ctx.secret_ud = (void *)"-----BEGIN PRIVATE KEY-----\nAAAA\n";
   memset(&err, 0, sizeof err);
   cr_assert_eq(cairn_sink_open(&cairn_sink_bundle_ops, &ctx, &s, &err),
-               CAIRN_ECRYPTO);
+               CAIRN_EUSAGE);
   cr_assert(strstr(err.msg, "-----") == NULL, "key text in: %s", err.msg);
   json_decref(cfg);
 }
