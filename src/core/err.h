@@ -29,7 +29,8 @@
   X(REJECTS,  -15, "too many records rejected")                       \
   X(CRYPTO,   -16, "cryptographic operation failed")                  \
   X(HOST,     -17, "request to a host the job does not allow")        \
-  X(INTERNAL, -18, "internal error")
+  X(INTERNAL, -18, "internal error")                                  \
+  X(CHANGED,  -19, "the checkpoint no longer fits the input")
 
 enum {
   CAIRN_OK   = 0,

@@ -102,6 +102,26 @@ static int fault_point(const char *point, long seq, cairn_err *err)
   return CAIRN_OK;
 }
 
+/* What to do after a failure with exit code 3: most resume as they are;
+ * two need --fresh, because the checkpoint no longer fits (the input
+ * changed under it) or a plain resume would stop at the same guard (the
+ * records rejected so far count again, and they are only in the DLQ). */
+static const char *resume_advice(int code)
+{
+  switch (code) {
+  case CAIRN_ECHANGED:
+    return "the checkpoint no longer fits the input (it changed since, or "
+           "the position cannot be resumed): rerun with --fresh to load it "
+           "as it is now";
+  case CAIRN_EREJECTS:
+    return "once the mapping or input is fixed, rerun with --fresh, which "
+           "reloads the window with the records rejected so far (a plain "
+           "rerun counts them again)";
+  default:
+    return "run again to resume";
+  }
+}
+
 int cairn_exit_code_for(int rc)
 {
   switch (rc) {
@@ -819,7 +839,7 @@ static int run_window(struct run *r, cairn_err *err)
                  !same_cursor(page.cursor_out, row.cursor_out))
           /* The chunk read again must be the chunk checkpointed, or its
            * neighbours would overlap (rows loaded twice) or leave a gap. */
-          rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: re-read from "
+          rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "chunk %ld: re-read from "
                            "its checkpoint, the source ends it at %s, not "
                            "at the checkpointed %s; refusing to load it "
                            "(if the input changed since the checkpoint, or "
@@ -1158,8 +1178,8 @@ static void print_short(const struct cairn_run_opts *o, const char *job,
   }
 }
 
-static void print_summary(struct run *r, int exit_code, const char *message,
-                          double secs)
+static void print_summary(struct run *r, int exit_code, int code,
+                          const char *message, double secs)
 {
   struct cairn_job *job = r->job;
   int64_t dlq = 0;
@@ -1195,12 +1215,13 @@ static void print_summary(struct run *r, int exit_code, const char *message,
     free(s);
     json_decref(o);
   } else {
-    printf("%s: %s. %lld records loaded, %lld rejected (dlq depth %lld), %lld "
-           "chunks in %lld window%s (%lld redone from checkpoints) in %.2fs.",
-           job->name, exit_code == CAIRN_EXIT_OK ? "done"
-                      : exit_code == CAIRN_EXIT_RESUMABLE
-                          ? "FAILED (resumable: run again to resume)"
-                          : "FAILED (not resumable: fix the job or its setup)",
+    printf("%s: %s%s%s. %lld records loaded, %lld rejected (dlq depth %lld), "
+           "%lld chunks in %lld window%s (%lld redone from checkpoints) in "
+           "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
+                      : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
+                      : "FAILED (not resumable: fix the job or its setup)",
+           exit_code == CAIRN_EXIT_RESUMABLE ? resume_advice(code) : "",
+           exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, (long long)r->windows_done,
            r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
@@ -1381,15 +1402,11 @@ out:
     cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),
-               "run failed: %s%s", message_line,
-               exit_code != CAIRN_EXIT_RESUMABLE ? ""
-               : err.code == CAIRN_EREJECTS
-                   /* resuming as it is cannot get past the guard, and the
-                    * records rejected so far are only in the DLQ */
-                   ? " (checkpoint kept; once the mapping or input is "
-                     "fixed, --fresh reloads the window with the records "
-                     "rejected so far; a plain rerun counts them again)"
-                   : " (checkpoint kept; run again to resume)");
+               "run failed: %s%s%s%s", message_line,
+               exit_code == CAIRN_EXIT_RESUMABLE ? " (checkpoint kept; " : "",
+               exit_code == CAIRN_EXIT_RESUMABLE ? resume_advice(err.code)
+                                                 : "",
+               exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "");
   } else {
     cairn_info("run done");
   }
@@ -1431,7 +1448,7 @@ out:
     rr.outputs_json = outputs;
     cairn_state_run_end(r.st, r.run_id, &rr, NULL);
     free(outputs);
-    print_summary(&r, exit_code, message,
+    print_summary(&r, exit_code, rc < 0 ? err.code : 0, message,
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   } else if (message) {
     fprintf(stderr, "cairn: %s\n", message);

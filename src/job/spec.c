@@ -287,19 +287,23 @@ static const char *find_in(const char *s, const char *end, const char *pat)
 
 /* Where ${window.*} is expanded: under "source", except its settings that
  * hold for the whole run (the runner reads them once, not per window). */
-static const char *const run_wide[] = {"/source/tls", "/source/redact",
-                                       "/source/correlation_header"};
+static const char *const run_wide[] = {"tls", "redact",
+                                       "correlation_header"};
+
+/* Is the source member named by key[0..n) one of run_wide? */
+static int is_run_wide(const char *key, size_t n)
+{
+  for (size_t i = 0; i < sizeof run_wide / sizeof *run_wide; i++)
+    if (strlen(run_wide[i]) == n && strncmp(key, run_wide[i], n) == 0)
+      return 1;
+  return 0;
+}
 
 static int window_path(const char *ptr)
 {
   if (strncmp(ptr, "/source/", 8) != 0)
     return 0;
-  for (size_t i = 0; i < sizeof run_wide / sizeof *run_wide; i++) {
-    size_t n = strlen(run_wide[i]);
-    if (strncmp(ptr, run_wide[i], n) == 0 && (!ptr[n] || ptr[n] == '/'))
-      return 0;
-  }
-  return 1;
+  return !is_run_wide(ptr + 8, strcspn(ptr + 8, "/"));
 }
 
 /* Text into the expansion: in a window template every '$' is doubled, so
@@ -643,8 +647,12 @@ static char *window_string(const char *s, void *w)
 
 json_t *cairn_expand_window(const json_t *cfg, const struct cairn_window *w)
 {
-  json_t *copy = json_deep_copy(cfg);
-  cairn_json_map_strings(copy, window_string, (void *)w);
+  json_t *copy = json_deep_copy(cfg), *v;
+  const char *k;
+
+  json_object_foreach(copy, k, v)
+    if (!is_run_wide(k, strlen(k))) /* stored as they are: no template */
+      cairn_json_map_strings(v, window_string, (void *)w);
   return copy;
 }
 

@@ -1038,7 +1038,7 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
  * time of the blob's file the offset was taken in (a cursor's "size" and
  * "mtime"; -1: not known): a file of another size, or rewritten since, is
  * another file, and an offset past the end of the blob cannot have been
- * taken in it either. Both are CAIRN_ESTATE: read on, the run would
+ * taken in it either. Both are CAIRN_ECHANGED: read on, the run would
  * load a different export than it started (or skip the rest of the
  * blob, as if it had ended) without a word. */
 static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
@@ -1056,12 +1056,12 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
       return rc;
   }
   if (size >= 0 && b->size != size)
-    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) is %lld "
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) is %lld "
                        "bytes, not the %lld it was when read up to offset "
                        "%lld" CHANGED_SINCE, b->name, b->path, b->size, size,
                        off);
   if (mtime >= 0 && b->mtime >= 0 && b->mtime != mtime)
-    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) was modified "
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) was modified "
                        "after it was read up to offset %lld (same size, "
                        "another modification time)" CHANGED_SINCE, b->name,
                        b->path, off);
@@ -1069,7 +1069,7 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
     return CAIRN_OK;
   if (rd->kind == KIND_PLAIN) {
     if (off > b->size)
-      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) ends at "
+      return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) ends at "
                          "%lld bytes, before the checkpointed offset %lld"
                          CHANGED_SINCE, b->name, b->path, b->size, off);
     if (rd->fp && fseeko(rd->fp, off, SEEK_SET) != 0)
@@ -1097,7 +1097,7 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
     if (rc == 0) {
       if (off == rd->pos + (long long)rd->len)
         return CAIRN_OK;
-      return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "blob \"%s\" (%s) ends at "
+      return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) ends at "
                          "%lld bytes (uncompressed), before the checkpointed "
                          "offset %lld" CHANGED_SINCE, b->name, b->path,
                          rd->pos + (long long)rd->len, off);
@@ -1426,7 +1426,7 @@ static int parse_cursor(const struct cx_src *s, const char *text,
   c->mtime = json_is_integer(json_object_get(j, "mtime"))
                  ? json_integer_value(json_object_get(j, "mtime")) : -1;
   if (id && strcmp(id, s->ident) != 0) {
-    int rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "the export at %s changed "
+    int rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the export at %s changed "
                          "since this window started (manifest %s, "
                          "checkpoint made for %s): its positions no longer "
                          "apply; run again with --fresh to load the new "

@@ -2,18 +2,20 @@
 /* src_file.c -- local CSV (RFC 4180) and NDJSON files, one file or a glob.
  *
  * A chunk is up to chunk_rows records (or chunk_bytes bytes) of one file.
- * The cursor is {"file":i,"name":path,"offset":bytes,"line":n} and, inside
- * a file, its "size" and "mtime": a resumed run seeks straight to the
- * offset (only the header record is read again), so the source is
- * REREADABLE and the runner does not spool it. A glob matches files anew
- * each run: a resume whose file i is another file (one deleted or added
+ * The cursor is {"file":i,"files":digest,"line":n,"offset":bytes} and,
+ * inside a file, its "size" and "mtime"; "files" is a digest of the names
+ * of files 0..i. A resumed run seeks straight to the offset (only the
+ * header record is read again), so the source is REREADABLE and the
+ * runner does not spool it. A glob matches files anew each run: a resume
+ * whose glob matches other files up to file i (one removed or added
  * before it), or whose file was rewritten since (another size or
- * modification time), is refused (CAIRN_ESTATE, "run again with --fresh")
- * instead of skipping or repeating records. extract() finds
+ * modification time), is refused (CAIRN_ECHANGED, "run again with
+ * --fresh") instead of skipping or repeating records. extract() finds
  * record boundaries (newlines outside quotes) and copies the raw bytes;
  * decode() splits fields. Quoted fields may hold commas, doubled quotes
  * and newlines; CRLF and a UTF-8 BOM are accepted. */
 #include "core/fsx.h"
+#include "core/hash.h"
 #include "core/jsonx.h"
 #include "source/source.h"
 #include "source/csv.h"
@@ -204,8 +206,6 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   if (rc < 0)
     return rc;
   *offset = s->pos + (long long)s->at;
-  if (rc == 0)  /* an export that wrote nothing is worth a look */
-    cairn_warn("%s is empty: no header, no records", s->files[index]);
   if (rc == 0 || h->names)
     return CAIRN_OK;
   if (s->rec.len >= 3 && memcmp(s->rec.data, "\xEF\xBB\xBF", 3) == 0) {
@@ -240,47 +240,71 @@ static int blank_line(const struct file_src *s, const char *p, size_t n)
   "so its positions no longer apply; nothing from the checkpoint on was " \
   "loaded (run again with --fresh to load the files as they are now)"
 
-/* The checkpoint c must still describe the files: file i is the file it
- * names, and when c points inside it, unchanged since. */
+/* The files the glob matches up to file index: the first 16 hex digits
+ * of a SHA-256 over their names (any bytes, each NUL-terminated). */
+static void files_digest(const struct file_src *s, size_t index,
+                         char out[17])
+{
+  struct cairn_sha256 h;
+  char hex[CAIRN_SHA256_HEX];
+
+  cairn_sha256_init(&h);
+  for (size_t i = 0; i <= index && i < s->n_files; i++)
+    cairn_sha256_update(&h, s->files[i], strlen(s->files[i]) + 1);
+  cairn_sha256_final_hex(&h, hex);
+  memcpy(out, hex, 16);
+  out[16] = '\0';
+}
+
+/* The checkpoint c must still describe the files: the glob matches the
+ * same files up to file index (none removed or added before it, however
+ * many), and when c points inside that file, it is unchanged since. */
 static int check_cursor(const struct file_src *s, const json_t *c,
                         size_t index, long long offset, cairn_err *err)
 {
-  const char *name = json_string_value(json_object_get(c, "name"));
+  const char *files = json_string_value(json_object_get(c, "files"));
   const json_t *size = json_object_get(c, "size");
   const json_t *mtime = json_object_get(c, "mtime");
   struct cairn_fs_stamp now;
+  char digest[17];
 
-  if (!name) /* a checkpoint of an earlier version */
+  if (!files) /* a checkpoint of an earlier version */
     return CAIRN_OK;
-  if (index >= s->n_files || strcmp(s->files[index], name) != 0)
-    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "file %zu of the checkpoint "
-                       "was %s, and is %s now (files were added or removed)"
-                       FILES_CHANGED, index + 1, name,
+  files_digest(s, index, digest);
+  if (index >= s->n_files || strcmp(files, digest) != 0)
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the glob matched other "
+                       "files up to the checkpoint's (file %zu, now %s): "
+                       "files were added or removed before it"
+                       FILES_CHANGED, index + 1,
                        index < s->n_files ? s->files[index] : "no file");
   if (offset == 0 || !json_is_integer(size) || !json_is_integer(mtime))
     return CAIRN_OK;
-  if (cairn_fs_stamp(-1, name, &now) != 0)
-    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", name,
+  if (cairn_fs_stamp(-1, s->files[index], &now) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", s->files[index],
                        strerror(errno));
   if (now.size != json_integer_value(size) ||
       now.mtime_ns != json_integer_value(mtime))
-    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "%s was rewritten after it was "
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s was rewritten after it was "
                        "read up to offset %lld (%lld bytes then, %lld now)"
-                       FILES_CHANGED, name, offset,
+                       FILES_CHANGED, s->files[index], offset,
                        (long long)json_integer_value(size), now.size);
   return CAIRN_OK;
 }
 
-/* The cursor of file index at offset (inside it: with its stamp). */
+/* The cursor of file index at offset (inside it: with its stamp). Names
+ * only by digest: a file name need not be UTF-8, which JSON text is. */
 static char *fmt_cursor(const struct file_src *s, size_t index, long line,
                         long long offset)
 {
-  json_t *c = json_pack("{s:I,s:s,s:I,s:I}", "file", (json_int_t)index,
-                        "name", s->files[index], "line", (json_int_t)line,
-                        "offset", (json_int_t)offset);
+  char digest[17];
+  json_t *c;
   struct cairn_fs_stamp st;
   char *text;
 
+  files_digest(s, index, digest);
+  c = json_pack("{s:I,s:s,s:I,s:I}", "file", (json_int_t)index, "files",
+                digest, "line", (json_int_t)line, "offset",
+                (json_int_t)offset);
   if (offset > 0 && s->fp && s->fp_index == index &&
       cairn_fs_stamp(fileno(s->fp), NULL, &st) == 0) {
     json_object_set_new(c, "size", json_integer(st.size));
@@ -340,6 +364,9 @@ static int file_extract(cairn_source *base, const char *cursor_in,
       return rc;
     if (rc > 0)
       break;
+    if (offset == 0) /* an export that wrote nothing is worth a look */
+      cairn_warn("%s is empty: no %srecords", s->files[index],
+                 s->format == FMT_CSV ? "header, no " : "");
     index++; /* this file is exhausted: continue with the next */
     offset = 0;
   }

@@ -865,7 +865,7 @@ static int kept_url(const struct http_src *s, const char *kept, char **out,
     return CAIRN_OK;
   }
   if (cairn__hs_url_restore(kept, s->creds, out, missing, sizeof missing) < 0)
-    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "the checkpointed link %s "
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the checkpointed link %s "
                        "carried a credential (%s) that is not the job's "
                        "own, so it was not kept and cannot be followed "
                        "after a restart; rerun with --fresh", kept, missing);

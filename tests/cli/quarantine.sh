@@ -59,7 +59,9 @@ G=(--state "$T/g/state" --out "$T/g/out" --param chunk_rows=500)
 export CAIRN_SINKS="$ROOT/sinks"
 set +e; "$CAIRN" run "$T/g/jobs/demo-cost.json" "${G[@]}" >/dev/null 2>"$T/g.log"; rc=$?; set -e
 expect_eq "$rc" 3 "guard"
-grep -q 'records rejected (.*max_reject_ratio.*then rerun with --fresh.*once the mapping or input is fixed, --fresh reloads the window' "$T/g.log" || fail "guard message: $(grep error "$T/g.log")"
+grep -q 'records rejected (.*max_reject_ratio.*then rerun with --fresh.*once the mapping or input is fixed, rerun with --fresh, which reloads the window' "$T/g.log" || fail "guard message: $(grep error "$T/g.log")"
+set +e; sum=$("$CAIRN" run "$T/g/jobs/demo-cost.json" "${G[@]}" 2>/dev/null); set -e
+[[ "$sum" == "demo-cost: FAILED (resumable: once the mapping or input is fixed, rerun with --fresh"* ]] || fail "guard summary: $sum"
 set +e; "$CAIRN" run jobs/demo-cost.json "${G[@]}" >/dev/null 2>&1; rc=$?; set -e
 expect_eq "$rc" 3 "a plain rerun after the fix stops at the guard again"
 "$CAIRN" run jobs/demo-cost.json "${G[@]}" --fresh >/dev/null 2>"$T/g.log" || fail "--fresh after the fix: $(tail -n 2 "$T/g.log")"
@@ -71,3 +73,6 @@ expect_eq "$("$CAIRN" status demo-cost --state "$T/g/state" --json | jq .dlq_dep
 : >"$T/empty.csv"
 "$CAIRN" run jobs/demo-cost.json --param input="$T/empty.csv" --state "$T/e" --out "$T/e" >/dev/null 2>"$T/e.log" || fail "empty input"
 grep -q "$T/empty.csv is empty: no header, no records" "$T/e.log" || fail "no warning for an empty file: $(cat "$T/e.log")"
+: >"$T/empty.ndjson"
+"$CAIRN" run jobs/demo-policy.json --param input="$T/empty.ndjson" --state "$T/e2" --out "$T/e2" >/dev/null 2>"$T/e2.log" || fail "empty NDJSON input"
+grep -q "$T/empty.ndjson is empty: no records" "$T/e2.log" || fail "no warning for an empty NDJSON file: $(cat "$T/e2.log")"

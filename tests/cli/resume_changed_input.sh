@@ -36,7 +36,7 @@ esac
 # A checkpoint without them (an earlier version's, or a source that cannot
 # tell) is caught by the runner: re-read from its cursor, chunk 3 now ends
 # one line later.
-sqlite3 "$T/state/cairn.db" "UPDATE chunks SET cursor_in = json_remove(cursor_in, '\$.name', '\$.size', '\$.mtime'), cursor_out = json_remove(cursor_out, '\$.name', '\$.size', '\$.mtime') WHERE job = 'demo-cost'"
+sqlite3 "$T/state/cairn.db" "UPDATE chunks SET cursor_in = json_remove(cursor_in, '\$.files', '\$.size', '\$.mtime'), cursor_out = json_remove(cursor_out, '\$.files', '\$.size', '\$.mtime') WHERE job = 'demo-cost'"
 set +e; err=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" "${P[@]}" 2>&1 >/dev/null); rc=$?; set -e
 expect_eq "$rc" 3 "exit code, the runner's check"
 [[ "$err" == *"chunk 3: re-read from its checkpoint, the source ends it at"*"refusing to load it"* ]] || fail "message: $err"
@@ -49,19 +49,26 @@ expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 
 # arrival) moves the others, and the resume would skip or repeat a file's
 # rows; it is refused instead, and --fresh loads the files there are.
 G="$T/glob"; mkdir -p "$G"
-for n in 03 04 05 06; do
-  { head -n 1 fixtures/demo/cost.csv; sed -n "$((10#$n * 100)),$((10#$n * 100 + 99))p" fixtures/demo/cost.csv; } >"$G/b$n.csv"
-done
+slice() { # slice N FILE: the fixture's header and its lines N*100..N*100+99
+  { head -n 1 fixtures/demo/cost.csv; sed -n "$((10#$1 * 100)),$((10#$1 * 100 + 99))p" fixtures/demo/cost.csv; } >"$2"
+}
 GS=(--state "$T/gstate" --out "$T/gout")
 GP=(--param "input=$G/*.csv" --param chunk_rows=50)
-for change in removed added; do
-  rm -rf "$T/gstate" "$T/gout"
+# (swapped: one removed and one added, so the checkpoint's index names a
+# file of the same position.)
+for change in removed added swapped; do
+  rm -rf "$T/gstate" "$T/gout" "$G"/*.csv
+  for n in 03 04 05 06; do slice $n "$G/b$n.csv"; done
   set +e; CAIRN_TEST_KILL_AT=loaded:5 "$CAIRN" run jobs/demo-cost.json "${GS[@]}" "${GP[@]}" >/dev/null 2>&1; rc=$?; set -e
   expect_eq "$rc" 137 "glob: killed ($change)"
-  if [ $change = removed ]; then mv "$G/b03.csv" "$T/b03.csv"; else cp "$T/b03.csv" "$G/a01.csv"; fi
+  case $change in
+    removed) rm "$G/b03.csv" ;;
+    added)   slice 01 "$G/a01.csv" ;;
+    swapped) rm "$G/b03.csv"; slice 01 "$G/a01.csv" ;;
+  esac
   set +e; err=$("$CAIRN" run jobs/demo-cost.json "${GS[@]}" "${GP[@]}" 2>&1 >/dev/null); rc=$?; set -e
   expect_eq "$rc" 3 "glob: a file $change"
-  [[ "$err" == *"file 3 of the checkpoint was $G/b0"*".csv, and is $G/b0"*".csv now (files were added or removed)"*"--fresh"* ]] || fail "glob ($change): $err"
+  [[ "$err" == *"the glob matched other files up to the checkpoint's (file 3, now $G/b0"*".csv): files were added or removed before it"*"--fresh"* ]] || fail "glob ($change): $err"
   expect_eq "$(sqlite3 "$T/gout/warehouse.db" 'SELECT count(*) FROM cost_record')" 250 "glob ($change): nothing after the checkpoint"
   "$CAIRN" run jobs/demo-cost.json "${GS[@]}" "${GP[@]}" --fresh >/dev/null 2>&1 || fail "glob ($change): --fresh"
   # every record of the files there are now, none twice (rows of a month
@@ -70,4 +77,12 @@ for change in removed added; do
   "$CAIRN" run jobs/demo-cost.json --state "$T/gref" --out "$T/gref" "${GP[@]}" >/dev/null 2>&1 || fail "glob: reference run"
   expect_eq "$(sqlite3 "$T/gout/warehouse.db" "ATTACH '$T/gref/warehouse.db' AS r; SELECT (SELECT count(*) FROM r.cost_record WHERE recordId NOT IN (SELECT recordId FROM main.cost_record)), (SELECT count(*) - count(DISTINCT recordId) FROM main.cost_record), (SELECT count(*) FROM r.cost_record) > 250")" "0|0|1" "glob ($change): --fresh loads every file once"
 done
+# A file name need not be UTF-8 (JSON text is): the checkpoint names files
+# by digest, so such a name neither ends the run early nor breaks a resume.
+mkdir -p "$T/latin1"
+cp fixtures/demo/cost.csv "$T/latin1/co$(printf '\xe9')t.csv"
+L=(--param "input=$T/latin1/*.csv" --param chunk_rows=500 --state "$T/l/state" --out "$T/l/out")
+set +e; CAIRN_TEST_KILL_AT=loaded:2 "$CAIRN" run jobs/demo-cost.json "${L[@]}" >/dev/null 2>&1; set -e
+"$CAIRN" run jobs/demo-cost.json "${L[@]}" >/dev/null 2>"$T/l.log" || fail "a non-UTF-8 file name: $(tail -n 2 "$T/l.log")"
+expect_eq "$(sqlite3 "$T/l/out/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "a non-UTF-8 file name: every row once"
 echo "ok"

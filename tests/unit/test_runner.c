@@ -250,6 +250,28 @@ Test(runner, run_wide_source_settings_are_not_window_templates)
   cr_assert_str_eq(json_string_value(json_object_get(
                        json_object_get(src, "request"), "url")),
                    "http://127.0.0.1:1/x?d=${window.start}&k=a$$b");
+  {
+    /* the copy the source gets for a window: the url expanded, the
+     * run-wide settings as the runner reads them */
+    struct cairn_window *w = NULL;
+    size_t n = 0;
+    json_t *cfg;
+    cr_assert_eq(cairn_windows_plan(CAIRN_WINDOW_DAY, "2024-05-01",
+                                    "2024-05-02", &w, &n, &err), CAIRN_OK);
+    cfg = cairn_expand_window(src, &w[0]);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(cfg, "request"), "url")),
+                     "http://127.0.0.1:1/x?d=2024-05-01T00:00:00Z&k=a$b");
+    cr_assert_str_eq(json_string_value(json_array_get(
+                         json_object_get(cfg, "redact"), 0)), "x-a$$b");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         cfg, "correlation_header")), "x-$$");
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(cfg, "tls"), "ca_file")),
+                     "/etc/a$$b/${window.start}.pem");
+    json_decref(cfg);
+    free(w);
+  }
   cairn_job_free(job);
   free(path);
 }

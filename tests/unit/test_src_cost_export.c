@@ -537,7 +537,7 @@ Test(src_cost_export, a_cursor_of_another_export_is_refused)
   int rc = s->ops->extract(s, "{\"before\":0,\"blob\":0,\"export\":"
                            "\"0000000000000000\",\"line\":3,\"offset\":2000,"
                            "\"rows\":1}", &page, &err);
-  cr_assert_eq(rc, CAIRN_ESTATE);
+  cr_assert_eq(rc, CAIRN_ECHANGED);
   cr_assert(strstr(err.msg, "--fresh") != NULL, "%s", err.msg);
   cairn_page_clear(&page);
   cairn_source_close(s);
@@ -1007,7 +1007,7 @@ Test(src_cost_export, a_gzip_blob_of_several_members_reads_as_one)
 
 /* A resume into a blob whose file changed since the checkpoint (a plain
  * partition cut short, or grown, by a copy being redone) is refused with
- * CAIRN_ESTATE naming the blob, instead of taking an offset past the new
+ * CAIRN_ECHANGED naming the blob, instead of taking an offset past the new
  * end for "the blob ended" and going on with the next one (which loaded
  * 70 of 110 rows and said done). A checkpoint without "size" (made by an
  * earlier version) is still caught when its offset lies past the end. A
@@ -1054,7 +1054,7 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   write_rows(path, 30, 1);
   s = open_cfg(cfg, &ctx);
   rc = s->ops->extract(s, cur, &page, &err);
-  cr_assert_eq(rc, CAIRN_ESTATE, "rc %d: %s", rc, err.msg);
+  cr_assert_eq(rc, CAIRN_ECHANGED, "rc %d: %s", rc, err.msg);
   cr_assert(strstr(err.msg, "blob \"p.csv\"") && strstr(err.msg, "--fresh") &&
             strstr(err.msg, "changed since"), "%s", err.msg);
   cairn_page_clear(&page);
@@ -1066,7 +1066,7 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   memset(&err, 0, sizeof err);
   s = open_cfg(cfg, &ctx);
   rc = s->ops->extract(s, old, &page, &err);
-  cr_assert_eq(rc, CAIRN_ESTATE, "rc %d: %s", rc, err.msg);
+  cr_assert_eq(rc, CAIRN_ECHANGED, "rc %d: %s", rc, err.msg);
   cr_assert(strstr(err.msg, "blob \"p.csv\"") &&
             strstr(err.msg, "before the checkpointed offset") &&
             strstr(err.msg, "--fresh"), "%s", err.msg);
@@ -1079,7 +1079,7 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   memset(&err, 0, sizeof err);
   s = open_cfg(cfg, &ctx);
   rc = s->ops->extract(s, cur, &page, &err);
-  cr_assert_eq(rc, CAIRN_ESTATE, "rc %d: %s", rc, err.msg);
+  cr_assert_eq(rc, CAIRN_ECHANGED, "rc %d: %s", rc, err.msg);
   cairn_page_clear(&page);
   cairn_source_close(s);
 
@@ -1092,7 +1092,7 @@ Test(src_cost_export, a_resume_into_a_blob_that_changed_is_refused)
   memset(&err, 0, sizeof err);
   s = open_cfg(cfg, &ctx);
   rc = s->ops->extract(s, cur, &page, &err);
-  cr_assert_eq(rc, CAIRN_ESTATE, "rc %d: %s", rc, err.msg);
+  cr_assert_eq(rc, CAIRN_ECHANGED, "rc %d: %s", rc, err.msg);
   cr_assert(strstr(err.msg, "blob \"p.csv\"") &&
             strstr(err.msg, "same size, another modification time") &&
             strstr(err.msg, "--fresh"), "%s", err.msg);
