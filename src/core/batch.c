@@ -203,14 +203,19 @@ const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n)
 }
 
 void cairn_batch_reject(struct cairn_batch *b, const char *position,
-                        const char *reasons, const char *raw)
+                        const char *reasons, const char *raw,
+                        size_t raw_len)
 {
   struct cairn_reject *r;
   reserve_rejects(b, b->n_rejects + 1);
   r = &b->rejects[b->n_rejects++];
   r->position = cairn_xstrdup(position ? position : "");
   r->reasons = cairn_xstrdup(reasons ? reasons : "");
-  r->raw = cairn_xstrdup(raw ? raw : "");
+  r->raw_len = raw ? raw_len : 0;
+  r->raw = cairn_xmalloc(r->raw_len + 1);
+  if (r->raw_len)
+    memcpy(r->raw, raw, r->raw_len);
+  r->raw[r->raw_len] = '\0';
 }
 
 void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,

@@ -105,6 +105,7 @@ struct cairn_reject {
   char *position;   /* "file.csv:17" or "page 3 #5" */
   char *reasons;    /* "; "-separated, each "field: why" */
   char *raw;        /* the raw record text, PII policy applied */
+  size_t raw_len;   /* its bytes (a record may hold NUL bytes) */
 };
 
 struct cairn_batch {
@@ -136,9 +137,11 @@ const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n);
  * NUL-terminated texts of one row, copied at once); valid until
  * reset/free. */
 char *cairn_batch_alloc(struct cairn_batch *b, size_t n);
-/* Record a reject; strings are copied. */
+/* Record a reject; strings are copied (raw: raw_len bytes, which may
+ * include NULs; NULL is ""). */
 void cairn_batch_reject(struct cairn_batch *b, const char *position,
-                        const char *reasons, const char *raw);
+                        const char *reasons, const char *raw,
+                        size_t raw_len);
 /* Move src's rows and rejects to the end of dst, in order, and leave src
  * empty (as after a reset): a chunk mapped in parts on several threads
  * becomes one batch without copying its texts. The arena blocks holding

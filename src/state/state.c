@@ -672,7 +672,9 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
       sqlite3_bind_int64(s, 3, seq);
       bind_text(s, 4, b->rejects[i].position);
       bind_text(s, 5, b->rejects[i].reasons);
-      bind_text(s, 6, b->rejects[i].raw);
+      /* its length: a raw record may hold NUL bytes */
+      sqlite3_bind_text(s, 6, b->rejects[i].raw, (int)b->rejects[i].raw_len,
+                        SQLITE_STATIC);
       rc = sqlite3_step(s);
       if (rc != SQLITE_DONE) {
         rc = db_fail(st, err, rc, "quarantine");

@@ -961,14 +961,18 @@ static json_t *policy_json(cairn_transform *t, size_t s, const json_t *v)
 
 /* The raw text of a rejected record with the PII policy applied to every
  * source a non-keep PII field reads. New string. */
-static char *reject_raw(cairn_transform *t, const struct cairn_record *rec)
+static char *reject_raw(cairn_transform *t, const struct cairn_record *rec,
+                        size_t *len)
 {
   struct cairn_buf b = {0}, val = {0};
   if (rec->json) {
     json_t *copy;
     char *s;
-    if (!t->raw_rewrite)
-      return cairn_json_canonical(rec->json);
+    if (!t->raw_rewrite) {
+      s = cairn_json_canonical(rec->json);
+      *len = strlen(s);
+      return s;
+    }
     copy = json_deep_copy(rec->json);
     for (size_t i = 0; i < t->srcs.n; i++) {
       const struct cairn__src *src = &t->srcs.v[i];
@@ -995,10 +999,13 @@ static char *reject_raw(cairn_transform *t, const struct cairn_record *rec)
     s = cairn_json_canonical(copy);
     json_decref(copy);
     cairn_buf_free(&b);
+    *len = strlen(s);
     return s;
   }
-  if (t->raw_rewrite && (!rec->cols || rec->ragged))
+  if (t->raw_rewrite && (!rec->cols || rec->ragged)) {
+    *len = strlen(RAW_WITHHELD);
     return cairn_xstrdup(RAW_WITHHELD);
+  }
   if (rec->cols && !rec->ragged && (t->raw_rewrite || !rec->raw)) {
     for (size_t c = 0; c < rec->n_cols; c++) {
       const char *p = rec->cols[c];
@@ -1020,10 +1027,12 @@ static char *reject_raw(cairn_transform *t, const struct cairn_record *rec)
       }
     }
     cairn_buf_free(&val);
+    *len = b.len;
     return cairn_buf_take(&b);
   }
-  if (rec->raw)
+  if (rec->raw) /* as read: it may hold NUL bytes */
     cairn_buf_append(&b, rec->raw, rec->raw_len);
+  *len = b.len;
   return cairn_buf_take(&b);
 }
 
@@ -1071,6 +1080,7 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   size_t n_items = 1;
   int exploded = 0;
   char *raw;
+  size_t raw_len = 0;
 
   if (b->n_fields != nf)
     return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "batch has %zu fields but "
@@ -1181,8 +1191,8 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   }
   return CAIRN_OK;
 reject:
-  raw = reject_raw(t, rec);
-  cairn_batch_reject(b, rec->position, t->reasons.data, raw);
+  raw = reject_raw(t, rec, &raw_len);
+  cairn_batch_reject(b, rec->position, t->reasons.data, raw, raw_len);
   free(raw);
   return CAIRN_OK;
 }

@@ -104,7 +104,7 @@ Test(state, chunk_stages_advance_and_count_loads)
   cr_assert_eq(row.raw_bytes, 42);
   cairn_chunk_row_clear(&row);
   cairn_batch_add_row(b);
-  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw");
+  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3);
   cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err),
                CAIRN_OK);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
@@ -133,8 +133,8 @@ Test(state, quarantine_is_idempotent)
   cairn_state_window_claim(st, "j", &w1, 1, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
-  cairn_batch_reject(b, "f.csv:3", "a: bad", "r1");
-  cairn_batch_reject(b, "f.csv:4", "b: bad", "r2");
+  cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
+  cairn_batch_reject(b, "f.csv:4", "b: bad", "r2", 2);
   cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
   cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
   cairn_state_quarantine_count(st, "j", &n, &err);
@@ -193,7 +193,7 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
     struct cairn_batch *b = cairn_batch_create(1);
     json_t *q;
     int64_t n;
-    cairn_batch_reject(b, "f.csv:3", "a: bad", "r1");
+    cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
     cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
     cairn_state_window_claim(st, "j", &w2, 1, &err);
     cairn_state_chunk_extracted(st, "j", &w2, 1, NULL, NULL, 1, NULL, NULL, 1,
@@ -365,7 +365,7 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
   cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
                                          &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, &err), CAIRN_OK);
-  cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}");
+  cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}", 2);
   for (long k = 1; k <= 3; k++) {
     char cin[32], cout[32];
     snprintf(cin, sizeof cin, "c%ld", k - 1);
