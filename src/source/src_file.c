@@ -362,6 +362,17 @@ static int file_extract(cairn_source *base, const char *cursor_in,
     rc = fill(s, err);
     if (rc < 0)
       return rc;
+    if (rc > 0 && offset == 0 && s->format == FMT_NDJSON &&
+        s->len - s->at >= 3 && memcmp(s->buf + s->at, "\xEF\xBB\xBF", 3) == 0) {
+      /* A UTF-8 BOM (Windows tools write one) starts the file, not its
+       * first record: the records start after it, and so do cursors. */
+      offset = 3;
+      rc = seek_to(s, index, offset, err);
+      if (rc == CAIRN_OK)
+        rc = fill(s, err);
+      if (rc < 0)
+        return rc;
+    }
     if (rc > 0)
       break;
     if (offset == 0) /* an export that wrote nothing is worth a look */

@@ -215,3 +215,26 @@ Test(src_file, missing_file_is_an_error)
   cr_assert(strstr(err.msg, "no such file") != NULL, "%s", err.msg);
   json_decref(cfg);
 }
+
+/* An NDJSON file may start with a UTF-8 BOM (Windows tools write one): it
+ * is not part of the first record, in a chunk or after a resume. */
+Test(src_file, ndjson_bom_is_not_part_of_the_first_record)
+{
+  FILE *fp = fopen("/tmp/cairn_test_bom.ndjson", "w");
+  fputs("\xEF\xBB\xBF{\"a\":1}\n{\"a\":2}\n", fp);
+  fclose(fp);
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = {0};
+  cairn_source *s = open_src("/tmp/cairn_test_bom.ndjson", "ndjson", 1, &cfg,
+                             &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 2);
+  cr_assert_eq(g.n, 2);
+  cr_assert_str_eq(g.err[0], "");
+  cr_assert_str_eq(g.err[1], "");
+  cr_assert_str_eq(g.pos[0], "/tmp/cairn_test_bom.ndjson:1");
+  cr_assert_str_eq(g.raw[0], "{\"a\":1}");
+  cairn_source_close(s);
+  json_decref(cfg);
+  remove("/tmp/cairn_test_bom.ndjson");
+}
