@@ -206,7 +206,12 @@ static int raise_curl(struct live *l, const struct cairn_http_req *req,
   snprintf(msg, sizeof msg, "%s: %s (curl %d: %.200s)", label, kind, (int)cc,
            detail);
   cairn_log_mask(msg);
-  return CAIRN_RAISE(err, CAIRN_EHTTP, (long)cc, "%s", msg);
+  /* A URL that cannot be sent is the job's (or its parameter's) fault:
+   * no retry, and exit 2, since running again cannot help. */
+  return CAIRN_RAISE(err, cc == CURLE_URL_MALFORMAT ||
+                              cc == CURLE_UNSUPPORTED_PROTOCOL
+                          ? CAIRN_EUSAGE : CAIRN_EHTTP,
+                     (long)cc, "%s", msg);
 }
 
 /* ---- perform ------------------------------------------------------------- */

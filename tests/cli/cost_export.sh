@@ -472,3 +472,10 @@ load azure-cost-export "$d.run" "$d" --param chunk_rows=20 --fresh ||
   fail "same-size rewrite: --fresh: $(tail -n 3 "$d/log")"
 expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 110 \
   "same-size rewrite: --fresh loads the export as it is now"
+
+# An input URL that cannot be sent (a space pasted from a blobName) is the
+# job's fault: exit 2 at once, no retries, not a resumable exit 3.
+mkdir -p "$T/badurl"
+expect_exit 2 load azure-cost-export 'http://127.0.0.1:9/cost/ exports/run1?sig=a' "$T/badurl"
+grep -q 'malformed URL' "$T/badurl/stdout" || fail "bad URL: $(tail -n 1 "$T/badurl/stdout")"
+expect_eq "$(grep -c '"attempt":2' "$T/badurl/log" || true)" 0 "bad URL: not retried"
