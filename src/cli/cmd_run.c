@@ -125,6 +125,7 @@ int cairn_cmd_run(int argc, char **argv)
     return 2;
   }
   cairn_diag_free(&diag);
+  cairn_runner_catch_signals();
   rc = cairn_runner_run(job, &ro);
   cairn_job_free(job);
   free(params);

@@ -30,7 +30,8 @@
   X(CRYPTO,   -16, "cryptographic operation failed")                  \
   X(HOST,     -17, "request to a host the job does not allow")        \
   X(INTERNAL, -18, "internal error")                                  \
-  X(CHANGED,  -19, "the checkpoint no longer fits the input")
+  X(CHANGED,  -19, "the checkpoint no longer fits the input")          \
+  X(STOPPED,  -20, "stopped by a signal")
 
 enum {
   CAIRN_OK   = 0,

@@ -77,7 +77,8 @@ struct run {
  * boundary (points: extracted, transformed, sink_loaded, loaded, window) so
  * the crash-torture test can stop a run exactly between two writes.
  * CAIRN_TEST_FAULT=<point>:<seq> fails there with an injected error instead.
- * Both are inert unless set. */
+ * Both are inert unless set. CAIRN_TEST_KILL_SIGNAL=TERM makes the kill a
+ * SIGTERM (what systemd, Kubernetes and timeout send) instead. */
 
 static int hook_matches(const char *env, const char *point, long seq)
 {
@@ -90,8 +91,43 @@ static int hook_matches(const char *env, const char *point, long seq)
 
 static void kill_point(const char *point, long seq)
 {
+  const char *how = getenv("CAIRN_TEST_KILL_SIGNAL");
   if (hook_matches("CAIRN_TEST_KILL_AT", point, seq))
-    raise(SIGKILL);
+    raise(how && strcmp(how, "TERM") == 0 ? SIGTERM : SIGKILL);
+}
+
+/* ---- stopping on SIGTERM or SIGINT ------------------------------------------
+ * systemctl stop, a Kubernetes eviction, timeout(1) or Ctrl-C: the handler
+ * only notes the signal (and is reset, so a second one ends the process at
+ * once); the run stops before its next chunk or window, with the chunks
+ * before it loaded and checkpointed, and ends as any failed run does: run
+ * record, metrics and summary, exit 3. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+  stop_signal = sig;
+}
+
+void cairn_runner_catch_signals(void)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+static int stop_point(const char *before, long n, cairn_err *err)
+{
+  int sig = stop_signal;
+  if (!sig)
+    return CAIRN_OK;
+  return CAIRN_RAISE(err, CAIRN_ESTOPPED, 0, "stopped by %s before %s %ld "
+                     "(what came before it is loaded and checkpointed)",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM", before, n);
 }
 
 static int fault_point(const char *point, long seq, cairn_err *err)
@@ -803,6 +839,9 @@ static int run_window(struct run *r, cairn_err *err)
     const char *cursor_out;
 
     cairn_log_set_seq(seq);
+    rc = stop_point("chunk", seq, err);
+    if (rc < 0)
+      goto done;
     /* Wait for the batch the loader is not using before reading anything:
      * at most one chunk is read ahead of the one being loaded. */
     rc = loader_acquire(&L, slot, err);
@@ -1382,7 +1421,9 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   }
   for (size_t i = 0; i < n_windows; i++) {
     r.w = &windows[i];
-    rc = run_window(&r, &err);
+    rc = stop_point("window", (long)i + 1, &err);
+    if (rc == CAIRN_OK)
+      rc = run_window(&r, &err);
     if (rc < 0)
       break;
   }

@@ -41,4 +41,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o);
 /* Map an error code to the exit code of a failed run. */
 int cairn_exit_code_for(int rc);
 
+/* Make SIGTERM and SIGINT stop a run between chunks (exit 3, resumable)
+ * instead of killing it: for `cairn run`, once, before cairn_runner_run. */
+void cairn_runner_catch_signals(void);
+
 #endif
