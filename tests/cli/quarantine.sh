@@ -79,6 +79,6 @@ grep -q "$T/empty.ndjson is empty: no records" "$T/e2.log" || fail "no warning f
 
 # A record holding NUL bytes keeps them in the DLQ (the raw text's length,
 # not its first NUL, is what is stored).
-{ head -n 2 fixtures/demo/cost.csv; printf 'a\0b\0c\n'; tail -n +3 fixtures/demo/cost.csv | head -n 40; } >"$T/nul.csv"
+{ head -n 2 fixtures/demo/cost.csv; printf 'a\0b\0c\n'; sed -n 3,42p fixtures/demo/cost.csv; } >"$T/nul.csv"
 "$CAIRN" run jobs/demo-cost.json --param input="$T/nul.csv" --state "$T/n" --out "$T/n" >/dev/null 2>&1 || fail "a NUL record"
 expect_eq "$("$CAIRN" dlq demo-cost --state "$T/n" --json | jq -c '[.[] | .raw]')" '["a\u0000b\u0000c"]' "NUL bytes kept in the DLQ"
