@@ -502,9 +502,14 @@ Test(http_mock, live_refuses_other_protocols)
   struct cairn_http_resp resp = { 0 };
   cairn_err err = { 0 };
 
+  /* refused as the job's fault (exit 2, never retried) */
   cr_assert_eq(call(live, NULL, (struct call){ .path = "file:///etc/passwd" },
-                    &resp, &err), CAIRN_EHTTP);
+                    &resp, &err), CAIRN_EUSAGE);
   cr_assert(strstr(err.msg, "unsupported protocol") != NULL, "%s", err.msg);
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(call(live, NULL, (struct call){ .path = "http://127.0.0.1:9/a b" },
+                    &resp, &err), CAIRN_EUSAGE);
+  cr_assert(strstr(err.msg, "malformed URL") != NULL, "%s", err.msg);
 }
 
 /* ---- the request log and lifecycle --------------------------------------- */
