@@ -491,6 +491,49 @@ static void diff_text(unsigned d, char *out, size_t n)
     out[strlen(out) - 2] = '\0';
 }
 
+/* One parameter value in a message: cut, and REDACTED when secret. */
+static void put_param(struct cairn_buf *b, const struct cairn__qparam *q)
+{
+  if (!q) {
+    cairn_buf_puts(b, "absent");
+    return;
+  }
+  cairn_buf_putc(b, '"');
+  if (cairn_http_param_redacted(q->name, q->value, NULL))
+    cairn_buf_puts(b, CAIRN_HTTP_REDACTED);
+  else
+    cairn_put_cut(b, q->value, strlen(q->value), 120);
+  cairn_buf_putc(b, '"');
+}
+
+/* The first query parameter (by name) where the request (a) and the entry
+ * (b) differ: the labels above are cut at 200 bytes, and a long query (an
+ * OData $filter) would hide what differs. */
+static void query_diff(const struct cairn__url *a, const struct cairn__url *b,
+                       struct cairn_buf *out)
+{
+  size_t i = 0, j = 0;
+  while (i < a->n_q || j < b->n_q) {
+    const struct cairn__qparam *x = i < a->n_q ? &a->q[i] : NULL;
+    const struct cairn__qparam *y = j < b->n_q ? &b->q[j] : NULL;
+    int c = !x ? 1 : !y ? -1 : strcmp(x->name, y->name);
+    if (c == 0 && strcmp(x->value, y->value) == 0) {
+      i++;
+      j++;
+      continue;
+    }
+    cairn_buf_puts(out, "; query parameter \"");
+    cairn_put_cut(out, c <= 0 ? x->name : y->name,
+                  strlen(c <= 0 ? x->name : y->name), 60);
+    cairn_buf_puts(out, "\" is ");
+    put_param(out, c <= 0 ? x : NULL);
+    cairn_buf_puts(out, " here and ");
+    put_param(out, c >= 0 ? y : NULL);
+    cairn_buf_puts(out, " in the recording");
+    return;
+  }
+}
+
 static int raise_unmatched(struct cairn__har *h, const struct probe *p,
                            const struct cairn_http_req *req, unsigned *diffs,
                            cairn_err *err)
@@ -524,6 +567,8 @@ static int raise_unmatched(struct cairn__har *h, const struct probe *p,
     cairn_buf_printf(&text, "no recorded response for %s (body %zu bytes); "
                      "closest is entry %zu: %s (%s differs) in %s", want,
                      p->body_len, best, have, why, h->path);
+    if (diffs[best] & DIFF_QUERY)
+      query_diff(&p->key, &h->entries[best].key, &text);
   }
   /* Credentials in neither request nor recording; registered secrets
    * (raw or percent-encoded) in no parameter at all. */

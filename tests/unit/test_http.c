@@ -214,6 +214,28 @@ Test(http, replay_mismatch_names_the_request_and_the_closest_entry)
   cr_assert_null(resp.body.data);
 }
 
+/* A query that differs past the 200 bytes a label keeps (an OData filter
+ * with a moved watermark): the message names the parameter and both
+ * values, secrets still hidden. */
+Test(http, replay_mismatch_names_the_query_parameter_that_differs)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  char url[600];
+  int rc;
+
+  snprintf(url, sizeof url, "https://api.example.com/v1/items?b=2&a=1"
+           "&pad=%0300d&sig=SeCrEt", 7);
+  rc = rsend("GET", url, NULL, NULL, &resp, &err);
+  cr_assert_eq(rc, CAIRN_EREPLAY);
+  cr_assert(strstr(err.msg, "(query differs)") != NULL, "%s", err.msg);
+  cr_assert(strstr(err.msg, "; query parameter \"pad\" is \"0000") != NULL &&
+            strstr(err.msg, "\" here and absent in the recording") != NULL,
+            "%s", err.msg);
+  cr_assert(strstr(err.msg, "SeCrEt") == NULL, "signature leaked: %s",
+            err.msg);
+}
+
 Test(http, replay_mismatch_hides_credentials_and_registered_secrets)
 {
   struct cairn_http_resp resp = { 0 };
