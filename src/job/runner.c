@@ -1373,10 +1373,12 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   if (rc < 0 && cairn_exit_code_for(rc) == CAIRN_EXIT_USAGE)
     goto out;
   if (rc == CAIRN_OK) {
-    if (o->fresh)
+    if (o->fresh && discarded)
       cairn_info("--fresh: starting over; discarded %ld chunk checkpoint%s "
                  "of the interrupted attempt", discarded,
                  discarded == 1 ? "" : "s");
+    else if (o->fresh)
+      cairn_info("--fresh: starting over (no attempt was interrupted)");
     else if (resumed)
       cairn_info("resuming the interrupted attempt %ld", r.attempt);
     cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
