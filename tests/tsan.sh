@@ -10,7 +10,8 @@
 #     on two threads);
 #   - the demo job;
 #   - a cost export read from Azure Storage (replayed), its blobs
-#     downloaded on the producer's thread while the loader loads.
+#     downloaded on the producer's thread while the loader loads;
+#   - a run stopped by SIGTERM at a chunk boundary.
 # Any report fails the run (halt_on_error). usage: tests/tsan.sh BIN
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,4 +58,16 @@ RUN_URL=$(python3 fixtures/cost-export/make_blob_har.py --print-url)
 run blob jobs/azure-cost-export.json \
   --param input="$RUN_URL" --param chunk_rows=2 \
   --replay fixtures/cost-export/blob.har
+# A stop by SIGTERM at a chunk boundary (the handler runs on the loader's
+# thread, the producer reads the flag): exit 3, and no race.
+rc=0
+CAIRN_TEST_KILL_SIGNAL=TERM CAIRN_TEST_KILL_AT=loaded:2 "$BIN" run jobs/demo-cost.json \
+  --param chunk_rows=100 --state "$T/sig/state" --out "$T/sig/out" \
+  --log-level warn >"$T/sig.out" 2>"$T/sig.err" || rc=$?
+if [ "$rc" -ne 3 ] || grep -q ThreadSanitizer "$T/sig.err"; then
+  echo "tsan: sigterm: exit $rc" >&2
+  grep -A 30 -m 1 'ThreadSanitizer' "$T/sig.err" >&2 || tail -n 5 "$T/sig.err" >&2
+  exit 1
+fi
+echo "tsan: sigterm: no race (exit 3: $(grep -o 'stopped by SIGTERM before chunk [0-9]*' "$T/sig.out"))"
 echo "tsan: all clean"
