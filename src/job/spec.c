@@ -884,6 +884,31 @@ static void param_names(const json_t *doc, json_t *names)
   free(text);
 }
 
+/* When the job's own text at ptr takes its value from a --param that was
+ * given, say so (a problem reported at the job's line may be the
+ * parameter's value): " (from --param NAME)", else "". Static buffer. */
+static const char *given_param_hint(const struct xctx *x,
+                                    const struct src_file *f, const char *ptr)
+{
+  static char hint[96];
+  const char *raw = json_string_value(cairn_json_pointer_get(f->doc, ptr));
+  const char *k;
+  json_t *v;
+
+  hint[0] = '\0';
+  json_object_foreach(x->params, k, v) {
+    char *ref = cairn_strfmt("${param:%s", k);
+    const char *at = raw ? strstr(raw, ref) : NULL;
+    size_t n = strlen(ref);
+    free(ref);
+    if (at && (at[n] == '}' || at[n] == ':')) {
+      snprintf(hint, sizeof hint, " (from --param %.60s)", k);
+      break;
+    }
+  }
+  return hint;
+}
+
 /* A --param the job neither declares nor uses is a typo (inptu=...), which
  * would otherwise run the job on its default without a word. */
 static void check_params(const json_t *given, const json_t *doc,
@@ -989,7 +1014,7 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
     cairn_err e = {0};
     if (job->source_ops->check(job->source_cfg, &sptr, &e) < 0) {
       char *full = cairn_strfmt("/source%s", sptr ? sptr : "");
-      diag_at(d, &f, full, 0, "%s", e.msg);
+      diag_at(d, &f, full, 0, "%s%s", e.msg, given_param_hint(&x, &f, full));
       free(full);
     }
   }

@@ -18,6 +18,10 @@ for cmd in run validate; do
   [[ "$err" == *'--param inptu: the job has no parameter "inptu" (it has: '*input* ]] || fail "$cmd: unknown param: $err"
 done
 [ ! -e "$T/state" ] || fail "state touched by an unknown param"
+# A bad value reported at the job's line names the --param it came from.
+set +e; err=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=0 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "chunk_rows=0"
+[[ "$err" == "jobs/demo-cost.json:"*": /source/chunk_rows: chunk_rows must be a positive integer (from --param chunk_rows)" ]] || fail "chunk_rows=0: $err"
 "$CAIRN" run "$J" "${S[@]}" --param input=tests/data/csv/cost10.csv >/dev/null 2>&1 || fail "run with the param"
 expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 10 rows
 
