@@ -191,6 +191,20 @@ static size_t split_csv(struct file_src *s)
   return cairn__csv_split(s->rec.data, s->rec.len, &s->cols);
 }
 
+/* A line that carries no record: empty, or (NDJSON, where whitespace
+ * around a value is JSON's own) only whitespace. */
+static int blank_line(const struct file_src *s, const char *p, size_t n)
+{
+  if (s->format == FMT_NDJSON) {
+    while (n && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+      p++;
+      n--;
+    }
+    return n == 0;
+  }
+  return n == 0 || (n <= 2 && (*p == '\n' || *p == '\r'));
+}
+
 static int read_header(struct file_src *s, size_t index, long long *offset,
                        cairn_err *err)
 {
@@ -212,26 +226,14 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
     memmove(s->rec.data, s->rec.data + 3, s->rec.len - 2);
     s->rec.len -= 3;
   }
+  if (blank_line(s, s->rec.data, s->rec.len)) /* a BOM or a newline only */
+    cairn_warn("%s has no header (its first line is empty)", s->files[index]);
   h->n_cols = split_csv(s);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t i = 0; i < h->n_cols; i++)
     h->names[i] = cairn_xstrndup(s->cols.cols[i], s->cols.lens[i]);
   h->id = index + 1;
   return CAIRN_OK;
-}
-
-/* A line that carries no record: empty, or (NDJSON, where whitespace
- * around a value is JSON's own) only whitespace. */
-static int blank_line(const struct file_src *s, const char *p, size_t n)
-{
-  if (s->format == FMT_NDJSON) {
-    while (n && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-      p++;
-      n--;
-    }
-    return n == 0;
-  }
-  return n == 0 || (n <= 2 && (*p == '\n' || *p == '\r'));
 }
 
 /* ---- extract -------------------------------------------------------------- */
