@@ -78,7 +78,8 @@ struct run {
  * the crash-torture test can stop a run exactly between two writes.
  * CAIRN_TEST_FAULT=<point>:<seq> fails there with an injected error instead.
  * Both are inert unless set. CAIRN_TEST_KILL_SIGNAL=TERM makes the kill a
- * SIGTERM (what systemd, Kubernetes and timeout send) instead. */
+ * SIGTERM (what systemd, Kubernetes and timeout send) instead, and
+ * TERM,INT a SIGTERM then a SIGINT (a stop, then Ctrl-C). */
 
 static int hook_matches(const char *env, const char *point, long seq)
 {
@@ -92,20 +93,33 @@ static int hook_matches(const char *env, const char *point, long seq)
 static void kill_point(const char *point, long seq)
 {
   const char *how = getenv("CAIRN_TEST_KILL_SIGNAL");
-  if (hook_matches("CAIRN_TEST_KILL_AT", point, seq))
-    raise(how && strcmp(how, "TERM") == 0 ? SIGTERM : SIGKILL);
+  if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq))
+    return;
+  if (!how || strncmp(how, "TERM", 4) != 0)
+    raise(SIGKILL);
+  raise(SIGTERM);
+  if (strcmp(how, "TERM,INT") == 0)
+    raise(SIGINT);
 }
 
 /* ---- stopping on SIGTERM or SIGINT ------------------------------------------
  * systemctl stop, a Kubernetes eviction, timeout(1) or Ctrl-C: the handler
- * only notes the signal (and is reset, so a second one ends the process at
- * once); the run stops before its next chunk or window, with the chunks
- * before it loaded and checkpointed, and ends as any failed run does: run
- * record, metrics and summary, exit 3. */
+ * only notes the first signal; the run stops before its next chunk or
+ * window, with the chunks before it loaded and checkpointed, and ends as
+ * any failed run does: run record, metrics and summary, exit 3. A second
+ * signal, of either kind, ends the process at once (the checkpoints
+ * survive that too). */
 static volatile sig_atomic_t stop_signal;
 
 static void on_stop_signal(int sig)
 {
+  if (stop_signal) {
+    /* async-signal-safe: signal() and raise() */
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    raise(sig);
+    return;
+  }
   stop_signal = sig;
 }
 
@@ -114,7 +128,7 @@ void cairn_runner_catch_signals(void)
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_stop_signal;
-  sa.sa_flags = SA_RESTART | SA_RESETHAND;
+  sa.sa_flags = SA_RESTART;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
@@ -1378,7 +1392,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
                  "of the interrupted attempt", discarded,
                  discarded == 1 ? "" : "s");
     else if (o->fresh)
-      cairn_info("--fresh: starting over (no attempt was interrupted)");
+      cairn_info("--fresh: starting over (no chunk checkpoint to discard)");
     else if (resumed)
       cairn_info("resuming the interrupted attempt %ld", r.attempt);
     cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),

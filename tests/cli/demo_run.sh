@@ -54,9 +54,9 @@ grep -Eq 'discarded [345] chunk checkpoints' "$T/fresh.log" || fail "fresh: $(ca
 rows_now=$(sqlite3 "$T/out/warehouse.db" 'SELECT * FROM cost_record ORDER BY rowid')
 expect_eq "$rows_now" "$(sqlite3 "$T/out/warehouse.db.first" 'SELECT * FROM cost_record ORDER BY rowid' 2>/dev/null || true)" "after --fresh"
 
-# --fresh with nothing interrupted says so (not "discarded 0 ...").
+# --fresh with no chunk checkpoint says so (not "discarded 0 ...").
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=300 --fresh 2>"$T/fresh2.log" >/dev/null
-grep -q -- '--fresh: starting over (no attempt was interrupted)' "$T/fresh2.log" || fail "fresh again: $(cat "$T/fresh2.log")"
+grep -q -- '--fresh: starting over (no chunk checkpoint to discard)' "$T/fresh2.log" || fail "fresh again: $(cat "$T/fresh2.log")"
 
 # --dry-run touches nothing.
 "$CAIRN" run jobs/demo-cost.json --state "$T/dry" --out "$T/dry" --dry-run | grep -q "nothing run" || fail dry-run

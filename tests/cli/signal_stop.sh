@@ -24,6 +24,16 @@ grep -qx 'cairn_run_in_progress{job="demo-cost"} 0' "$P" || fail "metrics in pro
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" >/dev/null 2>&1 || fail "resume after SIGTERM"
 expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "rows after the resume"
 
+# A second signal, of the other kind too, ends the process at once (a
+# stop, then Ctrl-C): killed by SIGINT, and the rerun still resumes.
+set +e
+CAIRN_TEST_KILL_SIGNAL=TERM,INT CAIRN_TEST_KILL_AT=loaded:2 \
+  "$CAIRN" run jobs/demo-cost.json --state "$T/s2" --out "$T/s2" --param chunk_rows=100 >/dev/null 2>&1
+rc=$?; set -e
+expect_eq "$rc" 130 "exit code after SIGTERM then SIGINT"
+"$CAIRN" run jobs/demo-cost.json --state "$T/s2" --out "$T/s2" --param chunk_rows=100 >/dev/null 2>&1 || fail "resume after two signals"
+expect_eq "$(sqlite3 "$T/s2/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "rows after two signals"
+
 # From outside: SIGINT to a run in the background (a bigger input, so that
 # it is still running). Whether it is caught before the end or not, the
 # outcome is whole: exit 3 with every row loaded after a rerun, or exit 0.

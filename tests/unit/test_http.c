@@ -505,3 +505,34 @@ Test(http, json_string_escaping_matches_jansson)
   cr_assert_eq(cairn_json_str_len("", 0), 2);
   cr_assert_eq(cairn_json_str_to(out, "", 0, 0) - out, 2);
 }
+
+/* The parameter a mismatch names is one that really differs: a recorded
+ * REDACTED value matches anything, as in matching. */
+Test(http, replay_mismatch_skips_redacted_recorded_values)
+{
+  const char *path = "/tmp/cairn_test_wild.har";
+  FILE *f = fopen(path, "w");
+  cairn_http_transport *t = NULL;
+  struct cairn_http_req req;
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+
+  cr_assert(f);
+  fputs("{\"log\": {\"version\": \"1.2\", \"creator\": {\"name\": \"t\", "
+        "\"version\": \"1\"}, \"entries\": [{\"request\": {\"method\": "
+        "\"GET\", \"url\": \"https://api.example.com/v1/q?account=REDACTED"
+        "&page=1\", \"headers\": []}, \"response\": {\"status\": 200, "
+        "\"headers\": [], \"content\": {\"text\": \"{}\"}}}]}}\n", f);
+  fclose(f);
+  cr_assert_eq(cairn_http_replay_open(path, &t, &err), CAIRN_OK, "%s",
+               err.msg);
+  memset(&req, 0, sizeof req);
+  req.method = "GET";
+  req.url = "https://api.example.com/v1/q?account=ACCT-42&page=2";
+  cr_assert_eq(cairn_http_perform(t, &req, &resp, &err), CAIRN_EREPLAY);
+  cr_assert(strstr(err.msg, "; query parameter \"page\" is \"2\" here and "
+                            "\"1\" in the recording") != NULL, "%s", err.msg);
+  cairn_http_resp_free(&resp);
+  cairn_http_transport_destroy(t);
+  remove(path);
+}
