@@ -110,10 +110,16 @@ void cairn_fs_tmp_end(int fd, char *tmp, int rc)
   free(tmp);
 }
 
+/* The temp file an atomic write of path goes through. */
+static char *tmp_name(const char *path)
+{
+  return cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
+}
+
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err)
 {
-  char *tmp = cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
+  char *tmp = tmp_name(path);
   int fd, rc = cairn_fs_tmp_open(tmp, &fd, err);
 
   if (rc == CAIRN_OK)
@@ -121,6 +127,24 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
   if (rc == CAIRN_OK)
     rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
   cairn_fs_tmp_end(fd, tmp, rc);
+  return rc;
+}
+
+int cairn_fs_can_write_atomic(const char *path, cairn_err *err)
+{
+  char *tmp = tmp_name(path);
+  struct stat st;
+  int fd = -1, rc;
+
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    rc = CAIRN_RAISE(err, CAIRN_EIO, EISDIR, "%s: is a directory", path);
+  else
+    rc = cairn_fs_tmp_open(tmp, &fd, err);
+  if (fd >= 0) {
+    close(fd);
+    unlink(tmp);
+  }
+  free(tmp);
   return rc;
 }
 

@@ -31,6 +31,10 @@ int cairn_fs_rename_tmp(int *fd, const char *tmp, const char *path,
 /* End: close fd unless it is -1 (committed), remove tmp unless rc says
  * the write succeeded (rc >= 0), free tmp. */
 void cairn_fs_tmp_end(int fd, char *tmp, int rc);
+/* Could cairn_fs_write_atomic(path) work (its temp file be made there,
+ * path not a directory)? For output written at the end of a long run:
+ * find out before it. 0 or CAIRN_EIO. */
+int cairn_fs_can_write_atomic(const char *path, cairn_err *err);
 /* write() all n bytes (retrying short writes and EINTR); path names the
  * file in the error. */
 int cairn_fs_write_all(int fd, const void *p, size_t n, const char *path,

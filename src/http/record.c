@@ -13,14 +13,11 @@
 #include "core/fsx.h"
 #include "core/log.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 struct record {
   cairn_http_transport  base;  /* first: lets the vtable cast back */
@@ -325,24 +322,10 @@ int cairn_http_record_open(cairn_http_transport *inner, const char *har_path,
                        "record: needs an inner transport, a path and out");
   }
   {
-    /* The recording is written when the run ends (atomically, through a
-     * temp file beside it, as cairn_fs_write_atomic does): find out now,
-     * not after the whole run, that it cannot be. */
-    char *tmp = cairn_strfmt("%s.tmp.%ld", har_path, (long)getpid());
-    struct stat st;
+    /* Written when the run ends: find out now, not after the whole run,
+     * that it cannot be. */
     cairn_err why = {0};
-    int fd = -1, rc;
-    if (stat(har_path, &st) == 0 && S_ISDIR(st.st_mode))
-      rc = CAIRN_RAISE(&why, CAIRN_EIO, EISDIR, "%s: is a directory",
-                       har_path);
-    else
-      rc = cairn_fs_tmp_open(tmp, &fd, &why);
-    if (fd >= 0) {
-      close(fd);
-      unlink(tmp);
-    }
-    free(tmp);
-    if (rc < 0) {
+    if (cairn_fs_can_write_atomic(har_path, &why) < 0) {
       cairn_http_transport_destroy(inner);
       return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--record %s: cannot write "
                          "the recording there (%s)", har_path, why.msg);

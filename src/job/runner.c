@@ -152,12 +152,15 @@ static int fault_point(const char *point, long seq, cairn_err *err)
   return CAIRN_OK;
 }
 
-/* What to do after a failure with exit code 3: most resume as they are;
- * two need --fresh, because the checkpoint no longer fits (the input
- * changed under it) or a plain resume would stop at the same guard (the
- * records rejected so far count again, and they are only in the DLQ). */
-static const char *resume_advice(int code)
+/* What to do after a failure with exit code 3 ("" for any other exit
+ * code): most resume as they are; two need --fresh, because the
+ * checkpoint no longer fits (the input changed under it) or a plain resume
+ * would stop at the same guard (the records rejected so far count again,
+ * and they are only in the DLQ). */
+static const char *resume_advice(int exit_code, int code)
 {
+  if (exit_code != CAIRN_EXIT_RESUMABLE)
+    return "";
   switch (code) {
   case CAIRN_ECHANGED:
     return "the checkpoint no longer fits the input (it changed since, or "
@@ -196,7 +199,6 @@ struct kv_ctx {
   json_t     *cache;   /* committed values read so far */
 };
 
-/* Both NULL, or equal strings. */
 /* Does the cursor a chunk re-read ends at (redo) stand for the one it was
  * checkpointed with (kept)? The same text, or, for JSON objects, every
  * member of kept in redo with the same value: a newer version's source
@@ -1273,7 +1275,7 @@ static void print_summary(struct run *r, int exit_code, int code,
            "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
                       : "FAILED (not resumable: fix the job or its setup)",
-           exit_code == CAIRN_EXIT_RESUMABLE ? resume_advice(code) : "",
+           resume_advice(exit_code, code),
            exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, (long long)r->windows_done,
@@ -1461,8 +1463,7 @@ out:
                                           exit_code),
                "run failed: %s%s%s%s", message_line,
                exit_code == CAIRN_EXIT_RESUMABLE ? " (checkpoint kept; " : "",
-               exit_code == CAIRN_EXIT_RESUMABLE ? resume_advice(err.code)
-                                                 : "",
+               resume_advice(exit_code, err.code),
                exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "");
   } else {
     cairn_info("run done");
