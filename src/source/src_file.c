@@ -40,6 +40,8 @@ struct file_src {
   char        **files;
   size_t        n_files;
   struct cairn_header *headers; /* per file, parsed on first use */
+  size_t        digest_of;     /* files_digest's last index (+1; 0: none) */
+  char          digest[17];    /* and its value */
   /* reader state */
   FILE         *fp;
   size_t        fp_index;      /* file fp reads */
@@ -243,37 +245,39 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   "loaded (run again with --fresh to load the files as they are now)"
 
 /* The files the glob matches up to file index: the first 16 hex digits
- * of a SHA-256 over their names (any bytes, each NUL-terminated). */
-static void files_digest(const struct file_src *s, size_t index,
-                         char out[17])
+ * of a SHA-256 over their names (any bytes, each NUL-terminated). Kept for
+ * the last index asked: every chunk of a file asks for the same one. */
+static const char *files_digest(struct file_src *s, size_t index)
 {
   struct cairn_sha256 h;
   char hex[CAIRN_SHA256_HEX];
 
+  if (s->digest_of == index + 1)
+    return s->digest;
   cairn_sha256_init(&h);
   for (size_t i = 0; i <= index && i < s->n_files; i++)
     cairn_sha256_update(&h, s->files[i], strlen(s->files[i]) + 1);
   cairn_sha256_final_hex(&h, hex);
-  memcpy(out, hex, 16);
-  out[16] = '\0';
+  memcpy(s->digest, hex, 16);
+  s->digest[16] = '\0';
+  s->digest_of = index + 1;
+  return s->digest;
 }
 
 /* The checkpoint c must still describe the files: the glob matches the
  * same files up to file index (none removed or added before it, however
  * many), and when c points inside that file, it is unchanged since. */
-static int check_cursor(const struct file_src *s, const json_t *c,
+static int check_cursor(struct file_src *s, const json_t *c,
                         size_t index, long long offset, cairn_err *err)
 {
   const char *files = json_string_value(json_object_get(c, "files"));
   const json_t *size = json_object_get(c, "size");
   const json_t *mtime = json_object_get(c, "mtime");
   struct cairn_fs_stamp now;
-  char digest[17];
 
   if (!files) /* a checkpoint of an earlier version */
     return CAIRN_OK;
-  files_digest(s, index, digest);
-  if (index >= s->n_files || strcmp(files, digest) != 0)
+  if (index >= s->n_files || strcmp(files, files_digest(s, index)) != 0)
     return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the glob matched other "
                        "files up to the checkpoint's (file %zu, now %s): "
                        "files were added or removed before it"
@@ -295,18 +299,15 @@ static int check_cursor(const struct file_src *s, const json_t *c,
 
 /* The cursor of file index at offset (inside it: with its stamp). Names
  * only by digest: a file name need not be UTF-8, which JSON text is. */
-static char *fmt_cursor(const struct file_src *s, size_t index, long line,
+static char *fmt_cursor(struct file_src *s, size_t index, long line,
                         long long offset)
 {
-  char digest[17];
-  json_t *c;
+  json_t *c = json_pack("{s:I,s:s,s:I,s:I}", "file", (json_int_t)index,
+                        "files", files_digest(s, index), "line",
+                        (json_int_t)line, "offset", (json_int_t)offset);
   struct cairn_fs_stamp st;
   char *text;
 
-  files_digest(s, index, digest);
-  c = json_pack("{s:I,s:s,s:I,s:I}", "file", (json_int_t)index, "files",
-                digest, "line", (json_int_t)line, "offset",
-                (json_int_t)offset);
   if (offset > 0 && s->fp && s->fp_index == index &&
       cairn_fs_stamp(fileno(s->fp), NULL, &st) == 0) {
     json_object_set_new(c, "size", json_integer(st.size));
