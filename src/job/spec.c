@@ -863,22 +863,31 @@ static json_t *parse_params(const char *const *params, struct cairn_diag *d)
   return o;
 }
 
-/* Add to names every NAME of a ${param:NAME...} in the text of v, even in
- * a default that expansion would not reach, and every declared one. */
+/* The next ${param:NAME...} at or after *p in text, read syntactically
+ * (also inside a default that expansion would not reach): NAME's start,
+ * its length in *n, and *p moved past it; NULL when there is none. */
+static const char *next_param_ref(const char **p, size_t *n)
+{
+  const char *at = *p ? strstr(*p, "${param:") : NULL;
+  if (!at)
+    return NULL;
+  at += 8;
+  *n = strcspn(at, ":}\"");
+  *p = at + *n;
+  return at;
+}
+
+/* Add to names every parameter the job names or declares. */
 static void param_names(const json_t *doc, json_t *names)
 {
   char *text = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
   const json_t *decl = json_object_get(doc, "params");
-  const char *k;
+  const char *k, *p = text;
   json_t *v;
+  size_t n;
 
-  for (const char *p = text; p && (p = strstr(p, "${param:")); ) {
-    size_t n;
-    p += 8;
-    n = strcspn(p, ":}\"");
-    json_object_setn_nocheck(names, p, n, json_true());
-    p += n;
-  }
+  while ((k = next_param_ref(&p, &n)))
+    json_object_setn_nocheck(names, k, n, json_true());
   json_object_foreach((json_t *)decl, k, v)
     json_object_set(names, k, json_true());
   free(text);
@@ -891,21 +900,17 @@ static const char *given_param_hint(const struct xctx *x,
                                     const struct src_file *f, const char *ptr)
 {
   static char hint[96];
-  const char *raw = json_string_value(cairn_json_pointer_get(f->doc, ptr));
+  const char *p = json_string_value(cairn_json_pointer_get(f->doc, ptr));
   const char *k;
-  json_t *v;
+  size_t n;
 
   hint[0] = '\0';
-  json_object_foreach(x->params, k, v) {
-    char *ref = cairn_strfmt("${param:%s", k);
-    const char *at = raw ? strstr(raw, ref) : NULL;
-    size_t n = strlen(ref);
-    free(ref);
-    if (at && (at[n] == '}' || at[n] == ':')) {
-      snprintf(hint, sizeof hint, " (from --param %.60s)", k);
+  while ((k = next_param_ref(&p, &n)))
+    if (json_object_getn(x->params, k, n)) {
+      snprintf(hint, sizeof hint, " (from --param %.*s)",
+               (int)(n < 60 ? n : 60), k);
       break;
     }
-  }
   return hint;
 }
 
