@@ -960,28 +960,23 @@ static json_t *policy_json(cairn_transform *t, size_t s, const json_t *v)
                      "fields, so the job's PII policy cannot be applied)"
 
 /* The raw text of a rejected record with the PII policy applied to every
- * source a non-keep PII field reads. New string. */
-static char *reject_raw(cairn_transform *t, const struct cairn_record *rec,
-                        size_t *len)
+ * source a non-keep PII field reads, appended to out (it may hold NUL
+ * bytes: out->len says how long it is). */
+static void reject_raw(cairn_transform *t, const struct cairn_record *rec,
+                       struct cairn_buf *out)
 {
-  struct cairn_buf b = {0}, val = {0};
+  struct cairn_buf val = {0};
   if (rec->json) {
-    json_t *copy;
+    json_t *copy = t->raw_rewrite ? json_deep_copy(rec->json) : NULL;
     char *s;
-    if (!t->raw_rewrite) {
-      s = cairn_json_canonical(rec->json);
-      *len = strlen(s);
-      return s;
-    }
-    copy = json_deep_copy(rec->json);
-    for (size_t i = 0; i < t->srcs.n; i++) {
+    for (size_t i = 0; copy && i < t->srcs.n; i++) {
       const struct cairn__src *src = &t->srcs.v[i];
       const char *ptr = src->ref;
       json_t *cur;
       if (!t->src_policy[i])
         continue;
       if (src->kind == CAIRN__SRC_NAME)
-        ptr = ptr_join(&b, "", src->ref);
+        ptr = ptr_join(&val, "", src->ref);
       else if (src->kind == CAIRN__SRC_ITEM) /* every element exploded */
         ptr = t->explode >= 0 ? t->srcs.v[t->explode].ref : "";
       cur = ptr[0] ? cairn_json_pointer_get(copy, ptr) : NULL;
@@ -996,17 +991,13 @@ static char *reject_raw(cairn_transform *t, const struct cairn_record *rec,
       }
       cairn_json_pointer_set(copy, ptr, policy_json(t, i, cur));
     }
-    s = cairn_json_canonical(copy);
+    s = cairn_json_canonical(copy ? copy : rec->json);
+    cairn_buf_puts(out, s);
+    free(s);
     json_decref(copy);
-    cairn_buf_free(&b);
-    *len = strlen(s);
-    return s;
-  }
-  if (t->raw_rewrite && (!rec->cols || rec->ragged)) {
-    *len = strlen(RAW_WITHHELD);
-    return cairn_xstrdup(RAW_WITHHELD);
-  }
-  if (rec->cols && !rec->ragged && (t->raw_rewrite || !rec->raw)) {
+  } else if (t->raw_rewrite && (!rec->cols || rec->ragged)) {
+    cairn_buf_puts(out, RAW_WITHHELD);
+  } else if (rec->cols && !rec->ragged && (t->raw_rewrite || !rec->raw)) {
     for (size_t c = 0; c < rec->n_cols; c++) {
       const char *p = rec->cols[c];
       size_t n = rec->col_lens ? rec->col_lens[c] : strlen(p);
@@ -1017,23 +1008,19 @@ static char *reject_raw(cairn_transform *t, const struct cairn_record *rec,
             (s < 0 || t->src_policy[i] > t->src_policy[s]))
           s = (long)i;
       if (c)
-        cairn_buf_putc(&b, ',');
+        cairn_buf_putc(out, ',');
       if (s >= 0 && n) {
         val.len = 0;
         if (raw_policy(t, (size_t)s, p, n, &val) == 0)
-          csv_put(&b, val.data, val.len);
+          csv_put(out, val.data, val.len);
       } else {
-        csv_put(&b, p, n);
+        csv_put(out, p, n);
       }
     }
-    cairn_buf_free(&val);
-    *len = b.len;
-    return cairn_buf_take(&b);
+  } else if (rec->raw) { /* as read */
+    cairn_buf_append(out, rec->raw, rec->raw_len);
   }
-  if (rec->raw) /* as read: it may hold NUL bytes */
-    cairn_buf_append(&b, rec->raw, rec->raw_len);
-  *len = b.len;
-  return cairn_buf_take(&b);
+  cairn_buf_free(&val);
 }
 
 static void bind_header(cairn_transform *t, const struct cairn_record *rec)
@@ -1079,8 +1066,7 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   const json_t *arr = NULL;
   size_t n_items = 1;
   int exploded = 0;
-  char *raw;
-  size_t raw_len = 0;
+  struct cairn_buf raw = {0};
 
   if (b->n_fields != nf)
     return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "batch has %zu fields but "
@@ -1191,8 +1177,8 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   }
   return CAIRN_OK;
 reject:
-  raw = reject_raw(t, rec, &raw_len);
-  cairn_batch_reject(b, rec->position, t->reasons.data, raw, raw_len);
-  free(raw);
+  reject_raw(t, rec, &raw);
+  cairn_batch_reject(b, rec->position, t->reasons.data, raw.data, raw.len);
+  cairn_buf_free(&raw);
   return CAIRN_OK;
 }
