@@ -58,9 +58,8 @@ struct blob {
                            downloaded, by rd_open) */
   long long  rows;      /* manifest dataRowCount, -1 when absent */
   long long  bytes;     /* manifest byteCount, -1 when absent */
-  long long  size;      /* bytes of its file (compressed, for gzip and zip)
-                           when rd_open last opened it */
-  long long  mtime;     /* its modification time then, in ns; -1 for a
+  struct cairn_fs_stamp file; /* its file (compressed, for gzip and zip)
+                           when rd_open last opened it; mtime_ns -1 for a
                            downloaded copy (remote: the ETag pins it) */
   long long  data_off;  /* uncompressed offset of the first data record;
                            valid once the header is read */
@@ -864,12 +863,9 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
   if (!rd->fp || fstat(fileno(rd->fp), &st) != 0)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\" (%s): %s", b->name,
                        b->path, strerror(errno));
-  {
-    struct cairn_fs_stamp stamp;
-    cairn_fs_stamp_of(&st, &stamp);
-    b->size = stamp.size;
-    b->mtime = s->remote ? -1 : stamp.mtime_ns;
-  }
+  cairn_fs_stamp_of(&st, &b->file);
+  if (s->remote)
+    b->file.mtime_ns = -1;
   got = fread(magic, 1, sizeof magic, rd->fp);
   if (got >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
     rd->kind = KIND_GZIP;
@@ -1031,18 +1027,20 @@ static int rd_fill(struct cx_src *s, cairn_err *err)
   "so its positions no longer apply; nothing from the checkpoint on was " \
   "loaded (run again with --fresh to load the export as it is now)"
 
+/* A file of unknown size and modification time (-1: not recorded). */
+static const struct cairn_fs_stamp unknown_file = { -1, -1 };
+
 /* Position the reader at uncompressed offset 'off' of blob i. Plain files
  * seek; a compressed stream cannot, so going back reopens it and going
  * forward decompresses and discards (cost: the bytes skipped, at the
- * decompressor's speed). size and mtime are the size and modification
- * time of the blob's file the offset was taken in (a cursor's "size" and
- * "mtime"; -1: not known): a file of another size, or rewritten since, is
- * another file, and an offset past the end of the blob cannot have been
+ * decompressor's speed). was is the size and modification time of the
+ * blob's file the offset was taken in (a cursor's "size" and "mtime"; -1:
+ * not known): a file of another size, or rewritten since, is another file, and an offset past the end of the blob cannot have been
  * taken in it either. Both are CAIRN_ECHANGED: read on, the run would
  * load a different export than it started (or skip the rest of the
  * blob, as if it had ended) without a word. */
-static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
-                   long long mtime, cairn_err *err)
+static int rd_seek(struct cx_src *s, size_t i, long long off,
+                   const struct cairn_fs_stamp *was, cairn_err *err)
 {
   struct reader *rd = &s->rd;
   const struct blob *b = &s->blobs[i];
@@ -1055,12 +1053,13 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
     if (rc < 0)
       return rc;
   }
-  if (size >= 0 && b->size != size)
+  if (was->size >= 0 && b->file.size != was->size)
     return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) is %lld "
                        "bytes, not the %lld it was when read up to offset "
-                       "%lld" CHANGED_SINCE, b->name, b->path, b->size, size,
+                       "%lld" CHANGED_SINCE, b->name, b->path, b->file.size, was->size,
                        off);
-  if (mtime >= 0 && b->mtime >= 0 && b->mtime != mtime)
+  if (was->mtime_ns >= 0 && b->file.mtime_ns >= 0 &&
+      b->file.mtime_ns != was->mtime_ns)
     return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) was modified "
                        "after it was read up to offset %lld (same size, "
                        "another modification time)" CHANGED_SINCE, b->name,
@@ -1068,10 +1067,10 @@ static int rd_seek(struct cx_src *s, size_t i, long long off, long long size,
   if (rd->pos + (long long)rd->at == off)
     return CAIRN_OK;
   if (rd->kind == KIND_PLAIN) {
-    if (off > b->size)
+    if (off > b->file.size)
       return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "blob \"%s\" (%s) ends at "
                          "%lld bytes, before the checkpointed offset %lld"
-                         CHANGED_SINCE, b->name, b->path, b->size, off);
+                         CHANGED_SINCE, b->name, b->path, b->file.size, off);
     if (rd->fp && fseeko(rd->fp, off, SEEK_SET) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, errno, "blob \"%s\": seek: %s",
                          s->blobs[i].name, strerror(errno));
@@ -1141,7 +1140,7 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
 
   if (h->names)
     return CAIRN_OK;
-  rc = rd_seek(s, i, 0, -1, -1, err);
+  rc = rd_seek(s, i, 0, &unknown_file, err);
   if (rc < 0)
     return rc;
   cairn_buf_reset(&s->hdr_rec);
@@ -1399,10 +1398,9 @@ struct cursor {
   long      line;
   long long rows;    /* data rows of this blob before offset */
   long long before;  /* data rows of all earlier blobs */
-  long long size;    /* bytes of the blob's file offset was taken in; -1:
-                        not recorded (at a blob's start, or a checkpoint
-                        of an earlier version) */
-  long long mtime;   /* its modification time (ns); -1: not recorded (also
+  struct cairn_fs_stamp file; /* the blob's file offset was taken in;
+                        -1: not recorded (at a blob's start, or a
+                        checkpoint of an earlier version; mtime_ns also
                         for a remote export) */
 };
 
@@ -1421,10 +1419,11 @@ static int parse_cursor(const struct cx_src *s, const char *text,
   c->line = (long)json_integer_value(json_object_get(j, "line"));
   c->rows = json_integer_value(json_object_get(j, "rows"));
   c->before = json_integer_value(json_object_get(j, "before"));
-  c->size = json_is_integer(json_object_get(j, "size"))
-                ? json_integer_value(json_object_get(j, "size")) : -1;
-  c->mtime = json_is_integer(json_object_get(j, "mtime"))
-                 ? json_integer_value(json_object_get(j, "mtime")) : -1;
+  c->file.size = json_is_integer(json_object_get(j, "size"))
+                     ? json_integer_value(json_object_get(j, "size")) : -1;
+  c->file.mtime_ns = json_is_integer(json_object_get(j, "mtime"))
+                         ? json_integer_value(json_object_get(j, "mtime"))
+                         : -1;
   if (id && strcmp(id, s->ident) != 0) {
     int rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the export at %s changed "
                          "since this window started (manifest %s, "
@@ -1444,11 +1443,11 @@ static int parse_cursor(const struct cx_src *s, const char *text,
 static char *fmt_cursor(const struct cx_src *s, const struct cursor *c)
 {
   char size[64] = "";
-  if (c->size >= 0 && c->mtime >= 0)
-    snprintf(size, sizeof size, ",\"size\":%lld,\"mtime\":%lld", c->size,
-             c->mtime);
-  else if (c->size >= 0)
-    snprintf(size, sizeof size, ",\"size\":%lld", c->size);
+  if (c->file.size >= 0 && c->file.mtime_ns >= 0)
+    snprintf(size, sizeof size, ",\"size\":%lld,\"mtime\":%lld",
+             c->file.size, c->file.mtime_ns);
+  else if (c->file.size >= 0)
+    snprintf(size, sizeof size, ",\"size\":%lld", c->file.size);
   return cairn_strfmt("{\"before\":%lld,\"blob\":%zu,\"export\":\"%s\","
                       "\"line\":%ld,\"offset\":%lld,\"rows\":%lld%s}",
                       c->before, c->blob, s->ident, c->line, c->offset,
@@ -1460,7 +1459,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
 {
   struct cx_src *s = (struct cx_src *)base;
   struct reader *rd = &s->rd;
-  struct cursor c = { 0, 0, 1, 0, 0, -1, -1 }, next;
+  struct cursor c = { 0, 0, 1, 0, 0, { -1, -1 } }, next;
   long rows = 0, line_end;
   int rc;
 
@@ -1486,7 +1485,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     if (s->has_carry && s->carry_blob == c.blob && s->carry_off == c.offset)
       break; /* the chunk starts with the record the last one kept */
     s->has_carry = 0;
-    rc = rd_seek(s, c.blob, c.offset, c.size, c.mtime, err);
+    rc = rd_seek(s, c.blob, c.offset, &c.file, err);
     if (rc < 0)
       return rc;
     rc = rd_fill(s, err);
@@ -1502,8 +1501,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     c.offset = 0;
     c.line = 1;
     c.rows = 0;
-    c.size = -1;
-    c.mtime = -1;
+    c.file = unknown_file;
   }
 
   /* One chunk: whole records of this blob, never more than one blob. */
@@ -1525,8 +1523,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     return rc;
   if (rc > 0) {
     next.offset = s->has_carry ? s->carry_off : rd->pos + (long long)rd->at;
-    next.size = s->blobs[c.blob].size;
-    next.mtime = s->blobs[c.blob].mtime;
+    next.file = s->blobs[c.blob].file;
     page->cursor_out = fmt_cursor(s, &next);
   } else {
     /* The blob ends with this chunk: its count must match before the
@@ -1539,8 +1536,7 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     next.blob++;
     next.offset = 0;
     next.line = 1;
-    next.size = -1;
-    next.mtime = -1;
+    next.file = unknown_file;
     if (next.blob < s->n_blobs) {
       page->cursor_out = fmt_cursor(s, &next);
     } else {
