@@ -432,46 +432,47 @@ expect_eq "$(sqlite3 "$T/kill/out/warehouse.db" 'SELECT count(*), sum(rows) FROM
 python3 tests/bench/gen_cost.py 110 "$T/cut-src" --partitions 2 --gzip 1 >/dev/null
 jq 'del(.dataRowCount) | .blobs[] |= del(.dataRowCount)' "$T/cut-src/manifest.json" > "$T/cut-src/m"
 mv "$T/cut-src/m" "$T/cut-src/manifest.json"
-for pipe in 1 0; do
-  d="$T/cut$pipe"; rm -rf "$d.run"; cp -r "$T/cut-src" "$d.run"; mkdir -p "$d"
+# changed NAME PIPELINE CHANGE MESSAGE ROWS: a copy of the export, a run
+# killed once chunk 2 is loaded, CHANGE (a function) applied to the plain
+# partition; the resume refuses with MESSAGE, the source's (not the
+# runner's "re-read from its checkpoint"), loading nothing more, and
+# --fresh loads the ROWS there are now.
+changed() {
+  local name=$1 pipe=$2 change=$3 msg=$4 rows=$5 d="$T/$1"
+  rm -rf "$d.run"; cp -r "$T/cut-src" "$d.run"; mkdir -p "$d"
   (CAIRN_PIPELINE=$pipe CAIRN_TEST_KILL_AT=loaded:2 load azure-cost-export "$d.run" "$d" \
      --param chunk_rows=20) 2>/dev/null && fail "the kill hook did not fire"
-  head -n 31 "$d.run/part_0_0001.csv" > "$d.run/p" && mv "$d.run/p" "$d.run/part_0_0001.csv"
+  "$change" "$d.run/part_0_0001.csv"
   expect_exit 3 load azure-cost-export "$d.run" "$d" --param chunk_rows=20
-  grep -q 'part_0_0001.csv\\" (.*) is [0-9]* bytes, not the [0-9]* it was when read up to offset [0-9]*: the export changed since this window.s checkpoint' "$d/log" ||
-    fail "pipeline $pipe: message: $(tail -n 1 "$d/stdout")"
-  ! grep -q 're-read from its checkpoint' "$d/log" || fail "pipeline $pipe: the runner's message"
+  grep -q "$msg" "$d/log" || fail "$name: message: $(tail -n 1 "$d/stdout")"
+  ! grep -q 're-read from its checkpoint' "$d/log" || fail "$name: the runner's message"
   expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 40 \
-    "pipeline $pipe: the two chunks loaded before the kill, nothing after"
+    "$name: the two chunks loaded before the kill, nothing after"
   load azure-cost-export "$d.run" "$d" --param chunk_rows=20 --fresh ||
-    fail "pipeline $pipe: --fresh: $(tail -n 3 "$d/log")"
-  expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 85 \
-    "pipeline $pipe: --fresh loads the 30 + 55 rows there are now"
-done
-# The same for a plain partition rewritten in place at the same size (a
-# corrected value): its modification time tells, so the resume refuses
-# instead of splicing the old rows before the checkpoint to new ones after.
-d="$T/same"; rm -rf "$d.run"; cp -r "$T/cut-src" "$d.run"; mkdir -p "$d"
-(CAIRN_TEST_KILL_AT=loaded:2 load azure-cost-export "$d.run" "$d" \
-   --param chunk_rows=20) 2>/dev/null && fail "the kill hook did not fire"
-size0=$(stat -c %s "$d.run/part_0_0001.csv")
-python3 - "$d.run/part_0_0001.csv" <<'PY'
+    fail "$name: --fresh: $(tail -n 3 "$d/log")"
+  expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" "$rows" \
+    "$name: --fresh loads the export as it is now"
+}
+cut_short() { head -n 31 "$1" > "$1.p" && mv "$1.p" "$1"; }
+# A plain partition rewritten in place at the same size (a corrected
+# value): its modification time tells, so the resume refuses instead of
+# splicing the old rows before the checkpoint to new ones after.
+same_size() {
+  local size0; size0=$(stat -c %s "$1")
+  python3 - "$1" <<'PY'
 import sys
 p = sys.argv[1]; lines = open(p, newline="").read().split("\n")
 i = len(lines) - 2                      # the last record, past the checkpoint
 lines[i] = lines[i].replace("0", "1", 1)  # one digit: the same size
 open(p, "w", newline="").write("\n".join(lines))
 PY
-expect_eq "$(stat -c %s "$d.run/part_0_0001.csv")" "$size0" "rewritten at the same size"
-expect_exit 3 load azure-cost-export "$d.run" "$d" --param chunk_rows=20
-grep -q 'part_0_0001.csv\\" (.*) was modified after it was read up to offset [0-9]* (same size, another modification time): the export changed since' "$d/log" ||
-  fail "same-size rewrite: message: $(tail -n 1 "$d/stdout")"
-expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 40 \
-  "same-size rewrite: the two chunks loaded before the kill, nothing after"
-load azure-cost-export "$d.run" "$d" --param chunk_rows=20 --fresh ||
-  fail "same-size rewrite: --fresh: $(tail -n 3 "$d/log")"
-expect_eq "$(sqlite3 "$d/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 110 \
-  "same-size rewrite: --fresh loads the export as it is now"
+  expect_eq "$(stat -c %s "$1")" "$size0" "rewritten at the same size"
+}
+for pipe in 1 0; do
+  # --fresh: the 30 + 55 rows there are now
+  changed "cut$pipe" $pipe cut_short 'part_0_0001.csv\\" (.*) is [0-9]* bytes, not the [0-9]* it was when read up to offset [0-9]*: the export changed since this window.s checkpoint' 85
+done
+changed same 1 same_size 'part_0_0001.csv\\" (.*) was modified after it was read up to offset [0-9]* (same size, another modification time): the export changed since' 110
 
 # An input URL that cannot be sent (a space pasted from a blobName) is the
 # job's fault: exit 2 at once, no retries, not a resumable exit 3.
