@@ -1066,7 +1066,6 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
   const json_t *arr = NULL;
   size_t n_items = 1;
   int exploded = 0;
-  struct cairn_buf raw = {0};
 
   if (b->n_fields != nf)
     return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "batch has %zu fields but "
@@ -1176,9 +1175,11 @@ int cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
     }
   }
   return CAIRN_OK;
-reject:
+reject: {
+  struct cairn_buf raw = {0};
   reject_raw(t, rec, &raw);
   cairn_batch_reject(b, rec->position, t->reasons.data, raw.data, raw.len);
   cairn_buf_free(&raw);
   return CAIRN_OK;
+}
 }
