@@ -83,56 +83,6 @@ static inline __attribute__((always_inline)) cptr scan_plain(cptr p,
   return p;
 }
 
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0:
- * overlong forms, surrogates and code points above U+10FFFF are invalid,
- * as in jansson's utf8_check_full. */
-static int hex4(cptr p, cptr end, unsigned *out)
-{
-  unsigned v = 0;
-  if (end - p < 4)
-    return -1;
-  for (int i = 0; i < 4; i++) {
-    unsigned c = p[i], d;
-    if (c >= '0' && c <= '9')
-      d = c - '0';
-    else if (c >= 'a' && c <= 'f')
-      d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-      d = c - 'A' + 10;
-    else
-      return -1;
-    v = v * 16 + d;
-  }
-  *out = v;
-  return 0;
-}
-
-static void put_utf8(struct cairn_buf *b, unsigned cp)
-{
-  char u[4];
-  size_t n;
-  if (cp < 0x80) {
-    u[0] = (char)cp;
-    n = 1;
-  } else if (cp < 0x800) {
-    u[0] = (char)(0xC0 | (cp >> 6));
-    u[1] = (char)(0x80 | (cp & 0x3F));
-    n = 2;
-  } else if (cp < 0x10000) {
-    u[0] = (char)(0xE0 | (cp >> 12));
-    u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (cp & 0x3F));
-    n = 3;
-  } else {
-    u[0] = (char)(0xF0 | (cp >> 18));
-    u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[3] = (char)(0x80 | (cp & 0x3F));
-    n = 4;
-  }
-  cairn_buf_append(b, u, n);
-}
-
 /* The rest of a string from its first backslash at p, decoded into
  * j->str. */
 static int str_escaped(struct hj *j, cptr start, cptr p, const char **s,
@@ -145,7 +95,9 @@ static int str_escaped(struct hj *j, cptr start, cptr p, const char **s,
   cairn_buf_append(b, start, (size_t)(p - start));
   for (;;) {
     cptr q = scan_plain(p, end);
-    unsigned c, cp, lo;
+    unsigned c;
+    char u[4];
+    size_t k, un = 0;
     if (q > p)
       cairn_buf_append(b, p, (size_t)(q - p));
     p = q;
@@ -163,7 +115,7 @@ static int str_escaped(struct hj *j, cptr start, cptr p, const char **s,
     if (c < 0x20)
       return -1;
     if (c >= 0x80) {
-      size_t k = cairn_utf8_len(p, end);
+      k = cairn_utf8_len(p, end);
       if (!k)
         return -1;
       cairn_buf_append(b, p, k);
@@ -189,21 +141,11 @@ static int str_escaped(struct hj *j, cptr start, cptr p, const char **s,
     default:
       return -1;
     }
-    if (hex4(p, end, &cp) < 0)
-      return -1;
-    p += 4;
-    if (cp == 0)
-      return -1; /* jansson: "\u0000 is not allowed" (its message) */
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-      return -1; /* a lone low surrogate */
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-      if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-          hex4(p + 2, end, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
-        return -1;
-      p += 6;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    put_utf8(b, cp);
+    k = cairn_json_unescape_u((const char *)p, (const char *)end, u, &un);
+    if (!k)
+      return -1; /* as jansson: bad hex, a lone surrogate or \u0000 */
+    p += k;
+    cairn_buf_append(b, u, un);
   }
 }
 

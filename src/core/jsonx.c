@@ -120,28 +120,31 @@ static const char *skip_value(const char *p)
   return p;
 }
 
-/* Compare the JSON string at p (with quotes) with a decoded token. Handles
- * the common escapes; exotic \u keys simply fail to match. */
+/* Compare the JSON string at p (with quotes) with a decoded token, every
+ * escape decoded as jansson does. */
 static int key_equals(const char *p, const char *tok)
 {
+  static const char from[] = "nrtbf", to[] = "\n\r\t\b\f";
+
   p++;
   while (*p && *p != '"') {
-    char c = *p;
-    if (c == '\\') {
-      p++;
-      switch (*p) {
-      case 'n': c = '\n'; break;
-      case 't': c = '\t'; break;
-      case 'r': c = '\r'; break;
-      case 'b': c = '\b'; break;
-      case 'f': c = '\f'; break;
-      default: c = *p; break;
-      }
-    }
-    if (*tok != c)
+    char c[4];
+    size_t n = 1, k;
+    if (*p != '\\') {
+      c[0] = *p++;
+    } else if (p[1] != 'u') {
+      const char *f = p[1] ? strchr(from, p[1]) : NULL;
+      c[0] = f ? to[f - from] : p[1];
+      p += 1 + (p[1] != '\0');
+    } else if ((k = cairn_json_unescape_u(p + 2, p + 2 + strnlen(p + 2, 10),
+                                          c, &n)) != 0) {
+      p += 2 + k;
+    } else {
       return 0;
-    tok++;
-    p++;
+    }
+    if (strncmp(tok, c, n) != 0)
+      return 0;
+    tok += n;
   }
   return *tok == '\0';
 }
@@ -297,6 +300,59 @@ char *cairn_json_canonical(const json_t *v)
 {
   char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
   return s ? s : cairn_xstrdup("null");
+}
+
+static int hex4(const char *p, const char *end, unsigned *out)
+{
+  unsigned v = 0;
+  if (end - p < 4)
+    return -1;
+  for (int i = 0; i < 4; i++) {
+    unsigned c = (unsigned char)p[i] | 0x20u; /* 'A' -> 'a'; digits keep */
+    if (p[i] >= '0' && p[i] <= '9')
+      v = v * 16 + (unsigned)(p[i] - '0');
+    else if (c >= 'a' && c <= 'f')
+      v = v * 16 + (c - 'a' + 10);
+    else
+      return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+size_t cairn_json_unescape_u(const char *p, const char *end, char out[4],
+                             size_t *out_n)
+{
+  unsigned cp, lo;
+
+  if (hex4(p, end, &cp) < 0 || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+    return 0;
+  if (cp >= 0xD800 && cp <= 0xDBFF) {
+    if (end - p < 10 || p[4] != '\\' || p[5] != 'u' ||
+        hex4(p + 6, end, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+      return 0;
+    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+  }
+  if (cp < 0x80) {
+    out[0] = (char)cp;
+    *out_n = 1;
+  } else if (cp < 0x800) {
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    *out_n = 2;
+  } else if (cp < 0x10000) {
+    out[0] = (char)(0xE0 | (cp >> 12));
+    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    *out_n = 3;
+  } else {
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    *out_n = 4;
+  }
+  return cp >= 0x10000 ? 10 : 4;
 }
 
 size_t cairn_utf8_len(const unsigned char *p, const unsigned char *end)

@@ -47,6 +47,14 @@ void cairn_json_pointer_append(struct cairn_buf *b, const char *token);
  * or cut off by end). p < end. */
 size_t cairn_utf8_len(const unsigned char *p, const unsigned char *end);
 
+/* The \uXXXX escape whose hex digits start at p (just past "\u"), with
+ * the low half of a surrogate pair when one must follow, decoded to UTF-8
+ * in out (*out_n bytes). Returns the bytes read from p (4 or 10), or 0 when
+ * malformed: not 4 hex digits, a lone surrogate, or U+0000 (which jansson
+ * refuses and a C string cannot hold). */
+size_t cairn_json_unescape_u(const char *p, const char *end, char out[4],
+                             size_t *out_n);
+
 /* Compact JSON with sorted keys: the canonical form used for digests,
  * request matching and NDJSON. New string (free()). */
 char *cairn_json_canonical(const json_t *v);

@@ -118,16 +118,19 @@ char *cairn_schemas_dir(const char *override)
     return cairn_xstrdup(env);
   if (cairn_fs_exists("schemas/job.schema.json"))
     return cairn_xstrdup("schemas");
-  /* Installed: <prefix>/bin/cairn next to <prefix>/share/cairn/schemas. */
+  /* Installed: <prefix>/bin/cairn next to <prefix>/share/cairn/schemas;
+   * built, not installed: <tree>/bin/cairn next to <tree>/schemas. */
   n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) {
-    char *slash, *dir;
-    exe[n] = '\0';
-    slash = strrchr(exe, '/');
-    if (slash) {
-      *slash = '\0';
-      dir = cairn_strfmt("%s/../share/cairn/schemas", exe);
-      if (cairn_fs_exists(dir))
+    static const char *const beside[] = {"../share/cairn/schemas",
+                                         "../schemas"};
+    char *slash = (exe[n] = '\0', strrchr(exe, '/'));
+    for (size_t i = 0; slash && i < sizeof beside / sizeof *beside; i++) {
+      char *dir = cairn_strfmt("%.*s/%s", (int)(slash - exe), exe, beside[i]);
+      char *probe = cairn_strfmt("%s/job.schema.json", dir);
+      int found = cairn_fs_exists(probe);
+      free(probe);
+      if (found)
         return dir;
       free(dir);
     }

@@ -1177,32 +1177,6 @@ static int cmp_tag(const void *a, const void *b)
   return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-static int hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int read_hex4(const char *p, const char *end, unsigned *out)
-{
-  unsigned v = 0;
-  if (end - p < 4)
-    return -1;
-  for (int i = 0; i < 4; i++) {
-    int h = hexval(p[i]);
-    if (h < 0)
-      return -1;
-    v = v * 16 + (unsigned)h;
-  }
-  *out = v;
-  return 0;
-}
-
 /* Parse the JSON string at *pp (just past its opening quote). Returns 0
  * and the decoded text (a slice of the input when it has no escapes). */
 static int read_jstring(struct cairn__fctx *cx, const char **pp,
@@ -1255,7 +1229,7 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
   }
   d = o = cairn__scratch_alloc(cx->scratch, (size_t)(p - start) + 1);
   for (const char *q = start; q < p;) {
-    unsigned cp;
+    size_t k, un;
     if (*q != '\\') {
       *o++ = *q++;
       continue;
@@ -1273,36 +1247,11 @@ static int read_jstring(struct cairn__fctx *cx, const char **pp,
     case 'u': break;
     default: return -1;
     }
-    if (read_hex4(q, p, &cp) < 0)
-      return -1;
-    q += 4;
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-      unsigned lo;
-      if (p - q < 6 || q[0] != '\\' || q[1] != 'u' ||
-          read_hex4(q + 2, p, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
-        return -1;
-      q += 6;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-      return -1;
-    }
-    if (cp == 0)
-      return -1; /* NUL cannot live in a key or a C string */
-    if (cp < 0x80) {
-      *o++ = (char)cp;
-    } else if (cp < 0x800) {
-      *o++ = (char)(0xC0 | (cp >> 6));
-      *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      *o++ = (char)(0xE0 | (cp >> 12));
-      *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-      *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-      *o++ = (char)(0xF0 | (cp >> 18));
-      *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-      *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-      *o++ = (char)(0x80 | (cp & 0x3F));
-    }
+    k = cairn_json_unescape_u(q, p, o, &un);
+    if (!k)
+      return -1; /* bad hex, a lone surrogate, or NUL (no C string holds it) */
+    q += k;
+    o += un;
   }
   *o = '\0';
   *pp = p + 1;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make install PREFIX=...` installs the binary, schemas, jobs and sinks, and
-# the installed binary finds its schemas from anywhere; every subcommand has
+# the installed binary (and the built one) finds its schemas from anywhere; every subcommand has
 # --help; unknown log levels and formats are refused.
 source "$(dirname "$0")/../lib.sh"
 make -s -o "$CAIRN" install PREFIX="$T/prefix" BIN="$CAIRN" >/dev/null
@@ -11,6 +11,14 @@ for f in bin/cairn share/cairn/schemas/job.schema.json \
 done
 ( cd "$T" && ./prefix/bin/cairn validate prefix/share/cairn/jobs/demo-cost.json \
     prefix/share/cairn/sinks/warehouse.json ) >/dev/null || fail "installed validate"
+# Built and not installed, run from elsewhere: <tree>/bin/cairn finds
+# <tree>/schemas beside it (CAIRN_SCHEMAS unset, no ./schemas there).
+if [ "$(dirname "$(readlink -f "$CAIRN")")" = "$ROOT/bin" ]; then
+  cp jobs/demo-cost.json "$T/mine.json"
+  cp -r sinks "$T/sinks"
+  ( cd "$T" && env -u CAIRN_SCHEMAS "$CAIRN" validate mine.json ) >/dev/null ||
+    fail "a built binary run from another folder does not find its schemas"
+fi
 out=$("$CAIRN" --help)
 for c in run status validate verify mock dlq decrypt; do
   grep -q "^  $c " <<<"$out" || fail "--help lacks $c"

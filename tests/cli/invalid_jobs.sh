@@ -38,6 +38,9 @@ declare -A want=(
   # settings read once per run are never window templates
   # SemVer 2.0, no spaces or control characters (it goes into run records)
   [27-bad-connector-version]=':4:24: /connector_version: "1.0.0-beta 1\u001B[2J" does not match pattern'
+  # keys written with \u escapes (a surrogate pair too) are found where
+  # they are, not reported at 1:1
+  [28-escaped-keys]=':9:49: /source/😀: unknown key "😀"'
   [26-window-in-redact]=':60:7: /source/redact/0: ${window.start} is only expanded under "source" (not in its tls'
 )
 n=0
