@@ -89,6 +89,66 @@ int cairn_base64_decode(const char *s, size_t n, char **out, size_t *out_len)
   return 0;
 }
 
+int cairn_hexval(int c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c |= 0x20; /* 'A' -> 'a' */
+  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+char *cairn_pct_decode(const char *s, size_t n, int plus)
+{
+  char *out = cairn_xmalloc(n + 1);
+  size_t j = 0;
+
+  for (size_t i = 0; i < n; i++) {
+    int hi, lo;
+    if (s[i] == '%' && i + 2 < n && (hi = cairn_hexval(s[i + 1])) >= 0 &&
+        (lo = cairn_hexval(s[i + 2])) >= 0) {
+      out[j++] = (char)(hi << 4 | lo);
+      i += 2;
+    } else {
+      out[j++] = plus && s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  out[j] = '\0';
+  return out;
+}
+
+int cairn_pair_next(const char **s, const char *end, struct cairn_pair *p)
+{
+  const char *amp;
+
+  if (*s >= end)
+    return 0;
+  p->at = *s;
+  amp = memchr(p->at, '&', (size_t)(end - p->at));
+  p->end = amp ? amp : end;
+  p->eq = memchr(p->at, '=', (size_t)(p->end - p->at));
+  *s = amp ? amp + 1 : end;
+  return 1;
+}
+
+char *cairn_pair_name(const struct cairn_pair *p)
+{
+  return cairn_pct_decode(p->at, (size_t)((p->eq ? p->eq : p->end) - p->at),
+                          1);
+}
+
+char *cairn_pair_value(const struct cairn_pair *p)
+{
+  return p->eq ? cairn_pct_decode(p->eq + 1, (size_t)(p->end - p->eq - 1), 1)
+               : cairn_xstrdup("");
+}
+
+int cairn_pair_value_is(const struct cairn_pair *p, const char *v)
+{
+  size_t n = strlen(v);
+  return p->eq && (size_t)(p->end - p->eq - 1) == n &&
+         memcmp(p->eq + 1, v, n) == 0;
+}
+
 /* 1 when s[0..n) is all ASCII. Whole blocks, then one block that ends
  * at the end (overlapping the last one), so short and odd lengths take
  * no byte loop. */

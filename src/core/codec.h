@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* codec.h -- small codecs: base64 (RFC 4648 standard alphabet, padded;
  * decoding also accepts base64url's '-' and '_' and skips whitespace),
- * UTF-8 validation and JSON string escaping. Pure functions;
- * thread-safe. */
+ * UTF-8 validation, JSON string escaping, percent-decoding and the pairs
+ * of a query or form ("a=1&b=2"). Pure functions; thread-safe. */
 #ifndef CAIRN_CODEC_H
 #define CAIRN_CODEC_H
 
@@ -29,6 +29,27 @@ size_t cairn_utf8_check(const char *s, size_t n);
  * length. Clean runs are found 16 bytes at a time. */
 char  *cairn_json_str_to(char *p, const char *s, size_t n, int upper);
 size_t cairn_json_str_len(const char *s, size_t n);
+
+/* The value of the hex digit c (either case), or -1. */
+int   cairn_hexval(int c);
+/* Percent-decode s[0..n) ('+' as space when plus): a new string. A '%'
+ * not followed by two hex digits stays as it is. */
+char *cairn_pct_decode(const char *s, size_t n, int plus);
+
+/* One pair of a query or form "a=1&b=2": [at, end), its '=' at eq (NULL
+ * when it has none). end is the '&' after it, or the string's end. */
+struct cairn_pair {
+  const char *at, *eq, *end;
+};
+/* The pair at *s before end, empty ones too ("a&&b" has three); moves *s
+ * past it and its '&'. Returns 0, p untouched, when *s reached end. */
+int   cairn_pair_next(const char **s, const char *end, struct cairn_pair *p);
+/* A pair's name and value, percent-decoded with '+' as space (a pair with
+ * no '=' has the value ""): new strings. */
+char *cairn_pair_name(const struct cairn_pair *p);
+char *cairn_pair_value(const struct cairn_pair *p);
+/* 1 when the pair has a value written exactly as v (not decoded). */
+int   cairn_pair_value_is(const struct cairn_pair *p, const char *v);
 
 /* Append the NUL-terminated s to b as one line of valid UTF-8, for
  * diagnostics and log lines that quote text from outside (a job file's

@@ -10,6 +10,7 @@
  * anything. Identical requests take entries in recorded order; the last
  * one answers again once all are used (a resumed run re-asks). */
 #include "http/har.h"
+#include "core/codec.h"
 #include "core/log.h"
 #include "core/fsx.h"
 #include "core/json_fast.h"
@@ -27,23 +28,16 @@ static void parse_pairs(const char *s, size_t len, struct cairn__qparam **out,
                         size_t *n_out)
 {
   struct cairn__qparam *q = NULL;
-  size_t n = 0, i = 0;
+  size_t n = 0;
+  struct cairn_pair p;
 
-  while (i < len) {
-    size_t end = i, eq;
-    while (end < len && s[end] != '&')
-      end++;
-    eq = i;
-    while (eq < end && s[eq] != '=')
-      eq++;
-    if (end > i) {
-      q = cairn_xrealloc(q, (n + 1) * sizeof *q);
-      q[n].name = cairn__pct_decode(s + i, eq - i, 1);
-      q[n].value = eq < end ? cairn__pct_decode(s + eq + 1, end - eq - 1, 1)
-                            : cairn_xstrdup("");
-      n++;
-    }
-    i = end + 1;
+  for (const char *at = s; cairn_pair_next(&at, s + len, &p);) {
+    if (p.end == p.at)
+      continue;
+    q = cairn_xrealloc(q, (n + 1) * sizeof *q);
+    q[n].name = cairn_pair_name(&p);
+    q[n].value = cairn_pair_value(&p);
+    n++;
   }
   /* Stable insertion sort by name: small n, and equal names keep their
    * order (?a=1&a=2 differs from ?a=2&a=1). */
@@ -102,7 +96,7 @@ void cairn__url_parse(const char *url, struct cairn__url *out)
     out->origin = cairn_xstrdup("");
   }
   path_end = p + strcspn(p, "?#");
-  out->path = path_end > p ? cairn__pct_decode(p, (size_t)(path_end - p), 0)
+  out->path = path_end > p ? cairn_pct_decode(p, (size_t)(path_end - p), 0)
                            : cairn_xstrdup("/");
   if (*path_end == '?') {
     q_end = path_end + 1 + strcspn(path_end + 1, "#");

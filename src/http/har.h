@@ -92,8 +92,6 @@ void  cairn__redact_body(const char *body, size_t len, const char *ctype,
 /* ---- small codecs -------------------------------------------------------- */
 
 int   cairn__is_form(const char *body, size_t len, const char *ctype);
-/* Percent-decode s[0..n) ('+' as space when plus); new string. */
-char *cairn__pct_decode(const char *s, size_t n, int plus);
 /* "Sun, 06 Nov 1994 08:49:37 GMT" -> epoch seconds; 0 or -1. */
 int   cairn__http_date_parse(const char *s, int64_t *out);
 /* Epoch seconds -> IMF-fixdate into out (at least 30 bytes). */

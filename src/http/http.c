@@ -128,36 +128,6 @@ void cairn_http_transport_destroy(cairn_http_transport *t)
 /* ---- codecs -------------------------------------------------------------- */
 
 
-static int hexval(int c)
-{
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-char *cairn__pct_decode(const char *s, size_t n, int plus)
-{
-  char *out = cairn_xmalloc(n + 1);
-  size_t j = 0;
-
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
-        hexval((unsigned char)s[i + 2]) >= 0) {
-      out[j++] = (char)(hexval((unsigned char)s[i + 1]) << 4 |
-                        hexval((unsigned char)s[i + 2]));
-      i += 2;
-    } else if (plus && s[i] == '+') {
-      out[j++] = ' ';
-    } else {
-      out[j++] = s[i];
-    }
-  }
-  out[j] = '\0';
-  return out;
-}
-
-
 static const char *const wkday[] = { "Sun", "Mon", "Tue", "Wed",
                                      "Thu", "Fri", "Sat" };
 static const char *const month[] = { "Jan", "Feb", "Mar", "Apr",

@@ -10,6 +10,7 @@
  * order, so recording the same traffic twice gives the same bytes. */
 #include "http/http.h"
 #include "http/har.h"
+#include "core/codec.h"
 #include "core/fsx.h"
 #include "core/log.h"
 
@@ -89,26 +90,22 @@ static json_t *headers_json(const struct cairn_http_header *h, size_t n,
 static json_t *query_json(const char *url)
 {
   json_t *arr = json_array();
-  const char *q = strchr(url, '?');
-  const char *end;
+  const char *q = strchr(url, '?'), *end;
+  struct cairn_pair p;
 
   if (!q)
     return arr;
   q++;
   end = q + strcspn(q, "#");
-  while (q < end) {
-    const char *amp = memchr(q, '&', (size_t)(end - q));
-    const char *pe = amp ? amp : end;
-    const char *eq = memchr(q, '=', (size_t)(pe - q));
-    if (pe > q) {
-      char *name = cairn__pct_decode(q, (size_t)((eq ? eq : pe) - q), 1);
-      char *value = eq ? cairn__pct_decode(eq + 1, (size_t)(pe - eq - 1), 1)
-                       : cairn_xstrdup("");
-      json_array_append_new(arr, nv(name, jstr(value, strlen(value))));
-      free(name);
-      free(value);
-    }
-    q = pe + 1;
+  while (cairn_pair_next(&q, end, &p)) {
+    char *name, *value;
+    if (p.end == p.at)
+      continue;
+    name = cairn_pair_name(&p);
+    value = cairn_pair_value(&p);
+    json_array_append_new(arr, nv(name, jstr(value, strlen(value))));
+    free(name);
+    free(value);
   }
   return arr;
 }

@@ -7,6 +7,7 @@
  * like JSON but does not parse is patched textually), form-encoded (by
  * content type, else by shape), anything else is left alone. */
 #include "http/har.h"
+#include "core/codec.h"
 #include "core/log.h"
 
 #include <ctype.h>
@@ -105,32 +106,24 @@ static int redacted_pair(const char *name, const char *v, size_t n, int query,
 static int redact_pairs(const char *s, size_t len, int query,
                         const char *const *extra, struct cairn_buf *out)
 {
-  size_t i = 0;
+  struct cairn_pair p;
   int changed = 0;
 
-  while (i <= len) {
-    size_t end = i, eq;
-    char *name;
-    while (end < len && s[end] != '&')
-      end++;
-    eq = i;
-    while (eq < end && s[eq] != '=')
-      eq++;
-    name = cairn__pct_decode(s + i, eq - i, 1);
-    if (eq < end && redacted_pair(name, s + eq + 1, end - eq - 1, query,
-                                  extra) &&
-        !(end - eq - 1 == strlen(CAIRN_HTTP_REDACTED) &&
-          memcmp(s + eq + 1, CAIRN_HTTP_REDACTED, end - eq - 1) == 0)) {
-      cairn_buf_append(out, s + i, eq - i + 1);
+  for (const char *at = s; cairn_pair_next(&at, s + len, &p);) {
+    char *name = cairn_pair_name(&p);
+    if (p.eq &&
+        redacted_pair(name, p.eq + 1, (size_t)(p.end - p.eq - 1), query,
+                      extra) &&
+        !cairn_pair_value_is(&p, CAIRN_HTTP_REDACTED)) {
+      cairn_buf_append(out, p.at, (size_t)(p.eq + 1 - p.at));
       cairn_buf_puts(out, CAIRN_HTTP_REDACTED);
       changed = 1;
     } else {
-      cairn_buf_append(out, s + i, end - i);
+      cairn_buf_append(out, p.at, (size_t)(p.end - p.at));
     }
     free(name);
-    if (end < len)
+    if (p.end < s + len)
       cairn_buf_putc(out, '&');
-    i = end + 1;
   }
   return changed;
 }

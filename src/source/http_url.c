@@ -6,6 +6,7 @@
  * Only absolute http and https URLs are accepted: anything else is refused
  * before a request is made. */
 #include "source/src_http.h"
+#include "core/codec.h"
 #include "core/log.h"
 
 #include <ctype.h>
@@ -191,27 +192,6 @@ void cairn__hs_url_encode(struct cairn_buf *b, const char *s)
   }
 }
 
-/* Decode %XX and '+' of a query name for comparison. New string. */
-static char *qdecode(const char *s, size_t n)
-{
-  char *out = cairn_xmalloc(n + 1);
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-        isxdigit((unsigned char)s[i + 2])) {
-      char h[3] = { s[i + 1], s[i + 2], 0 };
-      out[j++] = (char)strtol(h, NULL, 16);
-      i += 2;
-    } else if (s[i] == '+') {
-      out[j++] = ' ';
-    } else {
-      out[j++] = s[i];
-    }
-  }
-  out[j] = '\0';
-  return out;
-}
-
 char *cairn__hs_url_set_param(const char *url, const char *name,
                               const char *value)
 {
@@ -220,17 +200,15 @@ char *cairn__hs_url_set_param(const char *url, const char *name,
   const char *q = url[qpos] == '?' ? url + qpos + 1 : NULL;
   const char *frag = strchr(url, '#');
   const char *qend = frag ? frag : url + strlen(url);
+  struct cairn_pair p;
   int done = 0, any = 0;
 
   cairn_buf_append(&b, url, qpos);
-  while (q && q < qend) {
-    const char *amp = memchr(q, '&', (size_t)(qend - q));
-    const char *pe = amp ? amp : qend;
-    const char *eq = memchr(q, '=', (size_t)(pe - q));
-    char *pname = qdecode(q, (size_t)((eq ? eq : pe) - q));
+  while (q && cairn_pair_next(&q, qend, &p)) {
+    char *pname = cairn_pair_name(&p);
     int match = strcmp(pname, name) == 0;
     free(pname);
-    if (pe > q && (!match || (!done && value))) {
+    if (p.end > p.at && (!match || (!done && value))) {
       cairn_buf_putc(&b, any ? '&' : '?');
       any = 1;
       if (match) {
@@ -239,10 +217,9 @@ char *cairn__hs_url_set_param(const char *url, const char *name,
         cairn__hs_url_encode(&b, value);
         done = 1;
       } else {
-        cairn_buf_append(&b, q, (size_t)(pe - q));
+        cairn_buf_append(&b, p.at, (size_t)(p.end - p.at));
       }
     }
-    q = amp ? amp + 1 : qend;
   }
   if (!done && value) {
     cairn_buf_putc(&b, any ? '&' : '?');
@@ -287,26 +264,23 @@ json_t *cairn__hs_url_creds(const char *url)
   size_t qpos = strcspn(url, "?#"), at, len;
   const char *q = url[qpos] == '?' ? url + qpos + 1 : NULL;
   const char *qend = q ? q + strcspn(q, "#") : NULL;
+  struct cairn_pair p;
 
   if (userinfo_of(url, &at, &len)) {
     char *ui = cairn_xstrndup(url + at, len);
     json_object_set_new(creds, "@", json_string(ui));
     free(ui);
   }
-  while (q && q < qend) {
-    const char *amp = memchr(q, '&', (size_t)(qend - q));
-    const char *pe = amp ? amp : qend;
-    const char *eq = memchr(q, '=', (size_t)(pe - q));
-    if (eq) {
-      char *name = qdecode(q, (size_t)(eq - q));
-      char *value = cairn_xstrndup(eq + 1, (size_t)(pe - eq - 1));
+  while (q && cairn_pair_next(&q, qend, &p)) {
+    if (p.eq) {
+      char *name = cairn_pair_name(&p);
+      char *value = cairn_xstrndup(p.eq + 1, (size_t)(p.end - p.eq - 1));
       if (cairn_http_param_redacted(name, value, NULL) &&
           !json_object_get(creds, name))
         json_object_set_new(creds, name, json_string(value));
       free(name);
       free(value);
     }
-    q = amp ? amp + 1 : qend;
   }
   return creds;
 }
@@ -320,6 +294,7 @@ int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
   const char *q = kept[qpos] == '?' ? kept + qpos + 1 : NULL;
   const char *qend = q ? q + strcspn(q, "#") : NULL;
   const char *ui = json_string_value(json_object_get(creds, "@"));
+  struct cairn_pair p;
 
   *out = NULL;
   missing[0] = '\0';
@@ -335,14 +310,10 @@ int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
   } else {
     cairn_buf_append(&b, kept, qpos);
   }
-  while (q && q < qend) {
-    const char *amp = memchr(q, '&', (size_t)(qend - q));
-    const char *pe = amp ? amp : qend;
-    const char *eq = memchr(q, '=', (size_t)(pe - q));
-    cairn_buf_putc(&b, q == kept + qpos + 1 ? '?' : '&');
-    if (eq && (size_t)(pe - eq - 1) == strlen(red) &&
-        memcmp(eq + 1, red, strlen(red)) == 0) {
-      char *name = qdecode(q, (size_t)(eq - q));
+  while (q && cairn_pair_next(&q, qend, &p)) {
+    cairn_buf_putc(&b, p.at == kept + qpos + 1 ? '?' : '&');
+    if (cairn_pair_value_is(&p, red)) {
+      char *name = cairn_pair_name(&p);
       const char *v = json_string_value(json_object_get(creds, name));
       if (!v && cairn_http_secret_param(name)) {
         snprintf(missing, n, "%s", name);
@@ -350,13 +321,12 @@ int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
         cairn_buf_free(&b);
         return -1;
       }
-      cairn_buf_append(&b, q, (size_t)(eq - q) + 1);
+      cairn_buf_append(&b, p.at, (size_t)(p.eq + 1 - p.at));
       cairn_buf_puts(&b, v ? v : red);
       free(name);
     } else {
-      cairn_buf_append(&b, q, (size_t)(pe - q));
+      cairn_buf_append(&b, p.at, (size_t)(p.end - p.at));
     }
-    q = amp ? amp + 1 : qend;
   }
   if (qend)
     cairn_buf_puts(&b, qend);

@@ -413,6 +413,45 @@ Test(http, base64_and_http_dates_round_trip)
   cr_assert(!cairn_utf8_valid("\xed\xa0\x80", 3), "surrogates are invalid");
 }
 
+Test(http, query_pairs_split_and_decode)
+{
+  /* empty pairs are pairs too; a trailing '&' ends the walk */
+  static const char q[] = "a=1&&b%20c+d=x%3Dy+z&e&=v&bad=%4&";
+  static const char *const want[][2] = {
+    {"a", "1"}, {"", ""}, {"b c d", "x=y z"}, {"e", ""}, {"", "v"},
+    {"bad", "%4"},
+  };
+  const char *at = q, *end = q + strlen(q);
+  struct cairn_pair p;
+  size_t i = 0;
+
+  while (cairn_pair_next(&at, end, &p)) {
+    char *name = cairn_pair_name(&p), *value = cairn_pair_value(&p);
+    cr_assert_lt(i, sizeof want / sizeof *want);
+    cr_assert_str_eq(name, want[i][0], "pair %zu", i);
+    cr_assert_str_eq(value, want[i][1], "pair %zu", i);
+    cr_assert_eq(p.eq == NULL, i == 1 || i == 3, "pair %zu", i);
+    free(name);
+    free(value);
+    i++;
+  }
+  cr_assert_eq(i, sizeof want / sizeof *want);
+  cr_assert_eq(p.end + 1, end, "the last pair ends at the trailing '&'");
+  at = end;
+  cr_assert_eq(cairn_pair_next(&at, end, &p), 0);
+  at = "sig=REDACTED";
+  cr_assert(cairn_pair_next(&at, at + 12, &p));
+  cr_assert(cairn_pair_value_is(&p, "REDACTED"));
+  cr_assert(!cairn_pair_value_is(&p, "REDACTE"));
+  {
+    char *d = cairn_pct_decode("%41%zz%4a+", 10, 0);
+    cr_assert_str_eq(d, "A%zzJ+");
+    free(d);
+  }
+  cr_assert_eq(cairn_hexval('F'), 15);
+  cr_assert_eq(cairn_hexval('g'), -1);
+}
+
 Test(http, oneline_escapes_control_characters_and_bytes_that_are_not_utf8)
 {
   struct cairn_buf b = {0};
