@@ -3,6 +3,7 @@
  * original text: jansson does not keep positions, and users need to be told
  * where in their job file a problem is. */
 #include "core/jsonx.h"
+#include "core/codec.h"
 #include "core/fsx.h"
 
 #include <ctype.h>
@@ -308,13 +309,10 @@ static int hex4(const char *p, const char *end, unsigned *out)
   if (end - p < 4)
     return -1;
   for (int i = 0; i < 4; i++) {
-    unsigned c = (unsigned char)p[i] | 0x20u; /* 'A' -> 'a'; digits keep */
-    if (p[i] >= '0' && p[i] <= '9')
-      v = v * 16 + (unsigned)(p[i] - '0');
-    else if (c >= 'a' && c <= 'f')
-      v = v * 16 + (c - 'a' + 10);
-    else
+    int d = cairn_hexval(p[i]);
+    if (d < 0)
       return -1;
+    v = v * 16 + (unsigned)d;
   }
   *out = v;
   return 0;
