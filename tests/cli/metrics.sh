@@ -153,6 +153,37 @@ tests:
             exp_annotations:
               summary: "cairn job stale has been running for 7h 0m 0s"
               description: "A run of stale started over six hours ago and has not finished, or it died without writing its final metrics. Check the process (`cairn status`, `systemctl status`, `kubectl get pods`); a killed run resumes when run again."
+  - interval: 1m
+    input_series:
+      # failed from its first run on; "fixed" succeeds at 29 h
+      - series: 'cairn_run_success{instance="h",job="new"}'
+        values: '0x2000'
+      - series: 'cairn_run_success{instance="h",job="fixed"}'
+        values: '0x1740 1x300'
+      - series: 'cairn_last_success_timestamp_seconds{instance="h",job="fixed"}'
+        values: '_x1740 104400x300'
+    alert_rule_test:
+      - eval_time: 25h
+        alertname: CairnNeverSucceeded
+        exp_alerts: []
+      - eval_time: 27h
+        alertname: CairnNeverSucceeded
+        exp_alerts:
+          - exp_labels: {severity: critical, instance: h, job: new}
+            exp_annotations:
+              summary: "cairn job new has never succeeded"
+              description: "Every run of new on h has failed for over 26 hours, and none has ever succeeded. A new job usually lacks a credential, a parameter or network access: see `cairn status new` and the last run's message."
+          - exp_labels: {severity: critical, instance: h, job: fixed}
+            exp_annotations:
+              summary: "cairn job fixed has never succeeded"
+              description: "Every run of fixed on h has failed for over 26 hours, and none has ever succeeded. A new job usually lacks a credential, a parameter or network access: see `cairn status fixed` and the last run's message."
+      - eval_time: 31h
+        alertname: CairnNeverSucceeded
+        exp_alerts:
+          - exp_labels: {severity: critical, instance: h, job: new}
+            exp_annotations:
+              summary: "cairn job new has never succeeded"
+              description: "Every run of new on h has failed for over 26 hours, and none has ever succeeded. A new job usually lacks a credential, a parameter or network access: see `cairn status new` and the last run's message."
 YAML
 out=$(cd "$T" && promtool test rules rules.test.yml 2>&1) || fail "promtool test rules: $out"
 echo "metrics: ok"
