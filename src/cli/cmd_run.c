@@ -119,7 +119,13 @@ int cairn_cmd_run(int argc, char **argv)
   jo.params = params;
   rc = cairn_job_load(argv[optind], &jo, &job, &diag, &err);
   if (rc < 0) {
-    fputs(diag.text.data ? diag.text.data : err.msg, stderr);
+    const char *why = diag.text.data ? diag.text.data : err.msg;
+    fputs(why, stderr);
+    if (ro.json) {
+      char *msg = cairn_xstrndup(why, strcspn(why, "\n"));
+      cairn_runner_print_short(&ro, NULL, "invalid", CAIRN_EXIT_USAGE, msg);
+      free(msg);
+    }
     cairn_diag_free(&diag);
     free(params);
     return 2;

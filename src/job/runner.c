@@ -1210,15 +1210,12 @@ static int open_run(struct run *r, cairn_err *err)
   return rc;
 }
 
-/* The one summary line of a run that never started (disabled, a dry run,
- * refused, or its state could not be opened): the text to stdout (NULL:
- * none, the message went to stderr), or with --json one object of job,
- * status, exit_code and message, like a full summary's. */
-static void print_short(const struct cairn_run_opts *o, const char *job,
-                        const char *status, int exit_code, const char *text)
+void cairn_runner_print_short(const struct cairn_run_opts *o,
+                              const char *job, const char *status,
+                              int exit_code, const char *text)
 {
   if (o->json) {
-    json_t *j = json_pack("{s:s,s:s,s:i}", "job", job, "status", status,
+    json_t *j = json_pack("{s:s?,s:s,s:i}", "job", job, "status", status,
                           "exit_code", exit_code);
     char *s;
     if (text)
@@ -1316,7 +1313,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   if (!job->enabled || disabled_by_env(job->name)) {
     cairn_info("job %s is disabled (%s); nothing to do", job->name,
                job->enabled ? "CAIRN_DISABLE" : "\"enabled\": false");
-    print_short(o, job->name, "disabled", CAIRN_EXIT_OK,
+    cairn_runner_print_short(o, job->name, "disabled", CAIRN_EXIT_OK,
                 "disabled, nothing run.");
     return CAIRN_EXIT_OK;
   }
@@ -1324,7 +1321,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
                           &n_windows, &err);
   if (rc < 0) {
     fprintf(stderr, "cairn: %s\n", err.msg);
-    print_short(o, job->name, "refused", CAIRN_EXIT_USAGE, err.msg);
+    cairn_runner_print_short(o, job->name, "refused", CAIRN_EXIT_USAGE,
+                             err.msg);
     return CAIRN_EXIT_USAGE;
   }
   if (o->from)
@@ -1339,7 +1337,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_buf_printf(&b, " %s(%s)", job->sinks[i].name,
                        job->sinks[i].ops->name);
     cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
-    print_short(o, job->name, "dry_run", CAIRN_EXIT_OK, b.data);
+    cairn_runner_print_short(o, job->name, "dry_run", CAIRN_EXIT_OK, b.data);
     cairn_buf_free(&b);
     free(windows);
     return CAIRN_EXIT_OK;
@@ -1348,7 +1346,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
   if (rc == CAIRN_ELOCKED) {
     fprintf(stderr, "cairn: %s\n", err.msg);
-    print_short(o, job->name, "refused", CAIRN_EXIT_USAGE, err.msg);
+    cairn_runner_print_short(o, job->name, "refused", CAIRN_EXIT_USAGE,
+                             err.msg);
     free(windows);
     return CAIRN_EXIT_USAGE;
   }
@@ -1510,9 +1509,10 @@ out:
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   } else if (message) {
     fprintf(stderr, "cairn: %s\n", message);
-    print_short(o, job->name, exit_code == CAIRN_EXIT_USAGE ? "refused"
-                                                              : "failed",
-                exit_code, message);
+    cairn_runner_print_short(o, job->name,
+                             exit_code == CAIRN_EXIT_USAGE ? "refused"
+                                                           : "failed",
+                             exit_code, message);
   }
   for (size_t i = 0; r.sinks && i < job->n_sinks; i++)
     cairn_sink_close(r.sinks[i]);

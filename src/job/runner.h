@@ -38,6 +38,15 @@ struct cairn_run_opts {     /* all strings borrowed */
  * and the summary to stdout. */
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o);
 
+/* The one summary line of a run that never started (disabled, a dry run,
+ * refused, its state could not be opened, or its job file did not load):
+ * the text to stdout (NULL: none, the message went to stderr), or with
+ * o->json one object of job (null when unknown), status, exit_code and
+ * message, like a full summary's. */
+void cairn_runner_print_short(const struct cairn_run_opts *o, const char *job,
+                              const char *status, int exit_code,
+                              const char *text);
+
 /* Map an error code to the exit code of a failed run. */
 int cairn_exit_code_for(int rc);
 

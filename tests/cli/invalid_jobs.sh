@@ -75,6 +75,19 @@ for f in "$D"/sinks/*.json; do
   [[ "$err" == "$f:"[0-9]*:[0-9]*": "* ]] || fail "validate $f: [$err]"
   n=$((n+1))
 done
+# With --json a job file that does not load still prints its one summary
+# object (a scheduler reading stdout gets status and exit code), the first
+# problem as its message; the problems themselves stay on stderr.
+set +e
+js=$("$CAIRN" run "$D/03-bad-enum.json" --json --state "$T/state" \
+     --out "$T/out" 2>"$T/json.err"); rc=$?
+set -e
+expect_eq "$rc" 2 "--json on an invalid job: exit"
+expect_eq "$(jq -c . <<<"$js")" \
+  '{"exit_code":2,"job":null,"message":"'"$D"'/03-bad-enum.json:5:13: /window: \"weekly\" is not one of none, day, month","status":"invalid"}' \
+  "--json on an invalid job"
+grep -q ':5:13: /window:' "$T/json.err" || fail "--json: the problem left stderr"
+[ ! -e "$T/state" ] || fail "--json on an invalid job touched the state"
 expect_eq "$(grep -c . <<<"$("$CAIRN" validate "$D/ok.json")")" 1 "ok.json validates"
 # A UTF-8 byte order mark (Windows editors write one) is dropped:
 # positions count from after it, as editors show them.
