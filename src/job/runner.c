@@ -156,7 +156,8 @@ static int fault_point(const char *point, long seq, cairn_err *err)
  * code): most resume as they are; two need --fresh, because the
  * checkpoint no longer fits (the input changed under it) or a plain resume
  * would stop at the same guard (the records rejected so far count again,
- * and they are only in the DLQ). */
+ * and they are only in the DLQ); a host refusal needs the job (or the
+ * saved delta link) changed first. */
 static const char *resume_advice(int exit_code, int code)
 {
   if (exit_code != CAIRN_EXIT_RESUMABLE)
@@ -170,6 +171,10 @@ static const char *resume_advice(int exit_code, int code)
     return "once the mapping or input is fixed, rerun with --fresh, which "
            "reloads the window with the records rejected so far (a plain "
            "rerun counts them again)";
+  case CAIRN_EHOST:
+    return "a rerun is refused the same way until the job allows the host "
+           "or, for a saved delta link, the link is deleted: see the "
+           "message";
   default:
     return "run again to resume";
   }

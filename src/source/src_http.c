@@ -220,12 +220,19 @@ static void hosts_text(const json_t *set, char *out, size_t n)
   json_array_foreach(set, i, e) {
     const char *s = json_string_value(e);
     char tmp[300];
+    size_t j;
     int w;
+    /* Once each: the job's URLs often share a host (endpoint, token). */
+    for (j = 0; j < i; j++)
+      if (json_equal(json_array_get(set, j), e))
+        break;
+    if (j < i)
+      continue;
     /* Default ports read better without the port. */
     snprintf(tmp, sizeof tmp, "%s", s);
     if (strlen(tmp) > 4 && (strcmp(tmp + strlen(tmp) - 4, ":443") == 0))
       tmp[strlen(tmp) - 4] = '\0';
-    w = snprintf(out + len, n - len, "%s%s", i ? ", " : "", tmp);
+    w = snprintf(out + len, n - len, "%s%s", len ? ", " : "", tmp);
     if (w < 0 || (size_t)w >= n - len)
       break;
     len += (size_t)w;
@@ -619,6 +626,7 @@ struct spec {
   const char *content_type;
   const char *if_none_match; /* NULL: unconditional */
   int         token_request; /* the OAuth2 token POST */
+  int         saved_delta;   /* the delta link an earlier run saved */
 };
 
 /* One logical request: its headers are rebuilt for every attempt. */
@@ -766,7 +774,7 @@ static int token_post(void *ud, const char *url, const char *form,
                       struct cairn_http_resp *resp, cairn_err *err)
 {
   struct spec sp = { "POST", url, form, "application/x-www-form-urlencoded",
-                     NULL, 1 };
+                     NULL, 1, 0 };
   return send_req(ud, &sp, resp, err);
 }
 
@@ -780,9 +788,10 @@ static int call_refresh(void *ud, cairn_err *err)
 }
 
 /* Refuse a URL whose host the job does not allow (before anything is
- * sent), and a downgrade from https to http. */
-static int check_host(struct http_src *s, const char *url, const char *what,
-                      cairn_err *err)
+ * sent), and a downgrade from https to http. A saved delta link names the
+ * host of the run that saved it: the job's endpoint changed since. */
+static int check_host(struct http_src *s, const char *url, int saved_delta,
+                      const char *what, cairn_err *err)
 {
   struct cairn__hs_url u;
   char allowed[512], *safe;
@@ -805,6 +814,14 @@ static int check_host(struct http_src *s, const char *url, const char *what,
   {
     char auth[300];
     cairn__hs_url_authority(&u, auth, sizeof auth);
+    if (saved_delta)
+      return CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s points to host %s, which "
+                         "the job does not allow (allowed: %s): the job's "
+                         "endpoint changed since an earlier run saved it. "
+                         "Delete it for a full sync (state key \"delta\" of "
+                         "job %s), or add the host to source.allow_hosts; "
+                         "refused, nothing was sent to it", what, auth,
+                         allowed, s->ctx->job ? s->ctx->job : "?");
     return CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s points to host %s, which the "
                        "job does not allow (allowed: %s; add it to "
                        "source.allow_hosts if it is expected); refused, "
@@ -824,8 +841,10 @@ static int send_req(struct http_src *s, const struct spec *sp,
   memset(&c, 0, sizeof c);
   c.s = s;
   c.sp = sp;
-  rc = check_host(s, sp->url, sp->token_request ? "the token URL"
-                                                : "the request URL", err);
+  rc = check_host(s, sp->url, sp->saved_delta,
+                  sp->token_request ? "the token URL"
+                  : sp->saved_delta ? "the saved delta link"
+                                    : "the request URL", err);
   if (rc < 0)
     return rc;
   cairn__hs_url_parse(sp->url, &u);
@@ -1415,6 +1434,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       (delta = saved_delta(s, ctx->kv_get(ctx->kv_ud, "delta")))) {
     url = cairn_xstrdup(delta);
     sp.method = "GET";
+    sp.saved_delta = 1;
     sync = "delta";
   } else {
     if (s->delta_link)
@@ -1499,6 +1519,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     sp.method = s->method;
     sp.url = url;
     sp.body = body;
+    sp.saved_delta = 0;
     sync = "full";
     rc = send_req(s, &sp, &resp, err);
     if (rc < 0)
@@ -1568,7 +1589,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     }
     if (next.url) {
       /* Refuse a foreign next link now, before it becomes a cursor. */
-      rc = check_host(s, next.url, "the next link", err);
+      rc = check_host(s, next.url, 0, "the next link", err);
       if (rc < 0)
         goto done;
     }
