@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -146,6 +147,7 @@ static struct archive *open_tar(const char *path, int *fd_out,
                                 int *errno_out, char *why, size_t why_len)
 {
   struct archive *a;
+  struct stat st;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
 
   *fd_out = -1;
@@ -153,6 +155,13 @@ static struct archive *open_tar(const char *path, int *fd_out,
   why[0] = '\0';
   if (fd < 0) {
     *errno_out = errno ? errno : EIO;
+    return NULL;
+  }
+  /* A directory opens read-only; reading it fails later with EISDIR,
+   * which libarchive reports as a bare "Error reading fd". */
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    close(fd);
+    *errno_out = EISDIR;
     return NULL;
   }
   a = archive_read_new();

@@ -195,4 +195,11 @@ expect_exit 2 "$CAIRN" verify "$T/good.tar" --frobnicate 2>/dev/null
 expect_exit 2 "$CAIRN" verify "$T/good.tar" "$T/good.tar" 2>/dev/null
 expect_exit 2 "$CAIRN" verify "$T/missing.tar" 2>/dev/null
 expect_exit 2 "$CAIRN" verify "$T/good.tar" --pubkey "$T/junk.tar" 2>/dev/null
+# A directory given as the bundle (a mistyped path, an unpacked bundle) is
+# a usage error naming it, not a "verification FAILED" with libarchive's
+# read error on the descriptor.
+mkdir -p "$T/unpacked"
+set +e; msg=$("$CAIRN" verify "$T/unpacked" 2>&1); rc=$?; set -e
+expect_eq "$rc" 2 "cairn verify DIR exit code"
+expect_eq "$msg" "cairn verify: $T/unpacked: Is a directory" "cairn verify DIR message"
 echo "bundle_verify: ok"
