@@ -186,6 +186,37 @@ set -e
 expect_eq "$rc" 2 "no signing key: exit code"
 grep -q "EVIDENCE_SIGNING_KEY" "$T/nokey/log" || fail "no-key error: $(cat "$T/nokey/log")"
 [ ! -e "$T/nokey/$BUNDLE_REL" ] || fail "unsigned bundle written"
+# The stock-tool checks of docs/evidence.md ("Do the parts match the
+# manifest?" and the zstd -t hint), run as written: silent and exit 0 on
+# May's bundle and on April's, which has no parts (a month with nothing
+# recorded), and they name a part whose bytes were changed.
+doc_step3() { # the shell block of step 3, as docs/evidence.md prints it
+  sed -n '/^3\. \*\*Do the parts match the manifest/,/^4\. /{/^   ```sh$/,/^   ```$/p}' \
+    docs/evidence.md | sed '1d;$d;s/^   //'
+}
+doc_zstd_t() { # the command in "(`...` also checks each part's built-in checksum"
+  grep -o '(`[^`]*` also checks' docs/evidence.md | sed 's/^(`//;s/` also.*//'
+}
+STEP3=$(doc_step3); ZSTD_T=$(doc_zstd_t)
+[ -n "$STEP3" ] && [ -n "$ZSTD_T" ] || fail "docs/evidence.md: step 3 not found"
+mkdir -p "$T/april"
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+  "$CAIRN" run jobs/evidence-export.json --from 2024-04 --to 2024-05 \
+    --param warehouse="$WH" --state "$T/april/state" --out "$T/april/out" \
+    --log-level warn >/dev/null 2>"$T/april/log" || fail "April: $(tail -n 3 "$T/april/log")"
+mkdir "$T/april/x"
+tar -xf "$T/april/out/evidence/evidence-export/evidence-export-2024-04.tar" -C "$T/april/x"
+expect_eq "$(jq -r .totals.parts "$T/april/x/manifest.json")" 0 "April: no parts"
+for x in "$T/april/x" "$T/x"; do
+  out=$(cd "$x" && bash -c "$STEP3" 2>&1) || fail "docs step 3 fails in $x: $out"
+  expect_eq "$out" "" "docs step 3 output in $x"
+  out=$(cd "$x" && bash -c "$ZSTD_T" 2>&1) || fail "docs zstd -t fails in $x: $out"
+done
+cp -r "$T/x" "$T/x-bad"
+printf 'x' | dd of="$T/x-bad/parts/2024-05/1.ndjson.zst" bs=1 seek=20 conv=notrunc 2>/dev/null
+out=$(cd "$T/x-bad" && bash -c "$STEP3" 2>&1) || true
+case "$out" in *"parts/2024-05/1.ndjson.zst: sha256 differs"*) ;;
+  *) fail "docs step 3 does not name the changed part: $out" ;; esac
 # docs/evidence.md stays true to what ships: the sink definition it shows
 # is sinks/evidence.json, and its example manifest's contract is the
 # cost_record schema's id and version.
