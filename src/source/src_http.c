@@ -19,6 +19,7 @@
 #include "source/source.h"
 #include "source/src_http.h"
 #include "core/json_fast.h"
+#include "core/codec.h"
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/jsonx.h"
@@ -27,6 +28,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,15 @@
 
 #define WATERMARK_VAR "{{watermark}}"
 #define MAX_REQ_HEADERS 48
+
+/* How marks compare, by the job's watermark.initial: a number (JSON, or
+ * text that is one) numerically; a date-time (RFC 3339, or "YYYY-MM-DD
+ * HH:MM:SS" as ServiceNow writes it) by the second it names, whatever its
+ * form (".5Z" and "+02:00" do not sort as text does); anything else as
+ * text. A record's value that does not fit the kind ("not a date" where
+ * the initial is a date-time) never becomes the mark: as text it would
+ * sort above every later time, and no record could pass it again. */
+enum wm_kind { WM_TEXT, WM_NUMBER, WM_TIME };
 
 struct http_src {
   cairn_source  base;           /* first */
@@ -66,6 +77,7 @@ struct http_src {
   json_t       *expired_codes;  /* values there that mean "expired" */
   char         *wm_field;       /* watermark: record field (pointer/name) */
   char         *wm_value;       /* the watermark this run starts from */
+  enum wm_kind  wm_kind;        /* from watermark.initial */
   int           use_state;      /* !backfill and kv available */
   json_t       *creds;          /* the credentials in url, to put back into
                                    URLs kept in their safe form */
@@ -574,6 +586,9 @@ static int http_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
   return rc;
 }
 
+static enum wm_kind wm_kind_of(const json_t *initial);
+static int wm_fits(enum wm_kind k, const json_t *v);
+
 static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
                      cairn_err *err)
 {
@@ -589,8 +604,23 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   if (wmc) {
     const char *saved = s->use_state ? ctx->kv_get(ctx->kv_ud, "watermark")
                                      : NULL;
-    s->wm_value = saved ? cairn_xstrdup(saved)
-                        : scalar_text(json_object_get(wmc, "initial"));
+    const json_t *initial = json_object_get(wmc, "initial");
+    s->wm_kind = wm_kind_of(initial);
+    if (saved) {
+      json_t *sv = json_string(saved);
+      if (sv && !wm_fits(s->wm_kind, sv)) {
+        /* A mark an earlier version took from a malformed record. */
+        char *ex = cairn_onelinef("%.80s", saved);
+        cairn_warn("watermark: the saved mark \"%s\" is not a %s like the "
+                   "initial value; starting from the initial value instead "
+                   "(a full read: the upsert keeps each row once)", ex,
+                   s->wm_kind == WM_TIME ? "date-time" : "number");
+        free(ex);
+        saved = NULL;
+      }
+      json_decref(sv);
+    }
+    s->wm_value = saved ? cairn_xstrdup(saved) : scalar_text(initial);
   }
   rc = load_cfg(s, ctx->cfg, s->wm_value, &ptr, err);
   if (rc < 0)
@@ -1155,14 +1185,59 @@ static const json_t *field_of(const json_t *rec, const char *f)
                      : json_object_get(rec, f);
 }
 
-/* Is a greater than b? Numbers numerically, anything else as text (the
- * raw timestamps this is meant for sort as text). */
-static int wm_greater(const json_t *a, const json_t *b)
+/* v as a number of kind k (seconds for WM_TIME): 0, or -1 when it is not
+ * one. */
+static int wm_num(enum wm_kind k, const json_t *v, double *out)
+{
+  const char *t = json_string_value(v);
+  char *end;
+  int64_t secs;
+
+  if (k == WM_NUMBER && json_is_number(v)) {
+    *out = json_number_value(v);
+    return 0;
+  }
+  if (!t || !*t || isspace((unsigned char)*t))
+    return -1;
+  if (k == WM_TIME) {
+    if (cairn_clock_parse(t, &secs) < 0)
+      return -1;
+    *out = (double)secs;
+    return 0;
+  }
+  errno = 0;
+  *out = strtod(t, &end);
+  return errno || *end || !isfinite(*out) ? -1 : 0;
+}
+
+static enum wm_kind wm_kind_of(const json_t *initial)
+{
+  double d;
+  if (wm_num(WM_NUMBER, initial, &d) == 0)
+    return WM_NUMBER;
+  return wm_num(WM_TIME, initial, &d) == 0 ? WM_TIME : WM_TEXT;
+}
+
+static int wm_fits(enum wm_kind k, const json_t *v)
+{
+  double d;
+  if (k != WM_TEXT)
+    return wm_num(k, v, &d) == 0;
+  return json_is_number(v) || json_is_boolean(v) ||
+         (json_is_string(v) && *json_string_value(v));
+}
+
+/* Is a greater than b (NULL: no mark yet)? Both fit k. */
+static int wm_greater(enum wm_kind k, const json_t *a, const json_t *b)
 {
   char *ta, *tb;
+  double x, y;
   int gt;
+
   if (!b)
     return 1;
+  if (k != WM_TEXT)
+    return wm_num(k, a, &x) == 0 && wm_num(k, b, &y) == 0 && x > y;
   if (json_is_number(a) && json_is_number(b))
     return json_number_value(a) > json_number_value(b);
   ta = scalar_text(a);
@@ -1173,27 +1248,12 @@ static int wm_greater(const json_t *a, const json_t *b)
   return gt;
 }
 
-/* The saved watermark (text in state) as a value to compare with like, a
- * mark of a page: a number when like is one and the text is a number, so
- * 12 > 9 numerically, not "12" < "9" as text. New reference or NULL. */
-static json_t *wm_saved(const char *text, const json_t *like)
-{
-  char *end;
-  double d;
-  if (!text)
-    return NULL;
-  if (json_is_number(like) && *text) {
-    errno = 0;
-    d = strtod(text, &end);
-    if (!errno && !*end)
-      return json_real(d);
-  }
-  return json_string(text);
-}
-
 struct wm_ctx {
-  const char *field;
-  json_t     *max;   /* borrowed from the page or the cursor */
+  const char   *field;
+  enum wm_kind  kind;
+  json_t       *max;      /* borrowed from the page or the cursor */
+  long          unfit;    /* values that do not fit the kind */
+  char         *example;  /* the first of them */
 };
 
 static int wm_cb(void *ud, const json_t *rec, size_t i, const char *error)
@@ -1201,8 +1261,15 @@ static int wm_cb(void *ud, const json_t *rec, size_t i, const char *error)
   struct wm_ctx *w = ud;
   const json_t *v = error ? NULL : field_of(rec, w->field);
   (void)i;
-  if (v && !json_is_null(v) && !json_is_object(v) && !json_is_array(v) &&
-      !(json_is_string(v) && !*json_string_value(v)) && wm_greater(v, w->max)) {
+  if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v) ||
+      (json_is_string(v) && !*json_string_value(v)))
+    return 0;
+  if (!wm_fits(w->kind, v)) {
+    if (w->unfit++ == 0)
+      w->example = scalar_text(v);
+    return 0;
+  }
+  if (wm_greater(w->kind, v, w->max)) {
     json_decref(w->max);
     w->max = json_deep_copy(v);
   }
@@ -1550,8 +1617,18 @@ static int http_extract(cairn_source *base, const char *cursor_in,
 
   /* Records (their count drives offset paging and the hint). */
   if (doc) {
-    struct wm_ctx w = { s->wm_field, cur.hwm ? json_incref(cur.hwm) : NULL };
+    struct wm_ctx w = { s->wm_field, s->wm_kind,
+                        cur.hwm ? json_incref(cur.hwm) : NULL, 0, NULL };
     rc = each_record(s, doc, s->wm_field ? wm_cb : NULL, &w, &n_records, err);
+    if (w.unfit) {
+      char *ex = cairn_onelinef("%.80s", w.example ? w.example : "");
+      cairn_warn("watermark: %ld record(s) of page %ld have a %s that is "
+                 "not a %s like the initial value (e.g. \"%s\"); they do "
+                 "not move the mark", w.unfit, cur.page, s->wm_field,
+                 s->wm_kind == WM_TIME ? "date-time" : "number", ex);
+      free(ex);
+      free(w.example);
+    }
     if (rc < 0) {
       json_decref(w.max);
       goto done;
@@ -1623,9 +1700,9 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     }
     if (nxt.hwm && s->wm_field) {
       /* Never move the mark back below where this run started. */
-      json_t *start = wm_saved(s->wm_value, nxt.hwm);
+      json_t *start = json_string(s->wm_value);
       char *t = scalar_text(nxt.hwm);
-      if (t && !wm_greater(start, nxt.hwm))
+      if (t && !wm_greater(s->wm_kind, start, nxt.hwm))
         ctx->kv_put(ctx->kv_ud, "watermark", t);
       free(t);
       json_decref(start);

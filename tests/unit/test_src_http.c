@@ -1353,6 +1353,45 @@ Test(src_http, numeric_watermark_compares_as_a_number)
   cairn_http_transport_destroy(t);
 }
 
+Test(src_http, watermark_of_date_times_compares_times_and_skips_others)
+{
+  /* The initial value is a date-time, so marks compare as times. Run 1
+   * sees "not a date" and 20240503 (as text they would sort above every
+   * later "YYYY-MM-DD HH:MM:SS", and no record could pass them), "" and
+   * "2024-05-02T06:00:00+00:00" (above "2024-05-02 08:00:00" as text,
+   * two hours before it as a time). */
+  cairn_http_transport *t = replay(FIX "wm-text.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://h.example/items\",\"query\":{\"since\":"
+                           "\"{{watermark}}\"}},\"records\":\"/issues\","
+                           "\"watermark\":{\"field\":\"t\",\"initial\":"
+                           "\"1970-01-01 00:00:00\"}}", 0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 7, "every record is still read");
+  cr_assert_str_eq(kv_get(&kv, "watermark"), "2024-05-02 08:00:00");
+  pull_free(&p);
+  /* Run 2: 07:30:00.25-03:00 is 10:30Z, later although it sorts lower. */
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_str_eq(kv_get(&kv, "watermark"), "2024-05-02T07:30:00.25-03:00");
+  pull_free(&p);
+
+  /* A mark an earlier version saved from such a record: the run starts
+   * from the initial value (the HAR answers only that) instead. */
+  json_object_set_new(kv.committed, "watermark", json_string("not a date"));
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 7);
+  cr_assert_str_eq(kv_get(&kv, "watermark"), "2024-05-02 08:00:00");
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, failed_pull_stages_nothing_durable)
 {
   /* The delta link is only staged at the last page; a failure before it
