@@ -25,6 +25,7 @@
 #include "source/csv.h"
 #include "source/cx_remote.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/hash.h"
@@ -327,23 +328,47 @@ static char *norm_date(const char *s)
  * startDate's day to the day after endDate's (endDate names the last day
  * the run holds: "2024-05-31T00:00:00Z" for May), so replace_partition
  * replaces those days of the scope and dataset, not the whole months they
- * fall in. Nothing is declared when either date is missing or they are
- * out of order: whole months are replaced then. */
-static void declare_span(struct cx_src *s, const char *ps, const char *pe)
+ * fall in. A manifest without either date (a legacy _manifest.json)
+ * declares nothing: whole months are replaced then. A date that is there
+ * but not a date, or a start after the end, is refused: replacing whole
+ * months for an export of some days would drop the month's other days. */
+static int declare_span(struct cx_src *s, const json_t *ri, const char *ps,
+                        const char *pe, cairn_err *err)
 {
+  static const char *const keys[] = {"startDate", "endDate"};
+  const char *norm[] = {ps, pe};
   int64_t t;
   char to[24];
 
-  if (!ps || !pe || cairn_clock_parse(pe, &t) < 0)
-    return;
-  cairn_clock_fmt((t / 86400 + 1) * 86400, to, sizeof to);
-  if (strncmp(ps, to, 10) >= 0) {
-    cairn_warn("export run %s: runInfo.startDate %.10s is after its endDate "
-               "%.10s; the run replaces whole months", s->manifest, ps, pe);
-    return;
+  for (int i = 0; i < 2; i++) {
+    const json_t *v = json_object_get(ri, keys[i]);
+    if (v && !json_is_null(v) &&
+        (!norm[i] || cairn_clock_parse(norm[i], &t) < 0)) {
+      char *txt = json_is_string(v) ? cairn_onelinef("\"%.40s\"",
+                                                     json_string_value(v))
+                                    : cairn_xstrdup("not a string");
+      int rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: runInfo.%s %s is not "
+                           "a date, so the days this export replaces are "
+                           "unknown; not loaded (wait for a complete "
+                           "export, or fix the manifest)", s->manifest,
+                           keys[i], txt);
+      free(txt);
+      return rc;
+    }
   }
+  if (!ps || !pe)
+    return CAIRN_OK;
+  cairn_clock_parse(pe, &t);
+  cairn_clock_fmt((t / 86400 + 1) * 86400, to, sizeof to);
+  if (strncmp(ps, to, 10) >= 0)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: runInfo.startDate %.10s "
+                       "is after its endDate %.10s, so the days this export "
+                       "replaces are unknown; not loaded (wait for a "
+                       "complete export, or fix the manifest)", s->manifest,
+                       ps, pe);
   snprintf(s->base.span_from, sizeof s->base.span_from, "%.10s", ps);
   snprintf(s->base.span_to, sizeof s->base.span_to, "%.10s", to);
+  return CAIRN_OK;
 }
 
 static void put_header(json_t *h, const char *key, const char *val)
@@ -354,7 +379,7 @@ static void put_header(json_t *h, const char *key, const char *val)
 
 /* The export metadata every page carries (see the table in
  * docs/internals/cost-export.md). */
-static void build_meta(struct cx_src *s, const json_t *m)
+static int build_meta(struct cx_src *s, const json_t *m, cairn_err *err)
 {
   const json_t *ec = json_object_get(m, "exportConfig");
   const json_t *ri = json_object_get(m, "runInfo");
@@ -365,6 +390,7 @@ static void build_meta(struct cx_src *s, const json_t *m)
   char *ps = norm_date(json_string_value(json_object_get(ri, "startDate")));
   char *pe = norm_date(json_string_value(json_object_get(ri, "endDate")));
   char *scope = NULL, *date = norm_date(sub);
+  int rc = declare_span(s, ri, ps, pe, err);
 
   if (rid) {
     /* The scope is the export's resource id without its
@@ -393,7 +419,6 @@ static void build_meta(struct cx_src *s, const json_t *m)
   put_header(h, "x-export-submitted-time", date);
   put_header(h, "x-export-period-start", ps);
   put_header(h, "x-export-period-end", pe);
-  declare_span(s, ps, pe);
   put_header(h, "x-export-format",
              json_string_value(json_object_get(dc, "fileFormat")));
   put_header(h, "x-export-compression",
@@ -408,6 +433,7 @@ static void build_meta(struct cx_src *s, const json_t *m)
   free(ps);
   free(pe);
   free(date);
+  return rc;
 }
 
 static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
@@ -512,8 +538,7 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
   }
   if (s->total_rows < 0 && have_all)
     s->total_rows = sum;
-  build_meta(s, m);
-  rc = CAIRN_OK;
+  rc = build_meta(s, m, err);
 done:
   json_decref(m);
   cairn_buf_free(&text);

@@ -524,6 +524,35 @@ Test(src_cost_export, bad_manifests_are_reported)
   cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
   cr_assert_eq(rc, CAIRN_EPARSE);
   json_decref(cfg);
+
+  /* runInfo dates that are there but are not dates (or out of order):
+   * the days the export replaces are unknown, and whole months would
+   * drop the month's other days. */
+  {
+    static const char *const bad[][2] = {
+      {"\"startDate\":\"garbage\",\"endDate\":\"2024-05-15T00:00:00Z\"",
+       "runInfo.startDate \"garbage\" is not a date"},
+      {"\"startDate\":\"2024-05-10T00:00:00Z\",\"endDate\":\"2024-13-45\"",
+       "runInfo.endDate \"2024-13-45\" is not a date"},
+      {"\"startDate\":\"2024-05-10T00:00:00Z\",\"endDate\":15",
+       "runInfo.endDate not a string is not a date"},
+      {"\"startDate\":\"2024-05-20T00:00:00Z\",\"endDate\":\"2024-05-15T00:00:00Z\"",
+       "runInfo.startDate 2024-05-20 is after its endDate 2024-05-15"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+      char *m = cairn_strfmt("{\"runInfo\":{%s},\"blobs\":[{\"blobName\":"
+                             "\"a.csv\"}]}", bad[i][0]);
+      write_file(TMP_BAD "/manifest.json", m);
+      free(m);
+      memset(&err, 0, sizeof err);
+      cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err), "case %zu",
+                     i);
+      cr_assert_eq(rc, CAIRN_EPARSE, "case %zu", i);
+      cr_assert(strstr(err.msg, bad[i][1]) != NULL, "case %zu: %s", i,
+                err.msg);
+      json_decref(cfg);
+    }
+  }
   system("rm -rf " TMP_BAD);
 }
 
