@@ -75,6 +75,8 @@ expect_eq "$(sqlite3 "$T/replay/out/warehouse.db" .dump)" "$(sqlite3 "$T/rec/out
 run miss --param endpoint=https://h.example --replay fixtures/http-source/jira.har
 expect_eq "$rc" 3 "replay mismatch"
 grep -qF 'no recorded response for GET /items?code=REDACTED' "$T/miss.out" || fail "message: $(cat "$T/miss.out")"
+# Deterministic: the summary does not advise a plain rerun.
+grep -qF 'FAILED (resumable: a rerun with this recording misses the same way' "$T/miss.out" || fail "advice: $(cat "$T/miss.out")"
 run missj --json --param endpoint=https://h.example --replay fixtures/http-source/jira.har
 expect_eq "$rc" 3 "replay mismatch (--json)"
 clean "$T/miss" "$T/miss.out" "$T/miss.log" "$T/missj" "$T/missj.out" "$T/missj.log"
