@@ -479,6 +479,16 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
       rec.col_lens = s->cols.lens;
       rec.header = h;
       rec.ragged = rec.n_cols != h->n_cols;
+      /* The file ended inside quotes: a quote that never closes took
+       * every later line into this row, which must not load as one. */
+      if (!done && quoted) {
+        errmsg = cairn_xstrdup("unterminated quoted field: a quote in "
+                               "this row is never closed, so every line "
+                               "after it to the end of the file was read "
+                               "into this row");
+        rec.error = errmsg;
+        rec.ragged = 1; /* its cells are not the header's */
+      }
       /* raw without the terminator, for quarantine */
       while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
                              p[rec.raw_len - 1] == '\r'))

@@ -185,6 +185,32 @@ Test(src_file, ndjson_records_and_bad_lines)
   remove("/tmp/cairn_test_src.ndjson");
 }
 
+/* A quote that never closes runs the record to the end of the file: the
+ * rows it swallowed must not load as one row's text, even when the row
+ * then has as many fields as the header. */
+Test(src_file, unterminated_quote_at_eof_is_a_reject)
+{
+  FILE *fp = fopen("/tmp/cairn_test_unterm.csv", "w");
+  fputs("id,name,note\n1,a,fine\n2,b,\"oops\n3,c,d\n4,e,f\n", fp);
+  fclose(fp);
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = {0};
+  cairn_source *s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg,
+                             &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 1);
+  cr_assert_eq(g.n, 2);
+  cr_assert_str_eq(g.err[0], "");
+  cr_assert_eq(g.ncols[1], 3, "the swallowed rows split into 3 fields");
+  cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
+            g.err[1]);
+  cr_assert_eq(g.ragged[1], 1);
+  cr_assert_str_eq(g.pos[1], "/tmp/cairn_test_unterm.csv:3");
+  cairn_source_close(s);
+  json_decref(cfg);
+  remove("/tmp/cairn_test_unterm.csv");
+}
+
 Test(src_file, glob_reads_files_in_byte_order)
 {
   system("mkdir -p /tmp/cairn_glob && printf 'h\\n2\\n' > /tmp/cairn_glob/b.csv"
