@@ -215,6 +215,8 @@ struct xctx {
   /* Per string: */
   int                   templ;     /* a window template: '$' doubled,
                                       ${window.*} kept for the run */
+  int                   map_templ; /* a mapping "template" argument: '$'
+                                      doubled in the values brought in */
   int                   n_window;  /* ${window.*} references kept */
   int                   n_secret;  /* secrets read */
 };
@@ -323,6 +325,40 @@ static void put_text(const struct xctx *x, struct cairn_buf *out,
       cairn_buf_putc(out, '$');
     cairn_buf_putc(out, s[i]);
   }
+}
+
+/* A value a variable brings in (a --param, an environment variable, a
+ * secret). In a mapping "template" argument, where "$$" is '$' and ${ref}
+ * reads the record, its '$' are doubled: the value is text, never
+ * template syntax. */
+static void put_value(const struct xctx *x, struct cairn_buf *out,
+                      const char *s, size_t n)
+{
+  if (!x->map_templ) {
+    put_text(x, out, s, n);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '$')
+      cairn_buf_putc(out, '$');
+    cairn_buf_putc(out, s[i]);
+  }
+}
+
+/* Is ptr the argument of a mapping "template" function
+ * (/transform/fields/NAME/fn/N/template)? */
+static int map_template_path(const char *ptr)
+{
+  size_t n = strlen(ptr), k;
+  const char *suffix = "/template";
+
+  if (strncmp(ptr, "/transform/fields/", 18) != 0 || n < 9 ||
+      strcmp(ptr + n - 9, suffix) != 0)
+    return 0;
+  k = n - 9;
+  while (k > 0 && ptr[k - 1] >= '0' && ptr[k - 1] <= '9')
+    k--;
+  return k >= 4 && k < n - 9 && strncmp(ptr + k - 4, "/fn/", 4) == 0;
 }
 
 /* Which ${window.*} variable the name [s, s + n) is: 0 start, 1 end,
@@ -454,7 +490,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
     const char *given = json_string_value(json_object_get(x->params, name));
     const json_t *decl = json_object_get(x->declared, name);
     if (given) {
-      put_text(x, out, given, strlen(given));
+      put_value(x, out, given, strlen(given));
       json_object_set_new(x->used, name, json_string(given));
     } else if (ds) {
       int n_secret = x->n_secret;
@@ -480,7 +516,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
       }
       /* validate: check the job as it would run with the example (the
        * schema requires one). */
-      put_text(x, out, ex ? ex : "", ex ? strlen(ex) : 0);
+      put_value(x, out, ex ? ex : "", ex ? strlen(ex) : 0);
       json_object_set_new(x->used, name, json_string(ex ? ex : ""));
     } else {
       diag_at(x->d, x->f, ptr, 0, "undefined parameter \"%s\" (pass --param "
@@ -490,7 +526,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
   } else if (strcmp(kind, "env") == 0) {
     const char *val = getenv(name);
     if (val) {
-      put_text(x, out, val, strlen(val));
+      put_value(x, out, val, strlen(val));
     } else if (ds) {
       dflt = expand_default(x, ds, close, whole, ptr, depth);
       if (!dflt)
@@ -532,7 +568,10 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
     if (!x->secrets_optional || read_secret_exists(name))
       json_object_set_new(x->secrets, name, json_string(owned));
     x->n_secret++;
-    put_text(x, out, owned, strlen(owned));
+    if (dflt && x->map_templ) /* its values are escaped already */
+      cairn_buf_puts(out, dflt);
+    else
+      put_value(x, out, owned, strlen(owned));
   } else {
     diag_at(x->d, x->f, ptr, 0, "unknown variable kind \"%s\" in ${%.*s}",
             kind, shown, rs);
@@ -583,6 +622,7 @@ static char *expand_str(struct xctx *x, const char *s, const char *ptr)
   char *plain;
 
   x->templ = x->has_window && window_path(ptr);
+  x->map_templ = map_template_path(ptr);
   x->n_window = 0;
   cairn_buf_puts(&out, "");
   if (expand_span(x, s, s + strlen(s), s, ptr, 0, &out) != 0) {
