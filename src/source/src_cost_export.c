@@ -65,6 +65,8 @@ struct blob {
   long long  data_off;  /* uncompressed offset of the first data record;
                            valid once the header is read */
   long       data_line; /* line number of that record */
+  int        open_quote; /* it ended inside a quoted field (its last row
+                           took in every line after the quote) */
 };
 
 /* A compressed blob is decompressed ahead, on a thread of its own, into
@@ -1140,6 +1142,8 @@ static int rd_record(struct cx_src *s, struct cairn_buf *out, long *lines,
   for (;;) {
     size_t seg;
     rc = rd_fill(s, err);
+    if (rc == 0 && got && quoted)
+      s->blobs[rd->blob].open_quote = 1;
     if (rc <= 0)
       return rc < 0 ? rc : got;
     seg = cairn__csv_scan(rd->data + rd->at, rd->len - rd->at, &quoted, lines,
@@ -1220,10 +1224,12 @@ static void index_add(struct cairn_buf *ix, size_t bytes, long lines, int *ok)
  * when a record was left for the next chunk). A record that runs past
  * p + n is taken only when p + n is the end of the blob (last). Counts
  * the records (blank lines excluded) in *rows and their newlines in *line,
- * and indexes them (index_add). Returns the bytes taken. */
+ * and indexes them (index_add); sets *open_quote when the blob ends inside
+ * a quoted field. Returns the bytes taken. */
 static size_t take_records(const struct cx_src *s, const char *p, size_t n,
                            size_t used, int last, long *rows, long *line,
-                           struct cairn_buf *ix, int *ix_ok, int *full)
+                           struct cairn_buf *ix, int *ix_ok, int *full,
+                           int *open_quote)
 {
   size_t span = 0;
   while (*rows < s->chunk_rows && span < n) {
@@ -1232,6 +1238,8 @@ static size_t take_records(const struct cx_src *s, const char *p, size_t n,
     size_t k = cairn__csv_scan(p + span, n - span, &quoted, &lines, &done);
     if (!done && !last)
       break; /* straddles the end of the buffer */
+    if (!done && quoted)
+      *open_quote = 1; /* the blob ends inside a quoted field */
     if (*rows > 0 && used + span + k > (size_t)s->chunk_bytes) {
       *full = 1;
       break;
@@ -1293,7 +1301,8 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
       break;
     p = rd->data + rd->at;
     n = rd->len - rd->at;
-    span = take_records(s, p, n, raw->len, 0, rows, line, ix, &ix_ok, &full);
+    span = take_records(s, p, n, raw->len, 0, rows, line, ix, &ix_ok, &full,
+                        &s->blobs[rd->blob].open_quote);
     if (span && cairn_buf_append(raw, p, span) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
     rd->at += span;
@@ -1373,7 +1382,8 @@ static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
   cairn_buf_reset(&page->index);
   *rows = 0;
   len = take_records(s, rd->map + start, rd->map_len - start, 0, 1, rows,
-                     line, &page->index, &ix_ok, &full);
+                     line, &page->index, &ix_ok, &full,
+                     &s->blobs[rd->blob].open_quote);
   if (!ix_ok)
     cairn_buf_reset(&page->index);
   page->view = rd->map + start;
@@ -1390,6 +1400,14 @@ static int check_blob(const struct cx_src *s, size_t i, long long rows,
                       cairn_err *err)
 {
   const struct blob *b = &s->blobs[i];
+  if (b->rows >= 0 && rows != b->rows && b->open_quote)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" ends inside a "
+                       "quoted field: a quote in its last row is never "
+                       "closed, so every line after the quote was read "
+                       "into that row (%lld data rows, its manifest says "
+                       "dataRowCount %lld); the blob is malformed: nothing "
+                       "from the end of this blob on was loaded", b->name,
+                       rows, b->rows);
   if (b->rows >= 0 && rows != b->rows)
     return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" has %lld data "
                        "rows but its manifest says dataRowCount %lld: the "

@@ -359,6 +359,43 @@ Test(src_cost_export, data_row_count_mismatch_fails_resumably_naming_blob)
   json_decref(cfg);
 }
 
+Test(src_cost_export, a_blob_ending_inside_quotes_is_named_as_malformed)
+{
+  /* A quote in row 2 that never closes takes rows 3 and 4 into it: the
+   * count falls short, and the message says why (not "incomplete"), for a
+   * plain blob (mapped) and a gzip one (read through the stream). */
+  static const char *const blob[] = {"q.csv", "q.csv.gz"};
+  for (int gz = 0; gz < 2; gz++) {
+    struct cairn_source_ctx ctx;
+    json_t *cfg;
+    struct got g = { 0 };
+    cairn_err err = { 0 };
+    char *m;
+    int rc;
+
+    fresh_dir(TMP_BAD);
+    write_file(TMP_BAD "/q.csv", "BillingAccountId,ResourceId,BilledCost\n"
+               "a,/r/1,1.5\na,/r/2,\"2.5\na,/r/3,3.5\na,/r/4,4.5\n");
+    if (gz)
+      cr_assert_eq(system("gzip -n " TMP_BAD "/q.csv"), 0);
+    m = cairn_strfmt("{\"dataRowCount\":4,\"blobs\":[{\"blobName\":\"%s\","
+                     "\"dataRowCount\":4}]}", blob[gz]);
+    write_file(TMP_BAD "/manifest.json", m);
+    free(m);
+    {
+      cairn_source *s = open_ok(TMP_BAD, 100, &cfg, &ctx);
+      drain(s, &g, NULL, NULL, &rc, &err);
+      cr_assert_eq(rc, CAIRN_EPARSE, "%s", blob[gz]);
+      cr_assert(strstr(err.msg, "ends inside a quoted field") != NULL,
+                "%s: %s", blob[gz], err.msg);
+      cr_assert(strstr(err.msg, "2 data rows") != NULL, "%s", err.msg);
+      cairn_source_close(s);
+    }
+    json_decref(cfg);
+  }
+  system("rm -rf " TMP_BAD);
+}
+
 Test(src_cost_export, resumes_from_a_cursor_inside_a_gzip_blob)
 {
   struct cairn_source_ctx ctx;
