@@ -1248,6 +1248,25 @@ static int wm_greater(enum wm_kind k, const json_t *a, const json_t *b)
   return gt;
 }
 
+/* The mark this run started from (text) as a value to compare with like,
+ * a mark of a page: a number when like is one and the text is a number,
+ * so that with marks compared as text a saved "9" still sorts below a
+ * record's 12 as it does among records. New reference or NULL. */
+static json_t *wm_saved(const char *text, const json_t *like)
+{
+  char *end;
+  double d;
+  if (!text)
+    return NULL;
+  if (json_is_number(like) && *text) {
+    errno = 0;
+    d = strtod(text, &end);
+    if (!errno && !*end)
+      return json_real(d);
+  }
+  return json_string(text);
+}
+
 struct wm_ctx {
   const char   *field;
   enum wm_kind  kind;
@@ -1700,7 +1719,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     }
     if (nxt.hwm && s->wm_field) {
       /* Never move the mark back below where this run started. */
-      json_t *start = json_string(s->wm_value);
+      json_t *start = wm_saved(s->wm_value, nxt.hwm);
       char *t = scalar_text(nxt.hwm);
       if (t && !wm_greater(s->wm_kind, start, nxt.hwm))
         ctx->kv_put(ctx->kv_ud, "watermark", t);

@@ -1353,6 +1353,33 @@ Test(src_http, numeric_watermark_compares_as_a_number)
   cairn_http_transport_destroy(t);
 }
 
+Test(src_http, text_watermark_still_moves_past_a_saved_number)
+{
+  /* initial is neither a number nor a date-time, so marks compare as
+   * text, but records of JSON numbers compare numerically among
+   * themselves: the saved "9" must compare with the page's 12 the same
+   * way ("9" > "12" as text left the mark at 9 on every run). */
+  cairn_http_transport *t = replay(FIX "wm-numeric.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://h.example/items\",\"query\":{\"since\":"
+                           "\"{{watermark}}\"}},\"records\":\"/issues\","
+                           "\"watermark\":{\"field\":\"seq\",\"initial\":"
+                           "\"none\"}}", 0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  json_object_set_new(kv.committed, "watermark", json_string("9"));
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 2);
+  cr_assert_str_eq(kv_get(&kv, "watermark"), "12");
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, watermark_of_date_times_compares_times_and_skips_others)
 {
   /* The initial value is a date-time, so marks compare as times. Run 1
