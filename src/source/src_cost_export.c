@@ -330,10 +330,11 @@ static char *norm_date(const char *s)
  * startDate's day to the day after endDate's (endDate names the last day
  * the run holds: "2024-05-31T00:00:00Z" for May), so replace_partition
  * replaces those days of the scope and dataset, not the whole months they
- * fall in. A manifest without either date (a legacy _manifest.json)
- * declares nothing: whole months are replaced then. A date that is there
- * but not a date, or a start after the end, is refused: replacing whole
- * months for an export of some days would drop the month's other days. */
+ * fall in. A manifest without both dates (a legacy _manifest.json; null
+ * counts as missing) declares nothing: whole months are replaced then. A
+ * date that is there but not a date, one date without the other, or a
+ * start after the end, is refused: replacing whole months for an export
+ * of some days would drop the month's other days. */
 static int declare_span(struct cx_src *s, const json_t *ri, const char *ps,
                         const char *pe, cairn_err *err)
 {
@@ -358,8 +359,14 @@ static int declare_span(struct cx_src *s, const json_t *ri, const char *ps,
       return rc;
     }
   }
-  if (!ps || !pe)
+  if (!ps && !pe)
     return CAIRN_OK;
+  if (!ps || !pe)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: runInfo.%s is missing "
+                       "while %s is there, so the days this export "
+                       "replaces are unknown; not loaded (wait for a "
+                       "complete export, or fix the manifest)", s->manifest,
+                       keys[!pe], keys[!ps]);
   cairn_clock_parse(pe, &t);
   cairn_clock_fmt((t / 86400 + 1) * 86400, to, sizeof to);
   if (strncmp(ps, to, 10) >= 0)

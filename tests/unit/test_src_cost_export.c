@@ -575,6 +575,12 @@ Test(src_cost_export, bad_manifests_are_reported)
        "runInfo.endDate not a string is not a date"},
       {"\"startDate\":\"2024-05-20T00:00:00Z\",\"endDate\":\"2024-05-15T00:00:00Z\"",
        "runInfo.startDate 2024-05-20 is after its endDate 2024-05-15"},
+      /* One date only (the other missing or null): not a legacy manifest,
+       * and the period is still unknown. */
+      {"\"startDate\":\"2024-05-10T00:00:00Z\"",
+       "runInfo.endDate is missing"},
+      {"\"startDate\":null,\"endDate\":\"2024-05-15T00:00:00Z\"",
+       "runInfo.startDate is missing"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
       char *m = cairn_strfmt("{\"runInfo\":{%s},\"blobs\":[{\"blobName\":"
