@@ -595,6 +595,7 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   struct http_src *s = (struct http_src *)base;
   const json_t *wmc = json_object_get(ctx->cfg, "watermark");
   const char *ptr = "";
+  const char *saved = NULL;
   int rc;
 
   s->ctx = ctx;
@@ -602,10 +603,9 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   s->use_state = !ctx->backfill && ctx->kv_get && ctx->kv_put;
   s->seen = json_object();
   if (wmc) {
-    const char *saved = s->use_state ? ctx->kv_get(ctx->kv_ud, "watermark")
-                                     : NULL;
     const json_t *initial = json_object_get(wmc, "initial");
     s->wm_kind = wm_kind_of(initial);
+    saved = s->use_state ? ctx->kv_get(ctx->kv_ud, "watermark") : NULL;
     if (saved) {
       json_t *sv = json_string(saved);
       if (sv && !wm_fits(s->wm_kind, sv)) {
@@ -632,8 +632,7 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
                        "a request)");
   if (wmc)
     cairn_info("watermark: requests start from %s%s", s->wm_value,
-               s->use_state && ctx->kv_get(ctx->kv_ud, "watermark")
-                   ? " (saved by the last run)" : " (initial)");
+               saved ? " (saved by the last run)" : " (initial)");
   return CAIRN_OK;
 }
 

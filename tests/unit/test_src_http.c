@@ -1419,6 +1419,41 @@ Test(src_http, watermark_of_date_times_compares_times_and_skips_others)
   cairn_http_transport_destroy(t);
 }
 
+Test(src_http, dropped_saved_watermark_is_not_logged_as_saved)
+{
+  /* A saved mark of the wrong kind is dropped for the initial value: the
+   * log must say the run starts from the initial value, not that the
+   * initial value was "saved by the last run". */
+  cairn_http_transport *t = replay(FIX "wm-text.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://h.example/items\",\"query\":{\"since\":"
+                           "\"{{watermark}}\"}},\"records\":\"/issues\","
+                           "\"watermark\":{\"field\":\"t\",\"initial\":"
+                           "\"1970-01-01 00:00:00\"}}", 0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+  char *text = NULL;
+  size_t len = 0;
+  FILE *log = open_memstream(&text, &len);
+
+  cr_assert_not_null(log);
+  kv_init(&kv);
+  json_object_set_new(kv.committed, "watermark", json_string("not a date"));
+  cairn_log_init(0, CAIRN_LOG_INFO, log);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cairn_log_init(1, CAIRN_LOG_ERROR + 1, quiet);
+  fclose(log);
+  cr_assert(strstr(text, "requests start from 1970-01-01 00:00:00 "
+                         "(initial)") != NULL, "%s", text);
+  cr_assert(strstr(text, "saved by the last run") == NULL, "%s", text);
+  free(text);
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, failed_pull_stages_nothing_durable)
 {
   /* The delta link is only staged at the last page; a failure before it
