@@ -1635,8 +1635,11 @@ static int http_extract(cairn_source *base, const char *cursor_in,
 
   /* Records (their count drives offset paging and the hint). */
   if (doc) {
+    /* A cursor's mark of the wrong kind (an earlier version's) is not
+     * carried: no record could pass it. */
     struct wm_ctx w = { s->wm_field, s->wm_kind,
-                        cur.hwm ? json_incref(cur.hwm) : NULL, 0, NULL };
+                        cur.hwm && wm_fits(s->wm_kind, cur.hwm)
+                            ? json_incref(cur.hwm) : NULL, 0, NULL };
     rc = each_record(s, doc, s->wm_field ? wm_cb : NULL, &w, &n_records, err);
     if (w.unfit) {
       char *ex = cairn_onelinef("%.80s", w.example ? w.example : "");
