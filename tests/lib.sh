@@ -34,8 +34,9 @@ start_mock() {
   for x in "$@"; do f+=(--fault "$x"); done
   "$CAIRN" mock "$har" --listen "${MOCK_LISTEN:-127.0.0.1:0}" --log "$log" "${f[@]}" >"$out" 2>/dev/null &
   MOCK_PID=$!
-  for _ in $(seq 200); do [ -s "$out" ] && break; sleep 0.01; done
+  # up to 30 s (a loaded machine; it is usually ready in milliseconds)
+  for _ in $(seq 3000); do [ -s "$out" ] && break; sleep 0.01; done
   MOCK_URL=$(awk 'NR==1{print $2}' "$out")
-  [ -n "$MOCK_URL" ] || fail "mock for $har did not start"
+  [ -n "$MOCK_URL" ] || { kill "$MOCK_PID" 2>/dev/null; fail "mock for $har did not start"; }
 }
 stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }

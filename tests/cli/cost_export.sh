@@ -258,9 +258,10 @@ no_secret "$T/blob4"
 blob_server() { # blob_server LOG [--ignore-range]: sets BS_URL, BS_PID
   python3 tests/cli/blob_server.py "${BS_RUN:-$FOCUS}" cost "$@" > "$T/bs.out" &
   BS_PID=$!
-  for _ in $(seq 200); do [ -s "$T/bs.out" ] && break; sleep 0.02; done
+  # up to 30 s: python3 starts slowly on a loaded 2-core machine
+  for _ in $(seq 1500); do [ -s "$T/bs.out" ] && break; sleep 0.02; done
   BS_URL=$(awk 'NR==1{print $2}' "$T/bs.out")
-  [ -n "$BS_URL" ] || fail "blob server did not start"
+  [ -n "$BS_URL" ] || { kill "$BS_PID" 2>/dev/null; fail "blob server did not start"; }
 }
 ident=$(sha256sum "$FOCUS/manifest.json" | cut -c1-16)
 mkdir -p "$T/blob5/state/work/azure-cost-export/$ident"
