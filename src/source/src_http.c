@@ -1623,11 +1623,16 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     doc = page_parse(resp.body.data, resp.body.len, &sk, &je);
     if (!doc) {
       char *safe = cairn__hs_url_safe(url);
+      /* The body masked whole before it is cut to 60 bytes: a secret the
+       * reply echoes across the cut would leave its first bytes otherwise
+       * (cairn_err_set masks only what is left after the cut). */
+      char *said = cairn_xstrndup(resp.body.data, resp.body.len);
+      cairn_log_mask(said);
       safe[strcspn(safe, "?")] = '\0';
       rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s %s: HTTP %ld but the body is "
                        "not JSON (%s at byte %d): %.60s", sp.method, safe,
-                       resp.status, je.text, je.position,
-                       resp.body.data);
+                       resp.status, je.text, je.position, said);
+      free(said);
       free(safe);
       goto done;
     }

@@ -89,4 +89,17 @@ stop_mock
 expect_eq "$rc" 3 "non-JSON reply"
 grep -qF 'invalid key ***' "$T/echo.out" || fail "message: $(cat "$T/echo.out")"
 clean "$T/echo" "$T/echo.out" "$T/echo.log"
+
+# 6. The same with the key across the 60th byte, where the message cuts
+#    the reply: no first bytes of the key either (masked before the cut).
+jq '(.log.entries[] | select(.request.url | test("/echo/")) | .response.content.text) |=
+    "rejected: the app has no subscription for it; key fake+Key/Sec=ret0 is invalid"' \
+  "$HAR" >"$T/cut.har"
+start_mock "$T/cut.har" "$T/f.mock.log"
+run cut --param endpoint="$MOCK_URL/echo"
+stop_mock
+expect_eq "$rc" 3 "non-JSON reply, key at the cut"
+grep -qF 'subscription for it; key ***' "$T/cut.out" || fail "message: $(cat "$T/cut.out")"
+FORMS+=('fake+Key/S')
+clean "$T/cut" "$T/cut.out" "$T/cut.log"
 echo "secret query key: kept out of cursors, metadata, ETag keys, recordings and messages; resume and replay work"
