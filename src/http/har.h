@@ -100,7 +100,8 @@ void  cairn__http_date_fmt(int64_t t, char *out, size_t n);
 const char *cairn__header_find(const struct cairn_http_header *h, size_t n,
                                const char *name);
 /* Request line for messages: "GET /path" (origin stripped; "?query" kept
- * only with with_query), truncated to 'max' bytes with "..." into out. */
+ * only with with_query), registered secrets masked, truncated to 'max'
+ * bytes with "..." into out. */
 void  cairn__req_label(const char *method, const char *url, int with_query,
                        char *out, size_t max);
 

@@ -254,6 +254,26 @@ Test(http, replay_mismatch_hides_credentials_and_registered_secrets)
   cr_assert_null(strstr(err.msg, "Sec"), "%s", err.msg);
 }
 
+/* A request's label is cut (to the size of its buffer): a registered
+ * secret in the URL's path across the cut is masked before it, not left
+ * with its first bytes. */
+Test(http, replay_mismatch_masks_a_secret_in_the_path_before_the_cut)
+{
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  char url[400];
+  int rc;
+
+  cairn_log_add_secret("fake-Path-Secret-0077");
+  snprintf(url, sizeof url, "https://api.example.com/v1/%0180d/"
+           "fake-Path-Secret-0077/items", 0);
+  rc = rsend("GET", url, NULL, NULL, &resp, &err);
+  cr_assert_eq(rc, CAIRN_EREPLAY);
+  cr_assert(strstr(err.msg, "no recorded response for GET /v1/000"), "%s",
+            err.msg);
+  cr_assert_null(strstr(err.msg, "fake-Pa"), "%s", err.msg);
+}
+
 Test(http, replay_mismatch_on_method_names_method)
 {
   struct cairn_http_resp resp = { 0 };
