@@ -67,18 +67,27 @@ void cairn_log_set_seq(long seq)
   t_seq = seq;
 }
 
-/* Caller holds the lock. */
+/* Caller holds the lock. Longest first: mask_locked must replace a
+ * secret before any shorter one inside it (a user name within a
+ * password), which would otherwise cut it apart and leave the rest. */
 static void add_locked(char *value)
 {
+  size_t n = strlen(value);
+  int at;
+
   for (int i = 0; i < g.n_secrets; i++)
     if (strcmp(g.secrets[i], value) == 0) {
       free(value);
       return;
     }
-  if (g.n_secrets < MAX_SECRETS)
-    g.secrets[g.n_secrets++] = value;
-  else
+  if (g.n_secrets == MAX_SECRETS) {
     free(value);
+    return;
+  }
+  for (at = g.n_secrets; at > 0 && strlen(g.secrets[at - 1]) < n; at--)
+    g.secrets[at] = g.secrets[at - 1];
+  g.secrets[at] = value;
+  g.n_secrets++;
 }
 
 /* value percent-encoded as a URL query value (RFC 3986 unreserved bytes

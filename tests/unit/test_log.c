@@ -113,3 +113,16 @@ Test(log, a_secret_is_masked_in_its_one_line_form)
   expect_json_msg(log_one(1, "fixtures/Pass\xffword-fake-9/cost.csv"),
                   "server said: fixtures/***/cost.csv");
 }
+
+/* A secret inside a longer one (a user name within a password, a key
+ * within a connection string) is masked after it, whatever the order
+ * they were registered in: masked first, the short one would cut the
+ * long one apart and leave the rest of it in clear. */
+Test(log, a_secret_within_a_longer_one_does_not_unmask_it)
+{
+  char s[] = "login fake-usr-7 with fake-usr-7-Pa55word-tail";
+  cairn_log_add_secret("fake-usr-7");
+  cairn_log_add_secret("fake-usr-7-Pa55word-tail");
+  cairn_log_mask(s);
+  cr_assert_str_eq(s, "login *** with ***");
+}
