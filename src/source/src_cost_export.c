@@ -38,6 +38,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -527,10 +528,15 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
     bl->rows = json_count(json_object_get(b, "dataRowCount"));
     bl->bytes = json_count(json_object_get(b, "byteCount"));
     bl->data_off = -1;
-    if (bl->rows < 0)
+    if (bl->rows < 0) {
       have_all = 0;
-    else
+    } else if (bl->rows > LLONG_MAX - sum) {
+      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: the blobs' dataRowCount "
+                       "add up past %lld", s->manifest, LLONG_MAX);
+      goto done;
+    } else {
       sum += bl->rows;
+    }
     if (!s->remote)
       rc = resolve_blob(dir, bl->name, &bl->path, err);
     if (rc < 0)

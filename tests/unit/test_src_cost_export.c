@@ -562,6 +562,16 @@ Test(src_cost_export, bad_manifests_are_reported)
   cr_assert_eq(rc, CAIRN_EPARSE);
   json_decref(cfg);
 
+  /* Counts that add up past 64 bits (undefined behaviour before). */
+  write_file(TMP_BAD "/manifest.json", "{\"blobs\":[{\"blobName\":\"a.csv\","
+             "\"dataRowCount\":9223372036854775807},{\"blobName\":\"a.csv\","
+             "\"dataRowCount\":9223372036854775807}]}");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  cr_assert(strstr(err.msg, "add up past") != NULL, "%s", err.msg);
+  json_decref(cfg);
+
   /* runInfo dates that are there but are not dates (or out of order):
    * the days the export replaces are unknown, and whole months would
    * drop the month's other days. */
