@@ -12,7 +12,6 @@
 #include <time.h>
 #include <sys/time.h>
 
-#define MAX_SECRETS 256  /* each secret takes up to 5 forms: add_secret */
 
 static struct {
   int   json;
@@ -21,9 +20,9 @@ static struct {
   char *run_id;
   char *job;
   char *window;
-  char *secrets[MAX_SECRETS];
-  int   n_secrets;
-} g = { 1, CAIRN_LOG_INFO, NULL, NULL, NULL, NULL, {0}, 0 };
+  char **secrets;   /* longest first; each secret in up to 5 forms */
+  int    n_secrets, cap_secrets;
+} g = { 1, CAIRN_LOG_INFO, NULL, NULL, NULL, NULL, NULL, 0, 0 };
 
 static _Thread_local long t_seq;
 static void (*g_hook)(int before);
@@ -80,9 +79,12 @@ static void add_locked(char *value)
       free(value);
       return;
     }
-  if (g.n_secrets == MAX_SECRETS) {
-    free(value);
-    return;
+  /* No cap: a secret left out would go unmasked (a long run registers
+   * each refreshed token). */
+  if (g.n_secrets == g.cap_secrets) {
+    g.cap_secrets = g.cap_secrets ? 2 * g.cap_secrets : 64;
+    g.secrets = cairn_xrealloc(g.secrets,
+                               (size_t)g.cap_secrets * sizeof *g.secrets);
   }
   for (at = g.n_secrets; at > 0 && strlen(g.secrets[at - 1]) < n; at--)
     g.secrets[at] = g.secrets[at - 1];
