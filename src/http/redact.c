@@ -15,8 +15,17 @@
 #include <string.h>
 #include <strings.h>
 
+/* Credential headers: the standard ones, and the API-key headers of
+ * well-known services (Azure API Management and Functions, Google, AWS
+ * session tokens, GitLab, Vault, and the generic X-API-Key family), so a
+ * key given as ${env:...} or written in the job does not reach a
+ * recording, the mock's log or page metadata. A job's own are in its
+ * `redact` list. */
 static const char *const secret_headers[] = {
-  "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", NULL
+  "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+  "X-API-Key", "Api-Key", "ApiKey", "X-ApiKey", "Ocp-Apim-Subscription-Key",
+  "X-Functions-Key", "X-Goog-Api-Key", "X-Amz-Security-Token",
+  "X-Auth-Token", "X-Access-Token", "Private-Token", "X-Vault-Token", NULL
 };
 static const char *const secret_fields[] = {
   "client_secret", "client_assertion", "access_token", "refresh_token",

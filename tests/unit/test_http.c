@@ -362,6 +362,24 @@ Test(http, url_parse_normalises_origin_and_sorts_query)
 
 /* ---- redaction ----------------------------------------------------------- */
 
+Test(http, api_key_headers_are_credentials)
+{
+  static const char *const secret[] = {
+    "Authorization", "cookie", "X-API-Key", "x-api-key", "api-key",
+    "Ocp-Apim-Subscription-Key", "X-Functions-Key", "x-goog-api-key",
+    "X-Amz-Security-Token", "X-Auth-Token", "Private-Token",
+  };
+  static const char *const data[] = {
+    "Content-Type", "X-Request-Id", "x-ms-continuation", "ETag", "Link",
+  };
+  const char *const extra[] = { "X-Tenant-Secret", NULL };
+  for (size_t i = 0; i < sizeof secret / sizeof *secret; i++)
+    cr_assert(cairn__redact_header(secret[i], NULL), "%s", secret[i]);
+  for (size_t i = 0; i < sizeof data / sizeof *data; i++)
+    cr_assert(!cairn__redact_header(data[i], NULL), "%s", data[i]);
+  cr_assert(cairn__redact_header("x-tenant-secret", extra));
+}
+
 Test(http, redact_json_form_and_url)
 {
   const char *const extra[] = { "apiKey", NULL };
