@@ -55,9 +55,12 @@ for spec in arg:arg servicenow:servicenow-cmdb; do
 done
 grep -q '"client_secret=REDACTED\|client_secret=REDACTED' "$T/arg.har" || fail "client_secret not redacted in the recording"
 
-# har-validator accepts the recordings (as test_http_mock.c checks).
-if command -v node >/dev/null && [ -e /usr/share/nodejs/har-validator ]; then
-  NODE_PATH=/usr/share/nodejs node -e '
+# har-validator accepts the recordings (as test_http_mock.c checks). make
+# test installs node and har-validator (nodejs, node-har-validator in the
+# Makefile's DEBS): missing, they fail the test instead of skipping the check.
+command -v node >/dev/null || fail "node missing (make deps installs nodejs)"
+[ -e /usr/share/nodejs/har-validator ] || fail "har-validator missing (make deps installs node-har-validator)"
+NODE_PATH=/usr/share/nodejs node -e '
     const hv = require("har-validator"), fs = require("fs");
     Promise.all(process.argv.slice(1).map((f) =>
       hv.har(JSON.parse(fs.readFileSync(f, "utf8"))).catch((e) => {
@@ -65,9 +68,6 @@ if command -v node >/dev/null && [ -e /usr/share/nodejs/har-validator ]; then
       .then(() => process.exit(0))
       .catch((e) => { console.error(e.message); process.exit(1); });' \
     "$T/arg.har" "$T/servicenow.har" fixtures/http-source/*.har || fail "har-validator rejects a recording"
-else
-  echo "skipped har-validator: node or node-har-validator missing"
-fi
 
 # Acceptance 4: one token per run (3 pages); a forced 401 on page 2 (the
 # 3rd request) costs exactly one more.
