@@ -14,6 +14,7 @@
 #include "transform/transform.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,7 +230,11 @@ static int secret_name_ok(const char *name)
          strcmp(name, "..") != 0;
 }
 
-static char *read_secret(const char *name)
+/* The secret's value (new string), or NULL when it is not set. A file
+ * $CREDENTIALS_DIRECTORY/NAME that is there but cannot be read (a
+ * directory this user may not enter, a file of another owner) is not
+ * "not set": err (may be NULL) then says why. */
+static char *read_secret(const char *name, cairn_err *err)
 {
   char *envname;
   const char *v;
@@ -246,10 +251,14 @@ static char *read_secret(const char *name)
   if (dir && *dir) {
     char *path = cairn_path_join(dir, name);
     struct cairn_buf b = {0};
-    if (cairn_fs_exists(path) && cairn_fs_read_all(path, &b, NULL) == 0) {
+    cairn_err rerr = {0};
+    if (cairn_fs_read_all(path, &b, &rerr) == 0) {
       while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
         b.data[--b.len] = '\0';
       out = cairn_buf_take(&b);
+    } else if (rerr.cause != ENOENT) {
+      CAIRN_RAISE(err, CAIRN_EIO, rerr.cause, "secret \"%s\": cannot read "
+                  "%s", name, rerr.msg);
     }
     cairn_buf_free(&b);
     free(path);
@@ -259,7 +268,7 @@ static char *read_secret(const char *name)
 
 static int read_secret_exists(const char *name)
 {
-  char *v = read_secret(name);
+  char *v = read_secret(name, NULL);
   int ok = v != NULL;
   free(v);
   return ok;
@@ -446,6 +455,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
   size_t rlen = (size_t)(close - rs);
   int shown = rlen > 200 ? 200 : (int)rlen;
   char *kind = NULL, *name = NULL, *dflt = NULL, *owned = NULL;
+  cairn_err serr = {0};
   int rc = -1;
 
   if (window_ref(rs, rlen) >= 0) {
@@ -543,8 +553,13 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
               "(no '/', not \".\" or \"..\", not empty)", name);
       goto done;
     }
-    owned = read_secret(name);
-    if (!owned && ds) {
+    owned = read_secret(name, &serr);
+    if (!owned && serr.code && !x->secrets_optional) {
+      diag_at(x->d, x->f, ptr, 0, "%s (it must be readable by the user "
+              "cairn runs as)", serr.msg);
+      goto done;
+    }
+    if (!owned && ds && !serr.code) {
       dflt = expand_default(x, ds, close, whole, ptr, depth);
       if (!dflt)
         goto done;
@@ -553,9 +568,12 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
     if (!owned && x->secrets_optional) {
       /* Checking a job where it does not run: note it, and go on with a
        * stand-in that passes format checks (64 hex digits). */
-      fprintf(stderr, "%s: note: %s: secret \"%s\" is not set here "
-              "(CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)\n", x->f->path,
-              ptr, name, name, name);
+      if (serr.code)
+        fprintf(stderr, "%s: note: %s: %s\n", x->f->path, ptr, serr.msg);
+      else
+        fprintf(stderr, "%s: note: %s: secret \"%s\" is not set here "
+                "(CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)\n",
+                x->f->path, ptr, name, name, name);
       owned = cairn_strfmt("%064d", 0);
     }
     if (!owned) {
@@ -703,12 +721,16 @@ const char *cairn_job_secret(void *ud, const char *name)
 {
   struct cairn_job *job = ud;
   const char *v = json_string_value(json_object_get(job->secrets, name));
+  cairn_err err = {0};
   char *fresh;
   if (v)
     return v;
-  fresh = read_secret(name);
-  if (!fresh)
+  fresh = read_secret(name, &err);
+  if (!fresh) {
+    if (err.code)
+      cairn_warn("%s", err.msg);
     return NULL;
+  }
   cairn_log_add_secret(fresh);
   json_object_set_new(job->secrets, name, json_string(fresh));
   free(fresh);
