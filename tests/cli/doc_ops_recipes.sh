@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The operations recipes work as docs/operations.md gives them:
+# - the runbook's jq filters over a journal (stdout and stderr of several
+#   runs, the non-JSON summary lines among the JSON log lines) show the
+#   error of every run, not only of the runs before the first summary;
+# - the cron line's loop runs cairn three times at most (two retries of
+#   exit 3), sleeps only between attempts, and stops at any other code;
+# - the cron section creates the log directory its line appends to.
+source "$(dirname "$0")/../lib.sh"
+DOC=docs/operations.md
+
+# 1. jq filters: two failed runs (a missing input: exit 3) in one journal.
+for _ in 1 2; do
+  "$CAIRN" run jobs/demo-cost.json --state "$T/s" --out "$T/o" \
+    --param input="$T/missing.csv" >>"$T/journal" 2>&1 && fail "run succeeded"
+done
+grep -q '^demo-cost: FAILED' "$T/journal" || fail "no summary line in the journal"
+n=0
+while IFS= read -r filter; do
+  n=$((n + 1))
+  runs=$(bash -c "$filter" <"$T/journal" 2>"$T/jq.err" | jq -r .run_id | sort -u | wc -l) ||
+    fail "jq filter '$filter': $(cat "$T/jq.err")"
+  expect_eq "$runs" 2 "runs whose errors '$filter' shows ($(cat "$T/jq.err"))"
+done < <(grep -o 'journalctl -u cairn@[^|]*| jq .*' "$DOC" | sed 's/^[^|]*| //')
+[ "$n" -ge 2 ] || fail "found $n journalctl | jq recipes in $DOC"
+
+# 2. The cron line's retry loop, with cairn and sleep stubbed.
+line=$(grep -m1 '^30 2 \* \* \* cairn ' "$DOC") || fail "no cron line in $DOC"
+cmd=${line#30 2 \* \* \* cairn }
+log=$(sed -E 's/.*>>([^ ]+) 2>&1$/\1/' <<<"$cmd")
+grep -q "install -d .*$(dirname "$log")" "$DOC" ||
+  fail "the cron section does not create $(dirname "$log")"
+cmd=${cmd//\/usr\/local\/bin\/cairn/stub_cairn}
+cmd=${cmd//$log/$T/cron.log}
+for want in "3:3:2" "0:1:0" "2:1:0" "4:1:0"; do
+  code=${want%%:*}
+  : >"$T/calls"
+  RC=$code T=$T bash -c "stub_cairn() { echo run >>\"\$T/calls\"; return \$RC; }
+    sleep() { echo sleep >>\"\$T/calls\"; }
+    $cmd"
+  expect_eq "$code:$(grep -c run "$T/calls"):$(grep -c sleep "$T/calls" || true)" \
+    "$want" "cron loop for exit $code (code:runs:sleeps)"
+done
+echo "doc_ops_recipes: ok"
