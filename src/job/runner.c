@@ -345,7 +345,8 @@ static int transform_chunk(struct run *r, cairn_source *src, long seq,
 #define REJECT_SAMPLE 1000
 
 static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
-                         int window_done, cairn_err *err)
+                         int window_done, const struct cairn_buf *first,
+                         cairn_err *err)
 {
   const struct cairn_batch *b = r->batch;
   double max = cairn_transform_max_reject_ratio(r->xf);
@@ -367,6 +368,10 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
     const struct cairn_reject *j = &b->rejects[0];
     cairn_buf_printf(&eg, ". The first in this chunk: %s: ", j->position);
     cairn_put_cut(&eg, j->reasons, strlen(j->reasons), 200);
+  } else if (first->data) {
+    /* The chunk that crossed the limit has none (the bad records came
+     * before it): the window's first this run met says as much. */
+    cairn_buf_printf(&eg, ". The first in this window: %s", first->data);
   }
   rc = CAIRN_RAISE(err, CAIRN_EREJECTS, 0,
                    "window %s: %lld of %lld records rejected (%.1f%% > "
@@ -740,6 +745,8 @@ static int run_window(struct run *r, cairn_err *err)
   long *durable = cairn_xcalloc(job->n_sinks + 1, sizeof *durable);
   long state_seq = 0, start, seq, n_chunks = 0;
   int64_t w_recs = 0, w_rejs = 0;
+  struct cairn_buf first_rej = {0}; /* "position: reasons" of the window's
+                                       first reject met by this run */
   char *cursor = NULL, *logical = NULL;
   char datebuf[32];
   struct loader L;
@@ -967,6 +974,11 @@ static int run_window(struct run *r, cairn_err *err)
       goto done;
     w_recs += (int64_t)r->batch->n_rows;
     w_rejs += (int64_t)r->batch->n_rejects;
+    if (!first_rej.data && r->batch->n_rejects) {
+      const struct cairn_reject *j = &r->batch->rejects[0];
+      cairn_buf_printf(&first_rej, "%s: ", j->position);
+      cairn_put_cut(&first_rej, j->reasons, strlen(j->reasons), 200);
+    }
     if (row.stage < CAIRN_STAGE_TRANSFORMED) {
       rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
                                          err);
@@ -979,7 +991,7 @@ static int run_window(struct run *r, cairn_err *err)
       cairn_metrics_records("quarantined", (int64_t)r->batch->n_rejects);
       kill_point("transformed", seq);
     }
-    rc = check_rejects(r, w_recs, w_rejs, last, err);
+    rc = check_rejects(r, w_recs, w_rejs, last, &first_rej, err);
     if (rc < 0)
       goto done;
 
@@ -1089,6 +1101,7 @@ done:
   cairn_chunk_row_clear(&row);
   cairn_chunk_row_clear(&prev);
   cairn_window_row_clear(&wrow);
+  cairn_buf_free(&first_rej);
   free(durable);
   free(cursor);
   free(logical);

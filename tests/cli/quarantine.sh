@@ -85,3 +85,15 @@ grep -q "$T/empty.ndjson is empty: no records" "$T/e2.log" || fail "no warning f
 { head -n 2 fixtures/demo/cost.csv; printf 'a\0b\0c\n'; sed -n 3,42p fixtures/demo/cost.csv; } >"$T/nul.csv"
 "$CAIRN" run jobs/demo-cost.json --param input="$T/nul.csv" --state "$T/n" --out "$T/n" >/dev/null 2>&1 || fail "a NUL record"
 expect_eq "$("$CAIRN" dlq demo-cost --state "$T/n" --json | jq -c '[.[] | .raw]')" '["a\u0000b\u0000c"]' "NUL bytes kept in the DLQ"
+
+# The guard's message ends with an example reject also when the chunk that
+# crossed the limit holds none: 200 bad rows in chunks 6 and 7, judged at
+# the 1,000-record sample (chunk 10, clean) names the window's first.
+awk -F, -v OFS=, 'NR >= 502 && NR <= 701 { $1 = "abc" } { print }' fixtures/demo/cost.csv >"$T/cluster.csv"
+set +e
+"$CAIRN" run jobs/demo-cost.json --param input="$T/cluster.csv" --param chunk_rows=100 \
+  --state "$T/c" --out "$T/c" >"$T/c.out" 2>/dev/null
+rc=$?; set -e
+expect_eq "$rc" 3 "exit code of the guard (clustered rejects)"
+grep -q "200 of 1000 records rejected.*The first in this window: $T/cluster.csv:502: billedCost: \"abc\" is not a number" "$T/c.out" ||
+  fail "no example reject in the guard message: $(cat "$T/c.out")"
