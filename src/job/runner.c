@@ -1124,6 +1124,8 @@ static void random_hex(char *out, size_t bytes)
   out[2 * bytes] = '\0';
 }
 
+/* CAIRN_DISABLE: job names separated by commas, blanks around each
+ * ignored ("a, b" pauses b too: a job name holds no blank). */
 static int disabled_by_env(const char *name)
 {
   const char *v = getenv("CAIRN_DISABLE");
@@ -1131,6 +1133,12 @@ static int disabled_by_env(const char *name)
   while (v && *v) {
     const char *comma = strchr(v, ',');
     size_t len = comma ? (size_t)(comma - v) : strlen(v);
+    while (len && (*v == ' ' || *v == '\t')) {
+      v++;
+      len--;
+    }
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+      len--;
     if (len == n && strncmp(v, name, n) == 0)
       return 1;
     v = comma ? comma + 1 : NULL;

@@ -63,6 +63,9 @@ grep -q -- '--fresh: starting over (no chunk checkpoint to discard)' "$T/fresh2.
 [ ! -e "$T/dry" ] || fail "dry-run created files"
 # Disabled by environment: says so and exits 0.
 CAIRN_DISABLE=other,demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" | grep -q disabled || fail "CAIRN_DISABLE"
+# A list written with blanks after its commas pauses every job it names.
+CAIRN_DISABLE="other, demo-cost" "$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>/dev/null | grep -q disabled ||
+  fail "CAIRN_DISABLE with a blank after the comma"
 # --json prints one JSON object on every path, also when nothing ran.
 expect_eq "$(CAIRN_DISABLE=demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" --json 2>/dev/null | jq -r '.status, .exit_code' | tr '\n' ' ')" \
   "disabled 0 " "--json when disabled"
