@@ -171,6 +171,9 @@ static const char *resume_advice(int exit_code, int code)
     return "once the mapping or input is fixed, rerun with --fresh, which "
            "reloads the window with the records rejected so far (a plain "
            "rerun counts them again)";
+  case CAIRN_ECIRCUIT:
+  case CAIRN_ERETRY:
+    return "run again later, when the source answers again, to resume";
   case CAIRN_EREPLAY:
     return "a rerun with this recording misses the same way: replay the "
            "recording this job made, or record it again with --record";

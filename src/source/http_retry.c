@@ -311,7 +311,7 @@ int cairn__hs_circuit_allow(const char *key, const struct cairn__hs_retry *p,
     else
       rc = CAIRN_RAISE(err, CAIRN_ECIRCUIT, 0, "circuit breaker of %s is "
                        "open after %ld consecutive failures; next probe in "
-                       "%.0fs (checkpoint kept: run again later to resume)",
+                       "%.0fs",
                        key, c->consecutive,
                        (double)(c->open_until - now) / 1000.0);
   }
@@ -502,8 +502,7 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
       cairn_http_resp_free(resp);
       return CAIRN_RAISE(err, CAIRN_ECIRCUIT, 0, "circuit breaker of %s "
                          "open: the probe after the %.0fs cool-down failed "
-                         "too (%s); checkpoint kept: run again later to "
-                         "resume", key,
+                         "too (%s)", key,
                          (double)p->circuit_cooldown_ms / 1000.0, what);
     }
     if (opened == 1) {
@@ -517,22 +516,19 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
         return CAIRN_RAISE(err, CAIRN_ECIRCUIT, 0, "circuit breaker of %s "
                            "open after %ld consecutive failures (%s), and "
                            "the cool-down exceeds what is left of the retry "
-                           "budget; checkpoint kept: run again later to "
-                           "resume", key, p->circuit_failures, what);
+                           "budget", key, p->circuit_failures, what);
       }
     } else {
       if (!throttle && failures >= p->attempts) {
         cairn_http_resp_free(resp);
         return CAIRN_RAISE(err, CAIRN_ERETRY, 0, "gave up after %ld attempts "
-                           "(source.retry.attempts): %s; checkpoint kept: "
-                           "run again to resume", attempt, what);
+                           "(source.retry.attempts): %s", attempt, what);
       }
       if (server > p->max_delay_ms) {
         cairn_http_resp_free(resp);
         return CAIRN_RAISE(err, CAIRN_ERETRY, 0, "%s: the server asks to wait "
                            "%.0fs, more than source.retry.max_delay_s "
-                           "(%.0fs); checkpoint kept: run again after that "
-                           "to resume", what, (double)server / 1000.0,
+                           "(%.0fs)", what, (double)server / 1000.0,
                            (double)p->max_delay_ms / 1000.0);
       }
       if (server >= 0) {

@@ -61,6 +61,12 @@ set -e
 expect_eq "$rc" 3 "breaker run exit: $(tail -n 2 "$T/s3.log")"
 P="$T/m/http-scim.prom"
 grep -q "circuit" "$T/s3.log" || fail "the breaker did not open: $(tail -n 3 "$T/s3.log")"
+# The advice is said once, by the runner (the message used to carry its own
+# "checkpoint kept: run again later to resume" too).
+grep -q 'run failed: circuit breaker of .*(checkpoint kept; run again later, when the source answers again, to resume)' "$T/s3.log" ||
+  fail "breaker advice: $(grep 'run failed' "$T/s3.log")"
+[ "$(grep 'run failed' "$T/s3.log" | grep -o 'checkpoint kept' | wc -l)" -eq 1 ] ||
+  fail "advice given twice: $(grep 'run failed' "$T/s3.log")"
 expect_eq "$(m 'cairn_circuit_open{job="http-scim"}')" 0 "circuit after the run"
 expect_eq "$(m 'cairn_run_in_progress{job="http-scim"}')" 0 "in progress after the run"
 
