@@ -32,6 +32,12 @@ int cairn_cli_log_setup(const char *format, const char *level);
 /* The job a status/dlq argument names: a job file's "name" when it is
  * one, else the argument without its directory and ".json". New string. */
 char *cairn_cli_job_name(const char *arg);
+/* Does the state know the job a status/dlq argument names? 0 when it has
+ * a run or a window of it, or when arg is a job file (a job that has not
+ * run yet); else 2, after saying on stderr which jobs it does know (a
+ * mistyped name would otherwise look like a healthy job with no runs). */
+int cairn_cli_job_known(cairn_state *st, const char *arg, const char *job,
+                        const char *cmd, const char *state_flag);
 /* A whole decimal integer in [lo, hi] into *out: 0, or -1 (the caller
  * names the option in its message). */
 int cairn_cli_num(const char *s, long long lo, long long hi, long long *out);

@@ -56,6 +56,8 @@ int cairn_cmd_dlq(int argc, char **argv)
   }
   job = cairn_cli_job_name(argv[optind]);
   rc = cairn_cli_state_read(state, "dlq", &st);
+  if (rc == 0)
+    rc = cairn_cli_job_known(st, argv[optind], job, "dlq", state);
   if (rc)
     goto done;
   if (cairn_state_quarantine(st, job, &q, &err) < 0) {

@@ -75,6 +75,8 @@ int cairn_cmd_status(int argc, char **argv)
   if (optind < argc)
     job = cairn_cli_job_name(argv[optind]);
   rc = cairn_cli_state_read(state, "status", &st);
+  if (rc == 0 && job)
+    rc = cairn_cli_job_known(st, argv[optind], job, "status", state);
   if (rc)
     goto done;
   if (cairn_state_runs(st, job, runs, &jr, &err) < 0 ||

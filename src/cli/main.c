@@ -69,6 +69,37 @@ char *cairn_cli_job_name(const char *arg)
   return strndup(base, n);
 }
 
+int cairn_cli_job_known(cairn_state *st, const char *arg, const char *job,
+                        const char *cmd, const char *state_flag)
+{
+  struct stat sb;
+  json_t *jobs = NULL, *e;
+  cairn_err err = {0};
+  struct cairn_buf names = {0};
+  size_t i;
+  int rc = 0;
+
+  if (stat(arg, &sb) == 0 && S_ISREG(sb.st_mode))
+    return 0;
+  if (cairn_state_jobs(st, &jobs, &err) < 0)
+    return 0; /* the caller's own query reports a broken state */
+  json_array_foreach(jobs, i, e) {
+    const char *name = json_string_value(json_object_get(e, "job"));
+    if (name && strcmp(name, job) == 0)
+      goto done;
+    cairn_buf_printf(&names, "%s%s", i ? ", " : "", name ? name : "?");
+  }
+  fprintf(stderr, "cairn %s: no job \"%s\" in the state in %s (%s%s)\n",
+          cmd, job, cairn_cli_state_dir(state_flag),
+          names.len ? "it has runs of: " : "it has no runs yet",
+          names.len ? names.data : "");
+  rc = 2;
+done:
+  cairn_buf_free(&names);
+  json_decref(jobs);
+  return rc;
+}
+
 int cairn_cli_num(const char *s, long long lo, long long hi, long long *out)
 {
   char *end;

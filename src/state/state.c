@@ -1187,6 +1187,13 @@ int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
       " w.window", job, 1, out, err);
 }
 
+int cairn_state_jobs(cairn_state *st, json_t **out, cairn_err *err)
+{
+  return query_json(st,
+      "SELECT job FROM runs UNION SELECT job FROM windows ORDER BY job",
+      NULL, 1, out, err); /* binds nothing: ?1 and ?2 are unused */
+}
+
 int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
                            cairn_err *err)
 {

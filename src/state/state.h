@@ -204,6 +204,9 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
  * when job is NULL), newest first. */
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err);
+/* JSON array of {"job": NAME}, one per job the state has a run or a
+ * window of, by name. */
+int cairn_state_jobs(cairn_state *st, json_t **out, cairn_err *err);
 /* JSON array of windows of job with counts and last seq. */
 int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
                         cairn_err *err);

@@ -93,3 +93,14 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
   "$CAIRN" status demo-cost --state "$T/k-state" >/dev/null || fail "status as root"
   expect_eq "$(ls "$T/k-state")" "$before" "readers leave no files in the state"
 fi
+
+# A job name the state does not know (a typo) is refused, naming the jobs
+# it does know, rather than shown as a job with no runs; a job file that
+# has not run yet is simply empty.
+for cmd in status dlq; do
+  set +e; out=$("$CAIRN" $cmd demo-cst --state "$T/k-state" 2>&1); rc=$?; set -e
+  expect_eq "$rc" 2 "$cmd of an unknown job: exit"
+  expect_eq "$out" "cairn $cmd: no job \"demo-cst\" in the state in $T/k-state (it has runs of: demo-cost)" "$cmd of an unknown job"
+done
+"$CAIRN" status jobs/evidence-export.json --state "$T/k-state" >/dev/null || fail "status of a job file not run yet"
+"$CAIRN" dlq jobs/evidence-export.json --state "$T/k-state" >/dev/null || fail "dlq of a job file not run yet"
