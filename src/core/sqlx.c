@@ -5,6 +5,8 @@
 #include "core/clock.h"
 
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms)
@@ -23,4 +25,27 @@ int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms)
     ts.tv_nsec = (long)(5 + (jitter >> 16) % 16) * 1000000L;
     nanosleep(&ts, NULL);
   }
+}
+
+const char *cairn_sqlite_why(sqlite3 *db)
+{
+  static _Thread_local char buf[320];
+  int sys;
+  if (!db)
+    return "out of memory";
+  sys = sqlite3_system_errno(db);
+  /* The OS error of the last failed call, which is behind an I/O, "full"
+   * or "cannot open" error only. */
+  switch (sqlite3_errcode(db)) {
+  case SQLITE_IOERR: case SQLITE_FULL: case SQLITE_CANTOPEN:
+    if (sys > 0) {
+      snprintf(buf, sizeof buf, "%s: %s", sqlite3_errmsg(db),
+               strerror(sys));
+      return buf;
+    }
+    break;
+  default:
+    break;
+  }
+  return sqlite3_errmsg(db);
 }

@@ -14,4 +14,10 @@
  * sqlite3_exec code. */
 int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms);
 
+/* The connection's last error for a message: sqlite3_errmsg and, when the
+ * operating system's error is behind it, that too ("disk I/O error: No
+ * space left on device"); "out of memory" when db is NULL (sqlite3_open
+ * could not allocate it). The text lives until this thread's next call. */
+const char *cairn_sqlite_why(sqlite3 *db);
+
 #endif

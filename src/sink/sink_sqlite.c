@@ -167,11 +167,14 @@ static size_t set_add(struct part_set *ps, const char *k)
 
 /* ---- helpers ----------------------------------------------------------- */
 
+/* "what" is a step ("insert") or the SQL that failed, cut so that the
+ * reason, said before it, is never what the message's bound cuts off. */
 static int fail(struct sqlite_sink *s, cairn_err *err, int rc, const char *what)
 {
-  return CAIRN_RAISE(err, CAIRN_ESINK, rc, "%s: %s %s: %s",
-                     s->base.ctx->sink_name, s->path, what,
-                     sqlite3_errmsg(s->db));
+  return CAIRN_RAISE(err, CAIRN_ESINK, rc, "%s: %s: %s (%.80s%s)",
+                     s->base.ctx->sink_name, s->path,
+                     cairn_sqlite_why(s->db), what,
+                     strlen(what) > 80 ? "..." : "");
 }
 
 static int exec(struct sqlite_sink *s, const char *sql, cairn_err *err)

@@ -11,6 +11,7 @@
  * the rowid keeps every chunk one indexed range scan, however deep into
  * the table the cursor is. */
 #include "source/source.h"
+#include "core/sqlx.h"
 #include "core/codec.h"
 #include "core/jsonx.h"
 #include "core/log.h"
@@ -216,13 +217,13 @@ static int sqlite_open(cairn_source *base, const struct cairn_source_ctx *ctx,
   src = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL);
   if (src != SQLITE_OK)
     return CAIRN_RAISE(err, CAIRN_EIO, src, "%s: %s", s->path,
-                       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(src));
+                       s->db ? cairn_sqlite_why(s->db) : sqlite3_errstr(src));
   sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
   sql = build_sql(ctx->cfg);
   src = sqlite3_prepare_v2(s->db, sql, -1, &s->select, NULL);
   if (src != SQLITE_OK) {
     rc = CAIRN_RAISE(err, is_io_rc(src) ? CAIRN_EIO : CAIRN_EUSAGE, src,
-                     "%s: %s: %s", s->path, s->label, sqlite3_errmsg(s->db));
+                     "%s: %s: %s", s->path, s->label, cairn_sqlite_why(s->db));
     goto done;
   }
   s->n_cols = sqlite3_column_count(s->select);
@@ -318,7 +319,7 @@ static int sqlite_extract(cairn_source *base, const char *cursor_in,
       break;
     if (src != SQLITE_ROW) {
       rc = CAIRN_RAISE(err, CAIRN_EIO, src, "%s: %s: %s", s->path, s->label,
-                       sqlite3_errmsg(s->db));
+                       cairn_sqlite_why(s->db));
       goto done;
     }
     if (rows == s->chunk_rows || (long)page->raw.len >= s->chunk_bytes) {

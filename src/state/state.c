@@ -67,7 +67,7 @@ static const char *schema_sql =
 static int db_fail(cairn_state *st, cairn_err *err, int rc, const char *what)
 {
   return CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state %s: %s", what,
-                     sqlite3_errmsg(st->db));
+                     cairn_sqlite_why(st->db));
 }
 
 /* Run fixed SQL (no parameters). */
@@ -155,13 +155,13 @@ int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
                       SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK) {
     rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: cannot open %s: %s", path,
-                     st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                     cairn_sqlite_why(st->db));
     goto done;
   }
   sqlite3_busy_timeout(st->db, 10000);
   if (cairn_sqlite_setup(st->db, schema_sql, 10000) != SQLITE_OK)
     rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: %s: %s", path,
-                     sqlite3_errmsg(st->db));
+                     cairn_sqlite_why(st->db));
 done:
   free(path);
   if (rc < 0) {
@@ -221,7 +221,7 @@ int cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
       break;
     }
     rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: cannot read %s: %s", path,
-                     st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                     cairn_sqlite_why(st->db));
     sqlite3_close(st->db);
     st->db = NULL;
     if ((sr & 0xff) != SQLITE_READONLY && (sr & 0xff) != SQLITE_CANTOPEN)

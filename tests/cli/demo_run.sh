@@ -76,3 +76,18 @@ set +e
 out=$("$CAIRN" run jobs/demo-cost.json --state "$T/bad-state" --out "$T/bad-out" --json 2>/dev/null); rc=$?
 set -e
 expect_eq "$rc $(jq -r '.status, .exit_code' <<<"$out" | tr '\n' ' ')" "3 failed 3 " "--json when the state cannot be opened"
+
+# SQLite failures name their reason, and the operating system's where
+# there is one, before the statement (cut): the message's bound used to
+# cut a long CREATE TABLE before the reason.
+touch "$T/a-file"
+set +e
+out=$("$CAIRN" run jobs/demo-cost.json --state "$T/nd-state" --out "$T/a-file" --log-level error 2>/dev/null); rc=$?
+set -e
+expect_eq "$rc" 3 "--out is a file: exit"
+[[ "$out" == *"warehouse: $T/a-file/warehouse.db: unable to open database file: Not a directory (open)"* ]] || fail "--out is a file: $out"
+set +e
+out=$(trap '' XFSZ; ulimit -f 256; "$CAIRN" run jobs/demo-cost.json --state "$T/fz-state" --out "$T/fz-out" --log-level error 2>/dev/null); rc=$?
+set -e
+expect_eq "$rc" 3 "file size limit: exit"
+[[ "$out" == *"warehouse: $T/fz-out/warehouse.db: disk I/O error (CREATE TABLE IF NOT EXISTS \"cost_record\"("*'...)' ]] || fail "file size limit: $out"
