@@ -373,7 +373,7 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
     cairn_put_cut(&eg, j->reasons, strlen(j->reasons), 200);
   } else if (first->data) {
     /* The chunk that crossed the limit has none (the bad records came
-     * before it): the window's first this run met says as much. */
+     * before it): the window's first says as much. */
     cairn_buf_printf(&eg, ". The first in this window: %s", first->data);
   }
   rc = CAIRN_RAISE(err, CAIRN_EREJECTS, 0,
@@ -749,7 +749,7 @@ static int run_window(struct run *r, cairn_err *err)
   long state_seq = 0, start, seq, n_chunks = 0;
   int64_t w_recs = 0, w_rejs = 0;
   struct cairn_buf first_rej = {0}; /* "position: reasons" of the window's
-                                       first reject met by this run */
+                                       first reject */
   char *cursor = NULL, *logical = NULL;
   char datebuf[32];
   struct loader L;
@@ -802,6 +802,21 @@ static int run_window(struct run *r, cairn_err *err)
     w_recs += row.records;
     w_rejs += row.rejects;
     cairn_chunk_row_clear(&row);
+  }
+  if (w_rejs > 0) {
+    /* Those chunks are not transformed again: the window's first reject,
+     * for the guard's message, is in the quarantine. */
+    char *pos, *why;
+    rc = cairn_state_first_reject(r->st, job->name, w, start, &pos, &why,
+                                  err);
+    if (rc < 0)
+      goto done;
+    if (pos && why) {
+      cairn_buf_printf(&first_rej, "%s: ", pos);
+      cairn_put_cut(&first_rej, why, strlen(why), 200);
+    }
+    free(pos);
+    free(why);
   }
   if (start > 0) {
     rc = cairn_state_chunk_get(r->st, job->name, w, start, &prev, err);

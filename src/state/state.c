@@ -1209,3 +1209,32 @@ int cairn_state_quarantine_count(cairn_state *st, const char *job,
   return query_int(st, "SELECT count(*) FROM quarantine WHERE job=?", job,
                    NULL, n, err);
 }
+
+int cairn_state_first_reject(cairn_state *st, const char *job,
+                             const struct cairn_window *w, long max_seq,
+                             char **position, char **reasons, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc;
+
+  *position = *reasons = NULL;
+  rc = prep(st, "SELECT position, reasons FROM quarantine WHERE job=? AND"
+                " window=? AND seq<=? ORDER BY seq, rowid LIMIT 1", &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  sqlite3_bind_int64(s, 3, max_seq);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *position = col_dup(s, 0);
+    *reasons = col_dup(s, 1);
+    rc = CAIRN_OK;
+  } else if (rc == SQLITE_DONE) {
+    rc = CAIRN_OK;
+  } else {
+    rc = db_fail(st, err, rc, "read quarantine");
+  }
+  sqlite3_finalize(s);
+  return rc;
+}

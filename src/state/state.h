@@ -215,6 +215,12 @@ int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
                            cairn_err *err);
 int cairn_state_quarantine_count(cairn_state *st, const char *job,
                                  int64_t *n, cairn_err *err);
+/* The first record quarantined in chunks 1..max_seq of window w (by seq,
+ * then as it was met): its position and reasons (new strings), or both
+ * NULL when there is none. */
+int cairn_state_first_reject(cairn_state *st, const char *job,
+                             const struct cairn_window *w, long max_seq,
+                             char **position, char **reasons, cairn_err *err);
 
 /* ---- run lock ---------------------------------------------------------- */
 

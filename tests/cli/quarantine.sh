@@ -97,3 +97,17 @@ rc=$?; set -e
 expect_eq "$rc" 3 "exit code of the guard (clustered rejects)"
 grep -q "200 of 1000 records rejected.*The first in this window: $T/cluster.csv:502: billedCost: \"abc\" is not a number" "$T/c.out" ||
   fail "no example reject in the guard message: $(cat "$T/c.out")"
+
+# A resumed run takes the window's first reject from the quarantine: the
+# chunks before the resume point are not transformed again, and the first
+# this run meets (row 502) is not the window's first (row 102).
+awk -F, -v OFS=, '(NR >= 102 && NR <= 111) || (NR >= 502 && NR <= 701) { $1 = "abc" } { print }' fixtures/demo/cost.csv >"$T/resume.csv"
+R=(--param input="$T/resume.csv" --param chunk_rows=100 --state "$T/r" --out "$T/r")
+set +e
+CAIRN_TEST_KILL_AT=loaded:3 "$CAIRN" run jobs/demo-cost.json "${R[@]}" >/dev/null 2>&1
+rc=$?
+"$CAIRN" run jobs/demo-cost.json "${R[@]}" >"$T/r.out" 2>/dev/null
+rc2=$?; set -e
+expect_eq "$rc $rc2" "137 3" "exit codes (killed after chunk 3, then the guard)"
+grep -q "210 of 1000 records rejected.*The first in this window: $T/resume.csv:102: billedCost: \"abc\" is not a number" "$T/r.out" ||
+  fail "the resumed run's example is not the window's first reject: $(cat "$T/r.out")"
