@@ -547,8 +547,7 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
     if (delay > budget_left(key, p)) {
       cairn_http_resp_free(resp);
       return CAIRN_RAISE(err, CAIRN_ERETRY, 0, "retry budget of %.0fs "
-                         "(source.retry.budget_s) spent; last: %s; checkpoint "
-                         "kept: run again to resume",
+                         "(source.retry.budget_s) spent; last: %s",
                          (double)p->budget_ms / 1000.0, what);
     }
     cairn_metrics_retry(why);
