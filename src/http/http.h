@@ -44,6 +44,11 @@
  * state). */
 int cairn_http_secret_param(const char *name);
 
+/* Is 'name' a header whose value is a credential (Authorization, Cookie,
+ * Set-Cookie, X-API-Key, X-Auth-Token, ...; case-insensitive)? Kept out of
+ * recordings, the mock's log and page metadata. */
+int cairn_http_secret_header(const char *name);
+
 /* Must the value of a query parameter be REDACTED in a safe URL: a
  * credential name (cairn_http_secret_param, or one of extra), or a value
  * (as written in the URL; may be NULL) holding a registered log secret,

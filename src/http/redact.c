@@ -66,9 +66,14 @@ int cairn_http_param_redacted(const char *name, const char *value,
          (value && cairn_log_has_secret(value));
 }
 
+int cairn_http_secret_header(const char *name)
+{
+  return name && in_list(name, secret_headers);
+}
+
 int cairn__redact_header(const char *name, const char *const *extra)
 {
-  return name && (in_list(name, secret_headers) || in_list(name, extra));
+  return name && (cairn_http_secret_header(name) || in_list(name, extra));
 }
 
 int cairn__redact_field(const char *name, int query,

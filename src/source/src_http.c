@@ -1347,7 +1347,8 @@ static void remember_request(struct http_src *s, const struct cursor *c)
 }
 
 /* Lower-cased response headers for the page metadata: repeated ones as
- * arrays, cookies and redacted names left out, URLs (Link, Location,
+ * arrays, credential headers (cairn_http_secret_header, WWW-Authenticate)
+ * and redacted names left out, URLs (Link, Location,
  * Content-Location) in their safe form, registered secrets masked. */
 static json_t *meta_headers(const struct http_src *s,
                             const struct cairn_http_resp *r)
@@ -1362,8 +1363,8 @@ static json_t *meta_headers(const struct http_src *s,
       continue;
     for (j = 0; j <= n; j++)
       name[j] = (char)tolower((unsigned char)r->headers[i].name[j]);
-    if (strcmp(name, "set-cookie") == 0 || strcmp(name, "authorization") == 0
-        || strcmp(name, "www-authenticate") == 0)
+    if (cairn_http_secret_header(name) ||
+        strcmp(name, "www-authenticate") == 0)
       continue;
     json_array_foreach(s->redact, j, e)
       if (strcasecmp(json_string_value(e), name) == 0)

@@ -1250,6 +1250,51 @@ Test(src_http, etag_304_yields_no_records)
   free(log);
 }
 
+Test(src_http, page_metadata_leaves_out_credential_headers)
+{
+  /* A response header of the always-redacted list (a session token the
+   * server hands out) is a credential in page metadata too, as
+   * Authorization is: it would reach the state's chunks and a mapping. */
+  json_t *har = json_load_file(FIX "scim-users.har", 0, NULL), *e;
+  char *path = cairn_strfmt("%s/scim-token.har", dir);
+  cairn_mock *m;
+  cairn_http_transport *t = live();
+  json_t *cfg;
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+  size_t i;
+
+  cr_assert_not_null(har);
+  json_array_foreach(json_object_get(json_object_get(har, "log"), "entries"),
+                     i, e)
+    json_array_append_new(json_object_get(json_object_get(e, "response"),
+                                          "headers"),
+                          json_pack("{s:s,s:s}", "name", "X-Auth-Token",
+                                    "value", "session-77"));
+  cr_assert_eq(json_dump_file(har, path, 0), 0);
+  json_decref(har);
+  m = mock_start(path, NULL, NULL);
+  cfg = job_source("scim", cairn_mock_url(m));
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_gt(json_array_size(p.metas), 0);
+  json_array_foreach(p.metas, i, e) {
+    const json_t *h = json_object_get(e, "headers");
+    char *s = json_dumps(e, JSON_COMPACT);
+    cr_assert_not_null(json_object_get(h, "content-type"), "%s", s);
+    cr_assert_null(json_object_get(h, "x-auth-token"), "%s", s);
+    cr_assert_null(strstr(s, "session-77"), "%s", s);
+    free(s);
+  }
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+  cairn_mock_stop(m);
+  free(path);
+}
+
 Test(src_http, delta_full_then_incremental_then_expired_full)
 {
   cairn_mock *m = mock_start(FIX "graph-users.har", NULL, NULL);
