@@ -257,8 +257,11 @@ static char *read_secret(const char *name, cairn_err *err)
         b.data[--b.len] = '\0';
       out = cairn_buf_take(&b);
     } else if (rerr.cause != ENOENT) {
+      /* rerr.msg names the path already, after "read " when the open
+       * worked but the read did not (a directory): said once. */
       CAIRN_RAISE(err, CAIRN_EIO, rerr.cause, "secret \"%s\": cannot read "
-                  "%s", name, rerr.msg);
+                  "%s: %s", name, path,
+                  rerr.cause ? strerror(rerr.cause) : rerr.msg);
     }
     cairn_buf_free(&b);
     free(path);
