@@ -1624,10 +1624,13 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     doc = page_parse(resp.body.data, resp.body.len, &sk, &je);
     if (!doc) {
       char *safe = cairn__hs_url_safe(url);
-      /* The body masked whole before it is cut to 60 bytes: a secret the
+      /* The body's head masked before it is cut to 60 bytes: a secret the
        * reply echoes across the cut would leave its first bytes otherwise
-       * (cairn_err_set masks only what is left after the cut). */
-      char *said = cairn_xstrndup(resp.body.data, resp.body.len);
+       * (cairn_err_set masks only what is left after the cut). 64 KiB of
+       * it, not all of a page of up to 64 MiB: no secret is that long. */
+      char *said = cairn_xstrndup(resp.body.data, resp.body.len < 65536
+                                                      ? resp.body.len
+                                                      : 65536);
       cairn_log_mask(said);
       safe[strcspn(safe, "?")] = '\0';
       rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s %s: HTTP %ld but the body is "
