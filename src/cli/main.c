@@ -89,8 +89,9 @@ int cairn_cli_job_known(cairn_state *st, const char *arg, const char *job,
       goto done;
     cairn_buf_printf(&names, "%s%s", i ? ", " : "", name ? name : "?");
   }
-  fprintf(stderr, "cairn %s: no job \"%s\" in the state in %s (%s%s)\n",
-          cmd, job, cairn_cli_state_dir(state_flag),
+  fprintf(stderr, "cairn %s: no job \"%s\" in the state in %s: no run of "
+          "it has started there (a run refused with exit 2 leaves no "
+          "record); %s%s\n", cmd, job, cairn_cli_state_dir(state_flag),
           names.len ? "it has runs of: " : "it has no runs yet",
           names.len ? names.data : "");
   rc = 2;

@@ -100,7 +100,7 @@ fi
 for cmd in status dlq; do
   set +e; out=$("$CAIRN" $cmd demo-cst --state "$T/k-state" 2>&1); rc=$?; set -e
   expect_eq "$rc" 2 "$cmd of an unknown job: exit"
-  expect_eq "$out" "cairn $cmd: no job \"demo-cst\" in the state in $T/k-state (it has runs of: demo-cost)" "$cmd of an unknown job"
+  expect_eq "$out" "cairn $cmd: no job \"demo-cst\" in the state in $T/k-state: no run of it has started there (a run refused with exit 2 leaves no record); it has runs of: demo-cost" "$cmd of an unknown job"
 done
 "$CAIRN" status jobs/evidence-export.json --state "$T/k-state" >/dev/null || fail "status of a job file not run yet"
 "$CAIRN" dlq jobs/evidence-export.json --state "$T/k-state" >/dev/null || fail "dlq of a job file not run yet"
