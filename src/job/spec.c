@@ -1233,8 +1233,10 @@ int cairn_windows_plan(int kind, const char *from, const char *to,
                          kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
     {
       int64_t a0 = a;
+      /* Compared before a monthly job rounds --from down to its month:
+       * --from 2024-05-20 --to 2024-05-10 is empty, not May. */
       a = period_start(kind, a);
-      if (b <= a)
+      if (b <= a0)
         return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s must be after "
                            "--from %s (--to is exclusive)", to, from);
       if (a0 != a || period_start(kind, b) != b)
