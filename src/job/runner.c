@@ -73,12 +73,9 @@ struct run {
 };
 
 /* ---- test hooks -------------------------------------------------------------
- * CAIRN_TEST_KILL_AT=<point>:<n> raises SIGKILL at a chunk boundary so the
- * crash-torture test can stop a run exactly between two writes: after
- * chunk n is extracted, transformed, sink_loaded (one sink holds it) or
- * loaded (checkpointed), or at "window" once a window of n chunks has been
- * finished by its sinks and before it is marked loaded (of any window
- * whose chunk count is n).
+ * CAIRN_TEST_KILL_AT=<point>:<seq>[:<window>] raises SIGKILL at a chunk
+ * boundary (points: extracted, transformed, sink_loaded, loaded, window) so
+ * the crash-torture test can stop a run exactly between two writes.
  * CAIRN_TEST_FAULT=<point>:<seq> fails there with an injected error instead.
  * Both are inert unless set. CAIRN_TEST_KILL_SIGNAL=TERM makes the kill a
  * SIGTERM (what systemd, Kubernetes and timeout send) instead, and
