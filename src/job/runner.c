@@ -732,6 +732,31 @@ static int loader_finish(struct loader *L, int rc, cairn_err *err)
   return rc;
 }
 
+/* Extract chunk seq (its checkpoint row) again from its cursor_in into
+ * page: the chunk read again must be the chunk checkpointed, or its
+ * neighbours would overlap (rows loaded twice) or leave a gap. */
+static int reread_chunk(cairn_source *src, long seq,
+                        const struct cairn_chunk_row *row,
+                        struct cairn_page *page, cairn_err *err)
+{
+  int rc = src->ops->extract(src, row->cursor_in, page, err);
+  if (rc == CAIRN_DONE)
+    return CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: source has no "
+                       "data at its checkpointed cursor", seq);
+  if (rc == CAIRN_OK && !same_cursor(page->cursor_out, row->cursor_out))
+    rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "chunk %ld: re-read from "
+                     "its checkpoint, the source ends it at %s, not "
+                     "at the checkpointed %s; refusing to load it "
+                     "(if the input changed since the checkpoint, or "
+                     "the checkpoint was made by another cairn "
+                     "version, rerun with --fresh; otherwise the "
+                     "source does not chunk deterministically, a bug "
+                     "to report)", seq,
+                     page->cursor_out ? page->cursor_out : "the end",
+                     row->cursor_out ? row->cursor_out : "the end");
+  return rc;
+}
+
 /* ---- one window ------------------------------------------------------------------ */
 
 static int run_window(struct run *r, cairn_err *err)
@@ -825,7 +850,13 @@ static int run_window(struct run *r, cairn_err *err)
     cursor = cairn_xstrdup(prev.cursor_out);
     if (prev.last) {
       n_chunks = start;
-      goto finish;
+      /* Every chunk is loaded: only the window's finish is left. A source
+       * that is read again (a file, an export) still checks that the input
+       * is the one the chunks were loaded from, as a resume at any other
+       * chunk does: finishing the window would otherwise report a changed
+       * input (another file, a re-export) loaded, none of it read. */
+      if (!(job->source_ops->flags & CAIRN_SOURCE_REREADABLE))
+        goto finish;
     }
   }
 
@@ -877,6 +908,13 @@ static int run_window(struct run *r, cairn_err *err)
       cairn_transform_set_span(r->xf_side, from, w->span_to, what);
   }
 
+  if (prev.last) {
+    rc = reread_chunk(src, start, &prev, &page, err);
+    if (rc < 0)
+      goto done;
+    goto finish;
+  }
+
   loader_start(&L, r, durable);
   loader_on = 1;
   /* Map on two threads when the loader has its own and there are two
@@ -919,24 +957,7 @@ static int run_window(struct run *r, cairn_err *err)
       if (row.spool) {
         page.meta = cairn_xstrdup(row.meta);
       } else {
-        rc = src->ops->extract(src, row.cursor_in, &page, err);
-        if (rc == CAIRN_DONE)
-          rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "chunk %ld: source has no "
-                           "data at its checkpointed cursor", seq);
-        else if (rc == CAIRN_OK &&
-                 !same_cursor(page.cursor_out, row.cursor_out))
-          /* The chunk read again must be the chunk checkpointed, or its
-           * neighbours would overlap (rows loaded twice) or leave a gap. */
-          rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "chunk %ld: re-read from "
-                           "its checkpoint, the source ends it at %s, not "
-                           "at the checkpointed %s; refusing to load it "
-                           "(if the input changed since the checkpoint, or "
-                           "the checkpoint was made by another cairn "
-                           "version, rerun with --fresh; otherwise the "
-                           "source does not chunk deterministically, a bug "
-                           "to report)", seq,
-                           page.cursor_out ? page.cursor_out : "the end",
-                           row.cursor_out ? row.cursor_out : "the end");
+        rc = reread_chunk(src, seq, &row, &page, err);
       }
       if (rc < 0)
         goto done;

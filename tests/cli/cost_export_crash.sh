@@ -37,4 +37,17 @@ for point in extracted transformed sink_loaded loaded; do
     rm -rf "$d"
   done
 done
+# B killed once every chunk is loaded (only the window's finish left),
+# then the original export A is loaded again: the resume must not finish
+# B's window as if it were A's (exit 0, A never read); it refuses, and
+# --fresh loads A, replacing B's rows.
+run "$T/aba" A || fail "A before B"
+set +e; run "$T/aba" B CAIRN_TEST_KILL_AT="loaded:$chunks"; rc=$?; set -e
+expect_eq "$rc" 137 "B killed after its last chunk"
+set +e; run "$T/aba" A; rc=$?; set -e
+expect_eq "$rc" 3 "A after B's killed attempt: refused, not finished as B"
+"$CAIRN" run jobs/azure-cost-export.json --param input="$T/A" --param chunk_rows=250 \
+  --state "$T/aba/state" --out "$T/aba/out" --fresh >/dev/null 2>&1 || fail "A --fresh"
+run "$T/refa" A || fail "reference A"
+expect_eq "$(dump "$T/aba")" "$(dump "$T/refa")" "A loaded again after a killed B"
 echo "ok: $n kills"

@@ -85,4 +85,22 @@ L=(--param "input=$T/latin1/*.csv" --param chunk_rows=500 --state "$T/l/state" -
 set +e; CAIRN_TEST_KILL_AT=loaded:2 "$CAIRN" run jobs/demo-cost.json "${L[@]}" >/dev/null 2>&1; set -e
 "$CAIRN" run jobs/demo-cost.json "${L[@]}" >/dev/null 2>"$T/l.log" || fail "a non-UTF-8 file name: $(tail -n 2 "$T/l.log")"
 expect_eq "$(sqlite3 "$T/l/out/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "a non-UTF-8 file name: every row once"
+# Killed once every chunk is loaded (after the last chunk, or after the
+# sinks finished the window), then the file is corrected (another value,
+# the same size): only the window's finish is left, and finishing it would
+# report the corrected file loaded without reading it. The resume checks
+# the input as a resume at any other chunk does, and --fresh loads it.
+for at in loaded:20 window:20; do
+  F=(--state "$T/f/state" --out "$T/f/out" --param input="$T/f.csv" --param chunk_rows=100)
+  rm -rf "$T/f"; cp fixtures/demo/cost.csv "$T/f.csv"
+  set +e; CAIRN_TEST_KILL_AT=$at "$CAIRN" run jobs/demo-cost.json "${F[@]}" >/dev/null 2>&1; rc=$?; set -e
+  expect_eq "$rc" 137 "killed at $at"
+  sed -i '2s/^0\.0004274741,/0.0004274742,/' "$T/f.csv"
+  touch -d '+1 minute' "$T/f.csv"
+  set +e; err=$("$CAIRN" run jobs/demo-cost.json "${F[@]}" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 3 "killed at $at, the file corrected: the resume refuses"
+  [[ "$err" == *"--fresh"* ]] || fail "$at: message: $err"
+  "$CAIRN" run jobs/demo-cost.json "${F[@]}" --fresh >/dev/null 2>&1 || fail "$at: --fresh"
+  expect_eq "$(sqlite3 "$T/f/out/warehouse.db" "SELECT count(*), sum(billedCost = 0.0004274742) FROM cost_record")" "2000|1" "$at: --fresh loads the corrected file"
+done
 echo "ok"
