@@ -76,24 +76,30 @@ struct run {
  * CAIRN_TEST_KILL_AT=<point>:<seq>[:<window>] raises SIGKILL at a chunk
  * boundary (points: extracted, transformed, sink_loaded, loaded, window) so
  * the crash-torture test can stop a run exactly between two writes.
- * CAIRN_TEST_FAULT=<point>:<seq> fails there with an injected error instead.
+ * CAIRN_TEST_FAULT=<point>:<seq>[:<window>] fails there with an injected
+ * error instead (with a window, only in that window).
  * Both are inert unless set. CAIRN_TEST_KILL_SIGNAL=TERM makes the kill a
  * SIGTERM (what systemd, Kubernetes and timeout send) instead, and
  * TERM,INT a SIGTERM then a SIGINT (a stop, then Ctrl-C). */
 
-static int hook_matches(const char *env, const char *point, long seq)
+static int hook_matches(const char *env, const char *point, long seq,
+                        const char *window)
 {
   const char *v = getenv(env);
   size_t n = strlen(point);
+  char *end;
   if (!v || strncmp(v, point, n) != 0 || v[n] != ':')
     return 0;
-  return strtol(v + n + 1, NULL, 10) == seq;
+  if (strtol(v + n + 1, &end, 10) != seq)
+    return 0;
+  /* <point>:<seq>:<window>: only in that window (a backfill's second) */
+  return *end != ':' || strcmp(end + 1, window) == 0;
 }
 
-static void kill_point(const char *point, long seq)
+static void kill_point(const char *point, long seq, const char *window)
 {
   const char *how = getenv("CAIRN_TEST_KILL_SIGNAL");
-  if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq))
+  if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq, window))
     return;
   if (!how || strncmp(how, "TERM", 4) != 0)
     raise(SIGKILL);
@@ -144,9 +150,10 @@ static int stop_point(const char *before, long n, cairn_err *err)
                      sig == SIGINT ? "SIGINT" : "SIGTERM", before, n);
 }
 
-static int fault_point(const char *point, long seq, cairn_err *err)
+static int fault_point(const char *point, long seq, const char *window,
+                       cairn_err *err)
 {
-  if (hook_matches("CAIRN_TEST_FAULT", point, seq))
+  if (hook_matches("CAIRN_TEST_FAULT", point, seq, window))
     return CAIRN_RAISE(err, CAIRN_EIO, 0, "injected fault at %s of chunk %ld",
                        point, seq);
   return CAIRN_OK;
@@ -462,11 +469,11 @@ static void sink_work(struct sink_task *t)
                                      t->logical, &t->err);
     return;
   }
-  t->rc = fault_point("sink_load", t->seq, &t->err);
+  t->rc = fault_point("sink_load", t->seq, r->w->key, &t->err);
   if (t->rc == CAIRN_OK)
     t->rc = cairn_sink_load(r->sinks[t->sink], r->w, t->seq, t->b, &t->err);
   if (t->rc == CAIRN_OK)
-    kill_point("sink_loaded", t->seq);
+    kill_point("sink_loaded", t->seq, r->w->key);
 }
 
 static void *sink_main(void *arg)
@@ -594,7 +601,7 @@ static int load_chunk(struct loader *L, const struct load_item *it,
   if (rc < 0)
     return rc;
   if (it->stage < CAIRN_STAGE_LOADED) {
-    rc = fault_point("state_loaded", seq, err);
+    rc = fault_point("state_loaded", seq, r->w->key, err);
     if (rc == CAIRN_OK)
       rc = cairn_state_chunk_loaded(r->load_st, job->name, r->w, seq, digest,
                                     err);
@@ -607,7 +614,7 @@ static int load_chunk(struct loader *L, const struct load_item *it,
     cairn_progress_update(r->loaded, r->chunks,
                           (int64_t)cairn_metrics_sum(cairn_metrics_global(),
                               "cairn_http_retries_total"), -1);
-    kill_point("loaded", seq);
+    kill_point("loaded", seq, r->w->key);
   }
   return CAIRN_OK;
 }
@@ -967,7 +974,7 @@ static int run_window(struct run *r, cairn_err *err)
       cairn_metrics_add("cairn_chunks_total", 1, "stage", "redone", NULL);
     } else {
       int64_t t0 = cairn_clock_mono_ms();
-      rc = fault_point("extract", seq, err);
+      rc = fault_point("extract", seq, w->key, err);
       if (rc == CAIRN_OK)
         rc = src->ops->extract(src, cursor, &page, err);
       r->ms_extract += cairn_clock_mono_ms() - t0;
@@ -1001,7 +1008,7 @@ static int run_window(struct run *r, cairn_err *err)
         if (rc < 0)
           goto done;
       }
-      kill_point("extracted", seq);
+      kill_point("extracted", seq, w->key);
     }
 
     /* transform, into the batch the loader is not using */
@@ -1028,7 +1035,7 @@ static int run_window(struct run *r, cairn_err *err)
       cairn_metrics_records("extracted",
                             (int64_t)(r->batch->n_rows + r->batch->n_rejects));
       cairn_metrics_records("quarantined", (int64_t)r->batch->n_rejects);
-      kill_point("transformed", seq);
+      kill_point("transformed", seq, w->key);
     }
     rc = check_rejects(r, w_recs, w_rejs, last, &first_rej, err);
     if (rc < 0)
@@ -1080,7 +1087,7 @@ finish:
       goto done;
   }
   r->ms_finish += cairn_clock_mono_ms() - t_finish;
-  kill_point("window", n_chunks);
+  kill_point("window", n_chunks, w->key);
   if (r->o->keep_raw) {
     /* Kept pages outlive the window: make them durable now, once. */
     rc = cairn_state_spool_sync(r->st, job->name, w, err);

@@ -217,6 +217,31 @@ printf 'x' | dd of="$T/x-bad/parts/2024-05/1.ndjson.zst" bs=1 seek=20 conv=notru
 out=$(cd "$T/x-bad" && bash -c "$STEP3" 2>&1) || true
 case "$out" in *"parts/2024-05/1.ndjson.zst: sha256 differs"*) ;;
   *) fail "docs step 3 does not name the changed part: $out" ;; esac
+# A backfill of two months killed in the second (CAIRN_TEST_KILL_AT's
+# third part names the window: chunk 1 of June, not May's chunk 1): May's
+# bundle is finished and June's is resumed; both are the bytes of an
+# uninterrupted run.
+two() { # two DIR [args]: May and June into DIR
+  local d=$1; shift
+  CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+    "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-07 \
+      --param warehouse="$WH" --param chunk_rows=4 --state "$d/state" \
+      --out "$d/out" --log-level warn "$@" >/dev/null 2>>"$T/two.log"
+}
+two "$T/two-ref" || fail "two months: $(tail -n 3 "$T/two.log")"
+BD=out/evidence/evidence-export
+for point in loaded:1:2024-06 sink_loaded:2:2024-06; do
+  d="$T/two-${point//:/-}"
+  set +e; CAIRN_TEST_KILL_AT=$point two "$d"; rc=$?; set -e
+  expect_eq "$rc" 137 "two months: killed at $point"
+  [ -f "$d/$BD/evidence-export-2024-05.tar" ] || fail "$point: May is not finished: the kill was not in June"
+  [ ! -f "$d/$BD/evidence-export-2024-06.tar" ] || fail "$point: June finished before the kill"
+  two "$d" || fail "two months: resume after $point: $(tail -n 3 "$T/two.log")"
+  for m in 05 06; do
+    expect_eq "$(sha256sum < "$d/$BD/evidence-export-2024-$m.tar")" \
+      "$(sha256sum < "$T/two-ref/$BD/evidence-export-2024-$m.tar")" "$point: 2024-$m tar"
+  done
+done
 # docs/evidence.md stays true to what ships: the sink definition it shows
 # is sinks/evidence.json, and its example manifest's contract is the
 # cost_record schema's id and version.
