@@ -1374,16 +1374,28 @@ Test(src_http, watermark_is_saved_and_used_next_run)
   cairn_mock_stop(m);
 }
 
+/* The http source of the watermark tests: GET https://h.example/items
+ * ?since={{watermark}}, records at /issues, the mark from field with the
+ * initial value initial (JSON text). */
+static json_t *wm_job(const char *field, const char *initial)
+{
+  char *text = cairn_strfmt("{\"type\":\"http\",\"request\":{\"url\":"
+                            "\"https://h.example/items\",\"query\":{"
+                            "\"since\":\"{{watermark}}\"}},\"records\":"
+                            "\"/issues\",\"watermark\":{\"field\":\"%s\","
+                            "\"initial\":%s}}", field, initial);
+  json_t *cfg = json_loads(text, 0, NULL);
+  cr_assert_not_null(cfg, "%s", text);
+  free(text);
+  return cfg;
+}
+
 Test(src_http, numeric_watermark_compares_as_a_number)
 {
   /* Run 1 ends at seq 9; run 2 gets 10 and 12: "12" < "9" as text, but
    * the mark must move to 12. */
   cairn_http_transport *t = replay(FIX "wm-numeric.har");
-  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
-                           "\"https://h.example/items\",\"query\":{\"since\":"
-                           "\"{{watermark}}\"}},\"records\":\"/issues\","
-                           "\"watermark\":{\"field\":\"seq\",\"initial\":0}}",
-                           0, NULL);
+  json_t *cfg = wm_job("seq", "0");
   struct kvstore kv;
   struct pull p;
   cairn_err err = { 0 };
@@ -1408,11 +1420,7 @@ Test(src_http, text_watermark_still_moves_past_a_saved_number)
    * themselves: the saved "9" must compare with the page's 12 the same
    * way ("9" > "12" as text left the mark at 9 on every run). */
   cairn_http_transport *t = replay(FIX "wm-numeric.har");
-  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
-                           "\"https://h.example/items\",\"query\":{\"since\":"
-                           "\"{{watermark}}\"}},\"records\":\"/issues\","
-                           "\"watermark\":{\"field\":\"seq\",\"initial\":"
-                           "\"none\"}}", 0, NULL);
+  json_t *cfg = wm_job("seq", "\"none\"");
   struct kvstore kv;
   struct pull p;
   cairn_err err = { 0 };
@@ -1436,11 +1444,7 @@ Test(src_http, watermark_of_date_times_compares_times_and_skips_others)
    * "2024-05-02T06:00:00+00:00" (above "2024-05-02 08:00:00" as text,
    * two hours before it as a time). */
   cairn_http_transport *t = replay(FIX "wm-text.har");
-  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
-                           "\"https://h.example/items\",\"query\":{\"since\":"
-                           "\"{{watermark}}\"}},\"records\":\"/issues\","
-                           "\"watermark\":{\"field\":\"t\",\"initial\":"
-                           "\"1970-01-01 00:00:00\"}}", 0, NULL);
+  json_t *cfg = wm_job("t", "\"1970-01-01 00:00:00\"");
   struct kvstore kv;
   struct pull p;
   cairn_err err = { 0 };
@@ -1473,11 +1477,7 @@ Test(src_http, dropped_saved_watermark_is_not_logged_as_saved)
    * log must say the run starts from the initial value, not that the
    * initial value was "saved by the last run". */
   cairn_http_transport *t = replay(FIX "wm-text.har");
-  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
-                           "\"https://h.example/items\",\"query\":{\"since\":"
-                           "\"{{watermark}}\"}},\"records\":\"/issues\","
-                           "\"watermark\":{\"field\":\"t\",\"initial\":"
-                           "\"1970-01-01 00:00:00\"}}", 0, NULL);
+  json_t *cfg = wm_job("t", "\"1970-01-01 00:00:00\"");
   struct kvstore kv;
   struct pull p;
   cairn_err err = { 0 };
