@@ -1367,6 +1367,65 @@ static void print_summary(struct run *r, int exit_code, int code,
   fflush(stdout);
 }
 
+/* A scheduled run (no --from/--to) of a job with windows first loads the
+ * windows earlier runs left open and that lie before its own: a night
+ * that failed and was not rerun that day. Without this the next night
+ * moved on, succeeded, cleared the alert, and the day stayed a gap that
+ * only `cairn status` showed. They go before the planned windows, oldest
+ * first. Returns the count added; the state's errors are warned about (the
+ * run goes on with its own windows). */
+static size_t catch_up(struct run *r, struct cairn_window **windows,
+                       size_t *n)
+{
+  json_t *jw = NULL, *w;
+  cairn_err err = {0};
+  struct cairn_window *all = NULL;
+  size_t i, k = 0;
+
+  if (r->job->window_kind == CAIRN_WINDOW_NONE || r->o->from || !*n)
+    return 0;
+  if (cairn_state_windows(r->st, r->job->name, &jw, &err) < 0) {
+    cairn_warn("windows left open by earlier runs not looked for: %s",
+               err.msg);
+    return 0;
+  }
+  all = cairn_xcalloc(json_array_size(jw) + *n, sizeof *all);
+  json_array_foreach(jw, i, w) {
+    const char *st = json_string_value(json_object_get(w, "status"));
+    const char *a = json_string_value(json_object_get(w, "start"));
+    const char *b = json_string_value(json_object_get(w, "end"));
+    const char *key = json_string_value(json_object_get(w, "window"));
+    struct cairn_window *one = NULL;
+    size_t n_one = 0;
+    char from[11], to[11];
+    if (!st || strcmp(st, "open") != 0 || !a || !b || !key ||
+        strlen(a) < 10 || strlen(b) < 10 || strcmp(a, (*windows)[0].start) >= 0)
+      continue;
+    snprintf(from, sizeof from, "%.10s", a);
+    snprintf(to, sizeof to, "%.10s", b);
+    /* Only a window of the job's kind as it is now (keys of another kind,
+     * from before the job changed, are left to a backfill). */
+    if (cairn_windows_plan(r->job->window_kind, from, to, &one, &n_one,
+                           &err) == CAIRN_OK &&
+        n_one == 1 && strcmp(one[0].key, key) == 0) {
+      all[k++] = one[0];
+      cairn_info("window %s was left open by an earlier run: loading it "
+                 "first", key);
+    }
+    free(one);
+  }
+  json_decref(jw);
+  if (k) {
+    memcpy(all + k, *windows, *n * sizeof *all);
+    free(*windows);
+    *windows = all;
+    *n += k;
+  } else {
+    free(all);
+  }
+  return k;
+}
+
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
 {
   struct run r = {0};
@@ -1471,6 +1530,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_info("--fresh: starting over (no chunk checkpoint to discard)");
     else if (resumed)
       cairn_info("resuming the interrupted attempt %ld", r.attempt);
+    catch_up(&r, &windows, &n_windows);
     cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
                "run started: %zu window%s, trace id %s", n_windows,
                n_windows == 1 ? "" : "s", r.trace_id);

@@ -40,3 +40,26 @@ expect_eq "$("$CAIRN" dlq day-cost --json --state "$T/state" | jq -r '.[0].reaso
   "chargePeriodStartUtc: 2026-11-02 is outside window 2026-11-01 (2026-11-01 up to 2026-11-02, exclusive), which a re-run would not replace" \
   "reason"
 echo "window_period: ok"
+
+# A scheduled run (no --from/--to) first loads the windows earlier runs
+# left open: the night of 2026-11-01 failed and nobody reran it that day;
+# the next night loads it before its own day, instead of moving on and
+# leaving a gap only `cairn status` showed.
+jq '.name = "nightly" | .window = "day" | .transform.max_reject_ratio = 1
+    | .sinks = [{"name": "warehouse", "mode": "replace_partition"}]' \
+  jobs/demo-cost.json > "$T/nightly.json"
+N=(--state "$T/n-state" --out "$T/n-out")
+at() { date -u -d "$1" +%s; }
+expect_exit 3 env CAIRN_TEST_NOW="$(at 2026-11-02T03:00:00Z)" CAIRN_TEST_FAULT=sink_load:1 \
+  "$CAIRN" run "$T/nightly.json" "${N[@]}" --log-level warn >/dev/null 2>&1
+CAIRN_TEST_NOW="$(at 2026-11-03T03:00:00Z)" "$CAIRN" run "$T/nightly.json" "${N[@]}" \
+  >/dev/null 2>"$T/n.log" || fail "next night: $(tail -n 3 "$T/n.log")"
+grep -q 'window 2026-11-01 was left open by an earlier run: loading it first' "$T/n.log" ||
+  fail "no catch-up: $(grep msg "$T/n.log" | head -5)"
+expect_eq "$(sqlite3 "$T/n-out/warehouse.db" "SELECT substr(chargePeriodStartUtc, 1, 10), count(*) FROM cost_record GROUP BY 1")" \
+  "2026-11-01|2000" "the missed day loaded by the next night"
+expect_eq "$("$CAIRN" status nightly --json --state "$T/n-state" | jq -r '[.windows[] | .window + "=" + .status] | join(" ")')" \
+  "2026-11-01=loaded 2026-11-02=loaded" "windows after the catch-up"
+CAIRN_TEST_NOW="$(at 2026-11-04T03:00:00Z)" "$CAIRN" run "$T/nightly.json" "${N[@]}" \
+  >/dev/null 2>"$T/n3.log" || fail "third night"
+! grep -q 'left open' "$T/n3.log" || fail "a loaded window caught up again"
