@@ -1367,63 +1367,70 @@ static void print_summary(struct run *r, int exit_code, int code,
   fflush(stdout);
 }
 
-/* A scheduled run (no --from/--to) of a job with windows first loads the
- * windows earlier runs left open and that lie before its own: a night
- * that failed and was not rerun that day. Without this the next night
- * moved on, succeeded, cleared the alert, and the day stayed a gap that
- * only `cairn status` showed. They go before the planned windows, oldest
- * first. Returns the count added; the state's errors are warned about (the
- * run goes on with its own windows). */
-static size_t catch_up(struct run *r, struct cairn_window **windows,
-                       size_t *n)
+/* A scheduled run (no --from/--to) that resumes the scheduled runs'
+ * interrupted attempt (a night failed, and nobody reran it that day) first
+ * loads what that attempt missed: every window from the attempt's first
+ * up to the run's own that is not loaded, whether a night started it and
+ * failed or a night failed before reaching it. Without this the next good
+ * night loaded only its own day, succeeded, cleared the alert, and the
+ * missed days stayed a gap that only `cairn status` showed. Windows a
+ * backfill loaded meanwhile are not loaded again. They go before the
+ * planned windows, oldest first. Errors of the state are warned about:
+ * the run goes on with its own windows. */
+static void catch_up(struct run *r, int resumed, struct cairn_window **windows,
+                     size_t *n)
 {
   json_t *jw = NULL, *w;
   cairn_err err = {0};
-  struct cairn_window *all = NULL;
-  size_t i, k = 0;
+  struct cairn_window *missed = NULL, *all;
+  const char *first = NULL;
+  size_t i, n_missed = 0, k = 0;
 
-  if (r->job->window_kind == CAIRN_WINDOW_NONE || r->o->from || !*n)
-    return 0;
+  if (r->job->window_kind == CAIRN_WINDOW_NONE || r->o->from || !resumed ||
+      !*n)
+    return;
   if (cairn_state_windows(r->st, r->job->name, &jw, &err) < 0) {
-    cairn_warn("windows left open by earlier runs not looked for: %s",
-               err.msg);
-    return 0;
+    cairn_warn("the windows the interrupted attempt missed were not looked "
+               "for: %s", err.msg);
+    return;
   }
-  all = cairn_xcalloc(json_array_size(jw) + *n, sizeof *all);
   json_array_foreach(jw, i, w) {
-    const char *st = json_string_value(json_object_get(w, "status"));
     const char *a = json_string_value(json_object_get(w, "start"));
-    const char *b = json_string_value(json_object_get(w, "end"));
-    const char *key = json_string_value(json_object_get(w, "window"));
-    struct cairn_window *one = NULL;
-    size_t n_one = 0;
+    if (json_integer_value(json_object_get(w, "attempt")) == r->attempt &&
+        a && strlen(a) >= 10 && (!first || strcmp(a, first) < 0))
+      first = a;
+  }
+  if (first && strcmp(first, (*windows)[0].start) < 0) {
     char from[11], to[11];
-    if (!st || strcmp(st, "open") != 0 || !a || !b || !key ||
-        strlen(a) < 10 || strlen(b) < 10 || strcmp(a, (*windows)[0].start) >= 0)
-      continue;
-    snprintf(from, sizeof from, "%.10s", a);
-    snprintf(to, sizeof to, "%.10s", b);
-    /* Only a window of the job's kind as it is now (keys of another kind,
-     * from before the job changed, are left to a backfill). */
-    if (cairn_windows_plan(r->job->window_kind, from, to, &one, &n_one,
-                           &err) == CAIRN_OK &&
-        n_one == 1 && strcmp(one[0].key, key) == 0) {
-      all[k++] = one[0];
-      cairn_info("window %s was left open by an earlier run: loading it "
-                 "first", key);
+    snprintf(from, sizeof from, "%.10s", first);
+    snprintf(to, sizeof to, "%.10s", (*windows)[0].start);
+    if (cairn_windows_plan(r->job->window_kind, from, to, &missed, &n_missed,
+                           &err) < 0) {
+      cairn_warn("the windows the interrupted attempt missed were not "
+                 "looked for: %s", err.msg);
+      n_missed = 0;
     }
-    free(one);
   }
+  all = cairn_xcalloc(n_missed + *n, sizeof *all);
+  for (size_t m = 0; m < n_missed; m++) {
+    int loaded = 0;
+    json_array_foreach(jw, i, w)
+      if (strcmp(json_string_value(json_object_get(w, "window")),
+                 missed[m].key) == 0)
+        loaded = strcmp(json_string_value(json_object_get(w, "status")),
+                        "loaded") == 0;
+    if (!loaded) {
+      all[k++] = missed[m];
+      cairn_info("window %s was missed by an earlier run: loading it "
+                 "first", missed[m].key);
+    }
+  }
+  memcpy(all + k, *windows, *n * sizeof *all);
+  free(*windows);
+  free(missed);
   json_decref(jw);
-  if (k) {
-    memcpy(all + k, *windows, *n * sizeof *all);
-    free(*windows);
-    *windows = all;
-    *n += k;
-  } else {
-    free(all);
-  }
-  return k;
+  *windows = all;
+  *n += k;
 }
 
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
@@ -1530,7 +1537,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_info("--fresh: starting over (no chunk checkpoint to discard)");
     else if (resumed)
       cairn_info("resuming the interrupted attempt %ld", r.attempt);
-    catch_up(&r, &windows, &n_windows);
+    catch_up(&r, resumed, &windows, &n_windows);
     cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
                "run started: %zu window%s, trace id %s", n_windows,
                n_windows == 1 ? "" : "s", r.trace_id);

@@ -54,7 +54,7 @@ expect_exit 3 env CAIRN_TEST_NOW="$(at 2026-11-02T03:00:00Z)" CAIRN_TEST_FAULT=s
   "$CAIRN" run "$T/nightly.json" "${N[@]}" --log-level warn >/dev/null 2>&1
 CAIRN_TEST_NOW="$(at 2026-11-03T03:00:00Z)" "$CAIRN" run "$T/nightly.json" "${N[@]}" \
   >/dev/null 2>"$T/n.log" || fail "next night: $(tail -n 3 "$T/n.log")"
-grep -q 'window 2026-11-01 was left open by an earlier run: loading it first' "$T/n.log" ||
+grep -q 'window 2026-11-01 was missed by an earlier run: loading it first' "$T/n.log" ||
   fail "no catch-up: $(grep msg "$T/n.log" | head -5)"
 expect_eq "$(sqlite3 "$T/n-out/warehouse.db" "SELECT substr(chargePeriodStartUtc, 1, 10), count(*) FROM cost_record GROUP BY 1")" \
   "2026-11-01|2000" "the missed day loaded by the next night"
@@ -62,4 +62,4 @@ expect_eq "$("$CAIRN" status nightly --json --state "$T/n-state" | jq -r '[.wind
   "2026-11-01=loaded 2026-11-02=loaded" "windows after the catch-up"
 CAIRN_TEST_NOW="$(at 2026-11-04T03:00:00Z)" "$CAIRN" run "$T/nightly.json" "${N[@]}" \
   >/dev/null 2>"$T/n3.log" || fail "third night"
-! grep -q 'left open' "$T/n3.log" || fail "a loaded window caught up again"
+! grep -q "missed by an earlier run" "$T/n3.log" || fail "a loaded window caught up again"
