@@ -354,9 +354,8 @@ static int transform_chunk(struct run *r, cairn_source *src, long seq,
  * of a good file must not stop it). */
 #define REJECT_SAMPLE 1000
 
-static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
-                         int window_done, const struct cairn_buf *first,
-                         cairn_err *err)
+static int check_rejects(struct run *r, long seq, int64_t recs, int64_t rejs,
+                         int window_done, cairn_err *err)
 {
   const struct cairn_batch *b = r->batch;
   double max = cairn_transform_max_reject_ratio(r->xf);
@@ -378,10 +377,18 @@ static int check_rejects(struct run *r, int64_t recs, int64_t rejs,
     const struct cairn_reject *j = &b->rejects[0];
     cairn_buf_printf(&eg, ". The first in this chunk: %s: ", j->position);
     cairn_put_cut(&eg, j->reasons, strlen(j->reasons), 200);
-  } else if (first->data) {
+  } else {
     /* The chunk that crossed the limit has none (the bad records came
-     * before it): the window's first says as much. */
-    cairn_buf_printf(&eg, ". The first in this window: %s", first->data);
+     * before it, maybe before a resume): the window's first, from the
+     * quarantine, which holds every chunk's up to this one. */
+    char *pos = NULL, *why = NULL;
+    if (cairn_state_first_reject(r->st, r->job->name, r->w, seq, &pos, &why,
+                                 NULL) == CAIRN_OK && pos && why) {
+      cairn_buf_printf(&eg, ". The first in this window: %s: ", pos);
+      cairn_put_cut(&eg, why, strlen(why), 200);
+    }
+    free(pos);
+    free(why);
   }
   rc = CAIRN_RAISE(err, CAIRN_EREJECTS, 0,
                    "window %s: %lld of %lld records rejected (%.1f%% > "
@@ -780,8 +787,6 @@ static int run_window(struct run *r, cairn_err *err)
   long *durable = cairn_xcalloc(job->n_sinks + 1, sizeof *durable);
   long state_seq = 0, start, seq, n_chunks = 0;
   int64_t w_recs = 0, w_rejs = 0;
-  struct cairn_buf first_rej = {0}; /* "position: reasons" of the window's
-                                       first reject */
   char *cursor = NULL, *logical = NULL;
   char datebuf[32];
   struct loader L;
@@ -834,21 +839,6 @@ static int run_window(struct run *r, cairn_err *err)
     w_recs += row.records;
     w_rejs += row.rejects;
     cairn_chunk_row_clear(&row);
-  }
-  if (w_rejs > 0) {
-    /* Those chunks are not transformed again: the window's first reject,
-     * for the guard's message, is in the quarantine. */
-    char *pos, *why;
-    rc = cairn_state_first_reject(r->st, job->name, w, start, &pos, &why,
-                                  err);
-    if (rc < 0)
-      goto done;
-    if (pos && why) {
-      cairn_buf_printf(&first_rej, "%s: ", pos);
-      cairn_put_cut(&first_rej, why, strlen(why), 200);
-    }
-    free(pos);
-    free(why);
   }
   if (start > 0) {
     rc = cairn_state_chunk_get(r->st, job->name, w, start, &prev, err);
@@ -1020,11 +1010,6 @@ static int run_window(struct run *r, cairn_err *err)
       goto done;
     w_recs += (int64_t)r->batch->n_rows;
     w_rejs += (int64_t)r->batch->n_rejects;
-    if (!first_rej.data && r->batch->n_rejects) {
-      const struct cairn_reject *j = &r->batch->rejects[0];
-      cairn_buf_printf(&first_rej, "%s: ", j->position);
-      cairn_put_cut(&first_rej, j->reasons, strlen(j->reasons), 200);
-    }
     if (row.stage < CAIRN_STAGE_TRANSFORMED) {
       rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
                                          err);
@@ -1037,7 +1022,7 @@ static int run_window(struct run *r, cairn_err *err)
       cairn_metrics_records("quarantined", (int64_t)r->batch->n_rejects);
       kill_point("transformed", seq, w->key);
     }
-    rc = check_rejects(r, w_recs, w_rejs, last, &first_rej, err);
+    rc = check_rejects(r, seq, w_recs, w_rejs, last, err);
     if (rc < 0)
       goto done;
 
@@ -1147,7 +1132,6 @@ done:
   cairn_chunk_row_clear(&row);
   cairn_chunk_row_clear(&prev);
   cairn_window_row_clear(&wrow);
-  cairn_buf_free(&first_rej);
   free(durable);
   free(cursor);
   free(logical);
