@@ -1390,6 +1390,23 @@ static json_t *wm_job(const char *field, const char *initial)
   return cfg;
 }
 
+/* One run of a watermark job: from the saved mark (NULL: as committed),
+ * then the records it read (-1: any number) and the mark it staged. */
+static void wm_run(json_t *cfg, cairn_http_transport *t, struct kvstore *kv,
+                   const char *saved, long n_records, const char *mark)
+{
+  struct pull p;
+  cairn_err err = { 0 };
+
+  if (saved)
+    json_object_set_new(kv->committed, "watermark", json_string(saved));
+  cr_assert_eq(pull(cfg, t, kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  if (n_records >= 0)
+    cr_assert_eq(json_array_size(p.records), (size_t)n_records);
+  cr_assert_str_eq(kv_get(kv, "watermark"), mark);
+  pull_free(&p);
+}
+
 Test(src_http, numeric_watermark_compares_as_a_number)
 {
   /* Run 1 ends at seq 9; run 2 gets 10 and 12: "12" < "9" as text, but
@@ -1397,17 +1414,10 @@ Test(src_http, numeric_watermark_compares_as_a_number)
   cairn_http_transport *t = replay(FIX "wm-numeric.har");
   json_t *cfg = wm_job("seq", "0");
   struct kvstore kv;
-  struct pull p;
-  cairn_err err = { 0 };
 
   kv_init(&kv);
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_str_eq(kv_get(&kv, "watermark"), "9");
-  pull_free(&p);
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_eq(json_array_size(p.records), 2);
-  cr_assert_str_eq(kv_get(&kv, "watermark"), "12");
-  pull_free(&p);
+  wm_run(cfg, t, &kv, NULL, -1, "9");
+  wm_run(cfg, t, &kv, NULL, 2, "12");
   kv_free(&kv);
   json_decref(cfg);
   cairn_http_transport_destroy(t);
@@ -1422,15 +1432,9 @@ Test(src_http, text_watermark_still_moves_past_a_saved_number)
   cairn_http_transport *t = replay(FIX "wm-numeric.har");
   json_t *cfg = wm_job("seq", "\"none\"");
   struct kvstore kv;
-  struct pull p;
-  cairn_err err = { 0 };
 
   kv_init(&kv);
-  json_object_set_new(kv.committed, "watermark", json_string("9"));
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_eq(json_array_size(p.records), 2);
-  cr_assert_str_eq(kv_get(&kv, "watermark"), "12");
-  pull_free(&p);
+  wm_run(cfg, t, &kv, "9", 2, "12");
   kv_free(&kv);
   json_decref(cfg);
   cairn_http_transport_destroy(t);
@@ -1446,26 +1450,14 @@ Test(src_http, watermark_of_date_times_compares_times_and_skips_others)
   cairn_http_transport *t = replay(FIX "wm-text.har");
   json_t *cfg = wm_job("t", "\"1970-01-01 00:00:00\"");
   struct kvstore kv;
-  struct pull p;
-  cairn_err err = { 0 };
 
   kv_init(&kv);
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_eq(json_array_size(p.records), 7, "every record is still read");
-  cr_assert_str_eq(kv_get(&kv, "watermark"), "2024-05-02 08:00:00");
-  pull_free(&p);
+  wm_run(cfg, t, &kv, NULL, 7, "2024-05-02 08:00:00"); /* every record read */
   /* Run 2: 07:30:00.25-03:00 is 10:30Z, later although it sorts lower. */
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_str_eq(kv_get(&kv, "watermark"), "2024-05-02T07:30:00.25-03:00");
-  pull_free(&p);
-
+  wm_run(cfg, t, &kv, NULL, -1, "2024-05-02T07:30:00.25-03:00");
   /* A mark an earlier version saved from such a record: the run starts
    * from the initial value (the HAR answers only that) instead. */
-  json_object_set_new(kv.committed, "watermark", json_string("not a date"));
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_eq(json_array_size(p.records), 7);
-  cr_assert_str_eq(kv_get(&kv, "watermark"), "2024-05-02 08:00:00");
-  pull_free(&p);
+  wm_run(cfg, t, &kv, "not a date", 7, "2024-05-02 08:00:00");
   kv_free(&kv);
   json_decref(cfg);
   cairn_http_transport_destroy(t);
