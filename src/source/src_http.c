@@ -1270,6 +1270,7 @@ struct wm_ctx {
   const char   *field;
   enum wm_kind  kind;
   json_t       *max;      /* borrowed from the page or the cursor */
+  double        max_num;  /* max as wm_num reads it (kind != WM_TEXT) */
   long          unfit;    /* values that do not fit the kind */
   char         *example;  /* the first of them */
 };
@@ -1282,15 +1283,22 @@ static int wm_cb(void *ud, const json_t *rec, size_t i, const char *error)
   if (!v || json_is_null(v) || json_is_object(v) || json_is_array(v) ||
       (json_is_string(v) && !*json_string_value(v)))
     return 0;
-  if (!wm_fits(w->kind, v)) {
-    if (w->unfit++ == 0)
-      w->example = scalar_text(v);
-    return 0;
+  if (w->kind != WM_TEXT) {
+    /* One read of each value (a date-time parse); the max's is kept. */
+    double k;
+    if (wm_num(w->kind, v, &k) < 0) {
+      if (w->unfit++ == 0)
+        w->example = scalar_text(v);
+      return 0;
+    }
+    if (w->max && k <= w->max_num)
+      return 0;
+    w->max_num = k;
+  } else if (!wm_greater(WM_TEXT, v, w->max)) {
+    return 0; /* any scalar left here fits text */
   }
-  if (wm_greater(w->kind, v, w->max)) {
-    json_decref(w->max);
-    w->max = json_deep_copy(v);
-  }
+  json_decref(w->max);
+  w->max = json_deep_copy(v);
   return 0;
 }
 
@@ -1646,9 +1654,10 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (doc) {
     /* A cursor's mark of the wrong kind (an earlier version's) is not
      * carried: no record could pass it. */
-    struct wm_ctx w = { s->wm_field, s->wm_kind,
-                        cur.hwm && wm_fits(s->wm_kind, cur.hwm)
-                            ? json_incref(cur.hwm) : NULL, 0, NULL };
+    struct wm_ctx w = { s->wm_field, s->wm_kind, NULL, 0, 0, NULL };
+    if (cur.hwm && (w.kind == WM_TEXT ||
+                    wm_num(w.kind, cur.hwm, &w.max_num) == 0))
+      w.max = json_incref(cur.hwm);
     rc = each_record(s, doc, s->wm_field ? wm_cb : NULL, &w, &n_records, err);
     if (w.unfit) {
       char *ex = cairn_onelinef("%.80s", w.example ? w.example : "");
