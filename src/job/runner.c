@@ -1445,7 +1445,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = cairn_windows_plan(job->window_kind, o->from, o->to, &windows,
                           &n_windows, &err);
   if (rc < 0) {
-    fprintf(stderr, "cairn: %s\n", err.msg);
+    cairn_error("%s", err.msg);
     cairn_runner_print_short(o, job->name, "refused", CAIRN_EXIT_USAGE,
                              err.msg);
     return CAIRN_EXIT_USAGE;
@@ -1470,7 +1470,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
 
   rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
   if (rc == CAIRN_ELOCKED) {
-    fprintf(stderr, "cairn: %s\n", err.msg);
+    cairn_error("%s", err.msg);
     cairn_runner_print_short(o, job->name, "refused", CAIRN_EXIT_USAGE,
                              err.msg);
     free(windows);
@@ -1633,8 +1633,7 @@ out:
     free(outputs);
     print_summary(&r, exit_code, rc < 0 ? err.code : 0, message,
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
-  } else if (message) {
-    fprintf(stderr, "cairn: %s\n", message);
+  } else if (message) { /* logged above ("run failed") */
     cairn_runner_print_short(o, job->name,
                              exit_code == CAIRN_EXIT_USAGE ? "refused"
                                                            : "failed",

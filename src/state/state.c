@@ -64,23 +64,21 @@ static const char *schema_sql =
   "  resumed INTEGER, extracted INTEGER, loaded INTEGER, rejected INTEGER,"
   "  chunks INTEGER, chunks_redone INTEGER, message TEXT, outputs TEXT);";
 
+/* "state PATH: WHAT: why": the file, so that "database or disk is full"
+ * says which disk. */
 static int db_fail(cairn_state *st, cairn_err *err, int rc, const char *what)
 {
-  return CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state %s: %s", what,
+  const char *path = sqlite3_db_filename(st->db, "main");
+  return CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state %s: %s: %s",
+                     path && *path ? path : st->dir, what,
                      cairn_sqlite_why(st->db));
 }
 
 /* Run fixed SQL (no parameters). */
 static int exec_sql(cairn_state *st, const char *sql, cairn_err *err)
 {
-  char *msg = NULL;
-  int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
-  if (rc != SQLITE_OK) {
-    CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state: %s", msg ? msg : "?");
-    sqlite3_free(msg);
-    return CAIRN_ESTATE;
-  }
-  return CAIRN_OK;
+  int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+  return rc == SQLITE_OK ? CAIRN_OK : db_fail(st, err, rc, sql);
 }
 
 static int prep(cairn_state *st, const char *sql, sqlite3_stmt **out,
