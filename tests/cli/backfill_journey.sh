@@ -63,7 +63,10 @@ expect_eq "$(run "${BF[@]}" --dry-run --json | jq -r .message)" \
   "would run 5 windows (2024-02-27 .. 2024-03-02) from http source into warehouse(sqlite) as cost_record; nothing run." \
   "dry run"
 start_mock "$T/day.har" "$T/mock.log" slow:500
-run "${BF[@]}" >/dev/null 2>>"$T/log" &
+# (exec: $! is then cairn itself, not a subshell around it that kill -9
+# would leave cairn running past, holding the lock the resume needs)
+(exec "$CAIRN" run "$T/daily.json" "${P[@]}" --param endpoint="$MOCK_URL" \
+  --param login_endpoint="$MOCK_URL" "${BF[@]}" >/dev/null 2>>"$T/log") &
 bf=$!
 for _ in $(seq 300); do
   # 28 Feb loaded by the backfill's own attempt (the nightly loaded it too)

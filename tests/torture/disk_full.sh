@@ -20,7 +20,7 @@ if [ -z "${CAIRN_DISK_FULL_NS:-}" ]; then
   exit 1
 fi
 source "$(dirname "$0")/../lib.sh"
-trap 'umount -q "$T"/*/* 2>/dev/null; rm -rf "$T"' EXIT
+trap 'umount -q "$T"/*/* "$T"/*/*/* 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_TEST_FAST_RETRY=1   # the recording's 429 waits are accounted, not slept
 FULL='database or disk is full|No space left on device'
 
