@@ -1360,9 +1360,11 @@ static void print_summary(struct run *r, int exit_code, int code,
  * missed days stayed a gap that only `cairn status` showed. Windows a
  * backfill loaded meanwhile are not loaded again. They go before the
  * planned windows, oldest first. Errors of the state are warned about:
- * the run goes on with its own windows. */
-static void catch_up(struct run *r, int resumed, struct cairn_window **windows,
-                     size_t *n)
+ * the run goes on with its own windows. Returns how many it added;
+ * preview: for --dry-run, which says so in the log. */
+static size_t catch_up(cairn_state *st, const struct cairn_job *job,
+                       long attempt, int preview,
+                       struct cairn_window **windows, size_t *n)
 {
   json_t *jw = NULL, *w;
   cairn_err err = {0};
@@ -1370,17 +1372,16 @@ static void catch_up(struct run *r, int resumed, struct cairn_window **windows,
   const char *first = NULL;
   size_t i, n_missed = 0, k = 0;
 
-  if (r->job->window_kind == CAIRN_WINDOW_NONE || r->o->from || !resumed ||
-      !*n)
-    return;
-  if (cairn_state_windows(r->st, r->job->name, &jw, &err) < 0) {
+  if (job->window_kind == CAIRN_WINDOW_NONE || !*n)
+    return 0;
+  if (cairn_state_windows(st, job->name, &jw, &err) < 0) {
     cairn_warn("the windows the interrupted attempt missed were not looked "
                "for: %s", err.msg);
-    return;
+    return 0;
   }
   json_array_foreach(jw, i, w) {
     const char *a = json_string_value(json_object_get(w, "start"));
-    if (json_integer_value(json_object_get(w, "attempt")) == r->attempt &&
+    if (json_integer_value(json_object_get(w, "attempt")) == attempt &&
         a && strlen(a) >= 10 && (!first || strcmp(a, first) < 0))
       first = a;
   }
@@ -1388,7 +1389,7 @@ static void catch_up(struct run *r, int resumed, struct cairn_window **windows,
     char from[11], to[11];
     snprintf(from, sizeof from, "%.10s", first);
     snprintf(to, sizeof to, "%.10s", (*windows)[0].start);
-    if (cairn_windows_plan(r->job->window_kind, from, to, &missed, &n_missed,
+    if (cairn_windows_plan(job->window_kind, from, to, &missed, &n_missed,
                            &err) < 0) {
       cairn_warn("the windows the interrupted attempt missed were not "
                  "looked for: %s", err.msg);
@@ -1405,8 +1406,8 @@ static void catch_up(struct run *r, int resumed, struct cairn_window **windows,
                         "loaded") == 0;
     if (!loaded) {
       all[k++] = missed[m];
-      cairn_info("window %s was missed by an earlier run: loading it "
-                 "first", missed[m].key);
+      cairn_info("window %s was missed by an earlier run: %s it first",
+                 missed[m].key, preview ? "a run would load" : "loading");
     }
   }
   memcpy(all + k, *windows, *n * sizeof *all);
@@ -1415,6 +1416,34 @@ static void catch_up(struct run *r, int resumed, struct cairn_window **windows,
   json_decref(jw);
   *windows = all;
   *n += k;
+  return k;
+}
+
+/* What catch_up would add to a scheduled run's windows, for --dry-run:
+ * the state read only (none yet: nothing was missed). */
+static size_t preview_catch_up(const struct cairn_job *job,
+                               const struct cairn_run_opts *o,
+                               struct cairn_window **windows, size_t *n)
+{
+  char *path = cairn_path_join(o->state_dir, "cairn.db");
+  cairn_state *st = NULL;
+  cairn_err err = {0};
+  long attempt = 0;
+  int on_disk, open = 0;
+  size_t k = 0;
+
+  if (access(path, F_OK) == 0) {
+    if (cairn_state_open_read(o->state_dir, &st, &on_disk, &err) < 0 ||
+        cairn_state_attempt_find(st, job->name, "", &attempt, &open,
+                                 &err) < 0)
+      cairn_warn("the windows an interrupted attempt missed were not looked "
+                 "for: %s", err.msg);
+    else if (open)
+      k = catch_up(st, job, attempt, 1, windows, n);
+  }
+  cairn_state_close(st);
+  free(path);
+  return k;
 }
 
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
@@ -1454,10 +1483,15 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     snprintf(spec, sizeof spec, "%s..%s", o->from, o->to);
   if (o->dry_run) {
     struct cairn_buf b = {0};
-    cairn_buf_printf(&b, "would run %zu window%s (%s .. %s) from %s source "
-                     "into", n_windows, n_windows == 1 ? "" : "s",
-                     windows[0].key, windows[n_windows - 1].key,
-                     job->source_ops->name);
+    size_t missed = o->from || o->fresh ? 0
+                    : preview_catch_up(job, o, &windows, &n_windows);
+    cairn_buf_printf(&b, "would run %zu window%s (%s .. %s", n_windows,
+                     n_windows == 1 ? "" : "s", windows[0].key,
+                     windows[n_windows - 1].key);
+    if (missed)
+      cairn_buf_printf(&b, "; the first %zu missed by an earlier run",
+                       missed);
+    cairn_buf_printf(&b, ") from %s source into", job->source_ops->name);
     for (size_t i = 0; i < job->n_sinks; i++)
       cairn_buf_printf(&b, " %s(%s)", job->sinks[i].name,
                        job->sinks[i].ops->name);
@@ -1521,7 +1555,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_info("--fresh: starting over (no chunk checkpoint to discard)");
     else if (resumed)
       cairn_info("resuming the interrupted attempt %ld", r.attempt);
-    catch_up(&r, resumed, &windows, &n_windows);
+    if (resumed && !o->from)
+      catch_up(r.st, job, r.attempt, 0, &windows, &n_windows);
     cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
                "run started: %zu window%s, trace id %s", n_windows,
                n_windows == 1 ? "" : "s", r.trace_id);

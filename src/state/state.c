@@ -272,6 +272,30 @@ static char *window_spool_dir(cairn_state *st, const char *job,
   return cairn_strfmt("%s/spool/%s/%s", st->dir, job, window);
 }
 
+int cairn_state_attempt_find(cairn_state *st, const char *job,
+                             const char *spec, long *attempt, int *open,
+                             cairn_err *err)
+{
+  sqlite3_stmt *s = NULL;
+  int rc = prep(st, "SELECT attempt, status FROM attempts WHERE job=? AND"
+                    " spec=?", &s, err);
+  *attempt = 0;
+  *open = 0;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, spec);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    *attempt = sqlite3_column_int(s, 0);
+    *open = strcmp((const char *)sqlite3_column_text(s, 1), "open") == 0;
+  }
+  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
+                                             : db_fail(st, err, rc, "query");
+  sqlite3_finalize(s);
+  return rc;
+}
+
 int cairn_state_attempt_begin(cairn_state *st, const char *job,
                               const char *spec, int fresh, long *attempt,
                               int *resumed, long *discarded, cairn_err *err)
@@ -286,18 +310,9 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
   rc = begin(st, err);
   if (rc < 0)
     return rc;
-  rc = prep(st, "SELECT attempt, status FROM attempts WHERE job=? AND spec=?",
-            &s, err);
+  rc = cairn_state_attempt_find(st, job, spec, &cur, &open, err);
   if (rc < 0)
     goto fail;
-  bind_text(s, 1, job);
-  bind_text(s, 2, spec);
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    cur = sqlite3_column_int(s, 0);
-    open = strcmp((const char *)sqlite3_column_text(s, 1), "open") == 0;
-  }
-  sqlite3_finalize(s);
-  s = NULL;
   if (open && !fresh) {
     *attempt = cur;
     *resumed = 1;

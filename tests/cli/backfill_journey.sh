@@ -2,9 +2,9 @@
 # The runbook "Backfill after an outage" (docs/operations.md) on a day job
 # of the Cost Management Query connector served by `cairn mock`: nightly
 # runs, an outage (the source answers 503) whose missed nights the first
-# good night loads, a backfill that overlaps loaded days, killed and
-# resumed with the same command, a nightly
-# run refused while the backfill holds the lock, --fresh on one day. The
+# good night loads (its --dry-run names them), a backfill that overlaps
+# loaded days, killed and resumed with the same command, a nightly run
+# refused while the backfill holds the lock, --fresh on one day. The
 # warehouse then holds every day of the recording exactly once. Also: a
 # reload whose source now answers nothing keeps the earlier rows
 # (docs/jobs.md, replace_partition).
@@ -40,6 +40,16 @@ for d in 2024-02-29 2024-03-01 2024-03-02; do
   expect_exit 3 nightly $d >/dev/null 2>>"$T/log"
 done
 stop_mock
+# The preview of the next night names the nights it would load first, and
+# changes nothing.
+before=$(sqlite3 "$T/state/cairn.db" .dump)
+expect_eq "$(nightly 2024-03-03 --dry-run --json 2>>"$T/log" | jq -r .message)" \
+  "would run 4 windows (2024-02-28 .. 2024-03-02; the first 3 missed by an earlier run) from http source into warehouse(sqlite) as cost_record; nothing run." \
+  "dry run of the night after the outage"
+expect_eq "$(sqlite3 "$T/state/cairn.db" .dump)" "$before" "the dry run changed the state"
+expect_eq "$(nightly 2024-03-03 --dry-run --fresh --json 2>>"$T/log" | jq -r .message)" \
+  "would run 1 window (2024-03-02 .. 2024-03-02) from http source into warehouse(sqlite) as cost_record; nothing run." \
+  "dry run with --fresh: the missed nights forgotten"
 start_mock "$T/day.har" "$T/mock.log"
 for d in 2024-03-03 2024-03-04; do
   nightly $d >/dev/null 2>>"$T/log" || fail "night $d: $(tail -n 2 "$T/log")"
