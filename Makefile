@@ -20,7 +20,7 @@ DEBS    := gcc make pkg-config libcurl4-openssl-dev libjansson-dev \
            libsqlite3-dev libzstd-dev libarchive-dev libisal-dev libssl-dev \
            libcriterion-dev libmicrohttpd-dev libpcre2-dev sqlite3 zstd jq \
            json-schema-test-suite node-har-validator nodejs python3 openssl \
-           prometheus time
+           prometheus time locales
 
 CFLAGS  += $(OPT) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -pthread \
            -Isrc -DCAIRN_DATADIR='"$(PREFIX)/share/cairn"'

@@ -203,6 +203,9 @@ int main(int argc, char **argv)
    * (loader, checkpointer, state store) would share that mutex. Must come
    * before the first sqlite3_open. */
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  /* No setlocale(): the process stays in the "C" locale whatever LANG and
+   * LC_* say, which the strtod, printf and strcasecmp calls on data rely
+   * on (a decimal comma, a Turkish I). tests/cli/locale_tz.sh checks it. */
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
     usage(stdout);
