@@ -26,16 +26,30 @@ expect_exit() {
   [ "$got" -eq "$want" ] || fail "exit $got (want $want): $*"
 }
 
+# wait_for PID CMD...: wait until CMD succeeds, as long as process PID
+# lives, for up to 120 s (a started server or run is usually ready in
+# milliseconds; a machine busy with I/O has taken over 30 s to start
+# python3). Fails only by what the caller checks next.
+wait_for() {
+  local pid=$1 i; shift
+  for ((i = 0; i < 6000; i++)); do
+    "$@" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.02
+  done
+  return 1
+}
+
 # start_mock HAR LOG [FAULT...]: serve a recording with `cairn mock` on
 # ${MOCK_LISTEN:-127.0.0.1:0}, one --fault per FAULT, logging requests to
 # LOG; sets MOCK_URL and MOCK_PID. stop_mock ends it.
 start_mock() {
-  local har=$1 log=$2 out="$T/mock.$RANDOM.out" f=(); shift 2
+  local har=$1 log=$2 out f=(); shift 2
+  out=$(mktemp "$T/mock.XXXXXX") # empty: wait_for reads no earlier mock's line
   for x in "$@"; do f+=(--fault "$x"); done
   "$CAIRN" mock "$har" --listen "${MOCK_LISTEN:-127.0.0.1:0}" --log "$log" "${f[@]}" >"$out" 2>/dev/null &
   MOCK_PID=$!
-  # up to 30 s (a loaded machine; it is usually ready in milliseconds)
-  for _ in $(seq 3000); do [ -s "$out" ] && break; sleep 0.01; done
+  wait_for "$MOCK_PID" test -s "$out" || true
   MOCK_URL=$(awk 'NR==1{print $2}' "$out")
   [ -n "$MOCK_URL" ] || { kill "$MOCK_PID" 2>/dev/null; fail "mock for $har did not start"; }
 }

@@ -34,7 +34,7 @@ for har in fixtures/*.har; do
   d="$T/$name-mock"; mkdir -p "$d"
   "$CAIRN" mock "$har" --listen 127.0.0.1:0 --log "$d/mock.log" --idle-exit 30 >"$d/mock.out" 2>"$d/mock.err" &
   mock=$!
-  for _ in $(seq 600); do grep -q '^listening ' "$d/mock.out" 2>/dev/null && break; sleep 0.05; done
+  wait_for "$mock" grep -q '^listening ' "$d/mock.out" || true
   url=$(sed -n 's/^listening //p' "$d/mock.out")
   [ -n "$url" ] || fail "$name: mock did not start: $(cat "$d/mock.err")"
   args=()

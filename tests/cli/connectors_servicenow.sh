@@ -21,7 +21,7 @@ DUP=2e63c4ef1b4f0d10a6b2ea0ee54bcb33      # win-build-07: page 1 and page 2
 
 "$CAIRN" mock fixtures/servicenow-cmdb.har --listen 127.0.0.1:0 --log "$T/mock.log" \
   --idle-exit 60 >"$T/mock.out" 2>"$T/mock.err" &
-for _ in $(seq 1500); do grep -q '^listening ' "$T/mock.out" 2>/dev/null && break; sleep 0.02; done
+wait_for $! grep -q '^listening ' "$T/mock.out" || true
 URL=$(sed -n 's/^listening //p' "$T/mock.out")
 [ -n "$URL" ] || fail "mock did not start: $(cat "$T/mock.err")"
 

@@ -256,10 +256,10 @@ no_secret "$T/blob4"
 # where it stopped. Then a server that ignores Range: its 200 with the
 # whole blob is taken when the blob fits in one piece (8 MiB).
 blob_server() { # blob_server LOG [--ignore-range]: sets BS_URL, BS_PID
+  rm -f "$T/bs.out" # the previous server's, until the new one truncates it
   python3 tests/cli/blob_server.py "${BS_RUN:-$FOCUS}" cost "$@" > "$T/bs.out" &
   BS_PID=$!
-  # up to 30 s: python3 starts slowly on a loaded 2-core machine
-  for _ in $(seq 1500); do [ -s "$T/bs.out" ] && break; sleep 0.02; done
+  wait_for "$BS_PID" test -s "$T/bs.out" || true
   BS_URL=$(awk 'NR==1{print $2}' "$T/bs.out")
   [ -n "$BS_URL" ] || { kill "$BS_PID" 2>/dev/null; fail "blob server did not start"; }
 }

@@ -44,7 +44,7 @@ set -m
 "$CAIRN" run jobs/demo-cost.json "${B[@]}" --param input="$big" >"$T/out2" 2>"$T/log2" &
 pid=$!
 set +m
-for _ in $(seq 1500); do grep -q 'run started' "$T/log2" && break; sleep 0.02; done
+wait_for "$pid" grep -q 'run started' "$T/log2" || true
 sleep 0.2
 kill -INT "$pid" 2>/dev/null || true
 set +e; wait "$pid"; rc=$?; set -e

@@ -17,7 +17,7 @@ time.sleep(120)
 PY
 READER=$!
 trap 'kill $READER 2>/dev/null || true; rm -rf "$T"' EXIT
-for _ in $(seq 500); do [ -e "$T/ready" ] && break; sleep 0.01; done
+wait_for "$READER" test -e "$T/ready" || true
 [ -e "$T/ready" ] || fail "reader did not start"
 start=$(date +%s)
 set +e; "$CAIRN" run jobs/demo-cost.json "${S[@]}" --fresh 2>"$T/log" >/dev/null; rc=$?; set -e
