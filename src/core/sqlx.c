@@ -4,10 +4,15 @@
 #include "core/sqlx.h"
 #include "core/clock.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms)
 {
@@ -27,20 +32,78 @@ int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms)
   }
 }
 
+/* Why the database file cannot be written, when it cannot: the errno of
+ * opening it for writing (not access(2): a file system an error made
+ * read-only, such as ext4's errors=remount-ro, refuses the open but not
+ * the access check), or of access(2) on its directory (where the journal
+ * and WAL are made), or ENOSPC with *inodes set when that directory's file
+ * system has no free inode left to make them (SQLite then reports the
+ * ENOENT of its read-only retry); 0 when none of these. */
+static int unwritable_why(const char *file, int *inodes)
+{
+  const char *slash;
+  char dir[PATH_MAX];
+  struct statvfs vfs;
+  int fd;
+
+  *inodes = 0;
+  if (!file || !*file)
+    return 0;
+  fd = open(file, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0 && errno != ENOENT)
+    return errno;
+  if (fd >= 0)
+    close(fd);
+  slash = strrchr(file, '/');
+  if (!slash || (size_t)(slash - file) >= sizeof dir)
+    return 0;
+  memcpy(dir, file, (size_t)(slash - file));
+  dir[slash - file] = '\0';
+  if (!*dir)
+    snprintf(dir, sizeof dir, "/");
+  if (access(dir, W_OK | X_OK) != 0)
+    return errno;
+  if (statvfs(dir, &vfs) == 0 && vfs.f_files > 0 && vfs.f_favail == 0) {
+    *inodes = 1;
+    return ENOSPC;
+  }
+  return 0;
+}
+
 const char *cairn_sqlite_why(sqlite3 *db)
 {
+  return cairn_sqlite_why_at(db, NULL);
+}
+
+const char *cairn_sqlite_why_at(sqlite3 *db, const char *path)
+{
   static _Thread_local char buf[320];
-  int sys;
+  int sys, code, probed, inodes = 0;
   if (!db)
     return "out of memory";
   sys = sqlite3_system_errno(db);
+  code = sqlite3_errcode(db);
   /* The OS error of the last failed call, which is behind an I/O, "full"
-   * or "cannot open" error only. */
-  switch (sqlite3_errcode(db)) {
+   * or "cannot open" error only. SQLite takes it from errno when the
+   * error reaches the connection, after calls that may have changed it: a
+   * write refused by a file system gone read-only shows none, a file that
+   * could not be made for want of inodes the ENOENT of a read-only retry.
+   * Then the file or its directory not being writable is the likely
+   * cause, and the one behind "attempt to write a readonly database"
+   * (SQLite opens a file it may not write read-only, and fails at the
+   * first write). */
+  switch (code) {
   case SQLITE_IOERR: case SQLITE_FULL: case SQLITE_CANTOPEN:
+  case SQLITE_READONLY:
+    if (sys <= 0 || sys == ENOENT || code == SQLITE_READONLY) {
+      probed = unwritable_why(path ? path : sqlite3_db_filename(db, "main"),
+                              &inodes);
+      if (probed > 0)
+        sys = probed;
+    }
     if (sys > 0) {
-      snprintf(buf, sizeof buf, "%s: %s", sqlite3_errmsg(db),
-               strerror(sys));
+      snprintf(buf, sizeof buf, "%s: %s%s", sqlite3_errmsg(db),
+               strerror(sys), inodes ? " (no free inodes)" : "");
       return buf;
     }
     break;

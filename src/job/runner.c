@@ -79,8 +79,10 @@ struct run {
  * CAIRN_TEST_FAULT=<point>:<seq>[:<window>] fails there with an injected
  * error instead (with a window, only in that window).
  * Both are inert unless set. CAIRN_TEST_KILL_SIGNAL=TERM makes the kill a
- * SIGTERM (what systemd, Kubernetes and timeout send) instead, and
- * TERM,INT a SIGTERM then a SIGINT (a stop, then Ctrl-C). */
+ * SIGTERM (what systemd, Kubernetes and timeout send) instead,
+ * TERM,INT a SIGTERM then a SIGINT (a stop, then Ctrl-C), and STOP a
+ * SIGSTOP, after which the run goes on when continued: the file-system
+ * fault test changes the disk under a run stopped between two writes. */
 
 static int hook_matches(const char *env, const char *point, long seq,
                         const char *window)
@@ -101,6 +103,10 @@ static void kill_point(const char *point, long seq, const char *window)
   const char *how = getenv("CAIRN_TEST_KILL_SIGNAL");
   if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq, window))
     return;
+  if (how && strcmp(how, "STOP") == 0) {
+    raise(SIGSTOP);
+    return;
+  }
   if (!how || strncmp(how, "TERM", 4) != 0)
     raise(SIGKILL);
   raise(SIGTERM);
@@ -164,12 +170,16 @@ static int fault_point(const char *point, long seq, const char *window,
  * checkpoint no longer fits (the input changed under it) or a plain resume
  * would stop at the same guard (the records rejected so far count again,
  * and they are only in the DLQ); a host refusal needs the job (or the
- * saved delta link) changed first. */
-static const char *resume_advice(int exit_code, int code)
+ * saved delta link) changed first, a damaged state store restoring or
+ * moving aside. */
+static const char *resume_advice(int exit_code, const cairn_err *err)
 {
-  if (exit_code != CAIRN_EXIT_RESUMABLE)
+  if (exit_code != CAIRN_EXIT_RESUMABLE || !err)
     return "";
-  switch (code) {
+  if (cairn_state_damaged(err))
+    return "a rerun fails the same way until the state store is restored "
+           "or moved aside: see the message";
+  switch (err->code) {
   case CAIRN_ECHANGED:
     return "the checkpoint no longer fits the input (it changed since, or "
            "the position cannot be resumed): rerun with --fresh to load it "
@@ -1289,7 +1299,7 @@ void cairn_runner_print_short(const struct cairn_run_opts *o,
   }
 }
 
-static void print_summary(struct run *r, int exit_code, int code,
+static void print_summary(struct run *r, int exit_code, const cairn_err *err,
                           const char *message, double secs)
 {
   struct cairn_job *job = r->job;
@@ -1331,7 +1341,7 @@ static void print_summary(struct run *r, int exit_code, int code,
            "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
                       : "FAILED (not resumable: fix the job or its setup)",
-           resume_advice(exit_code, code),
+           resume_advice(exit_code, err),
            exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, (long long)r->windows_done,
@@ -1622,8 +1632,9 @@ out:
                                           cairn_errname(err.code), "exit_code",
                                           exit_code),
                "run failed: %s%s%s%s", message_line,
-               exit_code == CAIRN_EXIT_RESUMABLE ? " (checkpoint kept; " : "",
-               resume_advice(exit_code, err.code),
+               exit_code != CAIRN_EXIT_RESUMABLE ? ""
+               : cairn_state_damaged(&err) ? " (" : " (checkpoint kept; ",
+               resume_advice(exit_code, &err),
                exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "");
   } else {
     cairn_info("run done");
@@ -1666,7 +1677,7 @@ out:
     rr.outputs_json = outputs;
     cairn_state_run_end(r.st, r.run_id, &rr, NULL);
     free(outputs);
-    print_summary(&r, exit_code, rc < 0 ? err.code : 0, message,
+    print_summary(&r, exit_code, rc < 0 ? &err : NULL, message,
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   } else if (message) { /* logged above ("run failed") */
     cairn_runner_print_short(o, job->name,

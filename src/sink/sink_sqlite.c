@@ -38,6 +38,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 enum { MODE_APPEND, MODE_UPSERT, MODE_REPLACE };
@@ -173,7 +174,7 @@ static int fail(struct sqlite_sink *s, cairn_err *err, int rc, const char *what)
 {
   return CAIRN_RAISE(err, CAIRN_ESINK, rc, "%s: %s: %s (%.80s%s)",
                      s->base.ctx->sink_name, s->path,
-                     cairn_sqlite_why(s->db), what,
+                     cairn_sqlite_why_at(s->db, s->path), what,
                      strlen(what) > 80 ? "..." : "");
 }
 
@@ -540,6 +541,48 @@ static int upgrade_tables(struct sqlite_sink *s, int *added_part,
       *added_part |= c->partition[k] == i;
   }
   return ensure_column(s, "_cairn_part_rules", "spec", " TEXT", &added, err);
+}
+
+/* Refuse a table of the contract's name that another application made,
+ * before anything is written: in a database without _cairn_chunks (made
+ * with the table, so every warehouse has it), a table with a column the
+ * contract does not have. Adding the contract's columns to it would alter
+ * that application's table and mix its rows with the loaded ones. A table
+ * cairn made, then stopped before _cairn_chunks, has only the contract's
+ * columns. */
+static int check_foreign(struct sqlite_sink *s, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf extra = {0};
+  sqlite3_stmt *st = NULL;
+  int rc = prep(s, "SELECT name FROM pragma_table_info(?1) WHERE NOT EXISTS"
+                   "(SELECT 1 FROM sqlite_master WHERE name='_cairn_chunks')",
+                &st, err);
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *col = (const char *)sqlite3_column_text(st, 0);
+    size_t i = 0;
+    while (i < c->n_fields && strcasecmp(col, c->fields[i].name) != 0)
+      i++;
+    if (i == c->n_fields)
+      cairn_buf_printf(&extra, "%s%s", extra.len ? ", " : "", col);
+  }
+  if (rc != SQLITE_DONE)
+    rc = fail(s, err, rc, "read the schema");
+  else if (extra.len)
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: %s: table %s has columns "
+                     "contract %s does not (%.120s) and the database was not "
+                     "made by cairn (it has no _cairn_chunks table): it is "
+                     "another application's; point the sink's \"path\" at a "
+                     "file of its own", s->base.ctx->sink_name, s->path,
+                     c->name, c->name, extra.data);
+  else
+    rc = CAIRN_OK;
+  sqlite3_finalize(st);
+  cairn_buf_free(&extra);
+  return rc;
 }
 
 /* CREATE TABLE, indexes and the insert statement from the contract. */
@@ -1511,6 +1554,9 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
       != SQLITE_OK)
     return fail(s, err, 0, "open");
   sqlite3_busy_timeout(s->db, BUSY_MS);
+  rc = check_foreign(s, err);
+  if (rc < 0)
+    return rc;
   sql = cairn_strfmt("PRAGMA page_size=%lld; PRAGMA journal_mode=WAL;"
                      " PRAGMA synchronous=NORMAL; PRAGMA cache_size=-16384;"
                      " PRAGMA wal_autocheckpoint=4000;",

@@ -64,14 +64,34 @@ static const char *schema_sql =
   "  resumed INTEGER, extracted INTEGER, loaded INTEGER, rejected INTEGER,"
   "  chunks INTEGER, chunks_redone INTEGER, message TEXT, outputs TEXT);";
 
+/* What to do about a store SQLite finds damaged (a rerun fails the same
+ * way), said where the error is: by `cairn run`, `status` and `dlq`. */
+static const char *damaged_hint(int rc)
+{
+  switch (rc & 0xff) {
+  case SQLITE_CORRUPT:
+  case SQLITE_NOTADB:
+    return " (the state store is damaged: restore it from a backup, or move"
+           " it and its -wal and -shm files aside to start the state over;"
+           " see docs/operations.md)";
+  default:
+    return "";
+  }
+}
+
+int cairn_state_damaged(const cairn_err *err)
+{
+  return err && err->code == CAIRN_ESTATE && *damaged_hint((int)err->cause);
+}
+
 /* "state PATH: WHAT: why": the file, so that "database or disk is full"
  * says which disk. */
 static int db_fail(cairn_state *st, cairn_err *err, int rc, const char *what)
 {
   const char *path = sqlite3_db_filename(st->db, "main");
-  return CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state %s: %s: %s",
+  return CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state %s: %s: %s%s",
                      path && *path ? path : st->dir, what,
-                     cairn_sqlite_why(st->db));
+                     cairn_sqlite_why(st->db), damaged_hint(rc));
 }
 
 /* Run fixed SQL (no parameters). */
@@ -152,14 +172,17 @@ int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
   if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
                       SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK) {
-    rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: cannot open %s: %s", path,
-                     cairn_sqlite_why(st->db));
+    int sr = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM;
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, sr, "state: cannot open %s: %s%s",
+                     path, cairn_sqlite_why_at(st->db, path),
+                     damaged_hint(sr));
     goto done;
   }
   sqlite3_busy_timeout(st->db, 10000);
-  if (cairn_sqlite_setup(st->db, schema_sql, 10000) != SQLITE_OK)
-    rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: %s: %s", path,
-                     cairn_sqlite_why(st->db));
+  rc = cairn_sqlite_setup(st->db, schema_sql, 10000);
+  if (rc != SQLITE_OK)
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state: %s: %s%s", path,
+                     cairn_sqlite_why(st->db), damaged_hint(rc));
 done:
   free(path);
   if (rc < 0) {
@@ -218,8 +241,9 @@ int cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
       rc = CAIRN_OK;
       break;
     }
-    rc = CAIRN_RAISE(err, CAIRN_ESTATE, 0, "state: cannot read %s: %s", path,
-                     cairn_sqlite_why(st->db));
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, sr, "state: cannot read %s: %s%s",
+                     path, cairn_sqlite_why_at(st->db, path),
+                     damaged_hint(sr));
     sqlite3_close(st->db);
     st->db = NULL;
     if ((sr & 0xff) != SQLITE_READONLY && (sr & 0xff) != SQLITE_CANTOPEN)

@@ -37,6 +37,10 @@ int  cairn_state_open(const char *dir, cairn_state **out, cairn_err *err);
 int  cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
                            cairn_err *err);
 void cairn_state_close(cairn_state *st);   /* NULL ok */
+/* 1 when err is the state store found damaged (not a database, or
+ * malformed): a rerun fails the same way until it is restored or moved
+ * aside, which the message says. */
+int  cairn_state_damaged(const cairn_err *err);
 const char *cairn_state_dir(const cairn_state *st);
 
 /* ---- attempts ------------------------------------------------------ */
