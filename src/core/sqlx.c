@@ -49,7 +49,8 @@ static int unwritable_why(const char *file, int *inodes)
   *inodes = 0;
   if (!file || !*file)
     return 0;
-  fd = open(file, O_WRONLY | O_NOCTTY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO at the path answers ENXIO instead of blocking */
+  fd = open(file, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0 && errno != ENOENT)
     return errno;
   if (fd >= 0)

@@ -19,7 +19,8 @@ int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms);
  * space left on device"), or else, for an I/O or read-only error, why
  * the file or its directory cannot be written ("attempt to write a
  * readonly database: Read-only file system"); "out of memory" when db is
- * NULL (sqlite3_open could not allocate it). The text lives until this thread's next call. */
+ * NULL (sqlite3_open could not allocate it). The text lives until this
+ * thread's next call. */
 const char *cairn_sqlite_why(sqlite3 *db);
 /* The same, for the database at path (NULL: the connection's main file),
  * which a connection that failed to open does not name. */
