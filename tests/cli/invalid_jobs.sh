@@ -57,7 +57,7 @@ for f in "$D"/[0-9]*.json; do
     rc=$?
     set -e
     [ $rc -eq 2 ] || fail "$cmd $name: exit $rc, want 2 ($err)"
-    first=$(printf '%s\n' "$err" | head -n 1)
+    first=${err%%$'\n'*}
     [[ "$first" == "$f:"[0-9]*:[0-9]*": "* ]] || fail "$cmd $name: not file:line:col: [$first]"
     [[ "$first" == *"${want[$name]}"* ]] || fail "$cmd $name: [$first] lacks [${want[$name]}]"
     # every line of run's refusal is a diagnostic with its position
