@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,7 @@ struct run {
  * Both are inert unless set. CAIRN_TEST_KILL_SIGNAL=TERM makes the kill a
  * SIGTERM (what systemd, Kubernetes and timeout send) instead,
  * TERM,INT a SIGTERM then a SIGINT (a stop, then Ctrl-C), and STOP a
- * SIGSTOP, after which the run goes on when continued: the file-system
+ * SIGSTOP (once), after which the run goes on when continued: the file-system
  * fault test changes the disk under a run stopped between two writes. */
 
 static int hook_matches(const char *env, const char *point, long seq,
@@ -104,7 +105,12 @@ static void kill_point(const char *point, long seq, const char *window)
   if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq, window))
     return;
   if (how && strcmp(how, "STOP") == 0) {
-    raise(SIGSTOP);
+    /* once: sink_loaded is met by every sink of the chunk, on their own
+     * threads, and a second stop after the test's SIGCONT would never
+     * be continued */
+    static atomic_int stopped;
+    if (!atomic_exchange(&stopped, 1))
+      raise(SIGSTOP);
     return;
   }
   if (!how || strncmp(how, "TERM", 4) != 0)

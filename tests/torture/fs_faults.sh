@@ -29,7 +29,8 @@ if [ -z "${CAIRN_FS_FAULTS_NS:-}" ]; then
 fi
 source "$(dirname "$0")/../lib.sh"
 # (a run left stopped by a failed check is killed)
-trap '[ -z "${PID:-}" ] || kill -KILL "$PID" 2>/dev/null; umount -q "$T"/*/* 2>/dev/null || true; rm -rf "$T"' EXIT
+# (set -e holds in the trap: every step there must succeed or be excused)
+trap 'kill -KILL "${PID:-}" 2>/dev/null || true; umount -q "$T"/*/* 2>/dev/null || true; rm -rf "$T"' EXIT
 
 demo() { "$CAIRN" run jobs/demo-cost.json --param chunk_rows=50 --log-level warn \
            --state "$1/state" --out "$1/out" >/dev/null 2>>"$1/log"; }
