@@ -31,7 +31,9 @@ for t in tests/cli/*.sh tests/torture/*.sh; do
   [ -e "$t" ] || continue
   name="${t#tests/}"
   start=$(date +%s)
-  if out=$(bash "$t" 2>&1); then
+  # a hung test fails after 10 minutes instead of holding CI (the longest
+  # takes under a minute)
+  if out=$(timeout --kill-after=10 600 bash "$t" 2>&1); then
     pass=$((pass+1)); echo "PASS $name ($(( $(date +%s) - start ))s)"
   else
     fail=$((fail+1)); failed+=("$name"); echo "FAIL $name"; echo "$out" | tail -n 40 | sed 's/^/    /'
