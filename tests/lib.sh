@@ -1,11 +1,25 @@
 # Shared helpers for shell tests: source it, then use $CAIRN, $T (a fresh
-# temp dir removed on exit), fail/expect_eq/expect_exit.
+# temp dir removed on exit by cleanup), fail/expect_eq/expect_exit.
+#
+# A test that mounts file systems under $T sets CAIRN_TEST_MOUNTS=1 before
+# sourcing this: it is started again in a private mount namespace
+# (unshare; a user namespace too when not root), whose mounts end with it,
+# and cleanup unmounts what is left under $T first.
+if [ -n "${CAIRN_TEST_MOUNTS:-}" ] && [ -z "${CAIRN_IN_MOUNT_NS:-}" ]; then
+  if [ "$(id -u)" -eq 0 ]; then ns=(--mount); else ns=(--map-root-user --mount); fi
+  CAIRN_IN_MOUNT_NS=1 exec unshare "${ns[@]}" --propagation private bash "$0" "$@"
+fi
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CAIRN="${CAIRN_BIN:-$ROOT/bin/cairn}"
 T="$(mktemp -d /tmp/cairn-test.XXXXXX)"
-trap 'rm -rf "$T"' EXIT
+# (set -e holds in an EXIT trap too: each step must succeed or be excused)
+cleanup() {
+  [ -z "${CAIRN_TEST_MOUNTS:-}" ] || umount -q "$T"/*/* "$T"/*/*/* 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
 export CAIRN_LOG_FORMAT=json
 unset CAIRN_STATE CAIRN_OUT CAIRN_DISABLE CAIRN_TEST_KILL_AT CAIRN_TEST_FAULT
 
