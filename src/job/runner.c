@@ -1499,7 +1499,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     snprintf(spec, sizeof spec, "%s..%s", o->from, o->to);
   if (o->dry_run) {
     struct cairn_buf b = {0};
-    size_t missed = o->from || o->fresh ? 0
+    size_t missed = o->from || o->fresh ||
+                    job->window_kind == CAIRN_WINDOW_NONE ? 0
                     : preview_catch_up(job, o, &windows, &n_windows);
     cairn_buf_printf(&b, "would run %zu window%s (%s .. %s", n_windows,
                      n_windows == 1 ? "" : "s", windows[0].key,
