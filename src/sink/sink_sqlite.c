@@ -739,8 +739,13 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     if (rc < 0)
       goto done;
   }
-  rc = prep(s, "SELECT coalesce(max(seq), 0) FROM _cairn_chunks WHERE"
-               " job=? AND window=?", &s->max_seq, err);
+  /* The window's last chunk, and the first chunk (and how many) loaded
+   * under another version of the contract than this run's. */
+  rc = prep(s, "SELECT coalesce(max(c.seq), 0), o.seq, o.contract, o.n"
+               " FROM _cairn_chunks AS c LEFT JOIN (SELECT min(seq) AS seq,"
+               " contract, count(*) AS n FROM _cairn_chunks WHERE job=?1 AND"
+               " window=?2 AND contract IS NOT ?3 HAVING n > 0) AS o WHERE"
+               " c.job=?1 AND c.window=?2", &s->max_seq, err);
   if (rc == CAIRN_OK)
     rc = prep(s, "INSERT INTO _cairn_chunks(job, window, seq, rows, contract)"
                  " VALUES(?, ?, ?, ?, ?)", &s->mark, err);
@@ -765,21 +770,43 @@ done:
   return rc;
 }
 
+/* The highest seq of w the table holds. Chunks of w loaded under another
+ * version of the contract (an earlier cairn, before an upgrade, was killed
+ * in the window) refuse the resume: finishing the window under this
+ * version would leave one window, and the bundle beside it, half in each
+ * (a field the new version adds or maps NULL in the old chunks only), with
+ * nothing said. --fresh forgets the window (reset_window) and loads it
+ * again, all under this version. */
 static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
                               long *seq_out, cairn_err *err)
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
+  const struct cairn_contract *c = base->ctx->contract;
+  const char *version = c->version ? c->version : "";
   int rc;
 
   sqlite3_reset(s->max_seq);
   sqlite3_bind_text(s->max_seq, 1, base->ctx->job, -1, SQLITE_STATIC);
   sqlite3_bind_text(s->max_seq, 2, w->key, -1, SQLITE_STATIC);
+  sqlite3_bind_text(s->max_seq, 3, version, -1, SQLITE_STATIC);
   rc = sqlite3_step(s->max_seq);
   if (rc != SQLITE_ROW)
     return fail(s, err, rc, "read durable seq");
   *seq_out = (long)sqlite3_column_int64(s->max_seq, 0);
+  rc = CAIRN_OK;
+  if (sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL)
+    rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: %s: window %s holds %lld "
+                     "of its %ld chunks (the first: chunk %lld) loaded under "
+                     "contract %s %s, by a cairn from before an upgrade, and "
+                     "this run loads %s %s: resuming would leave the window "
+                     "half in each; rerun with --fresh to load it again "
+                     "under %s", base->ctx->sink_name, s->path, w->key,
+                     (long long)sqlite3_column_int64(s->max_seq, 3),
+                     *seq_out, (long long)sqlite3_column_int64(s->max_seq, 1),
+                     c->name, (const char *)sqlite3_column_text(s->max_seq, 2),
+                     c->name, version, version);
   sqlite3_reset(s->max_seq);
-  return CAIRN_OK;
+  return rc;
 }
 
 /* How a decimal (JSON number grammar, exact text) is bound. One pass over
