@@ -24,6 +24,12 @@ export CAIRN_LOG_FORMAT=json
 unset CAIRN_STATE CAIRN_OUT CAIRN_DISABLE CAIRN_TEST_KILL_AT CAIRN_TEST_FAULT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# ... | has [GREP-OPTIONS] PATTERN: grep -q that reads its input to the end.
+# grep -q exits at the first match, and the command before it then dies
+# of SIGPIPE if it writes more, which pipefail counts as the pipeline
+# failing: a check that fails now and then, on timing alone. (For the
+# same reason a pipeline takes its first line with sed -n 1p, not head.)
+has() { grep "$@" >/dev/null; }
 # uses JOBFILE K=V...: the --param flags for those K the job file names
 # (a job refuses a --param it has none of), one per line for mapfile.
 uses() {

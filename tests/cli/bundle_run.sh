@@ -115,7 +115,7 @@ done
 mkdir -p "$T/unsigned"
 (unset CAIRN_SECRET_EVIDENCE_SIGNING_KEY; run "$T/unsigned") || fail "unsigned run failed"
 grep -q "will be unsigned" "$T/unsigned/log" || fail "no unsigned warning"
-"$CAIRN" verify "$(bundle "$T/unsigned")" | grep -qx "signature:    none (unsigned bundle)" \
+"$CAIRN" verify "$(bundle "$T/unsigned")" | has -x "signature:    none (unsigned bundle)" \
   || fail "unsigned summary"
 expect_exit 4 "$CAIRN" verify "$(bundle "$T/unsigned")" --pubkey "$T/pub.pem" 2>/dev/null
 

@@ -102,7 +102,7 @@ cp -a "$B" "$T/unsigned"
 rm "$T/unsigned/manifest.sig"
 manifest null > "$T/unsigned/manifest.json"
 pack "$T/unsigned.tar" "$T/unsigned" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
-"$CAIRN" verify "$T/unsigned.tar" | grep -qx "signature:    none (unsigned bundle)" || fail "unsigned summary"
+"$CAIRN" verify "$T/unsigned.tar" | has -x "signature:    none (unsigned bundle)" || fail "unsigned summary"
 expect_fail "$T/unsigned.tar" "manifest.json: bundle is unsigned" --pubkey "$T/pub.pem"
 
 # -- a bundle that names things with newlines cannot print lines of its own
@@ -150,7 +150,7 @@ expect_fail "$T/damaged.tar" "$T/damaged.tar: not a readable tar archive (Damage
 tamper() { python3 tests/cli/tar_tamper.py "$1" "$T/good.tar" "$T/$1.tar"; }
 tamper global
 mkdir "$T/g" && tar -xf "$T/global.tar" -C "$T/g"
-zstdcat "$T/g/parts/all/2.ndjson.zst" | grep -qF '"injected"' \
+zstdcat "$T/g/parts/all/2.ndjson.zst" | has -F '"injected"' \
   || fail "tar -xf does not see the injected record"
 expect_eq "$(python3 -c 'import sys, tarfile
 t = tarfile.open(sys.argv[1]); m = t.getmembers()[-1]
@@ -162,7 +162,7 @@ expect_fail "$T/global.tar" \
 tamper padding
 expect_fail "$T/padding.tar" "padding.tar: parts/all/2.ndjson.zst: padding after its data is not zero"
 tamper trailer
-tar -itf "$T/trailer.tar" | grep -qx extra.txt || fail "tar -i does not see the trailer"
+tar -itf "$T/trailer.tar" | has -x extra.txt || fail "tar -i does not see the trailer"
 expect_fail "$T/trailer.tar" "trailer.tar: bytes after the end of the archive are not zero"
 tamper two-L
 expect_eq "$(python3 -c 'import sys, tarfile; print(tarfile.open(sys.argv[1]).getnames()[-1])' \

@@ -273,7 +273,7 @@ CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/b
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$(by_id "$T/blob5")" "$first" "blob export in 1000-byte pieces = the local run folder"
 expect_eq "$(grep -c 'part_0_0001.csv bytes=' "$T/blob5-server.log")" 7 "6966 bytes in 7 pieces"
-expect_eq "$(grep 'part_1_0001.csv.gz' "$T/blob5-server.log" | head -n 1 | awk '{print $3}')" \
+expect_eq "$(grep 'part_1_0001.csv.gz' "$T/blob5-server.log" | sed -n 1p | awk '{print $3}')" \
   "bytes=700-1699" "the partial download continues at byte 700"
 grep -q 'continuing its download at byte 700' "$T/blob5/log" || fail "no continue message"
 cmp "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \

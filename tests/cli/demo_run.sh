@@ -59,12 +59,12 @@ expect_eq "$rows_now" "$(sqlite3 "$T/out/warehouse.db.first" 'SELECT * FROM cost
 grep -q -- '--fresh: starting over (no chunk checkpoint to discard)' "$T/fresh2.log" || fail "fresh again: $(cat "$T/fresh2.log")"
 
 # --dry-run touches nothing.
-"$CAIRN" run jobs/demo-cost.json --state "$T/dry" --out "$T/dry" --dry-run | grep -q "nothing run" || fail dry-run
+"$CAIRN" run jobs/demo-cost.json --state "$T/dry" --out "$T/dry" --dry-run | has "nothing run" || fail dry-run
 [ ! -e "$T/dry" ] || fail "dry-run created files"
 # Disabled by environment: says so and exits 0.
-CAIRN_DISABLE=other,demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" | grep -q disabled || fail "CAIRN_DISABLE"
+CAIRN_DISABLE=other,demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" | has disabled || fail "CAIRN_DISABLE"
 # A list written with blanks after its commas pauses every job it names.
-CAIRN_DISABLE="other, demo-cost" "$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>/dev/null | grep -q disabled ||
+CAIRN_DISABLE="other, demo-cost" "$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>/dev/null | has disabled ||
   fail "CAIRN_DISABLE with a blank after the comma"
 # --json prints one JSON object on every path, also when nothing ran.
 expect_eq "$(CAIRN_DISABLE=demo-cost "$CAIRN" run jobs/demo-cost.json "${S[@]}" --json 2>/dev/null | jq -r '.status, .exit_code' | tr '\n' ' ')" \

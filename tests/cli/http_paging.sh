@@ -61,7 +61,7 @@ for spec in arg:arg:cmdb_ci:5 policy:policy:policy_posture:5 graph-users:graph-u
   check_traceparents "$T/$job-clean.mock.log"
   check_traceparents "$T/$job-faulted.mock.log"
   # The traceparent in our own request log names the same trace.
-  tid=$(jq -r '.headers.traceparent[3:35]' "$T/$job-faulted.mock.log" | head -n 1)
+  tid=$(jq -r '.headers.traceparent[3:35]' "$T/$job-faulted.mock.log" | sed -n 1p)
   grep -q "\"trace_id\":\"$tid\"" "$T/$job-faulted.log" || fail "$job: trace id not logged"
 done
 echo "6 jobs x 5 paging styles: faulted runs equal clean runs"

@@ -48,7 +48,7 @@ for spec in arg:arg servicenow:servicenow-cmdb; do
   for d in "$T/$job-rec/state" "$T/$job-replay/state"; do
     for s in "$ARM_SECRET" "$SNOW_PASS" "$TOKEN" "$BASIC"; do
       grep -rqaF -- "$s" "$d" && fail "$job: secret ${s:0:6}... found in $d"
-      find "$d" -name '*.zst' -exec zstd -dcq {} + | grep -qaF -- "$s" && fail "$job: secret in a spool of $d"
+      find "$d" -name '*.zst' -exec zstd -dcq {} + | has -aF -- "$s" && fail "$job: secret in a spool of $d"
     done
   done
   [ -n "$(find "$T/$job-rec/state" -name '*.zst')" ] || fail "$job: no spool kept to inspect"

@@ -26,7 +26,7 @@ clean() {  # FILE-OR-DIR...: no form of the key (nor the server's signature)
     for s in "${FORMS[@]}"; do
       if [ -d "$f" ]; then
         grep -rqaF -- "$s" "$f" && fail "${s:0:8}... found under $f"
-        find "$f" -name '*.db' -exec sqlite3 {} .dump \; | grep -qaF -- "$s" &&
+        find "$f" -name '*.db' -exec sqlite3 {} .dump \; | has -aF -- "$s" &&
           fail "${s:0:8}... found in a database under $f"
       else
         grep -qaF -- "$s" "$f" && fail "${s:0:8}... found in $f"

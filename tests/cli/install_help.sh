@@ -55,7 +55,7 @@ for c in status dlq; do
     fail "$c without state: [$err]"
   [ ! -e "$T/nostate" ] || fail "$c created $T/nostate"
 done
-"$CAIRN" status demo-cost --state "$T/s" | grep -q "demo-cost .*done" || fail "status of the run above"
+"$CAIRN" status demo-cost --state "$T/s" | has "demo-cost .*done" || fail "status of the run above"
 set +e; err=$("$CAIRN" status --runs abc --state "$T/s" 2>&1 >/dev/null); rc=$?; set -e
 expect_eq "$rc $err" "2 cairn status: bad --runs 'abc' (a count from 1)" "status --runs abc"
 expect_eq "$("$CAIRN" status --runs 1 --json --state "$T/s" | jq '.runs | length')" 1 "status --runs 1"
@@ -63,7 +63,7 @@ set +e; err=$("$CAIRN" status demo-cost other --state "$T/s" 2>&1 >/dev/null); r
 expect_eq "$rc $err" "2 cairn status: one JOB at most (got 'demo-cost' and 'other')" "status with two jobs"
 # status and dlq take a job file whose file name is not its name.
 cp jobs/demo-cost.json "$T/nightly-costs.json"
-"$CAIRN" status "$T/nightly-costs.json" --state "$T/s" | grep -q "demo-cost .*done" ||
+"$CAIRN" status "$T/nightly-costs.json" --state "$T/s" | has "demo-cost .*done" ||
   fail "status of a job file named otherwise"
-expect_eq "$("$CAIRN" dlq "$T/nightly-costs.json" --state "$T/s" | head -n 1)" \
+expect_eq "$("$CAIRN" dlq "$T/nightly-costs.json" --state "$T/s" | sed -n 1p)" \
   "0 quarantined records for demo-cost" "dlq of a job file named otherwise"

@@ -21,7 +21,7 @@ source "$(dirname "$0")/../lib.sh"
 export CAIRN_TEST_FAST_RETRY=1
 
 # ---- locales ------------------------------------------------------------
-have_locale() { locale -a 2>/dev/null | grep -qix "${1}.utf-\?8"; }
+have_locale() { locale -a 2>/dev/null | has -ix "${1}.utf-\?8"; }
 if ! have_locale de_DE || ! have_locale tr_TR; then
   command -v localedef >/dev/null && [ -d /usr/share/i18n/locales ] ||
     fail "de_DE.UTF-8 and tr_TR.UTF-8 are missing and cannot be generated: install the Debian package locales (make deps)"

@@ -42,7 +42,7 @@ grep -q '^cairn_run_success{job="demo-cost"} 1$' "$P" || fail "run_success: $(ca
 grep -q '^cairn_records_total{job="demo-cost",stage="loaded"} 2000$' "$P" \
   || fail "records loaded: $(cat "$P")"
 grep -q '^cairn_run_in_progress{job="demo-cost"} 0$' "$P" || fail "in_progress"
-ls "$T/m" | grep -qv '\.prom$' && fail "temp file left: $(ls "$T/m")"
+ls "$T/m" | has -v '\.prom$' && fail "temp file left: $(ls "$T/m")"
 ok_ts=$(sed -n 's/^cairn_last_success_timestamp_seconds{job="demo-cost"} //p' "$P")
 [ -n "$ok_ts" ] || fail "no last success time"
 

@@ -68,7 +68,7 @@ PY
 # The memory bound (1 GB of address space) cannot apply under ASan, which
 # reserves terabytes of shadow memory up front (make asan).
 limit="ulimit -v 1000000"
-ldd "$CAIRN" 2>/dev/null | grep -q libasan && limit=:
+ldd "$CAIRN" 2>/dev/null | has libasan && limit=:
 for n in 17 100000; do
   nest $n "$T/nest.json"
   set +e; err=$($limit; "$CAIRN" validate "$T/nest.json" 2>&1 >/dev/null); rc=$?; set -e

@@ -69,9 +69,9 @@ CAIRN_TEST_KILL_AT=loaded:1 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state
 set -e
 expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '.runs[0].status')" \
   running "killed run before the next"
-"$CAIRN" status demo-cost --state "$T/k-state" | grep -q "loaded=- rejected=- chunks=- redone=- " ||
+"$CAIRN" status demo-cost --state "$T/k-state" | has "loaded=- rejected=- chunks=- redone=- " ||
   fail "a killed run's counts show as -: $("$CAIRN" status demo-cost --state "$T/k-state" | sed -n 3p)"
-"$CAIRN" status demo-cost --state "$T/k-state" | grep -q "running exit=- " ||
+"$CAIRN" status demo-cost --state "$T/k-state" | has "running exit=- " ||
   fail "no exit code shows as -: $("$CAIRN" status demo-cost --state "$T/k-state" | head -n 2)"
 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" --out "$T/k-out" >/dev/null 2>&1 || fail "resume"
 expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '[.runs[].status] | join(" ")')" \

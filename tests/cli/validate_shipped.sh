@@ -7,4 +7,4 @@ unset $(env | sed -n 's/^\(CAIRN_SECRET_[A-Z0-9_]*\)=.*/\1/p') CREDENTIALS_DIREC
 out=$("$CAIRN" validate jobs/*.json sinks/*.json 2>"$T/err") || fail "validate: $(grep -v note: "$T/err")"
 n=$(ls jobs/*.json sinks/*.json | wc -l)
 expect_eq "$(grep -c ': ok$' <<<"$out")" "$n" "every file ok"
-! grep -v ': note: ' "$T/err" | grep -q . || fail "unexpected stderr: $(cat "$T/err")"
+! grep -v ': note: ' "$T/err" | has . || fail "unexpected stderr: $(cat "$T/err")"

@@ -47,7 +47,7 @@ full() {
     [ $rc -eq 3 ] || fail "$name $where ${kb}k ($attempt): exit $rc, want 3: $(tail -n 2 "$d/log")"
     msg=$(jq -r 'select(.level == "error") | .msg' "$d/log" | tail -n 1)
     grep -Eq "$FULL" <<<"$msg" || fail "$name $where ${kb}k: not a disk-full failure: $msg"
-    file=$(grep -oE "$d/$where/[^ :]+" <<<"$msg" | head -n 1) ||
+    file=$(grep -oE "$d/$where/[^ :]+" <<<"$msg" | sed -n 1p) ||
       fail "$name $where ${kb}k: the message does not name the file: $msg"
     [ ! -s "$d/out/warehouse.db" ] ||
       expect_eq "$(sqlite3 "$d/out/warehouse.db" 'PRAGMA integrity_check')" ok "$name $where ${kb}k: warehouse integrity"
@@ -102,6 +102,6 @@ sweep graph azure-resource-graph state 8 8
 full graph azure-resource-graph state/spool 4 4096
 # where the disks filled: each sweep must have reached every kind of file
 for s in out/warehouse.db out/evidence/demo-cost/.staging/ out/evidence/demo-cost/demo-cost-all.tar state/cairn.db state/spool/; do
-  printf '%s\n' "${!stages[@]}" | grep -q "^$s" || fail "no case filled the disk at $s (${!stages[*]})"
+  printf '%s\n' "${!stages[@]}" | has "^$s" || fail "no case filled the disk at $s (${!stages[*]})"
 done
 echo "disk full: $cases cases, full at: ${!stages[*]}; all identical to the uninterrupted run once the disk had room"

@@ -137,7 +137,7 @@ demo "$d" || fail "foreign warehouse moved: the run failed"
 same "$d" "foreign warehouse moved"
 # a table cairn made, stopped before _cairn_chunks (a full disk), is its own
 d="$T/own"; mkdir -p "$d/out"
-sqlite3 "$d/out/warehouse.db" "$(sqlite3 "$T/ref/out/warehouse.db" '.schema cost_record' | head -n 1)"
+sqlite3 "$d/out/warehouse.db" "$(sqlite3 "$T/ref/out/warehouse.db" '.schema cost_record' | sed -n 1p)"
 demo "$d" || fail "a bare cost_record table of the contract's columns was refused: $(tail -n 2 "$d/log")"
 same "$d" "bare own table"
 
