@@ -16,6 +16,8 @@ CAIRN="${CAIRN_BIN:-$ROOT/bin/cairn}"
 T="$(mktemp -d /tmp/cairn-test.XXXXXX)"
 # (set -e holds in an EXIT trap too: each step must succeed or be excused)
 cleanup() {
+  # servers and runs a failed check left running in the background
+  kill $(jobs -p) 2>/dev/null || true
   [ -z "${CAIRN_TEST_MOUNTS:-}" ] || umount -q "$T"/*/* "$T"/*/*/* 2>/dev/null || true
   rm -rf "$T"
 }

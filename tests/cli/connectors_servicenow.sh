@@ -12,7 +12,6 @@
 #     sys_updated_on (not recorded, so that run fails; only its request
 #     matters here).
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export CAIRN_TEST_FAST_RETRY=1   # the 429 wait is accounted, not slept
 export CAIRN_SECRET_SN_USER=cairn.integration CAIRN_SECRET_SN_PASSWORD=test-only-sn-password

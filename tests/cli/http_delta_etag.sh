@@ -6,7 +6,6 @@
 #    the second pulls only the changes from it, the third finds it
 #    expired (410) and falls back to a full sync with a warning.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_SECRET_GRAPH_CLIENT_SECRET=graph-secret-9a2e44 CAIRN_SECRET_BLOB_SAS_SIG=sas-sig-Zx81Qm
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d

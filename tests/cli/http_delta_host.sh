@@ -6,7 +6,6 @@
 # to get going again (delete the link: a full sync); once deleted, the run
 # does a full round.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export CAIRN_TEST_FAST_RETRY=1
 source tests/data/connectors/entra-users.env

@@ -5,7 +5,6 @@
 # `cairn mock` (the foreign host is a second mock on 127.0.0.2 that logs
 # every request), and offline from the recording.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_SECRET_ARM_CLIENT_SECRET=arm-secret-5d1f07
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d

@@ -5,7 +5,6 @@
 # truncated body injected as without faults; every request carries a
 # valid W3C traceparent, one trace id per run and a new span id each.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_TEST_FAST_RETRY=1
 export CAIRN_SECRET_ARM_CLIENT_SECRET=arm-secret-5d1f07 CAIRN_SECRET_GRAPH_CLIENT_SECRET=graph-secret-9a2e44
 export CAIRN_SECRET_SNOW_PASSWORD=snow-pass-71c3aa CAIRN_SECRET_SCIM_TOKEN=scim-token-0be917

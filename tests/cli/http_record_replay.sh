@@ -6,7 +6,6 @@
 # state/. The OAuth2 token endpoint is called once per run, and once
 # more after a forced 401 -- never per page.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_TEST_FAST_RETRY=1
 ARM_SECRET=arm-Secret-7f3a9c1e55
 SNOW_PASS=snow-Pass-0c81d9e2aa

@@ -4,7 +4,6 @@
 # page that was already spooled, and ends with the same sqlite3 .dump as
 # an uninterrupted run. Counted from the mock's request log.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_SECRET_SNOW_PASSWORD=snow-pass-71c3aa
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 JOB=tests/data/http-jobs/servicenow.json

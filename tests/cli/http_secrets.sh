@@ -6,7 +6,6 @@
 # without the key and the job's key is put back when the link is followed,
 # also after a restart; a recording redacts it to REDACTED and replays.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 export CAIRN_TEST_FAST_RETRY=1
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 KEY='fake+Key/Sec=ret0'                  # obviously fake

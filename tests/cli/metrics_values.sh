@@ -3,7 +3,6 @@
 # records and times, then each metric's value in the written .prom file,
 # which `promtool check metrics` must accept.
 source "$(dirname "$0")/../lib.sh"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 command -v promtool >/dev/null || fail "promtool missing (make deps installs prometheus)"
 export CAIRN_TEST_FAST_RETRY=1 CAIRN_SECRET_SCIM_TOKEN=scim-token-0be917
 export CAIRN_TEST_NOW=1800000000
