@@ -1445,16 +1445,15 @@ static size_t preview_catch_up(const struct cairn_job *job,
   cairn_state *st = NULL;
   cairn_err err = {0};
   long attempt = 0;
-  int on_disk, open = 0;
+  int on_disk;
   size_t k = 0;
 
   if (access(path, F_OK) == 0) {
     if (cairn_state_open_read(o->state_dir, &st, &on_disk, &err) < 0 ||
-        cairn_state_attempt_find(st, job->name, "", &attempt, &open,
-                                 &err) < 0)
+        cairn_state_open_attempt(st, job->name, "", &attempt, &err) < 0)
       cairn_warn("the windows an interrupted attempt missed were not looked "
                  "for: %s", err.msg);
-    else if (open)
+    else if (attempt)
       k = catch_up(st, job, attempt, 1, windows, n);
   }
   cairn_state_close(st);

@@ -160,7 +160,7 @@ int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
 {
   cairn_state *st = cairn_xcalloc(1, sizeof *st);
   char *path = NULL;
-  int rc;
+  int rc, sr; /* a CAIRN_* code, a SQLite one */
 
   *out = NULL;
   st->dir = cairn_xstrdup(dir);
@@ -172,17 +172,17 @@ int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
   if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
                       SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
       != SQLITE_OK) {
-    int sr = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM;
+    sr = st->db ? sqlite3_errcode(st->db) : SQLITE_NOMEM;
     rc = CAIRN_RAISE(err, CAIRN_ESTATE, sr, "state: cannot open %s: %s%s",
                      path, cairn_sqlite_why_at(st->db, path),
                      damaged_hint(sr));
     goto done;
   }
   sqlite3_busy_timeout(st->db, 10000);
-  rc = cairn_sqlite_setup(st->db, schema_sql, 10000);
-  if (rc != SQLITE_OK)
-    rc = CAIRN_RAISE(err, CAIRN_ESTATE, rc, "state: %s: %s%s", path,
-                     cairn_sqlite_why(st->db), damaged_hint(rc));
+  sr = cairn_sqlite_setup(st->db, schema_sql, 10000);
+  if (sr != SQLITE_OK)
+    rc = CAIRN_RAISE(err, CAIRN_ESTATE, sr, "state: %s: %s%s", path,
+                     cairn_sqlite_why(st->db), damaged_hint(sr));
 done:
   free(path);
   if (rc < 0) {
@@ -296,27 +296,13 @@ static char *window_spool_dir(cairn_state *st, const char *job,
   return cairn_strfmt("%s/spool/%s/%s", st->dir, job, window);
 }
 
-int cairn_state_attempt_find(cairn_state *st, const char *job,
-                             const char *spec, long *attempt, int *open,
-                             cairn_err *err)
+int cairn_state_open_attempt(cairn_state *st, const char *job,
+                             const char *spec, long *attempt, cairn_err *err)
 {
-  sqlite3_stmt *s = NULL;
-  int rc = prep(st, "SELECT attempt, status FROM attempts WHERE job=? AND"
-                    " spec=?", &s, err);
-  *attempt = 0;
-  *open = 0;
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, spec);
-  rc = sqlite3_step(s);
-  if (rc == SQLITE_ROW) {
-    *attempt = sqlite3_column_int(s, 0);
-    *open = strcmp((const char *)sqlite3_column_text(s, 1), "open") == 0;
-  }
-  rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
-                                             : db_fail(st, err, rc, "query");
-  sqlite3_finalize(s);
+  int64_t a;
+  int rc = query_int(st, "SELECT attempt FROM attempts WHERE job=? AND"
+                         " spec=? AND status='open'", job, spec, &a, err);
+  *attempt = (long)a;
   return rc;
 }
 
@@ -326,7 +312,7 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
 {
   sqlite3_stmt *s = NULL;
   long cur = 0;
-  int open = 0, rc;
+  int open, rc;
 
   *attempt = 0;
   *resumed = 0;
@@ -334,9 +320,11 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
   rc = begin(st, err);
   if (rc < 0)
     return rc;
-  rc = cairn_state_attempt_find(st, job, spec, &cur, &open, err);
+  /* (a finished attempt's number is counted by the max below) */
+  rc = cairn_state_open_attempt(st, job, spec, &cur, err);
   if (rc < 0)
     goto fail;
+  open = cur > 0;
   if (open && !fresh) {
     *attempt = cur;
     *resumed = 1;

@@ -52,11 +52,10 @@ const char *cairn_state_dir(const cairn_state *st);
 int cairn_state_attempt_begin(cairn_state *st, const char *job,
                               const char *spec, int fresh, long *attempt,
                               int *resumed, long *discarded, cairn_err *err);
-/* The attempt of (job, spec), *open when it is interrupted (a run would
- * resume it); *attempt 0 when there is none. Reads only. */
-int cairn_state_attempt_find(cairn_state *st, const char *job,
-                             const char *spec, long *attempt, int *open,
-                             cairn_err *err);
+/* The interrupted attempt of (job, spec), the one a run would resume;
+ * *attempt 0 when none is (attempts are numbered from 1). Reads only. */
+int cairn_state_open_attempt(cairn_state *st, const char *job,
+                             const char *spec, long *attempt, cairn_err *err);
 int cairn_state_attempt_done(cairn_state *st, const char *job,
                              const char *spec, cairn_err *err);
 
