@@ -3,11 +3,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/sqlx.h"
 #include "core/clock.h"
+#include "core/mem.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <libgen.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -41,10 +43,10 @@ int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms)
  * ENOENT of its read-only retry); 0 when none of these. */
 static int unwritable_why(const char *file, int *inodes)
 {
-  const char *slash;
-  char dir[PATH_MAX];
   struct statvfs vfs;
-  int fd;
+  char *copy;
+  const char *dir;
+  int fd, why = 0;
 
   *inodes = 0;
   if (!file || !*file)
@@ -55,20 +57,17 @@ static int unwritable_why(const char *file, int *inodes)
     return errno;
   if (fd >= 0)
     close(fd);
-  slash = strrchr(file, '/');
-  if (!slash || (size_t)(slash - file) >= sizeof dir)
-    return 0;
-  memcpy(dir, file, (size_t)(slash - file));
-  dir[slash - file] = '\0';
-  if (!*dir)
-    snprintf(dir, sizeof dir, "/");
-  if (access(dir, W_OK | X_OK) != 0)
-    return errno;
-  if (statvfs(dir, &vfs) == 0 && vfs.f_files > 0 && vfs.f_favail == 0) {
+  copy = cairn_xstrdup(file);
+  dir = dirname(copy);
+  if (access(dir, W_OK | X_OK) != 0) {
+    why = errno;
+  } else if (statvfs(dir, &vfs) == 0 && vfs.f_files > 0 &&
+             vfs.f_favail == 0) {
     *inodes = 1;
-    return ENOSPC;
+    why = ENOSPC;
   }
-  return 0;
+  free(copy);
+  return why;
 }
 
 const char *cairn_sqlite_why(sqlite3 *db)
