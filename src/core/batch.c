@@ -25,6 +25,20 @@ long cairn_contract_field(const struct cairn_contract *c, const char *name)
   return -1;
 }
 
+int cairn_contract_mixed(cairn_err *err, const struct cairn_contract *c,
+                         const char *where, const char *window, long long n,
+                         long long of, long long first, const char *was)
+{
+  const char *now = c->version ? c->version : "";
+  return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: window %s holds %lld of "
+                     "its %lld chunks (the first: chunk %lld) loaded under "
+                     "contract %s %s, by a cairn from before an upgrade, and "
+                     "this run loads %s %s: resuming would leave the window "
+                     "half in each; rerun with --fresh to load it again "
+                     "under %s", where, window, n, of, first, c->name,
+                     was ? was : "(unrecorded)", c->name, now, now);
+}
+
 unsigned cairn_contract_part_cut(const struct cairn_contract *c, size_t k)
 {
   if (c->partition_cut)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "core/err.h"
 
 /* ---- contracts ------------------------------------------------------- */
 
@@ -59,6 +60,15 @@ unsigned cairn_contract_part_cut(const struct cairn_contract *c, size_t k);
 
 /* Index of a field by name, or -1. */
 long cairn_contract_field(const struct cairn_contract *c, const char *name);
+
+/* The refusal (CAIRN_ECHANGED) of a resume into window `window`, which
+ * holds n of its `of` chunks (the first: chunk `first`) loaded under
+ * version `was` of c by a cairn from before an upgrade: finishing it under
+ * c would leave the window, and every sink's copy, half in each. `where`
+ * names what holds them (a sink and its file, or the state store). */
+int cairn_contract_mixed(cairn_err *err, const struct cairn_contract *c,
+                         const char *where, const char *window, long long n,
+                         long long of, long long first, const char *was);
 
 /* ---- windows ---------------------------------------------------------- */
 

@@ -34,6 +34,27 @@ int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms)
   }
 }
 
+int cairn_sqlite_has_column(sqlite3 *db, const char *tbl, const char *name,
+                            int *has)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1)"
+                                  " WHERE name=?2 COLLATE NOCASE", -1, &st,
+                              NULL);
+  *has = 0;
+  if (rc != SQLITE_OK)
+    return rc;
+  sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    *has = sqlite3_column_int(st, 0) > 0;
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
 /* Why the database file cannot be written, when it cannot: the errno of
  * opening it for writing (not access(2): a file system an error made
  * read-only, such as ext4's errors=remount-ro, refuses the open but not

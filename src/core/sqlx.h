@@ -14,6 +14,11 @@
  * sqlite3_exec code. */
 int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms);
 
+/* *has = whether table tbl of db's main schema has a column by that name
+ * (as SQLite compares names: ASCII case folded). Returns a SQLite code. */
+int cairn_sqlite_has_column(sqlite3 *db, const char *tbl, const char *name,
+                            int *has);
+
 /* The connection's last error for a message: sqlite3_errmsg and, when the
  * operating system's error is behind it, that too ("disk I/O error: No
  * space left on device"), or else, for an I/O or read-only error, why

@@ -789,6 +789,28 @@ static int reread_chunk(cairn_source *src, long seq,
 
 /* ---- one window ------------------------------------------------------------------ */
 
+/* Refuse to resume a window a cairn from before an upgrade began under
+ * another version of the contract: whatever the sinks (a bundle keeps no
+ * version of its own), the window would end half in each. The SQLite
+ * sink checks its own record too, for a store from before the state
+ * recorded versions. */
+static int check_contract(struct run *r, cairn_err *err)
+{
+  const struct cairn_contract *c = r->job->contract;
+  struct cairn_contract_other o;
+  char *where;
+  int rc = cairn_state_contract_other(r->st, r->job->name, r->w,
+                                      c->version ? c->version : "", &o, err);
+  if (rc < 0 || o.n == 0)
+    return rc;
+  where = cairn_strfmt("state %s", cairn_state_dir(r->st));
+  rc = cairn_contract_mixed(err, c, where, r->w->key, o.n, o.of, o.first,
+                            o.contract);
+  free(where);
+  free(o.contract);
+  return rc;
+}
+
 static int run_window(struct run *r, cairn_err *err)
 {
   struct cairn_job *job = r->job;
@@ -831,6 +853,9 @@ static int run_window(struct run *r, cairn_err *err)
     if (rc < 0)
       goto done;
   }
+  rc = check_contract(r, err);
+  if (rc < 0)
+    goto done;
 
   /* Resume point: the smallest durable seq of the state and every sink. */
   rc = cairn_state_loaded_seq(r->st, job->name, w, &state_seq, err);
@@ -1028,6 +1053,8 @@ static int run_window(struct run *r, cairn_err *err)
     w_rejs += (int64_t)r->batch->n_rejects;
     if (row.stage < CAIRN_STAGE_TRANSFORMED) {
       rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
+                                         job->contract->version
+                                             ? job->contract->version : "",
                                          err);
       if (rc < 0)
         goto done;

@@ -494,26 +494,19 @@ static int ensure_column(struct sqlite_sink *s, const char *tbl,
                          cairn_err *err)
 {
   struct cairn_buf b = {0};
-  sqlite3_stmt *st = NULL;
-  int rc = prep(s, "SELECT count(*) FROM pragma_table_info(?1) WHERE"
-                   " name=?2 COLLATE NOCASE", &st, err);
+  int has, rc = cairn_sqlite_has_column(s->db, tbl, name, &has);
   *added = 0;
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) != SQLITE_ROW)
-    rc = fail(s, err, sqlite3_errcode(s->db), "read the table's columns");
-  else if (sqlite3_column_int(st, 0) == 0) {
-    cairn_buf_puts(&b, "ALTER TABLE ");
-    put_ident(&b, tbl);
-    cairn_buf_puts(&b, " ADD COLUMN ");
-    put_ident(&b, name);
-    cairn_buf_puts(&b, decl);
-    rc = exec(s, b.data, err);
-    *added = rc == CAIRN_OK;
-  }
-  sqlite3_finalize(st);
+  if (rc != SQLITE_OK)
+    return fail(s, err, rc, "read the table's columns");
+  if (has)
+    return CAIRN_OK;
+  cairn_buf_puts(&b, "ALTER TABLE ");
+  put_ident(&b, tbl);
+  cairn_buf_puts(&b, " ADD COLUMN ");
+  put_ident(&b, name);
+  cairn_buf_puts(&b, decl);
+  rc = exec(s, b.data, err);
+  *added = rc == CAIRN_OK;
   cairn_buf_free(&b);
   return rc;
 }
@@ -794,17 +787,15 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
     return fail(s, err, rc, "read durable seq");
   *seq_out = (long)sqlite3_column_int64(s->max_seq, 0);
   rc = CAIRN_OK;
-  if (sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL)
-    rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: %s: window %s holds %lld "
-                     "of its %ld chunks (the first: chunk %lld) loaded under "
-                     "contract %s %s, by a cairn from before an upgrade, and "
-                     "this run loads %s %s: resuming would leave the window "
-                     "half in each; rerun with --fresh to load it again "
-                     "under %s", base->ctx->sink_name, s->path, w->key,
-                     (long long)sqlite3_column_int64(s->max_seq, 3),
-                     *seq_out, (long long)sqlite3_column_int64(s->max_seq, 1),
-                     c->name, (const char *)sqlite3_column_text(s->max_seq, 2),
-                     c->name, version, version);
+  if (sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL) {
+    char *where = cairn_strfmt("%s: %s", base->ctx->sink_name, s->path);
+    rc = cairn_contract_mixed(err, c, where, w->key,
+                              sqlite3_column_int64(s->max_seq, 3), *seq_out,
+                              sqlite3_column_int64(s->max_seq, 1),
+                              (const char *)sqlite3_column_text(s->max_seq,
+                                                                2));
+    free(where);
+  }
   sqlite3_reset(s->max_seq);
   return rc;
 }

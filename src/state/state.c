@@ -48,7 +48,7 @@ static const char *schema_sql =
   "  last INTEGER NOT NULL DEFAULT 0, spool TEXT, meta TEXT,"
   "  raw_bytes INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0,"
   "  rejects INTEGER NOT NULL DEFAULT 0, digest TEXT,"
-  "  load_count INTEGER NOT NULL DEFAULT 0,"
+  "  load_count INTEGER NOT NULL DEFAULT 0, contract TEXT,"
   "  PRIMARY KEY(job, window, seq));"
   "CREATE TABLE IF NOT EXISTS kv("
   "  job TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
@@ -156,6 +156,26 @@ static int query_int(cairn_state *st, const char *sql, const char *a,
                                                : db_fail(st, err, rc, "query");
 }
 
+/* Columns added after the store's first version, for a store an earlier
+ * cairn made: chunks.contract. Checked again in a write transaction, as
+ * another process may be adding it too. A failure leaves the transaction
+ * to the caller's sqlite3_close, which rolls it back. */
+static int add_columns(sqlite3 *db)
+{
+  int has, rc = cairn_sqlite_has_column(db, "chunks", "contract", &has);
+  if (rc != SQLITE_OK || has)
+    return rc;
+  rc = cairn_sqlite_setup(db, "BEGIN IMMEDIATE", 10000);
+  if (rc == SQLITE_OK)
+    rc = cairn_sqlite_has_column(db, "chunks", "contract", &has);
+  if (rc == SQLITE_OK && !has)
+    rc = sqlite3_exec(db, "ALTER TABLE chunks ADD COLUMN contract TEXT",
+                      NULL, NULL, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  return rc;
+}
+
 int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
 {
   cairn_state *st = cairn_xcalloc(1, sizeof *st);
@@ -180,6 +200,8 @@ int cairn_state_open(const char *dir, cairn_state **out, cairn_err *err)
   }
   sqlite3_busy_timeout(st->db, 10000);
   sr = cairn_sqlite_setup(st->db, schema_sql, 10000);
+  if (sr == SQLITE_OK)
+    sr = add_columns(st->db);
   if (sr != SQLITE_OK)
     rc = CAIRN_RAISE(err, CAIRN_ESTATE, sr, "state: %s: %s%s", path,
                      cairn_sqlite_why(st->db), damaged_hint(sr));
@@ -638,6 +660,36 @@ int cairn_state_loaded_seq(cairn_state *st, const char *job,
   return rc;
 }
 
+int cairn_state_contract_other(cairn_state *st, const char *job,
+                               const struct cairn_window *w,
+                               const char *contract,
+                               struct cairn_contract_other *out,
+                               cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, "SELECT o.n, (SELECT max(seq) FROM chunks WHERE job=?1"
+                    " AND window=?2), o.first, o.contract FROM (SELECT"
+                    " count(*) AS n, min(seq) AS first, contract FROM chunks"
+                    " WHERE job=?1 AND window=?2 AND contract IS NOT NULL AND"
+                    " contract IS NOT ?3 HAVING n > 0) AS o", &s, err);
+  memset(out, 0, sizeof *out);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
+  bind_text(s, 3, contract);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW) {
+    out->n = sqlite3_column_int64(s, 0);
+    out->of = sqlite3_column_int64(s, 1);
+    out->first = sqlite3_column_int64(s, 2);
+    out->contract = col_dup(s, 3);
+  }
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
+                                               : db_fail(st, err, rc, "query");
+}
+
 int cairn_state_chunk_extracted(cairn_state *st, const char *job,
                                 const struct cairn_window *w, long seq,
                                 const char *cursor_in, const char *cursor_out,
@@ -665,21 +717,23 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, long seq,
                                   const struct cairn_batch *b,
-                                  cairn_err *err)
+                                  const char *contract, cairn_err *err)
 {
   sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
   rc = prep(st, "UPDATE chunks SET stage=max(stage, 2), records=?,"
-                " rejects=? WHERE job=? AND window=? AND seq=?", &s, err);
+                " rejects=?, contract=? WHERE job=? AND window=? AND seq=?",
+            &s, err);
   if (rc < 0)
     goto fail;
   sqlite3_bind_int64(s, 1, (sqlite3_int64)b->n_rows);
   sqlite3_bind_int64(s, 2, (sqlite3_int64)b->n_rejects);
-  bind_text(s, 3, job);
-  bind_text(s, 4, w->key);
-  sqlite3_bind_int64(s, 5, seq);
+  bind_text(s, 3, contract);
+  bind_text(s, 4, job);
+  bind_text(s, 5, w->key);
+  sqlite3_bind_int64(s, 6, seq);
   rc = step_done(st, s, err);
   s = NULL;
   if (rc < 0)

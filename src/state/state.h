@@ -125,11 +125,27 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
                                 const char *cursor_in, const char *cursor_out,
                                 int last, const char *spool, const char *meta,
                                 int64_t raw_bytes, cairn_err *err);
-/* Counts and the batch's rejects (quarantine) in one transaction. */
+/* Counts and the batch's rejects (quarantine) in one transaction, and
+ * the version of the contract the batch was made under (NULL: none). */
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, long seq,
                                   const struct cairn_batch *b,
-                                  cairn_err *err);
+                                  const char *contract, cairn_err *err);
+/* The chunks of w transformed under another contract version than
+ * `contract` (a cairn from before an upgrade was killed in the window):
+ * n of them (0: none, and the rest is zero), the first, the highest seq of
+ * the window, and that version of the first (a new string, the caller
+ * frees it). Chunks of a cairn from before the store recorded versions
+ * (NULL) are not counted: the SQLite sink's own record covers those. */
+struct cairn_contract_other {
+  int64_t n, first, of;
+  char   *contract;
+};
+int cairn_state_contract_other(cairn_state *st, const char *job,
+                               const struct cairn_window *w,
+                               const char *contract,
+                               struct cairn_contract_other *out,
+                               cairn_err *err);
 /* Stage loaded, with the content digest of the loaded batch
  * (cairn_batch_digest; computed by the loader, off the producer's path). */
 int cairn_state_chunk_loaded(cairn_state *st, const char *job,

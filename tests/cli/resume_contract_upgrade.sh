@@ -6,7 +6,10 @@
 # the new fields and the rest with them, the bundle's manifest claiming
 # 1.1.0 for all, and nothing said. The run refuses with exit 3 and says to
 # rerun with --fresh, which loads the window again, all under 1.1.0: rows
-# and bundle as an uninterrupted run's.
+# and bundle as an uninterrupted run's. A job whose only sink is the
+# bundle (which records no version of its own) is refused the same way,
+# from the versions the state store records; a store from before it
+# recorded them gains the column and resumes.
 source "$(dirname "$0")/../lib.sh"
 P=(--param input=fixtures/demo/cost.csv --param chunk_rows=100)
 TAR=out/evidence/demo-cost/demo-cost-all.tar
@@ -37,4 +40,37 @@ expect_eq "$(rows "$T/up")" "$(rows "$T/ref")" "rows after --fresh"
 expect_eq "$(sqlite3 "$T/up/out/warehouse.db" "SELECT count(*) FROM cost_record WHERE costDataset IS NULL")" 0 \
   "rows without the 1.1.0 field"
 cmp -s "$T/up/$TAR" "$T/ref/$TAR" || fail "bundle after --fresh differs from an uninterrupted run's"
-echo "ok: $n chunks of cost_record 1.0.0 refused, --fresh loaded the window as an uninterrupted run"
+
+# The bundle alone: the state's chunks say 1.0.0.
+mkdir -p "$T/jobs" "$T/sinks"
+cp sinks/evidence.json "$T/sinks/"
+jq --arg csv "$ROOT/fixtures/demo/cost.csv" '.name = "demo-bundle" | .sinks = ["evidence"] | .source.path = $csv' \
+  jobs/demo-cost.json > "$T/jobs/demo-bundle.json"
+B=(run "$T/jobs/demo-bundle.json" --param chunk_rows=100)
+BTAR=out/evidence/demo-bundle/demo-bundle-all.tar
+"$CAIRN" "${B[@]}" --state "$T/bref/state" --out "$T/bref/out" >/dev/null 2>&1 || fail "uninterrupted bundle run"
+S=(--state "$T/bup/state" --out "$T/bup/out")
+set +e; CAIRN_TEST_KILL_AT=loaded:5 "$CAIRN" "${B[@]}" "${S[@]}" >/dev/null 2>&1; rc=$?; set -e
+expect_eq "$rc" 137 "bundle job killed"
+expect_eq "$(sqlite3 "$T/bup/state/cairn.db" "SELECT DISTINCT contract FROM chunks WHERE stage >= 2")" 1.1.0 \
+  "version the state records"
+sqlite3 "$T/bup/state/cairn.db" "UPDATE chunks SET contract = '1.0.0' WHERE contract IS NOT NULL"
+set +e; out=$("$CAIRN" "${B[@]}" "${S[@]}" 2>/dev/null); rc=$?; set -e
+expect_eq "$rc" 3 "bundle job resumed across the contract upgrade"
+[[ "$out" == *"state $T/bup/state: window all holds "[56]" of its "[56]" chunks (the first: chunk 1) loaded under contract cost_record 1.0.0"*"rerun with --fresh"* ]] ||
+  fail "bundle job message: $out"
+[ ! -e "$T/bup/$BTAR" ] || fail "the refused run finished the bundle"
+"$CAIRN" "${B[@]}" "${S[@]}" --fresh >/dev/null 2>&1 || fail "bundle job --fresh"
+cmp -s "$T/bup/$BTAR" "$T/bref/$BTAR" || fail "bundle job's bundle after --fresh differs from an uninterrupted run's"
+
+# A state store from before the versions were recorded: no column, no
+# check (nothing to go by), the resume ends as an uninterrupted run.
+S=(--state "$T/old/state" --out "$T/old/out")
+set +e; CAIRN_TEST_KILL_AT=loaded:5 "$CAIRN" "${B[@]}" "${S[@]}" >/dev/null 2>&1; rc=$?; set -e
+expect_eq "$rc" 137 "bundle job killed (old store)"
+sqlite3 "$T/old/state/cairn.db" "ALTER TABLE chunks DROP COLUMN contract"
+"$CAIRN" "${B[@]}" "${S[@]}" >/dev/null 2>&1 || fail "resume on a store without chunks.contract"
+expect_eq "$(sqlite3 "$T/old/state/cairn.db" "SELECT count(*) FROM pragma_table_info('chunks') WHERE name = 'contract'")" 1 \
+  "column added to the old store"
+cmp -s "$T/old/$BTAR" "$T/bref/$BTAR" || fail "bundle after resuming on an old store differs"
+echo "ok: $n chunks of cost_record 1.0.0 refused (warehouse and state), --fresh loaded the window as an uninterrupted run; an old store resumes"

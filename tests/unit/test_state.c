@@ -105,7 +105,7 @@ Test(state, chunk_stages_advance_and_count_loads)
   cairn_chunk_row_clear(&row);
   cairn_batch_add_row(b);
   cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3);
-  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err),
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err),
                CAIRN_OK);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
   cr_assert_eq(seq, 0);
@@ -125,6 +125,35 @@ Test(state, chunk_stages_advance_and_count_loads)
   cairn_batch_free(b);
 }
 
+Test(state, chunks_record_the_contract_version_they_were_made_under)
+{
+  struct cairn_contract_other o;
+  struct cairn_batch *b = cairn_batch_create(1);
+  cairn_err err = {0};
+  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  for (long k = 1; k <= 3; k++) {
+    cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, k, NULL, NULL, 0,
+                                             NULL, NULL, 0, &err), CAIRN_OK);
+    if (k < 3) /* chunk 3: extracted only, not made under any version */
+      cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b,
+                                                 k == 1 ? "1.0.0" : "1.1.0",
+                                                 &err), CAIRN_OK, "%s",
+                   err.msg);
+  }
+  cr_assert_eq(cairn_state_contract_other(st, "j", &w1, "1.1.0", &o, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(o.n, 1);
+  cr_assert_eq(o.first, 1);
+  cr_assert_eq(o.of, 3);
+  cr_assert_str_eq(o.contract, "1.0.0");
+  free(o.contract);
+  cr_assert_eq(cairn_state_contract_other(st, "j", &w2, "1.1.0", &o, &err),
+               CAIRN_OK);
+  cr_assert_eq(o.n, 0, "another window");
+  cr_assert_null(o.contract);
+  cairn_batch_free(b);
+}
+
 Test(state, quarantine_is_idempotent)
 {
   cairn_err err = {0};
@@ -135,8 +164,8 @@ Test(state, quarantine_is_idempotent)
                               &err);
   cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
   cairn_batch_reject(b, "f.csv:4", "b: bad", "r2", 2);
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
   cairn_state_quarantine_count(st, "j", &n, &err);
   cr_assert_eq(n, 2);
   json_t *q;
@@ -194,11 +223,11 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
     json_t *q;
     int64_t n;
     cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
-    cairn_state_chunk_transformed(st, "j", &w1, 1, b, &err);
+    cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
     cairn_state_window_claim(st, "j", &w2, 1, &err);
     cairn_state_chunk_extracted(st, "j", &w2, 1, NULL, NULL, 1, NULL, NULL, 1,
                                 &err);
-    cairn_state_chunk_transformed(st, "j", &w2, 1, b, &err);
+    cairn_state_chunk_transformed(st, "j", &w2, 1, b, "1.0.0", &err);
     cairn_state_quarantine_count(st, "j", &n, &err);
     cr_assert_eq(n, 2);
     cairn_state_window_claim(st, "j", &w1, 2, &err);
@@ -376,7 +405,7 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
     cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, k, cin, cout, 0,
                                              paths[k], "{}", 1, &err),
                  CAIRN_OK, "%s", err.msg);
-    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, &err),
+    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, "1.0.0", &err),
                  CAIRN_OK, "%s", err.msg);
   }
   cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err), CAIRN_OK);
