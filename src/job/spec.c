@@ -801,18 +801,16 @@ int cairn_sink_file_check(const char *path, const struct cairn_job_opts *opts,
   return rc;
 }
 
-/* Two sinks of one type with the same "path" and "dir" (absent: the same
- * default) write the same output. */
+/* Two sinks of one type write the same output when they name the same
+ * file or directory, a default spelled out or left out alike
+ * ("path": "warehouse.db" and no "path"; a bundle's "dir" and its alias
+ * "path"). */
 static int same_output(const json_t *a, const json_t *b)
 {
-  static const char *const keys[] = { "type", "path", "dir" };
-  for (size_t k = 0; k < 3; k++) {
-    const char *va = json_string_value(json_object_get(a, keys[k]));
-    const char *vb = json_string_value(json_object_get(b, keys[k]));
-    if ((va == NULL) != (vb == NULL) || (va && strcmp(va, vb) != 0))
-      return 0;
-  }
-  return 1;
+  const char *ta = json_string_value(json_object_get(a, "type"));
+  const char *tb = json_string_value(json_object_get(b, "type"));
+  return ta && tb && strcmp(ta, tb) == 0 &&
+         strcmp(cairn_sink_output(a), cairn_sink_output(b)) == 0;
 }
 
 static int resolve_sinks(struct cairn_job *job, const struct src_file *f,

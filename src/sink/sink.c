@@ -40,6 +40,17 @@ const char *cairn_sink_names(void)
   return names;
 }
 
+const char *cairn_sink_output(const json_t *cfg)
+{
+  const char *type = json_string_value(json_object_get(cfg, "type"));
+  const char *path = json_string_value(json_object_get(cfg, "path"));
+  const char *dir = json_string_value(json_object_get(cfg, "dir"));
+
+  if (type && strcmp(type, "bundle") == 0)
+    return dir ? dir : path ? path : CAIRN_SINK_BUNDLE_DIR;
+  return path ? path : CAIRN_SINK_SQLITE_PATH;
+}
+
 int cairn_sink_open(const cairn_sink_ops *ops, const struct cairn_sink_ctx *ctx,
                     cairn_sink **out, cairn_err *err)
 {

@@ -20,6 +20,11 @@
 
 #define CAIRN_SINK_ABI 1
 
+/* Where a sink writes, relative to the output root, when its definition
+ * does not say: a sqlite sink's "path", a bundle sink's "dir". */
+#define CAIRN_SINK_SQLITE_PATH "warehouse.db"
+#define CAIRN_SINK_BUNDLE_DIR  "evidence"
+
 /* What the runner tells a sink; borrowed for the sink's whole life. */
 struct cairn_sink_ctx {
   const char *job;                     /* job name */
@@ -77,6 +82,10 @@ struct cairn_sink {                 /* embedded first by each implementation */
 
 const cairn_sink_ops *cairn_sink_find(const char *name);
 const char *cairn_sink_names(void);
+/* What the sink definition cfg writes, relative to the output root: a
+ * bundle sink's "dir" (or its alias "path"), another sink's "path", else
+ * the type's default. Borrowed from cfg, or static. */
+const char *cairn_sink_output(const json_t *cfg);
 
 int  cairn_sink_open(const cairn_sink_ops *ops, const struct cairn_sink_ctx *ctx,
                      cairn_sink **out, cairn_err *err);

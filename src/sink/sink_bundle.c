@@ -44,7 +44,7 @@
 
 #define SIGNING_SECRET "EVIDENCE_SIGNING_KEY"
 #define PART_SUFFIX    ".ndjson.zst"
-#define DEFAULT_DIR    "evidence"
+#define DEFAULT_DIR    CAIRN_SINK_BUNDLE_DIR
 #define DEFAULT_LEVEL  1 /* docs/internals/bundle.md: fastest and smallest here */
 
 /* Size, digest and record count of a part, known from writing it. */

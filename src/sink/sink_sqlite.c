@@ -1557,7 +1557,7 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   s->mode = parse_mode(json_string_value(json_object_get(cfg, "mode")));
   if (s->mode < 0)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: bad mode", ctx->sink_name);
-  s->path = cairn_path_join(ctx->out_dir, rel ? rel : "warehouse.db");
+  s->path = cairn_path_join(ctx->out_dir, rel ? rel : CAIRN_SINK_SQLITE_PATH);
   slash = strrchr(s->path, '/');
   if (slash) {
     dir = cairn_xstrndup(s->path, (size_t)(slash - s->path));

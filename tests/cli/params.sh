@@ -86,6 +86,22 @@ jq '.sinks=["warehouse","other"]' "$J" >"$T/two.json"
 set +e; err=$(CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/two.json" 2>&1 >/dev/null); rc=$?; set -e
 expect_eq "$rc" 2 "two sinks, one output"
 [[ "$err" == "$T/two.json:"*': /sinks/1: sink "other" writes where /sinks/0 ("warehouse") does' ]] || fail "same output: $err"
+# The same when one spells out the default the other leaves out
+# ("path": "warehouse.db"), or names a bundle's directory by its alias
+# "path"; a sink of its own file passes.
+cp sinks/evidence.json "$T/sinks/"
+jq -n '{name: "implicit", type: "sqlite"}' >"$T/sinks/implicit.json"
+jq -n '{name: "alias", type: "bundle", path: "evidence"}' >"$T/sinks/alias.json"
+jq -n '{name: "own", type: "sqlite", path: "own.db"}' >"$T/sinks/own.json"
+for pair in warehouse:implicit evidence:alias; do
+  a=${pair%%:*} b=${pair#*:}
+  jq --arg a "$a" --arg b "$b" '.sinks=[$a, $b]' "$J" >"$T/pair.json"
+  set +e; err=$(CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/pair.json" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 2 "$a and $b, one output"
+  [[ "$err" == "$T/pair.json:"*": /sinks/1: sink \"$b\" writes where /sinks/0 (\"$a\") does" ]] || fail "same output ($pair): $err"
+done
+jq '.sinks=["warehouse", "own", "evidence"]' "$J" >"$T/own.json"
+CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/own.json" >/dev/null 2>"$T/err" || fail "sinks of their own: $(cat "$T/err")"
 
 # A backfill longer than 100000 windows is refused, not cut short.
 jq '.window="day"' "$J" >"$T/day.json"
