@@ -119,12 +119,9 @@ install: $(BIN)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/cairn
 	cp -r schemas jobs sinks $(DESTDIR)$(PREFIX)/share/cairn/
 
-check-deps:
-	@tests/check_deps.sh
-
 clean:
 	rm -rf build bin
 
-.PHONY: all help deps test run asan tsan bench fuzz install clean check-deps
+.PHONY: all help deps test run asan tsan bench fuzz install clean
 -include $(OBJ:.o=.d) $(UNITOBJ:.o=.d) \
   $(FUZZ:tests/fuzz/%.c=$(BUILD)/fuzzobj/%.d)

@@ -1379,14 +1379,9 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, (long long)r->windows_done,
            r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
-    for (size_t i = 0; i < job->n_sinks; i++) {
-      const char *p = json_string_value(json_object_get(job->sinks[i].cfg,
-                                                        "path"));
-      const char *d = json_string_value(json_object_get(job->sinks[i].cfg,
-                                                        "dir"));
+    for (size_t i = 0; i < job->n_sinks; i++)
       printf(" %s %s -> %s/%s.", i ? "Also" : "Output:", job->sinks[i].name,
-             r->o->out_dir, p ? p : d ? d : "");
-    }
+             r->o->out_dir, cairn_sink_output(job->sinks[i].cfg));
     if (message)
       printf(" %s", message);
     printf("\n");
