@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char usage_text[] =
-  "usage: cairn validate FILE...\n"
+  "usage: cairn validate [--param K=V]... FILE...\n"
   "\n"
   "Checks job files (against schemas/job.schema.json, including that the\n"
   "sinks and the contract they name exist and that every variable is\n"
