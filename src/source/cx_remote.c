@@ -122,7 +122,7 @@ static int refresh(void *ud, cairn_err *err)
 static int perform(struct cairn__cx_remote *r, struct call *c,
                    struct cairn_http_resp *resp, cairn_err *err)
 {
-  struct cairn__hs_call hc = { build, refresh, logged, c };
+  struct cairn__hs_call hc = { build, refresh, logged, c, 0 };
   cairn_http_resp_free(resp);
   if (!c->body && !c->auth_value) /* not the token request itself */
     CAIRN_TRY(cairn__hs_auth_value(&r->auth, token_post, r, &c->auth_value,

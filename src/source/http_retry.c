@@ -427,7 +427,7 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
     struct cairn_http_req req;
     cairn_err e = {0};
     int64_t t0, delay, server = -1;
-    int unsent = 0, opened = 0, throttle;
+    int unsent = 0, opened = 0, throttle, empty;
     const char *why;
 
     rc = cairn__hs_circuit_allow(key, p, err);
@@ -452,6 +452,10 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
     }
     why = cairn__hs_retry_reason(rc, &e, rc == CAIRN_OK ? resp->status : 0,
                                  &unsent);
+    empty = !why && rc == CAIRN_OK && c->need_body && resp->body.len == 0 &&
+            resp->status >= 200 && resp->status <= 299 && resp->status != 204;
+    if (empty)
+      why = "truncated";
     if (!why) {
       if (rc != CAIRN_OK) {
         cairn__hs_circuit_failure(key, p);
@@ -477,8 +481,9 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
 
     /* Retryable. Describe it once for the log and any final error. */
     if (rc == CAIRN_OK)
-      snprintf(what, sizeof what, "%s: HTTP %ld %s", label, resp->status,
-               cairn_http_reason(resp->status));
+      snprintf(what, sizeof what, "%s: HTTP %ld %s%s", label, resp->status,
+               cairn_http_reason(resp->status),
+               empty ? " with an empty body" : "");
     else
       snprintf(what, sizeof what, "%s", e.msg);
     throttle = rc == CAIRN_OK && resp->status == 429;

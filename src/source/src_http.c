@@ -890,6 +890,7 @@ static int send_req(struct http_src *s, const struct spec *sp,
   cb.refresh = call_refresh;
   cb.logged = call_logged;
   cb.ud = &c;
+  cb.need_body = strcmp(sp->method, "HEAD") != 0;
   rc = cairn__hs_perform(s->ctx->http, &pol, s->circuit_key, &cb, resp, err);
   free(c.auth_value);
   return rc;
@@ -1677,7 +1678,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     nxt.hwm = json_incref(cur.hwm);
   }
 
-  /* Where the next page is. A 304 or an empty body ends the window. */
+  /* Where the next page is. A 304 or an empty body (a 204: another empty
+   * 2xx was retried as a truncated reply) ends the window. */
   if (doc && resp.status != 304) {
     rc = cairn__hs_paging_next(&s->paging, url, offset, doc, &resp, n_records,
                                &next, err);

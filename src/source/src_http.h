@@ -163,6 +163,12 @@ struct cairn__hs_call {
                  const cairn_err *err, const struct cairn_http_resp *resp,
                  long attempt, double secs);
   void *ud;
+  /* 1: a 2xx other than 204 must carry a body. An empty one is what a
+   * connection closed right after the headers leaves (no Content-Length,
+   * or chunked with no chunk), which libcurl takes for a complete reply:
+   * it is retried like a truncated body instead of reaching the caller as
+   * a page without records, which would end the paging early. */
+  int   need_body;
 };
 
 /* Perform with retries. CAIRN_OK with *resp holding the final response
