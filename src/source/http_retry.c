@@ -124,7 +124,10 @@ int cairn__hs_http_date(const char *s, int64_t *out)
 
 /* ---- what the server asks for -------------------------------------------- */
 
-/* Non-negative decimal seconds (digits, optional fraction) in ms; -1. */
+/* Non-negative decimal seconds (digits, optional fraction) in ms; -1.
+ * More than 1e11 s (3,000 years) counts as 1e11: a server asking for
+ * longer than that still asks for longer than any max_delay_s, and must
+ * end the run, not be taken for one that asked for nothing. */
 static int64_t seconds_ms(const char *v)
 {
   char *end;
@@ -138,8 +141,10 @@ static int64_t seconds_ms(const char *v)
   d = strtod(v, &end);
   while (*end == ' ')
     end++;
-  if (*end || d < 0 || d > 1e11)
+  if (*end || d < 0)
     return -1;
+  if (d > 1e11)
+    d = 1e11;
   return (int64_t)(d * 1000.0 + 0.5);
 }
 

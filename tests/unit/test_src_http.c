@@ -477,6 +477,12 @@ Test(src_http, retry_after_both_forms)
                                                NULL }, now), 0);
   cr_assert_eq(delay_of(503, (const char *[]){ "Retry-After", "soon", NULL },
                         now), -1);
+  cr_assert_eq(delay_of(503, (const char *[]){ "Retry-After", "-5", NULL },
+                        now), -1);
+  /* Absurdly long is still long (the run ends), not "none" (backoff). */
+  cr_assert_eq(delay_of(429, (const char *[]){ "Retry-After",
+                                               "99999999999999999999", NULL },
+                        now), (int64_t)1e14);
   cr_assert_eq(delay_of(503, (const char *[]){ NULL }, now), -1);
 }
 
