@@ -230,6 +230,16 @@ static int token_error(const struct cairn__hs_auth *a,
   return rc;
 }
 
+/* An access token fit for a header line: printable ASCII, no space
+ * (RFC 6750's b64token is narrower still). */
+static int token_ok(const char *t)
+{
+  for (; *t; t++)
+    if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f)
+      return 0;
+  return 1;
+}
+
 static int fetch_token(const struct cairn__hs_auth *a, cairn__hs_post_fn post,
                        void *ud, char **out, cairn_err *err)
 {
@@ -262,8 +272,21 @@ static int fetch_token(const struct cairn__hs_auth *a, cairn__hs_post_fn post,
   tok = json_string_value(json_object_get(doc, "access_token"));
   if (!tok || !*tok) {
     char *url = cairn__hs_url_safe(a->token_url);
+    const char *ct = cairn_http_resp_header(&resp, "Content-Type");
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "token response from %s has no "
-                     "access_token", url);
+                     "access_token (%s%s%.60s)", url,
+                     doc ? "a JSON body without one" : "the body is not JSON",
+                     ct ? ", Content-Type " : "", ct ? ct : "");
+    free(url);
+    goto done;
+  }
+  if (!token_ok(tok)) {
+    /* It becomes a header line: CR or LF in it would add headers of the
+     * endpoint's choosing to every request. */
+    char *url = cairn__hs_url_safe(a->token_url);
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "token response from %s has an "
+                     "access_token with control characters or spaces; "
+                     "refused", url);
     free(url);
     goto done;
   }
@@ -278,6 +301,10 @@ static int fetch_token(const struct cairn__hs_auth *a, cairn__hs_post_fn post,
     life_s = strtoll(json_string_value(exp), NULL, 10);
   if (life_s <= 0)
     life_s = 60;
+  /* Ten years at most: a larger lifetime overflowed the refresh time in
+   * milliseconds, which made every request ask for a new token. */
+  if (life_s > 315360000)
+    life_s = 315360000;
   /* Refresh shortly before expiry: at 80% of the lifetime, and never
    * later than five minutes before the end. */
   margin_s = life_s / 5;
