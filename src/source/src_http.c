@@ -892,6 +892,17 @@ static int send_req(struct http_src *s, const struct spec *sp,
   cb.ud = &c;
   cb.need_body = strcmp(sp->method, "HEAD") != 0;
   rc = cairn__hs_perform(s->ctx->http, &pol, s->circuit_key, &cb, resp, err);
+  if (rc == CAIRN_EHTTP && strstr(err->msg, "response body exceeds")) {
+    /* Not retried, and a rerun meets the same page: say what limits it. */
+    char was[CAIRN_ERRMSG_MAX];
+    long cause = err->cause;
+    snprintf(was, sizeof was, "%s", err->msg);
+    cairn_err_clear(err);
+    rc = CAIRN_RAISE(err, CAIRN_EHTTP, cause, "%s; that is source."
+                     "max_body_bytes, counted after decompression: ask for "
+                     "smaller pages, or raise it if the page is genuine "
+                     "(a rerun meets the same page)", was);
+  }
   free(c.auth_value);
   return rc;
 }
@@ -1091,6 +1102,16 @@ static json_t *page_parse(const char *data, size_t len,
 {
   json_t *doc = cairn_json_fast_load(data ? data : "", len, sk);
   return doc ? doc : json_loadb(data ? data : "", len, 0, je);
+}
+
+/* A URL from a response that can be sent as it is: no space, no control
+ * character (libcurl refuses those as a malformed URL). */
+static int url_clean(const char *u)
+{
+  for (; *u; u++)
+    if ((unsigned char)*u <= 0x20 || (unsigned char)*u == 0x7f)
+      return 0;
+  return 1;
 }
 
 static int under(const char *ptr, const char *prefix)
@@ -1410,7 +1431,9 @@ static int http_error(const struct spec *sp, const struct cairn_http_resp *r,
                                              json_object_get(e, "code"));
   const char *msg = json_string_value(json_object_get(e, "message"));
   const char *rid = request_id(r);
+  const char *loc = cairn_http_resp_header(r, "Location");
   char *url = cairn__hs_url_safe(sp->url), text[CAIRN_ERRMSG_MAX], *said;
+  char *to = NULL;
   int rc;
 
   if (!msg)
@@ -1419,15 +1442,27 @@ static int http_error(const struct spec *sp, const struct cairn_http_resp *r,
     msg = json_string_value(json_array_get(json_object_get(doc,
                                                            "errorMessages"),
                                            0));
+  /* A redirect says where to (safe form, no query): the transport
+   * follows none, so that the job's host checks see every request. */
+  if (r->status >= 300 && r->status <= 399 && loc && *loc) {
+    char *abs = cairn__hs_url_resolve(sp->url, loc);
+    to = cairn__hs_url_safe(abs ? abs : loc);
+    to[strcspn(to, "?")] = '\0';
+    free(abs);
+  }
   url[strcspn(url, "?")] = '\0';
   /* The server's words masked whole before they are cut to 200 bytes. */
   said = cairn_xstrdup(msg ? msg : "");
   cairn_log_mask(said);
-  snprintf(text, sizeof text, "%s %s: HTTP %ld %s%s%s%s%.200s%s%s%s",
+  snprintf(text, sizeof text, "%s %s: HTTP %ld %s%s%s%s%.200s%s%s%s%s%.200s%s",
            sp->method, url, r->status, cairn_http_reason(r->status),
            code ? ": " : "", code ? code : "", msg ? ": " : "", said,
-           rid ? " (request id " : "", rid ? rid : "", rid ? ")" : "");
+           rid ? " (request id " : "", rid ? rid : "", rid ? ")" : "",
+           to ? ", a redirect to " : "", to ? to : "",
+           to ? ", which cairn does not follow: give the job the URL it "
+                "leads to (request.url or the endpoint parameter)" : "");
   free(said);
+  free(to);
   cairn_log_mask(text);
   rc = CAIRN_RAISE(err, CAIRN_EHTTP, r->status, "%s", text);
   free(url);
@@ -1687,6 +1722,14 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       goto done;
   }
   remember_request(s, &cur);
+  if (next.more && next.url && !url_clean(next.url)) {
+    /* libcurl refuses it (a malformed URL, which would read as the job's
+     * fault), and a checkpointed cursor would hold it for every rerun. */
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: the next link page %ld "
+                     "gives holds spaces or control characters; refused, "
+                     "nothing was sent to it", cur.page);
+    goto done;
+  }
   if (next.url)
     next_kept = cairn__hs_url_safe(next.url);
   if (next.more && (next.token || next.url)) {
@@ -1750,7 +1793,11 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     }
     if (!next.more && s->delta_link && doc) {
       const json_t *dl = cairn_json_pointer_get(doc, s->delta_link);
-      if (json_is_string(dl) && *json_string_value(dl)) {
+      if (json_is_string(dl) && !url_clean(json_string_value(dl))) {
+        cairn_warn("the delta link at %s holds spaces or control "
+                   "characters: not kept, the next run syncs everything "
+                   "again", s->delta_link);
+      } else if (json_is_string(dl) && *json_string_value(dl)) {
         char *abs = cairn__hs_url_resolve(url, json_string_value(dl));
         char *safe = abs ? cairn__hs_url_safe(abs) : NULL;
         if (safe)
