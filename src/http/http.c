@@ -41,6 +41,12 @@ const char *cairn__header_find(const struct cairn_http_header *h, size_t n,
   return found;
 }
 
+int cairn_http_too_big(const cairn_err *err)
+{
+  return err && err->code == CAIRN_EHTTP &&
+         strstr(err->msg, "response body exceeds") != NULL;
+}
+
 const char *cairn_http_resp_header(const struct cairn_http_resp *r,
                                    const char *name)
 {

@@ -136,6 +136,10 @@ int  cairn_http_perform(cairn_http_transport *t,
                         const struct cairn_http_req *req,
                         struct cairn_http_resp *resp, cairn_err *err);
 
+/* Whether err is cairn_http_perform's "response body exceeds N bytes"
+ * (live or replayed): the body passed req.max_body. */
+int  cairn_http_too_big(const cairn_err *err);
+
 /* Close a transport and whatever it wraps. NULL is a no-op. */
 void cairn_http_transport_destroy(cairn_http_transport *t);
 

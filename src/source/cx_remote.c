@@ -363,7 +363,7 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
     snprintf(range, sizeof range, "bytes=%lld-%lld", off,
              off + r->piece - 1);
     rc = get(r, path, range, off ? etag : NULL, &resp, err);
-    if (rc == CAIRN_EHTTP && strstr(err->msg, "response body exceeds")) {
+    if (rc == CAIRN_EHTTP && cairn_http_too_big(err)) {
       /* Only an answer that is not the piece asked for can be larger. */
       cairn_err_clear(err);
       rc = CAIRN_RAISE(err, CAIRN_EHTTP, 0, "%s: the server ignored the "

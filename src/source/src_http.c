@@ -892,7 +892,7 @@ static int send_req(struct http_src *s, const struct spec *sp,
   cb.ud = &c;
   cb.need_body = strcmp(sp->method, "HEAD") != 0;
   rc = cairn__hs_perform(s->ctx->http, &pol, s->circuit_key, &cb, resp, err);
-  if (rc == CAIRN_EHTTP && strstr(err->msg, "response body exceeds")) {
+  if (rc == CAIRN_EHTTP && cairn_http_too_big(err)) {
     /* Not retried, and a rerun meets the same page: say what limits it. */
     char was[CAIRN_ERRMSG_MAX];
     long cause = err->cause;
@@ -1725,8 +1725,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (next.more && next.url && !url_clean(next.url)) {
     /* libcurl refuses it (a malformed URL, which would read as the job's
      * fault), and a checkpointed cursor would hold it for every rerun. */
-    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: the next link page %ld "
-                     "gives holds spaces or control characters; refused, "
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: the next link of page %ld "
+                     "holds spaces or control characters; refused, "
                      "nothing was sent to it", cur.page);
     goto done;
   }

@@ -140,7 +140,7 @@ stop
 serve ctl --fault nextlink-ctl --at 2
 run ctl
 expect_eq "$rc" 3 "next link with CR LF: exit"
-said ctl "paging: the next link page 2 gives holds spaces or control characters; refused, nothing was sent to it"
+said ctl "paging: the next link of page 2 holds spaces or control characters; refused, nothing was sent to it"
 expect_eq "$(count ctl)" 3 "next link with CR LF: rows of page 1"
 rerun_heals ctl
 stop
