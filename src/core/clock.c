@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* clock.c -- wall and monotonic time, with a test override, and the civil
- * date arithmetic (Howard Hinnant's algorithms) used for windows. */
+/* clock.c -- wall and monotonic time, with a test override; sleeps a
+ * stop cuts short; and the civil date arithmetic (Howard Hinnant's
+ * algorithms) used for windows. */
 #include "core/clock.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,36 @@ void cairn_clock_sleep_ms(int64_t ms)
   ts.tv_nsec = (ms % 1000) * 1000000;
   while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
     ts = rem;
+}
+
+static volatile sig_atomic_t stop_sig;
+
+void cairn_stop_note(int sig)
+{
+  if (!stop_sig)
+    stop_sig = sig;
+}
+
+int cairn_stop_signal(void)
+{
+  return stop_sig;
+}
+
+const char *cairn_stop_name(void)
+{
+  return stop_sig == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
+int cairn_clock_nap_ms(int64_t ms)
+{
+  /* In slices: the signal may be delivered to another thread, whose
+   * handler notes it without interrupting this one's sleep. */
+  while (ms > 0 && !stop_sig) {
+    int64_t slice = ms < 100 ? ms : 100;
+    cairn_clock_sleep_ms(slice);
+    ms -= slice;
+  }
+  return stop_sig;
 }
 
 int64_t cairn_days_from_civil(int y, unsigned m, unsigned d)

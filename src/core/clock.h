@@ -16,6 +16,20 @@ int64_t cairn_clock_now(void);
 int64_t cairn_clock_mono_ms(void);
 /* Sleep for ms milliseconds (restarts on EINTR). */
 void    cairn_clock_sleep_ms(int64_t ms);
+
+/* Stopping. The first SIGTERM or SIGINT of a run, noted by the runner's
+ * handler with cairn_stop_note (async-signal-safe); cairn_stop_signal
+ * says which (0: none yet). The waits that can be long (a retry's
+ * backoff, a server's Retry-After, a quota reset) sleep with
+ * cairn_clock_nap_ms, and HTTP transfers poll it, so a stop is answered
+ * within a fraction of a second wherever the run is, not after them. */
+void        cairn_stop_note(int sig);
+int         cairn_stop_signal(void);
+/* "SIGTERM" or "SIGINT" for the noted signal. */
+const char *cairn_stop_name(void);
+/* Sleep for ms milliseconds unless a stop is noted first, or meanwhile:
+ * 0 when the whole time was slept, else the stop's signal. */
+int         cairn_clock_nap_ms(int64_t ms);
 /* Format epoch seconds as RFC 3339 UTC "YYYY-MM-DDTHH:MM:SSZ" into out
  * (at least 21 bytes). */
 void    cairn_clock_fmt(int64_t t, char *out, size_t n);

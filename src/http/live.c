@@ -8,6 +8,7 @@
  * (a reset is worth retrying, a TLS failure is not). */
 #include "http/http.h"
 #include "http/har.h"
+#include "core/clock.h"
 #include "core/log.h"
 
 #include <curl/curl.h>
@@ -115,6 +116,19 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
   return len;
 }
 
+/* A stop (SIGTERM, SIGINT: cairn_stop_note) ends the transfer: libcurl
+ * calls this at least once a second, a stalled one included. */
+static int on_progress(void *ud, curl_off_t dl_total, curl_off_t dl_now,
+                       curl_off_t ul_total, curl_off_t ul_now)
+{
+  (void)ud;
+  (void)dl_total;
+  (void)dl_now;
+  (void)ul_total;
+  (void)ul_now;
+  return cairn_stop_signal() != 0;
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 static int raise_curl(struct live *l, const struct cairn_http_req *req,
@@ -126,6 +140,10 @@ static int raise_curl(struct live *l, const struct cairn_http_req *req,
   long os_errno = 0;
 
   cairn__req_label(req->method, req->url, 0, label, sizeof label);
+  if (cc == CURLE_ABORTED_BY_CALLBACK && cairn_stop_signal())
+    return CAIRN_RAISE(err, CAIRN_ESTOPPED, (long)cc, "stopped by %s during "
+                       "%s (the rerun makes the request again)",
+                       cairn_stop_name(), label);
   curl_easy_getinfo(l->curl, CURLINFO_SIZE_DOWNLOAD_T, &got);
   curl_easy_getinfo(l->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &want);
   curl_easy_getinfo(l->curl, CURLINFO_OS_ERRNO, &os_errno);
@@ -286,6 +304,8 @@ static int live_perform(cairn_http_transport *t,
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   if (l->ca_file)
     curl_easy_setopt(c, CURLOPT_CAINFO, l->ca_file);
   if (l->client_cert)

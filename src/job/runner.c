@@ -122,23 +122,23 @@ static void kill_point(const char *point, long seq, const char *window)
 
 /* ---- stopping on SIGTERM or SIGINT ------------------------------------------
  * systemctl stop, a Kubernetes eviction, timeout(1) or Ctrl-C: the handler
- * only notes the first signal; the run stops before its next chunk or
- * window, with the chunks before it loaded and checkpointed, and ends as
- * any failed run does: run record, metrics and summary, exit 3. A second
+ * only notes the first signal (cairn_stop_note); the run stops before its
+ * next chunk or window, with the chunks before it loaded and checkpointed,
+ * or sooner where it waits on a server (an HTTP transfer, a retry's wait:
+ * the chunk being read is read again by the rerun), and ends as any
+ * failed run does: run record, metrics and summary, exit 3. A second
  * signal, of either kind, ends the process at once (the checkpoints
  * survive that too). */
-static volatile sig_atomic_t stop_signal;
-
 static void on_stop_signal(int sig)
 {
-  if (stop_signal) {
+  if (cairn_stop_signal()) {
     /* async-signal-safe: signal() and raise() */
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
     raise(sig);
     return;
   }
-  stop_signal = sig;
+  cairn_stop_note(sig);
 }
 
 void cairn_runner_catch_signals(void)
@@ -154,12 +154,11 @@ void cairn_runner_catch_signals(void)
 
 static int stop_point(const char *before, long n, cairn_err *err)
 {
-  int sig = stop_signal;
-  if (!sig)
+  if (!cairn_stop_signal())
     return CAIRN_OK;
   return CAIRN_RAISE(err, CAIRN_ESTOPPED, 0, "stopped by %s before %s %ld "
                      "(what came before it is loaded and checkpointed)",
-                     sig == SIGINT ? "SIGINT" : "SIGTERM", before, n);
+                     cairn_stop_name(), before, n);
 }
 
 static int fault_point(const char *point, long seq, const char *window,

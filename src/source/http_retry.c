@@ -60,17 +60,25 @@ int64_t cairn__hs_vclock_ms(void)
   return cairn_clock_mono_ms() + s;
 }
 
-void cairn__hs_vsleep_ms(int64_t ms)
+int cairn__hs_vsleep_ms(int64_t ms)
 {
   long div = fast_divisor();
   int64_t real;
   if (ms <= 0)
-    return;
+    return cairn_stop_signal();
   real = ms / div;
   pthread_mutex_lock(&lock);
   skipped_ms += ms - real;
   pthread_mutex_unlock(&lock);
-  cairn_clock_sleep_ms(real);
+  return cairn_clock_nap_ms(real);
+}
+
+/* The wait for "what" ended by a stop (SIGTERM, SIGINT). */
+static int stopped(const char *what, int64_t ms, cairn_err *err)
+{
+  return CAIRN_RAISE(err, CAIRN_ESTOPPED, 0, "stopped by %s while waiting "
+                     "%.1fs %s (the rerun makes the request again)",
+                     cairn_stop_name(), (double)ms / 1000.0, what);
 }
 
 /* ---- HTTP dates ---------------------------------------------------------- */
@@ -388,7 +396,7 @@ static void spend(const char *key, int64_t ms)
   pthread_mutex_unlock(&lock);
 }
 
-static void pace(const char *key)
+static int pace(const char *key, cairn_err *err)
 {
   int64_t until, now = cairn__hs_vclock_ms();
   pthread_mutex_lock(&lock);
@@ -397,8 +405,10 @@ static void pace(const char *key)
   if (until > now) {
     cairn_info("quota exhausted (x-ms-user-quota-remaining: 0): waiting "
                "%.1fs for it to reset", (double)(until - now) / 1000.0);
-    cairn__hs_vsleep_ms(until - now);
+    if (cairn__hs_vsleep_ms(until - now))
+      return stopped("for the quota to reset", until - now, err);
   }
+  return CAIRN_OK;
 }
 
 static void set_pace(const char *key, int64_t ms)
@@ -438,7 +448,9 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
     rc = cairn__hs_circuit_allow(key, p, err);
     if (rc < 0)
       return rc;
-    pace(key);
+    rc = pace(key, err);
+    if (rc < 0)
+      return rc;
     memset(&req, 0, sizeof req);
     rc = c->build(c->ud, &req, err);
     if (rc < 0)
@@ -569,6 +581,10 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
                (double)delay / 1000.0, attempt + 1);
     cairn_http_resp_free(resp);
     spend(key, delay);
-    cairn__hs_vsleep_ms(delay);
+    if (cairn__hs_vsleep_ms(delay)) {
+      char to[CAIRN_ERRMSG_MAX + 16];
+      snprintf(to, sizeof to, "to retry %s", what);
+      return stopped(to, delay, err);
+    }
   }
 }

@@ -108,7 +108,7 @@ struct cairn__hs_retry {
  * so budgets and cool-downs behave as in production while tests run fast.
  * CAIRN_TEST_FAST_RETRY=1 divides real sleeps by 1000 (=N: by N). */
 int64_t cairn__hs_vclock_ms(void);
-void    cairn__hs_vsleep_ms(int64_t ms);
+int     cairn__hs_vsleep_ms(int64_t ms);  /* 0, or the stop that cut it short */
 
 /* Parse an HTTP-date: IMF-fixdate, RFC 850 or asctime. 0 or -1. */
 int cairn__hs_http_date(const char *s, int64_t *out);

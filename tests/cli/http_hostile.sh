@@ -20,6 +20,10 @@
 # - a 302 says where it leads (redirects are not followed);
 # - a next link with CR LF: exit 3 before anything is sent (it used to be
 #   libcurl's "malformed URL", exit 2: "fix the job");
+# - SIGTERM while a page waits to be retried (Retry-After 200 s) or
+#   while its transfer stalls (timeout_s 120) stops the run within
+#   seconds, exit 3, the rerun resuming (it used to sit out the wait or
+#   the timeout, and the next attempts);
 # - a token with CR LF in it is refused (it used to add the endpoint's
 #   header to every request); expires_in 2^63-1 asks for one token (its
 #   overflow asked for one per request).
@@ -145,6 +149,38 @@ expect_eq "$(count ctl)" 3 "next link with CR LF: rows of page 1"
 rerun_heals ctl
 stop
 echo "redirect and a next link with CR LF: exit 3 with what and where"
+
+# SIGTERM while waiting on the server: the run stops within seconds
+# instead of sitting out a 200 s Retry-After or a 120 s timeout (real
+# sleeps here, not the virtual clock).
+jq '.source.timeout_s = 120' "$JOB" >"$T/patient.json"
+term_waits() {   # NAME FILE PATTERN: SIGTERM once FILE shows the run waiting on page 2
+  local pid t0 waited=0
+  ( CAIRN_TEST_FAST_RETRY=0 exec "$CAIRN" run "$T/patient.json" "${PARAMS[@]}" --param endpoint="$URL" \
+      --param token_url="$URL/$TENANT/oauth2/v2.0/token" \
+      --state "$T/$1/state" --out "$T/$1/out" >"$T/$1.out" 2>"$T/$1.log" ) &
+  pid=$!
+  wait_for "$pid" grep -q "$3" "$2" || fail "$1: the run did not get to wait ($(tail -n 2 "$T/$1.log"))"
+  t0=$SECONDS
+  kill -TERM "$pid"
+  rc=0; wait "$pid" || rc=$?
+  waited=$((SECONDS - t0))
+  expect_eq "$rc" 3 "$1: exit after SIGTERM"
+  [ "$waited" -lt 20 ] || fail "$1: the run took ${waited}s to stop after SIGTERM"
+}
+serve term-retry --fault "status=503,Retry-After: 200" --at 2
+term_waits term-retry "$T/term-retry.log" "retrying in 20[0-9]"
+said term-retry "stopped by SIGTERM while waiting 20"
+said term-retry "s to retry GET /v1.0/users/delta: HTTP 503 Service Unavailable (the rerun makes the request again)"
+expect_eq "$(count term-retry)" 3 "term-retry: rows of page 1"
+rerun_heals term-retry
+stop
+serve term-stall --fault stall --at 2
+term_waits term-stall "$T/term-stall.req" "skiptoken=p2 "
+said term-stall "stopped by SIGTERM during GET /v1.0/users/delta (the rerun makes the request again)"
+rerun_heals term-stall
+stop
+echo "SIGTERM during a 200 s Retry-After and a stalled transfer: stopped at once, exit 3, rerun resumes"
 
 # The token endpoint: an access_token with CR LF is refused (no request
 # carries the header after it); expires_in 2^63-1 is one token, not one
