@@ -882,6 +882,43 @@ static int ar_raise(struct cx_src *s, const struct blob *b, long code,
   return ar_fail(s, b, "decompress", err);
 }
 
+/* A zip blob must hold one file: cairn reads its first regular entry, so
+ * the rows of any other would be left out without a word (a manifest
+ * without dataRowCount checks nothing). Its entries are listed from the
+ * central directory by a handle of their own (no data is decompressed),
+ * before anything of the blob is read. Folders do not count. */
+static int zip_check_one_file(const struct blob *b, cairn_err *err)
+{
+  struct archive *ar = archive_read_new();
+  struct archive_entry *e;
+  char *first = NULL;
+  int r, rc = CAIRN_OK;
+
+  archive_read_support_format_zip(ar);
+  if (archive_read_open_filename(ar, b->path, 1 << 16) != ARCHIVE_OK)
+    goto done; /* rd_open's own open reports it */
+  while ((r = archive_read_next_header(ar, &e)) == ARCHIVE_OK ||
+         r == ARCHIVE_WARN) {
+    const char *name = archive_entry_pathname(e);
+    if (archive_entry_filetype(e) != AE_IFREG)
+      continue;
+    if (!first) {
+      first = cairn_xstrdup(name ? name : "");
+      continue;
+    }
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" (%s): the zip holds "
+                     "more than one file (\"%.100s\", \"%.100s\", ...): an "
+                     "export's zip holds one CSV, and only one would be "
+                     "read; nothing of this blob was loaded", b->name,
+                     b->path, first, name ? name : "");
+    break;
+  }
+done:
+  free(first);
+  archive_read_free(ar);
+  return rc;
+}
+
 /* Open blob i at uncompressed offset 0; the kind comes from the magic
  * bytes, not the name (Azure's naming may change; a .gz is gzip anyway). */
 static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
@@ -949,6 +986,7 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
     ahead_start(rd);
     return CAIRN_OK;
   }
+  CAIRN_TRY(zip_check_one_file(b, err));
   rd->ar = archive_read_new();
   archive_read_support_format_zip(rd->ar);
   if (archive_read_open_filename(rd->ar, b->path, 1 << 16) != ARCHIVE_OK)

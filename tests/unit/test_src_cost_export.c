@@ -1287,3 +1287,50 @@ Test(src_cost_export, no_blobs_but_a_row_count_reads_sensibly)
   json_decref(cfg);
   cr_assert_eq(system("rm -rf " NOBLOBS), 0);
 }
+
+/* A zip blob of two files: only its first would be read, so the second's
+ * rows would be left out (nothing checks them when the manifest has no
+ * dataRowCount). Refused before any row of it is read; a folder entry
+ * beside the one file is fine. */
+#define TWOZIP TMP "-twozip"
+Test(src_cost_export, a_zip_of_two_files_is_refused)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct got g = { 0 };
+  cairn_err err = { 0 };
+  cairn_source *s;
+  int rc;
+
+  fresh_dir(TWOZIP);
+  write_file(TWOZIP "/manifest.json", "{\"blobs\":[{\"blobName\":\"p.zip\"}]}");
+  cr_assert_eq(system("cd " TWOZIP " && python3 -c 'import zipfile\n"
+                      "z = zipfile.ZipFile(\"p.zip\", \"w\")\n"
+                      "z.writestr(zipfile.ZipInfo(\"d/\"), \"\")\n"
+                      "z.writestr(\"d/a.csv\", \"x\\n1\\n2\\n\")\n"
+                      "z.writestr(\"d/b.csv\", \"x\\n3\\n\")\n"
+                      "z.close()'"), 0);
+  s = open_ok(TWOZIP, 10, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 0);
+  cr_assert_eq(rc, CAIRN_EPARSE, "rc %d: %s", rc, err.msg);
+  cr_assert(strstr(err.msg, "the zip holds more than one file (\"d/a.csv\", "
+                            "\"d/b.csv\"") != NULL, "%s", err.msg);
+  cr_assert_eq(g.n, 0);
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  cr_assert_eq(system("cd " TWOZIP " && python3 -c 'import zipfile\n"
+                      "z = zipfile.ZipFile(\"p.zip\", \"w\")\n"
+                      "z.writestr(zipfile.ZipInfo(\"d/\"), \"\")\n"
+                      "z.writestr(\"d/a.csv\", \"x\\n1\\n2\\n\")\n"
+                      "z.close()'"), 0);
+  memset(&g, 0, sizeof g);
+  memset(&err, 0, sizeof err);
+  s = open_ok(TWOZIP, 10, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 1);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(g.n, 2);
+  cairn_source_close(s);
+  json_decref(cfg);
+  cr_assert_eq(system("rm -rf " TWOZIP), 0);
+}
