@@ -101,6 +101,30 @@ int cairn__csv_blank(const char *p, size_t n)
   return n == 0 || (n <= 2 && (p[0] == '\n' || p[0] == '\r'));
 }
 
+const char *cairn__csv_header_problem(const char *p, size_t n)
+{
+  int q = 0;
+
+  if (n >= 2 && ((p[0] == '\xFF' && p[1] == '\xFE') ||
+                 (p[0] == '\xFE' && p[1] == '\xFF')))
+    return " is UTF-16 text (it starts with a UTF-16 byte order mark); CSV "
+           "is read as UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)";
+  if (memchr(p, '\0', n))
+    return " has NUL bytes in its header line, so it is not UTF-8 text "
+           "(UTF-16 without a byte order mark?); CSV is read as UTF-8: "
+           "convert it first (iconv -f UTF-16 -t UTF-8)";
+  for (size_t i = 0; i + 1 < n; i++) {
+    if (p[i] == '"')
+      q = !q;
+    else if (p[i] == '\r' && !q && p[i + 1] != '\n')
+      return " has lone CR line ends (a carriage return without a line "
+             "feed ends its first line), so the whole file would read as "
+             "one header line and no row; lines must end with LF or CRLF: "
+             "convert it first (tr '\\r' '\\n')";
+  }
+  return NULL;
+}
+
 size_t cairn__csv_split(const char *p, size_t len, struct cairn__csv_cols *out)
 {
   const char *end = p + len;

@@ -28,6 +28,15 @@ size_t cairn__csv_scan(const char *p, size_t n, int *quoted, long *lines,
  * it carries no record and is skipped. */
 int cairn__csv_blank(const char *p, size_t n);
 
+/* Why the header record p[0..n) (its terminator included, a UTF-8 BOM
+ * stripped) cannot start a CSV file cairn reads, as a static message to
+ * follow the file's name, or NULL: UTF-16 text (a byte order mark FF FE
+ * or FE FF, or NUL bytes), whose every row would be rejected as ragged
+ * with names no mapping finds; or lone CR line ends (a CR outside quotes
+ * that no LF follows), with which the whole file reads as one header
+ * line and no row. */
+const char *cairn__csv_header_problem(const char *p, size_t n);
+
 /* Field arrays reused from record to record (owned, grown on demand). */
 struct cairn__csv_cols {
   const char **cols;   /* field texts, NOT NUL-terminated: into the record

@@ -1215,6 +1215,7 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   struct blob *b = &s->blobs[i];
   struct cairn_header *h = &s->headers[i];
   struct cairn__csv_cols cols = { 0 };
+  const char *why;
   long lines = 0;
   int rc;
 
@@ -1239,6 +1240,10 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
     memmove(s->hdr_rec.data, s->hdr_rec.data + 3, s->hdr_rec.len - 2);
     s->hdr_rec.len -= 3;
   }
+  why = cairn__csv_header_problem(s->hdr_rec.data, s->hdr_rec.len);
+  if (why)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" (%s)%s; nothing "
+                       "of this blob was loaded", b->name, b->path, why);
   h->n_cols = cairn__csv_split(s->hdr_rec.data, s->hdr_rec.len, &cols);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t k = 0; k < h->n_cols; k++)

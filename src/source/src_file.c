@@ -211,6 +211,7 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
                        cairn_err *err)
 {
   struct cairn_header *h = &s->headers[index];
+  const char *why;
   long lines;
   int rc;
 
@@ -230,6 +231,10 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   }
   if (blank_line(s, s->rec.data, s->rec.len)) /* a BOM or a newline only */
     cairn_warn("%s has no header (its first line is empty)", s->files[index]);
+  why = cairn__csv_header_problem(s->rec.data, s->rec.len);
+  if (why)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s%s; nothing of it was loaded",
+                       s->files[index], why);
   h->n_cols = split_csv(s);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t i = 0; i < h->n_cols; i++)

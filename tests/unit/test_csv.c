@@ -126,3 +126,32 @@ Test(csv, scan_matches_reference_in_pieces)
     cr_assert_eq(lines, want_lines, "round %d: lines", round);
   }
 }
+
+/* A header line that shows the file cannot be read as cairn reads CSV:
+ * UTF-16 (with or without its byte order mark) or lone CR line ends. A CR
+ * before the LF, and a CR inside quotes, are fine. */
+Test(csv, header_problem_names_utf16_and_lone_cr)
+{
+  static const struct {
+    const char *text;
+    size_t      len;
+    const char *want; /* in the message; NULL: no problem */
+  } cases[] = {
+    { "a,b\n", 4, NULL },
+    { "a,b\r\n", 5, NULL },
+    { "\"x\ry\",b\r\n", 9, NULL },
+    { "a,b\r", 4, NULL }, /* the last byte: nothing follows it */
+    { "\xFF\xFE" "a\0,\0b\0\n", 9, "UTF-16 byte order mark" },
+    { "\xFE\xFF\0a\0,\0b\n", 9, "UTF-16 byte order mark" },
+    { "a\0,\0b\0\n", 7, "NUL bytes" },
+    { "a,b\r1,2\r3,4\r", 12, "lone CR line ends" },
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    const char *why = cairn__csv_header_problem(cases[k].text, cases[k].len);
+    if (!cases[k].want)
+      cr_assert_null(why, "case %zu: %s", k, why);
+    else
+      cr_assert(why && strstr(why, cases[k].want), "case %zu: %s", k,
+                why ? why : "(none)");
+  }
+}
