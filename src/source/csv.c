@@ -101,6 +101,18 @@ int cairn__csv_blank(const char *p, size_t n)
   return n == 0 || (n <= 2 && (p[0] == '\n' || p[0] == '\r'));
 }
 
+char *cairn__csv_too_large(long long bytes, long lines, int open_quote)
+{
+  return cairn_strfmt("record too large: %lld bytes on %ld line%s, more "
+                      "than the %zu MiB a record may have; not loaded (its "
+                      "first %zu KiB are kept here)%s", bytes, lines,
+                      lines == 1 ? "" : "s", CAIRN_CSV_RECORD_MAX >> 20,
+                      CAIRN_CSV_KEEP >> 10,
+                      open_quote ? "; it runs to the end of the file inside "
+                                   "quotes: a quote in it is never closed"
+                                 : "");
+}
+
 const char *cairn__csv_header_problem(const char *p, size_t n)
 {
   int q = 0;

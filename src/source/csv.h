@@ -15,6 +15,20 @@
 
 #include <stddef.h>
 
+/* The largest record the sources that read CSV (and NDJSON lines) hold
+ * whole: a row of more bytes, its quoted line breaks and terminator
+ * included, is read past without being held, and quarantined with its
+ * first CAIRN_CSV_KEEP bytes as its raw text (cairn__csv_too_large says
+ * why), in a chunk of its own. So a giant field, or a quote that never
+ * closes in a large file, costs no more memory than a chunk. */
+#define CAIRN_CSV_RECORD_MAX ((size_t)4 << 20)
+#define CAIRN_CSV_KEEP       ((size_t)64 << 10)
+
+/* The reject reason of a record of 'bytes' bytes on 'lines' lines that
+ * is larger than CAIRN_CSV_RECORD_MAX; open_quote: it ran to
+ * the end of its file inside quotes. New string. */
+char *cairn__csv_too_large(long long bytes, long lines, int open_quote);
+
 /* Scan p[0..n) for the end of the current record, starting in quote state
  * *quoted (0 at a record start) and updating it. Returns the number of
  * bytes consumed: up to and including the newline that ends the record

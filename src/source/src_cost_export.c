@@ -18,7 +18,9 @@
  * time for a local export only) so it never applies to a different file
  * either. Row counts
  * are checked against the manifest when a blob (and the export) ends; a
- * mismatch fails the chunk that ends the blob, resumably. Export metadata
+ * mismatch fails the chunk that ends the blob, resumably. A record larger
+ * than CAIRN_CSV_RECORD_MAX is read past, never held whole: a chunk of
+ * its own, quarantined by decode (page meta "big"). Export metadata
  * rides in page meta "headers" for the mapping's `header` function. Design
  * notes: docs/internals/cost-export.md. */
 #include "source/source.h"
@@ -148,7 +150,15 @@ struct cx_src {
   size_t               carry_blob;
   long long            carry_off;   /* where it starts in the blob */
   long                 carry_lines;
+  long long            carry_bytes; /* its size, when it was too large
+                                       to hold (carry holds its first
+                                       CAIRN_CSV_KEEP bytes); else 0 */
+  int                  carry_ended; /* it ends with a newline */
   int                  has_carry;
+  /* extract only: the chunk just read is one record too large to hold
+   * (its size; else 0) and its lines, for the page's meta */
+  long long            big_bytes;
+  long                 big_lines;   /* lines it is on */
   /* decode only (may run on another thread than extract) */
   struct cairn__csv_cols cols;
 };
@@ -1182,26 +1192,48 @@ static int rd_seek(struct cx_src *s, size_t i, long long off,
   }
 }
 
-/* Append the next record (terminator included) to out: 1, 0 at end, <0. */
-static int rd_record(struct cx_src *s, struct cairn_buf *out, long *lines,
-                     cairn_err *err)
+/* How rd_record read a record. */
+struct rec_read {
+  long      lines;  /* its newlines (quoted ones included) */
+  long long bytes;  /* its size in the blob's stream */
+  int       ended;  /* it ends with a newline (not the blob's end) */
+};
+
+/* Append the next record (terminator included) to out, but no more than
+ * CAIRN_CSV_RECORD_MAX bytes of it: of a larger one (r->bytes says so),
+ * its first CAIRN_CSV_KEEP bytes; the rest is read past. 1, 0 at end, <0. */
+static int rd_record(struct cx_src *s, struct cairn_buf *out,
+                     struct rec_read *r, cairn_err *err)
 {
   struct reader *rd = &s->rd;
-  int quoted = 0, got = 0, done, rc;
+  size_t before = out->len;
+  int quoted = 0, got = 0, done = 0, rc;
 
-  *lines = 0;
+  memset(r, 0, sizeof *r);
   for (;;) {
-    size_t seg;
+    size_t seg, take;
     rc = rd_fill(s, err);
     if (rc == 0 && got && quoted)
       s->blobs[rd->blob].open_quote = 1;
     if (rc <= 0)
       return rc < 0 ? rc : got;
-    seg = cairn__csv_scan(rd->data + rd->at, rd->len - rd->at, &quoted, lines,
-                          &done);
-    if (cairn_buf_append(out, rd->data + rd->at, seg) != 0)
+    seg = cairn__csv_scan(rd->data + rd->at, rd->len - rd->at, &quoted,
+                          &r->lines, &done);
+    take = seg;
+    if ((unsigned long long)r->bytes + seg > CAIRN_CSV_RECORD_MAX) {
+      if (out->len - before > CAIRN_CSV_KEEP) {
+        out->len = before + CAIRN_CSV_KEEP;
+        out->data[out->len] = '\0';
+      }
+      take = CAIRN_CSV_KEEP - (out->len - before);
+      if (take > seg)
+        take = seg;
+    }
+    if (take && cairn_buf_append(out, rd->data + rd->at, take) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     rd->at += seg;
+    r->bytes += (long long)seg;
+    r->ended = done;
     got = 1;
     if (done)
       return 1;
@@ -1215,8 +1247,8 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   struct blob *b = &s->blobs[i];
   struct cairn_header *h = &s->headers[i];
   struct cairn__csv_cols cols = { 0 };
+  struct rec_read r = { 0, 0, 0 };
   const char *why;
-  long lines = 0;
   int rc;
 
   if (h->names)
@@ -1225,11 +1257,11 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   if (rc < 0)
     return rc;
   cairn_buf_reset(&s->hdr_rec);
-  rc = rd_record(s, &s->hdr_rec, &lines, err);
+  rc = rd_record(s, &s->hdr_rec, &r, err);
   if (rc < 0)
     return rc;
   b->data_off = s->rd.pos + (long long)s->rd.at;
-  b->data_line = 1 + lines;
+  b->data_line = 1 + r.lines;
   if (rc == 0) {
     /* An empty blob: no header, no rows. */
     h->names = cairn_xcalloc(1, sizeof *h->names);
@@ -1244,6 +1276,11 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   if (why)
     return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" (%s)%s; nothing "
                        "of this blob was loaded", b->name, b->path, why);
+  if ((unsigned long long)r.bytes > CAIRN_CSV_RECORD_MAX)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\" (%s): its header "
+                       "line is %lld bytes, more than the %zu MiB a record "
+                       "may have; nothing of this blob was loaded", b->name,
+                       b->path, r.bytes, CAIRN_CSV_RECORD_MAX >> 20);
   h->n_cols = cairn__csv_split(s->hdr_rec.data, s->hdr_rec.len, &cols);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t k = 0; k < h->n_cols; k++)
@@ -1281,17 +1318,31 @@ static void index_add(struct cairn_buf *ix, size_t bytes, long lines, int *ok)
  * p + n is taken only when p + n is the end of the blob (last). Counts
  * the records (blank lines excluded) in *rows and their newlines in *line,
  * and indexes them (index_add); sets *open_quote when the blob ends inside
- * a quoted field. Returns the bytes taken. */
+ * a quoted field. A record larger than CAIRN_CSV_RECORD_MAX (found by
+ * scanning no further than that) is never taken here: it ends the chunk
+ * before it (*full), or, first in the chunk, is left to rd_record (*big),
+ * which reads past it; it makes a chunk of its own. Returns the bytes
+ * taken. */
 static size_t take_records(const struct cx_src *s, const char *p, size_t n,
                            size_t used, int last, long *rows, long *line,
                            struct cairn_buf *ix, int *ix_ok, int *full,
-                           int *open_quote)
+                           int *big, int *open_quote)
 {
   size_t span = 0;
   while (*rows < s->chunk_rows && span < n) {
     int quoted = 0, done;
     long lines = 0;
-    size_t k = cairn__csv_scan(p + span, n - span, &quoted, &lines, &done);
+    size_t avail = n - span;
+    size_t lim = avail > CAIRN_CSV_RECORD_MAX ? CAIRN_CSV_RECORD_MAX + 1
+                                              : avail;
+    size_t k = cairn__csv_scan(p + span, lim, &quoted, &lines, &done);
+    if (done ? k > CAIRN_CSV_RECORD_MAX : lim < avail) {
+      if (used + span > 0)
+        *full = 1;
+      else
+        *big = 1;
+      break;
+    }
     if (!done && !last)
       break; /* straddles the end of the buffer */
     if (!done && quoted)
@@ -1317,8 +1368,10 @@ static size_t take_records(const struct cx_src *s, const char *p, size_t n,
  * bound, kept for the next chunk (s->carry). The same rule on both paths
  * makes a chunk's end depend only on the records, not on where the reads
  * fall: a resume that re-reads a chunk from its cursor must get the same
- * chunk. *rows gets the records (blank lines excluded), *line the line
- * after the last one; ix, each record's bytes and newlines. */
+ * chunk. A record too large to hold is a chunk of its own, of its first
+ * CAIRN_CSV_KEEP bytes (s->big_bytes, s->big_lines). *rows gets the
+ * records (blank lines excluded), *line the line after the last one; ix,
+ * each record's bytes and newlines. */
 static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
                       struct cairn_buf *ix, long *rows, long *line,
                       cairn_err *err)
@@ -1336,6 +1389,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
     raw->data[0] = '\0';
   }
   *rows = 0;
+  s->big_bytes = 0;
   if (s->has_carry) { /* cx_extract checked it starts this chunk */
     if (cairn_buf_append(raw, s->carry.data, s->carry.len) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
@@ -1344,11 +1398,16 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
     *line += s->carry_lines;
     index_add(ix, s->carry.len, s->carry_lines, &ix_ok);
     s->has_carry = 0;
+    if (s->carry_bytes) { /* too large to hold: a chunk of its own */
+      s->big_bytes = s->carry_bytes;
+      s->big_lines = s->carry_lines + !s->carry_ended;
+      return CAIRN_OK;
+    }
   }
-  while (*rows < s->chunk_rows) {
+  while (*rows < s->chunk_rows && !s->big_bytes) {
     const char *p;
     size_t n, span;
-    int full = 0;
+    int full = 0, big = 0;
 
     rc = rd_fill(s, err);
     if (rc < 0)
@@ -1358,7 +1417,7 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
     p = rd->data + rd->at;
     n = rd->len - rd->at;
     span = take_records(s, p, n, raw->len, 0, rows, line, ix, &ix_ok, &full,
-                        &s->blobs[rd->blob].open_quote);
+                        &big, &s->blobs[rd->blob].open_quote);
     if (span && cairn_buf_append(raw, p, span) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "chunk too large");
     rd->at += span;
@@ -1368,29 +1427,37 @@ static int read_chunk(struct cx_src *s, struct cairn_buf *raw,
       /* One record across reads (or the last one, without a newline). */
       size_t before = raw->len;
       long long off = rd->pos + (long long)rd->at;
-      long lines;
+      struct rec_read r;
+      int too_large;
       if (*rows > 0 && raw->len >= limit)
         break;
-      rc = rd_record(s, raw, &lines, err);
+      rc = rd_record(s, raw, &r, err);
       if (rc < 0)
         return rc;
       if (rc == 0)
         break;
-      if (*rows > 0 && raw->len > limit) {
+      too_large = (unsigned long long)r.bytes > CAIRN_CSV_RECORD_MAX;
+      if (too_large ? before > 0 : *rows > 0 && raw->len > limit) {
         cairn_buf_reset(&s->carry);
         cairn_buf_append(&s->carry, raw->data + before, raw->len - before);
         s->carry_blob = rd->blob;
         s->carry_off = off;
-        s->carry_lines = lines;
+        s->carry_lines = r.lines;
+        s->carry_ended = r.ended;
+        s->carry_bytes = too_large ? r.bytes : 0;
         s->has_carry = 1;
         raw->len = before;
         raw->data[before] = '\0';
         break;
       }
+      if (too_large) {
+        s->big_bytes = r.bytes;
+        s->big_lines = r.lines + !r.ended;
+      }
       if (!cairn__csv_blank(raw->data + before, raw->len - before))
         (*rows)++;
-      *line += lines;
-      index_add(ix, raw->len - before, lines, &ix_ok);
+      *line += r.lines;
+      index_add(ix, raw->len - before, r.lines, &ix_ok);
     }
   }
   if (!ix_ok)
@@ -1410,7 +1477,7 @@ static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
   const struct blob *b = &s->blobs[rd->blob];
   size_t start = (size_t)rd->pos + rd->at, len;
   struct stat st;
-  int ix_ok = 1, full = 0;
+  int ix_ok = 1, full = 0, big = 0;
 
   /* Reading a page of the mapping that the file no longer has would kill
    * the run (SIGBUS): a blob cut short since it was mapped (an export
@@ -1437,9 +1504,19 @@ static int read_chunk_mapped(struct cx_src *s, struct cairn_page *page,
   }
   cairn_buf_reset(&page->index);
   *rows = 0;
+  s->big_bytes = 0;
   len = take_records(s, rd->map + start, rd->map_len - start, 0, 1, rows,
-                     line, &page->index, &ix_ok, &full,
+                     line, &page->index, &ix_ok, &full, &big,
                      &s->blobs[rd->blob].open_quote);
+  if (big) {
+    /* A record too large to hold starts the chunk: read past it a block
+     * at a time, as read_chunk reads a compressed blob, giving the blocks
+     * behind back (nothing of the mapping is handed out in place now),
+     * so it is never resident whole. */
+    rd->keep = SIZE_MAX;
+    s->raw_used = 1;
+    return read_chunk(s, &page->raw, &page->index, rows, line, err);
+  }
   if (!ix_ok)
     cairn_buf_reset(&page->index);
   page->view = rd->map + start;
@@ -1652,6 +1729,12 @@ static int cx_extract(cairn_source *base, const char *cursor_in,
     json_object_set_new(m, "line", json_integer(c.line));
     json_object_set_new(json_object_get(m, "headers"), "x-export-blob",
                         json_string(s->blobs[c.blob].name));
+    if (s->big_bytes) /* the chunk is one record too large to hold */
+      json_object_set_new(m, "big", json_pack("{s:I,s:I,s:b}", "bytes",
+                          (json_int_t)s->big_bytes, "lines",
+                          (json_int_t)s->big_lines, "open_quote",
+                          next.blob != c.blob /* it ends the blob */
+                              ? s->blobs[c.blob].open_quote : 0));
     page->meta = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(m);
   }
@@ -1698,6 +1781,31 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
   prefix = (size_t)snprintf(pos, sizeof pos - 24, "%s:", s->blobs[blob].name);
   if (prefix >= sizeof pos - 24)
     prefix = sizeof pos - 25;
+  if (json_object_get(meta, "big")) {
+    /* One record too large to hold: quarantined with what extract kept
+     * of it. */
+    const json_t *big = json_object_get(meta, "big");
+    char *why = cairn__csv_too_large(
+        json_integer_value(json_object_get(big, "bytes")),
+        (long)json_integer_value(json_object_get(big, "lines")),
+        json_is_true(json_object_get(big, "open_quote")));
+    memset(&rec, 0, sizeof rec);
+    cairn__put_line(pos, prefix, line);
+    rec.header = h;
+    rec.ragged = 1;
+    rec.meta = meta;
+    rec.position = pos;
+    rec.raw = p;
+    rec.raw_len = len;
+    while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
+                           p[rec.raw_len - 1] == '\r'))
+      rec.raw_len--;
+    rec.error = why;
+    rc = emit(ud, &rec);
+    free(why);
+    json_decref(meta);
+    return rc;
+  }
   /* The record boundaries extract found, when they cover this raw text
    * exactly; otherwise each record is scanned for here. */
   {

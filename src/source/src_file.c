@@ -13,7 +13,10 @@
  * --fresh") instead of skipping or repeating records. extract() finds
  * record boundaries (newlines outside quotes) and copies the raw bytes;
  * decode() splits fields. Quoted fields may hold commas, doubled quotes
- * and newlines; CRLF and a UTF-8 BOM are accepted. */
+ * and newlines; CRLF and a UTF-8 BOM are accepted. A record extract does
+ * not read whole (larger than CAIRN_CSV_RECORD_MAX, or one whose quote
+ * never closes, cut after its first line) is a chunk of its own, whose
+ * page meta "bad" tells decode to quarantine it. */
 #include "core/fsx.h"
 #include "core/hash.h"
 #include "core/jsonx.h"
@@ -151,38 +154,124 @@ static int fill(struct file_src *s, cairn_err *err)
   return 1;
 }
 
-/* Append the next record (with its terminator) to out. Returns 1 when a
- * record was read, 0 at EOF, <0 on error; *lines gets the newlines in it. */
-static int next_record(struct file_src *s, struct cairn_buf *out, long *lines,
-                       cairn_err *err)
+/* How next_record read a record (struct rec_read). */
+enum { REC_WHOLE, REC_TOO_LARGE, REC_UNTERMINATED };
+
+struct rec_read {
+  int       kind;   /* REC_*: whole (out holds it), larger than
+                       CAIRN_CSV_RECORD_MAX (out holds its first
+                       CAIRN_CSV_KEEP bytes), or a CSV record the file
+                       ends inside quotes (out holds up to
+                       CAIRN_CSV_RECORD_MAX bytes of it) */
+  long long bytes;  /* its size in the file */
+  long      lines;  /* the newlines in it (quoted ones included) */
+  int       ended;  /* it ends with a newline (not the file's end) */
+};
+
+/* Append the next record (with its terminator) to out, holding no more
+ * than CAIRN_CSV_RECORD_MAX bytes of it (r says what was read). Returns 1
+ * when a record was read, 0 at EOF, <0 on error. */
+static int next_record(struct file_src *s, struct cairn_buf *out,
+                       struct rec_read *r, cairn_err *err)
 {
-  int quoted = 0, got = 0, done, rc;
-  *lines = 0;
+  int quoted = 0, got = 0, done = 0, rc;
+  size_t before = out->len;
+
+  memset(r, 0, sizeof *r);
   for (;;) {
     const char *p, *nl;
-    size_t n, seg;
+    size_t n, seg, take;
     rc = fill(s, err);
     if (rc < 0)
       return rc;
     if (rc == 0)
-      return got;
+      break;
     p = s->buf + s->at;
     n = s->len - s->at;
     if (s->format == FMT_CSV) {
-      seg = cairn__csv_scan(p, n, &quoted, lines, &done);
+      seg = cairn__csv_scan(p, n, &quoted, &r->lines, &done);
     } else {
       nl = memchr(p, '\n', n);
       seg = nl ? (size_t)(nl - p) + 1 : n;
       done = nl != NULL;
-      *lines += done;
+      r->lines += done;
     }
-    if (cairn_buf_append(out, p, seg) != 0)
+    /* Past the bound, only the first CAIRN_CSV_KEEP bytes stay. */
+    take = seg;
+    if ((unsigned long long)r->bytes + seg > CAIRN_CSV_RECORD_MAX) {
+      if (r->kind != REC_TOO_LARGE) {
+        r->kind = REC_TOO_LARGE;
+        if (out->len > before + CAIRN_CSV_KEEP) {
+          out->len = before + CAIRN_CSV_KEEP;
+          out->data[out->len] = '\0';
+        }
+      }
+      take = out->len - before < CAIRN_CSV_KEEP
+                 ? CAIRN_CSV_KEEP - (out->len - before) : 0;
+      if (take > seg)
+        take = seg;
+    }
+    if (take && cairn_buf_append(out, p, take) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     s->at += seg;
+    r->bytes += (long long)seg;
     got = 1;
     if (done)
-      return 1;
+      break;
   }
+  if (got && !done && quoted && s->format == FMT_CSV)
+    r->kind = REC_UNTERMINATED;
+  r->ended = done;
+  return got;
+}
+
+/* The record at offset start ran to the end of the file inside quotes: a
+ * quote in it never closes, and where it should have closed cannot be
+ * known. The record is cut after its first line, and reading goes on
+ * from the next: one row goes to the quarantine, not every line after
+ * it. (A record runs past its first line only when that line holds an
+ * odd number of quotes, so the quotes from the next line to the end of
+ * the file pair up: this happens once per file at most.) out gets the
+ * cut record from 'before' on (its first CAIRN_CSV_KEEP bytes when it is
+ * larger than CAIRN_CSV_RECORD_MAX), r its size and newlines; the reader
+ * is left after it. */
+static int cut_unterminated(struct file_src *s, struct cairn_buf *out,
+                            size_t before, long long start,
+                            struct rec_read *r, cairn_err *err)
+{
+  size_t keep;
+  int rc;
+
+  out->len = before;
+  out->data[before] = '\0';
+  r->lines = 0;
+  r->ended = 0;
+  rc = seek_to(s, s->fp_index, start, err);
+  if (rc < 0)
+    return rc;
+  while (!r->ended && (rc = fill(s, err)) > 0) {
+    const char *p = s->buf + s->at;
+    size_t n = s->len - s->at;
+    const char *nl = memchr(p, '\n', n);
+    if (nl) {
+      n = (size_t)(nl - p) + 1;
+      r->lines = 1;
+      r->ended = 1;
+    }
+    if (out->len - before < CAIRN_CSV_RECORD_MAX) {
+      size_t room = CAIRN_CSV_RECORD_MAX - (out->len - before);
+      cairn_buf_append(out, p, n < room ? n : room);
+    }
+    s->at += n;
+  }
+  if (rc < 0)
+    return rc;
+  r->bytes = s->pos + (long long)s->at - start;
+  keep = (unsigned long long)r->bytes > CAIRN_CSV_RECORD_MAX
+             ? CAIRN_CSV_KEEP : (size_t)r->bytes;
+  out->len = before + keep;
+  out->data[out->len] = '\0';
+  return CAIRN_OK;
 }
 
 /* ---- CSV field splitting ------------------------------------------------ */
@@ -211,15 +300,15 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
                        cairn_err *err)
 {
   struct cairn_header *h = &s->headers[index];
+  struct rec_read r;
   const char *why;
-  long lines;
   int rc;
 
   rc = seek_to(s, index, 0, err);
   if (rc < 0)
     return rc;
   cairn_buf_reset(&s->rec);
-  rc = next_record(s, &s->rec, &lines, err);
+  rc = next_record(s, &s->rec, &r, err);
   if (rc < 0)
     return rc;
   *offset = s->pos + (long long)s->at;
@@ -235,6 +324,16 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   if (why)
     return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s%s; nothing of it was loaded",
                        s->files[index], why);
+  if (r.kind == REC_TOO_LARGE)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: its header line is %lld "
+                       "bytes, more than the %zu MiB a record may have; "
+                       "nothing of it was loaded", s->files[index], r.bytes,
+                       CAIRN_CSV_RECORD_MAX >> 20);
+  if (r.kind == REC_UNTERMINATED)
+    return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: a quote in its header line "
+                       "is never closed, so the whole file would read as "
+                       "its header; nothing of it was loaded",
+                       s->files[index]);
   h->n_cols = split_csv(s);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t i = 0; i < h->n_cols; i++)
@@ -329,7 +428,8 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   struct file_src *s = (struct file_src *)base;
   size_t index = 0;
   long long offset = 0;
-  long line = 1, rows = 0, lines;
+  long line = 1, rows = 0;
+  struct rec_read r, bad = { REC_WHOLE, 0, 0, 0 };
   int rc;
 
   if (cursor_in) {
@@ -393,18 +493,44 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   cairn_buf_reset(&page->raw);
   while (rows < s->chunk_rows && (long)page->raw.len < s->chunk_bytes) {
     size_t before = page->raw.len;
-    rc = next_record(s, &page->raw, &lines, err);
+    long long at = s->pos + (long long)s->at;
+    rc = next_record(s, &page->raw, &r, err);
+    if (rc == 1 && r.kind == REC_UNTERMINATED &&
+        (rc = cut_unterminated(s, &page->raw, before, at, &r, err)) == 0)
+      rc = 1;
     if (rc < 0)
       return rc;
     if (rc == 0)
       break;
+    if (r.kind != REC_WHOLE) {
+      /* Not read whole (too large, or a quote never closes): a chunk of
+       * its own, so decode finds it by the page's "bad" alone. */
+      if (before > 0) {
+        page->raw.len = before;
+        page->raw.data[before] = '\0';
+        rc = seek_to(s, index, at, err);
+        if (rc < 0)
+          return rc;
+        break;
+      }
+      bad = r;
+      rows = 1;
+      line_end += r.lines;
+      break;
+    }
     /* A blank line rides along with the chunk but is not a record. */
     if (!blank_line(s, page->raw.data + before, page->raw.len - before))
       rows++;
-    line_end += lines;
+    line_end += r.lines;
   }
   page->n_hint = rows;
-  page->meta = cairn_strfmt("{\"file\":%zu,\"line\":%ld}", index, line);
+  if (bad.kind != REC_WHOLE)
+    page->meta = cairn_strfmt("{\"bad\":{\"bytes\":%lld,\"kind\":%d,"
+                              "\"lines\":%ld},\"file\":%zu,\"line\":%ld}",
+                              bad.bytes, bad.kind, bad.lines + !bad.ended,
+                              index, line);
+  else
+    page->meta = cairn_strfmt("{\"file\":%zu,\"line\":%ld}", index, line);
   rc = fill(s, err);
   if (rc < 0)
     return rc;
@@ -430,6 +556,10 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   json_t *meta = json_loads(page->meta ? page->meta : "{}", 0, NULL);
   size_t index = (size_t)json_integer_value(json_object_get(meta, "file"));
   long line = (long)json_integer_value(json_object_get(meta, "line"));
+  const json_t *bad = json_object_get(meta, "bad");
+  int bad_kind = (int)json_integer_value(json_object_get(bad, "kind"));
+  long long bad_bytes = json_integer_value(json_object_get(bad, "bytes"));
+  long bad_lines = (long)json_integer_value(json_object_get(bad, "lines"));
   const struct cairn_header *h;
   char pos[512];
   size_t prefix;
@@ -448,6 +578,36 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
     rc = read_header(s, index, &dummy, err);
     if (rc < 0)
       return rc;
+  }
+  if (bad_kind != REC_WHOLE) {
+    /* The page is one record extract could not read whole: quarantined
+     * with what it kept of it. */
+    char large[160] = "", *why;
+    if ((unsigned long long)bad_bytes > CAIRN_CSV_RECORD_MAX)
+      snprintf(large, sizeof large, "; that line is %lld bytes, more than "
+               "the %zu MiB a record may have: its first %zu KiB are kept "
+               "here", bad_bytes, CAIRN_CSV_RECORD_MAX >> 20,
+               CAIRN_CSV_KEEP >> 10);
+    why = bad_kind == REC_TOO_LARGE
+        ? cairn__csv_too_large(bad_bytes, bad_lines, 0)
+        : cairn_strfmt("unterminated quoted field: a quote in this row is "
+                       "never closed (the file ends inside it), so the row "
+                       "was cut at the end of its first line and the lines "
+                       "after it were read as rows of their own%s", large);
+    memset(&rec, 0, sizeof rec);
+    cairn__put_line(pos, prefix, line);
+    rec.position = pos;
+    rec.header = h;
+    rec.raw = p;
+    rec.raw_len = (size_t)(end - p);
+    while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
+                           p[rec.raw_len - 1] == '\r'))
+      rec.raw_len--;
+    rec.ragged = 1;
+    rec.error = why;
+    rc = emit(ud, &rec);
+    free(why);
+    return rc;
   }
   while (p < end && rc == CAIRN_OK) {
     /* One record: up to a newline outside quotes. */
@@ -484,16 +644,6 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
       rec.col_lens = s->cols.lens;
       rec.header = h;
       rec.ragged = rec.n_cols != h->n_cols;
-      /* The file ended inside quotes: a quote that never closes took
-       * every later line into this row, which must not load as one. */
-      if (!done && quoted) {
-        errmsg = cairn_xstrdup("unterminated quoted field: a quote in "
-                               "this row is never closed, so every line "
-                               "after it to the end of the file was read "
-                               "into this row");
-        rec.error = errmsg;
-        rec.ragged = 1; /* its cells are not the header's */
-      }
       /* raw without the terminator, for quarantine */
       while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
                              p[rec.raw_len - 1] == '\r'))

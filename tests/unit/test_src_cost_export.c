@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/mem.h"
+#include "source/csv.h"
 #include "source/source.h"
 
 #define FOCUS CAIRN_FIXTURES "/cost-export/focus/cairn-focus/20240501-20240531/" \
@@ -1333,4 +1334,157 @@ Test(src_cost_export, a_zip_of_two_files_is_refused)
   cairn_source_close(s);
   json_decref(cfg);
   cr_assert_eq(system("rm -rf " TWOZIP), 0);
+}
+
+/* The records a page decodes to, for the tests of records too large to
+ * hold. */
+struct big_got {
+  int    n, big;
+  size_t raw_len[8];     /* of the records too large */
+  char   err[8][400];
+  char   pos[8][96];
+};
+
+static int big_collect(void *ud, const struct cairn_record *rec)
+{
+  struct big_got *g = ud;
+  g->n++;
+  if (!rec->error)
+    return 0;
+  cr_assert_lt(g->big, 8);
+  g->raw_len[g->big] = rec->raw_len;
+  snprintf(g->err[g->big], sizeof g->err[g->big], "%s", rec->error);
+  snprintf(g->pos[g->big], sizeof g->pos[g->big], "%s", rec->position);
+  g->big++;
+  return 0;
+}
+
+/* A record larger than CAIRN_CSV_RECORD_MAX is read past, never held
+ * whole: it is a chunk of its own, of its first CAIRN_CSV_KEEP bytes,
+ * quarantined with its size. The same chunks come from a plain blob
+ * (mapped) and a gzip one (decompressed ahead), for a bound on chunks
+ * below and above a read, and a chunk redone from its cursor is the same
+ * chunk. Three such records: quoted lines, one line, and one that runs to
+ * the end of the blob inside quotes. */
+#define BIG TMP "-big"
+Test(src_cost_export, a_record_larger_than_the_bound_is_quarantined_not_held)
+{
+  enum { ROWS = 3000, MAXC = 256 };
+  const long bounds[] = { 65536, 1 << 20 };
+  static const char *const dirs[] = { BIG "-map", BIG "-gz" };
+  const size_t big = CAIRN_CSV_RECORD_MAX + 1000;
+  char cmd[640];
+  char *b[2][MAXC], *c[2][MAXC];
+  FILE *fp;
+
+  fresh_dir(dirs[0]);
+  fresh_dir(dirs[1]);
+  fp = fopen(BIG "-map/p.csv", "w");
+  cr_assert_not_null(fp);
+  fputs("BillingAccountId,ResourceId,Tags\n", fp);
+  for (int part = 0; part < 3; part++) {
+    for (int i = 0; i < ROWS; i++)
+      fprintf(fp, "acct-%d,/r/%d,\"{\"\"k\"\":\"\"v\"\"}\"\n", part, i);
+    fprintf(fp, "acct-%d,/r/big,\"", part);
+    for (size_t i = 0; i < big; i++)
+      fputc(part == 0 && i % 1000 == 999 ? '\n' : part == 1 ? 'y' : 'x', fp);
+    if (part < 2)
+      fputs("\"\n", fp);
+  }
+  fclose(fp);
+  snprintf(cmd, sizeof cmd, "gzip -nc %s/p.csv > %s/p.csv.gz", dirs[0],
+           dirs[1]);
+  cr_assert_eq(system(cmd), 0);
+  write_file(BIG "-map/manifest.json",
+             "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
+  write_file(BIG "-gz/manifest.json",
+             "{\"blobs\":[{\"blobName\":\"p.csv.gz\"}]}");
+
+  for (size_t k = 0; k < sizeof bounds / sizeof *bounds; k++) {
+    int n[2];
+    for (int d = 0; d < 2; d++)
+      n[d] = all_chunks(dirs[d], bounds[k], b[d], c[d], MAXC);
+    cr_assert_eq(n[0], n[1], "chunk_bytes %ld: %d chunks mapped, %d "
+                 "decompressed", bounds[k], n[0], n[1]);
+    for (int i = 0; i < n[0]; i++) {
+      cr_assert_str_eq(c[0][i], c[1][i], "chunk_bytes %ld: chunk %d",
+                       bounds[k], i + 1);
+      cr_assert_str_eq(b[0][i], b[1][i], "chunk_bytes %ld: chunk %d's bytes",
+                       bounds[k], i + 1);
+      cr_assert_leq(strlen(b[0][i]), (size_t)bounds[k] + CAIRN_CSV_KEEP);
+      for (int d = 0; d < 2; d++) {
+        free(b[d][i]);
+        free(c[d][i]);
+      }
+    }
+  }
+
+  /* Decoded, and every chunk redone from its cursor on a fresh source. */
+  for (int d = 0; d < 2; d++) {
+    struct cairn_source_ctx ctx;
+    json_t *cfg = json_pack("{s:s,s:s,s:i,s:i}", "type", "cost_export",
+                            "path", dirs[d], "chunk_rows", 1000,
+                            "chunk_bytes", 1 << 20);
+    cairn_source *s = open_cfg(cfg, &ctx);
+    struct cairn_page page = { 0 };
+    struct big_got g = { 0 };
+    cairn_err err = { 0 };
+    char *cur = NULL, *cin[64] = { 0 }, *cout[64] = { 0 }, want[160];
+    int chunks = 0;
+    for (;;) {
+      int rc = s->ops->extract(s, cur, &page, &err);
+      if (rc == CAIRN_DONE)
+        break;
+      cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+      cr_assert_lt(chunks, 64);
+      cr_assert_eq(s->ops->decode(s, chunks + 1, &page, big_collect, &g,
+                                  &err), CAIRN_OK, "%s", err.msg);
+      cin[chunks] = cur;
+      cout[chunks] = page.cursor_out ? strdup(page.cursor_out) : NULL;
+      cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+      chunks++;
+      cairn_page_clear(&page);
+      if (!cur)
+        break;
+    }
+    cairn_source_close(s);
+    cr_assert_eq(g.n, 3 * ROWS + 3, "%s: %d records", dirs[d], g.n);
+    cr_assert_eq(g.big, 3);
+    snprintf(want, sizeof want, "record too large: %zu bytes on %zu lines, "
+             "more than the 4 MiB a record may have", big + 17,
+             big / 1000 + 1);
+    cr_assert(strstr(g.err[0], want), "%s\nwant %s", g.err[0], want);
+    cr_assert(strstr(g.pos[0], ":3002"), "%s", g.pos[0]);
+    snprintf(want, sizeof want, "record too large: %zu bytes on 1 line,",
+             big + 17);
+    cr_assert(strstr(g.err[1], want), "%s\nwant %s", g.err[1], want);
+    snprintf(want, sizeof want, ":%zu", (size_t)3002 + big / 1000 + ROWS + 1);
+    cr_assert(strstr(g.pos[1], want), "%s (want %s)", g.pos[1], want);
+    cr_assert(strstr(g.err[2], "runs to the end of the file inside quotes"),
+              "%s", g.err[2]);
+    for (int i = 0; i < 3; i++)
+      cr_assert_eq(g.raw_len[i], CAIRN_CSV_KEEP, "%s: %zu", dirs[d],
+                   g.raw_len[i]);
+    for (int k = 0; k < chunks; k++) {
+      struct big_got again = { 0 };
+      s = open_cfg(cfg, &ctx);
+      cr_assert_eq(s->ops->extract(s, cin[k], &page, &err), CAIRN_OK, "%s",
+                   err.msg);
+      cr_assert(cout[k] ? page.cursor_out && strcmp(page.cursor_out,
+                                                    cout[k]) == 0
+                        : page.cursor_out == NULL,
+                "%s: chunk %d: cursor_out %s, first run %s", dirs[d], k + 1,
+                page.cursor_out ? page.cursor_out : "(end)",
+                cout[k] ? cout[k] : "(end)");
+      cr_assert_eq(s->ops->decode(s, k + 1, &page, big_collect, &again, &err),
+                   CAIRN_OK, "%s", err.msg);
+      cairn_page_clear(&page);
+      cairn_source_close(s);
+      free(cin[k]);
+      free(cout[k]);
+    }
+    json_decref(cfg);
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dirs[0], dirs[1]);
+  cr_assert_eq(system(cmd), 0);
 }

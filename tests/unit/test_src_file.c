@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "source/csv.h"
 #include "source/source.h"
 
 struct got {
@@ -185,10 +186,12 @@ Test(src_file, ndjson_records_and_bad_lines)
   remove("/tmp/cairn_test_src.ndjson");
 }
 
-/* A quote that never closes runs the record to the end of the file: the
- * rows it swallowed must not load as one row's text, even when the row
- * then has as many fields as the header. */
-Test(src_file, unterminated_quote_at_eof_is_a_reject)
+/* A quote that never closes takes the row to the end of the file: where
+ * it should have closed cannot be known, so the row is cut after its first
+ * line and quarantined in a chunk of its own, and the lines after it are
+ * read as rows of their own (they used to go into the DLQ as that one
+ * row: half a file counted as one reject). */
+Test(src_file, unterminated_quote_cuts_the_row_at_its_first_line)
 {
   FILE *fp = fopen("/tmp/cairn_test_unterm.csv", "w");
   fputs("id,name,note\n1,a,fine\n2,b,\"oops\n3,c,d\n4,e,f\n", fp);
@@ -198,17 +201,173 @@ Test(src_file, unterminated_quote_at_eof_is_a_reject)
   struct got g = {0};
   cairn_source *s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg,
                              &ctx);
-  cr_assert_eq(drain(s, &g, NULL), 1);
-  cr_assert_eq(g.n, 2);
+  cr_assert_eq(drain(s, &g, NULL), 3, "the row before, the cut row, the rest");
+  cr_assert_eq(g.n, 4);
   cr_assert_str_eq(g.err[0], "");
-  cr_assert_eq(g.ncols[1], 3, "the swallowed rows split into 3 fields");
   cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
             g.err[1]);
   cr_assert_eq(g.ragged[1], 1);
+  cr_assert_str_eq(g.raw[1], "2,b,\"oops");
   cr_assert_str_eq(g.pos[1], "/tmp/cairn_test_unterm.csv:3");
+  cr_assert_str_eq(g.err[2], "");
+  cr_assert_str_eq(g.rows[2][0], "3");
+  cr_assert_str_eq(g.rows[2][2], "d");
+  cr_assert_str_eq(g.pos[2], "/tmp/cairn_test_unterm.csv:4");
+  cr_assert_str_eq(g.rows[3][0], "4");
+  cr_assert_str_eq(g.pos[3], "/tmp/cairn_test_unterm.csv:5");
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  /* Quoted line breaks before it, quotes after it: the rows around the
+   * cut row read as written, and so does the last row, without a
+   * newline and with a quoted field. */
+  fp = fopen("/tmp/cairn_test_unterm.csv", "w");
+  fputs("id,name,note\n1,\"a\nb\",x\n2,\"oops,y\n3,\"q,r\",z\n4,\"s\",t", fp);
+  fclose(fp);
+  memset(&g, 0, sizeof g);
+  s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 3);
+  cr_assert_eq(g.n, 4);
+  cr_assert_str_eq(g.rows[0][1], "a\nb");
+  cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
+            g.err[1]);
+  cr_assert_str_eq(g.raw[1], "2,\"oops,y");
+  cr_assert_str_eq(g.pos[1], "/tmp/cairn_test_unterm.csv:4");
+  cr_assert_str_eq(g.rows[2][1], "q,r");
+  cr_assert_str_eq(g.pos[2], "/tmp/cairn_test_unterm.csv:5");
+  cr_assert_str_eq(g.rows[3][1], "s");
+  cr_assert_eq(g.ragged[3], 0);
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  /* The last row alone, without a newline. */
+  fp = fopen("/tmp/cairn_test_unterm.csv", "w");
+  fputs("id,name,note\n1,a,b\n2,\"oops,y", fp);
+  fclose(fp);
+  memset(&g, 0, sizeof g);
+  s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 2);
+  cr_assert_eq(g.n, 2);
+  cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
+            g.err[1]);
+  cr_assert_str_eq(g.raw[1], "2,\"oops,y");
   cairn_source_close(s);
   json_decref(cfg);
   remove("/tmp/cairn_test_unterm.csv");
+}
+
+/* The raw lengths, reasons and positions of a file's records. */
+struct big_got {
+  int    n;
+  size_t raw_len[8];
+  char   err[8][512];
+  char   pos[8][128];
+  char   first[8][16];
+};
+
+static int big_collect(void *ud, const struct cairn_record *rec)
+{
+  struct big_got *g = ud;
+  int i = g->n++;
+  cr_assert_lt(i, 8);
+  g->raw_len[i] = rec->raw_len;
+  snprintf(g->err[i], sizeof g->err[i], "%s", rec->error ? rec->error : "");
+  snprintf(g->pos[i], sizeof g->pos[i], "%s", rec->position);
+  snprintf(g->first[i], sizeof g->first[i], "%.*s",
+           rec->raw_len < 15 ? (int)rec->raw_len : 15, rec->raw);
+  return 0;
+}
+
+/* Extract and decode from cursor on; the cursors of the chunks in
+ * cursors[] (owned). Returns the chunks. */
+static int big_drain(cairn_source *s, struct big_got *g, const char *cursor,
+                     char **cursors)
+{
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  char *cur = cursor ? strdup(cursor) : NULL;
+  int chunks = 0, rc;
+  for (;;) {
+    rc = s->ops->extract(s, cur, &page, &err);
+    if (rc == CAIRN_DONE)
+      break;
+    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+    cr_assert_leq(page.raw.len, CAIRN_CSV_RECORD_MAX + 64,
+                  "a page holds %zu bytes", page.raw.len);
+    cr_assert_eq(s->ops->decode(s, chunks + 1, &page, big_collect, g, &err),
+                 CAIRN_OK, "%s", err.msg);
+    if (cursors)
+      cursors[chunks] = cur ? strdup(cur) : NULL;
+    chunks++;
+    free(cur);
+    cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+    cairn_page_clear(&page);
+    if (!cur)
+      break;
+  }
+  free(cur);
+  cairn_page_clear(&page);
+  return chunks;
+}
+
+/* A record larger than CAIRN_CSV_RECORD_MAX is read past, not held: it is
+ * quarantined, with its first CAIRN_CSV_KEEP bytes, in a chunk of its own,
+ * and the line numbers and a resume from its cursor stay right. A CSV
+ * row of one line, one of many quoted lines, and an NDJSON line. */
+Test(src_file, a_record_larger_than_the_bound_is_quarantined_not_held)
+{
+  static const char *const path[] = {"/tmp/cairn_test_big.csv",
+                                     "/tmp/cairn_test_big.csv",
+                                     "/tmp/cairn_test_big.ndjson"};
+  static const char *const fmt[] = {"csv", "csv", "ndjson"};
+  const size_t big = CAIRN_CSV_RECORD_MAX + 1000;
+  for (int k = 0; k < 3; k++) {
+    struct cairn_source_ctx ctx;
+    json_t *cfg;
+    struct big_got g = {0}, again = {0};
+    char *cursors[8] = {0}, want[160];
+    FILE *fp = fopen(path[k], "w");
+    long lines = k == 1 ? 1 + (long)(big / 100) : 1;
+    cr_assert_not_null(fp);
+    if (k < 2)
+      fputs("id,note\n1,a\n2,\"", fp);
+    else
+      fputs("{\"id\":1}\n{\"id\":2,\"note\":\"", fp);
+    for (size_t i = 0; i < big; i++)
+      fputc(k == 1 && i % 100 == 99 ? '\n' : 'x', fp);
+    fputs(k < 2 ? "\"\n3,c\n" : "\"}\n{\"id\":3}\n", fp);
+    fclose(fp);
+
+    cairn_source *s = open_src(path[k], fmt[k], 100, &cfg, &ctx);
+    cr_assert_eq(big_drain(s, &g, NULL, cursors), 3, "case %d", k);
+    cr_assert_eq(g.n, 3);
+    cr_assert_str_eq(g.err[0], "");
+    snprintf(want, sizeof want, "record too large: %zu bytes on %ld line%s, "
+             "more than the 4 MiB a record may have",
+             big + (k < 2 ? 5 : 19), lines, lines == 1 ? "" : "s");
+    cr_assert(strstr(g.err[1], want) != NULL, "case %d: %s\nwant %s", k,
+              g.err[1], want);
+    cr_assert_eq(g.raw_len[1], CAIRN_CSV_KEEP, "case %d", k);
+    cr_assert_str_eq(g.first[1],
+                     k < 2 ? "2,\"xxxxxxxxxxxx" : "{\"id\":2,\"note\":");
+    cr_assert_str_eq(g.err[2], "");
+    snprintf(want, sizeof want, "%s:%ld", path[k], (k < 2 ? 4 : 3) + lines - 1);
+    cr_assert_str_eq(g.pos[2], want, "case %d: line numbers go on", k);
+    cairn_source_close(s);
+    json_decref(cfg);
+
+    /* Resumed from the big record's cursor: the same two chunks. */
+    s = open_src(path[k], fmt[k], 100, &cfg, &ctx);
+    cr_assert_eq(big_drain(s, &again, cursors[1], NULL), 2);
+    cr_assert_str_eq(again.err[0], g.err[1]);
+    cr_assert_str_eq(again.pos[0], g.pos[1]);
+    cr_assert_str_eq(again.pos[1], g.pos[2]);
+    cairn_source_close(s);
+    json_decref(cfg);
+    for (int i = 0; i < 8; i++)
+      free(cursors[i]);
+    remove(path[k]);
+  }
 }
 
 Test(src_file, glob_reads_files_in_byte_order)
