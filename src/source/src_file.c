@@ -155,17 +155,19 @@ static int fill(struct file_src *s, cairn_err *err)
 }
 
 /* How next_record read a record (struct rec_read). */
-enum { REC_WHOLE, REC_TOO_LARGE, REC_UNTERMINATED };
+enum { REC_WHOLE, REC_TOO_LARGE, REC_UNTERMINATED, REC_MERGED };
 
 struct rec_read {
   int       kind;   /* REC_*: whole (out holds it), larger than
                        CAIRN_CSV_RECORD_MAX (out holds its first
                        CAIRN_CSV_KEEP bytes), or a CSV record the file
                        ends inside quotes (out holds up to
-                       CAIRN_CSV_RECORD_MAX bytes of it) */
+                       CAIRN_CSV_RECORD_MAX bytes of it); REC_MERGED is
+                       set by file_extract */
   long long bytes;  /* its size in the file */
   long      lines;  /* the newlines in it (quoted ones included) */
   int       ended;  /* it ends with a newline (not the file's end) */
+  size_t    fields; /* REC_MERGED: the fields it had before the cut */
 };
 
 /* Append the next record (with its terminator) to out, holding no more
@@ -227,11 +229,13 @@ static int next_record(struct file_src *s, struct cairn_buf *out,
 
 /* The record at offset start ran to the end of the file inside quotes: a
  * quote in it never closes, and where it should have closed cannot be
- * known. The record is cut after its first line, and reading goes on
- * from the next: one row goes to the quarantine, not every line after
- * it. (A record runs past its first line only when that line holds an
- * odd number of quotes, so the quotes from the next line to the end of
- * the file pair up: this happens once per file at most.) out gets the
+ * known. Or it ran over lines into more fields than the header has: a
+ * stray quote in its first line was closed by one in a later row, and the
+ * rows between were taken into it (REC_MERGED). The record is cut after
+ * its first line, and reading goes on from the next: one row goes to the
+ * quarantine, not every line after it. (A record runs past its first line
+ * only when that line holds an odd number of quotes, the one it is cut
+ * at; reading goes on as if that line had been right.) out gets the
  * cut record from 'before' on (its first CAIRN_CSV_KEEP bytes when it is
  * larger than CAIRN_CSV_RECORD_MAX), r its size and newlines; the reader
  * is left after it. */
@@ -429,7 +433,7 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   size_t index = 0;
   long long offset = 0;
   long line = 1, rows = 0;
-  struct rec_read r, bad = { REC_WHOLE, 0, 0, 0 };
+  struct rec_read r, bad = { REC_WHOLE, 0, 0, 0, 0 };
   int rc;
 
   if (cursor_in) {
@@ -495,7 +499,16 @@ static int file_extract(cairn_source *base, const char *cursor_in,
     size_t before = page->raw.len;
     long long at = s->pos + (long long)s->at;
     rc = next_record(s, &page->raw, &r, err);
-    if (rc == 1 && r.kind == REC_UNTERMINATED &&
+    /* A row over lines with more fields than the header: rows taken in
+     * between two stray quotes. */
+    if (rc == 1 && r.kind == REC_WHOLE && s->format == FMT_CSV &&
+        (r.lines > 1 || (r.lines == 1 && !r.ended))) {
+      r.fields = cairn__csv_split(page->raw.data + before,
+                                  page->raw.len - before, &s->cols);
+      if (r.fields > s->headers[index].n_cols)
+        r.kind = REC_MERGED;
+    }
+    if (rc == 1 && (r.kind == REC_UNTERMINATED || r.kind == REC_MERGED) &&
         (rc = cut_unterminated(s, &page->raw, before, at, &r, err)) == 0)
       rc = 1;
     if (rc < 0)
@@ -525,10 +538,10 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   }
   page->n_hint = rows;
   if (bad.kind != REC_WHOLE)
-    page->meta = cairn_strfmt("{\"bad\":{\"bytes\":%lld,\"kind\":%d,"
-                              "\"lines\":%ld},\"file\":%zu,\"line\":%ld}",
-                              bad.bytes, bad.kind, bad.lines + !bad.ended,
-                              index, line);
+    page->meta = cairn_strfmt("{\"bad\":{\"bytes\":%lld,\"fields\":%zu,"
+                              "\"kind\":%d,\"lines\":%ld},\"file\":%zu,"
+                              "\"line\":%ld}", bad.bytes, bad.fields,
+                              bad.kind, bad.lines + !bad.ended, index, line);
   else
     page->meta = cairn_strfmt("{\"file\":%zu,\"line\":%ld}", index, line);
   rc = fill(s, err);
@@ -560,6 +573,8 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   int bad_kind = (int)json_integer_value(json_object_get(bad, "kind"));
   long long bad_bytes = json_integer_value(json_object_get(bad, "bytes"));
   long bad_lines = (long)json_integer_value(json_object_get(bad, "lines"));
+  size_t bad_fields =
+      (size_t)json_integer_value(json_object_get(bad, "fields"));
   const struct cairn_header *h;
   char pos[512];
   size_t prefix;
@@ -588,12 +603,22 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
                "the %zu MiB a record may have: its first %zu KiB are kept "
                "here", bad_bytes, CAIRN_CSV_RECORD_MAX >> 20,
                CAIRN_CSV_KEEP >> 10);
-    why = bad_kind == REC_TOO_LARGE
-        ? cairn__csv_too_large(bad_bytes, bad_lines, 0)
-        : cairn_strfmt("unterminated quoted field: a quote in this row is "
-                       "never closed (the file ends inside it), so the row "
-                       "was cut at the end of its first line and the lines "
-                       "after it were read as rows of their own%s", large);
+    if (bad_kind == REC_TOO_LARGE)
+      why = cairn__csv_too_large(bad_bytes, bad_lines, 0);
+    else if (bad_kind == REC_MERGED)
+      why = cairn_strfmt("stray quote: a quote in this row is not closed "
+                         "on its line, so the lines after it up to the next "
+                         "quote were read into it (%zu fields, the header "
+                         "has %zu); the row was cut at the end of its first "
+                         "line and the lines after it were read as rows of "
+                         "their own%s", bad_fields, h ? h->n_cols : 0,
+                         large);
+    else
+      why = cairn_strfmt("unterminated quoted field: a quote in this row is "
+                         "never closed (the file ends inside it), so the row "
+                         "was cut at the end of its first line and the "
+                         "lines after it were read as rows of their own%s",
+                         large);
     memset(&rec, 0, sizeof rec);
     cairn__put_line(pos, prefix, line);
     rec.position = pos;

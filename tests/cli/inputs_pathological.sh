@@ -101,6 +101,22 @@ expect_eq "$(totals unterm | cut -d'|' -f1)" 1999 "every other row loads"
 reasons unterm demo-any | has -F "$T/unterm.csv:1001 unterminated quoted field: a quote in this row is never closed" ||
   fail "unterminated reason: $(reasons unterm demo-any)"
 
+# Two stray quotes 500 rows apart (an inch mark in an unquoted field):
+# the rows between them used to be one ragged reject.
+python3 - "$T/stray.csv" <<'PY'
+import sys
+lines = open("fixtures/demo/cost.csv", "rb").read().split(b"\n")[:2001]
+lines[1000] = lines[1000].replace(b"acct-001", b'acct-0"01', 1)
+lines[1500] = lines[1500].replace(b"acct-001", b'acct-0"01', 1)
+open(sys.argv[1], "wb").write(b"\n".join(lines) + b"\n")
+PY
+run stray "$T/jobs/demo-any.json" "$T/stray.csv" ||
+  fail "stray quotes: $(tail -n 3 "$T/stray.log")"
+expect_eq "$(totals stray | cut -d'|' -f1)" 1998 "the rows between stray quotes load"
+expect_eq "$(reasons stray demo-any | cut -d' ' -f1-3)" \
+  "$T/stray.csv:1001 stray quote:
+$T/stray.csv:1501 unterminated quoted" "the two rows with a stray quote"
+
 # ---- cost export: a 64 MB field in a gzip blob ------------------------------
 E="$T/export"
 mkdir -p "$E"

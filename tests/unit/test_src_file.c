@@ -15,7 +15,7 @@ struct got {
   size_t ncols[16];
   int    ragged[16];
   char   pos[16][128];
-  char   err[16][128];
+  char   err[16][512];
   char   raw[16][128];
 };
 
@@ -237,6 +237,33 @@ Test(src_file, unterminated_quote_cuts_the_row_at_its_first_line)
   cr_assert_str_eq(g.pos[2], "/tmp/cairn_test_unterm.csv:5");
   cr_assert_str_eq(g.rows[3][1], "s");
   cr_assert_eq(g.ragged[3], 0);
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  /* Two stray quotes (an inch mark in an unquoted field, twice): the
+   * first opens a quoted run and the second closes it, taking the rows in
+   * between into one row of more fields than the header. Cut there too:
+   * the two rows with a stray quote are rejected, the others load. */
+  fp = fopen("/tmp/cairn_test_unterm.csv", "w");
+  fputs("id,name,note\n1,a,5\" x\n2,b,c\n3,c,7\" y\n4,e,f\n", fp);
+  fclose(fp);
+  memset(&g, 0, sizeof g);
+  s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL), 4);
+  cr_assert_eq(g.n, 4);
+  cr_assert(strstr(g.err[0], "stray quote: a quote in this row is not "
+                             "closed on its line") != NULL, "%s", g.err[0]);
+  cr_assert(strstr(g.err[0], "(7 fields, the header has 3)") != NULL, "%s",
+            g.err[0]);
+  cr_assert_str_eq(g.raw[0], "1,a,5\" x");
+  cr_assert_str_eq(g.err[1], "");
+  cr_assert_str_eq(g.rows[1][0], "2");
+  cr_assert_str_eq(g.pos[1], "/tmp/cairn_test_unterm.csv:3");
+  cr_assert(strstr(g.err[2], "unterminated quoted field") != NULL, "%s",
+            g.err[2]);
+  cr_assert_str_eq(g.raw[2], "3,c,7\" y");
+  cr_assert_str_eq(g.rows[3][0], "4");
+  cr_assert_str_eq(g.pos[3], "/tmp/cairn_test_unterm.csv:5");
   cairn_source_close(s);
   json_decref(cfg);
 
