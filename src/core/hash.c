@@ -18,6 +18,14 @@ void cairn_sha256_update(struct cairn_sha256 *h, const void *p, size_t n)
   EVP_DigestUpdate(h->md, p, n);
 }
 
+void cairn_sha256_copy(struct cairn_sha256 *dst,
+                       const struct cairn_sha256 *src)
+{
+  dst->md = EVP_MD_CTX_new();
+  if (!dst->md || EVP_MD_CTX_copy_ex(dst->md, src->md) != 1)
+    abort(); /* only fails on OOM */
+}
+
 void cairn_sha256_final_hex(struct cairn_sha256 *h, char out[CAIRN_SHA256_HEX])
 {
   unsigned char md[32];
