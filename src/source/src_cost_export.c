@@ -1317,7 +1317,9 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
     h->id = i + 1;
     return CAIRN_OK;
   }
-  if (s->hdr_rec.len >= 3 && memcmp(s->hdr_rec.data, "\xEF\xBB\xBF", 3) == 0) {
+  /* a UTF-8 BOM, or two (as the file source) */
+  while (s->hdr_rec.len >= 3 &&
+         memcmp(s->hdr_rec.data, "\xEF\xBB\xBF", 3) == 0) {
     memmove(s->hdr_rec.data, s->hdr_rec.data + 3, s->hdr_rec.len - 2);
     s->hdr_rec.len -= 3;
   }

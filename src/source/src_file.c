@@ -321,7 +321,10 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   *offset = s->pos + (long long)s->at;
   if (rc == 0 || h->names)
     return CAIRN_OK;
-  if (s->rec.len >= 3 && memcmp(s->rec.data, "\xEF\xBB\xBF", 3) == 0) {
+  /* A UTF-8 BOM, or two (a tool that adds one to text that has one: the
+   * first name would read as "\uFEFFBilledCost", and no mapping would
+   * find it) */
+  while (s->rec.len >= 3 && memcmp(s->rec.data, "\xEF\xBB\xBF", 3) == 0) {
     memmove(s->rec.data, s->rec.data + 3, s->rec.len - 2);
     s->rec.len -= 3;
   }

@@ -129,6 +129,29 @@ Test(src_file, utf8_bom_is_stripped_from_header)
   json_decref(cfg);
 }
 
+/* Two BOMs (a tool that adds one to text that has one) go as one does:
+ * the first name is not "\uFEFFName", which no mapping finds. */
+Test(src_file, a_doubled_bom_is_stripped_from_header)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  char name[64] = "";
+  FILE *fp = fopen("/tmp/cairn_test_bom2.csv", "w");
+  fputs("\xEF\xBB\xBF\xEF\xBB\xBFName,x\na,1\n", fp);
+  fclose(fp);
+  cairn_source *s = open_src("/tmp/cairn_test_bom2.csv", "csv", 10, &cfg,
+                             &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK);
+  cr_assert_eq(s->ops->decode(s, 1, &page, header_name, name, &err), CAIRN_OK);
+  cr_assert_str_eq(name, "Name");
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  json_decref(cfg);
+  remove("/tmp/cairn_test_bom2.csv");
+}
+
 Test(src_file, chunks_by_rows_and_resumes_from_byte_offset)
 {
   struct cairn_source_ctx ctx;
