@@ -39,6 +39,15 @@ int cairn_contract_mixed(cairn_err *err, const struct cairn_contract *c,
                      was ? was : "(unrecorded)", c->name, now, now);
 }
 
+void cairn_header_clear(struct cairn_header *h)
+{
+  for (size_t k = 0; k < h->n_cols; k++)
+    free(h->names[k]);
+  free(h->names);
+  h->names = NULL;
+  h->n_cols = 0;
+}
+
 unsigned cairn_contract_part_cut(const struct cairn_contract *c, size_t k)
 {
   if (c->partition_cut)

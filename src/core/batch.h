@@ -188,6 +188,8 @@ struct cairn_header {
   char  **names;    /* as in the file, BOM stripped */
   uint64_t id;      /* changes whenever a new header is read */
 };
+/* Free h's names (h itself is the caller's): no names, no columns. */
+void cairn_header_clear(struct cairn_header *h);
 
 /* One raw record handed from a source's decode() to the transform. All
  * pointers are borrowed and valid only during the callback. */

@@ -1348,14 +1348,8 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
  * blob read again, as a chunk redone is, reads its header again. */
 static void drop_headers(struct cx_src *s, size_t i)
 {
-  for (; s->kept_from + 1 < i; s->kept_from++) {
-    struct cairn_header *h = &s->headers[s->kept_from];
-    for (size_t k = 0; k < h->n_cols; k++)
-      free(h->names[k]);
-    free(h->names);
-    h->names = NULL;
-    h->n_cols = 0;
-  }
+  for (; s->kept_from + 1 < i; s->kept_from++)
+    cairn_header_clear(&s->headers[s->kept_from]);
 }
 
 /* Note one record (its bytes and newlines) in the page's index; a record
@@ -1939,11 +1933,8 @@ static void cx_close(cairn_source *base)
   for (size_t i = 0; i < s->n_blobs; i++) {
     free(s->blobs[i].name);
     free(s->blobs[i].path);
-    if (s->headers) {
-      for (size_t k = 0; k < s->headers[i].n_cols; k++)
-        free(s->headers[i].names[k]);
-      free(s->headers[i].names);
-    }
+    if (s->headers)
+      cairn_header_clear(&s->headers[i]);
   }
   free(s->blobs);
   free(s->headers);

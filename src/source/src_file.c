@@ -357,14 +357,8 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
  * glob of many files holds two headers, not one per file. */
 static void drop_headers(struct file_src *s, size_t index)
 {
-  for (; s->kept_from + 1 < index; s->kept_from++) {
-    struct cairn_header *h = &s->headers[s->kept_from];
-    for (size_t k = 0; k < h->n_cols; k++)
-      free(h->names[k]);
-    free(h->names);
-    h->names = NULL;
-    h->n_cols = 0;
-  }
+  for (; s->kept_from + 1 < index; s->kept_from++)
+    cairn_header_clear(&s->headers[s->kept_from]);
 }
 
 /* ---- extract -------------------------------------------------------------- */
@@ -734,11 +728,8 @@ static void file_close(cairn_source *base)
   struct file_src *s = (struct file_src *)base;
   for (size_t i = 0; i < s->n_files; i++) {
     free(s->files[i]);
-    if (s->headers) {
-      for (size_t k = 0; k < s->headers[i].n_cols; k++)
-        free(s->headers[i].names[k]);
-      free(s->headers[i].names);
-    }
+    if (s->headers)
+      cairn_header_clear(&s->headers[i]);
   }
   free(s->files);
   free(s->headers);
