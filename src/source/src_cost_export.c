@@ -1398,7 +1398,10 @@ static size_t take_records(const struct cx_src *s, const char *p, size_t n,
     size_t lim = avail > CAIRN_CSV_RECORD_MAX ? CAIRN_CSV_RECORD_MAX + 1
                                               : avail;
     size_t k = cairn__csv_scan(p + span, lim, &quoted, &lines, &done);
-    if (done ? k > CAIRN_CSV_RECORD_MAX : lim < avail) {
+    /* Over the bound, ended or not: one that runs on past lim, or the
+     * blob's last, unterminated, of exactly CAIRN_CSV_RECORD_MAX + 1
+     * bytes (rd_record's rule: more than the bound) */
+    if (k > CAIRN_CSV_RECORD_MAX) {
       if (used + span > 0)
         *full = 1;
       else

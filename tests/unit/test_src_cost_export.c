@@ -1527,3 +1527,67 @@ Test(src_cost_export, a_manifest_of_many_blobs_opens_quickly)
   json_decref(m);
   cr_assert_eq(system("rm -rf " MANY), 0);
 }
+
+/* A last record one byte over the bound, without a line end (the blob's
+ * end): quarantined as too large from a plain blob (mapped) as from a
+ * gzip one (decompressed), not loaded whole from the mapping. */
+#define EDGE TMP "-edge"
+Test(src_cost_export, a_last_record_one_byte_over_the_bound_is_too_large)
+{
+  static const char *const dirs[] = { EDGE "-map", EDGE "-gz" };
+  const char *head = "acct-0,/r/big,";
+  char cmd[640];
+  FILE *fp;
+
+  fresh_dir(dirs[0]);
+  fresh_dir(dirs[1]);
+  fp = fopen(EDGE "-map/p.csv", "w");
+  cr_assert_not_null(fp);
+  fputs("BillingAccountId,ResourceId,Tags\n", fp);
+  fputs("acct-0,/r/0,x\n", fp);
+  fputs(head, fp);
+  for (size_t i = strlen(head); i < CAIRN_CSV_RECORD_MAX + 1; i++)
+    fputc('x', fp);
+  fclose(fp);
+  snprintf(cmd, sizeof cmd, "gzip -nc %s/p.csv > %s/p.csv.gz", dirs[0],
+           dirs[1]);
+  cr_assert_eq(system(cmd), 0);
+  write_file(EDGE "-map/manifest.json",
+             "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
+  write_file(EDGE "-gz/manifest.json",
+             "{\"blobs\":[{\"blobName\":\"p.csv.gz\"}]}");
+  for (int d = 0; d < 2; d++) {
+    struct cairn_source_ctx ctx;
+    json_t *cfg = json_pack("{s:s,s:s,s:i}", "type", "cost_export", "path",
+                            dirs[d], "chunk_rows", 1000);
+    cairn_source *s = open_cfg(cfg, &ctx);
+    struct cairn_page page = { 0 };
+    struct big_got g = { 0 };
+    cairn_err err = { 0 };
+    char *cur = NULL;
+    for (;;) {
+      int rc = s->ops->extract(s, cur, &page, &err);
+      if (rc == CAIRN_DONE)
+        break;
+      cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+      cr_assert_eq(s->ops->decode(s, 1, &page, big_collect, &g, &err),
+                   CAIRN_OK, "%s", err.msg);
+      free(cur);
+      cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+      cairn_page_clear(&page);
+      if (!cur)
+        break;
+    }
+    free(cur);
+    cairn_source_close(s);
+    json_decref(cfg);
+    cr_assert_eq(g.n, 2, "%s: %d records", dirs[d], g.n);
+    cr_assert_eq(g.big, 1, "%s: the last record was not quarantined",
+                 dirs[d]);
+    cr_assert(strstr(g.err[0], "record too large: 4194305 bytes on 1 line,"),
+              "%s: %s", dirs[d], g.err[0]);
+    cr_assert_eq(g.raw_len[0], CAIRN_CSV_KEEP);
+  }
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", dirs[0], dirs[1]);
+  cr_assert_eq(system(cmd), 0);
+}
