@@ -171,6 +171,9 @@ struct rec_read {
   long      lines;  /* the newlines in it (quoted ones included) */
   int       ended;  /* it ends with a newline (not the file's end) */
   size_t    fields; /* REC_MERGED: the fields it had before the cut */
+  int       fields_kept; /* REC_MERGED: counted in its first
+                            CAIRN_CSV_KEEP bytes only (it was larger than
+                            CAIRN_CSV_RECORD_MAX) */
 };
 
 /* Append the next record (with its terminator) to out, holding no more
@@ -458,7 +461,7 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   size_t index = 0;
   long long offset = 0;
   long line = 1, rows = 0;
-  struct rec_read r, bad = { REC_WHOLE, 0, 0, 0, 0 };
+  struct rec_read r, bad = { REC_WHOLE, 0, 0, 0, 0, 0 };
   int rc;
 
   if (cursor_in) {
@@ -526,13 +529,18 @@ static int file_extract(cairn_source *base, const char *cursor_in,
     long long at = s->pos + (long long)s->at;
     rc = next_record(s, &page->raw, &r, err);
     /* A row over lines with more fields than the header: rows taken in
-     * between two stray quotes. */
-    if (rc == 1 && r.kind == REC_WHOLE && s->format == FMT_CSV &&
-        (r.lines > 1 || (r.lines == 1 && !r.ended))) {
+     * between two stray quotes. Of one too large to hold, the fields of
+     * what is kept of it count (more than the header's there, more in
+     * all): stray quotes far apart cost two rows too, not every row
+     * between them. */
+    if (rc == 1 && (r.kind == REC_WHOLE || r.kind == REC_TOO_LARGE) &&
+        s->format == FMT_CSV && (r.lines > 1 || (r.lines == 1 && !r.ended))) {
       r.fields = cairn__csv_split(page->raw.data + before,
                                   page->raw.len - before, &s->cols);
-      if (r.fields > s->headers[index].n_cols)
+      if (r.fields > s->headers[index].n_cols) {
+        r.fields_kept = r.kind == REC_TOO_LARGE;
         r.kind = REC_MERGED;
+      }
     }
     if (rc == 1 && (r.kind == REC_UNTERMINATED || r.kind == REC_MERGED) &&
         (rc = cut_unterminated(s, &page->raw, before, at, &r, err)) == 0)
@@ -565,8 +573,9 @@ static int file_extract(cairn_source *base, const char *cursor_in,
   page->n_hint = rows;
   if (bad.kind != REC_WHOLE)
     page->meta = cairn_strfmt("{\"bad\":{\"bytes\":%lld,\"fields\":%zu,"
-                              "\"kind\":%d,\"lines\":%ld},\"file\":%zu,"
-                              "\"line\":%ld}", bad.bytes, bad.fields,
+                              "\"fields_kept\":%d,\"kind\":%d,"
+                              "\"lines\":%ld},\"file\":%zu,\"line\":%ld}",
+                              bad.bytes, bad.fields, bad.fields_kept,
                               bad.kind, bad.lines + !bad.ended, index, line);
   else
     page->meta = cairn_strfmt("{\"file\":%zu,\"line\":%ld}", index, line);
@@ -601,6 +610,8 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   long bad_lines = (long)json_integer_value(json_object_get(bad, "lines"));
   size_t bad_fields =
       (size_t)json_integer_value(json_object_get(bad, "fields"));
+  int bad_fields_kept =
+      json_integer_value(json_object_get(bad, "fields_kept")) != 0;
   const struct cairn_header *h;
   char pos[512];
   size_t prefix;
@@ -623,22 +634,25 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
   if (bad_kind != REC_WHOLE) {
     /* The page is one record extract could not read whole: quarantined
      * with what it kept of it. */
-    char large[160] = "", *why;
+    char large[160] = "", kept[96] = "", *why;
     if ((unsigned long long)bad_bytes > CAIRN_CSV_RECORD_MAX)
       snprintf(large, sizeof large, "; that line is %lld bytes, more than "
                "the %zu MiB a record may have: its first %zu KiB are kept "
                "here", bad_bytes, CAIRN_CSV_RECORD_MAX >> 20,
                CAIRN_CSV_KEEP >> 10);
+    if (bad_fields_kept)
+      snprintf(kept, sizeof kept, " in its first %zu KiB, of more than %zu "
+               "MiB", CAIRN_CSV_KEEP >> 10, CAIRN_CSV_RECORD_MAX >> 20);
     if (bad_kind == REC_TOO_LARGE)
       why = cairn__csv_too_large(bad_bytes, bad_lines, 0);
     else if (bad_kind == REC_MERGED)
       why = cairn_strfmt("stray quote: a quote in this row is not closed "
                          "on its line, so the lines after it up to the next "
-                         "quote were read into it (%zu fields, the header "
+                         "quote were read into it (%zu fields%s, the header "
                          "has %zu); the row was cut at the end of its first "
                          "line and the lines after it were read as rows of "
-                         "their own%s", bad_fields, h ? h->n_cols : 0,
-                         large);
+                         "their own%s", bad_fields, kept,
+                         h ? h->n_cols : 0, large);
     else
       why = cairn_strfmt("unterminated quoted field: a quote in this row is "
                          "never closed (the file ends inside it), so the row "

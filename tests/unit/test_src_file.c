@@ -542,3 +542,77 @@ Test(src_file, a_glob_of_many_files_reads_in_linear_time)
   json_decref(cfg);
   cr_assert_eq(system("rm -rf " MANYF), 0);
 }
+
+/* Counts the records of a file and keeps the first reasons. */
+struct count_got {
+  long n, rejects;
+  char err[4][512];
+  char pos[4][128];
+};
+
+static int count_collect(void *ud, const struct cairn_record *rec)
+{
+  struct count_got *g = ud;
+  g->n++;
+  if (rec->error || rec->ragged) {
+    if (g->rejects < 4) {
+      snprintf(g->err[g->rejects], sizeof g->err[0], "%s",
+               rec->error ? rec->error : "ragged");
+      snprintf(g->pos[g->rejects], sizeof g->pos[0], "%s", rec->position);
+    }
+    g->rejects++;
+  }
+  return 0;
+}
+
+/* Two stray quotes more than CAIRN_CSV_RECORD_MAX apart: the rows between
+ * them are one record too large to hold, and one with more fields than
+ * the header. It is cut after its first line as when they are closer:
+ * the two rows with a stray quote are rejected, the rows between load. */
+Test(src_file, stray_quotes_far_apart_cost_two_rows)
+{
+  const char *path = "/tmp/cairn_test_stray_far.csv";
+  enum { ROWS = 200000 };
+  struct cairn_source_ctx ctx;
+  struct cairn_page page = {0};
+  struct count_got g = {0};
+  cairn_err err = {0};
+  json_t *cfg;
+  char *cur = NULL;
+  FILE *fp = fopen(path, "w");
+
+  cr_assert_not_null(fp);
+  fputs("id,name,note\n1,a,5\" x\n", fp);
+  for (int i = 0; i < ROWS; i++)
+    fprintf(fp, "%d,bbbbbbbbbb,cccccccccc\n", i + 2);
+  fputs("0,c,7\" y\n9,e,f\n", fp);
+  fclose(fp);
+  cairn_source *s = open_src(path, "csv", 50000, &cfg, &ctx);
+  for (int chunks = 1;; chunks++) {
+    int rc = s->ops->extract(s, cur, &page, &err);
+    if (rc == CAIRN_DONE)
+      break;
+    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+    cr_assert_eq(s->ops->decode(s, chunks, &page, count_collect, &g, &err),
+                 CAIRN_OK, "%s", err.msg);
+    free(cur);
+    cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
+    cairn_page_clear(&page);
+    if (!cur)
+      break;
+  }
+  free(cur);
+  cairn_source_close(s);
+  json_decref(cfg);
+  cr_assert_eq(g.rejects, 2, "%ld rejects: %s", g.rejects, g.err[0]);
+  cr_assert(strstr(g.err[0], "stray quote: a quote in this row is not "
+                             "closed on its line") != NULL, "%s", g.err[0]);
+  cr_assert(strstr(g.err[0], "fields in its first 64 KiB, of more than 4 "
+                             "MiB, the header has 3)") != NULL, "%s",
+            g.err[0]);
+  cr_assert(strstr(g.pos[0], ":2") != NULL, "%s", g.pos[0]);
+  cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
+            g.err[1]);
+  cr_assert_eq(g.n, ROWS + 3, "%ld records", g.n);
+  remove(path);
+}
