@@ -31,7 +31,7 @@ int cairn_contract_mixed(cairn_err *err, const struct cairn_contract *c,
 {
   const char *now = c->version ? c->version : "";
   return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: window %s holds %lld of "
-                     "its %lld chunks (the first: chunk %lld) loaded under "
+                     "its %lld chunks (the first: chunk %lld) made under "
                      "contract %s %s, by a cairn from before an upgrade, and "
                      "this run loads %s %s: resuming would leave the window "
                      "half in each; rerun with --fresh to load it again "

@@ -396,12 +396,22 @@ static void spend(const char *key, int64_t ms)
   pthread_mutex_unlock(&lock);
 }
 
-static int pace(const char *key, cairn_err *err)
+/* Wait for an exhausted quota to reset before the next request; a reset
+ * further off than max_delay_s ends the run, as a server's Retry-After
+ * that long does. */
+static int pace(const char *key, const struct cairn__hs_retry *p,
+                cairn_err *err)
 {
   int64_t until, now = cairn__hs_vclock_ms();
   pthread_mutex_lock(&lock);
   until = conn_get(key)->pace_until;
   pthread_mutex_unlock(&lock);
+  if (until - now > p->max_delay_ms)
+    return CAIRN_RAISE(err, CAIRN_ERETRY, 0, "the quota is exhausted "
+                       "(x-ms-user-quota-remaining: 0) and resets in "
+                       "%.0fs, more than source.retry.max_delay_s (%.0fs)",
+                       (double)(until - now) / 1000.0,
+                       (double)p->max_delay_ms / 1000.0);
   if (until > now) {
     cairn_info("quota exhausted (x-ms-user-quota-remaining: 0): waiting "
                "%.1fs for it to reset", (double)(until - now) / 1000.0);
@@ -448,7 +458,7 @@ int cairn__hs_perform(cairn_http_transport *t, const struct cairn__hs_retry *p,
     rc = cairn__hs_circuit_allow(key, p, err);
     if (rc < 0)
       return rc;
-    rc = pace(key, err);
+    rc = pace(key, p, err);
     if (rc < 0)
       return rc;
     memset(&req, 0, sizeof req);

@@ -30,7 +30,8 @@ selfloop (the nextLink is the page itself), nextlink-ctl (a nextLink with
 CR LF and spaces), endless (a fresh nextLink
 every time, never the last page), redirect=URL (302 to URL), 401 (401
 with a Graph error), token-garbage (the token endpoint answers HTML),
-token-exp0 (expires_in 0), token-exphuge (expires_in 2^63-1),
+quota=HH:MM:SS (the page, saying its quota is spent
+until HH:MM:SS from now), token-exp0 (expires_in 0), token-exphuge (expires_in 2^63-1),
 token-noaccess (a token without access_token), token-crlf (an
 access_token with CR LF and a header after them: a request that carries
 that header is logged with the fault "injected-header"); stall and
@@ -186,6 +187,9 @@ class H(http.server.BaseHTTPRequestHandler):
         if f is None or f in ("selfloop", "endless", "notarray", "novalue", "nextlink-ctl",
                           "injected-header"):
             return self.send(200, body)
+        if f == "quota":
+            return self.send(200, body, headers=[("x-ms-user-quota-remaining", "0"),
+                                                 ("x-ms-user-quota-resets-after", ARG)])
         if f == "status":
             code, _, hdr = ARG.partition(",")
             hs = [tuple(x.strip() for x in hdr.split(":", 1))] if hdr else []

@@ -20,6 +20,8 @@
 # - a 302 says where it leads (redirects are not followed);
 # - a next link with CR LF: exit 3 before anything is sent (it used to be
 #   libcurl's "malformed URL", exit 2: "fix the job");
+# - a quota spent for longer than max_delay_s ends the run before the
+#   next request (it used to wait for as long as the header said);
 # - SIGTERM while a page waits to be retried (Retry-After 200 s) or
 #   while its transfer stalls (timeout_s 120) stops the run within
 #   seconds, exit 3, the rerun resuming (it used to sit out the wait or
@@ -149,6 +151,17 @@ expect_eq "$(count ctl)" 3 "next link with CR LF: rows of page 1"
 rerun_heals ctl
 stop
 echo "redirect and a next link with CR LF: exit 3 with what and where"
+
+# A quota that resets in 99 hours (x-ms-user-quota-resets-after after a
+# page): the next request is not sent, exit 3 at once, the rerun resumes.
+serve quota --fault quota=99:00:00 --at 2 --times 1
+run quota
+expect_eq "$rc" 3 "quota: exit"
+said quota "the quota is exhausted (x-ms-user-quota-remaining: 0) and resets in 356400s, more than source.retry.max_delay_s (300s)"
+expect_eq "$(asked quota 3)" 0 "quota: page 3 asked for"
+rerun_heals quota
+stop
+echo "a quota spent for 99 hours: exit 3 before the next request, rerun resumes"
 
 # SIGTERM while waiting on the server: the run stops within seconds
 # instead of sitting out a 200 s Retry-After or a 120 s timeout (real

@@ -28,7 +28,7 @@ n=$(sqlite3 "$T/up/out/warehouse.db" "SELECT count(*) FROM _cairn_chunks")
 
 set +e; out=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" "${P[@]}" 2>/dev/null); rc=$?; set -e
 expect_eq "$rc" 3 "resume across the contract upgrade"
-[[ "$out" == *"rerun with --fresh"*"window all holds $n of its $n chunks (the first: chunk 1) loaded under contract cost_record 1.0.0"*"this run loads cost_record 1.1.0"* ]] ||
+[[ "$out" == *"rerun with --fresh"*"window all holds $n of its $n chunks (the first: chunk 1) made under contract cost_record 1.0.0"*"this run loads cost_record 1.1.0"* ]] ||
   fail "message: $out"
 expect_eq "$(sqlite3 "$T/up/out/warehouse.db" "SELECT count(*) FROM _cairn_chunks WHERE contract = '1.1.0'")" 0 \
   "chunks loaded by the refused run"
@@ -57,7 +57,7 @@ expect_eq "$(sqlite3 "$T/bup/state/cairn.db" "SELECT DISTINCT contract FROM chun
 sqlite3 "$T/bup/state/cairn.db" "UPDATE chunks SET contract = '1.0.0' WHERE contract IS NOT NULL"
 set +e; out=$("$CAIRN" "${B[@]}" "${S[@]}" 2>/dev/null); rc=$?; set -e
 expect_eq "$rc" 3 "bundle job resumed across the contract upgrade"
-[[ "$out" == *"state $T/bup/state: window all holds "[56]" of its "[56]" chunks (the first: chunk 1) loaded under contract cost_record 1.0.0"*"rerun with --fresh"* ]] ||
+[[ "$out" == *"state $T/bup/state: window all holds "[56]" of its "[56]" chunks (the first: chunk 1) made under contract cost_record 1.0.0"*"rerun with --fresh"* ]] ||
   fail "bundle job message: $out"
 [ ! -e "$T/bup/$BTAR" ] || fail "the refused run finished the bundle"
 "$CAIRN" "${B[@]}" "${S[@]}" --fresh >/dev/null 2>&1 || fail "bundle job --fresh"
