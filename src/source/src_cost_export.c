@@ -344,13 +344,28 @@ static int check_duplicates(const struct cx_src *s, cairn_err *err)
   return rc;
 }
 
+/* Whether the file at path, links followed, lies inside the folder whose
+ * real path is real_dir. */
+static int inside(const char *path, const char *real_dir)
+{
+  char *real = realpath(path, NULL);
+  size_t n = strlen(real_dir);
+  int in = real && strncmp(real, real_dir, n) == 0 &&
+           (real[n] == '/' || (n == 1 && real_dir[0] == '/'));
+  free(real);
+  return in;
+}
+
 /* Resolve a container-relative blobName against the manifest's folder:
  * the whole name first, then ever shorter suffixes down to the base name
  * (a local copy of one run folder holds the files without the container's
  * directory prefix). The name was checked (check_blob_name): it has no
- * ".." part, so this never looks outside dir. */
-static int resolve_blob(const char *dir, const char *name, char **out,
-                        cairn_err *err)
+ * ".." part; and a symbolic link that leads out of the folder (real_dir:
+ * its real path) is refused, so this never reads outside it: whoever can
+ * write an export folder could otherwise have any file cairn may read
+ * (a key, /etc/shadow) copied into the quarantine and the audit trail. */
+static int resolve_blob(const char *dir, const char *real_dir,
+                        const char *name, char **out, cairn_err *err)
 {
   const char *p = name;
 
@@ -360,6 +375,15 @@ static int resolve_blob(const char *dir, const char *name, char **out,
   while (*p) {
     char *cand = cairn_path_join(dir, p);
     if (is_file(cand)) {
+      if (!inside(cand, real_dir)) {
+        int rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "blob \"%s\": %s is a "
+                             "link that leads out of the export folder %s; "
+                             "refused, nothing was read (copy the file "
+                             "into the folder, or hard-link it)", name,
+                             cand, dir);
+        free(cand);
+        return rc;
+      }
       *out = cand;
       return CAIRN_OK;
     }
@@ -512,7 +536,7 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
   json_t *m = NULL;
   const json_t *blobs;
   json_error_t je;
-  char *dir = NULL, hex[CAIRN_SHA256_HEX];
+  char *dir = NULL, *real_dir = NULL, hex[CAIRN_SHA256_HEX];
   long long blob_count, sum = 0;
   int have_all = 1, rc = CAIRN_OK;
 
@@ -539,8 +563,11 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
     dir = slash ? cairn_xstrndup(path, (size_t)(slash - path))
                 : cairn_xstrdup(".");
   }
-  if (!s->remote)
+  if (!s->remote) {
     rc = cairn_fs_read_all(s->manifest, &text, err);
+    if (rc == CAIRN_OK && !(real_dir = realpath(*dir ? dir : "/", NULL)))
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", dir, strerror(errno));
+  }
   if (rc < 0)
     goto done;
   cairn_sha256_hex(text.data, text.len, hex);
@@ -597,7 +624,7 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
       sum += bl->rows;
     }
     if (!s->remote)
-      rc = resolve_blob(dir, bl->name, &bl->path, err);
+      rc = resolve_blob(dir, real_dir, bl->name, &bl->path, err);
     if (rc < 0)
       goto done;
   }
@@ -617,6 +644,7 @@ done:
   json_decref(m);
   cairn_buf_free(&text);
   free(dir);
+  free(real_dir);
   return rc;
 }
 

@@ -15,10 +15,10 @@ part_<i>_0001.csv, or .csv.gz for the partitions listed in --gzip (default
 1: the middle one). Each partition has its own header row.
 
 --replicate K writes an export OUTDIR whose manifest lists SRCDIR's blobs K
-times (symlinks part_<k>_<i>...), i.e. K times the rows without generating
+times (hard links r<r>_part_<k>_<i>...), i.e. K times the rows without generating
 or storing them again: the 5M-row memory run reuses the 1M export.
 """
-import csv, gzip, io, json, os, random, sys
+import csv, gzip, io, json, os, random, shutil, sys
 
 COLS = ["BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
         "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass",
@@ -143,7 +143,12 @@ def replicate(k, src, out):
             name = "r%d_%s" % (r, base)
             link = os.path.join(out, name)
             if not os.path.lexists(link):
-                os.symlink(os.path.abspath(os.path.join(src, base)), link)
+                # a hard link: cairn refuses symbolic links that lead out of
+                # the export folder (a copy where links cannot be made)
+                try:
+                    os.link(os.path.join(src, base), link)
+                except OSError:
+                    shutil.copyfile(os.path.join(src, base), link)
             blobs.append(dict(b, blobName=name))
     day = m["runInfo"]["endDate"][:10]
     with open(os.path.join(out, "manifest.json"), "w") as f:

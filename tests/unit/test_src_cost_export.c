@@ -1266,6 +1266,45 @@ Test(src_cost_export, a_blob_listed_twice_is_refused)
   cr_assert_eq(system("rm -rf " TWICE), 0);
 }
 
+/* A symbolic link that leads out of the export folder is refused before
+ * anything is read (whoever writes the folder would otherwise choose any
+ * file cairn can read for the quarantine); links inside the folder, a
+ * hard link, and the folder itself reached through a link are fine. */
+#define LINKS TMP "-links"
+Test(src_cost_export, a_link_out_of_the_folder_is_refused)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  cairn_err err = { 0 };
+  cairn_source *s;
+  int rc;
+
+  fresh_dir(LINKS);
+  cr_assert_eq(system("mkdir -p " LINKS "/run/sub && printf 'x\n1\n' > "
+                      LINKS "/outside.csv && cp " LINKS "/outside.csv "
+                      LINKS "/run/sub/in.csv && "
+                      "ln -s " LINKS "/outside.csv " LINKS "/run/out.csv && "
+                      "ln -s sub/in.csv " LINKS "/run/in.csv && "
+                      "ln " LINKS "/outside.csv " LINKS "/run/hard.csv && "
+                      "ln -s run " LINKS "/alias"), 0);
+  write_file(LINKS "/run/manifest.json", "{\"blobs\":[{\"blobName\":"
+                                         "\"in.csv\"},{\"blobName\":"
+                                         "\"c/out.csv\"}]}");
+  cr_assert_null(open_at(LINKS "/run", 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE, "%d %s", rc, err.msg);
+  cr_assert(strstr(err.msg, "blob \"c/out.csv\": " LINKS "/run/out.csv is "
+                            "a link that leads out of the export folder")
+                != NULL, "%s", err.msg);
+  json_decref(cfg);
+  write_file(LINKS "/run/manifest.json", "{\"blobs\":[{\"blobName\":"
+                                         "\"in.csv\"},{\"blobName\":"
+                                         "\"hard.csv\"}]}");
+  s = open_ok(LINKS "/alias", 10, &cfg, &ctx);
+  cairn_source_close(s);
+  json_decref(cfg);
+  cr_assert_eq(system("rm -rf " LINKS), 0);
+}
+
 /* No blobs but a dataRowCount: the error says so, without naming a
  * "last blob" there is none of. */
 Test(src_cost_export, no_blobs_but_a_row_count_reads_sensibly)
