@@ -101,6 +101,22 @@ int cairn__csv_blank(const char *p, size_t n)
   return n == 0 || (n <= 2 && (p[0] == '\n' || p[0] == '\r'));
 }
 
+int cairn__csv_keep(struct cairn_buf *out, size_t before,
+                    unsigned long long bytes, const char *p, size_t seg)
+{
+  if (bytes + seg > CAIRN_CSV_RECORD_MAX) {
+    size_t room;
+    if (out->len - before > CAIRN_CSV_KEEP) {
+      out->len = before + CAIRN_CSV_KEEP;
+      out->data[out->len] = '\0';
+    }
+    room = CAIRN_CSV_KEEP - (out->len - before);
+    if (seg > room)
+      seg = room;
+  }
+  return seg && cairn_buf_append(out, p, seg) != 0 ? -1 : 0;
+}
+
 char *cairn__csv_too_large(long long bytes, long lines, int open_quote)
 {
   return cairn_strfmt("record too large: %lld bytes on %ld line%s, more "

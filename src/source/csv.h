@@ -24,6 +24,25 @@
 #define CAIRN_CSV_RECORD_MAX ((size_t)4 << 20)
 #define CAIRN_CSV_KEEP       ((size_t)64 << 10)
 
+struct cairn_buf;
+
+/* Append seg (p[0..seg)), the next bytes of a record being read, to out,
+ * which holds the record from offset 'before' on, 'bytes' bytes of it read
+ * so far: whole while the record is at most CAIRN_CSV_RECORD_MAX bytes,
+ * then only its first CAIRN_CSV_KEEP bytes (cut back the moment it
+ * passes the bound). 0, or -1 when out cannot grow. */
+int cairn__csv_keep(struct cairn_buf *out, size_t before,
+                    unsigned long long bytes, const char *p, size_t seg);
+
+/* The length of p[0..n) without its line terminator (LF, CRLF, any CRs
+ * before it): a record's raw text as the quarantine keeps it. */
+static inline size_t cairn__csv_trim_eol(const char *p, size_t n)
+{
+  while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+    n--;
+  return n;
+}
+
 /* The reject reason of a record of 'bytes' bytes on 'lines' lines that
  * is larger than CAIRN_CSV_RECORD_MAX; open_quote: it ran to
  * the end of its file inside quotes. New string. */

@@ -5,6 +5,7 @@
  * declare it below, add one line to source_table, and add
  * tests/unit/test_src_<name>.c. Names must be unique. */
 #include "source/source.h"
+#include "source/csv.h"
 #include "source/src_http.h"
 #include "core/mem.h"
 
@@ -111,6 +112,23 @@ void cairn__put_line(char *out, size_t prefix, long line)
   } while (v);
   memcpy(out + prefix, q, (size_t)(tmp + sizeof tmp - q));
   out[prefix + (size_t)(tmp + sizeof tmp - q)] = '\0';
+}
+
+int cairn__emit_reject(cairn_record_fn emit, void *ud,
+                       const struct cairn_header *h, const json_t *meta,
+                       const char *pos, const char *p, size_t n,
+                       const char *why)
+{
+  struct cairn_record rec;
+  memset(&rec, 0, sizeof rec);
+  rec.header = h;
+  rec.ragged = 1; /* its cells are not the header's */
+  rec.meta = meta;
+  rec.position = pos;
+  rec.raw = p;
+  rec.raw_len = cairn__csv_trim_eol(p, n);
+  rec.error = why;
+  return emit(ud, &rec);
 }
 
 void cairn_page_clear(struct cairn_page *p)

@@ -159,6 +159,16 @@ int  cairn__cfg_check_chunks(const json_t *cfg, const char **ptr_out,
  * bytes. */
 void cairn__put_line(char *out, size_t prefix, long line);
 
+/* Hand the transform, as a reject for reason why, one record a source
+ * could not read as a record (larger than CAIRN_CSV_RECORD_MAX, a quote
+ * never closed): at position pos, with the page's meta (may be NULL) and
+ * raw p[0..n), its line terminator dropped, as the quarantine's raw
+ * text. Returns what emit does. */
+int cairn__emit_reject(cairn_record_fn emit, void *ud,
+                       const struct cairn_header *h, const json_t *meta,
+                       const char *pos, const char *p, size_t n,
+                       const char *why);
+
 /* Registry. NULL when no source has that name. */
 const cairn_source_ops *cairn_source_find(const char *name);
 

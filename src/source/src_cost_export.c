@@ -1288,7 +1288,7 @@ static int rd_record(struct cx_src *s, struct cairn_buf *out,
 
   memset(r, 0, sizeof *r);
   for (;;) {
-    size_t seg, take;
+    size_t seg;
     rc = rd_fill(s, err);
     if (rc == 0 && got && quoted)
       s->blobs[rd->blob].open_quote = 1;
@@ -1296,17 +1296,8 @@ static int rd_record(struct cx_src *s, struct cairn_buf *out,
       return rc < 0 ? rc : got;
     seg = cairn__csv_scan(rd->data + rd->at, rd->len - rd->at, &quoted,
                           &r->lines, &done);
-    take = seg;
-    if ((unsigned long long)r->bytes + seg > CAIRN_CSV_RECORD_MAX) {
-      if (out->len - before > CAIRN_CSV_KEEP) {
-        out->len = before + CAIRN_CSV_KEEP;
-        out->data[out->len] = '\0';
-      }
-      take = CAIRN_CSV_KEEP - (out->len - before);
-      if (take > seg)
-        take = seg;
-    }
-    if (take && cairn_buf_append(out, rd->data + rd->at, take) != 0)
+    if (cairn__csv_keep(out, before, (unsigned long long)r->bytes,
+                        rd->data + rd->at, seg) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     rd->at += seg;
     r->bytes += (long long)seg;
@@ -1859,6 +1850,7 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
   size_t blob = (size_t)json_integer_value(json_object_get(meta, "blob"));
   long line = (long)json_integer_value(json_object_get(meta, "line"));
   const struct cairn_header *h;
+  const json_t *big;
   struct cairn_record rec;
   char pos[1024];
   size_t prefix, n_ix = 0, at_ix = 0;
@@ -1875,27 +1867,16 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
   prefix = (size_t)snprintf(pos, sizeof pos - 24, "%s:", s->blobs[blob].name);
   if (prefix >= sizeof pos - 24)
     prefix = sizeof pos - 25;
-  if (json_object_get(meta, "big")) {
+  big = json_object_get(meta, "big");
+  if (big) {
     /* One record too large to hold: quarantined with what extract kept
      * of it. */
-    const json_t *big = json_object_get(meta, "big");
     char *why = cairn__csv_too_large(
         json_integer_value(json_object_get(big, "bytes")),
         (long)json_integer_value(json_object_get(big, "lines")),
         json_is_true(json_object_get(big, "open_quote")));
-    memset(&rec, 0, sizeof rec);
     cairn__put_line(pos, prefix, line);
-    rec.header = h;
-    rec.ragged = 1;
-    rec.meta = meta;
-    rec.position = pos;
-    rec.raw = p;
-    rec.raw_len = len;
-    while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
-                           p[rec.raw_len - 1] == '\r'))
-      rec.raw_len--;
-    rec.error = why;
-    rc = emit(ud, &rec);
+    rc = cairn__emit_reject(emit, ud, h, meta, pos, p, len, why);
     free(why);
     json_decref(meta);
     return rc;
@@ -1946,10 +1927,7 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
     rec.meta = meta;
     rec.position = pos;
     rec.raw = p;
-    rec.raw_len = n;
-    while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
-                           p[rec.raw_len - 1] == '\r'))
-      rec.raw_len--;
+    rec.raw_len = cairn__csv_trim_eol(p, n);
     rc = emit(ud, &rec);
     line += lines;
     p += n;

@@ -188,7 +188,7 @@ static int next_record(struct file_src *s, struct cairn_buf *out,
   memset(r, 0, sizeof *r);
   for (;;) {
     const char *p, *nl;
-    size_t n, seg, take;
+    size_t n, seg;
     rc = fill(s, err);
     if (rc < 0)
       return rc;
@@ -204,22 +204,8 @@ static int next_record(struct file_src *s, struct cairn_buf *out,
       done = nl != NULL;
       r->lines += done;
     }
-    /* Past the bound, only the first CAIRN_CSV_KEEP bytes stay. */
-    take = seg;
-    if ((unsigned long long)r->bytes + seg > CAIRN_CSV_RECORD_MAX) {
-      if (r->kind != REC_TOO_LARGE) {
-        r->kind = REC_TOO_LARGE;
-        if (out->len > before + CAIRN_CSV_KEEP) {
-          out->len = before + CAIRN_CSV_KEEP;
-          out->data[out->len] = '\0';
-        }
-      }
-      take = out->len - before < CAIRN_CSV_KEEP
-                 ? CAIRN_CSV_KEEP - (out->len - before) : 0;
-      if (take > seg)
-        take = seg;
-    }
-    if (take && cairn_buf_append(out, p, take) != 0)
+    if (cairn__csv_keep(out, before, (unsigned long long)r->bytes, p,
+                        seg) != 0)
       return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     s->at += seg;
     r->bytes += (long long)seg;
@@ -229,6 +215,8 @@ static int next_record(struct file_src *s, struct cairn_buf *out,
   }
   if (got && !done && quoted && s->format == FMT_CSV)
     r->kind = REC_UNTERMINATED;
+  else if ((unsigned long long)r->bytes > CAIRN_CSV_RECORD_MAX)
+    r->kind = REC_TOO_LARGE;
   r->ended = done;
   return got;
 }
@@ -249,11 +237,11 @@ static int cut_unterminated(struct file_src *s, struct cairn_buf *out,
                             size_t before, long long start,
                             struct rec_read *r, cairn_err *err)
 {
-  size_t keep;
   int rc;
 
   out->len = before;
   out->data[before] = '\0';
+  r->bytes = 0;
   r->lines = 0;
   r->ended = 0;
   rc = seek_to(s, s->fp_index, start, err);
@@ -268,20 +256,12 @@ static int cut_unterminated(struct file_src *s, struct cairn_buf *out,
       r->lines = 1;
       r->ended = 1;
     }
-    if (out->len - before < CAIRN_CSV_RECORD_MAX) {
-      size_t room = CAIRN_CSV_RECORD_MAX - (out->len - before);
-      cairn_buf_append(out, p, n < room ? n : room);
-    }
+    if (cairn__csv_keep(out, before, (unsigned long long)r->bytes, p, n) != 0)
+      return CAIRN_RAISE(err, CAIRN_EIO, 0, "record too large");
     s->at += n;
+    r->bytes += (long long)n;
   }
-  if (rc < 0)
-    return rc;
-  r->bytes = s->pos + (long long)s->at - start;
-  keep = (unsigned long long)r->bytes > CAIRN_CSV_RECORD_MAX
-             ? CAIRN_CSV_KEEP : (size_t)r->bytes;
-  out->len = before + keep;
-  out->data[out->len] = '\0';
-  return CAIRN_OK;
+  return rc < 0 ? rc : CAIRN_OK;
 }
 
 /* ---- CSV field splitting ------------------------------------------------ */
@@ -659,18 +639,9 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
                          "was cut at the end of its first line and the "
                          "lines after it were read as rows of their own%s",
                          large);
-    memset(&rec, 0, sizeof rec);
     cairn__put_line(pos, prefix, line);
-    rec.position = pos;
-    rec.header = h;
-    rec.raw = p;
-    rec.raw_len = (size_t)(end - p);
-    while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
-                           p[rec.raw_len - 1] == '\r'))
-      rec.raw_len--;
-    rec.ragged = 1;
-    rec.error = why;
-    rc = emit(ud, &rec);
+    rc = cairn__emit_reject(emit, ud, h, NULL, pos, p, (size_t)(end - p),
+                            why);
     free(why);
     return rc;
   }
@@ -703,20 +674,15 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
     }
     cairn_buf_reset(&s->rec);
     cairn_buf_append(&s->rec, p, rec.raw_len);
+    /* raw without the terminator, for quarantine */
+    rec.raw_len = cairn__csv_trim_eol(p, rec.raw_len);
     if (s->format == FMT_CSV) {
       rec.n_cols = split_csv(s);
       rec.cols = s->cols.cols;
       rec.col_lens = s->cols.lens;
       rec.header = h;
       rec.ragged = rec.n_cols != h->n_cols;
-      /* raw without the terminator, for quarantine */
-      while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
-                             p[rec.raw_len - 1] == '\r'))
-        rec.raw_len--;
     } else {
-      while (rec.raw_len && (p[rec.raw_len - 1] == '\n' ||
-                             p[rec.raw_len - 1] == '\r'))
-        rec.raw_len--;
       obj = json_loadb(p, rec.raw_len, 0, &je);
       if (!obj) {
         char what[JSON_ERROR_TEXT_LENGTH];
