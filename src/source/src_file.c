@@ -264,13 +264,7 @@ static int cut_unterminated(struct file_src *s, struct cairn_buf *out,
   return rc < 0 ? rc : CAIRN_OK;
 }
 
-/* ---- CSV field splitting ------------------------------------------------ */
-
-/* Split the record in s->rec into s->cols/s->lens. */
-static size_t split_csv(struct file_src *s)
-{
-  return cairn__csv_split(s->rec.data, s->rec.len, &s->cols);
-}
+/* ---- blank lines ------------------------------------------------------- */
 
 /* A line that carries no record: empty, or (NDJSON, where whitespace
  * around a value is JSON's own) only whitespace. */
@@ -327,7 +321,7 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
                        "is never closed, so the whole file would read as "
                        "its header; nothing of it was loaded",
                        s->files[index]);
-  h->n_cols = split_csv(s);
+  h->n_cols = cairn__csv_split(s->rec.data, s->rec.len, &s->cols);
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t i = 0; i < h->n_cols; i++)
     h->names[i] = cairn_xstrndup(s->cols.cols[i], s->cols.lens[i]);
@@ -672,12 +666,10 @@ static int file_decode(cairn_source *base, long seq, const struct cairn_page *pa
       p = q;
       continue;
     }
-    cairn_buf_reset(&s->rec);
-    cairn_buf_append(&s->rec, p, rec.raw_len);
     /* raw without the terminator, for quarantine */
     rec.raw_len = cairn__csv_trim_eol(p, rec.raw_len);
     if (s->format == FMT_CSV) {
-      rec.n_cols = split_csv(s);
+      rec.n_cols = cairn__csv_split(p, (size_t)(q - p), &s->cols); /* in place */
       rec.cols = s->cols.cols;
       rec.col_lens = s->cols.lens;
       rec.header = h;
