@@ -798,8 +798,8 @@ static int check_contract(struct run *r, cairn_err *err)
   const struct cairn_contract *c = r->job->contract;
   struct cairn_contract_other o;
   char *where;
-  int rc = cairn_state_contract_other(r->st, r->job->name, r->w,
-                                      c->version ? c->version : "", &o, err);
+  int rc = cairn_state_contract_other(r->st, r->job->name, r->w, c->version,
+                                      &o, err);
   if (rc < 0 || o.n == 0)
     return rc;
   where = cairn_strfmt("state %s", cairn_state_dir(r->st));
@@ -1052,9 +1052,7 @@ static int run_window(struct run *r, cairn_err *err)
     w_rejs += (int64_t)r->batch->n_rejects;
     if (row.stage < CAIRN_STAGE_TRANSFORMED) {
       rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
-                                         job->contract->version
-                                             ? job->contract->version : "",
-                                         err);
+                                         job->contract->version, err);
       if (rc < 0)
         goto done;
       r->extracted += (int64_t)(r->batch->n_rows + r->batch->n_rejects);
