@@ -44,7 +44,6 @@
 
 #define SIGNING_SECRET "EVIDENCE_SIGNING_KEY"
 #define PART_SUFFIX    ".ndjson.zst"
-#define DEFAULT_DIR    CAIRN_SINK_BUNDLE_DIR
 #define DEFAULT_LEVEL  1 /* docs/internals/bundle.md: fastest and smallest here */
 
 /* Size, digest and record count of a part, known from writing it. */
@@ -98,7 +97,7 @@ static int parse_cfg(const json_t *cfg, struct bundle_cfg *out,
   const json_t *dir, *path, *level, *req;
   const char *dir_ptr = "/dir";
 
-  out->dir = DEFAULT_DIR;
+  out->dir = CAIRN_SINK_BUNDLE_DIR;
   out->level = DEFAULT_LEVEL;
   out->require_sig = 0;
   if (ptr_out)

@@ -1548,7 +1548,6 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
   const json_t *cfg = ctx->cfg;
-  const char *rel = json_string_value(json_object_get(cfg, "path"));
   json_int_t page = json_integer_value(json_object_get(cfg, "page_size"));
   char *dir = NULL, *sql;
   const char *slash;
@@ -1557,7 +1556,7 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   s->mode = parse_mode(json_string_value(json_object_get(cfg, "mode")));
   if (s->mode < 0)
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: bad mode", ctx->sink_name);
-  s->path = cairn_path_join(ctx->out_dir, rel ? rel : CAIRN_SINK_SQLITE_PATH);
+  s->path = cairn_path_join(ctx->out_dir, cairn_sink_output(cfg));
   slash = strrchr(s->path, '/');
   if (slash) {
     dir = cairn_xstrndup(s->path, (size_t)(slash - s->path));
