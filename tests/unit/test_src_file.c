@@ -53,7 +53,12 @@ static cairn_source *open_src(const char *path, const char *fmt, int rows,
 }
 
 /* Extract + decode everything, returning the number of chunks. */
-static int drain(cairn_source *s, struct got *g, const char *cursor)
+/* Extract and decode everything from cursor on, each record to fn(ud);
+ * with cursors, the cursor each chunk started from (owned). No page holds
+ * more than a record's bound: a larger record is read past, not held.
+ * Returns the chunks. */
+static int drain_to(cairn_source *s, cairn_record_fn fn, void *ud,
+                    const char *cursor, char **cursors)
 {
   struct cairn_page page = {0};
   cairn_err err = {0};
@@ -64,8 +69,13 @@ static int drain(cairn_source *s, struct got *g, const char *cursor)
     if (rc == CAIRN_DONE)
       break;
     cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+    cr_assert_leq(page.raw.len, CAIRN_CSV_RECORD_MAX + 64,
+                  "a page holds %zu bytes", page.raw.len);
+    cr_assert_eq(s->ops->decode(s, chunks + 1, &page, fn, ud, &err),
+                 CAIRN_OK, "%s", err.msg);
+    if (cursors)
+      cursors[chunks] = cur ? strdup(cur) : NULL;
     chunks++;
-    cr_assert_eq(s->ops->decode(s, chunks, &page, collect, g, &err), CAIRN_OK);
     free(cur);
     cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
     cairn_page_clear(&page);
@@ -74,6 +84,33 @@ static int drain(cairn_source *s, struct got *g, const char *cursor)
   }
   free(cur);
   cairn_page_clear(&page);
+  return chunks;
+}
+
+static int drain(cairn_source *s, struct got *g, const char *cursor)
+{
+  return drain_to(s, collect, g, cursor, NULL);
+}
+
+/* Write text to path, then drain it as fmt in chunks of 100 rows into g
+ * and remove the file. Returns the chunks. */
+static int drain_text(const char *path, const char *fmt, const char *text,
+                      struct got *g)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  cairn_source *s;
+  int chunks;
+  FILE *fp = fopen(path, "w");
+  cr_assert_not_null(fp, "%s", path);
+  fputs(text, fp);
+  fclose(fp);
+  memset(g, 0, sizeof *g);
+  s = open_src(path, fmt, 100, &cfg, &ctx);
+  chunks = drain(s, g, NULL);
+  cairn_source_close(s);
+  json_decref(cfg);
+  remove(path);
   return chunks;
 }
 
@@ -190,25 +227,17 @@ Test(src_file, chunks_by_rows_and_resumes_from_byte_offset)
 
 Test(src_file, ndjson_records_and_bad_lines)
 {
-  FILE *fp = fopen("/tmp/cairn_test_src.ndjson", "w");
+  struct got g;
   /* a line of only whitespace is blank, as an empty one (JSON allows
    * whitespace around a value, and there is none) */
-  fputs("{\"a\":1}\n{bad json}\n \t \r\n[1,2]\n{\"a\":2}", fp);
-  fclose(fp);
-  struct cairn_source_ctx ctx;
-  json_t *cfg;
-  struct got g = {0};
-  cairn_source *s = open_src("/tmp/cairn_test_src.ndjson", "ndjson", 100,
-                             &cfg, &ctx);
-  cr_assert_eq(drain(s, &g, NULL), 1);
+  cr_assert_eq(drain_text("/tmp/cairn_test_src.ndjson", "ndjson",
+                          "{\"a\":1}\n{bad json}\n \t \r\n[1,2]\n{\"a\":2}",
+                          &g), 1);
   cr_assert_eq(g.n, 4);
   cr_assert_str_eq(g.err[0], "");
   cr_assert(strstr(g.err[1], "not valid JSON") != NULL, "%s", g.err[1]);
   cr_assert_str_eq(g.err[2], "not a JSON object");
   cr_assert_str_eq(g.pos[3], "/tmp/cairn_test_src.ndjson:5");
-  cairn_source_close(s);
-  json_decref(cfg);
-  remove("/tmp/cairn_test_src.ndjson");
 }
 
 /* A quote that never closes takes the row to the end of the file: where
@@ -218,15 +247,11 @@ Test(src_file, ndjson_records_and_bad_lines)
  * row: half a file counted as one reject). */
 Test(src_file, unterminated_quote_cuts_the_row_at_its_first_line)
 {
-  FILE *fp = fopen("/tmp/cairn_test_unterm.csv", "w");
-  fputs("id,name,note\n1,a,fine\n2,b,\"oops\n3,c,d\n4,e,f\n", fp);
-  fclose(fp);
-  struct cairn_source_ctx ctx;
-  json_t *cfg;
-  struct got g = {0};
-  cairn_source *s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg,
-                             &ctx);
-  cr_assert_eq(drain(s, &g, NULL), 3, "the row before, the cut row, the rest");
+  const char *path = "/tmp/cairn_test_unterm.csv";
+  struct got g;
+  cr_assert_eq(drain_text(path, "csv", "id,name,note\n1,a,fine\n2,b,\"oops\n"
+                          "3,c,d\n4,e,f\n", &g),
+               3, "the row before, the cut row, the rest");
   cr_assert_eq(g.n, 4);
   cr_assert_str_eq(g.err[0], "");
   cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
@@ -240,18 +265,12 @@ Test(src_file, unterminated_quote_cuts_the_row_at_its_first_line)
   cr_assert_str_eq(g.pos[2], "/tmp/cairn_test_unterm.csv:4");
   cr_assert_str_eq(g.rows[3][0], "4");
   cr_assert_str_eq(g.pos[3], "/tmp/cairn_test_unterm.csv:5");
-  cairn_source_close(s);
-  json_decref(cfg);
 
   /* Quoted line breaks before it, quotes after it: the rows around the
    * cut row read as written, and so does the last row, without a
    * newline and with a quoted field. */
-  fp = fopen("/tmp/cairn_test_unterm.csv", "w");
-  fputs("id,name,note\n1,\"a\nb\",x\n2,\"oops,y\n3,\"q,r\",z\n4,\"s\",t", fp);
-  fclose(fp);
-  memset(&g, 0, sizeof g);
-  s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg, &ctx);
-  cr_assert_eq(drain(s, &g, NULL), 3);
+  cr_assert_eq(drain_text(path, "csv", "id,name,note\n1,\"a\nb\",x\n"
+                          "2,\"oops,y\n3,\"q,r\",z\n4,\"s\",t", &g), 3);
   cr_assert_eq(g.n, 4);
   cr_assert_str_eq(g.rows[0][1], "a\nb");
   cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
@@ -262,19 +281,13 @@ Test(src_file, unterminated_quote_cuts_the_row_at_its_first_line)
   cr_assert_str_eq(g.pos[2], "/tmp/cairn_test_unterm.csv:5");
   cr_assert_str_eq(g.rows[3][1], "s");
   cr_assert_eq(g.ragged[3], 0);
-  cairn_source_close(s);
-  json_decref(cfg);
 
   /* Two stray quotes (an inch mark in an unquoted field, twice): the
    * first opens a quoted run and the second closes it, taking the rows in
    * between into one row of more fields than the header. Cut there too:
    * the two rows with a stray quote are rejected, the others load. */
-  fp = fopen("/tmp/cairn_test_unterm.csv", "w");
-  fputs("id,name,note\n1,a,5\" x\n2,b,c\n3,c,7\" y\n4,e,f\n", fp);
-  fclose(fp);
-  memset(&g, 0, sizeof g);
-  s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg, &ctx);
-  cr_assert_eq(drain(s, &g, NULL), 4);
+  cr_assert_eq(drain_text(path, "csv", "id,name,note\n1,a,5\" x\n2,b,c\n"
+                          "3,c,7\" y\n4,e,f\n", &g), 4);
   cr_assert_eq(g.n, 4);
   cr_assert(strstr(g.err[0], "stray quote: a quote in this row is not "
                              "closed on its line") != NULL, "%s", g.err[0]);
@@ -289,23 +302,14 @@ Test(src_file, unterminated_quote_cuts_the_row_at_its_first_line)
   cr_assert_str_eq(g.raw[2], "3,c,7\" y");
   cr_assert_str_eq(g.rows[3][0], "4");
   cr_assert_str_eq(g.pos[3], "/tmp/cairn_test_unterm.csv:5");
-  cairn_source_close(s);
-  json_decref(cfg);
 
   /* The last row alone, without a newline. */
-  fp = fopen("/tmp/cairn_test_unterm.csv", "w");
-  fputs("id,name,note\n1,a,b\n2,\"oops,y", fp);
-  fclose(fp);
-  memset(&g, 0, sizeof g);
-  s = open_src("/tmp/cairn_test_unterm.csv", "csv", 100, &cfg, &ctx);
-  cr_assert_eq(drain(s, &g, NULL), 2);
+  cr_assert_eq(drain_text(path, "csv", "id,name,note\n1,a,b\n2,\"oops,y",
+                          &g), 2);
   cr_assert_eq(g.n, 2);
   cr_assert(strstr(g.err[1], "unterminated quoted field") != NULL, "%s",
             g.err[1]);
   cr_assert_str_eq(g.raw[1], "2,\"oops,y");
-  cairn_source_close(s);
-  json_decref(cfg);
-  remove("/tmp/cairn_test_unterm.csv");
 }
 
 /* The raw lengths, reasons and positions of a file's records. */
@@ -328,38 +332,6 @@ static int big_collect(void *ud, const struct cairn_record *rec)
   snprintf(g->first[i], sizeof g->first[i], "%.*s",
            rec->raw_len < 15 ? (int)rec->raw_len : 15, rec->raw);
   return 0;
-}
-
-/* Extract and decode from cursor on; the cursors of the chunks in
- * cursors[] (owned). Returns the chunks. */
-static int big_drain(cairn_source *s, struct big_got *g, const char *cursor,
-                     char **cursors)
-{
-  struct cairn_page page = {0};
-  cairn_err err = {0};
-  char *cur = cursor ? strdup(cursor) : NULL;
-  int chunks = 0, rc;
-  for (;;) {
-    rc = s->ops->extract(s, cur, &page, &err);
-    if (rc == CAIRN_DONE)
-      break;
-    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
-    cr_assert_leq(page.raw.len, CAIRN_CSV_RECORD_MAX + 64,
-                  "a page holds %zu bytes", page.raw.len);
-    cr_assert_eq(s->ops->decode(s, chunks + 1, &page, big_collect, g, &err),
-                 CAIRN_OK, "%s", err.msg);
-    if (cursors)
-      cursors[chunks] = cur ? strdup(cur) : NULL;
-    chunks++;
-    free(cur);
-    cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
-    cairn_page_clear(&page);
-    if (!cur)
-      break;
-  }
-  free(cur);
-  cairn_page_clear(&page);
-  return chunks;
 }
 
 /* A record larger than CAIRN_CSV_RECORD_MAX is read past, not held: it is
@@ -391,7 +363,8 @@ Test(src_file, a_record_larger_than_the_bound_is_quarantined_not_held)
     fclose(fp);
 
     cairn_source *s = open_src(path[k], fmt[k], 100, &cfg, &ctx);
-    cr_assert_eq(big_drain(s, &g, NULL, cursors), 3, "case %d", k);
+    cr_assert_eq(drain_to(s, big_collect, &g, NULL, cursors), 3, "case %d",
+                 k);
     cr_assert_eq(g.n, 3);
     cr_assert_str_eq(g.err[0], "");
     snprintf(want, sizeof want, "record too large: %zu bytes on %ld line%s, "
@@ -410,7 +383,7 @@ Test(src_file, a_record_larger_than_the_bound_is_quarantined_not_held)
 
     /* Resumed from the big record's cursor: the same two chunks. */
     s = open_src(path[k], fmt[k], 100, &cfg, &ctx);
-    cr_assert_eq(big_drain(s, &again, cursors[1], NULL), 2);
+    cr_assert_eq(drain_to(s, big_collect, &again, cursors[1], NULL), 2);
     cr_assert_str_eq(again.err[0], g.err[1]);
     cr_assert_str_eq(again.pos[0], g.pos[1]);
     cr_assert_str_eq(again.pos[1], g.pos[2]);
@@ -574,11 +547,8 @@ Test(src_file, stray_quotes_far_apart_cost_two_rows)
   const char *path = "/tmp/cairn_test_stray_far.csv";
   enum { ROWS = 200000 };
   struct cairn_source_ctx ctx;
-  struct cairn_page page = {0};
   struct count_got g = {0};
-  cairn_err err = {0};
   json_t *cfg;
-  char *cur = NULL;
   FILE *fp = fopen(path, "w");
 
   cr_assert_not_null(fp);
@@ -588,20 +558,7 @@ Test(src_file, stray_quotes_far_apart_cost_two_rows)
   fputs("0,c,7\" y\n9,e,f\n", fp);
   fclose(fp);
   cairn_source *s = open_src(path, "csv", 50000, &cfg, &ctx);
-  for (int chunks = 1;; chunks++) {
-    int rc = s->ops->extract(s, cur, &page, &err);
-    if (rc == CAIRN_DONE)
-      break;
-    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
-    cr_assert_eq(s->ops->decode(s, chunks, &page, count_collect, &g, &err),
-                 CAIRN_OK, "%s", err.msg);
-    free(cur);
-    cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
-    cairn_page_clear(&page);
-    if (!cur)
-      break;
-  }
-  free(cur);
+  drain_to(s, count_collect, &g, NULL, NULL);
   cairn_source_close(s);
   json_decref(cfg);
   cr_assert_eq(g.rejects, 2, "%ld rejects: %s", g.rejects, g.err[0]);
