@@ -114,10 +114,12 @@ static cairn_source *open_ok(const char *path, int rows, json_t **cfg_out,
   return s;
 }
 
-/* Extract + decode from cursor to the end. Returns the number of chunks;
- * cursors[k] gets the cursor_out of chunk k (NULL-terminated, owned). */
-static int drain(cairn_source *s, struct got *g, const char *cursor,
-                 char **cursors, int *rc_out, cairn_err *err)
+/* Extract + decode from cursor to the end, each record to fn(ud).
+ * Returns the number of chunks; cursors[k] gets the cursor_out of chunk k
+ * (NULL-terminated, owned); *rc_out the outcome (CAIRN_OK at the end). */
+static int drain_to(cairn_source *s, cairn_record_fn fn, void *ud,
+                    const char *cursor, char **cursors, int *rc_out,
+                    cairn_err *err)
 {
   struct cairn_page page = { 0 };
   char *cur = cursor ? strdup(cursor) : NULL;
@@ -133,7 +135,7 @@ static int drain(cairn_source *s, struct got *g, const char *cursor,
       break;
     chunks++;
     cr_assert_not_null(page.meta);
-    cr_assert_eq(s->ops->decode(s, chunks, &page, collect, g, err), CAIRN_OK,
+    cr_assert_eq(s->ops->decode(s, chunks, &page, fn, ud, err), CAIRN_OK,
                  "%s", err->msg);
     free(cur);
     cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
@@ -148,6 +150,12 @@ static int drain(cairn_source *s, struct got *g, const char *cursor,
   if (rc_out)
     *rc_out = rc;
   return chunks;
+}
+
+static int drain(cairn_source *s, struct got *g, const char *cursor,
+                 char **cursors, int *rc_out, cairn_err *err)
+{
+  return drain_to(s, collect, g, cursor, cursors, rc_out, err);
 }
 
 static void write_file(const char *path, const char *text)
@@ -1468,24 +1476,10 @@ Test(src_cost_export, a_record_larger_than_the_bound_is_quarantined_not_held)
     struct cairn_page page = { 0 };
     struct big_got g = { 0 };
     cairn_err err = { 0 };
-    char *cur = NULL, *cin[64] = { 0 }, *cout[64] = { 0 }, want[160];
-    int chunks = 0;
-    for (;;) {
-      int rc = s->ops->extract(s, cur, &page, &err);
-      if (rc == CAIRN_DONE)
-        break;
-      cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
-      cr_assert_lt(chunks, 64);
-      cr_assert_eq(s->ops->decode(s, chunks + 1, &page, big_collect, &g,
-                                  &err), CAIRN_OK, "%s", err.msg);
-      cin[chunks] = cur;
-      cout[chunks] = page.cursor_out ? strdup(page.cursor_out) : NULL;
-      cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
-      chunks++;
-      cairn_page_clear(&page);
-      if (!cur)
-        break;
-    }
+    char *cout[64] = { 0 }, want[160];
+    int rc, chunks = drain_to(s, big_collect, &g, NULL, cout, &rc, &err);
+    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+    cr_assert_lt(chunks, 64);
     cairn_source_close(s);
     cr_assert_eq(g.n, 3 * ROWS + 3, "%s: %d records", dirs[d], g.n);
     cr_assert_eq(g.big, 3);
@@ -1507,8 +1501,8 @@ Test(src_cost_export, a_record_larger_than_the_bound_is_quarantined_not_held)
     for (int k = 0; k < chunks; k++) {
       struct big_got again = { 0 };
       s = open_cfg(cfg, &ctx);
-      cr_assert_eq(s->ops->extract(s, cin[k], &page, &err), CAIRN_OK, "%s",
-                   err.msg);
+      cr_assert_eq(s->ops->extract(s, k ? cout[k - 1] : NULL, &page, &err),
+                   CAIRN_OK, "%s", err.msg);
       cr_assert(cout[k] ? page.cursor_out && strcmp(page.cursor_out,
                                                     cout[k]) == 0
                         : page.cursor_out == NULL,
@@ -1519,9 +1513,9 @@ Test(src_cost_export, a_record_larger_than_the_bound_is_quarantined_not_held)
                    CAIRN_OK, "%s", err.msg);
       cairn_page_clear(&page);
       cairn_source_close(s);
-      free(cin[k]);
-      free(cout[k]);
     }
+    for (int k = 0; k < chunks; k++)
+      free(cout[k]);
     json_decref(cfg);
   }
   snprintf(cmd, sizeof cmd, "rm -rf %s %s", dirs[0], dirs[1]);
@@ -1600,24 +1594,11 @@ Test(src_cost_export, a_last_record_one_byte_over_the_bound_is_too_large)
     json_t *cfg = json_pack("{s:s,s:s,s:i}", "type", "cost_export", "path",
                             dirs[d], "chunk_rows", 1000);
     cairn_source *s = open_cfg(cfg, &ctx);
-    struct cairn_page page = { 0 };
     struct big_got g = { 0 };
     cairn_err err = { 0 };
-    char *cur = NULL;
-    for (;;) {
-      int rc = s->ops->extract(s, cur, &page, &err);
-      if (rc == CAIRN_DONE)
-        break;
-      cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
-      cr_assert_eq(s->ops->decode(s, 1, &page, big_collect, &g, &err),
-                   CAIRN_OK, "%s", err.msg);
-      free(cur);
-      cur = page.cursor_out ? strdup(page.cursor_out) : NULL;
-      cairn_page_clear(&page);
-      if (!cur)
-        break;
-    }
-    free(cur);
+    int rc;
+    drain_to(s, big_collect, &g, NULL, NULL, &rc, &err);
+    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
     cairn_source_close(s);
     json_decref(cfg);
     cr_assert_eq(g.n, 2, "%s: %d records", dirs[d], g.n);
