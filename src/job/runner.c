@@ -176,7 +176,10 @@ static int fault_point(const char *point, long seq, const char *window,
  * would stop at the same guard (the records rejected so far count again,
  * and they are only in the DLQ); a host refusal needs the job (or the
  * saved delta link) changed first, a damaged state store restoring or
- * moving aside. */
+ * moving aside; input that cannot be read (CAIRN_EPARSE: a file in
+ * UTF-16, a manifest's refused blob, a server's answer that is not JSON)
+ * is read again by a rerun, so it needs fixing first unless the fault
+ * has passed. */
 static const char *resume_advice(int exit_code, const cairn_err *err)
 {
   if (exit_code != CAIRN_EXIT_RESUMABLE || !err)
@@ -203,6 +206,9 @@ static const char *resume_advice(int exit_code, const cairn_err *err)
     return "a rerun is refused the same way until the job allows the host "
            "or, for a saved delta link, the link is deleted: see the "
            "message";
+  case CAIRN_EPARSE:
+    return "once what the message names is fixed, run again to resume "
+           "(a rerun reads it again)";
   default:
     return "run again to resume";
   }

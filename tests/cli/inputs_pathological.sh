@@ -146,6 +146,8 @@ for f in utf16:"is UTF-16 text" cr:"has lone CR line ends"; do
   expect_eq "$rc" 3 "$name: exit code"
   has -F "$T/$name.csv $want" "$T/$name.out" || fail "$name: $(cat "$T/$name.out")"
   has -F "0 records loaded" "$T/$name.out" || fail "$name loaded rows"
+  has -F "FAILED (resumable: once what the message names is fixed, run again" \
+    "$T/$name.out" || fail "$name: advice: $(cat "$T/$name.out")"
   # the same file as an export's blob
   mkdir -p "$T/x-$name"
   cp "$T/$name.csv" "$T/x-$name/a.csv"
