@@ -3,6 +3,7 @@
 
 #include "core/fsx.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -190,6 +191,45 @@ int cairn_fs_exists(const char *path)
 {
   struct stat st;
   return stat(path, &st) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *cairn_fs_list_names(const char *dir, const char *suffix)
+{
+  const size_t slen = strlen(suffix);
+  struct cairn_buf b = {0};
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  DIR *d = opendir(dir);
+  struct dirent *e;
+
+  if (!d)
+    return NULL;
+  for (e = readdir(d); e; e = readdir(d)) {
+    size_t len = strlen(e->d_name);
+    if (len <= slen || strcmp(e->d_name + len - slen, suffix) != 0)
+      continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 8;
+      names = cairn_xrealloc(names, cap * sizeof *names);
+    }
+    names[n++] = cairn_xstrndup(e->d_name, len - slen);
+  }
+  closedir(d);
+  if (n)
+    qsort(names, n, sizeof *names, cmp_str);
+  for (size_t i = 0; i < n; i++) {
+    cairn_buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
+    free(names[i]);
+  }
+  free(names);
+  if (!n)
+    cairn_buf_puts(&b, "none");
+  return cairn_buf_take(&b);
 }
 
 void cairn_fs_stamp_of(const struct stat *st, struct cairn_fs_stamp *out)

@@ -46,6 +46,10 @@ int cairn_fs_fsync_parent(const char *path, cairn_err *err);
 /* Read a whole file into out (appends). */
 int cairn_fs_read_all(const char *path, struct cairn_buf *out, cairn_err *err);
 int cairn_fs_exists(const char *path);
+/* The names of the files in dir that end in suffix, without it, sorted
+ * and joined as "a, b, c" ("none" when there are none): for messages that
+ * say what a directory holds. NULL when dir cannot be read. New string. */
+char *cairn_fs_list_names(const char *dir, const char *suffix);
 /* What a checkpoint taken inside an input file records of it: its size
  * and modification time (ns). A file rewritten since has another (unless
  * copied with its times kept). fd >= 0: that open file, else path. 0, or

@@ -742,23 +742,52 @@ const char *cairn_job_secret(void *ud, const char *name)
 
 /* ---- sinks ------------------------------------------------------------------ */
 
+/* The sink directory: the override, $CAIRN_SINKS, the job's own
+ * <dir>/../sinks (a bare file name's dir is ".", so a job run from its
+ * own directory finds its sinks too), else ./sinks. */
 static char *sinks_dir_for(const char *job_path, const char *override)
 {
   const char *env = getenv("CAIRN_SINKS");
   const char *slash;
+  char *dir;
   if (override)
     return cairn_xstrdup(override);
   if (env && *env)
     return cairn_xstrdup(env);
   slash = strrchr(job_path, '/');
-  if (slash) {
-    char *dir = cairn_strfmt("%.*s/../sinks", (int)(slash - job_path),
-                             job_path);
-    if (cairn_fs_exists(dir))
-      return dir;
-    free(dir);
-  }
+  dir = slash ? cairn_strfmt("%.*s/../sinks", (int)(slash - job_path),
+                             job_path)
+              : cairn_xstrdup("../sinks");
+  if (cairn_fs_exists(dir))
+    return dir;
+  free(dir);
   return cairn_xstrdup("sinks");
+}
+
+/* A sink the job names has no file in dir: say where cairn looked and
+ * what to do, as the name alone leaves a newcomer guessing. */
+static void diag_unknown_sink(struct cairn_diag *d, const struct src_file *f,
+                              const char *ptr, const char *name,
+                              const char *dir, const char *override)
+{
+  const char *env = getenv("CAIRN_SINKS");
+  char *have = cairn_fs_list_names(dir, ".json");
+
+  if (have)
+    diag_at(d, f, ptr, 0, "unknown sink \"%s\": no %s/%s.json (the sink "
+            "directory has: %s)", name, dir, name, have);
+  else if (override || (env && *env))
+    diag_at(d, f, ptr, 0, "unknown sink \"%s\": the sink directory %s%s "
+            "does not exist (point it at the directory of the sink files)",
+            name, override ? "" : "$CAIRN_SINKS=", dir);
+  else
+    diag_at(d, f, ptr, 0, "unknown sink \"%s\": there is no sink directory "
+            "(looked for sinks/ beside the job's directory, then ./sinks): "
+            "make one holding %s.json (copy it from cairn's own sinks/, "
+            "share/cairn/sinks when installed; docs/jobs.md#sink-files), or "
+            "set CAIRN_SINKS to the directory of your sink files", name,
+            name);
+  free(have);
 }
 
 /* Validate one sink file; returns its document (new ref) or NULL. */
@@ -835,7 +864,7 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
 
     snprintf(ptr, sizeof ptr, "/sinks/%zu", i);
     if (!cairn_fs_exists(path)) {
-      diag_at(d, f, ptr, 0, "unknown sink \"%s\" (no %s)", name, path);
+      diag_unknown_sink(d, f, ptr, name, dir, opts->sinks_dir);
       free(path);
       bad++;
       continue;
@@ -1007,6 +1036,47 @@ static void check_params(const json_t *given, const json_t *doc,
   json_decref(names);
 }
 
+struct header_diag {
+  struct cairn_diag      *d;
+  const struct src_file  *f;
+  char                   *file;  /* the input file the header is from */
+  char                   *have;  /* its columns, "a, b, c" */
+};
+
+static void header_bad(void *ud, const char *ptr, const char *why)
+{
+  struct header_diag *h = ud;
+  char *full = cairn_strfmt("/transform%s", ptr);
+  diag_at(h->d, h->f, full, 0, "%s of %s (it has: %s), so every record "
+          "would be rejected", why, h->file, h->have);
+  free(full);
+}
+
+/* A file source's first header, when there is one to read now, against
+ * the mapping: a column the mapping names but the input lacks would
+ * reject every record of a run that otherwise ends "done" (windowed jobs
+ * name their files per window, and are checked as they run). */
+static void check_header(const struct cairn_job *job, cairn_transform *t,
+                         const struct src_file *f, struct cairn_diag *d)
+{
+  struct cairn_header *hdr = NULL;
+  struct header_diag h = { d, f, NULL, NULL };
+  struct cairn_buf have = {0};
+
+  if (!job->source_ops->peek_header ||
+      job->source_ops->peek_header(job->source_cfg, &hdr, &h.file) !=
+          CAIRN_OK)
+    return;
+  for (size_t i = 0; i < hdr->n_cols; i++)
+    cairn_buf_printf(&have, "%s%s", i ? ", " : "", hdr->names[i]);
+  h.have = have.data ? have.data : "no columns";
+  cairn_transform_check_header(t, hdr, header_bad, &h);
+  cairn_buf_free(&have);
+  cairn_header_clear(hdr);
+  free(hdr);
+  free(h.file);
+}
+
 int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
                    struct cairn_job **out, struct cairn_diag *d,
                    cairn_err *err)
@@ -1112,6 +1182,8 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
         char *full = cairn_strfmt("/transform%s", tptr ? tptr : "");
         diag_at(d, &f, full, 0, "%s", e.msg);
         free(full);
+      } else if (job->window_kind == CAIRN_WINDOW_NONE) {
+        check_header(job, t, &f, d);
       }
       free(tptr);
       cairn_transform_free(t);

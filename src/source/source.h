@@ -131,6 +131,16 @@ typedef struct cairn_source_ops {
    * it asked for before the restart (the http source: its paging-loop
    * detection). */
   void (*checkpointed)(cairn_source *s, const char *cursor_in);
+  /* Optional (NULL: none). The header of the first file cfg (the job's
+   * "source", variables expanded) reads, without opening the source for a
+   * run: the job's mapping is checked against it before anything runs, so
+   * a misspelt column is an invalid job rather than a run that rejects
+   * every record. On CAIRN_OK *out is new (cairn_header_clear, then
+   * free) and *file_out the file's path (new). CAIRN_DONE when there is
+   * no header to check now (no file matches yet, NDJSON, or one the run
+   * will refuse, naming why). */
+  int  (*peek_header)(const json_t *cfg, struct cairn_header **out,
+                      char **file_out);
 } cairn_source_ops;
 
 struct cairn_source {             /* embedded first by each implementation */

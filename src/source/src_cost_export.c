@@ -1962,5 +1962,5 @@ static void cx_close(cairn_source *base)
 const cairn_source_ops cairn_source_cost_export_ops = {
   CAIRN_SOURCE_ABI, "cost_export", sizeof(struct cx_src),
   CAIRN_SOURCE_REREADABLE,
-  cx_check, cx_open, cx_extract, cx_decode, cx_close, NULL, NULL,
+  cx_check, cx_open, cx_extract, cx_decode, cx_close, NULL, NULL, NULL,
 };

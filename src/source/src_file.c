@@ -37,6 +37,7 @@ enum { FMT_CSV, FMT_NDJSON };
 
 struct file_src {
   cairn_source  base;          /* first */
+  int           peek;          /* opened by peek_header: the run warns */
   int           format;
   long          chunk_rows;
   long          chunk_bytes;
@@ -305,7 +306,7 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
     memmove(s->rec.data, s->rec.data + 3, s->rec.len - 2);
     s->rec.len -= 3;
   }
-  if (blank_line(s, s->rec.data, s->rec.len)) /* a BOM or a newline only */
+  if (blank_line(s, s->rec.data, s->rec.len) && !s->peek) /* BOM, newline */
     cairn_warn("%s has no header (its first line is empty)", s->files[index]);
   why = cairn__csv_header_problem(s->rec.data, s->rec.len);
   if (why)
@@ -716,7 +717,49 @@ static void file_close(cairn_source *base)
   cairn__csv_cols_free(&s->cols);
 }
 
+/* The first file's header, read by a source of its own that is closed
+ * again at once. A header the run would refuse (UTF-16, too large, an
+ * open quote) is CAIRN_DONE here: the run names the problem. */
+static int file_peek_header(const json_t *cfg, struct cairn_header **out,
+                            char **file_out)
+{
+  struct file_src s;
+  struct cairn_source_ctx ctx;
+  const char *fmt = json_string_value(json_object_get(cfg, "format"));
+  cairn_err ignored = {0};
+  long long offset = 0;
+  int rc;
+
+  *out = NULL;
+  *file_out = NULL;
+  if (fmt && strcmp(fmt, "csv") != 0)
+    return CAIRN_DONE;
+  memset(&s, 0, sizeof s);
+  memset(&ctx, 0, sizeof ctx);
+  ctx.cfg = cfg;
+  s.base.ctx = &ctx;
+  s.peek = 1;
+  rc = file_open(&s.base, &ctx, &ignored);
+  if (rc == CAIRN_OK && s.n_files)
+    rc = read_header(&s, 0, &offset, &ignored);
+  else
+    rc = CAIRN_DONE;
+  /* A first line that is empty is no header to check (the run warns). */
+  if (rc == CAIRN_OK && s.headers[0].names &&
+      !(s.headers[0].n_cols == 1 && !*s.headers[0].names[0])) {
+    *out = cairn_xmalloc(sizeof **out);
+    **out = s.headers[0];
+    memset(&s.headers[0], 0, sizeof s.headers[0]);
+    *file_out = cairn_xstrdup(s.files[0]);
+  } else {
+    rc = CAIRN_DONE;
+  }
+  file_close(&s.base);
+  return rc;
+}
+
 const cairn_source_ops cairn_source_file_ops = {
   CAIRN_SOURCE_ABI, "file", sizeof(struct file_src), CAIRN_SOURCE_REREADABLE,
   file_check, file_open, file_extract, file_decode, file_close, NULL, NULL,
+  file_peek_header,
 };

@@ -19,48 +19,8 @@
 #include "core/jsonx.h"
 #include "core/mem.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int cmp_str(const void *a, const void *b)
-{
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* "a, b, c": the contracts found in dir (new string). */
-static char *list_contracts(const char *dir)
-{
-  static const char suffix[] = ".schema.json";
-  const size_t slen = sizeof suffix - 1;
-  struct cairn_buf b = {0};
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  DIR *d = opendir(dir);
-  struct dirent *e = d ? readdir(d) : NULL;
-
-  for (; e; e = readdir(d)) {
-    size_t len = strlen(e->d_name);
-    if (len <= slen || strcmp(e->d_name + len - slen, suffix) != 0)
-      continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 8;
-      names = cairn_xrealloc(names, cap * sizeof *names);
-    }
-    names[n++] = cairn_xstrndup(e->d_name, len - slen);
-  }
-  if (d)
-    closedir(d);
-  qsort(names, n, sizeof *names, cmp_str);
-  for (size_t i = 0; i < n; i++) {
-    cairn_buf_printf(&b, "%s%s", i ? ", " : "", names[i]);
-    free(names[i]);
-  }
-  free(names);
-  if (!n)
-    cairn_buf_puts(&b, "none");
-  return cairn_buf_take(&b);
-}
 
 static int valid_name(const char *name)
 {
@@ -302,9 +262,9 @@ int cairn_contract_load(const char *schemas_dir, const char *name,
 
   *out = NULL;
   if (!valid_name(name) || !cairn_fs_exists(path)) {
-    char *have = list_contracts(dir);
+    char *have = cairn_fs_list_names(dir, ".schema.json");
     rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "unknown contract \"%s\" "
-                     "(have: %s)", name ? name : "", have);
+                     "(have: %s)", name ? name : "", have ? have : "none");
     free(have);
     goto done;
   }

@@ -2516,6 +2516,32 @@ int cairn__fn_reads_record(const struct cairn__fn_call *c)
   return c->n_srcs > 0 || c->n_parts > 0;
 }
 
+int cairn__src_fails_on_header(const struct cairn__srcs *srcs, size_t i)
+{
+  const struct cairn__src *s = &srcs->v[i];
+  return (s->kind == CAIRN__SRC_NAME && s->col < 0) ||
+         s->kind == CAIRN__SRC_PTR;
+}
+
+long cairn__fn_failing_src(const struct cairn__fn_call *c,
+                           const struct cairn__srcs *srcs)
+{
+  if (c->def->apply == fn_coalesce) { /* skips what fails, unless all do */
+    for (size_t i = 0; i < c->n_srcs; i++)
+      if (!cairn__src_fails_on_header(srcs, c->srcs[i]))
+        return -1;
+    return c->n_srcs ? (long)c->srcs[0] : -1;
+  }
+  for (size_t i = 0; i < c->n_srcs; i++)
+    if (cairn__src_fails_on_header(srcs, c->srcs[i]))
+      return (long)c->srcs[i];
+  for (size_t i = 0; i < c->n_parts; i++)
+    if (!c->parts[i].lit && c->parts[i].src >= 0 &&
+        cairn__src_fails_on_header(srcs, (size_t)c->parts[i].src))
+      return c->parts[i].src;
+  return -1;
+}
+
 size_t cairn__fn_refs(const struct cairn__fn_call *c, size_t *out,
                       size_t max)
 {

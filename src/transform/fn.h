@@ -204,6 +204,13 @@ const char *cairn__fn_name(const struct cairn__fn_call *c);
  * only the page's metadata. */
 int    cairn__fn_reads_record(const struct cairn__fn_call *c);
 /* Source references the call reads (for the PII rewrite of raw text). */
+/* With srcs bound to a CSV header: the source of c that makes c fail on
+ * every record under that header (a column the header lacks, a JSON
+ * pointer; for coalesce, the first when all of them do), or -1. */
+long   cairn__fn_failing_src(const struct cairn__fn_call *c,
+                             const struct cairn__srcs *srcs);
+/* Whether source i fails on every record under the bound CSV header. */
+int    cairn__src_fails_on_header(const struct cairn__srcs *srcs, size_t i);
 size_t cairn__fn_refs(const struct cairn__fn_call *c, size_t *out,
                       size_t max);
 /* "bool, coalesce, ..." (static storage, per thread). */

@@ -1038,6 +1038,65 @@ static void bind_header(cairn_transform *t, const struct cairn_record *rec)
   cairn_buf_free(&b);
 }
 
+/* Why source i fails on every record under the bound header. */
+static void header_why(const cairn_transform *t, size_t i, int coalesce,
+                       char *why, size_t size)
+{
+  const struct cairn__src *s = &t->srcs.v[i];
+  if (coalesce)
+    snprintf(why, size, "none of the coalesce sources is in the header");
+  else if (s->kind == CAIRN__SRC_PTR)
+    snprintf(why, size, "\"%.60s\" is a JSON pointer, but the records are "
+             "CSV rows: name a column", s->ref);
+  else
+    snprintf(why, size, "column \"%.60s\" is not in the header", s->ref);
+}
+
+size_t cairn_transform_check_header(cairn_transform *t,
+                                    const struct cairn_header *h,
+                                    void (*bad)(void *ud, const char *ptr,
+                                                const char *why),
+                                    void *ud)
+{
+  const json_t *fields = json_object_get(t->cfg, "fields");
+  size_t n_bad = 0;
+  char ptr[256], why[256];
+
+  cairn__srcs_bind(&t->srcs, h);
+  for (size_t i = 0; i < t->c->n_fields; i++) {
+    const struct xf_field *f = &t->f[i];
+    int plain = json_is_string(json_object_get(fields, f->name));
+    long src = -1;
+    size_t j;
+
+    if (!f->mapped)
+      continue;
+    if (f->from >= 0 && !f->tolerant &&
+        cairn__src_fails_on_header(&t->srcs, (size_t)f->from)) {
+      snprintf(ptr, sizeof ptr, "/fields/%s%s", f->name, plain ? "" : "/from");
+      header_why(t, (size_t)f->from, 0, why, sizeof why);
+      bad(ud, ptr, why);
+      n_bad++;
+      continue;
+    }
+    for (j = 0; j < f->n_calls && src < 0; j++)
+      src = cairn__fn_failing_src(&f->calls[j], &t->srcs);
+    if (src < 0)
+      continue;
+    snprintf(ptr, sizeof ptr, "/fields/%s/fn/%zu", f->name, j - 1);
+    header_why(t, (size_t)src,
+               strcmp(cairn__fn_name(&f->calls[j - 1]), "coalesce") == 0, why,
+               sizeof why);
+    bad(ud, ptr, why);
+    n_bad++;
+  }
+  /* The run binds its own headers, which may share this one's id. */
+  t->srcs.bound = 0;
+  t->srcs.header = NULL;
+  t->srcs.header_id = 0;
+  return n_bad;
+}
+
 /* A row dated outside its window's period (the window's own days, or what
  * its source declares): replace_partition replaces only that period's
  * days, so a re-run of the same window would load the row again beside

@@ -61,6 +61,20 @@ void cairn_transform_set_span(cairn_transform *t, const char *from,
 int  cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
                            struct cairn_batch *b, cairn_err *err);
 
+/* Check the mapping against a CSV header before any record is read: for
+ * each field whose chain would reject every record under h (it reads a
+ * column h lacks, outside "default" and "exists"; every source of a
+ * "coalesce"; a JSON pointer, which CSV rows do not have), call bad with
+ * the JSON pointer of the reference relative to the transform object
+ * ("/fields/region/from") and why ("column \"RegionId\" is not in the
+ * header"). One call per field at most. Returns the number of calls.
+ * t is left bound to no header (h may be freed after). */
+size_t cairn_transform_check_header(cairn_transform *t,
+                                    const struct cairn_header *h,
+                                    void (*bad)(void *ud, const char *ptr,
+                                                const char *why),
+                                    void *ud);
+
 /* The job's max_reject_ratio (default 1.0: never stop). */
 double cairn_transform_max_reject_ratio(const cairn_transform *t);
 

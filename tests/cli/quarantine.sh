@@ -48,13 +48,14 @@ listing=$("$CAIRN" dlq demo-cost "${U[@]}")
 expect_eq "$(grep -c . <<<"$listing")" 3 "listing lines"
 grep -qF '    raw: ' <<<"$listing" && grep -qF '/subs\xffcriptions/' <<<"$listing" || fail "escaped raw: $listing"
 
-# The reject-ratio guard: a mapping broken by an upstream rename rejects
-# everything; the run stops (exit 3) telling to fix it and rerun with
-# --fresh. A plain rerun after the fix cannot pass the guard (the records
+# The reject-ratio guard: a broken mapping rejects everything (billedCost
+# read from a text column; a column the input lacks is refused before the
+# run, newcomer_csv.sh); the run stops (exit 3) telling to fix it and
+# rerun with --fresh. A plain rerun after the fix cannot pass the guard (the records
 # rejected so far count again); --fresh loads every record and empties the
 # window's DLQ.
 mkdir -p "$T/g/jobs"
-jq '.transform.fields.billedCost.from = "BilledCostUSD"' jobs/demo-cost.json >"$T/g/jobs/demo-cost.json"
+jq '.transform.fields.billedCost.from = "ServiceName"' jobs/demo-cost.json >"$T/g/jobs/demo-cost.json"
 G=(--state "$T/g/state" --out "$T/g/out" --param chunk_rows=500)
 export CAIRN_SINKS="$ROOT/sinks"
 set +e; "$CAIRN" run "$T/g/jobs/demo-cost.json" "${G[@]}" >/dev/null 2>"$T/g.log"; rc=$?; set -e
