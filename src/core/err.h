@@ -31,7 +31,8 @@
   X(HOST,     -17, "request to a host the job does not allow")        \
   X(INTERNAL, -18, "internal error")                                  \
   X(CHANGED,  -19, "the checkpoint no longer fits the input")          \
-  X(STOPPED,  -20, "stopped by a signal")
+  X(STOPPED,  -20, "stopped by a signal")                            \
+  X(LOOP,     -21, "the source pages in a loop")
 
 enum {
   CAIRN_OK   = 0,

@@ -179,7 +179,8 @@ static int fault_point(const char *point, long seq, const char *window,
  * moving aside; input that cannot be read (CAIRN_EPARSE: a file in
  * UTF-16, a manifest's refused blob, a server's answer that is not JSON)
  * is read again by a rerun, so it needs fixing first unless the fault
- * has passed. */
+ * has passed; a paging loop (CAIRN_ELOOP) is met again by any rerun of
+ * the checkpoint, fixed job or not. */
 static const char *resume_advice(int exit_code, const cairn_err *err)
 {
   if (exit_code != CAIRN_EXIT_RESUMABLE || !err)
@@ -209,6 +210,10 @@ static const char *resume_advice(int exit_code, const cairn_err *err)
   case CAIRN_EPARSE:
     return "once what the message names is fixed, run again to resume "
            "(a rerun reads it again)";
+  case CAIRN_ELOOP:
+    return "fix the job's paging (or have the API's owner fix the server), "
+           "then rerun with --fresh: a plain rerun asks again for the pages "
+           "its checkpoint holds and stops the same way";
   default:
     return "run again to resume";
   }

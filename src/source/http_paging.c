@@ -43,6 +43,14 @@ static const struct {
   { "cursor_param", CAIRN__HS_PAGE_CURSOR_PARAM, " token param " },
 };
 
+const char *cairn__hs_paging_style_name(int style)
+{
+  for (size_t i = 0; i < sizeof styles / sizeof styles[0]; i++)
+    if (styles[i].style == style)
+      return styles[i].name;
+  return "none";
+}
+
 static char *str_dup(const json_t *o, const char *key)
 {
   const char *s = json_string_value(json_object_get(o, key));

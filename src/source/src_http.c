@@ -55,6 +55,7 @@ struct http_src {
   json_t       *headers;        /* {"Name": "value"} */
   json_t       *body;           /* NULL: no body */
   char         *records;        /* pointer to the record array; "" = root */
+  int           warned_records; /* a page without records was said */
   char         *columns;        /* rows_as_objects: pointer to the columns */
   struct cairn__hs_paging paging;
   struct cairn__hs_retry  retry;
@@ -1094,6 +1095,57 @@ static int each_record(const struct http_src *s, const json_t *doc,
   return rc;
 }
 
+/* A style other than link_header on a response that says, in a Link
+ * header, where its next page is: the API pages that way, and the job
+ * does not follow it. "" when the response has no such link. */
+static const char *link_next_hint(const struct http_src *s,
+                                  const struct cairn_http_resp *resp,
+                                  const char *url)
+{
+  char *field, *next;
+  int found;
+  if (s->paging.style == CAIRN__HS_PAGE_LINK_HEADER)
+    return "";
+  field = cairn__hs_link_field(resp);
+  next = field ? cairn__hs_link_next(field, url) : NULL;
+  found = next != NULL;
+  free(field);
+  free(next);
+  return found ? "; the response has a Link header with rel=\"next\": the "
+                "API pages by Link headers, \"paging\": {\"style\": "
+                "\"link_header\"}"
+              : "";
+}
+
+/* The records pointer that finds nothing in a page that is an object:
+ * most often a misspelt pointer, which would load no record and end
+ * "done". Said once per run, with the members the page has (an API that
+ * leaves the array out of an empty page is told apart by them). */
+static void warn_records_missing(struct http_src *s, const json_t *doc,
+                                 long page)
+{
+  struct cairn_buf have = {0};
+  const char *k;
+  json_t *v;
+  size_t n = 0;
+
+  if (s->warned_records || !*s->records || !json_is_object(doc) ||
+      cairn_json_pointer_get(doc, s->records))
+    return;
+  s->warned_records = 1;
+  json_object_foreach((json_t *)doc, k, v) {
+    if (n++ == 12) {
+      cairn_buf_puts(&have, ", ...");
+      break;
+    }
+    cairn_buf_printf(&have, "%s%s", have.len ? ", " : "", k);
+  }
+  cairn_warn("page %ld has nothing at the records pointer \"%s\" (source."
+             "records), so no record is taken from it; its top-level members "
+             "are: %s", page, s->records, have.len ? have.data : "none");
+  cairn_buf_free(&have);
+}
+
 /* Parse a page body with the fast parser (core/json_fast.h), or with jansson
  * for its verdict on what the fast one leaves to it (then nothing was
  * skipped, and sk->at says so). */
@@ -1687,6 +1739,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   }
 
   /* Records (their count drives offset paging and the hint). */
+  if (doc)
+    warn_records_missing(s, doc, cur.page);
   if (doc) {
     /* A cursor's mark of the wrong kind (an earlier version's) is not
      * carried: no record could pass it. */
@@ -1720,6 +1774,15 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                                &next, err);
     if (rc < 0)
       goto done;
+    if (!next.more && *link_next_hint(s, &resp, url))
+      cairn_warn("page %ld ends the window by the job's paging (%s), but "
+                 "its response has a Link header with rel=\"next\": the "
+                 "pages after it are not loaded. If the API pages by Link "
+                 "headers, give the job \"paging\": {\"style\": "
+                 "\"link_header\"}", cur.page,
+                 s->paging.style == CAIRN__HS_PAGE_NONE
+                     ? "none: one page"
+                     : cairn__hs_paging_style_name(s->paging.style));
   }
   remember_request(s, &cur);
   if (next.more && next.url && !url_clean(next.url)) {
@@ -1739,7 +1802,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     seen_key(tok ? "token" : "url", tok ? next.token : next_kept, key);
     prev = json_object_get(s->seen, key);
     if (prev) {
-      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging loop: page %ld gives the "
+      rc = CAIRN_RAISE(err, CAIRN_ELOOP, 0, "paging loop: page %ld gives the "
                        "same %s as page %" JSON_INTEGER_FORMAT " already "
                        "did; stopping instead of fetching forever (the "
                        "server repeats itself: check the query's order and "
@@ -1761,16 +1824,17 @@ static int http_extract(cairn_source *base, const char *cursor_in,
      * page number in a next link), and would serve it forever. */
     page_digest(&resp, nxt_prev);
     if (cur.prev && strcmp(cur.prev, nxt_prev) == 0) {
-      rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging loop: page %ld is "
+      rc = CAIRN_RAISE(err, CAIRN_ELOOP, 0, "paging loop: page %ld is "
                        "identical to page %ld; stopping instead of fetching "
-                       "forever (the server ignores %s%s%s)", cur.page,
+                       "forever (the server ignores %s%s%s)%s", cur.page,
                        cur.page - 1,
                        s->paging.style == CAIRN__HS_PAGE_OFFSET
                            ? "the offset: check offset_param \""
                            : "the continuation",
                        s->paging.style == CAIRN__HS_PAGE_OFFSET
                            ? s->paging.offset_param : "",
-                       s->paging.style == CAIRN__HS_PAGE_OFFSET ? "\"" : "");
+                       s->paging.style == CAIRN__HS_PAGE_OFFSET ? "\"" : "",
+                       link_next_hint(s, &resp, url));
       goto done;
     }
   }

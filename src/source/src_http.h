@@ -282,6 +282,8 @@ void cairn__hs_next_clear(struct cairn__hs_next *n);
  * requested (relative links resolve against it), offset the offset it
  * asked for, doc the parsed body (may be NULL), n_records the records it
  * held. CAIRN_EUSAGE for a truncated result (with the job's message). */
+/* The job file's name of a CAIRN__HS_PAGE_* style ("none" for none). */
+const char *cairn__hs_paging_style_name(int style);
 int  cairn__hs_paging_next(const struct cairn__hs_paging *p,
                            const char *req_url, long long offset,
                            const json_t *doc,

@@ -818,7 +818,7 @@ Test(src_http, repeated_token_is_an_error_not_a_loop)
   cairn_err err = { 0 };
 
   kv_init(&kv);
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_EPARSE, "%s", err.msg);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_ELOOP, "%s", err.msg);
   cr_assert(strstr(err.msg, "paging loop: page 2 gives the same continuation "
                             "token as page 2"), "%s", err.msg);
   pull_free(&p);
@@ -841,7 +841,7 @@ Test(src_http, identical_pages_are_a_loop_not_an_endless_pull)
   cairn_err err = { 0 };
 
   kv_init(&kv);
-  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_EPARSE, "%s", err.msg);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_ELOOP, "%s", err.msg);
   cr_assert(strstr(err.msg, "paging loop: page 2 is identical to page 1"),
             "%s", err.msg);
   cr_assert(strstr(err.msg, "offset_param \"ofset\""), "%s", err.msg);

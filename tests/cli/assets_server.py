@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""A made-up REST API on loopback for tests/cli/newcomer_http.sh, the kind
+a newcomer writes a job for: GET /api/v2/assets?page=N&per_page=K answers
+{"items": [...], "page": N} with GitHub-style Link paging (rel="next" and
+rel="first" in one header) and wants "Authorization: Bearer TOKEN" (else
+401). Seven assets; every answer is dated 2024-06-01T12:00:00Z. Prints
+"listening http://127.0.0.1:PORT" first.
+
+usage: assets_server.py TOKEN
+"""
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+TOKEN = sys.argv[1]
+ASSETS = [{
+    "asset_id": "AST-%04d" % i,
+    "hostname": "DB01.ACME.INTERNAL" if i == 5 else "web%02d.acme.internal" % i,
+    "kind": ["vm", "container", "db"][i % 3],
+    "team": {"name": "platform" if i % 2 else "payments"},
+    "labels": {"env": "prod" if i < 5 else "dev", "tier": i % 3},
+    "seen_at": "2024-05-0%dT1%d:00:00+02:00" % (i, i),
+    "site": None if i == 6 else "eu-west-%d" % (i % 2 + 1),
+} for i in range(1, 8)]
+
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def date_time_string(self, timestamp=None):
+        return "Sat, 01 Jun 2024 12:00:00 GMT"
+
+    def do_GET(self):
+        u = urlsplit(self.path)
+        if self.headers.get("Authorization") != "Bearer " + TOKEN:
+            return self.answer(401, {"error": "bad or missing token"})
+        if u.path != "/api/v2/assets":
+            return self.answer(404, {"error": "no such path"})
+        q = parse_qs(u.query)
+        page = int(q.get("page", ["1"])[0])
+        per = int(q.get("per_page", ["30"])[0])
+        links = {}
+        if page * per < len(ASSETS):
+            base = "http://%s/api/v2/assets" % self.headers.get("Host")
+            links["Link"] = ('<%s?page=%d&per_page=%d>; rel="next", '
+                             '<%s?page=1&per_page=%d>; rel="first"'
+                             % (base, page + 1, per, base, per))
+        self.answer(200, {"items": ASSETS[(page - 1) * per:page * per],
+                          "page": page}, links)
+
+    def answer(self, code, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print("listening http://127.0.0.1:%d" % server.server_address[1], flush=True)
+server.serve_forever()
