@@ -1653,6 +1653,41 @@ static int report_key(struct vctx *c, const char *key, const char *what)
   return nerr;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A key additionalProperties: false refuses, with the keys the object may
+ * have: a misspelt key ("record" for "records") then shows its fix. */
+static int report_unknown_key(const struct node *n, const char *key,
+                              struct vctx *c)
+{
+  struct cairn_buf b = {0}, have = {0};
+  const char **names;
+  size_t saved;
+  int nerr;
+
+  if (c->quiet || c->halted || c->abort || !n->n_props)
+    return report_key(c, key, "unknown");
+  names = cairn_xcalloc(n->n_props, sizeof *names);
+  for (size_t i = 0; i < n->n_props; i++)
+    names[i] = n->props[i].name;
+  qsort(names, n->n_props, sizeof *names, cmp_name);
+  for (size_t i = 0; i < n->n_props; i++) {
+    cairn_buf_puts(&have, i ? ", " : "");
+    cairn_buf_puts(&have, names[i]); /* the schema's own names */
+  }
+  free(names);
+  saved = ptr_enter_key(c, key);
+  render_key(&b, key);
+  nerr = report(c, "unknown key %s (have: %s)", b.data, have.data);
+  ptr_leave(c, saved);
+  cairn_buf_free(&b);
+  cairn_buf_free(&have);
+  return nerr;
+}
+
 /* properties, patternProperties, additionalProperties, propertyNames */
 static int check_members(const struct node *n, const json_t *inst,
                          struct vctx *c)
@@ -1699,7 +1734,7 @@ static int check_members(const struct node *n, const json_t *inst,
     if (covered || !n->additional)
       continue;
     if (n->additional->is_bool && !n->additional->bool_val)
-      nerr += report_key(c, key, "unknown");
+      nerr += report_unknown_key(n, key, c);
     else
       nerr += validate_at_key(n->additional, v, key, c);
     if (STOP(c, nerr))

@@ -420,7 +420,7 @@ Test(jschema, message_enum_unknown_key_required)
                 "/source: missing required key \"name\"\n"
                 "/source/paging/style: \"nextlink\" is not one of next_link, "
                 "link_header, offset, body_token, cursor_param\n"
-                "/source/foo: unknown key \"foo\"");
+                "/source/foo: unknown key \"foo\" (have: name, paging)");
   expect_errors("{\"enum\": [1, \"a\", null, [true]]}", "{\"k\": 2.5}",
                 ": {\"k\":2.5} is not one of 1, a, null, [true]");
 }
