@@ -761,6 +761,31 @@ static void memo_page(struct xf_field *f, const json_t *meta,
   }
 }
 
+/* A required field that came out null. When it reads a member or pointer
+ * that the JSON record does not have at all (not one that is null), say
+ * so: a misspelt name ("assetId" for "asset_id") reads as absent on every
+ * record, which "required but missing" alone leaves looking like the
+ * source's fault. */
+static void missing_reason(cairn_transform *t, const struct xf_field *f,
+                           const struct cairn_record *rec, long item)
+{
+  const struct cairn__src *s = f->from >= 0 ? &t->srcs.v[f->from] : NULL;
+  char why[160];
+
+  if (!rec->json || !s ||
+      (s->kind != CAIRN__SRC_NAME && s->kind != CAIRN__SRC_PTR) ||
+      (s->kind == CAIRN__SRC_NAME ? json_object_get(rec->json, s->ref)
+                                  : cairn_json_pointer_get(rec->json, s->ref))) {
+    reason(t, f->name, item, "required but missing");
+    return;
+  }
+  snprintf(why, sizeof why, "required but missing (the record has %s "
+           "\"%.80s\")", s->kind == CAIRN__SRC_NAME ? "no member"
+                                                     : "nothing at",
+           s->ref);
+  reason(t, f->name, item, why);
+}
+
 /* Map the record (with cx->item set) into vals; reasons are appended. */
 static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
 {
@@ -795,7 +820,7 @@ static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
     }
     if (v->type == CAIRN_V_NULL) {
       if (f->required)
-        reason(t, f->name, item, "required but missing");
+        missing_reason(t, f, cx->rec, item);
       else if (f->n_enum && !f->enum_null) /* as the schema's enum says */
         enum_reason(t, f, v, item);
       continue;

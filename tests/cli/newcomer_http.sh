@@ -7,7 +7,8 @@
 # or next_link on a Link-header API warn that pages were left behind
 # instead of ending "done" in silence, offset paging stops at the loop
 # naming link_header and --fresh (a plain rerun, fixed job or not, stops
-# again), and a misspelt records pointer warns naming the page's members.
+# again), a misspelt records pointer warns naming the page's members, and
+# a misspelt member's rejects say the record has no such member.
 # A missing secret or parameter stops the run before anything runs.
 source "$(dirname "$0")/../lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -131,4 +132,11 @@ expect_eq "$rc" 0 "records typo"
 expect_eq "$(warned records | grep -c 'records pointer')" 1 "one warning per run"
 warned records | has -Fx 'page 1 has nothing at the records pointer "/item" (source.records), so no record is taken from it; its top-level members are: items, page' ||
   fail "records warning: $(warned records)"
+# A misspelt member of a required field: every record is rejected, each
+# saying that the record has no such member (not only "missing").
+jq '.name = "member" | .transform.fields.ciId = "assetId" | .transform.fields.lastSeenUtc.from = "/seen/at"' "$J" >"$T/member.json"
+run member "$T/member.json"
+expect_eq "$rc" 0 "member typo"
+expect_eq "$("$CAIRN" dlq member --state "$T/member/state" --json | jq -r '.[0].reasons')" \
+  'ciId: required but missing (the record has no member "assetId"); lastSeenUtc: required but missing (the record has nothing at "/seen/at")' "member typo reasons"
 echo "newcomer REST job: loads, replays offline, verifies; paging and records mistakes are named"

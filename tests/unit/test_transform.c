@@ -734,7 +734,8 @@ Test(transform, json_record_end_to_end)
   json_apply(&fx, "{\"properties\": {\"status\": \"New\"}, \"b\": 1}", NULL);
   cr_assert_eq(fx.b->n_rejects, 1);
   cr_assert_str_eq(fx.b->rejects[0].reasons,
-                   "externalId: required but missing");
+                   "externalId: required but missing (the record has nothing "
+                   "at \"/name\")");
   cr_assert_str_eq(fx.b->rejects[0].raw,
                    "{\"b\":1,\"properties\":{\"status\":\"New\"}}");
   cr_assert_str_eq(fx.b->rejects[0].position, "page 1 #1");
@@ -1045,7 +1046,8 @@ Test(transform, pii_applies_to_reject_raw_and_reasons)
              "\"adele@contoso.com\", \"accountEnabled\": \"maybe\"}", NULL);
   cr_assert_eq(fx.b->n_rejects, 1);
   cr_assert_str_eq(fx.b->rejects[0].reasons,
-                   "userId: required but missing; accountEnabled: \"maybe\" "
+                   "userId: required but missing (the record has nothing at "
+                   "\"/id\"); accountEnabled: \"maybe\" "
                    "is not a boolean");
   cairn_pii_key_parse(KEY_HEX, key, msg, sizeof msg);
   cairn_pii_hash_hex(key, "adele@contoso.com", 17, h);
