@@ -852,10 +852,19 @@ static int check_host(struct http_src *s, const char *url, int saved_delta,
                          "job %s), or add the host to source.allow_hosts; "
                          "refused, nothing was sent to it", what, auth,
                          allowed, s->ctx->job ? s->ctx->job : "?");
+    /* A replay matches requests whatever their host, while the recorded
+     * answers name the host the recording was made against: a replay
+     * given another endpoint meets that host in the first next link. */
     return CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s points to host %s, which the "
                        "job does not allow (allowed: %s; add it to "
-                       "source.allow_hosts if it is expected); refused, "
-                       "nothing was sent to it", what, auth, allowed);
+                       "source.allow_hosts if it is expected%s); refused, "
+                       "nothing was sent to it", what, auth, allowed,
+                       s->ctx->http && s->ctx->http->name &&
+                               strcmp(s->ctx->http->name, "replay") == 0
+                           ? ", or, if the recording was made against it, "
+                             "replay with the --param values it was made "
+                             "with"
+                           : "");
   }
 }
 

@@ -68,6 +68,12 @@ for n in 1 2; do
   CAIRN_SECRET_ACME_TOKEN=anything run "rep$n" "$J" --replay "$T/acme.har"
   expect_eq "$rc" 0 "replay $n: $out $log"
 done
+# Replayed with another endpoint, the recorded Link headers lead back to
+# the recorded host: the refusal says what to do under a replay.
+CAIRN_SECRET_ACME_TOKEN=anything URL=http://127.0.0.1:9 run rep-other "$J" --replay "$T/acme.har"
+expect_eq "$rc" 3 "replay with another endpoint"
+[[ "$out" == *"the next link points to host ${URL#http://}, which the job does not allow (allowed: 127.0.0.1:9; add it to source.allow_hosts if it is expected, or, if the recording was made against it, replay with the --param values it was made with); refused, nothing was sent to it" ]] ||
+  fail "replay with another endpoint: $out"
 expect_eq "$(sqlite3 "$T/rep1/out/warehouse.db" .dump)" "$(sqlite3 "$T/rec/out/warehouse.db" .dump)" "replayed warehouse"
 B=evidence/acme-assets/acme-assets-all.tar
 cmp -s "$T/rep1/out/$B" "$T/rep2/out/$B" || fail "two replays gave different bundles"
