@@ -1287,6 +1287,15 @@ static int open_run(struct run *r, cairn_err *err)
   const struct cairn_run_opts *o = r->o;
   int rc;
 
+  /* The mapping reads a column the input's header lacks (an upstream
+   * rename): every record would be rejected. Refused here, after the
+   * lock, so that the metrics say so, as `cairn validate` would. */
+  if (job->input_problem) {
+    fputs(job->input_problem, stderr);
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%.*s",
+                       (int)strcspn(job->input_problem, "\n"),
+                       job->input_problem);
+  }
   if (o->replay_har || o->record_har ||
       cairn_source_wants_http(job->source_cfg)) {
     rc = open_transport(r, err);

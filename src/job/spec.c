@@ -933,6 +933,7 @@ void cairn_job_free(struct cairn_job *job)
   json_decref(job->params);
   json_decref(job->secrets);
   free(job->schemas_dir);
+  free(job->input_problem);
   free(job);
 }
 
@@ -1182,8 +1183,13 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
         char *full = cairn_strfmt("/transform%s", tptr ? tptr : "");
         diag_at(d, &f, full, 0, "%s", e.msg);
         free(full);
-      } else if (job->window_kind == CAIRN_WINDOW_NONE) {
+      } else if (job->window_kind == CAIRN_WINDOW_NONE &&
+                 !opts->defer_input_check) {
         check_header(job, t, &f, d);
+      } else if (job->window_kind == CAIRN_WINDOW_NONE) {
+        struct cairn_diag later = {0};
+        check_header(job, t, &f, &later);
+        job->input_problem = later.text.data; /* NULL when it fits */
       }
       free(tptr);
       cairn_transform_free(t);

@@ -47,6 +47,10 @@ struct cairn_job {
   json_t *params;              /* {"name": value} as used, secrets masked */
   char   *schemas_dir;
   json_t *secrets;             /* {"NAME": value} referenced (owned) */
+  char   *input_problem;       /* defer_input_check: NULL, or the mapping's
+                                  misfit with the input's header, one
+                                  "file:line:col: message" per line (owned);
+                                  the runner refuses the run with it */
 };
 
 /* Where to find things, and the --param values. All borrowed. */
@@ -56,6 +60,11 @@ struct cairn_job_opts {
   const char *sinks_dir;       /* NULL: $CAIRN_SINKS, <jobdir>/../sinks, ./sinks */
   int         secrets_optional; /* validate: an unset secret is a warning
                                    (secrets exist where the job runs) */
+  int         defer_input_check; /* run: a mapping that does not fit the
+                                    input's header does not fail the load
+                                    but goes into job->input_problem, for
+                                    the runner to refuse the run after it
+                                    took the lock (the metrics see it) */
 };
 
 /* Diagnostics collected while loading: one "file:line:col: msg" per line. */

@@ -47,8 +47,11 @@ in_dir "$M/jobs" validate typo-sink.json
 expect_eq "$rc" 2 "sink typo"
 [[ "$err" == *'/sinks/1: unknown sink "evidnce": no ../sinks/evidnce.json (the sink directory has: warehouse)' ]] || fail "sink typo: $err"
 
-# Columns the CSV does not have: refused before anything runs, by validate
-# and run alike, each at its place in the job file.
+# Columns the CSV does not have: refused, by validate, --dry-run and run
+# alike, each at its place in the job file. validate and --dry-run touch
+# nothing; run refuses after taking the job's lock, so that the metrics
+# file says so (exit code 2: CairnJobFailed fires, as for a missing
+# --replay file), with no run record and no output.
 jq '.transform.fields.resourceName = "Prodcut"
     | .transform.fields.recordId.fn[0].record_id = ["Invoice No", "Lien"]
     | .transform.fields.region = {"fn": [{"coalesce": ["Region", "Area"]}]}
@@ -57,8 +60,12 @@ jq '.transform.fields.resourceName = "Prodcut"
     | .transform.fields.skuPriceId = {"fn": [{"coalesce": ["Sku", "Product"]}]}' \
   "$D/saas-invoices.json" >"$M/jobs/bad-columns.json"
 H='of saas-invoices.csv (it has: Invoice No, Line, Vendor, Product, Billing Date, Period End, Amount, List Price, Currency, Seats, Cost Center, Notes), so every record would be rejected'
-for cmd in validate run; do
-  in_dir "$M/jobs" $cmd bad-columns.json "${S[@]}"
+for cmd in validate dry run; do
+  case $cmd in
+    validate) in_dir "$M/jobs" validate bad-columns.json ;;
+    dry) in_dir "$M/jobs" run bad-columns.json --dry-run "${S[@]}" ;;
+    run) in_dir "$M/jobs" run bad-columns.json "${S[@]}" ;;
+  esac
   expect_eq "$rc" 2 "$cmd: bad columns"
   for want in \
     ':15:11: /transform/fields/recordId/fn/0: column "Lien" is not in the header '"$H" \
@@ -69,9 +76,15 @@ for cmd in validate run; do
     has -F -- "$want" <<<"$err" || fail "$cmd: missing [$want] in: $err"
   done
   # a default (and a coalesce with one column there) reads a missing column as null
-  expect_eq "$(grep -c 'would be rejected' <<<"$err")" 4 "$cmd: problems"
+  expect_eq "$(grep -c '^bad-columns.json:.*would be rejected' <<<"$err")" 4 "$cmd: problems"
+  [ "$cmd" = run ] || untouched "bad columns, $cmd"
 done
-untouched "bad columns"
+grep -qx 'cairn_run_exit_code{job="saas-invoices"} 2' "$T/state/metrics/saas-invoices.prom" ||
+  fail "bad columns: metrics: $(cat "$T/state/metrics/saas-invoices.prom" 2>&1)"
+expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT count(*) FROM runs")" 0 \
+  "bad columns: run records"
+[ ! -e "$T/out" ] || fail "bad columns: output written"
+rm -rf "$T/state"
 
 # The job as written loads: "$1,234.50" -> 1234.5, 05/31/2024 -> the next
 # day (exclusive end), the empty cost center -> {}, and the corrected line
