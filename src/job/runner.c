@@ -1406,71 +1406,74 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
   fflush(stdout);
 }
 
-/* A scheduled run (no --from/--to) that resumes the scheduled runs'
- * interrupted attempt (a night failed, and nobody reran it that day) first
- * loads what that attempt missed: every window from the attempt's first
- * up to the run's own that is not loaded, whether a night started it and
- * failed or a night failed before reaching it. Without this the next good
- * night loaded only its own day, succeeded, cleared the alert, and the
- * missed days stayed a gap that only `cairn status` showed. Windows a
- * backfill loaded meanwhile are not loaded again. They go before the
- * planned windows, oldest first. Errors of the state are warned about:
- * the run goes on with its own windows. Returns how many it added;
- * preview: for --dry-run, which says so in the log. */
+/* A scheduled run (no --from/--to, no --fresh) first loads the windows
+ * the scheduled runs missed, oldest first, before its own:
+ *   - when it resumes their interrupted attempt (a night failed, and
+ *     nobody reran it that day), every window from that attempt's first
+ *     up to its own that is not loaded, whether a night started it and
+ *     failed or failed before reaching it;
+ *   - when the job has had scheduled runs (had), every window after the
+ *     newest one loaded, up to its own: nights with no run at all (the
+ *     host was off, the job disabled or refused, a scheduler in local
+ *     time that skips a UTC day when its clock goes back an hour).
+ * Without this the next good night loaded only its own window, succeeded,
+ * cleared the alert, and the missed days stayed a gap that only `cairn
+ * status` showed. Windows a backfill loaded meanwhile are not loaded
+ * again. Errors of the state are warned about: the run goes on with its
+ * own windows. Returns how many it added; preview: for --dry-run, which
+ * says so in the log. */
 static size_t catch_up(cairn_state *st, const struct cairn_job *job,
-                       long attempt, int preview,
+                       long attempt, int had, int preview,
                        struct cairn_window **windows, size_t *n)
 {
-  json_t *jw = NULL, *w;
   cairn_err err = {0};
   struct cairn_window *missed = NULL, *all;
-  const char *first = NULL;
-  size_t i, n_missed = 0, k = 0;
+  char *first = NULL, *after = NULL;
+  const char *from;
+  size_t n_missed = 0, k = 0;
 
   if (job->window_kind == CAIRN_WINDOW_NONE || !*n)
     return 0;
-  if (cairn_state_windows(st, job->name, &jw, &err) < 0) {
-    cairn_warn("the windows the interrupted attempt missed were not looked "
+  if ((attempt &&
+       cairn_state_attempt_first(st, job->name, attempt, &first, &err) < 0) ||
+      (had && cairn_state_loaded_before(st, job->name, (*windows)[0].start,
+                                        &after, &err) < 0)) {
+    cairn_warn("the windows the scheduled runs missed were not looked "
                "for: %s", err.msg);
-    return 0;
+    goto done;
   }
-  json_array_foreach(jw, i, w) {
-    const char *a = json_string_value(json_object_get(w, "start"));
-    if (json_integer_value(json_object_get(w, "attempt")) == attempt &&
-        a && strlen(a) >= 10 && (!first || strcmp(a, first) < 0))
-      first = a;
-  }
-  if (first && strcmp(first, (*windows)[0].start) < 0) {
-    char from[11], to[11];
-    snprintf(from, sizeof from, "%.10s", first);
-    snprintf(to, sizeof to, "%.10s", (*windows)[0].start);
-    if (cairn_windows_plan(job->window_kind, from, to, &missed, &n_missed,
+  from = first && (!after || strcmp(first, after) < 0) ? first : after;
+  if (from && strlen(from) >= 10 && strcmp(from, (*windows)[0].start) < 0) {
+    char a[11], b[11];
+    snprintf(a, sizeof a, "%.10s", from);
+    snprintf(b, sizeof b, "%.10s", (*windows)[0].start);
+    if (cairn_windows_plan(job->window_kind, a, b, &missed, &n_missed,
                            &err) < 0) {
-      cairn_warn("the windows the interrupted attempt missed were not "
-                 "looked for: %s", err.msg);
+      cairn_warn("the windows the scheduled runs missed were not looked "
+                 "for: %s", err.msg);
       n_missed = 0;
     }
   }
   all = cairn_xcalloc(n_missed + *n, sizeof *all);
   for (size_t m = 0; m < n_missed; m++) {
-    int loaded = 0;
-    json_array_foreach(jw, i, w)
-      if (strcmp(json_string_value(json_object_get(w, "window")),
-                 missed[m].key) == 0)
-        loaded = strcmp(json_string_value(json_object_get(w, "status")),
-                        "loaded") == 0;
-    if (!loaded) {
+    struct cairn_window_row row = {0};
+    if (cairn_state_window_get(st, job->name, &missed[m], &row, &err) < 0)
+      cairn_warn("window %s: %s", missed[m].key, err.msg);
+    if (!row.loaded) {
       all[k++] = missed[m];
       cairn_info("window %s was missed by an earlier run: %s it first",
                  missed[m].key, preview ? "a run would load" : "loading");
     }
+    cairn_window_row_clear(&row);
   }
   memcpy(all + k, *windows, *n * sizeof *all);
   free(*windows);
-  free(missed);
-  json_decref(jw);
   *windows = all;
   *n += k;
+done:
+  free(missed);
+  free(first);
+  free(after);
   return k;
 }
 
@@ -1484,16 +1487,17 @@ static size_t preview_catch_up(const struct cairn_job *job,
   cairn_state *st = NULL;
   cairn_err err = {0};
   long attempt = 0;
-  int on_disk;
+  int on_disk, had = 0;
   size_t k = 0;
 
   if (access(path, F_OK) == 0) {
     if (cairn_state_open_read(o->state_dir, &st, &on_disk, &err) < 0 ||
-        cairn_state_open_attempt(st, job->name, "", &attempt, &err) < 0)
-      cairn_warn("the windows an interrupted attempt missed were not looked "
+        cairn_state_open_attempt(st, job->name, "", &attempt, &err) < 0 ||
+        cairn_state_attempt_had(st, job->name, "", &had, &err) < 0)
+      cairn_warn("the windows the scheduled runs missed were not looked "
                  "for: %s", err.msg);
-    else if (attempt)
-      k = catch_up(st, job, attempt, 1, windows, n);
+    else
+      k = catch_up(st, job, attempt, had, 1, windows, n);
   }
   cairn_state_close(st);
   free(path);
@@ -1510,7 +1514,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   char spec[64] = "";
   char user[64] = "?", host[128] = "?";
   long stale = 0, discarded = 0;
-  int resumed = 0, rc, exit_code;
+  int resumed = 0, had_scheduled = 0, rc, exit_code;
   int64_t t0 = cairn_clock_mono_ms(), ended;
   const char *message = NULL;
   char *message_line = NULL; /* err.msg as one line of UTF-8 */
@@ -1594,6 +1598,14 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
    * sink that needs a key it lacks: exit 2) opens before the attempt
    * begins, so a refused run changes no state, --fresh included. */
   rc = open_run(&r, &err);
+  /* (before the attempt begins, which makes one) */
+  if (rc == CAIRN_OK && !o->from && !o->fresh &&
+      job->window_kind != CAIRN_WINDOW_NONE &&
+      cairn_state_attempt_had(r.st, job->name, "", &had_scheduled, &err) < 0) {
+    cairn_warn("the windows the scheduled runs missed were not looked "
+               "for: %s", err.msg);
+    had_scheduled = 0;
+  }
   if (rc == CAIRN_OK)
     rc = cairn_state_attempt_begin(r.st, job->name, spec, o->fresh,
                                    &r.attempt, &resumed, &discarded, &err);
@@ -1610,8 +1622,9 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_info("--fresh: starting over (no chunk checkpoint to discard)");
     else if (resumed)
       cairn_info("resuming the interrupted attempt %ld", r.attempt);
-    if (resumed && !o->from)
-      catch_up(r.st, job, r.attempt, 0, &windows, &n_windows);
+    if (!o->from && !o->fresh)
+      catch_up(r.st, job, resumed ? r.attempt : 0, had_scheduled, 0,
+               &windows, &n_windows);
     cairn_logj(CAIRN_LOG_INFO, json_pack("{s:s}", "trace_id", r.trace_id),
                "run started: %zu window%s, trace id %s", n_windows,
                n_windows == 1 ? "" : "s", r.trace_id);

@@ -328,6 +328,16 @@ int cairn_state_open_attempt(cairn_state *st, const char *job,
   return rc;
 }
 
+int cairn_state_attempt_had(cairn_state *st, const char *job,
+                            const char *spec, int *had, cairn_err *err)
+{
+  int64_t n;
+  int rc = query_int(st, "SELECT count(*) FROM attempts WHERE job=? AND"
+                         " spec=?", job, spec, &n, err);
+  *had = n > 0;
+  return rc;
+}
+
 int cairn_state_attempt_begin(cairn_state *st, const char *job,
                               const char *spec, int fresh, long *attempt,
                               int *resumed, long *discarded, cairn_err *err)
@@ -465,6 +475,45 @@ int cairn_state_window_get(cairn_state *st, const char *job,
   }
   sqlite3_finalize(s);
   return rc;
+}
+
+/* One text value from a query of job (?1), a text (?2) and, when it has
+ * ?3, an integer; *out NULL when there is no row or the value is NULL. */
+static int query_text(cairn_state *st, const char *sql, const char *job,
+                      const char *t, int64_t i, char **out, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, sql, &s, err);
+
+  *out = NULL;
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, t);
+  if (sqlite3_bind_parameter_count(s) >= 3)
+    sqlite3_bind_int64(s, 3, i);
+  rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW)
+    *out = col_dup(s, 0);
+  sqlite3_finalize(s);
+  return rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
+                                               : db_fail(st, err, rc, "query");
+}
+
+int cairn_state_attempt_first(cairn_state *st, const char *job,
+                              long attempt, char **start, cairn_err *err)
+{
+  return query_text(st, "SELECT min(wstart) FROM windows WHERE job=?1 AND"
+                        " attempt=?3", job, NULL, attempt,
+                    start, err);
+}
+
+int cairn_state_loaded_before(cairn_state *st, const char *job,
+                              const char *before, char **end, cairn_err *err)
+{
+  return query_text(st, "SELECT wend FROM windows WHERE job=?1 AND"
+                        " status='loaded' AND wstart < ?2 ORDER BY wstart DESC"
+                        " LIMIT 1", job, before, 0, end, err);
 }
 
 int cairn_state_window_claim(cairn_state *st, const char *job,

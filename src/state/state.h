@@ -56,6 +56,9 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
  * *attempt 0 when none is (attempts are numbered from 1). Reads only. */
 int cairn_state_open_attempt(cairn_state *st, const char *job,
                              const char *spec, long *attempt, cairn_err *err);
+/* Whether (job, spec) has had an attempt, open or done (*had 1). */
+int cairn_state_attempt_had(cairn_state *st, const char *job,
+                            const char *spec, int *had, cairn_err *err);
 int cairn_state_attempt_done(cairn_state *st, const char *job,
                              const char *spec, cairn_err *err);
 
@@ -73,6 +76,14 @@ void cairn_window_row_clear(struct cairn_window_row *r);
 int cairn_state_window_get(cairn_state *st, const char *job,
                            const struct cairn_window *w,
                            struct cairn_window_row *out, cairn_err *err);
+/* The start of the first window attempt owns (by start), and the end of
+ * the job's newest loaded window that starts before `before` (an RFC 3339
+ * window start): new strings, NULL when there is none. Read only; what a
+ * scheduled run's catch-up starts from. */
+int cairn_state_attempt_first(cairn_state *st, const char *job,
+                              long attempt, char **start, cairn_err *err);
+int cairn_state_loaded_before(cairn_state *st, const char *job,
+                              const char *before, char **end, cairn_err *err);
 /* Give window w to attempt, status open, dropping the chunk rows and
  * quarantined records the window had (the runner claims a window only
  * when another attempt owned it, or none did). */
