@@ -62,7 +62,16 @@ static const char *schema_sql =
   "  ended INTEGER, status TEXT, exit_code INTEGER, user TEXT, host TEXT,"
   "  job_sha256 TEXT, connector_version TEXT, params TEXT, trace_id TEXT,"
   "  resumed INTEGER, extracted INTEGER, loaded INTEGER, rejected INTEGER,"
-  "  chunks INTEGER, chunks_redone INTEGER, message TEXT, outputs TEXT);";
+  "  chunks INTEGER, chunks_redone INTEGER, message TEXT, outputs TEXT);"
+  /* The runs table keeps every run (the audit trail): a year of an hourly
+   * job is 8760 rows. These keep what each run and `cairn status` ask of
+   * it independent of its length: a job's last runs, everyone's last runs,
+   * a job's runs left "running" (to mark them killed), the jobs it names.
+   * (Made once, the first time a newer cairn opens an older store.) */
+  "CREATE INDEX IF NOT EXISTS runs_job_started ON runs(job, started);"
+  "CREATE INDEX IF NOT EXISTS runs_started ON runs(started);"
+  "CREATE INDEX IF NOT EXISTS runs_running ON runs(job)"
+  "  WHERE status='running';";
 
 /* What to do about a store SQLite finds damaged (a rerun fails the same
  * way), said where the error is: by `cairn run`, `status` and `dlq`. */
@@ -1289,15 +1298,23 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
                        " AND status='done'", job, NULL, t, err);
 }
 
+#define RUN_COLUMNS                                                        \
+  "SELECT run_id, job, spec, started, ended, status, exit_code, user,"      \
+  " host, job_sha256, connector_version, params, trace_id, resumed,"       \
+  " extracted, loaded, rejected, chunks, chunks_redone, message, outputs"  \
+  " FROM runs"
+
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err)
 {
-  return query_json(st,
-      "SELECT run_id, job, spec, started, ended, status, exit_code, user,"
-      " host, job_sha256, connector_version, params, trace_id, resumed,"
-      " extracted, loaded, rejected, chunks, chunks_redone, message, outputs"
-      " FROM runs WHERE ?1 IS NULL OR job=?1 ORDER BY started DESC,"
-      " rowid DESC LIMIT ?2", job, limit, out, err);
+  /* Two statements, not one "?1 IS NULL OR job=?1": each reads its index
+   * (runs_job_started, runs_started) from the newest run back, `limit`
+   * rows, where the one with the OR read and sorted every run. */
+  if (job)
+    return query_json(st, RUN_COLUMNS " WHERE job=?1 ORDER BY started DESC,"
+                      " rowid DESC LIMIT ?2", job, limit, out, err);
+  return query_json(st, RUN_COLUMNS " ORDER BY started DESC, rowid DESC"
+                    " LIMIT ?2", NULL, limit, out, err); /* ?1 unused */
 }
 
 int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
@@ -1317,8 +1334,15 @@ int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
 
 int cairn_state_jobs(cairn_state *st, json_t **out, cairn_err *err)
 {
+  /* Each distinct name found by a seek for the next one in an index
+   * (runs_job_started, the windows' key), not by reading every row. */
   return query_json(st,
-      "SELECT job FROM runs UNION SELECT job FROM windows ORDER BY job",
+      "WITH RECURSIVE r(job) AS (SELECT min(job) FROM runs UNION ALL"
+      " SELECT (SELECT min(job) FROM runs WHERE job > r.job) FROM r WHERE"
+      " r.job IS NOT NULL), w(job) AS (SELECT min(job) FROM windows UNION"
+      " ALL SELECT (SELECT min(job) FROM windows WHERE job > w.job) FROM w"
+      " WHERE w.job IS NOT NULL) SELECT job FROM r WHERE job IS NOT NULL"
+      " UNION SELECT job FROM w WHERE job IS NOT NULL ORDER BY job",
       NULL, 1, out, err); /* binds nothing: ?1 and ?2 are unused */
 }
 

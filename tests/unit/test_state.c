@@ -3,6 +3,8 @@
  * staged incremental state, quarantine idempotency, spool, lock. */
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -245,6 +247,127 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
   cairn_window_row_clear(&row);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
   cr_assert_eq(seq, 0);
+}
+
+static const struct cairn_window w4 = { "2024-05-04", "2024-05-04T00:00:00Z",
+                                        "2024-05-05T00:00:00Z", "2024-05-04",
+                                        "2024-05-05" };
+
+Test(state, catch_up_bounds_come_from_the_windows)
+{
+  cairn_err err = {0};
+  char *s = NULL;
+  long a, d;
+  int had = 1, resumed;
+
+  cr_assert_eq(cairn_state_attempt_had(st, "j", "", &had, &err), CAIRN_OK);
+  cr_assert_eq(had, 0, "no attempt yet");
+  cr_assert_eq(cairn_state_loaded_before(st, "j", w4.start, &s, &err),
+               CAIRN_OK);
+  cr_assert_null(s, "nothing loaded yet");
+  /* A backfill attempt is not a scheduled one. */
+  cairn_state_attempt_begin(st, "j", "2024-05-01..2024-05-02", 0, &a,
+                            &resumed, &d, &err);
+  cairn_state_attempt_had(st, "j", "", &had, &err);
+  cr_assert_eq(had, 0);
+  cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d, &err);
+  cairn_state_attempt_had(st, "j", "", &had, &err);
+  cr_assert_eq(had, 1);
+  /* w1 loaded, w2 open in attempt a, w4 loaded later */
+  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_loaded(st, "j", &w1, 0, &err);
+  cairn_state_window_claim(st, "j", &w2, a, &err);
+  cairn_state_window_claim(st, "j", &w4, a, &err);
+  cairn_state_window_loaded(st, "j", &w4, 0, &err);
+  cr_assert_eq(cairn_state_attempt_first(st, "j", a, &s, &err), CAIRN_OK);
+  cr_assert_str_eq(s, w2.start);
+  free(s);
+  cairn_state_attempt_first(st, "j", a + 5, &s, &err);
+  cr_assert_null(s, "an attempt with no window");
+  cairn_state_loaded_before(st, "j", w4.start, &s, &err);
+  cr_assert_str_eq(s, w1.end, "the newest loaded window before w4: w1");
+  free(s);
+  cairn_state_loaded_before(st, "j", "2024-06-01T00:00:00Z", &s, &err);
+  cr_assert_str_eq(s, w4.end);
+  free(s);
+  cairn_state_loaded_before(st, "other", "2024-06-01T00:00:00Z", &s, &err);
+  cr_assert_null(s, "another job's windows");
+}
+
+/* The EXPLAIN QUERY PLAN of a statement on the store's file, one line. */
+static void plan_of(const char *sql, char *out, size_t n)
+{
+  char path[128];
+  sqlite3 *db;
+  sqlite3_stmt *s;
+  char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+  size_t len = 0;
+
+  snprintf(path, sizeof path, "%s/cairn.db", dir);
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK, "%s",
+               sqlite3_errmsg(db));
+  out[0] = '\0';
+  while (sqlite3_step(s) == SQLITE_ROW && len + 1 < n)
+    len += (size_t)snprintf(out + len, n - len, "%s;",
+                            (const char *)sqlite3_column_text(s, 3));
+  sqlite3_finalize(s);
+  sqlite3_free(q);
+  sqlite3_close(db);
+}
+
+Test(state, runs_are_read_from_the_newest_back_whatever_their_number)
+{
+  cairn_err err = {0};
+  char plan[1024];
+  json_t *r;
+  /* Three runs of two jobs, two started in the same second: newest first,
+   * the later-recorded first among equals. */
+  static const struct { const char *id, *job; int64_t t; } runs[] = {
+    { "r1", "a", 100 }, { "r2", "b", 200 }, { "r3", "a", 200 },
+  };
+  for (size_t i = 0; i < 3; i++) {
+    struct cairn_run_info ri = { .run_id = runs[i].id, .job = runs[i].job,
+                                 .spec = "", .started = runs[i].t };
+    struct cairn_run_result rr = { .ended = runs[i].t + 1, .status = "done" };
+    cr_assert_eq(cairn_state_run_begin(st, &ri, &err), CAIRN_OK, "%s",
+                 err.msg);
+    cairn_state_run_end(st, runs[i].id, &rr, &err);
+  }
+  cairn_state_window_claim(st, "c", &w1, 1, &err); /* a job with no run */
+  cr_assert_eq(cairn_state_runs(st, NULL, 2, &r, &err), CAIRN_OK);
+  cr_assert_eq(json_array_size(r), 2);
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r, 0),
+                                                     "run_id")), "r3");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r, 1),
+                                                     "run_id")), "r2");
+  json_decref(r);
+  cairn_state_runs(st, "a", 5, &r, &err);
+  cr_assert_eq(json_array_size(r), 2);
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r, 1),
+                                                     "run_id")), "r1");
+  json_decref(r);
+  cr_assert_eq(cairn_state_jobs(st, &r, &err), CAIRN_OK, "%s", err.msg);
+  {
+    char *s = json_dumps(r, JSON_COMPACT);
+    cr_assert_str_eq(s, "[{\"job\":\"a\"},{\"job\":\"b\"},{\"job\":\"c\"}]");
+    free(s);
+  }
+  json_decref(r);
+  /* What each run and `cairn status` ask of the runs table reads an index
+   * from one end, not every run (a year of an hourly job is 8760): the
+   * same statements' shapes as state.c's. */
+  plan_of("SELECT * FROM runs WHERE job='a' ORDER BY started DESC,"
+          " rowid DESC LIMIT 5", plan, sizeof plan);
+  cr_assert(strstr(plan, "USING INDEX") && !strstr(plan, "TEMP B-TREE"),
+            "a job's last runs: %s", plan);
+  plan_of("SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT 5",
+          plan, sizeof plan);
+  cr_assert(strstr(plan, "USING INDEX") && !strstr(plan, "TEMP B-TREE"),
+            "the last runs: %s", plan);
+  plan_of("UPDATE runs SET status='killed' WHERE job='a' AND"
+          " status='running'", plan, sizeof plan);
+  cr_assert(strstr(plan, "runs_running"), "the killed runs: %s", plan);
 }
 
 Test(state, spool_round_trips_compressed_pages)
