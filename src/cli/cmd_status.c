@@ -11,12 +11,17 @@
 #include <string.h>
 
 static const char usage_text[] =
-  "usage: cairn status [JOB] [--runs N] [--json] [--state DIR]\n"
+  "usage: cairn status [JOB] [--runs N] [--windows N|all] [--json]\n"
+  "                    [--state DIR]\n"
   "\n"
   "Shows the last runs (with their audit fields), the windows of each job\n"
   "with their last loaded seq, records loaded and rejected, and the DLQ\n"
-  "depth. JOB is a job name or a job file path. --out DIR is accepted\n"
-  "and ignored, so a run's own flags can be passed as they are.\n";
+  "depth. JOB is a job name or a job file path. --runs N: the last N runs\n"
+  "(default 5). --windows N: every window not loaded and the newest N\n"
+  "loaded ones of each job (default 10; all with --json), a line saying\n"
+  "how many older ones are left out; --windows all lists every window.\n"
+  "--out DIR is accepted and ignored, so a run's own flags can be passed\n"
+  "as they are.\n";
 
 /* "jobs/demo-cost.json" -> "demo-cost": accept a path for convenience. */
 static const char *js(const json_t *o, const char *k)
@@ -35,6 +40,7 @@ int cairn_cmd_status(int argc, char **argv)
   static const struct option opts[] = {
     { "json", no_argument, NULL, 'j' },
     { "runs", required_argument, NULL, 'r' },
+    { "windows", required_argument, NULL, 'w' },
     { "state", required_argument, NULL, 's' },
     { "out", required_argument, NULL, 'o' },
     { "help", no_argument, NULL, 'h' },
@@ -43,10 +49,10 @@ int cairn_cmd_status(int argc, char **argv)
   const char *state = NULL;
   char *job = NULL;
   int json = 0, runs = 5, c, rc = 0;
-  long long n;
+  long long n, loaded = -2; /* -2: the default, -1: all */
   cairn_state *st = NULL;
   cairn_err err = {0};
-  json_t *jr = NULL, *jw = NULL;
+  json_t *jr = NULL, *jw = NULL, *jo = NULL;
   int64_t dlq = 0;
 
   optind = 1;
@@ -60,6 +66,17 @@ int cairn_cmd_status(int argc, char **argv)
         return 2;
       }
       runs = (int)n;
+      break;
+    case 'w':
+      if (strcmp(optarg, "all") == 0) {
+        loaded = -1;
+      } else if (cairn_cli_num(optarg, 0, 1000000, &n) < 0) {
+        fprintf(stderr, "cairn status: bad --windows '%s' (a count from 0, "
+                "or all)\n", optarg);
+        return 2;
+      } else {
+        loaded = n;
+      }
       break;
     case 's': state = optarg; break;
     case 'o': break;
@@ -80,7 +97,9 @@ int cairn_cmd_status(int argc, char **argv)
   if (rc)
     goto done;
   if (cairn_state_runs(st, job, runs, &jr, &err) < 0 ||
-      cairn_state_windows(st, job, &jw, &err) < 0) {
+      cairn_state_windows(st, job,
+                          loaded != -2 ? (long)loaded : json ? -1 : 10,
+                          &jw, &jo, &err) < 0) {
     fprintf(stderr, "cairn status: %s\n", err.msg);
     rc = 3;
     goto done;
@@ -91,6 +110,8 @@ int cairn_cmd_status(int argc, char **argv)
     json_t *o = json_pack("{s:O,s:O}", "runs", jr, "windows", jw);
     if (job)
       json_object_set_new(o, "dlq_depth", json_integer(dlq));
+    if (json_array_size(jo)) /* loaded windows left out by --windows */
+      json_object_set(o, "windows_omitted", jo);
     char *s = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
     cairn_log_mask(s);
     printf("%s\n", s);
@@ -155,8 +176,14 @@ int cairn_cmd_status(int argc, char **argv)
   printf("WINDOWS\n");
   if (json_array_size(jw) == 0)
     printf("  none\n");
-  for (size_t i = 0; i < json_array_size(jw); i++) {
+  for (size_t i = 0, k = 0; i < json_array_size(jw); i++) {
     json_t *w = json_array_get(jw, i);
+    /* A job's left-out count goes before its first window listed. */
+    for (; k < json_array_size(jo) &&
+           strcmp(js(json_array_get(jo, k), "job"), js(w, "job")) <= 0; k++)
+      printf("  %-20s (%lld older loaded windows not shown: --windows all)"
+             "\n", js(json_array_get(jo, k), "job"),
+             ji(json_array_get(jo, k), "n"));
     printf("  %-20s %-12s %-7s last_seq=%lld records=%lld rejected=%lld\n",
            js(w, "job"), js(w, "window"), js(w, "status"), ji(w, "last_seq"),
            ji(w, "records"), ji(w, "rejects"));
@@ -166,6 +193,7 @@ int cairn_cmd_status(int argc, char **argv)
 done:
   json_decref(jr);
   json_decref(jw);
+  json_decref(jo);
   cairn_state_close(st);
   free(job);
   return rc;

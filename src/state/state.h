@@ -242,9 +242,13 @@ int cairn_state_runs(cairn_state *st, const char *job, int limit,
 /* JSON array of {"job": NAME}, one per job the state has a run or a
  * window of, by name. */
 int cairn_state_jobs(cairn_state *st, json_t **out, cairn_err *err);
-/* JSON array of windows of job with counts and last seq. */
-int cairn_state_windows(cairn_state *st, const char *job, json_t **out,
-                        cairn_err *err);
+/* JSON array of the windows of job (all jobs when NULL) with counts and
+ * last seq, by job and window: every window not loaded, and the newest
+ * `loaded` loaded ones of each job (all when loaded < 0). omitted (NULL:
+ * not asked) gets a JSON array of {"job", "n"}: the loaded windows of
+ * each job left out. */
+int cairn_state_windows(cairn_state *st, const char *job, long loaded,
+                        json_t **out, json_t **omitted, cairn_err *err);
 /* JSON array of quarantined records of job. */
 int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
                            cairn_err *err);
