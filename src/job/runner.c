@@ -1457,8 +1457,9 @@ static size_t catch_up(cairn_state *st, const struct cairn_job *job,
   all = cairn_xcalloc(n_missed + *n, sizeof *all);
   for (size_t m = 0; m < n_missed; m++) {
     struct cairn_window_row row = {0};
-    if (cairn_state_window_get(st, job->name, &missed[m], &row, &err) < 0)
-      cairn_warn("window %s: %s", missed[m].key, err.msg);
+    cairn_err werr = {0};
+    if (cairn_state_window_get(st, job->name, &missed[m], &row, &werr) < 0)
+      cairn_warn("window %s: %s", missed[m].key, werr.msg);
     if (!row.loaded) {
       all[k++] = missed[m];
       cairn_info("window %s was missed by an earlier run: %s it first",
@@ -1600,11 +1601,14 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = open_run(&r, &err);
   /* (before the attempt begins, which makes one) */
   if (rc == CAIRN_OK && !o->from && !o->fresh &&
-      job->window_kind != CAIRN_WINDOW_NONE &&
-      cairn_state_attempt_had(r.st, job->name, "", &had_scheduled, &err) < 0) {
-    cairn_warn("the windows the scheduled runs missed were not looked "
-               "for: %s", err.msg);
-    had_scheduled = 0;
+      job->window_kind != CAIRN_WINDOW_NONE) {
+    cairn_err herr = {0}; /* a warning: the run's err stays for its own */
+    if (cairn_state_attempt_had(r.st, job->name, "", &had_scheduled,
+                                &herr) < 0) {
+      cairn_warn("the windows the scheduled runs missed were not looked "
+                 "for: %s", herr.msg);
+      had_scheduled = 0;
+    }
   }
   if (rc == CAIRN_OK)
     rc = cairn_state_attempt_begin(r.st, job->name, spec, o->fresh,
