@@ -16,8 +16,12 @@ static const char usage_text[] =
   "\n"
   "Lists the records of JOB that failed mapping or contract validation,\n"
   "with window, chunk, source position, every reason and the raw record\n"
-  "(PII policy applied). --json prints one JSON array. --out DIR is\n"
-  "accepted and ignored, so a run's own flags can be passed as they are.\n";
+  "(PII policy applied). A job that extracts only what changed since its\n"
+  "last run (a delta link, a watermark, an ETag) keeps the rejects of its\n"
+  "earlier runs, marked with their attempt (\"kept_from_attempt\" in\n"
+  "--json), until a full extraction. --json prints one JSON array. --out\n"
+  "DIR is accepted and ignored, so a run's own flags can be passed as they\n"
+  "are.\n";
 
 static const char *field(const json_t *o, const char *k)
 {
@@ -82,9 +86,14 @@ int cairn_cmd_dlq(int argc, char **argv)
       json_t *r = json_array_get(q, i);
       const char *raw = field(r, "raw");
       line.len = 0;
+      json_t *kept = json_object_get(r, "kept_from_attempt");
       cairn_buf_printf(&line, "%s #%" JSON_INTEGER_FORMAT " ",
                        field(r, "window"),
                        json_integer_value(json_object_get(r, "seq")));
+      if (kept)
+        cairn_buf_printf(&line, "(attempt %" JSON_INTEGER_FORMAT ", kept: "
+                         "the source sends only what changed since) ",
+                         json_integer_value(kept));
       cairn_put_oneline(&line, field(r, "position"));
       cairn_buf_puts(&line, ": ");
       cairn_put_oneline(&line, field(r, "reasons"));

@@ -799,6 +799,32 @@ static int reread_chunk(cairn_source *src, long seq,
 
 /* ---- one window ------------------------------------------------------------------ */
 
+
+/* A new attempt takes window w over. The rejects of the attempt before
+ * go when this one extracts what that one did again; they stay listed
+ * when that one loaded the window and this one extracts only what changed
+ * since (the job's committed incremental state: a delta link, a
+ * watermark, an ETag), as the source does not send them again: a delta
+ * job's rejected user would otherwise be gone from the DLQ after the next
+ * night. A backfill, or a job without such state, extracts everything:
+ * every reject the window had goes. */
+static int claim_window(struct run *r, const struct cairn_window *w,
+                        int loaded, cairn_err *err)
+{
+  enum cairn_claim claim = CAIRN_CLAIM_FULL;
+  int incremental = 0;
+  int rc = CAIRN_OK;
+
+  if (!r->o->from)
+    rc = cairn_state_kv_any(r->st, r->job->name, &incremental, err);
+  if (rc < 0)
+    return rc;
+  if (incremental)
+    claim = loaded ? CAIRN_CLAIM_KEEP : CAIRN_CLAIM_REDO;
+  return cairn_state_window_claim(r->st, r->job->name, w, r->attempt, claim,
+                                  err);
+}
+
 /* Refuse to resume a window a cairn from before an upgrade began under
  * another version of the contract: whatever the sinks (a bundle keeps no
  * version of its own), the window would end half in each. The SQLite
@@ -859,7 +885,7 @@ static int run_window(struct run *r, cairn_err *err)
       if (rc < 0)
         goto done;
     }
-    rc = cairn_state_window_claim(r->st, job->name, w, r->attempt, err);
+    rc = claim_window(r, w, wrow.loaded, err);
     if (rc < 0)
       goto done;
   }

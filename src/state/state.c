@@ -57,6 +57,12 @@ static const char *schema_sql =
   "  job TEXT NOT NULL, window TEXT NOT NULL, seq INTEGER NOT NULL,"
   "  position TEXT NOT NULL, reasons TEXT NOT NULL, raw TEXT,"
   "  PRIMARY KEY(job, window, seq, position));"
+  /* Rejects of attempts that loaded their window, kept when a later
+   * attempt extracts only what changed since (CAIRN_CLAIM_KEEP). */
+  "CREATE TABLE IF NOT EXISTS quarantine_kept("
+  "  job TEXT NOT NULL, window TEXT NOT NULL, attempt INTEGER NOT NULL,"
+  "  seq INTEGER NOT NULL, position TEXT NOT NULL, reasons TEXT NOT NULL,"
+  "  raw TEXT, PRIMARY KEY(job, window, attempt, seq, position));"
   "CREATE TABLE IF NOT EXISTS runs("
   "  run_id TEXT PRIMARY KEY, job TEXT NOT NULL, spec TEXT, started INTEGER,"
   "  ended INTEGER, status TEXT, exit_code INTEGER, user TEXT, host TEXT,"
@@ -527,18 +533,30 @@ int cairn_state_loaded_before(cairn_state *st, const char *job,
 
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
-                             cairn_err *err)
+                             enum cairn_claim claim, cairn_err *err)
 {
+  /* The chunks and the rejects of the attempt that owned it: the DLQ
+   * lists what the loaded data lacks, and a reject left from before would
+   * hide a new one at the same position (INSERT OR IGNORE). Rejects the
+   * source will not send again move aside first. */
+  static const char *const sql[] = {
+    "INSERT OR IGNORE INTO quarantine_kept(job, window, attempt, seq,"
+    " position, reasons, raw) SELECT q.job, q.window, w.attempt, q.seq,"
+    " q.position, q.reasons, q.raw FROM quarantine q JOIN windows w ON"
+    " w.job=q.job AND w.window=q.window WHERE q.job=?1 AND q.window=?2",
+    "DELETE FROM quarantine_kept WHERE job=?1 AND window=?2",
+    "DELETE FROM chunks WHERE job=?1 AND window=?2",
+    "DELETE FROM quarantine WHERE job=?1 AND window=?2",
+  };
   sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
-  /* The chunks and the rejects of the attempt that owned it: the DLQ
-   * lists what the loaded data lacks, and a reject left from before would
-   * hide a new one at the same position (INSERT OR IGNORE). */
-  for (int i = 0; i < 2; i++) {
-    rc = prep(st, i ? "DELETE FROM quarantine WHERE job=? AND window=?"
-                    : "DELETE FROM chunks WHERE job=? AND window=?", &s, err);
+  for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
+    if ((i == 0 && claim != CAIRN_CLAIM_KEEP) ||
+        (i == 1 && claim != CAIRN_CLAIM_FULL))
+      continue;
+    rc = prep(st, sql[i], &s, err);
     if (rc < 0)
       goto fail;
     bind_text(s, 1, job);
@@ -642,6 +660,19 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
   sqlite3_bind_int64(s, 1, n_chunks);
   bind_text(s, 2, job);
   bind_text(s, 3, w->key);
+  rc = step_done(st, s, err);
+  s = NULL;
+  if (rc < 0)
+    goto fail;
+  /* A kept reject this attempt met again (the source sent the record
+   * again, or fell back to a full sync): listed once, as this one's. */
+  rc = prep(st, "DELETE FROM quarantine_kept WHERE job=?1 AND window=?2 AND"
+                " raw IN (SELECT raw FROM quarantine WHERE job=?1 AND"
+                " window=?2)", &s, err);
+  if (rc < 0)
+    goto fail;
+  bind_text(s, 1, job);
+  bind_text(s, 2, w->key);
   rc = step_done(st, s, err);
   s = NULL;
   if (rc < 0)
@@ -1369,20 +1400,58 @@ int cairn_state_jobs(cairn_state *st, json_t **out, cairn_err *err)
       NULL, 1, out, err); /* binds nothing: ?1 and ?2 are unused */
 }
 
+/* A store from before quarantine_kept, opened to read only, lacks it. */
+static int has_kept(cairn_state *st)
+{
+  int has = 0;
+  cairn_sqlite_has_column(st->db, "quarantine_kept", "attempt", &has);
+  return has;
+}
+
 int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
                            cairn_err *err)
 {
-  return query_json(st,
+  json_t *kept = NULL;
+  int rc = query_json(st,
       "SELECT job, window, seq, position, reasons, raw FROM quarantine"
       " WHERE (?1 IS NULL OR job=?1) AND ?2 ORDER BY job, window, seq,"
       " rowid", job, 1, out, err);
+  if (rc < 0 || !has_kept(st))
+    return rc;
+  rc = query_json(st,
+      "SELECT job, window, seq, position, reasons, raw, attempt AS"
+      " kept_from_attempt FROM quarantine_kept WHERE (?1 IS NULL OR job=?1)"
+      " AND ?2 ORDER BY job, window, attempt, seq, rowid", job, 1, &kept,
+      err);
+  if (rc < 0) {
+    json_decref(*out);
+    *out = NULL;
+    return rc;
+  }
+  json_array_extend(*out, kept);
+  json_decref(kept);
+  return CAIRN_OK;
 }
 
 int cairn_state_quarantine_count(cairn_state *st, const char *job,
                                  int64_t *n, cairn_err *err)
 {
-  return query_int(st, "SELECT count(*) FROM quarantine WHERE job=?", job,
-                   NULL, n, err);
+  return query_int(st, has_kept(st)
+                           ? "SELECT (SELECT count(*) FROM quarantine WHERE"
+                             " job=?1) + (SELECT count(*) FROM"
+                             " quarantine_kept WHERE job=?1)"
+                           : "SELECT count(*) FROM quarantine WHERE job=?1",
+                   job, NULL, n, err);
+}
+
+int cairn_state_kv_any(cairn_state *st, const char *job, int *any,
+                       cairn_err *err)
+{
+  int64_t n = 0;
+  int rc = query_int(st, "SELECT EXISTS(SELECT 1 FROM kv WHERE job=?1)", job,
+                     NULL, &n, err);
+  *any = rc == CAIRN_OK && n;
+  return rc;
 }
 
 int cairn_state_first_reject(cairn_state *st, const char *job,

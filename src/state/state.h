@@ -84,12 +84,30 @@ int cairn_state_attempt_first(cairn_state *st, const char *job,
                               long attempt, char **start, cairn_err *err);
 int cairn_state_loaded_before(cairn_state *st, const char *job,
                               const char *before, char **end, cairn_err *err);
-/* Give window w to attempt, status open, dropping the chunk rows and
- * quarantined records the window had (the runner claims a window only
- * when another attempt owned it, or none did). */
+/* What becomes of the rejects of the attempt that owned the window. */
+enum cairn_claim {
+  /* The new attempt extracts again what the old one did (from the same
+   * incremental state): the old attempt's rejects go, it meets them again. */
+  CAIRN_CLAIM_REDO = 0,
+  /* The old attempt loaded the window and the new one extracts only what
+   * changed since (a delta link, a watermark, an ETag): the source does
+   * not send the old rejects again, so they stay listed (quarantine_kept,
+   * with the attempt they came from) until a full extraction. */
+  CAIRN_CLAIM_KEEP,
+  /* A full extraction (no incremental state, or a backfill): every reject
+   * the window had goes, those kept from earlier attempts too. */
+  CAIRN_CLAIM_FULL,
+};
+/* Give window w to attempt, status open, dropping the chunk rows the
+ * window had and its rejects as `claim` says (the runner claims a window
+ * only when another attempt owned it, or none did). */
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
-                             cairn_err *err);
+                             enum cairn_claim claim, cairn_err *err);
+/* Whether job has committed incremental state (kv): its next scheduled
+ * extraction starts from it. */
+int cairn_state_kv_any(cairn_state *st, const char *job, int *any,
+                       cairn_err *err);
 int cairn_state_window_set_time(cairn_state *st, const char *job,
                                 const struct cairn_window *w,
                                 const char *logical_time, cairn_err *err);
@@ -249,7 +267,9 @@ int cairn_state_jobs(cairn_state *st, json_t **out, cairn_err *err);
  * each job left out. */
 int cairn_state_windows(cairn_state *st, const char *job, long loaded,
                         json_t **out, json_t **omitted, cairn_err *err);
-/* JSON array of quarantined records of job. */
+/* JSON array of quarantined records of job: the rejects of each window's
+ * attempt, then those kept from earlier attempts (CAIRN_CLAIM_KEEP), which
+ * carry "kept_from_attempt". The count is of both. */
 int cairn_state_quarantine(cairn_state *st, const char *job, json_t **out,
                            cairn_err *err);
 int cairn_state_quarantine_count(cairn_state *st, const char *job,

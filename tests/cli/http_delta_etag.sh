@@ -11,9 +11,11 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 
 run() {   # JOB N: run number N of JOB (same state and output every time)
-  local p; mapfile -t p < <(uses "tests/data/http-jobs/$1.json" endpoint="$MOCK_URL" \
+  local p j="tests/data/http-jobs/$1.json"
+  [ -e "$j" ] || j="$T/$1.json" # made by this test
+  mapfile -t p < <(uses "$j" endpoint="$MOCK_URL" \
     token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token")
-  "$CAIRN" run "tests/data/http-jobs/$1.json" --state "$T/$1/state" --out "$T/$1/out" "${p[@]}" \
+  "$CAIRN" run "$j" --state "$T/$1/state" --out "$T/$1/out" "${p[@]}" \
     >"$T/$1.$2.out" 2>"$T/$1.$2.log" || fail "$1 run $2: exit $? ($(tail -n 2 "$T/$1.$2.log"))"
 }
 q() { sqlite3 "$T/$1/out/warehouse.db" "$2"; }
@@ -66,4 +68,37 @@ expect_eq "$(jq -r '.url as $u | ($u | sub("[?].*"; "")) + " " + (($u | capture(
 expect_eq "$(jq -r .status "$T/graph.mock.log" | grep -c 410)" 1 "one 410"
 delta=$(sqlite3 "$T/graph-users/state/cairn.db" "SELECT value FROM kv WHERE key='delta'")
 [[ "$delta" == *'$deltatoken=oEcOySpF'* ]] || fail "delta link after the full resync: $delta"
-echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full"
+
+# ---- a delta job's rejects outlive the run that met them -----------------
+# The same rounds under a mapping that rejects Megan Bowen's department
+# ("Marketing"): the full round rejects her, the delta round does not send
+# her again, so she must stay in the DLQ (kept from the first attempt), and
+# the full resync after the 410 meets her again: listed once, as its own.
+jq '.name = "http-graph-users-strict"
+    | .transform.fields.department = {"from": "department", "fn": [{"lookup":
+        {"Product Operations": "Product Operations", "Retail": "Retail",
+         "Retail Leadership": "Retail Leadership", "HR": "HR"}}]}' \
+  tests/data/http-jobs/graph-users.json >"$T/graph-users-strict.json"
+dlq() { "$CAIRN" dlq http-graph-users-strict --state "$T/graph-users-strict/state" "$@"; }
+depth() { sed -n 's/^cairn_dlq_depth{job="http-graph-users-strict"} //p' \
+  "$T/graph-users-strict/state/metrics/http-graph-users-strict.prom"; }
+start_mock fixtures/http-source/graph-users.har "$T/strict.mock.log"
+run graph-users-strict 1
+expect_eq "$(dlq --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")')" \
+  "Megan Bowen -" "DLQ after the full round"
+run graph-users-strict 2
+grep -q '3 records loaded, 0 rejected' "$T/graph-users-strict.2.out" ||
+  fail "delta round: $(cat "$T/graph-users-strict.2.out")"
+expect_eq "$(dlq --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")')" \
+  "Megan Bowen 1" "DLQ after the delta round: the first round's reject is kept"
+dlq | grep -q '^1 quarantined record for http-graph-users-strict$' || fail "dlq text: $(dlq)"
+dlq | grep -q '^all #[0-9]* (attempt 1, kept: the source sends only what changed since) ' || fail "dlq text: $(dlq)"
+expect_eq "$(depth)" 1 "cairn_dlq_depth after the delta round"
+run graph-users-strict 3
+grep -q '3 records loaded, 1 rejected' "$T/graph-users-strict.3.out" ||
+  fail "full resync: $(cat "$T/graph-users-strict.3.out")"
+expect_eq "$(dlq --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")')" \
+  "Megan Bowen -" "DLQ after the full resync: met again, listed once"
+expect_eq "$(depth)" 1 "cairn_dlq_depth after the full resync"
+stop_mock
+echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full; a delta job's reject is kept until met again"

@@ -75,7 +75,7 @@ Test(state, fresh_discards_the_open_attempts_chunks)
   cairn_err err = {0};
   struct cairn_window_row row;
   cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d, &err);
-  cairn_state_window_claim(st, "j", &w1, a, &err);
+  cairn_state_window_claim(st, "j", &w1, a, CAIRN_CLAIM_REDO, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, "{}", 0, NULL, NULL, 10,
                               &err);
   cairn_state_chunk_extracted(st, "j", &w1, 2, "{}", NULL, 1, NULL, NULL, 10,
@@ -95,7 +95,7 @@ Test(state, chunk_stages_advance_and_count_loads)
   struct cairn_chunk_row row;
   struct cairn_batch *b = cairn_batch_create(1);
   long seq;
-  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, 1, NULL,
                                            "{\"o\":5}", 0, NULL, "{}", 42,
                                            &err), CAIRN_OK);
@@ -132,7 +132,7 @@ Test(state, chunks_record_the_contract_version_they_were_made_under)
   struct cairn_contract_other o;
   struct cairn_batch *b = cairn_batch_create(1);
   cairn_err err = {0};
-  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   for (long k = 1; k <= 3; k++) {
     cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, k, NULL, NULL, 0,
                                              NULL, NULL, 0, &err), CAIRN_OK);
@@ -161,7 +161,7 @@ Test(state, quarantine_is_idempotent)
   cairn_err err = {0};
   struct cairn_batch *b = cairn_batch_create(1);
   int64_t n;
-  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
   cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
@@ -178,12 +178,84 @@ Test(state, quarantine_is_idempotent)
   cairn_batch_free(b);
 }
 
+/* One loaded attempt of w1 with one reject of raw text `raw`. */
+static void load_with_reject(long attempt, enum cairn_claim claim,
+                             const char *raw)
+{
+  cairn_err err = {0};
+  struct cairn_batch *b = cairn_batch_create(1);
+  cr_assert_eq(cairn_state_window_claim(st, "j", &w1, attempt, claim, &err),
+               CAIRN_OK, "%s", err.msg);
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  if (raw)
+    cairn_batch_reject(b, "page 1 #2", "department: not in the lookup", raw,
+                       strlen(raw));
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_batch_free(b);
+}
+
+static void expect_dlq(const char *want)
+{
+  cairn_err err = {0};
+  struct cairn_buf got = {0};
+  json_t *q = NULL, *r;
+  size_t i;
+  int64_t n;
+  cr_assert_eq(cairn_state_quarantine(st, "j", &q, &err), CAIRN_OK, "%s",
+               err.msg);
+  json_array_foreach(q, i, r) {
+    json_t *k = json_object_get(r, "kept_from_attempt");
+    cairn_buf_printf(&got, "%s%s@%lld", i ? " " : "",
+                     json_string_value(json_object_get(r, "raw")),
+                     k ? (long long)json_integer_value(k) : 0LL);
+  }
+  cr_assert_str_eq(got.data ? got.data : "", want);
+  cairn_state_quarantine_count(st, "j", &n, &err);
+  cr_assert_eq((size_t)n, json_array_size(q), "the count is of both");
+  cairn_buf_free(&got);
+  json_decref(q);
+}
+
+Test(state, claims_keep_the_rejects_an_incremental_source_will_not_resend)
+{
+  cairn_err err = {0};
+  int any = 1;
+  cr_assert_eq(cairn_state_kv_any(st, "j", &any, &err), CAIRN_OK);
+  cr_assert_eq(any, 0);
+  cairn_state_kv_put(st, "j", "delta", "link", &err);
+  cairn_state_kv_any(st, "j", &any, &err);
+  cr_assert_eq(any, 1);
+  load_with_reject(1, CAIRN_CLAIM_FULL, "megan");
+  expect_dlq("megan@0");
+  /* The next delta round does not send her again: kept, with attempt 1. */
+  load_with_reject(2, CAIRN_CLAIM_KEEP, "diego");
+  expect_dlq("diego@0 megan@1");
+  /* A redo of a round (its attempt failed) drops that round's rejects
+   * only: it meets them again. */
+  cairn_state_window_claim(st, "j", &w1, 3, CAIRN_CLAIM_REDO, &err);
+  expect_dlq("megan@1");
+  load_with_reject(4, CAIRN_CLAIM_KEEP, NULL);
+  expect_dlq("megan@1");
+  /* A round that sends her again lists her once, as its own. */
+  load_with_reject(5, CAIRN_CLAIM_KEEP, "megan");
+  expect_dlq("megan@0");
+  load_with_reject(6, CAIRN_CLAIM_KEEP, NULL);
+  expect_dlq("megan@5");
+  /* A full extraction supersedes everything the window had. */
+  load_with_reject(7, CAIRN_CLAIM_FULL, NULL);
+  expect_dlq("");
+}
+
 Test(state, incremental_state_commits_only_when_window_loads)
 {
   cairn_err err = {0};
   char *v = NULL;
   cairn_state_kv_put(st, "j", "delta", "old", &err);
-  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cr_assert_eq(cairn_state_window_stage_kv(st, "j", &w1, "delta", "new", &err),
                CAIRN_OK, "%s", err.msg);
   cairn_state_kv_get(st, "j", "delta", &v, &err);
@@ -195,9 +267,9 @@ Test(state, incremental_state_commits_only_when_window_loads)
   cr_assert_str_eq(v, "new");
   free(v);
   /* A new claim of the window forgets anything staged. */
-  cairn_state_window_claim(st, "j", &w1, 2, &err);
+  cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_REDO, &err);
   cairn_state_window_stage_kv(st, "j", &w1, "delta", "abandoned", &err);
-  cairn_state_window_claim(st, "j", &w1, 3, &err);
+  cairn_state_window_claim(st, "j", &w1, 3, CAIRN_CLAIM_REDO, &err);
   cairn_state_window_loaded(st, "j", &w1, 0, &err);
   cairn_state_kv_get(st, "j", "delta", &v, &err);
   cr_assert_str_eq(v, "new");
@@ -209,7 +281,7 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
   cairn_err err = {0};
   struct cairn_window_row row;
   long seq;
-  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
   cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err);
@@ -226,13 +298,13 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
     int64_t n;
     cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
     cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
-    cairn_state_window_claim(st, "j", &w2, 1, &err);
+    cairn_state_window_claim(st, "j", &w2, 1, CAIRN_CLAIM_REDO, &err);
     cairn_state_chunk_extracted(st, "j", &w2, 1, NULL, NULL, 1, NULL, NULL, 1,
                                 &err);
     cairn_state_chunk_transformed(st, "j", &w2, 1, b, "1.0.0", &err);
     cairn_state_quarantine_count(st, "j", &n, &err);
     cr_assert_eq(n, 2);
-    cairn_state_window_claim(st, "j", &w1, 2, &err);
+    cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_REDO, &err);
     cairn_state_quarantine_count(st, "j", &n, &err);
     cr_assert_eq(n, 1, "only the claimed window's rejects go");
     cairn_state_quarantine(st, "j", &q, &err);
@@ -274,10 +346,10 @@ Test(state, catch_up_bounds_come_from_the_windows)
   cairn_state_attempt_had(st, "j", "", &had, &err);
   cr_assert_eq(had, 1);
   /* w1 loaded, w2 open in attempt a, w4 loaded later */
-  cairn_state_window_claim(st, "j", &w1, 1, &err);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cairn_state_window_loaded(st, "j", &w1, 0, &err);
-  cairn_state_window_claim(st, "j", &w2, a, &err);
-  cairn_state_window_claim(st, "j", &w4, a, &err);
+  cairn_state_window_claim(st, "j", &w2, a, CAIRN_CLAIM_REDO, &err);
+  cairn_state_window_claim(st, "j", &w4, a, CAIRN_CLAIM_REDO, &err);
   cairn_state_window_loaded(st, "j", &w4, 0, &err);
   cr_assert_eq(cairn_state_attempt_first(st, "j", a, &s, &err), CAIRN_OK);
   cr_assert_str_eq(s, w2.start);
@@ -334,7 +406,7 @@ Test(state, runs_are_read_from_the_newest_back_whatever_their_number)
                  err.msg);
     cairn_state_run_end(st, runs[i].id, &rr, &err);
   }
-  cairn_state_window_claim(st, "c", &w1, 1, &err); /* a job with no run */
+  cairn_state_window_claim(st, "c", &w1, 1, CAIRN_CLAIM_REDO, &err); /* a job with no run */
   cr_assert_eq(cairn_state_runs(st, NULL, 2, &r, &err), CAIRN_OK);
   cr_assert_eq(json_array_size(r), 2);
   cr_assert_str_eq(json_string_value(json_object_get(json_array_get(r, 0),
@@ -516,7 +588,7 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
   int resumed;
   cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
                                          &err), CAIRN_OK, "%s", err.msg);
-  cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, CAIRN_CLAIM_REDO, &err), CAIRN_OK);
   cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}", 2);
   for (long k = 1; k <= 3; k++) {
     char cin[32], cout[32];
