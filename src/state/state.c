@@ -518,8 +518,10 @@ static int query_text(cairn_state *st, const char *sql, const char *job,
 int cairn_state_attempt_first(cairn_state *st, const char *job,
                               long attempt, char **start, cairn_err *err)
 {
+  /* (wstart > '': the window `all` has no start; a job given a window
+   * kind since has had one) */
   return query_text(st, "SELECT min(wstart) FROM windows WHERE job=?1 AND"
-                        " attempt=?3", job, NULL, attempt,
+                        " attempt=?3 AND wstart > ''", job, NULL, attempt,
                     start, err);
 }
 
@@ -527,8 +529,9 @@ int cairn_state_loaded_before(cairn_state *st, const char *job,
                               const char *before, char **end, cairn_err *err)
 {
   return query_text(st, "SELECT wend FROM windows WHERE job=?1 AND"
-                        " status='loaded' AND wstart < ?2 ORDER BY wstart DESC"
-                        " LIMIT 1", job, before, 0, end, err);
+                        " status='loaded' AND wstart > '' AND wend > '' AND"
+                        " wstart < ?2 ORDER BY wstart DESC LIMIT 1", job,
+                    before, 0, end, err);
 }
 
 int cairn_state_window_claim(cairn_state *st, const char *job,

@@ -78,8 +78,9 @@ int cairn_state_window_get(cairn_state *st, const char *job,
                            struct cairn_window_row *out, cairn_err *err);
 /* The start of the first window attempt owns (by start), and the end of
  * the job's newest loaded window that starts before `before` (an RFC 3339
- * window start): new strings, NULL when there is none. Read only; what a
- * scheduled run's catch-up starts from. */
+ * window start): new strings, NULL when there is none. Windows without a
+ * start (`all`, of a job that has had no window kind) do not count. Read
+ * only; what a scheduled run's catch-up starts from. */
 int cairn_state_attempt_first(cairn_state *st, const char *job,
                               long attempt, char **start, cairn_err *err);
 int cairn_state_loaded_before(cairn_state *st, const char *job,

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# A job that ran without windows (its window `all` loaded) and is then
+# given "window": "day": its first scheduled day run fails, and the next
+# night must still load that day before its own. The loaded `all` window
+# has no start or end, so it is no place to catch up from: a catch-up that
+# took it for the newest loaded window found nothing to load, and the
+# failed night stayed a gap only `cairn status` showed.
+source "$(dirname "$0")/../lib.sh"
+export CAIRN_SECRET_CLIENT_SECRET=s
+python3 tests/data/backfill/cost_query_har.py day 2027-03-01 2027-03-10 "$T/day.har"
+jq '.name = "cost-daily" | .window = "day"' jobs/azure-cost-query.json > "$T/daily.json"
+P=(--param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
+   --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e
+   --param scope=subscriptions/cfbbd179-59d2-4052-aa06-9270a38aa9d6
+   --state "$T/state" --out "$T/out" --replay "$T/day.har")
+nightly() { # nightly DATE [ARGS]: the run at 02:30 UTC of DATE
+  local d=$1; shift
+  CAIRN_TEST_NOW=$(date -u -d "$d 02:30" +%s) "$CAIRN" run "$T/daily.json" "${P[@]}" "$@" 2>>"$T/log"
+}
+status_of() { sqlite3 "$T/state/cairn.db" "SELECT status FROM windows WHERE job='cost-daily' AND window='$1'"; }
+
+# The state as the job left it when it had no window: one scheduled
+# attempt, done, that loaded `all` (a window without start or end). A
+# failed run makes the store; its rows are then replaced by those.
+CAIRN_TEST_FAULT=extract:1 expect_exit 3 nightly 2027-03-03 >/dev/null
+sqlite3 "$T/state/cairn.db" "DELETE FROM windows; DELETE FROM chunks; DELETE FROM attempts;
+  INSERT INTO attempts(job, spec, attempt, status) VALUES('cost-daily', '', 1, 'done');
+  INSERT INTO windows(job, window, attempt, status, wstart, wend) VALUES('cost-daily', 'all', 1, 'loaded', '', '')"
+
+# The first night with windows fails in its own day (2 Mar)...
+CAIRN_TEST_FAULT=extract:1 expect_exit 3 nightly 2027-03-03 >/dev/null
+expect_eq "$(status_of 2027-03-02)" open "the failed night's window"
+# ...and the next one loads it before its own (3 Mar).
+expect_eq "$(nightly 2027-03-04 --json | jq -c '[.status, .windows]')" '["done",2]' "the night after"
+grep -q 'window 2027-03-02 was missed by an earlier run: loading it first' "$T/log" ||
+  fail "no catch-up: $(grep -c missed "$T/log")"
+expect_eq "$(status_of 2027-03-02) $(status_of 2027-03-03)" "loaded loaded" "both days loaded"
+echo "schedule_kind_change: ok"
