@@ -174,19 +174,22 @@ int cairn_cmd_status(int argc, char **argv)
     }
   }
   printf("WINDOWS\n");
-  if (json_array_size(jw) == 0)
+  if (json_array_size(jw) == 0 && json_array_size(jo) == 0)
     printf("  none\n");
-  for (size_t i = 0, k = 0; i < json_array_size(jw); i++) {
-    json_t *w = json_array_get(jw, i);
-    /* A job's left-out count goes before its first window listed. */
+  /* A job's left-out count goes before its first window listed; a job
+   * whose windows are all left out (or the last such) gets it still. */
+  for (size_t i = 0, k = 0; i <= json_array_size(jw); i++) {
+    json_t *w = json_array_get(jw, i); /* NULL: past the last */
     for (; k < json_array_size(jo) &&
-           strcmp(js(json_array_get(jo, k), "job"), js(w, "job")) <= 0; k++)
+           (!w || strcmp(js(json_array_get(jo, k), "job"), js(w, "job")) <= 0);
+         k++)
       printf("  %-20s (%lld older loaded windows not shown: --windows all)"
              "\n", js(json_array_get(jo, k), "job"),
              ji(json_array_get(jo, k), "n"));
-    printf("  %-20s %-12s %-7s last_seq=%lld records=%lld rejected=%lld\n",
-           js(w, "job"), js(w, "window"), js(w, "status"), ji(w, "last_seq"),
-           ji(w, "records"), ji(w, "rejects"));
+    if (w)
+      printf("  %-20s %-12s %-7s last_seq=%lld records=%lld rejected=%lld\n",
+             js(w, "job"), js(w, "window"), js(w, "status"),
+             ji(w, "last_seq"), ji(w, "records"), ji(w, "rejects"));
   }
   if (job)
     printf("DLQ depth: %lld\n", (long long)dlq);

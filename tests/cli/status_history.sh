@@ -78,6 +78,11 @@ expect_eq "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM chunks WHERE job='nowin
 # The next night resumes the failed attempt: 29 Jan, then its own day.
 expect_eq "$(CAIRN_TEST_NOW=$(date -u -d "2027-01-31 02:30" +%s) "$CAIRN" run "$T/daily.json" "${P[@]}" --json \
   2>>"$T/log" | jq -c '[.status, .windows]')" '["done",2]' "the night after pruning"
+# Every window loaded now: --windows 0 leaves them all out, and says so
+# for each job, the last one listed too (not "none").
+expect_eq "$("$CAIRN" status --state "$T/state" --windows 0 | sed -n "/^WINDOWS/,\$p" | sed 1d | tr -s ' ')" \
+  " cost-daily (30 older loaded windows not shown: --windows all)
+ nowin (1 older loaded windows not shown: --windows all)" "all jobs, --windows 0, every window loaded"
 python3 - "$T/day.har.expected" >"$T/want" <<'EOF'
 import sys
 sys.stdout.writelines(l for l in open(sys.argv[1]) if l.split('\t')[0] < '2027-01-31')
