@@ -1049,6 +1049,12 @@ static int run_window(struct run *r, cairn_err *err)
         n_chunks = seq - 1;
         break;
       }
+      if (rc == CAIRN_OK && seq == 1 && !page.narrowed)
+        /* A full extraction: the rejects earlier attempts kept for the
+         * window (CAIRN_CLAIM_KEEP) are met again or were mended. Before
+         * the chunk's checkpoint: a resume that extracts it again decides
+         * again. */
+        rc = cairn_state_window_kept_drop(r->st, job->name, w, err);
       if (rc < 0)
         goto done;
       last = page.cursor_out == NULL;

@@ -70,6 +70,16 @@ struct cairn_page {
   char            *meta;       /* JSON text: response status/headers, file
                                   name and first line; may be NULL (owned) */
   long             n_hint;     /* records expected, -1 when unknown */
+  int              narrowed;   /* set on a window's first chunk when the
+                                  job's committed incremental state
+                                  narrowed what was asked for (a saved
+                                  delta link, a saved watermark, a
+                                  conditional request answered 304): the
+                                  source sends only what changed since.
+                                  0, the default, is a full extraction,
+                                  after which the rejects earlier attempts
+                                  kept for the window go
+                                  (cairn_state_window_kept_drop) */
   struct cairn_buf index;      /* optional record index from extract: per
                                   record of raw (blank lines included), a
                                   uint32_t pair {bytes, newlines}, so

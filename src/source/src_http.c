@@ -78,6 +78,7 @@ struct http_src {
   json_t       *expired_codes;  /* values there that mean "expired" */
   char         *wm_field;       /* watermark: record field (pointer/name) */
   char         *wm_value;       /* the watermark this run starts from */
+  int           wm_saved;       /* wm_value is the mark a run saved */
   enum wm_kind  wm_kind;        /* from watermark.initial */
   int           use_state;      /* !backfill and kv available */
   json_t       *creds;          /* the credentials in url, to put back into
@@ -622,6 +623,7 @@ static int http_open(cairn_source *base, const struct cairn_source_ctx *ctx,
       json_decref(sv);
     }
     s->wm_value = saved ? cairn_xstrdup(saved) : scalar_text(initial);
+    s->wm_saved = saved != NULL;
   }
   rc = load_cfg(s, ctx->cfg, s->wm_value, &ptr, err);
   if (rc < 0)
@@ -1905,6 +1907,10 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (resp.status != 304 && resp.body.len)
     cairn_buf_append(&page->raw, resp.body.data, resp.body.len);
   page->n_hint = (long)n_records;
+  /* (an expired delta link's fallback to a full sync, and a conditional
+   * request answered with the whole resource, are full extractions) */
+  page->narrowed = first && (sp.saved_delta || resp.status == 304 ||
+                             s->wm_saved);
   if (next.more) {
     nxt.page = cur.page + 1;
     nxt.prev = cairn_xstrdup(nxt_prev);

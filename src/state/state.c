@@ -150,6 +150,19 @@ static int step_done(cairn_state *st, sqlite3_stmt *s, cairn_err *err)
   return out;
 }
 
+/* Run sql, which changes the rows of job (?1) and window (?2). */
+static int exec_window(cairn_state *st, const char *sql, const char *job,
+                       const char *window, cairn_err *err)
+{
+  sqlite3_stmt *s;
+  int rc = prep(st, sql, &s, err);
+  if (rc < 0)
+    return rc;
+  bind_text(s, 1, job);
+  bind_text(s, 2, window);
+  return step_done(st, s, err);
+}
+
 /* A single integer from a query binding up to two text parameters (b may
  * be NULL when the query has one); 0 when there is no row. */
 static int query_int(cairn_state *st, const char *sql, const char *a,
@@ -559,13 +572,7 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
     if ((i == 0 && claim != CAIRN_CLAIM_KEEP) ||
         (i == 1 && claim != CAIRN_CLAIM_FULL))
       continue;
-    rc = prep(st, sql[i], &s, err);
-    if (rc < 0)
-      goto fail;
-    bind_text(s, 1, job);
-    bind_text(s, 2, w->key);
-    rc = step_done(st, s, err);
-    s = NULL;
+    rc = exec_window(st, sql[i], job, w->key, err);
     if (rc < 0)
       goto fail;
   }
@@ -596,6 +603,14 @@ fail:
   sqlite3_finalize(s);
   rollback(st);
   return rc;
+}
+
+int cairn_state_window_kept_drop(cairn_state *st, const char *job,
+                                 const struct cairn_window *w,
+                                 cairn_err *err)
+{
+  return exec_window(st, "DELETE FROM quarantine_kept WHERE job=?1 AND"
+                         " window=?2", job, w->key, err);
 }
 
 int cairn_state_window_set_time(cairn_state *st, const char *job,
@@ -669,15 +684,9 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
     goto fail;
   /* A kept reject this attempt met again (the source sent the record
    * again, or fell back to a full sync): listed once, as this one's. */
-  rc = prep(st, "DELETE FROM quarantine_kept WHERE job=?1 AND window=?2 AND"
-                " raw IN (SELECT raw FROM quarantine WHERE job=?1 AND"
-                " window=?2)", &s, err);
-  if (rc < 0)
-    goto fail;
-  bind_text(s, 1, job);
-  bind_text(s, 2, w->key);
-  rc = step_done(st, s, err);
-  s = NULL;
+  rc = exec_window(st, "DELETE FROM quarantine_kept WHERE job=?1 AND"
+                       " window=?2 AND raw IN (SELECT raw FROM quarantine"
+                       " WHERE job=?1 AND window=?2)", job, w->key, err);
   if (rc < 0)
     goto fail;
   return commit(st, err);

@@ -105,6 +105,11 @@ enum cairn_claim {
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              enum cairn_claim claim, cairn_err *err);
+/* Drop the rejects earlier attempts kept for window w (CAIRN_CLAIM_KEEP):
+ * its extraction turned out to be a full one (cairn_page.narrowed 0). */
+int cairn_state_window_kept_drop(cairn_state *st, const char *job,
+                                 const struct cairn_window *w,
+                                 cairn_err *err);
 /* Whether job has committed incremental state (kv): its next scheduled
  * extraction starts from it. */
 int cairn_state_kv_any(cairn_state *st, const char *job, int *any,

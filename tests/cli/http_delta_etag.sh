@@ -10,12 +10,13 @@ export CAIRN_SECRET_GRAPH_CLIENT_SECRET=graph-secret-9a2e44 CAIRN_SECRET_BLOB_SA
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 
-run() {   # JOB N: run number N of JOB (same state and output every time)
-  local p j="tests/data/http-jobs/$1.json"
+run() {   # JOB N [DIR]: run number N of JOB (same state and output every
+          # time: those of DIR, by default JOB)
+  local p j="tests/data/http-jobs/$1.json" d=${3:-$1}
   [ -e "$j" ] || j="$T/$1.json" # made by this test
   mapfile -t p < <(uses "$j" endpoint="$MOCK_URL" \
     token_url="$MOCK_URL/$TENANT/oauth2/v2.0/token")
-  "$CAIRN" run "$j" --state "$T/$1/state" --out "$T/$1/out" "${p[@]}" \
+  "$CAIRN" run "$j" --state "$T/$d/state" --out "$T/$d/out" "${p[@]}" \
     >"$T/$1.$2.out" 2>"$T/$1.$2.log" || fail "$1 run $2: exit $? ($(tail -n 2 "$T/$1.$2.log"))"
 }
 q() { sqlite3 "$T/$1/out/warehouse.db" "$2"; }
@@ -74,31 +75,74 @@ delta=$(sqlite3 "$T/graph-users/state/cairn.db" "SELECT value FROM kv WHERE key=
 # ("Marketing"): the full round rejects her, the delta round does not send
 # her again, so she must stay in the DLQ (kept from the first attempt), and
 # the full resync after the 410 meets her again: listed once, as its own.
-jq '.name = "http-graph-users-strict"
-    | .transform.fields.department = {"from": "department", "fn": [{"lookup":
-        {"Product Operations": "Product Operations", "Retail": "Retail",
-         "Retail Leadership": "Retail Leadership", "HR": "HR"}}]}' \
+strict='.transform.fields.department = {"from": "department", "fn": [{"lookup":
+  {"Product Operations": "Product Operations", "Retail": "Retail",
+   "Retail Leadership": "Retail Leadership", "HR": "HR"}}]}'
+jq ".name = \"http-graph-users-strict\" | $strict" \
   tests/data/http-jobs/graph-users.json >"$T/graph-users-strict.json"
-dlq() { "$CAIRN" dlq http-graph-users-strict --state "$T/graph-users-strict/state" "$@"; }
-depth() { sed -n 's/^cairn_dlq_depth{job="http-graph-users-strict"} //p' \
-  "$T/graph-users-strict/state/metrics/http-graph-users-strict.prom"; }
+dlq() { "$CAIRN" dlq "$1" --state "$T/$2/state" "${@:3}"; }
+# JOB DIR: "name attempt-kept-from" of each DLQ entry
+dlq_names() { dlq "$1" "$2" --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " +
+  (.kept_from_attempt // "-" | tostring)] | join(",")'; }
+depth() { sed -n "s/^cairn_dlq_depth{job=\"$1\"} //p" "$T/$2/state/metrics/$1.prom"; }
+S=(http-graph-users-strict graph-users-strict)
 start_mock fixtures/http-source/graph-users.har "$T/strict.mock.log"
 run graph-users-strict 1
-expect_eq "$(dlq --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")')" \
-  "Megan Bowen -" "DLQ after the full round"
+expect_eq "$(dlq_names "${S[@]}")" "Megan Bowen -" "DLQ after the full round"
 run graph-users-strict 2
 grep -q '3 records loaded, 0 rejected' "$T/graph-users-strict.2.out" ||
   fail "delta round: $(cat "$T/graph-users-strict.2.out")"
-expect_eq "$(dlq --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")')" \
-  "Megan Bowen 1" "DLQ after the delta round: the first round's reject is kept"
-dlq | grep -q '^1 quarantined record for http-graph-users-strict$' || fail "dlq text: $(dlq)"
-dlq | grep -q '^all #[0-9]* (attempt 1, kept: the source sends only what changed since) ' || fail "dlq text: $(dlq)"
-expect_eq "$(depth)" 1 "cairn_dlq_depth after the delta round"
+expect_eq "$(dlq_names "${S[@]}")" "Megan Bowen 1" "DLQ after the delta round: the first round's reject is kept"
+dlq "${S[@]}" | grep -q '^1 quarantined record for http-graph-users-strict$' || fail "dlq text: $(dlq "${S[@]}")"
+dlq "${S[@]}" | grep -q '^all #[0-9]* (attempt 1, kept: the source sends only what changed since) ' ||
+  fail "dlq text: $(dlq "${S[@]}")"
+expect_eq "$(depth "${S[@]}")" 1 "cairn_dlq_depth after the delta round"
 run graph-users-strict 3
 grep -q '3 records loaded, 1 rejected' "$T/graph-users-strict.3.out" ||
   fail "full resync: $(cat "$T/graph-users-strict.3.out")"
-expect_eq "$(dlq --json | jq -r '[.[] | (.raw | fromjson | .displayName) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")')" \
-  "Megan Bowen -" "DLQ after the full resync: met again, listed once"
-expect_eq "$(depth)" 1 "cairn_dlq_depth after the full resync"
+expect_eq "$(dlq_names "${S[@]}")" "Megan Bowen -" "DLQ after the full resync: met again, listed once"
+expect_eq "$(depth "${S[@]}")" 1 "cairn_dlq_depth after the full resync"
 stop_mock
-echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full; a delta job's reject is kept until met again"
+
+# The mapping fixed before the full resync: it loads Megan Bowen, so her
+# reject kept from the first round goes with the rest of what a full
+# extraction replaces, as it would without a delta link saved.
+jq ".name = \"http-graph-users-fixed\" | $strict" \
+  tests/data/http-jobs/graph-users.json >"$T/graph-users-fixed.json"
+jq '.name = "http-graph-users-fixed"' tests/data/http-jobs/graph-users.json >"$T/graph-users-fixed2.json"
+F=(http-graph-users-fixed graph-users-fixed)
+start_mock fixtures/http-source/graph-users.har "$T/fixed.mock.log"
+run graph-users-fixed 1
+run graph-users-fixed 2
+expect_eq "$(dlq_names "${F[@]}")" "Megan Bowen 1" "DLQ after the delta round (the fix's job)"
+run graph-users-fixed2 3 graph-users-fixed
+grep -q '4 records loaded, 0 rejected' "$T/graph-users-fixed2.3.out" ||
+  fail "full resync of the fixed job: $(cat "$T/graph-users-fixed2.3.out")"
+expect_eq "$(dlq_names "${F[@]}")" "" "DLQ after the full resync of the fixed job"
+expect_eq "$(depth "${F[@]}")" 0 "cairn_dlq_depth after the full resync of the fixed job"
+stop_mock
+# Likewise an ETag job: a 304 sends nothing, so the first round's reject
+# (srv-0003, whose env "dev" the strict mapping refuses) is kept; a 200
+# (the blob changed: a new ETag) sends the whole blob, a full extraction,
+# which the fixed mapping loads whole: the kept reject goes.
+jq '.log.entries += [.log.entries[0] | .response.headers |= map(if .name == "ETag"
+      then .value = "\"0x8DC3C8B2F1A4E99\"" else . end)]' \
+  fixtures/http-source/blob-etag.har >"$T/blob-etag-3.har"
+jq '.name = "http-blob-etag-fixed"' tests/data/http-jobs/blob-etag.json >"$T/blob-etag-fixed2.json"
+jq '.name = "http-blob-etag-fixed" | .transform.fields.env = {"from": "env", "fn": [{"lookup":
+  {"prod": "prod"}}]}' tests/data/http-jobs/blob-etag.json >"$T/blob-etag-fixed.json"
+B=(http-blob-etag-fixed blob-etag-fixed)
+ids() { "$CAIRN" dlq "${B[0]}" --state "$T/${B[1]}/state" --json |
+  jq -r '[.[] | (.raw | fromjson | .id) + " " + (.kept_from_attempt // "-" | tostring)] | join(",")'; }
+start_mock "$T/blob-etag-3.har" "$T/blob3.mock.log"
+run blob-etag-fixed 1
+expect_eq "$(ids)" "srv-0003 -" "ETag job: DLQ after the first round"
+run blob-etag-fixed 2
+expect_eq "$(ids)" "srv-0003 1" "ETag job: DLQ after the 304"
+run blob-etag-fixed2 3 blob-etag-fixed
+stop_mock
+expect_eq "$(jq -r .status "$T/blob3.mock.log" | tr '\n' ' ')" "200 304 200 " "ETag job: statuses"
+grep -q '3 records loaded, 0 rejected' "$T/blob-etag-fixed2.3.out" ||
+  fail "ETag job, the blob changed: $(cat "$T/blob-etag-fixed2.3.out")"
+expect_eq "$(ids)" "" "ETag job: DLQ after the changed blob's full read"
+echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full; a delta job's reject is kept until met again or a full sync"
