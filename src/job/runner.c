@@ -1479,10 +1479,16 @@ static size_t catch_up(cairn_state *st, const struct cairn_job *job,
     char a[11], b[11];
     snprintf(a, sizeof a, "%.10s", from);
     snprintf(b, sizeof b, "%.10s", (*windows)[0].start);
+    /* Dates of the state's own windows: it fails only on the cap, which
+     * a scheduled run meets when its clock is far ahead (the backfill's
+     * message would name options it was not given). */
     if (cairn_windows_plan(job->window_kind, a, b, &missed, &n_missed,
                            &err) < 0) {
       cairn_warn("the windows the scheduled runs missed were not looked "
-                 "for: %s", err.msg);
+                 "for: there are more than %d windows after the newest "
+                 "loaded one (up to %s, by this machine's clock: is it "
+                 "right? a backfill with --from/--to loads a gap)",
+                 CAIRN_WINDOWS_MAX, b);
       n_missed = 0;
     }
   }

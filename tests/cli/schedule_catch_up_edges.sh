@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# A job that ran without windows (its window `all` loaded) and is then
-# given "window": "day": its first scheduled day run fails, and the next
-# night must still load that day before its own. The loaded `all` window
-# has no start or end, so it is no place to catch up from: a catch-up that
-# took it for the newest loaded window found nothing to load, and the
-# failed night stayed a gap only `cairn status` showed.
+# Edges of a scheduled run's catch-up (docs/jobs.md, `window`):
+#  - a job that ran without windows (its window `all` loaded) and is then
+#    given "window": "day": its first scheduled day run fails, and the
+#    next night must still load that day before its own. The loaded `all`
+#    window has no start or end, so it is no place to catch up from: a
+#    catch-up that took it for the newest loaded window found nothing to
+#    load, and the failed night stayed a gap only `cairn status` showed;
+#  - a clock far ahead: the catch-up is skipped with a warning that says
+#    so, not with a backfill's message.
 source "$(dirname "$0")/../lib.sh"
 export CAIRN_SECRET_CLIENT_SECRET=s
 python3 tests/data/backfill/cost_query_har.py day 2027-03-01 2027-03-10 "$T/day.har"
@@ -35,4 +38,14 @@ expect_eq "$(nightly 2027-03-04 --json | jq -c '[.status, .windows]')" '["done",
 grep -q 'window 2027-03-02 was missed by an earlier run: loading it first' "$T/log" ||
   fail "no catch-up: $(grep -c missed "$T/log")"
 expect_eq "$(status_of 2027-03-02) $(status_of 2027-03-03)" "loaded loaded" "both days loaded"
-echo "schedule_kind_change: ok"
+# A clock far ahead (a bad RTC): the windows after the newest loaded one
+# are more than a run may have. The catch-up is skipped with a warning
+# that blames the clock; a scheduled run was given no --from/--to, so the
+# backfill's "--from X --to Y covers more than 100000 windows: split the
+# backfill" misled.
+CAIRN_LOG_FORMAT=text nightly 2400-03-03 --dry-run >/dev/null
+grep 'scheduled runs missed' "$T/log" | has 'more than 100000 windows after the newest loaded one (up to 2400-03-02, by this machine.s clock: is it right?' ||
+  fail "far-future clock: $(grep 'scheduled runs missed' "$T/log")"
+grep 'scheduled runs missed' "$T/log" | has -e 'covers more than' -e 'split the backfill' &&
+  fail "far-future clock, a backfill's message: $(grep 'scheduled runs missed' "$T/log")"
+echo "schedule_catch_up_edges: ok"
