@@ -8,6 +8,9 @@
 # record rejected. The job itself (US dates, "$1,234.50" amounts, an empty
 # value, one key twice) loads as docs/mapping.md says.
 source "$(dirname "$0")/../lib.sh"
+# Run outside the tree, a cairn finds its schemas beside its binary only
+# when that is bin/cairn (make asan runs build/asan/cairn): name them.
+export CAIRN_SCHEMAS="$ROOT/schemas"
 D=tests/data/newcomer
 M="$T/mine"
 mkdir -p "$M/jobs"
