@@ -1874,7 +1874,16 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                    "again", s->delta_link);
       } else if (json_is_string(dl) && *json_string_value(dl)) {
         char *abs = cairn__hs_url_resolve(url, json_string_value(dl));
-        char *safe = abs ? cairn__hs_url_safe(abs) : NULL;
+        char *safe = NULL;
+        cairn_err he = { 0 };
+        /* A link the next run would refuse (a host the job does not
+         * allow, a downgrade to http) is not kept: kept, it would fail
+         * every later run, blaming a changed endpoint. */
+        if (abs && check_host(s, abs, 0, "the delta link", &he) < 0)
+          cairn_warn("%s; not kept, the next run syncs everything again",
+                     he.msg);
+        else if (abs)
+          safe = cairn__hs_url_safe(abs);
         if (safe)
           ctx->kv_put(ctx->kv_ud, "delta", safe);
         free(safe);

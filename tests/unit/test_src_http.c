@@ -1523,6 +1523,65 @@ Test(src_http, failed_pull_stages_nothing_durable)
   cairn_mock_stop(m);
 }
 
+/* A delta link the next run would refuse (another host, http from an
+ * https job) is not kept: kept, every later run failed on it, blaming a
+ * changed endpoint, until someone deleted the state by hand. Found by
+ * fuzz_http_page (corpus crash-delta-link-foreign-host). */
+Test(src_http, delta_link_the_job_may_not_follow_is_not_kept)
+{
+  static const char *const links[] = {
+    "https://attacker.example.net/v1.0/users/delta?$deltatoken=x1",
+    "//attacker.example.net/v1.0/users/delta?$deltatoken=x2",
+    "http://graph.example.com/v1.0/users/delta?$deltatoken=x3",
+  };
+  json_t *cfg = json_pack("{s:s,s:{s:s},s:s,s:{s:s,s:s},s:{s:s}}", "type",
+                          "http", "request", "url",
+                          "https://graph.example.com/v1.0/users/delta",
+                          "records", "/value", "paging", "style",
+                          "next_link", "pointer", "/@odata.nextLink",
+                          "delta", "link", "/@odata.deltaLink");
+  char *path = cairn_strfmt("%s/delta-foreign.har", dir);
+
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    json_t *har = json_pack(
+        "{s:{s:s,s:[{s:{s:s,s:s},s:{s:i,s:[],s:{s:s}}}]}}", "log", "version",
+        "1.2", "entries", "request", "method", "GET", "url",
+        "https://graph.example.com/v1.0/users/delta", "response", "status",
+        200, "headers", "content", "text", "");
+    char *body = cairn_strfmt("{\"value\":[{\"id\":\"u1\"}],"
+                              "\"@odata.deltaLink\":\"%s\"}", links[i]);
+    cairn_http_transport *t;
+    struct kvstore kv;
+    struct pull p;
+    cairn_err err = { 0 };
+
+    json_object_set_new(json_object_get(json_object_get(json_array_get(
+                            json_object_get(json_object_get(har, "log"),
+                                            "entries"), 0), "response"),
+                                        "content"),
+                        "text", json_string(body));
+    cr_assert_eq(json_dump_file(har, path, 0), 0);
+    t = replay(path);
+    kv_init(&kv);
+    cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+    cr_assert_eq(json_array_size(p.records), 1);
+    cr_assert_null(kv_get(&kv, "delta"), "%s kept as %s", links[i],
+                   kv_get(&kv, "delta"));
+    pull_free(&p);
+    /* The next run is a full sync again, not a failure. */
+    cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(p.metas, 0), "sync")), "full");
+    pull_free(&p);
+    kv_free(&kv);
+    cairn_http_transport_destroy(t);
+    json_decref(har);
+    free(body);
+  }
+  json_decref(cfg);
+  free(path);
+}
+
 /* Every source has a page limit: 100000 unless the job sets max_pages, so
  * a server that ignores the page position and varies its body still ends. */
 Test(src_http, max_pages_has_a_default)
