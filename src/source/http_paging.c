@@ -354,7 +354,8 @@ char *cairn__hs_link_field(const struct cairn_http_resp *r)
 {
   struct cairn_buf b = {0};
   for (size_t i = 0; r && i < r->n_headers; i++)
-    if (strcasecmp(r->headers[i].name, "Link") == 0) {
+    if (strcasecmp(r->headers[i].name, "Link") == 0 &&
+        r->headers[i].value[0]) {
       if (b.len)
         cairn_buf_puts(&b, ", ");
       cairn_buf_puts(&b, r->headers[i].value);

@@ -425,6 +425,14 @@ Test(src_http, link_header_lines_are_joined)
   cr_assert_str_eq(n, "https://h/3");
   free(n);
   free(field);
+  /* Empty Link lines add nothing (they once left a buffer behind, found
+   * by fuzz_http_page under LeakSanitizer). */
+  h[0].value = "";
+  field = cairn__hs_link_field(&r);
+  cr_assert_str_eq(field, "<https://h/3>; rel=\"next\"");
+  free(field);
+  h[2].value = "";
+  cr_assert_null(cairn__hs_link_field(&r));
 }
 
 /* ---- delays -------------------------------------------------------------- */
