@@ -27,10 +27,17 @@
  *     n_hint records, numbered "page <seq> #1".."#n", the same on the
  *     instance that extracted it (which kept the checked page), on
  *     another instance (a spooled page), and in 2 or 3 parts;
- *   - the same input pulled twice gives the same pages, records, cursors,
- *     staged state and outcome. */
+ *   - the same input pulled twice gives the same requests, pages,
+ *     records, cursors, staged state and outcome;
+ *   - a new source resumed from the cursor of any page (told the cursors
+ *     before it, as the runner does after a restart) sends the request
+ *     the first pull sent for the next page and, given the same response,
+ *     gives the same page, or fails as the first pull did; or refuses a
+ *     link kept without a credential that is not the job's own
+ *     (CAIRN_ECHANGED). */
 #include "fuzz.h"
 #include "core/codec.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "http/http.h"
 #include "source/source.h"
@@ -62,6 +69,8 @@ struct pager {
   struct response     *resp;
   size_t               n_resp, next;
   int                  allow_net;/* *.example.net allowed */
+  json_t              *log;      /* [{"m","u","b","r"}] per request: method,
+                                    URL, body, response index (-1: none) */
 };
 
 static char har_path[96];
@@ -109,6 +118,19 @@ static int pager_perform(cairn_http_transport *t,
   int rc;
 
   CHECK(req->url && url_clean(req->url) && host_allowed(p, req->url));
+  {
+    /* Not json_pack: a URL need not be UTF-8; the body by its digest. */
+    json_t *e = json_object();
+    char hex[65];
+    cairn_sha256_hex(req->body ? req->body : "", req->body_len, hex);
+    json_object_set_new(e, "m", json_string(req->method));
+    json_object_set_new(e, "u", json_stringn_nocheck(req->url,
+                                                     strlen(req->url)));
+    json_object_set_new(e, "b", json_string(hex));
+    json_object_set_new(e, "r", json_integer(p->next < p->n_resp
+                                                 ? (json_int_t)p->next : -1));
+    json_array_append_new(p->log, e);
+  }
   if (p->next >= p->n_resp)
     return CAIRN_RAISE(err, CAIRN_EREPLAY, 0, "fuzz: no response left");
   r = &p->resp[p->next++];
@@ -351,92 +373,125 @@ static json_t *decode_parts(cairn_source *src, long seq,
   return recs;
 }
 
-/* Everything a pull shows: [[meta, cursor_out, records]...], then the
- * outcome and the staged state. */
-static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
-                    int backfill)
+static int open_pair(const json_t *cfg, struct pager *tp, struct kv *kv,
+                     int backfill, struct cairn_source_ctx *ctx,
+                     cairn_source **src, cairn_source **dec, cairn_err *err)
 {
   static const struct cairn_window w = { "all", "", "", "", "" };
   const cairn_source_ops *ops = cairn_source_find("http");
+  int rc;
+
+  memset(ctx, 0, sizeof *ctx);
+  ctx->job = "fuzz";
+  ctx->cfg = cfg;
+  ctx->window = &w;
+  ctx->http = &tp->base;
+  ctx->backfill = backfill;
+  ctx->kv_get = kv_get;
+  ctx->kv_put = kv_put;
+  ctx->kv_ud = kv;
+  rc = cairn_source_open(ops, ctx, src, err);
+  if (rc == CAIRN_OK && dec)
+    rc = cairn_source_open(ops, ctx, dec, err);
+  CHECK(rc == CAIRN_OK || (rc < 0 && err->msg[0]));
+  return rc;
+}
+
+/* Extract one page and decode it every way (the checks above); NULL when
+ * extract fails (rc in *rc_out), else [meta, cursor_out (parsed),
+ * records], and the cursor text in *cursor_out. */
+static json_t *one_page(cairn_source *src, cairn_source *dec,
+                        const char *cursor, long seq, char **cursor_out,
+                        int *rc_out, cairn_err *err)
+{
+  const cairn_source_ops *ops = src->ops;
+  struct cairn_page page;
+  json_t *recs, *other, *meta, *cur = NULL, *p2, *p3, *d2;
+  cairn_err e = {0};
+  int rc;
+
+  memset(&page, 0, sizeof page);
+  page.n_hint = -1;
+  *cursor_out = NULL;
+  rc = ops->extract(src, cursor, &page, err);
+  CHECK(rc == CAIRN_OK || rc == CAIRN_DONE || (rc < 0 && err->msg[0]));
+  *rc_out = rc;
+  if (rc != CAIRN_OK) {
+    cairn_page_clear(&page);
+    return NULL;
+  }
+  CHECK(page.meta && page.n_hint >= 0);
+  meta = json_loads(page.meta, 0, NULL);
+  CHECK(json_is_object(meta));
+  if (page.cursor_out) {
+    const char *u;
+    cur = json_loads(page.cursor_out, 0, NULL);
+    CHECK(json_is_object(cur));
+    u = json_string_value(json_object_get(cur, "url"));
+    CHECK(!u || url_clean(u));
+  }
+  /* The instance that extracted it, in parts, then whole (which takes
+   * the checked page); another instance, whole and in parts. */
+  p2 = decode_parts(src, seq, &page, 2);
+  p3 = decode_parts(src, seq, &page, 3);
+  recs = json_array();
+  CHECK(ops->decode(src, seq, &page, collect, recs, &e) == CAIRN_OK);
+  other = json_array();
+  CHECK(ops->decode(dec, seq, &page, collect, other, &e) == CAIRN_OK);
+  d2 = decode_parts(dec, seq, &page, 2);
+  CHECK(json_equal(recs, other) && json_equal(recs, p2) &&
+        json_equal(recs, p3) && json_equal(recs, d2));
+  json_decref(p2);
+  json_decref(p3);
+  json_decref(d2);
+  json_decref(other);
+  CHECK(json_array_size(recs) == (size_t)page.n_hint);
+  for (size_t i = 0; i < json_array_size(recs); i++) {
+    char want[64];
+    snprintf(want, sizeof want, "page %ld #%zu", seq, i + 1);
+    CHECK(strcmp(json_string_value(json_array_get(json_array_get(recs, i),
+                                                  0)), want) == 0);
+  }
+  *cursor_out = page.cursor_out ? cairn_xstrdup(page.cursor_out) : NULL;
+  cairn_page_clear(&page);
+  return json_pack("[o,o,o]", meta, cur ? cur : json_null(), recs);
+}
+
+/* Everything a pull shows: "pages" [[meta, cursor_out, records]...],
+ * "cursors" (their text), "starts" (the request log's length when each
+ * extract began), "log" (the requests), the outcome and the staged
+ * state. */
+static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
+                    int backfill)
+{
   struct cairn_source_ctx ctx;
   struct kv kv = { json_deep_copy(saved), json_object() };
   cairn_source *src = NULL, *dec = NULL;
   cairn_err err = {0};
   char *cursor = NULL;
-  json_t *pages = json_array(), *out;
+  json_t *pages = json_array(), *cursors = json_array();
+  json_t *starts = json_array(), *out;
   long seq = 0;
   int rc;
 
   cairn__hs_reset_globals();
   tp->next = 0;
-  memset(&ctx, 0, sizeof ctx);
-  ctx.job = "fuzz";
-  ctx.cfg = cfg;
-  ctx.window = &w;
-  ctx.http = &tp->base;
-  ctx.backfill = backfill;
-  ctx.kv_get = kv_get;
-  ctx.kv_put = kv_put;
-  ctx.kv_ud = &kv;
-  rc = cairn_source_open(ops, &ctx, &src, &err);
-  if (rc == CAIRN_OK)
-    rc = cairn_source_open(ops, &ctx, &dec, &err);
-  CHECK(rc == CAIRN_OK || (rc < 0 && err.msg[0]));
+  json_array_clear(tp->log);
+  rc = open_pair(cfg, tp, &kv, backfill, &ctx, &src, &dec, &err);
   while (rc == CAIRN_OK) {
-    struct cairn_page page;
-    json_t *recs, *other, *meta, *cur = NULL;
-    memset(&page, 0, sizeof page);
-    page.n_hint = -1;
-    rc = ops->extract(src, cursor, &page, &err);
-    CHECK(rc == CAIRN_OK || rc == CAIRN_DONE || (rc < 0 && err.msg[0]));
-    if (rc != CAIRN_OK) {
-      cairn_page_clear(&page);
+    char *next = NULL;
+    json_t *pg;
+    json_array_append_new(starts, json_integer(
+                                      (json_int_t)json_array_size(tp->log)));
+    pg = one_page(src, dec, cursor, seq + 1, &next, &rc, &err);
+    if (!pg)
       break;
-    }
     seq++;
-    CHECK(seq <= MAX_PAGES && page.meta && page.n_hint >= 0);
-    meta = json_loads(page.meta, 0, NULL);
-    CHECK(json_is_object(meta));
-    if (page.cursor_out) {
-      const char *u;
-      cur = json_loads(page.cursor_out, 0, NULL);
-      CHECK(json_is_object(cur));
-      u = json_string_value(json_object_get(cur, "url"));
-      CHECK(!u || url_clean(u));
-    }
-    /* The instance that extracted it, in parts, then whole (which takes
-     * the checked page); another instance, whole and in parts. */
-    {
-      json_t *p2 = decode_parts(src, seq, &page, 2);
-      json_t *p3 = decode_parts(src, seq, &page, 3);
-      json_t *d2;
-      cairn_err e = {0};
-      recs = json_array();
-      rc = ops->decode(src, seq, &page, collect, recs, &e);
-      CHECK(rc == CAIRN_OK);
-      other = json_array();
-      rc = ops->decode(dec, seq, &page, collect, other, &e);
-      CHECK(rc == CAIRN_OK);
-      d2 = decode_parts(dec, seq, &page, 2);
-      CHECK(json_equal(recs, other) && json_equal(recs, p2) &&
-            json_equal(recs, p3) && json_equal(recs, d2));
-      json_decref(p2);
-      json_decref(p3);
-      json_decref(d2);
-      json_decref(other);
-    }
-    CHECK(json_array_size(recs) == (size_t)page.n_hint);
-    for (size_t i = 0; i < json_array_size(recs); i++) {
-      char want[64];
-      snprintf(want, sizeof want, "page %ld #%zu", seq, i + 1);
-      CHECK(strcmp(json_string_value(json_array_get(json_array_get(recs, i),
-                                                    0)), want) == 0);
-    }
-    json_array_append_new(pages, json_pack("[o,o,o]", meta,
-                                           cur ? cur : json_null(), recs));
+    CHECK(seq <= MAX_PAGES);
+    json_array_append_new(pages, pg);
+    json_array_append_new(cursors, next ? json_string(next) : json_null());
     free(cursor);
-    cursor = page.cursor_out ? cairn_xstrdup(page.cursor_out) : NULL;
-    cairn_page_clear(&page);
+    cursor = next;
     if (!cursor)
       break;
   }
@@ -444,8 +499,9 @@ static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
     const char *d = json_string_value(json_object_get(kv.staged, "delta"));
     CHECK(!d || (url_clean(d) && host_allowed(tp, d)));
   }
-  out = json_pack("{s:o,s:i,s:o}", "pages", pages, "rc", rc, "staged",
-                  kv.staged);
+  out = json_pack("{s:o,s:o,s:o,s:O,s:i,s:o}", "pages", pages, "cursors",
+                  cursors, "starts", starts, "log", tp->log, "rc", rc,
+                  "staged", kv.staged);
   if (rc < 0)
     json_object_set_new(out, "error", json_string(err.msg));
   free(cursor);
@@ -453,6 +509,83 @@ static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
   cairn_source_close(dec);
   json_decref(kv.committed);
   return out;
+}
+
+/* A run interrupted after page k resumes from its cursor, as the runner
+ * does it: a new source told the cursors of the pages before (their
+ * requests were made), then extract from page k's cursor_out. It sends
+ * what the first run sent for page k + 1 and, given the same response,
+ * gives the same page (or fails the same way); or it refuses a link whose
+ * credential is not the job's own (CAIRN_ECHANGED: kept without it). */
+static void resume_check(const json_t *cfg, struct pager *tp,
+                         const json_t *saved, int backfill, const json_t *run)
+{
+  const json_t *pages = json_object_get(run, "pages");
+  const json_t *cursors = json_object_get(run, "cursors");
+  const json_t *starts = json_object_get(run, "starts");
+  json_t *log = json_deep_copy(json_object_get(run, "log"));
+  size_t n = json_array_size(pages);
+
+  for (size_t k = 1; k < json_array_size(starts); k++) {
+    struct cairn_source_ctx ctx;
+    struct kv kv = { json_deep_copy(saved), json_object() };
+    cairn_source *src = NULL, *dec = NULL;
+    cairn_err err = {0};
+    size_t at = (size_t)json_integer_value(json_array_get(starts, k));
+    const json_t *sent = json_array_get(log, at);
+    char *next = NULL;
+    json_t *pg;
+    int rc;
+
+    cairn__hs_reset_globals();
+    json_array_clear(tp->log);
+    /* The response the first run's first request for page k + 1 had. */
+    tp->next = sent ? (size_t)json_integer_value(json_object_get(sent, "r"))
+                    : tp->n_resp;
+    if (tp->next > tp->n_resp)
+      tp->next = tp->n_resp;
+    CHECK(open_pair(cfg, tp, &kv, backfill, &ctx, &src, &dec, &err) ==
+          CAIRN_OK);
+    for (size_t j = 0; j < k; j++)
+      src->ops->checkpointed(src, j ? json_string_value(json_array_get(
+                                          cursors, j - 1))
+                                    : NULL);
+    pg = one_page(src, dec, json_string_value(json_array_get(cursors, k - 1)),
+                  (long)k + 1, &next, &rc, &err);
+    if (rc == CAIRN_ECHANGED) {
+      /* only for a link kept without a credential */
+      const char *u = json_string_value(json_object_get(json_array_get(
+          json_array_get(pages, k - 1), 1), "url"));
+      CHECK(u && strstr(u, CAIRN_HTTP_REDACTED));
+    } else if (k < n) {
+      const json_t *again = json_array_get(tp->log, 0);
+      json_t *nx = next ? json_string(next) : json_null();
+      CHECK(sent && again &&
+            json_equal(json_object_get(sent, "m"),
+                       json_object_get(again, "m")) &&
+            json_equal(json_object_get(sent, "u"),
+                       json_object_get(again, "u")) &&
+            json_equal(json_object_get(sent, "b"),
+                       json_object_get(again, "b")));
+      CHECK(pg && json_equal(pg, json_array_get(pages, k)) &&
+            json_equal(json_array_get(cursors, k), nx));
+      json_decref(nx);
+    } else {
+      /* Failed the first time: the same way, unless it was the retry
+       * policy's process-wide state (a quota pause, the breaker), which
+       * a restart does not keep. */
+      int was = (int)json_integer_value(json_object_get(run, "rc"));
+      if (was != CAIRN_ERETRY && was != CAIRN_ECIRCUIT)
+        CHECK(!pg && rc == was);
+    }
+    json_decref(pg);
+    free(next);
+    cairn_source_close(src);
+    cairn_source_close(dec);
+    json_decref(kv.committed);
+    json_decref(kv.staged);
+  }
+  json_decref(log);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -481,6 +614,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   tp.resp = resp;
   tp.n_resp = n;
   tp.allow_net = (data[1] & 0x80) != 0;
+  tp.log = json_array();
   cfg = job_cfg(data[0], data[1]);
   saved = json_object();
   if (data[1] & 4) {
@@ -495,6 +629,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   a = pull(cfg, &tp, saved, (data[1] & 0x20) != 0);
   b = pull(cfg, &tp, saved, (data[1] & 0x20) != 0);
   CHECK(json_equal(a, b));
+  resume_check(cfg, &tp, saved, (data[1] & 0x20) != 0, a);
   if (getenv("CAIRN_FUZZ_VERBOSE")) {
     char *t = json_dumps(a, JSON_COMPACT);
     fprintf(stderr, "%s\n", t);
@@ -504,6 +639,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   json_decref(b);
   json_decref(cfg);
   json_decref(saved);
+  json_decref(tp.log);
   for (size_t k = 0; k < n; k++)
     json_decref(resp[k].headers);
   unlink(har_path);
