@@ -925,11 +925,12 @@ static int send_req(struct http_src *s, const struct spec *sp,
  * in their safe form (cairn__hs_url_safe), never with credentials. The URL
  * to send for one: the link as received when it is the one this instance
  * just handed out, else the safe form with the job's own credential values
- * put back. CAIRN_ESTATE when it had a credential the job does not hold
- * (a server's own signature): that link cannot be followed after a
- * restart. */
-static int kept_url(const struct http_src *s, const char *kept, char **out,
-                    cairn_err *err)
+ * put back. CAIRN_ECHANGED when it had a credential the job does not hold
+ * (a server's own signature), or (lossy, see gives_back) a secret that the
+ * job's URL has no value to put back for: that link cannot be followed
+ * after a restart. */
+static int kept_url(const struct http_src *s, const char *kept, int lossy,
+                    char **out, cairn_err *err)
 {
   char missing[64];
   if (s->kept_safe && strcmp(kept, s->kept_safe) == 0) {
@@ -941,7 +942,34 @@ static int kept_url(const struct http_src *s, const char *kept, char **out,
                        "carried a credential (%s) that is not the job's "
                        "own, so it was not kept and cannot be followed "
                        "after a restart; rerun with --fresh", kept, missing);
+  if (lossy) {
+    free(*out);
+    *out = NULL;
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the checkpointed link %s "
+                       "carried a secret that was masked when it was kept "
+                       "and that the job's URL has no value for, so it "
+                       "cannot be followed after a restart; rerun with "
+                       "--fresh", kept);
+  }
   return CAIRN_OK;
+}
+
+/* Does the safe form kept of raw give raw back (kept_url after a
+ * restart)? 1 yes; 0 it gives another URL: a registered secret masked in
+ * a parameter that is not a credential by name (put back as the literal
+ * REDACTED) or in the path, where the job's URL has none of it; -1 it
+ * cannot be restored at all (kept_url says which credential). */
+static int gives_back(const struct http_src *s, const char *kept,
+                      const char *raw)
+{
+  char missing[64], *back = NULL;
+  int same;
+  if (cairn__hs_url_restore(kept, s->creds, &back, missing,
+                            sizeof missing) < 0)
+    return -1;
+  same = strcmp(back, raw) == 0;
+  free(back);
+  return same;
 }
 
 struct cursor {
@@ -951,6 +979,7 @@ struct cursor {
   long long  offset;   /* offset style */
   json_t    *hwm;      /* watermark so far (a copy) or NULL */
   char      *prev;     /* digest of the page before (page_digest) */
+  int        lossy;    /* url does not give the link back (gives_back) */
 };
 
 static void cursor_clear(struct cursor *c)
@@ -980,6 +1009,7 @@ static int cursor_parse(const char *text, struct cursor *c, cairn_err *err)
   c->token = cairn_xstrdup(json_string_value(json_object_get(j, "token")));
   c->offset = json_integer_value(json_object_get(j, "offset"));
   c->prev = cairn_xstrdup(json_string_value(json_object_get(j, "prev")));
+  c->lossy = json_is_true(json_object_get(j, "lossy"));
   if (json_object_get(j, "hwm"))
     c->hwm = json_deep_copy(json_object_get(j, "hwm"));
   json_decref(j);
@@ -1000,6 +1030,8 @@ static char *cursor_text(const struct cursor *c)
     json_object_set(j, "hwm", c->hwm);
   if (c->prev)
     json_object_set_new(j, "prev", json_string(c->prev));
+  if (c->lossy)
+    json_object_set_new(j, "lossy", json_true());
   out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
   return out;
@@ -1581,7 +1613,7 @@ static char *saved_delta(const struct http_src *s, const char *kept)
 {
   cairn_err e = { 0 };
   char *u = NULL;
-  if (kept_url(s, kept, &u, &e) < 0) {
+  if (kept_url(s, kept, 0, &u, &e) < 0) {
     cairn_warn("%s: a full sync instead", e.msg);
     return NULL;
   }
@@ -1637,7 +1669,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     case CAIRN__HS_PAGE_LINK_HEADER:
       if (!cur.url)
         url = cairn_xstrdup(s->url);
-      else if ((rc = kept_url(s, cur.url, &url, err)) < 0)
+      else if ((rc = kept_url(s, cur.url, cur.lossy, &url, err)) < 0)
         goto done;
       if (!cur.url || s->paging.repost)
         body = body_text(s->body);
@@ -1884,6 +1916,14 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                      he.msg);
         else if (abs)
           safe = cairn__hs_url_safe(abs);
+        if (safe && gives_back(s, safe, abs) == 0) {
+          /* The next run would send another URL (see gives_back). */
+          cairn_warn("the delta link at %s holds a secret that state keeps "
+                     "masked and the job's URL has no value for: not kept, "
+                     "the next run syncs everything again", s->delta_link);
+          free(safe);
+          safe = NULL;
+        }
         if (safe)
           ctx->kv_put(ctx->kv_ud, "delta", safe);
         free(safe);
@@ -1925,7 +1965,9 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     nxt.prev = cairn_xstrdup(nxt_prev);
     if (next.url) {
       /* Kept without credentials; the link itself is remembered for the
-       * next extract. */
+       * next extract. A restart can follow it only if the kept form gives
+       * it back. */
+      nxt.lossy = gives_back(s, next_kept, next.url) == 0;
       free(s->kept_raw);
       free(s->kept_safe);
       s->kept_raw = next.url;

@@ -1590,6 +1590,92 @@ Test(src_http, delta_link_the_job_may_not_follow_is_not_kept)
   free(path);
 }
 
+/* A next link holding the job's own secret where the job's URL has none
+ * (here the bearer token, echoed in a parameter that is not a credential
+ * by name) is kept masked; a restart used to put back the literal
+ * REDACTED and send another request than the one the link asked for. It
+ * now refuses it, as it does a server's own signature; the run that got
+ * the link still follows it. Found by fuzz_http_page (corpus
+ * secret-echoed). */
+Test(src_http, link_kept_masked_is_not_followed_wrongly_after_restart)
+{
+  const char *tok = "sec-echoed-token-0042";
+  char *path = cairn_strfmt("%s/echo.har", dir);
+  char *link = cairn_strfmt("https://api.example.com/v1/items?p=2&x=%s", tok);
+  char *body1 = cairn_strfmt("{\"value\":[{\"id\":1}],\"@odata.nextLink\":"
+                             "\"%s\",\"@odata.deltaLink\":\"%s\"}", link,
+                             link);
+  json_t *cfg = json_pack("{s:s,s:{s:s},s:s,s:{s:s,s:s},s:{s:s,s:s}}",
+                          "type", "http", "request", "url",
+                          "https://api.example.com/v1/items", "records",
+                          "/value", "paging", "style", "next_link",
+                          "pointer", "/@odata.nextLink", "auth", "type",
+                          "bearer", "token", tok);
+  json_t *har = json_pack(
+      "{s:{s:s,s:[{s:{s:s,s:s},s:{s:i,s:[],s:{s:s}}},"
+      "{s:{s:s,s:s},s:{s:i,s:[],s:{s:s}}}]}}", "log", "version", "1.2",
+      "entries", "request", "method", "GET", "url",
+      "https://api.example.com/v1/items", "response", "status", 200,
+      "headers", "content", "text", body1, "request", "method", "GET",
+      "url", link, "response", "status", 200, "headers", "content", "text",
+      "{\"value\":[{\"id\":2}]}");
+  const cairn_source_ops *ops = cairn_source_find("http");
+  static const struct cairn_window w = { "all", "", "", "", "" };
+  struct cairn_source_ctx ctx;
+  struct kvstore kv;
+  struct pull p;
+  cairn_source *src = NULL;
+  struct cairn_page page;
+  cairn_err err = { 0 };
+  cairn_http_transport *t;
+  const char *cursor;
+
+  cairn_log_add_secret(tok);
+  cr_assert_eq(json_dump_file(har, path, 0), 0);
+  t = replay(path);
+  kv_init(&kv);
+  /* One run follows the link as it came. */
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 2);
+  cursor = json_string_value(json_array_get(p.cursors, 0));
+  cr_assert(cursor && strstr(cursor, "x=REDACTED"), "%s", cursor);
+  cr_assert_null(strstr(cursor, tok));
+  /* A restart from its cursor refuses it instead of sending x=REDACTED. */
+  memset(&ctx, 0, sizeof ctx);
+  ctx.job = "test-job";
+  ctx.cfg = cfg;
+  ctx.window = &w;
+  ctx.http = t;
+  cr_assert_eq(cairn_source_open(ops, &ctx, &src, &err), CAIRN_OK, "%s",
+               err.msg);
+  src->ops->checkpointed(src, NULL);
+  memset(&page, 0, sizeof page);
+  cr_assert_eq(ops->extract(src, cursor, &page, &err), CAIRN_ECHANGED, "%s",
+               err.msg);
+  cr_assert(strstr(err.msg, "rerun with --fresh"), "%s", err.msg);
+  cr_assert_null(strstr(err.msg, tok));
+  cairn_page_clear(&page);
+  cairn_source_close(src);
+  pull_free(&p);
+  /* Such a delta link is not kept either: the next run would send
+   * x=REDACTED. */
+  json_object_set_new(cfg, "paging", json_pack("{s:s,s:s}", "style",
+                                               "next_link", "pointer",
+                                               "/nope"));
+  json_object_set_new(cfg, "delta", json_pack("{s:s}", "link",
+                                              "/@odata.deltaLink"));
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_null(kv_get(&kv, "delta"), "%s", kv_get(&kv, "delta"));
+  pull_free(&p);
+  kv_free(&kv);
+  cairn_http_transport_destroy(t);
+  json_decref(har);
+  json_decref(cfg);
+  free(body1);
+  free(link);
+  free(path);
+}
+
 /* Every source has a page limit: 100000 unless the job sets max_pages, so
  * a server that ignores the page position and varies its body still ends. */
 Test(src_http, max_pages_has_a_default)
