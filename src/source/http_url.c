@@ -294,6 +294,7 @@ int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
   const char *q = kept[qpos] == '?' ? kept + qpos + 1 : NULL;
   const char *qend = q ? q + strcspn(q, "#") : NULL;
   const char *ui = json_string_value(json_object_get(creds, "@"));
+  const char *rest = kept + qpos; /* copied as it is from here on */
   struct cairn_pair p;
 
   *out = NULL;
@@ -310,28 +311,27 @@ int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
   } else {
     cairn_buf_append(&b, kept, qpos);
   }
+  /* Only REDACTED values change: everything between them (separators,
+   * empty pairs, a bare '?' or a trailing '&', the fragment) is kept. */
   while (q && cairn_pair_next(&q, qend, &p)) {
-    cairn_buf_putc(&b, p.at == kept + qpos + 1 ? '?' : '&');
-    if (cairn_pair_value_is(&p, red)) {
-      char *name = cairn_pair_name(&p);
-      const char *v = json_string_value(json_object_get(creds, name));
-      if (!v && cairn_http_secret_param(name)) {
-        snprintf(missing, n, "%s", name);
-        free(name);
-        cairn_buf_free(&b);
-        return -1;
-      }
-      cairn_buf_append(&b, p.at, (size_t)(p.eq + 1 - p.at));
-      cairn_buf_puts(&b, v ? v : red);
+    char *name;
+    const char *v;
+    if (!cairn_pair_value_is(&p, red))
+      continue;
+    name = cairn_pair_name(&p);
+    v = json_string_value(json_object_get(creds, name));
+    if (!v && cairn_http_secret_param(name)) {
+      snprintf(missing, n, "%s", name);
       free(name);
-    } else {
-      cairn_buf_append(&b, p.at, (size_t)(p.end - p.at));
+      cairn_buf_free(&b);
+      return -1;
     }
+    cairn_buf_append(&b, rest, (size_t)(p.eq + 1 - rest));
+    cairn_buf_puts(&b, v ? v : red);
+    rest = p.end;
+    free(name);
   }
-  if (qend)
-    cairn_buf_puts(&b, qend);
-  else
-    cairn_buf_puts(&b, kept + qpos);
+  cairn_buf_puts(&b, rest);
   *out = cairn_buf_take(&b);
   return 0;
 }

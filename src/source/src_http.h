@@ -66,7 +66,7 @@ json_t *cairn__hs_url_creds(const char *url);
 
 /* The URL to send for one kept in its safe form: every REDACTED query
  * value (and REDACTED userinfo) replaced by the value of that name in
- * creds (cairn__hs_url_creds). 0 and a new *out; -1 when a credential
+ * creds (cairn__hs_url_creds), every other byte as it is. 0 and a new *out; -1 when a credential
  * parameter has no value in creds (its name in missing). */
 int cairn__hs_url_restore(const char *kept, const json_t *creds, char **out,
                           char *missing, size_t n);

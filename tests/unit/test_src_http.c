@@ -677,6 +677,38 @@ Test(src_http, url_helpers)
   free(s);
 }
 
+/* A kept link comes back byte for byte but for its REDACTED values: an
+ * empty query, a trailing '&' and empty pairs too (restore once dropped a
+ * '?' with nothing after it and a trailing '&', so a resumed run asked
+ * for another URL; found by fuzz_http_page, corpus restore-bare-query). */
+Test(src_http, url_restore_changes_only_redacted_values)
+{
+  static const char *const same[] = {
+    "https://h/p?", "https://h/p?#f", "https://h/a/http?####://x/y?p=2",
+    "https://h/p?a=1&", "https://h/p?&a=1&&b", "https://h/p#?sig=REDACTED",
+    "https://h/p?x=REDACTED",
+  };
+  json_t *creds = json_pack("{s:s,s:s}", "sig", "S%2F1", "@", "u:pw");
+  char missing[64], *s;
+
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+    cr_assert_eq(cairn__hs_url_restore(same[i], creds, &s, missing,
+                                       sizeof missing), 0, "%s", same[i]);
+    cr_assert_str_eq(s, same[i]);
+    free(s);
+  }
+  cr_assert_eq(cairn__hs_url_restore("https://REDACTED@h/p?sig=REDACTED&&"
+                                     "x=1&sig=REDACTED&#f", creds, &s,
+                                     missing, sizeof missing), 0);
+  cr_assert_str_eq(s, "https://u:pw@h/p?sig=S%2F1&&x=1&sig=S%2F1&#f");
+  free(s);
+  cr_assert_lt(cairn__hs_url_restore("https://h/p?a=1&code=REDACTED&", creds,
+                                     &s, missing, sizeof missing), 0);
+  cr_assert_str_eq(missing, "code");
+  cr_assert_null(s);
+  json_decref(creds);
+}
+
 /* ---- config checks ------------------------------------------------------- */
 
 static void expect_bad(const char *json, const char *ptr, const char *words)
