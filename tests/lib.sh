@@ -76,3 +76,18 @@ start_mock() {
   [ -n "$MOCK_URL" ] || { kill "$MOCK_PID" 2>/dev/null; fail "mock for $har did not start"; }
 }
 stop_mock() { kill "$MOCK_PID"; wait "$MOCK_PID" 2>/dev/null || true; }
+# cost_daily FROM TO [ARGS]: a day job of the Cost Management Query
+# connector ($T/daily.json, named cost-daily) replayed from a generated
+# recording of the days FROM up to TO ($T/day.har; ARGS go to
+# tests/data/backfill/cost_query_har.py); sets P to the flags each of its
+# runs takes (state, out and metrics under $T).
+cost_daily() {
+  local from=$1 to=$2; shift 2
+  export CAIRN_SECRET_CLIENT_SECRET=s
+  python3 tests/data/backfill/cost_query_har.py day "$from" "$to" "$T/day.har" "$@"
+  jq '.name = "cost-daily" | .window = "day"' jobs/azure-cost-query.json >"$T/daily.json"
+  P=(--param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
+     --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e
+     --param scope=subscriptions/cfbbd179-59d2-4052-aa06-9270a38aa9d6
+     --state "$T/state" --out "$T/out" --metrics-dir "$T/metrics" --replay "$T/day.har")
+}

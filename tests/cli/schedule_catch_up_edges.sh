@@ -9,13 +9,7 @@
 #  - a clock far ahead: the catch-up is skipped with a warning that says
 #    so, not with a backfill's message.
 source "$(dirname "$0")/../lib.sh"
-export CAIRN_SECRET_CLIENT_SECRET=s
-python3 tests/data/backfill/cost_query_har.py day 2027-03-01 2027-03-10 "$T/day.har"
-jq '.name = "cost-daily" | .window = "day"' jobs/azure-cost-query.json > "$T/daily.json"
-P=(--param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
-   --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e
-   --param scope=subscriptions/cfbbd179-59d2-4052-aa06-9270a38aa9d6
-   --state "$T/state" --out "$T/out" --replay "$T/day.har")
+cost_daily 2027-03-01 2027-03-10
 nightly() { # nightly DATE [ARGS]: the run at 02:30 UTC of DATE
   local d=$1; shift
   CAIRN_TEST_NOW=$(date -u -d "$d 02:30" +%s) "$CAIRN" run "$T/daily.json" "${P[@]}" "$@" 2>>"$T/log"

@@ -7,13 +7,7 @@
 # and nothing else: status shows every window as before, and the next
 # night resumes the failed one and loads its own.
 source "$(dirname "$0")/../lib.sh"
-export CAIRN_SECRET_CLIENT_SECRET=s
-python3 tests/data/backfill/cost_query_har.py day 2027-01-01 2027-02-10 "$T/day.har" --pages
-jq '.name = "cost-daily" | .window = "day"' jobs/azure-cost-query.json > "$T/daily.json"
-P=(--param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
-   --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e
-   --param scope=subscriptions/cfbbd179-59d2-4052-aa06-9270a38aa9d6
-   --state "$T/state" --out "$T/out" --metrics-dir "$T/metrics" --replay "$T/day.har")
+cost_daily 2027-01-01 2027-02-10 --pages
 DB="$T/state/cairn.db"
 run() { # run DATE-TIME [ARGS]
   local t=$1; shift
