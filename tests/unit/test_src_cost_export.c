@@ -174,6 +174,21 @@ static void fresh_dir(const char *dir)
   cr_assert_eq(system(cmd), 0);
 }
 
+/* STEM-map/p.csv, written by the test, as two export folders: itself
+ * (plain, read mapped) and STEM-gz/p.csv.gz (read decompressed), each with
+ * its manifest. */
+static void plain_and_gzip(const char *stem)
+{
+  char cmd[640], path[512];
+  snprintf(cmd, sizeof cmd, "gzip -nc %s-map/p.csv > %s-gz/p.csv.gz", stem,
+           stem);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(path, sizeof path, "%s-map/manifest.json", stem);
+  write_file(path, "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
+  snprintf(path, sizeof path, "%s-gz/manifest.json", stem);
+  write_file(path, "{\"blobs\":[{\"blobName\":\"p.csv.gz\"}]}");
+}
+
 /* A cost CSV of 'rows' records: account i % accounts, resource i. */
 static void write_rows(const char *path, int rows, int accounts)
 {
@@ -844,13 +859,7 @@ Test(src_cost_export, a_chunk_is_the_same_mapped_or_decompressed)
       fputs("\n", fp); /* a blank line */
   }
   fclose(fp);
-  snprintf(cmd, sizeof cmd, "gzip -nc %s-map/p.csv > %s-gz/p.csv.gz", TMP,
-           TMP);
-  cr_assert_eq(system(cmd), 0);
-  snprintf(path, sizeof path, "%s-map/manifest.json", TMP);
-  write_file(path, "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
-  snprintf(path, sizeof path, "%s-gz/manifest.json", TMP);
-  write_file(path, "{\"blobs\":[{\"blobName\":\"p.csv.gz\"}]}");
+  plain_and_gzip(TMP);
 
   for (size_t k = 0; k < sizeof bounds / sizeof *bounds; k++) {
     int n1, n2;
@@ -1439,13 +1448,7 @@ Test(src_cost_export, a_record_larger_than_the_bound_is_quarantined_not_held)
       fputs("\"\n", fp);
   }
   fclose(fp);
-  snprintf(cmd, sizeof cmd, "gzip -nc %s/p.csv > %s/p.csv.gz", dirs[0],
-           dirs[1]);
-  cr_assert_eq(system(cmd), 0);
-  write_file(BIG "-map/manifest.json",
-             "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
-  write_file(BIG "-gz/manifest.json",
-             "{\"blobs\":[{\"blobName\":\"p.csv.gz\"}]}");
+  plain_and_gzip(BIG);
 
   for (size_t k = 0; k < sizeof bounds / sizeof *bounds; k++) {
     int n[2];
@@ -1582,13 +1585,7 @@ Test(src_cost_export, a_last_record_one_byte_over_the_bound_is_too_large)
   for (size_t i = strlen(head); i < CAIRN_CSV_RECORD_MAX + 1; i++)
     fputc('x', fp);
   fclose(fp);
-  snprintf(cmd, sizeof cmd, "gzip -nc %s/p.csv > %s/p.csv.gz", dirs[0],
-           dirs[1]);
-  cr_assert_eq(system(cmd), 0);
-  write_file(EDGE "-map/manifest.json",
-             "{\"blobs\":[{\"blobName\":\"p.csv\"}]}");
-  write_file(EDGE "-gz/manifest.json",
-             "{\"blobs\":[{\"blobName\":\"p.csv.gz\"}]}");
+  plain_and_gzip(EDGE);
   for (int d = 0; d < 2; d++) {
     struct cairn_source_ctx ctx;
     json_t *cfg = json_pack("{s:s,s:s,s:i}", "type", "cost_export", "path",
