@@ -800,31 +800,6 @@ static int reread_chunk(cairn_source *src, long seq,
 /* ---- one window ------------------------------------------------------------------ */
 
 
-/* A new attempt takes window w over. The rejects of the attempt before
- * go when this one extracts what that one did again; they stay listed
- * when that one loaded the window and this one extracts only what changed
- * since (the job's committed incremental state: a delta link, a
- * watermark, an ETag), as the source does not send them again: a delta
- * job's rejected user would otherwise be gone from the DLQ after the next
- * night. A backfill, or a job without such state, extracts everything:
- * every reject the window had goes. */
-static int claim_window(struct run *r, const struct cairn_window *w,
-                        int loaded, cairn_err *err)
-{
-  enum cairn_claim claim = CAIRN_CLAIM_FULL;
-  int incremental = 0;
-  int rc = CAIRN_OK;
-
-  if (!r->o->from)
-    rc = cairn_state_kv_any(r->st, r->job->name, &incremental, err);
-  if (rc < 0)
-    return rc;
-  if (incremental)
-    claim = loaded ? CAIRN_CLAIM_KEEP : CAIRN_CLAIM_REDO;
-  return cairn_state_window_claim(r->st, r->job->name, w, r->attempt, claim,
-                                  err);
-}
-
 /* Refuse to resume a window a cairn from before an upgrade began under
  * another version of the contract: whatever the sinks (a bundle keeps no
  * version of its own), the window would end half in each. The SQLite
@@ -885,7 +860,9 @@ static int run_window(struct run *r, cairn_err *err)
       if (rc < 0)
         goto done;
     }
-    rc = claim_window(r, w, wrow.loaded, err);
+    rc = cairn_state_window_claim(r->st, job->name, w, r->attempt,
+                                  wrow.loaded ? CAIRN_CLAIM_KEEP
+                                              : CAIRN_CLAIM_REDO, err);
     if (rc < 0)
       goto done;
   }
@@ -1045,16 +1022,21 @@ static int run_window(struct run *r, cairn_err *err)
       if (rc == CAIRN_OK)
         rc = src->ops->extract(src, cursor, &page, err);
       r->ms_extract += cairn_clock_mono_ms() - t0;
+      if (seq == 1 && (rc == CAIRN_DONE || (rc == CAIRN_OK &&
+                                            !page.narrowed))) {
+        /* A full extraction (one the job's incremental state did not
+         * narrow, a backfill, a source without such state): the rejects
+         * earlier attempts kept for the window (CAIRN_CLAIM_KEEP) are met
+         * again or were mended. Before the chunk's checkpoint: a resume
+         * that extracts it again decides again. */
+        int drc = cairn_state_window_kept_drop(r->st, job->name, w, err);
+        if (drc < 0)
+          rc = drc;
+      }
       if (rc == CAIRN_DONE) {
         n_chunks = seq - 1;
         break;
       }
-      if (rc == CAIRN_OK && seq == 1 && !page.narrowed)
-        /* A full extraction: the rejects earlier attempts kept for the
-         * window (CAIRN_CLAIM_KEEP) are met again or were mended. Before
-         * the chunk's checkpoint: a resume that extracts it again decides
-         * again. */
-        rc = cairn_state_window_kept_drop(r->st, job->name, w, err);
       if (rc < 0)
         goto done;
       last = page.cursor_out == NULL;

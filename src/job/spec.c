@@ -1183,12 +1183,9 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
         char *full = cairn_strfmt("/transform%s", tptr ? tptr : "");
         diag_at(d, &f, full, 0, "%s", e.msg);
         free(full);
-      } else if (job->window_kind == CAIRN_WINDOW_NONE &&
-                 !opts->defer_input_check) {
-        check_header(job, t, &f, d);
       } else if (job->window_kind == CAIRN_WINDOW_NONE) {
         struct cairn_diag later = {0};
-        check_header(job, t, &f, &later);
+        check_header(job, t, &f, opts->defer_input_check ? &later : d);
         job->input_problem = later.text.data; /* NULL when it fits */
       }
       free(tptr);

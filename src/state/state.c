@@ -547,6 +547,14 @@ int cairn_state_loaded_before(cairn_state *st, const char *job,
                     before, 0, end, err);
 }
 
+int cairn_state_window_kept_drop(cairn_state *st, const char *job,
+                                 const struct cairn_window *w,
+                                 cairn_err *err)
+{
+  return exec_window(st, "DELETE FROM quarantine_kept WHERE job=?1 AND"
+                         " window=?2", job, w->key, err);
+}
+
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              enum cairn_claim claim, cairn_err *err)
@@ -555,27 +563,25 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
    * lists what the loaded data lacks, and a reject left from before would
    * hide a new one at the same position (INSERT OR IGNORE). Rejects the
    * source will not send again move aside first. */
-  static const char *const sql[] = {
-    "INSERT OR IGNORE INTO quarantine_kept(job, window, attempt, seq,"
-    " position, reasons, raw) SELECT q.job, q.window, w.attempt, q.seq,"
-    " q.position, q.reasons, q.raw FROM quarantine q JOIN windows w ON"
-    " w.job=q.job AND w.window=q.window WHERE q.job=?1 AND q.window=?2",
-    "DELETE FROM quarantine_kept WHERE job=?1 AND window=?2",
-    "DELETE FROM chunks WHERE job=?1 AND window=?2",
-    "DELETE FROM quarantine WHERE job=?1 AND window=?2",
-  };
   sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
-  for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++) {
-    if ((i == 0 && claim != CAIRN_CLAIM_KEEP) ||
-        (i == 1 && claim != CAIRN_CLAIM_FULL))
-      continue;
-    rc = exec_window(st, sql[i], job, w->key, err);
-    if (rc < 0)
-      goto fail;
-  }
+  if (claim == CAIRN_CLAIM_KEEP)
+    rc = exec_window(st, "INSERT OR IGNORE INTO quarantine_kept(job, window,"
+                         " attempt, seq, position, reasons, raw) SELECT"
+                         " q.job, q.window, w.attempt, q.seq, q.position,"
+                         " q.reasons, q.raw FROM quarantine q JOIN windows w"
+                         " ON w.job=q.job AND w.window=q.window WHERE"
+                         " q.job=?1 AND q.window=?2", job, w->key, err);
+  if (rc == CAIRN_OK)
+    rc = exec_window(st, "DELETE FROM chunks WHERE job=?1 AND window=?2",
+                     job, w->key, err);
+  if (rc == CAIRN_OK)
+    rc = exec_window(st, "DELETE FROM quarantine WHERE job=?1 AND"
+                         " window=?2", job, w->key, err);
+  if (rc < 0)
+    goto fail;
   rc = prep(st, "INSERT INTO windows(job, window, attempt, status, wstart,"
                 " wend) VALUES(?, ?, ?, 'open', ?, ?) ON CONFLICT(job, window)"
                 " DO UPDATE SET attempt=excluded.attempt, status='open',"
@@ -603,14 +609,6 @@ fail:
   sqlite3_finalize(s);
   rollback(st);
   return rc;
-}
-
-int cairn_state_window_kept_drop(cairn_state *st, const char *job,
-                                 const struct cairn_window *w,
-                                 cairn_err *err)
-{
-  return exec_window(st, "DELETE FROM quarantine_kept WHERE job=?1 AND"
-                         " window=?2", job, w->key, err);
 }
 
 int cairn_state_window_set_time(cairn_state *st, const char *job,
@@ -1454,16 +1452,6 @@ int cairn_state_quarantine_count(cairn_state *st, const char *job,
                              " quarantine_kept WHERE job=?1)"
                            : "SELECT count(*) FROM quarantine WHERE job=?1",
                    job, NULL, n, err);
-}
-
-int cairn_state_kv_any(cairn_state *st, const char *job, int *any,
-                       cairn_err *err)
-{
-  int64_t n = 0;
-  int rc = query_int(st, "SELECT EXISTS(SELECT 1 FROM kv WHERE job=?1)", job,
-                     NULL, &n, err);
-  *any = rc == CAIRN_OK && n;
-  return rc;
 }
 
 int cairn_state_first_reject(cairn_state *st, const char *job,

@@ -87,17 +87,15 @@ int cairn_state_loaded_before(cairn_state *st, const char *job,
                               const char *before, char **end, cairn_err *err);
 /* What becomes of the rejects of the attempt that owned the window. */
 enum cairn_claim {
-  /* The new attempt extracts again what the old one did (from the same
-   * incremental state): the old attempt's rejects go, it meets them again. */
+  /* That attempt did not load the window: the new one extracts again what
+   * it did (from the same incremental state) and meets them again. */
   CAIRN_CLAIM_REDO = 0,
-  /* The old attempt loaded the window and the new one extracts only what
-   * changed since (a delta link, a watermark, an ETag): the source does
-   * not send the old rejects again, so they stay listed (quarantine_kept,
-   * with the attempt they came from) until a full extraction. */
+  /* That attempt loaded the window: its rejects move aside
+   * (quarantine_kept, with the attempt they came from), as a new one that
+   * extracts only what changed since (a delta link, a watermark, an ETag)
+   * does not meet them again. A full extraction drops them with its first
+   * chunk (cairn_state_window_kept_drop). */
   CAIRN_CLAIM_KEEP,
-  /* A full extraction (no incremental state, or a backfill): every reject
-   * the window had goes, those kept from earlier attempts too. */
-  CAIRN_CLAIM_FULL,
 };
 /* Give window w to attempt, status open, dropping the chunk rows the
  * window had and its rejects as `claim` says (the runner claims a window
@@ -106,14 +104,13 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              enum cairn_claim claim, cairn_err *err);
 /* Drop the rejects earlier attempts kept for window w (CAIRN_CLAIM_KEEP):
- * its extraction turned out to be a full one (cairn_page.narrowed 0). */
+ * its extraction turned out to be a full one (its first chunk's
+ * cairn_page.narrowed 0, or no chunk at all), which meets them again, or
+ * they were mended. */
 int cairn_state_window_kept_drop(cairn_state *st, const char *job,
                                  const struct cairn_window *w,
                                  cairn_err *err);
-/* Whether job has committed incremental state (kv): its next scheduled
- * extraction starts from it. */
-int cairn_state_kv_any(cairn_state *st, const char *job, int *any,
-                       cairn_err *err);
+
 int cairn_state_window_set_time(cairn_state *st, const char *job,
                                 const struct cairn_window *w,
                                 const char *logical_time, cairn_err *err);

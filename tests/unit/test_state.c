@@ -223,13 +223,7 @@ static void expect_dlq(const char *want)
 Test(state, claims_keep_the_rejects_an_incremental_source_will_not_resend)
 {
   cairn_err err = {0};
-  int any = 1;
-  cr_assert_eq(cairn_state_kv_any(st, "j", &any, &err), CAIRN_OK);
-  cr_assert_eq(any, 0);
-  cairn_state_kv_put(st, "j", "delta", "link", &err);
-  cairn_state_kv_any(st, "j", &any, &err);
-  cr_assert_eq(any, 1);
-  load_with_reject(1, CAIRN_CLAIM_FULL, "megan");
+  load_with_reject(1, CAIRN_CLAIM_REDO, "megan");
   expect_dlq("megan@0");
   /* The next delta round does not send her again: kept, with attempt 1. */
   load_with_reject(2, CAIRN_CLAIM_KEEP, "diego");
@@ -245,8 +239,11 @@ Test(state, claims_keep_the_rejects_an_incremental_source_will_not_resend)
   expect_dlq("megan@0");
   load_with_reject(6, CAIRN_CLAIM_KEEP, NULL);
   expect_dlq("megan@5");
-  /* A full extraction supersedes everything the window had. */
-  load_with_reject(7, CAIRN_CLAIM_FULL, NULL);
+  /* A full extraction supersedes everything the window had: its first
+   * chunk drops what was kept. */
+  cairn_state_window_claim(st, "j", &w1, 7, CAIRN_CLAIM_KEEP, &err);
+  expect_dlq("megan@5");
+  cr_assert_eq(cairn_state_window_kept_drop(st, "j", &w1, &err), CAIRN_OK);
   expect_dlq("");
 }
 
