@@ -174,6 +174,23 @@ static void fresh_dir(const char *dir)
   cr_assert_eq(system(cmd), 0);
 }
 
+/* STEM-map/p.csv opened for the test to write, its header written, in a
+ * new STEM-map beside a new STEM-gz (for plain_and_gzip). */
+static FILE *plain_csv(const char *stem)
+{
+  char path[512];
+  FILE *fp;
+  snprintf(path, sizeof path, "%s-map", stem);
+  fresh_dir(path);
+  snprintf(path, sizeof path, "%s-gz", stem);
+  fresh_dir(path);
+  snprintf(path, sizeof path, "%s-map/p.csv", stem);
+  fp = fopen(path, "w");
+  cr_assert_not_null(fp);
+  fputs("BillingAccountId,ResourceId,Tags\n", fp);
+  return fp;
+}
+
 /* STEM-map/p.csv, written by the test, as two export folders: itself
  * (plain, read mapped) and STEM-gz/p.csv.gz (read decompressed), each with
  * its manifest. */
@@ -837,12 +854,7 @@ Test(src_cost_export, a_chunk_is_the_same_mapped_or_decompressed)
   unsigned seed = 7;
   FILE *fp;
 
-  fresh_dir(TMP "-map");
-  fresh_dir(TMP "-gz");
-  snprintf(path, sizeof path, "%s-map/p.csv", TMP);
-  fp = fopen(path, "w");
-  cr_assert_not_null(fp);
-  fputs("BillingAccountId,ResourceId,Tags\n", fp);
+  fp = plain_csv(TMP);
   for (int i = 0; i < ROWS; i++) {
     seed = seed * 1103515245u + 12345u;
     fprintf(fp, "acct-%d,/r/%.*s%d,", i % 3, (int)(seed >> 20) % 300,
@@ -1433,11 +1445,7 @@ Test(src_cost_export, a_record_larger_than_the_bound_is_quarantined_not_held)
   char *b[2][MAXC], *c[2][MAXC];
   FILE *fp;
 
-  fresh_dir(dirs[0]);
-  fresh_dir(dirs[1]);
-  fp = fopen(BIG "-map/p.csv", "w");
-  cr_assert_not_null(fp);
-  fputs("BillingAccountId,ResourceId,Tags\n", fp);
+  fp = plain_csv(BIG);
   for (int part = 0; part < 3; part++) {
     for (int i = 0; i < ROWS; i++)
       fprintf(fp, "acct-%d,/r/%d,\"{\"\"k\"\":\"\"v\"\"}\"\n", part, i);
@@ -1575,11 +1583,7 @@ Test(src_cost_export, a_last_record_one_byte_over_the_bound_is_too_large)
   char cmd[640];
   FILE *fp;
 
-  fresh_dir(dirs[0]);
-  fresh_dir(dirs[1]);
-  fp = fopen(EDGE "-map/p.csv", "w");
-  cr_assert_not_null(fp);
-  fputs("BillingAccountId,ResourceId,Tags\n", fp);
+  fp = plain_csv(EDGE);
   fputs("acct-0,/r/0,x\n", fp);
   fputs(head, fp);
   for (size_t i = strlen(head); i < CAIRN_CSV_RECORD_MAX + 1; i++)
