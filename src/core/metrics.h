@@ -38,6 +38,9 @@ enum cairn_metric_type {
   CAIRN_METRIC_HISTOGRAM = 3,
 };
 
+/* The label lists below end with NULL; the compiler checks each call. */
+#define CAIRN_SENTINEL __attribute__((sentinel))
+
 /* Most labels one series may carry (job included). */
 #define CAIRN_METRICS_MAX_LABELS 8
 /* Most finite buckets a histogram may have (+Inf is implied). */
@@ -71,16 +74,16 @@ int cairn_metrics_define(cairn_metrics *m, const char *name, int type,
 
 /* Counter += v (v >= 0, else CAIRN_EUSAGE). Labels: name, value, ..., NULL. */
 int cairn_metrics_counter_add(cairn_metrics *m, const char *name, double v,
-                              ...);
+                              ...) CAIRN_SENTINEL;
 /* Gauge = v. */
 int cairn_metrics_gauge_set(cairn_metrics *m, const char *name, double v,
-                            ...);
+                            ...) CAIRN_SENTINEL;
 /* Gauge = max(gauge, v); an unset gauge becomes v. */
 int cairn_metrics_gauge_max(cairn_metrics *m, const char *name, double v,
-                            ...);
+                            ...) CAIRN_SENTINEL;
 /* Histogram observation. */
 int cairn_metrics_observe_in(cairn_metrics *m, const char *name, double v,
-                             ...);
+                             ...) CAIRN_SENTINEL;
 /* va_list forms of the three above; 'type' picks the operation:
  * COUNTER adds, GAUGE sets, HISTOGRAM observes. */
 int cairn_metrics_vupdate(cairn_metrics *m, int type, const char *name,
@@ -132,9 +135,9 @@ int cairn_metrics_write(const char *dir, const char *job, cairn_err *err);
 /* Counter add / gauge set / histogram observe on the global registry.
  * Labels: name, value, ..., NULL. Errors are ignored (metrics never fail
  * a run). */
-void cairn_metrics_add(const char *name, double v, ...);
-void cairn_metrics_set(const char *name, double v, ...);
-void cairn_metrics_observe(const char *name, double v, ...);
+void cairn_metrics_add(const char *name, double v, ...) CAIRN_SENTINEL;
+void cairn_metrics_set(const char *name, double v, ...) CAIRN_SENTINEL;
+void cairn_metrics_observe(const char *name, double v, ...) CAIRN_SENTINEL;
 
 /* One HTTP exchange: cairn_http_requests_total{code} += 1 and
  * cairn_http_request_duration_seconds observes 'seconds'. code is the
