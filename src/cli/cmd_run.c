@@ -32,9 +32,13 @@ static const char usage_text[] =
   "                  <state>/metrics)\n"
   "  --record HAR    record every HTTP exchange (credentials redacted)\n"
   "  --replay HAR    answer HTTP from a recording, no network\n"
-  "  --dry-run       validate and show the plan; nothing runs\n"
+  "  --dry-run       validate and show the plan; nothing runs, no server\n"
+  "                  is contacted, and no secret is needed: the missing\n"
+  "                  ones are listed, and the exit code is then 2\n"
   "  --keep-raw      keep spooled raw pages after a window is loaded\n"
   "  --json          print the end-of-run summary as one JSON object\n"
+  "\n"
+  "A job that lacks parameters or secrets is refused naming all of them.\n"
   "\n"
   "Exit codes: 0 done; 2 usage, invalid job or already running (nothing\n"
   "ran), or a job error found once the run started (a source query the\n"
@@ -118,12 +122,18 @@ int cairn_cmd_run(int argc, char **argv)
   ro.out_dir = cairn_cli_out_dir(out);
   jo.params = params;
   jo.defer_input_check = !ro.dry_run;
+  jo.list_missing_secrets = ro.dry_run;
   rc = cairn_job_load(argv[optind], &jo, &job, &diag, &err);
   if (rc < 0) {
     const char *why = diag.text.data ? diag.text.data : err.msg;
     fputs(why, stderr);
     if (ro.json) {
-      char *msg = cairn_xstrndup(why, strcspn(why, "\n"));
+      /* the first problem, and how many more there are */
+      char *msg = diag.n > 1 ? cairn_strfmt("%.*s (and %d more problem%s "
+                                            "on stderr)",
+                                            (int)strcspn(why, "\n"), why,
+                                            diag.n - 1, diag.n > 2 ? "s" : "")
+                             : cairn_xstrndup(why, strcspn(why, "\n"));
       cairn_runner_print_short(&ro, NULL, "invalid", CAIRN_EXIT_USAGE, msg);
       free(msg);
     }

@@ -46,7 +46,7 @@ int cairn_cmd_validate(int argc, char **argv)
   params[n_params] = NULL;
   for (int i = 1; i < argc; i++) {
     struct cairn_diag d = {0};
-    struct cairn_job_opts jo = { params, NULL, NULL, 1, 0 };
+    struct cairn_job_opts jo = { params, NULL, NULL, 1, 0, 0 };
     cairn_err err = {0};
     int rc;
     if (strcmp(argv[i], "--param") == 0) {

@@ -1358,7 +1358,9 @@ void cairn_runner_print_short(const struct cairn_run_opts *o,
     printf("%s\n", s);
     free(s);
     json_decref(j);
-  } else if (text && exit_code == CAIRN_EXIT_OK) {
+  } else if (text && (exit_code == CAIRN_EXIT_OK ||
+                      strcmp(status, "dry_run") == 0 ||
+                      strcmp(status, "disabled") == 0)) {
     printf("%s: %s\n", job, text);
   }
 }
@@ -1525,6 +1527,24 @@ static size_t preview_catch_up(const struct cairn_job *job,
   return k;
 }
 
+/* A dry run's secrets that a real run would stop without (the job's load
+ * listed them; they are on stderr, one line each): said after the
+ * preview in b. The exit code is 2 when there is one, as a real run's
+ * would be, so that a script can gate on the preview; else 0. */
+static int dry_run_missing(const struct cairn_job *job, struct cairn_buf *b)
+{
+  size_t i;
+  json_t *v;
+
+  if (!json_array_size(job->missing_names))
+    return CAIRN_EXIT_OK;
+  cairn_buf_puts(b, " A real run would stop (exit 2): ");
+  json_array_foreach(job->missing_names, i, v)
+    cairn_buf_printf(b, "%s%s", i ? "; " : "", json_string_value(v));
+  cairn_buf_puts(b, ".");
+  return CAIRN_EXIT_USAGE;
+}
+
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
 {
   struct run r = {0};
@@ -1543,12 +1563,17 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
 
   r.job = job;
   r.o = o;
+  if (o->dry_run && job->missing_secrets)
+    fputs(job->missing_secrets, stderr);
   if (!job->enabled || disabled_by_env(job->name)) {
+    struct cairn_buf b = {0};
     cairn_info("job %s is disabled (%s); nothing to do", job->name,
                job->enabled ? "CAIRN_DISABLE" : "\"enabled\": false");
-    cairn_runner_print_short(o, job->name, "disabled", CAIRN_EXIT_OK,
-                "disabled, nothing run.");
-    return CAIRN_EXIT_OK;
+    cairn_buf_puts(&b, "disabled, nothing run.");
+    exit_code = dry_run_missing(job, &b);
+    cairn_runner_print_short(o, job->name, "disabled", exit_code, b.data);
+    cairn_buf_free(&b);
+    return exit_code;
   }
   rc = cairn_windows_plan(job->window_kind, o->from, o->to, &windows,
                           &n_windows, &err);
@@ -1576,10 +1601,11 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_buf_printf(&b, " %s(%s)", job->sinks[i].name,
                        job->sinks[i].ops->name);
     cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
-    cairn_runner_print_short(o, job->name, "dry_run", CAIRN_EXIT_OK, b.data);
+    exit_code = dry_run_missing(job, &b);
+    cairn_runner_print_short(o, job->name, "dry_run", exit_code, b.data);
     cairn_buf_free(&b);
     free(windows);
-    return CAIRN_EXIT_OK;
+    return exit_code;
   }
 
   rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);

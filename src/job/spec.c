@@ -15,10 +15,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef CAIRN_DATADIR
@@ -204,12 +206,28 @@ static json_t *load_schema(const char *dir, const char *file,
 /* Defaults may nest (${param:a:-${param:b:-x}}) this many levels deep. */
 #define CAIRN_VAR_DEPTH_MAX 16
 
+/* A parameter, environment variable or secret the job lacks: said once,
+ * at its first reference, with where else the job uses it, after the
+ * whole job was read, so that one refusal names all there are. */
+struct lack {
+  char            *key;     /* "param:NAME", "env:NAME", "secret:NAME" */
+  char            *ptr;     /* the first reference */
+  char            *last;    /* the latest one */
+  char            *msg;
+  char            *listed;  /* a dry run's secret: NULL, or what it lists
+                               ("secret NAME is not set") */
+  struct cairn_buf also;    /* "line:col, ..." of the later references */
+};
+
 struct xctx {
   json_t               *params;   /* {"K": "V"} from --param */
   json_t               *used;     /* params used, for the run record */
   json_t               *secrets;  /* {"NAME": value} */
   int                   has_window;
   int                   secrets_optional; /* validate: check, don't run */
+  int                   list_secrets; /* run --dry-run: list, don't fail */
+  struct lack          *lacks;
+  size_t                n_lacks, n_unlisted;
   const json_t         *declared;  /* the job's "params" declarations */
   struct cairn_diag    *d;
   const struct src_file *f;
@@ -230,51 +248,176 @@ static int secret_name_ok(const char *name)
          strcmp(name, "..") != 0;
 }
 
-/* The secret's value (new string), or NULL when it is not set. A file
- * $CREDENTIALS_DIRECTORY/NAME that is there but cannot be read (a
- * directory this user may not enter, a file of another owner) is not
- * "not set": err (may be NULL) then says why. */
-static char *read_secret(const char *name, cairn_err *err)
+/* The secret NAME: $CAIRN_SECRET_<NAME>, else the file
+ * $CREDENTIALS_DIRECTORY/NAME (trailing newlines removed). 1 when it is
+ * set, with its value in *value (new string); value NULL looks for it
+ * without reading it (the file is opened, to see that it can be, and
+ * closed). 0 when it is not set. -1 when the file is there but cannot be
+ * read (a directory this user may not enter, a file of another owner, a
+ * directory of that name): err (may be NULL) says why. */
+static int find_secret(const char *name, char **value, cairn_err *err)
 {
-  char *envname;
-  const char *v;
   const char *dir = getenv("CREDENTIALS_DIRECTORY");
-  char *out = NULL;
+  struct cairn_buf b = {0};
+  cairn_err rerr = {0};
+  char *envname, *path;
+  const char *v;
+  int cause = 0;
 
+  if (value)
+    *value = NULL;
   if (!secret_name_ok(name))
-    return NULL;
+    return 0;
   envname = cairn_strfmt("CAIRN_SECRET_%s", name);
   v = getenv(envname);
   free(envname);
-  if (v)
-    return cairn_xstrdup(v);
-  if (dir && *dir) {
-    char *path = cairn_path_join(dir, name);
-    struct cairn_buf b = {0};
-    cairn_err rerr = {0};
+  if (v) {
+    if (value)
+      *value = cairn_xstrdup(v);
+    return 1;
+  }
+  if (!dir || !*dir)
+    return 0;
+  path = cairn_path_join(dir, name);
+  if (value) {
     if (cairn_fs_read_all(path, &b, &rerr) == 0) {
       while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
         b.data[--b.len] = '\0';
-      out = cairn_buf_take(&b);
-    } else if (rerr.cause != ENOENT) {
+      *value = cairn_buf_take(&b);
+    } else {
       /* rerr.msg names the path already, after "read " when the open
        * worked but the read did not (a directory): said once. */
-      CAIRN_RAISE(err, CAIRN_EIO, rerr.cause, "secret \"%s\": cannot read "
-                  "%s: %s", name, path,
-                  rerr.cause ? strerror(rerr.cause) : rerr.msg);
+      cause = rerr.cause ? rerr.cause : EIO;
     }
-    cairn_buf_free(&b);
-    free(path);
+  } else {
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    cause = fd < 0                ? errno
+            : fstat(fd, &st) < 0  ? errno
+            : S_ISDIR(st.st_mode) ? EISDIR
+                                  : 0;
+    if (fd >= 0)
+      close(fd);
   }
-  return out;
+  if (cause && cause != ENOENT)
+    CAIRN_RAISE(err, CAIRN_EIO, cause, "secret \"%s\": cannot read %s: %s",
+                name, path, rerr.code && !rerr.cause ? rerr.msg
+                                                     : strerror(cause));
+  cairn_buf_free(&b);
+  free(path);
+  return !cause ? 1 : cause == ENOENT ? 0 : -1;
 }
 
-static int read_secret_exists(const char *name)
+static void lack_at(struct xctx *x, const char *ptr, const char *kind,
+                    const char *name, char *listed, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* The job lacks kind:name, referenced at ptr; fmt says so. listed
+ * (taken): NULL, or, for a dry run, what it lists instead of refusing. A
+ * later reference of the same one adds its position to the first's. */
+static void lack_at(struct xctx *x, const char *ptr, const char *kind,
+                    const char *name, char *listed, const char *fmt, ...)
 {
-  char *v = read_secret(name, NULL);
-  int ok = v != NULL;
-  free(v);
-  return ok;
+  char *key = cairn_strfmt("%s:%s", kind, name);
+  struct lack *l = NULL;
+  va_list ap;
+
+  for (size_t i = 0; i < x->n_lacks && !l; i++)
+    if (strcmp(x->lacks[i].key, key) == 0)
+      l = &x->lacks[i];
+  if (l) {
+    int line = 1, col = 1;
+    if (strcmp(ptr, l->last) != 0) {
+      if (x->f->text.data)
+        cairn_json_locate(x->f->text.data, ptr, 0, &line, &col);
+      cairn_buf_printf(&l->also, "%s%d:%d", l->also.len ? ", " : "", line,
+                       col);
+      free(l->last);
+      l->last = cairn_xstrdup(ptr);
+    }
+    free(key);
+    free(listed);
+    return;
+  }
+  x->lacks = cairn_xrealloc(x->lacks, (x->n_lacks + 1) * sizeof *x->lacks);
+  l = &x->lacks[x->n_lacks++];
+  memset(l, 0, sizeof *l);
+  l->key = key;
+  l->ptr = cairn_xstrdup(ptr);
+  l->last = cairn_xstrdup(ptr);
+  va_start(ap, fmt);
+  l->msg = cairn_vstrfmt(fmt, ap);
+  va_end(ap);
+  l->listed = listed;
+  x->n_unlisted += !listed;
+}
+
+/* The job lacks the secret name at ptr: it is not set (e NULL), or it is
+ * there but cannot be read (e says why). sink: NULL, or the sink that
+ * cannot open without it. A dry run lists it: the run would stop. */
+static void lack_secret(struct xctx *x, const char *ptr, const char *name,
+                        const cairn_err *e, const char *sink)
+{
+  char *what = e                 ? cairn_xstrdup(e->msg)
+               : x->list_secrets ? cairn_strfmt("secret \"%s\" is not set",
+                                                name)
+                                 : cairn_strfmt("undefined secret \"%s\"",
+                                                name);
+  char *how = e ? cairn_xstrdup("it must be readable by the user cairn "
+                                "runs as")
+                : cairn_strfmt("set CAIRN_SECRET_%s or put it in "
+                               "$CREDENTIALS_DIRECTORY/%s", name, name);
+  char *listed = x->list_secrets
+                     ? cairn_strfmt("secret %s %s", name,
+                                    e ? "cannot be read" : "is not set")
+                     : NULL;
+
+  lack_at(x, ptr, "secret", name, listed, "%s%s (%s%s%s%s)", what,
+          listed ? ": a real run would stop here (exit 2)" : "",
+          sink ? "sink \"" : "", sink ? sink : "",
+          sink ? "\" needs it; " : "", how);
+  free(what);
+  free(how);
+}
+
+/* validate checks a job where it does not run: a secret it lacks (as
+ * lack_secret) is noted on stderr, not a problem. */
+static void note_secret(const struct xctx *x, const char *ptr,
+                        const char *name, const cairn_err *e,
+                        const char *sink)
+{
+  if (e)
+    fprintf(stderr, "%s: note: %s: %s", x->f->path, ptr, e->msg);
+  else
+    fprintf(stderr, "%s: note: %s: secret \"%s\" is not set here "
+            "(CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)", x->f->path,
+            ptr, name, name, name);
+  fprintf(stderr, "%s%s%s\n", sink ? " (sink \"" : "", sink ? sink : "",
+          sink ? "\" needs it)" : "");
+}
+
+/* Say each lack once, with where else the job uses it: a problem in d,
+ * or a dry run's listed secret, a line of listed and an entry of names. */
+static void lacks_flush(struct xctx *x, struct cairn_diag *d,
+                        struct cairn_diag *listed, json_t *names)
+{
+  for (size_t i = 0; i < x->n_lacks; i++) {
+    struct lack *l = &x->lacks[i];
+    diag_at(l->listed ? listed : d, x->f, l->ptr, 0, "%s%s%s%s", l->msg,
+            l->also.len ? " (also used at " : "",
+            l->also.len ? l->also.data : "", l->also.len ? ")" : "");
+    if (l->listed)
+      json_array_append_new(names, json_string(l->listed));
+    free(l->key);
+    free(l->ptr);
+    free(l->last);
+    free(l->msg);
+    free(l->listed);
+    cairn_buf_free(&l->also);
+  }
+  free(x->lacks);
+  x->lacks = NULL;
+  x->n_lacks = x->n_unlisted = 0;
 }
 
 /* The '}' closing the "${" at open, skipping nested ${...}, before end;
@@ -459,7 +602,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
   int shown = rlen > 200 ? 200 : (int)rlen;
   char *kind = NULL, *name = NULL, *dflt = NULL, *owned = NULL;
   cairn_err serr = {0};
-  int rc = -1;
+  int rc = -1, found;
 
   if (window_ref(rs, rlen) >= 0) {
     if (!x->has_window) {
@@ -521,8 +664,8 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
     } else if (decl) {
       const char *ex = json_string_value(json_object_get(decl, "example"));
       if (!x->secrets_optional) {
-        diag_at(x->d, x->f, ptr, 0, "parameter \"%s\" is required: %s "
-                "(pass --param %s=VALUE%s%s)", name,
+        lack_at(x, ptr, "param", name, NULL, "parameter \"%s\" is required: "
+                "%s (pass --param %s=VALUE%s%s)", name,
                 json_string_value(json_object_get(decl, "description")),
                 name, ex ? ", e.g. " : "", ex ? ex : "");
         goto done;
@@ -532,8 +675,8 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
       put_value(x, out, ex ? ex : "", ex ? strlen(ex) : 0);
       json_object_set_new(x->used, name, json_string(ex ? ex : ""));
     } else {
-      diag_at(x->d, x->f, ptr, 0, "undefined parameter \"%s\" (pass --param "
-              "%s=VALUE)", name, name);
+      lack_at(x, ptr, "param", name, NULL, "undefined parameter \"%s\" (pass "
+              "--param %s=VALUE)", name, name);
       goto done;
     }
   } else if (strcmp(kind, "env") == 0) {
@@ -546,8 +689,8 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
         goto done;
       cairn_buf_puts(out, dflt);
     } else {
-      diag_at(x->d, x->f, ptr, 0, "undefined environment variable \"%s\"",
-              name);
+      lack_at(x, ptr, "env", name, NULL, "undefined environment variable "
+              "\"%s\"", name);
       goto done;
     }
   } else if (strcmp(kind, "secret") == 0) {
@@ -556,38 +699,35 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
               "(no '/', not \".\" or \"..\", not empty)", name);
       goto done;
     }
-    owned = read_secret(name, &serr);
-    if (!owned && serr.code && !x->secrets_optional) {
-      diag_at(x->d, x->f, ptr, 0, "%s (it must be readable by the user "
-              "cairn runs as)", serr.msg);
-      goto done;
+    found = find_secret(name, &owned, &serr);
+    if (found < 0 && !x->secrets_optional) {
+      lack_secret(x, ptr, name, &serr, NULL);
+      if (!x->list_secrets)
+        goto done;
     }
-    if (!owned && ds && !serr.code) {
+    if (!found && ds) {
       dflt = expand_default(x, ds, close, whole, ptr, depth);
       if (!dflt)
         goto done;
       owned = plain_of(x, dflt);
     }
     if (!owned && x->secrets_optional) {
-      /* Checking a job where it does not run: note it, and go on with a
-       * stand-in that passes format checks (64 hex digits). */
-      if (serr.code)
-        fprintf(stderr, "%s: note: %s: %s\n", x->f->path, ptr, serr.msg);
-      else
-        fprintf(stderr, "%s: note: %s: secret \"%s\" is not set here "
-                "(CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)\n",
-                x->f->path, ptr, name, name, name);
-      owned = cairn_strfmt("%064d", 0);
+      note_secret(x, ptr, name, serr.code ? &serr : NULL, NULL);
+    } else if (!owned) {
+      if (!found)
+        lack_secret(x, ptr, name, NULL, NULL);
+      if (!x->list_secrets)
+        goto done;
     }
     if (!owned) {
-      diag_at(x->d, x->f, ptr, 0, "undefined secret \"%s\" (set "
-              "CAIRN_SECRET_%s or put it in $CREDENTIALS_DIRECTORY/%s)",
-              name, name, name);
-      goto done;
+      /* validate, or a dry run: go on with a stand-in that passes format
+       * checks (64 hex digits), never taken for the secret. */
+      owned = cairn_strfmt("%064d", 0);
+    } else {
+      cairn_log_add_secret(owned);
+      if (found > 0 || !x->secrets_optional)
+        json_object_set_new(x->secrets, name, json_string(owned));
     }
-    cairn_log_add_secret(owned);
-    if (!x->secrets_optional || read_secret_exists(name))
-      json_object_set_new(x->secrets, name, json_string(owned));
     x->n_secret++;
     if (dflt && x->map_templ) /* its values are escaped already */
       cairn_buf_puts(out, dflt);
@@ -608,12 +748,14 @@ done:
 }
 
 /* Expand [s, end) of the string whole into out: 0, or -1 after a
- * diagnostic. */
+ * diagnostic. A reference that fails does not stop the references after
+ * it from being looked at: a refusal names every one the job lacks. */
 static int expand_span(struct xctx *x, const char *s, const char *end,
                        const char *whole, const char *ptr, int depth,
                        struct cairn_buf *out)
 {
   const char *p = s;
+  int rc = 0;
 
   while (p < end) {
     const char *open = find_in(p, end, "${"), *close;
@@ -628,10 +770,10 @@ static int expand_span(struct xctx *x, const char *s, const char *end,
       return -1;
     }
     if (expand_ref(x, open, close, whole, ptr, depth, out) != 0)
-      return -1;
+      rc = -1;
     p = close + 1;
   }
-  return 0;
+  return rc;
 }
 
 /* Expand one string. Returns a new string, or NULL after a diagnostic. In
@@ -728,8 +870,7 @@ const char *cairn_job_secret(void *ud, const char *name)
   char *fresh;
   if (v)
     return v;
-  fresh = read_secret(name, &err);
-  if (!fresh) {
+  if (find_secret(name, &fresh, &err) <= 0) {
     if (err.code)
       cairn_warn("%s", err.msg);
     return NULL;
@@ -914,6 +1055,40 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
   return bad;
 }
 
+/* The secrets the job's sinks cannot open without (a bundle sink's signing
+ * key under require_signature). A run looks for them when it opens its
+ * sinks, after it took the lock; here they are only looked for, never
+ * read: a dry run lists those missing, validate notes them, and a load
+ * refused anyway (failing) names them with the rest. Sinks not resolved
+ * yet (the variables failed) are resolved for this alone. */
+static void sink_lacks(struct cairn_job *job, const struct src_file *f,
+                       const struct cairn_job_opts *opts, json_t *schema,
+                       struct xctx *x, int failing)
+{
+  if (!job->sinks) {
+    struct cairn_diag quiet = {0};
+    resolve_sinks(job, f, opts, schema, &quiet);
+    cairn_diag_free(&quiet);
+  }
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    const struct cairn_job_sink *js = &job->sinks[i];
+    const char *name = js->cfg && js->ops && js->ops->required_secret
+                           ? js->ops->required_secret(js->cfg)
+                           : NULL;
+    cairn_err e = {0};
+    char ptr[32];
+    int found = name ? find_secret(name, NULL, &e) : 1;
+
+    snprintf(ptr, sizeof ptr, "/sinks/%zu", i);
+    if (found > 0)
+      continue;
+    if (x->secrets_optional)
+      note_secret(x, ptr, name, found ? &e : NULL, js->name);
+    else if (x->list_secrets || failing)
+      lack_secret(x, ptr, name, found ? &e : NULL, js->name);
+  }
+}
+
 /* ---- job -------------------------------------------------------------------- */
 
 void cairn_job_free(struct cairn_job *job)
@@ -934,6 +1109,8 @@ void cairn_job_free(struct cairn_job *job)
   json_decref(job->secrets);
   free(job->schemas_dir);
   free(job->input_problem);
+  free(job->missing_secrets);
+  json_decref(job->missing_names);
   free(job);
 }
 
@@ -1136,12 +1313,13 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
   x.secrets = job->secrets;
   x.has_window = job->window_kind != CAIRN_WINDOW_NONE;
   x.secrets_optional = opts->secrets_optional;
+  x.list_secrets = opts->list_missing_secrets && !opts->secrets_optional;
   x.declared = json_object_get(f.doc, "params");
   x.d = d;
   x.f = &f;
   job->doc = json_deep_copy(f.doc);
   if (expand_tree(&x, job->doc, &ptr) != 0 || d->n > n_before)
-    goto done;
+    goto lacks;
   job->name = cairn_xstrdup(json_string_value(json_object_get(job->doc,
                                                               "name")));
   job->connector_version = cairn_xstrdup(
@@ -1191,6 +1369,19 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
       free(tptr);
       cairn_transform_free(t);
     }
+  }
+lacks:
+  sink_lacks(job, &f, opts, sink_schema, &x, d->n > n_before || x.n_unlisted);
+  {
+    struct cairn_diag listed = {0};
+    job->missing_names = json_array();
+    lacks_flush(&x, d, &listed, job->missing_names);
+    if (d->n > n_before && listed.n) { /* refused anyway: said with the rest */
+      cairn_buf_puts(&d->text, listed.text.data);
+      d->n += listed.n;
+      cairn_diag_free(&listed);
+    }
+    job->missing_secrets = listed.text.data; /* NULL when none */
   }
 done:
   json_decref(x.params);

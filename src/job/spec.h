@@ -7,8 +7,9 @@
  * the job's per-sink overrides. Variables -- ${param:N}, ${param:N:-dflt},
  * ${env:N}, ${secret:N} -- are expanded once, after validation (a default
  * only when its variable is unset); a reference to something undefined is
- * an error. ${window.start|end|last} may only appear under "source" and is
- * expanded per window (cairn_expand_window). Every
+ * an error, each one said once (at its first use, with its others) and
+ * all in one refusal. ${window.start|end|last} may only appear under
+ * "source" and is expanded per window (cairn_expand_window). Every
  * problem is reported as "file:line:col: /json/pointer: message" through
  * the diagnostics list, and nothing runs. Secret values are registered with
  * the logger so no log line shows them. */
@@ -51,6 +52,11 @@ struct cairn_job {
                                   misfit with the input's header, one
                                   "file:line:col: message" per line (owned);
                                   the runner refuses the run with it */
+  char   *missing_secrets;     /* list_missing_secrets: NULL, or one
+                                  "file:line:col: message" line per secret
+                                  a real run would stop without (owned) */
+  json_t *missing_names;       /* the same, one "secret NAME is not set"
+                                  (or "... cannot be read") each (owned) */
 };
 
 /* Where to find things, and the --param values. All borrowed. */
@@ -65,6 +71,14 @@ struct cairn_job_opts {
                                     but goes into job->input_problem, for
                                     the runner to refuse the run after it
                                     took the lock (the metrics see it) */
+  int         list_missing_secrets; /* run --dry-run: a secret that is not
+                                    set or cannot be read does not fail the
+                                    load but is listed in
+                                    job->missing_secrets, a stand-in in its
+                                    place; so is a secret a sink cannot
+                                    open without, which is looked for, not
+                                    read. A load that fails for another
+                                    reason lists them with its problems */
 };
 
 /* Diagnostics collected while loading: one "file:line:col: msg" per line. */

@@ -71,6 +71,11 @@ typedef struct cairn_sink_ops {
    * ok. */
   int  (*outputs)(cairn_sink *s, const struct cairn_window *w, json_t *out,
                   cairn_err *err);
+  /* The secret the sink cannot open without under cfg (a bundle sink's
+   * signing key when require_signature is set), or NULL; NULL ok. Asked
+   * when the job loads, without opening the sink: a dry run names it, and
+   * a refused job names it with the other secrets it lacks. */
+  const char *(*required_secret)(const json_t *cfg);
 } cairn_sink_ops;
 
 struct cairn_sink {                 /* embedded first by each implementation */

@@ -176,6 +176,13 @@ static int bundle_check(const json_t *cfg, const char **ptr_out,
   return parse_cfg(cfg, &c, ptr_out, err);
 }
 
+static const char *bundle_required_secret(const json_t *cfg)
+{
+  return json_is_true(json_object_get(cfg, "require_signature"))
+             ? SIGNING_SECRET
+             : NULL;
+}
+
 /* Job names and window keys become file names: keep them boring. */
 static int safe_name(const char *s, size_t max)
 {
@@ -1567,4 +1574,5 @@ const cairn_sink_ops cairn_sink_bundle_ops = {
   .finish_window = bundle_finish,
   .reset_window  = bundle_reset,
   .close         = bundle_close,
+  .required_secret = bundle_required_secret,
 };

@@ -35,6 +35,44 @@ expect_eq "$(sqlite3 "$T/n2/warehouse.db" 'SELECT count(*) FROM cost_record')" 1
 set +e; err=$("$CAIRN" run "$N" --state "$T/n3" --out "$T/n3" --param dir=tests/data/csv 2>&1 >/dev/null); set -e
 [[ "$err" == *"tests/data/csv/cost.csv: no such file"* ]] || fail "nested default not expanded: $err"
 
+# A job that lacks a parameter and secrets is refused naming every one at
+# once, each on a line of its own with its place in the job and how to
+# provide it, and once however often the job uses it: a secret in the
+# same string as the parameter, a secret file that cannot be read, and the
+# signing key a sink cannot open without (alone, a run finds that one only
+# once it took the lock). Given the parameter, every secret is named yet.
+mkdir -p "$T/creds/NOPE_ROWS"
+jq '.name = "lacks"
+  | .source.path = "${param:input}${secret:NOPE_SUFFIX}"
+  | .source.chunk_rows = "${secret:NOPE_ROWS}"
+  | .transform.fields.billingAccountId = {fn: [{const: "${param:input}"}]}
+  | .sinks = ["warehouse", {name: "evidence", require_signature: true}]' "$J" >"$T/lacks.json"
+lacks() {  # ARGS...: run the job; sets rc, err (stderr, positions cut)
+  set +e
+  err=$(CAIRN_SINKS=sinks CREDENTIALS_DIRECTORY="$T/creds" "$CAIRN" run "$T/lacks.json" \
+    --state "$T/l" --out "$T/l" --metrics-dir "$T/l" "$@" 2>&1 >/dev/null)
+  rc=$?
+  set -e
+  while IFS= read -r l; do
+    [[ "$l" == "$T/lacks.json:"[0-9]*:[0-9]*": /"* ]] || fail "not file:line:col: [$l]"
+  done <<<"$err"
+  err=$(sed -E "s|^$T/lacks.json:[0-9]+:[0-9]+: ||; s/\(also used at [0-9]+:[0-9]+\)/(also used at L:C)/" <<<"$err")
+}
+lacks
+expect_eq "$rc" 2 "a job lacking a parameter and secrets"
+expect_eq "$err" '/source/path: parameter "input" is required: the FOCUS CSV to load (pass --param input=VALUE, e.g. fixtures/demo/cost.csv) (also used at L:C)
+/source/path: undefined secret "NOPE_SUFFIX" (set CAIRN_SECRET_NOPE_SUFFIX or put it in $CREDENTIALS_DIRECTORY/NOPE_SUFFIX)
+/source/chunk_rows: secret "NOPE_ROWS": cannot read '"$T"'/creds/NOPE_ROWS: Is a directory (it must be readable by the user cairn runs as)
+/sinks/1: undefined secret "EVIDENCE_SIGNING_KEY" (sink "evidence" needs it; set CAIRN_SECRET_EVIDENCE_SIGNING_KEY or put it in $CREDENTIALS_DIRECTORY/EVIDENCE_SIGNING_KEY)' \
+  "every parameter and secret the job lacks"
+lacks --param input=tests/data/csv/cost10.csv
+expect_eq "$rc" 2 "a job lacking secrets"
+expect_eq "$(cut -d: -f1 <<<"$err" | tr '\n' ' ')" "/source/path /source/chunk_rows /sinks/1 " "every secret the job lacks"
+[ ! -e "$T/l" ] || fail "a refused job touched state, output or metrics"
+# --json: the first problem, and how many more stderr has.
+set +e; js=$(CAIRN_SINKS=sinks "$CAIRN" run "$T/lacks.json" --json --state "$T/l" 2>/dev/null); set -e
+[[ "$(jq -r .message <<<"$js")" == *'parameter "input" is required: '*' (and 3 more problems on stderr)' ]] || fail "--json: $js"
+
 # A default is expanded only when its variable is unset: the default's
 # undefined secret does not matter when --param input is given. A default
 # that read a secret is recorded as *** in the runs table.
