@@ -2,9 +2,11 @@
 /* cmd_validate.c -- `cairn validate FILE...`: job and sink files. */
 #include "cli/cli.h"
 #include "core/jsonx.h"
+#include "core/mem.h"
 #include "job/spec.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage_text[] =
@@ -31,7 +33,7 @@ static int is_sink_file(const char *path)
 
 int cairn_cmd_validate(int argc, char **argv)
 {
-  const char *params[64];
+  const char **params;
   size_t n_params = 0;
   int bad = 0, files = 0;
 
@@ -39,11 +41,10 @@ int cairn_cmd_validate(int argc, char **argv)
     fputs(usage_text, stdout);
     return 0;
   }
+  params = cairn_xcalloc((size_t)argc + 1, sizeof *params);
   for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--param") == 0 && i + 1 < argc &&
-        n_params < 63)
+    if (strcmp(argv[i], "--param") == 0 && i + 1 < argc)
       params[n_params++] = argv[++i];
-  params[n_params] = NULL;
   for (int i = 1; i < argc; i++) {
     struct cairn_diag d = {0};
     struct cairn_job_opts jo = { params, NULL, NULL, 1, 0, 0 };
@@ -69,6 +70,7 @@ int cairn_cmd_validate(int argc, char **argv)
     }
     cairn_diag_free(&d);
   }
+  free(params);
   if (!files) {
     fputs(usage_text, stderr);
     return 2;

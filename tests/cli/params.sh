@@ -18,6 +18,11 @@ for cmd in run validate; do
   [[ "$err" == *'--param inptu: the job has no parameter "inptu" (it has: '*input* ]] || fail "$cmd: unknown param: $err"
 done
 [ ! -e "$T/state" ] || fail "state touched by an unknown param"
+# validate reads every --param however many there are (it stopped at 63).
+many=(); for i in $(seq 70); do many+=(--param input=tests/data/csv/cost10.csv); done
+set +e; err=$("$CAIRN" validate "$J" "${many[@]}" --param inptu=x 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "validate with an unknown 71st param"
+[[ "$err" == *'--param inptu: the job has no parameter "inptu"'* ]] || fail "validate: 71st param: $err"
 # A bad value reported at the job's line names the --param it came from.
 set +e; err=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=0 2>&1 >/dev/null); rc=$?; set -e
 expect_eq "$rc" 2 "chunk_rows=0"
