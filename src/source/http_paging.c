@@ -273,7 +273,9 @@ static int rel_has_next(const char *v, size_t n)
   return 0;
 }
 
-char *cairn__hs_link_next(const char *field, const char *base)
+/* The target of the first link with relation "next", as written (new
+ * string), or NULL. */
+static char *link_next_target(const char *field)
 {
   const char *p = field;
 
@@ -337,17 +339,21 @@ char *cairn__hs_link_next(const char *field, const char *base)
       }
       cairn_buf_free(&qv);
     }
-    if (is_next) {
-      char *target = cairn_xstrndup(t0, (size_t)(t1 - t0));
-      char *abs = cairn__hs_url_resolve(base, target);
-      free(target);
-      return abs;
-    }
+    if (is_next)
+      return cairn_xstrndup(t0, (size_t)(t1 - t0));
     p = ows(p);
     if (*p && *p != ',')
       return NULL;
   }
   return NULL;
+}
+
+char *cairn__hs_link_next(const char *field, const char *base)
+{
+  char *target = link_next_target(field);
+  char *abs = target ? cairn__hs_url_resolve(base, target) : NULL;
+  free(target);
+  return abs;
 }
 
 char *cairn__hs_link_field(const struct cairn_http_resp *r)
@@ -422,20 +428,30 @@ int cairn__hs_paging_next(const struct cairn__hs_paging *p,
                           size_t n_records, struct cairn__hs_next *out,
                           cairn_err *err)
 {
+  char *bad = NULL;  /* a next link that resolves to nothing */
+
   memset(out, 0, sizeof *out);
   switch (p->style) {
   case CAIRN__HS_PAGE_NEXT_LINK: {
     const json_t *v = cairn_json_pointer_get(doc, p->pointer);
     if (json_is_string(v) && *json_string_value(v)) {
       out->url = cairn__hs_url_resolve(req_url, json_string_value(v));
-      out->more = out->url != NULL;
+      out->more = 1;
+      if (!out->url)
+        bad = cairn_xstrdup(json_string_value(v));
     }
     break;
   }
   case CAIRN__HS_PAGE_LINK_HEADER: {
     char *field = cairn__hs_link_field(resp);
-    out->url = cairn__hs_link_next(field, req_url);
-    out->more = out->url != NULL;
+    char *target = field ? link_next_target(field) : NULL;
+    if (target) {
+      out->url = cairn__hs_url_resolve(req_url, target);
+      out->more = 1;
+      if (!out->url)
+        bad = cairn_xstrdup(target);
+    }
+    free(target);
     free(field);
     break;
   }
@@ -460,6 +476,24 @@ int cairn__hs_paging_next(const struct cairn__hs_paging *p,
   }
   if (out->more && p->last && truthy(cairn_json_pointer_get(doc, p->last)))
     out->more = 0;
+  if (out->more && bad) {
+    /* Not the end of the data: ending there would leave the window's
+     * later pages unloaded without a word. */
+    char *safe = cairn__hs_url_safe(bad);
+    int rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: the next link %s%s "
+                         "(\"%.100s\") is not a URI reference (RFC 3986: "
+                         "the text before its first ':' is not a scheme); "
+                         "refused, nothing was sent to it",
+                         p->style == CAIRN__HS_PAGE_NEXT_LINK ? "at "
+                                                              : "in the ",
+                         p->style == CAIRN__HS_PAGE_NEXT_LINK
+                             ? p->pointer : "Link header", safe);
+    free(safe);
+    free(bad);
+    out->more = 0;
+    return rc;
+  }
+  free(bad);
   if (!out->more) {
     free(out->url);
     free(out->token);

@@ -91,91 +91,163 @@ void cairn__hs_url_authority(const struct cairn__hs_url *u, char *out,
     snprintf(out, n, "%s:%d", u->host, u->port);
 }
 
-/* Length of "scheme://authority" of an absolute URL. */
-static size_t origin_len(const char *url)
+/* ---- resolving a reference (RFC 3986 section 5.2) ------------------------ */
+
+/* One component of a URI reference: [at, at + n); 'has' tells an empty
+ * component from an absent one (authority, query, fragment). */
+struct uri_part {
+  const char *at;
+  size_t      n;
+  int         has;
+};
+
+struct uri_ref {
+  struct uri_part scheme, auth, path, query, frag;
+};
+
+static int scheme_char(char c, int first)
 {
-  int sl = scheme_len(url);
-  const char *a = url + sl + 3;
-  return (size_t)(a - url) + strcspn(a, "/?#");
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (!first && ((c >= '0' && c <= '9') || c == '+' || c == '-' ||
+                     c == '.'));
 }
 
-/* Remove "." and ".." segments from an absolute path (RFC 3986 5.2.4),
- * leaving query and fragment alone. */
-static void remove_dots(struct cairn_buf *out, const char *path)
+/* Split s into its components as the regular expression of RFC 3986
+ * appendix B does. -1 when s is no URI reference: text before a ':' that
+ * comes before any '/', '?' or '#' is not a scheme (3.1: a letter, then
+ * letters, digits, '+', '-', '.'), and a relative reference's first
+ * segment holds no ':' (4.2). Nothing else is checked: the bytes are
+ * taken as they are. */
+static int uri_split(const char *s, struct uri_ref *r)
 {
-  size_t qpos = strcspn(path, "?#");
-  char *p = cairn_xstrndup(path, qpos);
-  char **segs = cairn_xcalloc(strlen(p) + 2, sizeof *segs);
-  size_t n = 0;
-  char *save = NULL, *tok;
-  int trailing = qpos > 0 && (p[qpos - 1] == '/' ||
-                              (qpos >= 2 && strcmp(p + qpos - 2, "/.") == 0) ||
-                              (qpos >= 3 && strcmp(p + qpos - 3, "/..") == 0));
+  size_t n = strcspn(s, ":/?#");
 
-  for (tok = strtok_r(p, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-    if (strcmp(tok, ".") == 0)
-      continue;
-    if (strcmp(tok, "..") == 0) {
-      if (n)
-        n--;
-      continue;
+  memset(r, 0, sizeof *r);
+  if (s[n] == ':') {
+    if (n == 0)
+      return -1;
+    for (size_t i = 0; i < n; i++)
+      if (!scheme_char(s[i], i == 0))
+        return -1;
+    r->scheme = (struct uri_part){ s, n, 1 };
+    s += n + 1;
+  }
+  if (s[0] == '/' && s[1] == '/') {
+    n = strcspn(s + 2, "/?#");
+    r->auth = (struct uri_part){ s + 2, n, 1 };
+    s += 2 + n;
+  }
+  n = strcspn(s, "?#");
+  r->path = (struct uri_part){ s, n, 1 };
+  s += n;
+  if (*s == '?') {
+    n = strcspn(s + 1, "#");
+    r->query = (struct uri_part){ s + 1, n, 1 };
+    s += 1 + n;
+  }
+  if (*s == '#')
+    r->frag = (struct uri_part){ s + 1, strlen(s + 1), 1 };
+  return 0;
+}
+
+/* Drop the last segment of out and the '/' before it (never a byte
+ * before 'floor', where the path starts). */
+static void pop_segment(struct cairn_buf *out, size_t floor)
+{
+  size_t i = out->len;
+  while (i > floor && out->data[i - 1] != '/')
+    i--;
+  out->len = i > floor ? i - 1 : floor;
+  if (out->data)
+    out->data[out->len] = '\0';
+}
+
+/* RFC 3986 5.2.4 remove_dot_segments: path (n bytes) without its "." and
+ * ".." segments, appended to out, whose bytes before 'floor' it keeps. */
+static void remove_dots(struct cairn_buf *out, size_t floor, const char *path,
+                        size_t n)
+{
+  const char *p = path, *end = path + n;
+
+  while (p < end) {
+    size_t left = (size_t)(end - p);
+    if (left >= 3 && memcmp(p, "../", 3) == 0) {          /* A */
+      p += 3;
+    } else if (left >= 2 && memcmp(p, "./", 2) == 0) {    /* A */
+      p += 2;
+    } else if (left >= 3 && memcmp(p, "/./", 3) == 0) {   /* B */
+      p += 2;
+    } else if (left == 2 && memcmp(p, "/.", 2) == 0) {    /* B, then E */
+      cairn_buf_putc(out, '/');
+      p = end;
+    } else if (left >= 4 && memcmp(p, "/../", 4) == 0) {  /* C */
+      pop_segment(out, floor);
+      p += 3;
+    } else if (left == 3 && memcmp(p, "/..", 3) == 0) {   /* C, then E */
+      pop_segment(out, floor);
+      cairn_buf_putc(out, '/');
+      p = end;
+    } else if ((left == 1 && p[0] == '.') ||
+               (left == 2 && memcmp(p, "..", 2) == 0)) {  /* D */
+      p = end;
+    } else {                                              /* E */
+      const char *slash = memchr(p + 1, '/', left - 1);
+      size_t seg = slash ? (size_t)(slash - p) : left;
+      cairn_buf_append(out, p, seg);
+      p += seg;
     }
-    segs[n++] = tok;
   }
-  for (size_t i = 0; i < n; i++) {
-    cairn_buf_putc(out, '/');
-    cairn_buf_puts(out, segs[i]);
-  }
-  if (n == 0 || trailing)
-    cairn_buf_putc(out, '/');
-  cairn_buf_puts(out, path + qpos);
-  free(segs);
-  free(p);
 }
 
 char *cairn__hs_url_resolve(const char *base, const char *ref)
 {
+  struct uri_ref B, R;
+  const struct uri_part *scheme, *auth, *query = &R.query;
   struct cairn_buf b = {0};
-  size_t ol;
+  size_t floor;
 
-  if (!base || !ref || scheme_len(base) < 0)
+  if (!base || !ref || scheme_len(base) < 0 || uri_split(base, &B) < 0 ||
+      uri_split(ref, &R) < 0)
     return NULL;
-  while (*ref == ' ' || *ref == '\t')
-    ref++;
-  if (strstr(ref, "://") && strcspn(ref, ":") < strcspn(ref, "/?#"))
-    return cairn_xstrdup(ref);   /* absolute (any scheme: checked later) */
-  ol = origin_len(base);
-  if (ref[0] == '/' && ref[1] == '/') {
-    cairn_buf_append(&b, base, (size_t)scheme_len(base) + 1);
-    cairn_buf_puts(&b, ref);
-    return cairn_buf_take(&b);
+  /* 5.2.2, strict: a reference with a scheme is taken whole (its own
+   * dot-segments removed), even when the scheme is the base's. */
+  scheme = R.scheme.has ? &R.scheme : &B.scheme;
+  auth = R.scheme.has || R.auth.has ? &R.auth : &B.auth;
+  cairn_buf_append(&b, scheme->at, scheme->n);
+  cairn_buf_putc(&b, ':');
+  if (auth->has) {
+    cairn_buf_puts(&b, "//");
+    cairn_buf_append(&b, auth->at, auth->n);
   }
-  cairn_buf_append(&b, base, ol);
-  if (ref[0] == '/') {
-    remove_dots(&b, ref);
-  } else if (ref[0] == '?') {
-    const char *path = base + ol;
-    cairn_buf_append(&b, path, strcspn(path, "?#"));
-    cairn_buf_puts(&b, ref);
-  } else if (ref[0] == '\0') {
-    cairn_buf_puts(&b, base + ol);
+  floor = b.len;
+  if (R.scheme.has || R.auth.has || (R.path.n && R.path.at[0] == '/')) {
+    remove_dots(&b, floor, R.path.at, R.path.n);
+  } else if (R.path.n == 0) {
+    cairn_buf_append(&b, B.path.at, B.path.n);
+    if (!R.query.has)
+      query = &B.query;
   } else {
-    /* Merge: the base path up to its last '/', then ref. */
-    const char *path = base + ol;
-    size_t pl = strcspn(path, "?#");
-    const char *slash = NULL;
+    /* 5.2.3 merge: the base path up to its last '/' ("/" when the base
+     * has an authority and an empty path), then the reference's. */
     struct cairn_buf m = {0};
-    for (size_t i = 0; i < pl; i++)
-      if (path[i] == '/')
-        slash = path + i;
-    if (slash)
-      cairn_buf_append(&m, path, (size_t)(slash - path) + 1);
-    else
+    const char *slash = NULL;
+    for (size_t i = 0; i < B.path.n; i++)
+      if (B.path.at[i] == '/')
+        slash = B.path.at + i;
+    if (B.auth.has && B.path.n == 0)
       cairn_buf_putc(&m, '/');
-    cairn_buf_puts(&m, ref);
-    remove_dots(&b, m.data);
+    else if (slash)
+      cairn_buf_append(&m, B.path.at, (size_t)(slash - B.path.at) + 1);
+    cairn_buf_append(&m, R.path.at, R.path.n);
+    remove_dots(&b, floor, m.data, m.len);
     cairn_buf_free(&m);
   }
+  if (query->has) {
+    cairn_buf_putc(&b, '?');
+    cairn_buf_append(&b, query->at, query->n);
+  }
+  /* 5.3 recomposition, without the fragment: it is the client's, never
+   * sent to a server. */
   return cairn_buf_take(&b);
 }
 

@@ -1911,10 +1911,15 @@ static int http_extract(cairn_source *base, const char *cursor_in,
         /* A link the next run would refuse (a host the job does not
          * allow, a downgrade to http) is not kept: kept, it would fail
          * every later run, blaming a changed endpoint. */
-        if (abs && check_host(s, abs, 0, "the delta link", &he) < 0)
+        if (!abs)
+          cairn_warn("the delta link at %s is not a URI reference (RFC "
+                     "3986: the text before its first ':' is not a "
+                     "scheme); not kept, the next run syncs everything "
+                     "again", s->delta_link);
+        else if (check_host(s, abs, 0, "the delta link", &he) < 0)
           cairn_warn("%s; not kept, the next run syncs everything again",
                      he.msg);
-        else if (abs)
+        else
           safe = cairn__hs_url_safe(abs);
         if (safe && gives_back(s, safe, abs) == 0) {
           /* The next run would send another URL (see gives_back). */

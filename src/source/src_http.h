@@ -38,8 +38,15 @@ int cairn__hs_url_parse(const char *url, struct cairn__hs_url *out);
 void cairn__hs_url_authority(const struct cairn__hs_url *u, char *out,
                              size_t n);
 
-/* Resolve ref (absolute, scheme-relative, absolute-path or relative path)
- * against base. New string; NULL when base is not an absolute URL. */
+/* Resolve the URI reference ref (a next link, a Location, a delta link)
+ * against base as RFC 3986 section 5.2 does (strict: a reference with a
+ * scheme is taken whole), dot-segments removed, every other byte as it
+ * is (no percent-encoding added or decoded: tokens are opaque). The
+ * fragment is dropped: it is never sent to a server. The result may have
+ * another scheme or host than base ("mailto:x", "//other/p"): callers
+ * check it (cairn__hs_url_parse, the allowed hosts). New string; NULL
+ * when base is not an absolute http(s) URL, or ref is no URI reference
+ * (text before its first ':' that is not a scheme, e.g. "1a:b"). */
 char *cairn__hs_url_resolve(const char *base, const char *ref);
 
 /* Percent-encode s for a query value (everything but RFC 3986
