@@ -1449,7 +1449,9 @@ static void page_digest(const struct cairn_http_resp *r, char out[17])
 
 /* Remember the request cursor c stands for (loop detection): its token,
  * or its URL as kept in cursors (the safe form); the window's first
- * request is the saved delta link or the configured URL. Offsets always
+ * request is the saved delta link or the configured URL. The value kept
+ * is the page whose response gave that continuation (c->page - 1; 0 for
+ * the window's first request), which a repeat of it names. Offsets always
  * advance and are not remembered. */
 static void remember_request(struct http_src *s, const struct cursor *c)
 {
@@ -1468,7 +1470,7 @@ static void remember_request(struct http_src *s, const struct cursor *c)
     seen_key("url", first, key);
     free(first);
   }
-  json_object_set_new(s->seen, key, json_integer(c->page));
+  json_object_set_new(s->seen, key, json_integer(c->page - 1));
 }
 
 /* Lower-cased response headers for the page metadata: repeated ones as
@@ -1845,13 +1847,20 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     seen_key(tok ? "token" : "url", tok ? next.token : next_kept, key);
     prev = json_object_get(s->seen, key);
     if (prev) {
-      rc = CAIRN_RAISE(err, CAIRN_ELOOP, 0, "paging loop: page %ld gives the "
-                       "same %s as page %" JSON_INTEGER_FORMAT " already "
-                       "did; stopping instead of fetching forever (the "
-                       "server repeats itself: check the query's order and "
-                       "filters)", cur.page,
-                       tok ? "continuation token" : "next link",
-                       json_integer_value(prev));
+      /* Named: this page, and the one that gave the continuation first
+       * (not the page that was then requested with it). */
+      char gave[96];
+      if (json_integer_value(prev) > 0)
+        snprintf(gave, sizeof gave, "the same %s as page %"
+                 JSON_INTEGER_FORMAT " already did",
+                 tok ? "continuation token" : "next link",
+                 json_integer_value(prev));
+      else
+        snprintf(gave, sizeof gave, "as its next link the URL of page 1");
+      rc = CAIRN_RAISE(err, CAIRN_ELOOP, 0, "paging loop: page %ld gives %s; "
+                       "stopping instead of fetching forever (the server "
+                       "repeats itself: check the query's order and "
+                       "filters)", cur.page, gave);
       goto done;
     }
     if (next.url) {

@@ -390,6 +390,16 @@ static char *har_of(const char *name, const char *const pages[][3], size_t n)
   return path;
 }
 
+/* A source of GET https://h.example/items, records at /value, paging by
+ * the next link at /next. */
+static json_t *next_link_job(void)
+{
+  return json_pack("{s:s,s:{s:s},s:s,s:{s:s,s:s}}", "type", "http",
+                   "request", "url", "https://h.example/items", "records",
+                   "/value", "paging", "style", "next_link", "pointer",
+                   "/next");
+}
+
 /* ---- Link header (RFC 8288) ---------------------------------------------- */
 
 Test(src_http, link_header_next_with_commas_params_and_relatives)
@@ -852,10 +862,7 @@ Test(src_http, next_link_that_is_no_uri_reference_is_refused)
     { "https://h.example/items",
       "{\"value\":[{\"id\":1}],\"@odata.deltaLink\":\"1a:b?d=1\"}", NULL },
   };
-  json_t *cfg = json_pack("{s:s,s:{s:s},s:s,s:{s:s,s:s}}", "type", "http",
-                          "request", "url", "https://h.example/items",
-                          "records", "/value", "paging", "style",
-                          "next_link", "pointer", "/next");
+  json_t *cfg = next_link_job();
   char *path = har_of("bad-next.har", body, 1);
   cairn_http_transport *t = replay(path);
   struct kvstore kv;
@@ -1085,12 +1092,64 @@ Test(src_http, repeated_token_is_an_error_not_a_loop)
 
   kv_init(&kv);
   cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_ELOOP, "%s", err.msg);
+  /* Page 1 gave the token page 2 gives again (page 2 was requested with
+   * it: naming page 2 twice, the message once blamed the wrong page). */
   cr_assert(strstr(err.msg, "paging loop: page 2 gives the same continuation "
-                            "token as page 2"), "%s", err.msg);
+                            "token as page 1 already did;"), "%s", err.msg);
   pull_free(&p);
   kv_free(&kv);
   json_decref(cfg);
   cairn_http_transport_destroy(t);
+}
+
+/* A next link that repeats one is named with the page whose response gave
+ * it first, not the page that was requested with it; a link back to the
+ * window's first URL says so. The pages before the loop are loaded. */
+Test(src_http, repeated_next_link_names_the_page_that_gave_it)
+{
+  static const char *const back[][3] = {
+    { "https://h.example/items", "{\"value\":[{\"id\":1}],\"next\":"
+      "\"/items?p=2\"}", NULL },
+    { "https://h.example/items?p=2", "{\"value\":[{\"id\":2}],\"next\":"
+      "\"/items?p=3\"}", NULL },
+    { "https://h.example/items?p=3", "{\"value\":[{\"id\":3}],\"next\":"
+      "\"items?p=2\"}", NULL },
+  };
+  static const char *const start[][3] = {
+    { "https://h.example/items", "{\"value\":[{\"id\":1}],\"next\":"
+      "\"/items?p=2\"}", NULL },
+    { "https://h.example/items?p=2", "{\"value\":[{\"id\":2}],\"next\":"
+      "\"https://h.example/items\"}", NULL },
+  };
+  static const struct {
+    const char *const (*pages)[3];
+    size_t      n, loaded;
+    const char *want;
+  } cases[] = {
+    { back, 3, 2, "paging loop: page 3 gives the same next link as page 1 "
+                  "already did;" },
+    { start, 2, 1, "paging loop: page 2 gives as its next link the URL of "
+                   "page 1;" },
+  };
+  json_t *cfg = next_link_job();
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *path = har_of("loop.har", cases[i].pages, cases[i].n);
+    cairn_http_transport *t = replay(path);
+    struct kvstore kv;
+    struct pull p;
+    cairn_err err = { 0 };
+
+    kv_init(&kv);
+    cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_ELOOP, "%s", err.msg);
+    cr_assert(strstr(err.msg, cases[i].want), "%s", err.msg);
+    cr_assert_eq(json_array_size(p.metas), cases[i].loaded);
+    pull_free(&p);
+    kv_free(&kv);
+    cairn_http_transport_destroy(t);
+    free(path);
+  }
+  json_decref(cfg);
 }
 
 Test(src_http, identical_pages_are_a_loop_not_an_endless_pull)
