@@ -84,7 +84,9 @@ struct http_src {
   json_t       *creds;          /* the credentials in url, to put back into
                                    URLs kept in their safe form */
   /* Per window. */
-  json_t       *seen;           /* sha256(request key) -> page number */
+  json_t       *seen;           /* sha256(request key) -> the page that
+                                   gave that continuation (loop checks) */
+  int           seen_masked;    /* seen holds a link by its safe form */
   char         *kept_safe;      /* the next link of the last cursor_out as */
   char         *kept_raw;       /* kept (safe form) and as received */
   const char   *circuit_key;    /* the connector: the job name */
@@ -1448,12 +1450,19 @@ static void page_digest(const struct cairn_http_resp *r, char out[17])
 }
 
 /* Remember the request cursor c stands for (loop detection): its token,
- * or its URL as kept in cursors (the safe form); the window's first
- * request is the saved delta link or the configured URL. The value kept
- * is the page whose response gave that continuation (c->page - 1; 0 for
- * the window's first request), which a repeat of it names. Offsets always
+ * or 'sent', the URL sent for it (the window's first request: the saved
+ * delta link or the configured URL). A link is remembered as received,
+ * not by its safe form: two next links that differ only in a masked
+ * value (a token rotated per page) are two pages. Only a digest of it is
+ * kept, in memory: it may carry a secret. A checkpointed link that a
+ * restart cannot give back (sent NULL; kept_url) is remembered by its
+ * safe form, and a next link's safe form is then looked up too: two such
+ * links may be taken for one, a loop is never missed. The value kept is
+ * the page whose response gave that continuation (c->page - 1; 0 for the
+ * window's first request), which a repeat of it names. Offsets always
  * advance and are not remembered. */
-static void remember_request(struct http_src *s, const struct cursor *c)
+static void remember_request(struct http_src *s, const struct cursor *c,
+                             const char *sent)
 {
   char key[65];
   if (s->paging.style == CAIRN__HS_PAGE_OFFSET)
@@ -1461,16 +1470,29 @@ static void remember_request(struct http_src *s, const struct cursor *c)
   if (s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
       s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM) {
     seen_key("token", c->token ? c->token : "", key);
-  } else if (c->url) {
-    seen_key("url", c->url, key);
+  } else if (sent) {
+    seen_key("url", sent, key);
   } else {
-    const char *d = s->delta_link && s->use_state
-                        ? s->ctx->kv_get(s->ctx->kv_ud, "delta") : NULL;
-    char *first = d ? cairn_xstrdup(d) : cairn__hs_url_safe(s->url);
-    seen_key("url", first, key);
-    free(first);
+    seen_key("safe", c->url ? c->url : "", key);
+    s->seen_masked = 1;
   }
   json_object_set_new(s->seen, key, json_integer(c->page - 1));
+}
+
+/* The page that gave next link 'raw' (safe form 'kept') before, when it
+ * is one this window has requested: a loop. NULL when it is new. */
+static const json_t *seen_link(const struct http_src *s, const char *raw,
+                               const char *kept)
+{
+  char key[65];
+  const json_t *prev;
+  seen_key("url", raw, key);
+  prev = json_object_get(s->seen, key);
+  if (!prev && s->seen_masked) {
+    seen_key("safe", kept, key);
+    prev = json_object_get(s->seen, key);
+  }
+  return prev;
 }
 
 /* Lower-cased response headers for the page metadata: repeated ones as
@@ -1829,7 +1851,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                      ? "none: one page"
                      : cairn__hs_paging_style_name(s->paging.style));
   }
-  remember_request(s, &cur);
+  remember_request(s, &cur, delta ? delta : url);
   if (next.more && next.url && !url_clean(next.url)) {
     /* libcurl refuses it (a malformed URL, which would read as the job's
      * fault), and a checkpointed cursor would hold it for every rerun. */
@@ -1843,9 +1865,13 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (next.more && (next.token || next.url)) {
     /* Offsets always advance; tokens and links may repeat. */
     int tok = next.token != NULL;
-    json_t *prev;
-    seen_key(tok ? "token" : "url", tok ? next.token : next_kept, key);
-    prev = json_object_get(s->seen, key);
+    const json_t *prev;
+    if (tok) {
+      seen_key("token", next.token, key);
+      prev = json_object_get(s->seen, key);
+    } else {
+      prev = seen_link(s, next.url, next_kept);
+    }
     if (prev) {
       /* Named: this page, and the one that gave the continuation first
        * (not the page that was then requested with it). */
@@ -2151,8 +2177,23 @@ static void http_checkpointed(cairn_source *base, const char *cursor_in)
   struct http_src *s = (struct http_src *)base;
   struct cursor c;
   cairn_err e = { 0 };
-  if (cursor_parse(cursor_in, &c, &e) == CAIRN_OK)
-    remember_request(s, &c);
+  char *sent = NULL;
+  const char *d;
+  if (cursor_parse(cursor_in, &c, &e) == CAIRN_OK) {
+    /* The URL its extract sent: the kept link given back (NULL when it
+     * cannot be), or the window's first, as http_extract picks it. */
+    if (c.url) {
+      if (kept_url(s, c.url, c.lossy, &sent, &e) < 0)
+        sent = NULL;
+    } else {
+      d = s->delta_link && s->use_state
+              ? s->ctx->kv_get(s->ctx->kv_ud, "delta") : NULL;
+      if (!d || kept_url(s, d, 0, &sent, &e) < 0)
+        sent = cairn_xstrdup(s->url);
+    }
+    remember_request(s, &c, sent);
+  }
+  free(sent);
   cursor_clear(&c);
 }
 
