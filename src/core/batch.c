@@ -69,6 +69,7 @@ static void free_rejects(struct cairn_batch *b)
     free(b->rejects[i].position);
     free(b->rejects[i].reasons);
     free(b->rejects[i].raw);
+    free(b->rejects[i].key);
   }
   b->n_rejects = 0;
 }
@@ -227,7 +228,7 @@ const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n)
 
 void cairn_batch_reject(struct cairn_batch *b, const char *position,
                         const char *reasons, const char *raw,
-                        size_t raw_len)
+                        size_t raw_len, const char *key)
 {
   struct cairn_reject *r;
   reserve_rejects(b, b->n_rejects + 1);
@@ -239,6 +240,7 @@ void cairn_batch_reject(struct cairn_batch *b, const char *position,
   if (r->raw_len)
     memcpy(r->raw, raw, r->raw_len);
   r->raw[r->raw_len] = '\0';
+  r->key = key ? cairn_xstrdup(key) : NULL;
 }
 
 void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
@@ -342,6 +344,28 @@ static void put_json_string(struct cairn_buf *out, const char *s, size_t n)
   out->data[out->len] = '\0';
 }
 
+/* v as a JSON value (a NULL as null). */
+static void put_json_value(struct cairn_buf *out, const struct cairn_value *v)
+{
+  switch (v->type) {
+  case CAIRN_V_STR:
+    put_json_string(out, v->s, v->len);
+    break;
+  case CAIRN_V_NUM:
+  case CAIRN_V_JSON:
+    cairn_buf_append(out, v->s, v->len);
+    break;
+  case CAIRN_V_INT:
+    cairn_buf_printf(out, "%lld", (long long)v->i);
+    break;
+  case CAIRN_V_BOOL:
+    cairn_buf_puts(out, v->i ? "true" : "false");
+    break;
+  default:
+    cairn_buf_puts(out, "null");
+  }
+}
+
 void cairn_batch_row_json(const struct cairn_batch *b,
                           const struct cairn_contract *c, const size_t *order,
                           size_t r, struct cairn_buf *out)
@@ -350,29 +374,50 @@ void cairn_batch_row_json(const struct cairn_batch *b,
   cairn_buf_putc(out, '{');
   for (size_t k = 0; k < c->n_fields; k++) {
     size_t f = order[k];
-    const struct cairn_value *v = &row[f];
     const char *name = c->fields[f].name;
     if (k)
       cairn_buf_putc(out, ',');
     put_json_string(out, name, strlen(name));
     cairn_buf_putc(out, ':');
-    switch (v->type) {
-    case CAIRN_V_STR:
-      put_json_string(out, v->s, v->len);
-      break;
-    case CAIRN_V_NUM:
-    case CAIRN_V_JSON:
-      cairn_buf_append(out, v->s, v->len);
-      break;
-    case CAIRN_V_INT:
-      cairn_buf_printf(out, "%lld", (long long)v->i);
-      break;
-    case CAIRN_V_BOOL:
-      cairn_buf_puts(out, v->i ? "true" : "false");
-      break;
-    default:
-      cairn_buf_puts(out, "null");
-    }
+    put_json_value(out, &row[f]);
   }
   cairn_buf_putc(out, '}');
+}
+
+int cairn_batch_key(const struct cairn_contract *c,
+                    const struct cairn_value *row, struct cairn_buf *out)
+{
+  if (!c->n_key)
+    return -1;
+  for (size_t k = 0; k < c->n_key; k++)
+    if (row[c->key[k]].type == CAIRN_V_NULL)
+      return -1;
+  cairn_buf_putc(out, '[');
+  for (size_t k = 0; k < c->n_key; k++) {
+    if (k)
+      cairn_buf_putc(out, ',');
+    put_json_value(out, &row[c->key[k]]);
+  }
+  cairn_buf_putc(out, ']');
+  return 0;
+}
+
+size_t cairn_batch_keys(const struct cairn_batch *b,
+                        const struct cairn_contract *c,
+                        struct cairn_buf *out)
+{
+  struct cairn_buf key = {0};
+  size_t n = 0;
+  cairn_buf_putc(out, '[');
+  for (size_t r = 0; r < b->n_rows; r++) {
+    key.len = 0;
+    if (cairn_batch_key(c, b->vals + r * b->n_fields, &key) < 0)
+      continue;
+    if (n++)
+      cairn_buf_putc(out, ',');
+    put_json_string(out, key.data, key.len);
+  }
+  cairn_buf_putc(out, ']');
+  cairn_buf_free(&key);
+  return n;
 }

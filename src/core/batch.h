@@ -116,6 +116,8 @@ struct cairn_reject {
   char *reasons;    /* "; "-separated, each "field: why" */
   char *raw;        /* the raw record text, PII policy applied */
   size_t raw_len;   /* its bytes (a record may hold NUL bytes) */
+  char *key;        /* the record's contract key (cairn_batch_key), or
+                       NULL when its key fields did not map cleanly */
 };
 
 struct cairn_batch {
@@ -148,10 +150,10 @@ const char *cairn_batch_strdup(struct cairn_batch *b, const char *s, size_t n);
  * reset/free. */
 char *cairn_batch_alloc(struct cairn_batch *b, size_t n);
 /* Record a reject; strings are copied (raw: raw_len bytes, which may
- * include NULs; NULL is ""). */
+ * include NULs; NULL is ""; key: NULL when the record has none). */
 void cairn_batch_reject(struct cairn_batch *b, const char *position,
                         const char *reasons, const char *raw,
-                        size_t raw_len);
+                        size_t raw_len, const char *key);
 /* Move src's rows and rejects to the end of dst, in order, and leave src
  * empty (as after a reset): a chunk mapped in parts on several threads
  * becomes one batch without copying its texts. The arena blocks holding
@@ -177,6 +179,20 @@ struct cairn_buf;
 void cairn_batch_row_json(const struct cairn_batch *b,
                           const struct cairn_contract *c, const size_t *order,
                           size_t r, struct cairn_buf *out);
+/* The contract key of a row (row: c->n_fields values): the values of c's
+ * x-cairn-key fields, in that order, as a JSON array (strings escaped as
+ * cairn_batch_row_json does, numbers as their text: `["5bde3e51"]`,
+ * `["servicenow","CI0042"]`), appended to out. What the state store
+ * matches a kept reject by (its record loaded, or rejected again). -1,
+ * out unchanged, when c has no key or a key value is null. */
+int cairn_batch_key(const struct cairn_contract *c,
+                    const struct cairn_value *row, struct cairn_buf *out);
+/* A JSON array of strings, the key of each row of b that has one
+ * (cairn_batch_key), in row order, appended to out; returns how many. */
+size_t cairn_batch_keys(const struct cairn_batch *b,
+                        const struct cairn_contract *c,
+                        struct cairn_buf *out);
+
 /* Field indexes of c sorted by name (byte order); new array (free()). */
 size_t *cairn_contract_sorted_order(const struct cairn_contract *c);
 

@@ -54,6 +54,9 @@ struct run {
   long                       attempt;
   struct cairn_window       *w;      /* window being run (its span set
                                         from the source's when it has none) */
+  int                        kept_keyed; /* w has kept rejects with a key
+                                            (cairn_state_window_kept_keyed):
+                                            loaded rows' keys may drop them */
   struct cairn_batch        *batches[2]; /* filled by the producer in turn */
   struct cairn_batch        *batch;      /* the one being filled */
   /* The mapper: a second thread mapping part of each chunk (see
@@ -475,6 +478,7 @@ struct loader {
    * free (loader_acquire), or the loader once its sinks are writing. */
   int             dg_state[2]; /* DG_* */
   char            dg[2][65];
+  struct cairn_buf keys;      /* a chunk's keys, when r->kept_keyed */
 };
 
 enum { DG_TODO, DG_BUSY, DG_DONE };
@@ -634,10 +638,18 @@ static int load_chunk(struct loader *L, const struct load_item *it,
   if (rc < 0)
     return rc;
   if (it->stage < CAIRN_STAGE_LOADED) {
+    const char *keys = NULL;
+    if (r->kept_keyed) {
+      /* Only for a window with kept rejects to resolve (most never have
+       * any): the records this chunk loads, by contract key. */
+      L->keys.len = 0;
+      if (cairn_batch_keys(b, job->contract, &L->keys))
+        keys = L->keys.data;
+    }
     rc = fault_point("state_loaded", seq, r->w->key, err);
     if (rc == CAIRN_OK)
       rc = cairn_state_chunk_loaded(r->load_st, job->name, r->w, seq, digest,
-                                    err);
+                                    keys, err);
     if (rc < 0)
       return rc;
     r->loaded += (int64_t)b->n_rows;
@@ -769,6 +781,7 @@ static int loader_finish(struct loader *L, int rc, cairn_err *err)
   }
   pthread_mutex_destroy(&L->mu);
   pthread_cond_destroy(&L->cv);
+  cairn_buf_free(&L->keys);
   return rc;
 }
 
@@ -867,6 +880,10 @@ static int run_window(struct run *r, cairn_err *err)
       goto done;
   }
   rc = check_contract(r, err);
+  if (rc < 0)
+    goto done;
+  rc = cairn_state_window_kept_keyed(r->st, job->name, w, &r->kept_keyed,
+                                     err);
   if (rc < 0)
     goto done;
 
@@ -1032,6 +1049,8 @@ static int run_window(struct run *r, cairn_err *err)
         int drc = cairn_state_window_kept_drop(r->st, job->name, w, err);
         if (drc < 0)
           rc = drc;
+        else
+          r->kept_keyed = 0; /* (the loader reads it from chunk 1 on) */
       }
       if (rc == CAIRN_DONE) {
         n_chunks = seq - 1;

@@ -53,16 +53,18 @@ static const char *schema_sql =
   "CREATE TABLE IF NOT EXISTS kv("
   "  job TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
   "  PRIMARY KEY(job, key));"
+  /* key: the record's contract key (cairn_batch_key), NULL when its key
+   * fields did not map cleanly or the reject is from before the column */
   "CREATE TABLE IF NOT EXISTS quarantine("
   "  job TEXT NOT NULL, window TEXT NOT NULL, seq INTEGER NOT NULL,"
-  "  position TEXT NOT NULL, reasons TEXT NOT NULL, raw TEXT,"
+  "  position TEXT NOT NULL, reasons TEXT NOT NULL, raw TEXT, key TEXT,"
   "  PRIMARY KEY(job, window, seq, position));"
   /* Rejects of attempts that loaded their window, kept when a later
    * attempt extracts only what changed since (CAIRN_CLAIM_KEEP). */
   "CREATE TABLE IF NOT EXISTS quarantine_kept("
   "  job TEXT NOT NULL, window TEXT NOT NULL, attempt INTEGER NOT NULL,"
   "  seq INTEGER NOT NULL, position TEXT NOT NULL, reasons TEXT NOT NULL,"
-  "  raw TEXT, PRIMARY KEY(job, window, attempt, seq, position));"
+  "  raw TEXT, key TEXT, PRIMARY KEY(job, window, attempt, seq, position));"
   "CREATE TABLE IF NOT EXISTS runs("
   "  run_id TEXT PRIMARY KEY, job TEXT NOT NULL, spec TEXT, started INTEGER,"
   "  ended INTEGER, status TEXT, exit_code INTEGER, user TEXT, host TEXT,"
@@ -185,21 +187,36 @@ static int query_int(cairn_state *st, const char *sql, const char *a,
 }
 
 /* Columns added after the store's first version, for a store an earlier
- * cairn made: chunks.contract. Checked again in a write transaction, as
- * another process may be adding it too. A failure leaves the transaction
- * to the caller's sqlite3_close, which rolls it back. */
+ * cairn made (each nullable: the rows it holds read as NULL). Checked
+ * again in a write transaction, as another process may be adding them
+ * too. A failure leaves the transaction to the caller's sqlite3_close,
+ * which rolls it back. */
+static const struct { const char *table, *column, *add; } added[] = {
+  { "chunks", "contract", "ALTER TABLE chunks ADD COLUMN contract TEXT" },
+  { "quarantine", "key", "ALTER TABLE quarantine ADD COLUMN key TEXT" },
+  { "quarantine_kept", "key",
+    "ALTER TABLE quarantine_kept ADD COLUMN key TEXT" },
+};
+
 static int add_columns(sqlite3 *db)
 {
-  int has, rc = cairn_sqlite_has_column(db, "chunks", "contract", &has);
-  if (rc != SQLITE_OK || has)
-    return rc;
-  rc = cairn_sqlite_setup(db, "BEGIN IMMEDIATE", 10000);
-  if (rc == SQLITE_OK)
-    rc = cairn_sqlite_has_column(db, "chunks", "contract", &has);
-  if (rc == SQLITE_OK && !has)
-    rc = sqlite3_exec(db, "ALTER TABLE chunks ADD COLUMN contract TEXT",
-                      NULL, NULL, NULL);
-  if (rc == SQLITE_OK)
+  int rc = SQLITE_OK, begun = 0;
+  for (size_t i = 0; rc == SQLITE_OK && i < sizeof added / sizeof added[0];
+       i++) {
+    int has;
+    rc = cairn_sqlite_has_column(db, added[i].table, added[i].column, &has);
+    if (rc == SQLITE_OK && !has && !begun) {
+      /* the first one missing: look again, in the transaction */
+      rc = cairn_sqlite_setup(db, "BEGIN IMMEDIATE", 10000);
+      begun = rc == SQLITE_OK;
+      if (begun)
+        rc = cairn_sqlite_has_column(db, added[i].table, added[i].column,
+                                     &has);
+    }
+    if (rc == SQLITE_OK && !has)
+      rc = sqlite3_exec(db, added[i].add, NULL, NULL, NULL);
+  }
+  if (rc == SQLITE_OK && begun)
     rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
   return rc;
 }
@@ -555,6 +572,18 @@ int cairn_state_window_kept_drop(cairn_state *st, const char *job,
                          " window=?2", job, w->key, err);
 }
 
+int cairn_state_window_kept_keyed(cairn_state *st, const char *job,
+                                  const struct cairn_window *w, int *keyed,
+                                  cairn_err *err)
+{
+  int64_t n;
+  int rc = query_int(st, "SELECT EXISTS (SELECT 1 FROM quarantine_kept"
+                         " WHERE job=?1 AND window=?2 AND key IS NOT NULL)",
+                     job, w->key, &n, err);
+  *keyed = n > 0;
+  return rc;
+}
+
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              enum cairn_claim claim, cairn_err *err)
@@ -569,11 +598,11 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
     return rc;
   if (claim == CAIRN_CLAIM_KEEP)
     rc = exec_window(st, "INSERT OR IGNORE INTO quarantine_kept(job, window,"
-                         " attempt, seq, position, reasons, raw) SELECT"
+                         " attempt, seq, position, reasons, raw, key) SELECT"
                          " q.job, q.window, w.attempt, q.seq, q.position,"
-                         " q.reasons, q.raw FROM quarantine q JOIN windows w"
-                         " ON w.job=q.job AND w.window=q.window WHERE"
-                         " q.job=?1 AND q.window=?2", job, w->key, err);
+                         " q.reasons, q.raw, q.key FROM quarantine q JOIN"
+                         " windows w ON w.job=q.job AND w.window=q.window"
+                         " WHERE q.job=?1 AND q.window=?2", job, w->key, err);
   if (rc == CAIRN_OK)
     rc = exec_window(st, "DELETE FROM chunks WHERE job=?1 AND window=?2",
                      job, w->key, err);
@@ -680,11 +709,16 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
   s = NULL;
   if (rc < 0)
     goto fail;
-  /* A kept reject this attempt met again (the source sent the record
-   * again, or fell back to a full sync): listed once, as this one's. */
+  /* A kept reject of a record this attempt rejected again (the source
+   * sent it again, changed or not, or fell back to a full sync): listed
+   * once, as this one's. The same record: the same contract key, or, for
+   * a reject without one (its key fields did not map cleanly, or it is
+   * from before the column), the same raw text. */
   rc = exec_window(st, "DELETE FROM quarantine_kept WHERE job=?1 AND"
-                       " window=?2 AND raw IN (SELECT raw FROM quarantine"
-                       " WHERE job=?1 AND window=?2)", job, w->key, err);
+                       " window=?2 AND (raw IN (SELECT raw FROM quarantine"
+                       " WHERE job=?1 AND window=?2) OR key IN (SELECT key"
+                       " FROM quarantine WHERE job=?1 AND window=?2 AND key"
+                       " IS NOT NULL))", job, w->key, err);
   if (rc < 0)
     goto fail;
   return commit(st, err);
@@ -839,8 +873,8 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
     goto fail;
   if (b->n_rejects) {
     rc = prep(st, "INSERT OR IGNORE INTO quarantine(job, window, seq,"
-                  " position, reasons, raw) VALUES(?, ?, ?, ?, ?, ?)", &s,
-              err);
+                  " position, reasons, raw, key) VALUES(?, ?, ?, ?, ?, ?, ?)",
+              &s, err);
     if (rc < 0)
       goto fail;
     for (size_t i = 0; i < b->n_rejects; i++) {
@@ -853,6 +887,7 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
       /* its length: a raw record may hold NUL bytes */
       sqlite3_bind_text(s, 6, b->rejects[i].raw, (int)b->rejects[i].raw_len,
                         SQLITE_STATIC);
+      bind_text(s, 7, b->rejects[i].key);
       rc = sqlite3_step(s);
       if (rc != SQLITE_DONE) {
         rc = db_fail(st, err, rc, "quarantine");
@@ -871,19 +906,45 @@ fail:
 
 int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const struct cairn_window *w, long seq,
-                             const char *digest, cairn_err *err)
+                             const char *digest, const char *keys,
+                             cairn_err *err)
 {
   sqlite3_stmt *s;
-  int rc = prep(st, "UPDATE chunks SET stage=3, load_count=load_count+1,"
-                    " digest=? WHERE job=? AND window=? AND seq=? AND stage<3",
-                &s, err);
-  if (rc < 0)
+  int rc;
+
+  if (keys) {
+    rc = begin(st, err);
+    if (rc < 0)
+      return rc;
+  }
+  rc = prep(st, "UPDATE chunks SET stage=3, load_count=load_count+1,"
+                " digest=? WHERE job=? AND window=? AND seq=? AND stage<3",
+            &s, err);
+  if (rc == CAIRN_OK) {
+    bind_text(s, 1, digest);
+    bind_text(s, 2, job);
+    bind_text(s, 3, w->key);
+    sqlite3_bind_int64(s, 4, seq);
+    rc = step_done(st, s, err);
+  }
+  if (!keys)
     return rc;
-  bind_text(s, 1, digest);
-  bind_text(s, 2, job);
-  bind_text(s, 3, w->key);
-  sqlite3_bind_int64(s, 4, seq);
-  return step_done(st, s, err);
+  /* The rejects kept for w of records this chunk loaded: in the chunk's
+   * transaction, so that they go exactly when it counts as loaded. */
+  if (rc == CAIRN_OK)
+    rc = prep(st, "DELETE FROM quarantine_kept WHERE job=?1 AND window=?2"
+                  " AND key IN (SELECT value FROM json_each(?3))", &s, err);
+  if (rc == CAIRN_OK) {
+    bind_text(s, 1, job);
+    bind_text(s, 2, w->key);
+    bind_text(s, 3, keys);
+    rc = step_done(st, s, err);
+  }
+  if (rc < 0) {
+    rollback(st);
+    return rc;
+  }
+  return commit(st, err);
 }
 
 int cairn_state_window_digest(cairn_state *st, const char *job,

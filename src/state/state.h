@@ -10,7 +10,8 @@
  *   chunks    per (window, seq): stage extracted/transformed/loaded,
  *             cursors, record/reject counts, content digest, load count;
  *   kv        committed incremental state (delta tokens, watermarks);
- *   quarantine rejected records, keyed so a rerun adds nothing;
+ *   quarantine rejected records, keyed so a rerun adds nothing, each with
+ *             its record's contract key when it has one;
  *   runs      the audit trail of every run.
  * Every write is one SQLite transaction: never a half-written state.
  * One store per process; not thread-safe (the runner calls it from one
@@ -94,7 +95,10 @@ enum cairn_claim {
    * (quarantine_kept, with the attempt they came from), as a new one that
    * extracts only what changed since (a delta link, a watermark, an ETag)
    * does not meet them again. A full extraction drops them with its first
-   * chunk (cairn_state_window_kept_drop). */
+   * chunk (cairn_state_window_kept_drop); a later attempt that loads
+   * their record drops each with the chunk that loads it
+   * (cairn_state_chunk_loaded), and one that rejects it again when the
+   * window is loaded (cairn_state_window_loaded). */
   CAIRN_CLAIM_KEEP,
 };
 /* Give window w to attempt, status open, dropping the chunk rows the
@@ -110,6 +114,14 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
 int cairn_state_window_kept_drop(cairn_state *st, const char *job,
                                  const struct cairn_window *w,
                                  cairn_err *err);
+/* Whether earlier attempts kept rejects for window w that carry a
+ * contract key (*keyed 1): only then can a loaded row resolve one, and
+ * does the runner hand cairn_state_chunk_loaded its chunks' keys. Kept
+ * rejects appear only when a window is claimed, so once per window is
+ * enough. Reads only. */
+int cairn_state_window_kept_keyed(cairn_state *st, const char *job,
+                                  const struct cairn_window *w, int *keyed,
+                                  cairn_err *err);
 
 int cairn_state_window_set_time(cairn_state *st, const char *job,
                                 const struct cairn_window *w,
@@ -118,7 +130,11 @@ int cairn_state_window_set_time(cairn_state *st, const char *job,
 int cairn_state_window_stage_kv(cairn_state *st, const char *job,
                                 const struct cairn_window *w, const char *key,
                                 const char *value, cairn_err *err);
-/* One transaction: window loaded, counts, staged kv -> kv. */
+/* One transaction: window loaded, counts, staged kv -> kv, and the
+ * rejects kept for w (CAIRN_CLAIM_KEEP) of records this attempt rejected
+ * again dropped: those with the contract key of one of its rejects, or
+ * (a reject without a key: its key fields did not map cleanly, or it was
+ * made before the store kept keys) with the same raw text. */
 int cairn_state_window_loaded(cairn_state *st, const char *job,
                               const struct cairn_window *w, long n_chunks,
                               cairn_err *err);
@@ -179,10 +195,14 @@ int cairn_state_contract_other(cairn_state *st, const char *job,
                                struct cairn_contract_other *out,
                                cairn_err *err);
 /* Stage loaded, with the content digest of the loaded batch
- * (cairn_batch_digest; computed by the loader, off the producer's path). */
+ * (cairn_batch_digest; computed by the loader, off the producer's path).
+ * keys: NULL, or the contract keys of the chunk's rows (cairn_batch_keys,
+ * a JSON array of strings): the rejects kept for w with one of them are
+ * dropped, their records loaded, in the same transaction. */
 int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const struct cairn_window *w, long seq,
-                             const char *digest, cairn_err *err);
+                             const char *digest, const char *keys,
+                             cairn_err *err);
 
 /* SHA-256 over the content digests of w's chunks in seq order: one digest
  * that changes if any loaded record of the window does. */

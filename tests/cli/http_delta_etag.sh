@@ -71,13 +71,15 @@ delta=$(sqlite3 "$T/graph-users/state/cairn.db" "SELECT value FROM kv WHERE key=
 [[ "$delta" == *'$deltatoken=oEcOySpF'* ]] || fail "delta link after the full resync: $delta"
 
 # ---- a delta job's rejects outlive the run that met them -----------------
-# The same rounds under a mapping that rejects Megan Bowen's department
-# ("Marketing"): the full round rejects her, the delta round does not send
-# her again, so she must stay in the DLQ (kept from the first attempt), and
-# the full resync after the 410 meets her again: listed once, as its own.
+# The same rounds under a mapping that rejects Lidia Holloway's and Megan
+# Bowen's departments ("Product Operations", "Marketing"): the full round
+# rejects both; the delta round does not send Lidia again, so she must
+# stay in the DLQ (kept from the first attempt), but sends Megan again,
+# removed, and loads that (her record is now the removal): her reject goes
+# (tests/cli/dlq_kept_by_key.sh has more of that). The full resync after
+# the 410 meets both again: each listed once, as its own.
 strict='.transform.fields.department = {"from": "department", "fn": [{"lookup":
-  {"Product Operations": "Product Operations", "Retail": "Retail",
-   "Retail Leadership": "Retail Leadership", "HR": "HR"}}]}'
+  {"Retail": "Retail", "Retail Leadership": "Retail Leadership", "HR": "HR"}}]}'
 jq ".name = \"http-graph-users-strict\" | $strict" \
   tests/data/http-jobs/graph-users.json >"$T/graph-users-strict.json"
 dlq() { "$CAIRN" dlq "$1" --state "$T/$2/state" "${@:3}"; }
@@ -88,24 +90,24 @@ depth() { sed -n "s/^cairn_dlq_depth{job=\"$1\"} //p" "$T/$2/state/metrics/$1.pr
 S=(http-graph-users-strict graph-users-strict)
 start_mock fixtures/http-source/graph-users.har "$T/strict.mock.log"
 run graph-users-strict 1
-expect_eq "$(dlq_names "${S[@]}")" "Megan Bowen -" "DLQ after the full round"
+expect_eq "$(dlq_names "${S[@]}")" "Lidia Holloway -,Megan Bowen -" "DLQ after the full round"
 run graph-users-strict 2
 grep -q '3 records loaded, 0 rejected' "$T/graph-users-strict.2.out" ||
   fail "delta round: $(cat "$T/graph-users-strict.2.out")"
-expect_eq "$(dlq_names "${S[@]}")" "Megan Bowen 1" "DLQ after the delta round: the first round's reject is kept"
+expect_eq "$(dlq_names "${S[@]}")" "Lidia Holloway 1" "DLQ after the delta round: the first round's reject is kept, Megan's loaded removal resolves hers"
 dlq "${S[@]}" | grep -q '^1 quarantined record for http-graph-users-strict$' || fail "dlq text: $(dlq "${S[@]}")"
 dlq "${S[@]}" | grep -q '^all #[0-9]* (attempt 1, kept: the source sends only what changed since) ' ||
   fail "dlq text: $(dlq "${S[@]}")"
 expect_eq "$(depth "${S[@]}")" 1 "cairn_dlq_depth after the delta round"
 run graph-users-strict 3
-grep -q '3 records loaded, 1 rejected' "$T/graph-users-strict.3.out" ||
+grep -q '2 records loaded, 2 rejected' "$T/graph-users-strict.3.out" ||
   fail "full resync: $(cat "$T/graph-users-strict.3.out")"
-expect_eq "$(dlq_names "${S[@]}")" "Megan Bowen -" "DLQ after the full resync: met again, listed once"
-expect_eq "$(depth "${S[@]}")" 1 "cairn_dlq_depth after the full resync"
+expect_eq "$(dlq_names "${S[@]}")" "Lidia Holloway -,Megan Bowen -" "DLQ after the full resync: met again, listed once"
+expect_eq "$(depth "${S[@]}")" 2 "cairn_dlq_depth after the full resync"
 stop_mock
 
-# The mapping fixed before the full resync: it loads Megan Bowen, so her
-# reject kept from the first round goes with the rest of what a full
+# The mapping fixed before the full resync: it loads Lidia Holloway, so
+# her reject kept from the first round goes with the rest of what a full
 # extraction replaces, as it would without a delta link saved.
 jq ".name = \"http-graph-users-fixed\" | $strict" \
   tests/data/http-jobs/graph-users.json >"$T/graph-users-fixed.json"
@@ -114,7 +116,7 @@ F=(http-graph-users-fixed graph-users-fixed)
 start_mock fixtures/http-source/graph-users.har "$T/fixed.mock.log"
 run graph-users-fixed 1
 run graph-users-fixed 2
-expect_eq "$(dlq_names "${F[@]}")" "Megan Bowen 1" "DLQ after the delta round (the fix's job)"
+expect_eq "$(dlq_names "${F[@]}")" "Lidia Holloway 1" "DLQ after the delta round (the fix's job)"
 run graph-users-fixed2 3 graph-users-fixed
 grep -q '4 records loaded, 0 rejected' "$T/graph-users-fixed2.3.out" ||
   fail "full resync of the fixed job: $(cat "$T/graph-users-fixed2.3.out")"
@@ -145,4 +147,4 @@ expect_eq "$(jq -r .status "$T/blob3.mock.log" | tr '\n' ' ')" "200 304 200 " "E
 grep -q '3 records loaded, 0 rejected' "$T/blob-etag-fixed2.3.out" ||
   fail "ETag job, the blob changed: $(cat "$T/blob-etag-fixed2.3.out")"
 expect_eq "$(ids)" "" "ETag job: DLQ after the changed blob's full read"
-echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full; a delta job's reject is kept until met again or a full sync"
+echo "ETag: 200 then 304 (nothing loaded); delta: full, incremental, expired -> full; a delta job's reject is kept until its record is loaded or met again, or a full sync"

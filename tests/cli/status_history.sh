@@ -43,12 +43,12 @@ expect_exit 2 "$CAIRN" status cost-daily --state "$T/state" --windows some 2>/de
 
 # Two rejects, in an old window and in a recent one (the recording has
 # none): the pruning keeps the recent one.
-sqlite3 "$DB" "INSERT INTO quarantine VALUES('cost-daily', '2027-01-05', 1, 'row 1', 'x: bad', '{}');
-  INSERT INTO quarantine VALUES('cost-daily', '2027-01-27', 1, 'row 1', 'x: bad', '{}')"
+sqlite3 "$DB" "INSERT INTO quarantine(job, window, seq, position, reasons, raw) VALUES('cost-daily', '2027-01-05', 1, 'row 1', 'x: bad', '{}');
+  INSERT INTO quarantine(job, window, seq, position, reasons, raw) VALUES('cost-daily', '2027-01-27', 1, 'row 1', 'x: bad', '{}')"
 # and a job without windows, its window all loaded with a reject: kept.
 sqlite3 "$DB" "INSERT INTO windows(job, window, attempt, status, wstart, wend) VALUES('nowin', 'all', 1, 'loaded', '', '');
   INSERT INTO chunks(job, window, seq, stage) VALUES('nowin', 'all', 1, 3);
-  INSERT INTO quarantine VALUES('nowin', 'all', 1, 'row 1', 'x: bad', '{}')"
+  INSERT INTO quarantine(job, window, seq, position, reasons, raw) VALUES('nowin', 'all', 1, 'row 1', 'x: bad', '{}')"
 before=$(status --json --windows all | jq -c .windows)
 runs_before=$(sqlite3 "$DB" "SELECT count(*) FROM runs")
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/fsx.h"
+#include "core/mem.h"
 #include "state/state.h"
 
 static char dir[64];
@@ -106,14 +107,14 @@ Test(state, chunk_stages_advance_and_count_loads)
   cr_assert_eq(row.raw_bytes, 42);
   cairn_chunk_row_clear(&row);
   cairn_batch_add_row(b);
-  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3);
+  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3, NULL);
   cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err),
                CAIRN_OK);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
   cr_assert_eq(seq, 0);
-  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "abc", &err),
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "abc", NULL, &err),
                CAIRN_OK);
-  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "xyz", &err),
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "xyz", NULL, &err),
                CAIRN_OK);
   cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);
   cr_assert_eq(row.stage, CAIRN_STAGE_LOADED);
@@ -164,8 +165,8 @@ Test(state, quarantine_is_idempotent)
   cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
-  cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
-  cairn_batch_reject(b, "f.csv:4", "b: bad", "r2", 2);
+  cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2, NULL);
+  cairn_batch_reject(b, "f.csv:4", "b: bad", "r2", 2, NULL);
   cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
   cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
   cairn_state_quarantine_count(st, "j", &n, &err);
@@ -178,9 +179,12 @@ Test(state, quarantine_is_idempotent)
   cairn_batch_free(b);
 }
 
-/* One loaded attempt of w1 with one reject of raw text `raw`. */
-static void load_with_reject(long attempt, enum cairn_claim claim,
-                             const char *raw)
+/* One loaded attempt of w1 with one reject of raw text `raw` (NULL:
+ * none) and contract key `key` (NULL: none), whose chunk loaded rows of
+ * the keys `loaded` (a JSON array, as cairn_batch_keys makes; NULL when
+ * the runner passes none). */
+static void load_keyed(long attempt, enum cairn_claim claim, const char *raw,
+                       const char *key, const char *loaded)
 {
   cairn_err err = {0};
   struct cairn_batch *b = cairn_batch_create(1);
@@ -190,12 +194,20 @@ static void load_with_reject(long attempt, enum cairn_claim claim,
                               &err);
   if (raw)
     cairn_batch_reject(b, "page 1 #2", "department: not in the lookup", raw,
-                       strlen(raw));
+                       strlen(raw), key);
   cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
-  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", loaded, &err),
+               CAIRN_OK, "%s", err.msg);
   cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_batch_free(b);
+}
+
+/* The same with a reject without a key and no loaded keys. */
+static void load_with_reject(long attempt, enum cairn_claim claim,
+                             const char *raw)
+{
+  load_keyed(attempt, claim, raw, NULL, NULL);
 }
 
 static void expect_dlq(const char *want)
@@ -247,6 +259,155 @@ Test(state, claims_keep_the_rejects_an_incremental_source_will_not_resend)
   expect_dlq("");
 }
 
+static int kept_keyed(void)
+{
+  cairn_err err = {0};
+  int keyed = -1;
+  cr_assert_eq(cairn_state_window_kept_keyed(st, "j", &w1, &keyed, &err),
+               CAIRN_OK, "%s", err.msg);
+  return keyed;
+}
+
+Test(state, kept_rejects_go_when_their_record_is_rejected_again_or_loaded)
+{
+  /* Rejected again, changed: the same key, another raw text. */
+  load_keyed(1, CAIRN_CLAIM_REDO, "megan v1", "[\"m\"]", NULL);
+  load_keyed(2, CAIRN_CLAIM_KEEP, "megan v2", "[\"m\"]", NULL);
+  expect_dlq("megan v2@0");
+  load_keyed(3, CAIRN_CLAIM_KEEP, "ghost", NULL, "[]");
+  expect_dlq("ghost@0 megan v2@2");
+  /* Claimed by a later attempt: megan's reject has a key to resolve it
+   * by, the ghost's none. A row of another key leaves both. */
+  load_keyed(4, CAIRN_CLAIM_KEEP, NULL, NULL, "[\"[\\\"x\\\"]\"]");
+  expect_dlq("megan v2@2 ghost@3");
+  cairn_state_window_claim(st, "j", &w1, 5, CAIRN_CLAIM_KEEP, NULL);
+  cr_assert_eq(kept_keyed(), 1);
+  /* Her record loaded (fixed at the source): her reject goes with the
+   * chunk that loaded it, before the window is. */
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
+                              NULL);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d",
+                                        "[\"[\\\"x\\\"]\", "
+                                        "\"[\\\"m\\\"]\"]", NULL),
+               CAIRN_OK);
+  expect_dlq("ghost@3");
+  cr_assert_eq(kept_keyed(), 0, "the ghost has no key to match");
+  cairn_state_window_loaded(st, "j", &w1, 1, NULL);
+  /* A reject without a key is matched by its raw text: the same record
+   * rejected again is listed once; another one without a key is not
+   * taken for it. */
+  load_keyed(6, CAIRN_CLAIM_KEEP, "ghost", NULL, NULL);
+  expect_dlq("ghost@0");
+  load_keyed(7, CAIRN_CLAIM_KEEP, "ghost 2", NULL, NULL);
+  expect_dlq("ghost 2@0 ghost@6");
+  /* Nor is one without a key taken for a keyed reject, or for a loaded
+   * row. */
+  load_keyed(8, CAIRN_CLAIM_KEEP, "ghost 3", "[\"g\"]", NULL);
+  expect_dlq("ghost 3@0 ghost@6 ghost 2@7");
+  load_keyed(9, CAIRN_CLAIM_KEEP, NULL, NULL, "[\"[\\\"g\\\"]\"]");
+  expect_dlq("ghost@6 ghost 2@7");
+}
+
+Test(state, loaded_keys_drop_only_that_windows_kept_rejects)
+{
+  cairn_err err = {0};
+  struct cairn_batch *b = cairn_batch_create(1);
+  const char *m = "[\"[\\\"m\\\"]\"]";
+  int64_t n;
+  int keyed = 0;
+  /* megan rejected in w1 and w2 of job j, and in w1 of job k: all kept */
+  cairn_batch_reject(b, "page 1 #2", "department: bad", "megan", 5, "[\"m\"]");
+  for (int i = 0; i < 3; i++) {
+    const char *job = i == 2 ? "k" : "j";
+    const struct cairn_window *w = i == 1 ? &w2 : &w1;
+    cairn_state_window_claim(st, job, w, 1, CAIRN_CLAIM_REDO, &err);
+    cairn_state_chunk_extracted(st, job, w, 1, NULL, NULL, 1, NULL, NULL, 1,
+                                &err);
+    cairn_state_chunk_transformed(st, job, w, 1, b, "1.0.0", &err);
+    cairn_state_chunk_loaded(st, job, w, 1, "d", NULL, &err);
+    cairn_state_window_loaded(st, job, w, 1, &err);
+    cairn_state_window_claim(st, job, w, 2, CAIRN_CLAIM_KEEP, &err);
+  }
+  /* Without keys (a window with nothing kept to resolve) nothing goes. */
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 0, NULL, NULL, 1,
+                              &err);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err),
+               CAIRN_OK, "%s", err.msg);
+  cairn_state_quarantine_count(st, "j", &n, &err);
+  cr_assert_eq(n, 2);
+  cairn_state_chunk_extracted(st, "j", &w1, 2, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 2, "d", m, &err),
+               CAIRN_OK, "%s", err.msg);
+  cairn_state_quarantine_count(st, "j", &n, &err);
+  cr_assert_eq(n, 1, "w2's stays");
+  cairn_state_quarantine_count(st, "k", &n, &err);
+  cr_assert_eq(n, 1, "job k's stays");
+  cairn_state_window_kept_keyed(st, "j", &w2, &keyed, &err);
+  cr_assert_eq(keyed, 1);
+  cairn_batch_free(b);
+}
+
+/* A store an earlier cairn made, without the key columns: read as it is
+ * (cairn status, cairn dlq, without the right to change it), and given
+ * the columns when opened to run; its rejects then have no key and are
+ * matched by their raw text. */
+Test(state, a_store_of_the_previous_layout_keeps_working)
+{
+  cairn_err err = {0};
+  cairn_state *ro;
+  sqlite3 *db;
+  char *path = cairn_strfmt("%s/cairn.db", dir);
+  json_t *q = NULL;
+  int64_t n = 0;
+  int on_disk, keyed = -1;
+
+  load_with_reject(1, CAIRN_CLAIM_REDO, "megan");
+  cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_KEEP, &err);
+  cairn_state_close(st);
+  st = NULL;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, "ALTER TABLE quarantine DROP COLUMN key;"
+                            "ALTER TABLE quarantine_kept DROP COLUMN key;",
+                            NULL, NULL, NULL), SQLITE_OK, "%s",
+               sqlite3_errmsg(db));
+  sqlite3_close(db);
+  cr_assert_eq(cairn_state_open_read(dir, &ro, &on_disk, &err), CAIRN_OK,
+               "%s", err.msg);
+  cr_assert_eq(cairn_state_quarantine(ro, "j", &q, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_eq(json_array_size(q), 1);
+  cr_assert_eq(cairn_state_quarantine_count(ro, "j", &n, &err), CAIRN_OK);
+  cr_assert_eq(n, 1);
+  json_decref(q);
+  cairn_state_close(ro);
+  cr_assert_eq(cairn_state_open(dir, &st, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_window_kept_keyed(st, "j", &w1, &keyed, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(keyed, 0, "a reject from before the column has no key");
+  expect_dlq("megan@1");
+  /* the attempt under way finishes, meeting her again, changed */
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  {
+    struct cairn_batch *b = cairn_batch_create(1);
+    cairn_batch_reject(b, "page 1 #2", "department: bad", "megan v2", 8,
+                       "[\"m\"]");
+    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0",
+                                               &err), CAIRN_OK, "%s",
+                 err.msg);
+    cairn_batch_free(b);
+  }
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, &err), CAIRN_OK,
+               "%s", err.msg);
+  expect_dlq("megan v2@0 megan@1");
+  /* her next reject, by key, replaces the one made with the column */
+  load_keyed(3, CAIRN_CLAIM_KEEP, "megan v3", "[\"m\"]", NULL);
+  expect_dlq("megan v3@0 megan@1");
+  free(path);
+}
+
 Test(state, incremental_state_commits_only_when_window_loads)
 {
   cairn_err err = {0};
@@ -281,7 +442,7 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
   cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
-  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
   cairn_state_window_loaded(st, "j", &w1, 1, &err);
   cairn_state_window_get(st, "j", &w1, &row, &err);
   cr_assert_eq(row.loaded, 1);
@@ -293,7 +454,7 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
     struct cairn_batch *b = cairn_batch_create(1);
     json_t *q;
     int64_t n;
-    cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2);
+    cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2, NULL);
     cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
     cairn_state_window_claim(st, "j", &w2, 1, CAIRN_CLAIM_REDO, &err);
     cairn_state_chunk_extracted(st, "j", &w2, 1, NULL, NULL, 1, NULL, NULL, 1,
@@ -586,7 +747,7 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
   cr_assert_eq(cairn_state_attempt_begin(st, "j", "", 0, &a, &resumed, &d,
                                          &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(cairn_state_window_claim(st, "j", &w1, a, CAIRN_CLAIM_REDO, &err), CAIRN_OK);
-  cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}", 2);
+  cairn_batch_reject(b, "$[0]", "[\"bad\"]", "{}", 2, NULL);
   for (long k = 1; k <= 3; k++) {
     char cin[32], cout[32];
     snprintf(cin, sizeof cin, "c%ld", k - 1);
@@ -600,7 +761,8 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
     cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, "1.0.0", &err),
                  CAIRN_OK, "%s", err.msg);
   }
-  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", &err), CAIRN_OK);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err),
+               CAIRN_OK);
   cr_assert_eq(cairn_state_chunks_forget(st, "j", &w1, 2, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_state_chunk_get(st, "j", &w1, 1, &row, &err);

@@ -928,6 +928,54 @@ Test(transform, explode_gives_one_row_per_item)
   fx_close(&fx);
 }
 
+/* A reject carries its record's contract key when the key fields mapped
+ * cleanly (the reasons are about other fields): what a kept reject is
+ * matched by when the record is rejected again or loaded. */
+Test(transform, a_reject_carries_its_key_when_the_key_mapped_cleanly)
+{
+  struct fx fx;
+  fx_open(&fx, "incident_link", "{\"fields\": {"
+          "\"system\": {\"fn\": [{\"const\": \"servicenow\"}]},"
+          "\"externalId\": \"sys_id\", \"type\": \"/sys_class_name\","
+          "\"status\": {\"from\": \"/state\", \"fn\": [{\"lookup\": "
+          "{\"7\": \"Closed\"}}]}}}");
+  /* the status is not in the lookup: the key is fine */
+  json_apply(&fx, "{\"sys_id\": \"46ce\\\"b\", \"sys_class_name\": "
+             "\"incident\", \"state\": \"3\"}", NULL);
+  /* the key itself is bad: missing */
+  json_apply(&fx, "{\"sys_class_name\": \"incident\", \"state\": \"3\"}",
+             NULL);
+  /* a good row, for the key of a loaded row */
+  json_apply(&fx, "{\"sys_id\": \"46ce\\\"b\", \"sys_class_name\": "
+             "\"incident\", \"state\": \"7\"}", NULL);
+  cr_assert_eq(fx.b->n_rejects, 2);
+  cr_assert_str_eq(fx.b->rejects[0].key, "[\"servicenow\",\"46ce\\\"b\"]");
+  cr_assert_null(fx.b->rejects[1].key, "%s", fx.b->rejects[1].key);
+  {
+    struct cairn_buf keys = {0};
+    cr_assert_eq(cairn_batch_keys(fx.b, fx.c, &keys), 1);
+    cr_assert_str_eq(keys.data,
+                     "[\"[\\\"servicenow\\\",\\\"46ce\\\\\\\"b\\\"]\"]");
+    cairn_buf_free(&keys);
+  }
+  fx_close(&fx);
+  /* A record of several rows has a key per row: none for the reject. */
+  fx_open(&fx, "policy_posture", posture_cfg);
+  for (int n = 1; n <= 2; n++) {
+    char doc[512];
+    snprintf(doc, sizeof doc, "{\"timestamp\": \"2019-10-09T17:48:05Z\", "
+             "\"resourceId\": \"/r\", \"policyDefinitionId\": \"/pd/1\", "
+             "\"complianceState\": \"Bogus\", "
+             "\"policyDefinitionGroupNames\": [\"g1\"%s]}",
+             n == 2 ? ", \"g2\"" : "");
+    json_apply(&fx, doc, NULL);
+  }
+  cr_assert_eq(fx.b->n_rejects, 2);
+  cr_assert_str_eq(fx.b->rejects[0].key, "[\"/pd/1\",\"g1\",\"/r\"]");
+  cr_assert_null(fx.b->rejects[1].key, "%s", fx.b->rejects[1].key);
+  fx_close(&fx);
+}
+
 /* ---- PII ---------------------------------------------------------------- */
 
 static const char user_cfg[] =
@@ -1247,16 +1295,21 @@ Test(transform, keywords_beyond_fast_checks_use_the_validator,
      .init = mk_schemas, .fini = rm_schemas)
 {
   const char *docs[] = { "{\"c\": \"EUR\", \"n\": 3}",
-                         "{\"c\": \"euro\", \"n\": -1}" };
+                         "{\"c\": \"euro\", \"n\": -1}",
+                         "{\"c\": \"EUR\", \"n\": -1}" };
   json_t *cfg = json_loads("{\"fields\": {\"code\": \"/c\", \"n\": "
                            "\"/n\"}}", 0, NULL);
-  struct cairn_batch *b = map_docs("strict", cfg, docs, 2);
+  struct cairn_batch *b = map_docs("strict", cfg, docs, 3);
   cr_assert_eq(b->n_rows, 1);
-  cr_assert_eq(b->n_rejects, 1);
+  cr_assert_eq(b->n_rejects, 2);
   cr_assert(strncmp(b->rejects[0].reasons, "code: ", 6) == 0, "%s",
             b->rejects[0].reasons);
   cr_assert(strstr(b->rejects[0].reasons, "; n: ") != NULL, "%s",
             b->rejects[0].reasons);
+  /* a key the validator refuses is no key; a good one beside another
+   * field's reason is */
+  cr_assert_null(b->rejects[0].key, "%s", b->rejects[0].key);
+  cr_assert_str_eq(b->rejects[1].key, "[\"EUR\"]");
   cairn_batch_free(b);
 }
 
