@@ -152,8 +152,21 @@ Test(sink_sqlite, creates_table_from_contract_and_records_durable_seq)
   json_decref(cfg);
 }
 
-Test(sink_sqlite, decimals_beyond_double_precision_stay_exact)
+/* Every decimal a double can hold is stored as a number: INTEGER when
+ * integral (up to 18 digits), else REAL, the double strtod makes of the
+ * text. A longer one used to be TEXT, and a TEXT value sorts above every
+ * number in SQLite: "amount < 0" missed the credits written with 16 or 17
+ * digits and max() returned one of them. Only a value no double holds
+ * (past its range, or subnormal) stays TEXT, as written. */
+Test(sink_sqlite, decimals_are_numbers_unless_no_double_holds_them)
 {
+  static const char *longs[] = {
+    "19.545363672276512", "12345678901234567890", "0.4838709677419368",
+    "-0.4838709677419368", "-12.345678901234567", "9.0000000000000006E-06",
+    "1.2345678901234567e-26", "123456789012.59848", "9007199254740993.5",
+    "0.30000000000000004", "1.00000000000000011102230246251565404236",
+    "2.5e-300", "-1.7976931348623157e308", "0E-25", "-0.0e26", "1e-27",
+  };
   json_t *cfg;
   struct cairn_sink_ctx ctx;
   cairn_err err = {0};
@@ -169,13 +182,45 @@ Test(sink_sqlite, decimals_beyond_double_precision_stay_exact)
   add(b, "g", "p", "1e-320");
   add(b, "h", "p", "1e99999999999");
   add(b, "i", "p", "1.5e300");
+  for (size_t k = 0; k < sizeof longs / sizeof *longs; k++)
+    add(b, "long", "p", longs[k]);
   cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK);
   cairn_sink_close(s);
-  char *rows = query("SELECT amount, typeof(amount) FROM thing");
-  cr_assert_str_eq(rows, "19.545363672276512|text;12345678901234567890|text;"
-                         "42|integer;1E+400|text;-1e400|text;1e-400|text;"
-                         "1e-320|text;1e99999999999|text;1.5e+300|real;");
-  free(rows);
+  expect_rows("SELECT amount, typeof(amount) FROM thing WHERE id <> 'long'",
+              "19.5453636722765|real;1.23456789012346e+19|real;"
+              "42|integer;1E+400|text;-1e400|text;1e-400|text;"
+              "1e-320|text;1e99999999999|text;1.5e+300|real;",
+              "numbers, TEXT only past a double");
+  /* each long one is the double nearest its text, to the last bit */
+  char *path = cairn_strfmt("%s/w.db", dir);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  size_t k = 0;
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, "SELECT amount, typeof(amount) FROM "
+                                  "thing WHERE id = 'long' ORDER BY rowid",
+                                  -1, &st, NULL), SQLITE_OK);
+  for (; sqlite3_step(st) == SQLITE_ROW; k++) {
+    double want = strtod(longs[k], NULL), got = sqlite3_column_double(st, 0);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 1), "real",
+                     "%s", longs[k]);
+    cr_assert(memcmp(&got, &want, sizeof got) == 0, "%s: %.17g, not %.17g",
+              longs[k], got, want);
+  }
+  cr_assert_eq(k, sizeof longs / sizeof *longs);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(path);
+  /* so they compare and sort as numbers */
+  expect_rows("SELECT count(*) FROM thing WHERE id = 'long' AND amount < 0",
+              "3;", "the three negative ones are below 0");
+  expect_rows("SELECT count(*) FROM thing WHERE id = 'long' AND amount = 0",
+              "2;", "0E-25 and -0.0e26 are 0");
+  expect_rows("SELECT id, amount FROM thing WHERE typeof(amount) <> 'text' "
+              "ORDER BY amount DESC LIMIT 2",
+              "i|1.5e+300;b|1.23456789012346e+19;", "ORDER BY sorts by value");
+  expect_rows("SELECT min(amount) FROM thing WHERE id = 'long'",
+              "-1.79769313486232e+308;", "min() is the smallest number");
   cairn_batch_free(b);
   json_decref(cfg);
 }

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Money checks for tests/cli/cost_export_money.sh: what the warehouse and
+the bundle give, against what the export's CSV says, computed here with
+exact decimals (the CSV read with the standard library only, through
+tests/cli/cost_runs.py).
+
+  cost_money.py stored DB RUN DATASET
+      every row of DATASET in the warehouse DB holds the export's own
+      value in each money column (as its exact text, cost_runs.stored_text),
+      and only numbers (INTEGER or REAL)
+  cost_money.py compare DB RUN DATASET
+      credits (billedCost < 0), max(billedCost), the five largest costs:
+      as the CSV says
+  cost_money.py bundle NDJSON RUN
+      the bundle's records (NDJSON, in order) hold the CSV's text of each
+      cost, and the same exact totals
+  cost_money.py totals DB DATASET RUN
+      per subscription and currency: the exact sums of billedCost and
+      effectiveCost of DATASET in DB equal the CSV's (an EA run: its Cost
+      in both)
+"""
+import decimal
+import json
+import sqlite3
+import sys
+from decimal import Decimal as D
+
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+sys.path.insert(0, sys.path[0])
+from cost_runs import read_run, stored_text, sub_of  # noqa: E402
+
+decimal.getcontext().prec = 60
+
+
+def fail(msg):
+    sys.exit("FAIL: " + msg)
+
+
+def cost_of(row):
+    """(billed, effective) texts of a CSV row: FOCUS, or EA's one Cost."""
+    if "BilledCost" in row:
+        return row["BilledCost"], row["EffectiveCost"]
+    return row["Cost"], row["Cost"]
+
+
+def stored(db_path, run, dataset):
+    db = sqlite3.connect(db_path)
+    got = db.execute("SELECT billedCost, effectiveCost, listCost, consumedQuantity, "
+                     "typeof(billedCost), typeof(effectiveCost), typeof(listCost), "
+                     "typeof(consumedQuantity) FROM cost_record WHERE costDataset = ? "
+                     "ORDER BY rowid", (dataset,)).fetchall()
+    rows = read_run(run)[2]
+    if len(got) != len(rows):
+        fail("%s: %d rows in the warehouse, %d in the CSV" % (dataset, len(got), len(rows)))
+    kinds = set()
+    for n, (r, g) in enumerate(zip(rows, got), 2):
+        b, e = cost_of(r)
+        want = [b, e, r.get("ListCost") or r.get("Cost"), r.get("ConsumedQuantity") or
+                r.get("Quantity")]
+        kinds.update(g[4:])
+        for col, w, v in zip(("billedCost", "effectiveCost", "listCost", "consumedQuantity"),
+                             want, g[:4]):
+            if D(stored_text(db, v)) != D(w):
+                fail("%s line %d: %s is %r (%s), the CSV says %s" %
+                     (dataset, n, col, v, stored_text(db, v), w))
+    if not kinds <= {"integer", "real"}:
+        fail("%s: money stored as %s" % (dataset, sorted(kinds)))
+    print("%s: %d rows, every money value the CSV's, stored as %s" %
+          (dataset, len(rows), "/".join(sorted(kinds))))
+
+
+def compare(db_path, run, dataset):
+    db = sqlite3.connect(db_path)
+    rows = read_run(run)[2]
+    billed = [D(cost_of(r)[0]) for r in rows]
+    credits = [b for b in billed if b < 0]
+    n, s = db.execute("SELECT count(*), sum(billedCost) FROM cost_record "
+                      "WHERE costDataset = ? AND billedCost < 0", (dataset,)).fetchone()
+    if n != len(credits) or abs(D(s or 0) - sum(credits)) > D("1e-9"):
+        fail("billedCost < 0: %s rows, %s; the CSV has %d credits, %s" %
+             (n, s, len(credits), sum(credits)))
+    mx = db.execute("SELECT max(billedCost) FROM cost_record WHERE costDataset = ?",
+                    (dataset,)).fetchone()[0]
+    if float(mx) != float(max(billed)):
+        fail("max(billedCost) is %r, the CSV's largest is %s" % (mx, max(billed)))
+    top = [v for (v,) in db.execute("SELECT billedCost FROM cost_record WHERE costDataset = ? "
+                                    "ORDER BY billedCost DESC LIMIT 5", (dataset,))]
+    want = sorted(billed, reverse=True)[:5]
+    if [D(stored_text(db, v)) for v in top] != want:
+        fail("ORDER BY billedCost DESC: %s, the CSV's largest: %s" % (top, want))
+    print("%s: %d credits (%s), max %s, the five largest: as in the CSV" %
+          (dataset, n, s, mx))
+
+
+def bundle(ndjson, run):
+    rows = read_run(run)[2]
+    raw = lambda t: t  # noqa: E731  (a number's text, as written)
+    recs = [json.loads(line, parse_float=raw, parse_int=raw)
+            for line in open(ndjson, encoding="utf-8")]
+    if len(recs) != len(rows):
+        fail("bundle: %d records, the CSV %d rows" % (len(recs), len(rows)))
+    for n, (r, rec) in enumerate(zip(rows, recs), 2):
+        for col, src in (("billedCost", "BilledCost"), ("effectiveCost", "EffectiveCost"),
+                         ("listCost", "ListCost"), ("consumedQuantity", "ConsumedQuantity")):
+            if rec[col] != r[src]:
+                fail("bundle line %d: %s is %s, the CSV says %s" % (n, col, rec[col], r[src]))
+    tb = sum(D(x["billedCost"]) for x in recs)
+    te = sum(D(x["effectiveCost"]) for x in recs)
+    if (tb, te) != (sum(D(r["BilledCost"]) for r in rows),
+                    sum(D(r["EffectiveCost"]) for r in rows)):
+        fail("bundle totals %s %s" % (tb, te))
+    print("bundle: %d records, every cost the CSV's text; totals %s %s" % (len(recs), tb, te))
+
+
+def group(rows, key, *vals):
+    """{key: [exact sums of each val]} over rows."""
+    out = {}
+    for r in rows:
+        k = key(r)
+        t = out.setdefault(k, [D(0)] * len(vals))
+        for i, v in enumerate(vals):
+            t[i] += v(r)
+    return out
+
+
+def ordered(d):
+    return sorted(d.items(), key=lambda kv: tuple((x is not None, x) for x in
+                                                  (kv[0] if isinstance(kv[0], tuple)
+                                                   else (kv[0],))))
+
+
+def totals(db_path, dataset, run):
+    db = sqlite3.connect(db_path)
+    got = {}
+    for sub, cur, b, e in db.execute("SELECT subscriptionId, currency, billedCost, "
+                                     "effectiveCost FROM cost_record WHERE costDataset = ?",
+                                     (dataset,)):
+        t = got.setdefault((sub, cur), [D(0), D(0)])
+        t[0] += D(stored_text(db, b))
+        t[1] += D(stored_text(db, e))
+    want = group(read_run(run)[2], lambda r: (sub_of(r), r["BillingCurrency"]),
+                 lambda r: D(cost_of(r)[0]), lambda r: D(cost_of(r)[1]))
+    if got != want:
+        fail("%s: per subscription %s, the CSV %s" % (dataset, ordered(got)[:3], ordered(want)[:3]))
+    print("%s: %d subscription totals, exactly the CSV's" % (dataset, len(got)))
+
+
+def main():
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"stored": stored, "compare": compare, "bundle": bundle,
+     "totals": totals}[cmd](*args)
+
+
+if __name__ == "__main__":
+    main()
