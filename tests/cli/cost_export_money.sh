@@ -11,6 +11,8 @@
 #    them all (a value of 16 or 17 digits used to be TEXT, which SQLite
 #    sorts above every number);
 #  - the bundle holds each cost as the CSV's text;
+#  - the SQL of docs/connectors/azure-cost-export.md runs as written and
+#    answers as the CSVs do;
 #  - EA actual = FOCUS billed and EA amortized = FOCUS effective, per
 #    subscription, exactly; after the re-export, each dataset's totals are
 #    the re-export's.
@@ -37,6 +39,17 @@ money stored "$DB" "$T/may/focus" FocusCost
 money compare "$DB" "$T/may/focus" FocusCost
 ndjson azure-cost-export > "$T/focus.ndjson"
 money bundle "$T/focus.ndjson" "$T/may/focus"
+# The docs' command for the exact total of the bundle, run as written
+# (from the directory that holds out/): the CSV's exact total.
+doc_cmd=$(python3 -c 'import re, sys
+s = open("docs/connectors/azure-cost-export.md").read()
+s = s[s.index("## Money questions in SQL"):]
+print(re.search(r"```sh\n(.*?)```", s, re.S).group(1))' | sed 's/^  //')
+expect_eq "$(cd "$T" && bash -c "set -o pipefail; $doc_cmd")" \
+  "$(python3 -c 'import decimal, sys; sys.path.insert(0, "tests/cli"); sys.dont_write_bytecode = True
+from cost_runs import read_run
+print(sum(decimal.Decimal(r["BilledCost"]) for r in read_run(sys.argv[1])[2]))' "$T/may/focus")" \
+  "the docs' exact total of the bundle"
 load azure-cost-export-ea "$T/may/ea-actual"
 money stored "$DB" "$T/may/ea-actual" ActualCost
 money compare "$DB" "$T/may/ea-actual" ActualCost
@@ -45,6 +58,8 @@ money stored "$DB" "$T/may/ea-amortized" AmortizedCost
 expect_eq "$(sqlite3 "$DB" "SELECT DISTINCT typeof(billedCost) FROM cost_record
   UNION SELECT typeof(effectiveCost) FROM cost_record ORDER BY 1")" "integer
 real" "money columns hold numbers only"
+money docs "$DB" docs/connectors/azure-cost-export.md "$T/may/focus" "$T/may/ea-actual" \
+  "$T/may/ea-amortized"
 # The same charges through EA and FOCUS: per subscription, to the last digit.
 both=$(sqlite3 "$DB" "WITH t AS (SELECT costDataset d, subscriptionId s,
     decimal_sum(billedCost) b, decimal_sum(effectiveCost) e FROM cost_record GROUP BY 1, 2)

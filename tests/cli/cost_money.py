@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Money checks for tests/cli/cost_export_money.sh: what the warehouse and
-the bundle give, against what the export's CSV says, computed here with
-exact decimals (the CSV read with the standard library only, through
-tests/cli/cost_runs.py).
+"""Money checks for tests/cli/cost_export_money.sh: what the warehouse, the
+bundle and the SQL of docs/connectors/azure-cost-export.md give, against
+what the export's CSV says, computed here with exact decimals (the CSV
+read with the standard library only, through tests/cli/cost_runs.py).
 
   cost_money.py stored DB RUN DATASET
       every row of DATASET in the warehouse DB holds the export's own
@@ -14,6 +14,10 @@ tests/cli/cost_runs.py).
   cost_money.py bundle NDJSON RUN
       the bundle's records (NDJSON, in order) hold the CSV's text of each
       cost, and the same exact totals
+  cost_money.py docs DB MARKDOWN FOCUS_RUN EA_ACTUAL_RUN EA_AMORTIZED_RUN
+      each SQL statement of the "Money questions in SQL" section and the
+      Example, run as written by the stock sqlite3, gives the answer the
+      CSVs give
   cost_money.py totals DB DATASET RUN
       per subscription and currency: the exact sums of billedCost and
       effectiveCost of DATASET in DB equal the CSV's (an EA run: its Cost
@@ -21,7 +25,9 @@ tests/cli/cost_runs.py).
 """
 import decimal
 import json
+import re
 import sqlite3
+import subprocess
 import sys
 from decimal import Decimal as D
 
@@ -30,6 +36,7 @@ sys.path.insert(0, sys.path[0])
 from cost_runs import read_run, stored_text, sub_of  # noqa: E402
 
 decimal.getcontext().prec = 60
+CENT = D("0.01")
 
 
 def fail(msg):
@@ -112,8 +119,12 @@ def bundle(ndjson, run):
     print("bundle: %d records, every cost the CSV's text; totals %s %s" % (len(recs), tb, te))
 
 
+def cents(x):
+    return float(x.quantize(CENT, rounding=decimal.ROUND_HALF_EVEN))
+
+
 def group(rows, key, *vals):
-    """{key: [exact sums of each val]} over rows."""
+    """{key: [exact sums of each val]} over rows (key None: skipped)."""
     out = {}
     for r in rows:
         k = key(r)
@@ -127,6 +138,102 @@ def ordered(d):
     return sorted(d.items(), key=lambda kv: tuple((x is not None, x) for x in
                                                   (kv[0] if isinstance(kv[0], tuple)
                                                    else (kv[0],))))
+
+
+def docs(db_path, md, focus_run, ea_actual, ea_amortized):
+    text = open(md, encoding="utf-8").read()
+    if "## Money questions in SQL\n" not in text:
+        fail("docs: %s has no section \"Money questions in SQL\"" % md)
+    sect = text[text.index("## Money questions in SQL"):]
+    sql = sect[sect.index("```sql\n") + 7:]
+    sql = sql[:sql.index("```")]
+    stmts = [s.strip() for s in sql.split(";\n") if s.strip()]
+    example = re.search(r'sqlite3 out/warehouse\.db \\\n\s*"(.*?)"', text, re.S).group(1)
+    f, fa, fm = (read_run(r)[2] for r in (focus_run, ea_actual, ea_amortized))
+    bc = lambda r: D(r["BilledCost"])      # noqa: E731
+    ec = lambda r: D(r["EffectiveCost"])   # noqa: E731
+    cur = lambda r: r["BillingCurrency"]   # noqa: E731
+    db = sqlite3.connect(db_path)
+
+    def rg(r):
+        return r["x_ResourceGroupName"].lower() if r["ResourceId"] else None
+
+    def side_by_side():
+        a = group(fa, lambda r: (sub_of(r), cur(r)), lambda r: D(r["Cost"]))
+        m = group(fm, lambda r: (sub_of(r), cur(r)), lambda r: D(r["Cost"]))
+        return [[k[0], k[1], cents(a[k][0]), cents(m[k][0])] for k in sorted(a)]
+
+    def reservations():
+        kind = lambda r: ("purchase" if r["ChargeCategory"] == "Purchase" else  # noqa: E731
+                          "covered usage" if bc(r) == 0 and ec(r) > 0 else None)
+        g = group([r for r in f if kind(r)], lambda r: (kind(r), cur(r)),
+                  lambda r: D(1), bc, ec)
+        return [[k[0], k[1], int(v[0]), cents(v[1]), cents(v[2])] for k, v in ordered(g)]
+
+    def exact_totals():
+        out = []
+        for c in sorted({cur(r) for r in f}):
+            rs = [r for r in f if cur(r) == c]
+            out.append([c, sum(bc(r) for r in rs), sum(ec(r) for r in rs)])
+        return out
+
+    want = {
+        "per subscription": lambda: [[k[0], k[1], cents(v[0]), cents(v[1])] for k, v in
+                                     ordered(group(f, lambda r: (sub_of(r), cur(r)), bc, ec))],
+        "per day": lambda: [[k[0], k[1], cents(v[0])] for k, v in
+                            ordered(group(f, lambda r: (r["ChargePeriodStart"][:10], cur(r)), bc))],
+        "per resource group": lambda: [[k[0], k[1], cents(v[0])] for k, v in
+                                       ordered(group(f, lambda r: (rg(r), cur(r)), ec))],
+        "per value of the tag": lambda: [[k[0], k[1], cents(v[0])] for k, v in
+                                         ordered(group(f, lambda r: (json.loads(r["Tags"])["env"],
+                                                                     cur(r)), ec))],
+        "per currency": lambda: [[k[0], cents(v[0]), cents(v[1])] for k, v in
+                                 ordered(group(f, lambda r: (cur(r),), bc, ec))],
+        "actual and amortized": side_by_side,
+        "credits and refunds": lambda: [[k[0], k[1], int(v[0]), cents(v[1])] for k, v in
+                                        ordered(group([r for r in f if bc(r) < 0],
+                                                      lambda r: (r["ChargeCategory"], cur(r)),
+                                                      lambda r: D(1), bc))],
+        "reservation and savings plan": reservations,
+        "the ten most expensive": lambda: [[sub_of(r), r["ServiceName"], float(bc(r))] for r in
+                                           sorted(f, key=bc, reverse=True)[:10]],
+        "the month's total, exactly": exact_totals,
+    }
+    seen = set()
+    for st in stmts + [example]:
+        title = st.splitlines()[0].lstrip("- ") if st.startswith("--") else "example"
+        key = next((k for k in want if title.startswith(k)), None)
+        if key is None and title != "example":
+            fail("docs: no expected answer for the query %r" % title)
+        p = subprocess.run(["sqlite3", "-json", db_path], input=st + ";\n",
+                           capture_output=True, text=True)
+        if p.returncode or p.stderr:
+            fail("docs: %r does not run: %s" % (title, p.stderr.strip()))
+        got = [list(o.values()) for o in json.loads(p.stdout or "[]")]
+        if title == "example":
+            exp = [[k[0], k[1], cents(v[0]), cents(v[1])] for k, v in
+                   ordered(group(f, lambda r: (sub_of(r), cur(r)), bc, ec))]
+            got = sorted(got, key=lambda g: (g[0], g[1]))
+        elif key == "the ten most expensive":
+            exp = want[key]()
+            got = [g[1:] for g in got]
+        elif key == "the month's total, exactly":
+            exp = want[key]()
+            for g, e in zip(got, exp):
+                # decimal_sum adds the values as SQLite prints them (15
+                # significant digits): within 1e-9 of the CSV's exact sum
+                if g[0] != e[0] or any(abs(D(x) - y) > D("1e-9") for x, y in zip(g[1:], e[1:])):
+                    fail("docs: %r gives %s, the CSV %s" % (title, g, e))
+            got, exp = [g[0] for g in got], [e[0] for e in exp]
+        else:
+            exp = want[key]()
+        if got != exp:
+            fail("docs: %r gives\n  %s\nthe CSV says\n  %s" % (title, got[:6], exp[:6]))
+        seen.add(key or title)
+    missing = set(want) - seen
+    if missing:
+        fail("docs: no query for %s" % sorted(missing))
+    print("docs: %d queries as written, each the CSV's answer" % len(seen))
 
 
 def totals(db_path, dataset, run):
@@ -147,7 +254,7 @@ def totals(db_path, dataset, run):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"stored": stored, "compare": compare, "bundle": bundle,
+    {"stored": stored, "compare": compare, "bundle": bundle, "docs": docs,
      "totals": totals}[cmd](*args)
 
 

@@ -46,6 +46,10 @@ import sqlite3
 import sys
 import zipfile
 
+# Exact sums: the default 28 significant digits would round a month of
+# costs written with 17 digits each.
+decimal.getcontext().prec = 60
+
 COST_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "Cost",
                 "CostInBillingCurrency", "CostInPricingCurrency", "costInBillingCurrency",
                 "costInPricingCurrency", "PaygCostInBillingCurrency")
