@@ -131,8 +131,13 @@ int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st)
             strerror(errno));
     rc = 2;
   } else {
-    int on_disk = 0;
-    if (cairn_state_open_read(dir, st, &on_disk, &err) < 0) {
+    int on_disk = 0, r = cairn_state_open_read(dir, st, &on_disk, &err);
+    if (r == CAIRN_DONE) {
+      fprintf(stderr, "cairn %s: no state in %s yet: %s holds none (a first "
+              "run is making it, or stopped before it had); nothing has run "
+              "with this state directory to show\n", cmd, dir, path);
+      rc = 2;
+    } else if (r < 0) {
       fprintf(stderr, "cairn %s: %s\n", cmd, err.msg);
       rc = 3;
     } else if (on_disk) {

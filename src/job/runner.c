@@ -1532,8 +1532,10 @@ static size_t preview_catch_up(const struct cairn_job *job,
   int on_disk, had = 0;
   size_t k = 0;
 
-  if (access(path, F_OK) == 0) {
-    if (cairn_state_open_read(o->state_dir, &st, &on_disk, &err) < 0 ||
+  /* (a store without tables yet, CAIRN_DONE: nothing was missed) */
+  if (access(path, F_OK) == 0 &&
+      cairn_state_open_read(o->state_dir, &st, &on_disk, &err) != CAIRN_DONE) {
+    if (!st ||
         cairn_state_open_attempt(st, job->name, "", &attempt, &err) < 0 ||
         cairn_state_attempt_had(st, job->name, "", &had, &err) < 0)
       cairn_warn("the windows the scheduled runs missed were not looked "

@@ -33,6 +33,10 @@ static const char *schema_sql =
    * smallest durable seq of the state and the sinks, and each sink skips
    * what it holds (docs/internals/checkpoints.md). */
   "PRAGMA synchronous=NORMAL;"
+  /* One transaction: `cairn status` and `cairn dlq` during a first run
+   * see no table or every one, never a store with some (they said
+   * "prepare: no such table: runs", exit 3, while it was being made). */
+  "BEGIN IMMEDIATE;"
   "CREATE TABLE IF NOT EXISTS attempts("
   "  job TEXT NOT NULL, spec TEXT NOT NULL, attempt INTEGER NOT NULL,"
   "  status TEXT NOT NULL, PRIMARY KEY(job, spec));"
@@ -79,7 +83,8 @@ static const char *schema_sql =
   "CREATE INDEX IF NOT EXISTS runs_job_started ON runs(job, started);"
   "CREATE INDEX IF NOT EXISTS runs_started ON runs(started);"
   "CREATE INDEX IF NOT EXISTS runs_running ON runs(job)"
-  "  WHERE status='running';";
+  "  WHERE status='running';"
+  "COMMIT;";
 
 /* What to do about a store SQLite finds damaged (a rerun fails the same
  * way), said where the error is: by `cairn run`, `status` and `dlq`. */
@@ -316,8 +321,18 @@ int cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
     if ((sr & 0xff) != SQLITE_READONLY && (sr & 0xff) != SQLITE_CANTOPEN)
       break;
   }
+  if (rc == CAIRN_OK) {
+    /* A store a first run is making (its file exists, its tables are not
+     * committed yet) holds no state yet: said so, not "no such table". */
+    int64_t made = 0;
+    rc = query_int(st, "SELECT count(*) FROM sqlite_master WHERE"
+                       " type='table' AND name='runs'", NULL, NULL, &made,
+                   err);
+    if (rc == CAIRN_OK && !made)
+      rc = CAIRN_DONE;
+  }
   free(path);
-  if (rc < 0) {
+  if (rc != CAIRN_OK) {
     cairn_state_close(st);
     return rc;
   }

@@ -34,7 +34,9 @@ int  cairn_state_open(const char *dir, cairn_state **out, cairn_err *err);
  * cannot open it read-only either (a WAL database with no -shm file to
  * share, in a directory the user cannot write), the file is read as it
  * is on disk, without locks (*on_disk set): exact when no run is in
- * progress, since the last connection to close folds the WAL in. */
+ * progress, since the last connection to close folds the WAL in.
+ * CAIRN_DONE (*out NULL) when the file holds no state yet: a first run
+ * has made it but not yet committed its tables. */
 int  cairn_state_open_read(const char *dir, cairn_state **out, int *on_disk,
                            cairn_err *err);
 void cairn_state_close(cairn_state *st);   /* NULL ok */
