@@ -55,7 +55,10 @@ enum { BUSY_MS = 10000, FINISH_BUSY_MS = 1000 };
 struct part_ent {
   char   *key;               /* owned */
   int64_t lo, hi;
+  int64_t claim;             /* the window's claim of it (see "loads of
+                                one partition at once"); 0: none known */
   int     fresh;             /* first met by this window in this chunk */
+  int     warned;            /* a later load's claim was logged */
 };
 
 struct part_set {
@@ -74,8 +77,9 @@ struct sqlite_sink {
   sqlite3_stmt *max_seq;
   sqlite3_stmt *mark;
   sqlite3_stmt *part_delete;
-  sqlite3_stmt *part_mark;
+  sqlite3_stmt *part_mark;   /* claim a partition, returning the claim */
   sqlite3_stmt *part_seen;
+  sqlite3_stmt *part_later;  /* claims of a partition after one */
   sqlite3_stmt *zone_take;   /* delete a value's zones, returning them */
   sqlite3_stmt *zone_list;   /* a value's zones, kept: only some of its
                                 days are replaced (the window's span) */
@@ -154,7 +158,8 @@ static size_t set_add(struct part_set *ps, const char *k)
     ps->cap = ps->cap ? ps->cap * 2 : 32;
     ps->ents = cairn_xrealloc(ps->ents, ps->cap * sizeof *ps->ents);
   }
-  ps->ents[ps->n] = (struct part_ent){ cairn_xstrdup(k), -1, -1, 0 };
+  ps->ents[ps->n] = (struct part_ent){ .key = cairn_xstrdup(k), .lo = -1,
+                                       .hi = -1 };
   ps->n++;
   if (ps->n * 2 > ps->nslots) {
     free(ps->slots);
@@ -551,7 +556,25 @@ static int upgrade_tables(struct sqlite_sink *s, int *added_part,
     for (size_t k = 0; k < c->n_partition && added; k++)
       *added_part |= c->partition[k] == i;
   }
-  return ensure_column(s, "_cairn_part_rules", "spec", " TEXT", &added, err);
+  rc = ensure_column(s, "_cairn_part_rules", "spec", " TEXT", &added, err);
+  /* A warehouse from before claims (see "loads of one partition at
+   * once"): its windows' rows have none, so no later load's claim is
+   * missed and none of theirs is taken for one. */
+  for (size_t i = 0; i < 4 && rc == CAIRN_OK; i++) {
+    static const char *const cols[][2] = {
+      { "tbl", " TEXT" }, { "claim", " INTEGER" }, { "span_from", " TEXT" },
+      { "span_to", " TEXT" },
+    };
+    rc = ensure_column(s, "_cairn_partitions", cols[i][0], cols[i][1],
+                       &added, err);
+  }
+  if (rc == CAIRN_OK) {
+    rc = cairn_sqlite_setup(s->db, "CREATE INDEX IF NOT EXISTS"
+                            " _cairn_partitions_claims ON"
+                            " _cairn_partitions(tbl, part, claim)", BUSY_MS);
+    rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, "index the claims");
+  }
+  return rc;
 }
 
 /* Refuse a table of the contract's name that another application made,
@@ -620,7 +643,8 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       " window TEXT NOT NULL, seq INTEGER NOT NULL, rows INTEGER NOT NULL,"
       " contract TEXT NOT NULL, PRIMARY KEY(job, window, seq)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_partitions(job TEXT NOT NULL,"
-      " window TEXT NOT NULL, part TEXT NOT NULL,"
+      " window TEXT NOT NULL, part TEXT NOT NULL, tbl TEXT, claim INTEGER,"
+      " span_from TEXT, span_to TEXT,"
       " PRIMARY KEY(job, window, part)) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_zones(tbl TEXT NOT NULL,"
       " part TEXT NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL,"
@@ -761,11 +785,18 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     rc = prep(s, "INSERT INTO _cairn_chunks(job, window, seq, rows, contract)"
                  " VALUES(?, ?, ?, ?, ?)", &s->mark, err);
   if (rc == CAIRN_OK)
-    rc = prep(s, "INSERT OR IGNORE INTO _cairn_partitions(job, window, part)"
-                 " VALUES(?, ?, ?)", &s->part_mark, err);
+    rc = prep(s, "INSERT OR IGNORE INTO _cairn_partitions(job, window, part,"
+                 " tbl, claim, span_from, span_to) VALUES(?1, ?2, ?3, ?4,"
+                 " (SELECT coalesce(max(claim), 0) + 1 FROM _cairn_partitions"
+                 " WHERE tbl=?4 AND part=?3), ?5, ?6) RETURNING claim",
+              &s->part_mark, err);
   if (rc == CAIRN_OK)
-    rc = prep(s, "SELECT part FROM _cairn_partitions WHERE job=? AND"
-                 " window=?", &s->part_seen, err);
+    rc = prep(s, "SELECT part, coalesce(claim, 0) FROM _cairn_partitions"
+                 " WHERE job=? AND window=?", &s->part_seen, err);
+  if (rc == CAIRN_OK)
+    rc = prep(s, "SELECT job, window, span_from, span_to FROM"
+                 " _cairn_partitions WHERE tbl=?1 AND part=?2 AND claim > ?3"
+                 " ORDER BY claim", &s->part_later, err);
   if (rc == CAIRN_OK)
     rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=? AND part=?"
                  " RETURNING lo, hi", &s->zone_take, err);
@@ -1244,8 +1275,11 @@ static int load_seen_parts(struct sqlite_sink *s, const struct cairn_window *w,
   sqlite3_reset(s->part_seen);
   sqlite3_bind_text(s->part_seen, 1, s->base.ctx->job, -1, SQLITE_STATIC);
   sqlite3_bind_text(s->part_seen, 2, w->key, -1, SQLITE_STATIC);
-  while ((rc = sqlite3_step(s->part_seen)) == SQLITE_ROW)
-    set_add(&s->parts, (const char *)sqlite3_column_text(s->part_seen, 0));
+  while ((rc = sqlite3_step(s->part_seen)) == SQLITE_ROW) {
+    size_t i = set_add(&s->parts,
+                       (const char *)sqlite3_column_text(s->part_seen, 0));
+    s->parts.ents[i].claim = sqlite3_column_int64(s->part_seen, 1);
+  }
   sqlite3_reset(s->part_seen);
   return rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read partitions");
 }
@@ -1330,7 +1364,18 @@ static int replace_partitions(struct sqlite_sink *s,
     sqlite3_bind_text(s->part_mark, 1, s->base.ctx->job, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->part_mark, 2, w->key, -1, SQLITE_STATIC);
     sqlite3_bind_text(s->part_mark, 3, e->key, -1, SQLITE_STATIC);
-    rc = run_stmt(s, s->part_mark, "mark partition", err);
+    sqlite3_bind_text(s->part_mark, 4, tbl, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->part_mark, 5, w->span_from[0] ? w->span_from : NULL,
+                      -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->part_mark, 6, w->span_from[0] ? w->span_to : NULL,
+                      -1, SQLITE_STATIC);
+    rc = sqlite3_step(s->part_mark);
+    if (rc == SQLITE_ROW) {
+      e->claim = sqlite3_column_int64(s->part_mark, 0);
+      rc = sqlite3_step(s->part_mark);
+    }
+    sqlite3_reset(s->part_mark);
+    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "mark partition");
   }
   if (rc == CAIRN_OK && n) {
     /* One pass over the union of the zones (sorted, merged). */
@@ -1693,13 +1738,157 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   return rc;
 }
 
+/* ---- loads of one partition at once ---------------------------------------
+ * Two loads may replace one partition at the same time: two jobs of one
+ * export, or a window killed after its first chunks and resumed after
+ * another job loaded the partition. Each chunk commits on its own, so
+ * without more, the second load's first chunk deleted the first load's
+ * chunks so far and their later chunks went in beside its own: the
+ * partition ended with rows of both (223,500 rows for two 120,000-row
+ * exports). So each window's first meeting with a partition is a claim,
+ * numbered per partition in its transaction (_cairn_partitions.claim,
+ * with the window's span), and the load whose claim came last is the
+ * partition's: a window that meets a partition another load claimed
+ * after it leaves out its rows there (on the later load's days, when it
+ * has a span), logging it once. The partition then holds exactly the
+ * later load's rows, as if the loads had run one after the other. A new
+ * attempt of a window (a rerun, --fresh) forgets its claims
+ * (reset_window) and claims again: the latest load again. */
+
+struct later {
+  size_t ent;                /* in the chunk's part_set */
+  int    whole;              /* no span: every day of the partition */
+  char   from[11], to[11];
+};
+
+/* A partition key as a message shows it: values joined by ", ", null. */
+static void key_text(const char *k, struct cairn_buf *out)
+{
+  cairn_buf_reset(out);
+  for (; *k; k++) {
+    if (*k == '\x1f')
+      cairn_buf_puts(out, ", ");
+    else if (*k == '\x1e')
+      cairn_buf_puts(out, "null");
+    else
+      cairn_buf_putc(out, *k);
+  }
+}
+
+/* Whether row (of partition entry e) falls on what the later claims
+ * lt[0..n) of e's partition replaced: the condition part_delete deletes
+ * by, on the row's first partition field taken by its date. */
+static int row_later(const struct sqlite_sink *s,
+                     const struct cairn_contract *c,
+                     const struct cairn_value *row, size_t e,
+                     const struct later *lt, size_t n)
+{
+  for (size_t i = 0; i < n; i++) {
+    const struct cairn_value *v;
+    if (lt[i].ent != e)
+      continue;
+    if (lt[i].whole || s->span_k < 0)
+      return 1;
+    v = &row[c->partition[s->span_k]];
+    if (v->type == CAIRN_V_NULL || v->len < 10 ||
+        (memcmp(v->s, lt[i].from, 10) >= 0 && memcmp(v->s, lt[i].to, 10) < 0))
+      return 1;
+  }
+  return 0;
+}
+
+/* In the chunk's transaction, before its partitions are replaced: the
+ * partitions of cp this window claimed before and another load claimed
+ * since. When there are any, *kept gets the rows of b they do not take
+ * (vals: new, the values borrowed from b; the caller frees it) and cp
+ * is made again from them; else kept is b. */
+static int drop_later_claimed(struct sqlite_sink *s,
+                              const struct cairn_window *w,
+                              const struct cairn_batch *b,
+                              struct part_set *cp, struct cairn_batch *kept,
+                              cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct later *lt = NULL;
+  struct cairn_buf key = {0}, shown = {0};
+  size_t n = 0, cap = 0, out = 0;
+  int rc = CAIRN_OK;
+
+  *kept = *b;
+  for (size_t i = 0; i < cp->n && rc == CAIRN_OK; i++) {
+    long own = set_find(&s->parts, cp->ents[i].key);
+    if (own < 0)
+      continue; /* met for the first time: this chunk claims it now */
+    sqlite3_bind_text(s->part_later, 1, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->part_later, 2, cp->ents[i].key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->part_later, 3, s->parts.ents[own].claim);
+    while ((rc = sqlite3_step(s->part_later)) == SQLITE_ROW) {
+      const char *from = (const char *)sqlite3_column_text(s->part_later, 2);
+      const char *to = (const char *)sqlite3_column_text(s->part_later, 3);
+      if (n == cap) {
+        cap = cap ? cap * 2 : 8;
+        lt = cairn_xrealloc(lt, cap * sizeof *lt);
+      }
+      lt[n].ent = i;
+      lt[n].whole = !from || !*from || !to;
+      snprintf(lt[n].from, sizeof lt[n].from, "%s", from ? from : "");
+      snprintf(lt[n].to, sizeof lt[n].to, "%s", to ? to : "");
+      if (!s->parts.ents[own].warned) {
+        s->parts.ents[own].warned = 1;
+        key_text(cp->ents[i].key, &shown);
+        if (!lt[n].whole)
+          cairn_buf_printf(&shown, ") for the days %s up to %s (exclusive",
+                           lt[n].from, lt[n].to);
+        cairn_warn("%s: %s: job %s (window %s) claimed partition (%s) after "
+                   "window %s of this job did: the later load's rows are "
+                   "the partition's, so this window leaves out its own rows "
+                   "there (docs/operations.md, \"Running jobs at the same "
+                   "time\")", s->base.ctx->sink_name, c->name,
+                   (const char *)sqlite3_column_text(s->part_later, 0),
+                   (const char *)sqlite3_column_text(s->part_later, 1),
+                   shown.data, w->key);
+      }
+      n++;
+    }
+    sqlite3_reset(s->part_later);
+    rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read claims");
+  }
+  if (rc < 0 || n == 0)
+    goto done;
+
+  kept->vals = cairn_xcalloc(b->n_rows ? b->n_rows * b->n_fields : 1,
+                             sizeof *kept->vals);
+  for (size_t r = 0; r < b->n_rows; r++) {
+    const struct cairn_value *row = b->vals + r * b->n_fields;
+    part_key(c, s->part_cut, row, &key);
+    if (row_later(s, c, row, (size_t)set_find(cp, key_str(&key)), lt, n))
+      continue;
+    memcpy(kept->vals + out * b->n_fields, row,
+           b->n_fields * sizeof *row);
+    out++;
+  }
+  cairn_debug("%s: chunk of window %s: %zu of its %zu rows are in "
+              "partitions a later load claimed, left out",
+              s->base.ctx->sink_name, w->key, b->n_rows - out, b->n_rows);
+  kept->n_rows = out;
+  set_clear(cp);
+  chunk_parts(c, s->part_cut, kept, cp, &key);
+done:
+  free(lt);
+  cairn_buf_free(&key);
+  cairn_buf_free(&shown);
+  return rc;
+}
+
 static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
-                       const struct cairn_batch *b, cairn_err *err)
+                       const struct cairn_batch *in, cairn_err *err)
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
   const struct cairn_contract *c = base->ctx->contract;
   struct part_set cp = {0};
   struct cairn_buf key = {0};
+  struct cairn_batch kept = *in; /* in, less what later loads claimed */
+  const struct cairn_batch *b = &kept;
   int64_t rid0 = 0;
   int exact = 1;
   int rc;
@@ -1708,7 +1897,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     rc = load_seen_parts(s, w, err);
     if (rc < 0)
       goto out;
-    chunk_parts(c, s->part_cut, b, &cp, &key);
+    chunk_parts(c, s->part_cut, in, &cp, &key);
   }
   ckpt_wait(s->ckpt, 1);
   rc = exec(s, "BEGIN IMMEDIATE", err);
@@ -1716,6 +1905,8 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
     goto out;
   if (s->mode == MODE_REPLACE) {
     rc = check_zones(s, err);
+    if (rc == CAIRN_OK)
+      rc = drop_later_claimed(s, w, in, &cp, &kept, err);
     if (rc == CAIRN_OK)
       rc = replace_partitions(s, w, &cp, err);
   } else if (c->n_partition) { /* the next replace chunk checks its zones */
@@ -1774,13 +1965,18 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
   rc = exec(s, "COMMIT", err);
   if (rc < 0)
     goto fail;
-  for (size_t i = 0; i < cp.n; i++)
-    if (cp.ents[i].fresh)
-      set_add(&s->parts, cp.ents[i].key);
+  for (size_t i = 0; i < cp.n; i++) {
+    if (cp.ents[i].fresh) {
+      size_t k = set_add(&s->parts, cp.ents[i].key); /* may move ents */
+      s->parts.ents[k].claim = cp.ents[i].claim;
+    }
+  }
   goto out;
 fail:
   sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 out:
+  if (kept.vals != in->vals)
+    free(kept.vals);
   set_clear(&cp);
   cairn_buf_free(&key);
   return rc;
@@ -1872,6 +2068,7 @@ static void sqlite_close(cairn_sink *base)
   sqlite3_finalize(s->part_delete);
   sqlite3_finalize(s->part_mark);
   sqlite3_finalize(s->part_seen);
+  sqlite3_finalize(s->part_later);
   sqlite3_finalize(s->zone_take);
   sqlite3_finalize(s->zone_list);
   sqlite3_finalize(s->zone_add);

@@ -1117,3 +1117,108 @@ Test(sink_sqlite, a_new_partition_column_is_added_and_replace_refuses_old_rows)
               "scope s2 replaced, s1 stays");
   expect_rows("SELECT spec FROM _cairn_part_rules", "part,scope;", "");
 }
+
+/* Two loads of one partition at once (two jobs of one export, or a window
+ * resumed after another job loaded the partition): the partition ends
+ * with exactly the rows of the load that claimed it last, as if the loads
+ * had run one after the other. Load B's first chunk used to delete load
+ * A's first chunk, and A's second chunk then went in beside B's rows. */
+struct job_sink {
+  cairn_sink *s;
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+};
+
+static void open_job(struct job_sink *js, const struct cairn_contract *c,
+                     const char *job)
+{
+  cairn_err err = {0};
+  js->cfg = json_pack("{s:s,s:s,s:s}", "type", "sqlite", "path", "w.db",
+                      "mode", "replace_partition");
+  js->ctx = (struct cairn_sink_ctx){ .job = job, .sink_name = "warehouse",
+                                     .cfg = js->cfg, .out_dir = dir,
+                                     .contract = c };
+  cr_assert_eq(cairn_sink_open(cairn_sink_find("sqlite"), &js->ctx, &js->s,
+                               &err), CAIRN_OK, "%s", err.msg);
+}
+
+static void close_job(struct job_sink *js)
+{
+  cairn_sink_close(js->s);
+  json_decref(js->cfg);
+}
+
+/* Load chunk seq of w: rows "id@part=amount ..." (part: a text, or for a
+ * date-time partition field a day, made a date-time). */
+static void load_rows(struct job_sink *js, const struct cairn_window *w,
+                      long seq, const char *rows)
+{
+  struct cairn_batch *b = cairn_batch_create(js->ctx.contract->n_fields);
+  cairn_err err = {0};
+  char id[8], part[24], amount[8];
+  int used;
+  for (const char *p = rows; sscanf(p, " %7[^@]@%10[^=]=%7s%n", id, part,
+                                    amount, &used) == 3; p += used) {
+    if (js->ctx.contract->fields[1].type == CAIRN_F_DATETIME)
+      strcat(part, "T00:00:00Z");
+    add3(b, id, part, amount);
+  }
+  cr_assert_eq(cairn_sink_load(js->s, w, seq, b, &err), CAIRN_OK, "%s",
+               err.msg);
+  cairn_batch_free(b);
+}
+
+Test(sink_sqlite, two_loads_of_one_partition_end_with_the_later_ones)
+{
+  struct job_sink a, b;
+  cairn_err err = {0};
+  static const char rows[] = "SELECT id, part FROM thing ORDER BY id";
+
+  open_job(&a, &contract, "a");
+  open_job(&b, &contract, "b");
+  load_rows(&a, &w1, 1, "a1@p1=1 a2@p2=2");
+  load_rows(&b, &w1, 1, "b1@p1=4");
+  load_rows(&a, &w1, 2, "a3@p1=8 a4@p2=16");
+  load_rows(&b, &w1, 2, "b2@p1=32");
+  expect_rows(rows, "a2|p2;a4|p2;b1|p1;b2|p1;",
+              "p1 is b's, the later claim; p2, which b did not load, a's");
+  expect_rows("SELECT job, part, claim FROM _cairn_partitions ORDER BY 2, 3",
+              "a|p1|1;b|p1|2;a|p2|1;", "");
+  close_job(&a);
+
+  /* A resumed later (another process: the claims are read back) still
+   * leaves p1 to b. */
+  open_job(&a, &contract, "a");
+  load_rows(&a, &w1, 3, "a5@p1=64 a6@p2=128");
+  expect_rows(rows, "a2|p2;a4|p2;a6|p2;b1|p1;b2|p1;", "resumed: still b's");
+  /* A new attempt of a's window claims again: now the later load. */
+  cr_assert_eq(cairn_sink_reset_window(a.s, &w1, &err), CAIRN_OK);
+  load_rows(&a, &w1, 1, "a7@p1=256");
+  load_rows(&b, &w1, 3, "b3@p1=512");
+  expect_rows(rows, "a2|p2;a4|p2;a6|p2;a7|p1;", "a's again, b left out");
+  close_job(&a);
+  close_job(&b);
+}
+
+/* With spans (a cost export's declared days, day windows) the later load
+ * takes its days of a month partition only: the earlier load keeps its
+ * rows of the other days. */
+Test(sink_sqlite, a_later_load_of_some_days_takes_those_days_only)
+{
+  static unsigned char month[] = { CAIRN_PART_MONTH };
+  struct cairn_contract mc = dt_contract;
+  struct cairn_window may = { "may", "", "", "2026-05-01", "2026-06-01" };
+  struct cairn_window half = { "half", "", "", "2026-05-15", "2026-06-01" };
+  struct job_sink a, b;
+
+  mc.partition_cut = month;
+  open_job(&a, &mc, "a");
+  open_job(&b, &mc, "b");
+  load_rows(&a, &may, 1, "a@2026-05-01=1 b@2026-05-20=2");
+  load_rows(&b, &half, 1, "c@2026-05-20=4");
+  load_rows(&a, &may, 2, "d@2026-05-10=8 e@2026-05-25=16");
+  close_job(&a);
+  close_job(&b);
+  expect_rows("SELECT id, amount FROM hourly ORDER BY id", "a|1;c|4;d|8;",
+              "May 15-31 is b's (b and e go), May 1-14 a's");
+}
