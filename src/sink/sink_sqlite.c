@@ -687,7 +687,19 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     cairn_buf_puts(&b, ");");
   }
   rc = cairn_sqlite_setup(s->db, b.data, BUSY_MS);
-  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
+  if (rc != SQLITE_OK && s->mode == MODE_UPSERT &&
+      sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+    /* the key index over rows other modes loaded (see insert_failed) */
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: "
+                     "%s: upsert mode needs a unique index on the key of "
+                     "table %s, which holds rows with one key in several "
+                     "partitions (loaded in replace_partition or append "
+                     "mode): give this job a warehouse of its own (its "
+                     "sink's \"path\") (docs/operations.md, \"Running jobs "
+                     "at once\")", s->base.ctx->sink_name, s->path,
+                     sqlite3_errmsg(s->db), c->name);
+  else
+    rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
   if (rc == CAIRN_OK)
     rc = upgrade_tables(s, &added_part, err);
   if (rc == CAIRN_OK)
@@ -1738,6 +1750,39 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   return rc;
 }
 
+/* An insert failed. A unique index on the contract key in a table this
+ * job loads in append or replace_partition mode is one that a job loading
+ * the table in upsert mode made (or someone by hand): it allows one row
+ * per key in the whole table, where these modes put rows with one key in
+ * different partitions side by side (an actual and an amortized cost
+ * export, two scopes of one account: cost_record's key, recordId, holds
+ * neither). Every rerun would fail the same way, so it is said as such,
+ * with what to do (exit 2), not as a resumable sink error. */
+static int insert_failed(struct sqlite_sink *s, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  char *index;
+  int rc;
+  if (s->mode == MODE_UPSERT ||
+      sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_UNIQUE)
+    return fail(s, err, 0, "insert");
+  index = cairn_strfmt("%s_key", c->name);
+  rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: %s:"
+                   " table %s has a unique index on its key (\"%s\", made by"
+                   " a job that upserts it), but %s mode puts one key in"
+                   " several partitions (an actual and an amortized"
+                   " export). Give the upsert job a"
+                   " warehouse of its own (its sink's \"path\") or drop the"
+                   " index (DROP INDEX \"%s\") if no job upserts the table,"
+                   " then run again (docs/operations.md, \"Running jobs at"
+                   " once\")", s->base.ctx->sink_name, s->path,
+                   sqlite3_errmsg(s->db), c->name, index,
+                   s->mode == MODE_REPLACE ? "replace_partition" : "append",
+                   index);
+  free(index);
+  return rc;
+}
+
 /* ---- loads of one partition at once ---------------------------------------
  * Two loads may replace one partition at the same time: two jobs of one
  * export, or a window killed after its first chunks and resumed after
@@ -1842,8 +1887,8 @@ static int drop_later_claimed(struct sqlite_sink *s,
         cairn_warn("%s: %s: job %s (window %s) claimed partition (%s) after "
                    "window %s of this job did: the later load's rows are "
                    "the partition's, so this window leaves out its own rows "
-                   "there (docs/operations.md, \"Running jobs at the same "
-                   "time\")", s->base.ctx->sink_name, c->name,
+                   "there (docs/operations.md, \"Running jobs at "
+                   "once\")", s->base.ctx->sink_name, c->name,
                    (const char *)sqlite3_column_text(s->part_later, 0),
                    (const char *)sqlite3_column_text(s->part_later, 1),
                    shown.data, w->key);
@@ -1927,7 +1972,7 @@ static int sqlite_load(cairn_sink *base, const struct cairn_window *w, long seq,
         bind_value(st, (int)(k * c->n_fields + f) + 1, &row[f]);
     }
     if (sqlite3_step(st) != SQLITE_DONE) {
-      rc = fail(s, err, 0, "insert");
+      rc = insert_failed(s, err);
       sqlite3_reset(st);
       goto fail;
     }
