@@ -128,6 +128,14 @@ const char *cairn_sqlite_why_at(sqlite3 *db, const char *path)
       return buf;
     }
     break;
+  case SQLITE_BUSY:
+    /* Every connection of cairn waits 10 s for a lock (the window's
+     * final checkpoint, which gives up quietly, excepted): so long is
+     * another program's write, or a write transaction left open. */
+    snprintf(buf, sizeof buf, "%s: another connection held it for more "
+             "than the 10 s cairn waits (a VACUUM, a restore, a sqlite3 "
+             "session with an open write transaction)", sqlite3_errmsg(db));
+    return buf;
   default:
     break;
   }
