@@ -62,6 +62,18 @@ wait_for() {
   return 1
 }
 
+# wait_stopped PID WHAT: wait until process PID is stopped (a run with
+# CAIRN_TEST_KILL_SIGNAL=STOP at its CAIRN_TEST_KILL_AT point), for up to
+# 120 s; fails the test, saying WHAT, if it ends or never stops.
+wait_stopped() {
+  local i
+  for ((i = 0; i < 6000; i++)); do
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != T ] || return 0
+    kill -0 "$1" 2>/dev/null || break
+    sleep 0.02
+  done
+  fail "$2"
+}
 # start_mock HAR LOG [FAULT...]: serve a recording with `cairn mock` on
 # ${MOCK_LISTEN:-127.0.0.1:0}, one --fault per FAULT, logging requests to
 # LOG; sets MOCK_URL and MOCK_PID. stop_mock ends it.

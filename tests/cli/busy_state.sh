@@ -23,11 +23,7 @@ d="$T/busy"
  exec "$CAIRN" run jobs/azure-cost-export.json --param input="$T/A" --param chunk_rows=250 \
    --state "$d/state" --out "$d/out" >"$d/out.log" 2>"$d/err.log") &
 p=$!
-for _ in $(seq 6000); do
-  [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != T ] || break
-  sleep 0.02
-done
-[ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = T ] || fail "the run did not stop after chunk 4"
+wait_stopped $p "the run did not stop after chunk 4"
 sqlite3 "$d/state/cairn.db" ".timeout 20000" "BEGIN IMMEDIATE" "SELECT 1" ".shell touch $T/held" ".shell sleep 11" "COMMIT" >/dev/null &
 holder=$!
 wait_for $holder test -e "$T/held" || fail "the holder did not take the lock"

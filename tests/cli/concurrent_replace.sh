@@ -40,11 +40,7 @@ d="$T/stop"; mkdir -p "$d"
  exec "$CAIRN" run "$T/focus-a.json" --param input="$T/A" --param chunk_rows=250 \
    --state "$d/state" --out "$d/out" >>"$d/out.log" 2>>"$d/err.log") &
 pa=$!
-for _ in $(seq 6000); do
-  [ "$(awk '{print $3}' "/proc/$pa/stat" 2>/dev/null)" != T ] || break
-  sleep 0.02
-done
-[ "$(awk '{print $3}' "/proc/$pa/stat" 2>/dev/null)" = T ] || fail "A did not stop after chunk 3"
+wait_stopped $pa "A did not stop after chunk 3"
 run "$d" b B || fail "B while A is stopped: $(tail -n 2 "$d/err.log")"
 kill -CONT $pa
 rc=0; wait $pa || rc=$?
