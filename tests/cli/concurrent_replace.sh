@@ -83,6 +83,8 @@ done
 # 4. Other partitions of the same table at once: an export of another
 #    subscription's scope (job focus-c), the EA export (another account and
 #    dataset) and the demo job (upsert, no scope): each keeps every row.
+#    Meanwhile cairn status and dlq (exit 0, or 2 before the first run has
+#    made the store: never 3), a dashboard's read transaction, a backup.
 gen C0 9
 python3 tests/cli/cost_runs.py derive "$T/C0" "$T/C" --scope /subscriptions/0c0c0c0c-0000-4000-8000-000000000001
 run "$T/refc" c C || fail "reference C"
@@ -91,8 +93,21 @@ EA=$(ls -d fixtures/cost-export/ea/*/*/*)
 run "$d" a A & p1=$!
 run "$d" c C & p2=$!
 "$CAIRN" run jobs/azure-cost-export-ea.json --param input="$EA" --state "$d/state" --out "$d/out" >/dev/null 2>>"$d/err.log" & p3=$!
-"$CAIRN" run jobs/demo-cost.json --param chunk_rows=100 --state "$d/state" --out "$d/out" >/dev/null 2>>"$d/err.log" || fail "demo"
-for p in $p1 $p2 $p3; do wait $p || fail "a job of four at once: $(grep '"error"' "$d/err.log")"; done
+"$CAIRN" run jobs/demo-cost.json --param chunk_rows=100 --state "$d/state" --out "$d/out" >/dev/null 2>>"$d/err.log" & p4=$!
+for i in 1 2 3; do
+  for cmd in status "dlq focus-a"; do
+    rc=0; "$CAIRN" $cmd --state "$d/state" >/dev/null 2>"$d/reader.err" || rc=$?
+    [ $rc -eq 0 ] || [ $rc -eq 2 ] || fail "cairn $cmd during the loads: exit $rc: $(cat "$d/reader.err")"
+  done
+done
+if [ -e "$d/out/warehouse.db" ]; then
+  sqlite3 "$d/out/warehouse.db" ".timeout 20000" "BEGIN" "SELECT count(*) FROM cost_record" ".shell sleep 0.5" \
+    "SELECT count(*) FROM cost_record" "COMMIT" >"$d/dash.out" || fail "dashboard"
+  expect_eq "$(sort -u "$d/dash.out" | wc -l)" 1 "one snapshot for the dashboard's read transaction"
+  sqlite3 "$d/out/warehouse.db" ".timeout 20000" ".backup $d/backup.db" || fail "backup during the loads"
+  expect_eq "$(sqlite3 "$d/backup.db" 'PRAGMA integrity_check')" ok "backup integrity"
+fi
+for p in $p1 $p2 $p3 $p4; do wait $p || fail "a job of four at once: $(grep '"error"' "$d/err.log")"; done
 expect_eq "$(sqlite3 "$d/out/warehouse.db" "SELECT costDataset, coalesce(costScope, '-'), count(*), count(DISTINCT recordId)
   FROM cost_record GROUP BY 1, 2 ORDER BY 1, 2")" "$(printf '%s\n' \
   'ActualCost|/providers/microsoft.billing/billingaccounts/8611537|11|11' \
