@@ -1834,8 +1834,8 @@ static int row_later(const struct sqlite_sink *s,
       continue;
     if (lt[i].whole || s->span_k < 0)
       return 1;
-    v = &row[c->partition[s->span_k]];
-    if (v->type == CAIRN_V_NULL || v->len < 10 ||
+    v = &row[c->partition[s->span_k]]; /* a date-time: text */
+    if (v->type != CAIRN_V_STR || v->len < 10 ||
         (memcmp(v->s, lt[i].from, 10) >= 0 && memcmp(v->s, lt[i].to, 10) < 0))
       return 1;
   }
