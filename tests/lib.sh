@@ -40,6 +40,8 @@ uses() {
     if grep -qF "\${param:${kv%%=*}" "$j"; then printf -- '--param\n%s\n' "$kv"; fi
   done
 }
+# n_tars DIR: how many bundles (*.tar) DIR holds.
+n_tars() { find "$1" -maxdepth 1 -name '*.tar' | wc -l; }
 expect_eq() { [ "$1" == "$2" ] || fail "${3:-values differ}: expected [$2], got [$1]"; }
 # expect_exit CODE cmd...: run cmd, require its exit code.
 expect_exit() {

@@ -11,7 +11,11 @@
  * window's staging goes away and the tar's manifest answers durable_seq.
  * A window finished again with no staging is a no-op, unless its tar is
  * not signed with the current key: then it is re-signed from its own
- * parts (unpack_parts). Layout, recovery rules and the manifest format:
+ * parts (unpack_parts). A day or month has one bundle, replaced when the
+ * window is loaded again; the window "all", loaded again by every run,
+ * has one per run, named by the run's logical time (choose_tar), and a
+ * file in the job dir names the one its attempt finished (mark_latest).
+ * Layout, recovery rules and the manifest format:
  * docs/internals/bundle.md; the auditor's view: docs/evidence.md. */
 #if !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L /* strnlen, fsync, O_DIRECTORY */
@@ -221,10 +225,54 @@ static char *part_path(const char *wdir, long seq)
   return cairn_strfmt("%s/%ld" PART_SUFFIX, wdir, seq);
 }
 
+/* The bundle of a day or month window: one per window, replaced when the
+ * window is loaded again. Also the name a bundle of the window "all" had
+ * before bundles were named per run (read back, never written). */
 static char *tar_path(const struct bundle_sink *s,
                       const struct cairn_window *w)
 {
   return cairn_strfmt("%s/%s-%s.tar", s->job_dir, s->base.ctx->job, w->key);
+}
+
+/* A window without an end (the window "all" of a job without windows) is
+ * loaded again by every run: each run's bundle is a file of its own, named
+ * by the run's logical time, rather than replacing the previous run's. */
+static int per_run(const struct cairn_window *w)
+{
+  return !w->end[0];
+}
+
+/* The k-th name (k >= 1) of the bundle of per-run window w at logical time
+ * t: <job>-<window>-YYYYMMDDTHHMMSSZ.tar (ISO 8601 basic format, UTC),
+ * then <...Z>-2.tar, -3, ... for other records at the same time. */
+static char *run_tar_path(const struct bundle_sink *s,
+                          const struct cairn_window *w, int64_t t, long k)
+{
+  char iso[32], stamp[32], *q = stamp;
+  char *path;
+
+  cairn_clock_fmt(t, iso, sizeof iso);
+  for (const char *p = iso; *p; p++)
+    if (*p != '-' && *p != ':')
+      *q++ = *p;
+  *q = '\0';
+  if (k > 1)
+    path = cairn_strfmt("%s/%s-%s-%s-%ld.tar", s->job_dir, s->base.ctx->job,
+                        w->key, stamp, k);
+  else
+    path = cairn_strfmt("%s/%s-%s-%s.tar", s->job_dir, s->base.ctx->job,
+                        w->key, stamp);
+  return path;
+}
+
+/* <job_dir>/.<window>.latest: the file name of the bundle the per-run
+ * window's current attempt finished, for durable_seq, a repeated finish and
+ * outputs once its staging is gone. Window keys hold no dot and job names
+ * do not start with one, so it names no bundle and no staging. */
+static char *latest_path(const struct bundle_sink *s,
+                         const struct cairn_window *w)
+{
+  return cairn_strfmt("%s/.%s.latest", s->job_dir, w->key);
 }
 
 /* "<seq>.ndjson.zst" with seq >= 1 and no leading zero. */
@@ -629,12 +677,13 @@ done:
 /* ---- finished bundles ------------------------------------------------- */
 
 /* Read a finished bundle's manifest: its part count, logical time
- * (*lt_out, new string, may be NULL) and the fingerprint of the key that
- * signed it (fpr_out, may be NULL: "" when unsigned). */
+ * (*lt_out, new string, may be NULL), the fingerprint of the key that
+ * signed it (fpr_out, may be NULL: "" when unsigned) and its parts
+ * (*parts_out, a new reference, may be NULL). */
 static int read_finished(const struct bundle_sink *s,
                          const struct cairn_window *w, const char *tarp,
                          long *n_out, char **lt_out, char *fpr_out,
-                         cairn_err *err)
+                         json_t **parts_out, cairn_err *err)
 {
   struct cairn_buf text = {0};
   json_t *m = NULL;
@@ -673,10 +722,123 @@ static int read_finished(const struct bundle_sink *s,
     snprintf(fpr_out, 65, "%s", !sig || json_is_null(sig) ? ""
                                 : f ? f : "?");
   }
+  if (parts_out)
+    *parts_out = json_incref((json_t *)parts);
 done:
   json_decref(m);
   cairn_buf_free(&text);
   return rc;
+}
+
+/* The finished bundle of window w (new string) as far as the job dir
+ * says, whether or not it exists: <job>-<window>.tar for a day or month;
+ * for a per-run window the one its latest file names, else the name a
+ * bundle of it had before bundles were named per run. */
+static int finished_tar(const struct bundle_sink *s,
+                        const struct cairn_window *w, char **out,
+                        cairn_err *err)
+{
+  struct cairn_buf text = {0};
+  char *latest = per_run(w) ? latest_path(s, w) : NULL, *prefix;
+  size_t n;
+  int rc;
+
+  *out = NULL;
+  if (!latest || !cairn_fs_exists(latest)) {
+    free(latest);
+    *out = tar_path(s, w);
+    return CAIRN_OK;
+  }
+  prefix = cairn_strfmt("%s-%s", s->base.ctx->job, w->key);
+  rc = cairn_fs_read_all(latest, &text, err);
+  if (rc == CAIRN_OK) {
+    cairn_buf_putc(&text, '\0');
+    n = strcspn(text.data, "\n");
+    text.data[n] = '\0';
+    /* <job>-<window>...tar (<job>-all.tar too: a bundle from before
+     * per-run names, re-signed), a plain name in the job dir */
+    if (safe_name(text.data, n + 1) && n >= strlen(prefix) + 4 &&
+        strncmp(text.data, prefix, strlen(prefix)) == 0 &&
+        strcmp(text.data + n - 4, ".tar") == 0)
+      *out = cairn_path_join(s->job_dir, text.data);
+    else
+      rc = CAIRN_RAISE(err, CAIRN_ESINK, 0, "%s: names no bundle of %s",
+                       latest, prefix);
+  }
+  cairn_buf_free(&text);
+  free(prefix);
+  free(latest);
+  return rc;
+}
+
+/* Record tarp as the bundle the per-run window w's attempt finished:
+ * written whole and made durable before the staging goes away. */
+static int mark_latest(const struct bundle_sink *s,
+                       const struct cairn_window *w, const char *tarp,
+                       cairn_err *err)
+{
+  char *path = latest_path(s, w), *tmp = cairn_strfmt("%s.tmp", path);
+  const char *name = strrchr(tarp, '/');
+  int fd = -1, rc;
+
+  name = name ? name + 1 : tarp;
+  rc = cairn_fs_tmp_open(tmp, &fd, err);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_write_all(fd, name, strlen(name), tmp, err);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_write_all(fd, "\n", 1, tmp, err);
+  if (rc == CAIRN_OK)
+    rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
+  cairn_fs_tmp_end(fd, tmp, rc); /* frees tmp */
+  free(path);
+  return rc;
+}
+
+/* Where the bundle of per-run window w just built ('manifest') goes: the
+ * first of its names at logical time t (run_tar_path) that is free or
+ * holds a bundle of the same records at the same logical time -- the same
+ * input loaded again, or this attempt's own tar after a crash -- which is
+ * then replaced. A bundle of that name with other records (two inputs
+ * with one logical time: a file source without logical_time always has
+ * 1970-01-01) is never replaced: the new one takes the next number. */
+static char *choose_tar(const struct bundle_sink *s,
+                        const struct cairn_window *w, int64_t t,
+                        const struct cairn_buf *manifest)
+{
+  json_t *m = json_loadb(manifest->data, manifest->len, 0, NULL);
+  const json_t *parts = json_object_get(m, "parts");
+  const char *lt = json_string_value(json_object_get(m, "logical_time"));
+  char *first = run_tar_path(s, w, t, 1), *path = NULL;
+
+  for (long k = 1;; k++) {
+    cairn_err e = {0};
+    json_t *had = NULL;
+    char *had_lt = NULL;
+    long n = 0;
+    int same;
+    path = run_tar_path(s, w, t, k);
+    if (!cairn_fs_exists(path)) {
+      if (k > 1)
+        cairn_warn("bundle sink: %s already holds other records at the "
+                   "logical time %s; this run's bundle is %s (give the "
+                   "job a logical_time that tells its inputs apart)",
+                   first, lt, path);
+      break;
+    }
+    same = read_finished(s, w, path, &n, &had_lt, NULL, &had, &e) ==
+               CAIRN_OK && lt && strcmp(had_lt, lt) == 0 &&
+           json_equal(had, parts);
+    if (!same && e.msg[0])
+      cairn_warn("bundle sink: %s is not replaced: %s", path, e.msg);
+    json_decref(had);
+    free(had_lt);
+    if (same)
+      break;
+    free(path);
+  }
+  free(first);
+  json_decref(m);
+  return path;
 }
 
 /* ---- manifest --------------------------------------------------------- */
@@ -1317,14 +1479,16 @@ static int bundle_durable_seq(cairn_sink *base, const struct cairn_window *w,
   if (rc < 0)
     goto done;
   wdir = window_dir(s, w);
-  tarp = tar_path(s, w);
   /* A staging dir (even an empty one, after reset) is the window's
    * current attempt; otherwise a finished tar answers for it. */
   if (cairn_fs_exists(wdir)) {
     rc = staging_count(s, w, wdir, seq_out, err);
     meta_forget(s, w, *seq_out + 1); /* anything above was pruned */
-  } else if (cairn_fs_exists(tarp))
-    rc = read_finished(s, w, tarp, seq_out, NULL, NULL, err);
+  } else {
+    rc = finished_tar(s, w, &tarp, err);
+    if (rc == CAIRN_OK && cairn_fs_exists(tarp))
+      rc = read_finished(s, w, tarp, seq_out, NULL, NULL, NULL, err);
+  }
 done:
   free(wdir);
   free(tarp);
@@ -1416,8 +1580,9 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
     goto done;
   }
   wdir = window_dir(s, w);
-  tarp = tar_path(s, w);
   staged = cairn_fs_exists(wdir);
+  if (!staged && (rc = finished_tar(s, w, &tarp, err)) < 0)
+    goto done;
   if (staged) {
     rc = staging_count(s, w, wdir, &n, err);
     meta_forget(s, w, n + 1); /* anything above was pruned */
@@ -1430,7 +1595,7 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
   } else if (cairn_fs_exists(tarp)) {
     /* Finished before (the staging went away after the rename): the
      * same request is a no-op, anything else needs reset_window. */
-    rc = read_finished(s, w, tarp, &n, &done_lt, done_fpr, err);
+    rc = read_finished(s, w, tarp, &n, &done_lt, done_fpr, NULL, err);
     if (rc == CAIRN_OK && (n != n_seq || strcmp(done_lt, logical_time)))
       rc = CAIRN_RAISE(err, CAIRN_ESINK, 0,
                        "%s: finished with %ld parts at %s; finishing it "
@@ -1462,11 +1627,19 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
   src = resign ? resign : wdir;
   shas = cairn_xmalloc((size_t)(n_seq ? n_seq : 1) * sizeof *shas);
   rc = build_manifest(s, w, src, n_seq, logical_time, &manifest, shas, err);
+  if (rc == CAIRN_OK && !resign) {
+    /* A new bundle (a re-signed one keeps its name). */
+    free(tarp);
+    tarp = per_run(w) ? choose_tar(s, w, mtime, &manifest) : tar_path(s, w);
+  }
   if (rc == CAIRN_OK && s->key)
     rc = sign_manifest(s->key, &manifest, sig, err);
   if (rc == CAIRN_OK)
     rc = write_tar(s, w, tarp, src, n_seq, mtime, &manifest,
                    s->key ? sig : NULL, shas, err);
+  /* Before the staging goes: from then on this names the bundle. */
+  if (rc == CAIRN_OK && per_run(w))
+    rc = mark_latest(s, w, tarp, err);
   if (rc == CAIRN_OK && staged) {
     meta_forget(s, w, 1); /* the staged parts go away */
     rc = drop_staging(s, wdir, w, err);
@@ -1489,6 +1662,25 @@ done:
   return rc;
 }
 
+/* A per-run window's new attempt: the bundle the previous one finished
+ * stays, but no longer answers for the window. The staging, made durable
+ * first, outranks it anyway: a crash before the unlink changes nothing. */
+static int forget_latest(const struct bundle_sink *s,
+                         const struct cairn_window *w, cairn_err *err)
+{
+  char *latest;
+  int rc = CAIRN_OK;
+
+  if (!per_run(w))
+    return CAIRN_OK;
+  latest = latest_path(s, w);
+  if (unlink(latest) != 0 && errno != ENOENT)
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "unlink %s: %s", latest,
+                     strerror(errno));
+  free(latest);
+  return rc;
+}
+
 static int bundle_reset(cairn_sink *base, const struct cairn_window *w,
                         cairn_err *err)
 {
@@ -1507,6 +1699,8 @@ static int bundle_reset(cairn_sink *base, const struct cairn_window *w,
    * goes first so the answer drops to 0 in one durable step. */
   if (!cairn_fs_exists(wdir)) {
     rc = ensure_dir(s, wdir, err);
+    if (rc == CAIRN_OK)
+      rc = forget_latest(s, w, err);
     goto done;
   }
   if (unlink(first) != 0 && errno != ENOENT) {
@@ -1517,6 +1711,8 @@ static int bundle_reset(cairn_sink *base, const struct cairn_window *w,
   rc = cairn_fs_fsync_path(wdir, err);
   if (rc == CAIRN_OK)
     rc = staging_prune(wdir, 0, err);
+  if (rc == CAIRN_OK)
+    rc = forget_latest(s, w, err);
 done:
   free(wdir);
   free(first);
@@ -1548,14 +1744,14 @@ static int bundle_outputs(cairn_sink *base, const struct cairn_window *w,
                           json_t *out, cairn_err *err)
 {
   struct bundle_sink *s = (struct bundle_sink *)base;
-  char *tarp = tar_path(s, w);
+  char *tarp = NULL;
   char hex[CAIRN_SHA256_HEX];
-  int rc = CAIRN_OK;
+  int rc = finished_tar(s, w, &tarp, err);
 
-  if (cairn_sha256_file_hex(tarp, hex) == 0) {
+  if (rc == CAIRN_OK && cairn_sha256_file_hex(tarp, hex) == 0) {
     json_object_set_new(out, "bundle", json_string(tarp));
     json_object_set_new(out, "sha256", json_string(hex));
-  } else {
+  } else if (rc == CAIRN_OK) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: cannot read", tarp);
   }
   free(tarp);

@@ -22,7 +22,8 @@ export CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")"
 
 run() { "$CAIRN" run "$JOB" --param chunk_rows=400 --log-level warn \
           --state "$1/state" --out "$1/out" >/dev/null 2>>"$1/log"; }
-bundle() { echo "$1/out/evidence/demo-bundle/demo-bundle-all.tar"; }
+# (the job has no logical_time: its bundle is named by 1970-01-01)
+bundle() { echo "$1/out/evidence/demo-bundle/demo-bundle-all-19700101T000000Z.tar"; }
 
 mkdir -p "$T/ref"
 run "$T/ref" || fail "reference run failed: $(tail -n 3 "$T/ref/log")"
@@ -65,6 +66,7 @@ for point in sink_loaded:2 loaded:3 sink_loaded:5 window:5; do
   [ $rc -eq 137 ] || fail "$point: expected SIGKILL (137), got $rc"
   run "$d" || fail "$point: resume failed: $(tail -n 3 "$d/log")"
   cmp -s "$REF" "$(bundle "$d")" || fail "$point: resumed bundle differs"
+  expect_eq "$(n_tars "$(dirname "$(bundle "$d")")")" 1 "$point: bundles"
 done
 
 # Killed once the tar was written but before the window was recorded
@@ -108,6 +110,7 @@ for i in $(seq 1 10); do
   wait $pid 2>/dev/null || true
   run "$d" || fail "random $i: resume failed: $(tail -n 3 "$d/log")"
   cmp -s "$REF" "$(bundle "$d")" || fail "random $i (${delay}us): bundle differs"
+  expect_eq "$(n_tars "$(dirname "$(bundle "$d")")")" 1 "random $i: bundles"
   rm -rf "$d"
 done
 

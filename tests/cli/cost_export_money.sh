@@ -30,8 +30,8 @@ load() { # load JOB RUN
     >>"$T/stdout" 2>>"$T/log" || fail "$1 $2: $(tail -n 3 "$T/log")"
 }
 DB=$T/out/warehouse.db
-ndjson() { # ndjson JOB: the records of the job's bundle, in order
-  tar -xOf "$T/out/evidence/$1/$1-all.tar" --wildcards 'parts/*' | zstd -dc
+ndjson() { # ndjson JOB: the records of the job's bundle (its only one), in order
+  tar -xOf "$T/out/evidence/$1/$1-all-"*.tar --wildcards 'parts/*' | zstd -dc
 }
 
 load azure-cost-export "$T/may/focus"

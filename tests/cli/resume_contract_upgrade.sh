@@ -12,7 +12,7 @@
 # recorded them gains the column and resumes.
 source "$(dirname "$0")/../lib.sh"
 P=(--param input=fixtures/demo/cost.csv --param chunk_rows=100)
-TAR=out/evidence/demo-cost/demo-cost-all.tar
+TAR=out/evidence/demo-cost/demo-cost-all-19700101T000000Z.tar
 "$CAIRN" run jobs/demo-cost.json --state "$T/ref/state" --out "$T/ref/out" "${P[@]}" >/dev/null 2>&1 ||
   fail "uninterrupted run"
 
@@ -47,7 +47,7 @@ cp sinks/evidence.json "$T/sinks/"
 jq --arg csv "$ROOT/fixtures/demo/cost.csv" '.name = "demo-bundle" | .sinks = ["evidence"] | .source.path = $csv' \
   jobs/demo-cost.json > "$T/jobs/demo-bundle.json"
 B=(run "$T/jobs/demo-bundle.json" --param chunk_rows=100)
-BTAR=out/evidence/demo-bundle/demo-bundle-all.tar
+BTAR=out/evidence/demo-bundle/demo-bundle-all-19700101T000000Z.tar
 "$CAIRN" "${B[@]}" --state "$T/bref/state" --out "$T/bref/out" >/dev/null 2>&1 || fail "uninterrupted bundle run"
 S=(--state "$T/bup/state" --out "$T/bup/out")
 set +e; CAIRN_TEST_KILL_AT=loaded:5 "$CAIRN" "${B[@]}" "${S[@]}" >/dev/null 2>&1; rc=$?; set -e

@@ -11,6 +11,9 @@ JOB=jobs/demo-cost.json
 ARGS=(--param chunk_rows=50 --log-level warn)
 CHUNKS=40
 
+# the demo has no logical_time: its one window's bundle is named 1970-01-01
+BUNDLE=out/evidence/demo-cost/demo-cost-all-19700101T000000Z.tar
+
 run() { "$CAIRN" run "$JOB" "${ARGS[@]}" --state "$1/state" --out "$1/out" >/dev/null 2>>"$1/log"; }
 dump() { sqlite3 "$1/out/warehouse.db" .dump; }
 check() { # dir label
@@ -19,13 +22,14 @@ check() { # dir label
   local q="SELECT count(*), coalesce(min(load_count),0), coalesce(max(load_count),0) FROM chunks WHERE job='demo-cost'"
   expect_eq "$(sqlite3 "$d/state/cairn.db" "$q")" "$CHUNKS|1|1" "$label: chunks loaded once"
   expect_eq "$(sqlite3 "$d/state/cairn.db" "SELECT status FROM windows")" "loaded" "$label: window"
-  expect_eq "$(sha256sum < "$d/out/evidence/demo-cost/demo-cost-all.tar")" "$REF_TAR" "$label: bundle bytes"
+  expect_eq "$(sha256sum < "$d/$BUNDLE")" "$REF_TAR" "$label: bundle bytes"
+  expect_eq "$(n_tars "$(dirname "$d/$BUNDLE")")" 1 "$label: one bundle"
 }
 
 mkdir -p "$T/ref"
 run "$T/ref" || fail "reference run failed"
 REF="$(dump "$T/ref")"
-REF_TAR="$(sha256sum < "$T/ref/out/evidence/demo-cost/demo-cost-all.tar")"
+REF_TAR="$(sha256sum < "$T/ref/$BUNDLE")"
 expect_eq "$(sqlite3 "$T/ref/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 2000 "reference rows"
 check "$T/ref" reference
 

@@ -26,7 +26,7 @@ graph() { "$CAIRN" run jobs/azure-resource-graph.json "${PARAMS[@]}" \
             --replay fixtures/azure-resource-graph.har --log-level warn \
             --state "$1/state" --out "$1/out" >/dev/null 2>>"$1/log"; }
 dump() { sqlite3 "$1/out/warehouse.db" .dump; }
-tar_sum() { [ ! -e "$1/out/evidence" ] || sha256sum < "$1/out/evidence/demo-cost/demo-cost-all.tar"; }
+tar_sum() { [ ! -e "$1/out/evidence" ] || sha256sum < "$1/out/evidence/demo-cost/demo-cost-all-19700101T000000Z.tar"; }
 loads() { sqlite3 "$1/state/cairn.db" "SELECT count(*), min(load_count), max(load_count)
                                        FROM chunks WHERE job='$2'"; }
 
@@ -101,7 +101,8 @@ sweep graph azure-resource-graph state 8 8
 # a tmpfs's smallest size)
 full graph azure-resource-graph state/spool 4 4096
 # where the disks filled: each sweep must have reached every kind of file
-for s in out/warehouse.db out/evidence/demo-cost/.staging/ out/evidence/demo-cost/demo-cost-all.tar state/cairn.db state/spool/; do
+# (digits read N: the bundle is demo-cost-all-19700101T000000Z.tar)
+for s in out/warehouse.db out/evidence/demo-cost/.staging/ out/evidence/demo-cost/demo-cost-all-NTNZ.tar state/cairn.db state/spool/; do
   printf '%s\n' "${!stages[@]}" | has "^$s" || fail "no case filled the disk at $s (${!stages[*]})"
 done
 echo "disk full: $cases cases, full at: ${!stages[*]}; all identical to the uninterrupted run once the disk had room"

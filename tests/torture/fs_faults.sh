@@ -30,7 +30,7 @@ trap 'kill -KILL "${PID:-}" 2>/dev/null || true; cleanup' EXIT
 demo() { "$CAIRN" run jobs/demo-cost.json --param chunk_rows=50 --log-level warn \
            --state "$1/state" --out "$1/out" >/dev/null 2>>"$1/log"; }
 dump() { sqlite3 "$1/out/warehouse.db" .dump; }
-tar_sum() { sha256sum < "$1/out/evidence/demo-cost/demo-cost-all.tar"; }
+tar_sum() { sha256sum < "$1/out/evidence/demo-cost/demo-cost-all-19700101T000000Z.tar"; }
 loads() { sqlite3 "$1/state/cairn.db" "SELECT count(*), min(load_count), max(load_count)
                                        FROM chunks WHERE job='demo-cost'"; }
 last_error() { jq -r 'select(.level == "error") | .msg' "$1/log" | tail -n 1; }

@@ -139,8 +139,8 @@ Test(runner, state_ahead_of_a_sink_reloads_that_sink_only)
                           out_dir);
   char *p3 = cairn_strfmt("%s/evidence/demo-cost/.staging/all/3.ndjson.zst",
                           out_dir);
-  char *tar = cairn_strfmt("%s/evidence/demo-cost/demo-cost-all.tar",
-                           out_dir);
+  char *tar = cairn_strfmt("%s/evidence/demo-cost/"
+                           "demo-cost-all-19700101T000000Z.tar", out_dir);
   char *cmd = cairn_strfmt("tar -xOf %s --wildcards 'parts/*' | zstd -dc | "
                            "wc -l | grep -qx 10", tar);
   cr_assert_eq(run_demo("sink_load:4", NULL), CAIRN_EXIT_RESUMABLE);

@@ -165,29 +165,46 @@ static void close_sink(struct harness *h)
   free(h->out_dir);
 }
 
-static void load(struct harness *h, long seq, size_t n_rows)
+static void load_in(struct harness *h, const struct cairn_window *w,
+                    long seq, size_t n_rows)
 {
   cairn_err err = {0};
   struct cairn_batch *b = make_batch(seq, n_rows);
-  cr_assert_eq(cairn_sink_load(h->sink, &win, seq, b, &err), CAIRN_OK,
+  cr_assert_eq(cairn_sink_load(h->sink, w, seq, b, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_batch_free(b);
 }
 
-static long durable(struct harness *h)
+static long durable_in(struct harness *h, const struct cairn_window *w)
 {
   cairn_err err = {0};
   long seq = -1;
-  cr_assert_eq(cairn_sink_durable_seq(h->sink, &win, &seq, &err), CAIRN_OK,
+  cr_assert_eq(cairn_sink_durable_seq(h->sink, w, &seq, &err), CAIRN_OK,
                "%s", err.msg);
   return seq;
 }
 
-static void finish(struct harness *h, long n)
+static void finish_in(struct harness *h, const struct cairn_window *w,
+                      long n, const char *at)
 {
   cairn_err err = {0};
-  cr_assert_eq(cairn_sink_finish_window(h->sink, &win, n, lt, &err),
+  cr_assert_eq(cairn_sink_finish_window(h->sink, w, n, at, &err),
                CAIRN_OK, "%s", err.msg);
+}
+
+static void load(struct harness *h, long seq, size_t n_rows)
+{
+  load_in(h, &win, seq, n_rows);
+}
+
+static long durable(struct harness *h)
+{
+  return durable_in(h, &win);
+}
+
+static void finish(struct harness *h, long n)
+{
+  finish_in(h, &win, n, lt);
 }
 
 static char *tar_of(const char *sub)
@@ -1342,4 +1359,198 @@ Test(sink_bundle, resigning_refuses_a_damaged_bundle)
   cr_assert(same_file(tarp, copy), "a damaged bundle was rewritten");
   free(tarp);
   free(copy);
+}
+
+/* ---- the window "all": one bundle per run ----------------------------- */
+
+static const struct cairn_window win_all = { "all", "", "", "", "" };
+
+/* Paths the tests below make, freed together at their end. */
+static char *owned[16];
+static size_t n_owned;
+
+static void free_owned(void)
+{
+  while (n_owned)
+    free(owned[--n_owned]);
+}
+
+static char *own(char *p)
+{
+  cr_assert_lt(n_owned, sizeof owned / sizeof *owned);
+  return owned[n_owned++] = p;
+}
+
+/* <tmp>/<sub>/evidence/demo/<name>, an owned path */
+static char *in_job_dir(const char *sub, const char *name)
+{
+  return own(strf("%s/%s/evidence/demo/%s", tmp, sub, name));
+}
+
+/* The window "all" loaded again (a new attempt: reset first) with one
+ * chunk of n_rows rows, finished at logical time at. */
+static void run_all(struct harness *h, size_t n_rows, const char *at)
+{
+  cairn_err err = {0};
+  cr_assert_eq(cairn_sink_reset_window(h->sink, &win_all, &err), CAIRN_OK,
+               "%s", err.msg);
+  cr_assert_eq(durable_in(h, &win_all), 0);
+  load_in(h, &win_all, 1, n_rows);
+  finish_in(h, &win_all, 1, at);
+}
+
+/* How many bundles the job dir holds. */
+static int n_tars(const char *sub)
+{
+  return sh("exit $(ls %s/%s/evidence/demo | grep -c '\\.tar$')", tmp, sub);
+}
+
+static void expect_output(struct harness *h, const char *tarp)
+{
+  json_t *o = json_object();
+  cairn_sink_outputs(h->sink, &win_all, o);
+  cr_assert_str_eq(json_string_value(json_object_get(o, "bundle")), tarp);
+  json_decref(o);
+}
+
+Test(sink_bundle, window_all_gets_a_bundle_per_logical_time)
+{
+  struct harness h;
+  char *a = in_job_dir("a", "demo-all-20240601T040000Z.tar");
+  char *b = in_job_dir("a", "demo-all-20240602T020000Z.tar");
+  char *old = in_job_dir("a", "demo-all.tar"), *a1 = own(strf("%s/a1", tmp));
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+
+  open_sink(&h, "a", pem);
+  run_all(&h, 3, "2024-06-01T04:00:00Z");
+  cr_assert(cairn_fs_exists(a), "%s", a);
+  cr_assert(!cairn_fs_exists(old));
+  cr_assert_eq(sh("cp %s %s", a, a1), 0);
+  /* finished: the bundle answers, and finishing again is a no-op */
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  finish_in(&h, &win_all, 1, "2024-06-01T04:00:00Z");
+  expect_output(&h, a);
+  close_sink(&h);
+
+  /* the next run, other records at another time (an offset: named in
+   * UTC): a second bundle, the first one kept */
+  open_sink(&h, "a", pem);
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  run_all(&h, 5, "2024-06-02T04:00:00+02:00");
+  cr_assert(cairn_fs_exists(b), "%s", b);
+  cr_assert(same_file(a, a1), "the first run's bundle changed");
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  expect_output(&h, b);
+  cr_assert_eq(cairn_bundle_verify(b, pub_path, &rep, &err), CAIRN_OK,
+               "%s", err.msg);
+  cr_assert_eq(rep.records, 5);
+  cr_assert_str_eq(rep.logical_time, "2024-06-02T04:00:00+02:00");
+  cairn_verify_report_free(&rep);
+
+  /* the first input again: the same file, not a third */
+  run_all(&h, 3, "2024-06-01T04:00:00Z");
+  cr_assert(same_file(a, a1), "a rerun of the same input differs");
+  expect_output(&h, a);
+  cr_assert_eq(n_tars("a"), 2);
+  close_sink(&h);
+  free_owned();
+}
+
+/* Two inputs with one logical time (a file source without logical_time
+ * always has 1970-01-01): the second bundle takes the next number and
+ * never replaces the first; each input keeps finding its own. */
+Test(sink_bundle, window_all_never_replaces_other_records_of_its_time)
+{
+  struct harness h;
+  const char *t0 = "1970-01-01T00:00:00Z";
+  char *one = in_job_dir("a", "demo-all-19700101T000000Z.tar");
+  char *two = in_job_dir("a", "demo-all-19700101T000000Z-2.tar");
+  char *three = in_job_dir("a", "demo-all-19700101T000000Z-3.tar");
+  char *one1 = own(strf("%s/one1", tmp)), *two1 = own(strf("%s/two1", tmp));
+  char *three1 = own(strf("%s/three1", tmp));
+  char *stg = in_job_dir("a", ".staging"), *saved = own(strf("%s/saved", tmp));
+  char *latest = in_job_dir("a", ".all.latest");
+  cairn_err err = {0};
+
+  open_sink(&h, "a", NULL);
+  run_all(&h, 3, t0);
+  run_all(&h, 5, t0);
+  cr_assert(cairn_fs_exists(two), "%s", two);
+  cr_assert_eq(sh("cp %s %s && cp %s %s", one, one1, two, two1), 0);
+  run_all(&h, 5, t0);
+  run_all(&h, 3, t0);
+  cr_assert_eq(n_tars("a"), 2);
+  cr_assert(same_file(one, one1) && same_file(two, two1));
+  expect_output(&h, one);
+
+  /* A third input, killed after its tar was written but before its name
+   * was recorded and the staging went: finished again under that name. */
+  cr_assert_eq(cairn_sink_reset_window(h.sink, &win_all, &err), CAIRN_OK);
+  load_in(&h, &win_all, 1, 4);
+  cr_assert_eq(sh("cp -a %s %s", stg, saved), 0);
+  finish_in(&h, &win_all, 1, t0);
+  close_sink(&h);
+  cr_assert_eq(sh("cp %s %s && rm %s && cp -a %s %s", three, three1, latest,
+                  saved, stg), 0);
+  open_sink(&h, "a", NULL);
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  finish_in(&h, &win_all, 1, t0);
+  cr_assert(same_file(three, three1), "the resumed finish differs");
+  cr_assert_eq(n_tars("a"), 3);
+  expect_output(&h, three);
+  close_sink(&h);
+  free_owned();
+}
+
+/* Killed once the tar was written, resumed with a key: re-signed under
+ * its own name. A bundle from before per-run names (<job>-all.tar, no
+ * latest file) still answers for a window it finished. */
+Test(sink_bundle, window_all_resigned_and_legacy_bundles_keep_their_names)
+{
+  struct harness h;
+  const char *at = "2024-06-01T04:00:00Z";
+  char *a = in_job_dir("a", "demo-all-20240601T040000Z.tar");
+  char *ref = in_job_dir("ref", "demo-all-20240601T040000Z.tar");
+  char *old = in_job_dir("a", "demo-all.tar");
+  char *latest = in_job_dir("a", ".all.latest"), *pem2, *pub2;
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+
+  open_sink(&h, "ref", pem);
+  run_all(&h, 3, at);
+  close_sink(&h);
+  open_sink(&h, "a", NULL);
+  run_all(&h, 3, at);
+  close_sink(&h);
+  open_sink(&h, "a", pem);
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  finish_in(&h, &win_all, 1, at);
+  close_sink(&h);
+  cr_assert(same_file(a, ref), "the re-signed bundle differs");
+  cr_assert_eq(n_tars("a"), 1);
+  cr_assert_eq(cairn_bundle_verify(a, pub_path, &rep, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_verify_report_free(&rep);
+
+  /* legacy, and re-signed there after a key rotation */
+  cr_assert_eq(rename(a, old), 0);
+  cr_assert_eq(unlink(latest), 0);
+  open_sink(&h, "a", pem);
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  finish_in(&h, &win_all, 1, at);
+  expect_output(&h, old);
+  close_sink(&h);
+  pem2 = own(new_key("pub2.pem", &pub2));
+  own(pub2);
+  open_sink(&h, "a", pem2);
+  finish_in(&h, &win_all, 1, at);
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  expect_output(&h, old);
+  close_sink(&h);
+  cr_assert_eq(n_tars("a"), 1);
+  cr_assert_eq(cairn_bundle_verify(old, pub2, &rep, &err), CAIRN_OK,
+               "%s", err.msg);
+  cairn_verify_report_free(&rep);
+  free_owned();
 }
