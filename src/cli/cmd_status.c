@@ -165,9 +165,13 @@ int cairn_cmd_status(int argc, char **argv)
         json_t *so;
         printf("      output %s: chunk_digest=%s", js(w, "window"),
                js(w, "chunk_digest"));
-        json_object_foreach(sinks, sname, so)
+        json_object_foreach(sinks, sname, so) {
+          /* a bundle's file (one per run of a window "all") */
+          if (json_string_value(json_object_get(so, "bundle")))
+            printf(" %s=%s", sname, js(so, "bundle"));
           if (json_object_get(so, "sha256"))
             printf(" %s.sha256=%s", sname, js(so, "sha256"));
+        }
         printf("\n");
       }
       json_decref(outs);

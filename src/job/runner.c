@@ -1431,9 +1431,23 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, (long long)r->windows_done,
            r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
-    for (size_t i = 0; i < job->n_sinks; i++)
-      printf(" %s %s -> %s/%s.", i ? "Also" : "Output:", job->sinks[i].name,
-             r->o->out_dir, cairn_sink_output(job->sinks[i].cfg));
+    for (size_t i = 0; i < job->n_sinks; i++) {
+      /* A run of one window names the bundle it wrote (one per run of a
+       * window "all"); else the sink's output. */
+      json_t *so = json_array_size(r->outputs) == 1
+                       ? json_object_get(json_object_get(
+                             json_array_get(r->outputs, 0), "sinks"),
+                                         job->sinks[i].name)
+                       : NULL;
+      const char *bundle = json_string_value(json_object_get(so, "bundle"));
+      if (bundle)
+        printf(" %s %s -> %s.", i ? "Also" : "Output:", job->sinks[i].name,
+               bundle);
+      else
+        printf(" %s %s -> %s/%s.", i ? "Also" : "Output:",
+               job->sinks[i].name, r->o->out_dir,
+               cairn_sink_output(job->sinks[i].cfg));
+    }
     if (message)
       printf(" %s", message);
     printf("\n");

@@ -145,11 +145,12 @@ for pair in warehouse:implicit evidence:alias; do
 done
 jq '.sinks=["warehouse", "own", "evidence"]' "$J" >"$T/own.json"
 CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/own.json" >/dev/null 2>"$T/err" || fail "sinks of their own: $(cat "$T/err")"
-# The run's summary names each sink's output, a default left out too.
+# The run's summary names each sink's output, a default left out too: a
+# run of one window names its bundle.
 jq '.sinks=["implicit", "alias"]' "$J" >"$T/defaults.json"
 out=$(CAIRN_SINKS="$T/sinks" "$CAIRN" run "$T/defaults.json" --param input=fixtures/demo/cost.csv \
   --state "$T/d" --out "$T/d" 2>/dev/null) || fail "run with default outputs: $out"
-[[ "$out" == *" Output: implicit -> $T/d/warehouse.db. Also alias -> $T/d/evidence."* ]] || fail "summary outputs: $out"
+[[ "$out" == *" Output: implicit -> $T/d/warehouse.db. Also alias -> $T/d/evidence/params-demo/params-demo-all-19700101T000000Z.tar."* ]] || fail "summary outputs: $out"
 
 # A backfill longer than 100000 windows is refused, not cut short.
 jq '.window="day"' "$J" >"$T/day.json"

@@ -41,7 +41,7 @@ expect_eq "$(jq -r '.runs[0].outputs | fromjson | .[0].sinks.evidence.sha256' <<
   "$(sha256sum < "$BUNDLE" | cut -d' ' -f1)" "bundle digest"
 [ "$(jq -r '.runs[2].outputs | fromjson | .[0].chunk_digest' <<<"$json")" != null ] || fail "chunk digest"
 text=$("$CAIRN" status audit-demo --runs 3 "${S[@]}")
-for want in "failed  exit=3" "(resumed)" "job_sha256=$sha" "connector=1.0.0" "output all: chunk_digest=" "evidence.sha256="; do
+for want in "failed  exit=3" "(resumed)" "job_sha256=$sha" "connector=1.0.0" "output all: chunk_digest=" "evidence=$BUNDLE evidence.sha256="; do
   grep -qF -- "$want" <<<"$text" || fail "status text lacks [$want]"
 done
 ! grep -rqa "s3cr3t-audit-value" "$T/state" || fail "secret in state"
