@@ -1451,7 +1451,8 @@ static void page_digest(const struct cairn_http_resp *r, char out[17])
 
 /* Remember the request cursor c stands for (loop detection): its token,
  * or 'sent', the URL sent for it (the window's first request: the saved
- * delta link or the configured URL). A link is remembered as received,
+ * delta link, or the configured URL, also when a lapsed delta link fell
+ * back to it). A link is remembered as received,
  * not by its safe form: two next links that differ only in a masked
  * value (a token rotated per page) are two pages. Only a digest of it is
  * kept, in memory: it may carry a secret. A checkpointed link that a
@@ -1851,7 +1852,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                      ? "none: one page"
                      : cairn__hs_paging_style_name(s->paging.style));
   }
-  remember_request(s, &cur, delta ? delta : url);
+  remember_request(s, &cur, url); /* the job's URL after a lapsed delta */
   if (next.more && next.url && !url_clean(next.url)) {
     /* libcurl refuses it (a malformed URL, which would read as the job's
      * fault), and a checkpointed cursor would hold it for every rerun. */
@@ -2181,15 +2182,20 @@ static void http_checkpointed(cairn_source *base, const char *cursor_in)
   const char *d;
   if (cursor_parse(cursor_in, &c, &e) == CAIRN_OK) {
     /* The URL its extract sent: the kept link given back (NULL when it
-     * cannot be), or the window's first, as http_extract picks it. */
+     * cannot be), or the window's first: the saved delta link, or the
+     * job's URL, which a delta link that had lapsed falls back to. The
+     * checkpoint does not say which it was: both, then. */
     if (c.url) {
       if (kept_url(s, c.url, c.lossy, &sent, &e) < 0)
         sent = NULL;
     } else {
       d = s->delta_link && s->use_state
               ? s->ctx->kv_get(s->ctx->kv_ud, "delta") : NULL;
-      if (!d || kept_url(s, d, 0, &sent, &e) < 0)
-        sent = cairn_xstrdup(s->url);
+      if (d && kept_url(s, d, 0, &sent, &e) == 0) {
+        remember_request(s, &c, sent);
+        free(sent);
+      }
+      sent = cairn_xstrdup(s->url);
     }
     remember_request(s, &c, sent);
   }

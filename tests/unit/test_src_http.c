@@ -403,8 +403,20 @@ static json_t *next_link_job(void)
 /* A rerun of the window after a restart: a new source on t, told the
  * cursor_in of the k pages before (the first one's is NULL, then
  * cursors[0 .. k-2]) as the runner does, extracts from cursors[k-1]. */
+static int resume_kv(const json_t *cfg, cairn_http_transport *t,
+                     struct kvstore *kv, const json_t *cursors, size_t k,
+                     cairn_err *err);
+
 static int resume_at(const json_t *cfg, cairn_http_transport *t,
                      const json_t *cursors, size_t k, cairn_err *err)
+{
+  return resume_kv(cfg, t, NULL, cursors, k, err);
+}
+
+/* The same with the job's committed incremental state kv (NULL: none). */
+static int resume_kv(const json_t *cfg, cairn_http_transport *t,
+                     struct kvstore *kv, const json_t *cursors, size_t k,
+                     cairn_err *err)
 {
   const cairn_source_ops *ops = cairn_source_find("http");
   static const struct cairn_window w = { "all", "", "", "", "" };
@@ -418,6 +430,11 @@ static int resume_at(const json_t *cfg, cairn_http_transport *t,
   ctx.cfg = cfg;
   ctx.window = &w;
   ctx.http = t;
+  if (kv) {
+    ctx.kv_get = kv_get;
+    ctx.kv_put = kv_put;
+    ctx.kv_ud = kv;
+  }
   cr_assert_eq(cairn_source_open(ops, &ctx, &src, err), CAIRN_OK, "%s",
                err->msg);
   for (size_t j = 0; j < k; j++)
@@ -1182,6 +1199,65 @@ Test(src_http, repeated_next_link_names_the_page_that_gave_it)
     free(path);
   }
   json_decref(cfg);
+}
+
+/* A saved delta link that expired falls back to the job's URL: that is
+ * the window's first request, so a next link back to it is a loop at
+ * once, named as one to page 1. It was remembered as the delta link, so
+ * the job's URL was fetched a second time and the loop found a page
+ * later (and not at all by a resumed window's first request). */
+Test(src_http, next_link_back_to_the_url_a_lapsed_delta_fell_back_to)
+{
+  static const char har_text[] =
+    "{\"log\":{\"version\":\"1.2\",\"entries\":["
+    "{\"request\":{\"method\":\"GET\",\"url\":"
+    "\"https://h.example/items?delta=d1\"},\"response\":{\"status\":410,"
+    "\"headers\":[],\"content\":{\"text\":"
+    "\"{\\\"error\\\":{\\\"code\\\":\\\"resyncRequired\\\"}}\"}}},"
+    "{\"request\":{\"method\":\"GET\",\"url\":\"https://h.example/items\"},"
+    "\"response\":{\"status\":200,\"headers\":[],\"content\":{\"text\":"
+    "\"{\\\"value\\\":[{\\\"id\\\":1}],\\\"next\\\":"
+    "\\\"/items?p=2\\\"}\"}}},"
+    "{\"request\":{\"method\":\"GET\",\"url\":"
+    "\"https://h.example/items?p=2\"},\"response\":{\"status\":200,"
+    "\"headers\":[],\"content\":{\"text\":"
+    "\"{\\\"value\\\":[{\\\"id\\\":2}],\\\"next\\\":"
+    "\\\"https://h.example/items\\\"}\"}}}"
+    "]}}";
+  const char *want = "paging loop: page 2 gives as its next link the URL "
+                     "of page 1;";
+  char *path = cairn_strfmt("%s/lapsed.har", dir);
+  json_t *cfg = next_link_job();
+  cairn_http_transport *t;
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+  FILE *f = fopen(path, "w");
+
+  cr_assert_not_null(f);
+  fputs(har_text, f);
+  fclose(f);
+  t = replay(path);
+  json_object_set_new(cfg, "delta", json_pack("{s:s,s:s,s:[i]}", "link",
+                                              "/delta", "on_expired", "full",
+                                              "expired_status", 410));
+  kv_init(&kv);
+  json_object_set_new(kv.committed, "delta",
+                      json_string("https://h.example/items?delta=d1"));
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_ELOOP, "%s", err.msg);
+  cr_assert(strstr(err.msg, want), "%s", err.msg);
+  cr_assert_eq(json_array_size(p.metas), 1, "page 1 once");
+  /* The window resumed at page 2 (the delta link is still the saved one:
+   * the window did not load): the same loop, at once. */
+  cairn_err_clear(&err);
+  cr_assert_eq(resume_kv(cfg, t, &kv, p.cursors, 1, &err), CAIRN_ELOOP,
+               "resumed: %s", err.msg);
+  cr_assert(strstr(err.msg, want), "resumed: %s", err.msg);
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+  free(path);
 }
 
 /* Loops are told by the links as received, not by their safe form: next
