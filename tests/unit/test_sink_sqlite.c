@@ -1118,6 +1118,85 @@ Test(sink_sqlite, a_new_partition_column_is_added_and_replace_refuses_old_rows)
   expect_rows("SELECT spec FROM _cairn_part_rules", "part,scope;", "");
 }
 
+/* The 16 to 19 digit decimals that take the 128-bit path (a mantissa past
+ * 2^53, or an exponent past 10^22) are the double strtod makes of them,
+ * to the last bit, where rounding is hardest: a decimal exactly halfway
+ * between two doubles (ties to even), one a hair above or below halfway
+ * whose hair only the division's remainder holds (exponents -25 to -27),
+ * a round-up that carries into the next power of two, and a spread of
+ * mantissas and exponents -27..27. The few values of the test above never
+ * told a wrong tie or a lost remainder from the right double. */
+Test(sink_sqlite, long_decimals_round_as_strtod_does)
+{
+  static const char *fixed[] = {
+    /* exact ties: to even, down and up */
+    "865530395486551.8125", "619019414573216.0625", "636928639741121.8125",
+    "9007199254740993.0", "9007199254740995.0", "18014398509481985.0",
+    "2.2517998136852485e0", "9007199254740993e5", "3.6028797018963971e17",
+    /* a hair off halfway, seen only by the remainder */
+    "7772625534762621016e-27", "6196760979936624559e-27",
+    "8621721422768766987e-26", "793069747368453720e-27",
+    "7812921876292430541e-27", "4737676419036669257e-25",
+    "0.000000007772625534762621016", "-5.940678612222176477e-9",
+    "2126694533534907e-27", "2897933830205965327e-27",
+    "136491353530653809e-27", "59050829994714626e-27",
+    /* carries into the next binade */
+    "9007199254740991.9", "18014398509481983.9", "9.999999999999999999e22",
+    "1.8446744073709551615e19", "9999999999999999999e-27",
+  };
+  enum { SPREAD = 3000 };
+  json_t *cfg;
+  struct cairn_sink_ctx ctx;
+  cairn_err err = {0};
+  cairn_sink *s = open_sink("append", &cfg, &ctx);
+  struct cairn_batch *b = cairn_batch_create(6);
+  size_t n_fixed = sizeof fixed / sizeof *fixed, k = 0;
+  char (*texts)[40] = calloc(n_fixed + SPREAD, sizeof *texts);
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  char *path;
+  sqlite3 *db;
+  sqlite3_stmt *st;
+
+  for (size_t i = 0; i < n_fixed; i++)
+    snprintf(texts[i], sizeof texts[i], "%s", fixed[i]);
+  for (size_t i = 0; i < SPREAD; i++) {
+    uint64_t lo = 1000000000000000ULL, m; /* 16 to 19 digits (".0":
+                                                  not an integer) */
+    int digits = 16 + (int)(i % 4), e = -27 + (int)(i / 4 % 55);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    for (int d = 16; d < digits; d++)
+      lo *= 10;
+    m = lo + x % (digits == 19 ? 10000000000000000000ULL - lo : 9 * lo);
+    snprintf(texts[n_fixed + i], sizeof texts[0], "%s%llu%se%d",
+             i % 3 ? "" : "-", (unsigned long long)m, e ? "" : ".0", e);
+  }
+  for (size_t i = 0; i < n_fixed + SPREAD; i++)
+    add(b, "v", "p", texts[i]);
+  cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s", err.msg);
+  cairn_sink_close(s);
+  path = cairn_strfmt("%s/w.db", dir);
+  cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_prepare_v2(db, "SELECT amount, typeof(amount) FROM "
+                                  "thing ORDER BY rowid", -1, &st, NULL),
+               SQLITE_OK);
+  for (; sqlite3_step(st) == SQLITE_ROW; k++) {
+    double want = strtod(texts[k], NULL), got = sqlite3_column_double(st, 0);
+    cr_assert_str_eq((const char *)sqlite3_column_text(st, 1), "real", "%s",
+                     texts[k]);
+    cr_assert(memcmp(&got, &want, sizeof got) == 0, "%s: %.17g, not %.17g",
+              texts[k], got, want);
+  }
+  cr_assert_eq(k, n_fixed + SPREAD);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  free(path);
+  free(texts);
+  cairn_batch_free(b);
+  json_decref(cfg);
+}
+
 /* Two loads of one partition at once (two jobs of one export, or a window
  * resumed after another job loaded the partition): the partition ends
  * with exactly the rows of the load that claimed it last, as if the loads
