@@ -55,6 +55,33 @@ int cairn_sqlite_has_column(sqlite3 *db, const char *tbl, const char *name,
   return rc;
 }
 
+int cairn_sqlite_add_column(sqlite3 *db, const char *tbl, const char *name,
+                            const char *decl, int ms, int *added)
+{
+  char *sql;
+  int has, rc = cairn_sqlite_has_column(db, tbl, name, &has);
+
+  if (added)
+    *added = 0;
+  if (rc != SQLITE_OK || has)
+    return rc;
+  rc = cairn_sqlite_setup(db, "BEGIN IMMEDIATE", ms);
+  if (rc != SQLITE_OK)
+    return rc;
+  rc = cairn_sqlite_has_column(db, tbl, name, &has);
+  if (rc == SQLITE_OK && !has) {
+    sql = sqlite3_mprintf("ALTER TABLE \"%w\" ADD COLUMN \"%w\"%s", tbl,
+                          name, decl);
+    rc = sql ? sqlite3_exec(db, sql, NULL, NULL, NULL) : SQLITE_NOMEM;
+    sqlite3_free(sql);
+  }
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (rc == SQLITE_OK && added)
+    *added = !has;
+  return rc;
+}
+
 /* Why the database file cannot be written, when it cannot: the errno of
  * opening it for writing (not access(2): a file system an error made
  * read-only, such as ext4's errors=remount-ro, refuses the open but not

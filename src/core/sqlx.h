@@ -19,6 +19,20 @@ int cairn_sqlite_setup(sqlite3 *db, const char *sql, int ms);
 int cairn_sqlite_has_column(sqlite3 *db, const char *tbl, const char *name,
                             int *has);
 
+/* Give table tbl of db's main schema the column name, of type decl (the
+ * SQL after the name: " TEXT", or "" for none), unless it has one by that
+ * name. A missing column is looked for again in a write transaction
+ * (BEGIN IMMEDIATE, waiting up to ms for the lock) and added in it:
+ * another process opening the same database (two jobs started together
+ * after an upgrade) may be adding it too, and a second ALTER TABLE would
+ * fail ("duplicate column name"). *added (may be NULL): 1 when this call
+ * added it. Returns a SQLite code. On failure the connection's error says
+ * why, and a transaction this call began may still be open: the caller
+ * reads the error, then rolls back (or closes the connection, which
+ * does). */
+int cairn_sqlite_add_column(sqlite3 *db, const char *tbl, const char *name,
+                            const char *decl, int ms, int *added);
+
 /* The connection's last error for a message: sqlite3_errmsg and, when the
  * operating system's error is behind it, that too ("disk I/O error: No
  * space left on device"), or else, for an I/O or read-only error, why

@@ -495,42 +495,22 @@ done:
 /* Add column name (type decl) to table tbl unless it has one by that
  * name; *added set when it did. Columns are added nullable: SQLite cannot
  * add a NOT NULL column without a default, and the rows already there
- * have no value for it. A missing column is checked for again in a write
- * transaction: another job opening the same warehouse (two jobs started
- * together after an upgrade) may be adding it too, and the second ALTER
- * failed the run ("duplicate column name"). */
+ * have no value for it. In a write transaction, so that two jobs opening
+ * the same warehouse after an upgrade do not both add it (see
+ * cairn_sqlite_add_column). */
 static int ensure_column(struct sqlite_sink *s, const char *tbl,
                          const char *name, const char *decl, int *added,
                          cairn_err *err)
 {
-  struct cairn_buf b = {0};
-  int has, rc = cairn_sqlite_has_column(s->db, tbl, name, &has);
-  *added = 0;
-  if (rc != SQLITE_OK)
-    return fail(s, err, rc, "read the table's columns");
-  if (has)
+  int rc = cairn_sqlite_add_column(s->db, tbl, name, decl, BUSY_MS, added);
+  char *what;
+  if (rc == SQLITE_OK)
     return CAIRN_OK;
-  rc = cairn_sqlite_setup(s->db, "BEGIN IMMEDIATE", BUSY_MS);
-  if (rc != SQLITE_OK)
-    return fail(s, err, rc, "BEGIN IMMEDIATE");
-  rc = cairn_sqlite_has_column(s->db, tbl, name, &has);
-  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, "read the table's columns");
-  if (rc == CAIRN_OK && !has) {
-    cairn_buf_puts(&b, "ALTER TABLE ");
-    put_ident(&b, tbl);
-    cairn_buf_puts(&b, " ADD COLUMN ");
-    put_ident(&b, name);
-    cairn_buf_puts(&b, decl);
-    rc = exec(s, b.data, err);
-    *added = rc == CAIRN_OK;
-  }
-  if (rc == CAIRN_OK)
-    rc = exec(s, "COMMIT", err);
-  if (rc < 0) {
+  what = cairn_strfmt("add column %s to %s", name, tbl);
+  rc = fail(s, err, rc, what);
+  free(what);
+  if (!sqlite3_get_autocommit(s->db))
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    *added = 0;
-  }
-  cairn_buf_free(&b);
   return rc;
 }
 

@@ -192,37 +192,22 @@ static int query_int(cairn_state *st, const char *sql, const char *a,
 }
 
 /* Columns added after the store's first version, for a store an earlier
- * cairn made (each nullable: the rows it holds read as NULL). Checked
- * again in a write transaction, as another process may be adding them
- * too. A failure leaves the transaction to the caller's sqlite3_close,
- * which rolls it back. */
-static const struct { const char *table, *column, *add; } added[] = {
-  { "chunks", "contract", "ALTER TABLE chunks ADD COLUMN contract TEXT" },
-  { "quarantine", "key", "ALTER TABLE quarantine ADD COLUMN key TEXT" },
-  { "quarantine_kept", "key",
-    "ALTER TABLE quarantine_kept ADD COLUMN key TEXT" },
+ * cairn made (each nullable: the rows it holds read as NULL), each added
+ * as cairn_sqlite_add_column does (another process may be adding it too).
+ * A failure leaves its transaction to the caller's sqlite3_close, which
+ * rolls it back. */
+static const struct { const char *table, *column; } added[] = {
+  { "chunks", "contract" }, { "quarantine", "key" },
+  { "quarantine_kept", "key" },
 };
 
 static int add_columns(sqlite3 *db)
 {
-  int rc = SQLITE_OK, begun = 0;
+  int rc = SQLITE_OK;
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof added / sizeof added[0];
-       i++) {
-    int has;
-    rc = cairn_sqlite_has_column(db, added[i].table, added[i].column, &has);
-    if (rc == SQLITE_OK && !has && !begun) {
-      /* the first one missing: look again, in the transaction */
-      rc = cairn_sqlite_setup(db, "BEGIN IMMEDIATE", 10000);
-      begun = rc == SQLITE_OK;
-      if (begun)
-        rc = cairn_sqlite_has_column(db, added[i].table, added[i].column,
-                                     &has);
-    }
-    if (rc == SQLITE_OK && !has)
-      rc = sqlite3_exec(db, added[i].add, NULL, NULL, NULL);
-  }
-  if (rc == SQLITE_OK && begun)
-    rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+       i++)
+    rc = cairn_sqlite_add_column(db, added[i].table, added[i].column, " TEXT",
+                                 10000, NULL);
   return rc;
 }
 
