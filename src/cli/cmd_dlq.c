@@ -19,9 +19,9 @@ static const char usage_text[] =
   "(PII policy applied). A job that extracts only what changed since its\n"
   "last run (a delta link, a watermark, an ETag) keeps the rejects of its\n"
   "earlier runs, marked with their attempt (\"kept_from_attempt\" in\n"
-  "--json), until a later run loads their record or rejects it again (the\n"
-  "same contract key, or the same raw text for a reject without a usable\n"
-  "key), or extracts everything again. --json prints one JSON array.\n"
+  "--json), until a later run loads their record (the same contract key)\n"
+  "or rejects it again (the same key, or the same raw text), or extracts\n"
+  "everything again. --json prints one JSON array.\n"
   "--out DIR is accepted and ignored, so a run's own flags can be passed as\n"
   "they are.\n";
 
