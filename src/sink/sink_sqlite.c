@@ -1782,8 +1782,11 @@ static int insert_failed(struct sqlite_sink *s, cairn_err *err)
 
 struct later {
   size_t ent;                /* in the chunk's part_set */
+  long   own;                /* in s->parts: this window's claim */
   int    whole;              /* no span: every day of the partition */
   char   from[11], to[11];
+  char  *job, *window;       /* whose claim it is (owned) */
+  size_t left;               /* rows of the chunk it takes */
 };
 
 /* A partition key as a message shows it: values joined by ", ", null. */
@@ -1800,10 +1803,11 @@ static void key_text(const char *k, struct cairn_buf *out)
   }
 }
 
-/* Whether row (of partition entry e) falls on what the later claims
- * lt[0..n) of e's partition replaced: the condition part_delete deletes
- * by, on the row's first partition field taken by its date. */
-static int row_later(const struct sqlite_sink *s,
+/* Which of the later claims lt[0..n) of e's partition replaced row (of
+ * partition entry e), plus one, or 0 when none did: the condition
+ * part_delete deletes by, on the row's first partition field taken by
+ * its date. */
+static size_t row_later(const struct sqlite_sink *s,
                      const struct cairn_contract *c,
                      const struct cairn_value *row, size_t e,
                      const struct later *lt, size_t n)
@@ -1813,11 +1817,11 @@ static int row_later(const struct sqlite_sink *s,
     if (lt[i].ent != e)
       continue;
     if (lt[i].whole || s->span_k < 0)
-      return 1;
+      return i + 1;
     v = &row[c->partition[s->span_k]]; /* a date-time: text */
     if (v->type != CAIRN_V_STR || v->len < 10 ||
         (memcmp(v->s, lt[i].from, 10) >= 0 && memcmp(v->s, lt[i].to, 10) < 0))
-      return 1;
+      return i + 1;
   }
   return 0;
 }
@@ -1855,24 +1859,15 @@ static int drop_later_claimed(struct sqlite_sink *s,
         lt = cairn_xrealloc(lt, cap * sizeof *lt);
       }
       lt[n].ent = i;
+      lt[n].own = own;
       lt[n].whole = !from || !*from || !to;
       snprintf(lt[n].from, sizeof lt[n].from, "%s", from ? from : "");
       snprintf(lt[n].to, sizeof lt[n].to, "%s", to ? to : "");
-      if (!s->parts.ents[own].warned) {
-        s->parts.ents[own].warned = 1;
-        key_text(cp->ents[i].key, &shown);
-        if (!lt[n].whole)
-          cairn_buf_printf(&shown, ") for the days %s up to %s (exclusive",
-                           lt[n].from, lt[n].to);
-        cairn_warn("%s: %s: job %s (window %s) claimed partition (%s) after "
-                   "window %s of this job did: the later load's rows are "
-                   "the partition's, so this window leaves out its own rows "
-                   "there (docs/operations.md, \"Running jobs at "
-                   "once\")", s->base.ctx->sink_name, c->name,
-                   (const char *)sqlite3_column_text(s->part_later, 0),
-                   (const char *)sqlite3_column_text(s->part_later, 1),
-                   shown.data, w->key);
-      }
+      lt[n].job = cairn_xstrdup(
+          (const char *)sqlite3_column_text(s->part_later, 0));
+      lt[n].window = cairn_xstrdup(
+          (const char *)sqlite3_column_text(s->part_later, 1));
+      lt[n].left = 0;
       n++;
     }
     sqlite3_reset(s->part_later);
@@ -1885,9 +1880,13 @@ static int drop_later_claimed(struct sqlite_sink *s,
                              sizeof *kept->vals);
   for (size_t r = 0; r < b->n_rows; r++) {
     const struct cairn_value *row = b->vals + r * b->n_fields;
+    size_t k;
     part_key(c, s->part_cut, row, &key);
-    if (row_later(s, c, row, (size_t)set_find(cp, key_str(&key)), lt, n))
+    k = row_later(s, c, row, (size_t)set_find(cp, key_str(&key)), lt, n);
+    if (k) {
+      lt[k - 1].left++;
       continue;
+    }
     memcpy(kept->vals + out * b->n_fields, row,
            b->n_fields * sizeof *row);
     out++;
@@ -1895,10 +1894,32 @@ static int drop_later_claimed(struct sqlite_sink *s,
   cairn_debug("%s: chunk of window %s: %zu of its %zu rows are in "
               "partitions a later load claimed, left out",
               s->base.ctx->sink_name, w->key, b->n_rows - out, b->n_rows);
+  /* Said once per partition, when a chunk first leaves rows out: a
+   * later claim of other days of the month takes none of them. */
+  for (size_t k = 0; k < n; k++) {
+    struct part_ent *e = &s->parts.ents[lt[k].own];
+    if (!lt[k].left || e->warned)
+      continue;
+    e->warned = 1;
+    key_text(cp->ents[lt[k].ent].key, &shown);
+    if (!lt[k].whole)
+      cairn_buf_printf(&shown, ") for the days %s up to %s (exclusive",
+                       lt[k].from, lt[k].to);
+    cairn_warn("%s: %s: job %s (window %s) claimed partition (%s) after "
+               "window %s of this job did: the later load's rows are the "
+               "partition's, so this window leaves out its own rows there "
+               "(docs/operations.md, \"Running jobs at once\")",
+               s->base.ctx->sink_name, c->name, lt[k].job, lt[k].window,
+               shown.data, w->key);
+  }
   kept->n_rows = out;
   set_clear(cp);
   chunk_parts(c, s->part_cut, kept, cp, &key);
 done:
+  for (size_t k = 0; k < n; k++) {
+    free(lt[k].job);
+    free(lt[k].window);
+  }
   free(lt);
   cairn_buf_free(&key);
   cairn_buf_free(&shown);

@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/fsx.h"
+#include "core/log.h"
 #include "sink/sink.h"
 
 static char dir[64];
@@ -1295,9 +1296,33 @@ Test(sink_sqlite, a_later_load_of_some_days_takes_those_days_only)
   open_job(&b, &mc, "b");
   load_rows(&a, &may, 1, "a@2026-05-01=1 b@2026-05-20=2");
   load_rows(&b, &half, 1, "c@2026-05-20=4");
-  load_rows(&a, &may, 2, "d@2026-05-10=8 e@2026-05-25=16");
+  /* a's rows leave out what b took, and say so once, when a chunk first
+   * leaves some out: not for a chunk b's days take nothing of. */
+  {
+    char *logged = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&logged, &len);
+    cairn_log_init(0, CAIRN_LOG_WARN, fp);
+    load_rows(&a, &may, 2, "d@2026-05-10=8");
+    fflush(fp);
+    cr_expect_eq(len, 0, "nothing left out, nothing said: %s", logged);
+    load_rows(&a, &may, 3, "e@2026-05-25=16 f@2026-05-26=32");
+    load_rows(&a, &may, 4, "g@2026-05-27=64");
+    cairn_log_init(0, CAIRN_LOG_ERROR, stderr);
+    fclose(fp);
+    {
+      const char *said = strstr(logged, "claimed partition");
+      cr_expect(said && strstr(logged, "job b (window half) claimed "
+                               "partition") &&
+                strstr(logged, "for the days 2026-05-15 up to 2026-06-01"),
+                "said: %s", logged);
+      cr_expect(said && !strstr(said + 1, "claimed partition"),
+                "said once: %s", logged);
+    }
+    free(logged);
+  }
   close_job(&a);
   close_job(&b);
   expect_rows("SELECT id, amount FROM hourly ORDER BY id", "a|1;c|4;d|8;",
-              "May 15-31 is b's (b and e go), May 1-14 a's");
+              "May 15-31 is b's (b, e, f and g go), May 1-14 a's");
 }
