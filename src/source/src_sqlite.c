@@ -9,10 +9,23 @@
  * parses each line back. The table may change between runs, so the source
  * is not REREADABLE and the runner spools its pages. Keyset paging on
  * the rowid keeps every chunk one indexed range scan, however deep into
- * the table the cursor is. */
+ * the table the cursor is.
+ *
+ * One window reads one snapshot: the first extract opens a read
+ * transaction on the source's own connection and keeps it until the
+ * window's last chunk is read, so loads committed meanwhile (in WAL mode
+ * they go on beside it) are not seen part-way. A resumed run has lost
+ * that snapshot, so the first extract of every run of a window also takes
+ * the window's identity -- its rows (the table's with the where, or the
+ * query's), its largest rowid and the SHA-256 of its rows as extract
+ * writes them -- and every cursor carries it ("snapshot"). A run that
+ * resumes from a cursor takes it again and refuses (CAIRN_ECHANGED, rerun
+ * with --fresh) when the rows differ: the chunks read before and after
+ * would be two versions of the window. */
 #include "source/source.h"
 #include "core/sqlx.h"
 #include "core/codec.h"
+#include "core/hash.h"
 #include "core/jsonx.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -40,6 +53,10 @@ struct sqlite_src {
   int           n_cols;
   int           rowid_col;     /* index of _rowid in the result */
   char        **keys;          /* per column: its name as a JSON string */
+  int           in_txn;        /* the window's read transaction is open */
+  json_t       *snap;          /* the window's identity in that snapshot:
+                                  {"max_rowid","rows","sha256"}; NULL
+                                  before the first extract */
 };
 
 /* ---- config ------------------------------------------------------------ */
@@ -288,6 +305,96 @@ static void put_row(struct sqlite_src *s, struct cairn_buf *out)
   cairn_buf_puts(out, "}\n");
 }
 
+/* ---- the window's snapshot ---------------------------------------------- */
+
+static void end_snapshot(struct sqlite_src *s)
+{
+  if (s->in_txn)
+    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+  s->in_txn = 0;
+}
+
+/* Read the whole window in the open transaction: its rows, largest rowid
+ * and the SHA-256 of its NDJSON lines, into s->snap. */
+static int take_identity(struct sqlite_src *s, cairn_err *err)
+{
+  sqlite3_stmt *st = s->select;
+  struct cairn_sha256 h;
+  struct cairn_buf line = {0};
+  char hex[CAIRN_SHA256_HEX];
+  int64_t rows = 0, max_rowid = 0;
+  int src;
+
+  cairn_sha256_init(&h);
+  sqlite3_bind_int64(st, 1, 0);
+  sqlite3_bind_int64(st, 2, -1); /* no limit */
+  while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+    cairn_buf_reset(&line);
+    put_row(s, &line);
+    cairn_sha256_update(&h, line.data, line.len);
+    max_rowid = (int64_t)sqlite3_column_int64(st, s->rowid_col);
+    rows++;
+  }
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  cairn_buf_free(&line);
+  cairn_sha256_final_hex(&h, hex);
+  if (src != SQLITE_DONE)
+    return CAIRN_RAISE(err, CAIRN_EIO, src, "%s: %s: %s", s->path, s->label,
+                       cairn_sqlite_why(s->db));
+  json_decref(s->snap);
+  s->snap = json_pack("{s:I,s:I,s:s}", "max_rowid", (json_int_t)max_rowid,
+                      "rows", (json_int_t)rows, "sha256", hex);
+  return CAIRN_OK;
+}
+
+#define FRESH_ADVICE ": the chunks read before and those still to read " \
+  "would not be one snapshot of it; rerun with --fresh to read the window " \
+  "as it is now"
+
+/* Open the window's read transaction and take its identity. A run that
+ * resumes from a cursor (resumed; was: its snapshot member, NULL in a
+ * cursor of an earlier cairn) must find the window as it was. */
+static int begin_snapshot(struct sqlite_src *s, int resumed, const json_t *was,
+                          cairn_err *err)
+{
+  const char *sum = json_string_value(json_object_get(was, "sha256"));
+  int src = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
+  json_int_t rows, max_rowid, now_rows, now_max;
+  int rc;
+
+  if (src != SQLITE_OK)
+    return CAIRN_RAISE(err, CAIRN_EIO, src, "%s: %s", s->path,
+                       cairn_sqlite_why(s->db));
+  s->in_txn = 1;
+  rc = take_identity(s, err);
+  if (rc < 0 || !resumed)
+    return rc;
+  if (!sum)
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: %s: the checkpoint "
+                       "(from an earlier cairn) does not say which version "
+                       "of the rows its chunks were read from" FRESH_ADVICE,
+                       s->path, s->label);
+  if (strcmp(sum, json_string_value(json_object_get(s->snap, "sha256"))) == 0)
+    return CAIRN_OK;
+  rows = json_integer_value(json_object_get(was, "rows"));
+  max_rowid = json_integer_value(json_object_get(was, "max_rowid"));
+  now_rows = json_integer_value(json_object_get(s->snap, "rows"));
+  now_max = json_integer_value(json_object_get(s->snap, "max_rowid"));
+  if (rows == now_rows && max_rowid == now_max)
+    return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: %s changed since this "
+                       "window's first chunk was read (%" JSON_INTEGER_FORMAT
+                       " rows up to rowid %" JSON_INTEGER_FORMAT " then and "
+                       "now, but other contents)" FRESH_ADVICE, s->path,
+                       s->label, rows, max_rowid);
+  return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "%s: %s changed since this "
+                     "window's first chunk was read (then %" JSON_INTEGER_FORMAT
+                     " rows up to rowid %" JSON_INTEGER_FORMAT ", now %"
+                     JSON_INTEGER_FORMAT " up to rowid %" JSON_INTEGER_FORMAT
+                     ")" FRESH_ADVICE, s->path, s->label, rows, max_rowid,
+                     now_rows, now_max);
+}
+
 static int sqlite_extract(cairn_source *base, const char *cursor_in,
                           struct cairn_page *page, cairn_err *err)
 {
@@ -306,8 +413,14 @@ static int sqlite_extract(cairn_source *base, const char *cursor_in,
                          cursor_in);
     }
     after = (int64_t)json_integer_value(v);
+    if (!s->in_txn)
+      rc = begin_snapshot(s, 1, json_object_get(c, "snapshot"), err);
     json_decref(c);
+  } else if (!s->in_txn) {
+    rc = begin_snapshot(s, 0, NULL, err);
   }
+  if (rc < 0)
+    return rc;
   /* One row more than a chunk tells whether another chunk follows, so the
    * last chunk says so itself and no empty chunk trails the window. */
   sqlite3_bind_int64(st, 1, after);
@@ -355,12 +468,17 @@ static int sqlite_extract(cairn_source *base, const char *cursor_in,
     page->meta = json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(m);
   }
-  page->cursor_out = more ? cairn_strfmt("{\"after_rowid\":%" PRId64 "}",
-                                         last)
-                          : NULL;
+  if (more) {
+    json_t *c = json_pack("{s:I,s:O}", "after_rowid", (json_int_t)last,
+                          "snapshot", s->snap);
+    page->cursor_out = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(c);
+  }
 done:
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
+  if (rc == CAIRN_DONE || (rc == CAIRN_OK && !more))
+    end_snapshot(s); /* the window's last chunk: let checkpoints go on */
   return rc;
 }
 
@@ -425,6 +543,10 @@ static int sqlite_decode(cairn_source *base, long seq,
 static void sqlite_close(cairn_source *base)
 {
   struct sqlite_src *s = (struct sqlite_src *)base;
+  if (s->select)
+    sqlite3_reset(s->select);
+  end_snapshot(s);
+  json_decref(s->snap);
   sqlite3_finalize(s->select);
   sqlite3_close(s->db);
   for (int i = 0; s->keys && i < s->n_cols; i++)

@@ -107,27 +107,36 @@ for point in extracted:2 sink_loaded:2 loaded:3; do
 done
 
 # The table may change under a killed run: a chunk already extracted is
-# decoded from its spooled page, never read again. Chunk 2 (rowids 5, 7, 8,
-# 9) is spooled, then row 7 changes; the resumed bundle still has the
-# extracted value.
+# decoded from its spooled page, never read again, and the resume checks
+# that the month's rows are still the ones its first chunk was read from
+# (tests/cli/evidence_snapshot.sh has more). Chunk 2 (rowids 5, 7, 8, 9)
+# is spooled, then a June row (rowid 6) changes: the resumed bundle is the
+# uninterrupted run's. Then, killed again, row 7 of May changes: the
+# resume is refused (exit 3, --fresh), and --fresh exports the new value.
 WH2="$T/wh2.db"
 sqlite3 "$WH" ".backup '$WH2'"
+spool_run() { # spool_run DIR [args]: May of $WH2 in chunks of 4
+  local d=$1; shift
+  CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
+    "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
+    --param warehouse="$WH2" --param chunk_rows=4 --state "$d/state" \
+    --out "$d/out" --log-level warn "$@" >"$d/stdout" 2>>"$d/log"
+}
 d="$T/spool"; mkdir -p "$d"
-set +e
-CAIRN_TEST_KILL_AT=extracted:2 CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
-  "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
-  --param warehouse="$WH2" --param chunk_rows=4 --state "$d/state" \
-  --out "$d/out" --log-level warn >/dev/null 2>>"$d/log"
-rc=$?
-set -e
+rc=0; CAIRN_TEST_KILL_AT=extracted:2 spool_run "$d" || rc=$?
 [ $rc -eq 137 ] || fail "spool: expected SIGKILL (137), got $rc"
-sqlite3 "$WH2" "UPDATE policy_posture SET status = 'NonCompliant' WHERE rowid = 7"
-CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" \
-  "$CAIRN" run jobs/evidence-export.json --from 2024-05 --to 2024-06 \
-  --param warehouse="$WH2" --param chunk_rows=4 --state "$d/state" \
-  --out "$d/out" --log-level warn >/dev/null 2>>"$d/log" \
-  || fail "spool: resume failed: $(tail -n 3 "$d/log")"
+sqlite3 "$WH2" "UPDATE policy_posture SET status = 'NonCompliant' WHERE rowid = 6"
+spool_run "$d" || fail "spool: resume failed: $(tail -n 3 "$d/log")"
 expect_eq "$(sha256sum < "$d/$BUNDLE_REL")" "$CSUM" "spool: resumed tar"
+rc=0; CAIRN_TEST_KILL_AT=extracted:2 spool_run "$d" || rc=$?
+[ $rc -eq 137 ] || fail "spool: expected SIGKILL (137) again, got $rc"
+sqlite3 "$WH2" "UPDATE policy_posture SET status = 'NonCompliant' WHERE rowid = 7"
+rc=0; spool_run "$d" || rc=$?
+expect_eq "$rc" 3 "spool: resume after a May row changed"
+has -- "--fresh" "$d/stdout" || fail "spool: no --fresh advice: $(cat "$d/stdout")"
+spool_run "$d" --fresh || fail "spool: --fresh: $(tail -n 3 "$d/log")"
+expect_eq "$(tar -xOf "$d/$BUNDLE_REL" --wildcards 'parts/*' | zstdcat | jq -r 'select(.evaluatedAtUtc == "2024-05-07T22:15:09Z" and .status != "Exempt") | .status')" \
+  NonCompliant "spool: --fresh exports the changed row"
 
 # Another range is another backfill: exporting April..May after May alone
 # re-exports May (attempts are numbered per job, so the second range's

@@ -44,6 +44,10 @@ static void teardown(void)
   unlink(DB);
   snprintf(side, sizeof side, "%s-journal", DB);
   unlink(side);
+  snprintf(side, sizeof side, "%s-wal", DB);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", DB);
+  unlink(side);
 }
 
 TestSuite(src_sqlite, .init = setup, .fini = teardown);
@@ -130,6 +134,40 @@ static int drain(cairn_source *s, const char *cursor, struct got *g,
   return chunks;
 }
 
+/* The after_rowid of a cursor (a JSON string in cursors), -1 if none. */
+static json_int_t after_of(const json_t *cursor)
+{
+  json_t *c = json_loads(json_string_value(cursor), 0, NULL);
+  json_t *v = json_object_get(c, "after_rowid");
+  json_int_t n = json_is_integer(v) ? json_integer_value(v) : -1;
+  json_decref(c);
+  return n;
+}
+
+/* A checkpointed cursor at rowid after, as a run of cfg that read the
+ * window's first chunk now would have written it (with the snapshot it
+ * read). New string. */
+static char *cursor_at(json_t *cfg, json_int_t after)
+{
+  struct cairn_source_ctx ctx;
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  cairn_source *s = open_ok(cfg, &ctx);
+  json_t *c;
+  char *out;
+
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_not_null(page.cursor_out, "the window has a second chunk");
+  c = json_loads(page.cursor_out, 0, NULL);
+  json_object_set_new(c, "after_rowid", json_integer(after));
+  out = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(c);
+  cairn_page_clear(&page);
+  cairn_source_close(s);
+  return out;
+}
+
 static const char *rec_str(struct got *g, size_t i, const char *key)
 {
   return json_string_value(json_object_get(json_array_get(g->recs, i), key));
@@ -153,10 +191,8 @@ Test(src_sqlite, chunks_by_rowid_with_cursor_of_last_rowid)
 
   cr_assert_eq(drain(s, NULL, &g, cursors), 4, "3+3+3+1 rows");
   cr_assert_eq(g.n, 10);
-  cr_assert_str_eq(json_string_value(json_array_get(cursors, 0)),
-                   "{\"after_rowid\":3}");
-  cr_assert_str_eq(json_string_value(json_array_get(cursors, 2)),
-                   "{\"after_rowid\":9}");
+  cr_assert_eq(after_of(json_array_get(cursors, 0)), 3);
+  cr_assert_eq(after_of(json_array_get(cursors, 2)), 9);
   cr_assert(json_is_null(json_array_get(cursors, 3)), "last chunk: NULL");
   for (int i = 0; i < 10; i++) {
     char want[16];
@@ -181,8 +217,7 @@ Test(src_sqlite, exact_multiple_ends_without_an_empty_chunk)
   struct got g = {0};
   cairn_source *s = open_ok(cfg, &ctx);
   cr_assert_eq(drain(s, NULL, &g, cursors), 2, "chunk_rows as a string");
-  cr_assert_str_eq(json_string_value(json_array_get(cursors, 0)),
-                   "{\"after_rowid\":5}");
+  cr_assert_eq(after_of(json_array_get(cursors, 0)), 5);
   cr_assert(json_is_null(json_array_get(cursors, 1)),
             "the 10th row is the last: no trailing empty chunk");
   got_free(&g);
@@ -200,9 +235,10 @@ Test(src_sqlite, resumes_from_cursor_across_rowid_gaps)
   cairn_source *s;
 
   exec_sql("DELETE FROM t WHERE rowid IN (7, 8)");
+  char *at6 = cursor_at(cfg, 6), *at10 = cursor_at(cfg, 10);
   s = open_ok(cfg, &ctx);
   /* A fresh source resumes from a checkpointed cursor. */
-  cr_assert_eq(drain(s, "{\"after_rowid\":6}", &g, NULL), 1);
+  cr_assert_eq(drain(s, at6, &g, NULL), 1);
   cr_assert_eq(g.n, 2);
   cr_assert_str_eq(g.pos[0], "t#9");
   cr_assert_str_eq(g.pos[1], "t#10");
@@ -210,10 +246,12 @@ Test(src_sqlite, resumes_from_cursor_across_rowid_gaps)
 
   struct cairn_page page = {0};
   cairn_err err = {0};
-  cr_assert_eq(s->ops->extract(s, "{\"after_rowid\":10}", &page, &err),
+  cr_assert_eq(s->ops->extract(s, at10, &page, &err),
                CAIRN_DONE, "nothing after the last rowid");
   cr_assert_eq(s->ops->extract(s, "{\"file\":1}", &page, &err), CAIRN_ESTATE);
   cairn_page_clear(&page);
+  free(at6);
+  free(at10);
   cairn_source_close(s);
   json_decref(cfg);
 }
@@ -234,8 +272,8 @@ Test(src_sqlite, where_clause_filters_and_chunks_count_matches)
   cr_assert_str_eq(rec_str(&g, 0, "k"), "a");
   cr_assert_str_eq(rec_str(&g, 4, "k"), "i");
   cr_assert_str_eq(g.pos[1], "t#3");
-  cr_assert_str_eq(json_string_value(json_array_get(cursors, 0)),
-                   "{\"after_rowid\":3}", "cursor is the last matching rowid");
+  cr_assert_eq(after_of(json_array_get(cursors, 0)), 3,
+               "cursor is the last matching rowid");
   got_free(&g);
   cairn_source_close(s);
   json_decref(cursors);
@@ -326,10 +364,17 @@ Test(src_sqlite, spooled_page_decodes_without_the_database)
   struct cairn_page page = {0}, copy = {0};
   cairn_err err = {0};
   struct got g = {0};
-  cairn_source *s = open_ok(cfg, &ctx);
+  cairn_source *s;
+  char *at2;
 
-  cr_assert_eq(s->ops->extract(s, "{\"after_rowid\":2}", &page, &err),
-               CAIRN_OK);
+  /* WAL, as the warehouse is: the source keeps its read transaction
+   * until the window's last chunk, which does not keep the UPDATE below
+   * from committing. */
+  exec_sql("PRAGMA journal_mode=WAL");
+  at2 = cursor_at(cfg, 2);
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, at2, &page, &err), CAIRN_OK, "%s", err.msg);
+  free(at2);
   cairn_buf_append(&copy.raw, page.raw.data, page.raw.len);
   copy.meta = strdup(page.meta);
   cairn_page_clear(&page);
@@ -499,4 +544,116 @@ Test(src_sqlite, check_rejects_bad_configs)
     cr_assert_eq(ops->check(cfg, &ptr, &err), CAIRN_OK, "%s", err.msg);
     json_decref(cfg);
   }
+}
+
+/* Rewrite the May rows (odd i) of t as a replace_partition reload does:
+ * delete them, insert them again with new rowids and n + 100. */
+static void reload_may(void)
+{
+  exec_sql("CREATE TEMP TABLE v2 AS SELECT k, at, n + 100 AS n FROM t"
+           " WHERE at < '2024-06-01' ORDER BY rowid;"
+           "DELETE FROM t WHERE at < '2024-06-01';"
+           "INSERT INTO t SELECT * FROM v2 ORDER BY rowid;");
+}
+
+Test(src_sqlite, a_window_reads_one_snapshot)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", "sqlite", "path",
+                          DB, "table", "t", "where",
+                          "at < '2024-06-01T00:00:00Z'", "chunk_rows", 2);
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  struct got g = {0};
+  cairn_source *s;
+  sqlite3 *db;
+  int log = -1, done = -1;
+
+  exec_sql("PRAGMA journal_mode=WAL");
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_eq(s->ops->decode(s, 1, &page, collect, &g, &err), CAIRN_OK);
+  /* A load rewrites the window between its chunks: the rest of the window
+   * is still read from the snapshot of the first chunk. */
+  reload_may();
+  char *cur = strdup(page.cursor_out);
+  cairn_page_clear(&page);
+  cr_assert_eq(drain(s, cur, &g, NULL), 2, "2+2+1 rows");
+  free(cur);
+  cr_assert_eq(g.n, 5, "the window's 5 rows, not 2 old and 5 new");
+  for (int i = 0; i < 5; i++)
+    cr_assert_eq(rec_int(&g, (size_t)i, "n"), 2 * i + 1, "row %d", i);
+  got_free(&g);
+  /* After the window's last chunk the snapshot is let go: a checkpoint
+   * copies the whole WAL. */
+  cr_assert_eq(sqlite3_open(DB, &db), SQLITE_OK);
+  cr_assert_eq(sqlite3_exec(db, "SELECT count(*) FROM t", NULL, NULL, NULL),
+               SQLITE_OK, "(a connection opens the WAL when it first reads)");
+  cr_assert_eq(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                         &log, &done), SQLITE_OK);
+  cr_assert(log > 0 && log == done, "the WAL holds %d frames, %d copied",
+            log, done);
+  sqlite3_close(db);
+  cairn_source_close(s);
+  /* The next run sees the reload. */
+  memset(&g, 0, sizeof g);
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(drain(s, NULL, &g, NULL), 3);
+  cr_assert_eq(g.n, 5);
+  cr_assert_eq(rec_int(&g, 0, "n"), 101);
+  got_free(&g);
+  cairn_source_close(s);
+  json_decref(cfg);
+}
+
+Test(src_sqlite, a_resume_after_the_window_changed_is_refused)
+{
+  struct cairn_source_ctx ctx;
+  json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", "sqlite", "path",
+                          DB, "table", "t", "where",
+                          "at < '2024-06-01T00:00:00Z'", "chunk_rows", 2);
+  struct cairn_page page = {0};
+  cairn_err err = {0};
+  struct got g = {0};
+  cairn_source *s;
+  char *at3 = cursor_at(cfg, 3);
+
+  /* A row outside the window changes: the resume reads on. */
+  exec_sql("UPDATE t SET n = 0 WHERE k = 'b'");
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(drain(s, at3, &g, NULL), 2);
+  cr_assert_eq(g.n, 3);
+  got_free(&g);
+  cairn_source_close(s);
+  /* A row of the window changes, the same count and rowids: refused. */
+  exec_sql("UPDATE t SET n = 0 WHERE k = 'e'");
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, at3, &page, &err), CAIRN_ECHANGED);
+  cr_assert(strstr(err.msg, "t changed since this window's first chunk was "
+                   "read (5 rows up to rowid 9 then and now, but other "
+                   "contents)"), "%s", err.msg);
+  cr_assert(strstr(err.msg, "rerun with --fresh"), "%s", err.msg);
+  cairn_source_close(s);
+  /* Reloaded: other rowids. */
+  free(at3);
+  at3 = cursor_at(cfg, 3);
+  reload_may();
+  cairn_err_clear(&err);
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, at3, &page, &err), CAIRN_ECHANGED);
+  cr_assert(strstr(err.msg, "(then 5 rows up to rowid 9, now 5 up to rowid "
+                   "15)"), "%s", err.msg);
+  cairn_source_close(s);
+  /* A cursor without the snapshot (an earlier cairn's checkpoint) cannot
+   * be checked: refused too. */
+  cairn_err_clear(&err);
+  s = open_ok(cfg, &ctx);
+  cr_assert_eq(s->ops->extract(s, "{\"after_rowid\":3}", &page, &err),
+               CAIRN_ECHANGED);
+  cr_assert(strstr(err.msg, "does not say which version"), "%s", err.msg);
+  cairn_source_close(s);
+  cairn_page_clear(&page);
+  free(at3);
+  json_decref(cfg);
 }
