@@ -556,12 +556,18 @@ static void reload_may(void)
            "INSERT INTO t SELECT * FROM v2 ORDER BY rowid;");
 }
 
+/* The May rows of t (5: rowids 1, 3, 5, 7, 9) in chunks of 2. */
+static json_t *may_cfg(void)
+{
+  return json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", "sqlite", "path", DB,
+                   "table", "t", "where", "at < '2024-06-01T00:00:00Z'",
+                   "chunk_rows", 2);
+}
+
 Test(src_sqlite, a_window_reads_one_snapshot)
 {
   struct cairn_source_ctx ctx;
-  json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", "sqlite", "path",
-                          DB, "table", "t", "where",
-                          "at < '2024-06-01T00:00:00Z'", "chunk_rows", 2);
+  json_t *cfg = may_cfg();
   struct cairn_page page = {0};
   cairn_err err = {0};
   struct got g = {0};
@@ -610,9 +616,7 @@ Test(src_sqlite, a_window_reads_one_snapshot)
 Test(src_sqlite, a_resume_after_the_window_changed_is_refused)
 {
   struct cairn_source_ctx ctx;
-  json_t *cfg = json_pack("{s:s,s:s,s:s,s:s,s:i}", "type", "sqlite", "path",
-                          DB, "table", "t", "where",
-                          "at < '2024-06-01T00:00:00Z'", "chunk_rows", 2);
+  json_t *cfg = may_cfg();
   struct cairn_page page = {0};
   cairn_err err = {0};
   struct got g = {0};
