@@ -41,4 +41,18 @@ for want in "3:3:2" "0:1:0" "2:1:0" "4:1:0"; do
   expect_eq "$code:$(grep -c run "$T/calls"):$(grep -c sleep "$T/calls" || true)" \
     "$want" "cron loop for exit $code (code:runs:sleeps)"
 done
+# 3. README's Resource Graph replay, with the recording's params: the
+#    golden rows, and a bundle only if the README's comment promises one.
+line=$(grep -m1 'azure-resource-graph.json .*--replay' README.md) || fail "no replay line in README.md"
+source tests/data/connectors/azure-resource-graph.env
+"$CAIRN" run jobs/azure-resource-graph.json "${PARAMS[@]}" --replay fixtures/azure-resource-graph.har \
+  --state "$T/rg/s" --out "$T/rg/o" >/dev/null 2>&1 || fail "README replay: exit $?"
+diff <(sqlite3 -separator $'\t' "$T/rg/o/warehouse.db" 'SELECT * FROM cmdb_ci ORDER BY rowid') \
+  tests/data/golden/connectors/azure-resource-graph.tsv >/dev/null || fail "README replay: rows differ from golden"
+bundles=$(find "$T/rg/o" -name '*.tar' | wc -l)
+if has -i bundle <<<"${line#*#}"; then
+  [ "$bundles" -ge 1 ] || fail "README says the replay writes bundle parts; it wrote no bundle"
+else
+  expect_eq "$bundles" 0 "bundles of the Resource Graph replay"
+fi
 echo "doc_ops_recipes: ok"
