@@ -183,6 +183,7 @@ void cairn_batch_absorb(struct cairn_batch *dst, struct cairn_batch *src)
   struct cairn_arena_block *used = NULL, *used_tail = NULL;
   struct cairn_arena_block *spare = NULL, *spare_tail = NULL;
   struct cairn_arena_block *lists[2] = { dst->arena, src->arena };
+  size_t base = dst->n_rows; /* src's rows come after dst's */
 
   reserve_rows(dst, dst->n_rows + src->n_rows);
   if (src->n_rows)
@@ -194,6 +195,8 @@ void cairn_batch_absorb(struct cairn_batch *dst, struct cairn_batch *src)
   if (src->n_rejects) /* the strings move with them */
     memcpy(dst->rejects + dst->n_rejects, src->rejects,
            src->n_rejects * sizeof *src->rejects);
+  for (size_t i = 0; i < src->n_rejects; i++)
+    dst->rejects[dst->n_rejects + i].row += base;
   dst->n_rejects += src->n_rejects;
   src->n_rejects = 0;
   /* Blocks in use (dst's first, in order, then src's) stay or go to dst;
@@ -241,6 +244,7 @@ void cairn_batch_reject(struct cairn_batch *b, const char *position,
     memcpy(r->raw, raw, r->raw_len);
   r->raw[r->raw_len] = '\0';
   r->key = key ? cairn_xstrdup(key) : NULL;
+  r->row = b->n_rows;
 }
 
 void cairn_value_set_text(struct cairn_batch *b, struct cairn_value *v,
@@ -411,10 +415,13 @@ size_t cairn_batch_keys(const struct cairn_batch *b,
   cairn_buf_putc(out, '[');
   for (size_t r = 0; r < b->n_rows; r++) {
     key.len = 0;
-    if (cairn_batch_key(c, b->vals + r * b->n_fields, &key) < 0)
-      continue;
-    if (n++)
+    if (r)
       cairn_buf_putc(out, ',');
+    if (cairn_batch_key(c, b->vals + r * b->n_fields, &key) < 0) {
+      cairn_buf_puts(out, "null");
+      continue;
+    }
+    n++;
     put_json_string(out, key.data, key.len);
   }
   cairn_buf_putc(out, ']');

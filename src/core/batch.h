@@ -118,6 +118,9 @@ struct cairn_reject {
   size_t raw_len;   /* its bytes (a record may hold NUL bytes) */
   char *key;        /* the record's contract key (cairn_batch_key), or
                        NULL when its key fields did not map cleanly */
+  size_t row;       /* its place among the batch's rows: how many rows
+                       came before it in source order (rows i >= row came
+                       after it) */
 };
 
 struct cairn_batch {
@@ -187,8 +190,9 @@ void cairn_batch_row_json(const struct cairn_batch *b,
  * out unchanged, when c has no key or a key value is null. */
 int cairn_batch_key(const struct cairn_contract *c,
                     const struct cairn_value *row, struct cairn_buf *out);
-/* A JSON array of strings, the key of each row of b that has one
- * (cairn_batch_key), in row order, appended to out; returns how many. */
+/* A JSON array, for each row of b in row order its key (cairn_batch_key)
+ * as a string, or null when it has none (so element i is row i's),
+ * appended to out; returns how many rows have a key. */
 size_t cairn_batch_keys(const struct cairn_batch *b,
                         const struct cairn_contract *c,
                         struct cairn_buf *out);

@@ -57,6 +57,10 @@ struct run {
   int                        kept_keyed; /* w has kept rejects with a key
                                             (cairn_state_window_kept_keyed):
                                             loaded rows' keys may drop them */
+  int                        own_keyed;  /* this attempt rejected a record
+                                            of w with a key (so far, up to
+                                            the chunk last transformed): a
+                                            later row of it drops that */
   struct cairn_batch        *batches[2]; /* filled by the producer in turn */
   struct cairn_batch        *batch;      /* the one being filled */
   /* The mapper: a second thread mapping part of each chunk (see
@@ -458,6 +462,8 @@ struct load_item {
   long                seq;
   int                 stage;  /* the chunk's stage before this run */
   int                 slot;   /* index into r->batches */
+  int                 keyed;  /* a loaded row's key may drop a reject:
+                                 kept_keyed or own_keyed when pushed */
 };
 
 struct loader {
@@ -478,7 +484,7 @@ struct loader {
    * free (loader_acquire), or the loader once its sinks are writing. */
   int             dg_state[2]; /* DG_* */
   char            dg[2][65];
-  struct cairn_buf keys;      /* a chunk's keys, when r->kept_keyed */
+  struct cairn_buf keys;      /* a chunk's keys, when item.keyed */
 };
 
 enum { DG_TODO, DG_BUSY, DG_DONE };
@@ -639,9 +645,10 @@ static int load_chunk(struct loader *L, const struct load_item *it,
     return rc;
   if (it->stage < CAIRN_STAGE_LOADED) {
     const char *keys = NULL;
-    if (r->kept_keyed) {
-      /* Only for a window with kept rejects to resolve (most never have
-       * any): the records this chunk loads, by contract key. */
+    if (it->keyed) {
+      /* Only for a window with keyed rejects to resolve, kept or this
+       * attempt's own (most never have any): the records this chunk
+       * loads, by contract key. */
       L->keys.len = 0;
       if (cairn_batch_keys(b, job->contract, &L->keys))
         keys = L->keys.data;
@@ -886,6 +893,10 @@ static int run_window(struct run *r, cairn_err *err)
                                      err);
   if (rc < 0)
     goto done;
+  rc = cairn_state_window_rejects_keyed(r->st, job->name, w, &r->own_keyed,
+                                        err);
+  if (rc < 0)
+    goto done;
 
   /* Resume point: the smallest durable seq of the state and every sink. */
   rc = cairn_state_loaded_seq(r->st, job->name, w, &state_seq, err);
@@ -1050,7 +1061,7 @@ static int run_window(struct run *r, cairn_err *err)
         if (drc < 0)
           rc = drc;
         else
-          r->kept_keyed = 0; /* (the loader reads it from chunk 1 on) */
+          r->kept_keyed = 0; /* (before chunk 1 is pushed) */
       }
       if (rc == CAIRN_DONE) {
         n_chunks = seq - 1;
@@ -1109,11 +1120,16 @@ static int run_window(struct run *r, cairn_err *err)
     rc = check_rejects(r, seq, w_recs, w_rejs, last, err);
     if (rc < 0)
       goto done;
+    /* Until the attempt has a reject with a key, nothing a row loads can
+     * resolve: the loader collects no keys (one look at the rejects). */
+    for (size_t i = 0; !r->own_keyed && i < r->batch->n_rejects; i++)
+      r->own_keyed = r->batch->rejects[i].key != NULL;
 
     /* load: in order, on the loader */
     it.seq = seq;
     it.stage = row.stage;
     it.slot = slot;
+    it.keyed = r->kept_keyed || r->own_keyed;
     rc = loader_push(&L, &it, err);
     if (rc < 0)
       goto done;

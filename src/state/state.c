@@ -58,11 +58,13 @@ static const char *schema_sql =
   "  job TEXT NOT NULL, key TEXT NOT NULL, value TEXT,"
   "  PRIMARY KEY(job, key));"
   /* key: the record's contract key (cairn_batch_key), NULL when its key
-   * fields did not map cleanly or the reject is from before the column */
+   * fields did not map cleanly or the reject is from before the column;
+   * rows_before: the rows of its chunk before it in source order
+   * (cairn_reject.row), NULL in a reject from before that column */
   "CREATE TABLE IF NOT EXISTS quarantine("
   "  job TEXT NOT NULL, window TEXT NOT NULL, seq INTEGER NOT NULL,"
   "  position TEXT NOT NULL, reasons TEXT NOT NULL, raw TEXT, key TEXT,"
-  "  PRIMARY KEY(job, window, seq, position));"
+  "  rows_before INTEGER, PRIMARY KEY(job, window, seq, position));"
   /* Rejects of attempts that loaded their window, kept when a later
    * attempt extracts only what changed since (CAIRN_CLAIM_KEEP). */
   "CREATE TABLE IF NOT EXISTS quarantine_kept("
@@ -196,9 +198,10 @@ static int query_int(cairn_state *st, const char *sql, const char *a,
  * as cairn_sqlite_add_column does (another process may be adding it too).
  * A failure leaves its transaction to the caller's sqlite3_close, which
  * rolls it back. */
-static const struct { const char *table, *column; } added[] = {
-  { "chunks", "contract" }, { "quarantine", "key" },
-  { "quarantine_kept", "key" },
+static const struct { const char *table, *column, *type; } added[] = {
+  { "chunks", "contract", " TEXT" }, { "quarantine", "key", " TEXT" },
+  { "quarantine_kept", "key", " TEXT" },
+  { "quarantine", "rows_before", " INTEGER" },
 };
 
 static int add_columns(sqlite3 *db)
@@ -206,8 +209,8 @@ static int add_columns(sqlite3 *db)
   int rc = SQLITE_OK;
   for (size_t i = 0; rc == SQLITE_OK && i < sizeof added / sizeof added[0];
        i++)
-    rc = cairn_sqlite_add_column(db, added[i].table, added[i].column, " TEXT",
-                                 10000, NULL);
+    rc = cairn_sqlite_add_column(db, added[i].table, added[i].column,
+                                 added[i].type, 10000, NULL);
   return rc;
 }
 
@@ -584,6 +587,18 @@ int cairn_state_window_kept_keyed(cairn_state *st, const char *job,
   return rc;
 }
 
+int cairn_state_window_rejects_keyed(cairn_state *st, const char *job,
+                                     const struct cairn_window *w,
+                                     int *keyed, cairn_err *err)
+{
+  int64_t n = 0;
+  int rc = query_int(st, "SELECT EXISTS (SELECT 1 FROM quarantine"
+                         " WHERE job=?1 AND window=?2 AND key IS NOT NULL)",
+                     job, w->key, &n, err);
+  *keyed = n > 0;
+  return rc;
+}
+
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              enum cairn_claim claim, cairn_err *err)
@@ -873,7 +888,8 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
     goto fail;
   if (b->n_rejects) {
     rc = prep(st, "INSERT OR IGNORE INTO quarantine(job, window, seq,"
-                  " position, reasons, raw, key) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                  " position, reasons, raw, key, rows_before)"
+                  " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
               &s, err);
     if (rc < 0)
       goto fail;
@@ -888,6 +904,7 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
       sqlite3_bind_text(s, 6, b->rejects[i].raw, (int)b->rejects[i].raw_len,
                         SQLITE_STATIC);
       bind_text(s, 7, b->rejects[i].key);
+      sqlite3_bind_int64(s, 8, (sqlite3_int64)b->rejects[i].row);
       rc = sqlite3_step(s);
       if (rc != SQLITE_DONE) {
         rc = db_fail(st, err, rc, "quarantine");
@@ -938,6 +955,26 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
     bind_text(s, 1, job);
     bind_text(s, 2, w->key);
     bind_text(s, 3, keys);
+    rc = step_done(st, s, err);
+  }
+  /* This attempt's own rejects (quarantine) of records loaded after them
+   * in source order: in an earlier chunk, or earlier in this one (fewer
+   * rows before the reject than the index of a row with its key; keys is
+   * row-aligned). A reject of a later chunk, or one after the row, stands:
+   * the record's latest version is the rejected one. Rejects whose
+   * rows_before is NULL (made before the column) only match from earlier
+   * chunks. */
+  if (rc == CAIRN_OK)
+    rc = prep(st, "DELETE FROM quarantine WHERE job=?1 AND window=?2 AND"
+                  " seq<=?4 AND key IN (SELECT value FROM json_each(?3)) AND"
+                  " (seq<?4 OR EXISTS (SELECT 1 FROM json_each(?3) j WHERE"
+                  " j.value=quarantine.key AND j.key>=quarantine.rows_before))",
+              &s, err);
+  if (rc == CAIRN_OK) {
+    bind_text(s, 1, job);
+    bind_text(s, 2, w->key);
+    bind_text(s, 3, keys);
+    sqlite3_bind_int64(s, 4, seq);
     rc = step_done(st, s, err);
   }
   if (rc < 0) {

@@ -124,6 +124,14 @@ int cairn_state_window_kept_drop(cairn_state *st, const char *job,
 int cairn_state_window_kept_keyed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, int *keyed,
                                   cairn_err *err);
+/* Whether this attempt's own rejects of window w (quarantine) include one
+ * with a contract key (*keyed 1): a later row of its record, loaded in
+ * the same attempt, drops it (cairn_state_chunk_loaded). Asked once per
+ * window, when it is begun or resumed; the runner notes the keyed rejects
+ * of the chunks it transforms after that itself. Reads only. */
+int cairn_state_window_rejects_keyed(cairn_state *st, const char *job,
+                                     const struct cairn_window *w,
+                                     int *keyed, cairn_err *err);
 
 int cairn_state_window_set_time(cairn_state *st, const char *job,
                                 const struct cairn_window *w,
@@ -199,8 +207,14 @@ int cairn_state_contract_other(cairn_state *st, const char *job,
 /* Stage loaded, with the content digest of the loaded batch
  * (cairn_batch_digest; computed by the loader, off the producer's path).
  * keys: NULL, or the contract keys of the chunk's rows (cairn_batch_keys,
- * a JSON array of strings): the rejects kept for w with one of them are
- * dropped, their records loaded, in the same transaction. */
+ * a JSON array with element i row i's key or null), in the same
+ * transaction dropping, their records loaded:
+ *  - the rejects kept for w with one of them;
+ *  - this attempt's own rejects of w with one of them that come before
+ *    the row in source order: of an earlier chunk, or of this chunk with
+ *    fewer rows before them (rows_before, cairn_reject.row) than that
+ *    row's index. A reject after the last row of its key stays: the
+ *    record's latest version is the rejected one. */
 int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const struct cairn_window *w, long seq,
                              const char *digest, const char *keys,
