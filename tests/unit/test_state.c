@@ -268,6 +268,65 @@ static int kept_keyed(void)
   return keyed;
 }
 
+static int own_keyed(void)
+{
+  cairn_err err = {0};
+  int keyed = -1;
+  cr_assert_eq(cairn_state_window_rejects_keyed(st, "j", &w1, &keyed, &err),
+               CAIRN_OK, "%s", err.msg);
+  return keyed;
+}
+
+/* One attempt's own rejects: a row of the record loaded after a reject
+ * (a later chunk, or later in the same one) drops it with that chunk's
+ * checkpoint; a row before it (the latest version is the rejected one)
+ * does not, nor does a chunk that loads before the reject's. */
+Test(state, own_rejects_go_when_a_later_row_of_their_record_is_loaded)
+{
+  cairn_err err = {0};
+  struct cairn_batch *b1 = cairn_batch_create(1), *b2 = cairn_batch_create(1);
+  cr_assert_eq(cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO,
+                                        &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(own_keyed(), 0);
+  /* chunk 1: a (rejected), a, b, b (rejected), c (rejected), ghost (no
+   * key, rejected) */
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 0, NULL, NULL, 1,
+                              &err);
+  cairn_batch_reject(b1, "page 1 #1", "x: bad", "a v1", 4, "a");
+  cairn_batch_add_row(b1);
+  cairn_batch_add_row(b1);
+  cairn_batch_reject(b1, "page 1 #4", "x: bad", "b v2", 4, "b");
+  cairn_batch_reject(b1, "page 1 #5", "x: bad", "c v1", 4, "c");
+  cairn_batch_reject(b1, "page 1 #6", "x: bad", "ghost", 5, NULL);
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b1, "1.0.0",
+                                             &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(own_keyed(), 1);
+  /* chunk 2, transformed before chunk 1 is loaded: a rejected again */
+  cairn_state_chunk_extracted(st, "j", &w1, 2, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  cairn_batch_reject(b2, "page 2 #1", "x: bad", "a v3", 4, "a");
+  cairn_batch_add_row(b2);
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b2, "1.0.0",
+                                             &err), CAIRN_OK, "%s", err.msg);
+  expect_dlq("a v1@0 b v2@0 c v1@0 ghost@0 a v3@0");
+  /* chunk 1 loads rows a and b: a's reject came before its row, b's after */
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d",
+                                        "[\"a\",\"b\"]", &err),
+               CAIRN_OK, "%s", err.msg);
+  expect_dlq("b v2@0 c v1@0 ghost@0 a v3@0");
+  /* chunk 2 loads c (and a row without a key): c's reject of chunk 1
+   * goes; a's of chunk 2 stays, no row of a after it */
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 2, "d",
+                                        "[null,\"c\"]", &err),
+               CAIRN_OK, "%s", err.msg);
+  expect_dlq("b v2@0 ghost@0 a v3@0");
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2, &err), CAIRN_OK,
+               "%s", err.msg);
+  expect_dlq("b v2@0 ghost@0 a v3@0");
+  cairn_batch_free(b1);
+  cairn_batch_free(b2);
+}
+
 Test(state, kept_rejects_go_when_their_record_is_rejected_again_or_loaded)
 {
   /* Rejected again, changed: the same key, another raw text. */

@@ -1519,6 +1519,9 @@ Test(transform, clone_and_absorb_give_the_one_thread_chunk)
       cr_assert_str_eq(two.b->rejects[k].position,
                        one.b->rejects[k].position);
       cr_assert_str_eq(two.b->rejects[k].reasons, one.b->rejects[k].reasons);
+      /* its place among the rows, after the producer's part's */
+      cr_assert_eq(two.b->rejects[k].row, one.b->rejects[k].row, "reject %zu",
+                   k);
     }
     cairn_batch_digest(one.b, da);
     cairn_batch_digest(two.b, db);
