@@ -14,6 +14,11 @@
 #    checkpointed, the rest when the window is loaded;
 #  - a state store of the previous layout (no key column) keeps working:
 #    its rejects have no key and are matched by their raw text.
+# And an attempt's own rejects, by key too: a record rejected and then
+# loaded later in the same round (later in the page or in a later one;
+# Graph delta may return a user twice) leaves no reject, also when the
+# round is killed between the two chunks and resumed; one loaded and then
+# rejected keeps its reject.
 source "$(dirname "$0")/../lib.sh"
 export CAIRN_SECRET_GRAPH_CLIENT_SECRET=graph-secret-9a2e44
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -27,7 +32,15 @@ TENANT=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d
 #  3 (delta): nothing changed.
 # The job's department lookup refuses "Marketing"; a user without an id
 # is refused for that (userId is the contract key).
-python3 - fixtures/http-source/graph-users.har "$T/users.har" <<'EOF'
+# A second recording ($T/same.har) holds one user twice in a delta round,
+# for an attempt's own rejects:
+#  1 (full): Adele;
+#  2 (delta): Megan (Marketing), Diego (Marketing), Diego (HR, fixed) |
+#    Megan (HR, fixed): bad then good, in the same page and the next;
+#  3 (delta): Lidia (HR), Patti (HR), Patti (Marketing) | Lidia
+#    (Marketing): good then bad, the latest version rejected.
+har() {   # OUT SCENARIO: the Graph users recording of SCENARIO
+python3 - fixtures/http-source/graph-users.har "$1" "$2" <<'EOF'
 import copy, json, sys
 har = json.load(open(sys.argv[1]))
 token, page = har["log"]["entries"][0], har["log"]["entries"][1]
@@ -46,14 +59,27 @@ megan2 = user("Megan Bowen", "5bde3e51-d13b-4db1-9948-fe4b109d11a7", "HR")
 diego = user("Diego Siciliani", "e8e2a0c7-1f3b-4b6a-9d2c-7a5e4f3b2c1d", "HR")
 ghost = user("Ghost", None, "Retail")
 phantom, phantom2 = user("Phantom", None, "HR"), user("Phantom", None, "Retail")
-pages = [  # (query of the request, users, next or delta link)
-    ("$select=displayName,userPrincipalName,mail,accountEnabled,department",
-     [lidia, adele, ghost], ("@odata.nextLink", "$skiptoken=s1")),
+diego_bad = user("Diego Siciliani", "e8e2a0c7-1f3b-4b6a-9d2c-7a5e4f3b2c1d", "Marketing")
+lidia_hr = user("Lidia Holloway", "25dcffff-959e-4ece-9973-e5d9b800e8cc", "HR")
+patti = user("Patti Fernandez", "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b", "HR")
+patti_bad = user("Patti Fernandez", "a1b2c3d4-0000-4e5f-8a9b-0c1d2e3f4a5b", "Marketing")
+full = "$select=displayName,userPrincipalName,mail,accountEnabled,department"
+pages = {  # (query of the request, users, next or delta link)
+  "kept": [
+    (full, [lidia, adele, ghost], ("@odata.nextLink", "$skiptoken=s1")),
     ("$skiptoken=s1", [megan, diego, phantom], ("@odata.deltaLink", "$deltatoken=d1")),
     ("$deltatoken=d1", [lidia2, ghost, phantom2], ("@odata.nextLink", "$skiptoken=s2")),
     ("$skiptoken=s2", [megan2], ("@odata.deltaLink", "$deltatoken=d2")),
     ("$deltatoken=d2", [], ("@odata.deltaLink", "$deltatoken=d3")),
-]
+  ],
+  "same": [
+    (full, [adele], ("@odata.deltaLink", "$deltatoken=d1")),
+    ("$deltatoken=d1", [megan, diego_bad, diego], ("@odata.nextLink", "$skiptoken=s2")),
+    ("$skiptoken=s2", [megan2], ("@odata.deltaLink", "$deltatoken=d2")),
+    ("$deltatoken=d2", [lidia_hr, patti, patti_bad], ("@odata.nextLink", "$skiptoken=s3")),
+    ("$skiptoken=s3", [lidia], ("@odata.deltaLink", "$deltatoken=d3")),
+  ],
+}[sys.argv[3]]
 entries = [token]
 for query, users, (link, q) in pages:
     e = copy.deepcopy(page)
@@ -67,6 +93,9 @@ for query, users, (link, q) in pages:
 har["log"]["entries"] = entries
 json.dump(har, open(sys.argv[2], "w"), indent=1)
 EOF
+}
+har "$T/users.har" kept
+har "$T/same.har" same
 jq '.name = "kept-by-key" | .transform.fields.department = {"from": "department",
   "fn": [{"lookup": {"Retail": "Retail", "HR": "HR"}}]}' \
   tests/data/http-jobs/graph-users.json >"$T/kept-by-key.json"
@@ -148,4 +177,33 @@ expect_eq "$(names c)" "Lidia Holloway lidia.h@contoso.example -, Ghost Ghost@co
   "DLQ of the old store after the delta round: its rejects matched by raw text only"
 expect_eq "$(depth c 2)" 6 "DLQ depth of the old store after the delta round"
 stop_mock
-echo "kept rejects: matched by contract key (rejected again, changed: once; loaded: gone), by raw text without one; resolved with the chunk's checkpoint across kills; an old store keeps working"
+
+# ---- one user twice in a round: the attempt's own rejects --------------------
+start_mock "$T/same.har" "$T/mock-same.log"
+run d 1 || fail "d round 1: $(tail -n 2 "$T/d.1.log")"
+expect_eq "$(depth d 1)" 0 "DLQ depth after the full round"
+# Bad then good: Diego's reject goes with his later row in the same page,
+# Megan's with hers in the next.
+run d 2 || fail "d round 2: $(tail -n 2 "$T/d.2.log")"
+grep -q '2 records\? loaded, 2 rejected' "$T/d.2.out" || fail "d round 2: $(cat "$T/d.2.out")"
+expect_eq "$(names d)" "" "DLQ after bad-then-good"
+expect_eq "$(depth d 2)" 0 "DLQ depth after bad-then-good"
+# Good then bad: the latest version is the rejected one, and stays.
+run d 3 || fail "d round 3: $(tail -n 2 "$T/d.3.log")"
+expect_eq "$(names d)" "Patti Fernandez Patti@contoso.example -, Lidia Holloway Lidia@contoso.example -" "DLQ after good-then-bad"
+expect_eq "$(depth d 3)" 2 "DLQ depth after good-then-bad"
+
+# Round 2 killed between its chunks: Diego's reject went with chunk 1's
+# checkpoint, Megan's (her good row is in chunk 2) is still listed;
+# resumed, it goes too.
+run e 1 || fail "e round 1: $(tail -n 2 "$T/e.1.log")"
+rc=0; run e 2 CAIRN_TEST_KILL_AT=loaded:1 2>/dev/null || rc=$?
+expect_eq "$rc" 137 "killed after chunk 1 was loaded"
+expect_eq "$(sqlite3 "$T/e/state/cairn.db" "SELECT group_concat(seq) FROM chunks WHERE stage=3")" "1" "chunk 1 checkpointed loaded, chunk 2 not"
+expect_eq "$(names e)" "Megan Bowen Megan@contoso.example -" "DLQ between the chunks"
+run e 2r || fail "e round 2, resumed: $(tail -n 2 "$T/e.2r.log")"
+grep -q resuming "$T/e.2r.log" || fail "the second run of round 2 did not resume"
+expect_eq "$(names e)" "" "DLQ after the resumed round"
+expect_eq "$(depth e 2r)" 0 "DLQ depth after the resumed round"
+stop_mock
+echo "kept rejects: matched by contract key (rejected again, changed: once; loaded: gone), by raw text without one; resolved with the chunk's checkpoint across kills; an old store keeps working; an attempt's own reject goes with a later row of its record, not an earlier one"
