@@ -19,3 +19,28 @@ export CAIRN_SECRET_PII_HMAC_KEY=000102030405060708090a0b0c0d0e0f101112131415161
 "$CAIRN" validate "$T/jobs/doc.json" >/dev/null 2>"$T/err" || fail "validate: $(cat "$T/err")"
 "$CAIRN" run "$T/jobs/doc.json" --state "$T/state" --out "$T/out" >/dev/null 2>&1 || fail "run: exit $?"
 expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 2000 "rows"
+
+# Section 3: numbers jansson cannot hold reject their NDJSON line with the
+# reasons the page quotes.
+printf '%s\n' '{"id":"1","s":123456789012345678901234567890}' '{"id":"2","s":1e400}' >"$T/big.ndjson"
+jq -n --arg p "$T/big.ndjson" '{name: "doc-big", connector_version: "1.0.0",
+  source: {type: "file", path: $p, format: "ndjson"},
+  transform: {contract: "incident_link", fields: {system: {fn: [{const: "s"}]},
+    externalId: "id", type: {fn: [{const: "t"}]}, status: "s"}},
+  sinks: ["warehouse"]}' >"$T/jobs/big.json"
+"$CAIRN" run "$T/jobs/big.json" --state "$T/state" --out "$T/out" >/dev/null 2>&1 || fail "big: exit $?"
+reasons=$("$CAIRN" dlq doc-big --state "$T/state" --json | jq -r '.[].reasons')
+for q in "not valid JSON: too big integer" "not valid JSON: real number overflow"; do
+  has -F "$q" <<<"$reasons" || fail "no reject '$q' (got: $reasons)"
+  has -F "\`$q\`" docs/mapping.md || fail "docs/mapping.md does not quote '$q'"
+done
+
+# Section 4, templates: a ${...} with a colon that is no job variable is
+# refused as the page says, a JSON pointer too.
+for ref in 'foo:bar' '/a:b'; do
+  jq --arg t "\${$ref}" '.transform.fields.url = {fn: [{template: $t}]}' "$T/jobs/big.json" >"$T/jobs/tpl.json"
+  err=$("$CAIRN" validate "$T/jobs/tpl.json" 2>&1 >/dev/null) && fail "template \${$ref} accepted"
+  has -F "unknown variable kind \"${ref%%:*}\" in \${$ref}" <<<"$err" || fail "template \${$ref}: $err"
+done
+has -F 'unknown variable kind "foo" in ${foo:bar}' docs/mapping.md || fail "docs/mapping.md does not quote the template refusal"
+echo "doc_mapping_example: ok"
