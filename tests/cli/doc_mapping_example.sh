@@ -2,7 +2,8 @@
 # The transform at the top of docs/mapping.md, with the FOCUS additions of
 # its section 8 ("see the top of this page, plus:"), is a job that loads
 # the demo export: every required field mapped, its PII policy naming a
-# field the contract has.
+# field the contract has. Then reasons and refusals the page quotes, and
+# how docs/jobs.md says the warehouse stores decimals.
 source "$(dirname "$0")/../lib.sh"
 mkdir -p "$T/jobs" && cp -r sinks "$T/"
 python3 - "$T/jobs/doc.json" <<'PY' || fail "could not build the job from docs/mapping.md"
@@ -43,4 +44,19 @@ for ref in 'foo:bar' '/a:b'; do
   has -F "unknown variable kind \"${ref%%:*}\" in \${$ref}" <<<"$err" || fail "template \${$ref}: $err"
 done
 has -F 'unknown variable kind "foo" in ${foo:bar}' docs/mapping.md || fail "docs/mapping.md does not quote the template refusal"
+# docs/jobs.md, "Decimals are stored as numbers": INTEGER only when written
+# without a point or exponent (up to 18 digits), REAL otherwise, TEXT only
+# past a double's range.
+python3 - "$T/dec.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open('fixtures/demo/cost.csv', newline='')))
+h = rows[0]; b = h.index('BilledCost'); r = h.index('ResourceId')
+w = csv.writer(open(sys.argv[1], 'w', newline='')); w.writerow(h)
+for k, v in enumerate(['123456789012345678', '1234567890123456789', '1.0', '1e3', '12.50', '1e400']):
+    row = list(rows[1]); row[b] = v; row[r] = 'r%d' % k; w.writerow(row)
+PY
+"$CAIRN" run jobs/demo-cost.json --param input="$T/dec.csv" --state "$T/dstate" --out "$T/dout" >/dev/null 2>&1 ||
+  fail "decimals: exit $?"
+expect_eq "$(sqlite3 "$T/dout/warehouse.db" "SELECT group_concat(typeof(billedCost) || ':' || billedCost, ' ') FROM (SELECT billedCost FROM cost_record ORDER BY resourceId)")" \
+  "integer:123456789012345678 real:1.23456789012346e+18 real:1.0 real:1000.0 real:12.5 text:1e400" "decimal storage classes"
 echo "doc_mapping_example: ok"
