@@ -5,7 +5,10 @@
 #   error of every run, not only of the runs before the first summary;
 # - the cron line's loop runs cairn three times at most (two retries of
 #   exit 3), sleeps only between attempts, and stops at any other code;
-# - the cron section creates the log directory its line appends to.
+# - the cron section creates the log directory its line appends to;
+# - each message the runbook quotes for exit 3 is one cairn says (a C
+#   string of src/, its placeholders aside), and the metrics table lists
+#   the metrics cairn writes, each with its type.
 source "$(dirname "$0")/../lib.sh"
 DOC=docs/operations.md
 
@@ -55,4 +58,48 @@ if has -i bundle <<<"${line#*#}"; then
 else
   expect_eq "$bundles" 0 "bundles of the Resource Graph replay"
 fi
+# 4. The runbook's exit-3 messages, found in src/ (a rewritten message
+#    must be rewritten in the runbook too).
+python3 - <<'PY' || fail "the runbook quotes messages cairn does not say (above)"
+import glob, re, sys
+sec = open('docs/operations.md').read()
+sec = re.sub(r'\s+', ' ', sec[sec.index('3. **Exit 3**'):sec.index('4. **Rerun.**')])
+strings = []   # cairn's C string literals, a message's pieces joined
+for f in glob.glob('src/**/*.c', recursive=True):
+    t = re.sub(r'/\*.*?\*/', ' ', open(f, encoding='utf-8', errors='replace').read(), flags=re.S)
+    t = re.sub(r'"\s*"', '', t)
+    strings += [s.replace('\\"', '"') for s in re.findall(r'"((?:[^"\\\n]|\\.)*)"', t)]
+# said by the OS or SQLite, or no message ("401/403", "token")
+external = {'Read-only file system', 'Permission denied', 'file is not a database',
+            'database disk image is malformed', '401/403', 'token', 'sink', 'I/O',
+            'state …/cairn.db: …'}
+# the runbook's placeholders, and text a message takes from another (%s)
+ph = (r'\b(?:Ns|N|M|JOB|W|position|reasons)\b|…|\.\.\.|cost_record \d\.\d\.\d'
+      r'|database is locked|the period its source declares')
+quoted = re.findall(r'(?<![*\w])\*([^*]+)\*(?![*\w])', sec) + re.findall(r'"([^"]+)"', sec)
+bad = n = 0
+for q in quoted:
+    if q in external:
+        continue
+    n += 1
+    frags = [f for f in (f.strip(' ,:(') for f in re.split(ph, q)) if len(f) >= 3]
+    def in_order(s):
+        at = 0
+        for f in frags:
+            at = s.find(f, at)
+            if at < 0:
+                return False
+            at += len(f)
+        return True
+    if not any(in_order(s) for s in strings):
+        print(f'no message in src/ reads {q!r} (pieces {frags})', file=sys.stderr)
+        bad += 1
+sys.exit(1 if bad or n < 10 else 0)
+PY
+# 5. The metrics table: the families of src/core/metrics.c, with their types.
+diff <(sed -n 's/^| `\(cairn_[a-z_]*\)` | \([a-z]*\) |.*/\1 \2/p' "$DOC" | sort) \
+  <(grep -o '{ *\(HW_NAME\|LAG_NAME\|"cairn_[a-z_]*"\), CAIRN_METRIC_[A-Z]*' src/core/metrics.c |
+    sed 's/HW_NAME/"cairn_sync_high_water_timestamp_seconds"/; s/LAG_NAME/"cairn_sync_lag_seconds"/' |
+    sed 's/[{" ]//g; s/,CAIRN_METRIC_/ /' | tr 'A-Z' 'a-z' | sort) >"$T/metrics.diff" ||
+  fail "docs/operations.md's metrics table (<) differs from src/core/metrics.c (>): $(cat "$T/metrics.diff")"
 echo "doc_ops_recipes: ok"
