@@ -44,6 +44,18 @@ for ref in 'foo:bar' '/a:b'; do
   has -F "unknown variable kind \"${ref%%:*}\" in \${$ref}" <<<"$err" || fail "template \${$ref}: $err"
 done
 has -F 'unknown variable kind "foo" in ${foo:bar}' docs/mapping.md || fail "docs/mapping.md does not quote the template refusal"
+# Section 4, trim: all-space text is null, or "" when empty_is_null is false.
+printf '%s\n' '{"id":"1","v":"  "}' >"$T/space.ndjson"
+for ein in true false; do
+  jq --arg p "$T/space.ndjson" --argjson e $ein '.name = "doc-trim-\($e)" | .source.path = $p
+    | .transform.empty_is_null = $e | .transform.fields.status = {fn: [{const: "s"}]}
+    | .transform.fields.url = {from: "v", fn: ["trim"]}' \
+    "$T/jobs/big.json" >"$T/jobs/trim.json"
+  "$CAIRN" run "$T/jobs/trim.json" --state "$T/tstate" --out "$T/tout-$ein" >/dev/null 2>&1 || fail "trim: exit $?"
+  got=$(sqlite3 "$T/tout-$ein/warehouse.db" 'SELECT quote(url) FROM incident_link')
+  if [ $ein = true ]; then expect_eq "$got" NULL "trim of spaces"; else expect_eq "$got" "''" "trim of spaces, empty_is_null false"; fi
+done
+
 # docs/jobs.md, "Decimals are stored as numbers": INTEGER only when written
 # without a point or exponent (up to 18 digits), REAL otherwise, TEXT only
 # past a double's range.
