@@ -86,9 +86,11 @@ struct http_src {
   /* Per window. */
   json_t       *seen;           /* sha256(request key) -> the page that
                                    gave that continuation (loop checks) */
-  int           seen_masked;    /* seen holds a link by its safe form */
-  char         *kept_safe;      /* the next link of the last cursor_out as */
-  char         *kept_raw;       /* kept (safe form) and as received */
+  int           seen_masked;    /* seen holds a link or token by its safe
+                                   form */
+  char         *kept_safe;      /* the next link or token of the last */
+  char         *kept_raw;       /* cursor_out as kept (safe form) and as
+                                   received */
   const char   *circuit_key;    /* the connector: the job name */
   struct checked *checked;      /* the last page extract() checked */
 };
@@ -981,7 +983,8 @@ struct cursor {
   long long  offset;   /* offset style */
   json_t    *hwm;      /* watermark so far (a copy) or NULL */
   char      *prev;     /* digest of the page before (page_digest) */
-  int        lossy;    /* url does not give the link back (gives_back) */
+  int        lossy;    /* url does not give the link back (gives_back),
+                          or token was kept masked (token_safe) */
 };
 
 static void cursor_clear(struct cursor *c)
@@ -1470,7 +1473,9 @@ static void remember_request(struct http_src *s, const struct cursor *c,
     return;
   if (s->paging.style == CAIRN__HS_PAGE_BODY_TOKEN ||
       s->paging.style == CAIRN__HS_PAGE_CURSOR_PARAM) {
-    seen_key("token", c->token ? c->token : "", key);
+    seen_key(c->lossy ? "safe token" : "token", c->token ? c->token : "",
+             key);
+    s->seen_masked |= c->lossy;
   } else if (sent) {
     seen_key("url", sent, key);
   } else {
@@ -1492,6 +1497,34 @@ static const json_t *seen_link(const struct http_src *s, const char *raw,
   if (!prev && s->seen_masked) {
     seen_key("safe", kept, key);
     prev = json_object_get(s->seen, key);
+  }
+  return prev;
+}
+
+/* A continuation token as a cursor keeps it: NULL when it holds no
+ * registered secret (kept as received), else a new copy with the
+ * secrets masked, which a restart cannot send (the cursor is lossy). */
+static char *token_safe(const char *token)
+{
+  char *safe;
+  if (!cairn_log_has_secret(token))
+    return NULL;
+  safe = cairn_xstrdup(token);
+  cairn_log_mask(safe);
+  return safe;
+}
+
+/* As seen_link, for a continuation token. */
+static const json_t *seen_token(const struct http_src *s, const char *raw)
+{
+  char key[65], *safe;
+  const json_t *prev;
+  seen_key("token", raw, key);
+  prev = json_object_get(s->seen, key);
+  if (!prev && s->seen_masked && (safe = token_safe(raw))) {
+    seen_key("safe token", safe, key);
+    prev = json_object_get(s->seen, key);
+    free(safe);
   }
   return prev;
 }
@@ -1662,7 +1695,6 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   size_t n_records = 0;
   long long offset = 0;
   int rc, first = cursor_in == NULL;
-  char key[65];
 
   rc = cursor_parse(cursor_in, &cur, err);
   if (rc < 0)
@@ -1689,6 +1721,21 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   } else {
     if (s->delta_link)
       sync = "full";
+    if (cur.token && cur.lossy) {
+      /* A token kept masked: only the instance that handed it out still
+       * holds it as received. */
+      if (!s->kept_safe || strcmp(cur.token, s->kept_safe) != 0) {
+        rc = CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the checkpointed "
+                         "continuation token of page %ld carried a secret "
+                         "that was masked when it was kept, so it cannot "
+                         "be sent after a restart; rerun with --fresh",
+                         cur.page);
+        goto done;
+      }
+      free(cur.token);
+      cur.token = cairn_xstrdup(s->kept_raw);
+      cur.lossy = 0;
+    }
     switch (s->paging.style) {
     case CAIRN__HS_PAGE_NEXT_LINK:
     case CAIRN__HS_PAGE_LINK_HEADER:
@@ -1868,8 +1915,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     int tok = next.token != NULL;
     const json_t *prev;
     if (tok) {
-      seen_key("token", next.token, key);
-      prev = json_object_get(s->seen, key);
+      prev = seen_token(s, next.token);
     } else {
       prev = seen_link(s, next.url, next_kept);
     }
@@ -2015,6 +2061,17 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       s->kept_safe = next_kept;
       next_kept = NULL;
       nxt.url = cairn_xstrdup(s->kept_safe);
+    }
+    if (next.token && (next_kept = token_safe(next.token))) {
+      /* Kept masked, as a link is; remembered as received for the next
+       * extract. */
+      nxt.lossy = 1;
+      free(s->kept_raw);
+      free(s->kept_safe);
+      s->kept_raw = next.token;
+      s->kept_safe = next_kept;
+      next_kept = NULL;
+      next.token = cairn_xstrdup(s->kept_safe);
     }
     nxt.token = next.token;
     nxt.offset = next.offset;

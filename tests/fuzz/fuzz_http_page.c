@@ -37,8 +37,8 @@
  *     before it, as the runner does after a restart) sends the request
  *     the first pull sent for the next page and, given the same response,
  *     gives the same page, or fails as the first pull did; or refuses a
- *     link kept in another form than the one sent (a credential or
- *     secret masked) that it cannot give back (CAIRN_ECHANGED); or,
+ *     link or token kept in another form than the one sent (a credential
+ *     or secret masked) that it cannot give back (CAIRN_ECHANGED); or,
  *     when a link before it was kept in such a form, stops at a paging
  *     loop (CAIRN_ELOOP: a restart compares that link by its safe form,
  *     so a next link that differs from it only in what is masked is
@@ -526,9 +526,11 @@ static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
     json_object_foreach(kv.staged, k, v)
       CHECK(!strstr(k, SECRET) && !strstr(json_string_value(v), SECRET));
   }
-  out = json_pack("{s:o,s:o,s:o,s:O,s:i,s:o}", "pages", pages, "cursors",
-                  cursors, "starts", starts, "log", tp->log, "rc", rc,
-                  "staged", kv.staged);
+  /* the requests as they are now: tp->log is cleared by the next pull
+   * and by each resume */
+  out = json_pack("{s:o,s:o,s:o,s:o,s:i,s:o}", "pages", pages, "cursors",
+                  cursors, "starts", starts, "log", json_deep_copy(tp->log),
+                  "rc", rc, "staged", kv.staged);
   if (rc < 0)
     json_object_set_new(out, "error", json_string(err.msg));
   free(cursor);
@@ -540,22 +542,31 @@ static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
 
 /* Was a link of the pages before page k's cursor (the checkpointed
  * ones) kept in another form than the one sent? */
+/* Whether the cursor of page j kept its continuation in another form
+ * than the one sent: a link whose kept form is not what was sent, or a
+ * token kept masked (the cursor says "lossy"). */
+static int kept_masked(const json_t *run, size_t j)
+{
+  const json_t *u = json_object_get(json_array_get(
+      json_array_get(json_object_get(run, "pages"), j), 1), "url");
+  const json_t *sent = json_array_get(
+      json_object_get(run, "log"),
+      (size_t)json_integer_value(
+          json_array_get(json_object_get(run, "starts"), j + 1)));
+  const char *ct = json_string_value(json_array_get(
+      json_object_get(run, "cursors"), j));
+  json_t *c = ct ? json_loads(ct, 0, NULL) : NULL;
+  int lossy = json_is_true(json_object_get(c, "lossy"));
+  json_decref(c);
+  return lossy || (json_is_string(u) && sent &&
+                   !json_equal(u, json_object_get(sent, "u")));
+}
+
 static int masked_before(const json_t *run, size_t k)
 {
-  const json_t *pages = json_object_get(run, "pages");
-  const json_t *starts = json_object_get(run, "starts");
-  const json_t *log = json_object_get(run, "log");
-
-  for (size_t j = 0; j + 1 < k; j++) {
-    const json_t *u = json_object_get(json_array_get(
-        json_array_get(pages, j), 1), "url");
-    const json_t *sent = json_array_get(log, (size_t)json_integer_value(
-                                                 json_array_get(starts,
-                                                                j + 1)));
-    if (json_is_string(u) && sent &&
-        !json_equal(u, json_object_get(sent, "u")))
+  for (size_t j = 0; j + 1 < k; j++)
+    if (kept_masked(run, j))
       return 1;
-  }
   return 0;
 }
 
@@ -601,11 +612,8 @@ static void resume_check(const json_t *cfg, struct pager *tp,
     pg = one_page(src, dec, json_string_value(json_array_get(cursors, k - 1)),
                   (long)k + 1, &next, &rc, &err);
     if (rc == CAIRN_ECHANGED) {
-      /* only for a link kept in another form than the one sent */
-      const json_t *u = json_object_get(json_array_get(
-          json_array_get(pages, k - 1), 1), "url");
-      CHECK(json_is_string(u) && sent &&
-            !json_equal(u, json_object_get(sent, "u")));
+      /* only for a continuation kept in another form than the one sent */
+      CHECK(kept_masked(run, k - 1));
     } else if (rc == CAIRN_ELOOP && masked_before(run, k)) {
       /* compared by its safe form: see the list at the top */
     } else if (k < n) {
