@@ -1107,6 +1107,11 @@ size_t cairn_transform_check_header(cairn_transform *t,
   size_t n_bad = 0;
   char ptr[256], why[256];
 
+  if (t->explode >= 0) { /* apply() rejects every CSV record for it */
+    bad(ud, "/explode", "\"explode\" needs JSON records, but the records "
+        "are CSV rows");
+    n_bad++;
+  }
   cairn__srcs_bind(&t->srcs, h);
   for (size_t i = 0; i < t->c->n_fields; i++) {
     const struct xf_field *f = &t->f[i];

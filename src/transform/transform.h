@@ -64,7 +64,8 @@ int  cairn_transform_apply(cairn_transform *t, const struct cairn_record *rec,
 /* Check the mapping against a CSV header before any record is read: for
  * each field whose chain would reject every record under h (it reads a
  * column h lacks, outside "default" and "exists"; every source of a
- * "coalesce"; a JSON pointer, which CSV rows do not have), call bad with
+ * "coalesce"; a JSON pointer, which CSV rows do not have; "explode",
+ * which needs JSON records: ptr "/explode"), call bad with
  * the JSON pointer of the reference relative to the transform object
  * ("/fields/region/from") and why ("column \"RegionId\" is not in the
  * header"). One call per field at most. Returns the number of calls.

@@ -88,6 +88,13 @@ expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT count(*) FROM runs")" 0 \
   "bad columns: run records"
 [ ! -e "$T/out" ] || fail "bad columns: output written"
 rm -rf "$T/state"
+# "explode" (a JSON pointer to an array in each record) over CSV rows
+# would reject every record too.
+jq '.transform.explode = "/lines"' "$D/saas-invoices.json" >"$M/jobs/explode.json"
+in_dir "$M/jobs" validate explode.json
+expect_eq "$rc" 2 "validate: explode over CSV"
+has -F -- ': /transform/explode: "explode" needs JSON records, but the records are CSV rows of saas-invoices.csv (it has: ' <<<"$err" ||
+  fail "explode over CSV: $err"
 
 # The job as written loads: "$1,234.50" -> 1234.5, 05/31/2024 -> the next
 # day (exclusive end), the empty cost center -> {}, and the corrected line
