@@ -1501,6 +1501,19 @@ static const json_t *seen_link(const struct http_src *s, const char *raw,
   return prev;
 }
 
+/* Remember the continuation the next cursor_out asks for as received
+ * (raw) and as kept (safe), both taken, so that the next extract of this
+ * instance sends it as received (kept_url, and a lossy token); returns a
+ * new copy of the kept form for the cursor. */
+static char *keep_continuation(struct http_src *s, char *raw, char *safe)
+{
+  free(s->kept_raw);
+  free(s->kept_safe);
+  s->kept_raw = raw;
+  s->kept_safe = safe;
+  return cairn_xstrdup(safe);
+}
+
 /* A continuation token as a cursor keeps it: NULL when it holds no
  * registered secret (kept as received), else a new copy with the
  * secrets masked, which a restart cannot send (the cursor is lossy). */
@@ -2051,27 +2064,15 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     nxt.page = cur.page + 1;
     nxt.prev = cairn_xstrdup(nxt_prev);
     if (next.url) {
-      /* Kept without credentials; the link itself is remembered for the
-       * next extract. A restart can follow it only if the kept form gives
-       * it back. */
+      /* Kept without credentials; a restart can follow it only if the
+       * kept form gives it back. */
       nxt.lossy = gives_back(s, next_kept, next.url) == 0;
-      free(s->kept_raw);
-      free(s->kept_safe);
-      s->kept_raw = next.url;
-      s->kept_safe = next_kept;
+      nxt.url = keep_continuation(s, next.url, next_kept);
+      next.url = next_kept = NULL;
+    } else if (next.token && (next_kept = token_safe(next.token))) {
+      nxt.lossy = 1; /* kept masked, as a link is */
+      next.token = keep_continuation(s, next.token, next_kept);
       next_kept = NULL;
-      nxt.url = cairn_xstrdup(s->kept_safe);
-    }
-    if (next.token && (next_kept = token_safe(next.token))) {
-      /* Kept masked, as a link is; remembered as received for the next
-       * extract. */
-      nxt.lossy = 1;
-      free(s->kept_raw);
-      free(s->kept_safe);
-      s->kept_raw = next.token;
-      s->kept_safe = next_kept;
-      next_kept = NULL;
-      next.token = cairn_xstrdup(s->kept_safe);
     }
     nxt.token = next.token;
     nxt.offset = next.offset;
