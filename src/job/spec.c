@@ -700,26 +700,21 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
       goto done;
     }
     found = find_secret(name, &owned, &serr);
-    if (found < 0 && !x->secrets_optional) {
-      lack_secret(x, ptr, name, &serr, NULL);
-      if (!x->list_secrets)
-        goto done;
-    }
     if (!found && ds) {
       dflt = expand_default(x, ds, close, whole, ptr, depth);
       if (!dflt)
         goto done;
       owned = plain_of(x, dflt);
     }
-    if (!owned && x->secrets_optional) {
-      note_secret(x, ptr, name, serr.code ? &serr : NULL, NULL);
-    } else if (!owned) {
-      if (!found)
-        lack_secret(x, ptr, name, NULL, NULL);
-      if (!x->list_secrets)
-        goto done;
-    }
     if (!owned) {
+      /* not set (found 0, no default) or unreadable (found < 0, serr) */
+      if (x->secrets_optional) {
+        note_secret(x, ptr, name, found < 0 ? &serr : NULL, NULL);
+      } else {
+        lack_secret(x, ptr, name, found < 0 ? &serr : NULL, NULL);
+        if (!x->list_secrets)
+          goto done;
+      }
       /* validate, or a dry run: go on with a stand-in that passes format
        * checks (64 hex digits), never taken for the secret. */
       owned = cairn_strfmt("%064d", 0);
