@@ -575,28 +575,33 @@ int cairn_state_window_kept_drop(cairn_state *st, const char *job,
                          " window=?2", job, w->key, err);
 }
 
+/* Whether sql (job ?1, window ?2; an EXISTS) finds a row: *keyed. */
+static int window_keyed(cairn_state *st, const char *sql, const char *job,
+                        const struct cairn_window *w, int *keyed,
+                        cairn_err *err)
+{
+  int64_t n;
+  int rc = query_int(st, sql, job, w->key, &n, err);
+  *keyed = n > 0;
+  return rc;
+}
+
 int cairn_state_window_kept_keyed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, int *keyed,
                                   cairn_err *err)
 {
-  int64_t n;
-  int rc = query_int(st, "SELECT EXISTS (SELECT 1 FROM quarantine_kept"
-                         " WHERE job=?1 AND window=?2 AND key IS NOT NULL)",
-                     job, w->key, &n, err);
-  *keyed = n > 0;
-  return rc;
+  return window_keyed(st, "SELECT EXISTS (SELECT 1 FROM quarantine_kept"
+                          " WHERE job=?1 AND window=?2 AND key IS NOT NULL)",
+                      job, w, keyed, err);
 }
 
 int cairn_state_window_rejects_keyed(cairn_state *st, const char *job,
                                      const struct cairn_window *w,
                                      int *keyed, cairn_err *err)
 {
-  int64_t n = 0;
-  int rc = query_int(st, "SELECT EXISTS (SELECT 1 FROM quarantine"
-                         " WHERE job=?1 AND window=?2 AND key IS NOT NULL)",
-                     job, w->key, &n, err);
-  *keyed = n > 0;
-  return rc;
+  return window_keyed(st, "SELECT EXISTS (SELECT 1 FROM quarantine"
+                          " WHERE job=?1 AND window=?2 AND key IS NOT NULL)",
+                      job, w, keyed, err);
 }
 
 int cairn_state_window_claim(cairn_state *st, const char *job,
