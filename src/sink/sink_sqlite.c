@@ -514,8 +514,16 @@ static int ensure_column(struct sqlite_sink *s, const char *tbl,
   return rc;
 }
 
+static const struct { const char *table, *column, *type; } later_cols[] = {
+  { "_cairn_part_rules", "spec", " TEXT" },
+  { "_cairn_partitions", "tbl", " TEXT" },
+  { "_cairn_partitions", "claim", " INTEGER" },
+  { "_cairn_partitions", "span_from", " TEXT" },
+  { "_cairn_partitions", "span_to", " TEXT" },
+};
+
 /* Columns for the contract's fields a table created by an earlier version
- * of the contract lacks, and _cairn_part_rules.spec; *added_part set when
+ * of the contract lacks, and the later_cols; *added_part set when
  * a partition field's column was added. */
 static int upgrade_tables(struct sqlite_sink *s, int *added_part,
                           cairn_err *err)
@@ -536,18 +544,15 @@ static int upgrade_tables(struct sqlite_sink *s, int *added_part,
     for (size_t k = 0; k < c->n_partition && added; k++)
       *added_part |= c->partition[k] == i;
   }
-  rc = ensure_column(s, "_cairn_part_rules", "spec", " TEXT", &added, err);
-  /* A warehouse from before claims (see "loads of one partition at
-   * once"): its windows' rows have none, so no later load's claim is
-   * missed and none of theirs is taken for one. */
-  for (size_t i = 0; i < 4 && rc == CAIRN_OK; i++) {
-    static const char *const cols[][2] = {
-      { "tbl", " TEXT" }, { "claim", " INTEGER" }, { "span_from", " TEXT" },
-      { "span_to", " TEXT" },
-    };
-    rc = ensure_column(s, "_cairn_partitions", cols[i][0], cols[i][1],
-                       &added, err);
-  }
+  /* Bookkeeping columns added since: _cairn_part_rules.spec, and the
+   * claims (see "loads of one partition at once") of a warehouse from
+   * before them: its windows' rows have none, so no later load's claim
+   * is missed and none of theirs is taken for one. */
+  rc = CAIRN_OK;
+  for (size_t i = 0; i < sizeof later_cols / sizeof later_cols[0] &&
+                     rc == CAIRN_OK; i++)
+    rc = ensure_column(s, later_cols[i].table, later_cols[i].column,
+                       later_cols[i].type, &added, err);
   if (rc == CAIRN_OK) {
     rc = cairn_sqlite_setup(s->db, "CREATE INDEX IF NOT EXISTS"
                             " _cairn_partitions_claims ON"
