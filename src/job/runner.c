@@ -1441,7 +1441,7 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
            "%lld chunks in %lld window%s (%lld redone from checkpoints) in "
            "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
-                      : "FAILED (not resumable: fix the job or its setup)",
+                      : "FAILED (fix the job or its setup, then rerun)",
            resume_advice(exit_code, err),
            exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,

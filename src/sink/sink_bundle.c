@@ -730,6 +730,31 @@ done:
   return rc;
 }
 
+/* A signature is never dropped: an unsigned bundle does not replace a
+ * signed one at tarp (a rerun of the window, or of the same input at the
+ * same logical time, by a run without the key). The window stays staged,
+ * so a rerun with the key finishes it signed. A bundle whose manifest
+ * cannot be read is replaced as before. */
+static int keep_signed(const struct bundle_sink *s,
+                       const struct cairn_window *w, const char *tarp,
+                       cairn_err *err)
+{
+  cairn_err e = {0};
+  char fpr[65] = "";
+  long n;
+
+  if (!cairn_fs_exists(tarp) ||
+      read_finished(s, w, tarp, &n, NULL, fpr, NULL, &e) < 0 || !fpr[0])
+    return CAIRN_OK;
+  return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                     "bundle sink %s: %s is signed (key %s) and this run "
+                     "has no signing key: set the secret %s and rerun to "
+                     "finish window %s signed (it resumes), or move the "
+                     "bundle aside to replace it unsigned",
+                     s->base.ctx->sink_name, tarp, fpr, SIGNING_SECRET,
+                     w->key);
+}
+
 /* The finished bundle of window w (new string) as far as the job dir
  * says, whether or not it exists: <job>-<window>.tar for a day or month;
  * for a per-run window the one its latest file names, else the name a
@@ -1631,6 +1656,8 @@ static int bundle_finish(cairn_sink *base, const struct cairn_window *w,
     /* A new bundle (a re-signed one keeps its name). */
     free(tarp);
     tarp = per_run(w) ? choose_tar(s, w, mtime, &manifest) : tar_path(s, w);
+    if (!s->key)
+      rc = keep_signed(s, w, tarp, err);
   }
   if (rc == CAIRN_OK && s->key)
     rc = sign_manifest(s->key, &manifest, sig, err);

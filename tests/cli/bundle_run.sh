@@ -4,7 +4,8 @@
 # run, and runs killed at chunk boundaries or at random instants (some
 # inside finish_window) then resumed, give the same bytes, also when the
 # resumed run has a key the killed one had not (re-signed); without the
-# signing secret the bundle is unsigned and still verifies.
+# signing secret the bundle is unsigned and still verifies, but a rerun
+# without it does not replace a signed bundle.
 source "$(dirname "$0")/../lib.sh"
 
 mkdir -p "$T/jobs" "$T/sinks"
@@ -121,6 +122,22 @@ grep -q "will be unsigned" "$T/unsigned/log" || fail "no unsigned warning"
 "$CAIRN" verify "$(bundle "$T/unsigned")" | has -x "signature:    none (unsigned bundle)" \
   || fail "unsigned summary"
 expect_exit 4 "$CAIRN" verify "$(bundle "$T/unsigned")" --pubkey "$T/pub.pem" 2>/dev/null
+
+# A signature is never dropped: a --fresh rerun of the same input without
+# the key would name the same bundle; it stops at the window's end with
+# exit 2, the signed bundle untouched, and a rerun with the key resumes
+# and finishes it signed, the same bytes.
+cp -r "$T/again" "$T/keep"
+set +e; (unset CAIRN_SECRET_EVIDENCE_SIGNING_KEY
+         "$CAIRN" run "$JOB" --param chunk_rows=400 --fresh --log-level warn \
+           --state "$T/keep/state" --out "$T/keep/out" >/dev/null 2>>"$T/keep/log"); rc=$?; set -e
+expect_eq "$rc" 2 "unsigned rerun over a signed bundle"
+grep -q "is signed (key $FPR) and this run has no signing key" "$T/keep/log" \
+  || fail "no refusal: $(tail -n 2 "$T/keep/log")"
+cmp -s "$REF" "$(bundle "$T/keep")" || fail "the signed bundle was replaced"
+run "$T/keep" || fail "resume with the key failed: $(tail -n 3 "$T/keep/log")"
+cmp -s "$REF" "$(bundle "$T/keep")" || fail "resumed with the key: bundle differs"
+expect_eq "$(n_tars "$(dirname "$(bundle "$T/keep")")")" 1 "kept signed: bundles"
 
 # A signing key that is not one (RSA, garbage) is a configuration error:
 # exit 2 before the run, nothing in the state, not a resumable exit 3 a
