@@ -1438,15 +1438,15 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
     json_decref(o);
   } else {
     printf("%s: %s%s%s. %lld records loaded, %lld rejected (dlq depth %lld), "
-           "%lld chunks in %lld window%s (%lld redone from checkpoints) in "
+           "%lld chunk%s in %lld window%s (%lld redone from checkpoints) in "
            "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
                       : "FAILED (fix the job or its setup, then rerun)",
            resume_advice(exit_code, err),
            exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
-           (long long)r->chunks, (long long)r->windows_done,
-           r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
+           (long long)r->chunks, r->chunks == 1 ? "" : "s",
+           (long long)r->windows_done, r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
     for (size_t i = 0; i < job->n_sinks; i++) {
       /* A run of one window names the bundle it wrote (one per run of a
        * window "all"); else the sink's output. */
