@@ -604,6 +604,8 @@ static int check_foreign(struct sqlite_sink *s, cairn_err *err)
   return rc;
 }
 
+static int number_texts(struct sqlite_sink *s, cairn_err *err);
+
 /* CREATE TABLE, indexes and the insert statement from the contract. */
 static int build_schema(struct sqlite_sink *s, cairn_err *err)
 {
@@ -638,7 +640,9 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
       " PRIMARY KEY, day_fields INTEGER NOT NULL, spec TEXT) WITHOUT ROWID;"
       "CREATE TABLE IF NOT EXISTS _cairn_zone_marks(tbl TEXT NOT NULL"
       " PRIMARY KEY, max_rowid INTEGER NOT NULL, schema_version INTEGER"
-      " NOT NULL) WITHOUT ROWID;");
+      " NOT NULL) WITHOUT ROWID;"
+      "CREATE TABLE IF NOT EXISTS _cairn_numbers(tbl TEXT NOT NULL"
+      " PRIMARY KEY) WITHOUT ROWID;");
   if (c->n_partition > sizeof s->part_cut) {
     rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has more than "
                      "64 partition fields", s->base.ctx->sink_name, c->name);
@@ -687,6 +691,8 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
     rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
   if (rc == CAIRN_OK)
     rc = upgrade_tables(s, &added_part, err);
+  if (rc == CAIRN_OK)
+    rc = number_texts(s, err);
   if (rc == CAIRN_OK)
     rc = prep(s, "DELETE FROM _cairn_zones WHERE tbl=?", &s->zone_forget,
               err);
@@ -1026,6 +1032,125 @@ static void bind_value(sqlite3_stmt *st, int i, const struct cairn_value *v)
   default:
     sqlite3_bind_null(st, i);
   }
+}
+
+/* ---- decimals an older cairn stored as text -------------------------------
+ * Before 2026-11-28 a decimal of more than 15 significant digits was bound
+ * as TEXT, which SQLite sorts above every number: an analyst's
+ * "billedCost < 0" missed such credits, and a table that newer loads added
+ * REAL rows to held both. The first open of a table by this version stores
+ * those values as bind_value stores them now (the same double a reload
+ * would), in one write transaction, and records the table in
+ * _cairn_numbers so that later opens pay nothing. A text that is no
+ * decimal, or one past a double's range, stays as it is. */
+
+/* Whether p is a decimal as the contract's "number" accepts it:
+ * -?digits[.digits][(e|E)[+-]digits]. */
+static int is_decimal_text(const char *p)
+{
+  size_t n;
+  p += *p == '-';
+  n = strspn(p, "0123456789");
+  if (n == 0)
+    return 0;
+  p += n;
+  if (*p == '.') {
+    n = strspn(++p, "0123456789");
+    if (n == 0)
+      return 0;
+    p += n;
+  }
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    p += *p == '+' || *p == '-';
+    n = strspn(p, "0123456789");
+    if (n == 0)
+      return 0;
+    p += n;
+  }
+  return *p == '\0';
+}
+
+/* cairn_number(x): x as bind_value would store its text. */
+static void fn_number(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+  const char *t = (const char *)sqlite3_value_text(argv[0]);
+  int64_t iv = 0;
+  double dv = 0;
+  (void)argc;
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || !t || !is_decimal_text(t))
+    sqlite3_result_value(ctx, argv[0]);
+  else switch (classify_decimal(t, strlen(t), &iv, &dv)) {
+  case NUM_INT:
+    sqlite3_result_int64(ctx, iv);
+    break;
+  case NUM_REAL:
+    sqlite3_result_double(ctx, dv);
+    break;
+  default:
+    sqlite3_result_value(ctx, argv[0]);
+  }
+}
+
+static int number_texts(struct sqlite_sink *s, cairn_err *err)
+{
+  static const char seen[] = "SELECT 1 FROM _cairn_numbers WHERE tbl=?";
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf sql = {0};
+  sqlite3_stmt *st = NULL;
+  int64_t one = 0;
+  long long changed = 0;
+  int rc = query_int(s, seen, c->name, &one, err);
+
+  if (rc != 0) /* converted already, or an error */
+    return rc < 0 ? rc : CAIRN_OK;
+  rc = cairn_sqlite_setup(s->db, "BEGIN IMMEDIATE", BUSY_MS);
+  if (rc != SQLITE_OK)
+    return fail(s, err, rc, "begin");
+  /* again in the write transaction: another job may have converted the
+   * table while this one waited for it */
+  rc = query_int(s, seen, c->name, &one, err);
+  if (rc == 0 && sqlite3_create_function(s->db, "cairn_number", 1,
+                                         SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                         NULL, fn_number, NULL, NULL)
+                 != SQLITE_OK)
+    rc = fail(s, err, 0, "register cairn_number");
+  for (size_t i = 0; i < c->n_fields && rc == 0; i++) {
+    if (c->fields[i].type != CAIRN_F_NUMBER)
+      continue;
+    cairn_buf_reset(&sql);
+    cairn_buf_puts(&sql, "UPDATE ");
+    put_ident(&sql, c->name);
+    cairn_buf_puts(&sql, " SET ");
+    put_ident(&sql, c->fields[i].name);
+    cairn_buf_puts(&sql, "=cairn_number(");
+    put_ident(&sql, c->fields[i].name);
+    cairn_buf_puts(&sql, ") WHERE typeof(");
+    put_ident(&sql, c->fields[i].name);
+    cairn_buf_puts(&sql, ")='text'");
+    rc = exec(s, sql.data, err);
+    changed += sqlite3_changes64(s->db);
+  }
+  if (rc == 0) {
+    rc = prep(s, "INSERT INTO _cairn_numbers(tbl) VALUES (?)", &st, err);
+    if (rc == CAIRN_OK) {
+      sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+      rc = run_stmt(s, st, "record the conversion", err);
+    }
+  }
+  if (rc == 0)
+    rc = exec(s, "COMMIT", err);
+  if (rc == CAIRN_OK && changed)
+    cairn_info("%s: %s: %lld decimals a cairn from before 2026-11-28 "
+               "stored as text are stored as numbers now (docs/jobs.md)",
+               s->base.ctx->sink_name, c->name, changed);
+  if (rc > 0) /* converted by another job meanwhile */
+    rc = exec(s, "COMMIT", err);
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_finalize(st);
+  cairn_buf_free(&sql);
+  return rc;
 }
 
 /* ---- partitions and their zones -----------------------------------------
