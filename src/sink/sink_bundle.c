@@ -819,13 +819,38 @@ static int mark_latest(const struct bundle_sink *s,
   return rc;
 }
 
+/* Whether the bundle at path holds the records 'parts' at logical time
+ * lt (a bundle of it that cannot be read does not, said once). */
+static int holds_same(const struct bundle_sink *s,
+                      const struct cairn_window *w, const char *path,
+                      const char *lt, const json_t *parts)
+{
+  cairn_err e = {0};
+  json_t *had = NULL;
+  char *had_lt = NULL;
+  long n = 0;
+  int same = read_finished(s, w, path, &n, &had_lt, NULL, &had, &e) ==
+                 CAIRN_OK && lt && strcmp(had_lt, lt) == 0 &&
+             json_equal(had, parts);
+  if (!same && e.msg[0])
+    cairn_warn("bundle sink: %s is not replaced: %s", path, e.msg);
+  json_decref(had);
+  free(had_lt);
+  return same;
+}
+
 /* Where the bundle of per-run window w just built ('manifest') goes: the
  * first of its names at logical time t (run_tar_path) that is free or
  * holds a bundle of the same records at the same logical time -- the same
  * input loaded again, or this attempt's own tar after a crash -- which is
  * then replaced. A bundle of that name with other records (two inputs
  * with one logical time: a file source without logical_time always has
- * 1970-01-01) is never replaced: the new one takes the next number. */
+ * 1970-01-01) is never replaced: the new one takes the next number.
+ * Before them comes the name a cairn from before per-run names gave the
+ * window's bundle (<job>-all.tar), when no later bundle of the window is
+ * recorded (.all.latest) and it holds these records at this time: such a
+ * cairn killed after its tar and before its staging went left both, and
+ * the resumed attempt finishes there, not in a second bundle beside it. */
 static char *choose_tar(const struct bundle_sink *s,
                         const struct cairn_window *w, int64_t t,
                         const struct cairn_buf *manifest)
@@ -833,35 +858,29 @@ static char *choose_tar(const struct bundle_sink *s,
   json_t *m = json_loadb(manifest->data, manifest->len, 0, NULL);
   const json_t *parts = json_object_get(m, "parts");
   const char *lt = json_string_value(json_object_get(m, "logical_time"));
-  char *first = run_tar_path(s, w, t, 1), *path = NULL;
+  char *first = run_tar_path(s, w, t, 1), *latest = latest_path(s, w);
+  char *path = tar_path(s, w);
 
-  for (long k = 1;; k++) {
-    cairn_err e = {0};
-    json_t *had = NULL;
-    char *had_lt = NULL;
-    long n = 0;
-    int same;
-    path = run_tar_path(s, w, t, k);
-    if (!cairn_fs_exists(path)) {
-      if (k > 1)
-        cairn_warn("bundle sink: %s already holds other records at the "
-                   "logical time %s; this run's bundle is %s (give the "
-                   "job a logical_time that tells its inputs apart)",
-                   first, lt, path);
-      break;
-    }
-    same = read_finished(s, w, path, &n, &had_lt, NULL, &had, &e) ==
-               CAIRN_OK && lt && strcmp(had_lt, lt) == 0 &&
-           json_equal(had, parts);
-    if (!same && e.msg[0])
-      cairn_warn("bundle sink: %s is not replaced: %s", path, e.msg);
-    json_decref(had);
-    free(had_lt);
-    if (same)
-      break;
+  if (cairn_fs_exists(latest) || !cairn_fs_exists(path) ||
+      !holds_same(s, w, path, lt, parts)) {
     free(path);
+    for (long k = 1;; k++) {
+      path = run_tar_path(s, w, t, k);
+      if (!cairn_fs_exists(path)) {
+        if (k > 1)
+          cairn_warn("bundle sink: %s already holds other records at the "
+                     "logical time %s; this run's bundle is %s (give the "
+                     "job a logical_time that tells its inputs apart)",
+                     first, lt, path);
+        break;
+      }
+      if (holds_same(s, w, path, lt, parts))
+        break;
+      free(path);
+    }
   }
   free(first);
+  free(latest);
   json_decref(m);
   return path;
 }

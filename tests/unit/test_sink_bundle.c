@@ -1503,6 +1503,45 @@ Test(sink_bundle, window_all_never_replaces_other_records_of_its_time)
   free_owned();
 }
 
+/* A cairn from before per-run names killed between its tar's rename
+ * (<job>-all.tar) and dropping the staging: the resumed attempt finishes
+ * that bundle, not a second one of the same records beside it. A bundle
+ * of other records under that name is left alone. */
+Test(sink_bundle, window_all_legacy_tar_beside_its_staging_is_finished_there)
+{
+  struct harness h;
+  const char *at = "2024-06-01T04:00:00Z";
+  char *a = in_job_dir("a", "demo-all-20240601T040000Z.tar");
+  char *old = in_job_dir("a", "demo-all.tar"), *old1 = own(strf("%s/old1", tmp));
+  char *stg = in_job_dir("a", ".staging"), *saved = own(strf("%s/saved", tmp));
+  char *latest = in_job_dir("a", ".all.latest");
+  cairn_err err = {0};
+
+  open_sink(&h, "a", NULL);
+  cr_assert_eq(cairn_sink_reset_window(h.sink, &win_all, &err), CAIRN_OK,
+               "%s", err.msg);
+  load_in(&h, &win_all, 1, 3);
+  cr_assert_eq(sh("cp -a %s %s", stg, saved), 0);
+  finish_in(&h, &win_all, 1, at);
+  close_sink(&h);
+  cr_assert_eq(sh("mv %s %s && rm %s && cp -a %s %s && cp %s %s", a, old,
+                  latest, saved, stg, old, old1), 0);
+  open_sink(&h, "a", NULL);
+  cr_assert_eq(durable_in(&h, &win_all), 1);
+  finish_in(&h, &win_all, 1, at);
+  cr_assert_eq(n_tars("a"), 1);
+  cr_assert(!cairn_fs_exists(a), "a second bundle of the same records");
+  cr_assert(same_file(old, old1), "the finished bundle differs");
+  expect_output(&h, old);
+  /* the next run, other records: a bundle of its own, the old one kept */
+  run_all(&h, 5, at);
+  cr_assert(cairn_fs_exists(a), "%s", a);
+  cr_assert(same_file(old, old1), "the older bundle changed");
+  cr_assert_eq(n_tars("a"), 2);
+  close_sink(&h);
+  free_owned();
+}
+
 /* Killed once the tar was written, resumed with a key: re-signed under
  * its own name. A bundle from before per-run names (<job>-all.tar, no
  * latest file) still answers for a window it finished. */
