@@ -932,7 +932,10 @@ static int send_req(struct http_src *s, const struct spec *sp,
  * put back. CAIRN_ECHANGED when it had a credential the job does not hold
  * (a server's own signature), or (lossy, see gives_back) a secret that the
  * job's URL has no value to put back for: that link cannot be followed
- * after a restart. */
+ * after a restart. A mask left in the link once the values are put back
+ * says the same of a link a cairn from before "lossy" kept (2026-11-27
+ * 19:52 to 2026-11-28 09:16): its cursor or saved delta link does not
+ * say so, and following it would send the literal mask. */
 static int kept_url(const struct http_src *s, const char *kept, int lossy,
                     char **out, cairn_err *err)
 {
@@ -946,7 +949,7 @@ static int kept_url(const struct http_src *s, const char *kept, int lossy,
                        "carried a credential (%s) that is not the job's "
                        "own, so it was not kept and cannot be followed "
                        "after a restart; rerun with --fresh", kept, missing);
-  if (lossy) {
+  if (lossy || strstr(*out, CAIRN_HTTP_REDACTED)) {
     free(*out);
     *out = NULL;
     return CAIRN_RAISE(err, CAIRN_ECHANGED, 0, "the checkpointed link %s "

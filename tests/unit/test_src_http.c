@@ -2143,6 +2143,7 @@ Test(src_http, link_kept_masked_is_not_followed_wrongly_after_restart)
   cairn_err err = { 0 };
   cairn_http_transport *t;
   const char *cursor;
+  char *masked;
 
   cairn_log_add_secret(tok);
   cr_assert_eq(json_dump_file(har, path, 0), 0);
@@ -2159,6 +2160,23 @@ Test(src_http, link_kept_masked_is_not_followed_wrongly_after_restart)
                err.msg);
   cr_assert(strstr(err.msg, "rerun with --fresh"), "%s", err.msg);
   cr_assert_null(strstr(err.msg, tok));
+  /* So is the cursor a cairn from before "lossy" wrote: the same link,
+   * masked, without the flag (it used to send x=REDACTED). */
+  {
+    json_t *old = json_loads(cursor, 0, NULL), *cursors = json_array();
+    char *text;
+    cr_assert(json_is_true(json_object_get(old, "lossy")), "%s", cursor);
+    json_object_del(old, "lossy");
+    text = json_dumps(old, JSON_COMPACT);
+    json_array_append_new(cursors, json_string(text));
+    free(text);
+    cr_assert_eq(resume_at(cfg, t, cursors, 1, &err), CAIRN_ECHANGED,
+                 "%s", err.msg);
+    cr_assert(strstr(err.msg, "rerun with --fresh"), "%s", err.msg);
+    masked = cairn_xstrdup(json_string_value(json_object_get(old, "url")));
+    json_decref(old);
+    json_decref(cursors);
+  }
   pull_free(&p);
   /* Such a delta link is not kept either: the next run would send
    * x=REDACTED. */
@@ -2170,6 +2188,13 @@ Test(src_http, link_kept_masked_is_not_followed_wrongly_after_restart)
   cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
   cr_assert_null(kv_get(&kv, "delta"), "%s", kv_get(&kv, "delta"));
   pull_free(&p);
+  /* A delta link such a cairn saved, masked: a full sync, with a
+   * warning, not x=REDACTED. */
+  json_object_set_new(kv.committed, "delta", json_string(masked));
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 1);
+  pull_free(&p);
+  free(masked);
   kv_free(&kv);
   cairn_http_transport_destroy(t);
   json_decref(har);
