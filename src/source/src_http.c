@@ -1694,6 +1694,16 @@ static char *saved_delta(const struct http_src *s, const char *kept)
   return u;
 }
 
+/* Where the next round starts when this one keeps no delta link: from
+ * the link saved before, which stays in the state (its changes are a
+ * superset of this round's), else with a full sync. */
+static const char *next_round(const struct http_src *s)
+{
+  return s->use_state && s->ctx->kv_get(s->ctx->kv_ud, "delta")
+             ? "the next run starts again from the delta link saved before"
+             : "the next run syncs everything again";
+}
+
 static int http_extract(cairn_source *base, const char *cursor_in,
                         struct cairn_page *page, cairn_err *err)
 {
@@ -2000,8 +2010,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       const json_t *dl = cairn_json_pointer_get(doc, s->delta_link);
       if (json_is_string(dl) && !url_clean(json_string_value(dl))) {
         cairn_warn("the delta link at %s holds spaces or control "
-                   "characters: not kept, the next run syncs everything "
-                   "again", s->delta_link);
+                   "characters: not kept, %s", s->delta_link, next_round(s));
       } else if (json_is_string(dl) && *json_string_value(dl)) {
         char *abs = cairn__hs_url_resolve(url, json_string_value(dl));
         char *safe = NULL;
@@ -2012,18 +2021,16 @@ static int http_extract(cairn_source *base, const char *cursor_in,
         if (!abs)
           cairn_warn("the delta link at %s is not a URI reference (RFC "
                      "3986: the text before its first ':' is not a "
-                     "scheme); not kept, the next run syncs everything "
-                     "again", s->delta_link);
+                     "scheme); not kept, %s", s->delta_link, next_round(s));
         else if (check_host(s, abs, 0, "the delta link", &he) < 0)
-          cairn_warn("%s; not kept, the next run syncs everything again",
-                     he.msg);
+          cairn_warn("%s; not kept, %s", he.msg, next_round(s));
         else
           safe = cairn__hs_url_safe(abs);
         if (safe && gives_back(s, safe, abs) == 0) {
           /* The next run would send another URL (see gives_back). */
           cairn_warn("the delta link at %s holds a secret that state keeps "
                      "masked and the job's URL has no value for: not kept, "
-                     "the next run syncs everything again", s->delta_link);
+                     "%s", s->delta_link, next_round(s));
           free(safe);
           safe = NULL;
         }
@@ -2032,8 +2039,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
         free(safe);
         free(abs);
       } else if (resp.status != 304) {
-        cairn_warn("the last page has no delta link at %s: the next run "
-                   "syncs everything again", s->delta_link);
+        cairn_warn("the last page has no delta link at %s: %s",
+                   s->delta_link, next_round(s));
       }
     }
   }

@@ -4,7 +4,10 @@
 # before anything is sent, and the message must say it is the saved delta
 # link (not "the request URL"), list each allowed host once, and tell how
 # to get going again (delete the link: a full sync); once deleted, the run
-# does a full round.
+# does a full round. A delta link that a round's last page gives to a host
+# the job does not allow is not kept: the link saved before stays, and the
+# warning says the next run starts from it (it did, while the warning said
+# the next run would sync everything).
 source "$(dirname "$0")/../lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export CAIRN_TEST_FAST_RETRY=1
@@ -36,4 +39,22 @@ case "$out" in *'state key "delta" of job entra-users'*) ;; *) fail "no way out 
 sqlite3 "$T/state/cairn.db" "DELETE FROM kv WHERE job='entra-users' AND key='delta'"
 out=$(run) || fail "after deleting the link: $(tail -n 3 "$T/log")"
 case "$out" in *"7 records loaded"*) ;; *) fail "not a full round after deleting the link: $out" ;; esac
+stop_mock
+
+# The second round's delta link points elsewhere: not kept, the first
+# round's stays and the third round starts from it again.
+jq '(.log.entries[] | select(.request.url | contains("skiptoken=Z2xv")) | .response.content.text) |= sub("https://graph.microsoft.com/v1.0/users/delta[?][$]deltatoken=lGZ2"; "https://evil.example.net/v1.0/users/delta?$deltatoken=lGZ2")' \
+  fixtures/entra-users.har > "$T/elsewhere.har"
+grep -q 'evil.example.net' "$T/elsewhere.har" || fail "the recording was not changed"
+rm -rf "$T/state" "$T/out"; : > "$T/log"
+start_mock "$T/elsewhere.har" "$T/mock3.log"
+run >/dev/null || fail "full round: $(tail -n 3 "$T/log")"
+saved=$(sqlite3 "$T/state/cairn.db" "SELECT value FROM kv WHERE job='entra-users' AND key='delta'")
+case "$saved" in *deltatoken=oEcOy*) ;; *) fail "first round saved $saved" ;; esac
+run >/dev/null || fail "delta round: $(tail -n 3 "$T/log")"
+grep -q 'the delta link points to .*evil.example.net.*not kept, the next run starts again from the delta link saved before' "$T/log" \
+  || fail "warning: $(grep -i 'not kept' "$T/log")"
+expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT value FROM kv WHERE job='entra-users' AND key='delta'")" "$saved" "delta link after a round whose link was not kept"
+run >/dev/null || fail "third round: $(tail -n 3 "$T/log")"
+expect_eq "$(grep -c 'deltatoken=oEcOy' "$T/mock3.log")" 2 "rounds started from the first round's link"
 stop_mock
