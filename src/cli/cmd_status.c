@@ -30,6 +30,21 @@ static const char *js(const json_t *o, const char *k)
   return s ? s : "-";
 }
 
+/* A run's params and outputs are JSON texts in the state: given as the
+ * JSON they hold (the text as it is if it is none). */
+static void parse_json_texts(json_t *runs)
+{
+  static const char *const keys[] = { "params", "outputs" };
+  for (size_t i = 0; i < json_array_size(runs); i++)
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+      json_t *r = json_array_get(runs, i);
+      const char *t = json_string_value(json_object_get(r, keys[k]));
+      json_t *v = t ? json_loads(t, JSON_DECODE_ANY, NULL) : NULL;
+      if (v)
+        json_object_set_new(r, keys[k], v);
+    }
+}
+
 static long long ji(const json_t *o, const char *k)
 {
   return (long long)json_integer_value(json_object_get(o, k));
@@ -106,6 +121,7 @@ int cairn_cmd_status(int argc, char **argv)
   }
   if (job)
     cairn_state_quarantine_count(st, job, &dlq, NULL);
+  parse_json_texts(jr);
   if (json) {
     json_t *o = json_pack("{s:O,s:O}", "runs", jr, "windows", jw);
     if (job)
@@ -151,13 +167,18 @@ int cairn_cmd_status(int argc, char **argv)
              "host=%s connector=%s\n", v[0], v[1], v[2], v[3],
              js(r, "user"), js(r, "host"), js(r, "connector_version"));
     }
-    printf("      job_sha256=%s params=%s trace=%s\n", js(r, "job_sha256"),
-           js(r, "params"), js(r, "trace_id"));
+    {
+      char *params = json_dumps(json_object_get(r, "params"),
+                                JSON_COMPACT | JSON_ENCODE_ANY);
+      printf("      job_sha256=%s params=%s trace=%s\n", js(r, "job_sha256"),
+             params ? params : "-", js(r, "trace_id"));
+      free(params);
+    }
     if (json_string_value(json_object_get(r, "message")))
       printf("      message: %s\n", js(r, "message"));
     {
       /* Output digests: per window, the chunk digest and each sink's. */
-      json_t *outs = json_loads(js(r, "outputs"), 0, NULL);
+      json_t *outs = json_object_get(r, "outputs");
       for (size_t k = 0; k < json_array_size(outs); k++) {
         json_t *w = json_array_get(outs, k), *sinks = json_object_get(w,
                                                                       "sinks");
@@ -174,7 +195,6 @@ int cairn_cmd_status(int argc, char **argv)
         }
         printf("\n");
       }
-      json_decref(outs);
     }
   }
   printf("WINDOWS\n");

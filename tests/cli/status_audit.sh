@@ -28,18 +28,18 @@ expect_eq "$(jq -r '[.runs[].job_sha256] | unique | join(",")' <<<"$json")" "$sh
 expect_eq "$(jq -r '.runs[0].connector_version' <<<"$json")" "1.0.0" "connector version"
 expect_eq "$(jq -r '.runs[0].user' <<<"$json")" "$(id -un)" "user"
 expect_eq "$(jq -r '.runs[0].host' <<<"$json")" "$(hostname)" "host"
-expect_eq "$(jq -r '.runs[0].params' <<<"$json")" '{"chunk_rows":"500","input":"fixtures/demo/cost.csv"}' "params"
+expect_eq "$(jq -c '.runs[0].params' <<<"$json")" '{"chunk_rows":"500","input":"fixtures/demo/cost.csv"}' "params (an object)"
 expect_eq "$(jq '[.runs[] | select(.ended >= .started and .started > 0)] | length' <<<"$json")" 3 "start and end"
 expect_eq "$(jq -r '.runs[1].message' <<<"$json")" "injected fault at sink_load of chunk 2" "failure message"
 expect_eq "$(jq '.runs[0].loaded + .runs[1].loaded' <<<"$json")" 2000 "loaded across failed + resumed"
 # the bundle of the window all is named by the run's logical time (the
 # job has none: 1970-01-01); the failed run wrote none
 BUNDLE=$T/out/evidence/audit-demo/audit-demo-all-19700101T000000Z.tar
-expect_eq "$(jq -r '[.runs[] | .outputs | fromjson | .[0].sinks.evidence.bundle // "none"] | join(" ")' <<<"$json")" \
+expect_eq "$(jq -r '[.runs[] | .outputs | .[0].sinks.evidence.bundle // "none"] | join(" ")' <<<"$json")" \
   "$BUNDLE none $BUNDLE" "bundle paths"
-expect_eq "$(jq -r '.runs[0].outputs | fromjson | .[0].sinks.evidence.sha256' <<<"$json")" \
+expect_eq "$(jq -r '.runs[0].outputs | .[0].sinks.evidence.sha256' <<<"$json")" \
   "$(sha256sum < "$BUNDLE" | cut -d' ' -f1)" "bundle digest"
-[ "$(jq -r '.runs[2].outputs | fromjson | .[0].chunk_digest' <<<"$json")" != null ] || fail "chunk digest"
+[ "$(jq -r '.runs[2].outputs | .[0].chunk_digest' <<<"$json")" != null ] || fail "chunk digest"
 text=$("$CAIRN" status audit-demo --runs 3 "${S[@]}")
 for want in "failed  exit=3" "(resumed)" "job_sha256=$sha" "connector=1.0.0" "output all: chunk_digest=" "evidence=$BUNDLE evidence.sha256="; do
   grep -qF -- "$want" <<<"$text" || fail "status text lacks [$want]"
