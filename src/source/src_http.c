@@ -1819,19 +1819,33 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   rc = send_req(s, &sp, &resp, err);
   if (rc < 0)
     goto done;
-  if (delta && delta_expired(s, &resp)) {
-    char *safe = cairn__hs_url_safe(delta);
+  /* The saved delta link, or a later page of the round (a next link that
+   * lapsed while the round was interrupted: Graph answers its $skiptoken
+   * with 410 too), answers "expired": the round cannot go on from there.
+   * A later page falls back to a full sync at this page of the window:
+   * the pages loaded before it are older than what the full sync loads
+   * after them. */
+  if ((delta || (s->delta_link && !first)) && delta_expired(s, &resp)) {
+    char what[64], *safe = cairn__hs_url_safe(url);
+    if (delta)
+      snprintf(what, sizeof what, "the saved delta link");
+    else
+      snprintf(what, sizeof what, "the next link of page %ld", cur.page);
     if (s->delta_fail) {
-      rc = CAIRN_RAISE(err, CAIRN_EHTTP, resp.status, "the saved delta link "
-                       "expired (HTTP %ld) and source.delta.on_expired is "
-                       "\"fail\"", resp.status);
+      /* A rerun would resume at the same lapsed page: --fresh starts
+       * over from the saved delta link. */
+      rc = CAIRN_RAISE(err, delta ? CAIRN_EHTTP : CAIRN_ECHANGED, resp.status,
+                       "%s expired (HTTP %ld) and source.delta.on_expired "
+                       "is \"fail\"%s", what, resp.status,
+                       delta ? "" : "; rerun with --fresh to start the round "
+                                    "over from the saved delta link");
       free(safe);
       goto done;
     }
     cairn_logj(CAIRN_LOG_WARN, json_pack("{s:s,s:i}", "delta_link", safe,
                                          "status", (int)resp.status),
-               "the saved delta link expired (HTTP %ld %s): falling back to a "
-               "full sync, as the job declares (delta.on_expired: full)",
+               "%s expired (HTTP %ld %s): falling back to a full sync, as "
+               "the job declares (delta.on_expired: full)", what,
                resp.status, cairn_http_reason(resp.status));
     cairn_metrics_add("cairn_http_delta_expired_total", 1, NULL);
     free(safe);

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# A Graph delta round whose next link lapses (410 resyncRequired on a
+# $skiptoken page, not on the saved delta link) falls back to a full sync,
+# as the job declares (delta.on_expired: full), instead of failing every
+# rerun with "run again to resume": jobs/entra-users.json against
+# `cairn mock` of a generated recording (tests/data/nights/graph_rounds_har.py):
+#  1. a full round (A, B | C) saves its delta link;
+#  2. the delta round from it loads its first page (A changed) and is
+#     killed (SIGKILL right after chunk 1 is loaded);
+#  3. the rerun resumes at the round's second page, whose $skiptoken has
+#     lapsed meanwhile (410): it warns, syncs in full (A changed again, C |
+#     D new), ends done and saves the full round's delta link. Without the
+#     fallback every rerun asked for the lapsed page again and exited 3.
+# With delta.on_expired "fail" the lapsed page fails the run saying to
+# rerun with --fresh (a plain rerun would ask for it again), which starts
+# over from the saved delta link.
+source "$(dirname "$0")/../lib.sh"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+export CAIRN_SECRET_CLIENT_SECRET=s CAIRN_SECRET_PII_HMAC_KEY=$(printf '0%.0s' {1..64})
+u() { # u ID DEPARTMENT: a user of the recording
+  printf '{"id": "%s", "displayName": "User %s", "userPrincipalName": "%s@contoso.example", "mail": null, "accountEnabled": true, "department": "%s"}' "$1" "$1" "$1" "$2"
+}
+python3 tests/data/nights/graph_rounds_har.py "[
+  {\"start\": \"full\", \"pages\": [[$(u a Sales), $(u b Sales)], [$(u c Sales)]]},
+  {\"start\": \"r1d\", \"pages\": [[$(u a Ops)], \"410\"]},
+  {\"start\": \"full\", \"pages\": [[$(u a Legal), $(u c Sales)], [$(u d Sales)]]}]" "$T/graph.har"
+
+run() { # run DIR [ENV...]: one night of jobs/entra-users.json (or $JOB) into DIR
+  local d=$1; shift
+  env "$@" "$CAIRN" run "${JOB:-jobs/entra-users.json}" --param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d \
+    --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e --param pii_policy=keep \
+    --param endpoint="$MOCK_URL" --param login_endpoint="$MOCK_URL" \
+    --state "$T/$d/state" --out "$T/$d/out" >>"$T/$d.out" 2>>"$T/$d.log"
+}
+rows() { sqlite3 "$T/$1/out/warehouse.db" "SELECT userId || ':' || department FROM identity_user ORDER BY 1" | tr '\n' ' '; }
+delta() { sqlite3 "$T/$1/state/cairn.db" "SELECT value FROM kv WHERE key='delta'"; }
+
+start_mock "$T/graph.har" "$T/mock.log"
+expect_exit 0 run a
+expect_eq "$(rows a)" "a:Sales b:Sales c:Sales " "after the full round"
+expect_eq "$(delta a)" "$MOCK_URL/v1.0/users/delta?\$deltatoken=r1d" "first delta link"
+rc=0; run a CAIRN_TEST_KILL_AT=loaded:1 2>/dev/null || rc=$?
+expect_eq "$rc" 137 "the killed delta round"
+expect_eq "$(rows a)" "a:Ops b:Sales c:Sales " "after the killed delta round's first page"
+expect_exit 0 run a
+grep -q '"level":"warn".*the next link of page 2 expired (HTTP 410 Gone): falling back to a full sync' "$T/a.log" ||
+  fail "no fallback warning: $(grep -v '"level":"info"' "$T/a.log" | tail -n 3)"
+expect_eq "$(rows a)" "a:Legal b:Sales c:Sales d:Sales " "after the full sync"
+expect_eq "$(delta a)" "$MOCK_URL/v1.0/users/delta?\$deltatoken=r3d" "delta link of the full sync"
+# (the killed run may have asked for page 2 already, ahead of loading)
+reqs=$(jq -r 'select(.url | test("oauth2") | not) | .url | sub(".*delta[?]"; "") | sub("^%24select=.*"; "full")' "$T/mock.log" | tr '\n' ' ')
+[[ "$reqs" == "full \$skiptoken=r1p2 \$deltatoken=r1d "*"\$skiptoken=r2p2 full \$skiptoken=r3p2 " ]] ||
+  fail "requests: $reqs"
+stop_mock
+
+# on_expired "fail": the lapsed page stops the run, which says --fresh.
+jq '.source.delta.on_expired = "fail"' jobs/entra-users.json >"$T/fail.json"
+JOB=$T/fail.json
+start_mock "$T/graph.har" "$T/mock2.log"
+expect_exit 0 run b
+rc=0; run b CAIRN_TEST_KILL_AT=loaded:1 2>/dev/null || rc=$?
+expect_eq "$rc" 137 "the killed delta round (fail)"
+expect_exit 3 run b
+grep -q 'the next link of page 2 expired (HTTP 410) and source.delta.on_expired is "fail"' "$T/b.out" ||
+  fail "fail message: $(tail -n 1 "$T/b.out")"
+grep -q 'rerun with --fresh' "$T/b.out" || fail "no --fresh advice: $(tail -n 1 "$T/b.out")"
+stop_mock
