@@ -11,6 +11,8 @@
 #     lapsed meanwhile (410): it warns, syncs in full (A changed again, C |
 #     D new), ends done and saves the full round's delta link. Without the
 #     fallback every rerun asked for the lapsed page again and exited 3.
+#     User b, deleted meanwhile, is not in the full sync: the recipe of
+#     docs/connectors/entra-users.md marks it deleted.
 # With delta.on_expired "fail" the lapsed page fails the run saying to
 # rerun with --fresh (a plain rerun would ask for it again), which starts
 # over from the saved delta link.
@@ -51,6 +53,17 @@ expect_eq "$(delta a)" "$MOCK_URL/v1.0/users/delta?\$deltatoken=r3d" "delta link
 reqs=$(jq -r 'select(.url | test("oauth2") | not) | .url | sub(".*delta[?]"; "") | sub("^%24select=.*"; "full")' "$T/mock.log" | tr '\n' ' ')
 [[ "$reqs" == "full \$skiptoken=r1p2 \$deltatoken=r1d "*"\$skiptoken=r2p2 full \$skiptoken=r3p2 " ]] ||
   fail "requests: $reqs"
+# b was deleted while the round had lapsed: the full sync does not say so,
+# and docs/connectors/entra-users.md's recipe marks it (its full round
+# into a state and output of their own, then the UPDATE it gives).
+expect_eq "$(sqlite3 "$T/a/out/warehouse.db" "SELECT deleted FROM identity_user WHERE userId='b'")" 0 "b before the recipe"
+expect_exit 0 run full
+sql=$(sed -n '/^sqlite3 out\/warehouse.db "ATTACH/,/"$/p' docs/connectors/entra-users.md |
+  sed -e 's/^sqlite3 out\/warehouse.db "//' -e 's/"$//' -e "s|/tmp/entra-full|$T/full/out|")
+[ -n "$sql" ] || fail "no recipe in docs/connectors/entra-users.md"
+sqlite3 "$T/a/out/warehouse.db" "$sql" || fail "recipe: $sql"
+expect_eq "$(sqlite3 "$T/a/out/warehouse.db" "SELECT userId, deleted, quote(displayName), quote(department) FROM identity_user ORDER BY 1" | tr '\n' ' ')" \
+  "a|0|'User a'|'Legal' b|1|NULL|NULL c|0|'User c'|'Sales' d|0|'User d'|'Sales' " "after the recipe"
 stop_mock
 
 # on_expired "fail": the lapsed page stops the run, which says --fresh.
