@@ -79,6 +79,8 @@ struct http_src {
   char         *wm_field;       /* watermark: record field (pointer/name) */
   char         *wm_value;       /* the watermark this run starts from */
   int           wm_saved;       /* wm_value is the mark a run saved */
+  int           wm_sorted;      /* watermark.sorted: records come in
+                                   ascending order of the mark */
   enum wm_kind  wm_kind;        /* from watermark.initial */
   int           use_state;      /* !backfill and kv available */
   json_t       *creds;          /* the credentials in url, to put back into
@@ -91,6 +93,7 @@ struct http_src {
   char         *kept_safe;      /* the next link or token of the last */
   char         *kept_raw;       /* cursor_out as kept (safe form) and as
                                    received */
+  int           extracted;      /* this instance extracted a page */
   const char   *circuit_key;    /* the connector: the job name */
   struct checked *checked;      /* the last page extract() checked */
 };
@@ -290,13 +293,69 @@ static int pointer_ok(const char *p)
   return p && (p[0] == '\0' || p[0] == '/') && cairn_json_pointer_valid(p);
 }
 
+/* The configured first request, with {{watermark}} = 'wm': s->url
+ * (request.url plus request.query, in the order given), s->headers and
+ * s->body, replacing what they held. */
+static int request_build(struct http_src *s, const json_t *req,
+                         const char *wm, const char **ptr_out,
+                         cairn_err *err)
+{
+  const char *k;
+  const json_t *v;
+  char *u = subst(cfg_str(req, "url"), wm, 1);
+
+  json_decref(s->headers);
+  json_decref(s->body);
+  s->body = NULL;
+  s->headers = json_object();
+  json_object_foreach((json_t *)json_object_get(req, "query"), k, v) {
+    char *text = scalar_text(v), *vs, *next;
+    if (!text) {
+      static char at[112];
+      snprintf(at, sizeof at, "/request/query/%.80s", k);
+      *ptr_out = at;
+      free(u);
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "query values must be "
+                         "strings, numbers or booleans");
+    }
+    vs = subst(text, wm, 0);
+    next = cairn__hs_url_set_param(u, k, vs);
+    free(u);
+    free(text);
+    free(vs);
+    u = next;
+  }
+  free(s->url);
+  s->url = u;
+  json_object_foreach(json_object_get(req, "headers"), k, v) {
+    char *hv;
+    if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n") ||
+        strpbrk(k, " :\r\n") || !*k) {
+      static char at[112];
+      snprintf(at, sizeof at, "/request/headers/%.80s", k);
+      *ptr_out = at;
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "a header needs a token name "
+                         "and a one-line string value");
+    }
+    hv = subst(json_string_value(v), wm, 0);
+    json_object_set_new(s->headers, k, json_string(hv));
+    free(hv);
+  }
+  v = json_object_get(req, "body");
+  if (v && !json_is_null(v)) {
+    s->body = json_deep_copy(v);
+    cairn_json_map_strings(s->body, subst_string, (void *)wm);
+  }
+  return CAIRN_OK;
+}
+
 /* Read cfg into s. 'wm' is the watermark the requests start from (NULL
  * when the job has none or when only checking). */
 static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
                     const char **ptr_out, cairn_err *err)
 {
   const json_t *req = json_object_get(cfg, "request"), *v, *o;
-  const char *url, *method, *k;
+  const char *url, *method;
   double d;
   int rc;
 
@@ -322,49 +381,9 @@ static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
                        "POST");
   }
   s->method = cairn_xstrdup(method);
-  {
-    /* request.url plus request.query, in the order given. */
-    char *u = subst(url, wm, 1);
-    const json_t *q = json_object_get(req, "query");
-    json_object_foreach((json_t *)q, k, v) {
-      char *text = scalar_text(v), *vs, *next;
-      if (!text) {
-        static char at[112];
-        snprintf(at, sizeof at, "/request/query/%.80s", k);
-        *ptr_out = at;
-        free(u);
-        return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "query values must be "
-                           "strings, numbers or booleans");
-      }
-      vs = subst(text, wm, 0);
-      next = cairn__hs_url_set_param(u, k, vs);
-      free(u);
-      free(text);
-      free(vs);
-      u = next;
-    }
-    s->url = u;
-  }
-  s->headers = json_object();
-  json_object_foreach(json_object_get(req, "headers"), k, v) {
-    char *hv;
-    if (!json_is_string(v) || strpbrk(json_string_value(v), "\r\n") ||
-        strpbrk(k, " :\r\n") || !*k) {
-      static char at[112];
-      snprintf(at, sizeof at, "/request/headers/%.80s", k);
-      *ptr_out = at;
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "a header needs a token name "
-                         "and a one-line string value");
-    }
-    hv = subst(json_string_value(v), wm, 0);
-    json_object_set_new(s->headers, k, json_string(hv));
-    free(hv);
-  }
-  v = json_object_get(req, "body");
-  if (v && !json_is_null(v)) {
-    s->body = json_deep_copy(v);
-    cairn_json_map_strings(s->body, subst_string, (void *)wm);
-  }
+  rc = request_build(s, req, wm, ptr_out, err);
+  if (rc < 0)
+    return rc;
 
   v = json_object_get(cfg, "records");
   s->records = cairn_xstrdup(v ? json_string_value(v) : "");
@@ -559,6 +578,7 @@ static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
   o = json_object_get(cfg, "watermark");
   if (o) {
     s->wm_field = cairn_xstrdup(cfg_str(o, "field"));
+    s->wm_sorted = json_is_true(json_object_get(o, "sorted"));
     if (!s->wm_field) {
       *ptr_out = "/watermark/field";
       return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "watermark needs field, the "
@@ -1704,6 +1724,46 @@ static const char *next_round(const struct http_src *s)
              : "the next run syncs everything again";
 }
 
+/* A window resumed from its checkpoint (this instance's first extract
+ * has a cursor) of a job whose records come sorted by the mark
+ * (watermark.sorted): its query is asked again from the largest mark the
+ * window loaded, at the first page's position, instead of at the
+ * checkpointed one. Records changed since the checkpoint moved to the end
+ * of the order, shifting the rest towards the start: followed, that
+ * position would skip as many records as moved (an outage of some nights
+ * moves many). The records at the mark come again and replace themselves
+ * in the upsert. A mark no further than the run's start would ask what
+ * page 1 did: the position is kept then. */
+static int restart_from_mark(struct http_src *s, struct cursor *c,
+                             cairn_err *err)
+{
+  json_t *start = wm_saved(s->wm_value, c->hwm);
+  int rc = CAIRN_OK, later = wm_greater(s->wm_kind, c->hwm, start);
+  const char *ptr;
+  char *mark;
+
+  json_decref(start);
+  if (!later)
+    return CAIRN_OK;
+  mark = scalar_text(c->hwm);
+  rc = request_build(s, json_object_get(s->ctx->cfg, "request"), mark, &ptr,
+                     err);
+  if (rc == CAIRN_OK) {
+    cairn_info("watermark: the resumed window asks again from the largest "
+               "mark it loaded, %s, from the first page's position (not "
+               "page %ld's: records changed since the checkpoint may have "
+               "moved it)", mark, c->page);
+    free(c->url);
+    free(c->token);
+    free(c->prev);
+    c->url = c->token = c->prev = NULL;
+    c->lossy = 0;
+    c->offset = s->paging.start;
+  }
+  free(mark);
+  return rc;
+}
+
 static int http_extract(cairn_source *base, const char *cursor_in,
                         struct cairn_page *page, cairn_err *err)
 {
@@ -1733,6 +1793,11 @@ static int http_extract(cairn_source *base, const char *cursor_in,
                      s->paging.max_pages);
     goto done;
   }
+
+  if (cursor_in && !s->extracted && s->wm_sorted && cur.hwm &&
+      (rc = restart_from_mark(s, &cur, err)) < 0)
+    goto done;
+  s->extracted = 1;
 
   /* The request this cursor stands for. */
   sp.method = s->method;
