@@ -1733,7 +1733,8 @@ static const char *next_round(const struct http_src *s)
  * position would skip as many records as moved (an outage of some nights
  * moves many). The records at the mark come again and replace themselves
  * in the upsert. A mark no further than the run's start would ask what
- * page 1 did: the position is kept then. */
+ * page 1 did: the position is kept then. Loop checks start over with the
+ * new pass. */
 static int restart_from_mark(struct http_src *s, struct cursor *c,
                              cairn_err *err)
 {
@@ -1759,6 +1760,10 @@ static int restart_from_mark(struct http_src *s, struct cursor *c,
     c->url = c->token = c->prev = NULL;
     c->lossy = 0;
     c->offset = s->paging.start;
+    /* A new pass of the query: an earlier pass from the same mark (a
+     * resume before this one) made the requests this one makes again. */
+    json_object_clear(s->seen);
+    s->seen_masked = 0;
   }
   free(mark);
   return rc;

@@ -5,8 +5,11 @@
 # window asks again from the largest mark it loaded, at offset 0, instead
 # of at the checkpointed offset. Offset paging over the changed data would
 # have skipped as many incidents as moved to the end of the order (here
-# two, never loaded at all, and their mark passed). Against a loopback
-# server whose data the test changes (tests/cli/servicenow_server.py).
+# two, never loaded at all, and their mark passed). Then six incidents
+# updated in one second, over page boundaries, and two resumes in a row
+# from that same mark: the second pass asks what the first did, which is
+# no paging loop. Against a loopback server whose data the test changes
+# (tests/cli/servicenow_server.py).
 source "$(dirname "$0")/../lib.sh"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export CAIRN_SECRET_SN_USER=u CAIRN_SECRET_SN_PASSWORD=p
@@ -24,11 +27,12 @@ python3 tests/cli/servicenow_server.py "$T/data.json" "$T/requests" >"$T/server.
 wait_for $! grep -q '^listening ' "$T/server.out" || true
 URL=$(sed -n 's/^listening //p' "$T/server.out")
 [ -n "$URL" ] || fail "server did not start: $(cat "$T/server.err")"
+D=$T
 run() {
   "$CAIRN" run jobs/servicenow-incidents.json --param instance_url="$URL" --param page_size=3 \
-    --state "$T/state" --out "$T/out" "$@" >>"$T/run.out" 2>>"$T/run.log"
+    --state "$D/state" --out "$D/out" "$@" >>"$T/run.out" 2>>"$T/run.log"
 }
-rows() { sqlite3 "$T/out/warehouse.db" "SELECT substr(externalId, 31) || ':' || status FROM incident_link ORDER BY 1" | tr '\n' ' '; }
+rows() { sqlite3 "$D/out/warehouse.db" "SELECT substr(externalId, 31) || ':' || status FROM incident_link ORDER BY 1" | tr '\n' ' '; }
 
 # Night 1: killed once page 1 (incidents 1-3) is loaded.
 rc=0; CAIRN_TEST_KILL_AT=loaded:1 run 2>/dev/null || rc=$?
@@ -47,3 +51,17 @@ grep -q 'watermark: the resumed window asks again from the largest mark it loade
   fail "not logged: $(grep -v '"level":"info"' "$T/run.log" | tail -n 2)"
 expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT value FROM kv WHERE key='watermark'")" "2024-05-02 09:00:01" "watermark"
 expect_eq "$(sqlite3 "$T/out/warehouse.db" "SELECT count(*), count(DISTINCT externalId) FROM incident_link")" "9|9" "rows"
+
+# Six incidents share one second (08:00:03); the run is killed after page
+# 1 (mark 08:00:03), its resume after its second page (08:00:03 again):
+# the third run asks from 08:00:03 once more and ends with every incident.
+D=$T/same
+data 1/1/08:00:01/1 2/1/08:00:02/1 3/1/08:00:03/1 4/1/08:00:03/1 5/1/08:00:03/1 \
+     6/1/08:00:03/1 7/1/08:00:03/1 8/1/08:00:03/1 9/1/08:00:04/7
+rc=0; CAIRN_TEST_KILL_AT=loaded:1 run 2>/dev/null || rc=$?
+expect_eq "$rc" 137 "killed after page 1"
+rc=0; CAIRN_TEST_KILL_AT=loaded:3 run 2>/dev/null || rc=$?
+expect_eq "$rc" 137 "its resume killed after its second page"
+expect_exit 0 run
+expect_eq "$(rows)" "01:New 02:New 03:New 04:New 05:New 06:New 07:New 08:New 09:Closed " \
+  "every incident after two resumes from one mark"
