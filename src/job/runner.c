@@ -1050,18 +1050,20 @@ static int run_window(struct run *r, cairn_err *err)
       if (rc == CAIRN_OK)
         rc = src->ops->extract(src, cursor, &page, err);
       r->ms_extract += cairn_clock_mono_ms() - t0;
-      if (seq == 1 && (rc == CAIRN_DONE || (rc == CAIRN_OK &&
-                                            !page.narrowed))) {
+      if ((seq == 1 && (rc == CAIRN_DONE || (rc == CAIRN_OK &&
+                                             !page.narrowed))) ||
+          (rc == CAIRN_OK && page.resynced)) {
         /* A full extraction (one the job's incremental state did not
-         * narrow, a backfill, a source without such state): the rejects
-         * earlier attempts kept for the window (CAIRN_CLAIM_KEEP) are met
-         * again or were mended. Before the chunk's checkpoint: a resume
-         * that extracts it again decides again. */
+         * narrow, a backfill, a source without such state), or one the
+         * source fell back to at a later chunk: the rejects earlier
+         * attempts kept for the window (CAIRN_CLAIM_KEEP) are met again
+         * or were mended. Before the chunk's checkpoint: a resume that
+         * extracts it again decides again. */
         int drc = cairn_state_window_kept_drop(r->st, job->name, w, err);
         if (drc < 0)
           rc = drc;
         else
-          r->kept_keyed = 0; /* (before chunk 1 is pushed) */
+          r->kept_keyed = 0; /* (before this chunk is pushed) */
       }
       if (rc == CAIRN_DONE) {
         n_chunks = seq - 1;

@@ -148,6 +148,7 @@ void cairn_page_reset(struct cairn_page *p)
   p->meta = NULL;
   p->n_hint = -1;
   p->narrowed = 0;
+  p->resynced = 0;
   p->view = NULL;
   p->view_len = 0;
 }

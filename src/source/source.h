@@ -80,6 +80,12 @@ struct cairn_page {
                                   after which the rejects earlier attempts
                                   kept for the window go
                                   (cairn_state_window_kept_drop) */
+  int              resynced;   /* set on a later chunk where the source
+                                  gave up the window's incremental
+                                  extraction for a full one (a delta
+                                  round's next link that lapsed): the
+                                  rejects earlier attempts kept go then,
+                                  as after a full first chunk */
   struct cairn_buf index;      /* optional record index from extract: per
                                   record of raw (blank lines included), a
                                   uint32_t pair {bytes, newlines}, so

@@ -1928,6 +1928,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     sp.body = body;
     sp.saved_delta = 0;
     sync = "full";
+    page->resynced = !delta;
     rc = send_req(s, &sp, &resp, err);
     if (rc < 0)
       goto done;

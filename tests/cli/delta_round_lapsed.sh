@@ -9,7 +9,9 @@
 #     killed (SIGKILL right after chunk 1 is loaded);
 #  3. the rerun resumes at the round's second page, whose $skiptoken has
 #     lapsed meanwhile (410): it warns, syncs in full (A changed again, C |
-#     D new), ends done and saves the full round's delta link. Without the
+#     D new), ends done and saves the full round's delta link, and the
+#     reject the first round kept (x, deleted meanwhile) goes, as after a
+#     full first page. Without the
 #     fallback every rerun asked for the lapsed page again and exited 3.
 #     User b, deleted meanwhile, is not in the full sync: the recipe of
 #     docs/connectors/entra-users.md marks it deleted.
@@ -23,7 +25,7 @@ u() { # u ID DEPARTMENT: a user of the recording
   printf '{"id": "%s", "displayName": "User %s", "userPrincipalName": "%s@contoso.example", "mail": null, "accountEnabled": true, "department": "%s"}' "$1" "$1" "$1" "$2"
 }
 python3 tests/data/nights/graph_rounds_har.py "[
-  {\"start\": \"full\", \"pages\": [[$(u a Sales), $(u b Sales)], [$(u c Sales)]]},
+  {\"start\": \"full\", \"pages\": [[$(u a Sales), $(u b Sales)], [$(u c Sales), $(u x Sales | sed 's/true/"maybe"/')]]},
   {\"start\": \"r1d\", \"pages\": [[$(u a Ops)], \"410\"]},
   {\"start\": \"full\", \"pages\": [[$(u a Legal), $(u c Sales)], [$(u d Sales)]]}]" "$T/graph.har"
 
@@ -40,6 +42,7 @@ delta() { sqlite3 "$T/$1/state/cairn.db" "SELECT value FROM kv WHERE key='delta'
 start_mock "$T/graph.har" "$T/mock.log"
 expect_exit 0 run a
 expect_eq "$(rows a)" "a:Sales b:Sales c:Sales " "after the full round"
+expect_eq "$("$CAIRN" dlq entra-users --json --state "$T/a/state" | jq -r '.[].raw | fromjson | .id')" x "rejected in the full round"
 expect_eq "$(delta a)" "$MOCK_URL/v1.0/users/delta?\$deltatoken=r1d" "first delta link"
 rc=0; run a CAIRN_TEST_KILL_AT=loaded:1 2>/dev/null || rc=$?
 expect_eq "$rc" 137 "the killed delta round"
@@ -49,6 +52,10 @@ grep -q '"level":"warn".*the next link of page 2 expired (HTTP 410 Gone): fallin
   fail "no fallback warning: $(grep -v '"level":"info"' "$T/a.log" | tail -n 3)"
 expect_eq "$(rows a)" "a:Legal b:Sales c:Sales d:Sales " "after the full sync"
 expect_eq "$(delta a)" "$MOCK_URL/v1.0/users/delta?\$deltatoken=r3d" "delta link of the full sync"
+# x (rejected, kept from the first round's attempt) was deleted meanwhile:
+# the full sync does not meet it, and drops the kept rejects as a full
+# first page does.
+expect_eq "$("$CAIRN" dlq entra-users --json --state "$T/a/state" | jq length)" 0 "DLQ after the full sync"
 # (the killed run may have asked for page 2 already, ahead of loading)
 reqs=$(jq -r 'select(.url | test("oauth2") | not) | .url | sub(".*delta[?]"; "") | sub("^%24select=.*"; "full")' "$T/mock.log" | tr '\n' ' ')
 [[ "$reqs" == "full \$skiptoken=r1p2 \$deltatoken=r1d "*"\$skiptoken=r2p2 full \$skiptoken=r3p2 " ]] ||
