@@ -8,10 +8,10 @@ rel="first" in one header) and wants "Authorization: Bearer TOKEN" (else
 
 usage: assets_server.py TOKEN
 """
-import json
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from loopback import JSONHandler, serve
 
 TOKEN = sys.argv[1]
 ASSETS = [{
@@ -25,10 +25,7 @@ ASSETS = [{
 } for i in range(1, 8)]
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
+class Handler(JSONHandler):
     def date_time_string(self, timestamp=None):
         return "Sat, 01 Jun 2024 12:00:00 GMT"
 
@@ -50,17 +47,5 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, {"items": ASSETS[(page - 1) * per:page * per],
                           "page": page}, links)
 
-    def answer(self, code, body, headers=None):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print("listening http://127.0.0.1:%d" % server.server_address[1], flush=True)
-server.serve_forever()
+serve(Handler)

@@ -12,16 +12,14 @@ usage: servicenow_server.py DATA.json LOG
 """
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from loopback import JSONHandler, serve
 
 DATA, LOG = sys.argv[1], sys.argv[2]
 
 
-class Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
+class Handler(JSONHandler):
     def do_GET(self):
         u = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
@@ -39,16 +37,7 @@ class Handler(BaseHTTPRequestHandler):
             q["sysparm_offset"] = str(off + lim)
             headers["Link"] = '<http://%s%s?%s>;rel="next"' % (
                 self.headers.get("Host"), u.path, urlencode(q))
-        data = json.dumps({"result": rows[off:off + lim]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+        self.answer(200, {"result": rows[off:off + lim]}, headers)
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print("listening http://127.0.0.1:%d" % server.server_address[1], flush=True)
-server.serve_forever()
+serve(Handler)
