@@ -1727,26 +1727,26 @@ static const char *next_round(const struct http_src *s)
 /* A window resumed from its checkpoint (this instance's first extract
  * has a cursor) of a job whose records come sorted by the mark
  * (watermark.sorted): its query is asked again from the largest mark the
- * window loaded, at the first page's position, instead of at the
- * checkpointed one. Records changed since the checkpoint moved to the end
- * of the order, shifting the rest towards the start: followed, that
- * position would skip as many records as moved (an outage of some nights
- * moves many). The records at the mark come again and replace themselves
- * in the upsert. A mark no further than the run's start would ask what
- * page 1 did: the position is kept then. Loop checks start over with the
- * new pass. */
+ * window loaded (or the run's start, if none is larger), at the first
+ * page's position, instead of at the checkpointed one. Records changed
+ * since the checkpoint moved to the end of the order, shifting the rest
+ * towards the start: followed, that position would skip as many records
+ * as moved (an outage of some nights moves many). The records at the
+ * mark come again and replace themselves in the upsert. Loop checks start
+ * over with the new pass: an earlier pass from the same mark (a resume
+ * before this one) made the requests it makes again. */
 static int restart_from_mark(struct http_src *s, struct cursor *c,
                              cairn_err *err)
 {
   json_t *start = wm_saved(s->wm_value, c->hwm);
-  int rc = CAIRN_OK, later = wm_greater(s->wm_kind, c->hwm, start);
   const char *ptr;
-  char *mark;
+  char *mark = c->hwm && wm_greater(s->wm_kind, c->hwm, start)
+                   ? scalar_text(c->hwm) : NULL;
+  int rc;
 
   json_decref(start);
-  if (!later)
-    return CAIRN_OK;
-  mark = scalar_text(c->hwm);
+  if (!mark)
+    mark = cairn_xstrdup(s->wm_value);
   rc = request_build(s, json_object_get(s->ctx->cfg, "request"), mark, &ptr,
                      err);
   if (rc == CAIRN_OK) {
@@ -1760,8 +1760,6 @@ static int restart_from_mark(struct http_src *s, struct cursor *c,
     c->url = c->token = c->prev = NULL;
     c->lossy = 0;
     c->offset = s->paging.start;
-    /* A new pass of the query: an earlier pass from the same mark (a
-     * resume before this one) made the requests this one makes again. */
     json_object_clear(s->seen);
     s->seen_masked = 0;
   }
@@ -1799,7 +1797,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     goto done;
   }
 
-  if (cursor_in && !s->extracted && s->wm_sorted && cur.hwm &&
+  if (cursor_in && !s->extracted && s->wm_sorted && s->wm_value &&
       (rc = restart_from_mark(s, &cur, err)) < 0)
     goto done;
   s->extracted = 1;
