@@ -380,11 +380,14 @@ static int transform_chunk(struct run *r, cairn_source *src, long seq,
   return rc;
 }
 
-/* Reject-ratio guard over the whole window so far. */
-/* Judged on the whole window once it is complete, and earlier once enough
- * records were seen for the share to mean something (a changed upstream
- * format shows in the first thousand records; a few bad rows at the start
- * of a good file must not stop it). */
+/* Reject-ratio guard over the whole window so far. Judged on the whole
+ * window once it is complete, and earlier once enough records were seen
+ * for the share to mean something (a changed upstream format shows in the
+ * first thousand records; a few bad rows at the start of a good file must
+ * not stop it). A window that ends with fewer may reject one record more
+ * than its share (unless the ratio is 0, or it rejected every record): a
+ * bad record in a small nightly delta is quarantined, not a stop of every
+ * night's run until the source is fixed. */
 #define REJECT_SAMPLE 1000
 
 static int check_rejects(struct run *r, long seq, int64_t recs, int64_t rejs,
@@ -401,7 +404,8 @@ static int check_rejects(struct run *r, long seq, int64_t recs, int64_t rejs,
   if (!window_done && recs + rejs < REJECT_SAMPLE)
     return CAIRN_OK;
   ratio = (double)rejs / (double)(recs + rejs);
-  if (ratio <= max)
+  if (ratio <= max || (max > 0 && recs > 0 && recs + rejs < REJECT_SAMPLE &&
+                       (double)(rejs - 1) <= max * (double)(recs + rejs)))
     return CAIRN_OK;
   if (b->n_rejects) {
     /* The chunk's first reject, its reasons cut near 200 bytes, says at a
