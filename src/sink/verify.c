@@ -759,6 +759,29 @@ static void check_signature(const json_t *m, struct scan *sc, EVP_PKEY *pk,
   r->sig_checked = 1;
 }
 
+/* Whether a part's path would be extracted somewhere else than it says,
+ * or not at all: an absolute path (tar -xf strips the "/"), an empty
+ * segment, "." or ".." (tar -xf strips a leading "../"; Python's tarfile
+ * before 3.12 writes outside the directory). The auditor's checks go by
+ * the manifest's paths (docs/evidence.md), so such a part would not be
+ * the file they read. */
+static int unsafe_path(const char *path)
+{
+  const char *s = path;
+
+  if (*s == '/')
+    return 1;
+  for (;;) {
+    size_t n = strcspn(s, "/");
+    if (n == 0 || (n == 1 && s[0] == '.') ||
+        (n == 2 && s[0] == '.' && s[1] == '.'))
+      return 1;
+    if (!s[n])
+      return 0;
+    s += n + 1;
+  }
+}
+
 static void check_parts(const json_t *m, struct scan *sc,
                         struct cairn_verify_report *r)
 {
@@ -792,6 +815,11 @@ static void check_parts(const json_t *m, struct scan *sc,
         strcmp(path, CAIRN_BUNDLE_SIG) == 0) {
       problem(r, "%s: parts[%zu] uses the reserved name %s",
               CAIRN_BUNDLE_MANIFEST, i, path);
+      continue;
+    }
+    if (unsafe_path(path)) {
+      problem(r, "%s: unsafe path in manifest (absolute, or with an empty, "
+              "\".\" or \"..\" segment)", path);
       continue;
     }
     e = find_entry(sc, path);

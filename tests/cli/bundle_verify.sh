@@ -125,6 +125,31 @@ pack "$T/forged.tar" "$T/forged" manifest.json parts/all/1.ndjson.zst parts/all/
 grep -qxF 'job:          handmade\nsignature:    ok' "$T/out" || fail "forged job: $(cat "$T/out")"
 ! grep -qx "signature:    ok" "$T/out" || fail "forged summary line"
 
+# -- parts named outside the directory a bundle is extracted into: tar -xf
+#    strips a leading "/" and "../" (and Python's tarfile before 3.12
+#    writes where they point), so the auditor's checks by the manifest's
+#    paths would read other files than the ones verified
+for bad in ../2.ndjson.zst /tmp/2.ndjson.zst parts/all/../../2.ndjson.zst \
+           parts/./all/2.ndjson.zst parts//all/2.ndjson.zst; do
+  rm -rf "$T/escape" && cp -a "$T/unsigned" "$T/escape"
+  jq --arg p "$bad" '.parts[1].path = $p' "$T/unsigned/manifest.json" > "$T/escape/manifest.json"
+  python3 - "$T/escape.tar" "$T/escape" "$bad" <<'EOF'
+import io, sys, tarfile
+out, d, bad = sys.argv[1:4]
+with tarfile.open(out, 'w', format=tarfile.USTAR_FORMAT) as t:
+    for arc, f in (('manifest.json', 'manifest.json'),
+                   ('parts/all/1.ndjson.zst', 'parts/all/1.ndjson.zst'),
+                   (bad, 'parts/all/2.ndjson.zst')):
+        body = open(d + '/' + f, 'rb').read()
+        ti = tarfile.TarInfo(arc)  # as given: add() would strip a "/"
+        ti.size = len(body)
+        t.addfile(ti, io.BytesIO(body))
+EOF
+  expect_eq "$(python3 -c 'import sys, tarfile; print(tarfile.open(sys.argv[1]).getnames()[-1])' \
+    "$T/escape.tar")" "$bad" "the escaping entry's name"
+  expect_fail "$T/escape.tar" "$bad: unsafe path in manifest (absolute, or with an empty, \".\" or \"..\" segment)"
+done
+
 # -- not a tar at all
 echo "not a tar" > "$T/junk.tar"
 expect_fail "$T/junk.tar" "not a readable tar archive"
