@@ -167,6 +167,28 @@ void cairn_log_mask(char *s)
   pthread_mutex_unlock(&lock);
 }
 
+size_t cairn_log_mask_n(char *s, size_t n)
+{
+  size_t in = 0, out = 0;
+
+  pthread_mutex_lock(&lock);
+  for (;;) {
+    size_t k = strlen(s + in), m; /* s[n] is NUL: stays within s */
+    mask_locked(s + in);          /* only ever shortens the run */
+    m = strlen(s + in);
+    memmove(s + out, s + in, m);
+    out += m;
+    in += k;
+    if (in >= n)
+      break;
+    s[out++] = '\0'; /* the NUL that ended the run */
+    in++;
+  }
+  s[out] = '\0';
+  pthread_mutex_unlock(&lock);
+  return out;
+}
+
 int cairn_log_has_secret(const char *s)
 {
   int found = 0;

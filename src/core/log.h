@@ -32,6 +32,10 @@ void cairn_log_add_secret(const char *value);
 /* Replace every registered secret in s (in place when it fits, which it
  * always does because the mask is shorter). Used by other writers too. */
 void cairn_log_mask(char *s);
+/* The same for the n bytes at s, which may hold NUL bytes (s[n] must be
+ * NUL): each run between NULs is masked on its own, as no secret holds a
+ * NUL. Returns the new length (s[new length] is NUL). */
+size_t cairn_log_mask_n(char *s, size_t n);
 /* Does s contain a registered secret? */
 int  cairn_log_has_secret(const char *s);
 
