@@ -19,6 +19,12 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err)
   char *p = cairn_xstrdup(path);
   int rc = CAIRN_OK;
 
+  /* "" (the directory of "/x", an empty --state) is there already; the
+   * scan starts after the first byte, which it must not skip over. */
+  if (!*p) {
+    free(p);
+    return CAIRN_OK;
+  }
   for (char *s = p + 1; ; s++) {
     if (*s == '/' || *s == '\0') {
       char c = *s;
@@ -270,7 +276,9 @@ int cairn_fs_remove_tree(const char *path, cairn_err *err)
 char *cairn_path_join(const char *a, const char *b)
 {
   size_t n = strlen(a);
-  if (b[0] == '/')
+  /* An empty directory is the current one (as "--out ''" means), not
+   * the root that "/b" would name. */
+  if (b[0] == '/' || n == 0)
     return cairn_xstrdup(b);
   if (n && a[n - 1] == '/')
     return cairn_strfmt("%s%s", a, b);

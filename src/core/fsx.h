@@ -9,7 +9,8 @@
 #include "core/err.h"
 #include "core/mem.h"
 
-/* mkdir -p; 0 or CAIRN_EIO. */
+/* mkdir -p ("" is the current directory: nothing to make); 0 or
+ * CAIRN_EIO. */
 int cairn_fs_mkdirs(const char *path, cairn_err *err);
 /* Write data to path atomically: after a crash the file is either the old
  * one or the complete new one. */
@@ -63,7 +64,8 @@ struct stat;
 void cairn_fs_stamp_of(const struct stat *st, struct cairn_fs_stamp *out);
 /* rm -rf; missing path is fine. */
 int cairn_fs_remove_tree(const char *path, cairn_err *err);
-/* Join two path parts with one '/'; new string. */
+/* Join two path parts with one '/' (b alone when it is absolute or a is
+ * "", the current directory); new string. */
 char *cairn_path_join(const char *a, const char *b);
 
 #endif

@@ -1465,10 +1465,14 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
       if (bundle)
         printf(" %s %s -> %s.", i ? "Also" : "Output:", job->sinks[i].name,
                bundle);
-      else
-        printf(" %s %s -> %s/%s.", i ? "Also" : "Output:",
-               job->sinks[i].name, r->o->out_dir,
-               cairn_sink_output(job->sinks[i].cfg));
+      else {
+        /* where the sink writes: absolute, or under the output root */
+        char *where = cairn_path_join(r->o->out_dir,
+                                      cairn_sink_output(job->sinks[i].cfg));
+        printf(" %s %s -> %s.", i ? "Also" : "Output:", job->sinks[i].name,
+               where);
+        free(where);
+      }
     }
     if (message)
       printf(" %s", message);

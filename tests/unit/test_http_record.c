@@ -4,6 +4,7 @@
  * the recording in any form a reader can turn back into it, whatever body
  * it hides in. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
