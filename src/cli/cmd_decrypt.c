@@ -5,10 +5,13 @@
 #include "core/mem.h"
 #include "transform/pii.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 static const char usage_text[] =
   "usage: cairn decrypt (--key-secret NAME | --key-file FILE) [VALUE...]\n"
@@ -19,7 +22,8 @@ static const char usage_text[] =
   "empty line, such as a NULL column, gives an empty line). The key\n"
   "(32 bytes as 64 hex digits or base64) is read from the secret NAME\n"
   "($CAIRN_SECRET_<NAME> or $CREDENTIALS_DIRECTORY/<NAME>) or from FILE.\n"
-  "A wrong key or a damaged value fails with exit 4; usage errors exit 2.\n";
+  "A wrong key, a damaged value or output that cannot be written fails\n"
+  "with exit 4; usage errors exit 2.\n";
 
 static char *read_key(const char *secret, const char *file)
 {
@@ -54,18 +58,29 @@ static char *read_key(const char *secret, const char *file)
   return cairn_buf_take(&b);
 }
 
+/* The plaintexts are the command's whole output: one that could not be
+ * written (a full disk, a closed pipe) is a failure, not exit 0 with a
+ * short file. */
+static int write_failed(void)
+{
+  fprintf(stderr, "cairn decrypt: cannot write standard output: %s\n",
+          strerror(errno));
+  return 4;
+}
+
 static int decrypt_one(const char *value, const char *key)
 {
   cairn_err err = {0};
   char *plain = NULL;
-  int rc = cairn_pii_decrypt(value, key, &plain, &err);
+  int rc = cairn_pii_decrypt(value, key, &plain, &err), out;
   if (rc < 0) {
     fprintf(stderr, "cairn decrypt: %s\n", err.msg);
     return rc == CAIRN_EUSAGE ? 2 : 4;
   }
-  printf("%s\n", plain);
+  out = printf("%s\n", plain);
+  OPENSSL_cleanse(plain, strlen(plain));
   free(plain);
-  return 0;
+  return out < 0 ? write_failed() : 0;
 }
 
 int cairn_cmd_decrypt(int argc, char **argv)
@@ -109,11 +124,13 @@ int cairn_cmd_decrypt(int argc, char **argv)
       line[strcspn(line, "\r\n")] = '\0';
       if (*line)
         rc = decrypt_one(line, key);
-      else
-        putchar('\n'); /* a NULL column: the lines stay in step */
+      else if (putchar('\n') == EOF) /* a NULL column: lines stay in step */
+        rc = write_failed();
     }
     free(line);
   }
+  if (rc == 0 && fflush(stdout) != 0)
+    rc = write_failed();
   memset(key, 0, strlen(key));
   free(key);
   return rc;

@@ -47,6 +47,13 @@ jq --arg p "$T/big.ndjson" '.name = "pii-big" | .source.path = $p' tests/data/pi
 "$CAIRN" run "$T/big.json" --state "$T/big-state" --out "$T/big-out" >/dev/null 2>&1 || fail "big run"
 expect_eq "$(sqlite3 "$T/big-out/warehouse.db" "SELECT displayName FROM identity_user" |
   "$CAIRN" decrypt --key-secret PII_KEY | wc -c)" 100001 "a 100,000-byte value from stdin"
+# Plaintexts that cannot be written (a full disk) are a failure, not exit 0
+# with nothing written: from arguments and from stdin.
+set +e; err=$("$CAIRN" decrypt --key-secret PII_KEY "$enc" 2>&1 >/dev/full); rc=$?; set -e
+expect_eq "$rc" 4 "decrypt to a full disk: exit"
+[[ "$err" == *"cannot write standard output: No space left on device"* ]] || fail "full disk message: $err"
+set +e; printf '%s\n\n' "$enc" | "$CAIRN" decrypt --key-secret PII_KEY >/dev/full 2>/dev/null; rc=$?; set -e
+expect_eq "$rc" 4 "decrypt from stdin to a full disk: exit"
 openssl rand -hex 32 > "$T/wrong.key"
 set +e; err=$("$CAIRN" decrypt --key-file "$T/wrong.key" "$enc" 2>&1); rc=$?; set -e
 expect_eq "$rc" 4 "wrong key exit"
