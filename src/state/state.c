@@ -9,10 +9,12 @@
 #include "core/mem.h"
 #include "core/sqlx.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,17 +161,36 @@ static int step_done(cairn_state *st, sqlite3_stmt *s, cairn_err *err)
   return out;
 }
 
+/* Run sql, a statement that returns no rows, with its parameters ?1, ?2,
+ * ... bound from the arguments as 'types' says, one letter each: 't' a
+ * const char * (NULL binds NULL), 'i' an int64_t. The one prepare, bind
+ * and step of every write below. */
+static int exec_args(cairn_state *st, cairn_err *err, const char *sql,
+                     const char *types, ...)
+{
+  sqlite3_stmt *s;
+  va_list ap;
+  int rc = prep(st, sql, &s, err);
+  if (rc < 0)
+    return rc;
+  assert((int)strlen(types) == sqlite3_bind_parameter_count(s));
+  va_start(ap, types);
+  for (int i = 0; types[i]; i++) {
+    assert(types[i] == 't' || types[i] == 'i');
+    if (types[i] == 't')
+      bind_text(s, i + 1, va_arg(ap, const char *));
+    else
+      sqlite3_bind_int64(s, i + 1, va_arg(ap, int64_t));
+  }
+  va_end(ap);
+  return step_done(st, s, err);
+}
+
 /* Run sql, which changes the rows of job (?1) and window (?2). */
 static int exec_window(cairn_state *st, const char *sql, const char *job,
                        const char *window, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, sql, &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, window);
-  return step_done(st, s, err);
+  return exec_args(st, err, sql, "tt", job, window);
 }
 
 /* A single integer from a query binding up to two text parameters (b may
@@ -425,14 +446,9 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
       *discarded = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     s = NULL;
-    rc = prep(st, "UPDATE windows SET attempt=0 WHERE job=? AND attempt=?"
-                  " AND status='open'", &s, err);
-    if (rc < 0)
-      goto fail;
-    bind_text(s, 1, job);
-    sqlite3_bind_int64(s, 2, cur);
-    rc = step_done(st, s, err);
-    s = NULL;
+    rc = exec_args(st, err, "UPDATE windows SET attempt=0 WHERE job=? AND"
+                            " attempt=? AND status='open'", "ti", job,
+                   (int64_t)cur);
     if (rc < 0)
       goto fail;
   }
@@ -450,16 +466,11 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
     cur = (long)sqlite3_column_int64(s, 0);
   sqlite3_finalize(s);
   s = NULL;
-  rc = prep(st, "INSERT INTO attempts(job, spec, attempt, status)"
-                " VALUES(?, ?, ?, 'open') ON CONFLICT(job, spec) DO UPDATE"
-                " SET attempt=excluded.attempt, status='open'", &s, err);
-  if (rc < 0)
-    goto fail;
-  bind_text(s, 1, job);
-  bind_text(s, 2, spec);
-  sqlite3_bind_int64(s, 3, cur + 1);
-  rc = step_done(st, s, err);
-  s = NULL;
+  rc = exec_args(st, err, "INSERT INTO attempts(job, spec, attempt, status)"
+                          " VALUES(?, ?, ?, 'open') ON CONFLICT(job, spec)"
+                          " DO UPDATE SET attempt=excluded.attempt,"
+                          " status='open'", "tti", job, spec,
+                 (int64_t)cur + 1);
   if (rc < 0)
     goto fail;
   *attempt = cur + 1;
@@ -473,14 +484,8 @@ fail:
 int cairn_state_attempt_done(cairn_state *st, const char *job,
                              const char *spec, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "UPDATE attempts SET status='done' WHERE job=? AND spec=?",
-                &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, spec);
-  return step_done(st, s, err);
+  return exec_args(st, err, "UPDATE attempts SET status='done' WHERE job=?"
+                            " AND spec=?", "tt", job, spec);
 }
 
 /* ---- windows ----------------------------------------------------------- */
@@ -612,7 +617,6 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
    * lists what the loaded data lacks, and a reject left from before would
    * hide a new one at the same position (INSERT OR IGNORE). Rejects the
    * source will not send again move aside first. */
-  sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
@@ -631,20 +635,13 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
                          " window=?2", job, w->key, err);
   if (rc < 0)
     goto fail;
-  rc = prep(st, "INSERT INTO windows(job, window, attempt, status, wstart,"
-                " wend) VALUES(?, ?, ?, 'open', ?, ?) ON CONFLICT(job, window)"
-                " DO UPDATE SET attempt=excluded.attempt, status='open',"
-                " n_chunks=0, records=0, rejects=0, pending=NULL,"
-                " logical_time=NULL", &s, err);
-  if (rc < 0)
-    goto fail;
-  bind_text(s, 1, job);
-  bind_text(s, 2, w->key);
-  sqlite3_bind_int64(s, 3, attempt);
-  bind_text(s, 4, w->start);
-  bind_text(s, 5, w->end);
-  rc = step_done(st, s, err);
-  s = NULL;
+  rc = exec_args(st, err, "INSERT INTO windows(job, window, attempt, status,"
+                          " wstart, wend) VALUES(?, ?, ?, 'open', ?, ?) ON"
+                          " CONFLICT(job, window) DO UPDATE SET"
+                          " attempt=excluded.attempt, status='open',"
+                          " n_chunks=0, records=0, rejects=0, pending=NULL,"
+                          " logical_time=NULL", "ttitt", job, w->key,
+                 (int64_t)attempt, w->start, w->end);
   if (rc < 0)
     goto fail;
   rc = commit(st, err);
@@ -655,7 +652,6 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
   }
   return rc;
 fail:
-  sqlite3_finalize(s);
   rollback(st);
   return rc;
 }
@@ -664,69 +660,42 @@ int cairn_state_window_set_time(cairn_state *st, const char *job,
                                 const struct cairn_window *w,
                                 const char *logical_time, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "UPDATE windows SET logical_time=? WHERE job=? AND"
-                    " window=?", &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, logical_time);
-  bind_text(s, 2, job);
-  bind_text(s, 3, w->key);
-  return step_done(st, s, err);
+  return exec_args(st, err, "UPDATE windows SET logical_time=? WHERE job=?"
+                            " AND window=?", "ttt", logical_time, job,
+                   w->key);
 }
 
 int cairn_state_window_stage_kv(cairn_state *st, const char *job,
                                 const struct cairn_window *w, const char *key,
                                 const char *value, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "UPDATE windows SET pending=json_set(coalesce(pending,"
-                    " '{}'), '$.' || json_quote(?), ?) WHERE job=? AND"
-                    " window=?", &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, key);
-  bind_text(s, 2, value);
-  bind_text(s, 3, job);
-  bind_text(s, 4, w->key);
-  return step_done(st, s, err);
+  return exec_args(st, err, "UPDATE windows SET pending=json_set(coalesce("
+                            "pending, '{}'), '$.' || json_quote(?), ?) WHERE"
+                            " job=? AND window=?", "tttt", key, value, job,
+                   w->key);
 }
 
 int cairn_state_window_loaded(cairn_state *st, const char *job,
                               const struct cairn_window *w, long n_chunks,
                               cairn_err *err)
 {
-  sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
-  rc = prep(st, "INSERT INTO kv(job, key, value) SELECT ?, j.key, j.value"
-                " FROM windows, json_each(windows.pending) AS j WHERE"
-                " windows.job=? AND windows.window=? AND pending IS NOT NULL"
-                " ON CONFLICT(job, key) DO UPDATE SET value=excluded.value",
-            &s, err);
+  rc = exec_window(st, "INSERT INTO kv(job, key, value) SELECT ?1, j.key,"
+                       " j.value FROM windows, json_each(windows.pending) AS"
+                       " j WHERE windows.job=?1 AND windows.window=?2 AND"
+                       " pending IS NOT NULL ON CONFLICT(job, key) DO UPDATE"
+                       " SET value=excluded.value", job, w->key, err);
   if (rc < 0)
     goto fail;
-  bind_text(s, 1, job);
-  bind_text(s, 2, job);
-  bind_text(s, 3, w->key);
-  rc = step_done(st, s, err);
-  s = NULL;
-  if (rc < 0)
-    goto fail;
-  rc = prep(st, "UPDATE windows SET status='loaded', pending=NULL,"
-                " n_chunks=?, records=(SELECT coalesce(sum(records),0) FROM"
-                " chunks WHERE job=?2 AND window=?3),"
-                " rejects=(SELECT coalesce(sum(rejects),0) FROM chunks"
-                " WHERE job=?2 AND window=?3) WHERE job=?2 AND window=?3",
-            &s, err);
-  if (rc < 0)
-    goto fail;
-  sqlite3_bind_int64(s, 1, n_chunks);
-  bind_text(s, 2, job);
-  bind_text(s, 3, w->key);
-  rc = step_done(st, s, err);
-  s = NULL;
+  rc = exec_args(st, err, "UPDATE windows SET status='loaded', pending=NULL,"
+                          " n_chunks=?1, records=(SELECT"
+                          " coalesce(sum(records),0) FROM chunks WHERE"
+                          " job=?2 AND window=?3), rejects=(SELECT"
+                          " coalesce(sum(rejects),0) FROM chunks WHERE"
+                          " job=?2 AND window=?3) WHERE job=?2 AND window=?3",
+                 "itt", (int64_t)n_chunks, job, w->key);
   if (rc < 0)
     goto fail;
   /* A kept reject of a record this attempt rejected again (the source
@@ -743,7 +712,6 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
     goto fail;
   return commit(st, err);
 fail:
-  sqlite3_finalize(s);
   rollback(st);
   return rc;
 }
@@ -849,22 +817,12 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
                                 int last, const char *spool, const char *meta,
                                 int64_t raw_bytes, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "INSERT OR REPLACE INTO chunks(job, window, seq, stage,"
-                    " cursor_in, cursor_out, last, spool, meta, raw_bytes)"
-                    " VALUES(?, ?, ?, 1, ?, ?, ?, ?, ?, ?)", &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, w->key);
-  sqlite3_bind_int64(s, 3, seq);
-  bind_text(s, 4, cursor_in);
-  bind_text(s, 5, cursor_out);
-  sqlite3_bind_int(s, 6, last);
-  bind_text(s, 7, spool);
-  bind_text(s, 8, meta);
-  sqlite3_bind_int64(s, 9, raw_bytes);
-  return step_done(st, s, err);
+  return exec_args(st, err, "INSERT OR REPLACE INTO chunks(job, window, seq,"
+                            " stage, cursor_in, cursor_out, last, spool,"
+                            " meta, raw_bytes) VALUES(?, ?, ?, 1, ?, ?, ?,"
+                            " ?, ?, ?)", "ttittitti", job, w->key,
+                   (int64_t)seq, cursor_in, cursor_out, (int64_t)last, spool,
+                   meta, raw_bytes);
 }
 
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
@@ -876,19 +834,11 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
-  rc = prep(st, "UPDATE chunks SET stage=max(stage, 2), records=?,"
-                " rejects=?, contract=? WHERE job=? AND window=? AND seq=?",
-            &s, err);
-  if (rc < 0)
-    goto fail;
-  sqlite3_bind_int64(s, 1, (sqlite3_int64)b->n_rows);
-  sqlite3_bind_int64(s, 2, (sqlite3_int64)b->n_rejects);
-  bind_text(s, 3, contract);
-  bind_text(s, 4, job);
-  bind_text(s, 5, w->key);
-  sqlite3_bind_int64(s, 6, seq);
-  rc = step_done(st, s, err);
-  s = NULL;
+  rc = exec_args(st, err, "UPDATE chunks SET stage=max(stage, 2),"
+                          " records=?, rejects=?, contract=? WHERE job=? AND"
+                          " window=? AND seq=?", "iittti",
+                 (int64_t)b->n_rows, (int64_t)b->n_rejects, contract, job,
+                 w->key, (int64_t)seq);
   if (rc < 0)
     goto fail;
   if (b->n_rejects) {
@@ -931,7 +881,6 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                              const char *digest, const char *keys,
                              cairn_err *err)
 {
-  sqlite3_stmt *s;
   int rc;
 
   if (keys) {
@@ -939,29 +888,18 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
     if (rc < 0)
       return rc;
   }
-  rc = prep(st, "UPDATE chunks SET stage=3, load_count=load_count+1,"
-                " digest=? WHERE job=? AND window=? AND seq=? AND stage<3",
-            &s, err);
-  if (rc == CAIRN_OK) {
-    bind_text(s, 1, digest);
-    bind_text(s, 2, job);
-    bind_text(s, 3, w->key);
-    sqlite3_bind_int64(s, 4, seq);
-    rc = step_done(st, s, err);
-  }
+  rc = exec_args(st, err, "UPDATE chunks SET stage=3,"
+                          " load_count=load_count+1, digest=? WHERE job=? AND"
+                          " window=? AND seq=? AND stage<3", "ttti", digest,
+                 job, w->key, (int64_t)seq);
   if (!keys)
     return rc;
   /* The rejects kept for w of records this chunk loaded: in the chunk's
    * transaction, so that they go exactly when it counts as loaded. */
   if (rc == CAIRN_OK)
-    rc = prep(st, "DELETE FROM quarantine_kept WHERE job=?1 AND window=?2"
-                  " AND key IN (SELECT value FROM json_each(?3))", &s, err);
-  if (rc == CAIRN_OK) {
-    bind_text(s, 1, job);
-    bind_text(s, 2, w->key);
-    bind_text(s, 3, keys);
-    rc = step_done(st, s, err);
-  }
+    rc = exec_args(st, err, "DELETE FROM quarantine_kept WHERE job=?1 AND"
+                            " window=?2 AND key IN (SELECT value FROM"
+                            " json_each(?3))", "ttt", job, w->key, keys);
   /* This attempt's own rejects (quarantine) of records loaded after them
    * in source order: in an earlier chunk, or earlier in this one (fewer
    * rows before the reject than the index of a row with its key; keys is
@@ -970,18 +908,13 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
    * rows_before is NULL (made before the column) only match from earlier
    * chunks. */
   if (rc == CAIRN_OK)
-    rc = prep(st, "DELETE FROM quarantine WHERE job=?1 AND window=?2 AND"
-                  " seq<=?4 AND key IN (SELECT value FROM json_each(?3)) AND"
-                  " (seq<?4 OR EXISTS (SELECT 1 FROM json_each(?3) j WHERE"
-                  " j.value=quarantine.key AND j.key>=quarantine.rows_before))",
-              &s, err);
-  if (rc == CAIRN_OK) {
-    bind_text(s, 1, job);
-    bind_text(s, 2, w->key);
-    bind_text(s, 3, keys);
-    sqlite3_bind_int64(s, 4, seq);
-    rc = step_done(st, s, err);
-  }
+    rc = exec_args(st, err, "DELETE FROM quarantine WHERE job=?1 AND"
+                            " window=?2 AND seq<=?4 AND key IN (SELECT value"
+                            " FROM json_each(?3)) AND (seq<?4 OR EXISTS"
+                            " (SELECT 1 FROM json_each(?3) j WHERE"
+                            " j.value=quarantine.key AND"
+                            " j.key>=quarantine.rows_before))", "ttti", job,
+                   w->key, keys, (int64_t)seq);
   if (rc < 0) {
     rollback(st);
     return rc;
@@ -1221,20 +1154,12 @@ int cairn_state_chunks_forget(cairn_state *st, const char *job,
     "DELETE FROM quarantine WHERE job=? AND window=? AND seq>=?",
     "DELETE FROM chunks WHERE job=? AND window=? AND seq>=?",
   };
-  sqlite3_stmt *s = NULL;
   int rc = begin(st, err);
 
   if (rc < 0)
     return rc;
   for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
-    rc = prep(st, del[i], &s, err);
-    if (rc < 0)
-      break;
-    bind_text(s, 1, job);
-    bind_text(s, 2, w->key);
-    sqlite3_bind_int64(s, 3, from_seq);
-    rc = step_done(st, s, err);
-    s = NULL;
+    rc = exec_args(st, err, del[i], "tti", job, w->key, (int64_t)from_seq);
     if (rc < 0)
       break;
   }
@@ -1305,16 +1230,9 @@ int cairn_state_kv_get(cairn_state *st, const char *job, const char *key,
 int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
                        const char *value, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "INSERT INTO kv(job, key, value) VALUES(?, ?, ?)"
-                    " ON CONFLICT(job, key) DO UPDATE SET value=excluded.value",
-                &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, key);
-  bind_text(s, 3, value);
-  return step_done(st, s, err);
+  return exec_args(st, err, "INSERT INTO kv(job, key, value) VALUES(?, ?, ?)"
+                            " ON CONFLICT(job, key) DO UPDATE SET"
+                            " value=excluded.value", "ttt", job, key, value);
 }
 
 /* ---- runs -------------------------------------------------------------- */
@@ -1322,59 +1240,34 @@ int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
 int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err)
 {
-  sqlite3_stmt *s;
   /* The caller holds the job's lock, so a run of it still "running" is one
    * that was killed: it never ended, and never will. */
-  int rc = prep(st, "UPDATE runs SET status='killed' WHERE job=? AND"
-                    " status='running'", &s, err);
+  int rc = exec_args(st, err, "UPDATE runs SET status='killed' WHERE job=?"
+                              " AND status='running'", "t", ri->job);
   if (rc < 0)
     return rc;
-  bind_text(s, 1, ri->job);
-  rc = step_done(st, s, err);
-  if (rc < 0)
-    return rc;
-  rc = prep(st, "INSERT OR REPLACE INTO runs(run_id, job, spec, started,"
-                    " status, user, host, job_sha256, connector_version,"
-                    " params, trace_id, resumed) VALUES(?, ?, ?, ?, 'running',"
-                    " ?, ?, ?, ?, ?, ?, ?)", &s, err);
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, ri->run_id);
-  bind_text(s, 2, ri->job);
-  bind_text(s, 3, ri->spec);
-  sqlite3_bind_int64(s, 4, ri->started);
-  bind_text(s, 5, ri->user);
-  bind_text(s, 6, ri->host);
-  bind_text(s, 7, ri->job_sha256);
-  bind_text(s, 8, ri->connector_version);
-  bind_text(s, 9, ri->params_json);
-  bind_text(s, 10, ri->trace_id);
-  sqlite3_bind_int(s, 11, ri->resumed);
-  return step_done(st, s, err);
+  return exec_args(st, err, "INSERT OR REPLACE INTO runs(run_id, job, spec,"
+                            " started, status, user, host, job_sha256,"
+                            " connector_version, params, trace_id, resumed)"
+                            " VALUES(?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?,"
+                            " ?)", "tttitttttti", ri->run_id, ri->job,
+                   ri->spec, (int64_t)ri->started, ri->user, ri->host,
+                   ri->job_sha256, ri->connector_version, ri->params_json,
+                   ri->trace_id, (int64_t)ri->resumed);
 }
 
 int cairn_state_run_end(cairn_state *st, const char *run_id,
                         const struct cairn_run_result *rr, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "UPDATE runs SET ended=?, status=?, exit_code=?,"
-                    " extracted=?, loaded=?, rejected=?, chunks=?,"
-                    " chunks_redone=?, message=?, outputs=? WHERE run_id=?",
-                &s, err);
-  if (rc < 0)
-    return rc;
-  sqlite3_bind_int64(s, 1, rr->ended);
-  bind_text(s, 2, rr->status);
-  sqlite3_bind_int(s, 3, rr->exit_code);
-  sqlite3_bind_int64(s, 4, rr->extracted);
-  sqlite3_bind_int64(s, 5, rr->loaded);
-  sqlite3_bind_int64(s, 6, rr->rejected);
-  sqlite3_bind_int64(s, 7, rr->chunks);
-  sqlite3_bind_int64(s, 8, rr->chunks_redone);
-  bind_text(s, 9, rr->message);
-  bind_text(s, 10, rr->outputs_json);
-  bind_text(s, 11, run_id);
-  return step_done(st, s, err);
+  return exec_args(st, err, "UPDATE runs SET ended=?, status=?, exit_code=?,"
+                            " extracted=?, loaded=?, rejected=?, chunks=?,"
+                            " chunks_redone=?, message=?, outputs=? WHERE"
+                            " run_id=?", "itiiiiiittt", (int64_t)rr->ended,
+                   rr->status, (int64_t)rr->exit_code,
+                   (int64_t)rr->extracted, (int64_t)rr->loaded,
+                   (int64_t)rr->rejected, (int64_t)rr->chunks,
+                   (int64_t)rr->chunks_redone, rr->message, rr->outputs_json,
+                   run_id);
 }
 
 /* Rows of a query as a JSON array of objects keyed by column name. */
