@@ -23,6 +23,7 @@
 #include "sink/verify.h"
 #include "core/codec.h"
 #include "core/hash.h"
+#include "core/jsonx.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -800,6 +801,7 @@ static void check_parts(const json_t *m, struct scan *sc,
   json_array_foreach(parts, i, p) {
     const char *path = json_string_value(json_object_get(p, "path"));
     const char *sha = json_string_value(json_object_get(p, "sha256"));
+    const json_t *seq = json_object_get(p, "seq");
     uint64_t records, bytes;
     struct entry *e;
 
@@ -808,6 +810,16 @@ static void check_parts(const json_t *m, struct scan *sc,
       problem(r, "%s: parts[%zu] is malformed (needs path, records, bytes, "
               "sha256)", CAIRN_BUNDLE_MANIFEST, i);
       continue;
+    }
+    /* The chunks of the window, numbered from 1 in order: a gap is a part
+     * left out of the bundle together with its line in the manifest. */
+    if (!json_is_integer(seq) ||
+        json_integer_value(seq) != (json_int_t)i + 1) {
+      char *had = seq ? cairn_json_canonical(seq) : cairn_xstrdup("none");
+      problem(r, "%s: parts[%zu] has seq %s, expected %zu (parts are "
+              "numbered from 1 in order: one is missing or out of place)",
+              CAIRN_BUNDLE_MANIFEST, i, had, i + 1);
+      free(had);
     }
     sum_records += records;
     sum_bytes += bytes;

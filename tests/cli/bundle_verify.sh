@@ -150,6 +150,17 @@ EOF
   expect_fail "$T/escape.tar" "$bad: unsafe path in manifest (absolute, or with an empty, \".\" or \"..\" segment)"
 done
 
+# -- a part left out of both the tar and the manifest (totals mended): the
+#    parts are numbered from 1, in order, so a gap is a missing chunk
+rm -rf "$T/gap" && cp -a "$T/unsigned" "$T/gap"
+jq '.parts = [.parts[1]] | .totals = {parts: 1, records: .parts[0].records, bytes: .parts[0].bytes}' \
+  "$T/unsigned/manifest.json" > "$T/gap/manifest.json"
+pack "$T/gap.tar" "$T/gap" manifest.json parts/all/2.ndjson.zst
+expect_fail "$T/gap.tar" "manifest.json: parts[0] has seq 2, expected 1 (parts are numbered from 1 in order: one is missing or out of place)"
+jq '.parts[1].seq = "2"' "$T/unsigned/manifest.json" > "$T/gap/manifest.json"
+pack "$T/gap.tar" "$T/gap" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
+expect_fail "$T/gap.tar" "manifest.json: parts[1] has seq \"2\", expected 2"
+
 # -- not a tar at all
 echo "not a tar" > "$T/junk.tar"
 expect_fail "$T/junk.tar" "not a readable tar archive"
