@@ -127,6 +127,22 @@ static void safe_body(const char *body, size_t len, const char *ctype,
   *text_len = cairn_log_mask_n(*text, *text_len);
 }
 
+/* A body's text into o's "text": as it is when it is UTF-8, else as base64
+ * with enc_key ("encoding", HAR's field for a response; "_encoding", a
+ * custom one for a request, which HAR has none for) set to "base64". */
+static void put_text(json_t *o, const char *text, size_t len,
+                     const char *enc_key)
+{
+  if (cairn_utf8_valid(text, len)) {
+    json_object_set_new(o, "text", json_stringn(text, len));
+  } else {
+    char *b64 = cairn_base64_encode(text, len);
+    json_object_set_new(o, "text", json_string(b64));
+    json_object_set_new(o, enc_key, json_string("base64"));
+    free(b64);
+  }
+}
+
 static void started_at(const struct cairn_http_resp *resp, char *out,
                        size_t n)
 {
@@ -170,14 +186,7 @@ static json_t *request_json(const struct cairn_http_req *req, char **extra)
     safe_body(req->body, body_len, ctype, extra, &text, &text_len);
     json_object_set_new(o, "bodySize", json_integer((json_int_t)text_len));
     json_object_set_new(post, "mimeType", json_string(ctype));
-    if (cairn_utf8_valid(text, text_len)) {
-      json_object_set_new(post, "text", json_stringn(text, text_len));
-    } else {
-      char *b64 = cairn_base64_encode(text, text_len);
-      json_object_set_new(post, "text", json_string(b64));
-      json_object_set_new(post, "_encoding", json_string("base64"));
-      free(b64);
-    }
+    put_text(post, text, text_len, "_encoding");
     json_object_set_new(o, "postData", post);
     free(text);
   } else {
@@ -210,14 +219,7 @@ static json_t *response_json(const struct cairn_http_resp *resp,
                       jstr(ctype ? ctype : "application/octet-stream",
                            strlen(ctype ? ctype
                                         : "application/octet-stream")));
-  if (cairn_utf8_valid(text, text_len)) {
-    json_object_set_new(content, "text", json_stringn(text, text_len));
-  } else {
-    char *b64 = cairn_base64_encode(text, text_len);
-    json_object_set_new(content, "text", json_string(b64));
-    json_object_set_new(content, "encoding", json_string("base64"));
-    free(b64);
-  }
+  put_text(content, text, text_len, "encoding");
   json_object_set_new(o, "content", content);
   json_object_set_new(o, "redirectURL", jstr(redirect, strlen(redirect)));
   json_object_set_new(o, "headersSize", json_integer(-1));
