@@ -127,13 +127,16 @@ static void safe_body(const char *body, size_t len, const char *ctype,
   *text_len = cairn_log_mask_n(*text, *text_len);
 }
 
-/* A body's text into o's "text": as it is when it is UTF-8, else as base64
- * with enc_key ("encoding", HAR's field for a response; "_encoding", a
- * custom one for a request, which HAR has none for) set to "base64". */
+/* A body's text into o's "text": as it is when it is UTF-8 without a NUL
+ * byte, else as base64 with enc_key ("encoding", HAR's field for a
+ * response; "_encoding", a custom one for a request, which HAR has none
+ * for) set to "base64". A NUL is valid UTF-8, but a JSON string holds it
+ * only as \u0000, which json_loadb refuses: the recording would not load
+ * for replay. */
 static void put_text(json_t *o, const char *text, size_t len,
                      const char *enc_key)
 {
-  if (cairn_utf8_valid(text, len)) {
+  if (cairn_utf8_valid(text, len) && !memchr(text, '\0', len)) {
     json_object_set_new(o, "text", json_stringn(text, len));
   } else {
     char *b64 = cairn_base64_encode(text, len);

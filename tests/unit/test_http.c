@@ -791,3 +791,43 @@ Test(http, record_a_secret_escaped_in_a_json_body_is_masked)
   free(text);
   free(har);
 }
+
+/* A body with a NUL byte is valid UTF-8, but a JSON string holding it
+ * (\u0000) is one that json_loadb refuses: the whole recording could not
+ * be loaded for --replay or `cairn mock`. */
+Test(http, record_a_body_with_nul_bytes_replays_whole)
+{
+  static const char body[] = "ab\0cd";
+  static const char post[] = "k=v\0w";
+  char path[] = "/tmp/cairn-nul.XXXXXX";
+  int fd = mkstemp(path);
+  char *har = record_one("application/octet-stream", body, sizeof body - 1,
+                         post, sizeof post - 1);
+  struct cairn_http_header h = { "Content-Type", "text/plain" };
+  struct cairn_http_resp resp = { 0 };
+  struct cairn_http_req req;
+  cairn_http_transport *t = NULL;
+  cairn_err err = { 0 };
+  int rc;
+
+  cr_assert(fd >= 0);
+  cr_assert_eq(write(fd, har, strlen(har)), (ssize_t)strlen(har));
+  close(fd);
+  rc = cairn_http_replay_open(path, &t, &err);
+  unlink(path);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  memset(&req, 0, sizeof req);
+  req.method = "POST";
+  req.url = "https://api.example.com/v1/items";
+  req.headers = &h;
+  req.n_headers = 1;
+  req.body = post;
+  req.body_len = sizeof post - 1;
+  rc = cairn_http_perform(t, &req, &resp, &err);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert(resp.body.len == sizeof body - 1 &&
+            memcmp(resp.body.data, body, sizeof body - 1) == 0);
+  cairn_http_resp_free(&resp);
+  cairn_http_transport_destroy(t);
+  free(har);
+}
