@@ -34,7 +34,9 @@ int         cairn_clock_nap_ms(int64_t ms);
  * (at least 21 bytes). */
 void    cairn_clock_fmt(int64_t t, char *out, size_t n);
 /* Parse "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS][.frac](Z|+hh:mm)", returning
- * epoch seconds in *out. Returns 0 or -1 when malformed. */
+ * epoch seconds in *out (fractions dropped). The 'T' may be 't' or a
+ * space, and a time without Z or an offset (as ServiceNow writes them) is
+ * taken as UTC, never as local time. Returns 0 or -1 when malformed. */
 int     cairn_clock_parse(const char *s, int64_t *out);
 /* Whether s[0..len) is an RFC 3339 date-time exactly (section 5.6:
  * full-date "T" full-time with seconds and Z or an offset; T and Z
