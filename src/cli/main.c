@@ -18,17 +18,31 @@ struct subcommand {
   const char *name;
   int       (*fn)(int argc, char **argv);
   const char *summary;
+  int         lost_exit; /* exit code when what it wrote to stdout (its
+                            product) could not be written; 0: a summary
+                            only, the command's work is done anyway */
 };
 
 static const struct subcommand commands[] = {
-  { "run",      cairn_cmd_run,      "run a job (resumes an interrupted run)" },
-  { "status",   cairn_cmd_status,   "last runs, windows, seq, DLQ depth" },
-  { "validate", cairn_cmd_validate, "check job and sink files" },
-  { "verify",   cairn_cmd_verify,   "verify an evidence bundle" },
-  { "mock",     cairn_cmd_mock,     "serve a HAR recording on loopback" },
-  { "dlq",      cairn_cmd_dlq,      "list quarantined records of a job" },
-  { "decrypt",  cairn_cmd_decrypt,  "decrypt PII values with the job's key" },
+  { "run", cairn_cmd_run, "run a job (resumes an interrupted run)", 0 },
+  { "status", cairn_cmd_status, "last runs, windows, seq, DLQ depth", 3 },
+  { "validate", cairn_cmd_validate, "check job and sink files", 0 },
+  { "verify", cairn_cmd_verify, "verify an evidence bundle", 4 },
+  { "mock", cairn_cmd_mock, "serve a HAR recording on loopback", 0 },
+  { "dlq", cairn_cmd_dlq, "list quarantined records of a job", 3 },
+  { "decrypt", cairn_cmd_decrypt, "decrypt PII values with the job's key", 4 },
 };
+
+/* A report that did not reach its reader (a full disk, a closed pipe) is
+ * not a success: stdout is flushed and checked before exit 0. */
+static int output_lost(const struct subcommand *c, int rc)
+{
+  if (fflush(stdout) == 0 && !ferror(stdout))
+    return rc;
+  fprintf(stderr, "cairn %s: cannot write standard output: %s\n", c->name,
+          strerror(errno));
+  return rc == 0 && c->lost_exit ? c->lost_exit : rc;
+}
 
 static void usage(FILE *out)
 {
@@ -227,7 +241,7 @@ int main(int argc, char **argv)
       curl_global_init(CURL_GLOBAL_DEFAULT);
       rc = commands[i].fn(argc - 1, argv + 1);
       curl_global_cleanup();
-      return rc;
+      return output_lost(&commands[i], rc);
     }
   fprintf(stderr, "cairn: unknown command \"%s\"\n\n", argv[1]);
   usage(stderr);

@@ -238,4 +238,8 @@ mkdir -p "$T/unpacked"
 set +e; msg=$("$CAIRN" verify "$T/unpacked" 2>&1); rc=$?; set -e
 expect_eq "$rc" 2 "cairn verify DIR exit code"
 expect_eq "$msg" "cairn verify: $T/unpacked: Is a directory" "cairn verify DIR message"
+# A verdict that cannot be written (a full disk) is not a pass.
+set +e; err=$("$CAIRN" verify "$T/good.tar" --pubkey "$T/pub.pem" 2>&1 >/dev/full); rc=$?; set -e
+expect_eq "$rc" 4 "verify to a full disk: exit"
+[[ "$err" == *"cairn verify: cannot write standard output"* ]] || fail "verify to a full disk: $err"
 echo "bundle_verify: ok"

@@ -109,3 +109,10 @@ for cmd in status dlq; do
 done
 "$CAIRN" status jobs/evidence-export.json --state "$T/k-state" >/dev/null || fail "status of a job file not run yet"
 "$CAIRN" dlq jobs/evidence-export.json --state "$T/k-state" >/dev/null || fail "dlq of a job file not run yet"
+# A report that cannot be written (a full disk) is a failure, not exit 0.
+for cmd in "status demo-cost" "status demo-cost --json" "dlq demo-cost --json"; do
+  set +e; err=$("$CAIRN" $cmd --state "$T/k-state" 2>&1 >/dev/full); rc=$?; set -e
+  expect_eq "$rc" 3 "$cmd to a full disk: exit"
+  [[ "$err" == *"cannot write standard output: No space left on device"* ]] || fail "$cmd to a full disk: $err"
+done
+
