@@ -38,7 +38,9 @@
  *     the first pull sent for the next page and, given the same response,
  *     gives the same page, or fails as the first pull did; or refuses a
  *     link or token kept in another form than the one sent (a credential
- *     or secret masked) that it cannot give back (CAIRN_ECHANGED); or,
+ *     or secret masked, or a link that holds the mask's text itself,
+ *     which a cairn from before the "lossy" flag left in such links) that
+ *     it cannot give back (CAIRN_ECHANGED); or,
  *     when a link before it was kept in such a form, stops at a paging
  *     loop (CAIRN_ELOOP: a restart compares that link by its safe form,
  *     so a next link that differs from it only in what is masked is
@@ -540,11 +542,11 @@ static json_t *pull(const json_t *cfg, struct pager *tp, const json_t *saved,
   return out;
 }
 
-/* Was a link of the pages before page k's cursor (the checkpointed
- * ones) kept in another form than the one sent? */
 /* Whether the cursor of page j kept its continuation in another form
  * than the one sent: a link whose kept form is not what was sent, or a
- * token kept masked (the cursor says "lossy"). */
+ * token kept masked (the cursor says "lossy"); or may have, for all a
+ * restart can tell: a link holding the mask's text (kept_url in
+ * src_http.c). */
 static int kept_masked(const json_t *run, size_t j)
 {
   const json_t *u = json_object_get(json_array_get(
@@ -556,7 +558,10 @@ static int kept_masked(const json_t *run, size_t j)
   const char *ct = json_string_value(json_array_get(
       json_object_get(run, "cursors"), j));
   json_t *c = ct ? json_loads(ct, 0, NULL) : NULL;
-  int lossy = json_is_true(json_object_get(c, "lossy"));
+  int lossy = json_is_true(json_object_get(c, "lossy")) ||
+              (json_string_value(json_object_get(c, "url")) &&
+               strstr(json_string_value(json_object_get(c, "url")),
+                      CAIRN_HTTP_REDACTED));
   json_decref(c);
   return lossy || (json_is_string(u) && sent &&
                    !json_equal(u, json_object_get(sent, "u")));
