@@ -1100,6 +1100,7 @@ static int number_texts(struct sqlite_sink *s, cairn_err *err)
   sqlite3_stmt *st = NULL;
   int64_t one = 0;
   long long changed = 0;
+  size_t n_num = 0;
   int rc = query_int(s, seen, c->name, &one, err);
 
   if (rc != 0) /* converted already, or an error */
@@ -1115,21 +1116,29 @@ static int number_texts(struct sqlite_sink *s, cairn_err *err)
                                          NULL, fn_number, NULL, NULL)
                  != SQLITE_OK)
     rc = fail(s, err, 0, "register cairn_number");
-  for (size_t i = 0; i < c->n_fields && rc == 0; i++) {
+  /* One pass over the table for all its number columns (a big warehouse
+   * is read once under the write lock, not once per column). */
+  cairn_buf_puts(&sql, "UPDATE ");
+  put_ident(&sql, c->name);
+  for (size_t i = 0; i < c->n_fields; i++) {
     if (c->fields[i].type != CAIRN_F_NUMBER)
       continue;
-    cairn_buf_reset(&sql);
-    cairn_buf_puts(&sql, "UPDATE ");
-    put_ident(&sql, c->name);
-    cairn_buf_puts(&sql, " SET ");
+    cairn_buf_puts(&sql, n_num++ ? ", " : " SET ");
     put_ident(&sql, c->fields[i].name);
     cairn_buf_puts(&sql, "=cairn_number(");
     put_ident(&sql, c->fields[i].name);
-    cairn_buf_puts(&sql, ") WHERE typeof(");
+    cairn_buf_puts(&sql, ")");
+  }
+  for (size_t i = 0, n = 0; i < c->n_fields; i++) {
+    if (c->fields[i].type != CAIRN_F_NUMBER)
+      continue;
+    cairn_buf_puts(&sql, n++ ? " OR typeof(" : " WHERE typeof(");
     put_ident(&sql, c->fields[i].name);
     cairn_buf_puts(&sql, ")='text'");
+  }
+  if (rc == 0 && n_num) {
     rc = exec(s, sql.data, err);
-    changed += sqlite3_changes64(s->db);
+    changed = sqlite3_changes64(s->db);
   }
   if (rc == 0) {
     rc = prep(s, "INSERT INTO _cairn_numbers(tbl) VALUES (?)", &st, err);
@@ -1141,9 +1150,9 @@ static int number_texts(struct sqlite_sink *s, cairn_err *err)
   if (rc == 0)
     rc = exec(s, "COMMIT", err);
   if (rc == CAIRN_OK && changed)
-    cairn_info("%s: %s: %lld decimals a cairn from before 2026-11-28 "
-               "stored as text are stored as numbers now (docs/jobs.md)",
-               s->base.ctx->sink_name, c->name, changed);
+    cairn_info("%s: %s: %lld rows held decimals a cairn from before "
+               "2026-11-28 stored as text; they are stored as numbers now "
+               "(docs/jobs.md)", s->base.ctx->sink_name, c->name, changed);
   if (rc > 0) /* converted by another job meanwhile */
     rc = exec(s, "COMMIT", err);
   if (!sqlite3_get_autocommit(s->db))

@@ -66,7 +66,7 @@ want=$(sqlite3 "$DB" "SELECT count(*) FROM cost_record WHERE costDataset = 'Amor
   AND CAST(billedCost AS TEXT) LIKE '-%' AND billedCost <> 0")
 [ "$want" -gt 0 ] || fail "no credits among the amortized rows"
 expect_eq "$(credits AmortizedCost)" "$want" "credits after the upgrade"
-has -E 'cost_record: [0-9]+ decimals a cairn from before 2026-11-28 stored as text are stored as numbers now' "$T/first.log" ||
+has -E 'cost_record: [0-9]+ rows held decimals a cairn from before 2026-11-28 stored as text; they are stored as numbers now' "$T/first.log" ||
   fail "no conversion logged: $(grep -v '"info"' "$T/first.log" | head -n 3)"
 has 'stored as numbers now' "$T/log" && fail "converted a second time"
 echo "ok: $(jq length "$T/texts.json") money values an older cairn stored as text are numbers after the upgrade; $want amortized credits found by billedCost < 0"
