@@ -101,7 +101,17 @@ int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
 
 int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err)
 {
-  *fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* A temp name is predictable (path.tmp, path.tmp.PID) and may lie in a
+   * directory others can write (a node_exporter textfile directory, a
+   * shared evidence folder): whatever is there already, a file left by a
+   * crash or a symbolic link planted to make cairn truncate and overwrite
+   * its target, is removed, and the file is made anew; a name that comes
+   * back between the two fails the write instead of being followed. */
+  if (unlink(tmp) != 0 && errno != ENOENT) {
+    /* left to open() to report */
+  }
+  *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+             0644);
   if (*fd < 0)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
                        strerror(errno));

@@ -16,8 +16,9 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err);
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err);
-/* An atomic write goes through a temp file: open it (created or
- * truncated, mode 0644) into *fd, write it, commit it, and end it. */
+/* An atomic write goes through a temp file: open it (mode 0644; made
+ * anew: whatever is at that name, a symbolic link included, is removed
+ * first and never followed) into *fd, write it, commit it, and end it. */
 int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err);
 /* Commit: fsync and close *fd (always closed, *fd set to -1), rename tmp
  * to path, fsync path's directory. */
