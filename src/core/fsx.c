@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cairn_fs_mkdirs(const char *path, cairn_err *err)
+static int mkdirs_mode(const char *path, mode_t mode, cairn_err *err)
 {
   char *p = cairn_xstrdup(path);
   int rc = CAIRN_OK;
@@ -29,7 +29,7 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err)
     if (*s == '/' || *s == '\0') {
       char c = *s;
       *s = '\0';
-      if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+      if (mkdir(p, mode) != 0 && errno != EEXIST) {
         rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "mkdir %s: %s", p,
                          strerror(errno));
         break;
@@ -41,6 +41,16 @@ int cairn_fs_mkdirs(const char *path, cairn_err *err)
   }
   free(p);
   return rc;
+}
+
+int cairn_fs_mkdirs(const char *path, cairn_err *err)
+{
+  return mkdirs_mode(path, 0755, err);
+}
+
+int cairn_fs_mkdirs_private(const char *path, cairn_err *err)
+{
+  return mkdirs_mode(path, 0700, err);
 }
 
 int cairn_fs_fsync_parent(const char *path, cairn_err *err)

@@ -12,6 +12,9 @@
 /* mkdir -p ("" is the current directory: nothing to make); 0 or
  * CAIRN_EIO. */
 int cairn_fs_mkdirs(const char *path, cairn_err *err);
+/* The same, making the missing directories 0700 (for data no one but the
+ * user cairn runs as may read: raw pages, downloads). */
+int cairn_fs_mkdirs_private(const char *path, cairn_err *err);
 /* Write data to path atomically: after a crash the file is either the old
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,

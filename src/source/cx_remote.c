@@ -342,10 +342,10 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
   if (stat(file, &st) == 0)
     goto done; /* downloaded before */
   prune(r, ident);
-  rc = cairn_fs_mkdirs(dir, err);
+  rc = cairn_fs_mkdirs_private(dir, err);
   if (rc < 0)
     goto done;
-  fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  fd = open(part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0 || fstat(fd, &st) < 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", part, strerror(errno));
     goto done;

@@ -1029,13 +1029,19 @@ int cairn_state_spool_put(cairn_state *st, const char *job,
                      ZSTD_getErrorName(n));
     goto done;
   }
-  rc = cairn_fs_mkdirs(dir, err);
+  /* The pages are the source's own bytes, personal data a PII policy
+   * hashes or drops included (it applies after them): readable by the
+   * user cairn runs as only, whatever the umask, though status and dlq
+   * readers may read the state store beside them. st->dir holds the
+   * store, so only spool/<job>/<window> are made here. */
+  rc = cairn_fs_mkdirs_private(dir, err);
   if (rc < 0)
     goto done;
   /* Appended after whatever the file holds, a frame cut short by a kill
    * included; one writer (the run holds the job's lock). No fsync: see
    * above. */
-  fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+            0600);
   if (fd >= 0)
     off = lseek(fd, 0, SEEK_END);
   if (fd < 0 || off < 0) {
