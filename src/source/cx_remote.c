@@ -161,6 +161,7 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
   struct cairn__cx_remote *r = cairn_xcalloc(1, sizeof *r);
   struct cairn_http_resp resp = {0};
   const char *ptr = NULL, *host = strstr(url, "://") + 3;
+  const char *sas = json_string_value(json_object_get(ctx->cfg, "sas"));
   const char *path = host + strcspn(host, "/?#");
   size_t plen = strcspn(path, "?#");
   char *mpath = NULL;
@@ -176,6 +177,17 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
   r->folder = cairn_xstrndup(path, plen);
   r->query = cairn_xstrdup(path[plen] == '?' ? path + plen : "");
   r->query[strcspn(r->query, "#")] = '\0';
+  if (sas && *sas) {
+    /* The SAS token from a secret: a URL on the command line (--param) is
+     * there for every local user to read in /proc/PID/cmdline. */
+    if (*r->query) {
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "the URL has a query and the "
+                       "source a \"sas\" too: give the SAS token once");
+      goto done;
+    }
+    free(r->query);
+    r->query = cairn_strfmt("?%s", sas + (*sas == '?'));
+  }
   while (*r->folder && r->folder[strlen(r->folder) - 1] == '/')
     r->folder[strlen(r->folder) - 1] = '\0';
   *display = cairn_strfmt("%s%s", r->origin, r->folder);

@@ -6,7 +6,8 @@
  * manifest) in a storage container, e.g.
  *   https://ACCOUNT.blob.core.windows.net/CONTAINER/DIR/EXPORT/RANGE/RUNID
  * with a SAS token as its query string (appended to every request, and
- * never logged: messages show the URL without its query), or without one
+ * never logged: messages show the URL without its query) or in the
+ * source's "sas" (a ${secret:...}, off the command line), or without one
  * and "auth" (OAuth2 client credentials for https://storage.azure.com) as
  * the http source reads it. The manifest is fetched into memory; a blob
  * (its blobName is relative to the container) is downloaded once, when the

@@ -14,9 +14,13 @@ when it had one. Prints "listening http://127.0.0.1:PORT" first.
 of RUN that has a F.swap beside it is replaced by it (a blob rewritten
 between two pieces of its download).
 
+--require-query Q: a request whose query string is not exactly Q gets
+403 (AuthenticationFailed), as a missing or wrong SAS token does.
+
 The request path is percent-decoded before it is matched.
 
 usage: blob_server.py RUN CONTAINER LOG [--ignore-range] [--swap-after N]
+                      [--require-query Q]
 """
 import hashlib
 import http.server
@@ -31,6 +35,8 @@ RUN = os.path.abspath(RUN)
 IGNORE_RANGE = "--ignore-range" in sys.argv[4:]
 SWAP_AFTER = (int(sys.argv[sys.argv.index("--swap-after") + 1])
               if "--swap-after" in sys.argv else None)
+REQUIRE_QUERY = (sys.argv[sys.argv.index("--require-query") + 1]
+                 if "--require-query" in sys.argv else None)
 ranged = 0
 m = json.load(open(os.path.join(RUN, "manifest.json")))
 FILES = {}
@@ -50,6 +56,13 @@ class H(http.server.BaseHTTPRequestHandler):
         with open(LOG, "a") as f:
             f.write("GET %s %s%s\n" % (path, rng, " if-match=" + if_match
                                        if if_match else ""))
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        if REQUIRE_QUERY is not None and query != REQUIRE_QUERY:
+            self.send_response(403)
+            self.send_header("x-ms-error-code", "AuthenticationFailed")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if path not in FILES:
             self.send_response(404)
             self.send_header("x-ms-error-code", "BlobNotFound")
