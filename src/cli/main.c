@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <jansson.h>
 #include <curl/curl.h>
@@ -214,9 +216,30 @@ int cairn_cli_wants_help(int argc, char **argv)
   return 0;
 }
 
+/* No core file: it would hold every secret the process read (client
+ * secrets and PII keys from $CREDENTIALS_DIRECTORY files included, which
+ * the docs call safer than the environment because it ends up in crash
+ * reports), the tokens it received and the data it was loading. Not
+ * dumpable also keeps other processes of the same user from reading its
+ * memory (ptrace, /proc/PID/mem, /proc/PID/environ). CAIRN_CORE_DUMPS=1
+ * keeps both for debugging a crash. */
+static void no_core_dumps(void)
+{
+  const char *keep = getenv("CAIRN_CORE_DUMPS");
+  struct rlimit none = { 0, 0 };
+
+  if (keep && strcmp(keep, "1") == 0)
+    return;
+  if (setrlimit(RLIMIT_CORE, &none) != 0 ||
+      prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    /* nothing more to do: both only narrow what the process allows */
+  }
+}
+
 int main(int argc, char **argv)
 {
   int rc;
+  no_core_dumps();
   /* SQLite keeps allocation statistics behind a process-wide mutex unless
    * told not to; cairn never reads them, and every thread's connections
    * (loader, checkpointer, state store) would share that mutex. Must come
