@@ -215,6 +215,17 @@ int cairn__cx_remote_open(const struct cairn_source_ctx *ctx, const char *url,
   rc = cairn__hs_auth_load(ctx->cfg, &r->auth, &ptr, err);
   if (rc < 0)
     goto done;
+  if (*r->query || r->auth.type != CAIRN__HS_AUTH_NONE) {
+    struct cairn__hs_url u;
+    if (cairn__hs_url_parse(url, &u) == 0 && !cairn__hs_url_creds_ok(&u)) {
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s is plain http: its SAS "
+                       "token or credentials would cross the network in "
+                       "clear text; use https (plain http is for this "
+                       "machine only: localhost, 127.0.0.0/8, [::1])",
+                       *display);
+      goto done;
+    }
+  }
 
   /* The folder, or the manifest itself. */
   if (plen > 5 && strcmp(r->folder + strlen(r->folder) - 5, ".json") == 0) {

@@ -81,6 +81,20 @@ int cairn__hs_url_parse(const char *url, struct cairn__hs_url *out)
   return 0;
 }
 
+int cairn__hs_url_creds_ok(const struct cairn__hs_url *u)
+{
+  const char *h = u->host;
+  if (strcmp(u->scheme, "https") == 0 || strcmp(h, "localhost") == 0 ||
+      strcmp(h, "[::1]") == 0)
+    return 1;
+  if (strncmp(h, "127.", 4) != 0)
+    return 0;
+  for (h += 4; *h; h++)
+    if (!isdigit((unsigned char)*h) && *h != '.')
+      return 0;
+  return 1;
+}
+
 void cairn__hs_url_authority(const struct cairn__hs_url *u, char *out,
                              size_t n)
 {

@@ -823,6 +823,20 @@ static void call_logged(void *ud, const struct cairn_http_req *req, int rc,
   free(url);
 }
 
+/* Does a request with credentials carry any: auth, or a header holding
+ * a secret (an API key)? */
+static int has_creds(const struct http_src *s)
+{
+  const char *k;
+  json_t *v;
+  if (s->auth.type != CAIRN__HS_AUTH_NONE)
+    return 1;
+  json_object_foreach(s->headers, k, v)
+    if (cairn_log_has_secret(json_string_value(v)))
+      return 1;
+  return 0;
+}
+
 static int send_req(struct http_src *s, const struct spec *sp,
                     struct cairn_http_resp *resp, cairn_err *err);
 
@@ -914,6 +928,19 @@ static int send_req(struct http_src *s, const struct spec *sp,
     return rc;
   cairn__hs_url_parse(sp->url, &u);
   c.creds = !sp->token_request && host_in(s->cred_hosts, &u);
+  if ((sp->token_request || (c.creds && has_creds(s))) &&
+      !cairn__hs_url_creds_ok(&u)) {
+    char auth[300];
+    cairn__hs_url_authority(&u, auth, sizeof auth);
+    return CAIRN_RAISE(err, CAIRN_EHOST, 0, "%s is plain http://%s: the "
+                       "job's credentials would cross the network in clear "
+                       "text (and through any http_proxy); use https, or "
+                       "plain http to this machine only (localhost, "
+                       "127.0.0.0/8, [::1]); refused, nothing was sent",
+                       sp->token_request ? "the token URL"
+                       : sp->saved_delta ? "the saved delta link"
+                                         : "the request URL", auth);
+  }
   cairn__hs_uuid(c.corr);
   if (c.creds && s->auth.type != CAIRN__HS_AUTH_NONE) {
     rc = cairn__hs_auth_value(&s->auth, token_post, s, &c.auth_value, err);

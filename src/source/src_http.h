@@ -33,6 +33,9 @@ struct cairn__hs_url {
 
 /* Parse an absolute http(s) URL's origin. 0, or -1 when it is not one. */
 int cairn__hs_url_parse(const char *url, struct cairn__hs_url *out);
+/* May credentials go to u: https, or plain http to this machine
+ * (localhost, 127.0.0.0/8, [::1]: a loopback mock)? */
+int cairn__hs_url_creds_ok(const struct cairn__hs_url *u);
 
 /* "host" or "host:port" (the port only when it is not the default). */
 void cairn__hs_url_authority(const struct cairn__hs_url *u, char *out,
