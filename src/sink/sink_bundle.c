@@ -1381,7 +1381,8 @@ static int unpack_parts(const struct cairn_window *w, const char *tarp,
         !parse_part_name(name + n_prefix, &seq) || seq > n)
       continue;
     path = part_path(dir, seq);
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+              0644);
     if (fd < 0)
       rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path,
                        strerror(errno));

@@ -41,7 +41,7 @@ int cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
   rc = cairn_fs_mkdirs(dir, err);
   if (rc < 0)
     goto done;
-  fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (fd < 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "lock %s: %s", path,
                      strerror(errno));

@@ -35,4 +35,15 @@ kill $mock 2>/dev/null; wait $mock 2>/dev/null || true
 expect_eq "$(cat "$T/victim")" "precious" "the recording's temp name followed a link"
 [ -f "$T/rec.har" ] && [ ! -L "$T/rec.har" ] || fail "no recording"
 has -F '"entries"' "$T/rec.har" || fail "recording without entries"
+# Nor does the job's lock file (it is truncated and rewritten with the
+# pid): a link there fails the run instead.
+mkdir -p "$T/s3/locks"
+ln -s "$T/victim" "$T/s3/locks/demo-cost.lock"
+set +e
+"$CAIRN" run jobs/demo-cost.json --state "$T/s3" --out "$T/o3" >"$T/stdout3" 2>"$T/log3"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || fail "a run took a lock that is a symbolic link"
+has -F 'demo-cost.lock: Too many levels of symbolic links' "$T/log3" || fail "lock message: $(tail -n 1 "$T/log3")"
+expect_eq "$(cat "$T/victim")" "precious" "the lock followed a link"
 echo "ok: no temp name follows a planted link"
