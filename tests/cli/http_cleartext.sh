@@ -55,13 +55,12 @@ kill "$srv"; wait "$srv" 2>/dev/null || true
 # (exit 2), nothing sent (nothing listens there now: the run would fail
 # to connect, exit 3, if it tried).
 FOCUS=$(ls -d fixtures/cost-export/focus/*/*/*)
-set +e
-CAIRN_SECRET_STORAGE_SAS='sv=2022-11-02&sp=rl&sig=cleartextSig' "$CAIRN" run jobs/azure-cost-export.json \
-  --param input="http://$ip:$port/cost/exports/x/20240501-20240531/run" \
-  --state "$T/sas/state" --out "$T/sas/out" >"$T/sas.stdout" 2>"$T/sas.log"
-rc=$?
-set -e
-expect_eq "$rc" 2 "cost export over plain http with a SAS token"
+sas_run() {
+  CAIRN_SECRET_STORAGE_SAS='sv=2022-11-02&sp=rl&sig=cleartextSig' "$CAIRN" run jobs/azure-cost-export.json \
+    --param input="http://$ip:$port/cost/exports/x/20240501-20240531/run" \
+    --state "$T/sas/state" --out "$T/sas/out" >"$T/sas.stdout" 2>"$T/sas.log"
+}
+expect_exit 2 sas_run
 has -F "is plain http: its SAS token or credentials would cross the network in clear text" "$T/sas.stdout" ||
   fail "message: $(tail -n 1 "$T/sas.stdout")"
 echo "ok: no credentials in clear text"
