@@ -35,8 +35,10 @@ static const struct subcommand commands[] = {
   { "decrypt", cairn_cmd_decrypt, "decrypt PII values with the job's key", 4 },
 };
 
-/* A report that did not reach its reader (a full disk, a closed pipe) is
- * not a success: stdout is flushed and checked before exit 0. */
+/* A report that did not reach its reader (a full disk, an I/O error, a
+ * closed pipe when SIGPIPE is ignored, as under systemd; otherwise SIGPIPE
+ * ends the process first) is not a success: stdout is flushed and checked
+ * before exit 0. */
 static int output_lost(const struct subcommand *c, int rc)
 {
   if (fflush(stdout) == 0 && !ferror(stdout))
