@@ -6,6 +6,9 @@
 # process is not dumpable; CAIRN_CORE_DUMPS=1 keeps core files for
 # debugging.
 source "$(dirname "$0")/../lib.sh"
+# Under make asan, AddressSanitizer sets the core limit to 0 itself
+# (disable_coredump); it leaves the limit to cairn here.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}disable_coredump=0"
 mkdir -p "$T/creds" "$T/cwd"
 openssl rand -hex 32 > "$T/creds/K"
 # A run that blocks: its input is a FIFO no one writes yet.
