@@ -248,6 +248,19 @@ static int secret_name_ok(const char *name)
          strcmp(name, "..") != 0;
 }
 
+/* A secret's value, registered for masking. cairn_log_add_secret does not
+ * mask one shorter than 4 bytes (it would mask ordinary words): say so, or
+ * such a secret shows wherever its value does. */
+static void add_secret(const char *name, const char *value)
+{
+  size_t n = strlen(value);
+  if (n > 0 && n < 4)
+    cairn_warn("secret \"%s\" is %zu character%s long: too short to be "
+               "masked in logs, recordings and state (4 or more are)", name,
+               n, n == 1 ? "" : "s");
+  cairn_log_add_secret(value);
+}
+
 /* The secret NAME: $CAIRN_SECRET_<NAME>, else the file
  * $CREDENTIALS_DIRECTORY/NAME (trailing newlines removed). 1 when it is
  * set, with its value in *value (new string); value NULL looks for it
@@ -719,7 +732,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
        * checks (64 hex digits), never taken for the secret. */
       owned = cairn_strfmt("%064d", 0);
     } else {
-      cairn_log_add_secret(owned);
+      add_secret(name, owned);
       if (found > 0 || !x->secrets_optional)
         json_object_set_new(x->secrets, name, json_string(owned));
     }
@@ -870,7 +883,7 @@ const char *cairn_job_secret(void *ud, const char *name)
       cairn_warn("%s", err.msg);
     return NULL;
   }
-  cairn_log_add_secret(fresh);
+  add_secret(name, fresh);
   json_object_set_new(job->secrets, name, json_string(fresh));
   free(fresh);
   return json_string_value(json_object_get(job->secrets, name));

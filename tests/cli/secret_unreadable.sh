@@ -4,7 +4,8 @@
 # read by the cairn user from cron; not a file) is reported as such, naming
 # the file and the reason, not as an undefined secret "to put in
 # $CREDENTIALS_DIRECTORY/NAME", where it already is. A signing key that
-# cannot be read is named in a warning before the bundles go unsigned.
+# cannot be read is named in a warning before the bundles go unsigned. A
+# secret too short to be masked (under 4 characters) is warned of.
 source "$(dirname "$0")/../lib.sh"
 P=(--param tenant_id=t --param client_id=c --param scope=subscriptions/s)
 J=jobs/azure-cost-query.json
@@ -29,6 +30,13 @@ grep -q "note: .*cannot read $T/creds/CLIENT_SECRET: Is a directory" "$T/err" ||
 rmdir "$T/creds/CLIENT_SECRET"; echo 'x' >"$T/creds/CLIENT_SECRET"
 CREDENTIALS_DIRECTORY="$T/creds" "$CAIRN" run "$J" "${P[@]}" --state "$T/s" \
   --dry-run >/dev/null 2>"$T/err" || fail "dry run with the file: $(cat "$T/err")"
+# ... but a value of 1 to 3 characters cannot be masked: a warning says so.
+grep -qF 'secret \"CLIENT_SECRET\" is 1 character long: too short to be masked in logs, recordings and state (4 or more are)' "$T/err" ||
+  fail "no warning for a 1-character secret: $(grep -v '"info"' "$T/err")"
+echo 'long-enough' >"$T/creds/CLIENT_SECRET"
+CREDENTIALS_DIRECTORY="$T/creds" "$CAIRN" run "$J" "${P[@]}" --state "$T/s" \
+  --dry-run >/dev/null 2>"$T/err" || fail "dry run with a longer secret: $(cat "$T/err")"
+grep -q 'too short to be masked' "$T/err" && fail "warned of a secret long enough"
 
 # 3. The signing key of the evidence sink: a warning names the cause.
 mkdir "$T/creds/EVIDENCE_SIGNING_KEY"
