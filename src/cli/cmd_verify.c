@@ -3,7 +3,8 @@
  *
  * Checks an evidence bundle through sink/verify.h and reports: a summary
  * on stdout and exit 0 when everything matches, one line per problem on
- * stderr and exit 4 when anything differs, exit 2 on usage errors (bad
+ * stderr and exit 4 when anything differs (main() also exits 4 when the
+ * summary could not be written), exit 2 on usage errors (bad
  * arguments, unreadable bundle file or public key). */
 #include "cli/cli.h"
 #include "sink/verify.h"
@@ -29,7 +30,8 @@ static const char usage_text[] =
   "                without it a signed bundle's signature is not checked\n"
   "  -h, --help    show this help\n"
   "\n"
-  "Exit status: 0 verified, 4 verification failed, 2 usage error.\n";
+  "Exit status: 0 verified, 4 verification failed (or the report could not\n"
+  "be written), 2 usage error.\n";
 
 static int usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
