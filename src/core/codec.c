@@ -380,3 +380,38 @@ void cairn_put_cut(struct cairn_buf *b, const char *s, size_t len,
   if (n < len)
     cairn_buf_puts(b, "...");
 }
+
+/* Past the decimal digits of s from i (up to n). */
+static size_t skip_digits(const char *s, size_t n, size_t i)
+{
+  while (i < n && s[i] >= '0' && s[i] <= '9')
+    i++;
+  return i;
+}
+
+int cairn_json_is_number(const char *s, size_t n)
+{
+  size_t i = 0, j;
+  if (i < n && s[i] == '-')
+    i++;
+  j = skip_digits(s, n, i);
+  if (j == i || (s[i] == '0' && j > i + 1)) /* none, or a leading 0 */
+    return 0;
+  i = j;
+  if (i < n && s[i] == '.') {
+    j = skip_digits(s, n, ++i);
+    if (j == i)
+      return 0;
+    i = j;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+      i++;
+    j = skip_digits(s, n, i);
+    if (j == i)
+      return 0;
+    i = j;
+  }
+  return i == n;
+}

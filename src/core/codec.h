@@ -28,6 +28,10 @@ size_t cairn_utf8_check(const char *s, size_t n);
  * for 6n + 2 bytes, and returns the end; cairn_json_str_len is its exact
  * length. Clean runs are found 16 bytes at a time. */
 char  *cairn_json_str_to(char *p, const char *s, size_t n, int upper);
+/* Whether s[0..n) is a number in JSON's grammar (RFC 8259 section 6:
+ * -?(0|[1-9]digits)(.digits)?([eE][+-]?digits)?): the exact decimals the
+ * contracts' "number" takes. */
+int    cairn_json_is_number(const char *s, size_t n);
 size_t cairn_json_str_len(const char *s, size_t n);
 
 /* The value of the hex digit c (either case), or -1. */

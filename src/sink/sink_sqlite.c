@@ -27,6 +27,7 @@
  * affinity) so SQLite stores exactly what was bound. See classify_decimal. */
 #include "sink/sink.h"
 #include "core/clock.h"
+#include "core/codec.h"
 #include "core/cpu.h"
 #include "core/fsx.h"
 #include "core/sqlx.h"
@@ -1044,33 +1045,6 @@ static void bind_value(sqlite3_stmt *st, int i, const struct cairn_value *v)
  * _cairn_numbers so that later opens pay nothing. A text that is no
  * decimal, or one past a double's range, stays as it is. */
 
-/* Whether p is a decimal as the contract's "number" accepts it:
- * -?digits[.digits][(e|E)[+-]digits]. */
-static int is_decimal_text(const char *p)
-{
-  size_t n;
-  p += *p == '-';
-  n = strspn(p, "0123456789");
-  if (n == 0)
-    return 0;
-  p += n;
-  if (*p == '.') {
-    n = strspn(++p, "0123456789");
-    if (n == 0)
-      return 0;
-    p += n;
-  }
-  if (*p == 'e' || *p == 'E') {
-    p++;
-    p += *p == '+' || *p == '-';
-    n = strspn(p, "0123456789");
-    if (n == 0)
-      return 0;
-    p += n;
-  }
-  return *p == '\0';
-}
-
 /* cairn_number(x): x as bind_value would store its text. */
 static void fn_number(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
@@ -1078,7 +1052,8 @@ static void fn_number(sqlite3_context *ctx, int argc, sqlite3_value **argv)
   int64_t iv = 0;
   double dv = 0;
   (void)argc;
-  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || !t || !is_decimal_text(t))
+  if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || !t ||
+      !cairn_json_is_number(t, strlen(t)))
     sqlite3_result_value(ctx, argv[0]);
   else switch (classify_decimal(t, strlen(t), &iv, &dv)) {
   case NUM_INT:
@@ -1096,7 +1071,7 @@ static int number_texts(struct sqlite_sink *s, cairn_err *err)
 {
   static const char seen[] = "SELECT 1 FROM _cairn_numbers WHERE tbl=?";
   const struct cairn_contract *c = s->base.ctx->contract;
-  struct cairn_buf sql = {0};
+  struct cairn_buf sql = {0}, where = {0};
   sqlite3_stmt *st = NULL;
   int64_t one = 0;
   long long changed = 0;
@@ -1123,19 +1098,17 @@ static int number_texts(struct sqlite_sink *s, cairn_err *err)
   for (size_t i = 0; i < c->n_fields; i++) {
     if (c->fields[i].type != CAIRN_F_NUMBER)
       continue;
-    cairn_buf_puts(&sql, n_num++ ? ", " : " SET ");
+    cairn_buf_puts(&sql, n_num ? ", " : " SET ");
+    cairn_buf_puts(&where, n_num++ ? " OR typeof(" : " WHERE typeof(");
     put_ident(&sql, c->fields[i].name);
     cairn_buf_puts(&sql, "=cairn_number(");
     put_ident(&sql, c->fields[i].name);
     cairn_buf_puts(&sql, ")");
+    put_ident(&where, c->fields[i].name);
+    cairn_buf_puts(&where, ")='text'");
   }
-  for (size_t i = 0, n = 0; i < c->n_fields; i++) {
-    if (c->fields[i].type != CAIRN_F_NUMBER)
-      continue;
-    cairn_buf_puts(&sql, n++ ? " OR typeof(" : " WHERE typeof(");
-    put_ident(&sql, c->fields[i].name);
-    cairn_buf_puts(&sql, ")='text'");
-  }
+  if (n_num)
+    cairn_buf_append(&sql, where.data, where.len);
   if (rc == 0 && n_num) {
     rc = exec(s, sql.data, err);
     changed = sqlite3_changes64(s->db);
@@ -1159,6 +1132,7 @@ static int number_texts(struct sqlite_sink *s, cairn_err *err)
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
   sqlite3_finalize(st);
   cairn_buf_free(&sql);
+  cairn_buf_free(&where);
   return rc;
 }
 

@@ -565,40 +565,6 @@ static void set_str(struct cairn_xv *v, const char *s, size_t n)
 
 /* ---- conversions ------------------------------------------------------ */
 
-int cairn__is_json_number(const char *s, size_t n)
-{
-  size_t i = 0;
-  if (i < n && s[i] == '-')
-    i++;
-  if (i == n)
-    return 0;
-  if (s[i] == '0') {
-    i++;
-  } else if (s[i] >= '1' && s[i] <= '9') {
-    while (i < n && is_digit(s[i]))
-      i++;
-  } else {
-    return 0;
-  }
-  if (i < n && s[i] == '.') {
-    i++;
-    if (i == n || !is_digit(s[i]))
-      return 0;
-    while (i < n && is_digit(s[i]))
-      i++;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    i++;
-    if (i < n && (s[i] == '+' || s[i] == '-'))
-      i++;
-    if (i == n || !is_digit(s[i]))
-      return 0;
-    while (i < n && is_digit(s[i]))
-      i++;
-  }
-  return i == n;
-}
-
 int cairn__to_string(struct cairn__fctx *cx, struct cairn_xv *v)
 {
   const char *s;
@@ -675,7 +641,7 @@ static int normalise_number(struct cairn__fctx *cx, const char *s, size_t n,
   *p = '\0';
   *out = d;
   *out_n = (size_t)(p - d);
-  return cairn__is_json_number(d, *out_n) ? 0 : -1;
+  return cairn_json_is_number(d, *out_n) ? 0 : -1;
 }
 
 int cairn__to_number(struct cairn__fctx *cx, struct cairn_xv *v)
@@ -697,7 +663,7 @@ int cairn__to_number(struct cairn__fctx *cx, struct cairn_xv *v)
       memset(v, 0, sizeof *v);
       return 0;
     }
-    if (!cairn__is_json_number(s, n) &&
+    if (!cairn_json_is_number(s, n) &&
         normalise_number(cx, s, n, &s, &n) < 0)
       return cairn__why_value(cx, v->s, v->n, "is not a number");
     break;
@@ -1345,7 +1311,7 @@ static int tags_from_text(struct cairn__fctx *cx, struct cairn_xv *v)
       if (!(t->vn == 4 && memcmp(b, "true", 4) == 0) &&
           !(t->vn == 5 && memcmp(b, "false", 5) == 0) &&
           !(t->vn == 4 && memcmp(b, "null", 4) == 0) &&
-          !cairn__is_json_number(b, t->vn))
+          !cairn_json_is_number(b, t->vn))
         return tags_fail(cx, v, b, "bad value");
     }
     t->ord = n++;

@@ -149,9 +149,6 @@ enum {
   CAIRN__UTC_HTTP,     /* IMF-fixdate "Sun, 06 Nov 1994 08:49:37 GMT" */
 };
 
-/* Exact-decimal check of s[0..n): the JSON number grammar. */
-int cairn__is_json_number(const char *s, size_t n);
-
 /* Canonical JSON of v (keys sorted by bytes, compact, jansson's string
  * escapes, reals in their shortest round-trip form) appended to out.
  * *flat (may be NULL) is set when v is an object whose members are all
