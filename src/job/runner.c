@@ -1452,7 +1452,8 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
            exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
            (long long)r->loaded, (long long)r->rejected, (long long)dlq,
            (long long)r->chunks, r->chunks == 1 ? "" : "s",
-           (long long)r->windows_done, r->windows_done == 1 ? "" : "s", (long long)r->redone, secs);
+           (long long)r->windows_done, r->windows_done == 1 ? "" : "s",
+           (long long)r->redone, secs);
     for (size_t i = 0; i < job->n_sinks; i++) {
       /* A run of one window names the bundle it wrote (one per run of a
        * window "all"); else the sink's output. */
