@@ -2082,9 +2082,13 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (next.more) {
     /* A page identical to the one before it: the server ignores what
      * asks for the next page (an offset parameter it does not know, a
-     * page number in a next link), and would serve it forever. */
+     * page number in a next link), and would serve it forever. Not a
+     * page without records: ServiceNow drops the rows its ACLs hide
+     * after cutting the page, so {"result":[]} can come twice in a row
+     * at two offsets, each with its Link rel="next" (a continuation
+     * that repeats is caught above). */
     page_digest(&resp, nxt_prev);
-    if (cur.prev && strcmp(cur.prev, nxt_prev) == 0) {
+    if (cur.prev && n_records > 0 && strcmp(cur.prev, nxt_prev) == 0) {
       rc = CAIRN_RAISE(err, CAIRN_ELOOP, 0, "paging loop: page %ld is "
                        "identical to page %ld; stopping instead of fetching "
                        "forever (the server ignores %s%s%s)%s", cur.page,

@@ -1379,6 +1379,35 @@ Test(src_http, identical_pages_are_a_loop_not_an_endless_pull)
   cairn_http_transport_destroy(t);
 }
 
+Test(src_http, empty_pages_in_a_row_are_no_loop)
+{
+  /* ServiceNow applies ACLs after the query has cut the page: a page can
+   * hold fewer rows than sysparm_limit, or none, and still name the next
+   * one (Link rel="next"). Two such pages in a row are the same bytes,
+   * {"result":[]}, at two offsets: no loop, and the rows after them load. */
+  cairn_http_transport *t = replay(FIX "servicenow-acl.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://dev12345.service-now.com/api/now/table/"
+                           "cmdb_ci?sysparm_limit=2&sysparm_offset=0\"},"
+                           "\"records\":\"/result\",\"paging\":{\"style\":"
+                           "\"link_header\"}}", 0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.metas), 4);
+  cr_assert_eq(json_array_size(p.records), 3);
+  cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                       json_array_get(p.records, 2), "rec"), "name")),
+                   "lnx-web-07");
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, foreign_next_link_is_refused_before_any_request)
 {
   cairn_http_transport *t = replay(FIX "foreign-nextlink.har");
