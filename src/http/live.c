@@ -237,12 +237,14 @@ static int raise_curl(struct live *l, const struct cairn_http_req *req,
 static struct curl_slist *build_headers(const struct cairn_http_req *req)
 {
   struct curl_slist *list = NULL, *next;
+  int typed = 0;
 
   for (size_t i = 0; i < req->n_headers; i++) {
     const struct cairn_http_header *h = &req->headers[i];
     char *line;
     if (!h->name || !*h->name)
       continue;
+    typed |= strcasecmp(h->name, "Content-Type") == 0;
     /* "Name;" is curl's way to send a header with an empty value. */
     line = h->value && *h->value ? cairn_strfmt("%s: %s", h->name, h->value)
                                  : cairn_strfmt("%s;", h->name);
@@ -256,6 +258,17 @@ static struct curl_slist *build_headers(const struct cairn_http_req *req)
   next = curl_slist_append(list, "Expect:");
   if (!next)
     abort();
+  /* An empty POST (Policy states' queryResults) goes without the
+   * application/x-www-form-urlencoded libcurl would label it with: ARM
+   * refuses media types other than JSON (415), and there is nothing to
+   * label. */
+  if (!typed && req->body_len == 0 && strcmp(req->method, "GET") != 0 &&
+      strcmp(req->method, "HEAD") != 0) {
+    list = next;
+    next = curl_slist_append(list, "Content-Type:");
+    if (!next)
+      abort();
+  }
   return next;
 }
 

@@ -575,6 +575,40 @@ Test(http_mock, log_has_one_json_line_per_request)
   free(log);
 }
 
+Test(http_mock, empty_post_carries_no_content_type)
+{
+  /* Policy states' queryResults is a POST without a body. libcurl would
+   * label the empty body application/x-www-form-urlencoded; ARM answers
+   * a media type other than JSON with 415 UnsupportedMediaType, and
+   * Azure's SDKs send no Content-Type there at all. So does cairn. */
+  char *log = cairn_path_join(dir, "empty-post.log");
+  cairn_mock *m = start(NULL, 1, log);
+  struct cairn_http_resp resp = { 0 };
+  cairn_err err = { 0 };
+  json_t *lines, *hdrs;
+  const char *k;
+  json_t *v;
+
+  cr_assert_eq(call(live, m, (struct call){ .method = "POST",
+                                            .path = "/v1/queryResults" },
+                    &resp, &err), CAIRN_OK, "%s", err.msg);
+  cairn_http_resp_free(&resp);
+  cairn_mock_stop(m);
+  lines = log_lines(log);
+  cr_assert_eq(json_array_size(lines), 1);
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(lines, 0),
+                                                     "method")), "POST");
+  hdrs = json_object_get(json_array_get(lines, 0), "headers");
+  json_object_foreach(hdrs, k, v) {
+    cr_assert(strcasecmp(k, "Content-Type") != 0, "an empty POST sent "
+              "Content-Type: %s", json_string_value(v));
+    if (strcasecmp(k, "Content-Length") == 0)
+      cr_assert_str_eq(json_string_value(v), "0");
+  }
+  json_decref(lines);
+  free(log);
+}
+
 Test(http_mock, max_requests_and_idle_exit_finish_the_server)
 {
   struct cairn_mock_opts o;
