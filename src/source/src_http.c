@@ -1035,6 +1035,8 @@ struct cursor {
   char      *prev;     /* digest of the page before (page_digest) */
   int        lossy;    /* url does not give the link back (gives_back),
                           or token was kept masked (token_safe) */
+  int        delta;    /* a page of a round that started from a saved
+                          delta link (its metadata says "sync": "delta") */
 };
 
 static void cursor_clear(struct cursor *c)
@@ -1065,6 +1067,7 @@ static int cursor_parse(const char *text, struct cursor *c, cairn_err *err)
   c->offset = json_integer_value(json_object_get(j, "offset"));
   c->prev = cairn_xstrdup(json_string_value(json_object_get(j, "prev")));
   c->lossy = json_is_true(json_object_get(j, "lossy"));
+  c->delta = json_is_true(json_object_get(j, "delta"));
   if (json_object_get(j, "hwm"))
     c->hwm = json_deep_copy(json_object_get(j, "hwm"));
   json_decref(j);
@@ -1087,6 +1090,8 @@ static char *cursor_text(const struct cursor *c)
     json_object_set_new(j, "prev", json_string(c->prev));
   if (c->lossy)
     json_object_set_new(j, "lossy", json_true());
+  if (c->delta)
+    json_object_set_new(j, "delta", json_true());
   out = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(j);
   return out;
@@ -1840,8 +1845,9 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     sp.saved_delta = 1;
     sync = "delta";
   } else {
+    /* The later pages of a round are "delta" as its first was. */
     if (s->delta_link)
-      sync = "full";
+      sync = cur.delta ? "delta" : "full";
     if (cur.token && cur.lossy) {
       /* A token kept masked: only the instance that handed it out still
        * holds it as received. */
@@ -2200,6 +2206,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     }
     nxt.token = next.token;
     nxt.offset = next.offset;
+    nxt.delta = sync && strcmp(sync, "delta") == 0;
     next.url = next.token = NULL;
     page->cursor_out = cursor_text(&nxt);
   }

@@ -1910,6 +1910,39 @@ Test(src_http, delta_full_then_incremental_then_expired_full)
   cairn_mock_stop(m);
 }
 
+Test(src_http, every_page_of_a_delta_round_says_delta)
+{
+  /* Round 2 of fixtures/entra-users.har: from the saved delta link over
+   * two pages (a $skiptoken next link, then the new delta link). Both
+   * pages are the delta round's, not only the first. */
+  cairn_http_transport *t = replay(CAIRN_FIXTURES "/entra-users.har");
+  json_t *cfg = job_source("graph-users", "https://graph.microsoft.com");
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  json_object_set_new(kv.committed, "delta", json_string(
+      "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=oEcOySpF_"
+      "hWYmTIUZBOIfPzcwisr_rPe8o9M54L45qEXQGmvQC6T2dbL-9O7nSU-njKhFiGlAZq"
+      "ewNAThmCVnNxqPu5gOBegrm1CaVZ-ZtFZ2tPOAO98OD9y0ao460"));
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.metas), 2);
+  for (size_t i = 0; i < 2; i++)
+    cr_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(p.metas, i), "sync")), "delta",
+                     "page %zu", i + 1);
+  /* A resumed round goes on as one: the cursor says so. */
+  cr_assert(strstr(json_string_value(json_array_get(p.cursors, 0)),
+                   "\"delta\":true"), "%s",
+            json_string_value(json_array_get(p.cursors, 0)));
+  cr_assert(strstr(kv_get(&kv, "delta"), "$deltatoken=lGZ2yxG3"));
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, watermark_is_saved_and_used_next_run)
 {
   cairn_mock *m = mock_start(FIX "servicenow-cmdb.har", NULL, NULL);
