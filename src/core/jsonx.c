@@ -24,14 +24,9 @@ int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
   rc = cairn_fs_read_all(path, b, err);
   if (rc < 0)
     goto done;
-  /* A UTF-8 byte order mark (Windows editors write one) is dropped, as
-   * RFC 8259 section 8.1 allows; positions then count from after it, as
-   * editors show them. */
-  if (b->len - start >= 3 && !memcmp(b->data + start, "\xEF\xBB\xBF", 3)) {
-    memmove(b->data + start, b->data + start + 3, b->len - start - 3);
-    b->len -= 3;
-    b->data[b->len] = '\0';
-  }
+  /* Positions count from after a byte order mark, as editors show
+   * them. */
+  cairn_json_drop_bom(b, start);
   *out = json_loadb(b->data + start, b->len - start,
                     JSON_REJECT_DUPLICATES, &je);
   if (!*out)
@@ -41,6 +36,16 @@ int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
 done:
   cairn_buf_free(&local);
   return rc;
+}
+
+int cairn_json_drop_bom(struct cairn_buf *b, size_t start)
+{
+  if (b->len < start + 3 || memcmp(b->data + start, "\xEF\xBB\xBF", 3) != 0)
+    return 0;
+  memmove(b->data + start, b->data + start + 3, b->len - start - 3);
+  b->len -= 3;
+  b->data[b->len] = '\0';
+  return 1;
 }
 
 const char *cairn_json_error_what(const json_error_t *je,

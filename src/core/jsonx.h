@@ -16,6 +16,11 @@
 int cairn_json_load_file(const char *path, json_t **out, struct cairn_buf *text,
                          cairn_err *err);
 
+/* Drop a UTF-8 byte order mark (EF BB BF) at b->data + start, as RFC 8259
+ * section 8.1 allows a parser to (Windows tools write one). 1 when one
+ * was dropped, else 0. */
+int cairn_json_drop_bom(struct cairn_buf *b, size_t start);
+
 /* Find the 1-based line and column of the value at 'ptr' in 'text'. With
  * want_key and a pointer ending in an object member, the position of the
  * member's key is returned instead. When the pointer does not resolve, the

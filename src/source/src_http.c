@@ -1973,6 +1973,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     goto done;
   } else if (resp.body.len > 0) {
     json_error_t je;
+    /* The page is spooled (and decoded) without it. */
+    cairn_json_drop_bom(&resp.body, 0);
     sk.ptr = skippable(s, 1);
     doc = page_parse(resp.body.data, resp.body.len, &sk, &je);
     if (!doc) {

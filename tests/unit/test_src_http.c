@@ -1408,6 +1408,32 @@ Test(src_http, empty_pages_in_a_row_are_no_loop)
   cairn_http_transport_destroy(t);
 }
 
+Test(src_http, utf8_byte_order_mark_is_dropped)
+{
+  /* A JSON document written by a Windows tool (PowerShell 5's
+   * -Encoding UTF8) starts with EF BB BF; RFC 8259 8.1 lets a parser
+   * ignore it, as cairn does for job files. It failed the page ("'[' or
+   * '{' expected", exit 3) on every rerun. */
+  cairn_http_transport *t = replay(FIX "bom.har");
+  json_t *cfg = json_loads("{\"type\":\"http\",\"request\":{\"url\":"
+                           "\"https://blob.example.net/c/alerts.json\"},"
+                           "\"records\":\"/value\"}", 0, NULL);
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 1);
+  cr_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                       json_object_get(json_array_get(p.records, 0), "rec"),
+                       "properties"), "alertDisplayName")), "Caf\xC3\xA9 test");
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, foreign_next_link_is_refused_before_any_request)
 {
   cairn_http_transport *t = replay(FIX "foreign-nextlink.har");
