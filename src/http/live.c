@@ -209,6 +209,16 @@ static int raise_curl(struct live *l, const struct cairn_http_req *req,
     snprintf(kind, sizeof kind, "malformed URL");
     break;
   case CURLE_SSL_CONNECT_ERROR:
+    /* The connection reset or closed under the handshake (a load
+     * balancer dropping a fresh connection) is the network's failure,
+     * not TLS's: nothing was sent, and retrying is right. */
+    if (os_errno == ECONNRESET || os_errno == EPIPE ||
+        strstr(detail, "reset by peer") || strstr(detail, "SSL_ERROR_SYSCALL") ||
+        strstr(detail, "unexpected eof")) {
+      snprintf(kind, sizeof kind, "connection reset during the TLS handshake");
+      break;
+    }
+    /* fall through */
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CERTPROBLEM:
   case CURLE_SSL_CIPHER:

@@ -253,7 +253,8 @@ const char *cairn__hs_retry_reason(int rc, const cairn_err *err, long status,
     return NULL;
   if (strstr(m, "connection refused") || strstr(m, "host unreachable") ||
       strstr(m, "cannot connect") || strstr(m, "cannot resolve host") ||
-      strstr(m, "timeout while connecting")) {
+      strstr(m, "timeout while connecting") ||
+      strstr(m, "during the TLS handshake")) {
     *unsent = 1;
     return "connection";
   }

@@ -6,14 +6,24 @@ rel="first" in one header) and wants "Authorization: Bearer TOKEN" (else
 401). Seven assets; every answer is dated 2024-06-01T12:00:00Z. Prints
 "listening http://127.0.0.1:PORT" first.
 
-usage: assets_server.py TOKEN
+With --tls CERT KEY it speaks https (next links too), and --resets N
+resets the first N connections (an RST) right after their TLS ClientHello,
+as a flaky load balancer does; "listening https://127.0.0.1:PORT".
+
+usage: assets_server.py TOKEN [--tls CERT KEY [--resets N]]
 """
+import socket
+import ssl
+import struct
 import sys
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from loopback import JSONHandler, serve
 
 TOKEN = sys.argv[1]
+TLS = sys.argv[sys.argv.index("--tls") + 1:][:2] if "--tls" in sys.argv else None
+RESETS = int(sys.argv[sys.argv.index("--resets") + 1]) if "--resets" in sys.argv else 0
 ASSETS = [{
     "asset_id": "AST-%04d" % i,
     "hostname": "DB01.ACME.INTERNAL" if i == 5 else "web%02d.acme.internal" % i,
@@ -40,7 +50,8 @@ class Handler(JSONHandler):
         per = int(q.get("per_page", ["30"])[0])
         links = {}
         if page * per < len(ASSETS):
-            base = "http://%s/api/v2/assets" % self.headers.get("Host")
+            base = "%s://%s/api/v2/assets" % ("https" if TLS else "http",
+                                              self.headers.get("Host"))
             links["Link"] = ('<%s?page=%d&per_page=%d>; rel="next", '
                              '<%s?page=1&per_page=%d>; rel="first"'
                              % (base, page + 1, per, base, per))
@@ -48,4 +59,28 @@ class Handler(JSONHandler):
                           "page": page}, links)
 
 
-serve(Handler)
+class TLSServer(ThreadingHTTPServer):
+    resets = RESETS
+
+    def get_request(self):
+        while True:
+            sock, addr = self.socket.accept()
+            if self.resets <= 0:
+                break
+            self.resets -= 1
+            sock.recv(4096)                      # the ClientHello
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            struct.pack("ii", 1, 0))
+            sock.close()                         # RST
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(TLS[0], TLS[1])
+        return ctx.wrap_socket(sock, server_side=True), addr
+
+
+if TLS:
+    server = TLSServer(("127.0.0.1", 0), Handler)
+    print("listening https://127.0.0.1:%d" % server.server_address[1],
+          flush=True)
+    server.serve_forever()
+else:
+    serve(Handler)

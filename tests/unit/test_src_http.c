@@ -659,6 +659,12 @@ Test(src_http, retry_classification)
   cr_assert_eq(unsent, 1);
   snprintf(e.msg, sizeof e.msg, "GET /x: TLS failure (curl 60)");
   cr_assert_null(cairn__hs_retry_reason(CAIRN_EHTTP, &e, 0, &unsent));
+  /* Nothing was sent before the handshake ended: even a POST repeats. */
+  snprintf(e.msg, sizeof e.msg, "POST /x: connection reset during the TLS "
+           "handshake (curl 35: Recv failure: Connection reset by peer)");
+  cr_assert_str_eq(cairn__hs_retry_reason(CAIRN_EHTTP, &e, 0, &unsent),
+                   "connection");
+  cr_assert_eq(unsent, 1);
 }
 
 /* ---- trace context ------------------------------------------------------- */
