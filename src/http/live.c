@@ -191,6 +191,13 @@ static int raise_curl(struct live *l, const struct cairn_http_req *req,
       snprintf(kind, sizeof kind, "%s failed",
                cc == CURLE_RECV_ERROR ? "receive" : "send");
     break;
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    /* HTTP/2 over TLS (ALPN) is libcurl's default: a front end under load
+     * resets a stream (RST_STREAM INTERNAL_ERROR) or the connection's
+     * framing fails -- a reset of that exchange, as on HTTP/1.1. */
+    snprintf(kind, sizeof kind, "connection reset (HTTP/2 stream error)");
+    break;
   case CURLE_GOT_NOTHING:
     snprintf(kind, sizeof kind, "connection closed without a response");
     break;
