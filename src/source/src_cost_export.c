@@ -1037,6 +1037,26 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
     rd->kind = KIND_ZIP;
   else
     rd->kind = KIND_PLAIN;
+  if (rd->kind == KIND_PLAIN && b->bytes >= 0 &&
+      (long long)st.st_size != b->bytes) {
+    /* A plain blob's bytes are its CSV: a copy cut short (mid-row: the
+     * cut row still counts against dataRowCount) or another version of
+     * the file. (A compressed blob cut short fails as it is read.) */
+    int rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "blob \"%s\" (%s) is %lld "
+                         "bytes, not the %lld of its manifest's byteCount: "
+                         "the copy is incomplete, or not the one the "
+                         "manifest lists; nothing of it was read (run "
+                         "again once it is complete)", b->name,
+                         s->remote ? "downloaded" : b->path,
+                         (long long)st.st_size, b->bytes);
+    if (s->remote) {
+      /* Downloaded again by the rerun, not kept as it is. */
+      unlink(b->path);
+      free(b->path);
+      b->path = NULL;
+    }
+    return rc;
+  }
   if (rd->kind == KIND_PLAIN) {
     if (S_ISREG(st.st_mode) && st.st_size > 0 &&
         (unsigned long long)st.st_size <= SIZE_MAX) {

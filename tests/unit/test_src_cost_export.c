@@ -1000,6 +1000,50 @@ Test(src_cost_export, a_plain_blob_cut_short_while_read_fails_naming_it)
   cr_assert_eq(system(cmd), 0);
 }
 
+/* A local copy of a plain partition cut off in its last row (a copy still
+ * being made, a full disk): the cut row still counts against
+ * dataRowCount, so only byteCount tells; nothing of the blob is read.
+ * Once the copy is whole, it reads. */
+Test(src_cost_export, a_plain_blob_shorter_than_its_byte_count_is_refused)
+{
+  const char *whole = "BillingAccountId,ResourceId,BilledCost\n"
+                      "a,/r/1,1.5\na,/r/2,2.5\n";
+  struct cairn_source_ctx ctx;
+  json_t *cfg;
+  cairn_source *s;
+  struct got g = { 0 };
+  cairn_err err = { 0 };
+  char manifest[256], cmd[512];
+  int rc;
+
+  fresh_dir(TMP "-short");
+  snprintf(manifest, sizeof manifest,
+           "{\"blobs\":[{\"blobName\":\"p.csv\",\"byteCount\":%zu,"
+           "\"dataRowCount\":2}]}", strlen(whole));
+  write_file(TMP "-short/manifest.json", manifest);
+  write_file(TMP "-short/p.csv", "BillingAccountId,ResourceId,BilledCost\n"
+                                 "a,/r/1,1.5\na,/r/2,2.");
+  s = open_ok(TMP "-short", 100, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 0);
+  cr_assert_eq(rc, CAIRN_EIO, "rc %d: %s", rc, err.msg);
+  cr_assert_eq(g.n, 0, "nothing of the cut blob is read");
+  cr_assert(strstr(err.msg, "\"p.csv\"") && strstr(err.msg, "is 59 bytes, "
+            "not the 61 of its manifest's byteCount"), "%s", err.msg);
+  cairn_source_close(s);
+  json_decref(cfg);
+
+  write_file(TMP "-short/p.csv", whole);
+  memset(&g, 0, sizeof g);
+  s = open_ok(TMP "-short", 100, &cfg, &ctx);
+  cr_assert_eq(drain(s, &g, NULL, NULL, &rc, &err), 1);
+  cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(g.n, 2);
+  cairn_source_close(s);
+  json_decref(cfg);
+  snprintf(cmd, sizeof cmd, "rm -rf %s-short", TMP);
+  cr_assert_eq(system(cmd), 0);
+}
+
 /* Extract every chunk of s from the start, adding up their records in
  * *rows: CAIRN_OK after the last chunk, or the first failure (err). */
 static int read_rows(cairn_source *s, long *rows, cairn_err *err)
