@@ -535,6 +535,7 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
   struct cairn_buf text = {0};
   json_t *m = NULL;
   const json_t *blobs;
+  const char *fmt;
   json_error_t je;
   char *dir = NULL, *real_dir = NULL, hex[CAIRN_SHA256_HEX];
   long long blob_count, sum = 0;
@@ -584,6 +585,18 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
   if (blobs && !json_is_array(blobs)) {
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: \"blobs\" is not an array",
                      s->manifest);
+    goto done;
+  }
+  fmt = json_string_value(json_object_get(json_object_get(m,
+                                                          "deliveryConfig"),
+                                          "fileFormat"));
+  if (fmt && strcasecmp(fmt, "Csv") != 0) {
+    /* Parquet (finops-toolkit's advice for hubs) would otherwise be read
+     * as CSV and refused as "not UTF-8 text". */
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: deliveryConfig.fileFormat "
+                     "is \"%.40s\": only CSV exports are read (compression "
+                     "None or Gzip); set the export's file format to CSV; "
+                     "nothing was read", s->manifest, fmt);
     goto done;
   }
   blob_count = json_count(json_object_get(m, "blobCount"));

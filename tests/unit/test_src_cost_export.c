@@ -613,6 +613,28 @@ Test(src_cost_export, bad_manifests_are_reported)
   cr_assert(strstr(err.msg, "add up past") != NULL, "%s", err.msg);
   json_decref(cfg);
 
+  /* A Parquet export (a blob of it used to be refused as "not UTF-8
+   * text ... iconv -f UTF-16"): said as it is, before anything is read.
+   * "csv" in any case is read. */
+  write_file(TMP_BAD "/manifest.json", "{\"deliveryConfig\":{\"fileFormat\":"
+             "\"Parquet\",\"compressionMode\":\"Snappy\"},\"blobs\":[{"
+             "\"blobName\":\"part_0_0001.snappy.parquet\"}]}");
+  memset(&err, 0, sizeof err);
+  cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err));
+  cr_assert_eq(rc, CAIRN_EPARSE);
+  cr_assert(strstr(err.msg, "fileFormat is \"Parquet\": only CSV exports "
+                   "are read") != NULL, "%s", err.msg);
+  json_decref(cfg);
+  write_file(TMP_BAD "/manifest.json", "{\"deliveryConfig\":{\"fileFormat\":"
+             "\"CSV\"},\"blobs\":[{\"blobName\":\"a.csv\"}]}");
+  memset(&err, 0, sizeof err);
+  {
+    cairn_source *s = open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err);
+    cr_assert_eq(rc, CAIRN_OK, "%s", err.msg);
+    cairn_source_close(s);
+  }
+  json_decref(cfg);
+
   /* runInfo dates that are there but are not dates (or out of order):
    * the days the export replaces are unknown, and whole months would
    * drop the month's other days. */
