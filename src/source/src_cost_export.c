@@ -1050,16 +1050,21 @@ static int rd_open(struct cx_src *s, size_t i, cairn_err *err)
     rd->kind = KIND_ZIP;
   else
     rd->kind = KIND_PLAIN;
-  if (rd->kind == KIND_PLAIN && b->bytes >= 0 &&
-      (long long)st.st_size != b->bytes) {
-    /* A plain blob's bytes are its CSV: a copy cut short (mid-row: the
-     * cut row still counts against dataRowCount) or another version of
-     * the file. (A compressed blob cut short fails as it is read.) */
+  if (rd->kind == KIND_PLAIN && b->bytes >= 0 && st.st_size > 0 &&
+      (long long)st.st_size < b->bytes &&
+      (pread(fileno(rd->fp), magic, 1, st.st_size - 1) != 1 ||
+       magic[0] != '\n')) {
+    /* A plain blob shorter than its byteCount whose last row has no line
+     * end: a copy cut off mid-row, whose cut row still counts against
+     * dataRowCount. (Cut at a line end, the rows fall short of
+     * dataRowCount; a blob converted on purpose, from UTF-16 or CR line
+     * ends as read_header's messages advise, still ends with one; a
+     * compressed blob cut short fails as it is read.) */
     int rc = CAIRN_RAISE(err, CAIRN_EIO, 0, "blob \"%s\" (%s) is %lld "
-                         "bytes, not the %lld of its manifest's byteCount: "
-                         "the copy is incomplete, or not the one the "
-                         "manifest lists; nothing of it was read (run "
-                         "again once it is complete)", b->name,
+                         "bytes, not the %lld of its manifest's byteCount, "
+                         "and ends inside a row: the copy was cut short; "
+                         "nothing of it was read (run again once it is "
+                         "complete)", b->name,
                          s->remote ? "downloaded" : b->path,
                          (long long)st.st_size, b->bytes);
     if (s->remote) {
