@@ -582,9 +582,22 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
     goto done;
   }
   blobs = json_object_get(m, "blobs");
+  if (json_is_null(blobs))
+    blobs = NULL;
   if (blobs && !json_is_array(blobs)) {
     rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: \"blobs\" is not an array",
                      s->manifest);
+    goto done;
+  }
+  if (!blobs && json_count(json_object_get(m, "blobCount")) != 0 &&
+      json_count(json_object_get(m, "dataRowCount")) != 0) {
+    /* Not an export that says it has no data (blobCount or dataRowCount
+     * 0): a JSON file of something else, or a manifest format this does
+     * not know, would otherwise load nothing and end done. */
+    rc = CAIRN_RAISE(err, CAIRN_EPARSE, 0, "%s: no \"blobs\" list, and no "
+                     "blobCount or dataRowCount of 0: not a cost export "
+                     "manifest, or one of a format cairn does not read; "
+                     "nothing was read", s->manifest);
     goto done;
   }
   fmt = json_string_value(json_object_get(json_object_get(m,

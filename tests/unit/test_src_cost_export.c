@@ -613,6 +613,42 @@ Test(src_cost_export, bad_manifests_are_reported)
   cr_assert(strstr(err.msg, "add up past") != NULL, "%s", err.msg);
   json_decref(cfg);
 
+  /* No "blobs" list (a JSON file of something else, a manifest format
+   * not known): refused, where it used to load nothing and end done. An
+   * export that says it has no data needs no list. */
+  {
+    static const char *const none[] = {
+      "{}", "{\"files\":[{\"name\":\"a.csv\"}]}", "{\"blobs\":null}",
+      "{\"blobCount\":1,\"dataRowCount\":3}",
+    };
+    static const char *const empty[] = {
+      "{\"blobCount\":0}", "{\"dataRowCount\":0,\"blobs\":null}",
+      "{\"blobs\":[]}",
+    };
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+      write_file(TMP_BAD "/manifest.json", none[i]);
+      memset(&err, 0, sizeof err);
+      cr_assert_null(open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err), "%s",
+                     none[i]);
+      cr_assert_eq(rc, CAIRN_EPARSE, "%s", none[i]);
+      cr_assert(strstr(err.msg, "no \"blobs\" list") != NULL, "%s", err.msg);
+      json_decref(cfg);
+    }
+    for (size_t i = 0; i < sizeof empty / sizeof *empty; i++) {
+      cairn_source *s;
+      struct cairn_page page = { 0 };
+      write_file(TMP_BAD "/manifest.json", empty[i]);
+      memset(&err, 0, sizeof err);
+      s = open_at(TMP_BAD, 10, &cfg, &ctx, &rc, &err);
+      cr_assert_eq(rc, CAIRN_OK, "%s: %s", empty[i], err.msg);
+      cr_assert_eq(s->ops->extract(s, NULL, &page, &err), CAIRN_DONE, "%s",
+                   empty[i]);
+      cairn_page_clear(&page);
+      cairn_source_close(s);
+      json_decref(cfg);
+    }
+  }
+
   /* A Parquet export (a blob of it used to be refused as "not UTF-8
    * text ... iconv -f UTF-16"): said as it is, before anything is read.
    * "csv" in any case is read. */
