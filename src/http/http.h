@@ -86,6 +86,10 @@ struct cairn_http_req {        /* all borrowed */
   long        low_speed_bytes; /* abort when slower than this many bytes/s */
   long        low_speed_secs;  /* ... for this many seconds; 0 = off */
   size_t      max_body;        /* cap on the response body; 0 = 64 MiB */
+  int         raw_body;        /* the body's bytes as the server sends
+                                  them: no Accept-Encoding, a
+                                  Content-Encoding not decoded (ranges of
+                                  a stored object) */
 };
 
 struct cairn_http_resp {       /* filled by perform; owned by the caller */

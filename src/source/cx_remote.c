@@ -83,6 +83,10 @@ static int build(void *ud, struct cairn_http_req *req, cairn_err *err)
   req->low_speed_secs = 60;
   req->timeout_ms = 600000;
   req->max_body = c->range ? (size_t)c->r->piece + 4096 : 0; /* 0: 64 MiB */
+  /* A blob's pieces are its stored bytes: a blob with a Content-Encoding
+   * property (a .csv.gz uploaded with "gzip") would otherwise be decoded
+   * piece by piece, and its Range offsets would no longer match. */
+  req->raw_body = c->range != NULL;
   return CAIRN_OK;
 }
 

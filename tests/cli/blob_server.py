@@ -17,10 +17,15 @@ between two pieces of its download).
 --require-query Q: a request whose query string is not exactly Q gets
 403 (AuthenticationFailed), as a missing or wrong SAS token does.
 
+--content-encoding: each .gz blob is answered with "Content-Encoding:
+gzip", as Azure answers a blob whose Content-Encoding property is set (a
+.csv.gz uploaded with --content-encoding gzip): its bytes are still the
+stored ones, whatever the request's Accept-Encoding.
+
 The request path is percent-decoded before it is matched.
 
 usage: blob_server.py RUN CONTAINER LOG [--ignore-range] [--swap-after N]
-                      [--require-query Q]
+                      [--require-query Q] [--content-encoding]
 """
 import hashlib
 import http.server
@@ -33,6 +38,7 @@ from urllib.parse import unquote
 RUN, CONTAINER, LOG = sys.argv[1:4]
 RUN = os.path.abspath(RUN)
 IGNORE_RANGE = "--ignore-range" in sys.argv[4:]
+CONTENT_ENCODING = "--content-encoding" in sys.argv[4:]
 SWAP_AFTER = (int(sys.argv[sys.argv.index("--swap-after") + 1])
               if "--swap-after" in sys.argv else None)
 REQUIRE_QUERY = (sys.argv[sys.argv.index("--require-query") + 1]
@@ -95,6 +101,8 @@ class H(http.server.BaseHTTPRequestHandler):
             body = data
             self.send_response(200)
         self.send_header("ETag", etag)
+        if CONTENT_ENCODING and path.endswith(".gz"):
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
