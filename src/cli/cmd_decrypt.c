@@ -2,10 +2,11 @@
 /* cmd_decrypt.c -- `cairn decrypt`: reverse the PII "encrypt" policy for an
  * authorised holder of the key. */
 #include "cli/cli.h"
+#include "core/fsx.h"
 #include "core/mem.h"
+#include "job/spec.h"
 #include "transform/pii.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,34 +26,26 @@ static const char usage_text[] =
   "A wrong key, a damaged value or output that cannot be written fails\n"
   "with exit 4; usage errors exit 2.\n";
 
-static char *read_key(const char *secret, const char *file)
+/* The key (new string), or NULL with err saying why: an unset secret, or
+ * a file that cannot be read (a read error is not an empty key). */
+static char *read_key(const char *secret, const char *file, cairn_err *err)
 {
   struct cairn_buf b = {0};
-  char *path = NULL, *env;
-  FILE *fp;
-  char chunk[512];
-  size_t n;
+  char *key = NULL;
+  int found;
 
   if (secret) {
-    env = cairn_strfmt("CAIRN_SECRET_%s", secret);
-    if (getenv(env)) {
-      char *v = cairn_xstrdup(getenv(env));
-      free(env);
-      return v;
-    }
-    free(env);
-    if (!getenv("CREDENTIALS_DIRECTORY"))
-      return NULL;
-    path = cairn_strfmt("%s/%s", getenv("CREDENTIALS_DIRECTORY"), secret);
-    file = path;
+    found = cairn_secret_find(secret, &key, err);
+    if (found == 0)
+      CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "secret %s is not set "
+                  "($CAIRN_SECRET_%s or $CREDENTIALS_DIRECTORY/%s)", secret,
+                  secret, secret);
+    return found > 0 ? key : NULL;
   }
-  fp = fopen(file, "r");
-  free(path);
-  if (!fp)
+  if (cairn_fs_read_all(file, &b, err) < 0) {
+    cairn_buf_free(&b);
     return NULL;
-  while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-    cairn_buf_append(&b, chunk, n);
-  fclose(fp);
+  }
   while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
     b.data[--b.len] = '\0';
   return cairn_buf_take(&b);
@@ -83,6 +76,7 @@ int cairn_cmd_decrypt(int argc, char **argv)
     { NULL, 0, NULL, 0 },
   };
   const char *secret = NULL, *file = NULL;
+  cairn_err err = {0};
   char *key;
   int c, rc = 0;
 
@@ -99,10 +93,9 @@ int cairn_cmd_decrypt(int argc, char **argv)
     fputs(usage_text, stderr);
     return 2;
   }
-  key = read_key(secret, file);
+  key = read_key(secret, file, &err);
   if (!key) {
-    fprintf(stderr, "cairn decrypt: cannot read the key from %s %s\n",
-            secret ? "secret" : "file", secret ? secret : file);
+    fprintf(stderr, "cairn decrypt: cannot read the key: %s\n", err.msg);
     return 2;
   }
   if (optind < argc) {

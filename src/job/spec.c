@@ -261,14 +261,7 @@ static void add_secret(const char *name, const char *value)
   cairn_log_add_secret(value);
 }
 
-/* The secret NAME: $CAIRN_SECRET_<NAME>, else the file
- * $CREDENTIALS_DIRECTORY/NAME (trailing newlines removed). 1 when it is
- * set, with its value in *value (new string); value NULL looks for it
- * without reading it (the file is opened, to see that it can be, and
- * closed). 0 when it is not set. -1 when the file is there but cannot be
- * read (a directory this user may not enter, a file of another owner, a
- * directory of that name): err (may be NULL) says why. */
-static int find_secret(const char *name, char **value, cairn_err *err)
+int cairn_secret_find(const char *name, char **value, cairn_err *err)
 {
   const char *dir = getenv("CREDENTIALS_DIRECTORY");
   struct cairn_buf b = {0};
@@ -712,7 +705,7 @@ static int expand_ref(struct xctx *x, const char *open, const char *close,
               "(no '/', not \".\" or \"..\", not empty)", name);
       goto done;
     }
-    found = find_secret(name, &owned, &serr);
+    found = cairn_secret_find(name, &owned, &serr);
     if (!found && ds) {
       dflt = expand_default(x, ds, close, whole, ptr, depth);
       if (!dflt)
@@ -878,7 +871,7 @@ const char *cairn_job_secret(void *ud, const char *name)
   char *fresh;
   if (v)
     return v;
-  if (find_secret(name, &fresh, &err) <= 0) {
+  if (cairn_secret_find(name, &fresh, &err) <= 0) {
     if (err.code)
       cairn_warn("%s", err.msg);
     return NULL;
@@ -1085,7 +1078,7 @@ static void sink_lacks(struct cairn_job *job, const struct src_file *f,
                            : NULL;
     cairn_err e = {0};
     char ptr[32];
-    int found = name ? find_secret(name, NULL, &e) : 1;
+    int found = name ? cairn_secret_find(name, NULL, &e) : 1;
 
     snprintf(ptr, sizeof ptr, "/sinks/%zu", i);
     if (found > 0)

@@ -99,6 +99,15 @@ void cairn_job_free(struct cairn_job *job);      /* NULL ok */
 int  cairn_sink_file_check(const char *path, const struct cairn_job_opts *opts,
                            struct cairn_diag *d);
 
+/* The secret NAME: $CAIRN_SECRET_<NAME>, else the file
+ * $CREDENTIALS_DIRECTORY/NAME (trailing newlines removed). 1 when it is
+ * set, with its value in *value (new string); value NULL looks for it
+ * without reading it (the file is opened, to see that it can be, and
+ * closed). 0 when it is not set. -1 when the file is there but cannot be
+ * read (a directory this user may not enter, a file of another owner, a
+ * directory of that name): err (may be NULL) says why. */
+int cairn_secret_find(const char *name, char **value, cairn_err *err);
+
 /* Look up a secret referenced by the job (borrowed, NULL if none). */
 const char *cairn_job_secret(void *job, const char *name);
 

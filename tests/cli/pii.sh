@@ -58,6 +58,18 @@ openssl rand -hex 32 > "$T/wrong.key"
 set +e; err=$("$CAIRN" decrypt --key-file "$T/wrong.key" "$enc" 2>&1); rc=$?; set -e
 expect_eq "$rc" 4 "wrong key exit"
 [[ "$err" == *"decryption failed: wrong key or damaged value"* ]] || fail "wrong key message: $err"
+# A key that cannot be read is said so, not taken for an empty key ("key
+# must be 32 bytes ... (got 0 characters)" hid the read error).
+set +e; err=$("$CAIRN" decrypt --key-file "$T" "$enc" 2>&1); rc=$?; set -e
+expect_eq "$rc" 2 "key file that is a directory: exit"
+[[ "$err" == *"cannot read the key: read $T: Is a directory"* ]] || fail "key file read error: $err"
+mkdir -p "$T/creds/PII_DIR_KEY"
+set +e; err=$(CREDENTIALS_DIRECTORY="$T/creds" "$CAIRN" decrypt --key-secret PII_DIR_KEY "$enc" 2>&1); rc=$?; set -e
+expect_eq "$rc" 2 "key secret that is a directory: exit"
+[[ "$err" == *"cannot read $T/creds/PII_DIR_KEY: Is a directory"* ]] || fail "key secret read error: $err"
+set +e; err=$("$CAIRN" decrypt --key-secret PII_UNSET_KEY "$enc" 2>&1); rc=$?; set -e
+expect_eq "$rc" 2 "unset key secret: exit"
+[[ "$err" == *"secret PII_UNSET_KEY is not set"* ]] || fail "unset key secret: $err"
 # Deterministic: a second run gives the same ciphertext and hashes.
 "$CAIRN" run tests/data/pii/pii-users.json "${S[@]}" >/dev/null 2>&1
 expect_eq "$(sqlite3 "$db" "SELECT displayName FROM identity_user WHERE userId='u-001'")" "$enc" "deterministic encrypt"
