@@ -2,6 +2,7 @@
 /* hash.c -- SHA-256 through OpenSSL's EVP interface. */
 #include "core/hash.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <openssl/evp.h>
@@ -64,7 +65,9 @@ int cairn_sha256_file_hex(const char *path, char out[CAIRN_SHA256_HEX])
     cairn_sha256_update(&h, buf, n);
   cairn_sha256_final_hex(&h, out);
   if (ferror(fp)) {
+    int e = errno ? errno : EIO; /* fclose must not clobber it */
     fclose(fp);
+    errno = e;
     return -1;
   }
   fclose(fp);

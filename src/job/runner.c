@@ -30,6 +30,7 @@
 #include "state/state.h"
 #include "transform/transform.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -1289,8 +1290,8 @@ static int open_transport(struct run *r, cairn_err *err)
 
   if (o->replay_har) {
     if (cairn_sha256_file_hex(o->replay_har, r->recording_sha) < 0)
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--replay %s: cannot read",
-                         o->replay_har);
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, errno, "--replay %s: cannot "
+                         "read: %s", o->replay_har, strerror(errno));
     return cairn_http_replay_open(o->replay_har, &r->http, err);
   }
   {

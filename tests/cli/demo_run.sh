@@ -45,7 +45,9 @@ set +e
   --replay "$T/no-such.har" >/dev/null 2>"$T/refused.log"; rc=$?
 set -e
 expect_eq "$rc" 2 "refused run: exit"
-grep -q "no-such.har" "$T/refused.log" || fail "refused run: $(cat "$T/refused.log")"
+# ... and says why it cannot be read
+grep -q -- "--replay $T/no-such.har: cannot read: No such file or directory" "$T/refused.log" ||
+  fail "refused run: $(cat "$T/refused.log")"
 expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT (SELECT group_concat(attempt || status) FROM attempts),
   (SELECT count(*) FROM chunks), (SELECT count(*) FROM runs), (SELECT group_concat(attempt) FROM windows)")" \
   "$before" "refused run: state unchanged"
