@@ -111,16 +111,16 @@ int cairn_cmd_status(int argc, char **argv)
     rc = cairn_cli_job_known(st, argv[optind], job, "status", state);
   if (rc)
     goto done;
+  /* A DLQ depth that cannot be counted is not shown as 0. */
   if (cairn_state_runs(st, job, runs, &jr, &err) < 0 ||
       cairn_state_windows(st, job,
                           loaded != -2 ? (long)loaded : json ? -1 : 10,
-                          &jw, &jo, &err) < 0) {
+                          &jw, &jo, &err) < 0 ||
+      (job && cairn_state_quarantine_count(st, job, &dlq, &err) < 0)) {
     fprintf(stderr, "cairn status: %s\n", err.msg);
     rc = 3;
     goto done;
   }
-  if (job)
-    cairn_state_quarantine_count(st, job, &dlq, NULL);
   parse_json_texts(jr);
   if (json) {
     json_t *o = json_pack("{s:O,s:O}", "runs", jr, "windows", jw);

@@ -116,3 +116,13 @@ for cmd in "status demo-cost" "status demo-cost --json" "dlq demo-cost --json"; 
   [[ "$err" == *"cannot write standard output: No space left on device"* ]] || fail "$cmd to a full disk: $err"
 done
 
+# A DLQ depth the store cannot count (its quarantine table unreadable,
+# here gone) fails the report naming why, as the runs and windows do; it
+# used to print "DLQ depth: 0" and exit 0.
+cp -r "$T/state" "$T/q-state"
+sqlite3 "$T/q-state/cairn.db" 'DROP TABLE quarantine'
+for cmd in "status audit-demo" "status audit-demo --json"; do
+  set +e; err=$("$CAIRN" $cmd --state "$T/q-state" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 3 "$cmd, quarantine unreadable: exit"
+  [[ "$err" == *"no such table: quarantine"* ]] || fail "$cmd, quarantine unreadable: $err"
+done
