@@ -233,6 +233,17 @@ void cairn_json_locate(const char *text, const char *ptr, int want_key,
 
 /* ---- pointers -------------------------------------------------------- */
 
+/* A reference token as an array index (decimal, not negative): 0 or -1. */
+static int array_index(const char *tok, size_t *out)
+{
+  char *end;
+  long i = strtol(tok, &end, 10);
+  if (*end || end == tok || i < 0)
+    return -1;
+  *out = (size_t)i;
+  return 0;
+}
+
 int cairn_json_pointer_valid(const char *ptr)
 {
   return ptr && (*ptr == '\0' || *ptr == '/');
@@ -252,11 +263,10 @@ json_t *cairn_json_pointer_get(const json_t *root, const char *ptr)
     if (json_is_object(v)) {
       v = json_object_get(v, tok);
     } else if (json_is_array(v)) {
-      char *end;
-      long i = strtol(tok, &end, 10);
-      if (*end || end == tok || i < 0)
+      size_t i;
+      if (array_index(tok, &i) < 0)
         return NULL;
-      v = json_array_get(v, (size_t)i);
+      v = json_array_get(v, i);
     } else {
       return NULL;
     }
@@ -271,6 +281,16 @@ int cairn_json_pointer_set(json_t *root, const char *ptr, json_t *value)
 
   while (*ptr) {
     const char *rest = next_token(ptr, tok, sizeof tok);
+    size_t i;
+    if (rest && json_is_array(v) && array_index(tok, &i) == 0 &&
+        i < json_array_size(v)) {
+      /* an element that is there, as cairn_json_pointer_get finds it */
+      if (!*rest)
+        return json_array_set_new(v, i, value) == 0 ? 0 : -1;
+      v = json_array_get(v, i);
+      ptr = rest;
+      continue;
+    }
     if (!rest || !json_is_object(v)) {
       json_decref(value);
       return -1;

@@ -39,8 +39,10 @@ void cairn_json_map_strings(json_t *v, char *(*fn)(const char *s, void *ud),
                             void *ud);
 /* Borrowed value at an RFC 6901 pointer, or NULL. "" is the root. */
 json_t *cairn_json_pointer_get(const json_t *root, const char *ptr);
-/* Set the value at ptr (stealing 'value'), creating intermediate objects.
- * Returns 0, or -1 when the path runs through a non-object. */
+/* Set the value at ptr (stealing 'value'), creating intermediate objects;
+ * an array on the way is indexed as cairn_json_pointer_get does (its
+ * element must exist). Returns 0, or -1 when the path runs through
+ * another kind of value or past an array's end. */
 int cairn_json_pointer_set(json_t *root, const char *ptr, json_t *value);
 /* Is ptr syntactically a JSON pointer ("" or starting with '/')? */
 int cairn_json_pointer_valid(const char *ptr);

@@ -1034,7 +1034,12 @@ static void reject_raw(cairn_transform *t, const struct cairn_record *rec,
                                policy_json(t, i, json_array_get(cur, k)));
         continue;
       }
-      cairn_json_pointer_set(copy, ptr, policy_json(t, i, cur));
+      if (cairn_json_pointer_set(copy, ptr, policy_json(t, i, cur)) < 0) {
+        /* never the value without its policy */
+        json_decref(copy);
+        cairn_buf_puts(out, RAW_WITHHELD);
+        goto done;
+      }
     }
     s = cairn_json_canonical(copy ? copy : rec->json);
     cairn_buf_puts(out, s);
@@ -1065,6 +1070,7 @@ static void reject_raw(cairn_transform *t, const struct cairn_record *rec,
   } else if (rec->raw) { /* as read */
     cairn_buf_append(out, rec->raw, rec->raw_len);
   }
+done:
   cairn_buf_free(&val);
 }
 

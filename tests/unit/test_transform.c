@@ -1220,6 +1220,35 @@ Test(transform, pii_of_exploded_items_applies_to_reject_raw)
   fx_close(&fx);
 }
 
+/* A PII field read through an array ("/otherMails/1") gets its policy in
+ * a reject's raw text too: the rewrite used to stop at the array and
+ * leave the value there in clear. */
+Test(transform, pii_through_an_array_index_applies_to_reject_raw)
+{
+  struct fx fx;
+  char h[65];
+  unsigned char key[32];
+  char msg[128];
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"/id\", "
+          "\"deleted\": {\"fn\": [{\"const\": false}]}, \"mail\": "
+          "\"/otherMails/1\", \"displayName\": \"/names/0/full\"}, "
+          "\"pii\": {\"mail\": \"hash\", \"displayName\": \"drop\", "
+          "\"hmac_key\": \"" KEY_HEX "\"}}");
+  /* no id: rejected */
+  json_apply(&fx, "{\"otherMails\": [\"a@x.example\", \"amy@x.example\"], "
+             "\"names\": [{\"full\": \"Amy Arrayson\"}]}", NULL);
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cairn_pii_key_parse(KEY_HEX, key, msg, sizeof msg);
+  cairn_pii_hash_hex(key, "amy@x.example", 13, h);
+  {
+    char want[200];
+    snprintf(want, sizeof want, "{\"names\":[{\"full\":null}],"
+             "\"otherMails\":[\"a@x.example\",\"%s\"]}", h);
+    cr_assert_str_eq(fx.b->rejects[0].raw, want);
+  }
+  fx_close(&fx);
+}
+
 /* ---- full validation ---------------------------------------------------- */
 
 static char schemas_tmp[64];
