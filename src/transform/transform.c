@@ -1000,7 +1000,8 @@ static json_t *policy_json(cairn_transform *t, size_t s, const json_t *v)
 
 /* What the DLQ keeps instead of a record the PII policy cannot be applied
  * to: one the source could not split into its fields (a line that is not
- * JSON, a CSV row with too many or too few fields). */
+ * JSON or JSON that is not an object, a CSV row with too many or too few
+ * fields). */
 #define RAW_WITHHELD "(raw record withheld: it could not be split into " \
                      "fields, so the job's PII policy cannot be applied)"
 
@@ -1011,7 +1012,9 @@ static void reject_raw(cairn_transform *t, const struct cairn_record *rec,
                        struct cairn_buf *out)
 {
   struct cairn_buf val = {0};
-  if (rec->json) {
+  /* JSON that is not an object (an array record) has no fields to apply
+   * the policy at: withheld below, as a line that is not JSON is. */
+  if (rec->json && (json_is_object(rec->json) || !t->raw_rewrite)) {
     json_t *copy = t->raw_rewrite ? json_deep_copy(rec->json) : NULL;
     char *s;
     for (size_t i = 0; copy && i < t->srcs.n; i++) {

@@ -1184,6 +1184,19 @@ Test(transform, unparsed_records_are_rejected_and_their_raw_withheld_under_pii)
   cr_assert_eq(fx.b->n_rejects, 2);
   cr_assert_str_eq(fx.b->rejects[1].reasons, "row has 5 fields, header has 3");
   cr_assert_str_eq(fx.b->rejects[1].raw, withheld);
+  /* JSON that is not an object (its raw text was kept in clear) */
+  {
+    struct cairn_record arr = {0};
+    json_t *items = json_loads("[\"u4\", \"amy@x.example\"]", 0, NULL);
+    arr.position = "u.ndjson:4";
+    arr.json = items;
+    arr.error = "not a JSON object";
+    cr_assert_eq(cairn_transform_apply(fx.t, &arr, fx.b, &err), CAIRN_OK);
+    cr_assert_eq(fx.b->n_rejects, 3);
+    cr_assert_str_eq(fx.b->rejects[2].reasons, arr.error);
+    cr_assert_str_eq(fx.b->rejects[2].raw, withheld);
+    json_decref(items);
+  }
   fx_close(&fx);
 
   /* without a PII policy the raw text is kept as it was */
