@@ -83,7 +83,8 @@ struct run {
 
 /* ---- test hooks -------------------------------------------------------------
  * CAIRN_TEST_KILL_AT=<point>:<seq>[:<window>] raises SIGKILL at a chunk
- * boundary (points: extracted, transformed, sink_loaded, loaded, window) so
+ * boundary (points: extracted, transformed, sink_loaded, loaded, window,
+ * window_loaded; the last two take the window's chunk count as seq) so
  * the crash-torture test can stop a run exactly between two writes.
  * CAIRN_TEST_FAULT=<point>:<seq>[:<window>] fails there with an injected
  * error instead (with a window, only in that window).
@@ -875,6 +876,11 @@ static int run_window(struct run *r, cairn_err *err)
   if (wrow.attempt == r->attempt && wrow.loaded) {
     cairn_info("window already loaded in this attempt; skipping");
     r->windows_skipped++;
+    /* A run killed between marking it loaded and dropping its spool left
+     * the raw pages behind: nothing would ever drop them (a loaded window
+     * is not claimed again), so they go now. */
+    if (!r->o->keep_raw)
+      cairn_state_spool_drop(r->st, job->name, w, NULL);
     goto done;
   }
   if (wrow.attempt != r->attempt) {
@@ -1189,6 +1195,7 @@ finish:
   rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, err);
   if (rc < 0)
     goto done;
+  kill_point("window_loaded", n_chunks, w->key);
   if (!r->o->keep_raw)
     cairn_state_spool_drop(r->st, job->name, w, NULL);
   {
