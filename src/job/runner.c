@@ -250,7 +250,32 @@ int cairn_exit_code_for(int rc)
 struct kv_ctx {
   struct run *r;
   json_t     *cache;   /* committed values read so far */
+  int         rc;      /* the first failure to read or stage a value */
+  cairn_err   err;     /* (the source cannot be told: kv_failed) */
 };
+
+/* Note the first failure of the state behind kv_get or kv_put. */
+static void kv_fail(struct kv_ctx *k, int rc, const cairn_err *e)
+{
+  if (k->rc == CAIRN_OK) {
+    k->rc = rc;
+    k->err = *e;
+  }
+}
+
+/* rc, or the failure kv_get or kv_put met while the source was opened or
+ * extracted a page (rc not an error): a value read as absent, or a
+ * delta link or watermark not staged, would go unseen (a full sync; the
+ * old link or mark committed with the window, its pages read again by
+ * the next run), so the chunk fails before its checkpoint and a resume
+ * extracts it again. */
+static int kv_failed(struct kv_ctx *k, int rc, cairn_err *err)
+{
+  if (rc < 0 || k->rc == CAIRN_OK)
+    return rc;
+  *err = k->err;
+  return k->rc;
+}
 
 /* Does the cursor a chunk re-read ends at (redo) stand for the one it was
  * checkpointed with (kept)? The same text, or, for JSON objects, every
@@ -284,10 +309,14 @@ static const char *kv_get(void *ud, const char *key)
   struct kv_ctx *k = ud;
   json_t *v = json_object_get(k->cache, key);
   char *val = NULL;
+  cairn_err e = {0};
+  int rc;
   if (v)
     return json_string_value(v);
-  if (cairn_state_kv_get(k->r->st, k->r->job->name, key, &val, NULL) < 0 ||
-      !val)
+  rc = cairn_state_kv_get(k->r->st, k->r->job->name, key, &val, &e);
+  if (rc < 0)
+    kv_fail(k, rc, &e);
+  if (rc < 0 || !val)
     return NULL;
   json_object_set_new(k->cache, key, json_string(val));
   free(val);
@@ -298,9 +327,10 @@ static void kv_put(void *ud, const char *key, const char *value)
 {
   struct kv_ctx *k = ud;
   cairn_err e = {0};
-  if (cairn_state_window_stage_kv(k->r->st, k->r->job->name, k->r->w, key,
-                                  value, &e) < 0)
-    cairn_warn("cannot stage incremental state %s: %s", key, e.msg);
+  int rc = cairn_state_window_stage_kv(k->r->st, k->r->job->name, k->r->w,
+                                       key, value, &e);
+  if (rc < 0)
+    kv_fail(k, rc, &e);
 }
 
 /* ---- one chunk ----------------------------------------------------------------- */
@@ -856,7 +886,7 @@ static int run_window(struct run *r, cairn_err *err)
   struct cairn_chunk_row prev = {0}, row = {0};
   struct cairn_page page = {0};
   struct cairn_source_ctx sctx = {0};
-  struct kv_ctx kv = { r, json_object() };
+  struct kv_ctx kv = { r, json_object(), CAIRN_OK, { 0 } };
   cairn_source *src = NULL;
   json_t *scfg = NULL;
   long *durable = cairn_xcalloc(job->n_sinks + 1, sizeof *durable);
@@ -964,6 +994,7 @@ static int run_window(struct run *r, cairn_err *err)
   sctx.kv_put = kv_put;
   sctx.kv_ud = &kv;
   rc = cairn_source_open(job->source_ops, &sctx, &src, err);
+  rc = kv_failed(&kv, rc, err);
   if (rc < 0)
     goto done;
   for (long k = 1; src->ops->checkpointed; k++) {
@@ -1060,6 +1091,7 @@ static int run_window(struct run *r, cairn_err *err)
       rc = fault_point("extract", seq, w->key, err);
       if (rc == CAIRN_OK)
         rc = src->ops->extract(src, cursor, &page, err);
+      rc = kv_failed(&kv, rc, err);
       r->ms_extract += cairn_clock_mono_ms() - t0;
       if ((seq == 1 && (rc == CAIRN_DONE || (rc == CAIRN_OK &&
                                              !page.narrowed))) ||

@@ -1220,17 +1220,10 @@ int cairn_state_spool_drop(cairn_state *st, const char *job,
 int cairn_state_kv_get(cairn_state *st, const char *job, const char *key,
                        char **value_out, cairn_err *err)
 {
-  sqlite3_stmt *s;
-  int rc = prep(st, "SELECT value FROM kv WHERE job=? AND key=?", &s, err);
-  *value_out = NULL;
-  if (rc < 0)
-    return rc;
-  bind_text(s, 1, job);
-  bind_text(s, 2, key);
-  if (sqlite3_step(s) == SQLITE_ROW)
-    *value_out = col_dup(s, 0);
-  sqlite3_finalize(s);
-  return CAIRN_OK;
+  /* (a failed read is an error, not "no value": that would be a full
+   * sync, or a watermark from the start) */
+  return query_text(st, "SELECT value FROM kv WHERE job=?1 AND key=?2", job,
+                    key, 0, value_out, err);
 }
 
 int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
