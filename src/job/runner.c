@@ -1116,6 +1116,14 @@ static int run_window(struct run *r, cairn_err *err)
         goto done;
       last = page.cursor_out == NULL;
       cursor_out = page.cursor_out;
+      /* The window's logical time (the first page's date) before the
+       * chunk's checkpoint: a resume redoes a checkpointed chunk 1 from
+       * it, without setting the time again. */
+      if (seq == 1 && page_date(page.meta, datebuf, sizeof datebuf)) {
+        rc = cairn_state_window_set_time(r->st, job->name, w, datebuf, err);
+        if (rc < 0)
+          goto done;
+      }
       {
         char *spool = NULL;
         size_t len;
@@ -1130,11 +1138,6 @@ static int run_window(struct run *r, cairn_err *err)
                                          page.cursor_out, last, spool,
                                          page.meta, (int64_t)len, err);
         free(spool);
-        if (rc < 0)
-          goto done;
-      }
-      if (seq == 1 && page_date(page.meta, datebuf, sizeof datebuf)) {
-        rc = cairn_state_window_set_time(r->st, job->name, w, datebuf, err);
         if (rc < 0)
           goto done;
       }
