@@ -407,11 +407,15 @@ int cairn_state_attempt_had(cairn_state *st, const char *job,
   return rc;
 }
 
+static int query_json(cairn_state *st, const char *sql, const char *job,
+                      int limit, json_t **out, cairn_err *err);
+
 int cairn_state_attempt_begin(cairn_state *st, const char *job,
                               const char *spec, int fresh, long *attempt,
                               int *resumed, long *discarded, cairn_err *err)
 {
   sqlite3_stmt *s = NULL;
+  json_t *dropped = NULL; /* the windows whose spool goes (fresh) */
   long cur = 0;
   int open, rc;
 
@@ -446,6 +450,14 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
       *discarded = sqlite3_column_int(s, 0);
     sqlite3_finalize(s);
     s = NULL;
+    /* Their spooled pages (the source's raw data) go too: a window this
+     * run does not reach (a day job's --fresh runs its own day) would
+     * keep them until a backfill claimed it. */
+    rc = query_json(st, "SELECT window FROM windows WHERE job=?1 AND"
+                        " attempt=?2 AND status='open'", job, (int)cur,
+                    &dropped, err);
+    if (rc < 0)
+      goto fail;
     rc = exec_args(st, err, "UPDATE windows SET attempt=0 WHERE job=? AND"
                             " attempt=? AND status='open'", "ti", job,
                    (int64_t)cur);
@@ -474,9 +486,20 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
   if (rc < 0)
     goto fail;
   *attempt = cur + 1;
-  return commit(st, err);
+  rc = commit(st, err);
+  for (size_t i = 0; rc == CAIRN_OK && i < json_array_size(dropped); i++) {
+    const char *w = json_string_value(
+        json_object_get(json_array_get(dropped, i), "window"));
+    char *dir = window_spool_dir(st, job, w ? w : "");
+    if (w)
+      cairn_fs_remove_tree(dir, NULL);
+    free(dir);
+  }
+  json_decref(dropped);
+  return rc;
 fail:
   sqlite3_finalize(s);
+  json_decref(dropped);
   rollback(st);
   return rc;
 }

@@ -50,8 +50,10 @@ const char *cairn_state_dir(const cairn_state *st);
 
 /* Begin or resume the attempt of (job, spec). When an open attempt exists
  * and !fresh it is resumed (*resumed = 1). With fresh, an open attempt is
- * discarded first: its unloaded chunks and spools are deleted and
- * *discarded tells how many chunk checkpoints were dropped. */
+ * discarded first: its windows not loaded go back to no attempt (the
+ * takeover of whichever attempt reaches one drops its chunk rows), their
+ * spools are deleted, and *discarded tells how many chunk checkpoints
+ * they held. */
 int cairn_state_attempt_begin(cairn_state *st, const char *job,
                               const char *spec, int fresh, long *attempt,
                               int *resumed, long *discarded, cairn_err *err);
