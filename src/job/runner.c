@@ -9,9 +9,9 @@
  *             state transaction                              -> "transformed"
  *   load      each sink makes the chunk durable atomically with its own
  *             record of (job, window, seq); then the state row -> "loaded"
- *   window    sinks finish the window (idempotent), then one transaction
- *             marks it loaded and commits its incremental state; then the
- *             spool is dropped.
+ *   window    sinks finish the window (idempotent), the spool is dropped,
+ *             then one transaction marks it loaded and commits its
+ *             incremental state.
  * On resume every sink and the state store report their durable seq; the
  * runner restarts at the smallest and a sink skips what it holds. A kill
  * between any two of these writes is harmless. */
@@ -906,11 +906,6 @@ static int run_window(struct run *r, cairn_err *err)
   if (wrow.attempt == r->attempt && wrow.loaded) {
     cairn_info("window already loaded in this attempt; skipping");
     r->windows_skipped++;
-    /* A run killed between marking it loaded and dropping its spool left
-     * the raw pages behind: nothing would ever drop them (a loaded window
-     * is not claimed again), so they go now. */
-    if (!r->o->keep_raw)
-      cairn_state_spool_drop(r->st, job->name, w, NULL);
     goto done;
   }
   if (wrow.attempt != r->attempt) {
@@ -1221,18 +1216,22 @@ finish:
   }
   r->ms_finish += cairn_clock_mono_ms() - t_finish;
   kill_point("window", n_chunks, w->key);
-  if (r->o->keep_raw) {
-    /* Kept pages outlive the window: make them durable now, once. */
+  /* The raw pages, before the window is marked loaded: kept ones made
+   * durable, once; else dropped. Dropped after the mark, a kill in
+   * between left them for good (a loaded window is never claimed again);
+   * a resume between drop and mark finishes the window without them
+   * (every chunk is loaded and every sink has finished it; a page found
+   * missing is fetched again anyway). */
+  if (r->o->keep_raw)
     rc = cairn_state_spool_sync(r->st, job->name, w, err);
-    if (rc < 0)
-      goto done;
-  }
+  else
+    cairn_state_spool_drop(r->st, job->name, w, NULL);
+  if (rc < 0)
+    goto done;
   rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, err);
   if (rc < 0)
     goto done;
   kill_point("window_loaded", n_chunks, w->key);
-  if (!r->o->keep_raw)
-    cairn_state_spool_drop(r->st, job->name, w, NULL);
   {
     /* The audit trail: what this window's outputs are, by digest. */
     char digest[65];
