@@ -1876,6 +1876,7 @@ out:
   }
   if (r.st) {
     struct cairn_run_result rr = {0};
+    cairn_err rerr = {0};
     rr.ended = ended;
     rr.status = rc < 0 ? "failed" : "done";
     rr.exit_code = exit_code;
@@ -1887,7 +1888,12 @@ out:
     rr.message = message;
     outputs = json_dumps(r.outputs, JSON_COMPACT | JSON_SORT_KEYS);
     rr.outputs_json = outputs;
-    cairn_state_run_end(r.st, r.run_id, &rr, NULL);
+    if (cairn_state_run_end(r.st, r.run_id, &rr, &rerr) < 0)
+      /* the audit trail would call the run killed, with no counts */
+      cairn_warn("the run's record could not be completed: %s; cairn "
+                 "status shows it running, then killed, whatever its "
+                 "outcome (exit %d, the summary below)", rerr.msg,
+                 exit_code);
     free(outputs);
     print_summary(&r, exit_code, rc < 0 ? &err : NULL, message,
                   (double)(cairn_clock_mono_ms() - t0) / 1000.0);
