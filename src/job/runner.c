@@ -989,7 +989,6 @@ static int run_window(struct run *r, cairn_err *err)
   sctx.kv_put = kv_put;
   sctx.kv_ud = &kv;
   rc = cairn_source_open(job->source_ops, &sctx, &src, err);
-  rc = kv_failed(&kv, rc, err);
   if (rc < 0)
     goto done;
   for (long k = 1; src->ops->checkpointed; k++) {
@@ -1002,6 +1001,11 @@ static int run_window(struct run *r, cairn_err *err)
     src->ops->checkpointed(src, row.cursor_in);
     cairn_chunk_row_clear(&row);
   }
+  /* (what the source read of its saved state as it opened, or as it was
+   * told its checkpoints) */
+  rc = kv_failed(&kv, CAIRN_OK, err);
+  if (rc < 0)
+    goto done;
   declared = !w->span_from[0] && src->span_from[0] && src->span_to[0];
   if (declared) {
     /* A window without days of its own covers what its source declares
