@@ -807,8 +807,10 @@ static int loader_push(struct loader *L, const struct load_item *it,
   return rc;
 }
 
-/* Let the loader drain and stop; returns its error if it had one (and the
- * producer had none). */
+/* Let the loader drain and stop; returns its error if it had one and the
+ * producer had none, or only a stop (SIGTERM): the stop's "what came
+ * before it is loaded and checkpointed" would hide the chunk that failed
+ * to load as the loader drained. */
 static int loader_finish(struct loader *L, int rc, cairn_err *err)
 {
   if (L->threaded) {
@@ -817,7 +819,7 @@ static int loader_finish(struct loader *L, int rc, cairn_err *err)
     pthread_cond_broadcast(&L->cv);
     pthread_mutex_unlock(&L->mu);
     pthread_join(L->thread, NULL);
-    if (rc >= 0 && L->rc < 0) {
+    if ((rc >= 0 || rc == CAIRN_ESTOPPED) && L->rc < 0) {
       *err = L->err;
       rc = L->rc;
     }

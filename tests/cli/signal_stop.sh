@@ -5,7 +5,8 @@
 # "in progress" until the next run), the summary printed; the rerun
 # resumes and every row is loaded once. The signal comes from the run
 # itself at a chunk boundary (CAIRN_TEST_KILL_SIGNAL=TERM with
-# CAIRN_TEST_KILL_AT), and from outside, to a run in the background.
+# CAIRN_TEST_KILL_AT), and from outside, to a run in the background; a
+# load failing as the stop drains it is what the summary says.
 source "$(dirname "$0")/../lib.sh"
 S=(--state "$T/state" --out "$T/out" --param chunk_rows=100)
 
@@ -33,6 +34,20 @@ rc=$?; set -e
 expect_eq "$rc" 130 "exit code after SIGTERM then SIGINT"
 "$CAIRN" run jobs/demo-cost.json --state "$T/s2" --out "$T/s2" --param chunk_rows=100 >/dev/null 2>&1 || fail "resume after two signals"
 expect_eq "$(sqlite3 "$T/s2/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "rows after two signals"
+
+# A stop while the loader drains a chunk that then fails to load (chunk 3,
+# pushed just before the stop, is loaded once the producer stops at
+# chunk 4): the summary said "stopped by SIGTERM before chunk 4 (what came
+# before it is loaded and checkpointed)", hiding the failure. It says the
+# failure; the rerun loads everything once.
+set +e
+CAIRN_TEST_KILL_SIGNAL=TERM CAIRN_TEST_KILL_AT=transformed:3 CAIRN_TEST_FAULT=sink_load:3 \
+  "$CAIRN" run jobs/demo-cost.json --state "$T/s3" --out "$T/s3" --param chunk_rows=100 >"$T/out3" 2>/dev/null
+rc=$?; set -e
+expect_eq "$rc" 3 "exit code of a stop while a load fails"
+has -F 'injected fault at sink_load of chunk 3' "$T/out3" || fail "summary of a stop while a load fails: $(cat "$T/out3")"
+"$CAIRN" run jobs/demo-cost.json --state "$T/s3" --out "$T/s3" --param chunk_rows=100 >/dev/null 2>&1 || fail "resume after the failed load"
+expect_eq "$(sqlite3 "$T/s3/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "rows after the failed load"
 
 # From outside: SIGINT to a run in the background (a bigger input, so that
 # it is still running). Whether it is caught before the end or not, the
