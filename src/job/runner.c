@@ -1263,7 +1263,7 @@ finish:
       hw = now;
     cairn_metrics_high_water(hw);
   }
-  cairn_info("window loaded: %ld chunks", n_chunks);
+  cairn_info("window loaded: %ld chunk%s", n_chunks, n_chunks == 1 ? "" : "s");
   cairn_logj(CAIRN_LOG_DEBUG,
              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "extract_ms",
                        (json_int_t)r->ms_extract, "transform_ms",

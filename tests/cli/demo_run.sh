@@ -18,6 +18,7 @@ import sys,decimal
 print(sum(decimal.Decimal(x) for x in sys.stdin.read().split()))")
 expect_eq "$db_sum" "$csv_sum" "billedCost sum"
 grep -q '"msg":"run started' "$T/log" || fail "no JSON log line"
+grep -q '"msg":"window loaded: 1 chunk"' "$T/log" || fail "window loaded line: $(grep 'window loaded' "$T/log")"
 first=$(sqlite3 "$T/out/warehouse.db" .dump)
 sqlite3 "$T/out/warehouse.db" ".backup $T/out/warehouse.db.first"
 
