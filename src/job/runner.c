@@ -895,6 +895,7 @@ static int run_window(struct run *r, cairn_err *err)
   long state_seq = 0, start, seq, n_chunks = 0;
   int64_t w_recs = 0, w_rejs = 0;
   char *cursor = NULL, *logical = NULL;
+  char *in_slot[2] = { NULL, NULL }; /* cursor_in of the chunk in batch i */
   char datebuf[32];
   struct loader L;
   int loader_on = 0, split, declared;
@@ -1056,6 +1057,13 @@ static int run_window(struct run *r, cairn_err *err)
     rc = loader_acquire(&L, slot, err);
     if (rc < 0)
       goto done;
+    if (in_slot[slot] && src->ops->released) {
+      /* The chunk that had the batch (seq - 2) is loaded: no resume reads
+       * the input before it again. */
+      src->ops->released(src, in_slot[slot]);
+    }
+    free(in_slot[slot]);
+    in_slot[slot] = NULL;
     rc = cairn_state_chunk_get(r->st, job->name, w, seq, &row, err);
     if (rc < 0)
       goto done;
@@ -1182,7 +1190,7 @@ static int run_window(struct run *r, cairn_err *err)
     rc = loader_push(&L, &it, err);
     if (rc < 0)
       goto done;
-    free(cursor);
+    in_slot[slot] = cursor;
     cursor = cairn_xstrdup(cursor_out);
     cairn_chunk_row_clear(&row);
     if (last) {
@@ -1238,6 +1246,8 @@ finish:
   if (rc < 0)
     goto done;
   kill_point("window_loaded", n_chunks, w->key);
+  if (src && src->ops->released)
+    src->ops->released(src, NULL); /* nothing of the window is read again */
   {
     /* The audit trail: what this window's outputs are, by digest. */
     char digest[65];
@@ -1288,6 +1298,8 @@ done:
   cairn_window_row_clear(&wrow);
   free(durable);
   free(cursor);
+  free(in_slot[0]);
+  free(in_slot[1]);
   free(logical);
   return rc;
 }

@@ -325,6 +325,33 @@ static void prune(const struct cairn__cx_remote *r, const char *ident)
     closedir(d);
 }
 
+/* Where blob number i named name of export ident is downloaded to. New
+ * string. */
+static char *blob_file(const struct cairn__cx_remote *r, const char *ident,
+                       size_t i, const char *name)
+{
+  const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+  return cairn_strfmt("%s/%s/%zu-%s", r->work, ident, i, base);
+}
+
+void cairn__cx_remote_drop(const struct cairn__cx_remote *r,
+                           const char *ident, size_t i, const char *name)
+{
+  char *p = name ? blob_file(r, ident, i, name)
+                 : cairn_path_join(r->work, ident);
+  if (!name) {
+    cairn_fs_remove_tree(p, NULL);
+  } else {
+    static const char *const ext[] = { "", ".part", ".etag" };
+    for (size_t k = 0; k < sizeof ext / sizeof *ext; k++) {
+      char *f = cairn_strfmt("%s%s", p, ext[k]);
+      unlink(f);
+      free(f);
+    }
+  }
+  free(p);
+}
+
 /* The ETag of the version of a blob its .part holds, from etag_path (the
  * file beside it; NULL when there is none). New string. */
 static char *etag_load(const char *etag_path)
@@ -353,9 +380,8 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
                           cairn_err *err)
 {
   struct cairn_http_resp resp = {0};
-  const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
   char *dir = cairn_path_join(r->work, ident);
-  char *file = cairn_strfmt("%s/%zu-%s", dir, i, base);
+  char *file = blob_file(r, ident, i, name);
   char *part = cairn_strfmt("%s.part", file);
   char *etag_path = cairn_strfmt("%s.etag", file);
   char *path = blob_path(r, name);

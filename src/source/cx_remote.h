@@ -48,6 +48,12 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
                           size_t i, const char *name, char **path_out,
                           cairn_err *err);
 
+/* Delete the download of blob number i named name (with its .part and
+ * .etag, if a kill left them), once no run can read it again; with name
+ * NULL, every download of the export ident (its folder). */
+void cairn__cx_remote_drop(const struct cairn__cx_remote *r,
+                           const char *ident, size_t i, const char *name);
+
 void cairn__cx_remote_close(struct cairn__cx_remote *r); /* NULL ok */
 
 #endif

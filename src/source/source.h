@@ -157,6 +157,15 @@ typedef struct cairn_source_ops {
    * will refuse, naming why). */
   int  (*peek_header)(const json_t *cfg, struct cairn_header **out,
                       char **file_out);
+  /* Optional (NULL: not told). The chunk that starts at cursor_in is
+   * loaded and checkpointed, so neither this run nor a resume of the
+   * window reads the input before cursor_in again (a resume starts at
+   * the chunk after the last one loaded, or re-reads that one when it
+   * was the window's last); cursor_in NULL: the window is loaded, and
+   * nothing of its input is read again. A source that keeps a copy of
+   * its input (the cost export's downloads) deletes what it no longer
+   * needs. */
+  void (*released)(cairn_source *s, const char *cursor_in);
 } cairn_source_ops;
 
 struct cairn_source {             /* embedded first by each implementation */

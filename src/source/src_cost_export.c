@@ -142,6 +142,7 @@ struct cx_src {
                                        "headers" (owned) */
   struct cairn_header *headers;     /* per blob; written by extract only */
   size_t               kept_from;   /* headers before this are freed */
+  size_t               released;    /* downloads before this are deleted */
   struct reader        rd;          /* extract only */
   struct cairn_buf     hdr_rec;     /* extract only: header scratch */
   /* extract only: a record that straddled two reads and would have taken
@@ -1987,6 +1988,35 @@ static int cx_decode(cairn_source *base, long seq, const struct cairn_page *page
   return rc;
 }
 
+/* A remote export's downloads go once no resume can read them (a blob
+ * before the one of a loaded chunk's cursor_in), the rest when the window
+ * is loaded: the disk holds about the blobs being read, not the export. */
+static void cx_released(cairn_source *base, const char *cursor_in)
+{
+  struct cx_src *s = (struct cx_src *)base;
+  struct cursor c = { 0, 0, 1, 0, 0, { -1, -1 } };
+  cairn_err e = { 0 };
+  size_t upto = s->n_blobs;
+
+  if (!s->remote)
+    return;
+  if (cursor_in) {
+    if (parse_cursor(s, cursor_in, &c, &e) < 0) {
+      cairn_err_clear(&e);
+      return; /* not ours to judge: the resume says what is wrong */
+    }
+    upto = c.blob < s->n_blobs ? c.blob : s->n_blobs;
+  }
+  for (; s->released < upto; s->released++) {
+    struct blob *b = &s->blobs[s->released];
+    cairn__cx_remote_drop(s->remote, s->ident, s->released, b->name);
+    free(b->path);
+    b->path = NULL; /* downloaded again if ever read again */
+  }
+  if (!cursor_in)
+    cairn__cx_remote_drop(s->remote, s->ident, 0, NULL);
+}
+
 static void cx_close(cairn_source *base)
 {
   struct cx_src *s = (struct cx_src *)base;
@@ -2014,4 +2044,5 @@ const cairn_source_ops cairn_source_cost_export_ops = {
   CAIRN_SOURCE_ABI, "cost_export", sizeof(struct cx_src),
   CAIRN_SOURCE_REREADABLE,
   cx_check, cx_open, cx_extract, cx_decode, cx_close, NULL, NULL, NULL,
+  cx_released,
 };

@@ -761,5 +761,5 @@ static int file_peek_header(const json_t *cfg, struct cairn_header **out,
 const cairn_source_ops cairn_source_file_ops = {
   CAIRN_SOURCE_ABI, "file", sizeof(struct file_src), CAIRN_SOURCE_REREADABLE,
   file_check, file_open, file_extract, file_decode, file_close, NULL, NULL,
-  file_peek_header,
+  file_peek_header, NULL,
 };

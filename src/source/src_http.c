@@ -2397,5 +2397,5 @@ static void http_checkpointed(cairn_source *base, const char *cursor_in)
 const cairn_source_ops cairn_source_http_ops = {
   CAIRN_SOURCE_ABI, "http", sizeof(struct http_src), 0,
   http_check, http_open, http_extract, http_decode, http_close,
-  http_decode_part, http_checkpointed, NULL,
+  http_decode_part, http_checkpointed, NULL, NULL,
 };

@@ -559,5 +559,5 @@ static void sqlite_close(cairn_source *base)
 const cairn_source_ops cairn_source_sqlite_ops = {
   CAIRN_SOURCE_ABI, "sqlite", sizeof(struct sqlite_src), 0,
   sqlite_check, sqlite_open, sqlite_extract, sqlite_decode, sqlite_close,
-  NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL,
 };

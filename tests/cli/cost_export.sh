@@ -215,7 +215,8 @@ mkdir -p "$T/blob" "$T/blob2" "$T/blob3" "$T/blob4"
 load azure-cost-export "https://stfinops.blob.core.windows.net$RUN_PATH?$SAS" "$T/blob" \
   --replay "$BLOB_HAR" || fail "blob replay: $(tail -n 3 "$T/blob/log")"
 expect_eq "$(by_id "$T/blob")" "$first" "blob export (replayed) = the local run folder"
-ls "$T/blob/state/work/azure-cost-export/"*/*part_2_0001.zip >/dev/null || fail "no download kept"
+[ -z "$(ls -A "$T/blob/state/work/azure-cost-export/")" ] ||
+  fail "downloads left after the window was loaded: $(ls -R "$T/blob/state/work")"
 no_secret "$T/blob"
 # Real HTTP against cairn mock: a 503 on the manifest, a reset connection
 # and a truncated body on blobs are retried.
@@ -256,11 +257,22 @@ blob_server() { # blob_server LOG [--ignore-range]: sets BS_URL, BS_PID
   BS_URL=$(awk 'NR==1{print $2}' "$T/bs.out")
   [ -n "$BS_URL" ] || { kill "$BS_PID" 2>/dev/null; fail "blob server did not start"; }
 }
+# until_window DIR URL N: a run in 1000-byte pieces killed after its last
+# chunk (of N) is loaded, before the window is marked loaded, which
+# deletes the downloads: they are still there to compare. A resume
+# finishes it from them.
+until_window() {
+  (CAIRN_TEST_KILL_AT=window:$3 CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export \
+     "$2" "$T/$1") 2>/dev/null && fail "$1: the kill hook did not fire" || true
+}
 ident=$(sha256sum "$FOCUS/manifest.json" | cut -c1-16)
 mkdir -p "$T/blob5/state/work/azure-cost-export/$ident"
 head -c 700 "$FOCUS/part_1_0001.csv.gz" \
   > "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz.part"
 blob_server "$T/blob5-server.log"
+until_window blob5 "$BS_URL$RUN_PATH?$SAS" 3
+cmp "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \
+  "$FOCUS/part_1_0001.csv.gz" || fail "downloaded gzip differs"
 CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob5" ||
   fail "blob in pieces: $(tail -n 3 "$T/blob5/log")"
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
@@ -269,8 +281,6 @@ expect_eq "$(grep -c 'part_0_0001.csv bytes=' "$T/blob5-server.log")" 7 "6966 by
 expect_eq "$(grep 'part_1_0001.csv.gz' "$T/blob5-server.log" | sed -n 1p | awk '{print $3}')" \
   "bytes=700-1699" "the partial download continues at byte 700"
 grep -q 'continuing its download at byte 700' "$T/blob5/log" || fail "no continue message"
-cmp "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \
-  "$FOCUS/part_1_0001.csv.gz" || fail "downloaded gzip differs"
 mkdir -p "$T/blob6"
 blob_server "$T/blob6-server.log" --ignore-range
 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob6" ||
@@ -283,13 +293,51 @@ expect_eq "$(by_id "$T/blob6")" "$first" "a server that ignores Range: whole blo
 # taken for the whole 1585-byte blob: 1 row of 4, exit 3 on every rerun).
 mkdir -p "$T/blob15"
 blob_server "$T/blob15-server.log" --content-encoding
+until_window blob15 "$BS_URL$RUN_PATH?$SAS" 3
+cmp "$T/blob15/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \
+  "$FOCUS/part_1_0001.csv.gz" || fail "Content-Encoding gzip: the download is not the stored blob"
 CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob15" ||
   fail "Content-Encoding gzip: $(tail -n 3 "$T/blob15/log")"
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$(by_id "$T/blob15")" "$first" "a blob with Content-Encoding gzip, in 1000-byte pieces"
-cmp "$T/blob15/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \
-  "$FOCUS/part_1_0001.csv.gz" || fail "Content-Encoding gzip: the download is not the stored blob"
 no_secret "$T/blob5"; no_secret "$T/blob6"; no_secret "$T/blob15"
+# The downloads go as the run passes them (a month's export is many 1 GB
+# partitions): a blob before the one where a loaded chunk starts is read
+# by no resume, so it is deleted; the rest when the window is loaded.
+# Killed after each write of each of the 12 chunks (blobs of 5, 4 and 3
+# rows): the resume loads the same rows, and asks for no blob the killed
+# run had downloaded whole (kept or deleted) again; only one whose
+# download the kill cut short is continued.
+w=$T/blob16/state/work/azure-cost-export/$ident
+for point in extracted loaded; do
+  for k in $(seq 1 12); do
+    rm -rf "$T/blob16" "$T/blob16-server.log"; mkdir -p "$T/blob16"
+    blob_server "$T/blob16-server.log"
+    (CAIRN_TEST_KILL_AT=$point:$k load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob16" \
+       --param chunk_rows=1) 2>/dev/null && fail "$point:$k: the kill hook did not fire"
+    if [ "$point:$k" = loaded:8 ]; then # chunk 6, the first of blob 1, is loaded
+      [ ! -e "$w/0-part_0_0001.csv" ] || fail "loaded:8: blob 0 still on disk"
+      [ -e "$w/1-part_1_0001.csv.gz" ] || fail "loaded:8: blob 1 deleted"
+    elif [ "$point:$k" = loaded:12 ]; then # chunk 10, the first of blob 2
+      expect_eq "$(ls "$w")" 2-part_2_0001.zip "loaded:12: the last blob only"
+    fi
+    whole=$(grep -v manifest "$T/blob16-server.log" | awk '{print $2}' | sort -u |
+      while read -r b; do
+        ls "$w"/*-"${b##*/}".part >/dev/null 2>&1 || echo "$b"
+      done)
+    n=$(wc -l < "$T/blob16-server.log")
+    load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob16" --param chunk_rows=1 ||
+      fail "$point:$k resumed: $(tail -n 3 "$T/blob16/log")"
+    kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+    expect_eq "$(by_id "$T/blob16")" "$first" "$point:$k: killed + resumed = uninterrupted"
+    for b in $whole; do
+      ! tail -n +$((n + 1)) "$T/blob16-server.log" | grep -q " $b " ||
+        fail "$point:$k: $b downloaded again by the resume"
+    done
+    [ -z "$(ls -A "$T/blob16/state/work/azure-cost-export/")" ] ||
+      fail "$point:$k: downloads left after the window was loaded"
+  done
+done
 # A blobName with a space and a '#' is percent-encoded in the request.
 derive "$FOCUS" "$T/runs/odd" --blob-name "exports/odd/part 0#1.csv"
 mkdir -p "$T/blob8"
@@ -336,30 +384,32 @@ SWAP_PATH=/cost/$(jq -r '.blobs[0].blobName' "$T/runs/swap/manifest.json" | sed 
 swap_ident=$(sha256sum "$T/runs/swap/manifest.json" | cut -c1-16)
 mkdir -p "$T/blob11"
 BS_RUN="$T/runs/swap" blob_server "$T/blob11-server.log" --swap-after 3
+until_window blob11 "$BS_URL$SWAP_PATH?$SAS" 1
+cmp "$T/blob11/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
+  "$T/runs/swap2/part_0_0001.csv" || fail "the download is not the new version whole"
+[ ! -e "$T/blob11/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.etag" ] ||
+  fail "ETag file left behind"
 set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob11"; rc=$?; set -e
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$rc" 0 "blob replaced between pieces: $(tail -n 3 "$T/blob11/log")"
-cmp "$T/blob11/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
-  "$T/runs/swap2/part_0_0001.csv" || fail "the download is not the new version whole"
 expect_eq "$(actual "$T/blob11")" "$(expected "$T/runs/swap2")" "rows of the new version"
 grep -q 'changed on the server while it was downloaded (HTTP 412' "$T/blob11/log" ||
   fail "no restart warning"
 expect_eq "$(sed -n 3p "$T/blob11-server.log" | grep -c 'bytes=1000-1999 if-match="0x')" 1 \
   "the second piece asks for the first one's ETag"
-[ ! -e "$T/blob11/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.etag" ] ||
-  fail "ETag file left behind"
 mkdir -p "$T/blob12/state/work/azure-cost-export/$swap_ident"
 head -c 700 "$T/runs/swap/part_0_0001.csv" \
   > "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.part"
 printf '"0xSTALE"' > "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.etag"
 BS_RUN="$T/runs/swap" blob_server "$T/blob12-server.log"
+until_window blob12 "$BS_URL$SWAP_PATH?$SAS" 1
+cmp "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
+  "$T/runs/swap2/part_0_0001.csv" || fail "stale .part: not the new version whole"
 set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob12"; rc=$?; set -e
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$rc" 0 "stale .part: $(tail -n 3 "$T/blob12/log")"
 expect_eq "$(sed -n 2p "$T/blob12-server.log")" \
   "GET $SWAP_PATH/part_0_0001.csv bytes=700-1699 if-match=\"0xSTALE\"" "continued with If-Match"
-cmp "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
-  "$T/runs/swap2/part_0_0001.csv" || fail "stale .part: not the new version whole"
 # A .part without an ETag file (left by an earlier version): continued
 # without If-Match, and the pieces after that ask for the ETag of the
 # first continued one.
@@ -367,13 +417,14 @@ mkdir -p "$T/blob13/state/work/azure-cost-export/$swap_ident"
 head -c 700 "$T/runs/swap/part_0_0001.csv" \
   > "$T/blob13/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.part"
 BS_RUN="$T/runs/swap" blob_server "$T/blob13-server.log"
+until_window blob13 "$BS_URL$SWAP_PATH?$SAS" 1
+cmp "$T/blob13/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
+  "$T/runs/swap2/part_0_0001.csv" || fail ".part without an ETag: download differs"
 set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob13"; rc=$?; set -e
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$rc" 0 ".part without an ETag: $(tail -n 3 "$T/blob13/log")"
 expect_eq "$(sed -n '2,3p' "$T/blob13-server.log" | cut -d' ' -f3- | cut -c1-26 | tr '\n' '|')" \
   'bytes=700-1699|bytes=1700-2699 if-match="|' "If-Match from the first continued piece on"
-cmp "$T/blob13/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
-  "$T/runs/swap2/part_0_0001.csv" || fail ".part without an ETag: download differs"
 # A plain blob on the server cut off in its last row (shorter than its
 # manifest's byteCount, the cut row still counted by dataRowCount):
 # refused before any of it is loaded (exit 3), and the download is not
