@@ -11,9 +11,10 @@
  *
  * Lifecycle: open -> (extract -> decode)* -> close. Not thread-safe, but
  * decode() of one page may run on another thread than the next extract()
- * as long as calls do not overlap (the page's bytes are then owned by the
- * caller: see cairn_page), and a source with decode_part() lets parts of
- * one page be decoded at once. */
+ * as long as calls do not overlap: a page is decoded before the next
+ * extract, which may end what the page borrows from the source (a view's
+ * bytes: see cairn_page; the cost export's header of the page's blob).
+ * A source with decode_part() lets parts of one page be decoded at once. */
 #ifndef CAIRN_SOURCE_H
 #define CAIRN_SOURCE_H
 

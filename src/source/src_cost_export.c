@@ -161,7 +161,8 @@ struct cx_src {
    * (its size; else 0) and its lines, for the page's meta */
   long long            big_bytes;
   long                 big_lines;   /* lines it is on */
-  /* decode only (may run on another thread than extract) */
+  /* decode only (may run on another thread than extract, never at the
+   * same time: a page is decoded before the next extract) */
   struct cairn__csv_cols cols;
 };
 
