@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* PII policies, ordered by strength: when one source column feeds fields
  * with different policies, the raw text of a reject gets the strongest. */
@@ -1051,13 +1052,19 @@ static void reject_raw(cairn_transform *t, const struct cairn_record *rec,
   } else if (t->raw_rewrite && (!rec->cols || rec->ragged)) {
     cairn_buf_puts(out, RAW_WITHHELD);
   } else if (rec->cols && !rec->ragged && (t->raw_rewrite || !rec->raw)) {
+    const struct cairn_header *h = rec->header;
     for (size_t c = 0; c < rec->n_cols; c++) {
       const char *p = rec->cols[c];
       size_t n = rec->col_lens ? rec->col_lens[c] : strlen(p);
       long s = -1;
+      /* By name, not by the bound column: a header may name a column
+       * twice, and binding finds the first (the mapping reads it), but
+       * the raw text holds the second too. */
       for (size_t i = 0; i < t->srcs.n; i++)
         if (t->src_policy[i] && t->srcs.v[i].kind == CAIRN__SRC_NAME &&
-            t->srcs.v[i].col == (long)c &&
+            (t->srcs.v[i].col == (long)c ||
+             (h && c < h->n_cols && h->names[c] &&
+              strcasecmp(h->names[c], t->srcs.v[i].ref) == 0)) &&
             (s < 0 || t->src_policy[i] > t->src_policy[s]))
           s = (long)i;
       if (c)

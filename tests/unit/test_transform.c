@@ -1150,6 +1150,35 @@ Test(transform, pii_csv_raw_is_rebuilt)
   fx_close(&fx);
 }
 
+/* A CSV header that names a PII column twice (in any case: columns are
+ * bound by name, case-insensitively): the mapping reads the first, but
+ * the reject's raw text holds both, and the policy applies to both. */
+Test(transform, pii_csv_raw_applies_to_every_column_of_the_name)
+{
+  struct fx fx;
+  struct csvf f;
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"Id\", "
+          "\"mail\": \"Mail\", \"displayName\": \"Name\", "
+          "\"accountEnabled\": \"Enabled\", \"deleted\": {\"fn\": "
+          "[{\"const\": false}]}}, \"pii\": {\"mail\": \"drop\", "
+          "\"displayName\": \"hash\", \"hmac_key\": \"" KEY_HEX "\"}}");
+  csv_header(&f, "Id,Name,Mail,Enabled,MAIL,name");
+  csv_apply(&fx, &f, "u1|Adele|a@b.c|perhaps|adele@home.example|Vance", 2,
+            "u1,Adele,a@b.c,perhaps,adele@home.example,Vance");
+  cr_assert_eq(fx.b->n_rejects, 1);
+  {
+    char want[256], h1[65], h2[65];
+    unsigned char key[32];
+    char msg[64];
+    cairn_pii_key_parse(KEY_HEX, key, msg, sizeof msg);
+    cairn_pii_hash_hex(key, "Adele", 5, h1);
+    cairn_pii_hash_hex(key, "Vance", 5, h2);
+    snprintf(want, sizeof want, "u1,%s,,perhaps,,%s", h1, h2);
+    cr_assert_str_eq(fx.b->rejects[0].raw, want);
+  }
+  fx_close(&fx);
+}
+
 /* A record the source could not parse (a line that is not JSON) is a
  * reject with the source's reason, even when every required field could
  * be filled without it (a const, a default); a ragged CSV row's cells are
