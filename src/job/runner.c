@@ -1466,12 +1466,18 @@ void cairn_runner_print_short(const struct cairn_run_opts *o,
   }
 }
 
+/* dlq: the DLQ depth, or -1 when it could not be counted (dlq_err says
+ * why): the summary says so rather than showing 0. */
 static void print_summary(struct run *r, int exit_code, const cairn_err *err,
-                          const char *message, double secs)
+                          const char *message, int64_t dlq,
+                          const cairn_err *dlq_err, double secs)
 {
   struct cairn_job *job = r->job;
-  int64_t dlq = 0;
-  cairn_state_quarantine_count(r->st, job->name, &dlq, NULL);
+  char depth[CAIRN_ERRMSG_MAX + 32];
+  if (dlq >= 0)
+    snprintf(depth, sizeof depth, "dlq depth %lld", (long long)dlq);
+  else
+    snprintf(depth, sizeof depth, "dlq depth unknown: %s", dlq_err->msg);
   if (r->o->json) {
     json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}",
                           "job", job->name, "run_id", r->run_id,
@@ -1485,6 +1491,10 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
                           "windows", (json_int_t)r->windows_done,
                           "dlq_depth", (json_int_t)dlq, "seconds",
                           (double)(long long)(secs * 1000 + 0.5) / 1000.0);
+    if (dlq < 0) { /* not counted: null, and why */
+      json_object_set_new(o, "dlq_depth", json_null());
+      json_object_set_new(o, "dlq_error", json_string(dlq_err->msg));
+    }
     json_object_set_new(o, "trace_id", json_string(r->trace_id));
     json_object_set_new(o, "windows_skipped",
                         json_integer((json_int_t)r->windows_skipped));
@@ -1503,14 +1513,14 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
     free(s);
     json_decref(o);
   } else {
-    printf("%s: %s%s%s. %lld records loaded, %lld rejected (dlq depth %lld), "
+    printf("%s: %s%s%s. %lld records loaded, %lld rejected (%s), "
            "%lld chunk%s in %lld window%s (%lld redone from checkpoints) in "
            "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
                       : "FAILED (fix the job or its setup, then rerun)",
            resume_advice(exit_code, err),
            exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "",
-           (long long)r->loaded, (long long)r->rejected, (long long)dlq,
+           (long long)r->loaded, (long long)r->rejected, depth,
            (long long)r->chunks, r->chunks == 1 ? "" : "s",
            (long long)r->windows_done, r->windows_done == 1 ? "" : "s",
            (long long)r->redone, secs);
@@ -1678,7 +1688,8 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   char user[64] = "?", host[128] = "?";
   long stale = 0, discarded = 0;
   int resumed = 0, had_scheduled = 0, rc, exit_code;
-  int64_t t0 = cairn_clock_mono_ms(), ended;
+  int64_t t0 = cairn_clock_mono_ms(), ended, dlq = -1;
+  cairn_err dlq_err = {0};
   const char *message = NULL;
   char *message_line = NULL; /* err.msg as one line of UTF-8 */
   char *outputs = NULL;
@@ -1877,13 +1888,14 @@ out:
   /* One end time for the metrics and the state's runs table, whose last
    * success a later failed run reports again (it must read the same). */
   ended = cairn_clock_now();
+  if (r.st &&
+      (fault_point("dlq_count", 0, "", &dlq_err) < 0 ||
+       cairn_state_quarantine_count(r.st, job->name, &dlq, &dlq_err) < 0))
+    dlq = -1; /* unknown: the summary says why, the gauge keeps its value */
   if (r.metrics_dir) {
-    int64_t dlq = -1, last_ok = 0;
+    int64_t last_ok = 0;
     cairn_err merr = {0};
     cairn_metrics_flusher_stop();
-    if (!r.st ||
-        cairn_state_quarantine_count(r.st, job->name, &dlq, NULL) < 0)
-      dlq = -1;
     if (r.st && rc < 0)
       cairn_state_last_success(r.st, job->name, &last_ok, NULL);
     cairn_metrics_run_end(exit_code,
@@ -1913,8 +1925,8 @@ out:
                  "outcome (exit %d, the summary below)", rerr.msg,
                  exit_code);
     free(outputs);
-    print_summary(&r, exit_code, rc < 0 ? &err : NULL, message,
-                  (double)(cairn_clock_mono_ms() - t0) / 1000.0);
+    print_summary(&r, exit_code, rc < 0 ? &err : NULL, message, dlq,
+                  &dlq_err, (double)(cairn_clock_mono_ms() - t0) / 1000.0);
   } else if (message) { /* logged above ("run failed") */
     cairn_runner_print_short(o, job->name,
                              exit_code == CAIRN_EXIT_USAGE ? "refused"

@@ -112,3 +112,18 @@ rc2=$?; set -e
 expect_eq "$rc $rc2" "137 3" "exit codes (killed after chunk 3, then the guard)"
 grep -q "210 of 1000 records rejected.*The first in this window: $T/resume.csv:102: billedCost: \"abc\" is not a number" "$T/r.out" ||
   fail "the resumed run's example is not the window's first reject: $(cat "$T/r.out")"
+# A DLQ depth the state cannot count at the end of a run (a damaged or
+# unreadable quarantine table, an I/O error; injected here) is reported
+# as unknown, with why, not as 0; the run's own outcome stands.
+for fmt in text json; do
+  args=(); [ $fmt = json ] && args=(--json)
+  out=$(CAIRN_TEST_FAULT=dlq_count:0 "$CAIRN" run jobs/demo-cost.json --param input=$IN \
+    "${S[@]}" "${args[@]}" 2>/dev/null) || fail "$fmt: the run failed"
+  if [ $fmt = json ]; then
+    expect_eq "$(tail -n 1 <<<"$out" | jq -c '[.status, .dlq_depth, .dlq_error]')" \
+      '["done",null,"injected fault at dlq_count of chunk 0"]' "json summary, DLQ not counted"
+  else
+    [[ "$(tail -n 1 <<<"$out")" == *"12 rejected (dlq depth unknown: injected fault at dlq_count of chunk 0)"* ]] ||
+      fail "summary, DLQ not counted: $(tail -n 1 <<<"$out")"
+  fi
+done
