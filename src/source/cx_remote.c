@@ -483,12 +483,16 @@ int cairn__cx_remote_blob(struct cairn__cx_remote *r, const char *ident,
       rc = http_fail(r, path, &resp, err);
       goto done;
     }
-    if (ftruncate(fd, off) < 0 ||
-        pwrite(fd, resp.body.data, resp.body.len, off) !=
-            (ssize_t)resp.body.len) {
+    if (ftruncate(fd, off) < 0 || lseek(fd, off, SEEK_SET) < 0) {
       rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", part, strerror(errno));
       goto done;
     }
+    /* Short writes retried: a full disk (or a file size limit) first
+     * writes what fits, leaving errno as it was; the next write says
+     * why (ENOSPC). */
+    rc = cairn_fs_write_all(fd, resp.body.data, resp.body.len, part, err);
+    if (rc < 0)
+      goto done;
     off += (long long)resp.body.len;
     if (resp.status == 206 && resp.body.len == 0 && off < total) {
       rc = CAIRN_RAISE(err, CAIRN_EHTTP, 0, "%s: empty piece at byte %lld",

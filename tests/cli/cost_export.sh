@@ -449,8 +449,27 @@ load azure-cost-export "$BS_URL$SIZE_PATH?$SAS" "$T/blob14" || fail "rerun: $(ta
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$(grep -c ' bytes=0-' "$T/blob14-server.log")" 2 "downloaded again by the rerun"
 expect_eq "$(actual "$T/blob14")" "$(expected "$T/runs/size")" "the whole blob's rows"
+# A download that meets a full disk says why. Here a file size limit
+# (ulimit -f, SIGXFSZ ignored) of 12 MiB and a 14.7 MB blob: its second
+# 8 MiB piece is written in part, a short write that sets no errno, which
+# used to end the run with "….part: Success". A rerun with room
+# continues the download where it stopped.
+python3 tests/cli/cost_runs.py month "$T/runs/big" --rows 30000
+BIG_PATH=/cost/$(jq -r '.blobs[0].blobName' "$T/runs/big/focus/manifest.json" | sed 's|^ *||; s|/[^/]*$||')
+mkdir -p "$T/blob17"
+BS_RUN="$T/runs/big/focus" blob_server "$T/blob17-server.log"
+set +e
+(trap '' XFSZ; ulimit -f 12288; load azure-cost-export "$BS_URL$BIG_PATH?$SAS" "$T/blob17"); rc=$?
+set -e
+expect_eq "$rc" 3 "download on a full disk: exit"
+grep -q 'write .*/0-part_0_0001.csv.part: File too large' "$T/blob17/stdout" ||
+  fail "download on a full disk: $(tail -n 1 "$T/blob17/stdout")"
+load azure-cost-export "$BS_URL$BIG_PATH?$SAS" "$T/blob17" || fail "rerun with room: $(tail -n 3 "$T/blob17/log")"
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+grep -q 'continuing its download at byte 12582912' "$T/blob17/log" || fail "no continued download"
+expect_eq "$(sqlite3 "$T/blob17/out/warehouse.db" 'SELECT count(*) FROM cost_record')" 30000 "every row, once"
 no_secret "$T/blob9"; no_secret "$T/blob10"; no_secret "$T/blob11"; no_secret "$T/blob12"
-no_secret "$T/blob13"; no_secret "$T/blob14"
+no_secret "$T/blob13"; no_secret "$T/blob14"; no_secret "$T/blob17"
 
 # OAuth instead of a SAS token: the job's source gets an "auth" block (as
 # docs/connectors/azure-cost-export.md shows); against cairn mock, recorded
