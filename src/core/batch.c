@@ -6,6 +6,7 @@
 #include "core/hash.h"
 #include "core/mem.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,12 @@ int cairn_contract_mixed(cairn_err *err, const struct cairn_contract *c,
                      "half in each; rerun with --fresh to load it again "
                      "under %s", where, window, n, of, first, c->name,
                      was ? was : "(unrecorded)", c->name, now, now);
+}
+
+uint64_t cairn_header_new_id(void)
+{
+  static atomic_uint_fast64_t next;
+  return (uint64_t)atomic_fetch_add(&next, 1) + 1;
 }
 
 void cairn_header_clear(struct cairn_header *h)

@@ -206,10 +206,16 @@ size_t *cairn_contract_sorted_order(const struct cairn_contract *c);
 struct cairn_header {
   size_t  n_cols;
   char  **names;    /* as in the file, BOM stripped */
-  uint64_t id;      /* changes whenever a new header is read */
+  uint64_t id;      /* changes whenever a new header is read:
+                       cairn_header_new_id() */
 };
 /* Free h's names (h itself is the caller's): no names, no columns. */
 void cairn_header_clear(struct cairn_header *h);
+/* An id no header of this process had: the transform maps a record's
+ * columns through the header it last bound while the id stays the same,
+ * so an id reused by another source instance (the next window's, whose
+ * first file is another file) would map its rows by the wrong columns. */
+uint64_t cairn_header_new_id(void);
 
 /* One raw record handed from a source's decode() to the transform. All
  * pointers are borrowed and valid only during the callback. */

@@ -1386,7 +1386,7 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   if (rc == 0) {
     /* An empty blob: no header, no rows. */
     h->names = cairn_xcalloc(1, sizeof *h->names);
-    h->id = i + 1;
+    h->id = cairn_header_new_id();
     return CAIRN_OK;
   }
   /* a UTF-8 BOM, or two (as the file source) */
@@ -1408,7 +1408,7 @@ static int read_header(struct cx_src *s, size_t i, cairn_err *err)
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t k = 0; k < h->n_cols; k++)
     h->names[k] = cairn_xstrndup(cols.cols[k], cols.lens[k]);
-  h->id = i + 1;
+  h->id = cairn_header_new_id();
   cairn__csv_cols_free(&cols);
   return CAIRN_OK;
 }

@@ -326,7 +326,7 @@ static int read_header(struct file_src *s, size_t index, long long *offset,
   h->names = cairn_xcalloc(h->n_cols, sizeof *h->names);
   for (size_t i = 0; i < h->n_cols; i++)
     h->names[i] = cairn_xstrndup(s->cols.cols[i], s->cols.lens[i]);
-  h->id = index + 1;
+  h->id = cairn_header_new_id();
   return CAIRN_OK;
 }
 
