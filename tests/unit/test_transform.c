@@ -1125,15 +1125,18 @@ Test(transform, pii_applies_to_reject_raw_and_reasons)
   fx_close(&fx);
 }
 
+/* identity_user from CSV columns, mail dropped and the name hashed. */
+#define MAIL_DROP_NAME_HASH                                                  \
+  "{\"fields\": {\"userId\": \"Id\", \"mail\": \"Mail\", "                      \
+  "\"displayName\": \"Name\", \"accountEnabled\": \"Enabled\", "              \
+  "\"deleted\": {\"fn\": [{\"const\": false}]}}, \"pii\": {\"mail\": "          \
+  "\"drop\", \"displayName\": \"hash\", \"hmac_key\": \"" KEY_HEX "\"}}"
+
 Test(transform, pii_csv_raw_is_rebuilt)
 {
   struct fx fx;
   struct csvf f;
-  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"Id\", "
-          "\"mail\": \"Mail\", \"displayName\": \"Name\", "
-          "\"accountEnabled\": \"Enabled\", \"deleted\": {\"fn\": "
-          "[{\"const\": false}]}}, \"pii\": {\"mail\": \"drop\", "
-          "\"displayName\": \"hash\", \"hmac_key\": \"" KEY_HEX "\"}}");
+  fx_open(&fx, "identity_user", MAIL_DROP_NAME_HASH);
   csv_header(&f, "Id,Name,Mail,Enabled");
   csv_apply(&fx, &f, "u1|Vance, Adele|a@b.c|perhaps", 2,
             "u1,\"Vance, Adele\",a@b.c,perhaps");
@@ -1157,11 +1160,7 @@ Test(transform, pii_csv_raw_applies_to_every_column_of_the_name)
 {
   struct fx fx;
   struct csvf f;
-  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"Id\", "
-          "\"mail\": \"Mail\", \"displayName\": \"Name\", "
-          "\"accountEnabled\": \"Enabled\", \"deleted\": {\"fn\": "
-          "[{\"const\": false}]}}, \"pii\": {\"mail\": \"drop\", "
-          "\"displayName\": \"hash\", \"hmac_key\": \"" KEY_HEX "\"}}");
+  fx_open(&fx, "identity_user", MAIL_DROP_NAME_HASH);
   csv_header(&f, "Id,Name,Mail,Enabled,MAIL,name");
   csv_apply(&fx, &f, "u1|Adele|a@b.c|perhaps|adele@home.example|Vance", 2,
             "u1,Adele,a@b.c,perhaps,adele@home.example,Vance");
