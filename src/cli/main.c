@@ -139,14 +139,23 @@ int cairn_cli_state_read(const char *flag, const char *cmd, cairn_state **st)
   const char *dir = cairn_cli_state_dir(flag);
   char *path = cairn_path_join(dir, "cairn.db");
   cairn_err err = {0};
-  int rc = 0;
+  int rc = 0, gone = 0;
 
   *st = NULL;
-  if (access(path, F_OK) != 0) {
+  if (access(path, F_OK) != 0)
+    gone = errno;
+  if (gone && gone != ENOENT && gone != ENOTDIR) {
+    /* There may be a store, but it cannot be reached (a directory this
+     * user may not search): not "nothing has run". */
+    fprintf(stderr, "cairn %s: cannot read the state in %s (%s: %s); run "
+            "it as a user who may read that directory, or fix its "
+            "permissions\n", cmd, dir, path, strerror(gone));
+    rc = 3;
+  } else if (gone) {
     /* Opening would create it: a mistyped --state must not look empty. */
     fprintf(stderr, "cairn %s: no state in %s (%s: %s); nothing has run with "
             "this state directory (--state, $CAIRN_STATE)\n", cmd, dir, path,
-            strerror(errno));
+            strerror(gone));
     rc = 2;
   } else {
     int on_disk = 0, r = cairn_state_open_read(dir, st, &on_disk, &err);
