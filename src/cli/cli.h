@@ -41,8 +41,12 @@ int cairn_cli_job_known(cairn_state *st, const char *arg, const char *job,
 /* A whole decimal integer in [lo, hi] into *out: 0, or -1 (the caller
  * names the option in its message). */
 int cairn_cli_num(const char *s, long long lo, long long hi, long long *out);
-/* Is argv[i] "--help" or "-h"? */
-int cairn_cli_wants_help(int argc, char **argv);
+/* An option that takes one value: value into *slot, or, when *slot holds
+ * another one already (the option was given twice: which one is meant is
+ * not for cairn to guess), -1 after saying so on stderr (the caller exits
+ * 2). The same value again is no conflict. */
+int cairn_cli_once(const char *cmd, const char *opt, const char **slot,
+                   const char *value);
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -83,13 +83,23 @@ int cairn_cmd_decrypt(int argc, char **argv)
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
-    case 's': secret = optarg; break;
-    case 'f': file = optarg; break;
+    case 's':
+      if (cairn_cli_once("decrypt", "--key-secret", &secret, optarg) < 0)
+        return 2;
+      break;
+    case 'f':
+      if (cairn_cli_once("decrypt", "--key-file", &file, optarg) < 0)
+        return 2;
+      break;
     case 'h': fputs(usage_text, stdout); return 0;
     default: fputs(usage_text, stderr); return 2;
     }
   }
   if (!secret == !file) {
+    fputs(secret ? "cairn decrypt: --key-secret and --key-file exclude each "
+                   "other: give one\n"
+                 : "cairn decrypt: missing the key: --key-secret NAME or "
+                   "--key-file FILE\n", stderr);
     fputs(usage_text, stderr);
     return 2;
   }

@@ -50,13 +50,21 @@ int cairn_cmd_dlq(int argc, char **argv)
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
     case 'j': json = 1; break;
-    case 's': state = optarg; break;
+    case 's':
+      if (cairn_cli_once("dlq", "--state", &state, optarg) < 0)
+        return 2;
+      break;
     case 'o': break;
     case 'h': fputs(usage_text, stdout); return 0;
     default: fputs(usage_text, stderr); return 2;
     }
   }
   if (optind != argc - 1) {
+    if (optind >= argc)
+      fputs("cairn dlq: missing JOB\n", stderr);
+    else
+      fprintf(stderr, "cairn dlq: one JOB at a time (got '%s' and '%s')\n",
+              argv[optind], argv[optind + 1]);
     fputs(usage_text, stderr);
     return 2;
   }

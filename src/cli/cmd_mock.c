@@ -77,6 +77,7 @@ int cairn_cmd_mock(int argc, char **argv)
   struct cairn_mock_opts o;
   const char **faults = cairn_xcalloc((size_t)argc + 1, sizeof *faults);
   size_t n_faults = 0;
+  const char *seed_arg = NULL, *max_arg = NULL, *idle_arg = NULL;
   cairn_mock *m = NULL;
   cairn_err err = { 0 };
   sigset_t set, old;
@@ -94,7 +95,10 @@ int cairn_cmd_mock(int argc, char **argv)
       goto out;
     }
     if ((v = opt_value(argc, argv, &i, "--listen", &missing))) {
-      o.listen = v;
+      if (cairn_cli_once("mock", "--listen", &o.listen, v) < 0) {
+        rc = 2;
+        goto out;
+      }
     } else if ((v = opt_value(argc, argv, &i, "--fault", &missing))) {
       if (cairn_mock_fault_check(v, &err) < 0) {
         fprintf(stderr, "cairn mock: %s\n", err.msg);
@@ -103,20 +107,35 @@ int cairn_cmd_mock(int argc, char **argv)
       }
       faults[n_faults++] = v;
     } else if ((v = opt_value(argc, argv, &i, "--log", &missing))) {
-      o.log_path = v;
+      if (cairn_cli_once("mock", "--log", &o.log_path, v) < 0) {
+        rc = 2;
+        goto out;
+      }
     } else if ((v = opt_value(argc, argv, &i, "--seed", &missing))) {
+      if (cairn_cli_once("mock", "--seed", &seed_arg, v) < 0) {
+        rc = 2;
+        goto out;
+      }
       if (cairn_cli_num(v, 0, INT64_MAX, &num) < 0) {
         rc = bad_usage("bad --seed '%s'", v);
         goto out;
       }
       o.seed = (uint64_t)num;
     } else if ((v = opt_value(argc, argv, &i, "--max-requests", &missing))) {
+      if (cairn_cli_once("mock", "--max-requests", &max_arg, v) < 0) {
+        rc = 2;
+        goto out;
+      }
       if (cairn_cli_num(v, 1, 1000000000LL, &num) < 0) {
         rc = bad_usage("bad --max-requests '%s'", v);
         goto out;
       }
       o.max_requests = (long)num;
     } else if ((v = opt_value(argc, argv, &i, "--idle-exit", &missing))) {
+      if (cairn_cli_once("mock", "--idle-exit", &idle_arg, v) < 0) {
+        rc = 2;
+        goto out;
+      }
       if (cairn_cli_num(v, 1, 86400 * 7, &num) < 0) {
         rc = bad_usage("bad --idle-exit '%s' (seconds)", v);
         goto out;

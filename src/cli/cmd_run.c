@@ -24,7 +24,7 @@ static const char usage_text[] =
   "exclusive) backfill those windows without touching the job's\n"
   "incremental state.\n"
   "\n"
-  "  --param K=V     set ${param:K} (repeatable)\n"
+  "  --param K=V     set ${param:K} (repeatable, once per K)\n"
   "  --state DIR     checkpoint store (default $CAIRN_STATE or ./state)\n"
   "  --out DIR       output root for sinks (default $CAIRN_OUT or ./out)\n"
   "  --metrics-dir DIR\n"
@@ -73,25 +73,35 @@ int cairn_cmd_run(int argc, char **argv)
   const char **params = cairn_xcalloc((size_t)argc + 1, sizeof *params);
   const char *state = NULL, *out = NULL, *log_format = NULL, *log_level = NULL;
   size_t n_params = 0;
-  int c, rc;
+  int c, rc, once = 0;
 
   optind = 1;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+  while (once == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
     case 'p': params[n_params++] = optarg; break;
-    case 'f': ro.from = optarg; break;
-    case 't': ro.to = optarg; break;
-    case 's': state = optarg; break;
-    case 'o': out = optarg; break;
-    case 'r': ro.record_har = optarg; break;
-    case 'R': ro.replay_har = optarg; break;
+    case 'f': once = cairn_cli_once("run", "--from", &ro.from, optarg); break;
+    case 't': once = cairn_cli_once("run", "--to", &ro.to, optarg); break;
+    case 's': once = cairn_cli_once("run", "--state", &state, optarg); break;
+    case 'o': once = cairn_cli_once("run", "--out", &out, optarg); break;
+    case 'r':
+      once = cairn_cli_once("run", "--record", &ro.record_har, optarg);
+      break;
+    case 'R':
+      once = cairn_cli_once("run", "--replay", &ro.replay_har, optarg);
+      break;
     case 'F': ro.fresh = 1; break;
     case 'n': ro.dry_run = 1; break;
     case 'k': ro.keep_raw = 1; break;
     case 'j': ro.json = 1; break;
-    case 'L': log_format = optarg; break;
-    case 'l': log_level = optarg; break;
-    case 'm': ro.metrics_dir = optarg; break;
+    case 'L':
+      once = cairn_cli_once("run", "--log-format", &log_format, optarg);
+      break;
+    case 'l':
+      once = cairn_cli_once("run", "--log-level", &log_level, optarg);
+      break;
+    case 'm':
+      once = cairn_cli_once("run", "--metrics-dir", &ro.metrics_dir, optarg);
+      break;
     case 'h':
       fputs(usage_text, stdout);
       free(params);
@@ -101,6 +111,10 @@ int cairn_cmd_run(int argc, char **argv)
       free(params);
       return 2;
     }
+  }
+  if (once < 0) {
+    free(params);
+    return 2;
   }
   if (optind != argc - 1) {
     fputs(optind >= argc ? "cairn run: missing JOB\n"

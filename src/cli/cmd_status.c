@@ -61,7 +61,7 @@ int cairn_cmd_status(int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  const char *state = NULL;
+  const char *state = NULL, *runs_arg = NULL, *windows_arg = NULL;
   char *job = NULL;
   int json = 0, runs = 5, c, rc = 0;
   long long n, loaded = -2; /* -2: the default, -1: all */
@@ -75,6 +75,8 @@ int cairn_cmd_status(int argc, char **argv)
     switch (c) {
     case 'j': json = 1; break;
     case 'r':
+      if (cairn_cli_once("status", "--runs", &runs_arg, optarg) < 0)
+        return 2;
       if (cairn_cli_num(optarg, 1, 1000000, &n) < 0) {
         fprintf(stderr, "cairn status: bad --runs '%s' (a count from 1)\n",
                 optarg);
@@ -83,6 +85,8 @@ int cairn_cmd_status(int argc, char **argv)
       runs = (int)n;
       break;
     case 'w':
+      if (cairn_cli_once("status", "--windows", &windows_arg, optarg) < 0)
+        return 2;
       if (strcmp(optarg, "all") == 0) {
         loaded = -1;
       } else if (cairn_cli_num(optarg, 0, 1000000, &n) < 0) {
@@ -93,7 +97,10 @@ int cairn_cmd_status(int argc, char **argv)
         loaded = n;
       }
       break;
-    case 's': state = optarg; break;
+    case 's':
+      if (cairn_cli_once("status", "--state", &state, optarg) < 0)
+        return 2;
+      break;
     case 'o': break;
     case 'h': fputs(usage_text, stdout); return 0;
     default: fputs(usage_text, stderr); return 2;

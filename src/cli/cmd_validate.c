@@ -5,6 +5,7 @@
 #include "core/mem.h"
 #include "job/spec.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,28 +34,35 @@ static int is_sink_file(const char *path)
 
 int cairn_cmd_validate(int argc, char **argv)
 {
-  const char **params;
+  static const struct option opts[] = {
+    { "param", required_argument, NULL, 'p' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  const char **params = cairn_xcalloc((size_t)argc + 1, sizeof *params);
   size_t n_params = 0;
-  int bad = 0, files = 0;
+  int bad = 0, help = -1, c;
 
-  if (cairn_cli_wants_help(argc, argv)) {
-    fputs(usage_text, stdout);
-    return 0;
+  optind = 1;
+  while (help < 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+    if (c == 'p')
+      params[n_params++] = optarg;
+    else
+      help = c == 'h' ? 0 : 2; /* --help, or a bad option */
+  if (help < 0 && optind >= argc) {
+    fputs("cairn validate: missing FILE\n", stderr);
+    help = 2;
   }
-  params = cairn_xcalloc((size_t)argc + 1, sizeof *params);
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--param") == 0 && i + 1 < argc)
-      params[n_params++] = argv[++i];
-  for (int i = 1; i < argc; i++) {
+  if (help >= 0) {
+    fputs(usage_text, help ? stderr : stdout);
+    free(params);
+    return help;
+  }
+  for (int i = optind; i < argc; i++) {
     struct cairn_diag d = {0};
     struct cairn_job_opts jo = { params, NULL, NULL, 1, 0, 0 };
     cairn_err err = {0};
     int rc;
-    if (strcmp(argv[i], "--param") == 0) {
-      i++;
-      continue;
-    }
-    files++;
     if (is_sink_file(argv[i])) {
       rc = cairn_sink_file_check(argv[i], &jo, &d);
     } else {
@@ -71,9 +79,5 @@ int cairn_cmd_validate(int argc, char **argv)
     cairn_diag_free(&d);
   }
   free(params);
-  if (!files) {
-    fputs(usage_text, stderr);
-    return 2;
-  }
   return bad ? 2 : 0;
 }

@@ -219,11 +219,15 @@ int cairn_cli_log_setup(const char *format, const char *level)
   return 0;
 }
 
-int cairn_cli_wants_help(int argc, char **argv)
+int cairn_cli_once(const char *cmd, const char *opt, const char **slot,
+                   const char *value)
 {
-  for (int i = 1; i < argc; i++)
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-      return 1;
+  if (*slot && strcmp(*slot, value) != 0) {
+    fprintf(stderr, "cairn %s: %s given twice with different values "
+            "(\"%s\", then \"%s\"): give one\n", cmd, opt, *slot, value);
+    return -1;
+  }
+  *slot = value;
   return 0;
 }
 

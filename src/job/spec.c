@@ -1131,7 +1131,14 @@ static json_t *parse_params(const char *const *params, struct cairn_diag *d)
       continue;
     }
     k = cairn_xstrndup(params[i], (size_t)(eq - params[i]));
-    json_object_set_new(o, k, json_string(eq + 1));
+    if (json_object_get(o, k) &&
+        strcmp(json_string_value(json_object_get(o, k)), eq + 1) != 0)
+      /* which one was meant is not for cairn to guess */
+      diag_text(d, "--param %s given twice with different values "
+                "(\"%s\", then \"%s\"): give one", k,
+                json_string_value(json_object_get(o, k)), eq + 1);
+    else
+      json_object_set_new(o, k, json_string(eq + 1));
     free(k);
   }
   return o;
