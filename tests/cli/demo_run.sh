@@ -36,9 +36,9 @@ expect_eq "$("$CAIRN" dlq demo-cost --state "$T/state" --json | jq length)" 0 "e
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=300 >/dev/null 2>&1
 expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT count(*) FROM chunks")" 7 "2000 rows / 300"
 set +e; CAIRN_TEST_KILL_AT=loaded:3 "$CAIRN" run jobs/demo-cost.json "${S[@]}" --param chunk_rows=300 >/dev/null 2>&1; set -e
-# A refused run (exit 2: here a recording that is not there) changes no
-# state, even with --fresh: the interrupted attempt keeps its checkpoints
-# and no run is recorded.
+# A refused run (exit 2: here a recording, which a file job cannot
+# replay) changes no state, even with --fresh: the interrupted attempt
+# keeps its checkpoints and no run is recorded.
 before=$(sqlite3 "$T/state/cairn.db" "SELECT (SELECT group_concat(attempt || status) FROM attempts),
   (SELECT count(*) FROM chunks), (SELECT count(*) FROM runs), (SELECT group_concat(attempt) FROM windows)")
 set +e
@@ -46,8 +46,8 @@ set +e
   --replay "$T/no-such.har" >/dev/null 2>"$T/refused.log"; rc=$?
 set -e
 expect_eq "$rc" 2 "refused run: exit"
-# ... and says why it cannot be read
-grep -q -- "--replay $T/no-such.har: cannot read: No such file or directory" "$T/refused.log" ||
+# ... and says why
+grep -q -- "--replay $T/no-such.har: job demo-cost reads its file source without HTTP" "$T/refused.log" ||
   fail "refused run: $(cat "$T/refused.log")"
 expect_eq "$(sqlite3 "$T/state/cairn.db" "SELECT (SELECT group_concat(attempt || status) FROM attempts),
   (SELECT count(*) FROM chunks), (SELECT count(*) FROM runs), (SELECT group_concat(attempt) FROM windows)")" \
