@@ -95,7 +95,11 @@ static int file_open(cairn_source *base, const struct cairn_source_ctx *ctx,
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "file source needs a path");
   grc = glob(path, GLOB_NOSORT, NULL, &g);
   if (grc == GLOB_NOMATCH)
-    return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "%s: no such file", path);
+    /* a typo in a --param, or a file still to come (resumable, exit 3) */
+    return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "%s: no such file: check the "
+                       "source's path (and the --param that sets it, if "
+                       "any); a file still to come: run again once it is "
+                       "there", path);
   if (grc != 0)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: cannot list", path);
   /* glob sorts with the locale; sort bytewise for a stable order. */
