@@ -265,7 +265,8 @@ int main(int argc, char **argv)
    * on (a decimal comma, a Turkish I). tests/cli/locale_tz.sh checks it. */
   if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
       strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-    usage(stdout);
+    /* asked for: stdout, exit 0; no command at all: a usage error */
+    usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   if (strcmp(argv[1], "--version") == 0) {

@@ -26,6 +26,11 @@ for c in run status validate verify mock dlq decrypt; do
   [[ "$help" == usage:\ cairn\ $c* ]] || fail "$c --help: ${help:0:60}"
 done
 expect_exit 2 "$CAIRN" nonsense 2>/dev/null
+# no command at all is a usage error: the usage goes to stderr, as for an
+# unknown command, not to stdout (where a script would take it for output)
+set +e; out=$("$CAIRN" 2>"$T/usage"); rc=$?; set -e
+expect_eq "$rc:$out" "2:" "cairn without a command: exit and stdout"
+has '^usage: cairn <command>' "$T/usage" || fail "cairn without a command: no usage on stderr"
 expect_exit 2 "$CAIRN" run 2>/dev/null
 # An unknown log level or format is refused (exit 2, nothing run), from the
 # flag or the environment, naming where it came from and what is accepted.
