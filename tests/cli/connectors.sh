@@ -6,8 +6,10 @@
 #
 # Per job, tests/data/connectors/<job>.env (optional) is sourced first: it
 # sets secrets (CAIRN_SECRET_*) and PARAMS=(--param k=v ...) for both runs;
-# MOCK_PARAMS=(...) are added for the mock run, where the string @URL@ is
-# replaced by the mock's base URL (e.g. --param endpoint=@URL@). QUERY may
+# MOCK_PARAMS=(...) are added for the mock run, in place of a PARAMS
+# entry of the same name (a --param given twice is refused), where the
+# string @URL@ is replaced by the mock's base URL (e.g. --param
+# endpoint=@URL@). QUERY may
 # override the golden query (default: every row of the contract's table in
 # load order).
 source "$(dirname "$0")/../lib.sh"
@@ -37,10 +39,22 @@ for har in fixtures/*.har; do
   wait_for "$mock" grep -q '^listening ' "$d/mock.out" || true
   url=$(sed -n 's/^listening //p' "$d/mock.out")
   [ -n "$url" ] || fail "$name: mock did not start: $(cat "$d/mock.err")"
-  args=()
-  for a in "${MOCK_PARAMS[@]}"; do args+=("${a//@URL@/$url}"); done
+  args=() mocked=" "
+  for ((i = 0; i < ${#MOCK_PARAMS[@]}; i += 2)); do
+    args+=("${MOCK_PARAMS[i]}" "${MOCK_PARAMS[i+1]//@URL@/$url}")
+    mocked+="${MOCK_PARAMS[i]} ${MOCK_PARAMS[i+1]%%=*} "
+  done
+  base=()
+  for ((i = 0; i < ${#PARAMS[@]}; i++)); do
+    a=${PARAMS[i]}
+    if [ "$a" = --param ] && [[ "$mocked" == *" --param ${PARAMS[i+1]%%=*} "* ]]; then
+      i=$((i + 1))
+    else
+      base+=("$a")
+    fi
+  done
   set +e
-  "$CAIRN" run "$job" "${PARAMS[@]}" "${args[@]}" --state "$d/state" --out "$d/out" >"$d.stdout" 2>"$d.log"
+  "$CAIRN" run "$job" "${base[@]}" "${args[@]}" --state "$d/state" --out "$d/out" >"$d.stdout" 2>"$d.log"
   rc=$?
   set -e
   kill $mock 2>/dev/null; wait $mock 2>/dev/null || true
