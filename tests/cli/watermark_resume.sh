@@ -82,8 +82,29 @@ D=$T/at_mark
 data 1/1/08:00:05/1 2/1/08:00:05/1 3/1/08:00:05/1
 expect_exit 0 run
 data 1/1/08:00:05/1 2/1/08:00:05/1 3/1/08:00:05/1 4/1/08:10:00/1 5/1/08:10:01/1 6/1/08:10:02/1
-rc=0; CAIRN_TEST_KILL_AT=loaded:1 run 2>/dev/null || rc=$?
+# (one thread: with the pipeline, a loaded machine can let the killed run
+# fetch and spool every page before the kill, and the resume then ends the
+# window from its spool; incidents 1 and 2 come with the next night, as
+# the last check shows)
+rc=0; CAIRN_PIPELINE=0 CAIRN_TEST_KILL_AT=loaded:1 run 2>/dev/null || rc=$?
 expect_eq "$rc" 137 "killed at the mark"
 data 1/3/09:00:00/7 2/3/09:00:01/7 3/1/08:00:05/1 4/1/08:10:00/1 5/1/08:10:01/1 6/1/08:10:02/1
 expect_exit 0 run
 expect_eq "$(rows)" "01:Closed 02:Closed 03:New 04:New 05:New 06:New " "every incident after a resume at the mark"
+
+# The same with the pipeline, whichever pages the killed run fetched
+# ahead: nothing is skipped, and by the next night every update is in.
+D=$T/at_mark_pipelined
+data 1/1/08:00:05/1 2/1/08:00:05/1 3/1/08:00:05/1
+expect_exit 0 run
+data 1/1/08:00:05/1 2/1/08:00:05/1 3/1/08:00:05/1 4/1/08:10:00/1 5/1/08:10:01/1 6/1/08:10:02/1
+rc=0; CAIRN_TEST_KILL_AT=loaded:1 run 2>/dev/null || rc=$?
+expect_eq "$rc" 137 "killed at the mark (pipelined)"
+data 1/3/09:00:00/7 2/3/09:00:01/7 3/1/08:00:05/1 4/1/08:10:00/1 5/1/08:10:01/1 6/1/08:10:02/1
+expect_exit 0 run
+case "$(rows)" in
+  "01:Closed 02:Closed 03:New 04:New 05:New 06:New "|"01:New 02:New 03:New 04:New 05:New 06:New ") ;;
+  *) fail "after a pipelined resume at the mark: $(rows)" ;;
+esac
+expect_exit 0 run
+expect_eq "$(rows)" "01:Closed 02:Closed 03:New 04:New 05:New 06:New " "every incident by the next night"
