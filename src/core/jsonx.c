@@ -7,6 +7,7 @@
 #include "core/fsx.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,14 +234,20 @@ void cairn_json_locate(const char *text, const char *ptr, int want_key,
 
 /* ---- pointers -------------------------------------------------------- */
 
-/* A reference token as an array index (decimal, not negative): 0 or -1. */
+/* A reference token as an array index: 0 or -1. RFC 6901 allows "0" or
+ * digits without a leading zero, nothing else: "01", "+1", " 1" and "-0"
+ * name no element (strtol read them all as indexes). */
 static int array_index(const char *tok, size_t *out)
 {
-  char *end;
-  long i = strtol(tok, &end, 10);
-  if (*end || end == tok || i < 0)
+  size_t i = 0;
+  if (!tok[0] || (tok[0] == '0' && tok[1]))
     return -1;
-  *out = (size_t)i;
+  for (; *tok; tok++) {
+    if (*tok < '0' || *tok > '9' || i > (SIZE_MAX - 9) / 10)
+      return -1;
+    i = i * 10 + (size_t)(*tok - '0');
+  }
+  *out = i;
   return 0;
 }
 

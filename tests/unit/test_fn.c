@@ -598,6 +598,24 @@ Test(fn, tags_rejects_malformed_text)
 
 /* ---- sources ---------------------------------------------------------- */
 
+/* RFC 6901 array indexes are "0" or digits without a leading zero: "01",
+ * "+1", " 1" and "-0" name no element (they used to read as 1, 1, 1, 0). */
+Test(fn, pointer_array_index_is_strict)
+{
+  EQ(json1("[{\"coalesce\": [\"/v/1\"]}]", "[10, 20]"), "int:20");
+  EQ(json1("[{\"coalesce\": [\"/v/0\"]}]", "[10, 20]"), "int:10");
+  EQ(json1("[{\"coalesce\": [\"/v/01\"]}]", "[10, 20]"), "null");
+  EQ(json1("[{\"coalesce\": [\"/v/+1\"]}]", "[10, 20]"), "null");
+  EQ(json1("[{\"coalesce\": [\"/v/ 1\"]}]", "[10, 20]"), "null");
+  EQ(json1("[{\"coalesce\": [\"/v/-0\"]}]", "[10, 20]"), "null");
+  EQ(json1("[{\"coalesce\": [\"/v/00\"]}]", "[10, 20]"), "null");
+  EQ(json1("[{\"coalesce\": [\"/v/-\"]}]", "[10, 20]"), "null");
+  EQ(json1("[{\"coalesce\": [\"/v/99999999999999999999999\"]}]",
+           "[10, 20]"), "null");
+  /* an object member named "01" is still found */
+  EQ(json1("[{\"coalesce\": [\"/v/01\"]}]", "{\"01\": 7}"), "int:7");
+}
+
 Test(fn, coalesce_first_non_empty)
 {
   const char *cells[] = { "", "12.5", "9" };
