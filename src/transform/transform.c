@@ -48,6 +48,9 @@ struct xf_field {
   int         enum_null;     /* null is one of the enum's values */
   int         flat_only;     /* object members must be scalars */
   int         pii;           /* PII_* */
+  int         redact;        /* reasons never quote values: the field
+                                has a policy, or reads a source that a
+                                field with a policy reads */
   unsigned char key[CAIRN_PII_KEY_LEN]; /* encrypt key */
   char       *key_id;        /* encrypt key id (owned) */
   size_t     *refs;          /* sources the chain reads (owned) */
@@ -489,6 +492,16 @@ static void derive_raw_policy(cairn_transform *t)
       t->raw_rewrite = 1;
     }
   }
+  /* A field that reads what a policy protects (say a lookup on "/mail"
+   * next to "mail": "hash") must not quote it in its reasons either: the
+   * reasons go to the DLQ, the logs and `cairn dlq` next to the raw text
+   * that hides it. */
+  for (size_t i = 0; i < t->c->n_fields; i++) {
+    struct xf_field *f = &t->f[i];
+    f->redact = f->pii != PII_KEEP;
+    for (size_t r = 0; r < f->n_refs && !f->redact; r++)
+      f->redact = t->src_policy[f->refs[r]] != PII_KEEP;
+  }
 }
 
 static const char *const cfg_keys[] = {
@@ -751,7 +764,7 @@ static void enum_reason(cairn_transform *t, const struct xf_field *f,
   struct cairn_buf b = {0};
   for (size_t e = 0; e < f->n_enum; e++)
     cairn_buf_printf(&b, "%s%s", e ? ", " : "", f->enums[e]);
-  t->cx.redact = f->pii != PII_KEEP;
+  t->cx.redact = f->redact;
   if (v->type == CAIRN_V_NULL)
     snprintf(t->cx.why, sizeof t->cx.why, "null ");
   else
@@ -823,7 +836,7 @@ static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
       *v = f->memo;
       continue;
     }
-    cx->redact = f->pii != PII_KEEP;
+    cx->redact = f->redact;
     if (f->from >= 0 && cairn__src_get(cx, (size_t)f->from, v) < 0) {
       if (!f->tolerant) {
         reason(t, f->name, item, cx->why);

@@ -1123,6 +1123,23 @@ Test(transform, pii_applies_to_reject_raw_and_reasons)
                    "mail: value is not in the lookup table");
   cr_assert_str_eq(fx.b->rejects[0].raw, "{\"id\":\"u\",\"mail\":null}");
   fx_close(&fx);
+
+  /* nor by another field that reads the same source (its raw text is
+   * hashed: the reason must not give it away) */
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"/id\", "
+          "\"mail\": \"/mail\", \"department\": {\"fn\": [{\"template\": "
+          "\"${/mail}\"}, {\"lookup\": {}}]}, "
+          "\"accountEnabled\": {\"from\": \"/mail\", \"fn\": [\"bool\"]}, "
+          "\"deleted\": {\"fn\": [{\"const\": false}]}}, \"pii\": "
+          "{\"mail\": \"hash\", \"hmac_key\": \"" KEY_B64 "\"}}");
+  json_apply(&fx, "{\"id\": \"u\", \"mail\": \"adele@contoso.com\"}", NULL);
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cr_assert_str_eq(fx.b->rejects[0].reasons,
+                   "accountEnabled: value is not a boolean; "
+                   "department: value is not in the lookup table");
+  cr_assert(strstr(fx.b->rejects[0].raw, "adele") == NULL, "%s",
+            fx.b->rejects[0].raw);
+  fx_close(&fx);
 }
 
 /* identity_user from CSV columns, mail dropped and the name hashed. */
