@@ -504,6 +504,8 @@ static void derive_raw_policy(cairn_transform *t)
   }
 }
 
+static int check_constant_fields(struct cctx *cc);
+
 static const char *const cfg_keys[] = {
   "contract", "empty_is_null", "explode", "fields", "max_reject_ratio",
   "pii", "validate",
@@ -632,6 +634,9 @@ static int create(const json_t *cfg, const struct cairn_contract *c,
   }
   derive_checks(t);
   derive_raw_policy(t);
+  rc = check_constant_fields(&cc);
+  if (rc < 0)
+    goto done;
   if (t->full_validate) {
     rc = cairn_schema_compile(c->schema, &t->schema, err);
     if (rc < 0)
@@ -820,97 +825,140 @@ static void missing_reason(cairn_transform *t, const struct xf_field *f,
   reason(t, f->name, item, why);
 }
 
+/* Map field i of the record (with cx->item set) into v; reasons are
+ * appended. */
+static void map_field(cairn_transform *t, size_t i, struct cairn_xv *v,
+                      long item)
+{
+  struct cairn__fctx *cx = &t->cx;
+  struct xf_field *f = &t->f[i];
+  size_t bad_at = 0, j;
+
+  memset(v, 0, sizeof *v);
+  if (!f->mapped)
+    return;
+  if (f->per_page && cx->rec->meta && f->memo_meta == cx->rec->meta) {
+    *v = f->memo;
+    return;
+  }
+  cx->redact = f->redact;
+  if (f->from >= 0 && cairn__src_get(cx, (size_t)f->from, v) < 0) {
+    if (!f->tolerant) {
+      reason(t, f->name, item, cx->why);
+      return;
+    }
+    memset(v, 0, sizeof *v);
+  }
+  for (j = 0; j < f->n_calls; j++)
+    if (cairn__fn_apply(&f->calls[j], cx, v) < 0)
+      break;
+  if (j < f->n_calls || coerce(cx, f->type, v) < 0) {
+    reason(t, f->name, item, cx->why);
+    memset(v, 0, sizeof *v);
+    return;
+  }
+  if (v->type == CAIRN_V_NULL) {
+    if (f->required)
+      missing_reason(t, f, cx->rec, item);
+    else if (f->n_enum && !f->enum_null) /* as the schema's enum says */
+      enum_reason(t, f, v, item);
+    return;
+  }
+  if (f->n_enum) {
+    size_t e = 0;
+    for (; e < f->n_enum; e++)
+      if (f->enum_len[e] == v->n && memcmp(f->enums[e], v->s, v->n) == 0)
+        break;
+    if (e == f->n_enum) {
+      enum_reason(t, f, v, item);
+      return;
+    }
+  }
+  if (f->flat_only && !(v->flags & CAIRN__XV_FLAT)) {
+    reason(t, f->name, item, "members must be strings, numbers, booleans "
+           "or null, not objects or arrays");
+    return;
+  }
+  if (v->type == CAIRN_V_STR &&
+      (bad_at = cairn_utf8_check(v->s, v->n)) < v->n) {
+    char why[64];
+    snprintf(why, sizeof why, "not valid UTF-8 (byte %zu)", bad_at);
+    reason(t, f->name, item, why);
+    return;
+  }
+  switch (f->pii) {
+  case PII_DROP:
+    memset(v, 0, sizeof *v);
+    break;
+  case PII_HASH: {
+    char *h = cairn__scratch_alloc(&t->scratch, 65);
+    cairn_pii_hash_hex(t->hmac_key, v->s, v->n, h);
+    v->s = h;
+    v->n = 64;
+    v->flags = 0;
+    break;
+  }
+  case PII_ENCRYPT: {
+    cairn_err e = {0};
+    t->enc.len = 0;
+    if (cairn_pii_encrypt(f->key, f->key_id, v->s, v->n, &t->enc, &e) < 0) {
+      reason(t, f->name, item, e.msg);
+      return;
+    }
+    v->s = cairn__scratch_dup(&t->scratch, t->enc.data, t->enc.len);
+    v->n = t->enc.len;
+    v->flags = 0;
+    break;
+  }
+  default:
+    break;
+  }
+  if (f->per_page && cx->rec->meta)
+    memo_page(f, cx->rec->meta, v);
+}
+
 /* Map the record (with cx->item set) into vals; reasons are appended. */
 static void map_row(cairn_transform *t, struct cairn_xv *vals, long item)
 {
-  struct cairn__fctx *cx = &t->cx;
-  for (size_t i = 0; i < t->c->n_fields; i++) {
-    struct xf_field *f = &t->f[i];
-    struct cairn_xv *v = &vals[i];
-    size_t bad_at = 0, j;
+  for (size_t i = 0; i < t->c->n_fields; i++)
+    map_field(t, i, &vals[i], item);
+}
 
-    memset(v, 0, sizeof *v);
-    if (!f->mapped)
+/* A field whose chain reads nothing of the record or its page (a "const",
+ * or functions of no input) has one value for every record. When the
+ * contract refuses that value (a const outside the field's enum, a const
+ * null on a required field, text where a number goes), every record would
+ * be rejected: the job is wrong, and is refused before anything runs. */
+static int check_constant_fields(struct cctx *cc)
+{
+  cairn_transform *t = cc->t;
+  struct cairn_record none = {0};
+  struct cairn_buf pb = {0};
+  int rc = CAIRN_OK;
+
+  none.position = "";
+  t->cx.rec = &none;
+  for (size_t i = 0; i < t->c->n_fields && rc == CAIRN_OK; i++) {
+    struct xf_field *f = &t->f[i];
+    struct cairn_xv v;
+    int constant = f->per_page;
+    for (size_t j = 0; j < f->n_calls && constant; j++)
+      constant = strcmp(cairn__fn_name(&f->calls[j]), "header") != 0;
+    if (!constant)
       continue;
-    if (f->per_page && cx->rec->meta && f->memo_meta == cx->rec->meta) {
-      *v = f->memo;
-      continue;
-    }
-    cx->redact = f->redact;
-    if (f->from >= 0 && cairn__src_get(cx, (size_t)f->from, v) < 0) {
-      if (!f->tolerant) {
-        reason(t, f->name, item, cx->why);
-        continue;
-      }
-      memset(v, 0, sizeof *v);
-    }
-    for (j = 0; j < f->n_calls; j++)
-      if (cairn__fn_apply(&f->calls[j], cx, v) < 0)
-        break;
-    if (j < f->n_calls || coerce(cx, f->type, v) < 0) {
-      reason(t, f->name, item, cx->why);
-      memset(v, 0, sizeof *v);
-      continue;
-    }
-    if (v->type == CAIRN_V_NULL) {
-      if (f->required)
-        missing_reason(t, f, cx->rec, item);
-      else if (f->n_enum && !f->enum_null) /* as the schema's enum says */
-        enum_reason(t, f, v, item);
-      continue;
-    }
-    if (f->n_enum) {
-      size_t e = 0;
-      for (; e < f->n_enum; e++)
-        if (f->enum_len[e] == v->n && memcmp(f->enums[e], v->s, v->n) == 0)
-          break;
-      if (e == f->n_enum) {
-        enum_reason(t, f, v, item);
-        continue;
-      }
-    }
-    if (f->flat_only && !(v->flags & CAIRN__XV_FLAT)) {
-      reason(t, f->name, item, "members must be strings, numbers, booleans "
-             "or null, not objects or arrays");
-      continue;
-    }
-    if (v->type == CAIRN_V_STR &&
-        (bad_at = cairn_utf8_check(v->s, v->n)) < v->n) {
-      char why[64];
-      snprintf(why, sizeof why, "not valid UTF-8 (byte %zu)", bad_at);
-      reason(t, f->name, item, why);
-      continue;
-    }
-    switch (f->pii) {
-    case PII_DROP:
-      memset(v, 0, sizeof *v);
-      break;
-    case PII_HASH: {
-      char *h = cairn__scratch_alloc(&t->scratch, 65);
-      cairn_pii_hash_hex(t->hmac_key, v->s, v->n, h);
-      v->s = h;
-      v->n = 64;
-      v->flags = 0;
-      break;
-    }
-    case PII_ENCRYPT: {
-      cairn_err e = {0};
-      t->enc.len = 0;
-      if (cairn_pii_encrypt(f->key, f->key_id, v->s, v->n, &t->enc, &e) < 0) {
-        reason(t, f->name, item, e.msg);
-        continue;
-      }
-      v->s = cairn__scratch_dup(&t->scratch, t->enc.data, t->enc.len);
-      v->n = t->enc.len;
-      v->flags = 0;
-      break;
-    }
-    default:
-      break;
-    }
-    if (f->per_page && cx->rec->meta)
-      memo_page(f, cx->rec->meta, v);
+    t->reasons.len = 0;
+    map_field(t, i, &v, -1);
+    if (t->reasons.len)
+      rc = fail(cc, ptr_join(&pb, "/fields", f->name), "the mapping gives "
+                "every record the same value, which the contract refuses, "
+                "so every record would be rejected: %s", t->reasons.data);
   }
+  t->cx.rec = NULL;
+  t->reasons.len = 0;
+  t->key_bad = 0;
+  cairn__scratch_reset(&t->scratch);
+  cairn_buf_free(&pb);
+  return rc;
 }
 
 /* Full JSON Schema validation of one mapped row. */

@@ -41,6 +41,8 @@ declare -A want=(
   # keys written with \u escapes (a surrogate pair too) are found where
   # they are, not reported at 1:1
   [28-escaped-keys]=':9:49: /source/😀: unknown key "😀"'
+  # a mapping that gives every record a value the contract refuses
+  [29-const-outside-contract]=':24:25: /transform/fields/chargeCategory: the mapping gives every record the same value, which the contract refuses, so every record would be rejected: chargeCategory: "Refund" is not one of Usage, Purchase, Tax, Credit, Adjustment'
   [26-window-in-redact]=':60:7: /source/redact/0: ${window.start} is only expanded under "source" (not in its tls'
 )
 n=0

@@ -666,6 +666,55 @@ Test(transform, compile_errors_carry_pointers)
     "\"transform\" is an object with \"contract\" and \"fields\"@");
 }
 
+/* A chain that reads nothing of the record gives every record one value:
+ * when the contract refuses it, every record would be a reject, so the job
+ * is refused before it runs. */
+Test(transform, constant_mapping_the_contract_refuses)
+{
+#define USER "{\"fields\": {\"userId\": \"/id\", %s}}"
+#define POSTURE "{\"fields\": {\"policyId\": \"/p\", \"requirementId\": " \
+  "\"/r\", \"evaluatedAtUtc\": \"/t\", \"resourceId\": \"/i\", %s}}"
+  static const char *const bad[][3] = {
+    { "identity_user", USER, "\"deleted\": {\"fn\": [{\"const\": \"maybe\"}]}" },
+    { "identity_user", USER, "\"deleted\": {\"fn\": [{\"const\": null}]}" },
+    { "policy_posture", POSTURE, "\"status\": {\"fn\": [{\"const\": "
+      "\"compliant\"}]}" },
+    { "policy_posture", POSTURE, "\"status\": {\"fn\": [\"trim\"]}" },
+  };
+  static const char *const why[] = {
+    "deleted: \"maybe\" is not a boolean@/fields/deleted",
+    "deleted: required but missing@/fields/deleted",
+    "status: \"compliant\" is not one of Compliant, NonCompliant, Exempt, "
+    "Conflict, Unknown, NotStarted@/fields/status",
+    "status: required but missing@/fields/status",
+  };
+  static const char *const ok[][3] = {
+    { "identity_user", USER, "\"deleted\": {\"fn\": [{\"const\": \"yes\"}]}" },
+    { "identity_user", USER, "\"deleted\": {\"fn\": [\"exists\"]}, "
+      "\"accountEnabled\": {\"fn\": [\"lower\"]}" },
+    { "policy_posture", POSTURE, "\"status\": {\"fn\": [{\"const\": "
+      "\"compliant\"}, {\"lookup\": {\"compliant\": \"Compliant\"}}]}" },
+    { "policy_posture", POSTURE, "\"status\": {\"fn\": [{\"header\": "
+      "\"x-status\"}]}" },
+  };
+#undef USER
+#undef POSTURE
+  char cfg[512], want[512];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(cfg, sizeof cfg, bad[i][1], bad[i][2]);
+    snprintf(want, sizeof want, "the mapping gives every record the same "
+             "value, which the contract refuses, so every record would be "
+             "rejected: %s", why[i]);
+    cr_assert_str_eq(compile_fail(bad[i][0], cfg), want);
+  }
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    struct fx fx;
+    snprintf(cfg, sizeof cfg, ok[i][1], ok[i][2]);
+    fx_open(&fx, ok[i][0], cfg);
+    fx_close(&fx);
+  }
+}
+
 Test(transform, pii_compile_errors)
 {
   const char *base = "{\"fields\": {\"userId\": \"/id\", \"deleted\": "
