@@ -22,6 +22,8 @@
 #include "transform/fn.h"
 #include "transform/pii.h"
 
+#include <float.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -985,13 +987,26 @@ static void full_check(cairn_transform *t, const struct cairn_xv *vals,
     case CAIRN_V_STR: j = json_stringn_nocheck(v->s, v->n); break;
     case CAIRN_V_NUM: {
       char *s = cairn_xstrndup(v->s, v->n);
-      j = json_real(strtod(s, NULL));
+      double d = strtod(s, NULL);
       free(s);
+      /* A decimal past a double's range (1e400, loaded as its text) is
+       * the largest double of its sign to the validator: a number, above
+       * (or below) every bound a schema can write. jansson holds no
+       * infinity, and null made "expected number, got null" of it. */
+      j = json_real(isfinite(d) ? d : copysign(DBL_MAX, d));
       break;
     }
     case CAIRN_V_INT: j = json_integer(v->i); break;
     case CAIRN_V_BOOL: j = json_boolean(v->i); break;
-    case CAIRN_V_JSON: j = json_loadb(v->s, v->n, 0, NULL); break;
+    case CAIRN_V_JSON:
+      j = json_loadb(v->s, v->n, 0, NULL);
+      if (!j) { /* only a number past a double's range fails to load */
+        reason(t, t->c->fields[i].name, item, "holds a number past a "
+               "double's range, which \"validate\": \"full\" cannot check");
+        json_decref(row);
+        return;
+      }
+      break;
     default: j = json_null(); break;
     }
     json_object_set_new(row, t->c->fields[i].name, j ? j : json_null());

@@ -1392,6 +1392,17 @@ static void mk_schemas(void)
         "\"b\"]}, \"mark\": {\"type\": [\"string\", \"null\"], \"enum\": "
         "[\"x\", null]}}, \"required\": [\"id\"]}", fp);
   fclose(fp);
+  snprintf(path, sizeof path, "%s/contracts/wide.schema.json", schemas_tmp);
+  fp = fopen(path, "w");
+  cr_assert_not_null(fp);
+  fputs("{\"$id\": \"https://cairn.dev/contracts/wide/1.0.0\", "
+        "\"x-cairn-version\": \"1.0.0\", \"x-cairn-key\": [\"id\"], "
+        "\"type\": \"object\", \"additionalProperties\": false, "
+        "\"properties\": {\"id\": {\"type\": \"string\"}, "
+        "\"amount\": {\"type\": [\"number\", \"null\"]}, "
+        "\"tags\": {\"type\": [\"object\", \"null\"]}}, "
+        "\"required\": [\"id\"]}", fp);
+  fclose(fp);
 }
 
 static void rm_schemas(void)
@@ -1468,6 +1479,32 @@ Test(transform, an_enum_without_null_refuses_null, .init = mk_schemas,
               b->rejects[0].reasons);
     if (!full)
       cr_assert_str_eq(b->rejects[0].reasons, "kind: null is not one of a, b");
+    cairn_batch_free(b);
+  }
+}
+
+/* A decimal past a double's range is a number (loaded as its text) for
+ * "validate": "full" too: it used to reach the validator as null
+ * ("amount: expected number, got null"). A tag number past that range
+ * cannot be validated, and the reason says so. */
+Test(transform, validate_full_takes_huge_decimals, .init = mk_schemas,
+     .fini = rm_schemas)
+{
+  const char *docs[] = { "{\"id\": \"1\", \"a\": \"1e400\"}",
+                         "{\"id\": \"2\", \"a\": \"-1e400\"}",
+                         "{\"id\": \"3\", \"a\": \"1e-400\"}",
+                         "{\"id\": \"4\", \"t\": \"\\\"k\\\": 1e400\"}" };
+  for (int full = 0; full < 2; full++) {
+    json_t *cfg = json_pack("{s:{s:s,s:s,s:{s:s,s:[s]}},s:s}", "fields",
+                            "id", "/id", "amount", "/a", "tags", "from", "/t",
+                            "fn", "tags", "validate", full ? "full" : "fast");
+    struct cairn_batch *b = map_docs("wide", cfg, docs, 4);
+    cr_assert_eq(b->n_rows, full ? 3 : 4, "full=%d: %s", full,
+                 b->n_rejects ? b->rejects[0].reasons : "");
+    if (full)
+      cr_assert_str_eq(b->rejects[0].reasons, "tags: holds a number past a "
+                       "double's range, which \"validate\": \"full\" cannot "
+                       "check");
     cairn_batch_free(b);
   }
 }
