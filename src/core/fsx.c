@@ -109,7 +109,14 @@ int cairn_fs_commit_tmp(int *fd, const char *tmp, const char *path,
   return rc;
 }
 
+static int tmp_open(const char *tmp, int *fd, mode_t mode, cairn_err *err);
+
 int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err)
+{
+  return tmp_open(tmp, fd, 0644, err);
+}
+
+static int tmp_open(const char *tmp, int *fd, mode_t mode, cairn_err *err)
 {
   /* A temp name is predictable (path.tmp, path.tmp.PID) and may lie in a
    * directory others can write (a node_exporter textfile directory, a
@@ -121,7 +128,7 @@ int cairn_fs_tmp_open(const char *tmp, int *fd, cairn_err *err)
     /* left to open() to report */
   }
   *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-             0644);
+             mode);
   if (*fd < 0)
     return CAIRN_RAISE(err, CAIRN_EIO, errno, "open %s: %s", tmp,
                        strerror(errno));
@@ -143,11 +150,11 @@ static char *tmp_name(const char *path)
   return cairn_strfmt("%s.tmp.%ld", path, (long)getpid());
 }
 
-int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
-                          cairn_err *err)
+static int write_atomic(const char *path, const void *data, size_t len,
+                        mode_t mode, cairn_err *err)
 {
   char *tmp = tmp_name(path);
-  int fd, rc = cairn_fs_tmp_open(tmp, &fd, err);
+  int fd, rc = tmp_open(tmp, &fd, mode, err);
 
   if (rc == CAIRN_OK)
     rc = cairn_fs_write_all(fd, data, len, tmp, err);
@@ -155,6 +162,18 @@ int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
     rc = cairn_fs_commit_tmp(&fd, tmp, path, err);
   cairn_fs_tmp_end(fd, tmp, rc);
   return rc;
+}
+
+int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
+                          cairn_err *err)
+{
+  return write_atomic(path, data, len, 0644, err);
+}
+
+int cairn_fs_write_atomic_private(const char *path, const void *data,
+                                  size_t len, cairn_err *err)
+{
+  return write_atomic(path, data, len, 0600, err);
 }
 
 int cairn_fs_can_write_atomic(const char *path, cairn_err *err)

@@ -19,6 +19,10 @@ int cairn_fs_mkdirs_private(const char *path, cairn_err *err);
  * one or the complete new one. */
 int cairn_fs_write_atomic(const char *path, const void *data, size_t len,
                           cairn_err *err);
+/* The same, the file made 0600 whatever the umask (data no one but the
+ * user cairn runs as may read: an HTTP recording). */
+int cairn_fs_write_atomic_private(const char *path, const void *data,
+                                  size_t len, cairn_err *err);
 /* An atomic write goes through a temp file: open it (mode 0644; made
  * anew: whatever is at that name, a symbolic link included, is removed
  * first and never followed) into *fd, write it, commit it, and end it. */

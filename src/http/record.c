@@ -286,7 +286,7 @@ static int write_har(struct record *r, cairn_err *err)
   /* Last line of defence: values registered as secrets never reach disk,
    * whatever field they hid in. */
   cairn_log_mask(text);
-  rc = cairn_fs_write_atomic(r->path, text, strlen(text), err);
+  rc = cairn_fs_write_atomic_private(r->path, text, strlen(text), err);
   free(text);
   return rc;
 }

@@ -6,6 +6,7 @@
 # state/. The OAuth2 token endpoint is called once per run, and once
 # more after a forced 401 -- never per page.
 source "$(dirname "$0")/../lib.sh"
+umask 022
 export CAIRN_TEST_FAST_RETRY=1
 ARM_SECRET=arm-Secret-7f3a9c1e55
 SNOW_PASS=snow-Pass-0c81d9e2aa
@@ -32,6 +33,9 @@ for spec in arg:arg servicenow:servicenow-cmdb; do
   run "$job" "$job-rec" --param endpoint="$MOCK_URL" --record "$T/$job.har"
   stop_mock
   [ -s "$T/$job.har" ] || fail "$job: no recording written"
+  # It holds the responses, personal data included (no PII policy applies
+  # to it): the service user's alone, as the spool is, whatever the umask.
+  expect_eq "$(stat -c %a "$T/$job.har")" 600 "$job: the recording's mode"
   # Offline: the mock is gone (same parameters as recorded, so the
   # recorded next links stay on an allowed host); replay answers.
   run "$job" "$job-replay" --param endpoint="$MOCK_URL" --replay "$T/$job.har"
