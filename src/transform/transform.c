@@ -472,6 +472,57 @@ static void derive_checks(cairn_transform *t)
   }
 }
 
+/* Source s as a JSON pointer into the record, into b: a name is the
+ * top-level member, $item the explode array ("" when there is none). */
+static const char *src_pointer(const cairn_transform *t, size_t s,
+                               struct cairn_buf *b)
+{
+  const struct cairn__src *src = &t->srcs.v[s];
+  if (src->kind == CAIRN__SRC_NAME)
+    return ptr_join(b, "", src->ref);
+  b->len = 0;
+  if (src->kind == CAIRN__SRC_PTR)
+    cairn_buf_puts(b, src->ref);
+  else if (src->kind == CAIRN__SRC_ITEM && t->explode >= 0)
+    cairn_buf_puts(b, t->srcs.v[t->explode].ref);
+  cairn_buf_putc(b, '\0');
+  b->len--;
+  return b->data;
+}
+
+/* Whether sources a and b can read the same value: the same reference, two
+ * names equal but for case (one CSV column: names match case-insensitively),
+ * or pointers one of which lies within the other ("/contact" and
+ * "/contact/mail"; $item within its explode array). */
+static int srcs_overlap(const cairn_transform *t, size_t a, size_t b)
+{
+  const struct cairn__src *x = &t->srcs.v[a], *y = &t->srcs.v[b];
+  struct cairn_buf pa = {0}, pb = {0};
+  const char *p, *q;
+  size_t n;
+  int rc;
+
+  if (a == b)
+    return 1;
+  if (x->kind == CAIRN__SRC_POSITION || y->kind == CAIRN__SRC_POSITION)
+    return 0;
+  if (x->kind == CAIRN__SRC_NAME && y->kind == CAIRN__SRC_NAME &&
+      strcasecmp(x->ref, y->ref) == 0)
+    return 1;
+  p = src_pointer(t, a, &pa);
+  q = src_pointer(t, b, &pb);
+  if (strlen(p) > strlen(q)) {
+    const char *tmp = p;
+    p = q;
+    q = tmp;
+  }
+  n = strlen(p);
+  rc = *p && strncmp(p, q, n) == 0 && (q[n] == '\0' || q[n] == '/');
+  cairn_buf_free(&pa);
+  cairn_buf_free(&pb);
+  return rc;
+}
+
 /* Per source, the strongest PII policy of the fields reading it. */
 static void derive_raw_policy(cairn_transform *t)
 {
@@ -502,7 +553,9 @@ static void derive_raw_policy(cairn_transform *t)
     struct xf_field *f = &t->f[i];
     f->redact = f->pii != PII_KEEP;
     for (size_t r = 0; r < f->n_refs && !f->redact; r++)
-      f->redact = t->src_policy[f->refs[r]] != PII_KEEP;
+      for (size_t s = 0; s < t->srcs.n && !f->redact; s++)
+        f->redact = t->src_policy[s] != PII_KEEP &&
+                    srcs_overlap(t, f->refs[r], s);
   }
 }
 

@@ -1217,6 +1217,39 @@ Test(transform, pii_csv_raw_is_rebuilt)
     cr_assert_str_eq(fx.b->rejects[0].raw, want);
   }
   fx_close(&fx);
+
+  /* "MAIL" is the column "Mail" is: a reason about a field reading it
+   * under another case quotes nothing either */
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"Id\", "
+          "\"mail\": \"Mail\", \"accountEnabled\": \"MAIL\", "
+          "\"deleted\": {\"fn\": [{\"const\": false}]}}, "
+          "\"pii\": {\"mail\": \"drop\"}}");
+  csv_header(&f, "Id,Name,Mail,Enabled");
+  csv_apply(&fx, &f, "u1|Vance, Adele|a@b.c|true", 2, "u1,,a@b.c,true");
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cr_assert_str_eq(fx.b->rejects[0].reasons,
+                   "accountEnabled: value is not a boolean");
+  cr_assert_str_eq(fx.b->rejects[0].raw, "u1,\"Vance, Adele\",,true");
+  fx_close(&fx);
+}
+
+/* Pointers that overlap read the same value: a field reading inside (or
+ * around) what a policy protects redacts its reasons too. */
+Test(transform, pii_redacts_reasons_of_overlapping_pointers)
+{
+  struct fx fx;
+  fx_open(&fx, "identity_user", "{\"fields\": {\"userId\": \"/id\", "
+          "\"mail\": {\"from\": \"/contact\", \"fn\": [{\"template\": "
+          "\"${.}\"}]}, \"accountEnabled\": \"/contact/mail\", "
+          "\"deleted\": {\"fn\": [{\"const\": false}]}}, "
+          "\"pii\": {\"mail\": \"drop\"}}");
+  json_apply(&fx, "{\"id\": \"u\", \"contact\": {\"mail\": "
+             "\"adele@contoso.com\"}}", NULL);
+  cr_assert_eq(fx.b->n_rejects, 1);
+  cr_assert_str_eq(fx.b->rejects[0].reasons,
+                   "accountEnabled: value is not a boolean");
+  cr_assert_str_eq(fx.b->rejects[0].raw, "{\"contact\":null,\"id\":\"u\"}");
+  fx_close(&fx);
 }
 
 /* A CSV header that names a PII column twice (in any case: columns are
