@@ -970,6 +970,7 @@ static void fmt_utc(int64_t t, char out[21])
 static int utc_auto(const char *s, size_t n, int64_t *t)
 {
   size_t i = 0;
+  int ymd;
   if (n >= 10 && s[4] == '-')
     return utc_rfc3339(s, n, t);
   if (memchr(s, '/', n))
@@ -980,10 +981,12 @@ static int utc_auto(const char *s, size_t n, int64_t *t)
     i++;
   if (i == n)
     return -1;
-  /* Eight digits that form a valid date are yyyyMMdd (Cost Management's
-   * UsageDate); any other integer is epoch seconds. */
-  if (n == 8 && utc_ymd(s, n, t) == 0)
-    return 0;
+  /* Eight digits are yyyyMMdd (Cost Management's UsageDate), and must
+   * form a valid date: "20230229" read as seconds loaded 1970-08-23 in
+   * place of a reject. Any other integer is epoch seconds ({"utc":
+   * "epoch"} reads eight digits as seconds too). */
+  if (n == 8 && i == 0 && read_int(s, n, 8, &ymd) == 8)
+    return utc_ymd(s, n, t);
   return utc_epoch(s, n, 1, t);
 }
 

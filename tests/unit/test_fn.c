@@ -436,6 +436,11 @@ Test(fn, utc_rejects_bad_dates)
   EQ(csv1("[\"utc\"]", "yesterday"), "err:\"yesterday\" is not a date-time");
   EQ(csv1("[\"utc\"]", "99999999999999"),
      "err:\"99999999999999\" is not a date-time");
+  /* eight digits are yyyyMMdd, never seconds of 1970-1973 */
+  EQ(csv1("[\"utc\"]", "20230229"), "err:\"20230229\" is not a date-time");
+  EQ(json1("[\"utc\"]", "20231301"), "err:\"20231301\" is not a date-time");
+  EQ(csv1("[\"utc\"]", "00000000"), "err:\"00000000\" is not a date-time");
+  EQ(csv1("[\"utc\"]", "+20230229"), "str:1970-08-23T03:30:29Z");
   EQ(json1("[\"utc\"]", "true"), "err:true is not a date-time");
   EQ(csv1("[\"utc\"]", ""), "null");
 }
