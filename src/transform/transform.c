@@ -881,9 +881,10 @@ static void missing_reason(cairn_transform *t, const struct xf_field *f,
 }
 
 /* Map field i of the record (with cx->item set) into v; reasons are
- * appended. */
-static void map_field(cairn_transform *t, size_t i, struct cairn_xv *v,
-                      long item)
+ * appended. Inlined into map_row, the per-record loop (a call per field
+ * cost 0.5 % of the cost export's instructions). */
+static inline __attribute__((always_inline)) void
+map_field(cairn_transform *t, size_t i, struct cairn_xv *v, long item)
 {
   struct cairn__fctx *cx = &t->cx;
   struct xf_field *f = &t->f[i];
