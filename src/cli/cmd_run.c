@@ -35,7 +35,9 @@ static const char usage_text[] =
   "                  whose source makes HTTP requests)\n"
   "  --dry-run       validate and show the plan; nothing runs, no server\n"
   "                  is contacted, and no secret is needed: the missing\n"
-  "                  ones are listed, and the exit code is then 2\n"
+  "                  ones are listed, and the exit code is then 2; an\n"
+  "                  input that is not there (no file matches the\n"
+  "                  source's path) is named, and the exit code is 3\n"
   "  --keep-raw      keep spooled raw pages after a window is loaded\n"
   "  --json          print the end-of-run summary as one JSON object\n"
   "\n"
@@ -44,7 +46,8 @@ static const char usage_text[] =
   "Exit codes: 0 done; 2 usage, invalid job or already running (nothing\n"
   "ran), or a job error found once the run started (a source query the\n"
   "server or SQLite refuses: fix the job; the checkpoint is kept); 3\n"
-  "failed but resumable (checkpoint kept).\n";
+  "failed but resumable (checkpoint kept). A dry run exits 2 or 3 as the\n"
+  "real run would stop (a secret, an input missing), else 0.\n";
 
 int cairn_cmd_run(int argc, char **argv)
 {

@@ -1677,6 +1677,47 @@ static int dry_run_missing(const struct cairn_job *job, struct cairn_buf *b)
   return CAIRN_EXIT_USAGE;
 }
 
+/* A dry run's input that a real run would stop without: the first of
+ * the windows whose input the source finds missing (a file source's path
+ * that matches no file, a sqlite source's database that is not there),
+ * said after the preview in b, with how many more windows lack theirs.
+ * The exit code is then 3, as a real run's would be (a file may be still
+ * to come); else 0. */
+static int dry_run_input(const struct cairn_job *job,
+                         const struct cairn_window *windows, size_t n,
+                         struct cairn_buf *b)
+{
+  cairn_err first = {0};
+  size_t missing = 0;
+
+  for (size_t i = 0; job->source_ops->peek_header && i < n; i++) {
+    json_t *cfg = job->window_kind != CAIRN_WINDOW_NONE
+                      ? cairn_expand_window(job->source_cfg, &windows[i])
+                      : json_incref((json_t *)job->source_cfg);
+    struct cairn_header *hdr = NULL;
+    char *file = NULL;
+    cairn_err e = {0};
+    if (job->source_ops->peek_header(cfg, &hdr, &file, &e) < 0 &&
+        missing++ == 0) {
+      cairn_error("%s", e.msg);
+      first = e;
+    }
+    if (hdr)
+      cairn_header_clear(hdr);
+    free(hdr);
+    free(file);
+    json_decref(cfg);
+  }
+  if (!missing)
+    return CAIRN_EXIT_OK;
+  cairn_buf_printf(b, " A real run would stop (exit 3): %s", first.msg);
+  if (missing > 1)
+    cairn_buf_printf(b, " (and the input of %zu more window%s)",
+                     missing - 1, missing > 2 ? "s" : "");
+  cairn_buf_puts(b, ".");
+  return CAIRN_EXIT_RESUMABLE;
+}
+
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
 {
   struct run r = {0};
@@ -1746,7 +1787,9 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_buf_printf(&b, " %s(%s)", job->sinks[i].name,
                        job->sinks[i].ops->name);
     cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
-    exit_code = dry_run_missing(job, &b);
+    exit_code = dry_run_missing(job, &b); /* a real run stops there first */
+    if (exit_code == CAIRN_EXIT_OK)
+      exit_code = dry_run_input(job, windows, n_windows, &b);
     cairn_runner_print_short(o, job->name, "dry_run", exit_code, b.data);
     cairn_buf_free(&b);
     free(windows);

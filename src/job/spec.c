@@ -1248,10 +1248,11 @@ static void check_header(const struct cairn_job *job, cairn_transform *t,
   struct cairn_header *hdr = NULL;
   struct header_diag h = { d, f, NULL, NULL };
   struct cairn_buf have = {0};
+  cairn_err ignored = {0}; /* a missing input: the run (or dry run) says */
 
   if (!job->source_ops->peek_header ||
-      job->source_ops->peek_header(job->source_cfg, &hdr, &h.file) !=
-          CAIRN_OK)
+      job->source_ops->peek_header(job->source_cfg, &hdr, &h.file,
+                                   &ignored) != CAIRN_OK)
     return;
   for (size_t i = 0; i < hdr->n_cols; i++)
     cairn_buf_printf(&have, "%s%s", i ? ", " : "", hdr->names[i]);

@@ -154,10 +154,12 @@ typedef struct cairn_source_ops {
    * a misspelt column is an invalid job rather than a run that rejects
    * every record. On CAIRN_OK *out is new (cairn_header_clear, then
    * free) and *file_out the file's path (new). CAIRN_DONE when there is
-   * no header to check now (no file matches yet, NDJSON, or one the run
-   * will refuse, naming why). */
+   * no header to check now (NDJSON, a source without headers, or one the
+   * run will refuse, naming why). <0 with err set when the input is not
+   * there at all (no file matches the path): the error the run's open
+   * would stop on, which --dry-run reports. */
   int  (*peek_header)(const json_t *cfg, struct cairn_header **out,
-                      char **file_out);
+                      char **file_out, cairn_err *err);
   /* Optional (NULL: not told). The chunk that starts at cursor_in is
    * loaded and checkpointed, so neither this run nor a resume of the
    * window reads the input before cursor_in again (a resume starts at

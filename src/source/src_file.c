@@ -725,7 +725,7 @@ static void file_close(cairn_source *base)
  * again at once. A header the run would refuse (UTF-16, too large, an
  * open quote) is CAIRN_DONE here: the run names the problem. */
 static int file_peek_header(const json_t *cfg, struct cairn_header **out,
-                            char **file_out)
+                            char **file_out, cairn_err *err)
 {
   struct file_src s;
   struct cairn_source_ctx ctx;
@@ -736,15 +736,17 @@ static int file_peek_header(const json_t *cfg, struct cairn_header **out,
 
   *out = NULL;
   *file_out = NULL;
-  if (fmt && strcmp(fmt, "csv") != 0)
-    return CAIRN_DONE;
   memset(&s, 0, sizeof s);
   memset(&ctx, 0, sizeof ctx);
   ctx.cfg = cfg;
   s.base.ctx = &ctx;
   s.peek = 1;
-  rc = file_open(&s.base, &ctx, &ignored);
-  if (rc == CAIRN_OK && s.n_files)
+  rc = file_open(&s.base, &ctx, err);
+  if (rc < 0) {
+    file_close(&s.base);
+    return rc;
+  }
+  if (s.n_files && !(fmt && strcmp(fmt, "csv") != 0))
     rc = read_header(&s, 0, &offset, &ignored);
   else
     rc = CAIRN_DONE;

@@ -208,12 +208,22 @@ static char *build_sql(const json_t *cfg)
   return cairn_buf_take(&b);
 }
 
+/* SQLITE_OPEN_READONLY does not create a file, but say which file is
+ * missing rather than SQLite's "unable to open database file". */
+static int input_there(const char *path, cairn_err *err)
+{
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s (the SQLite file of "
+                       "the sqlite source)", path, strerror(errno));
+  return CAIRN_OK;
+}
+
 static int sqlite_open(cairn_source *base, const struct cairn_source_ctx *ctx,
                        cairn_err *err)
 {
   struct sqlite_src *s = (struct sqlite_src *)base;
   const char *ptr = NULL;
-  struct stat st;
   char *sql = NULL;
   int rc, src;
 
@@ -226,11 +236,9 @@ static int sqlite_open(cairn_source *base, const struct cairn_source_ctx *ctx,
                                                       : "query");
   s->chunk_rows = cairn__cfg_count(ctx->cfg, "chunk_rows", DEFAULT_CHUNK_ROWS);
   s->chunk_bytes = cairn__cfg_count(ctx->cfg, "chunk_bytes", DEFAULT_CHUNK_BYTES);
-  /* SQLITE_OPEN_READONLY does not create a file, but say which file is
-   * missing rather than SQLite's "unable to open database file". */
-  if (stat(s->path, &st) != 0)
-    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s (the SQLite file of "
-                       "the sqlite source)", s->path, strerror(errno));
+  rc = input_there(s->path, err);
+  if (rc < 0)
+    return rc;
   src = sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READONLY, NULL);
   if (src != SQLITE_OK)
     return CAIRN_RAISE(err, CAIRN_EIO, src, "%s: %s", s->path,
@@ -556,8 +564,21 @@ static void sqlite_close(cairn_source *base)
   free(s->label);
 }
 
+/* No header to check (the columns are the table's); only whether the
+ * file is there, for --dry-run. */
+static int sqlite_peek_header(const json_t *cfg, struct cairn_header **out,
+                              char **file_out, cairn_err *err)
+{
+  const char *path = cfg_str(cfg, "path");
+  int rc = path ? input_there(path, err) : CAIRN_OK;
+
+  *out = NULL;
+  *file_out = NULL;
+  return rc < 0 ? rc : CAIRN_DONE;
+}
+
 const cairn_source_ops cairn_source_sqlite_ops = {
   CAIRN_SOURCE_ABI, "sqlite", sizeof(struct sqlite_src), 0,
   sqlite_check, sqlite_open, sqlite_extract, sqlite_decode, sqlite_close,
-  NULL, NULL, NULL, NULL,
+  NULL, NULL, sqlite_peek_header, NULL,
 };

@@ -80,7 +80,8 @@ expect_eq "$rc" 2 "dry run without the signing key"
 expect_eq "$err" "$E:25:13: /sinks/0: secret \"EVIDENCE_SIGNING_KEY\" is not set: a real run would stop here (exit 2) (sink \"evidence\" needs it; set CAIRN_SECRET_EVIDENCE_SIGNING_KEY or put it in \$CREDENTIALS_DIRECTORY/EVIDENCE_SIGNING_KEY)" \
   "signing key line"
 openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
-CAIRN_SECRET_EVIDENCE_SIGNING_KEY=$(cat "$T/key.pem") dry "$E" --state "$T/s" --out "$T/o"
+: > "$T/warehouse.db"  # the input it reads must be there (else exit 3)
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY=$(cat "$T/key.pem") dry "$E" --state "$T/s" --out "$T/o" --param warehouse="$T/warehouse.db"
 expect_eq "$rc" 0 "dry run with the signing key ($err)"
 [ ! -e "$T/s" ] && [ ! -e "$T/o" ] || fail "a dry run wrote state or output"
 echo "dry runs list missing secrets (exit 2), send nothing, write nothing"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# `cairn run --dry-run` catches an input that is not there, the setup
+# mistake a real run would stop on (exit 3, "no such file"): it used to
+# print its plan and exit 0, the header check ignoring an input it cannot
+# open. Now it names the first window whose input is missing, how many
+# more lack theirs, and exits 3 as the run would; a secret that is also
+# missing still wins (exit 2: the real run stops there first). It runs
+# nothing and writes nothing.
+source "$(dirname "$0")/../lib.sh"
+S=(--state "$T/s" --out "$T/o" --metrics-dir "$T/m")
+dry() {  # JOB ARGS...: sets rc, out (stdout) and err (stderr)
+  local job=$1; shift
+  set +e; out=$("$CAIRN" run "$job" --dry-run "${S[@]}" "$@" 2>"$T/err"); rc=$?; set -e
+  err=$(cat "$T/err")
+}
+MISS="/nope/x.csv: no such file: check the source's path (and the --param that sets it, if any); a file still to come: run again once it is there"
+
+# A file source whose path matches no file: the real run's message.
+dry jobs/demo-cost.json --param input=/nope/x.csv
+expect_eq "$rc" 3 "missing file: exit"
+expect_eq "$out" "demo-cost: would run 1 window (all .. all) from file source into warehouse(sqlite) evidence(bundle) as cost_record; nothing run. A real run would stop (exit 3): $MISS." "missing file: summary"
+[[ "$err" == *"$MISS"* ]] || fail "missing file: stderr [$err]"
+dry jobs/demo-cost.json --param input=/nope/x.csv --json
+expect_eq "$(jq -r '.status, .exit_code' <<<"$out" | tr '\n' ' ')" "dry_run 3 " "--json"
+# The same job with its input there: 0, as before.
+dry jobs/demo-cost.json
+expect_eq "$rc" 0 "input there: exit"
+
+# A day-windowed file job: each window's own path; one of three there.
+mkdir -p "$T/in/2024-05-02T00:00:00Z"
+cp tests/data/newcomer/saas-invoices.csv "$T/in/2024-05-02T00:00:00Z/x.csv"
+jq --arg in "$T/in" '.name = "invoices-daily" | .window = "day" |
+    .source.path = $in + "/${window.start}/x.csv"' \
+  tests/data/newcomer/saas-invoices.json > "$T/job.json"
+dry "$T/job.json" --from 2024-05-01 --to 2024-05-04
+expect_eq "$rc" 3 "windowed: exit"
+[[ "$out" == *"would stop (exit 3): $T/in/2024-05-01T00:00:00Z/x.csv: no such file"*"(and the input of 1 more window)." ]] ||
+  fail "windowed: summary [$out]"
+dry "$T/job.json" --from 2024-05-02 --to 2024-05-03
+expect_eq "$rc" 0 "windowed, its file there: exit"
+
+# A sqlite source whose database is not there; with its signing key set.
+openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
+export CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")"
+dry jobs/evidence-export.json --param warehouse="$T/none.db" --from 2024-01 --to 2024-03
+expect_eq "$rc" 3 "sqlite: exit"
+[[ "$out" == *"would stop (exit 3): $T/none.db: No such file or directory (the SQLite file of the sqlite source) (and the input of 1 more window)." ]] ||
+  fail "sqlite: summary [$out]"
+# Without the key as well: the secret is what the run stops on first.
+unset CAIRN_SECRET_EVIDENCE_SIGNING_KEY
+dry jobs/evidence-export.json --param warehouse="$T/none.db" --from 2024-01 --to 2024-03
+expect_eq "$rc" 2 "secret and input missing: exit"
+[[ "$out" == *"A real run would stop (exit 2): secret EVIDENCE_SIGNING_KEY is not set." ]] ||
+  fail "secret first: [$out]"
+[ ! -e "$T/s" ] && [ ! -e "$T/o" ] && [ ! -e "$T/m" ] || fail "a dry run wrote files"
+echo ok
