@@ -47,6 +47,9 @@ int cairn_cli_num(const char *s, long long lo, long long hi, long long *out);
  * 2). The same value again is no conflict. */
 int cairn_cli_once(const char *cmd, const char *opt, const char **slot,
                    const char *value);
+/* A command's --help: text on stdout, flushed; 0, or 3 when it could not
+ * be written (main then says so on stderr). */
+int cairn_cli_help(const char *text);
 
 #define CAIRN_VERSION "0.1.0"
 

@@ -91,7 +91,7 @@ int cairn_cmd_decrypt(int argc, char **argv)
       if (cairn_cli_once("decrypt", "--key-file", &file, optarg) < 0)
         return 2;
       break;
-    case 'h': fputs(usage_text, stdout); return 0;
+    case 'h': return cairn_cli_help(usage_text);
     default: fputs(usage_text, stderr); return 2;
     }
   }

@@ -55,7 +55,7 @@ int cairn_cmd_dlq(int argc, char **argv)
         return 2;
       break;
     case 'o': break;
-    case 'h': fputs(usage_text, stdout); return 0;
+    case 'h': return cairn_cli_help(usage_text);
     default: fputs(usage_text, stderr); return 2;
     }
   }

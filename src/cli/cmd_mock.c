@@ -91,7 +91,7 @@ int cairn_cmd_mock(int argc, char **argv)
     long long num;
     int missing = 0;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-      fputs(usage, stdout);
+      rc = cairn_cli_help(usage);
       goto out;
     }
     if ((v = opt_value(argc, argv, &i, "--listen", &missing))) {

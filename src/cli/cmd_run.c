@@ -107,9 +107,8 @@ int cairn_cmd_run(int argc, char **argv)
       once = cairn_cli_once("run", "--metrics-dir", &ro.metrics_dir, optarg);
       break;
     case 'h':
-      fputs(usage_text, stdout);
       free(params);
-      return 0;
+      return cairn_cli_help(usage_text);
     default:
       fputs(usage_text, stderr);
       free(params);

@@ -54,7 +54,10 @@ int cairn_cmd_validate(int argc, char **argv)
     help = 2;
   }
   if (help >= 0) {
-    fputs(usage_text, help ? stderr : stdout);
+    if (help)
+      fputs(usage_text, stderr);
+    else
+      help = cairn_cli_help(usage_text);
     free(params);
     return help;
   }

@@ -88,8 +88,7 @@ int cairn_cmd_verify(int argc, char **argv)
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!only_paths && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
-      fputs(usage_text, stdout);
-      return EXIT_VERIFIED;
+      return cairn_cli_help(usage_text);
     }
     if (!only_paths && strcmp(a, "--") == 0) {
       only_paths = 1;

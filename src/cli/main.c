@@ -22,15 +22,16 @@ struct subcommand {
   const char *summary;
   int         lost_exit; /* exit code when what it wrote to stdout (its
                             product) could not be written; 0: a summary
-                            only, the command's work is done anyway */
+                            only, the command's work is done anyway (its
+                            --help, written by cairn_cli_help, exits 3) */
 };
 
 static const struct subcommand commands[] = {
   { "run", cairn_cmd_run, "run a job (resumes an interrupted run)", 0 },
   { "status", cairn_cmd_status, "last runs, windows, seq, DLQ depth", 3 },
-  { "validate", cairn_cmd_validate, "check job and sink files", 0 },
+  { "validate", cairn_cmd_validate, "check job and sink files", 3 },
   { "verify", cairn_cmd_verify, "verify an evidence bundle", 4 },
-  { "mock", cairn_cmd_mock, "serve a HAR recording on loopback", 0 },
+  { "mock", cairn_cmd_mock, "serve a HAR recording on loopback", 3 },
   { "dlq", cairn_cmd_dlq, "list quarantined records of a job", 3 },
   { "decrypt", cairn_cmd_decrypt, "decrypt PII values with the job's key", 4 },
 };
@@ -39,13 +40,19 @@ static const struct subcommand commands[] = {
  * closed pipe when SIGPIPE is ignored, as under systemd; otherwise SIGPIPE
  * ends the process first) is not a success: stdout is flushed and checked
  * before exit 0. */
-static int output_lost(const struct subcommand *c, int rc)
+static int output_lost(const char *name, int lost_exit, int rc)
 {
   if (fflush(stdout) == 0 && !ferror(stdout))
     return rc;
-  fprintf(stderr, "cairn %s: cannot write standard output: %s\n", c->name,
-          strerror(errno));
-  return rc == 0 && c->lost_exit ? c->lost_exit : rc;
+  fprintf(stderr, "cairn%s%s: cannot write standard output: %s\n",
+          name ? " " : "", name ? name : "", strerror(errno));
+  return rc == 0 && lost_exit ? lost_exit : rc;
+}
+
+int cairn_cli_help(const char *text)
+{
+  fputs(text, stdout);
+  return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 3;
 }
 
 static void usage(FILE *out)
@@ -53,7 +60,8 @@ static void usage(FILE *out)
   fprintf(out, "usage: cairn <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\n`cairn <command> --help` describes a command.\n"
+  fprintf(out, "\n`cairn <command> --help` (or `cairn help <command>`) "
+               "describes a command.\n"
                "Exit codes: 0 done, 2 usage/invalid job/already running, "
                "3 failed but resumable, 4 verify failed (or decrypt "
                "could not).\n");
@@ -251,8 +259,17 @@ static void no_core_dumps(void)
   }
 }
 
+static const struct subcommand *find_command(const char *name)
+{
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(name, commands[i].name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
 int main(int argc, char **argv)
 {
+  const struct subcommand *c;
   int rc;
   no_core_dumps();
   /* SQLite keeps allocation statistics behind a process-wide mutex unless
@@ -263,25 +280,44 @@ int main(int argc, char **argv)
   /* No setlocale(): the process stays in the "C" locale whatever LANG and
    * LC_* say, which the strtod, printf and strcasecmp calls on data rely
    * on (a decimal comma, a Turkish I). tests/cli/locale_tz.sh checks it. */
-  if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-      strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
-    /* asked for: stdout, exit 0; no command at all: a usage error */
-    usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+  if (argc < 2) { /* no command at all: a usage error */
+    usage(stderr);
+    return 2;
+  }
+  if (strcmp(argv[1], "help") == 0 && argc == 3 &&
+      strcmp(argv[2], "--help") != 0 && strcmp(argv[2], "-h") != 0) {
+    /* `cairn help CMD`: CMD's --help */
+    static char help_flag[] = "--help";
+    char *help_argv[] = { argv[2], help_flag, NULL };
+    if (!(c = find_command(argv[2]))) {
+      fprintf(stderr, "cairn help: unknown command \"%s\"\n\n", argv[2]);
+      usage(stderr);
+      return 2;
+    }
+    return output_lost(c->name, 3, c->fn(2, help_argv));
+  }
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    if (argc > 3 && strcmp(argv[1], "help") == 0) {
+      fputs("cairn help: one COMMAND at most\n\n", stderr);
+      usage(stderr);
+      return 2;
+    }
+    usage(stdout); /* asked for: stdout, exit 0 */
+    return output_lost(NULL, 3, 0);
   }
   if (strcmp(argv[1], "--version") == 0) {
     printf("cairn %s\n", CAIRN_VERSION);
-    return 0;
+    return output_lost(NULL, 3, 0);
   }
   if (cairn_cli_log_setup(NULL, NULL) < 0)
     return 2;
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (strcmp(argv[1], commands[i].name) == 0) {
-      curl_global_init(CURL_GLOBAL_DEFAULT);
-      rc = commands[i].fn(argc - 1, argv + 1);
-      curl_global_cleanup();
-      return output_lost(&commands[i], rc);
-    }
+  if ((c = find_command(argv[1]))) {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = c->fn(argc - 1, argv + 1);
+    curl_global_cleanup();
+    return output_lost(c->name, c->lost_exit, rc);
+  }
   fprintf(stderr, "cairn: unknown command \"%s\"\n\n", argv[1]);
   usage(stderr);
   return 2;

@@ -24,6 +24,23 @@ for c in run status validate verify mock dlq decrypt; do
   grep -q "^  $c " <<<"$out" || fail "--help lacks $c"
   help=$("$CAIRN" $c --help) || fail "$c --help exit"
   [[ "$help" == usage:\ cairn\ $c* ]] || fail "$c --help: ${help:0:60}"
+  # `cairn help CMD` is CMD's --help (it printed the general usage)
+  expect_eq "$("$CAIRN" help $c)" "$help" "cairn help $c"
+done
+# `cairn help` alone: the general usage, on stdout, exit 0; an unknown
+# COMMAND, or two: a usage error.
+expect_eq "$("$CAIRN" help)" "$out" "cairn help"
+set +e; err=$("$CAIRN" help nonsense 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "cairn help nonsense: exit"
+[[ "$err" == 'cairn help: unknown command "nonsense"'* ]] || fail "help nonsense: $err"
+expect_exit 2 "$CAIRN" help run status 2>/dev/null
+# Whatever a command writes on stdout (its --help, --version, validate's
+# "ok" lines), a write that fails (a full disk) is exit 3, not 0.
+for cmd in "--help" "help" "--version" "help run" "run --help" "validate --help" \
+           "validate jobs/demo-cost.json" "mock --help"; do
+  set +e; err=$("$CAIRN" $cmd 2>&1 >/dev/full); rc=$?; set -e
+  expect_eq "$rc" 3 "$cmd to a full disk: exit"
+  [[ "$err" == *"cannot write standard output: No space left on device"* ]] || fail "$cmd to a full disk: $err"
 done
 expect_exit 2 "$CAIRN" nonsense 2>/dev/null
 # no command at all is a usage error: the usage goes to stderr, as for an
