@@ -138,6 +138,7 @@ int cairn_cmd_run(int argc, char **argv)
   ro.state_dir = cairn_cli_state_dir(state);
   ro.out_dir = cairn_cli_out_dir(out);
   jo.params = params;
+  jo.out_dir = ro.out_dir;
   jo.defer_input_check = !ro.dry_run;
   jo.list_missing_secrets = ro.dry_run;
   rc = cairn_job_load(argv[optind], &jo, &job, &diag, &err);

@@ -63,7 +63,8 @@ int cairn_cmd_validate(int argc, char **argv)
   }
   for (int i = optind; i < argc; i++) {
     struct cairn_diag d = {0};
-    struct cairn_job_opts jo = { params, NULL, NULL, 1, 0, 0 };
+    struct cairn_job_opts jo = { params, NULL, NULL, 1, 0, 0,
+                                 cairn_cli_out_dir(NULL) };
     cairn_err err = {0};
     int rc;
     if (is_sink_file(argv[i])) {

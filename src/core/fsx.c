@@ -312,6 +312,44 @@ int cairn_fs_remove_tree(const char *path, cairn_err *err)
   return CAIRN_OK;
 }
 
+char *cairn_fs_canonical(const char *path)
+{
+  struct cairn_buf b = {0};
+  char *clean, *slash, *real;
+  const char *p = path;
+
+  /* lexically: "a//./b/" is "a/b" */
+  if (*p == '/')
+    cairn_buf_putc(&b, '/');
+  while (*p) {
+    size_t n = strcspn(p, "/");
+    if (n && !(n == 1 && p[0] == '.')) {
+      if (b.len && b.data[b.len - 1] != '/')
+        cairn_buf_putc(&b, '/');
+      cairn_buf_append(&b, p, n);
+    }
+    p += n + (p[n] == '/');
+  }
+  if (!b.len)
+    cairn_buf_putc(&b, '.');
+  clean = cairn_buf_take(&b);
+  slash = strrchr(clean, '/');
+  if (slash == clean) /* a file in the root */
+    return clean;
+  if (slash)
+    *slash = '\0';
+  real = realpath(slash ? clean : ".", NULL);
+  if (slash)
+    *slash = '/';
+  if (real) {
+    char *out = cairn_path_join(real, slash ? slash + 1 : clean);
+    free(real);
+    free(clean);
+    return out;
+  }
+  return clean;
+}
+
 char *cairn_path_join(const char *a, const char *b)
 {
   size_t n = strlen(a);

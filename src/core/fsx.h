@@ -75,5 +75,10 @@ int cairn_fs_remove_tree(const char *path, cairn_err *err);
 /* Join two path parts with one '/' (b alone when it is absolute or a is
  * "", the current directory); new string. */
 char *cairn_path_join(const char *a, const char *b);
+/* path as one spelling of the file it names, for telling whether two
+ * paths name the same file (new string): its parent directory resolved
+ * (symlinks, "..") when it exists, plus the base name; else the path
+ * with "." parts and repeated or trailing '/' dropped. */
+char *cairn_fs_canonical(const char *path);
 
 #endif

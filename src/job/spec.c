@@ -975,13 +975,27 @@ int cairn_sink_file_check(const char *path, const struct cairn_job_opts *opts,
 /* Two sinks of one type write the same output when they name the same
  * file or directory, a default spelled out or left out alike
  * ("path": "warehouse.db" and no "path"; a bundle's "dir" and its alias
- * "path"). */
-static int same_output(const json_t *a, const json_t *b)
+ * "path"), however spelt ("./warehouse.db", a path through a symlinked
+ * directory; out_dir: where relative ones are, NULL: here). */
+static int same_output(const json_t *a, const json_t *b, const char *out_dir)
 {
   const char *ta = json_string_value(json_object_get(a, "type"));
   const char *tb = json_string_value(json_object_get(b, "type"));
-  return ta && tb && strcmp(ta, tb) == 0 &&
-         strcmp(cairn_sink_output(a), cairn_sink_output(b)) == 0;
+  char *pa, *pb, *ca, *cb;
+  int same;
+
+  if (!ta || !tb || strcmp(ta, tb) != 0)
+    return 0;
+  pa = cairn_path_join(out_dir ? out_dir : "", cairn_sink_output(a));
+  pb = cairn_path_join(out_dir ? out_dir : "", cairn_sink_output(b));
+  ca = cairn_fs_canonical(pa);
+  cb = cairn_fs_canonical(pb);
+  same = strcmp(ca, cb) == 0;
+  free(pa);
+  free(pb);
+  free(ca);
+  free(cb);
+  return same;
 }
 
 static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
@@ -1031,7 +1045,7 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
       if (strcmp(job->sinks[j].name, name) == 0) {
         diag_at(d, f, ptr, 0, "sink \"%s\" is already /sinks/%zu", name, j);
         bad++;
-      } else if (same_output(o, def)) {
+      } else if (same_output(o, def, opts->out_dir)) {
         diag_at(d, f, ptr, 0, "sink \"%s\" writes where /sinks/%zu (\"%s\") "
                 "does", name, j, job->sinks[j].name);
         bad++;

@@ -79,6 +79,9 @@ struct cairn_job_opts {
                                     open without, which is looked for, not
                                     read. A load that fails for another
                                     reason lists them with its problems */
+  const char *out_dir;         /* where sinks' relative paths are (--out),
+                                  to tell two sinks writing one file
+                                  apart; NULL: the current directory */
 };
 
 /* Diagnostics collected while loading: one "file:line:col: msg" per line. */

@@ -147,6 +147,26 @@ for pair in warehouse:implicit evidence:alias; do
   expect_eq "$rc" 2 "$a and $b, one output"
   [[ "$err" == "$T/pair.json:"*": /sinks/1: sink \"$b\" writes where /sinks/0 (\"$a\") does" ]] || fail "same output ($pair): $err"
 done
+# The same file spelt another way: "./warehouse.db", "out//./x.db", or
+# through a symlinked directory (in the --out dir, or $CAIRN_OUT for
+# validate): compared by canonical path, not by string.
+jq -n '{name: "dotted", type: "sqlite", path: "./warehouse.db"}' >"$T/sinks/dotted.json"
+jq -n '{name: "real", type: "sqlite", path: "real/x.db"}' >"$T/sinks/real.json"
+jq -n '{name: "linked", type: "sqlite", path: "link//./x.db"}' >"$T/sinks/linked.json"
+jq -n --arg p "$T/lo/real/x.db" '{name: "abs", type: "sqlite", path: $p}' >"$T/sinks/abs.json"
+mkdir -p "$T/lo/real"
+ln -s real "$T/lo/link"
+for pair in warehouse:dotted implicit:dotted real:linked abs:linked; do
+  a=${pair%%:*} b=${pair#*:}
+  jq --arg a "$a" --arg b "$b" '.sinks=[$a, $b]' "$J" >"$T/pair.json"
+  set +e; err=$(CAIRN_OUT="$T/lo" CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/pair.json" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 2 "$a and $b, one output"
+  [[ "$err" == "$T/pair.json:"*": /sinks/1: sink \"$b\" writes where /sinks/0 (\"$a\") does" ]] || fail "same output ($pair): $err"
+  set +e; err=$(CAIRN_SINKS="$T/sinks" "$CAIRN" run "$T/pair.json" --param input=fixtures/demo/cost.csv \
+    --state "$T/lo/s" --out "$T/lo" 2>&1 >/dev/null); rc=$?; set -e
+  expect_eq "$rc" 2 "$a and $b, one output: run"
+  [[ "$err" == "$T/pair.json:"*": /sinks/1: sink \"$b\" writes where /sinks/0 (\"$a\") does" ]] || fail "same output, run ($pair): $err"
+done
 jq '.sinks=["warehouse", "own", "evidence"]' "$J" >"$T/own.json"
 CAIRN_SINKS="$T/sinks" "$CAIRN" validate "$T/own.json" >/dev/null 2>"$T/err" || fail "sinks of their own: $(cat "$T/err")"
 # The run's summary names each sink's output, a default left out too: a
