@@ -42,7 +42,7 @@ static int run_demo(const char *fault, const char *ratio_input)
                                        : "input=" CAIRN_TEST_DATA
                                          "/csv/cost10.csv",
                            NULL };
-  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks", 0, 0, 0 };
+  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks", 0, 0, 0, NULL };
   struct cairn_run_opts ro = {0};
   struct cairn_job *job = NULL;
   struct cairn_diag d = {0};
@@ -268,7 +268,7 @@ Test(runner, few_rejects_in_a_small_window_do_not_stop_the_run)
 Test(runner, run_wide_source_settings_are_not_window_templates)
 {
   const char *params[] = { "ca=/etc/a$$b/${window.start}.pem", NULL };
-  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks", 0, 0, 0 };
+  struct cairn_job_opts jo = { params, CAIRN_SCHEMAS, "sinks", 0, 0, 0, NULL };
   struct cairn_job *job = NULL;
   struct cairn_diag d = {0};
   cairn_err err = {0};
