@@ -1188,6 +1188,7 @@ struct vctx {
   char             *abort_ptr;   /* owned */
   struct cairn_buf  ptr;         /* JSON pointer of the current instance */
   pcre2_match_data *md;
+  cairn_schema_hide_fn hide;     /* NULL: every value may be quoted */
 };
 
 #define STOP(c, nerr) \
@@ -1203,6 +1204,17 @@ static const char *cur_ptr(const struct vctx *c)
 /* Report one error at the current pointer; returns 1 (one error). */
 static int report(struct vctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* The failing instance as a message quotes it: "value" where the caller
+ * hides what is at this location. */
+static void render_inst(struct cairn_buf *b, const json_t *inst,
+                        struct vctx *c)
+{
+  if (c->hide && c->hide(c->ud, cur_ptr(c)))
+    (void)cairn_buf_puts(b, "value");
+  else
+    render(b, inst, 0);
+}
 
 static int report(struct vctx *c, const char *fmt, ...)
 {
@@ -1392,7 +1404,7 @@ static int check_enum(const struct node *n, const json_t *inst,
       return 0;
   if (c->quiet)
     return 1;
-  render(&b, inst, 0);
+  render_inst(&b, inst, c);
   (void)cairn_buf_puts(&b, " is not one of ");
   for (i = 0; i < json_array_size(n->enum_vals); i++) {
     if (i > 0)
@@ -1448,7 +1460,7 @@ static int check_string(const struct node *n, const json_t *inst,
   if (n->pattern && !re_search(c, n->pattern, s, len) && !c->abort) {
     if (c->quiet)
       return 1;
-    render(&b, inst, 0);
+    render_inst(&b, inst, c);
     nerr += report(c, "%s does not match pattern %s", b.data, n->pattern_src);
     cairn_buf_reset(&b);
     if (STOP(c, nerr))
@@ -1459,7 +1471,7 @@ static int check_string(const struct node *n, const json_t *inst,
       nerr++;
       goto done;
     }
-    render(&b, inst, 0);
+    render_inst(&b, inst, c);
     nerr += report(c, "%s is not a valid date-time", b.data);
   }
 done:
@@ -1477,7 +1489,10 @@ static int check_number(const struct node *n, const json_t *inst,
 
   if (!json_is_number(inst))
     return 0;
-  fmt_num(a, sizeof a, inst);
+  if (c->hide && c->hide(c->ud, cur_ptr(c)))
+    snprintf(a, sizeof a, "value");
+  else
+    fmt_num(a, sizeof a, inst);
   if (n->minimum && num_cmp(inst, n->minimum) < 0) {
     fmt_num(b, sizeof b, n->minimum);
     nerr += report(c, "%s is less than minimum %s", a, b);
@@ -1986,10 +2001,19 @@ static int validate(const struct node *n, const json_t *inst, struct vctx *c)
 int cairn_schema_validate(const cairn_schema *s, const json_t *inst,
                           cairn_schema_error_fn fn, void *ud, int max_errors)
 {
+  return cairn_schema_validate_hiding(s, inst, fn, NULL, ud, max_errors);
+}
+
+int cairn_schema_validate_hiding(const cairn_schema *s, const json_t *inst,
+                                 cairn_schema_error_fn fn,
+                                 cairn_schema_hide_fn hide, void *ud,
+                                 int max_errors)
+{
   struct vctx c;
 
   memset(&c, 0, sizeof c);
   c.fn = fn;
+  c.hide = hide;
   c.ud = ud;
   c.max_errors = max_errors > 0 ? max_errors : 0;
   c.md = pcre2_match_data_create(1, NULL);

@@ -66,4 +66,17 @@ typedef void (*cairn_schema_error_fn)(void *ud, const char *ptr,
 int cairn_schema_validate(const cairn_schema *s, const json_t *inst,
                           cairn_schema_error_fn fn, void *ud, int max_errors);
 
+/* Whether the value at JSON pointer 'ptr' (as for cairn_schema_error_fn)
+ * may not be quoted in a message: 1 and the message says "value" where it
+ * would quote it ("value does not match pattern ^x", "value is less than
+ * minimum 0"). */
+typedef int (*cairn_schema_hide_fn)(void *ud, const char *ptr);
+
+/* cairn_schema_validate, with hide (NULL: none) asked before a message
+ * quotes the failing value; fn and hide both get ud. */
+int cairn_schema_validate_hiding(const cairn_schema *s, const json_t *inst,
+                                 cairn_schema_error_fn fn,
+                                 cairn_schema_hide_fn hide, void *ud,
+                                 int max_errors);
+
 #endif

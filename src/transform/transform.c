@@ -1029,6 +1029,30 @@ static void full_error(void *ud, const char *ptr, const char *msg)
   reason(u->t, *ptr ? ptr + 1 : "record", u->item, msg);
 }
 
+/* The validator's messages hide a value where the field's own reasons
+ * would (f->redact: a PII policy, or a source one protects): the field
+ * is the pointer's first token ("/mail/0": "mail"); the record itself
+ * ("") when any field is. */
+static int full_hide(void *ud, const char *ptr)
+{
+  const struct full_ud *u = ud;
+  const cairn_transform *t = u->t;
+  struct cairn_buf name = {0};
+  int hide = 0;
+
+  for (ptr += *ptr == '/'; *ptr && *ptr != '/'; ptr++) {
+    char ch = *ptr;
+    if (ch == '~' && (ptr[1] == '0' || ptr[1] == '1'))
+      ch = *++ptr == '0' ? '~' : '/';
+    cairn_buf_putc(&name, ch);
+  }
+  for (size_t i = 0; i < t->c->n_fields && !hide; i++)
+    hide = t->f[i].redact &&
+           (!name.len || strcmp(t->c->fields[i].name, name.data) == 0);
+  cairn_buf_free(&name);
+  return hide;
+}
+
 static void full_check(cairn_transform *t, const struct cairn_xv *vals,
                        long item)
 {
@@ -1065,7 +1089,7 @@ static void full_check(cairn_transform *t, const struct cairn_xv *vals,
     }
     json_object_set_new(row, t->c->fields[i].name, j ? j : json_null());
   }
-  cairn_schema_validate(t->schema, row, full_error, &u, 0);
+  cairn_schema_validate_hiding(t->schema, row, full_error, full_hide, &u, 0);
   json_decref(row);
 }
 

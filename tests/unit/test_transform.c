@@ -1436,6 +1436,20 @@ static void mk_schemas(void)
         "\"tags\": {\"type\": [\"object\", \"null\"]}}, "
         "\"required\": [\"id\"]}", fp);
   fclose(fp);
+  snprintf(path, sizeof path, "%s/contracts/contact.schema.json",
+           schemas_tmp);
+  fp = fopen(path, "w");
+  cr_assert_not_null(fp);
+  fputs("{\"$id\": \"https://cairn.dev/contracts/contact/1.0.0\", "
+        "\"x-cairn-version\": \"1.0.0\", \"x-cairn-key\": [\"id\"], "
+        "\"type\": \"object\", \"additionalProperties\": false, "
+        "\"properties\": {\"id\": {\"type\": \"string\"}, "
+        "\"mail\": {\"type\": [\"string\", \"null\"]}, "
+        "\"login\": {\"type\": [\"string\", \"null\"], \"pattern\": "
+        "\"^[a-z]+@corp\\\\.example$\"}, "
+        "\"age\": {\"type\": [\"integer\", \"null\"], \"minimum\": 0}}, "
+        "\"required\": [\"id\"]}", fp);
+  fclose(fp);
 }
 
 static void rm_schemas(void)
@@ -1491,6 +1505,48 @@ Test(transform, keywords_beyond_fast_checks_use_the_validator,
   cr_assert_null(b->rejects[0].key, "%s", b->rejects[0].key);
   cr_assert_str_eq(b->rejects[1].key, "[\"EUR\"]");
   cairn_batch_free(b);
+}
+
+/* The validator's reasons (a custom contract's pattern or minimum) hide
+ * the value of a field that reads what a PII policy protects, as the
+ * fast checks' reasons do: "login: value does not match pattern ...",
+ * not the address. Without a policy, or beside what it protects, they
+ * quote it. */
+Test(transform, validator_reasons_hide_pii_values, .init = mk_schemas,
+     .fini = rm_schemas)
+{
+  const char *docs[] = { "{\"id\": \"u\", \"contact\": {\"mail\": "
+                         "\"Adele@contoso.com\", \"age\": -7}}" };
+  for (int pii = 0; pii < 2; pii++) {
+    for (int full = 0; full < 2; full++) {
+      json_t *cfg = json_loads(
+          "{\"fields\": {\"id\": \"/id\", \"mail\": \"/contact/mail\", "
+          "\"login\": \"/contact/mail\", \"age\": \"/contact/age\"}}",
+          0, NULL);
+      struct cairn_batch *b;
+      if (pii)
+        json_object_set_new(cfg, "pii", json_pack("{s:s}", "mail", "drop"));
+      if (full)
+        json_object_set_new(cfg, "validate", json_string("full"));
+      b = map_docs("contact", cfg, docs, 1);
+      cr_assert_eq(b->n_rejects, 1, "pii=%d full=%d", pii, full);
+      if (pii) {
+        /* age reads beside what the policy protects: quoted */
+        cr_assert_str_eq(b->rejects[0].reasons, "login: value does not "
+                         "match pattern ^[a-z]+@corp\\.example$; age: -7 "
+                         "is less than minimum 0",
+                         "full=%d: %s", full, b->rejects[0].reasons);
+        cr_assert(strstr(b->rejects[0].raw, "Adele") == NULL, "%s",
+                  b->rejects[0].raw);
+      } else {
+        cr_assert_str_eq(b->rejects[0].reasons, "login: \"Adele@contoso.com\" "
+                         "does not match pattern ^[a-z]+@corp\\.example$; "
+                         "age: -7 is less than minimum 0", "full=%d: %s", full,
+                         b->rejects[0].reasons);
+      }
+      cairn_batch_free(b);
+    }
+  }
 }
 
 /* An enum that does not list null refuses null, as the schema does, even
