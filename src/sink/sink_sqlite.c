@@ -19,7 +19,8 @@
  *                      replaced, in the same transaction.
  * Rows go in 32 per statement. Durability: see sqlite_finish (NORMAL per
  * chunk, checkpoints on a background thread, a full checkpoint per
- * window). Decimals: bound as INTEGER when integral, otherwise as REAL (the
+ * window). Decimals: bound as INTEGER when written without a point or an
+ * exponent (up to 18 significant digits), otherwise as REAL (the
  * double nearest the decimal; SQLite prints one of at most 15 significant
  * digits back exactly), so a money column holds numbers only and compares,
  * sorts and sums as numbers; only a value no double can hold (1e400, a
@@ -855,7 +856,10 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
 
 /* How a decimal (JSON number grammar, exact text) is bound. One pass over
  * the text finds the significant digits and the decimal exponent:
- *   integral and at most 18 digits      -> INTEGER;
+ *   no point, no exponent, at most 18
+ *   significant digits                  -> INTEGER (100.0 and 1e+2 are
+ *                                          REAL: the text decides, not
+ *                                          the value);
  *   otherwise                           -> REAL, the double nearest the
  *                                          decimal: mantissa * or / 10^k,
  *                                          correctly rounded when both are

@@ -57,18 +57,19 @@ for ein in true false; do
 done
 
 # docs/jobs.md, "Decimals are stored as numbers": INTEGER only when written
-# without a point or exponent (up to 18 digits), REAL otherwise, TEXT only
+# without a point or exponent (up to 18 significant digits: leading zeros
+# do not count), REAL otherwise (1e+2 too, whatever its value), TEXT only
 # past a double's range.
 python3 - "$T/dec.csv" <<'PY'
 import csv, sys
 rows = list(csv.reader(open('fixtures/demo/cost.csv', newline='')))
 h = rows[0]; b = h.index('BilledCost'); r = h.index('ResourceId')
 w = csv.writer(open(sys.argv[1], 'w', newline='')); w.writerow(h)
-for k, v in enumerate(['123456789012345678', '1234567890123456789', '1.0', '1e3', '12.50', '1e400']):
+for k, v in enumerate(['123456789012345678', '1234567890123456789', '1.0', '1e3', '12.50', '1e400', '1e+2', '000000000000000000000012']):
     row = list(rows[1]); row[b] = v; row[r] = 'r%d' % k; w.writerow(row)
 PY
 "$CAIRN" run jobs/demo-cost.json --param input="$T/dec.csv" --state "$T/dstate" --out "$T/dout" >/dev/null 2>&1 ||
   fail "decimals: exit $?"
 expect_eq "$(sqlite3 "$T/dout/warehouse.db" "SELECT group_concat(typeof(billedCost) || ':' || billedCost, ' ') FROM (SELECT billedCost FROM cost_record ORDER BY resourceId)")" \
-  "integer:123456789012345678 real:1.23456789012346e+18 real:1.0 real:1000.0 real:12.5 text:1e400" "decimal storage classes"
+  "integer:123456789012345678 real:1.23456789012346e+18 real:1.0 real:1000.0 real:12.5 text:1e400 real:100.0 integer:12" "decimal storage classes"
 echo "doc_mapping_example: ok"
