@@ -1749,6 +1749,13 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     cairn_buf_free(&b);
     return exit_code;
   }
+  if (o->keep_raw && (job->source_ops->flags & CAIRN_SOURCE_REREADABLE))
+    /* Accepted (a scheduler's flags may be shared by every job), but the
+     * source reads its input again instead of spooling it. */
+    cairn_warn("--keep-raw: job %s's %s source reads its input again "
+               "rather than spooling raw pages, so there are none to "
+               "keep; the flag does nothing for it", job->name,
+               job->source_ops->name);
   if ((o->record_har || o->replay_har) &&
       !cairn_source_wants_http(job->source_cfg))
     /* Accepted, it would record nothing, or stamp the bundles with a
