@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   static const char *const all[] = { "input=fixtures/demo/cost.csv",
                                       "tenant_id=t", "client_id=c" };
   const char *params[4] = { NULL };
-  struct cairn_job_opts jo = { params, "schemas", "sinks", 0, 0, 0 };
+  struct cairn_job_opts jo = { params, "schemas", "sinks", 0, 0, 0, NULL };
   struct cairn_job *job = NULL;
   struct cairn_diag d = {0};
   cairn_err err = {0};
