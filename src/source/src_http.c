@@ -758,7 +758,7 @@ static int call_build(void *ud, struct cairn_http_req *req, cairn_err *err)
         continue;
       add_hdr(c, k, json_string_value(v));
     }
-    if (sp->if_none_match)
+    if (sp->if_none_match && *sp->if_none_match) /* "": none kept */
       add_hdr(c, "If-None-Match", sp->if_none_match);
     if (c->auth_value)
       add_hdr(c, "Authorization", c->auth_value);
@@ -2116,6 +2116,14 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (s->use_state) {
     if (etag_key && resp.status >= 200 && resp.status <= 299) {
       const char *etag = cairn_http_resp_header(&resp, "ETag");
+      /* An ETag holding a secret is not kept (the state holds no
+       * secret, and a masked one would never match): the one saved
+       * before is cleared too, and the next run fetches the page whole. */
+      if (etag && cairn_log_has_secret(etag)) {
+        cairn_warn("the page's ETag holds a secret and is not kept: the "
+                   "next run fetches the page whole");
+        etag = "";
+      }
       if (etag)
         ctx->kv_put(ctx->kv_ud, etag_key, etag);
     }
