@@ -1205,12 +1205,17 @@ static const char *cur_ptr(const struct vctx *c)
 static int report(struct vctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* The failing instance as a message quotes it: "value" where the caller
- * hides what is at this location. */
+/* Does the caller hide what is at this location from messages? */
+static int hidden(struct vctx *c)
+{
+  return c->hide && c->hide(c->ud, cur_ptr(c));
+}
+
+/* The failing instance as a message quotes it: "value" where hidden. */
 static void render_inst(struct cairn_buf *b, const json_t *inst,
                         struct vctx *c)
 {
-  if (c->hide && c->hide(c->ud, cur_ptr(c)))
+  if (hidden(c))
     (void)cairn_buf_puts(b, "value");
   else
     render(b, inst, 0);
@@ -1489,7 +1494,7 @@ static int check_number(const struct node *n, const json_t *inst,
 
   if (!json_is_number(inst))
     return 0;
-  if (c->hide && c->hide(c->ud, cur_ptr(c)))
+  if (hidden(c))
     snprintf(a, sizeof a, "value");
   else
     fmt_num(a, sizeof a, inst);

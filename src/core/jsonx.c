@@ -156,8 +156,7 @@ static int key_equals(const char *p, const char *tok)
   return *tok == '\0';
 }
 
-/* Next token of a pointer, decoded into buf; returns the rest or NULL. */
-static const char *next_token(const char *ptr, char *buf, size_t n)
+const char *cairn_json_pointer_token(const char *ptr, char *buf, size_t n)
 {
   size_t i = 0;
   if (*ptr != '/')
@@ -181,7 +180,7 @@ void cairn_json_locate(const char *text, const char *ptr, int want_key,
   char tok[256];
 
   while (ptr && *ptr) {
-    const char *rest = next_token(ptr, tok, sizeof tok);
+    const char *rest = cairn_json_pointer_token(ptr, tok, sizeof tok);
     const char *hit = NULL, *hit_key = NULL;
     if (!rest)
       break;
@@ -264,7 +263,7 @@ json_t *cairn_json_pointer_get(const json_t *root, const char *ptr)
   if (!ptr)
     return NULL;
   while (v && *ptr) {
-    ptr = next_token(ptr, tok, sizeof tok);
+    ptr = cairn_json_pointer_token(ptr, tok, sizeof tok);
     if (!ptr)
       return NULL;
     if (json_is_object(v)) {
@@ -287,7 +286,7 @@ int cairn_json_pointer_set(json_t *root, const char *ptr, json_t *value)
   json_t *v = root;
 
   while (*ptr) {
-    const char *rest = next_token(ptr, tok, sizeof tok);
+    const char *rest = cairn_json_pointer_token(ptr, tok, sizeof tok);
     size_t i;
     if (rest && json_is_array(v) && array_index(tok, &i) == 0 &&
         i < json_array_size(v)) {

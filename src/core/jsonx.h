@@ -46,6 +46,10 @@ json_t *cairn_json_pointer_get(const json_t *root, const char *ptr);
 int cairn_json_pointer_set(json_t *root, const char *ptr, json_t *value);
 /* Is ptr syntactically a JSON pointer ("" or starting with '/')? */
 int cairn_json_pointer_valid(const char *ptr);
+/* The first reference token of pointer ptr, decoded (~0 -> ~, ~1 -> /)
+ * into buf (cut to n - 1 bytes); returns the rest of ptr, or NULL when
+ * ptr does not start with '/'. */
+const char *cairn_json_pointer_token(const char *ptr, char *buf, size_t n);
 /* Append the escaped form of one reference token (~ -> ~0, / -> ~1). */
 void cairn_json_pointer_append(struct cairn_buf *b, const char *token);
 

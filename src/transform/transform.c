@@ -1037,19 +1037,15 @@ static int full_hide(void *ud, const char *ptr)
 {
   const struct full_ud *u = ud;
   const cairn_transform *t = u->t;
-  struct cairn_buf name = {0};
+  char *name = cairn_xmalloc(strlen(ptr) + 1);
   int hide = 0;
 
-  for (ptr += *ptr == '/'; *ptr && *ptr != '/'; ptr++) {
-    char ch = *ptr;
-    if (ch == '~' && (ptr[1] == '0' || ptr[1] == '1'))
-      ch = *++ptr == '0' ? '~' : '/';
-    cairn_buf_putc(&name, ch);
-  }
+  *name = '\0'; /* the record itself: "" */
+  cairn_json_pointer_token(ptr, name, strlen(ptr) + 1);
   for (size_t i = 0; i < t->c->n_fields && !hide; i++)
     hide = t->f[i].redact &&
-           (!name.len || strcmp(t->c->fields[i].name, name.data) == 0);
-  cairn_buf_free(&name);
+           (!*name || strcmp(t->c->fields[i].name, name) == 0);
+  free(name);
   return hide;
 }
 
