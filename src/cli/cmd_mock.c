@@ -72,6 +72,12 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name,
   return argv[++*i];
 }
 
+/* An option given once (cairn_cli_once): 0, or 2 when given twice. */
+static int once(const char *opt, const char **slot, const char *value)
+{
+  return cairn_cli_once("mock", opt, slot, value) < 0 ? 2 : 0;
+}
+
 int cairn_cmd_mock(int argc, char **argv)
 {
   struct cairn_mock_opts o;
@@ -88,17 +94,14 @@ int cairn_cmd_mock(int argc, char **argv)
   /* argv[0] is the subcommand name. */
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
-    long long num;
+    long long num = 0;
     int missing = 0;
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       rc = cairn_cli_help(usage);
       goto out;
     }
     if ((v = opt_value(argc, argv, &i, "--listen", &missing))) {
-      if (cairn_cli_once("mock", "--listen", &o.listen, v) < 0) {
-        rc = 2;
-        goto out;
-      }
+      rc = once("--listen", &o.listen, v);
     } else if ((v = opt_value(argc, argv, &i, "--fault", &missing))) {
       if (cairn_mock_fault_check(v, &err) < 0) {
         fprintf(stderr, "cairn mock: %s\n", err.msg);
@@ -107,39 +110,21 @@ int cairn_cmd_mock(int argc, char **argv)
       }
       faults[n_faults++] = v;
     } else if ((v = opt_value(argc, argv, &i, "--log", &missing))) {
-      if (cairn_cli_once("mock", "--log", &o.log_path, v) < 0) {
-        rc = 2;
-        goto out;
-      }
+      rc = once("--log", &o.log_path, v);
     } else if ((v = opt_value(argc, argv, &i, "--seed", &missing))) {
-      if (cairn_cli_once("mock", "--seed", &seed_arg, v) < 0) {
-        rc = 2;
-        goto out;
-      }
-      if (cairn_cli_num(v, 0, INT64_MAX, &num) < 0) {
+      rc = once("--seed", &seed_arg, v);
+      if (!rc && cairn_cli_num(v, 0, INT64_MAX, &num) < 0)
         rc = bad_usage("bad --seed '%s'", v);
-        goto out;
-      }
       o.seed = (uint64_t)num;
     } else if ((v = opt_value(argc, argv, &i, "--max-requests", &missing))) {
-      if (cairn_cli_once("mock", "--max-requests", &max_arg, v) < 0) {
-        rc = 2;
-        goto out;
-      }
-      if (cairn_cli_num(v, 1, 1000000000LL, &num) < 0) {
+      rc = once("--max-requests", &max_arg, v);
+      if (!rc && cairn_cli_num(v, 1, 1000000000LL, &num) < 0)
         rc = bad_usage("bad --max-requests '%s'", v);
-        goto out;
-      }
       o.max_requests = (long)num;
     } else if ((v = opt_value(argc, argv, &i, "--idle-exit", &missing))) {
-      if (cairn_cli_once("mock", "--idle-exit", &idle_arg, v) < 0) {
-        rc = 2;
-        goto out;
-      }
-      if (cairn_cli_num(v, 1, 86400 * 7, &num) < 0) {
+      rc = once("--idle-exit", &idle_arg, v);
+      if (!rc && cairn_cli_num(v, 1, 86400 * 7, &num) < 0)
         rc = bad_usage("bad --idle-exit '%s' (seconds)", v);
-        goto out;
-      }
       o.idle_exit_ms = (long)num * 1000;
     } else if (missing) {
       rc = bad_usage("%s needs a value", a);
@@ -153,6 +138,8 @@ int cairn_cmd_mock(int argc, char **argv)
     } else {
       o.har_path = a;
     }
+    if (rc)
+      goto out;
   }
   if (!o.har_path) {
     rc = bad_usage("%s", "no recording given");

@@ -1757,17 +1757,16 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
                "keep; the flag does nothing for it", job->name,
                job->source_ops->name);
   if ((o->record_har || o->replay_har) &&
-      !cairn_source_wants_http(job->source_cfg))
+      !cairn_source_wants_http(job->source_cfg)) {
     /* Accepted, it would record nothing, or stamp the bundles with a
      * recording the rows never came from. */
-    rc = CAIRN_RAISE(&err, CAIRN_EUSAGE, 0, "%s %s: job %s reads its "
-                     "%s source without HTTP, so there is nothing to %s; "
-                     "run it without %s", o->record_har ? "--record"
-                     : "--replay", o->record_har ? o->record_har
+    const char *verb = o->record_har ? "record" : "replay";
+    rc = CAIRN_RAISE(&err, CAIRN_EUSAGE, 0, "--%s %s: job %s reads its %s "
+                     "source without HTTP, so there is nothing to %s; run "
+                     "it without --%s", verb, o->record_har ? o->record_har
                      : o->replay_har, job->name, job->source_ops->name,
-                     o->record_har ? "record" : "replay",
-                     o->record_har ? "--record" : "--replay");
-  else
+                     verb, verb);
+  } else
     rc = cairn_windows_plan(job->window_kind, o->from, o->to, &windows,
                             &n_windows, &err);
   if (rc < 0) {
