@@ -337,17 +337,20 @@ static char *blob_file(const struct cairn__cx_remote *r, const char *ident,
 void cairn__cx_remote_drop(const struct cairn__cx_remote *r,
                            const char *ident, size_t i, const char *name)
 {
-  char *p = name ? blob_file(r, ident, i, name)
-                 : cairn_path_join(r->work, ident);
-  if (!name) {
+  static const char *const ext[] = { "", ".part", ".etag" };
+  char *p;
+
+  if (!name) { /* the export's whole folder */
+    p = cairn_path_join(r->work, ident);
     cairn_fs_remove_tree(p, NULL);
-  } else {
-    static const char *const ext[] = { "", ".part", ".etag" };
-    for (size_t k = 0; k < sizeof ext / sizeof *ext; k++) {
-      char *f = cairn_strfmt("%s%s", p, ext[k]);
-      unlink(f);
-      free(f);
-    }
+    free(p);
+    return;
+  }
+  p = blob_file(r, ident, i, name);
+  for (size_t k = 0; k < sizeof ext / sizeof *ext; k++) {
+    char *f = cairn_strfmt("%s%s", p, ext[k]);
+    unlink(f);
+    free(f);
   }
   free(p);
 }
