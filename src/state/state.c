@@ -387,6 +387,16 @@ static char *window_spool_dir(cairn_state *st, const char *job,
   return cairn_strfmt("%s/spool/%s/%s", st->dir, job, window);
 }
 
+/* Remove the spooled pages of (job, window). */
+static int drop_spool(cairn_state *st, const char *job, const char *window,
+                      cairn_err *err)
+{
+  char *dir = window_spool_dir(st, job, window);
+  int rc = cairn_fs_remove_tree(dir, err);
+  free(dir);
+  return rc;
+}
+
 int cairn_state_open_attempt(cairn_state *st, const char *job,
                              const char *spec, long *attempt, cairn_err *err)
 {
@@ -490,10 +500,8 @@ int cairn_state_attempt_begin(cairn_state *st, const char *job,
   for (size_t i = 0; rc == CAIRN_OK && i < json_array_size(dropped); i++) {
     const char *w = json_string_value(
         json_object_get(json_array_get(dropped, i), "window"));
-    char *dir = window_spool_dir(st, job, w ? w : "");
     if (w)
-      cairn_fs_remove_tree(dir, NULL);
-    free(dir);
+      drop_spool(st, job, w, NULL);
   }
   json_decref(dropped);
   return rc;
@@ -668,11 +676,8 @@ int cairn_state_window_claim(cairn_state *st, const char *job,
   if (rc < 0)
     goto fail;
   rc = commit(st, err);
-  if (rc == CAIRN_OK) {
-    char *dir = window_spool_dir(st, job, w->key);
-    cairn_fs_remove_tree(dir, NULL);
-    free(dir);
-  }
+  if (rc == CAIRN_OK)
+    drop_spool(st, job, w->key, NULL);
   return rc;
 fail:
   rollback(st);
@@ -1232,10 +1237,7 @@ done:
 int cairn_state_spool_drop(cairn_state *st, const char *job,
                            const struct cairn_window *w, cairn_err *err)
 {
-  char *dir = window_spool_dir(st, job, w->key);
-  int rc = cairn_fs_remove_tree(dir, err);
-  free(dir);
-  return rc;
+  return drop_spool(st, job, w->key, err);
 }
 
 /* ---- kv ---------------------------------------------------------------- */
