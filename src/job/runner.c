@@ -1679,7 +1679,8 @@ static int dry_run_missing(const struct cairn_job *job, struct cairn_buf *b)
 
 /* A dry run's input that a real run would stop without: the first of
  * the windows whose input the source finds missing (a file source's path
- * that matches no file, a sqlite source's database that is not there),
+ * that matches no file, a local cost export without its manifest, a
+ * sqlite source's database that is not there),
  * said after the preview in b, with how many more windows lack theirs.
  * The exit code is then 3, as a real run's would be (a file may be still
  * to come); else 0. */

@@ -531,6 +531,45 @@ static int build_meta(struct cx_src *s, const json_t *m, cairn_err *err)
   return rc;
 }
 
+/* The manifest of an export run on local disk: path is the run folder
+ * (its manifest.json, or the legacy _manifest.json) or the manifest file
+ * itself. On CAIRN_OK *manifest is its path and *dir the folder its
+ * blobs are named from (both new); otherwise the error a run stops on,
+ * which --dry-run names too (peek_header). */
+static int local_manifest(const char *path, char **manifest, char **dir,
+                          cairn_err *err)
+{
+  struct stat st;
+  const char *slash;
+
+  *manifest = *dir = NULL;
+  if (is_dir(path)) {
+    *manifest = cairn_path_join(path, "manifest.json");
+    if (!is_file(*manifest)) {
+      free(*manifest);
+      *manifest = cairn_path_join(path, "_manifest.json");
+    }
+    if (!is_file(*manifest)) {
+      free(*manifest);
+      *manifest = NULL;
+      return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "%s: no manifest.json (or "
+                         "legacy _manifest.json): the export run is not "
+                         "complete, or this is not an export run folder",
+                         path);
+    }
+    *dir = cairn_xstrdup(path);
+    return CAIRN_OK;
+  }
+  if (stat(path, &st) != 0)
+    return CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", path,
+                       strerror(errno));
+  slash = strrchr(path, '/');
+  *manifest = cairn_xstrdup(path);
+  *dir = slash ? cairn_xstrndup(path, (size_t)(slash - path))
+               : cairn_xstrdup(".");
+  return CAIRN_OK;
+}
+
 static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
                          const char *path, cairn_err *err)
 {
@@ -548,25 +587,10 @@ static int load_manifest(struct cx_src *s, const struct cairn_source_ctx *ctx,
                                err);
     if (rc < 0)
       goto done;
-  } else if (is_dir(path)) {
-    s->manifest = cairn_path_join(path, "manifest.json");
-    if (!is_file(s->manifest)) {
-      free(s->manifest);
-      s->manifest = cairn_path_join(path, "_manifest.json");
-    }
-    if (!is_file(s->manifest))
-      return CAIRN_RAISE(err, CAIRN_EIO, ENOENT, "%s: no manifest.json (or "
-                         "legacy _manifest.json): the export run is not "
-                         "complete, or this is not an export run folder",
-                         path);
-    dir = cairn_xstrdup(path);
   } else {
-    const char *slash = strrchr(path, '/');
-    s->manifest = cairn_xstrdup(path);
-    dir = slash ? cairn_xstrndup(path, (size_t)(slash - path))
-                : cairn_xstrdup(".");
-  }
-  if (!s->remote) {
+    rc = local_manifest(path, &s->manifest, &dir, err);
+    if (rc < 0)
+      goto done;
     rc = cairn_fs_read_all(s->manifest, &text, err);
     if (rc == CAIRN_OK && !(real_dir = realpath(*dir ? dir : "/", NULL)))
       rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "%s: %s", dir, strerror(errno));
@@ -2041,9 +2065,28 @@ static void cx_close(cairn_source *base)
   cairn__csv_cols_free(&s->cols);
 }
 
+/* No header checked ahead (an export's columns vary by schema version,
+ * which coalesce absorbs); only whether a local export run is there, for
+ * --dry-run. A remote one is not asked: a dry run contacts no server. */
+static int cx_peek_header(const json_t *cfg, struct cairn_header **out,
+                          char **file_out, cairn_err *err)
+{
+  const char *path = json_string_value(json_object_get(cfg, "path"));
+  char *manifest = NULL, *dir = NULL;
+  int rc = CAIRN_OK;
+
+  *out = NULL;
+  *file_out = NULL;
+  if (path && *path && !cairn_source_is_url(path))
+    rc = local_manifest(path, &manifest, &dir, err);
+  free(manifest);
+  free(dir);
+  return rc < 0 ? rc : CAIRN_DONE;
+}
+
 const cairn_source_ops cairn_source_cost_export_ops = {
   CAIRN_SOURCE_ABI, "cost_export", sizeof(struct cx_src),
   CAIRN_SOURCE_REREADABLE,
-  cx_check, cx_open, cx_extract, cx_decode, cx_close, NULL, NULL, NULL,
-  cx_released,
+  cx_check, cx_open, cx_extract, cx_decode, cx_close, NULL, NULL,
+  cx_peek_header, cx_released,
 };

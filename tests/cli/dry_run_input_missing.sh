@@ -3,7 +3,8 @@
 # mistake a real run would stop on (exit 3, "no such file"): it used to
 # print its plan and exit 0, the header check ignoring an input it cannot
 # open. Now it names the first window whose input is missing, how many
-# more lack theirs, and exits 3 as the run would; a secret that is also
+# more lack theirs, and exits 3 as the run would (a file source, a local
+# cost export, a sqlite database); a secret that is also
 # missing still wins (exit 2: the real run stops there first). It runs
 # nothing and writes nothing.
 source "$(dirname "$0")/../lib.sh"
@@ -38,6 +39,25 @@ expect_eq "$rc" 3 "windowed: exit"
   fail "windowed: summary [$out]"
 dry "$T/job.json" --from 2024-05-02 --to 2024-05-03
 expect_eq "$rc" 0 "windowed, its file there: exit"
+
+# A cost export whose local run folder is not there, or holds no manifest:
+# the real run stops on either (exit 3), so its preview says so; one that
+# is there previews 0, and a remote one is not asked (no server contacted).
+for in in "$T/no-export" tests; do
+  dry jobs/azure-cost-export.json --param input="$in"
+  expect_eq "$rc" 3 "cost export $in: exit"
+  set +e; "$CAIRN" run jobs/azure-cost-export.json --param input="$in" \
+    --state "$T/real" --out "$T/real" >/dev/null 2>"$T/real.err"; real=$?; set -e
+  expect_eq "$real" 3 "cost export $in: the real run's exit"
+  why=$(jq -r 'select(.level == "error") | .msg' "$T/real.err" | sed -n 's/^run failed: //; s/ (checkpoint kept.*//p')
+  [ -n "$why" ] && [[ "$out" == *"A real run would stop (exit 3): $why." ]] ||
+    fail "cost export $in: summary [$out], the run said [$why]"
+done
+rm -rf "$T/real" "$T/real.err"
+dry jobs/azure-cost-export.json --param input=fixtures/cost-export/focus/cairn-focus/20240501-20240531/8c0a5d5e-4d1b-4b0e-9a51-6a1f0e3c2b01
+expect_eq "$rc" 0 "cost export there: exit"
+dry jobs/azure-cost-export.json --param input=https://127.0.0.1:9/cost/run1
+expect_eq "$rc" 0 "remote cost export: exit"
 
 # A sqlite source whose database is not there; with its signing key set.
 openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
