@@ -95,13 +95,11 @@ int cairn_cmd_verify(int argc, char **argv)
     } else if (!only_paths && strcmp(a, "--pubkey") == 0) {
       if (i + 1 >= argc)
         return usage_error("%s needs a file argument", a);
-      if (pubkey)
-        return usage_error("%s given twice", a);
-      pubkey = argv[++i];
+      if (cairn_cli_once("verify", a, &pubkey, argv[++i]) < 0)
+        return EXIT_USAGE;
     } else if (!only_paths && strncmp(a, "--pubkey=", 9) == 0) {
-      if (pubkey)
-        return usage_error("%s given twice", "--pubkey");
-      pubkey = a + 9;
+      if (cairn_cli_once("verify", "--pubkey", &pubkey, a + 9) < 0)
+        return EXIT_USAGE;
     } else if (!only_paths && a[0] == '-' && a[1] != '\0') {
       return usage_error("unknown option %s", a);
     } else if (bundle) {

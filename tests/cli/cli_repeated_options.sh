@@ -36,6 +36,16 @@ refused 'cairn decrypt: missing the key' decrypt enc:v1:x:y
 refused 'cairn mock: --listen given twice' mock fixtures/azure-resource-graph.har --listen 127.0.0.1:0 --listen 127.0.0.1:1
 refused 'cairn mock: --idle-exit given twice' mock fixtures/azure-resource-graph.har --idle-exit 1 --idle-exit=2
 "$CAIRN" status demo-cost --runs 1 --runs 1 --state "$T/state" | has "demo-cost .*done" || fail "status --runs 1 twice"
+# verify's --pubkey too (it used to refuse the same key twice, naming
+# neither); the same key twice checks the signature once.
+refused 'cairn verify: --pubkey given twice with different values ("a.pem", then "b.pem"): give one' \
+  verify x.tar --pubkey a.pem --pubkey=b.pem
+openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
+openssl pkey -in "$T/key.pem" -pubout -out "$T/pub.pem"
+CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat "$T/key.pem")" "$CAIRN" run jobs/demo-cost.json \
+  --state "$T/signed" --out "$T/signed" >/dev/null 2>&1 || fail "signed demo run"
+"$CAIRN" verify "$T"/signed/evidence/demo-cost/*.tar --pubkey "$T/pub.pem" \
+  --pubkey "$T/pub.pem" | has '^signature: *valid' || fail "verify --pubkey twice, the same key"
 refused 'cairn dlq: missing JOB' dlq --state "$T/state"
 refused "cairn dlq: one JOB at a time (got 'a' and 'b')" dlq a b --state "$T/state"
 echo ok
