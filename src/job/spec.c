@@ -1289,7 +1289,7 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
   struct xctx x = {0};
   struct cairn_buf ptr = {0};
   const char *type, *win;
-  int n_before = d->n;
+  int n_before = d->n, n_bad;
 
   *out = NULL;
   if (!opts)
@@ -1305,26 +1305,30 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
   sink_schema = load_schema(job->schemas_dir, "sink.schema.json", d);
   if (!job_schema || !sink_schema)
     goto done;
-  if (validate_part(job_schema, NULL, f.doc, &f, "", d) != 0)
+  /* The source's own keys are checked even when the rest of the file has
+   * problems, so that one validate lists them all. */
+  n_bad = validate_part(job_schema, NULL, f.doc, &f, "", d);
+  if (n_bad < 0)
     goto done;
   type = json_string_value(json_object_get(json_object_get(f.doc, "source"),
                                            "type"));
-  job->source_ops = cairn_source_find(type);
+  job->source_ops = type ? cairn_source_find(type) : NULL;
   if (!job->source_ops) {
-    diag_at(d, &f, "/source/type", 0, "source type \"%s\" is not built in "
-            "(have: %s)", type, cairn_source_names());
+    if (n_bad == 0) /* else the schema said what is wrong with it */
+      diag_at(d, &f, "/source/type", 0, "source type \"%s\" is not built "
+              "in (have: %s)", type ? type : "", cairn_source_names());
     goto done;
   }
   {
     char *def = cairn_strfmt("source_%s", type);
     if (json_object_get(json_object_get(job_schema, "$defs"), def) &&
         validate_part(job_schema, def, json_object_get(f.doc, "source"), &f,
-                      "/source", d) != 0) {
-      free(def);
-      goto done;
-    }
+                      "/source", d) != 0)
+      n_bad = 1;
     free(def);
   }
+  if (n_bad != 0)
+    goto done;
   win = json_string_value(json_object_get(f.doc, "window"));
   job->window_kind = !win || strcmp(win, "none") == 0 ? CAIRN_WINDOW_NONE
                      : strcmp(win, "day") == 0        ? CAIRN_WINDOW_DAY

@@ -102,4 +102,12 @@ set +e; err=$("$CAIRN" validate "$T/bom-bad.json" 2>&1 >/dev/null); rc=$?; set -
   fail "BOM shifts positions: exit $rc [$err]"
 note=$("$CAIRN" validate "$D/09-undefined-secret.json" 2>&1 >/dev/null) || fail "validate with an unset secret"
 [[ "$note" == *'note: /source/path: secret "NOPE_KEY" is not set here'* ]] || fail "secret note: $note"
+# One validate lists every schema problem: a misspelt key of the source
+# (its keys are checked by the schema of its type) beside one at the top
+# (the source's used to be checked only once the rest of the file passed).
+jq '.schedule = "nightly" | .source.delimiter = ";"' "$D/ok.json" >"$T/two.json"
+set +e; err=$("$CAIRN" validate "$T/two.json" 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "two schema problems: exit"
+[[ "$err" == *'/schedule: unknown key "schedule"'* && "$err" == *'/source/delimiter: unknown key "delimiter"'* ]] ||
+  fail "two schema problems, not both named: [$err]"
 echo "$n broken files rejected with file:line:col"
