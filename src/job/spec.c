@@ -948,7 +948,7 @@ static json_t *load_sink_file(const char *path, json_t *sink_schema,
   if (ops && ops->check) {
     const char *ptr = "";
     cairn_err e = {0};
-    if (ops->check(f.doc, &ptr, &e) < 0) {
+    if (ops->check(f.doc, NULL, &ptr, &e) < 0) {
       diag_at(d, &f, ptr ? ptr : "", 0, "%s", e.msg);
       goto done;
     }
@@ -1058,9 +1058,14 @@ static int resolve_sinks(struct cairn_job *job, const struct src_file *f,
     if (job->sinks[i].ops && job->sinks[i].ops->check) {
       const char *sptr = "";
       cairn_err e = {0};
-      if (job->sinks[i].ops->check(def, &sptr, &e) < 0) {
-        char *full = cairn_strfmt("%s%s", ptr, sptr ? sptr : "");
-        diag_at(d, f, full, 0, "%s", e.msg);
+      if (job->sinks[i].ops->check(def, job->contract, &sptr, &e) < 0) {
+        /* At the key where the job sets it, else at the sink's name: the
+         * value came from its sink file. */
+        int here = sptr && *sptr &&
+                   json_object_get(entry, sptr + 1) != NULL;
+        char *full = cairn_strfmt("%s%s", ptr, here ? sptr : "");
+        diag_at(d, f, full, 0, "%s%s%s%s", e.msg, here ? "" : " (sink file ",
+                here ? "" : name, here ? "" : ".json)");
         free(full);
         bad++;
       }
@@ -1373,14 +1378,15 @@ int cairn_job_load(const char *path, const struct cairn_job_opts *opts,
       diag_at(d, &f, "/logical_time", 0, "\"%s\" is not an RFC 3339 "
               "date-time (such as 2024-06-01T00:00:00Z)", lt);
   }
-  resolve_sinks(job, &f, opts, sink_schema, d);
   {
+    /* The contract first: a sink checks that it can serve it. */
     const char *cname = json_string_value(json_object_get(job->transform_cfg,
                                                           "contract"));
     cairn_err e = {0};
-    if (cairn_contract_load(job->schemas_dir, cname, &job->contract, &e) < 0) {
+    if (cairn_contract_load(job->schemas_dir, cname, &job->contract, &e) < 0)
       diag_at(d, &f, "/transform/contract", 0, "%s", e.msg);
-    } else {
+    resolve_sinks(job, &f, opts, sink_schema, d);
+    if (job->contract) {
       cairn_transform *t = NULL;
       char *tptr = NULL;
       if (cairn_transform_create(job->transform_cfg, job->contract, &t, &tptr,

@@ -46,8 +46,13 @@ typedef struct cairn_sink_ops {
   int         abi;    /* CAIRN_SINK_ABI */
   const char *name;   /* the sink "type": "sqlite", "bundle" */
   size_t      size;   /* instance size; the instance embeds cairn_sink */
-  /* Validate a sink config; NULL ok. ptr_out as in cairn_source_ops. */
-  int  (*check)(const json_t *cfg, const char **ptr_out, cairn_err *err);
+  /* Validate a sink config; NULL ok. ptr_out as in cairn_source_ops. c is
+   * the contract the job loads through the sink, or NULL (a sink file
+   * checked on its own): a config that cannot serve it (a write mode
+   * whose key the contract lacks) is refused when the job loads, as open
+   * would refuse it. */
+  int  (*check)(const json_t *cfg, const struct cairn_contract *c,
+                const char **ptr_out, cairn_err *err);
   int  (*open)(cairn_sink *s, const struct cairn_sink_ctx *ctx,
                cairn_err *err);
   /* Highest seq of window w this sink holds durably (0 = none). */

@@ -173,10 +173,12 @@ static int parse_cfg(const json_t *cfg, struct bundle_cfg *out,
   return CAIRN_OK;
 }
 
-static int bundle_check(const json_t *cfg, const char **ptr_out,
-                        cairn_err *err)
+static int bundle_check(const json_t *cfg,
+                        const struct cairn_contract *contract,
+                        const char **ptr_out, cairn_err *err)
 {
   struct bundle_cfg c;
+  (void)contract; /* a bundle holds any contract's records */
   return parse_cfg(cfg, &c, ptr_out, err);
 }
 

@@ -284,14 +284,34 @@ static int parse_mode(const char *m)
   return -1;
 }
 
-static int sqlite_check(const json_t *cfg, const char **ptr_out, cairn_err *err)
+/* What mode needs of contract c that c lacks ("x-cairn-key" for upsert,
+ * "x-cairn-partition" for replace_partition), or NULL when c serves it. */
+static const char *mode_lacks(int mode, const struct cairn_contract *c)
+{
+  if (mode == MODE_REPLACE && c->n_partition == 0)
+    return "x-cairn-partition";
+  if (mode == MODE_UPSERT && c->n_key == 0)
+    return "x-cairn-key";
+  return NULL;
+}
+
+static int sqlite_check(const json_t *cfg, const struct cairn_contract *c,
+                        const char **ptr_out, cairn_err *err)
 {
   const char *mode = json_string_value(json_object_get(cfg, "mode"));
+  const char *lacks;
   if (mode && parse_mode(mode) < 0) {
     *ptr_out = "/mode";
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "\"%s\" is not one of append, upsert, replace_partition",
                        mode);
+  }
+  lacks = c ? mode_lacks(parse_mode(mode), c) : NULL;
+  if (lacks) {
+    *ptr_out = "/mode";
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "mode %s needs %s in the "
+                       "contract, and contract %s has none", mode, lacks,
+                       c->name);
   }
   return CAIRN_OK;
 }
@@ -613,6 +633,7 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
   struct cairn_buf b = {0};
+  const char *lacks;
   int added_part = 0, rc;
 
   s->span_k = -1;
@@ -650,17 +671,13 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
                      "64 partition fields", s->base.ctx->sink_name, c->name);
     goto done;
   }
-  if (s->mode == MODE_REPLACE && c->n_partition == 0) {
-    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no "
-                     "x-cairn-partition", s->base.ctx->sink_name, c->name);
+  lacks = mode_lacks(s->mode, c);
+  if (lacks) {
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no %s",
+                     s->base.ctx->sink_name, c->name, lacks);
     goto done;
   }
   if (s->mode == MODE_UPSERT) {
-    if (c->n_key == 0) {
-      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s: contract %s has no "
-                       "x-cairn-key", s->base.ctx->sink_name, c->name);
-      goto done;
-    }
     cairn_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ");
     {
       char *iname = cairn_strfmt("%s_key", c->name);

@@ -43,6 +43,10 @@ declare -A want=(
   [28-escaped-keys]=':9:49: /source/😀: unknown key "😀"'
   # a mapping that gives every record a value the contract refuses
   [29-const-outside-contract]=':24:25: /transform/fields/chargeCategory: the mapping gives every record the same value, which the contract refuses, so every record would be rejected: chargeCategory: "Refund" is not one of Usage, Purchase, Tax, Credit, Adjustment'
+  # a sink mode the contract cannot serve (policy_posture has no
+  # x-cairn-partition): refused as the job loads, not once the run opened
+  # its sinks, when validate and --dry-run had said it was fine
+  [30-mode-without-partition]=':44:15: /sinks/0/mode: mode replace_partition needs x-cairn-partition in the contract, and contract policy_posture has none'
   [26-window-in-redact]=':60:7: /source/redact/0: ${window.start} is only expanded under "source" (not in its tls'
 )
 n=0
@@ -102,6 +106,12 @@ set +e; err=$("$CAIRN" validate "$T/bom-bad.json" 2>&1 >/dev/null); rc=$?; set -
   fail "BOM shifts positions: exit $rc [$err]"
 note=$("$CAIRN" validate "$D/09-undefined-secret.json" 2>&1 >/dev/null) || fail "validate with an unset secret"
 [[ "$note" == *'note: /source/path: secret "NOPE_KEY" is not set here'* ]] || fail "secret note: $note"
+# --dry-run refuses a sink mode the contract cannot serve, as the run does.
+set +e; err=$("$CAIRN" run "$D/30-mode-without-partition.json" --dry-run \
+  --state "$T/state" --out "$T/out" 2>&1 >/dev/null); rc=$?; set -e
+expect_eq "$rc" 2 "--dry-run, replace_partition into policy_posture: exit"
+[[ "$err" == *"${want[30-mode-without-partition]}"* ]] || fail "--dry-run: [$err]"
+[ ! -e "$T/state" ] && [ ! -e "$T/out" ] || fail "--dry-run touched state or out"
 # One validate lists every schema problem: a misspelt key of the source
 # (its keys are checked by the schema of its type) beside one at the top
 # (the source's used to be checked only once the rest of the file passed).

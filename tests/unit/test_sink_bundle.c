@@ -1045,23 +1045,26 @@ Test(sink_bundle, check_points_at_the_bad_key)
   cairn_err err = {0};
   json_t *cfg = json_pack("{s:s, s:i}", "type", "bundle", "level", 0);
 
-  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, NULL, &ptr, &err),
+               CAIRN_EUSAGE);
   cr_assert_str_eq(ptr, "/level");
   json_decref(cfg);
   cfg = json_pack("{s:s, s:s}", "dir", "a", "path", "b");
   memset(&err, 0, sizeof err);
-  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, NULL, &ptr, &err),
+               CAIRN_EUSAGE);
   cr_assert_str_eq(ptr, "/path");
   json_decref(cfg);
   cfg = json_pack("{s:s, s:i, s:b}", "dir", "/abs", "level", 19,
                   "require_signature", 0);
-  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_OK);
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, NULL, &ptr, &err), CAIRN_OK);
   json_decref(cfg);
   cfg = json_pack("{s:s}", "level", "7");
-  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_OK);
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, NULL, &ptr, &err), CAIRN_OK);
   json_decref(cfg);
   cfg = json_pack("{s:s}", "level", "7x");
-  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  cr_assert_eq(cairn_sink_bundle_ops.check(cfg, NULL, &ptr, &err),
+               CAIRN_EUSAGE);
   json_decref(cfg);
 }
 

@@ -310,7 +310,8 @@ Test(sink_sqlite, bad_mode_is_reported_with_its_pointer)
   json_t *cfg = json_pack("{s:s,s:s}", "type", "sqlite", "mode", "merge");
   const char *ptr = NULL;
   cairn_err err = {0};
-  cr_assert_eq(cairn_sink_find("sqlite")->check(cfg, &ptr, &err), CAIRN_EUSAGE);
+  cr_assert_eq(cairn_sink_find("sqlite")->check(cfg, NULL, &ptr, &err),
+               CAIRN_EUSAGE);
   cr_assert_str_eq(ptr, "/mode");
   cr_assert_str_eq(err.msg, "\"merge\" is not one of append, upsert, "
                    "replace_partition");
