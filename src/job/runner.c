@@ -1342,17 +1342,27 @@ static int disabled_by_env(const char *name)
   return 0;
 }
 
+/* The recording a --replay run answers from, har: its SHA-256 into sha
+ * (the bundles' recording_sha256) and the transport into *out. A file
+ * that cannot be read is CAIRN_EUSAGE (exit 2), one that is not a HAR
+ * CAIRN_EPARSE (exit 3). Also a dry run's check of it. */
+static int open_replay(const char *har, char sha[CAIRN_SHA256_HEX],
+                       cairn_http_transport **out, cairn_err *err)
+{
+  *out = NULL;
+  if (cairn_sha256_file_hex(har, sha) < 0)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, errno, "--replay %s: cannot "
+                       "read: %s", har, strerror(errno));
+  return cairn_http_replay_open(har, out, err);
+}
+
 static int open_transport(struct run *r, cairn_err *err)
 {
   const struct cairn_run_opts *o = r->o;
   int rc;
 
-  if (o->replay_har) {
-    if (cairn_sha256_file_hex(o->replay_har, r->recording_sha) < 0)
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, errno, "--replay %s: cannot "
-                         "read: %s", o->replay_har, strerror(errno));
-    return cairn_http_replay_open(o->replay_har, &r->http, err);
-  }
+  if (o->replay_har)
+    return open_replay(o->replay_har, r->recording_sha, &r->http, err);
   {
     struct cairn_http_live_opts lo = {0};
     const json_t *tls = json_object_get(r->job->source_cfg, "tls");
@@ -1677,6 +1687,26 @@ static int dry_run_missing(const struct cairn_job *job, struct cairn_buf *b)
   return CAIRN_EXIT_USAGE;
 }
 
+/* A dry run's --replay recording that a real run would stop on (not
+ * there, unreadable, not a HAR), said after the preview in b with the
+ * real run's exit code; else 0. */
+static int dry_run_replay(const struct cairn_run_opts *o, struct cairn_buf *b)
+{
+  char sha[CAIRN_SHA256_HEX];
+  cairn_http_transport *t = NULL;
+  cairn_err e = {0};
+  int code;
+
+  if (!o->replay_har || open_replay(o->replay_har, sha, &t, &e) == CAIRN_OK) {
+    cairn_http_transport_destroy(t);
+    return CAIRN_EXIT_OK;
+  }
+  code = cairn_exit_code_for(e.code);
+  cairn_error("%s", e.msg);
+  cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e.msg);
+  return code;
+}
+
 /* A dry run's input that a real run would stop without: the first of
  * the windows whose input the source finds missing (a file source's path
  * that matches no file, a local cost export without its manifest, a
@@ -1794,7 +1824,11 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
       cairn_buf_printf(&b, " %s(%s)", job->sinks[i].name,
                        job->sinks[i].ops->name);
     cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
-    exit_code = dry_run_missing(job, &b); /* a real run stops there first */
+    /* In the order a real run meets them: the secrets as the job loads,
+     * the recording as it opens the transport, the input as it reads. */
+    exit_code = dry_run_missing(job, &b);
+    if (exit_code == CAIRN_EXIT_OK)
+      exit_code = dry_run_replay(o, &b);
     if (exit_code == CAIRN_EXIT_OK)
       exit_code = dry_run_input(job, windows, n_windows, &b);
     cairn_runner_print_short(o, job->name, "dry_run", exit_code, b.data);

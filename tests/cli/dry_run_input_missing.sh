@@ -4,7 +4,8 @@
 # print its plan and exit 0, the header check ignoring an input it cannot
 # open. Now it names the first window whose input is missing, how many
 # more lack theirs, and exits 3 as the run would (a file source, a local
-# cost export, a sqlite database); a secret that is also
+# cost export, a sqlite database); a --replay recording likewise (exit 2
+# or 3, the real run's); a secret that is also
 # missing still wins (exit 2: the real run stops there first). It runs
 # nothing and writes nothing.
 source "$(dirname "$0")/../lib.sh"
@@ -13,6 +14,11 @@ dry() {  # JOB ARGS...: sets rc, out (stdout) and err (stderr)
   local job=$1; shift
   set +e; out=$("$CAIRN" run "$job" --dry-run "${S[@]}" "$@" 2>"$T/err"); rc=$?; set -e
   err=$(cat "$T/err")
+}
+# The reason a real run's log gives for failing, without its advice.
+run_failed() {
+  jq -r 'select(.level == "error") | .msg | select(startswith("run failed: "))' "$1" |
+    sed 's/^run failed: //; s/ (checkpoint kept.*//'
 }
 MISS="/nope/x.csv: no such file: check the source's path (and the --param that sets it, if any); a file still to come: run again once it is there"
 
@@ -49,7 +55,7 @@ for in in "$T/no-export" tests; do
   set +e; "$CAIRN" run jobs/azure-cost-export.json --param input="$in" \
     --state "$T/real" --out "$T/real" >/dev/null 2>"$T/real.err"; real=$?; set -e
   expect_eq "$real" 3 "cost export $in: the real run's exit"
-  why=$(jq -r 'select(.level == "error") | .msg' "$T/real.err" | sed -n 's/^run failed: //; s/ (checkpoint kept.*//p')
+  why=$(run_failed "$T/real.err")
   [ -n "$why" ] && [[ "$out" == *"A real run would stop (exit 3): $why." ]] ||
     fail "cost export $in: summary [$out], the run said [$why]"
 done
@@ -58,6 +64,26 @@ dry jobs/azure-cost-export.json --param input=fixtures/cost-export/focus/cairn-f
 expect_eq "$rc" 0 "cost export there: exit"
 dry jobs/azure-cost-export.json --param input=https://127.0.0.1:9/cost/run1
 expect_eq "$rc" 0 "remote cost export: exit"
+
+# A --replay recording that is not there (exit 2) or not a HAR (exit 3):
+# the real run stops on it as it opens the transport, so the preview says
+# so with the real run's code; the shipped recording previews 0.
+export CAIRN_SECRET_CLIENT_SECRET=any-value
+RG=(--param tenant_id=8d5a6f1c-2b4e-4f7a-9c3d-1e2f3a4b5c6d --param client_id=6731de76-14a6-49ae-97bc-6eba6914391e)
+echo 'not a recording' >"$T/bad.har"
+for har in "$T/none.har" "$T/bad.har"; do
+  set +e; "$CAIRN" run jobs/azure-resource-graph.json "${RG[@]}" --replay "$har" \
+    --state "$T/real" --out "$T/real" >/dev/null 2>"$T/real.err"; real=$?; set -e
+  why=$(run_failed "$T/real.err")
+  dry jobs/azure-resource-graph.json "${RG[@]}" --replay "$har"
+  expect_eq "$rc" "$real" "--replay $har: the dry run's exit, the real run's"
+  [ -n "$why" ] && [[ "$out" == *"A real run would stop (exit $real): $why." ]] ||
+    fail "--replay $har: summary [$out], the run said [$why]"
+done
+rm -rf "$T/real" "$T/real.err"
+dry jobs/azure-resource-graph.json "${RG[@]}" --replay fixtures/azure-resource-graph.har
+expect_eq "$rc" 0 "--replay of the shipped recording: exit"
+unset CAIRN_SECRET_CLIENT_SECRET
 
 # A sqlite source whose database is not there; with its signing key set.
 openssl genpkey -algorithm ed25519 -out "$T/key.pem" 2>/dev/null
