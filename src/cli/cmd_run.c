@@ -51,8 +51,8 @@ static const char usage_text[] =
   "ran), or a job error found once the run started (a source query the\n"
   "server or SQLite refuses: fix the job; the checkpoint is kept); 3\n"
   "failed but resumable (checkpoint kept). A dry run exits 2 or 3 as the\n"
-  "real run would stop (a secret, the --replay recording, an input\n"
-  "missing), else 0.\n";
+  "real run would stop (a secret, the --replay or --record file, an\n"
+  "input missing), else 0.\n";
 
 int cairn_cmd_run(int argc, char **argv)
 {

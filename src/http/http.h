@@ -190,6 +190,12 @@ int cairn_http_record_open(cairn_http_transport *inner, const char *har_path,
                            const char *const *redact,
                            cairn_http_transport **out, cairn_err *err);
 
+/* Whether a recording can be written at har_path when the run ends (its
+ * directory is there and writable: a temp file is made and removed; a
+ * directory at har_path is refused): CAIRN_OK, or CAIRN_EUSAGE saying
+ * why. cairn_http_record_open checks this first; a dry run asks it. */
+int cairn_http_record_check(const char *har_path, cairn_err *err);
+
 /* Write the recording so far (atomic replace). CAIRN_EUSAGE if t is not a
  * record transport, CAIRN_EIO on write failure. */
 int cairn_http_record_flush(cairn_http_transport *t, cairn_err *err);

@@ -314,6 +314,16 @@ static void record_destroy(cairn_http_transport *t)
   free(r);
 }
 
+int cairn_http_record_check(const char *har_path, cairn_err *err)
+{
+  cairn_err why = {0};
+
+  if (cairn_fs_can_write_atomic(har_path, &why) < 0)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--record %s: cannot write "
+                       "the recording there (%s)", har_path, why.msg);
+  return CAIRN_OK;
+}
+
 int cairn_http_record_open(cairn_http_transport *inner, const char *har_path,
                            const char *const *redact,
                            cairn_http_transport **out, cairn_err *err)
@@ -328,15 +338,11 @@ int cairn_http_record_open(cairn_http_transport *inner, const char *har_path,
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "record: needs an inner transport, a path and out");
   }
-  {
-    /* Written when the run ends: find out now, not after the whole run,
-     * that it cannot be. */
-    cairn_err why = {0};
-    if (cairn_fs_can_write_atomic(har_path, &why) < 0) {
-      cairn_http_transport_destroy(inner);
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--record %s: cannot write "
-                         "the recording there (%s)", har_path, why.msg);
-    }
+  /* Written when the run ends: find out now, not after the whole run,
+   * that it cannot be. */
+  if (cairn_http_record_check(har_path, err) < 0) {
+    cairn_http_transport_destroy(inner);
+    return CAIRN_EUSAGE;
   }
   r = cairn_xcalloc(1, sizeof *r);
   r->base.name = "record";

@@ -1688,19 +1688,24 @@ static int dry_run_missing(const struct cairn_job *job, struct cairn_buf *b)
 }
 
 /* A dry run's --replay recording that a real run would stop on (not
- * there, unreadable, not a HAR), said after the preview in b with the
- * real run's exit code; else 0. */
-static int dry_run_replay(const struct cairn_run_opts *o, struct cairn_buf *b)
+ * there, unreadable, not a HAR), or --record file it could not write
+ * (its directory missing or not writable), said after the preview in b
+ * with the real run's exit code; else 0. */
+static int dry_run_recording(const struct cairn_run_opts *o,
+                             struct cairn_buf *b)
 {
   char sha[CAIRN_SHA256_HEX];
   cairn_http_transport *t = NULL;
   cairn_err e = {0};
-  int code;
+  int rc = CAIRN_OK, code;
 
-  if (!o->replay_har || open_replay(o->replay_har, sha, &t, &e) == CAIRN_OK) {
-    cairn_http_transport_destroy(t);
+  if (o->replay_har)
+    rc = open_replay(o->replay_har, sha, &t, &e);
+  else if (o->record_har)
+    rc = cairn_http_record_check(o->record_har, &e);
+  cairn_http_transport_destroy(t);
+  if (rc == CAIRN_OK)
     return CAIRN_EXIT_OK;
-  }
   code = cairn_exit_code_for(e.code);
   cairn_error("%s", e.msg);
   cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e.msg);
@@ -1828,7 +1833,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
      * the recording as it opens the transport, the input as it reads. */
     exit_code = dry_run_missing(job, &b);
     if (exit_code == CAIRN_EXIT_OK)
-      exit_code = dry_run_replay(o, &b);
+      exit_code = dry_run_recording(o, &b);
     if (exit_code == CAIRN_EXIT_OK)
       exit_code = dry_run_input(job, windows, n_windows, &b);
     cairn_runner_print_short(o, job->name, "dry_run", exit_code, b.data);

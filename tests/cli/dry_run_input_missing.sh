@@ -4,8 +4,9 @@
 # print its plan and exit 0, the header check ignoring an input it cannot
 # open. Now it names the first window whose input is missing, how many
 # more lack theirs, and exits 3 as the run would (a file source, a local
-# cost export, a sqlite database); a --replay recording likewise (exit 2
-# or 3, the real run's); a secret that is also
+# cost export, a sqlite database); a --replay recording, or a --record
+# file that cannot be written, likewise (exit 2 or 3, the real run's); a
+# secret that is also
 # missing still wins (exit 2: the real run stops there first). It runs
 # nothing and writes nothing.
 source "$(dirname "$0")/../lib.sh"
@@ -83,6 +84,23 @@ done
 rm -rf "$T/real" "$T/real.err"
 dry jobs/azure-resource-graph.json "${RG[@]}" --replay fixtures/azure-resource-graph.har
 expect_eq "$rc" 0 "--replay of the shipped recording: exit"
+# A --record file whose directory is not there: the real run stops as it
+# opens the transport (exit 2), before any request (the endpoints are a
+# closed loopback port all the same); the preview says so and leaves no
+# file. One it can write previews 0.
+LOOP=(--param endpoint=http://127.0.0.1:9 --param token_url=http://127.0.0.1:9/token)
+set +e; "$CAIRN" run jobs/azure-resource-graph.json "${RG[@]}" "${LOOP[@]}" --record "$T/no-dir/x.har" \
+  --state "$T/real" --out "$T/real" >/dev/null 2>"$T/real.err"; real=$?; set -e
+why=$(run_failed "$T/real.err")
+dry jobs/azure-resource-graph.json "${RG[@]}" "${LOOP[@]}" --record "$T/no-dir/x.har"
+expect_eq "$rc:$real" "2:2" "--record into a missing directory: the dry run's exit, the real run's"
+[[ "$why" == "--record $T/no-dir/x.har: cannot write the recording there ("* &&
+   "$out" == *"A real run would stop (exit 2): ${why%%(*}("* ]] ||
+  fail "--record: summary [$out], the run said [$why]"
+rm -rf "$T/real" "$T/real.err"
+mkdir "$T/rec"
+dry jobs/azure-resource-graph.json "${RG[@]}" "${LOOP[@]}" --record "$T/rec/x.har"
+expect_eq "$rc:$(ls -A "$T/rec")" "0:" "--record that can be written: exit, and no file left"
 unset CAIRN_SECRET_CLIENT_SECRET
 
 # A sqlite source whose database is not there; with its signing key set.
