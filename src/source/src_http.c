@@ -1030,7 +1030,8 @@ struct cursor {
   long       page;     /* 1-based number of the page this cursor asks for */
   char      *url;      /* link styles: the next URL */
   char      *token;    /* token styles */
-  long long  offset;   /* offset style */
+  long long  offset;   /* offset style; with a truncated total, any
+                          style: the records of the round before */
   json_t    *hwm;      /* watermark so far (a copy) or NULL */
   char      *prev;     /* digest of the page before (page_digest) */
   int        lossy;    /* url does not give the link back (gives_back),
@@ -1833,6 +1834,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       (rc = restart_from_mark(s, &cur, err)) < 0)
     goto done;
   s->extracted = 1;
+  /* The offset asked for; with a truncated total, the records before. */
+  offset = cursor_in ? cur.offset : s->paging.start;
 
   /* The request this cursor stands for. */
   sp.method = s->method;
@@ -1877,7 +1880,6 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       break;
     case CAIRN__HS_PAGE_OFFSET: {
       char num[32], *u1;
-      offset = cursor_in ? cur.offset : s->paging.start;
       snprintf(num, sizeof num, "%ld", s->paging.limit);
       u1 = cairn__hs_url_set_param(s->url, s->paging.limit_param, num);
       snprintf(num, sizeof num, "%lld", offset);
