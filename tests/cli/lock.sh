@@ -16,6 +16,18 @@ expect_eq "$rc" 2 "exit code while locked"
 [[ "$err" == *"job demo-cost is running (pid $holder, since 2023-11-14T22:13:20Z)"* ]] || fail "message: $err"
 [ ! -e "$T/out/warehouse.db" ] || fail "the refused run wrote output"
 
+# A holder that has not written its pid yet (between its flock and its
+# write), the file still naming the last holder, dead: the refusal does not
+# name that pid as running.
+( echo "999999 1700000000" > "$L"; exec flock -o "$L" sleep 10 ) &
+holder=$!
+for _ in $(seq 50); do flock -n "$L" true 2>/dev/null || break; sleep 0.1; done
+set +e; err=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>&1 >/dev/null); rc=$?; set -e
+kill $holder; wait $holder 2>/dev/null || true
+expect_eq "$rc" 2 "exit code while locked by a holder without its pid"
+[[ "$err" != *"pid 999999"* ]] || fail "a dead pid named as running: $err"
+[[ "$err" == *"job demo-cost is running (another process holds its lock"*"has not written its pid"* ]] || fail "message: $err"
+
 # A stale lock: the file names a process that is gone.
 echo "999999 1700000000" > "$L"
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" >/dev/null 2>"$T/log" || fail "stale lock not taken over"
