@@ -274,6 +274,7 @@ struct cairn_run_info {
   const char *connector_version, *params_json, *trace_id;
   int64_t     started;
   int         resumed;
+  int         tls_insecure; /* TLS verification off (source.tls.insecure) */
 };
 /* Record a run as "running"; the caller holds the job's lock, so the
  * job's runs still "running" (killed ones) become "killed" first. */
