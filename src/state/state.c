@@ -223,6 +223,7 @@ static const struct { const char *table, *column, *type; } added[] = {
   { "chunks", "contract", " TEXT" }, { "quarantine", "key", " TEXT" },
   { "quarantine_kept", "key", " TEXT" },
   { "quarantine", "rows_before", " INTEGER" },
+  { "runs", "tls_insecure", " INTEGER" },
 };
 
 static int add_columns(sqlite3 *db)
@@ -1272,12 +1273,13 @@ int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
     return rc;
   return exec_args(st, err, "INSERT OR REPLACE INTO runs(run_id, job, spec,"
                             " started, status, user, host, job_sha256,"
-                            " connector_version, params, trace_id, resumed)"
-                            " VALUES(?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?,"
-                            " ?)", "tttitttttti", ri->run_id, ri->job,
-                   ri->spec, (int64_t)ri->started, ri->user, ri->host,
-                   ri->job_sha256, ri->connector_version, ri->params_json,
-                   ri->trace_id, (int64_t)ri->resumed);
+                            " connector_version, params, trace_id, resumed,"
+                            " tls_insecure) VALUES(?, ?, ?, ?, 'running', ?,"
+                            " ?, ?, ?, ?, ?, ?, ?)", "tttittttttii",
+                   ri->run_id, ri->job, ri->spec, (int64_t)ri->started,
+                   ri->user, ri->host, ri->job_sha256, ri->connector_version,
+                   ri->params_json, ri->trace_id, (int64_t)ri->resumed,
+                   (int64_t)ri->tls_insecure);
 }
 
 int cairn_state_run_end(cairn_state *st, const char *run_id,
@@ -1362,20 +1364,26 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
 #define RUN_COLUMNS                                                        \
   "SELECT run_id, job, spec, started, ended, status, exit_code, user,"      \
   " host, job_sha256, connector_version, params, trace_id, resumed,"       \
-  " extracted, loaded, rejected, chunks, chunks_redone, message, outputs"  \
-  " FROM runs"
+  " extracted, loaded, rejected, chunks, chunks_redone, message, outputs,"
 
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err)
 {
+  /* A store from before tls_insecure, opened to read only, lacks it. */
+  int has = 0;
+  const char *cols;
+  cairn_sqlite_has_column(st->db, "runs", "tls_insecure", &has);
+  cols = has ? RUN_COLUMNS " tls_insecure FROM runs"
+             : RUN_COLUMNS " NULL AS tls_insecure FROM runs";
   /* Two statements, not one "?1 IS NULL OR job=?1": each reads its index
    * (runs_job_started, runs_started) from the newest run back, `limit`
    * rows, where the one with the OR read and sorted every run. */
-  if (job)
-    return query_json(st, RUN_COLUMNS " WHERE job=?1 ORDER BY started DESC,"
-                      " rowid DESC LIMIT ?2", job, limit, out, err);
-  return query_json(st, RUN_COLUMNS " ORDER BY started DESC, rowid DESC"
-                    " LIMIT ?2", NULL, limit, out, err); /* ?1 unused */
+  char *sql = cairn_strfmt("%s%s", cols, job ? " WHERE job=?1 ORDER BY"
+                           " started DESC, rowid DESC LIMIT ?2"
+                           : " ORDER BY started DESC, rowid DESC LIMIT ?2");
+  int rc = query_json(st, sql, job, limit, out, err); /* ?1 unused w/o job */
+  free(sql);
+  return rc;
 }
 
 int cairn_state_windows(cairn_state *st, const char *job, long loaded,
