@@ -539,8 +539,17 @@ static void scan_archive(struct archive *a, int fd, const char *tar_path,
       start = pos;
     }
     if (rc == ARCHIVE_EOF) {
+      struct stat st;
+      /* The archive ends with two zero blocks. libarchive (and GNU tar)
+       * also take the end of the file for the end of the archive, so a
+       * bundle cut short in its last 1024 bytes (a copy that ran out of
+       * room) read whole: it is not the file that was written. */
+      if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + 2 * BLOCK)
+        problem(r, "%s: truncated: the end-of-archive marker (two zero "
+                "blocks from offset %llu) is missing or cut short",
+                tar_path, (unsigned long long)pos);
       /* tar -i reads on past the end-of-archive blocks */
-      if (!zero_bytes(fd, pos, UINT64_MAX, &at))
+      else if (!zero_bytes(fd, pos, UINT64_MAX, &at))
         problem(r, "%s: bytes after the end of the archive are not zero "
                 "(offset %llu)", tar_path, (unsigned long long)at);
       break;

@@ -161,6 +161,18 @@ jq '.parts[1].seq = "2"' "$T/unsigned/manifest.json" > "$T/gap/manifest.json"
 pack "$T/gap.tar" "$T/gap" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
 expect_fail "$T/gap.tar" "manifest.json: parts[1] has seq \"2\", expected 2"
 
+# -- a copy cut short in its end-of-archive marker: tar still lists every
+#    entry, verify does not pass it, and the stock check of
+#    docs/evidence.md step 4 (the last 1024 bytes are zero) tells it too
+#    (GNU tar pads the archive to 10 KiB: cut it at its last entry's end)
+end=$(python3 -c 'import sys, tarfile
+m = tarfile.open(sys.argv[1]).getmembers()[-1]; print(m.offset_data + (m.size + 511) // 512 * 512)' "$T/good.tar")
+head -c "$end" "$T/good.tar" > "$T/cut.tar"
+tar -tf "$T/cut.tar" > /dev/null || fail "tar refuses the cut bundle (the case is moot)"
+expect_fail "$T/cut.tar" "cut.tar: truncated: the end-of-archive marker (two zero blocks from offset " --pubkey "$T/pub.pem"
+expect_eq "$(tail -c 1024 "$T/good.tar" | tr -d '\0' | wc -c)" 0 "stock check of the end: good bundle"
+[ "$(tail -c 1024 "$T/cut.tar" | tr -d '\0' | wc -c)" != 0 ] || fail "stock check of the end: cut bundle"
+
 # -- not a tar at all
 echo "not a tar" > "$T/junk.tar"
 expect_fail "$T/junk.tar" "not a readable tar archive"

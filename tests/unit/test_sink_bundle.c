@@ -890,6 +890,41 @@ Test(sink_bundle, verify_names_a_damaged_tar_header)
   free(tarp);
 }
 
+/* A bundle cut short in its last 1024 bytes (the end-of-archive marker)
+ * holds every entry whole, and libarchive, like GNU tar, takes the end of
+ * the file for the end of the archive: it is still not the file that was
+ * written (its sha256 is not the run's), and verify says so. (A cut inside
+ * the first zero block is libarchive's "Truncated tar archive".) */
+Test(sink_bundle, verify_names_a_tar_cut_in_its_end_marker)
+{
+  char *tarp = make_bundle("a", pem), *cut = strf("%s/cut.tar", tmp);
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+  size_t n;
+  char *data = slurp(tarp, &n);
+  const size_t keep[] = { n - 1024, n - 512, n - 300, n - 1 };
+
+  cr_assert_eq(memcmp(data + n - 1024, (char[1024]){0}, 1024), 0,
+               "the bundle does not end with two zero blocks");
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    FILE *fp = fopen(cut, "wb");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fwrite(data, 1, keep[i], fp), keep[i]);
+    fclose(fp);
+    cr_assert_eq(cairn_bundle_verify(cut, pub_path, &rep, &err),
+                 CAIRN_EVERIFY, "cut to %zu of %zu bytes verifies", keep[i],
+                 n);
+    cr_assert_eq(rep.n_problems, 1);
+    cr_assert(has_problem(&rep, "cut.tar: truncated: the end-of-archive "
+                          "marker (two zero blocks from offset "),
+              "%s", rep.problems[0]);
+    cairn_verify_report_free(&rep);
+  }
+  free(data);
+  free(cut);
+  free(tarp);
+}
+
 Test(sink_bundle, verify_names_a_wrong_public_key)
 {
   char *tarp = make_bundle("a", pem);
