@@ -248,14 +248,10 @@ static int per_run(const struct cairn_window *w)
 static char *run_tar_path(const struct bundle_sink *s,
                           const struct cairn_window *w, int64_t t, long k)
 {
-  char iso[32], stamp[32], *q = stamp;
+  char stamp[CAIRN_BUNDLE_STAMP_MAX];
   char *path;
 
-  cairn_clock_fmt(t, iso, sizeof iso);
-  for (const char *p = iso; *p; p++)
-    if (*p != '-' && *p != ':')
-      *q++ = *p;
-  *q = '\0';
+  cairn__bundle_stamp(t, stamp);
   if (k > 1)
     path = cairn_strfmt("%s/%s-%s-%s-%ld.tar", s->job_dir, s->base.ctx->job,
                         w->key, stamp, k);

@@ -2,7 +2,8 @@
 # cairn verify against a bundle built here with stock tools only (zstd, jq,
 # openssl, GNU tar), following docs/evidence.md: it verifies, also when
 # re-packed by GNU tar or Python's tarfile; each kind of tampering gives
-# exit 4 and a message naming the entry, including tar blocks that another
+# exit 4 and a message naming the entry (or, for another bundle's file
+# name, what the name says), including tar blocks that another
 # tar reader would read differently than libarchive (built with python3,
 # tests/cli/tar_tamper.py); usage errors give exit 2. Needs only the
 # verify subcommand of $CAIRN.
@@ -160,6 +161,17 @@ expect_fail "$T/gap.tar" "manifest.json: parts[0] has seq 2, expected 1 (parts a
 jq '.parts[1].seq = "2"' "$T/unsigned/manifest.json" > "$T/gap/manifest.json"
 pack "$T/gap.tar" "$T/gap" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
 expect_fail "$T/gap.tar" "manifest.json: parts[1] has seq \"2\", expected 2"
+
+# -- renamed: a name of its own verifies, another bundle's name does not
+cp "$T/good.tar" "$T/handmade-all-20240601T000000Z.tar"
+"$CAIRN" verify "$T/handmade-all-20240601T000000Z.tar" --pubkey "$T/pub.pem" >/dev/null \
+  || fail "the bundle under its own name"
+cp "$T/good.tar" "$T/handmade-all-20240701T000000Z.tar"
+expect_fail "$T/handmade-all-20240701T000000Z.tar" \
+  "handmade-all-20240701T000000Z.tar: its name is that of the bundle of job handmade, window all, logical time 20240701T000000Z, but its manifest is of job handmade, window all, logical time 2024-06-01T00:00:00Z" \
+  --pubkey "$T/pub.pem"
+cp "$T/good.tar" "$T/handmade-2024-05.tar"
+expect_fail "$T/handmade-2024-05.tar" "its name is that of the bundle of job handmade, window 2024-05, but"
 
 # -- a copy cut short in its end-of-archive marker: tar still lists every
 #    entry, verify does not pass it, and the stock check of

@@ -1628,3 +1628,67 @@ Test(sink_bundle, window_all_resigned_and_legacy_bundles_keep_their_names)
   cairn_verify_report_free(&rep);
   free_owned();
 }
+
+/* ---- the file name ---------------------------------------------------- */
+
+/* verify of the bundle at tarp copied to <tmp>/ren/<name>: CAIRN_OK, or
+ * CAIRN_EVERIFY with a problem saying the name is another bundle's. */
+static int verify_as(const char *tarp, const char *name)
+{
+  char *dir = strf("%s/ren", tmp), *to = strf("%s/%s", dir, name);
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+  int rc;
+
+  cr_assert_eq(sh("mkdir -p %s && cp %s '%s'", dir, tarp, to), 0);
+  rc = cairn_bundle_verify(to, pub_path, &rep, &err);
+  if (rc != CAIRN_OK) {
+    dump_problems(&rep);
+    cr_assert_eq(rc, CAIRN_EVERIFY, "%s: %s", name, err.msg);
+    cr_assert_eq(rep.n_problems, 1, "%s: %s", name, err.msg);
+    cr_assert(has_problem(&rep, ": its name is that of the bundle of job "),
+              "%s: %s", name, rep.problems[0]);
+  }
+  cairn_verify_report_free(&rep);
+  free(to);
+  free(dir);
+  return rc;
+}
+
+/* The file name is not signed, and a copy under a name of its own
+ * verifies. But a name the sink gives says whose bundle it is (job,
+ * window, and for the window all the logical time): another window's or
+ * another run's bundle renamed to it does not verify, where it used to
+ * print OK under the name of the bundle the auditor asked for. */
+Test(sink_bundle, verify_names_a_bundle_renamed_to_another_ones_name)
+{
+  struct harness h;
+  char *month = make_bundle("m", pem);
+  char *run = in_job_dir("a", "demo-all-20240601T040000Z.tar");
+
+  open_sink(&h, "a", pem);
+  run_all(&h, 3, "2024-06-01T06:00:00+02:00"); /* named in UTC */
+  close_sink(&h);
+
+  /* its own name, and names the sink does not give */
+  cr_assert_eq(verify_as(month, "demo-2024-05.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(month, "copy.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(month, "demo-2024-05 (1).tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(run, "demo-all-20240601T040000Z.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(run, "demo-all-20240601T040000Z-3.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(run, "demo-all.tar"), CAIRN_OK); /* older names */
+  /* the names of other bundles */
+  cr_assert_eq(verify_as(month, "demo-2024-06.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(month, "demo-2024-05-01.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(month, "other-2024-05.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(month, "demo-all.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo-all-20240602T040000Z.tar"),
+               CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo-all-20240601T060000Z-2.tar"),
+               CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo-2024-06.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo.x-all-20240601T040000Z.tar"),
+               CAIRN_EVERIFY);
+  free(month);
+  free_owned();
+}
