@@ -1505,6 +1505,9 @@ static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   rc = clean_dir(s->job_dir, ".tmp", 0, err);
   if (rc == CAIRN_OK)
     rc = clean_dir(s->staging, ".trash", 1, err);
+  if (rc == CAIRN_OK)
+    (void)rmdir(s->staging); /* as finish would have, when no window is
+                                staged (else it fails, ENOTEMPTY) */
   return rc;
 }
 

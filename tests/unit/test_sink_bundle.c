@@ -598,6 +598,34 @@ Test(sink_bundle, finish_after_crash_rebuilds_the_same_bytes)
   free(ttmp);
 }
 
+/* Killed while the trash of the last staged window (or of a re-signed
+ * bundle's unpacked parts) was being deleted: the next open deletes the
+ * trash, and .staging/ with it when no window is staged, as a finish
+ * does; it used to stay behind, empty, for good. */
+Test(sink_bundle, open_after_a_crash_in_the_trash_leaves_no_staging)
+{
+  struct harness h;
+  char *tarp = make_bundle("a", pem);
+  char *stg = strf("%s/a/evidence/demo/.staging", tmp);
+
+  cr_assert(!cairn_fs_exists(stg));
+  cr_assert_eq(sh("mkdir -p %s/2024-05.trash && echo x > "
+                  "%s/2024-05.trash/1.ndjson.zst", stg, stg), 0);
+  open_sink(&h, "a", pem);
+  cr_assert(!cairn_fs_exists(stg), ".staging left behind");
+  cr_assert_eq(durable(&h), 3);
+  close_sink(&h);
+  /* another window still staged: only the trash goes */
+  cr_assert_eq(sh("mkdir -p %s/2024-05.trash %s/2024-06", stg, stg), 0);
+  open_sink(&h, "a", pem);
+  cr_assert(cairn_fs_exists(stg));
+  cr_assert_eq(sh("test -d %s/2024-06 && test ! -e %s/2024-05.trash", stg,
+                  stg), 0);
+  close_sink(&h);
+  free(stg);
+  free(tarp);
+}
+
 Test(sink_bundle, finish_refuses_a_different_window_shape)
 {
   struct harness h;
