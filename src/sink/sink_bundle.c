@@ -1490,16 +1490,19 @@ static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
 
   if (ctx->secret)
     pem = ctx->secret(ctx->secret_ud, SIGNING_SECRET);
+  /* Set but empty: CAIRN_SECRET_...="$(cat key.pem)" of a file the
+   * user cannot read, an empty credential file. */
   if (pem && pem[0]) {
     CAIRN_TRY(load_key(s, pem, err));
   } else if (cfg.require_sig) {
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "bundle sink %s: require_signature is set but the "
-                       "secret %s is not", ctx->sink_name, SIGNING_SECRET);
+                       "secret %s %s", ctx->sink_name, SIGNING_SECRET,
+                       pem ? "is empty" : "is not");
   } else {
-    cairn_warn("bundle sink %s: secret %s is not set; the bundles of job "
+    cairn_warn("bundle sink %s: secret %s is %s; the bundles of job "
                "%s will be unsigned", ctx->sink_name, SIGNING_SECRET,
-               ctx->job);
+               pem ? "empty" : "not set", ctx->job);
   }
 
   rc = clean_dir(s->job_dir, ".tmp", 0, err);

@@ -1046,7 +1046,17 @@ Test(sink_bundle, require_signature_refuses_to_open_without_a_key)
   cr_assert_eq(cairn_sink_open(&cairn_sink_bundle_ops, &ctx, &s, &err),
                CAIRN_EUSAGE);
   cr_assert_null(s);
-  cr_assert(strstr(err.msg, "EVIDENCE_SIGNING_KEY"), "%s", err.msg);
+  cr_assert(strstr(err.msg, "EVIDENCE_SIGNING_KEY is not"), "%s", err.msg);
+  /* Set but empty (CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat key.pem)" of
+   * a file the user cannot read): refused too, saying so rather than
+   * that it is not set. */
+  ctx.secret = secret_fn;
+  ctx.secret_ud = (void *)"";
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(cairn_sink_open(&cairn_sink_bundle_ops, &ctx, &s, &err),
+               CAIRN_EUSAGE);
+  cr_assert(strstr(err.msg, "the secret EVIDENCE_SIGNING_KEY is empty"),
+            "%s", err.msg);
   /* A secret that is not an Ed25519 PEM key: a configuration error too
    * (retrying cannot help). */
   ctx.secret = secret_fn;
