@@ -160,10 +160,13 @@ static struct archive *open_tar(const char *path, int *fd_out,
     return NULL;
   }
   /* A directory opens read-only; reading it fails later with EISDIR,
-   * which libarchive reports as a bare "Error reading fd". */
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+   * which libarchive reports as a bare "Error reading fd". A pipe
+   * (/dev/stdin, <(curl ...)) reads once, but the blocks checked beside
+   * libarchive are read again with pread, which fails on it: every
+   * entry looked damaged, and a good bundle "FAILED". */
+  if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
     close(fd);
-    *errno_out = EISDIR;
+    *errno_out = S_ISDIR(st.st_mode) ? EISDIR : ESPIPE;
     return NULL;
   }
   a = archive_read_new();
@@ -180,6 +183,14 @@ static struct archive *open_tar(const char *path, int *fd_out,
   return a;
 }
 
+/* Why open_tar could not open a file at all. */
+static const char *open_error(int eno)
+{
+  return eno == ESPIPE ? "not a regular file (a pipe?): save the bundle "
+                         "to a file and verify that"
+                       : strerror(eno);
+}
+
 int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
                                 cairn_err *err)
 {
@@ -190,7 +201,7 @@ int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
 
   if (!a)
     return CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", path,
-                       eno ? strerror(eno) : why);
+                       eno ? open_error(eno) : why);
   for (;;) {
     int r = archive_read_next_header(a, &ae);
     const char *name;
@@ -1048,7 +1059,7 @@ int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
   a = open_tar(tar_path, &fd, &eno, why, sizeof why);
   if (!a && eno) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", tar_path,
-                     strerror(eno));
+                     open_error(eno));
     goto done;
   }
   if (!a) {

@@ -262,6 +262,14 @@ mkdir -p "$T/unpacked"
 set +e; msg=$("$CAIRN" verify "$T/unpacked" 2>&1); rc=$?; set -e
 expect_eq "$rc" 2 "cairn verify DIR exit code"
 expect_eq "$msg" "cairn verify: $T/unpacked: Is a directory" "cairn verify DIR message"
+# A bundle read from a pipe (curl ... | cairn verify /dev/stdin, or
+# <(...)): a usage error saying to save it first, not a good bundle
+# "FAILED" because its blocks cannot be read twice.
+set +e; msg=$(cat "$T/good.tar" | "$CAIRN" verify /dev/stdin --pubkey "$T/pub.pem" 2>&1); rc=$?; set -e
+expect_eq "$rc" 2 "cairn verify of a pipe: exit code"
+expect_eq "$msg" "cairn verify: /dev/stdin: not a regular file (a pipe?): save the bundle to a file and verify that" \
+  "cairn verify of a pipe: message"
+"$CAIRN" verify /dev/stdin --pubkey "$T/pub.pem" < "$T/good.tar" >/dev/null || fail "/dev/stdin of a file"
 # A verdict that cannot be written (a full disk) is not a pass.
 set +e; err=$("$CAIRN" verify "$T/good.tar" --pubkey "$T/pub.pem" 2>&1 >/dev/full); rc=$?; set -e
 expect_eq "$rc" 4 "verify to a full disk: exit"
