@@ -250,14 +250,10 @@ static int per_run(const struct cairn_window *w)
 static char *run_tar_path(const struct bundle_sink *s,
                           const struct cairn_window *w, int64_t t, long k)
 {
-  char iso[32], stamp[32], *q = stamp;
+  char stamp[CAIRN_BUNDLE_STAMP_MAX];
   char *path;
 
-  cairn_clock_fmt(t, iso, sizeof iso);
-  for (const char *p = iso; *p; p++)
-    if (*p != '-' && *p != ':')
-      *q++ = *p;
-  *q = '\0';
+  cairn__bundle_stamp(t, stamp);
   if (k > 1)
     path = cairn_strfmt("%s/%s-%s-%s-%ld.tar", s->job_dir, s->base.ctx->job,
                         w->key, stamp, k);
@@ -1496,21 +1492,27 @@ static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
 
   if (ctx->secret)
     pem = ctx->secret(ctx->secret_ud, SIGNING_SECRET);
+  /* Set but empty: CAIRN_SECRET_...="$(cat key.pem)" of a file the
+   * user cannot read, an empty credential file. */
   if (pem && pem[0]) {
     CAIRN_TRY(load_key(s, pem, err));
   } else if (cfg.require_sig) {
     return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
                        "bundle sink %s: require_signature is set but the "
-                       "secret %s is not", ctx->sink_name, SIGNING_SECRET);
+                       "secret %s %s", ctx->sink_name, SIGNING_SECRET,
+                       pem ? "is empty" : "is not");
   } else {
-    cairn_warn("bundle sink %s: secret %s is not set; the bundles of job "
+    cairn_warn("bundle sink %s: secret %s is %s; the bundles of job "
                "%s will be unsigned", ctx->sink_name, SIGNING_SECRET,
-               ctx->job);
+               pem ? "empty" : "not set", ctx->job);
   }
 
   rc = clean_dir(s->job_dir, ".tmp", 0, err);
   if (rc == CAIRN_OK)
     rc = clean_dir(s->staging, ".trash", 1, err);
+  if (rc == CAIRN_OK)
+    (void)rmdir(s->staging); /* as finish would have, when no window is
+                                staged (else it fails, ENOTEMPTY) */
   return rc;
 }
 

@@ -21,6 +21,7 @@
 #define _POSIX_C_SOURCE 200809L /* stat, fsync (no -D_GNU_SOURCE) */
 #endif
 #include "sink/verify.h"
+#include "core/clock.h"
 #include "core/codec.h"
 #include "core/hash.h"
 #include "core/jsonx.h"
@@ -159,10 +160,13 @@ static struct archive *open_tar(const char *path, int *fd_out,
     return NULL;
   }
   /* A directory opens read-only; reading it fails later with EISDIR,
-   * which libarchive reports as a bare "Error reading fd". */
-  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+   * which libarchive reports as a bare "Error reading fd". A pipe
+   * (/dev/stdin, <(curl ...)) reads once, but the blocks checked beside
+   * libarchive are read again with pread, which fails on it: every
+   * entry looked damaged, and a good bundle "FAILED". */
+  if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
     close(fd);
-    *errno_out = EISDIR;
+    *errno_out = S_ISDIR(st.st_mode) ? EISDIR : ESPIPE;
     return NULL;
   }
   a = archive_read_new();
@@ -179,6 +183,14 @@ static struct archive *open_tar(const char *path, int *fd_out,
   return a;
 }
 
+/* Why open_tar could not open a file at all. */
+static const char *open_error(int eno)
+{
+  return eno == ESPIPE ? "not a regular file (a pipe?): save the bundle "
+                         "to a file and verify that"
+                       : strerror(eno);
+}
+
 int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
                                 cairn_err *err)
 {
@@ -189,7 +201,7 @@ int cairn__bundle_read_manifest(const char *path, struct cairn_buf *out,
 
   if (!a)
     return CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", path,
-                       eno ? strerror(eno) : why);
+                       eno ? open_error(eno) : why);
   for (;;) {
     int r = archive_read_next_header(a, &ae);
     const char *name;
@@ -539,8 +551,17 @@ static void scan_archive(struct archive *a, int fd, const char *tar_path,
       start = pos;
     }
     if (rc == ARCHIVE_EOF) {
+      struct stat st;
+      /* The archive ends with two zero blocks. libarchive (and GNU tar)
+       * also take the end of the file for the end of the archive, so a
+       * bundle cut short in its last 1024 bytes (a copy that ran out of
+       * room) read whole: it is not the file that was written. */
+      if (fstat(fd, &st) != 0 || (uint64_t)st.st_size < pos + 2 * BLOCK)
+        problem(r, "%s: truncated: the end-of-archive marker (two zero "
+                "blocks from offset %llu) is missing or cut short",
+                tar_path, (unsigned long long)pos);
       /* tar -i reads on past the end-of-archive blocks */
-      if (!zero_bytes(fd, pos, UINT64_MAX, &at))
+      else if (!zero_bytes(fd, pos, UINT64_MAX, &at))
         problem(r, "%s: bytes after the end of the archive are not zero "
                 "(offset %llu)", tar_path, (unsigned long long)at);
       break;
@@ -656,6 +677,107 @@ static void check_header(const json_t *m, struct cairn_verify_report *r)
   if (!json_is_string(json_object_get(m, "logical_time")))
     problem(r, "%s: field \"logical_time\" is missing or not a string",
             CAIRN_BUNDLE_MANIFEST);
+}
+
+/* ---- the file name ---------------------------------------------------- */
+
+void cairn__bundle_stamp(int64_t t, char out[CAIRN_BUNDLE_STAMP_MAX])
+{
+  char iso[CAIRN_BUNDLE_STAMP_MAX], *q = out;
+
+  cairn_clock_fmt(t, iso, sizeof iso);
+  for (const char *p = iso; *p; p++)
+    if (*p != '-' && *p != ':')
+      *q++ = *p;
+  *q = '\0';
+}
+
+/* Whether s[0..n) matches pat, where '9' stands for any digit. */
+static int shaped(const char *s, size_t n, const char *pat)
+{
+  if (strlen(pat) != n)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (pat[i] == '9' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != pat[i])
+      return 0;
+  return 1;
+}
+
+/* What a file name stem (no ".tar") says when it is a name the bundle sink
+ * gives (docs/evidence.md#file-names): <job>-<YYYY-MM-DD or YYYY-MM>,
+ * <job>-all-<YYYYMMDDTHHMMSSZ>[-<k>] (k >= 2), or <job>-all (from before
+ * per-run names). Cuts stem into *job, *window and *stamp ("" when the
+ * name has none); 0 when it is no such name. */
+static int parse_bundle_name(char *stem, const char **job,
+                             const char **window, const char **stamp)
+{
+  size_t n = strlen(stem), m = n;
+  const char *k = strrchr(stem, '-');
+
+  *stamp = "";
+  /* per run: -all-<stamp>, then maybe -<k> */
+  if (k && k[1] >= '1' && k[1] <= '9' && strspn(k + 1, "0123456789") ==
+      strlen(k + 1) && strcmp(k + 1, "1") != 0)
+    m = (size_t)(k - stem);
+  if (m > 21 && shaped(stem + m - 21, 21, "-all-99999999T999999Z")) {
+    stem[m] = '\0';
+    stem[m - 21] = '\0';
+    *job = stem;
+    *window = "all";
+    *stamp = stem + m - 16;
+    return 1;
+  }
+  if (n > 4 && strcmp(stem + n - 4, "-all") == 0) {
+    stem[n - 4] = '\0';
+    *window = "all";
+  } else if (n > 11 && shaped(stem + n - 11, 11, "-9999-99-99")) {
+    stem[n - 11] = '\0';
+    *window = stem + n - 10;
+  } else if (n > 8 && shaped(stem + n - 8, 8, "-9999-99")) {
+    stem[n - 8] = '\0';
+    *window = stem + n - 7;
+  } else {
+    return 0;
+  }
+  *job = stem;
+  return 1;
+}
+
+/* The file name is not signed, and a copy under a name of its own (not
+ * one the sink gives) is not checked. But a name the sink gives says
+ * which job, window and (the window all's) logical time the bundle is of:
+ * a bundle of another window or run renamed to it is a problem, since
+ * `cairn verify azure-cost-2024-05.tar` saying OK reads as "May's
+ * bundle is fine". */
+static void check_name(const char *tar_path, const json_t *m,
+                       struct cairn_verify_report *r)
+{
+  const char *base = strrchr(tar_path, '/');
+  const char *mjob = json_string_value(json_object_get(m, "job"));
+  const char *mwin = json_string_value(
+      json_object_get(json_object_get(m, "window"), "key"));
+  const char *lt = json_string_value(json_object_get(m, "logical_time"));
+  const char *job, *window, *stamp;
+  char have[CAIRN_BUNDLE_STAMP_MAX] = "", *stem;
+  size_t n;
+  int64_t t;
+
+  base = base ? base + 1 : tar_path;
+  n = strlen(base);
+  if (!mjob || !mwin || n <= 4 || strcmp(base + n - 4, ".tar") != 0)
+    return; /* a manifest without them is a problem already */
+  stem = cairn_strfmt("%.*s", (int)(n - 4), base);
+  if (lt && cairn_clock_parse(lt, &t) == 0)
+    cairn__bundle_stamp(t, have);
+  if (parse_bundle_name(stem, &job, &window, &stamp) &&
+      (strcmp(job, mjob) != 0 || strcmp(window, mwin) != 0 ||
+       (stamp[0] && strcmp(stamp, have) != 0)))
+    problem(r, "%s: its name is that of the bundle of job %s, window %s%s%s,"
+            " but its manifest is of job %s, window %s, logical time %s "
+            "(a bundle of another window or run, renamed?)", tar_path, job,
+            window, stamp[0] ? ", logical time " : "", stamp, mjob, mwin,
+            lt ? lt : "?");
+  free(stem);
 }
 
 static EVP_PKEY *load_pubkey(const char *path, cairn_err *err)
@@ -937,7 +1059,7 @@ int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
   a = open_tar(tar_path, &fd, &eno, why, sizeof why);
   if (!a && eno) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, eno, "%s: %s", tar_path,
-                     strerror(eno));
+                     open_error(eno));
     goto done;
   }
   if (!a) {
@@ -969,6 +1091,7 @@ int cairn_bundle_verify(const char *tar_path, const char *pubkey_pem_path,
   }
   fill_summary(m, out);
   check_header(m, out);
+  check_name(tar_path, m, out);
   check_signature(m, &sc, pk, out);
   check_parts(m, &sc, out);
   check_unlisted(&sc, out);

@@ -95,6 +95,11 @@ int  cairn__zcount_final(struct cairn__zcount *z, uint64_t *records_out);
 struct evp_pkey_st;
 int  cairn__pkey_fingerprint(struct evp_pkey_st *pkey, char out[65]);
 
+/* The logical time t (epoch seconds) as bundle file names give it: UTC in
+ * ISO 8601's basic format, to the second ("20240601T040000Z"). */
+#define CAIRN_BUNDLE_STAMP_MAX 32
+void cairn__bundle_stamp(int64_t t, char out[CAIRN_BUNDLE_STAMP_MAX]);
+
 /* Append the bytes of the manifest.json entry of the tar at path to out.
  * CAIRN_EIO when the file cannot be read as a tar, CAIRN_EVERIFY when it
  * holds no manifest.json. */

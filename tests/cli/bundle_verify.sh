@@ -2,7 +2,8 @@
 # cairn verify against a bundle built here with stock tools only (zstd, jq,
 # openssl, GNU tar), following docs/evidence.md: it verifies, also when
 # re-packed by GNU tar or Python's tarfile; each kind of tampering gives
-# exit 4 and a message naming the entry, including tar blocks that another
+# exit 4 and a message naming the entry (or, for another bundle's file
+# name, what the name says), including tar blocks that another
 # tar reader would read differently than libarchive (built with python3,
 # tests/cli/tar_tamper.py); usage errors give exit 2. Needs only the
 # verify subcommand of $CAIRN.
@@ -161,6 +162,29 @@ jq '.parts[1].seq = "2"' "$T/unsigned/manifest.json" > "$T/gap/manifest.json"
 pack "$T/gap.tar" "$T/gap" manifest.json parts/all/1.ndjson.zst parts/all/2.ndjson.zst
 expect_fail "$T/gap.tar" "manifest.json: parts[1] has seq \"2\", expected 2"
 
+# -- renamed: a name of its own verifies, another bundle's name does not
+cp "$T/good.tar" "$T/handmade-all-20240601T000000Z.tar"
+"$CAIRN" verify "$T/handmade-all-20240601T000000Z.tar" --pubkey "$T/pub.pem" >/dev/null \
+  || fail "the bundle under its own name"
+cp "$T/good.tar" "$T/handmade-all-20240701T000000Z.tar"
+expect_fail "$T/handmade-all-20240701T000000Z.tar" \
+  "handmade-all-20240701T000000Z.tar: its name is that of the bundle of job handmade, window all, logical time 20240701T000000Z, but its manifest is of job handmade, window all, logical time 2024-06-01T00:00:00Z" \
+  --pubkey "$T/pub.pem"
+cp "$T/good.tar" "$T/handmade-2024-05.tar"
+expect_fail "$T/handmade-2024-05.tar" "its name is that of the bundle of job handmade, window 2024-05, but"
+
+# -- a copy cut short in its end-of-archive marker: tar still lists every
+#    entry, verify does not pass it, and the stock check of
+#    docs/evidence.md step 4 (the last 1024 bytes are zero) tells it too
+#    (GNU tar pads the archive to 10 KiB: cut it at its last entry's end)
+end=$(python3 -c 'import sys, tarfile
+m = tarfile.open(sys.argv[1]).getmembers()[-1]; print(m.offset_data + (m.size + 511) // 512 * 512)' "$T/good.tar")
+head -c "$end" "$T/good.tar" > "$T/cut.tar"
+tar -tf "$T/cut.tar" > /dev/null || fail "tar refuses the cut bundle (the case is moot)"
+expect_fail "$T/cut.tar" "cut.tar: truncated: the end-of-archive marker (two zero blocks from offset " --pubkey "$T/pub.pem"
+expect_eq "$(tail -c 1024 "$T/good.tar" | tr -d '\0' | wc -c)" 0 "stock check of the end: good bundle"
+[ "$(tail -c 1024 "$T/cut.tar" | tr -d '\0' | wc -c)" != 0 ] || fail "stock check of the end: cut bundle"
+
 # -- not a tar at all
 echo "not a tar" > "$T/junk.tar"
 expect_fail "$T/junk.tar" "not a readable tar archive"
@@ -238,6 +262,14 @@ mkdir -p "$T/unpacked"
 set +e; msg=$("$CAIRN" verify "$T/unpacked" 2>&1); rc=$?; set -e
 expect_eq "$rc" 2 "cairn verify DIR exit code"
 expect_eq "$msg" "cairn verify: $T/unpacked: Is a directory" "cairn verify DIR message"
+# A bundle read from a pipe (curl ... | cairn verify /dev/stdin, or
+# <(...)): a usage error saying to save it first, not a good bundle
+# "FAILED" because its blocks cannot be read twice.
+set +e; msg=$(cat "$T/good.tar" | "$CAIRN" verify /dev/stdin --pubkey "$T/pub.pem" 2>&1); rc=$?; set -e
+expect_eq "$rc" 2 "cairn verify of a pipe: exit code"
+expect_eq "$msg" "cairn verify: /dev/stdin: not a regular file (a pipe?): save the bundle to a file and verify that" \
+  "cairn verify of a pipe: message"
+"$CAIRN" verify /dev/stdin --pubkey "$T/pub.pem" < "$T/good.tar" >/dev/null || fail "/dev/stdin of a file"
 # A verdict that cannot be written (a full disk) is not a pass.
 set +e; err=$("$CAIRN" verify "$T/good.tar" --pubkey "$T/pub.pem" 2>&1 >/dev/full); rc=$?; set -e
 expect_eq "$rc" 4 "verify to a full disk: exit"

@@ -598,6 +598,34 @@ Test(sink_bundle, finish_after_crash_rebuilds_the_same_bytes)
   free(ttmp);
 }
 
+/* Killed while the trash of the last staged window (or of a re-signed
+ * bundle's unpacked parts) was being deleted: the next open deletes the
+ * trash, and .staging/ with it when no window is staged, as a finish
+ * does; it used to stay behind, empty, for good. */
+Test(sink_bundle, open_after_a_crash_in_the_trash_leaves_no_staging)
+{
+  struct harness h;
+  char *tarp = make_bundle("a", pem);
+  char *stg = strf("%s/a/evidence/demo/.staging", tmp);
+
+  cr_assert(!cairn_fs_exists(stg));
+  cr_assert_eq(sh("mkdir -p %s/2024-05.trash && echo x > "
+                  "%s/2024-05.trash/1.ndjson.zst", stg, stg), 0);
+  open_sink(&h, "a", pem);
+  cr_assert(!cairn_fs_exists(stg), ".staging left behind");
+  cr_assert_eq(durable(&h), 3);
+  close_sink(&h);
+  /* another window still staged: only the trash goes */
+  cr_assert_eq(sh("mkdir -p %s/2024-05.trash %s/2024-06", stg, stg), 0);
+  open_sink(&h, "a", pem);
+  cr_assert(cairn_fs_exists(stg));
+  cr_assert_eq(sh("test -d %s/2024-06 && test ! -e %s/2024-05.trash", stg,
+                  stg), 0);
+  close_sink(&h);
+  free(stg);
+  free(tarp);
+}
+
 Test(sink_bundle, finish_refuses_a_different_window_shape)
 {
   struct harness h;
@@ -890,6 +918,41 @@ Test(sink_bundle, verify_names_a_damaged_tar_header)
   free(tarp);
 }
 
+/* A bundle cut short in its last 1024 bytes (the end-of-archive marker)
+ * holds every entry whole, and libarchive, like GNU tar, takes the end of
+ * the file for the end of the archive: it is still not the file that was
+ * written (its sha256 is not the run's), and verify says so. (A cut inside
+ * the first zero block is libarchive's "Truncated tar archive".) */
+Test(sink_bundle, verify_names_a_tar_cut_in_its_end_marker)
+{
+  char *tarp = make_bundle("a", pem), *cut = strf("%s/cut.tar", tmp);
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+  size_t n;
+  char *data = slurp(tarp, &n);
+  const size_t keep[] = { n - 1024, n - 512, n - 300, n - 1 };
+
+  cr_assert_eq(memcmp(data + n - 1024, (char[1024]){0}, 1024), 0,
+               "the bundle does not end with two zero blocks");
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    FILE *fp = fopen(cut, "wb");
+    cr_assert_not_null(fp);
+    cr_assert_eq(fwrite(data, 1, keep[i], fp), keep[i]);
+    fclose(fp);
+    cr_assert_eq(cairn_bundle_verify(cut, pub_path, &rep, &err),
+                 CAIRN_EVERIFY, "cut to %zu of %zu bytes verifies", keep[i],
+                 n);
+    cr_assert_eq(rep.n_problems, 1);
+    cr_assert(has_problem(&rep, "cut.tar: truncated: the end-of-archive "
+                          "marker (two zero blocks from offset "),
+              "%s", rep.problems[0]);
+    cairn_verify_report_free(&rep);
+  }
+  free(data);
+  free(cut);
+  free(tarp);
+}
+
 Test(sink_bundle, verify_names_a_wrong_public_key)
 {
   char *tarp = make_bundle("a", pem);
@@ -983,7 +1046,17 @@ Test(sink_bundle, require_signature_refuses_to_open_without_a_key)
   cr_assert_eq(cairn_sink_open(&cairn_sink_bundle_ops, &ctx, &s, &err),
                CAIRN_EUSAGE);
   cr_assert_null(s);
-  cr_assert(strstr(err.msg, "EVIDENCE_SIGNING_KEY"), "%s", err.msg);
+  cr_assert(strstr(err.msg, "EVIDENCE_SIGNING_KEY is not"), "%s", err.msg);
+  /* Set but empty (CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$(cat key.pem)" of
+   * a file the user cannot read): refused too, saying so rather than
+   * that it is not set. */
+  ctx.secret = secret_fn;
+  ctx.secret_ud = (void *)"";
+  memset(&err, 0, sizeof err);
+  cr_assert_eq(cairn_sink_open(&cairn_sink_bundle_ops, &ctx, &s, &err),
+               CAIRN_EUSAGE);
+  cr_assert(strstr(err.msg, "the secret EVIDENCE_SIGNING_KEY is empty"),
+            "%s", err.msg);
   /* A secret that is not an Ed25519 PEM key: a configuration error too
    * (retrying cannot help). */
   ctx.secret = secret_fn;
@@ -1594,5 +1667,69 @@ Test(sink_bundle, window_all_resigned_and_legacy_bundles_keep_their_names)
   cr_assert_eq(cairn_bundle_verify(old, pub2, &rep, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_verify_report_free(&rep);
+  free_owned();
+}
+
+/* ---- the file name ---------------------------------------------------- */
+
+/* verify of the bundle at tarp copied to <tmp>/ren/<name>: CAIRN_OK, or
+ * CAIRN_EVERIFY with a problem saying the name is another bundle's. */
+static int verify_as(const char *tarp, const char *name)
+{
+  char *dir = strf("%s/ren", tmp), *to = strf("%s/%s", dir, name);
+  struct cairn_verify_report rep;
+  cairn_err err = {0};
+  int rc;
+
+  cr_assert_eq(sh("mkdir -p %s && cp %s '%s'", dir, tarp, to), 0);
+  rc = cairn_bundle_verify(to, pub_path, &rep, &err);
+  if (rc != CAIRN_OK) {
+    dump_problems(&rep);
+    cr_assert_eq(rc, CAIRN_EVERIFY, "%s: %s", name, err.msg);
+    cr_assert_eq(rep.n_problems, 1, "%s: %s", name, err.msg);
+    cr_assert(has_problem(&rep, ": its name is that of the bundle of job "),
+              "%s: %s", name, rep.problems[0]);
+  }
+  cairn_verify_report_free(&rep);
+  free(to);
+  free(dir);
+  return rc;
+}
+
+/* The file name is not signed, and a copy under a name of its own
+ * verifies. But a name the sink gives says whose bundle it is (job,
+ * window, and for the window all the logical time): another window's or
+ * another run's bundle renamed to it does not verify, where it used to
+ * print OK under the name of the bundle the auditor asked for. */
+Test(sink_bundle, verify_names_a_bundle_renamed_to_another_ones_name)
+{
+  struct harness h;
+  char *month = make_bundle("m", pem);
+  char *run = in_job_dir("a", "demo-all-20240601T040000Z.tar");
+
+  open_sink(&h, "a", pem);
+  run_all(&h, 3, "2024-06-01T06:00:00+02:00"); /* named in UTC */
+  close_sink(&h);
+
+  /* its own name, and names the sink does not give */
+  cr_assert_eq(verify_as(month, "demo-2024-05.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(month, "copy.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(month, "demo-2024-05 (1).tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(run, "demo-all-20240601T040000Z.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(run, "demo-all-20240601T040000Z-3.tar"), CAIRN_OK);
+  cr_assert_eq(verify_as(run, "demo-all.tar"), CAIRN_OK); /* older names */
+  /* the names of other bundles */
+  cr_assert_eq(verify_as(month, "demo-2024-06.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(month, "demo-2024-05-01.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(month, "other-2024-05.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(month, "demo-all.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo-all-20240602T040000Z.tar"),
+               CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo-all-20240601T060000Z-2.tar"),
+               CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo-2024-06.tar"), CAIRN_EVERIFY);
+  cr_assert_eq(verify_as(run, "demo.x-all-20240601T040000Z.tar"),
+               CAIRN_EVERIFY);
+  free(month);
   free_owned();
 }
