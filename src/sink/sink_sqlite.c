@@ -817,15 +817,16 @@ done:
   return rc;
 }
 
-/* The highest seq of w the table holds. Chunks of w loaded under another
+/* The highest seq of w the table holds. With refuse_mixed (durable_seq,
+ * for a window to resume), chunks of w loaded under another
  * version of the contract (an earlier cairn, before an upgrade, was killed
  * in the window) refuse the resume: finishing the window under this
  * version would leave one window, and the bundle beside it, half in each
  * (a field the new version adds or maps NULL in the old chunks only), with
  * nothing said. --fresh forgets the window (reset_window) and loads it
  * again, all under this version. */
-static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
-                              long *seq_out, cairn_err *err)
+static int window_seq(cairn_sink *base, const struct cairn_window *w,
+                      long *seq_out, int refuse_mixed, cairn_err *err)
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
   const struct cairn_contract *c = base->ctx->contract;
@@ -841,7 +842,7 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
     return fail(s, err, rc, "read durable seq");
   *seq_out = (long)sqlite3_column_int64(s->max_seq, 0);
   rc = CAIRN_OK;
-  if (sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL) {
+  if (refuse_mixed && sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL) {
     char *where = cairn_strfmt("%s: %s", base->ctx->sink_name, s->path);
     rc = cairn_contract_mixed(err, c, where, w->key,
                               sqlite3_column_int64(s->max_seq, 3), *seq_out,
@@ -852,6 +853,20 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
   }
   sqlite3_reset(s->max_seq);
   return rc;
+}
+
+static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
+                              long *seq_out, cairn_err *err)
+{
+  return window_seq(base, w, seq_out, 1, err);
+}
+
+/* What the table holds of a window the state says loaded, whatever
+ * version of the contract its chunks were loaded under. */
+static int sqlite_held_seq(cairn_sink *base, const struct cairn_window *w,
+                           long *seq_out, cairn_err *err)
+{
+  return window_seq(base, w, seq_out, 0, err);
 }
 
 /* How a decimal (JSON number grammar, exact text) is bound. One pass over
@@ -2262,5 +2277,5 @@ static int sqlite_outputs(cairn_sink *base, const struct cairn_window *w,
 const cairn_sink_ops cairn_sink_sqlite_ops = {
   CAIRN_SINK_ABI, "sqlite", sizeof(struct sqlite_sink),
   sqlite_check, sqlite_open, sqlite_durable_seq, sqlite_load, sqlite_finish,
-  sqlite_reset_window, sqlite_close, sqlite_outputs, NULL,
+  sqlite_reset_window, sqlite_close, sqlite_outputs, NULL, sqlite_held_seq,
 };
