@@ -608,6 +608,39 @@ static int check_foreign(struct sqlite_sink *s, cairn_err *err)
 
 static int number_texts(struct sqlite_sink *s, cairn_err *err);
 
+/* The name of upsert's unique index on the contract key (new string):
+ * "<table>_key", unless an index of another table has that name: a table
+ * renamed by hand (ALTER TABLE cost_record RENAME TO cost_record_old, to
+ * keep its rows beside a new one) keeps its indexes and their names, and
+ * CREATE INDEX IF NOT EXISTS of that name then made none on the new
+ * table, whose upserts SQLite refused ("ON CONFLICT clause does not
+ * match any PRIMARY KEY or UNIQUE constraint") on every run. Then
+ * "<table>_key2", "<table>_key3", ...: the first no other table's index
+ * has. */
+static char *key_index(struct sqlite_sink *s)
+{
+  const char *tbl = s->base.ctx->contract->name;
+  sqlite3_stmt *st = NULL;
+  char *name = cairn_strfmt("%s_key", tbl);
+
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE"
+                         " type='index' AND name=?1 COLLATE NOCASE AND"
+                         " tbl_name<>?2 COLLATE NOCASE", -1, &st, NULL)
+      != SQLITE_OK)
+    return name; /* the CREATE INDEX fails as well, and says why */
+  for (int n = 2; ; n++) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tbl, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+      break;
+    sqlite3_reset(st);
+    free(name);
+    name = cairn_strfmt("%s_key%d", tbl, n);
+  }
+  sqlite3_finalize(st);
+  return name;
+}
+
 /* CREATE TABLE, indexes and the insert statement from the contract. */
 static int build_schema(struct sqlite_sink *s, cairn_err *err)
 {
@@ -661,12 +694,10 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
                        "x-cairn-key", s->base.ctx->sink_name, c->name);
       goto done;
     }
+    char *iname = key_index(s);
     cairn_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ");
-    {
-      char *iname = cairn_strfmt("%s_key", c->name);
-      put_ident(&b, iname);
-      free(iname);
-    }
+    put_ident(&b, iname);
+    free(iname);
     cairn_buf_puts(&b, " ON ");
     put_ident(&b, c->name);
     cairn_buf_putc(&b, '(');
@@ -862,11 +893,40 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
 }
 
 /* What the table holds of a window the state says loaded, whatever
- * version of the contract its chunks were loaded under. */
+ * version of the contract its chunks were loaded under: none when the
+ * window loaded rows and the table has none (emptied by hand, or renamed
+ * and made again by this open), though _cairn_chunks lists its chunks. No
+ * load of this sink empties a table: a replacement leaves the rows of the
+ * load that replaced. */
 static int sqlite_held_seq(cairn_sink *base, const struct cairn_window *w,
                            long *seq_out, cairn_err *err)
 {
-  return window_seq(base, w, seq_out, 0, err);
+  struct sqlite_sink *s = (struct sqlite_sink *)base;
+  struct cairn_buf sql = {0};
+  sqlite3_stmt *st = NULL;
+  int rc = window_seq(base, w, seq_out, 0, err);
+
+  if (rc < 0 || *seq_out == 0)
+    return rc;
+  cairn_buf_puts(&sql, "SELECT 1 FROM _cairn_chunks WHERE job=?1 AND"
+                       " window=?2 AND rows > 0 AND NOT EXISTS(SELECT 1"
+                       " FROM ");
+  put_ident(&sql, base->ctx->contract->name);
+  cairn_buf_puts(&sql, ") LIMIT 1");
+  rc = prep(s, sql.data, &st, err);
+  if (rc == CAIRN_OK) {
+    sqlite3_bind_text(st, 1, base->ctx->job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, w->key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      *seq_out = 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
+                                               : fail(s, err, rc, "read "
+                                                      "what the table holds");
+  }
+  sqlite3_finalize(st);
+  cairn_buf_free(&sql);
+  return rc;
 }
 
 /* How a decimal (JSON number grammar, exact text) is bound. One pass over
@@ -1873,12 +1933,13 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
 static int insert_failed(struct sqlite_sink *s, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
-  char *index;
+  char *index, *why;
   int rc;
   if (s->mode == MODE_UPSERT ||
       sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_UNIQUE)
     return fail(s, err, 0, "insert");
-  index = cairn_strfmt("%s_key", c->name);
+  why = cairn_xstrdup(sqlite3_errmsg(s->db)); /* before key_index's query */
+  index = key_index(s);
   rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: %s:"
                    " table %s has a unique index on its key (\"%s\", made by"
                    " a job that upserts it), but %s mode puts one key in"
@@ -1888,10 +1949,11 @@ static int insert_failed(struct sqlite_sink *s, cairn_err *err)
                    " index (DROP INDEX \"%s\") if no job upserts the table,"
                    " then run again (docs/operations.md, \"Running jobs at"
                    " once\")", s->base.ctx->sink_name, s->path,
-                   sqlite3_errmsg(s->db), c->name, index,
+                   why, c->name, index,
                    s->mode == MODE_REPLACE ? "replace_partition" : "append",
                    index);
   free(index);
+  free(why);
   return rc;
 }
 

@@ -6,7 +6,8 @@
 #    was deleted skipped the first day as "already loaded in this
 #    attempt": the new warehouse had no row of it;
 #  - a delta job's next run after the warehouse was deleted loaded only
-#    what changed since the saved delta link: 3 of the 5 users.
+#    what changed since the saved delta link: 3 of the 5 users (and so
+#    did one after its table was renamed, or emptied, by hand).
 # Now a window whose sink holds fewer chunks than the state says it was
 # loaded in is loaded again, in full (its saved delta link not used),
 # with a warning naming the sink.
@@ -42,9 +43,23 @@ G=(run tests/data/http-jobs/graph-users.json --param endpoint="$MOCK_URL"
 expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user')" 4 "full round rows"
 rm -f "$T/g/out/warehouse.db" "$T/g/out/warehouse.db-wal" "$T/g/out/warehouse.db-shm"
 "$CAIRN" "${G[@]}" >/dev/null 2>"$T/g.log" || fail "second delta run: exit $? ($(tail -n 2 "$T/g.log"))"
-stop_mock
 has 'sink warehouse .* holds 0 of the 2 chunks window all was loaded in' "$T/g.log" || fail "no warning: $(cat "$T/g.log")"
 expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user')" 4 "rows of the new warehouse"
 expect_eq "$(jq -r 'select(.path != null) | .path' "$T/graph.mock.log" | grep -c deltatoken || true)" 0 \
   "saved delta link used"
-echo "ok: windows a deleted warehouse lost are loaded again, in full"
+: >"$T/graph.mock.log"
+# the same for its table renamed by hand (to keep the old rows beside):
+# the sink makes a new one, which the delta alone would leave with 3 rows;
+# and the new table gets a unique key index of its own (the old one kept
+# its name, so upserts were refused on every run: "ON CONFLICT clause
+# does not match any PRIMARY KEY or UNIQUE constraint", exit 3)
+sqlite3 "$T/g/out/warehouse.db" 'ALTER TABLE identity_user RENAME TO identity_user_old'
+"$CAIRN" "${G[@]}" >/dev/null 2>"$T/g4.log" || fail "run after the rename: exit $? ($(tail -n 2 "$T/g4.log"))"
+has 'sink warehouse .* holds 0 of the 2 chunks window all was loaded in' "$T/g4.log" || fail "no warning: $(cat "$T/g4.log")"
+expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user')" 4 "rows of the new table"
+expect_eq "$(sqlite3 "$T/g/out/warehouse.db" "SELECT name FROM sqlite_master WHERE tbl_name = 'identity_user' AND type = 'index'")" \
+  identity_user_key2 "the new table's key index"
+"$CAIRN" "${G[@]}" >/dev/null 2>"$T/g5.log" || fail "a delta into the new table: exit $? ($(tail -n 2 "$T/g5.log"))"
+stop_mock
+expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user')" 5 "rows after the delta"
+echo "ok: windows a deleted warehouse or a renamed table lost are loaded again, in full"
