@@ -1871,6 +1871,33 @@ static void ckpt_stop(struct sqlite_sink *s)
   s->ckpt = NULL;
 }
 
+/* The setup (busy: rc) could not switch the database to WAL. When it is
+ * in another journal mode, another program switched it (a tool's
+ * PRAGMA journal_mode=DELETE, between runs), and out of WAL mode a reader's
+ * open read transaction holds off every writer: that is what the message
+ * says, not the 10 s write transaction a busy warehouse in WAL mode means
+ * (cairn_sqlite_why). Returns rc when the database is in WAL mode. */
+static int not_wal(struct sqlite_sink *s, int rc, cairn_err *err)
+{
+  sqlite3_stmt *st = NULL;
+  char mode[16] = "";
+  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL)
+      == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    snprintf(mode, sizeof mode, "%s",
+             (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  if (!*mode || strcasecmp(mode, "wal") == 0)
+    return rc;
+  return CAIRN_RAISE(err, CAIRN_ESINK, rc, "%s: %s: the database is in "
+                     "journal mode %s, not WAL (another program switched "
+                     "it), and another connection kept cairn from switching "
+                     "it back for the %d s it waits: out of WAL mode, a "
+                     "reader's open read transaction (a dashboard, sqlite3 "
+                     "in BEGIN) holds off every writer; end it, then run "
+                     "again", s->base.ctx->sink_name, s->path, mode,
+                     BUSY_MS / 1000);
+}
+
 static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                        cairn_err *err)
 {
@@ -1907,7 +1934,9 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                      " PRAGMA wal_autocheckpoint=4000;",
                      (long long)(page > 0 ? page : 65536));
   rc = cairn_sqlite_setup(s->db, sql, BUSY_MS);
-  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, sql);
+  if ((rc & 0xff) == SQLITE_BUSY)
+    rc = not_wal(s, rc, err);
+  rc = rc == SQLITE_OK ? CAIRN_OK : rc < 0 ? rc : fail(s, err, rc, sql);
   free(sql);
   if (rc < 0)
     return rc;
