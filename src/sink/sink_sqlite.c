@@ -607,6 +607,128 @@ static int check_foreign(struct sqlite_sink *s, cairn_err *err)
 }
 
 static int number_texts(struct sqlite_sink *s, cairn_err *err);
+static char *key_index(struct sqlite_sink *s);
+
+/* Whether index name of the contract's table exists (*has) and is on
+ * exactly the contract key's columns, in any order (*fits). */
+static int key_index_fits(struct sqlite_sink *s, const char *name, int *has,
+                          int *fits, struct cairn_buf *cols, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  sqlite3_stmt *st = NULL;
+  size_t n = 0, matched = 0;
+  int rc = prep(s, "SELECT i.name FROM sqlite_master AS m,"
+                   " pragma_index_info(m.name) AS i WHERE m.type='index'"
+                   " AND m.name=?1 COLLATE NOCASE AND m.tbl_name=?2"
+                   " COLLATE NOCASE ORDER BY i.seqno", &st, err);
+  *has = *fits = 0;
+  cairn_buf_reset(cols);
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *col = (const char *)sqlite3_column_text(st, 0);
+    cairn_buf_printf(cols, "%s%s", n++ ? ", " : "", col ? col : "?");
+    for (size_t k = 0; col && k < c->n_key; k++)
+      matched += strcasecmp(col, c->fields[c->key[k]].name) == 0;
+  }
+  rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read the key index");
+  sqlite3_finalize(st);
+  *has = n > 0;
+  *fits = n == c->n_key && matched == c->n_key;
+  return rc;
+}
+
+/* upsert's unique index on the contract key (key_index names it). A
+ * table made under a contract version with another x-cairn-key has one
+ * on that key's columns, and SQLite refused every upsert by the new key
+ * ("ON CONFLICT clause does not match any PRIMARY KEY or UNIQUE
+ * constraint"): the index moves to the new key, in one write
+ * transaction, logged. Rows that share a value of the key (loaded in
+ * another mode, or upserted by an older, finer key) leave no unique
+ * index to make: refused (exit 2), the old index kept (the rollback). */
+static int make_key_index(struct sqlite_sink *s, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf sql = {0}, cols = {0}, had = {0}, want = {0};
+  char *name = key_index(s);
+  int has = 0, fits = 0, rc;
+
+  rc = key_index_fits(s, name, &has, &fits, &had, err);
+  if (rc < 0 || fits)
+    goto done;
+  rc = cairn_sqlite_setup(s->db, "BEGIN IMMEDIATE", BUSY_MS);
+  if (rc != SQLITE_OK) {
+    rc = fail(s, err, rc, "begin");
+    goto done;
+  }
+  /* again in the write transaction: another job may have made it */
+  rc = key_index_fits(s, name, &has, &fits, &had, err);
+  for (size_t i = 0; i < c->n_key; i++) { /* as SQL, and as said */
+    cairn_buf_puts(&cols, i ? ", " : "(");
+    put_ident(&cols, c->fields[c->key[i]].name);
+    cairn_buf_printf(&want, "%s%s", i ? ", " : "",
+                     c->fields[c->key[i]].name);
+  }
+  cairn_buf_putc(&cols, ')');
+  if (rc == CAIRN_OK && !fits) {
+    if (has) {
+      cairn_buf_puts(&sql, "DROP INDEX ");
+      put_ident(&sql, name);
+      cairn_buf_puts(&sql, "; ");
+    }
+    cairn_buf_puts(&sql, "CREATE UNIQUE INDEX ");
+    put_ident(&sql, name);
+    cairn_buf_puts(&sql, " ON ");
+    put_ident(&sql, c->name);
+    cairn_buf_append(&sql, cols.data, cols.len);
+    rc = sqlite3_exec(s->db, sql.data, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && has &&
+        sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: "
+                       "%s: %s: table %s was upserted by the key (%s) of an "
+                       "earlier version of its contract, and holds rows that "
+                       "share a key of contract %s %s (%s), which upsert "
+                       "mode needs a unique index on: load into a new "
+                       "warehouse, or delete the table's rows and load its "
+                       "sources again (docs/jobs.md, \"Columns and the "
+                       "partition rule of an existing table\")",
+                       s->base.ctx->sink_name, s->path,
+                       sqlite3_errmsg(s->db), c->name, had.data, c->name,
+                       c->version, want.data);
+    else if (rc != SQLITE_OK &&
+             sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+      /* the key index over rows other modes loaded (see insert_failed) */
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: "
+                       "%s: %s: upsert mode needs a unique index on the key "
+                       "of table %s, which holds rows with one key in "
+                       "several partitions (loaded in replace_partition or "
+                       "append mode): give this job a warehouse of its own "
+                       "(its sink's \"path\") (docs/operations.md, "
+                       "\"Running jobs at once\")", s->base.ctx->sink_name,
+                       s->path, sqlite3_errmsg(s->db), c->name);
+    else if (rc != SQLITE_OK)
+      rc = fail(s, err, rc, sql.data);
+    else if (has)
+      cairn_info("%s: %s: key index %s moved from (%s) to (%s), the key of "
+                 "contract %s %s", s->base.ctx->sink_name, c->name, name,
+                 had.data, want.data, c->name, c->version);
+  } else if (rc == CAIRN_OK) {
+    rc = exec(s, "COMMIT", err);
+  }
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+done:
+  free(name);
+  cairn_buf_free(&sql);
+  cairn_buf_free(&cols);
+  cairn_buf_free(&had);
+  cairn_buf_free(&want);
+  return rc;
+}
 
 /* The name of upsert's unique index on the contract key (new string):
  * "<table>_key", unless an index of another table has that name: a table
@@ -694,36 +816,13 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
                        "x-cairn-key", s->base.ctx->sink_name, c->name);
       goto done;
     }
-    char *iname = key_index(s);
-    cairn_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ");
-    put_ident(&b, iname);
-    free(iname);
-    cairn_buf_puts(&b, " ON ");
-    put_ident(&b, c->name);
-    cairn_buf_putc(&b, '(');
-    for (size_t i = 0; i < c->n_key; i++) {
-      if (i)
-        cairn_buf_puts(&b, ", ");
-      put_ident(&b, c->fields[c->key[i]].name);
-    }
-    cairn_buf_puts(&b, ");");
   }
   rc = cairn_sqlite_setup(s->db, b.data, BUSY_MS);
-  if (rc != SQLITE_OK && s->mode == MODE_UPSERT &&
-      sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
-    /* the key index over rows other modes loaded (see insert_failed) */
-    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: "
-                     "%s: upsert mode needs a unique index on the key of "
-                     "table %s, which holds rows with one key in several "
-                     "partitions (loaded in replace_partition or append "
-                     "mode): give this job a warehouse of its own (its "
-                     "sink's \"path\") (docs/operations.md, \"Running jobs "
-                     "at once\")", s->base.ctx->sink_name, s->path,
-                     sqlite3_errmsg(s->db), c->name);
-  else
-    rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
+  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
   if (rc == CAIRN_OK)
     rc = upgrade_tables(s, &added_part, err);
+  if (rc == CAIRN_OK && s->mode == MODE_UPSERT)
+    rc = make_key_index(s, err); /* its columns may be new (upgrade_tables) */
   if (rc == CAIRN_OK)
     rc = number_texts(s, err);
   if (rc == CAIRN_OK)

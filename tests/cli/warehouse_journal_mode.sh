@@ -13,17 +13,7 @@ S=(--state "$T/state" --out "$T/out")
 DB="$T/out/warehouse.db"
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" >/dev/null 2>&1 || fail "first run"
 expect_eq "$(sqlite3 "$DB" 'PRAGMA journal_mode=DELETE')" delete "switched out of WAL"
-python3 - "$DB" "$T/ready" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN")
-db.execute("SELECT count(*) FROM cost_record").fetchone()
-open(sys.argv[2], "w").close()
-time.sleep(120)
-PY
-READER=$!
-wait_for "$READER" test -e "$T/ready" || true
-[ -e "$T/ready" ] || fail "reader did not start"
+hold_read "$DB" cost_record
 set +e; out=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" --fresh 2>/dev/null); rc=$?; set -e
 expect_eq "$rc" 3 "exit code"
 [[ "$out" == *"warehouse: $DB: the database is in journal mode delete, not WAL (another program switched it)"*"a reader's open read transaction"*"holds off every writer"* ]] ||
