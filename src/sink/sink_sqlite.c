@@ -2050,38 +2050,61 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   return rc;
 }
 
-/* An insert failed. A unique index on the contract key in a table this
- * job loads in append or replace_partition mode is one that a job loading
- * the table in upsert mode made (or someone by hand): it allows one row
- * per key in the whole table, where these modes put rows with one key in
- * different partitions side by side (an actual and an amortized cost
- * export, two scopes of one account: cost_record's key, recordId, holds
- * neither). Every rerun would fail the same way, so it is said as such,
- * with what to do (exit 2), not as a resumable sink error. */
+/* An insert failed. A constraint refusing a row the contract allows is
+ * not one the sink made (its NOT NULLs are the contract's required
+ * fields, which the transform checks; upsert's key index takes a row of
+ * a key it holds as an update), and every rerun would fail the same way,
+ * so it is said as such, with what to do (exit 2), not as a resumable
+ * sink error:
+ *   - a unique index on the contract key in a table this job loads in
+ *     append or replace_partition mode is one that a job loading the
+ *     table in upsert mode made (or someone by hand): it allows one row
+ *     per key in the whole table, where these modes put rows with one key
+ *     in different partitions side by side (an actual and an amortized
+ *     cost export, two scopes of one account: cost_record's key,
+ *     recordId, holds neither);
+ *   - any other (a unique index on other columns, a trigger that raises)
+ *     was added to the table by hand. */
 static int insert_failed(struct sqlite_sink *s, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf on_key = {0};
   char *index, *why;
-  int rc;
-  if (s->mode == MODE_UPSERT ||
-      sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_UNIQUE)
+  int xrc = sqlite3_extended_errcode(s->db), rc;
+  if ((xrc & 0xff) != SQLITE_CONSTRAINT)
     return fail(s, err, 0, "insert");
   why = cairn_xstrdup(sqlite3_errmsg(s->db)); /* before key_index's query */
+  /* what SQLite says when a unique index on the key's columns refuses */
+  cairn_buf_puts(&on_key, "UNIQUE constraint failed: ");
+  for (size_t i = 0; i < c->n_key; i++)
+    cairn_buf_printf(&on_key, "%s%s.%s", i ? ", " : "", c->name,
+                     c->fields[c->key[i]].name);
   index = key_index(s);
-  rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: %s:"
-                   " table %s has a unique index on its key (\"%s\", made by"
-                   " a job that upserts it), but %s mode puts one key in"
-                   " several partitions (an actual and an amortized"
-                   " export). Give the upsert job a"
-                   " warehouse of its own (its sink's \"path\") or drop the"
-                   " index (DROP INDEX \"%s\") if no job upserts the table,"
-                   " then run again (docs/operations.md, \"Running jobs at"
-                   " once\")", s->base.ctx->sink_name, s->path,
-                   why, c->name, index,
-                   s->mode == MODE_REPLACE ? "replace_partition" : "append",
-                   index);
+  if (s->mode != MODE_UPSERT && xrc == SQLITE_CONSTRAINT_UNIQUE &&
+      c->n_key && strcmp(why, on_key.data) == 0)
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, xrc, "%s: %s: %s:"
+                     " table %s has a unique index on its key (\"%s\", made"
+                     " by a job that upserts it), but %s mode puts one key in"
+                     " several partitions (an actual and an amortized"
+                     " export). Give the upsert job a"
+                     " warehouse of its own (its sink's \"path\") or drop the"
+                     " index (DROP INDEX \"%s\") if no job upserts the"
+                     " table, then run again (docs/operations.md, \"Running"
+                     " jobs at once\")", s->base.ctx->sink_name, s->path,
+                     why, c->name, index,
+                     s->mode == MODE_REPLACE ? "replace_partition" : "append",
+                     index);
+  else
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, xrc, "%s: %s: %s: table %s refused"
+                     " a row contract %s %s allows: a unique index, trigger"
+                     " or constraint cairn does not make was added to it;"
+                     " drop that (or give the job a warehouse of its own,"
+                     " its sink's \"path\"), then run again (docs/jobs.md,"
+                     " \"Sink files\")", s->base.ctx->sink_name, s->path,
+                     why, c->name, c->name, c->version);
   free(index);
   free(why);
+  cairn_buf_free(&on_key);
   return rc;
 }
 
