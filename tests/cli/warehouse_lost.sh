@@ -10,7 +10,7 @@
 #    did one after its table was renamed, or emptied, by hand).
 # Now a window whose sink holds fewer chunks than the state says it was
 # loaded in is loaded again, in full (its saved delta link not used),
-# with a warning naming the sink.
+# with a warning naming the sink; a damaged bundle counts as lost.
 source "$(dirname "$0")/../lib.sh"
 
 # ---- a backfill resumed after the warehouse went ------------------------
@@ -62,4 +62,14 @@ expect_eq "$(sqlite3 "$T/g/out/warehouse.db" "SELECT name FROM sqlite_master WHE
 "$CAIRN" "${G[@]}" >/dev/null 2>"$T/g5.log" || fail "a delta into the new table: exit $? ($(tail -n 2 "$T/g5.log"))"
 stop_mock
 expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user')" 5 "rows after the delta"
-echo "ok: windows a deleted warehouse or a renamed table lost are loaded again, in full"
+# a bundle cut short counts as lost, as a missing one: the run does not
+# stop on it (which asking the sinks what they hold first made it do),
+# and the window is loaded again, into a bundle beside it
+D=(--state "$T/d/state" --out "$T/d/out")
+"$CAIRN" run jobs/demo-cost.json "${D[@]}" >/dev/null 2>&1 || fail "demo run"
+TAR="$T/d/out/evidence/demo-cost/demo-cost-all-19700101T000000Z.tar"
+truncate -s 1000 "$TAR"
+"$CAIRN" run jobs/demo-cost.json "${D[@]}" >/dev/null 2>"$T/d.log" || fail "run after the bundle was cut: exit $? ($(tail -n 2 "$T/d.log"))"
+has 'sink evidence .* holds 0 of the 1 chunks window all was loaded in' "$T/d.log" || fail "no warning: $(cat "$T/d.log")"
+"$CAIRN" verify "${TAR%.tar}-2.tar" >/dev/null || fail "the new bundle"
+echo "ok: windows a deleted warehouse, a renamed table or a damaged bundle lost are loaded again, in full"
