@@ -886,10 +886,11 @@ static int check_contract(struct run *r, cairn_err *err)
 
 /* Whether a sink lost window w, which the state says was loaded in
  * n_chunks chunks: it holds fewer (its database or bundle was deleted,
- * replaced by an older copy or moved since, its table emptied or renamed
- * by hand, or the sink is new to the job). Skipping the window, or loading only what a delta or watermark
- * says changed since, would then report it loaded with its rows missing
- * from that sink; instead the window is loaded again, in full. */
+ * damaged, replaced by an older copy or moved since, its table emptied
+ * or renamed by hand, or the sink is new to the job). Skipping the
+ * window, or loading only what a delta or watermark says changed since,
+ * would then report it loaded with its rows missing from that sink;
+ * instead the window is loaded again, in full, into every sink. */
 static int sinks_lost(struct run *r, const struct cairn_window *w,
                       long n_chunks, int *lost, cairn_err *err)
 {
@@ -907,8 +908,7 @@ static int sinks_lost(struct run *r, const struct cairn_window *w,
     cairn_warn("sink %s (%s) holds %ld of the %ld chunks window %s was "
                "loaded in (was it deleted, emptied, or replaced by an "
                "older copy?): loading the window again, in full",
-               r->job->sinks[i].name,
-               where, held, n_chunks, w->key);
+               r->job->sinks[i].name, where, held, n_chunks, w->key);
     free(where);
     *lost = 1;
   }
