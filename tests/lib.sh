@@ -76,6 +76,24 @@ wait_stopped() {
   done
   fail "$2"
 }
+# hold_read DB TABLE: another process holding a read transaction on the
+# SQLite database DB (a dashboard), begun by reading TABLE, for up to 120 s
+# or until killed; sets READER to its pid once the transaction is open.
+hold_read() {
+  local ready
+  ready=$(mktemp -u "$T/read.XXXXXX")
+  python3 - "$1" "$2" "$ready" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN")
+db.execute('SELECT count(*) FROM "%s"' % sys.argv[2]).fetchone()
+open(sys.argv[3], "w").close()
+time.sleep(120)
+PY
+  READER=$!
+  wait_for "$READER" test -e "$ready" || true
+  [ -e "$ready" ] || fail "reader did not start"
+}
 # start_mock HAR LOG [FAULT...]: serve a recording with `cairn mock` on
 # ${MOCK_LISTEN:-127.0.0.1:0}, one --fault per FAULT, logging requests to
 # LOG; sets MOCK_URL and MOCK_PID. stop_mock ends it.

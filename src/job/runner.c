@@ -254,6 +254,8 @@ struct kv_ctx {
   json_t     *cache;   /* committed values read so far */
   int         rc;      /* the first failure to read or stage a value */
   cairn_err   err;     /* (the source cannot be told: kv_failed) */
+  int         none;    /* read nothing saved: a sink lost the window's
+                          rows (sinks_lost), so it is extracted in full */
 };
 
 /* Note the first failure of the state behind kv_get or kv_put. */
@@ -313,6 +315,8 @@ static const char *kv_get(void *ud, const char *key)
   char *val = NULL;
   cairn_err e = {0};
   int rc;
+  if (k->none)
+    return NULL;
   if (v)
     return json_string_value(v);
   rc = cairn_state_kv_get(k->r->st, k->r->job->name, key, &val, &e);
@@ -882,6 +886,37 @@ static int check_contract(struct run *r, cairn_err *err)
   return rc;
 }
 
+/* Whether a sink lost window w, which the state says was loaded in
+ * n_chunks chunks: it holds fewer (its database or bundle was deleted,
+ * damaged, replaced by an older copy or moved since, its table emptied
+ * or renamed by hand, or the sink is new to the job). Skipping the
+ * window, or loading only what a delta or watermark says changed since,
+ * would then report it loaded with its rows missing from that sink;
+ * instead the window is loaded again, in full, into every sink. */
+static int sinks_lost(struct run *r, const struct cairn_window *w,
+                      long n_chunks, int *lost, cairn_err *err)
+{
+  *lost = 0;
+  for (size_t i = 0; i < r->job->n_sinks; i++) {
+    long held = 0;
+    char *where;
+    int rc = cairn_sink_held_seq(r->sinks[i], w, &held, err);
+    if (rc < 0)
+      return rc;
+    if (held >= n_chunks)
+      continue;
+    where = cairn_path_join(r->o->out_dir,
+                            cairn_sink_output(r->job->sinks[i].cfg));
+    cairn_warn("sink %s (%s) holds %ld of the %ld chunks window %s was "
+               "loaded in (was it deleted, emptied, or replaced by an "
+               "older copy?): loading the window again, in full",
+               r->job->sinks[i].name, where, held, n_chunks, w->key);
+    free(where);
+    *lost = 1;
+  }
+  return CAIRN_OK;
+}
+
 static int run_window(struct run *r, cairn_err *err)
 {
   struct cairn_job *job = r->job;
@@ -890,7 +925,7 @@ static int run_window(struct run *r, cairn_err *err)
   struct cairn_chunk_row prev = {0}, row = {0};
   struct cairn_page page = {0};
   struct cairn_source_ctx sctx = {0};
-  struct kv_ctx kv = { r, json_object(), CAIRN_OK, { 0 } };
+  struct kv_ctx kv = { r, json_object(), CAIRN_OK, { 0 }, 0 };
   cairn_source *src = NULL;
   json_t *scfg = NULL;
   long *durable = cairn_xcalloc(job->n_sinks + 1, sizeof *durable);
@@ -908,12 +943,17 @@ static int run_window(struct run *r, cairn_err *err)
   rc = cairn_state_window_get(r->st, job->name, w, &wrow, err);
   if (rc < 0)
     goto done;
-  if (wrow.attempt == r->attempt && wrow.loaded) {
+  if (wrow.loaded) {
+    rc = sinks_lost(r, w, wrow.n_chunks, &kv.none, err);
+    if (rc < 0)
+      goto done;
+  }
+  if (wrow.attempt == r->attempt && wrow.loaded && !kv.none) {
     cairn_info("window already loaded in this attempt; skipping");
     r->windows_skipped++;
     goto done;
   }
-  if (wrow.attempt != r->attempt) {
+  if (wrow.attempt != r->attempt || kv.none) {
     /* A new attempt takes the window over: sinks forget it first, so a
      * crash in between just repeats the takeover. */
     for (size_t i = 0; i < job->n_sinks; i++) {

@@ -92,6 +92,17 @@ int cairn_sink_durable_seq(cairn_sink *s, const struct cairn_window *w,
   return track(s, s->ops->durable_seq(s, w, seq_out, err));
 }
 
+int cairn_sink_held_seq(cairn_sink *s, const struct cairn_window *w,
+                        long *seq_out, cairn_err *err)
+{
+  *seq_out = 0;
+  if (s->failed)
+    return refused(s, err);
+  return track(s, (s->ops->held_seq ? s->ops->held_seq
+                                    : s->ops->durable_seq)(s, w, seq_out,
+                                                           err));
+}
+
 int cairn_sink_load(cairn_sink *s, const struct cairn_window *w, long seq,
                     const struct cairn_batch *b, cairn_err *err)
 {

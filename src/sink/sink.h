@@ -81,6 +81,13 @@ typedef struct cairn_sink_ops {
    * when the job loads, without opening the sink: a dry run names it, and
    * a refused job names it with the other secrets it lacks. */
   const char *(*required_secret)(const json_t *cfg);
+  /* Highest seq of window w the sink holds, for a window the state says
+   * loaded (is it still there, or was the sink's file deleted or
+   * replaced?): as durable_seq, but without refusing what durable_seq
+   * refuses to resume (the SQLite sink's chunks of another contract
+   * version). NULL: durable_seq answers. */
+  int  (*held_seq)(cairn_sink *s, const struct cairn_window *w,
+                   long *seq_out, cairn_err *err);
 } cairn_sink_ops;
 
 struct cairn_sink {                 /* embedded first by each implementation */
@@ -101,6 +108,8 @@ int  cairn_sink_open(const cairn_sink_ops *ops, const struct cairn_sink_ctx *ctx
                      cairn_sink **out, cairn_err *err);
 int  cairn_sink_durable_seq(cairn_sink *s, const struct cairn_window *w,
                             long *seq_out, cairn_err *err);
+int  cairn_sink_held_seq(cairn_sink *s, const struct cairn_window *w,
+                         long *seq_out, cairn_err *err);
 int  cairn_sink_load(cairn_sink *s, const struct cairn_window *w, long seq,
                      const struct cairn_batch *b, cairn_err *err);
 int  cairn_sink_finish_window(cairn_sink *s, const struct cairn_window *w,

@@ -1544,6 +1544,23 @@ done:
   return rc;
 }
 
+/* What the sink holds of a window the state says loaded: as durable_seq,
+ * but a finished bundle that cannot be read (cut short, damaged) holds
+ * nothing, as a missing one does: the window is loaded again and the
+ * bundle made anew (which a new attempt's takeover, resetting the window
+ * first, always did), instead of the run stopping on it. */
+static int bundle_held_seq(cairn_sink *base, const struct cairn_window *w,
+                           long *seq_out, cairn_err *err)
+{
+  cairn_err why = {0};
+  (void)err;
+  if (bundle_durable_seq(base, w, seq_out, &why) < 0) {
+    cairn_warn("%s: %s", base->ctx->sink_name, why.msg);
+    *seq_out = 0;
+  }
+  return CAIRN_OK;
+}
+
 static int bundle_load(cairn_sink *base, const struct cairn_window *w,
                        long seq, const struct cairn_batch *b, cairn_err *err)
 {
@@ -1817,6 +1834,7 @@ const cairn_sink_ops cairn_sink_bundle_ops = {
   .check         = bundle_check,
   .open          = bundle_open,
   .durable_seq   = bundle_durable_seq,
+  .held_seq      = bundle_held_seq,
   .load          = bundle_load,
   .finish_window = bundle_finish,
   .reset_window  = bundle_reset,

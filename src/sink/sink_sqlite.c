@@ -633,6 +633,161 @@ static int check_foreign(struct sqlite_sink *s, cairn_err *err)
 }
 
 static int number_texts(struct sqlite_sink *s, cairn_err *err);
+static char *key_index(struct sqlite_sink *s);
+
+/* Whether index name of the contract's table exists (*has) and is on
+ * exactly the contract key's columns, in any order (*fits). */
+static int key_index_fits(struct sqlite_sink *s, const char *name, int *has,
+                          int *fits, struct cairn_buf *cols, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  sqlite3_stmt *st = NULL;
+  size_t n = 0, matched = 0;
+  int rc = prep(s, "SELECT i.name FROM sqlite_master AS m,"
+                   " pragma_index_info(m.name) AS i WHERE m.type='index'"
+                   " AND m.name=?1 COLLATE NOCASE AND m.tbl_name=?2"
+                   " COLLATE NOCASE ORDER BY i.seqno", &st, err);
+  *has = *fits = 0;
+  cairn_buf_reset(cols);
+  if (rc < 0)
+    return rc;
+  sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 2, c->name, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *col = (const char *)sqlite3_column_text(st, 0);
+    cairn_buf_printf(cols, "%s%s", n++ ? ", " : "", col ? col : "?");
+    for (size_t k = 0; col && k < c->n_key; k++)
+      matched += strcasecmp(col, c->fields[c->key[k]].name) == 0;
+  }
+  rc = rc == SQLITE_DONE ? CAIRN_OK : fail(s, err, rc, "read the key index");
+  sqlite3_finalize(st);
+  *has = n > 0;
+  *fits = n == c->n_key && matched == c->n_key;
+  return rc;
+}
+
+/* upsert's unique index on the contract key (key_index names it). A
+ * table made under a contract version with another x-cairn-key has one
+ * on that key's columns, and SQLite refused every upsert by the new key
+ * ("ON CONFLICT clause does not match any PRIMARY KEY or UNIQUE
+ * constraint"): the index moves to the new key, in one write
+ * transaction, logged. Rows that share a value of the key (loaded in
+ * another mode, or upserted by an older, finer key) leave no unique
+ * index to make: refused (exit 2), the old index kept (the rollback). */
+static int make_key_index(struct sqlite_sink *s, cairn_err *err)
+{
+  const struct cairn_contract *c = s->base.ctx->contract;
+  struct cairn_buf sql = {0}, cols = {0}, had = {0}, want = {0};
+  char *name = key_index(s);
+  int has = 0, fits = 0, rc;
+
+  rc = key_index_fits(s, name, &has, &fits, &had, err);
+  if (rc < 0 || fits)
+    goto done;
+  rc = cairn_sqlite_setup(s->db, "BEGIN IMMEDIATE", BUSY_MS);
+  if (rc != SQLITE_OK) {
+    rc = fail(s, err, rc, "begin");
+    goto done;
+  }
+  /* again in the write transaction: another job may have made it */
+  rc = key_index_fits(s, name, &has, &fits, &had, err);
+  for (size_t i = 0; i < c->n_key; i++) { /* as SQL, and as said */
+    cairn_buf_puts(&cols, i ? ", " : "(");
+    put_ident(&cols, c->fields[c->key[i]].name);
+    cairn_buf_printf(&want, "%s%s", i ? ", " : "",
+                     c->fields[c->key[i]].name);
+  }
+  cairn_buf_putc(&cols, ')');
+  if (rc == CAIRN_OK && !fits) {
+    if (has) {
+      cairn_buf_puts(&sql, "DROP INDEX ");
+      put_ident(&sql, name);
+      cairn_buf_puts(&sql, "; ");
+    }
+    cairn_buf_puts(&sql, "CREATE UNIQUE INDEX ");
+    put_ident(&sql, name);
+    cairn_buf_puts(&sql, " ON ");
+    put_ident(&sql, c->name);
+    cairn_buf_append(&sql, cols.data, cols.len);
+    rc = sqlite3_exec(s->db, sql.data, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK && has &&
+        sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: "
+                       "%s: %s: table %s was upserted by the key (%s) of an "
+                       "earlier version of its contract, and holds rows that "
+                       "share a key of contract %s %s (%s), which upsert "
+                       "mode needs a unique index on: load into a new "
+                       "warehouse, or delete the table's rows and load its "
+                       "sources again (docs/jobs.md, \"Columns and the "
+                       "partition rule of an existing table\")",
+                       s->base.ctx->sink_name, s->path,
+                       sqlite3_errmsg(s->db), c->name, had.data, c->name,
+                       c->version, want.data);
+    else if (rc != SQLITE_OK &&
+             sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
+      /* the key index over rows other modes loaded (see insert_failed) */
+      rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: "
+                       "%s: %s: upsert mode needs a unique index on the key "
+                       "of table %s, which holds rows with one key in "
+                       "several partitions (loaded in replace_partition or "
+                       "append mode): give this job a warehouse of its own "
+                       "(its sink's \"path\") (docs/operations.md, "
+                       "\"Running jobs at once\")", s->base.ctx->sink_name,
+                       s->path, sqlite3_errmsg(s->db), c->name);
+    else if (rc != SQLITE_OK)
+      rc = fail(s, err, rc, sql.data);
+    else if (has)
+      cairn_info("%s: %s: key index %s moved from (%s) to (%s), the key of "
+                 "contract %s %s", s->base.ctx->sink_name, c->name, name,
+                 had.data, want.data, c->name, c->version);
+  } else if (rc == CAIRN_OK) {
+    rc = exec(s, "COMMIT", err);
+  }
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+done:
+  free(name);
+  cairn_buf_free(&sql);
+  cairn_buf_free(&cols);
+  cairn_buf_free(&had);
+  cairn_buf_free(&want);
+  return rc;
+}
+
+/* The name of upsert's unique index on the contract key (new string):
+ * "<table>_key", unless an index of another table has that name: a table
+ * renamed by hand (ALTER TABLE cost_record RENAME TO cost_record_old, to
+ * keep its rows beside a new one) keeps its indexes and their names, and
+ * CREATE INDEX IF NOT EXISTS of that name then made none on the new
+ * table, whose upserts SQLite refused ("ON CONFLICT clause does not
+ * match any PRIMARY KEY or UNIQUE constraint") on every run. Then
+ * "<table>_key2", "<table>_key3", ...: the first no other table's index
+ * has. */
+static char *key_index(struct sqlite_sink *s)
+{
+  const char *tbl = s->base.ctx->contract->name;
+  sqlite3_stmt *st = NULL;
+  char *name = cairn_strfmt("%s_key", tbl);
+
+  if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE"
+                         " type='index' AND name=?1 COLLATE NOCASE AND"
+                         " tbl_name<>?2 COLLATE NOCASE", -1, &st, NULL)
+      != SQLITE_OK)
+    return name; /* the CREATE INDEX fails as well, and says why */
+  for (int n = 2; ; n++) {
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, tbl, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_ROW)
+      break;
+    sqlite3_reset(st);
+    free(name);
+    name = cairn_strfmt("%s_key%d", tbl, n);
+  }
+  sqlite3_finalize(st);
+  return name;
+}
 
 /* CREATE TABLE, indexes and the insert statement from the contract. */
 static int build_schema(struct sqlite_sink *s, cairn_err *err)
@@ -683,39 +838,12 @@ static int build_schema(struct sqlite_sink *s, cairn_err *err)
                      s->base.ctx->sink_name, c->name, lacks);
     goto done;
   }
-  if (s->mode == MODE_UPSERT) {
-    cairn_buf_puts(&b, "CREATE UNIQUE INDEX IF NOT EXISTS ");
-    {
-      char *iname = cairn_strfmt("%s_key", c->name);
-      put_ident(&b, iname);
-      free(iname);
-    }
-    cairn_buf_puts(&b, " ON ");
-    put_ident(&b, c->name);
-    cairn_buf_putc(&b, '(');
-    for (size_t i = 0; i < c->n_key; i++) {
-      if (i)
-        cairn_buf_puts(&b, ", ");
-      put_ident(&b, c->fields[c->key[i]].name);
-    }
-    cairn_buf_puts(&b, ");");
-  }
   rc = cairn_sqlite_setup(s->db, b.data, BUSY_MS);
-  if (rc != SQLITE_OK && s->mode == MODE_UPSERT &&
-      sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE)
-    /* the key index over rows other modes loaded (see insert_failed) */
-    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: "
-                     "%s: upsert mode needs a unique index on the key of "
-                     "table %s, which holds rows with one key in several "
-                     "partitions (loaded in replace_partition or append "
-                     "mode): give this job a warehouse of its own (its "
-                     "sink's \"path\") (docs/operations.md, \"Running jobs "
-                     "at once\")", s->base.ctx->sink_name, s->path,
-                     sqlite3_errmsg(s->db), c->name);
-  else
-    rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
+  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, b.data);
   if (rc == CAIRN_OK)
     rc = upgrade_tables(s, &added_part, err);
+  if (rc == CAIRN_OK && s->mode == MODE_UPSERT)
+    rc = make_key_index(s, err); /* its columns may be new (upgrade_tables) */
   if (rc == CAIRN_OK)
     rc = number_texts(s, err);
   if (rc == CAIRN_OK)
@@ -840,15 +968,16 @@ done:
   return rc;
 }
 
-/* The highest seq of w the table holds. Chunks of w loaded under another
+/* The highest seq of w the table holds. With refuse_mixed (durable_seq,
+ * for a window to resume), chunks of w loaded under another
  * version of the contract (an earlier cairn, before an upgrade, was killed
  * in the window) refuse the resume: finishing the window under this
  * version would leave one window, and the bundle beside it, half in each
  * (a field the new version adds or maps NULL in the old chunks only), with
  * nothing said. --fresh forgets the window (reset_window) and loads it
  * again, all under this version. */
-static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
-                              long *seq_out, cairn_err *err)
+static int window_seq(cairn_sink *base, const struct cairn_window *w,
+                      long *seq_out, int refuse_mixed, cairn_err *err)
 {
   struct sqlite_sink *s = (struct sqlite_sink *)base;
   const struct cairn_contract *c = base->ctx->contract;
@@ -864,7 +993,7 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
     return fail(s, err, rc, "read durable seq");
   *seq_out = (long)sqlite3_column_int64(s->max_seq, 0);
   rc = CAIRN_OK;
-  if (sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL) {
+  if (refuse_mixed && sqlite3_column_type(s->max_seq, 1) != SQLITE_NULL) {
     char *where = cairn_strfmt("%s: %s", base->ctx->sink_name, s->path);
     rc = cairn_contract_mixed(err, c, where, w->key,
                               sqlite3_column_int64(s->max_seq, 3), *seq_out,
@@ -874,6 +1003,49 @@ static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
     free(where);
   }
   sqlite3_reset(s->max_seq);
+  return rc;
+}
+
+static int sqlite_durable_seq(cairn_sink *base, const struct cairn_window *w,
+                              long *seq_out, cairn_err *err)
+{
+  return window_seq(base, w, seq_out, 1, err);
+}
+
+/* What the table holds of a window the state says loaded, whatever
+ * version of the contract its chunks were loaded under: none when the
+ * window loaded rows and the table has none (emptied by hand, or renamed
+ * and made again by this open), though _cairn_chunks lists its chunks. No
+ * load of this sink empties a table: a replacement leaves the rows of the
+ * load that replaced. */
+static int sqlite_held_seq(cairn_sink *base, const struct cairn_window *w,
+                           long *seq_out, cairn_err *err)
+{
+  struct sqlite_sink *s = (struct sqlite_sink *)base;
+  struct cairn_buf sql = {0};
+  sqlite3_stmt *st = NULL;
+  int rc = window_seq(base, w, seq_out, 0, err);
+
+  if (rc < 0 || *seq_out == 0)
+    return rc;
+  cairn_buf_puts(&sql, "SELECT 1 FROM _cairn_chunks WHERE job=?1 AND"
+                       " window=?2 AND rows > 0 AND NOT EXISTS(SELECT 1"
+                       " FROM ");
+  put_ident(&sql, base->ctx->contract->name);
+  cairn_buf_puts(&sql, ") LIMIT 1");
+  rc = prep(s, sql.data, &st, err);
+  if (rc == CAIRN_OK) {
+    sqlite3_bind_text(st, 1, base->ctx->job, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, w->key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      *seq_out = 0;
+    rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? CAIRN_OK
+                                               : fail(s, err, rc, "read "
+                                                      "what the table holds");
+  }
+  sqlite3_finalize(st);
+  cairn_buf_free(&sql);
   return rc;
 }
 
@@ -1819,6 +1991,33 @@ static void ckpt_stop(struct sqlite_sink *s)
   s->ckpt = NULL;
 }
 
+/* The setup (busy: rc) could not switch the database to WAL. When it is
+ * in another journal mode, another program switched it (a tool's
+ * PRAGMA journal_mode=DELETE, between runs), and out of WAL mode a reader's
+ * open read transaction holds off every writer: that is what the message
+ * says, not the 10 s write transaction a busy warehouse in WAL mode means
+ * (cairn_sqlite_why). Returns rc when the database is in WAL mode. */
+static int not_wal(struct sqlite_sink *s, int rc, cairn_err *err)
+{
+  sqlite3_stmt *st = NULL;
+  char mode[16] = "";
+  if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL)
+      == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    snprintf(mode, sizeof mode, "%s",
+             (const char *)sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  if (!*mode || strcasecmp(mode, "wal") == 0)
+    return rc;
+  return CAIRN_RAISE(err, CAIRN_ESINK, rc, "%s: %s: the database is in "
+                     "journal mode %s, not WAL (another program switched "
+                     "it), and another connection kept cairn from switching "
+                     "it back for the %d s it waits: out of WAL mode, a "
+                     "reader's open read transaction (a dashboard, sqlite3 "
+                     "in BEGIN) holds off every writer; end it, then run "
+                     "again", s->base.ctx->sink_name, s->path, mode,
+                     BUSY_MS / 1000);
+}
+
 static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                        cairn_err *err)
 {
@@ -1855,7 +2054,9 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                      " PRAGMA wal_autocheckpoint=4000;",
                      (long long)(page > 0 ? page : 65536));
   rc = cairn_sqlite_setup(s->db, sql, BUSY_MS);
-  rc = rc == SQLITE_OK ? CAIRN_OK : fail(s, err, rc, sql);
+  if ((rc & 0xff) == SQLITE_BUSY)
+    rc = not_wal(s, rc, err);
+  rc = rc == SQLITE_OK ? CAIRN_OK : rc < 0 ? rc : fail(s, err, rc, sql);
   free(sql);
   if (rc < 0)
     return rc;
@@ -1870,36 +2071,61 @@ static int sqlite_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
   return rc;
 }
 
-/* An insert failed. A unique index on the contract key in a table this
- * job loads in append or replace_partition mode is one that a job loading
- * the table in upsert mode made (or someone by hand): it allows one row
- * per key in the whole table, where these modes put rows with one key in
- * different partitions side by side (an actual and an amortized cost
- * export, two scopes of one account: cost_record's key, recordId, holds
- * neither). Every rerun would fail the same way, so it is said as such,
- * with what to do (exit 2), not as a resumable sink error. */
+/* An insert failed. A constraint refusing a row the contract allows is
+ * not one the sink made (its NOT NULLs are the contract's required
+ * fields, which the transform checks; upsert's key index takes a row of
+ * a key it holds as an update), and every rerun would fail the same way,
+ * so it is said as such, with what to do (exit 2), not as a resumable
+ * sink error:
+ *   - a unique index on the contract key in a table this job loads in
+ *     append or replace_partition mode is one that a job loading the
+ *     table in upsert mode made (or someone by hand): it allows one row
+ *     per key in the whole table, where these modes put rows with one key
+ *     in different partitions side by side (an actual and an amortized
+ *     cost export, two scopes of one account: cost_record's key,
+ *     recordId, holds neither);
+ *   - any other (a unique index on other columns, a trigger that raises)
+ *     was added to the table by hand. */
 static int insert_failed(struct sqlite_sink *s, cairn_err *err)
 {
   const struct cairn_contract *c = s->base.ctx->contract;
-  char *index;
-  int rc;
-  if (s->mode == MODE_UPSERT ||
-      sqlite3_extended_errcode(s->db) != SQLITE_CONSTRAINT_UNIQUE)
+  struct cairn_buf on_key = {0};
+  char *index, *why;
+  int xrc = sqlite3_extended_errcode(s->db), rc;
+  if ((xrc & 0xff) != SQLITE_CONSTRAINT)
     return fail(s, err, 0, "insert");
-  index = cairn_strfmt("%s_key", c->name);
-  rc = CAIRN_RAISE(err, CAIRN_EUSAGE, SQLITE_CONSTRAINT_UNIQUE, "%s: %s: %s:"
-                   " table %s has a unique index on its key (\"%s\", made by"
-                   " a job that upserts it), but %s mode puts one key in"
-                   " several partitions (an actual and an amortized"
-                   " export). Give the upsert job a"
-                   " warehouse of its own (its sink's \"path\") or drop the"
-                   " index (DROP INDEX \"%s\") if no job upserts the table,"
-                   " then run again (docs/operations.md, \"Running jobs at"
-                   " once\")", s->base.ctx->sink_name, s->path,
-                   sqlite3_errmsg(s->db), c->name, index,
-                   s->mode == MODE_REPLACE ? "replace_partition" : "append",
-                   index);
+  why = cairn_xstrdup(sqlite3_errmsg(s->db)); /* before key_index's query */
+  /* what SQLite says when a unique index on the key's columns refuses */
+  cairn_buf_puts(&on_key, "UNIQUE constraint failed: ");
+  for (size_t i = 0; i < c->n_key; i++)
+    cairn_buf_printf(&on_key, "%s%s.%s", i ? ", " : "", c->name,
+                     c->fields[c->key[i]].name);
+  index = key_index(s);
+  if (s->mode != MODE_UPSERT && xrc == SQLITE_CONSTRAINT_UNIQUE &&
+      c->n_key && strcmp(why, on_key.data) == 0)
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, xrc, "%s: %s: %s:"
+                     " table %s has a unique index on its key (\"%s\", made"
+                     " by a job that upserts it), but %s mode puts one key in"
+                     " several partitions (an actual and an amortized"
+                     " export). Give the upsert job a"
+                     " warehouse of its own (its sink's \"path\") or drop the"
+                     " index (DROP INDEX \"%s\") if no job upserts the"
+                     " table, then run again (docs/operations.md, \"Running"
+                     " jobs at once\")", s->base.ctx->sink_name, s->path,
+                     why, c->name, index,
+                     s->mode == MODE_REPLACE ? "replace_partition" : "append",
+                     index);
+  else
+    rc = CAIRN_RAISE(err, CAIRN_EUSAGE, xrc, "%s: %s: %s: table %s refused"
+                     " a row contract %s %s allows: a unique index, trigger"
+                     " or constraint cairn does not make was added to it;"
+                     " drop that (or give the job a warehouse of its own,"
+                     " its sink's \"path\"), then run again (docs/jobs.md,"
+                     " \"Sink files\")", s->base.ctx->sink_name, s->path,
+                     why, c->name, c->name, c->version);
   free(index);
+  free(why);
+  cairn_buf_free(&on_key);
   return rc;
 }
 
@@ -2285,5 +2511,5 @@ static int sqlite_outputs(cairn_sink *base, const struct cairn_window *w,
 const cairn_sink_ops cairn_sink_sqlite_ops = {
   CAIRN_SINK_ABI, "sqlite", sizeof(struct sqlite_sink),
   sqlite_check, sqlite_open, sqlite_durable_seq, sqlite_load, sqlite_finish,
-  sqlite_reset_window, sqlite_close, sqlite_outputs, NULL,
+  sqlite_reset_window, sqlite_close, sqlite_outputs, NULL, sqlite_held_seq,
 };

@@ -7,18 +7,7 @@
 source "$(dirname "$0")/../lib.sh"
 S=(--state "$T/state" --out "$T/out")
 "$CAIRN" run jobs/demo-cost.json "${S[@]}" >/dev/null 2>&1 || fail "first run"
-python3 - "$T/out/warehouse.db" "$T/ready" <<'PY' &
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN")
-db.execute("SELECT count(*) FROM cost_record").fetchone()
-open(sys.argv[2], "w").close()
-time.sleep(120)
-PY
-READER=$!
-trap 'kill $READER 2>/dev/null || true; rm -rf "$T"' EXIT
-wait_for "$READER" test -e "$T/ready" || true
-[ -e "$T/ready" ] || fail "reader did not start"
+hold_read "$T/out/warehouse.db" cost_record
 start=$(date +%s)
 set +e; "$CAIRN" run jobs/demo-cost.json "${S[@]}" --fresh 2>"$T/log" >/dev/null; rc=$?; set -e
 expect_eq "$rc" 0 "exit code ($(tail -n 1 "$T/log"))"
