@@ -880,6 +880,31 @@ static int check_contract(struct run *r, cairn_err *err)
   return rc;
 }
 
+/* The logical time of the window r->w whose row is wrow (new string):
+ * its end, or the data's (the first page's date), or the job's
+ * logical_time, or the epoch. */
+static char *window_logical(const struct run *r,
+                            const struct cairn_window_row *wrow)
+{
+  const char *lt = r->job->window_kind != CAIRN_WINDOW_NONE ? r->w->end
+                                                             : NULL;
+  if (!lt)
+    lt = wrow->logical_time;
+  if (!lt)
+    lt = json_string_value(json_object_get(r->job->doc, "logical_time"));
+  return cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
+}
+
+/* A loaded window's high-water mark for the metrics: its logical time;
+ * never in the future, and the run's own time when it is not known. */
+static void note_high_water(const char *logical)
+{
+  int64_t hw, now = cairn_clock_now();
+  if (cairn_clock_parse(logical, &hw) < 0 || hw <= 0 || hw > now)
+    hw = now;
+  cairn_metrics_high_water(hw);
+}
+
 static int run_window(struct run *r, cairn_err *err)
 {
   struct cairn_job *job = r->job;
@@ -909,6 +934,10 @@ static int run_window(struct run *r, cairn_err *err)
   if (wrow.attempt == r->attempt && wrow.loaded) {
     cairn_info("window already loaded in this attempt; skipping");
     r->windows_skipped++;
+    /* (loaded by a run killed before its end, whose mark the metrics
+     * file may never have got) */
+    logical = window_logical(r, &wrow);
+    note_high_water(logical);
     goto done;
   }
   if (wrow.attempt != r->attempt) {
@@ -1093,6 +1122,9 @@ static int run_window(struct run *r, cairn_err *err)
         goto done;
       last = row.last;
       cursor_out = row.cursor_out;
+      rc = cairn_state_run_redone(r->st, err);
+      if (rc < 0)
+        goto done;
       r->redone++;
       cairn_metrics_add("cairn_chunks_total", 1, "stage", "redone", NULL);
     } else {
@@ -1209,14 +1241,7 @@ finish:
   rc = cairn_state_window_get(r->st, job->name, w, &wrow, err);
   if (rc < 0)
     goto done;
-  {
-    const char *lt = job->window_kind != CAIRN_WINDOW_NONE ? w->end : NULL;
-    if (!lt)
-      lt = wrow.logical_time;
-    if (!lt)
-      lt = json_string_value(json_object_get(job->doc, "logical_time"));
-    logical = cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
-  }
+  logical = window_logical(r, &wrow);
   t_finish = cairn_clock_mono_ms();
   {
     /* The sinks finish at once too (the bundle's tar and the warehouse's
@@ -1242,15 +1267,11 @@ finish:
     cairn_state_spool_drop(r->st, job->name, w, NULL);
   if (rc < 0)
     goto done;
-  rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, err);
-  if (rc < 0)
-    goto done;
-  kill_point("window_loaded", n_chunks, w->key);
-  if (src && src->ops->released)
-    src->ops->released(src, NULL); /* nothing of the window is read again */
   {
-    /* The audit trail: what this window's outputs are, by digest. */
-    char digest[65];
+    /* The audit trail: what this window's outputs are, by digest, in the
+     * run's record with the window's mark (a run killed after it still
+     * lists them; its resume skips the window). */
+    char digest[65], *text;
     json_t *o = json_object(), *sinks = json_object();
     if (cairn_state_window_digest(r->st, job->name, w, digest, NULL) == 0)
       json_object_set_new(o, "chunk_digest", json_string(digest));
@@ -1262,17 +1283,21 @@ finish:
       json_object_set_new(sinks, job->sinks[i].name, so);
     }
     json_object_set_new(o, "sinks", sinks);
-    json_array_append_new(r->outputs, o);
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, text, err);
+    free(text);
+    if (rc == CAIRN_OK)
+      json_array_append_new(r->outputs, o);
+    else
+      json_decref(o);
   }
+  if (rc < 0)
+    goto done;
+  kill_point("window_loaded", n_chunks, w->key);
+  if (src && src->ops->released)
+    src->ops->released(src, NULL); /* nothing of the window is read again */
   r->windows_done++;
-  {
-    /* High-water mark: the window end, or the data's logical time; never
-     * in the future, and the run's own time when neither is known. */
-    int64_t hw, now = cairn_clock_now();
-    if (cairn_clock_parse(logical, &hw) < 0 || hw <= 0 || hw > now)
-      hw = now;
-    cairn_metrics_high_water(hw);
-  }
+  note_high_water(logical);
   cairn_info("window loaded: %ld chunk%s", n_chunks, n_chunks == 1 ? "" : "s");
   cairn_logj(CAIRN_LOG_DEBUG,
              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "extract_ms",
@@ -1908,6 +1933,9 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     free(params);
     if (rc < 0)
       goto out;
+    /* What the run commits is counted in its record as it commits it. */
+    cairn_state_count_for(r.st, r.run_id);
+    cairn_state_count_for(r.load_st, r.run_id);
   }
   for (size_t i = 0; i < n_windows; i++) {
     r.w = &windows[i];

@@ -25,6 +25,8 @@ struct cairn_state {
   sqlite3   *db;
   char      *dir;
   ZSTD_CCtx *zc;   /* the spool's compressor, made on first use and reused */
+  char      *run_id; /* the run whose record the chunk and window commits
+                        count in (cairn_state_count_for), or NULL */
 };
 
 static const char *schema_sql =
@@ -356,6 +358,7 @@ void cairn_state_close(cairn_state *st)
   sqlite3_close(st->db);
   ZSTD_freeCCtx(st->zc);
   free(st->dir);
+  free(st->run_id);
   free(st);
 }
 
@@ -705,7 +708,7 @@ int cairn_state_window_stage_kv(cairn_state *st, const char *job,
 
 int cairn_state_window_loaded(cairn_state *st, const char *job,
                               const struct cairn_window *w, long n_chunks,
-                              cairn_err *err)
+                              const char *output, cairn_err *err)
 {
   int rc = begin(st, err);
   if (rc < 0)
@@ -736,6 +739,10 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
                        " WHERE job=?1 AND window=?2) OR key IN (SELECT key"
                        " FROM quarantine WHERE job=?1 AND window=?2 AND key"
                        " IS NOT NULL))", job, w->key, err);
+  if (rc == CAIRN_OK && st->run_id && output)
+    rc = exec_args(st, err, "UPDATE runs SET outputs=json_insert(coalesce("
+                            "outputs, '[]'), '$[#]', json(?)) WHERE run_id=?",
+                   "tt", output, st->run_id);
   if (rc < 0)
     goto fail;
   return commit(st, err);
@@ -867,6 +874,11 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                           " window=? AND seq=?", "iittti",
                  (int64_t)b->n_rows, (int64_t)b->n_rejects, contract, job,
                  w->key, (int64_t)seq);
+  if (rc == CAIRN_OK && st->run_id)
+    rc = exec_args(st, err, "UPDATE runs SET extracted=extracted+?,"
+                            " rejected=rejected+? WHERE run_id=?", "iit",
+                   (int64_t)(b->n_rows + b->n_rejects),
+                   (int64_t)b->n_rejects, st->run_id);
   if (rc < 0)
     goto fail;
   if (b->n_rejects) {
@@ -911,7 +923,7 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
 {
   int rc;
 
-  if (keys) {
+  if (keys || st->run_id) {
     rc = begin(st, err);
     if (rc < 0)
       return rc;
@@ -920,11 +932,16 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                           " load_count=load_count+1, digest=? WHERE job=? AND"
                           " window=? AND seq=? AND stage<3", "ttti", digest,
                  job, w->key, (int64_t)seq);
-  if (!keys)
+  if (rc == CAIRN_OK && st->run_id && sqlite3_changes(st->db) > 0)
+    rc = exec_args(st, err, "UPDATE runs SET chunks=chunks+1, loaded=loaded+"
+                            "(SELECT records FROM chunks WHERE job=? AND"
+                            " window=? AND seq=?) WHERE run_id=?", "ttit",
+                   job, w->key, (int64_t)seq, st->run_id);
+  if (!keys && !st->run_id)
     return rc;
   /* The rejects kept for w of records this chunk loaded: in the chunk's
    * transaction, so that they go exactly when it counts as loaded. */
-  if (rc == CAIRN_OK)
+  if (rc == CAIRN_OK && keys)
     rc = exec_args(st, err, "DELETE FROM quarantine_kept WHERE job=?1 AND"
                             " window=?2 AND key IN (SELECT value FROM"
                             " json_each(?3))", "ttt", job, w->key, keys);
@@ -935,7 +952,7 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
    * the record's latest version is the rejected one. Rejects whose
    * rows_before is NULL (made before the column) only match from earlier
    * chunks. */
-  if (rc == CAIRN_OK)
+  if (rc == CAIRN_OK && keys)
     rc = exec_args(st, err, "DELETE FROM quarantine WHERE job=?1 AND"
                             " window=?2 AND seq<=?4 AND key IN (SELECT value"
                             " FROM json_each(?3)) AND (seq<?4 OR EXISTS"
@@ -1270,14 +1287,33 @@ int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                               " AND status='running'", "t", ri->job);
   if (rc < 0)
     return rc;
+  /* Counts from 0, which each chunk's and window's commit adds to once
+   * the run is counted for (cairn_state_count_for): a killed run's record
+   * holds what it committed. */
   return exec_args(st, err, "INSERT OR REPLACE INTO runs(run_id, job, spec,"
                             " started, status, user, host, job_sha256,"
-                            " connector_version, params, trace_id, resumed)"
+                            " connector_version, params, trace_id, resumed,"
+                            " extracted, loaded, rejected, chunks,"
+                            " chunks_redone, outputs)"
                             " VALUES(?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?,"
-                            " ?)", "tttitttttti", ri->run_id, ri->job,
+                            " ?, 0, 0, 0, 0, 0, '[]')", "tttitttttti", ri->run_id, ri->job,
                    ri->spec, (int64_t)ri->started, ri->user, ri->host,
                    ri->job_sha256, ri->connector_version, ri->params_json,
                    ri->trace_id, (int64_t)ri->resumed);
+}
+
+void cairn_state_count_for(cairn_state *st, const char *run_id)
+{
+  free(st->run_id);
+  st->run_id = run_id ? cairn_xstrdup(run_id) : NULL;
+}
+
+int cairn_state_run_redone(cairn_state *st, cairn_err *err)
+{
+  if (!st->run_id)
+    return CAIRN_OK;
+  return exec_args(st, err, "UPDATE runs SET chunks_redone=chunks_redone+1"
+                            " WHERE run_id=?", "t", st->run_id);
 }
 
 int cairn_state_run_end(cairn_state *st, const char *run_id,

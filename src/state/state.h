@@ -147,9 +147,12 @@ int cairn_state_window_stage_kv(cairn_state *st, const char *job,
  * again dropped: those with the contract key of one of its rejects, or
  * (a reject without a key: its key fields did not map cleanly, or it was
  * made before the store kept keys) with the same raw text. */
+/* output: NULL, or a JSON object (the window's digests and sink outputs)
+ * appended, in the same transaction, to the outputs of the run the store
+ * counts for (cairn_state_count_for). */
 int cairn_state_window_loaded(cairn_state *st, const char *job,
                               const struct cairn_window *w, long n_chunks,
-                              cairn_err *err);
+                              const char *output, cairn_err *err);
 
 /* ---- chunks -------------------------------------------------------- */
 
@@ -275,10 +278,21 @@ struct cairn_run_info {
   int64_t     started;
   int         resumed;
 };
-/* Record a run as "running"; the caller holds the job's lock, so the
- * job's runs still "running" (killed ones) become "killed" first. */
+/* Record a run as "running", its counts 0 and no outputs; the caller
+ * holds the job's lock, so the job's runs still "running" (killed ones)
+ * become "killed" first. */
 int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err);
+/* Count what this connection commits for run run_id (NULL: for none, the
+ * default): each chunk transformed adds its records and rejects to the
+ * run's extracted and rejected, each chunk loaded its records and 1 to
+ * loaded and chunks, and each window loaded its output (when given) to
+ * outputs, in the commit's own transaction. So the record of a run killed
+ * at any instant holds exactly what it committed, and a job's runs add
+ * up to what its windows hold. */
+void cairn_state_count_for(cairn_state *st, const char *run_id);
+/* chunks_redone += 1 for the run counted for (nothing when none). */
+int cairn_state_run_redone(cairn_state *st, cairn_err *err);
 struct cairn_run_result {
   int64_t     ended;
   const char *status;      /* "done", "failed", "running" */
