@@ -891,3 +891,53 @@ Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
   close(fds[0]);
   close(fds[1]);
 }
+
+/* The run a connection counts for gets each commit's counts in that
+ * commit: a run killed after it holds what it committed (a run's end
+ * wrote them all, and a killed run had none). */
+Test(state, a_run_record_counts_what_each_commit_commits)
+{
+  cairn_err err = {0};
+  struct cairn_run_info ri = { .run_id = "r1", .job = "j", .spec = "",
+                               .started = 100 };
+  struct cairn_batch *b = cairn_batch_create(1);
+  json_t *runs, *r;
+
+  cr_assert_eq(cairn_state_run_begin(st, &ri, &err), CAIRN_OK, "%s", err.msg);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
+  cairn_batch_add_row(b);
+  cairn_batch_add_row(b);
+  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3, NULL);
+  /* not counted for any run yet: chunk 1 counts in no record */
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, "{\"o\":1}", 0, NULL,
+                              "{}", 1, &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
+  cairn_state_count_for(st, "r1");
+  cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, 2, "{\"o\":1}",
+                                           NULL, 1, NULL, "{}", 1, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b, "1.0.0",
+                                             &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_run_redone(st, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 2, "d", NULL, &err),
+               CAIRN_OK, "%s", err.msg);
+  /* loaded again (a sink caught up): not counted twice */
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 2, "d", NULL, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2,
+                                         "{\"window\":\"2024-05-01\"}", &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_runs(st, "j", 1, &runs, &err), CAIRN_OK);
+  r = json_array_get(runs, 0);
+  cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "running");
+  cr_assert_eq(json_integer_value(json_object_get(r, "extracted")), 3);
+  cr_assert_eq(json_integer_value(json_object_get(r, "rejected")), 1);
+  cr_assert_eq(json_integer_value(json_object_get(r, "loaded")), 2);
+  cr_assert_eq(json_integer_value(json_object_get(r, "chunks")), 1);
+  cr_assert_eq(json_integer_value(json_object_get(r, "chunks_redone")), 1);
+  cr_assert_str_eq(json_string_value(json_object_get(r, "outputs")),
+                   "[{\"window\":\"2024-05-01\"}]");
+  json_decref(runs);
+  cairn_batch_free(b);
+}
