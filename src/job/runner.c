@@ -1498,7 +1498,14 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
                           const cairn_err *dlq_err, double secs)
 {
   struct cairn_job *job = r->job;
-  char depth[CAIRN_ERRMSG_MAX + 32];
+  char depth[CAIRN_ERRMSG_MAX + 32], skipped[96] = "";
+  /* A resume that found windows loaded by the run it resumes (killed
+   * after loading them) says so: "0 records loaded" alone reads as if
+   * nothing was. */
+  if (r->windows_skipped)
+    snprintf(skipped, sizeof skipped, "; %lld window%s loaded already, by "
+             "the interrupted run", (long long)r->windows_skipped,
+             r->windows_skipped == 1 ? "" : "s");
   if (dlq >= 0)
     snprintf(depth, sizeof depth, "dlq depth %lld", (long long)dlq);
   else
@@ -1539,8 +1546,8 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
     json_decref(o);
   } else {
     printf("%s: %s%s%s. %lld records loaded, %lld rejected (%s), "
-           "%lld chunk%s in %lld window%s (%lld redone from checkpoints) in "
-           "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
+           "%lld chunk%s in %lld window%s (%lld redone from checkpoints%s) "
+           "in %.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
                       : "FAILED (fix the job or its setup, then rerun)",
            resume_advice(exit_code, err),
@@ -1548,7 +1555,7 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
            (long long)r->loaded, (long long)r->rejected, depth,
            (long long)r->chunks, r->chunks == 1 ? "" : "s",
            (long long)r->windows_done, r->windows_done == 1 ? "" : "s",
-           (long long)r->redone, secs);
+           (long long)r->redone, skipped, secs);
     for (size_t i = 0; i < job->n_sinks; i++) {
       /* A run of one window names the bundle it wrote (one per run of a
        * window "all"); else the sink's output. */

@@ -80,4 +80,12 @@ expect_eq "$rc" 137 "killed at loaded:5"
 "$CAIRN" status demo-cost --state "$d/s" | has -F "running exit=- " || fail "status: not running"
 "$CAIRN" status demo-cost --state "$d/s" | has -F "loaded=95 rejected=5 chunks=5 redone=0 " ||
   fail "a killed run's counts: $("$CAIRN" status demo-cost --state "$d/s" | sed -n 3p)"
+# A resume that only finds the window loaded (the run was killed after
+# marking it) says so in its summary, not just "0 records loaded".
+d="$T/skipped"; mkdir -p "$d"
+rc=0; run "$d" CAIRN_TEST_KILL_AT=window_loaded:15 || rc=$?
+expect_eq "$rc" 137 "killed at window_loaded:15"
+"$CAIRN" run "${A[@]}" --state "$d/s" --out "$d/o" 2>/dev/null |
+  has -F "0 chunks in 0 windows (0 redone from checkpoints; 1 window loaded already, by the interrupted run)" ||
+  fail "summary of a resume that skipped the window"
 echo "ok: the runs count every record once across kills"
