@@ -1491,6 +1491,18 @@ void cairn_runner_print_short(const struct cairn_run_opts *o,
   }
 }
 
+/* The fields of the run's last log line ("run done", "run failed: ..."):
+ * its exit code and counts, as the summary and its run record say. */
+static json_t *end_fields(const struct run *r, int exit_code)
+{
+  return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "exit_code", exit_code,
+                   "records_extracted", (json_int_t)r->extracted,
+                   "records_loaded", (json_int_t)r->loaded,
+                   "records_rejected", (json_int_t)r->rejected,
+                   "chunks", (json_int_t)r->chunks,
+                   "chunks_redone", (json_int_t)r->redone);
+}
+
 /* dlq: the DLQ depth, or -1 when it could not be counted (dlq_err says
  * why): the summary says so rather than showing 0. */
 static void print_summary(struct run *r, int exit_code, const cairn_err *err,
@@ -1965,16 +1977,15 @@ out:
     message = message_line = cairn_oneline(err.msg);
     /* Masked once for every place it goes (summary, stderr, runs table). */
     cairn_log_mask(message_line);
-    cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
-                                          cairn_errname(err.code), "exit_code",
-                                          exit_code),
-               "run failed: %s%s%s%s", message_line,
+    json_t *f = end_fields(&r, exit_code);
+    json_object_set_new(f, "error", json_string(cairn_errname(err.code)));
+    cairn_logj(CAIRN_LOG_ERROR, f, "run failed: %s%s%s%s", message_line,
                exit_code != CAIRN_EXIT_RESUMABLE ? ""
                : cairn_state_damaged(&err) ? " (" : " (checkpoint kept; ",
                resume_advice(exit_code, &err),
                exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "");
   } else {
-    cairn_info("run done");
+    cairn_logj(CAIRN_LOG_INFO, end_fields(&r, exit_code), "run done");
   }
   if (r.http && o->record_har) {
     cairn_err ferr = {0};

@@ -51,6 +51,10 @@ check() { # dir label runs
     "$label: the last run's summary"
   [ -n "$(m 'cairn_sync_high_water_timestamp_seconds{job="demo-cost"}')" ] ||
     fail "$label: no high-water mark"
+  # and its last log line ("run done" used to carry no exit code or counts)
+  expect_eq "$(tail -n 1 "$d/log" | jq -r '"\(.msg) \(.exit_code) \(.records_extracted) \(.records_loaded) \(.records_rejected) \(.chunks)"')" \
+    "run done 0 $(jq -r '.runs[0] | "\(.extracted) \(.loaded) \(.rejected) \(.chunks)"' <<<"$st")" \
+    "$label: the last run's last log line"
 }
 
 for pipe in 1 0; do
