@@ -111,15 +111,16 @@ static int hook_matches(const char *env, const char *point, long seq,
 static void kill_point(const char *point, long seq, const char *window)
 {
   const char *how = getenv("CAIRN_TEST_KILL_SIGNAL");
+  static atomic_int fired;
   if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq, window))
     return;
+  /* Once: sink_loaded is met by every sink of the chunk, on their own
+   * threads; a second stop after the test's SIGCONT would never be
+   * continued, and a second SIGTERM ends the process at once. */
+  if (atomic_exchange(&fired, 1))
+    return;
   if (how && strcmp(how, "STOP") == 0) {
-    /* once: sink_loaded is met by every sink of the chunk, on their own
-     * threads, and a second stop after the test's SIGCONT would never
-     * be continued */
-    static atomic_int stopped;
-    if (!atomic_exchange(&stopped, 1))
-      raise(SIGSTOP);
+    raise(SIGSTOP);
     return;
   }
   if (!how || strncmp(how, "TERM", 4) != 0)

@@ -18,11 +18,11 @@ run() { # dir [VAR=VALUE...]: a run of A in dir; its exit code
   env "$@" "$CAIRN" run "${A[@]}" --state "$d/s" --out "$d/o" --metrics-dir "$d/m" \
     --json >"$d/out" 2>>"$d/log"
 }
-check() { # dir label runs
+check() { # dir label runs [STATUS]: STATUS (killed) of the runs before the last
   local d=$1 label=$2 n=$3 st sum
   st=$("$CAIRN" status demo-cost --state "$d/s" --json)
   expect_eq "$(jq -r '[.runs[].status] | join(" ")' <<<"$st")" \
-    "done$(printf ' killed%.0s' $(seq 2 "$n"))" "$label: runs"
+    "done$(printf " ${4:-killed}%.0s" $(seq 2 "$n"))" "$label: runs"
   sum=$(jq -r '[([.runs[].extracted] | add), ([.runs[].loaded] | add),
                 ([.runs[].rejected] | add), ([.runs[].chunks] | add),
                 ([.runs[].outputs | length] | add)] | join(" ")' <<<"$st")
@@ -65,6 +65,20 @@ for pipe in 1 0; do
     run "$d" CAIRN_PIPELINE=$pipe || fail "$at: resume: $(tail -n 3 "$d/log")"
     check "$d" "pipeline=$pipe $at" 2
   done
+done
+
+# Stopped by SIGTERM (exit 3, a failed run of its own): the same, at
+# every point that leaves chunks to do. (At sink_loaded, met by both
+# sinks, the test hook used to send two SIGTERMs: the second ends a run
+# at once.)
+for at in extracted:3 transformed:3 sink_loaded:3 loaded:5; do
+  d="$T/term-$at"; mkdir -p "$d"
+  rc=0; run "$d" CAIRN_TEST_KILL_SIGNAL=TERM CAIRN_TEST_KILL_AT=$at || rc=$?
+  expect_eq "$rc" 3 "$at: stopped by SIGTERM"
+  tail -n 1 "$d/log" | has -F '"msg":"run failed: stopped by SIGTERM' || fail "$at: last line: $(tail -n 1 "$d/log")"
+  has -F 'cairn_run_exit_code{job="demo-cost"} 3' "$d/m/demo-cost.prom" || fail "$at: metrics exit code"
+  run "$d" || fail "$at: rerun after SIGTERM: $(tail -n 3 "$d/log")"
+  check "$d" "SIGTERM $at" 2 failed
 done
 
 # Killed twice, then done: three runs add up all the same.
