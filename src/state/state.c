@@ -225,6 +225,9 @@ static const struct { const char *table, *column, *type; } added[] = {
   { "chunks", "contract", " TEXT" }, { "quarantine", "key", " TEXT" },
   { "quarantine_kept", "key", " TEXT" },
   { "quarantine", "rows_before", " INTEGER" },
+  /* the run that loaded the window, and its outputs in that run's record
+   * (cairn_state_window_loaded) */
+  { "windows", "run_id", " TEXT" }, { "windows", "output", " TEXT" },
 };
 
 static int add_columns(sqlite3 *db)
@@ -725,8 +728,10 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
                           " coalesce(sum(records),0) FROM chunks WHERE"
                           " job=?2 AND window=?3), rejects=(SELECT"
                           " coalesce(sum(rejects),0) FROM chunks WHERE"
-                          " job=?2 AND window=?3) WHERE job=?2 AND window=?3",
-                 "itt", (int64_t)n_chunks, job, w->key);
+                          " job=?2 AND window=?3), run_id=?4, output=?5"
+                          " WHERE job=?2 AND window=?3",
+                 "ittt" "t", (int64_t)n_chunks, job, w->key, st->run_id,
+                 output);
   if (rc < 0)
     goto fail;
   /* A kept reject of a record this attempt rejected again (the source
@@ -739,10 +744,6 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
                        " WHERE job=?1 AND window=?2) OR key IN (SELECT key"
                        " FROM quarantine WHERE job=?1 AND window=?2 AND key"
                        " IS NOT NULL))", job, w->key, err);
-  if (rc == CAIRN_OK && st->run_id && output)
-    rc = exec_args(st, err, "UPDATE runs SET outputs=json_insert(coalesce("
-                            "outputs, '[]'), '$[#]', json(?)) WHERE run_id=?",
-                   "tt", output, st->run_id);
   if (rc < 0)
     goto fail;
   return commit(st, err);
@@ -1278,25 +1279,39 @@ int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
 
 /* ---- runs -------------------------------------------------------------- */
 
+/* The outputs of the windows a run not ended (running, or killed) loaded,
+ * as its record's outputs array: each window's row names the run that
+ * loaded it, with them (cairn_state_window_loaded), in O(1) a window. A
+ * run's end writes its own; a killed run gets these when the next run of
+ * the job marks it killed, before that run loads anything. */
+#define RUN_WINDOW_OUTPUTS                                                 \
+  "(SELECT json_group_array(json(output)) FROM (SELECT output FROM"         \
+  " windows WHERE windows.job=runs.job AND windows.run_id=runs.run_id"      \
+  " AND output IS NOT NULL ORDER BY windows.window))"
+
 int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err)
 {
   /* The caller holds the job's lock, so a run of it still "running" is one
    * that was killed: it never ended, and never will. */
-  int rc = exec_args(st, err, "UPDATE runs SET status='killed' WHERE job=?"
-                              " AND status='running'", "t", ri->job);
+  /* Its outputs are those of the windows it loaded (no later run of the
+   * job has loaded any yet), kept in its record from now on. */
+  int rc = exec_args(st, err, "UPDATE runs SET status='killed', outputs="
+                              "coalesce(outputs, " RUN_WINDOW_OUTPUTS ")"
+                              " WHERE job=? AND status='running'", "t",
+                     ri->job);
   if (rc < 0)
     return rc;
-  /* Counts from 0, which each chunk's and window's commit adds to once
-   * the run is counted for (cairn_state_count_for): a killed run's record
-   * holds what it committed. */
+  /* Counts from 0, which each chunk's commit adds to once the run is
+   * counted for (cairn_state_count_for): a killed run's record holds what
+   * it committed. */
   return exec_args(st, err, "INSERT OR REPLACE INTO runs(run_id, job, spec,"
                             " started, status, user, host, job_sha256,"
                             " connector_version, params, trace_id, resumed,"
                             " extracted, loaded, rejected, chunks,"
-                            " chunks_redone, outputs)"
+                            " chunks_redone)"
                             " VALUES(?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?,"
-                            " ?, 0, 0, 0, 0, 0, '[]')", "tttitttttti", ri->run_id, ri->job,
+                            " ?, 0, 0, 0, 0, 0)", "tttitttttti", ri->run_id, ri->job,
                    ri->spec, (int64_t)ri->started, ri->user, ri->host,
                    ri->job_sha256, ri->connector_version, ri->params_json,
                    ri->trace_id, (int64_t)ri->resumed);
@@ -1395,23 +1410,29 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
                        " AND status='done'", job, NULL, t, err);
 }
 
-#define RUN_COLUMNS                                                        \
-  "SELECT run_id, job, spec, started, ended, status, exit_code, user,"      \
-  " host, job_sha256, connector_version, params, trace_id, resumed,"       \
-  " extracted, loaded, rejected, chunks, chunks_redone, message, outputs"  \
-  " FROM runs"
 
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err)
 {
-  /* Two statements, not one "?1 IS NULL OR job=?1": each reads its index
-   * (runs_job_started, runs_started) from the newest run back, `limit`
-   * rows, where the one with the OR read and sorted every run. */
-  if (job)
-    return query_json(st, RUN_COLUMNS " WHERE job=?1 ORDER BY started DESC,"
-                      " rowid DESC LIMIT ?2", job, limit, out, err);
-  return query_json(st, RUN_COLUMNS " ORDER BY started DESC, rowid DESC"
-                    " LIMIT ?2", NULL, limit, out, err); /* ?1 unused */
+  int has = 0, rc;
+  char *sql;
+  /* A run not ended has its windows' outputs so far (none in a store no
+   * cairn that records them has written). Two statements, not one "?1 IS
+   * NULL OR job=?1": each reads its index (runs_job_started,
+   * runs_started) from the newest run back, `limit` rows, where the one
+   * with the OR read and sorted every run. */
+  cairn_sqlite_has_column(st->db, "windows", "run_id", &has);
+  sql = cairn_strfmt("SELECT run_id, job, spec, started, ended, status,"
+                     " exit_code, user, host, job_sha256, connector_version,"
+                     " params, trace_id, resumed, extracted, loaded, rejected,"
+                     " chunks, chunks_redone, message, %s AS outputs FROM"
+                     " runs %s ORDER BY started DESC, rowid DESC LIMIT ?2",
+                     has ? "coalesce(outputs, " RUN_WINDOW_OUTPUTS ")"
+                         : "outputs",
+                     job ? "WHERE job=?1" : ""); /* (else ?1 unused) */
+  rc = query_json(st, sql, job, limit, out, err);
+  free(sql);
+  return rc;
 }
 
 int cairn_state_windows(cairn_state *st, const char *job, long loaded,

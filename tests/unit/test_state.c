@@ -939,5 +939,23 @@ Test(state, a_run_record_counts_what_each_commit_commits)
   cr_assert_str_eq(json_string_value(json_object_get(r, "outputs")),
                    "[{\"window\":\"2024-05-01\"}]");
   json_decref(runs);
+  /* r1 was killed: the next run marks it so, its outputs kept in its
+   * record, however the window is loaded again later. */
+  ri.run_id = "r2";
+  ri.started = 200;
+  cr_assert_eq(cairn_state_run_begin(st, &ri, &err), CAIRN_OK, "%s", err.msg);
+  cairn_state_count_for(st, "r2");
+  cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_REDO, &err);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 0, "{\"n\":2}", &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_runs(st, "j", 2, &runs, &err), CAIRN_OK);
+  r = json_array_get(runs, 1);
+  cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "killed");
+  cr_assert_str_eq(json_string_value(json_object_get(r, "outputs")),
+                   "[{\"window\":\"2024-05-01\"}]");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(runs, 0),
+                                                     "outputs")),
+                   "[{\"n\":2}]");
+  json_decref(runs);
   cairn_batch_free(b);
 }
