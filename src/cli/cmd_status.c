@@ -183,6 +183,9 @@ int cairn_cmd_status(int argc, char **argv)
              params ? params : "-", js(r, "trace_id"));
       free(params);
     }
+    if (ji(r, "tls_insecure"))
+      printf("      tls: VERIFICATION OFF (source.tls.insecure: the "
+             "server was not authenticated)\n");
     if (json_string_value(json_object_get(r, "message")))
       printf("      message: %s\n", js(r, "message"));
     {

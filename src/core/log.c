@@ -212,8 +212,10 @@ static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
   struct timeval tv;
   struct tm tm;
   FILE *out = g.out ? g.out : stderr;
+  int always = level & CAIRN_LOG_ALWAYS;
 
-  if (level < g.min_level)
+  level &= ~CAIRN_LOG_ALWAYS;
+  if (level < g.min_level && !always)
     return;
   msg = cairn_vstrfmt(fmt, ap);
   /* A message may quote text from outside (a server's reply, a file

@@ -44,6 +44,11 @@ int  cairn_log_has_secret(const char *s);
  * redrawn in between); NULL removes it. */
 void cairn_log_set_hook(void (*hook)(int before));
 
+/* OR'd into a level: the line is written whatever the minimum level
+ * (--log-level error does not hide it). For what a run must never keep
+ * quiet, such as TLS verification turned off. */
+#define CAIRN_LOG_ALWAYS 0x100
+
 void cairn_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Like cairn_log with extra fields. 'fields' is stolen (so a json_pack()

@@ -427,8 +427,9 @@ int cairn_http_live_open(const struct cairn_http_live_opts *o,
                                               : CAIRN_HTTP_USER_AGENT);
   l->insecure = o->insecure;
   if (l->insecure)
-    cairn_warn("http: TLS certificate and host verification is DISABLED "
-               "(insecure); traffic can be intercepted");
+    cairn_log(CAIRN_LOG_WARN | CAIRN_LOG_ALWAYS, "http: TLS certificate and "
+              "host verification is DISABLED (source.tls.insecure); "
+              "traffic can be intercepted");
   *out = &l->base;
   return CAIRN_OK;
 }

@@ -52,6 +52,8 @@ struct run {
   char                      *work_dir;   /* <state>/work/<job>, for the
                                             source (cairn_source_ctx) */
   char                       recording_sha[65];
+  int                        tls_insecure; /* the live transport verifies
+                                              no certificate */
   long                       attempt;
   struct cairn_window       *w;      /* window being run (its span set
                                         from the source's when it has none) */
@@ -1386,6 +1388,7 @@ static int open_transport(struct run *r, cairn_err *err)
     lo.client_cert = json_string_value(json_object_get(tls, "client_cert"));
     lo.client_key = json_string_value(json_object_get(tls, "client_key"));
     lo.insecure = json_is_true(json_object_get(tls, "insecure"));
+    r->tls_insecure = lo.insecure;
     rc = cairn_http_live_open(&lo, &r->http, err);
     if (rc < 0)
       return rc;
@@ -1946,6 +1949,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     ri.trace_id = r.trace_id;
     ri.started = cairn_clock_now();
     ri.resumed = resumed;
+    ri.tls_insecure = r.tls_insecure;
     if (rc == CAIRN_OK)
       rc = cairn_state_run_begin(r.st, &ri, &err);
     else

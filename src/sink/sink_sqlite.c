@@ -211,7 +211,8 @@ static int run_stmt(struct sqlite_sink *s, sqlite3_stmt *st, const char *what,
 
 /* Run a query of at most one row whose first column is an integer, with
  * tbl bound to its one parameter (NULL: it has none): 1 with *out set when
- * it returns a row, 0 when it returns none. */
+ * it returns a row, 0 when it returns none, CAIRN_ESINK when the read
+ * fails (a corrupt page, an I/O error: never taken for "no row"). */
 static int query_int(struct sqlite_sink *s, const char *sql, const char *tbl,
                      int64_t *out, cairn_err *err)
 {
@@ -221,10 +222,10 @@ static int query_int(struct sqlite_sink *s, const char *sql, const char *tbl,
     return rc;
   if (tbl)
     sqlite3_bind_text(st, 1, tbl, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
     *out = sqlite3_column_int64(st, 0);
-    rc = 1;
-  }
+  rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail(s, err, rc, sql);
   sqlite3_finalize(st);
   return rc;
 }
@@ -423,7 +424,12 @@ static int part_rule(struct sqlite_sink *s, int added_part, cairn_err *err)
   if (rc < 0)
     goto done;
   sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
+  rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    rc = fail(s, err, rc, "read the partition rule");
+    goto done;
+  }
+  if (rc == SQLITE_ROW) {
     has_rule = 1;
     day_fields = sqlite3_column_int64(st, 0);
     if (sqlite3_column_type(st, 1) != SQLITE_NULL) {

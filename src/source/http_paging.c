@@ -15,7 +15,8 @@
  *
  * Any style may name a "last" pointer (true = last page) and a "truncated"
  * pointer: a truncated result without a continuation is an error with the
- * job's message, never a silent end of data. The source detects repeated
+ * job's message, never a silent end of data; so is a round that ends with
+ * fewer records than the "truncated" "total" its last page announces. The source detects repeated
  * tokens (src_http.c). This file only decides; it sends nothing. */
 #include "source/src_http.h"
 #include "core/jsonx.h"
@@ -141,13 +142,17 @@ int cairn__hs_paging_load(const json_t *cfg, struct cairn__hs_paging *p,
   v = json_object_get(o, "truncated");
   if (v) {
     p->trunc_pointer = str_dup(v, "pointer");
+    p->trunc_total = str_dup(v, "total");
     p->trunc_error = str_dup(v, "error");
-    if (!p->trunc_pointer) {
+    if (!p->trunc_pointer && !p->trunc_total) {
       *ptr_out = "/paging/truncated";
       return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "truncated needs a pointer "
-                         "(e.g. /resultTruncated)");
+                         "(e.g. /resultTruncated) or a total (e.g. "
+                         "/totalRecords)");
     }
     if (need_pointer(p->trunc_pointer, "/paging/truncated/pointer", ptr_out,
+                     err) < 0 ||
+        need_pointer(p->trunc_total, "/paging/truncated/total", ptr_out,
                      err) < 0)
       return CAIRN_EUSAGE;
   }
@@ -234,6 +239,7 @@ void cairn__hs_paging_clear(struct cairn__hs_paging *p)
   free(p->param);
   free(p->last);
   free(p->trunc_pointer);
+  free(p->trunc_total);
   free(p->trunc_error);
   memset(p, 0, sizeof *p);
 }
@@ -387,6 +393,26 @@ static char *token_text(const json_t *v)
   return NULL;
 }
 
+/* The count at pointer ptr of doc (an integer, or decimal text): 0 with
+ * *out set, or -1 when ptr is NULL or there is none. */
+static int count_at(const json_t *doc, const char *ptr, long long *out)
+{
+  const json_t *v = ptr ? cairn_json_pointer_get(doc, ptr) : NULL;
+  if (json_is_integer(v)) {
+    *out = (long long)json_integer_value(v);
+    return 0;
+  }
+  if (json_is_string(v)) {
+    char *end;
+    long long n = strtoll(json_string_value(v), &end, 10);
+    if (end != json_string_value(v) && !*end) {
+      *out = n;
+      return 0;
+    }
+  }
+  return -1;
+}
+
 static int total_of(const struct cairn__hs_paging *p, const json_t *doc,
                     const struct cairn_http_resp *resp, long long *out)
 {
@@ -403,22 +429,7 @@ static int total_of(const struct cairn__hs_paging *p, const json_t *doc,
     *out = n;
     return 0;
   }
-  if (p->total_pointer) {
-    const json_t *v = cairn_json_pointer_get(doc, p->total_pointer);
-    if (json_is_integer(v)) {
-      *out = (long long)json_integer_value(v);
-      return 0;
-    }
-    if (json_is_string(v)) {
-      char *end;
-      long long n = strtoll(json_string_value(v), &end, 10);
-      if (end != json_string_value(v) && !*end) {
-        *out = n;
-        return 0;
-      }
-    }
-  }
-  return -1;
+  return count_at(doc, p->total_pointer, out);
 }
 
 int cairn__hs_paging_next(const struct cairn__hs_paging *p,
@@ -431,6 +442,8 @@ int cairn__hs_paging_next(const struct cairn__hs_paging *p,
   char *bad = NULL;  /* a next link that resolves to nothing */
 
   memset(out, 0, sizeof *out);
+  if (p->style == CAIRN__HS_PAGE_OFFSET || p->trunc_total)
+    out->offset = offset + (long long)n_records;
   switch (p->style) {
   case CAIRN__HS_PAGE_NEXT_LINK: {
     const json_t *v = cairn_json_pointer_get(doc, p->pointer);
@@ -457,7 +470,6 @@ int cairn__hs_paging_next(const struct cairn__hs_paging *p,
   }
   case CAIRN__HS_PAGE_OFFSET: {
     long long total;
-    out->offset = offset + (long long)n_records;
     if (n_records == 0)
       out->more = 0;
     else if (total_of(p, doc, resp, &total) == 0)
@@ -495,6 +507,7 @@ int cairn__hs_paging_next(const struct cairn__hs_paging *p,
   }
   free(bad);
   if (!out->more) {
+    long long total, seen = out->offset - p->start;
     free(out->url);
     free(out->token);
     out->url = out->token = NULL;
@@ -506,6 +519,19 @@ int cairn__hs_paging_next(const struct cairn__hs_paging *p,
                                         : "the result was truncated by the "
                                           "server: narrow the query",
                          p->trunc_pointer);
+    /* The total of the last page: rows that came or went while the
+     * pages were read are in it, so only rows the server said it had and
+     * never sent make the round short. */
+    if (count_at(doc, p->trunc_total, &total) == 0 && seen < total)
+      return CAIRN_RAISE(err, CAIRN_EPARSE, 0, "paging: the server ended "
+                         "the data (no continuation) after %lld records in "
+                         "this window, but the total at %s of its last page "
+                         "says %lld: %lld records missing, so this is not "
+                         "taken for the end of the data; run again to ask "
+                         "for that page again (the pages before it stay "
+                         "loaded); if it ends the same way, the server "
+                         "truncates the result: narrow the query or split "
+                         "it", seen, p->trunc_total, total, total - seen);
   }
   return CAIRN_OK;
 }

@@ -1030,7 +1030,8 @@ struct cursor {
   long       page;     /* 1-based number of the page this cursor asks for */
   char      *url;      /* link styles: the next URL */
   char      *token;    /* token styles */
-  long long  offset;   /* offset style */
+  long long  offset;   /* offset style; with a truncated total, any
+                          style: the records of the round before */
   json_t    *hwm;      /* watermark so far (a copy) or NULL */
   char      *prev;     /* digest of the page before (page_digest) */
   int        lossy;    /* url does not give the link back (gives_back),
@@ -1691,6 +1692,38 @@ static int http_error(const struct spec *sp, const struct cairn_http_resp *r,
   return rc;
 }
 
+/* A 4xx that is not about credentials (401, 403, 407) or pace (408, 429)
+ * answering a continuation (a token, a next link) the checkpoint kept
+ * from an earlier run: the server no longer takes it, most likely because
+ * it lapsed while the window waited (Resource Graph $skipToken, Cost
+ * Management and Policy nextLink, Sentinel, Defender, Jira tokens live
+ * minutes to hours). A plain rerun would send it again and fail the same
+ * way, so it is CAIRN_ECHANGED, whose summary says to rerun with --fresh;
+ * the message says what --fresh does to the data. Other answers are
+ * http_error's. */
+static int lapsed_continuation(const struct spec *sp,
+                               const struct cairn_http_resp *r,
+                               const struct cursor *cur, cairn_err *err)
+{
+  cairn_err said = { 0 };
+  long st = r->status;
+  if (st < 400 || st > 499 || st == 401 || st == 403 || st == 407 ||
+      st == 408 || st == 429)
+    return http_error(sp, r, err);
+  http_error(sp, r, &said);
+  return CAIRN_RAISE(err, CAIRN_ECHANGED, st, "the server refused the %s "
+                     "of page %ld kept by the checkpoint (most likely "
+                     "expired since; a plain rerun sends it again): rerun "
+                     "with --fresh, which starts the window over and loads "
+                     "its %ld page%s before again (upsert and "
+                     "replace_partition sinks replace their rows, append "
+                     "sinks add them twice: delete the window's rows "
+                     "first). %s", cur->token ? "continuation token"
+                                              : "next link",
+                     cur->page, cur->page - 1, cur->page == 2 ? "" : "s",
+                     said.msg);
+}
+
 static int delta_expired(const struct http_src *s,
                          const struct cairn_http_resp *r)
 {
@@ -1815,7 +1848,7 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   const char *sync = NULL;
   size_t n_records = 0;
   long long offset = 0;
-  int rc, first = cursor_in == NULL;
+  int rc, first = cursor_in == NULL, kept_cont = 0;
 
   rc = cursor_parse(cursor_in, &cur, err);
   if (rc < 0)
@@ -1832,7 +1865,12 @@ static int http_extract(cairn_source *base, const char *cursor_in,
   if (cursor_in && !s->extracted && s->wm_sorted && s->wm_value &&
       (rc = restart_from_mark(s, &cur, err)) < 0)
     goto done;
+  /* The first request of a resumed window, from a continuation an earlier
+   * run received (it may have lapsed since: see lapsed_continuation). */
+  kept_cont = cursor_in && !s->extracted && (cur.token || cur.url);
   s->extracted = 1;
+  /* The offset asked for; with a truncated total, the records before. */
+  offset = cursor_in ? cur.offset : s->paging.start;
 
   /* The request this cursor stands for. */
   sp.method = s->method;
@@ -1877,7 +1915,6 @@ static int http_extract(cairn_source *base, const char *cursor_in,
       break;
     case CAIRN__HS_PAGE_OFFSET: {
       char num[32], *u1;
-      offset = cursor_in ? cur.offset : s->paging.start;
       snprintf(num, sizeof num, "%ld", s->paging.limit);
       u1 = cairn__hs_url_set_param(s->url, s->paging.limit_param, num);
       snprintf(num, sizeof num, "%lld", offset);
@@ -1969,7 +2006,8 @@ static int http_extract(cairn_source *base, const char *cursor_in,
     cairn_info("not modified (HTTP 304, ETag %s): no records",
                sp.if_none_match ? sp.if_none_match : "?");
   } else if (resp.status < 200 || resp.status > 299) {
-    rc = http_error(&sp, &resp, err);
+    rc = kept_cont ? lapsed_continuation(&sp, &resp, &cur, err)
+                   : http_error(&sp, &resp, err);
     goto done;
   } else if (resp.body.len > 0) {
     json_error_t je;

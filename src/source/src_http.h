@@ -266,6 +266,9 @@ struct cairn__hs_paging {
   char *param;            /* cursor_param: query parameter name */
   char *last;             /* pointer whose true value marks the last page */
   char *trunc_pointer;    /* "true"/true there without a token: error */
+  char *trunc_total;      /* records the round holds (Resource Graph
+                             /totalRecords): ending short of it is an
+                             error */
   char *trunc_error;
   long  max_pages;        /* pages a window may take; more is an error */
 };
@@ -284,14 +287,19 @@ struct cairn__hs_next {
   int    more;            /* 0: this was the last page */
   char  *url;             /* link styles: absolute URL of the next page */
   char  *token;           /* token styles */
-  long long offset;       /* offset style */
+  long long offset;       /* offset style; with a truncated total, any
+                             style: the records of the round so far
+                             (after paging.start) */
 };
 void cairn__hs_next_clear(struct cairn__hs_next *n);
 
 /* Decide the next page from one response. req_url is the URL that was
  * requested (relative links resolve against it), offset the offset it
- * asked for, doc the parsed body (may be NULL), n_records the records it
- * held. CAIRN_EUSAGE for a truncated result (with the job's message). */
+ * asked for (any style with a truncated total: the records of the round
+ * before this page, after paging.start), doc the parsed body (may be
+ * NULL), n_records the records it held. CAIRN_EUSAGE for a truncated
+ * result (with the job's message); CAIRN_EPARSE for a round that ends
+ * with fewer records than its truncated total. */
 /* The job file's name of a CAIRN__HS_PAGE_* style ("none" for none). */
 const char *cairn__hs_paging_style_name(int style);
 int  cairn__hs_paging_next(const struct cairn__hs_paging *p,

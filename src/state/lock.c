@@ -4,7 +4,10 @@
  * The kernel drops an flock when its process dies, even by SIGKILL, so a
  * lock can never be held by a dead process; the pid and time written in
  * the file only serve the messages ("job X is running (pid N, since T)",
- * "taking over stale lock of pid N"). */
+ * "taking over stale lock of pid N"). The pid is written just after the
+ * flock is taken and the file emptied just before it is let go, so a
+ * refused run that reads no live pid looks again for a moment (the flock
+ * asked for each time: it may have been let go) before it names one. */
 #include "state/state.h"
 #include "core/clock.h"
 #include "core/fsx.h"
@@ -24,16 +27,59 @@ struct cairn_lock {
   char *path;
 };
 
+/* Looks at a lock whose holder has not written a live pid: about 1 s. */
+#define HOLDER_LOOKS 20
+#define HOLDER_LOOK_MS 50
+
+/* The pid and start time the lock file holds (0 when empty). */
+static void read_holder(int fd, long *pid, long long *since)
+{
+  char buf[128];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  *pid = 0;
+  *since = 0;
+  if (n > 0) {
+    buf[n] = '\0';
+    sscanf(buf, "%ld %lld", pid, since);
+  }
+}
+
+static int alive(long pid)
+{
+  return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* Try the flock; when another process holds it, read its pid until it is
+ * one of a live process (a holder between its flock and its write, or
+ * between emptying the file and letting go, shows the last holder's pid
+ * or none). 0 when taken, -1 when held, *pid and *since the holder's, 0
+ * if it never showed. */
+static int try_flock(int fd, long *pid, long long *since)
+{
+  for (int look = 0;; look++) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return 0;
+    read_holder(fd, pid, since);
+    if (alive(*pid))
+      return -1;
+    if (look == HOLDER_LOOKS) {
+      *pid = 0;
+      *since = 0;
+      return -1;
+    }
+    cairn_clock_sleep_ms(HOLDER_LOOK_MS);
+  }
+}
+
 int cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
                     long *stale_pid, cairn_err *err)
 {
   char *dir = cairn_path_join(state_dir, "locks");
   char *path = cairn_strfmt("%s/%s.lock", dir, job);
-  char buf[128] = "";
+  char buf[128];
   char stamp[32];
   long pid = 0;
   long long since = 0;
-  ssize_t n;
   int fd = -1, rc;
 
   *out = NULL;
@@ -47,23 +93,18 @@ int cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
                      strerror(errno));
     goto done;
   }
-  n = pread(fd, buf, sizeof buf - 1, 0);
-  if (n > 0) {
-    buf[n] = '\0';
-    sscanf(buf, "%ld %lld", &pid, &since);
-  }
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    /* Re-read: the holder may have written its pid after our first read. */
-    n = pread(fd, buf, sizeof buf - 1, 0);
-    if (n > 0) {
-      buf[n] = '\0';
-      sscanf(buf, "%ld %lld", &pid, &since);
-    }
+  if (try_flock(fd, &pid, &since) != 0) {
     cairn_clock_fmt(since, stamp, sizeof stamp);
-    rc = CAIRN_RAISE(err, CAIRN_ELOCKED, pid,
-                     "job %s is running (pid %ld, since %s)", job, pid, stamp);
+    if (pid > 0)
+      rc = CAIRN_RAISE(err, CAIRN_ELOCKED, pid, "job %s is running (pid %ld, "
+                       "since %s)", job, pid, stamp);
+    else
+      rc = CAIRN_RAISE(err, CAIRN_ELOCKED, 0, "job %s is running (another "
+                       "process holds its lock %s and has not written its "
+                       "pid: a run starting or ending)", job, path);
     goto done;
   }
+  read_holder(fd, &pid, &since); /* under the flock: a holder now gone */
   if (pid > 0 && pid != (long)getpid())
     *stale_pid = pid; /* the file was left by a process that is gone */
   snprintf(buf, sizeof buf, "%ld %lld\n", (long)getpid(),

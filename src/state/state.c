@@ -225,6 +225,7 @@ static const struct { const char *table, *column, *type; } added[] = {
   { "chunks", "contract", " TEXT" }, { "quarantine", "key", " TEXT" },
   { "quarantine_kept", "key", " TEXT" },
   { "quarantine", "rows_before", " INTEGER" },
+  { "runs", "tls_insecure", " INTEGER" },
   /* the run that loaded the window, and its outputs in that run's record
    * (cairn_state_window_loaded) */
   { "windows", "run_id", " TEXT" }, { "windows", "output", " TEXT" },
@@ -1308,13 +1309,14 @@ int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
   return exec_args(st, err, "INSERT OR REPLACE INTO runs(run_id, job, spec,"
                             " started, status, user, host, job_sha256,"
                             " connector_version, params, trace_id, resumed,"
-                            " extracted, loaded, rejected, chunks,"
-                            " chunks_redone)"
-                            " VALUES(?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?,"
-                            " ?, 0, 0, 0, 0, 0)", "tttitttttti", ri->run_id, ri->job,
+                            " tls_insecure, extracted, loaded, rejected,"
+                            " chunks, chunks_redone) VALUES(?, ?, ?, ?,"
+                            " 'running', ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0,"
+                            " 0)", "tttittttttii", ri->run_id, ri->job,
                    ri->spec, (int64_t)ri->started, ri->user, ri->host,
                    ri->job_sha256, ri->connector_version, ri->params_json,
-                   ri->trace_id, (int64_t)ri->resumed);
+                   ri->trace_id, (int64_t)ri->resumed,
+                   (int64_t)ri->tls_insecure);
 }
 
 void cairn_state_count_for(cairn_state *st, const char *run_id)
@@ -1414,21 +1416,25 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err)
 {
-  int has = 0, rc;
+  int has_tls = 0, has_out = 0, rc;
   char *sql;
-  /* A run not ended has its windows' outputs so far (none in a store no
-   * cairn that records them has written). Two statements, not one "?1 IS
-   * NULL OR job=?1": each reads its index (runs_job_started,
-   * runs_started) from the newest run back, `limit` rows, where the one
-   * with the OR read and sorted every run. */
-  cairn_sqlite_has_column(st->db, "windows", "run_id", &has);
+  /* Columns a store opened to read only may lack: tls_insecure (from
+   * before it, read as NULL), and the windows' run and output (a run not
+   * ended has its windows' outputs so far; none in such a store). Two
+   * statements, not one "?1 IS NULL OR job=?1": each reads its index
+   * (runs_job_started, runs_started) from the newest run back, `limit`
+   * rows, where the one with the OR read and sorted every run. */
+  cairn_sqlite_has_column(st->db, "runs", "tls_insecure", &has_tls);
+  cairn_sqlite_has_column(st->db, "windows", "run_id", &has_out);
   sql = cairn_strfmt("SELECT run_id, job, spec, started, ended, status,"
                      " exit_code, user, host, job_sha256, connector_version,"
                      " params, trace_id, resumed, extracted, loaded, rejected,"
-                     " chunks, chunks_redone, message, %s AS outputs FROM"
-                     " runs %s ORDER BY started DESC, rowid DESC LIMIT ?2",
-                     has ? "coalesce(outputs, " RUN_WINDOW_OUTPUTS ")"
-                         : "outputs",
+                     " chunks, chunks_redone, message, %s AS outputs, %s AS"
+                     " tls_insecure FROM runs %s ORDER BY started DESC, rowid"
+                     " DESC LIMIT ?2",
+                     has_out ? "coalesce(outputs, " RUN_WINDOW_OUTPUTS ")"
+                             : "outputs",
+                     has_tls ? "tls_insecure" : "NULL",
                      job ? "WHERE job=?1" : ""); /* (else ?1 unused) */
   rc = query_json(st, sql, job, limit, out, err);
   free(sql);

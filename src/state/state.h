@@ -278,6 +278,7 @@ struct cairn_run_info {
   const char *connector_version, *params_json, *trace_id;
   int64_t     started;
   int         resumed;
+  int         tls_insecure; /* TLS verification off (source.tls.insecure) */
 };
 /* Record a run as "running", its counts 0; the caller holds the job's
  * lock, so the job's runs still "running" (killed ones) become "killed"
@@ -342,8 +343,10 @@ int cairn_state_first_reject(cairn_state *st, const char *job,
 
 typedef struct cairn_lock cairn_lock;
 /* Take <state>/locks/<job>.lock. Held by a live process: CAIRN_ELOCKED
- * with "job X is running (pid N, since T)". A lock left by a dead process
- * is taken over and *stale_pid tells whose it was (0 otherwise). */
+ * with "job X is running (pid N, since T)", N a live process's pid (or,
+ * when the holder shows none within about a second, a message that says
+ * so). A lock left by a dead process is taken over and *stale_pid tells
+ * whose it was (0 otherwise). */
 int  cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
                      long *stale_pid, cairn_err *err);
 void cairn_lock_release(cairn_lock *l);   /* NULL ok */

@@ -338,15 +338,17 @@ for point in extracted loaded; do
       fail "$point:$k: downloads left after the window was loaded"
   done
 done
-# A blobName with a space and a '#' is percent-encoded in the request.
-derive "$FOCUS" "$T/runs/odd" --blob-name "exports/odd/part 0#1.csv"
+# A blobName with a space and a '#' is percent-encoded in the request. So
+# is a '%': a manifest's blobName is the blob's name as it is, not a URL
+# (a name holding "%20" is asked for as %2520).
+derive "$FOCUS" "$T/runs/odd" --blob-name "exports/odd/part 0#1%20.csv"
 mkdir -p "$T/blob8"
 BS_RUN="$T/runs/odd" blob_server "$T/blob8-server.log"
 load azure-cost-export "$BS_URL/cost/exports/odd?$SAS" "$T/blob8" ||
   fail "odd blob name: $(tail -n 3 "$T/blob8/log")"
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
-expect_eq "$(actual "$T/blob8")" "$(expected "$T/runs/odd")" "blob 'part 0#1.csv' read"
-grep -q 'part%200%231.csv' "$T/blob8/log" || fail "blob name not percent-encoded"
+expect_eq "$(actual "$T/blob8")" "$(expected "$T/runs/odd")" "blob 'part 0#1%20.csv' read"
+grep -q 'part%200%231%2520.csv' "$T/blob8/log" || fail "blob name not percent-encoded"
 # A blobName with ".." would leave the container once curl removes the dot
 # segments (with the SAS token attached): refused when the manifest is
 # read, before any blob is asked for.

@@ -6,15 +6,30 @@ S=(--state "$T/state" --out "$T/out")
 mkdir -p "$T/state/locks"
 L="$T/state/locks/demo-cost.lock"
 
+# run_locked PID: run the job while a process holds the flock, the file
+# naming PID (self: the holder's own); sets rc, err and holder.
+run_locked() {
+  ( pid=$1; [ "$pid" = self ] && pid=$BASHPID
+    echo "$pid 1700000000" > "$L"; exec flock -o "$L" sleep 10 ) &
+  holder=$!
+  for _ in $(seq 50); do flock -n "$L" true 2>/dev/null || break; sleep 0.1; done
+  set +e; err=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>&1 >/dev/null); rc=$?; set -e
+  kill $holder; wait $holder 2>/dev/null || true
+}
+
 # A live holder: a process holding the flock, its pid in the file.
-( echo "$BASHPID 1700000000" > "$L"; exec flock -o "$L" sleep 5 ) &
-holder=$!
-for _ in $(seq 50); do flock -n "$L" true 2>/dev/null || break; sleep 0.1; done
-set +e; err=$("$CAIRN" run jobs/demo-cost.json "${S[@]}" 2>&1 >/dev/null); rc=$?; set -e
-kill $holder; wait $holder 2>/dev/null || true
+run_locked self
 expect_eq "$rc" 2 "exit code while locked"
 [[ "$err" == *"job demo-cost is running (pid $holder, since 2023-11-14T22:13:20Z)"* ]] || fail "message: $err"
 [ ! -e "$T/out/warehouse.db" ] || fail "the refused run wrote output"
+
+# A holder that has not written its pid yet (between its flock and its
+# write), the file still naming the last holder, dead: the refusal does not
+# name that pid as running.
+run_locked 999999
+expect_eq "$rc" 2 "exit code while locked by a holder without its pid"
+[[ "$err" != *"pid 999999"* ]] || fail "a dead pid named as running: $err"
+[[ "$err" == *"job demo-cost is running (another process holds its lock"*"has not written its pid"* ]] || fail "message: $err"
 
 # A stale lock: the file names a process that is gone.
 echo "999999 1700000000" > "$L"

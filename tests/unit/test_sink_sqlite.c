@@ -1326,3 +1326,55 @@ Test(sink_sqlite, a_later_load_of_some_days_takes_those_days_only)
   expect_rows("SELECT id, amount FROM hourly ORDER BY id", "a|1;c|4;d|8;",
               "May 15-31 is b's (b, e, f and g go), May 1-14 a's");
 }
+
+/* Make table tbl of the warehouse unreadable: its root page's type byte
+ * set to one no b-tree page has, so that reading the table fails with
+ * SQLITE_CORRUPT while its schema still prepares. */
+static void corrupt_table(const char *tbl)
+{
+  char *path = cairn_strfmt("%s/w.db", dir);
+  char *sql = cairn_strfmt("SELECT rootpage FROM sqlite_master WHERE "
+                           "name='%s'", tbl);
+  char *root = query(sql), *size = query("PRAGMA page_size");
+  FILE *fp = fopen(path, "r+b");
+  cr_assert(fp != NULL);
+  cr_assert_eq(fseek(fp, (atol(root) - 1) * atol(size), SEEK_SET), 0);
+  cr_assert_eq(fputc(0xff, fp), 0xff);
+  cr_assert_eq(fclose(fp), 0);
+  free(root);
+  free(size);
+  free(sql);
+  free(path);
+}
+
+/* A table the sink cannot read at open is an error with SQLite's reason,
+ * not an empty table: taken for empty, a warehouse's partition rule was
+ * overwritten by the contract's and its zones dropped. (A corrupt rules
+ * table also failed before, at the rule's rewrite into the same page; a
+ * read failing where the write would not is the case its check is for.) */
+Test(sink_sqlite, an_unreadable_table_at_open_is_an_error_not_empty)
+{
+  static const char *const tables[] = { "thing", "_cairn_part_rules" };
+  for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+    json_t *cfg;
+    struct cairn_sink_ctx ctx;
+    cairn_err err = {0};
+    cairn_sink *s = open_sink("replace_partition", &cfg, &ctx);
+    struct cairn_batch *b = cairn_batch_create(6);
+
+    add(b, "a", "p1", "1");
+    cr_assert_eq(cairn_sink_load(s, &w1, 1, b, &err), CAIRN_OK, "%s",
+                 err.msg);
+    cairn_sink_close(s);
+    cairn_batch_free(b);
+    s = NULL;
+    corrupt_table(tables[i]);
+    cr_expect_eq(cairn_sink_open(cairn_sink_find("sqlite"), &ctx, &s, &err),
+                 CAIRN_ESINK, "%s: %s", tables[i], err.msg);
+    cr_expect(strstr(err.msg, "malformed") != NULL, "%s: %s", tables[i],
+              err.msg);
+    cairn_sink_close(s);
+    json_decref(cfg);
+    cairn_fs_remove_tree(dir, NULL);
+  }
+}

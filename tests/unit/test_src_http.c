@@ -1137,6 +1137,33 @@ Test(src_http, truncated_result_without_token_is_an_error)
   cairn_http_transport_destroy(t);
 }
 
+/* Resource Graph ending its pages (no $skipToken) with fewer records than
+ * the totalRecords of its last page: 5 of 7 here, over 3 pages, counted
+ * through the cursors (a resumed window counts the pages before it). An
+ * error naming the gap, exit 3, not a silent end of data. */
+Test(src_http, a_round_short_of_its_total_is_an_error)
+{
+  cairn_http_transport *t = replay(FIX "arg-short.har");
+  json_t *cfg = job_source("arg", "https://management.azure.com");
+  struct kvstore kv;
+  struct pull p;
+  cairn_err err = { 0 };
+
+  kv_init(&kv);
+  cr_assert_eq(pull(cfg, t, &kv, 0, &p, &err), CAIRN_EPARSE, "%s", err.msg);
+  cr_assert(strstr(err.msg, "after 5 records in this window, but the total "
+                   "at /totalRecords of its last page says 7: 2 records "
+                   "missing"), "%s", err.msg);
+  cr_assert_eq(json_array_size(p.records), 4, "the pages before it");
+  cr_assert(strstr(json_string_value(json_array_get(p.cursors, 1)),
+                   "\"offset\":4"), "%s",
+            json_string_value(json_array_get(p.cursors, 1)));
+  pull_free(&p);
+  kv_free(&kv);
+  json_decref(cfg);
+  cairn_http_transport_destroy(t);
+}
+
 Test(src_http, repeated_token_is_an_error_not_a_loop)
 {
   cairn_http_transport *t = replay(FIX "jira-loop.har");
