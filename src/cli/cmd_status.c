@@ -160,7 +160,9 @@ int cairn_cmd_status(int argc, char **argv)
              ji(r, "resumed") ? " (resumed)" : "");
     }
     {
-      /* A run killed (or still running) has no counts yet: "-", not 0. */
+      /* Counts grow as a run commits (a killed run keeps what it
+       * committed); a run killed under an older cairn, which counted only
+       * at a run's end, has none: "-", not 0. */
       static const char *const counts[] = { "loaded", "rejected", "chunks",
                                             "chunks_redone" };
       char v[4][24];

@@ -113,15 +113,16 @@ static int hook_matches(const char *env, const char *point, long seq,
 static void kill_point(const char *point, long seq, const char *window)
 {
   const char *how = getenv("CAIRN_TEST_KILL_SIGNAL");
+  static atomic_int fired;
   if (!hook_matches("CAIRN_TEST_KILL_AT", point, seq, window))
     return;
+  /* Once: sink_loaded is met by every sink of the chunk, on their own
+   * threads; a second stop after the test's SIGCONT would never be
+   * continued, and a second SIGTERM ends the process at once. */
+  if (atomic_exchange(&fired, 1))
+    return;
   if (how && strcmp(how, "STOP") == 0) {
-    /* once: sink_loaded is met by every sink of the chunk, on their own
-     * threads, and a second stop after the test's SIGCONT would never
-     * be continued */
-    static atomic_int stopped;
-    if (!atomic_exchange(&stopped, 1))
-      raise(SIGSTOP);
+    raise(SIGSTOP);
     return;
   }
   if (!how || strncmp(how, "TERM", 4) != 0)
@@ -917,6 +918,31 @@ static int sinks_lost(struct run *r, const struct cairn_window *w,
   return CAIRN_OK;
 }
 
+/* The logical time of the window r->w whose row is wrow (new string):
+ * its end, or the data's (the first page's date), or the job's
+ * logical_time, or the epoch. */
+static char *window_logical(const struct run *r,
+                            const struct cairn_window_row *wrow)
+{
+  const char *lt = r->job->window_kind != CAIRN_WINDOW_NONE ? r->w->end
+                                                             : NULL;
+  if (!lt)
+    lt = wrow->logical_time;
+  if (!lt)
+    lt = json_string_value(json_object_get(r->job->doc, "logical_time"));
+  return cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
+}
+
+/* A loaded window's high-water mark for the metrics: its logical time;
+ * never in the future, and the run's own time when it is not known. */
+static void note_high_water(const char *logical)
+{
+  int64_t hw, now = cairn_clock_now();
+  if (cairn_clock_parse(logical, &hw) < 0 || hw <= 0 || hw > now)
+    hw = now;
+  cairn_metrics_high_water(hw);
+}
+
 static int run_window(struct run *r, cairn_err *err)
 {
   struct cairn_job *job = r->job;
@@ -951,6 +977,10 @@ static int run_window(struct run *r, cairn_err *err)
   if (wrow.attempt == r->attempt && wrow.loaded && !kv.none) {
     cairn_info("window already loaded in this attempt; skipping");
     r->windows_skipped++;
+    /* (loaded by a run killed before its end, whose mark the metrics
+     * file may never have got) */
+    logical = window_logical(r, &wrow);
+    note_high_water(logical);
     goto done;
   }
   if (wrow.attempt != r->attempt || kv.none) {
@@ -1135,6 +1165,9 @@ static int run_window(struct run *r, cairn_err *err)
         goto done;
       last = row.last;
       cursor_out = row.cursor_out;
+      rc = cairn_state_run_redone(r->st, err);
+      if (rc < 0)
+        goto done;
       r->redone++;
       cairn_metrics_add("cairn_chunks_total", 1, "stage", "redone", NULL);
     } else {
@@ -1251,14 +1284,7 @@ finish:
   rc = cairn_state_window_get(r->st, job->name, w, &wrow, err);
   if (rc < 0)
     goto done;
-  {
-    const char *lt = job->window_kind != CAIRN_WINDOW_NONE ? w->end : NULL;
-    if (!lt)
-      lt = wrow.logical_time;
-    if (!lt)
-      lt = json_string_value(json_object_get(job->doc, "logical_time"));
-    logical = cairn_xstrdup(lt ? lt : "1970-01-01T00:00:00Z");
-  }
+  logical = window_logical(r, &wrow);
   t_finish = cairn_clock_mono_ms();
   {
     /* The sinks finish at once too (the bundle's tar and the warehouse's
@@ -1284,15 +1310,11 @@ finish:
     cairn_state_spool_drop(r->st, job->name, w, NULL);
   if (rc < 0)
     goto done;
-  rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, err);
-  if (rc < 0)
-    goto done;
-  kill_point("window_loaded", n_chunks, w->key);
-  if (src && src->ops->released)
-    src->ops->released(src, NULL); /* nothing of the window is read again */
   {
-    /* The audit trail: what this window's outputs are, by digest. */
-    char digest[65];
+    /* The audit trail: what this window's outputs are, by digest, in the
+     * run's record with the window's mark (a run killed after it still
+     * lists them; its resume skips the window). */
+    char digest[65], *text;
     json_t *o = json_object(), *sinks = json_object();
     if (cairn_state_window_digest(r->st, job->name, w, digest, NULL) == 0)
       json_object_set_new(o, "chunk_digest", json_string(digest));
@@ -1304,17 +1326,21 @@ finish:
       json_object_set_new(sinks, job->sinks[i].name, so);
     }
     json_object_set_new(o, "sinks", sinks);
-    json_array_append_new(r->outputs, o);
+    text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = cairn_state_window_loaded(r->st, job->name, w, n_chunks, text, err);
+    free(text);
+    if (rc == CAIRN_OK)
+      json_array_append_new(r->outputs, o);
+    else
+      json_decref(o);
   }
+  if (rc < 0)
+    goto done;
+  kill_point("window_loaded", n_chunks, w->key);
+  if (src && src->ops->released)
+    src->ops->released(src, NULL); /* nothing of the window is read again */
   r->windows_done++;
-  {
-    /* High-water mark: the window end, or the data's logical time; never
-     * in the future, and the run's own time when neither is known. */
-    int64_t hw, now = cairn_clock_now();
-    if (cairn_clock_parse(logical, &hw) < 0 || hw <= 0 || hw > now)
-      hw = now;
-    cairn_metrics_high_water(hw);
-  }
+  note_high_water(logical);
   cairn_info("window loaded: %ld chunk%s", n_chunks, n_chunks == 1 ? "" : "s");
   cairn_logj(CAIRN_LOG_DEBUG,
              json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "extract_ms",
@@ -1519,6 +1545,18 @@ void cairn_runner_print_short(const struct cairn_run_opts *o,
   }
 }
 
+/* The fields of the run's last log line ("run done", "run failed: ..."):
+ * its exit code and counts, as the summary and its run record say. */
+static json_t *end_fields(const struct run *r, int exit_code)
+{
+  return json_pack("{s:i,s:I,s:I,s:I,s:I,s:I}", "exit_code", exit_code,
+                   "records_extracted", (json_int_t)r->extracted,
+                   "records_loaded", (json_int_t)r->loaded,
+                   "records_rejected", (json_int_t)r->rejected,
+                   "chunks", (json_int_t)r->chunks,
+                   "chunks_redone", (json_int_t)r->redone);
+}
+
 /* dlq: the DLQ depth, or -1 when it could not be counted (dlq_err says
  * why): the summary says so rather than showing 0. */
 static void print_summary(struct run *r, int exit_code, const cairn_err *err,
@@ -1526,7 +1564,14 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
                           const cairn_err *dlq_err, double secs)
 {
   struct cairn_job *job = r->job;
-  char depth[CAIRN_ERRMSG_MAX + 32];
+  char depth[CAIRN_ERRMSG_MAX + 32], skipped[96] = "";
+  /* A resume that found windows loaded by the run it resumes (killed
+   * after loading them) says so: "0 records loaded" alone reads as if
+   * nothing was. */
+  if (r->windows_skipped)
+    snprintf(skipped, sizeof skipped, "; %lld window%s loaded already, by "
+             "the interrupted run", (long long)r->windows_skipped,
+             r->windows_skipped == 1 ? "" : "s");
   if (dlq >= 0)
     snprintf(depth, sizeof depth, "dlq depth %lld", (long long)dlq);
   else
@@ -1567,8 +1612,8 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
     json_decref(o);
   } else {
     printf("%s: %s%s%s. %lld records loaded, %lld rejected (%s), "
-           "%lld chunk%s in %lld window%s (%lld redone from checkpoints) in "
-           "%.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
+           "%lld chunk%s in %lld window%s (%lld redone from checkpoints%s) "
+           "in %.2fs.", job->name, exit_code == CAIRN_EXIT_OK ? "done"
                       : exit_code == CAIRN_EXIT_RESUMABLE ? "FAILED (resumable: "
                       : "FAILED (fix the job or its setup, then rerun)",
            resume_advice(exit_code, err),
@@ -1576,7 +1621,7 @@ static void print_summary(struct run *r, int exit_code, const cairn_err *err,
            (long long)r->loaded, (long long)r->rejected, depth,
            (long long)r->chunks, r->chunks == 1 ? "" : "s",
            (long long)r->windows_done, r->windows_done == 1 ? "" : "s",
-           (long long)r->redone, secs);
+           (long long)r->redone, skipped, secs);
     for (size_t i = 0; i < job->n_sinks; i++) {
       /* A run of one window names the bundle it wrote (one per run of a
        * window "all"); else the sink's output. */
@@ -1992,6 +2037,9 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     free(params);
     if (rc < 0)
       goto out;
+    /* What the run commits is counted in its record as it commits it. */
+    cairn_state_count_for(r.st, r.run_id);
+    cairn_state_count_for(r.load_st, r.run_id);
   }
   for (size_t i = 0; i < n_windows; i++) {
     r.w = &windows[i];
@@ -2014,16 +2062,15 @@ out:
     message = message_line = cairn_oneline(err.msg);
     /* Masked once for every place it goes (summary, stderr, runs table). */
     cairn_log_mask(message_line);
-    cairn_logj(CAIRN_LOG_ERROR, json_pack("{s:s,s:i}", "error",
-                                          cairn_errname(err.code), "exit_code",
-                                          exit_code),
-               "run failed: %s%s%s%s", message_line,
+    json_t *f = end_fields(&r, exit_code);
+    json_object_set_new(f, "error", json_string(cairn_errname(err.code)));
+    cairn_logj(CAIRN_LOG_ERROR, f, "run failed: %s%s%s%s", message_line,
                exit_code != CAIRN_EXIT_RESUMABLE ? ""
                : cairn_state_damaged(&err) ? " (" : " (checkpoint kept; ",
                resume_advice(exit_code, &err),
                exit_code == CAIRN_EXIT_RESUMABLE ? ")" : "");
   } else {
-    cairn_info("run done");
+    cairn_logj(CAIRN_LOG_INFO, end_fields(&r, exit_code), "run done");
   }
   if (r.http && o->record_har) {
     cairn_err ferr = {0};

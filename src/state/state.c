@@ -25,6 +25,8 @@ struct cairn_state {
   sqlite3   *db;
   char      *dir;
   ZSTD_CCtx *zc;   /* the spool's compressor, made on first use and reused */
+  char      *run_id; /* the run whose record the chunk and window commits
+                        count in (cairn_state_count_for), or NULL */
 };
 
 static const char *schema_sql =
@@ -224,6 +226,9 @@ static const struct { const char *table, *column, *type; } added[] = {
   { "quarantine_kept", "key", " TEXT" },
   { "quarantine", "rows_before", " INTEGER" },
   { "runs", "tls_insecure", " INTEGER" },
+  /* the run that loaded the window, and its outputs in that run's record
+   * (cairn_state_window_loaded) */
+  { "windows", "run_id", " TEXT" }, { "windows", "output", " TEXT" },
 };
 
 static int add_columns(sqlite3 *db)
@@ -357,6 +362,7 @@ void cairn_state_close(cairn_state *st)
   sqlite3_close(st->db);
   ZSTD_freeCCtx(st->zc);
   free(st->dir);
+  free(st->run_id);
   free(st);
 }
 
@@ -706,7 +712,7 @@ int cairn_state_window_stage_kv(cairn_state *st, const char *job,
 
 int cairn_state_window_loaded(cairn_state *st, const char *job,
                               const struct cairn_window *w, long n_chunks,
-                              cairn_err *err)
+                              const char *output, cairn_err *err)
 {
   int rc = begin(st, err);
   if (rc < 0)
@@ -723,8 +729,10 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
                           " coalesce(sum(records),0) FROM chunks WHERE"
                           " job=?2 AND window=?3), rejects=(SELECT"
                           " coalesce(sum(rejects),0) FROM chunks WHERE"
-                          " job=?2 AND window=?3) WHERE job=?2 AND window=?3",
-                 "itt", (int64_t)n_chunks, job, w->key);
+                          " job=?2 AND window=?3), run_id=?4, output=?5"
+                          " WHERE job=?2 AND window=?3",
+                 "ittt" "t", (int64_t)n_chunks, job, w->key, st->run_id,
+                 output);
   if (rc < 0)
     goto fail;
   /* A kept reject of a record this attempt rejected again (the source
@@ -868,6 +876,11 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                           " window=? AND seq=?", "iittti",
                  (int64_t)b->n_rows, (int64_t)b->n_rejects, contract, job,
                  w->key, (int64_t)seq);
+  if (rc == CAIRN_OK && st->run_id)
+    rc = exec_args(st, err, "UPDATE runs SET extracted=extracted+?,"
+                            " rejected=rejected+? WHERE run_id=?", "iit",
+                   (int64_t)(b->n_rows + b->n_rejects),
+                   (int64_t)b->n_rejects, st->run_id);
   if (rc < 0)
     goto fail;
   if (b->n_rejects) {
@@ -912,7 +925,7 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
 {
   int rc;
 
-  if (keys) {
+  if (keys || st->run_id) {
     rc = begin(st, err);
     if (rc < 0)
       return rc;
@@ -921,11 +934,16 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
                           " load_count=load_count+1, digest=? WHERE job=? AND"
                           " window=? AND seq=? AND stage<3", "ttti", digest,
                  job, w->key, (int64_t)seq);
-  if (!keys)
+  if (rc == CAIRN_OK && st->run_id && sqlite3_changes(st->db) > 0)
+    rc = exec_args(st, err, "UPDATE runs SET chunks=chunks+1, loaded=loaded+"
+                            "(SELECT records FROM chunks WHERE job=? AND"
+                            " window=? AND seq=?) WHERE run_id=?", "ttit",
+                   job, w->key, (int64_t)seq, st->run_id);
+  if (!keys && !st->run_id)
     return rc;
   /* The rejects kept for w of records this chunk loaded: in the chunk's
    * transaction, so that they go exactly when it counts as loaded. */
-  if (rc == CAIRN_OK)
+  if (rc == CAIRN_OK && keys)
     rc = exec_args(st, err, "DELETE FROM quarantine_kept WHERE job=?1 AND"
                             " window=?2 AND key IN (SELECT value FROM"
                             " json_each(?3))", "ttt", job, w->key, keys);
@@ -936,7 +954,7 @@ int cairn_state_chunk_loaded(cairn_state *st, const char *job,
    * the record's latest version is the rejected one. Rejects whose
    * rows_before is NULL (made before the column) only match from earlier
    * chunks. */
-  if (rc == CAIRN_OK)
+  if (rc == CAIRN_OK && keys)
     rc = exec_args(st, err, "DELETE FROM quarantine WHERE job=?1 AND"
                             " window=?2 AND seq<=?4 AND key IN (SELECT value"
                             " FROM json_each(?3)) AND (seq<?4 OR EXISTS"
@@ -1262,24 +1280,57 @@ int cairn_state_kv_put(cairn_state *st, const char *job, const char *key,
 
 /* ---- runs -------------------------------------------------------------- */
 
+/* The outputs of the windows a run not ended (running, or killed) loaded,
+ * as its record's outputs array: each window's row names the run that
+ * loaded it, with them (cairn_state_window_loaded), in O(1) a window. A
+ * run's end writes its own; a killed run gets these when the next run of
+ * the job marks it killed, before that run loads anything. */
+#define RUN_WINDOW_OUTPUTS                                                 \
+  "(SELECT json_group_array(json(output)) FROM (SELECT output FROM"         \
+  " windows WHERE windows.job=runs.job AND windows.run_id=runs.run_id"      \
+  " AND output IS NOT NULL ORDER BY windows.window))"
+
 int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err)
 {
   /* The caller holds the job's lock, so a run of it still "running" is one
    * that was killed: it never ended, and never will. */
-  int rc = exec_args(st, err, "UPDATE runs SET status='killed' WHERE job=?"
-                              " AND status='running'", "t", ri->job);
+  /* Its outputs are those of the windows it loaded (no later run of the
+   * job has loaded any yet), kept in its record from now on. */
+  int rc = exec_args(st, err, "UPDATE runs SET status='killed', outputs="
+                              "coalesce(outputs, " RUN_WINDOW_OUTPUTS ")"
+                              " WHERE job=? AND status='running'", "t",
+                     ri->job);
   if (rc < 0)
     return rc;
+  /* Counts from 0, which each chunk's commit adds to once the run is
+   * counted for (cairn_state_count_for): a killed run's record holds what
+   * it committed. */
   return exec_args(st, err, "INSERT OR REPLACE INTO runs(run_id, job, spec,"
                             " started, status, user, host, job_sha256,"
                             " connector_version, params, trace_id, resumed,"
-                            " tls_insecure) VALUES(?, ?, ?, ?, 'running', ?,"
-                            " ?, ?, ?, ?, ?, ?, ?)", "tttittttttii",
-                   ri->run_id, ri->job, ri->spec, (int64_t)ri->started,
-                   ri->user, ri->host, ri->job_sha256, ri->connector_version,
-                   ri->params_json, ri->trace_id, (int64_t)ri->resumed,
+                            " tls_insecure, extracted, loaded, rejected,"
+                            " chunks, chunks_redone) VALUES(?, ?, ?, ?,"
+                            " 'running', ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0,"
+                            " 0)", "tttittttttii", ri->run_id, ri->job,
+                   ri->spec, (int64_t)ri->started, ri->user, ri->host,
+                   ri->job_sha256, ri->connector_version, ri->params_json,
+                   ri->trace_id, (int64_t)ri->resumed,
                    (int64_t)ri->tls_insecure);
+}
+
+void cairn_state_count_for(cairn_state *st, const char *run_id)
+{
+  free(st->run_id);
+  st->run_id = run_id ? cairn_xstrdup(run_id) : NULL;
+}
+
+int cairn_state_run_redone(cairn_state *st, cairn_err *err)
+{
+  if (!st->run_id)
+    return CAIRN_OK;
+  return exec_args(st, err, "UPDATE runs SET chunks_redone=chunks_redone+1"
+                            " WHERE run_id=?", "t", st->run_id);
 }
 
 int cairn_state_run_end(cairn_state *st, const char *run_id,
@@ -1361,27 +1412,31 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
                        " AND status='done'", job, NULL, t, err);
 }
 
-#define RUN_COLUMNS                                                        \
-  "SELECT run_id, job, spec, started, ended, status, exit_code, user,"      \
-  " host, job_sha256, connector_version, params, trace_id, resumed,"       \
-  " extracted, loaded, rejected, chunks, chunks_redone, message, outputs,"
 
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err)
 {
-  /* A store from before tls_insecure, opened to read only, lacks it. */
-  int has = 0;
-  const char *cols;
-  cairn_sqlite_has_column(st->db, "runs", "tls_insecure", &has);
-  cols = has ? RUN_COLUMNS " tls_insecure FROM runs"
-             : RUN_COLUMNS " NULL AS tls_insecure FROM runs";
-  /* Two statements, not one "?1 IS NULL OR job=?1": each reads its index
+  int has_tls = 0, has_out = 0, rc;
+  char *sql;
+  /* Columns a store opened to read only may lack: tls_insecure (from
+   * before it, read as NULL), and the windows' run and output (a run not
+   * ended has its windows' outputs so far; none in such a store). Two
+   * statements, not one "?1 IS NULL OR job=?1": each reads its index
    * (runs_job_started, runs_started) from the newest run back, `limit`
    * rows, where the one with the OR read and sorted every run. */
-  char *sql = cairn_strfmt("%s%s", cols, job ? " WHERE job=?1 ORDER BY"
-                           " started DESC, rowid DESC LIMIT ?2"
-                           : " ORDER BY started DESC, rowid DESC LIMIT ?2");
-  int rc = query_json(st, sql, job, limit, out, err); /* ?1 unused w/o job */
+  cairn_sqlite_has_column(st->db, "runs", "tls_insecure", &has_tls);
+  cairn_sqlite_has_column(st->db, "windows", "run_id", &has_out);
+  sql = cairn_strfmt("SELECT run_id, job, spec, started, ended, status,"
+                     " exit_code, user, host, job_sha256, connector_version,"
+                     " params, trace_id, resumed, extracted, loaded, rejected,"
+                     " chunks, chunks_redone, message, %s AS outputs, %s AS"
+                     " tls_insecure FROM runs %s ORDER BY started DESC, rowid"
+                     " DESC LIMIT ?2",
+                     has_out ? "coalesce(outputs, " RUN_WINDOW_OUTPUTS ")"
+                             : "outputs",
+                     has_tls ? "tls_insecure" : "NULL",
+                     job ? "WHERE job=?1" : ""); /* (else ?1 unused) */
+  rc = query_json(st, sql, job, limit, out, err);
   free(sql);
   return rc;
 }

@@ -147,9 +147,13 @@ int cairn_state_window_stage_kv(cairn_state *st, const char *job,
  * again dropped: those with the contract key of one of its rejects, or
  * (a reject without a key: its key fields did not map cleanly, or it was
  * made before the store kept keys) with the same raw text. */
+/* output: NULL, or a JSON object (the window's digests and sink outputs):
+ * kept with the window's row, with the run the store counts for
+ * (cairn_state_count_for), as that run's output for the window until its
+ * end, or until the next run marks it killed (cairn_state_run_begin). */
 int cairn_state_window_loaded(cairn_state *st, const char *job,
                               const struct cairn_window *w, long n_chunks,
-                              cairn_err *err);
+                              const char *output, cairn_err *err);
 
 /* ---- chunks -------------------------------------------------------- */
 
@@ -276,10 +280,21 @@ struct cairn_run_info {
   int         resumed;
   int         tls_insecure; /* TLS verification off (source.tls.insecure) */
 };
-/* Record a run as "running"; the caller holds the job's lock, so the
- * job's runs still "running" (killed ones) become "killed" first. */
+/* Record a run as "running", its counts 0; the caller holds the job's
+ * lock, so the job's runs still "running" (killed ones) become "killed"
+ * first, with the outputs of the windows they loaded. */
 int cairn_state_run_begin(cairn_state *st, const struct cairn_run_info *ri,
                           cairn_err *err);
+/* Count what this connection commits for run run_id (NULL: for none, the
+ * default): each chunk transformed adds its records and rejects to the
+ * run's extracted and rejected, each chunk loaded its records and 1 to
+ * loaded and chunks, in the commit's own transaction, and each window
+ * loaded names the run (its output is the run's: cairn_state_runs). So
+ * the record of a run killed at any instant holds exactly what it
+ * committed. */
+void cairn_state_count_for(cairn_state *st, const char *run_id);
+/* chunks_redone += 1 for the run counted for (nothing when none). */
+int cairn_state_run_redone(cairn_state *st, cairn_err *err);
 struct cairn_run_result {
   int64_t     ended;
   const char *status;      /* "done", "failed", "running" */
@@ -296,7 +311,8 @@ int cairn_state_last_success(cairn_state *st, const char *job, int64_t *t,
                              cairn_err *err);
 
 /* JSON array (new reference) of the last 'limit' runs of job (all jobs
- * when job is NULL), newest first. */
+ * when job is NULL), newest first; a run not ended has as its outputs
+ * those of the windows it has loaded so far. */
 int cairn_state_runs(cairn_state *st, const char *job, int limit,
                      json_t **out, cairn_err *err);
 /* JSON array of {"job": NAME}, one per job the state has a run or a

@@ -67,15 +67,16 @@ expect_eq "$rc" 2 "non-UTF-8 param exit"
 expect_eq "$(head -n 1 <<<"$err")" '--param input=x\xff: not valid UTF-8' "non-UTF-8 param"
 # A killed run never ends its row: the next run of the job (which holds the
 # lock, so nothing else runs) marks it "killed"; status shows no exit code
-# for it (exit=-), not 0.
+# for it (exit=-), not 0, and the counts of what it committed before the
+# kill (tests/cli/counts_across_kills.sh).
 set +e
 CAIRN_TEST_KILL_AT=loaded:1 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" \
   --out "$T/k-out" >/dev/null 2>&1
 set -e
 expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '.runs[0].status')" \
   running "killed run before the next"
-"$CAIRN" status demo-cost --state "$T/k-state" | has "loaded=- rejected=- chunks=- redone=- " ||
-  fail "a killed run's counts show as -: $("$CAIRN" status demo-cost --state "$T/k-state" | sed -n 3p)"
+"$CAIRN" status demo-cost --state "$T/k-state" | has "loaded=2000 rejected=0 chunks=1 redone=0 " ||
+  fail "a killed run's counts: $("$CAIRN" status demo-cost --state "$T/k-state" | sed -n 3p)"
 "$CAIRN" status demo-cost --state "$T/k-state" | has "running exit=- " ||
   fail "no exit code shows as -: $("$CAIRN" status demo-cost --state "$T/k-state" | head -n 2)"
 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" --out "$T/k-out" >/dev/null 2>&1 || fail "resume"

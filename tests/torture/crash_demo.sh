@@ -22,6 +22,15 @@ check() { # dir label
   local q="SELECT count(*), coalesce(min(load_count),0), coalesce(max(load_count),0) FROM chunks WHERE job='demo-cost'"
   expect_eq "$(sqlite3 "$d/state/cairn.db" "$q")" "$CHUNKS|1|1" "$label: chunks loaded once"
   expect_eq "$(sqlite3 "$d/state/cairn.db" "SELECT status FROM windows")" "loaded" "$label: window"
+  # the runs' records (killed ones too) count every record once: as many
+  # times 2000 as the window was loaded (a record's outputs), which a
+  # random kill after a run's last write makes twice (the next run loads
+  # the job again)
+  local q="SELECT sum(extracted) = 2000 * sum(json_array_length(outputs)) AND
+    sum(loaded) = 2000 * sum(json_array_length(outputs)) AND
+    sum(chunks) = $CHUNKS * sum(json_array_length(outputs)) FROM runs"
+  expect_eq "$(sqlite3 "$d/state/cairn.db" "$q")" 1 \
+    "$label: the runs' counts: $(sqlite3 "$d/state/cairn.db" 'SELECT status, extracted, loaded, chunks, outputs IS NOT NULL FROM runs')"
   expect_eq "$(sha256sum < "$d/$BUNDLE")" "$REF_TAR" "$label: bundle bytes"
   expect_eq "$(n_tars "$(dirname "$d/$BUNDLE")")" 1 "$label: one bundle"
 }

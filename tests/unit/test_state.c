@@ -198,7 +198,7 @@ static void load_keyed(long attempt, enum cairn_claim claim, const char *raw,
   cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
   cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", loaded, &err),
                CAIRN_OK, "%s", err.msg);
-  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, &err), CAIRN_OK,
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, NULL, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_batch_free(b);
 }
@@ -320,7 +320,7 @@ Test(state, own_rejects_go_when_a_later_row_of_their_record_is_loaded)
                                         "[null,\"c\"]", &err),
                CAIRN_OK, "%s", err.msg);
   expect_dlq("b v2@0 ghost@0 a v3@0");
-  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2, &err), CAIRN_OK,
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2, NULL, &err), CAIRN_OK,
                "%s", err.msg);
   expect_dlq("b v2@0 ghost@0 a v3@0");
   cairn_batch_free(b1);
@@ -351,7 +351,7 @@ Test(state, kept_rejects_go_when_their_record_is_rejected_again_or_loaded)
                CAIRN_OK);
   expect_dlq("ghost@3");
   cr_assert_eq(kept_keyed(), 0, "the ghost has no key to match");
-  cairn_state_window_loaded(st, "j", &w1, 1, NULL);
+  cairn_state_window_loaded(st, "j", &w1, 1, NULL, NULL);
   /* A reject without a key is matched by its raw text: the same record
    * rejected again is listed once; another one without a key is not
    * taken for it. */
@@ -384,7 +384,7 @@ Test(state, loaded_keys_drop_only_that_windows_kept_rejects)
                                 &err);
     cairn_state_chunk_transformed(st, job, w, 1, b, "1.0.0", &err);
     cairn_state_chunk_loaded(st, job, w, 1, "d", NULL, &err);
-    cairn_state_window_loaded(st, job, w, 1, &err);
+    cairn_state_window_loaded(st, job, w, 1, NULL, &err);
     cairn_state_window_claim(st, job, w, 2, CAIRN_CLAIM_KEEP, &err);
   }
   /* Without keys (a window with nothing kept to resolve) nothing goes. */
@@ -458,7 +458,7 @@ Test(state, a_store_of_the_previous_layout_keeps_working)
     cairn_batch_free(b);
   }
   cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
-  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, &err), CAIRN_OK,
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, NULL, &err), CAIRN_OK,
                "%s", err.msg);
   expect_dlq("megan v2@0 megan@1");
   /* her next reject, by key, replaces the one made with the column */
@@ -478,7 +478,7 @@ Test(state, incremental_state_commits_only_when_window_loads)
   cairn_state_kv_get(st, "j", "delta", &v, &err);
   cr_assert_str_eq(v, "old", "staged state is not visible before loading");
   free(v);
-  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 0, &err), CAIRN_OK,
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 0, NULL, &err), CAIRN_OK,
                "%s", err.msg);
   cairn_state_kv_get(st, "j", "delta", &v, &err);
   cr_assert_str_eq(v, "new");
@@ -487,7 +487,7 @@ Test(state, incremental_state_commits_only_when_window_loads)
   cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_REDO, &err);
   cairn_state_window_stage_kv(st, "j", &w1, "delta", "abandoned", &err);
   cairn_state_window_claim(st, "j", &w1, 3, CAIRN_CLAIM_REDO, &err);
-  cairn_state_window_loaded(st, "j", &w1, 0, &err);
+  cairn_state_window_loaded(st, "j", &w1, 0, NULL, &err);
   cairn_state_kv_get(st, "j", "delta", &v, &err);
   cr_assert_str_eq(v, "new");
   free(v);
@@ -502,7 +502,7 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
   cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
   cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
-  cairn_state_window_loaded(st, "j", &w1, 1, &err);
+  cairn_state_window_loaded(st, "j", &w1, 1, NULL, &err);
   cairn_state_window_get(st, "j", &w1, &row, &err);
   cr_assert_eq(row.loaded, 1);
   cr_assert_eq(row.attempt, 1);
@@ -564,10 +564,10 @@ Test(state, catch_up_bounds_come_from_the_windows)
   cr_assert_eq(had, 1);
   /* w1 loaded, w2 open in attempt a, w4 loaded later */
   cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
-  cairn_state_window_loaded(st, "j", &w1, 0, &err);
+  cairn_state_window_loaded(st, "j", &w1, 0, NULL, &err);
   cairn_state_window_claim(st, "j", &w2, a, CAIRN_CLAIM_REDO, &err);
   cairn_state_window_claim(st, "j", &w4, a, CAIRN_CLAIM_REDO, &err);
-  cairn_state_window_loaded(st, "j", &w4, 0, &err);
+  cairn_state_window_loaded(st, "j", &w4, 0, NULL, &err);
   cr_assert_eq(cairn_state_attempt_first(st, "j", a, &s, &err), CAIRN_OK);
   cr_assert_str_eq(s, w2.start);
   free(s);
@@ -890,4 +890,72 @@ Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
   cairn_lock_release(l2);
   close(fds[0]);
   close(fds[1]);
+}
+
+/* The run a connection counts for gets each commit's counts in that
+ * commit: a run killed after it holds what it committed (a run's end
+ * wrote them all, and a killed run had none). */
+Test(state, a_run_record_counts_what_each_commit_commits)
+{
+  cairn_err err = {0};
+  struct cairn_run_info ri = { .run_id = "r1", .job = "j", .spec = "",
+                               .started = 100 };
+  struct cairn_batch *b = cairn_batch_create(1);
+  json_t *runs, *r;
+
+  cr_assert_eq(cairn_state_run_begin(st, &ri, &err), CAIRN_OK, "%s", err.msg);
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
+  cairn_batch_add_row(b);
+  cairn_batch_add_row(b);
+  cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3, NULL);
+  /* not counted for any run yet: chunk 1 counts in no record */
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, "{\"o\":1}", 0, NULL,
+                              "{}", 1, &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
+  cairn_state_count_for(st, "r1");
+  cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, 2, "{\"o\":1}",
+                                           NULL, 1, NULL, "{}", 1, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b, "1.0.0",
+                                             &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_run_redone(st, &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 2, "d", NULL, &err),
+               CAIRN_OK, "%s", err.msg);
+  /* loaded again (a sink caught up): not counted twice */
+  cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 2, "d", NULL, &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2,
+                                         "{\"window\":\"2024-05-01\"}", &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_runs(st, "j", 1, &runs, &err), CAIRN_OK);
+  r = json_array_get(runs, 0);
+  cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "running");
+  cr_assert_eq(json_integer_value(json_object_get(r, "extracted")), 3);
+  cr_assert_eq(json_integer_value(json_object_get(r, "rejected")), 1);
+  cr_assert_eq(json_integer_value(json_object_get(r, "loaded")), 2);
+  cr_assert_eq(json_integer_value(json_object_get(r, "chunks")), 1);
+  cr_assert_eq(json_integer_value(json_object_get(r, "chunks_redone")), 1);
+  cr_assert_str_eq(json_string_value(json_object_get(r, "outputs")),
+                   "[{\"window\":\"2024-05-01\"}]");
+  json_decref(runs);
+  /* r1 was killed: the next run marks it so, its outputs kept in its
+   * record, however the window is loaded again later. */
+  ri.run_id = "r2";
+  ri.started = 200;
+  cr_assert_eq(cairn_state_run_begin(st, &ri, &err), CAIRN_OK, "%s", err.msg);
+  cairn_state_count_for(st, "r2");
+  cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_REDO, &err);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 0, "{\"n\":2}", &err),
+               CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_runs(st, "j", 2, &runs, &err), CAIRN_OK);
+  r = json_array_get(runs, 1);
+  cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "killed");
+  cr_assert_str_eq(json_string_value(json_object_get(r, "outputs")),
+                   "[{\"window\":\"2024-05-01\"}]");
+  cr_assert_str_eq(json_string_value(json_object_get(json_array_get(runs, 0),
+                                                     "outputs")),
+                   "[{\"n\":2}]");
+  json_decref(runs);
+  cairn_batch_free(b);
 }
