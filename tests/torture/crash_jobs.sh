@@ -40,6 +40,10 @@ snap() { # DIR
       "SELECT 'chunk', job, window, seq, stage, records, rejects, load_count, digest, contract FROM chunks ORDER BY 2, 3, 4;
        SELECT 'window', job, window, status, n_chunks, records, rejects, pending, logical_time FROM windows ORDER BY 2, 3;"
   fi
+  # the audit trail: each window loaded, with its digest, in a run's outputs
+  local out="o.value->>'window', o.value->>'chunks', o.value->>'chunk_digest'"
+  [ -z "${ROWS:-}" ] || out="o.value->>'window'"
+  sqlite3 "$d/state/cairn.db" "SELECT DISTINCT 'output', $out FROM runs, json_each(runs.outputs) o ORDER BY 2"
   sqlite3 "$d/state/cairn.db" \
     "SELECT 'kv', job, key, value FROM kv ORDER BY 2, 3;
      SELECT 'dlq', job, window, seq, position, reasons, raw, key FROM quarantine ORDER BY 2, 3, 4, 5;
