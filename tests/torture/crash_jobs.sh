@@ -15,6 +15,10 @@
 # incremental state in kv, the DLQ) and the evidence bundles (bytes) must
 # equal the uninterrupted run's.
 source "$(dirname "$0")/../lib.sh"
+# Some 1,000 runs: on tmpfs, where the syncs that end each window cost
+# nothing (a SIGKILL loses nothing the kernel was given either way), when
+# there is one. lib.sh's cleanup removes $T whichever it is.
+if shm=$(mktemp -d /dev/shm/cairn-test.XXXXXX 2>/dev/null); then rmdir "$T"; T=$shm; fi
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export CAIRN_TEST_FAST_RETRY=1   # recorded 429s are accounted, not slept
 
@@ -84,13 +88,13 @@ cost_blob() {
   A=(jobs/azure-cost-export.json --param chunk_rows=3 --param input="$BLOB_URL$BLOB_PATH?$SAS")
 }
 policy() { A=(jobs/demo-policy.json --param chunk_rows=7); }
-# A backfill of four day windows of two pages each (the Cost Management
+# A backfill of three day windows of two pages each (the Cost Management
 # Query job made daily, tests/data/backfill/cost_query_har.py)
-python3 tests/data/backfill/cost_query_har.py day 2024-05-01 2024-05-05 "$T/days.har" --pages
+python3 tests/data/backfill/cost_query_har.py day 2024-05-01 2024-05-04 "$T/days.har" --pages
 jq '.window = "day"' jobs/azure-cost-query.json >"$T/cost-days.json"
 cost_days() {
   connector azure-cost-query
-  A=("$T/cost-days.json" --replay "$T/days.har" "${A[@]:3:6}" --from 2024-05-01 --to 2024-05-05)
+  A=("$T/cost-days.json" --replay "$T/days.har" "${A[@]:3:6}" --from 2024-05-01 --to 2024-05-04)
 }
 evidence() {
   export CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$KEY"
@@ -194,10 +198,9 @@ SCENARIOS+=("entra-users-delta|connector entra-users|$T/entra-round1"
             "evidence-export|evidence|")
 # The same runs again, from the state the first left: a new attempt
 # takes over each window the last one loaded (every sink forgets it first).
-for again in azure-cost-query azure-resource-graph azure-policy-states defender-alerts jira-issues jira-issues-legacy scim-users; do
-  SCENARIOS+=("$again-again|connector $again|$T/$again-ref")
-done
-SCENARIOS+=("cost-export-focus-again|cost_local|$T/cost-export-focus-ref"
+# (A backfill into replace_partition, an upsert over HTTP, a file, bundles.)
+SCENARIOS+=("azure-cost-query-again|connector azure-cost-query|$T/azure-cost-query-ref"
+            "jira-issues-again|connector jira-issues|$T/jira-issues-ref"
             "demo-policy-again|policy|$T/demo-policy-ref"
             "evidence-export-again|evidence|$T/evidence-export-ref")
 
@@ -238,6 +241,9 @@ for sc in "${SCENARIOS[@]}"; do
   points=()
   while IFS='|' read -r w n; do
     for seq in $(seq 1 "$n"); do
+      # the first two chunks and the last of a window (every chunk with
+      # CRASH_ALL=1): a chunk's batch is taken back for the one after next
+      [ -n "${CRASH_ALL:-}" ] || [ "$seq" -le 2 ] || [ "$seq" -eq "$n" ] || continue
       for p in extracted transformed sink_loaded loaded; do points+=("$p:$seq:$w"); done
     done
     points+=("window:$n:$w" "window_loaded:$n:$w")
