@@ -101,6 +101,10 @@ evidence() {
   A=(jobs/evidence-export.json --from 2024-04 --to 2024-07 --param warehouse="$T/policy-wh.db"
      --param chunk_rows=5)
 }
+# The sink's append mode (no shipped job uses it): a resume must not
+# insert a chunk the warehouse holds again.
+jq '.sinks = [{"name": "warehouse", "mode": "append"}]' jobs/azure-policy-states.json >"$T/policy-append.json"
+policy_append() { connector azure-policy-states; A[0]=$T/policy-append.json; }
 # The DLQ under kills: the Entra users job refusing two departments
 # (rejects in the full round, some dropped by the delta round's rows of
 # the same users, new ones in it) and demo-policy over an input with
@@ -193,6 +197,7 @@ SCENARIOS+=("entra-users-delta|connector entra-users|$T/entra-round1"
             "servicenow-cmdb|servicenow servicenow-cmdb $SN_CMDB1|"
             "servicenow-cmdb-run2|servicenow servicenow-cmdb $SN_CMDB2|$T/cmdb-round1"
             "cost-query-days|cost_days|"
+            "azure-policy-states-append|policy_append|"
             "cost-export-focus|cost_local|" "cost-export-ea|cost_ea|"
             "cost-export-blob|cost_blob|" "demo-policy|policy|"
             "evidence-export|evidence|")
@@ -220,10 +225,13 @@ finished() { [ -n "$(comm -13 <(echo "$2") <(done_attempts "$1"))" ]; }
 
 # By hand, a wider search: CRASH_SEED, CRASH_RANDOM (random kills per
 # job), CRASH_DOUBLE=1 (each resume killed again at the next point),
-# CRASH_SIGNAL=TERM (a stop instead of a kill), CRASH_ARGS (more options
+# CRASH_SIGNAL=TERM (a stop instead of a kill), CRASH_FAULT=1 (an
+# injected failure, CAIRN_TEST_FAULT, at each chunk instead), CRASH_ARGS (more options
 # for every run, e.g. --keep-raw), ONLY="LABEL..." (those scenarios)
 RANDOM=${CRASH_SEED:-11}
 RANDOM_KILLS=${CRASH_RANDOM:-2}
+HOOK=CAIRN_TEST_KILL_AT KILLS="extracted transformed sink_loaded loaded"
+[ -z "${CRASH_FAULT:-}" ] || HOOK=CAIRN_TEST_FAULT KILLS="extract sink_load state_loaded"
 kills=0
 for sc in "${SCENARIOS[@]}"; do
   IFS='|' read -r label setup from <<<"$sc"
@@ -244,16 +252,18 @@ for sc in "${SCENARIOS[@]}"; do
       # the first two chunks and the last of a window (every chunk with
       # CRASH_ALL=1): a chunk's batch is taken back for the one after next
       [ -n "${CRASH_ALL:-}" ] || [ "$seq" -le 2 ] || [ "$seq" -eq "$n" ] || continue
-      for p in extracted transformed sink_loaded loaded; do points+=("$p:$seq:$w"); done
+      for p in $KILLS; do points+=("$p:$seq:$w"); done
     done
-    points+=("window:$n:$w" "window_loaded:$n:$w")
+    [ -n "${CRASH_FAULT:-}" ] || points+=("window:$n:$w" "window_loaded:$n:$w")
   done < <(sqlite3 "$ref/state/cairn.db" "SELECT window, n_chunks FROM windows WHERE job='$job' ORDER BY window")
   for ((k = 0; k < ${#points[@]}; k++)); do
     kp=${points[k]}
     d="$T/$label-kill"; start "$d" "$from"
-    set +e; go "$d" CAIRN_TEST_KILL_AT="$kp" CAIRN_TEST_KILL_SIGNAL="${CRASH_SIGNAL:-KILL}" 2>/dev/null; rc=$?; set -e
-    # (a stop, CRASH_SIGNAL=TERM, ends the run before its next chunk, when it has one)
-    [ $rc -eq 137 ] || [ -n "${CRASH_SIGNAL:-}" -a \( $rc -eq 3 -o $rc -eq 0 \) ] || fail "$label $kp: expected SIGKILL (137), got $rc: $(tail -n 3 "$d/log")"
+    set +e; go "$d" "$HOOK=$kp" CAIRN_TEST_KILL_SIGNAL="${CRASH_SIGNAL:-KILL}" 2>/dev/null; rc=$?; set -e
+    # (a stop, CRASH_SIGNAL=TERM, ends the run before its next chunk, when
+    # it has one; an injected fault, CRASH_FAULT=1, fails it: exit 3)
+    [ $rc -eq 137 ] || [ -n "${CRASH_SIGNAL:-}" -a \( $rc -eq 3 -o $rc -eq 0 \) ] ||
+      [ -n "${CRASH_FAULT:-}" -a $rc -eq 3 ] || fail "$label $kp: expected SIGKILL (137), got $rc: $(tail -n 3 "$d/log")"
     if [ -n "${CRASH_DOUBLE:-}" ] && [ $((k + 1)) -lt ${#points[@]} ]; then
       set +e; go "$d" CAIRN_TEST_KILL_AT="${points[k+1]}" 2>/dev/null; rc=$?; set -e
       [ $rc -eq 137 ] || [ $rc -eq 0 ] || fail "$label $kp, then ${points[k+1]}: exit $rc: $(tail -n 3 "$d/log")"
