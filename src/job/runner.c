@@ -1238,10 +1238,13 @@ static int run_window(struct run *r, cairn_err *err)
     w_recs += (int64_t)r->batch->n_rows;
     w_rejs += (int64_t)r->batch->n_rejects;
     if (row.stage < CAIRN_STAGE_TRANSFORMED) {
+      long replaced = 0;
       rc = cairn_state_chunk_transformed(r->st, job->name, w, seq, r->batch,
-                                         job->contract->version, err);
+                                         job->contract->version, &replaced,
+                                         err);
       if (rc < 0)
         goto done;
+      w_rejs -= replaced; /* records rejected again count once */
       r->extracted += (int64_t)(r->batch->n_rows + r->batch->n_rejects);
       r->rejected += (int64_t)r->batch->n_rejects;
       cairn_metrics_records("extracted",

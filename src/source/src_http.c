@@ -1797,8 +1797,9 @@ static const char *next_round(const struct http_src *s)
  * since the checkpoint moved to the end of the order, shifting the rest
  * towards the start: followed, that position would skip as many records
  * as moved (an outage of some nights moves many). The records at the
- * mark come again and replace themselves in the upsert. Loop checks start
- * over with the new pass: an earlier pass from the same mark (a resume
+ * mark come again and replace themselves in the upsert (a reject of one
+ * replaces its earlier one: cairn_state_chunk_transformed). Loop checks
+ * start over with the new pass: an earlier pass from the same mark (a resume
  * before this one) made the requests it makes again. */
 static int restart_from_mark(struct http_src *s, struct cursor *c,
                              cairn_err *err)

@@ -862,12 +862,54 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
                    meta, raw_bytes);
 }
 
+/* The rejects of earlier chunks of w with the contract key of one of b's
+ * (the same record, rejected again: a sorted watermark's resume asks
+ * again from the mark, Graph delta may send a user twice) go, each
+ * uncounted from its chunk: the record is listed and counted once, as
+ * its latest reject. *replaced: how many went. */
+static int rejects_replace(cairn_state *st, const char *job,
+                           const struct cairn_window *w, long seq,
+                           const struct cairn_batch *b, long *replaced,
+                           cairn_err *err)
+{
+  json_t *keys = json_array();
+  char *text;
+  int rc = CAIRN_OK;
+
+  for (size_t i = 0; i < b->n_rejects; i++)
+    if (b->rejects[i].key)
+      json_array_append_new(keys, json_string(b->rejects[i].key));
+  if (json_array_size(keys) == 0) {
+    json_decref(keys);
+    return CAIRN_OK;
+  }
+  text = json_dumps(keys, JSON_COMPACT);
+  json_decref(keys);
+  rc = exec_args(st, err, "UPDATE chunks SET rejects=rejects-(SELECT"
+                          " count(*) FROM quarantine q WHERE q.job=?1 AND"
+                          " q.window=?2 AND q.seq=chunks.seq AND q.key IN"
+                          " (SELECT value FROM json_each(?4))) WHERE job=?1"
+                          " AND window=?2 AND seq<?3", "ttit", job, w->key,
+                 (int64_t)seq, text);
+  if (rc == CAIRN_OK)
+    rc = exec_args(st, err, "DELETE FROM quarantine WHERE job=?1 AND"
+                            " window=?2 AND seq<?3 AND key IN (SELECT value"
+                            " FROM json_each(?4))", "ttit", job, w->key,
+                   (int64_t)seq, text);
+  if (rc == CAIRN_OK)
+    *replaced = (long)sqlite3_changes(st->db);
+  free(text);
+  return rc;
+}
+
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, long seq,
                                   const struct cairn_batch *b,
-                                  const char *contract, cairn_err *err)
+                                  const char *contract, long *replaced,
+                                  cairn_err *err)
 {
   sqlite3_stmt *s = NULL;
+  long n = 0;
   int rc = begin(st, err);
   if (rc < 0)
     return rc;
@@ -884,6 +926,9 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
   if (rc < 0)
     goto fail;
   if (b->n_rejects) {
+    rc = rejects_replace(st, job, w, seq, b, &n, err);
+    if (rc < 0)
+      goto fail;
     rc = prep(st, "INSERT OR IGNORE INTO quarantine(job, window, seq,"
                   " position, reasons, raw, key, rows_before)"
                   " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
@@ -911,7 +956,10 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
     sqlite3_finalize(s);
     s = NULL;
   }
-  return commit(st, err);
+  rc = commit(st, err);
+  if (rc == CAIRN_OK && replaced)
+    *replaced = n;
+  return rc;
 fail:
   sqlite3_finalize(s);
   rollback(st);

@@ -190,11 +190,15 @@ int cairn_state_chunk_extracted(cairn_state *st, const char *job,
                                 int last, const char *spool, const char *meta,
                                 int64_t raw_bytes, cairn_err *err);
 /* Counts and the batch's rejects (quarantine) in one transaction, and
- * the version of the contract the batch was made under (NULL: none). */
+ * the version of the contract the batch was made under (NULL: none). A
+ * reject with the contract key of a reject of an earlier chunk of w
+ * replaces it (its record rejected again), which no longer counts in its
+ * chunk's rejects; *replaced (may be NULL): how many it replaced. */
 int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                                   const struct cairn_window *w, long seq,
                                   const struct cairn_batch *b,
-                                  const char *contract, cairn_err *err);
+                                  const char *contract, long *replaced,
+                                  cairn_err *err);
 /* The chunks of w transformed under another contract version than
  * `contract` (a cairn from before an upgrade was killed in the window):
  * n of them (0: none, and the rest is zero), the first, the highest seq of

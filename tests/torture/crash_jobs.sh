@@ -48,9 +48,13 @@ snap() { # DIR
   local out="o.value->>'window', o.value->>'chunks', o.value->>'chunk_digest'"
   [ -z "${ROWS:-}" ] || out="o.value->>'window'"
   sqlite3 "$d/state/cairn.db" "SELECT DISTINCT 'output', $out FROM runs, json_each(runs.outputs) o ORDER BY 2"
+  # (a resume that asks again from the mark meets its rejects in other
+  # chunks: with ROWS, the DLQ's records, not their chunks)
+  local at="seq, position,"
+  [ -z "${ROWS:-}" ] || at=""
   sqlite3 "$d/state/cairn.db" \
     "SELECT 'kv', job, key, value FROM kv ORDER BY 2, 3;
-     SELECT 'dlq', job, window, seq, position, reasons, raw, key FROM quarantine ORDER BY 2, 3, 4, 5;
+     SELECT 'dlq', job, window, $at reasons, raw, key FROM quarantine ORDER BY 2, 3, 4, 5, 6;
      SELECT 'kept', job, window, seq, position, reasons, raw, key FROM quarantine_kept ORDER BY 2, 3, 4, 5;"
   # no spooled page left behind (unless kept). (A kill between the mark
   # of a cost export's window and the deletion of its downloads leaves
@@ -162,10 +166,15 @@ sn_data fixtures/servicenow-incidents.har "$T/sn-incidents.json"
 sn_data fixtures/servicenow-cmdb.har "$T/sn-cmdb1.json" "1970-01-01 00:00:00"
 sn_data fixtures/servicenow-cmdb.har "$T/sn-cmdb2.json"
 sn_server "$T/sn-incidents.json"; SN_INCIDENTS=$SN_URL
+# and with a record the mapping rejects, the last of page 1: at the mark
+# the resume asks again from, so met again
+jq '.incident |= map(if .sys_id | startswith("68e1dd") then .sys_class_name = {"bad": 1} else . end)' \
+  "$T/sn-incidents.json" >"$T/sn-rejects.json"
+sn_server "$T/sn-rejects.json"; SN_REJECTS=$SN_URL
 sn_server "$T/sn-cmdb1.json"; SN_CMDB1=$SN_URL
 sn_server "$T/sn-cmdb2.json"; SN_CMDB2=$SN_URL
 servicenow() { # JOB URL
-  export CAIRN_SECRET_SN_USER=u CAIRN_SECRET_SN_PASSWORD=p ROWS=1
+  export CAIRN_SECRET_SN_USER=cairn.integration CAIRN_SECRET_SN_PASSWORD=test-only-sn-password ROWS=1
   A=("jobs/$1.json" --param instance_url="$2" --param page_size=3)
 }
 
@@ -194,6 +203,7 @@ SCENARIOS+=("entra-users-delta|connector entra-users|$T/entra-round1"
             "entra-users-bundle-delta|entra_bundle|$T/entra-bundle1"
             "demo-policy-rejects|policy_rejects|"
             "servicenow-incidents|servicenow servicenow-incidents $SN_INCIDENTS|"
+            "servicenow-incidents-rejects|servicenow servicenow-incidents $SN_REJECTS|"
             "servicenow-cmdb|servicenow servicenow-cmdb $SN_CMDB1|"
             "servicenow-cmdb-run2|servicenow servicenow-cmdb $SN_CMDB2|$T/cmdb-round1"
             "cost-query-days|cost_days|"

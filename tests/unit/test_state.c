@@ -108,7 +108,7 @@ Test(state, chunk_stages_advance_and_count_loads)
   cairn_chunk_row_clear(&row);
   cairn_batch_add_row(b);
   cairn_batch_reject(b, "f.csv:3", "x: bad", "raw", 3, NULL);
-  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err),
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", NULL, &err),
                CAIRN_OK);
   cairn_state_loaded_seq(st, "j", &w1, &seq, &err);
   cr_assert_eq(seq, 0);
@@ -139,8 +139,7 @@ Test(state, chunks_record_the_contract_version_they_were_made_under)
                                              NULL, NULL, 0, &err), CAIRN_OK);
     if (k < 3) /* chunk 3: extracted only, not made under any version */
       cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b,
-                                                 k == 1 ? "1.0.0" : "1.1.0",
-                                                 &err), CAIRN_OK, "%s",
+                                                 k == 1 ? "1.0.0" : "1.1.0", NULL, &err), CAIRN_OK, "%s",
                    err.msg);
   }
   cr_assert_eq(cairn_state_contract_other(st, "j", &w1, "1.1.0", &o, &err),
@@ -167,8 +166,8 @@ Test(state, quarantine_is_idempotent)
                               &err);
   cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2, NULL);
   cairn_batch_reject(b, "f.csv:4", "b: bad", "r2", 2, NULL);
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", NULL, &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", NULL, &err);
   cairn_state_quarantine_count(st, "j", &n, &err);
   cr_assert_eq(n, 2);
   json_t *q;
@@ -195,7 +194,7 @@ static void load_keyed(long attempt, enum cairn_claim claim, const char *raw,
   if (raw)
     cairn_batch_reject(b, "page 1 #2", "department: not in the lookup", raw,
                        strlen(raw), key);
-  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+  cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", NULL, &err);
   cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", loaded, &err),
                CAIRN_OK, "%s", err.msg);
   cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 1, NULL, &err), CAIRN_OK,
@@ -298,17 +297,16 @@ Test(state, own_rejects_go_when_a_later_row_of_their_record_is_loaded)
   cairn_batch_reject(b1, "page 1 #4", "x: bad", "b v2", 4, "b");
   cairn_batch_reject(b1, "page 1 #5", "x: bad", "c v1", 4, "c");
   cairn_batch_reject(b1, "page 1 #6", "x: bad", "ghost", 5, NULL);
-  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b1, "1.0.0",
-                                             &err), CAIRN_OK, "%s", err.msg);
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b1, "1.0.0", NULL, &err), CAIRN_OK, "%s", err.msg);
   cr_assert_eq(own_keyed(), 1);
-  /* chunk 2, transformed before chunk 1 is loaded: a rejected again */
+  /* chunk 2, transformed before chunk 1 is loaded: a rejected again,
+   * which replaces a's reject of chunk 1 */
   cairn_state_chunk_extracted(st, "j", &w1, 2, NULL, NULL, 1, NULL, NULL, 1,
                               &err);
   cairn_batch_reject(b2, "page 2 #1", "x: bad", "a v3", 4, "a");
   cairn_batch_add_row(b2);
-  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b2, "1.0.0",
-                                             &err), CAIRN_OK, "%s", err.msg);
-  expect_dlq("a v1@0 b v2@0 c v1@0 ghost@0 a v3@0");
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b2, "1.0.0", NULL, &err), CAIRN_OK, "%s", err.msg);
+  expect_dlq("b v2@0 c v1@0 ghost@0 a v3@0");
   /* chunk 1 loads rows a and b: a's reject came before its row, b's after */
   cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d",
                                         "[\"a\",\"b\"]", &err),
@@ -323,6 +321,58 @@ Test(state, own_rejects_go_when_a_later_row_of_their_record_is_loaded)
   cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2, NULL, &err), CAIRN_OK,
                "%s", err.msg);
   expect_dlq("b v2@0 ghost@0 a v3@0");
+  cairn_batch_free(b1);
+  cairn_batch_free(b2);
+}
+
+/* A record rejected again by a later chunk of the window (a sorted
+ * watermark's resume asks again from the mark it loaded and meets the
+ * records at the mark once more): listed and counted once, as its latest
+ * reject, also when that chunk is transformed again by a resume. */
+Test(state, a_record_rejected_again_is_listed_and_counted_once)
+{
+  cairn_err err = {0};
+  struct cairn_batch *b1 = cairn_batch_create(1), *b2 = cairn_batch_create(1);
+  long replaced = -1;
+  int64_t n;
+  cairn_state_window_claim(st, "j", &w1, 1, CAIRN_CLAIM_REDO, &err);
+  cairn_state_chunk_extracted(st, "j", &w1, 1, NULL, NULL, 0, NULL, NULL, 1,
+                              &err);
+  cairn_batch_add_row(b1);
+  cairn_batch_reject(b1, "page 1 #2", "x: bad", "a v1", 4, "[\"a\"]");
+  cairn_batch_reject(b1, "page 1 #3", "x: bad", "ghost", 5, NULL);
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b1, "1.0.0",
+                                             &replaced, &err), CAIRN_OK,
+               "%s", err.msg);
+  cr_assert_eq(replaced, 0);
+  cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err);
+  /* chunk 2, after a resume: a again (the same text), then b */
+  cairn_state_chunk_extracted(st, "j", &w1, 2, NULL, NULL, 1, NULL, NULL, 1,
+                              &err);
+  cairn_batch_reject(b2, "page 1 #1", "x: bad", "a v1", 4, "[\"a\"]");
+  cairn_batch_reject(b2, "page 1 #2", "x: bad", "b v1", 4, "[\"b\"]");
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b2, "1.0.0",
+                                             &replaced, &err), CAIRN_OK,
+               "%s", err.msg);
+  cr_assert_eq(replaced, 1);
+  expect_dlq("ghost@0 a v1@0 b v1@0");
+  cairn_state_quarantine_count(st, "j", &n, &err);
+  cr_assert_eq(n, 3);
+  /* transformed again (a resume from a chunk at stage transformed): nothing
+   * more goes */
+  cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 2, b2, "1.0.0",
+                                             &replaced, &err), CAIRN_OK);
+  cr_assert_eq(replaced, 0);
+  cairn_state_chunk_loaded(st, "j", &w1, 2, "d", NULL, &err);
+  cr_assert_eq(cairn_state_window_loaded(st, "j", &w1, 2, NULL, NULL, &err),
+               CAIRN_OK, "%s", err.msg);
+  {
+    struct cairn_window_row row = {0};
+    cairn_state_window_get(st, "j", &w1, &row, &err);
+    cr_assert_eq(row.rejects, 3, "rejects counted once each: %lld",
+                 (long long)row.rejects);
+    cairn_window_row_clear(&row);
+  }
   cairn_batch_free(b1);
   cairn_batch_free(b2);
 }
@@ -382,7 +432,7 @@ Test(state, loaded_keys_drop_only_that_windows_kept_rejects)
     cairn_state_window_claim(st, job, w, 1, CAIRN_CLAIM_REDO, &err);
     cairn_state_chunk_extracted(st, job, w, 1, NULL, NULL, 1, NULL, NULL, 1,
                                 &err);
-    cairn_state_chunk_transformed(st, job, w, 1, b, "1.0.0", &err);
+    cairn_state_chunk_transformed(st, job, w, 1, b, "1.0.0", NULL, &err);
     cairn_state_chunk_loaded(st, job, w, 1, "d", NULL, &err);
     cairn_state_window_loaded(st, job, w, 1, NULL, &err);
     cairn_state_window_claim(st, job, w, 2, CAIRN_CLAIM_KEEP, &err);
@@ -452,8 +502,7 @@ Test(state, a_store_of_the_previous_layout_keeps_working)
     struct cairn_batch *b = cairn_batch_create(1);
     cairn_batch_reject(b, "page 1 #2", "department: bad", "megan v2", 8,
                        "[\"m\"]");
-    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0",
-                                               &err), CAIRN_OK, "%s",
+    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", NULL, &err), CAIRN_OK, "%s",
                  err.msg);
     cairn_batch_free(b);
   }
@@ -514,11 +563,11 @@ Test(state, window_claim_by_another_attempt_drops_chunks)
     json_t *q;
     int64_t n;
     cairn_batch_reject(b, "f.csv:3", "a: bad", "r1", 2, NULL);
-    cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", &err);
+    cairn_state_chunk_transformed(st, "j", &w1, 1, b, "1.0.0", NULL, &err);
     cairn_state_window_claim(st, "j", &w2, 1, CAIRN_CLAIM_REDO, &err);
     cairn_state_chunk_extracted(st, "j", &w2, 1, NULL, NULL, 1, NULL, NULL, 1,
                                 &err);
-    cairn_state_chunk_transformed(st, "j", &w2, 1, b, "1.0.0", &err);
+    cairn_state_chunk_transformed(st, "j", &w2, 1, b, "1.0.0", NULL, &err);
     cairn_state_quarantine_count(st, "j", &n, &err);
     cr_assert_eq(n, 2);
     cairn_state_window_claim(st, "j", &w1, 2, CAIRN_CLAIM_REDO, &err);
@@ -817,7 +866,7 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
     cr_assert_eq(cairn_state_chunk_extracted(st, "j", &w1, k, cin, cout, 0,
                                              paths[k], "{}", 1, &err),
                  CAIRN_OK, "%s", err.msg);
-    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, "1.0.0", &err),
+    cr_assert_eq(cairn_state_chunk_transformed(st, "j", &w1, k, b, "1.0.0", NULL, &err),
                  CAIRN_OK, "%s", err.msg);
   }
   cr_assert_eq(cairn_state_chunk_loaded(st, "j", &w1, 1, "d", NULL, &err),
