@@ -2,18 +2,26 @@
 # Crash torture of every shipped job that runs offline (crash_demo.sh
 # covers jobs/demo-cost.json in depth): each HTTP connector replayed from
 # its recording (fixtures/<job>.har, the params of
-# tests/data/connectors/<job>.env), the cost exports over their local run
-# folders and over Azure Storage (replayed), demo-policy and the signed
-# evidence export of several month windows, the Cost Management Query
-# backfill of two month windows, and a second, incremental round of the
-# Entra users (delta link) and ServiceNow CMDB (watermark) jobs. Each is
-# run once uninterrupted; then, from the same starting point, killed with
-# SIGKILL at every kill point of every chunk of every window
-# (CAIRN_TEST_KILL_AT, docs/internals/runner.md#test-hooks) and at a few
-# seeded random instants, and run again until it ends. Every time the
-# warehouse (.dump), the state (chunks loaded exactly once, windows, the
-# incremental state in kv, the DLQ) and the evidence bundles (bytes) must
-# equal the uninterrupted run's.
+# tests/data/connectors/<job>.env), the ServiceNow jobs against a loopback
+# Table API serving their recordings' records (a sorted watermark's resume
+# asks what no recording holds), the cost exports over their local run
+# folders and from Azure Storage (tests/cli/blob_server.py, in pieces),
+# demo-policy, the signed evidence export of three month windows, the
+# Cost Management Query backfills of two month and three day windows;
+# second rounds: Entra users (delta link), ServiceNow CMDB (watermark),
+# and four jobs run again (a new attempt takes their windows over); the
+# DLQ (Entra users refusing two departments, kept rejects in its delta
+# round; demo-policy over malformed records; a ServiceNow record rejected
+# at the mark), an evidence bundle beside the warehouse, the sink's
+# append mode. Each is run once uninterrupted; then, from the same
+# starting point, killed with SIGKILL at the kill points
+# (CAIRN_TEST_KILL_AT, docs/internals/runner.md#test-hooks) of the first
+# two chunks and the last of every window, and at seeded random instants,
+# and run again until it ends. Every time the warehouse (.dump), the
+# state (chunks loaded exactly once, windows, the incremental state in
+# kv, the DLQ), the outputs the runs' records name, the spool (nothing
+# left) and the evidence bundles (bytes) must equal the uninterrupted
+# run's.
 source "$(dirname "$0")/../lib.sh"
 # Some 1,000 runs: on tmpfs, where the syncs that end each window cost
 # nothing (a SIGKILL loses nothing the kernel was given either way), when
