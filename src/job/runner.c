@@ -971,9 +971,12 @@ static int run_window(struct run *r, cairn_err *err)
     goto done;
   if (wrow.loaded) {
     rc = sinks_lost(r, w, wrow.n_chunks, &kv.none, err);
+    if (rc == CAIRN_OK && kv.none) /* before the takeover: see its doc */
+      rc = cairn_state_window_full(r->st, job->name, w, err);
     if (rc < 0)
       goto done;
   }
+  kv.none |= wrow.full; /* a run before this one found the window lost */
   if (wrow.attempt == r->attempt && wrow.loaded && !kv.none) {
     cairn_info("window already loaded in this attempt; skipping");
     r->windows_skipped++;

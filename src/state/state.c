@@ -229,6 +229,8 @@ static const struct { const char *table, *column, *type; } added[] = {
   /* the run that loaded the window, and its outputs in that run's record
    * (cairn_state_window_loaded) */
   { "windows", "run_id", " TEXT" }, { "windows", "output", " TEXT" },
+  /* a sink lost the window: its next load extracts it in full */
+  { "windows", "full", " INTEGER" },
 };
 
 static int add_columns(sqlite3 *db)
@@ -543,7 +545,7 @@ int cairn_state_window_get(cairn_state *st, const char *job,
 
   memset(out, 0, sizeof *out);
   rc = prep(st, "SELECT attempt, status, n_chunks, records, rejects,"
-                " logical_time FROM windows WHERE job=? AND window=?", &s,
+                " logical_time, full FROM windows WHERE job=? AND window=?", &s,
             err);
   if (rc < 0)
     return rc;
@@ -558,6 +560,7 @@ int cairn_state_window_get(cairn_state *st, const char *job,
     out->records = sqlite3_column_int64(s, 3);
     out->rejects = sqlite3_column_int64(s, 4);
     out->logical_time = col_dup(s, 5);
+    out->full = sqlite3_column_int(s, 6);
     rc = CAIRN_OK;
   } else if (rc == SQLITE_DONE) {
     rc = CAIRN_OK;
@@ -647,6 +650,13 @@ int cairn_state_window_rejects_keyed(cairn_state *st, const char *job,
                       job, w, keyed, err);
 }
 
+int cairn_state_window_full(cairn_state *st, const char *job,
+                            const struct cairn_window *w, cairn_err *err)
+{
+  return exec_window(st, "UPDATE windows SET full=1 WHERE job=?1 AND"
+                         " window=?2", job, w->key, err);
+}
+
 int cairn_state_window_claim(cairn_state *st, const char *job,
                              const struct cairn_window *w, long attempt,
                              enum cairn_claim claim, cairn_err *err)
@@ -725,7 +735,7 @@ int cairn_state_window_loaded(cairn_state *st, const char *job,
   if (rc < 0)
     goto fail;
   rc = exec_args(st, err, "UPDATE windows SET status='loaded', pending=NULL,"
-                          " n_chunks=?1, records=(SELECT"
+                          " full=NULL, n_chunks=?1, records=(SELECT"
                           " coalesce(sum(records),0) FROM chunks WHERE"
                           " job=?2 AND window=?3), rejects=(SELECT"
                           " coalesce(sum(rejects),0) FROM chunks WHERE"

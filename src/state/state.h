@@ -75,6 +75,8 @@ struct cairn_window_row {
   long    n_chunks;
   int64_t records, rejects;
   char   *logical_time; /* new string or NULL */
+  int     full;         /* 1: a sink lost the window (cairn_state_window_full):
+                           extract it in full, whatever kv holds */
 };
 void cairn_window_row_clear(struct cairn_window_row *r);
 
@@ -90,6 +92,13 @@ int cairn_state_attempt_first(cairn_state *st, const char *job,
                               long attempt, char **start, cairn_err *err);
 int cairn_state_loaded_before(cairn_state *st, const char *job,
                               const char *before, char **end, cairn_err *err);
+/* Mark window w to be extracted in full (no delta link, watermark or ETag
+ * read) until it is loaded again: a sink lost its rows. Kept by the
+ * claims that follow, so a run killed or failed before it loads the
+ * window leaves the next one the same full extraction; cleared by
+ * cairn_state_window_loaded. */
+int cairn_state_window_full(cairn_state *st, const char *job,
+                            const struct cairn_window *w, cairn_err *err);
 /* What becomes of the rejects of the attempt that owned the window. */
 enum cairn_claim {
   /* That attempt did not load the window: the new one extracts again what

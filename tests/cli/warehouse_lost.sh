@@ -48,6 +48,19 @@ expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user
 expect_eq "$(jq -r 'select(.path != null) | .path' "$T/graph.mock.log" | grep -c deltatoken || true)" 0 \
   "saved delta link used"
 : >"$T/graph.mock.log"
+# a run that finds the warehouse gone but fails before its first chunk
+# leaves the next run the same full round: the window is no longer
+# "loaded", so only the state can say its sink lost it (the next run
+# used the saved delta link and left the new warehouse with 3 rows)
+rm -f "$T/g/out/warehouse.db" "$T/g/out/warehouse.db-wal" "$T/g/out/warehouse.db-shm"
+rc=0; CAIRN_TEST_FAULT=extract:1 "$CAIRN" "${G[@]}" >/dev/null 2>"$T/g2.log" || rc=$?
+expect_eq "$rc" 3 "the failed run's exit"
+"$CAIRN" "${G[@]}" >/dev/null 2>"$T/g3.log" || fail "rerun after the failure: exit $? ($(tail -n 2 "$T/g3.log"))"
+expect_eq "$(sqlite3 "$T/g/out/warehouse.db" 'SELECT count(*) FROM identity_user')" 4 "rows after the failed run's rerun"
+expect_eq "$(jq -r 'select(.path != null) | .path' "$T/graph.mock.log" | grep -c deltatoken || true)" 0 \
+  "saved delta link used by the rerun"
+expect_eq "$(sqlite3 "$T/g/state/cairn.db" "SELECT count(*) FROM windows WHERE full IS NOT NULL")" 0 "full flag left"
+: >"$T/graph.mock.log"
 # the same for its table renamed by hand (to keep the old rows beside):
 # the sink makes a new one, which the delta alone would leave with 3 rows;
 # and the new table gets a unique key index of its own (the old one kept
