@@ -937,6 +937,11 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
     goto fail;
   if (b->n_rejects) {
     rc = rejects_replace(st, job, w, seq, b, &n, err);
+    /* a record rejected again is one reject in the run records' sum, as
+     * in the DLQ (the run that rejected it first counted it) */
+    if (rc == CAIRN_OK && n && st->run_id)
+      rc = exec_args(st, err, "UPDATE runs SET rejected=rejected-? WHERE"
+                              " run_id=?", "it", (int64_t)n, st->run_id);
     if (rc < 0)
       goto fail;
     rc = prep(st, "INSERT OR IGNORE INTO quarantine(job, window, seq,"
