@@ -52,10 +52,13 @@ snap() { # DIR
       "SELECT 'chunk', job, window, seq, stage, records, rejects, load_count, digest, contract FROM chunks ORDER BY 2, 3, 4;
        SELECT 'window', job, window, status, n_chunks, records, rejects, pending, logical_time FROM windows ORDER BY 2, 3;"
   fi
-  # the audit trail: each window loaded, with its digest, in a run's outputs
-  local out="o.value->>'window', o.value->>'chunks', o.value->>'chunk_digest'"
-  [ -z "${ROWS:-}" ] || out="o.value->>'window'"
-  sqlite3 "$d/state/cairn.db" "SELECT DISTINCT 'output', $out FROM runs, json_each(runs.outputs) o ORDER BY 2"
+  # the audit trail: each window loaded, with its digest, in a run's
+  # outputs, as cairn status reads them (a run killed after its windows
+  # were loaded, with no run after it, has them in the windows' rows)
+  local out='[.window, .chunks, .chunk_digest]'
+  [ -z "${ROWS:-}" ] || out='[.window]'
+  "$CAIRN" status --state "$d/state" --runs 1000 --json |
+    jq -r ".runs[].outputs // [] | .[] | $out | map(tostring) | \"output|\" + join(\"|\")" | sort -u
   # (a resume that asks again from the mark meets its rejects in other
   # chunks: with ROWS, the DLQ's records, not their chunks)
   local at="seq, position,"
