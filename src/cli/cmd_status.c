@@ -16,7 +16,9 @@ static const char usage_text[] =
   "\n"
   "Shows the last runs (with their audit fields), the windows of each job\n"
   "with their last loaded seq, records loaded and rejected, and the DLQ\n"
-  "depth. JOB is a job name or a job file path. --runs N: the last N runs\n"
+  "depth. A run recorded as running whose process is gone (killed: SIGKILL,\n"
+  "the OOM killer) shows as gone until the next run marks it killed.\n"
+  "JOB is a job name or a job file path. --runs N: the last N runs\n"
   "(default 5). --windows N: every window not loaded and the newest N\n"
   "loaded ones of each job (default 10; all with --json), a line saying\n"
   "how many older ones are left out; --windows all lists every window.\n"
@@ -48,6 +50,30 @@ static void parse_json_texts(json_t *runs)
 static long long ji(const json_t *o, const char *k)
 {
   return (long long)json_integer_value(json_object_get(o, k));
+}
+
+/* Each run recorded as "running" gets "alive": whether its process still
+ * runs, that is holds the job's lock for it (cairn_lock_holder, which
+ * takes nothing), the record left as it is. A lock held for another run
+ * is a later run's (starting, about to mark this one killed). null, with
+ * "alive_error", when the lock cannot tell. */
+static void note_alive(json_t *runs, const char *state_dir)
+{
+  for (size_t i = 0; i < json_array_size(runs); i++) {
+    json_t *r = json_array_get(runs, i);
+    cairn_err err = {0};
+    char *holder = NULL;
+    if (strcmp(js(r, "status"), "running") != 0)
+      continue;
+    if (cairn_lock_holder(state_dir, js(r, "job"), &holder, &err) < 0) {
+      json_object_set_new(r, "alive", json_null());
+      json_object_set_new(r, "alive_error", json_string(err.msg));
+    } else {
+      json_object_set_new(r, "alive", json_boolean(
+                            holder && strcmp(holder, js(r, "run_id")) == 0));
+    }
+    free(holder);
+  }
 }
 
 int cairn_cmd_status(int argc, char **argv)
@@ -129,6 +155,7 @@ int cairn_cmd_status(int argc, char **argv)
     goto done;
   }
   parse_json_texts(jr);
+  note_alive(jr, cairn_state_dir(st));
   if (json) {
     json_t *o = json_pack("{s:O,s:O}", "runs", jr, "windows", jw);
     if (job)
@@ -153,11 +180,20 @@ int cairn_cmd_status(int argc, char **argv)
       cairn_clock_fmt(ji(r, "ended"), ended, sizeof ended);
     {
       char code[24] = "-"; /* none: running, or killed */
+      /* a run recorded as running whose process is gone: "gone" */
+      int gone = json_is_false(json_object_get(r, "alive"));
       if (json_is_integer(json_object_get(r, "exit_code")))
         snprintf(code, sizeof code, "%lld", ji(r, "exit_code"));
       printf("  %s %-20s %-7s exit=%s %s..%s%s\n", js(r, "run_id"),
-             js(r, "job"), js(r, "status"), code, started, ended,
-             ji(r, "resumed") ? " (resumed)" : "");
+             js(r, "job"), gone ? "gone" : js(r, "status"), code, started,
+             ended, ji(r, "resumed") ? " (resumed)" : "");
+      if (gone)
+        printf("      gone: recorded as running, but its process holds the "
+               "job's lock no more: killed (SIGKILL, the OOM killer, a lost "
+               "node) or unable to record its end; the next run of the job "
+               "marks it killed and resumes where it stopped\n");
+      else if (json_is_string(json_object_get(r, "alive_error")))
+        printf("      alive: unknown (%s)\n", js(r, "alive_error"));
     }
     {
       /* Counts grow as a run commits (a killed run keeps what it

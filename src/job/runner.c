@@ -1936,7 +1936,9 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
     return exit_code;
   }
 
-  rc = cairn_lock_take(o->state_dir, job->name, &lock, &stale, &err);
+  random_hex(r.run_id, 8); /* named in the lock: cairn status asks it */
+  rc = cairn_lock_take(o->state_dir, job->name, r.run_id, &lock, &stale,
+                       &err);
   if (rc == CAIRN_ELOCKED) {
     cairn_error("%s", err.msg);
     cairn_runner_print_short(o, job->name, "refused", CAIRN_EXIT_USAGE,
@@ -1947,7 +1949,6 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   if (rc < 0)
     goto out;
   r.outputs = json_array();
-  random_hex(r.run_id, 8);
   random_hex(r.trace_id, 16);
   cairn_log_set_run(r.run_id, job->name);
   r.metrics_dir = cairn_metrics_dir(o->metrics_dir, o->state_dir);
@@ -2119,9 +2120,9 @@ out:
     if (cairn_state_run_end(r.st, r.run_id, &rr, &rerr) < 0)
       /* the audit trail would call the run killed, with no counts */
       cairn_warn("the run's record could not be completed: %s; cairn "
-                 "status shows it running, then killed, whatever its "
-                 "outcome (exit %d, the summary below)", rerr.msg,
-                 exit_code);
+                 "status shows it gone (recorded as running) once this "
+                 "process ends, then killed, whatever its outcome (exit "
+                 "%d, the summary below)", rerr.msg, exit_code);
     free(outputs);
     print_summary(&r, exit_code, rc < 0 ? &err : NULL, message, dlq,
                   &dlq_err, (double)(cairn_clock_mono_ms() - t0) / 1000.0);

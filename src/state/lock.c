@@ -1,16 +1,30 @@
 /* SPDX-License-Identifier: MIT */
-/* lock.c -- one run per job: an flock()ed file holding "pid since".
+/* lock.c -- one run per job: an flock()ed file holding "pid since run".
  *
  * The kernel drops an flock when its process dies, even by SIGKILL, so a
  * lock can never be held by a dead process; the pid and time written in
  * the file only serve the messages ("job X is running (pid N, since T)",
- * "taking over stale lock of pid N"). The pid is written just after the
+ * "taking over stale lock of pid N"), the run id cairn status (below). The pid is written just after the
  * flock is taken and the file emptied just before it is let go, so a
  * refused run that reads no live pid looks again for a moment (the flock
- * asked for each time: it may have been let go) before it names one. */
+ * asked for each time: it may have been let go) before it names one.
+ *
+ * The holder also takes an open file description (OFD) write lock on the
+ * file, once its pid is written, and lets it go before emptying the file.
+ * It excludes nothing (the flock does); it is what `cairn status` asks
+ * about to tell a live run from one that was killed: F_OFD_GETLK reports
+ * a lock without taking one, so a run starting at that instant is never
+ * refused or delayed by the question (a flock can only be tested by
+ * taking it), and it sees the lock whatever pid namespace the holder is
+ * in (/proc/locks hides the flocks of processes outside the reader's:
+ * another container's run). The run id in the file says which run holds
+ * it (a run about to begin holds it before its record exists). An older
+ * cairn takes the flock alone and writes no run id; its runs show as
+ * gone (docs/operations.md#upgrading says not to mix versions). */
 #include "state/state.h"
 #include "core/clock.h"
 #include "core/fsx.h"
+#include "core/log.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -27,21 +41,49 @@ struct cairn_lock {
   char *path;
 };
 
+/* <state>/locks/<job>.lock; *dir (new) its directory, when asked. */
+static char *lock_path(const char *state_dir, const char *job, char **dir)
+{
+  char *d = cairn_path_join(state_dir, "locks");
+  char *path = cairn_strfmt("%s/%s.lock", d, job);
+  if (dir)
+    *dir = d;
+  else
+    free(d);
+  return path;
+}
+
+/* An OFD write lock on the whole file: taken (F_WRLCK), let go
+ * (F_UNLCK) or asked about (F_OFD_GETLK, which sets l_type to F_UNLCK
+ * when no other open file holds one). */
+static int ofd_lock(int fd, int cmd, short type, struct flock *fl)
+{
+  memset(fl, 0, sizeof *fl);
+  fl->l_type = type;
+  fl->l_whence = SEEK_SET; /* l_start 0, l_len 0: the whole file */
+  return fcntl(fd, cmd, fl);
+}
+
 /* Looks at a lock whose holder has not written a live pid: about 1 s. */
 #define HOLDER_LOOKS 20
 #define HOLDER_LOOK_MS 50
 
-/* The pid and start time the lock file holds (0 when empty). */
-static void read_holder(int fd, long *pid, long long *since)
+#define RUN_ID_MAX 64 /* a run id and its NUL (the runner's: 16 hex digits) */
+
+/* The pid, start time and run id the lock file holds (0, 0 and "" when
+ * it holds none: empty, or written by an older cairn); run may be NULL. */
+static void read_holder(int fd, long *pid, long long *since, char *run)
 {
-  char buf[128];
+  char buf[128], id[RUN_ID_MAX] = "";
   ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   *pid = 0;
   *since = 0;
   if (n > 0) {
     buf[n] = '\0';
-    sscanf(buf, "%ld %lld", pid, since);
+    sscanf(buf, "%ld %lld %63s", pid, since, id);
   }
+  if (run)
+    memcpy(run, id, sizeof id);
 }
 
 static int alive(long pid)
@@ -59,7 +101,7 @@ static int try_flock(int fd, long *pid, long long *since)
   for (int look = 0;; look++) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
       return 0;
-    read_holder(fd, pid, since);
+    read_holder(fd, pid, since, NULL);
     if (alive(*pid))
       return -1;
     if (look == HOLDER_LOOKS) {
@@ -71,11 +113,13 @@ static int try_flock(int fd, long *pid, long long *since)
   }
 }
 
-int cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
-                    long *stale_pid, cairn_err *err)
+int cairn_lock_take(const char *state_dir, const char *job,
+                    const char *run_id, cairn_lock **out, long *stale_pid,
+                    cairn_err *err)
 {
-  char *dir = cairn_path_join(state_dir, "locks");
-  char *path = cairn_strfmt("%s/%s.lock", dir, job);
+  char *dir;
+  char *path = lock_path(state_dir, job, &dir);
+  struct flock fl;
   char buf[128];
   char stamp[32];
   long pid = 0;
@@ -104,16 +148,22 @@ int cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
                        "pid: a run starting or ending)", job, path);
     goto done;
   }
-  read_holder(fd, &pid, &since); /* under the flock: a holder now gone */
+  read_holder(fd, &pid, &since, NULL); /* under the flock: one now gone */
   if (pid > 0 && pid != (long)getpid())
     *stale_pid = pid; /* the file was left by a process that is gone */
-  snprintf(buf, sizeof buf, "%ld %lld\n", (long)getpid(),
-           (long long)cairn_clock_now());
+  snprintf(buf, sizeof buf, "%ld %lld %s\n", (long)getpid(),
+           (long long)cairn_clock_now(), run_id);
   if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, strlen(buf), 0) < 0) {
     rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "lock %s: %s", path,
                      strerror(errno));
     goto done;
   }
+  /* After the pid: a holder cairn status sees always names its run. It
+   * fails only where the kernel has no OFD locks (before Linux 3.15), where
+   * cairn status cannot ask either and says it cannot tell. */
+  if (ofd_lock(fd, F_OFD_SETLK, F_WRLCK, &fl) != 0)
+    cairn_warn("lock %s: no liveness lock (%s): cairn status cannot tell "
+               "whether this run is alive", path, strerror(errno));
   *out = cairn_xcalloc(1, sizeof **out);
   (*out)->fd = fd;
   (*out)->path = path;
@@ -129,8 +179,14 @@ done:
 
 void cairn_lock_release(cairn_lock *l)
 {
+  struct flock fl;
   if (!l)
     return;
+  /* The OFD lock first, before the file is emptied (a holder cairn status
+   * sees names its run) and before the flock is let go: the next run
+   * takes its own once it has the flock, and this one must not be in its
+   * way then. */
+  ofd_lock(l->fd, F_OFD_SETLK, F_UNLCK, &fl);
   /* Empty the file before unlocking so the next run sees a clean lock. */
   if (ftruncate(l->fd, 0) != 0) {
     /* nothing to do: the flock is what matters */
@@ -139,4 +195,39 @@ void cairn_lock_release(cairn_lock *l)
   close(l->fd);
   free(l->path);
   free(l);
+}
+
+int cairn_lock_holder(const char *state_dir, const char *job, char **run_id,
+                      cairn_err *err)
+{
+  char *path = lock_path(state_dir, job, NULL);
+  char run[RUN_ID_MAX];
+  struct flock fl;
+  long pid;
+  long long since;
+  int fd, rc = CAIRN_OK;
+
+  *run_id = NULL;
+  /* Read only: never created, never locked (the reader may not write). */
+  fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno != ENOENT) /* none: no run ever took it */
+      rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "lock %s: %s", path,
+                       strerror(errno));
+    goto done;
+  }
+  if (ofd_lock(fd, F_OFD_GETLK, F_WRLCK, &fl) != 0) {
+    rc = CAIRN_RAISE(err, CAIRN_EIO, errno, "lock %s: F_OFD_GETLK: %s", path,
+                     strerror(errno));
+    goto done;
+  }
+  if (fl.l_type != F_UNLCK) {
+    read_holder(fd, &pid, &since, run);
+    *run_id = cairn_xstrdup(run);
+  }
+done:
+  if (fd >= 0)
+    close(fd);
+  free(path);
+  return rc;
 }

@@ -355,13 +355,24 @@ int cairn_state_first_reject(cairn_state *st, const char *job,
 /* ---- run lock ---------------------------------------------------------- */
 
 typedef struct cairn_lock cairn_lock;
-/* Take <state>/locks/<job>.lock. Held by a live process: CAIRN_ELOCKED
+/* Take <state>/locks/<job>.lock for the run run_id (named in it, for
+ * cairn_lock_holder). Held by a live process: CAIRN_ELOCKED
  * with "job X is running (pid N, since T)", N a live process's pid (or,
  * when the holder shows none within about a second, a message that says
  * so). A lock left by a dead process is taken over and *stale_pid tells
  * whose it was (0 otherwise). */
-int  cairn_lock_take(const char *state_dir, const char *job, cairn_lock **out,
-                     long *stale_pid, cairn_err *err);
+int  cairn_lock_take(const char *state_dir, const char *job,
+                     const char *run_id, cairn_lock **out, long *stale_pid,
+                     cairn_err *err);
 void cairn_lock_release(cairn_lock *l);   /* NULL ok */
+/* The run a live process holds the job's lock for: *run_id its id (new
+ * string; "" when the file names none), NULL when no process holds it or
+ * there is no lock file. Takes and creates nothing, so a run starting
+ * meanwhile is neither refused nor delayed. Sees holders in any pid
+ * namespace (containers); not those of an older cairn, which took no OFD lock. CAIRN_EIO when it cannot tell (the
+ * file cannot be opened, or the kernel has no OFD locks). For `cairn
+ * status`: a run recorded as "running" whose process is gone. */
+int  cairn_lock_holder(const char *state_dir, const char *job, char **run_id,
+                       cairn_err *err);
 
 #endif

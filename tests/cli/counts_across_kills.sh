@@ -95,7 +95,7 @@ check "$d" "killed twice" 3
 d="$T/text"; mkdir -p "$d"
 rc=0; run "$d" CAIRN_PIPELINE=0 CAIRN_TEST_KILL_AT=loaded:5 || rc=$?
 expect_eq "$rc" 137 "killed at loaded:5"
-"$CAIRN" status demo-cost --state "$d/s" | has -F "running exit=- " || fail "status: not running"
+"$CAIRN" status demo-cost --state "$d/s" | has -F "gone    exit=- " || fail "status: not gone"
 "$CAIRN" status demo-cost --state "$d/s" | has -F "loaded=95 rejected=5 chunks=5 redone=0 " ||
   fail "a killed run's counts: $("$CAIRN" status demo-cost --state "$d/s" | sed -n 3p)"
 # A resume that only finds the window loaded (the run was killed after

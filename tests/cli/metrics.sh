@@ -151,7 +151,7 @@ tests:
           - exp_labels: {severity: warning, instance: h, job: stale}
             exp_annotations:
               summary: "cairn job stale has been running for 7h 0m 0s"
-              description: "A run of stale started over six hours ago and has not finished, or it died without writing its final metrics. Check the process (`cairn status`, `systemctl status`, `kubectl get pods`); a killed run resumes when run again."
+              description: "A run of stale started over six hours ago and has not finished, or it died without writing its final metrics. `cairn status stale` tells which: the run is `running` while its process lives, `gone` once it was killed (also `systemctl status`, `kubectl get pods`); a killed run resumes when run again."
   - interval: 1m
     input_series:
       # failed from its first run on; "fixed" succeeds at 29 h

@@ -15,4 +15,7 @@ has -F 'done. 2000 records loaded' "$T/stdout" || fail "summary: $(cat "$T/stdou
 has -F "the run's record could not be completed: state $T/state/cairn.db: write: database or disk is full (injected)" "$T/log" ||
   fail "no warning: $(cat "$T/log")"
 has -F 'whatever its outcome (exit 0' "$T/log" || fail "the warning lacks the outcome: $(cat "$T/log")"
+# recorded as running, its process gone: status says so
+expect_eq "$("$CAIRN" status demo-cost "${S[@]}" --json | jq -c '.runs[0] | [.status, .alive]')" \
+  '["running",false]' "the run in cairn status"
 echo "ok: a run record that cannot be completed is warned of"

@@ -68,7 +68,8 @@ expect_eq "$(head -n 1 <<<"$err")" '--param input=x\xff: not valid UTF-8' "non-U
 # A killed run never ends its row: the next run of the job (which holds the
 # lock, so nothing else runs) marks it "killed"; status shows no exit code
 # for it (exit=-), not 0, and the counts of what it committed before the
-# kill (tests/cli/counts_across_kills.sh).
+# kill (tests/cli/counts_across_kills.sh); until then it shows the run
+# "gone" (tests/cli/status_alive.sh).
 set +e
 CAIRN_TEST_KILL_AT=loaded:1 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" \
   --out "$T/k-out" >/dev/null 2>&1
@@ -77,7 +78,7 @@ expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '.run
   running "killed run before the next"
 "$CAIRN" status demo-cost --state "$T/k-state" | has "loaded=2000 rejected=0 chunks=1 redone=0 " ||
   fail "a killed run's counts: $("$CAIRN" status demo-cost --state "$T/k-state" | sed -n 3p)"
-"$CAIRN" status demo-cost --state "$T/k-state" | has "running exit=- " ||
+"$CAIRN" status demo-cost --state "$T/k-state" | has "gone    exit=- " ||
   fail "no exit code shows as -: $("$CAIRN" status demo-cost --state "$T/k-state" | head -n 2)"
 "$CAIRN" run jobs/demo-cost.json --state "$T/k-state" --out "$T/k-out" >/dev/null 2>&1 || fail "resume"
 expect_eq "$("$CAIRN" status demo-cost --state "$T/k-state" --json | jq -r '[.runs[].status] | join(" ")')" \

@@ -903,6 +903,21 @@ Test(state, forgetting_chunks_drops_their_rows_and_quarantine)
   cairn_batch_free(b);
 }
 
+/* A child takes the lock of job and dies without releasing it (as by
+ * SIGKILL); its pid. */
+static pid_t take_lock_and_die(const char *job)
+{
+  pid_t child = fork();
+  if (child == 0) {
+    cairn_lock *cl = NULL;
+    cairn_err ce = {0};
+    long s;
+    _exit(cairn_lock_take(dir, job, "r0", &cl, &s, &ce) == CAIRN_OK ? 0 : 1);
+  }
+  waitpid(child, NULL, 0);
+  return child;
+}
+
 Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
 {
   cairn_lock *l = NULL, *l2 = NULL;
@@ -911,16 +926,8 @@ Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
   int fds[2];
   pid_t child;
 
-  /* A child takes the lock and dies without releasing it. */
-  child = fork();
-  if (child == 0) {
-    cairn_lock *cl = NULL;
-    cairn_err ce = {0};
-    long s;
-    _exit(cairn_lock_take(dir, "j", &cl, &s, &ce) == CAIRN_OK ? 0 : 1);
-  }
-  waitpid(child, NULL, 0);
-  cr_assert_eq(cairn_lock_take(dir, "j", &l, &stale, &err), CAIRN_OK);
+  child = take_lock_and_die("j");
+  cr_assert_eq(cairn_lock_take(dir, "j", "r1", &l, &stale, &err), CAIRN_OK);
   cr_assert_eq(stale, (long)child, "the dead holder's pid is reported");
 
   /* While we hold it, a second process is refused with a clear message. */
@@ -930,7 +937,7 @@ Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
     cairn_lock *cl = NULL;
     cairn_err ce = {0};
     long s;
-    int rc = cairn_lock_take(dir, "j", &cl, &s, &ce);
+    int rc = cairn_lock_take(dir, "j", "r2", &cl, &s, &ce);
     if (write(fds[1], ce.msg, strlen(ce.msg) + 1) < 0)
       _exit(2);
     _exit(rc == CAIRN_ELOCKED ? 0 : 1);
@@ -944,11 +951,42 @@ Test(state, lock_refuses_a_live_holder_and_takes_over_a_dead_one)
   snprintf(want, sizeof want, "job j is running (pid %d, since ", (int)getpid());
   cr_assert(strncmp(msg, want, strlen(want)) == 0, "%s", msg);
   cairn_lock_release(l);
-  cr_assert_eq(cairn_lock_take(dir, "j", &l2, &stale, &err), CAIRN_OK);
+  cr_assert_eq(cairn_lock_take(dir, "j", "r3", &l2, &stale, &err), CAIRN_OK);
   cr_assert_eq(stale, 0, "a cleanly released lock is not stale");
   cairn_lock_release(l2);
   close(fds[0]);
   close(fds[1]);
+}
+
+/* What cairn status asks: the run a live holder holds the lock for, none
+ * for one that died holding it (SIGKILL: no release), nor once let go;
+ * asking creates no lock file. */
+Test(state, lock_holder_tells_a_live_holder_from_a_dead_one)
+{
+  cairn_lock *l = NULL;
+  cairn_err err = {0};
+  char *run = (char *)"?";
+  long stale;
+  char path[96];
+
+  cr_assert_eq(cairn_lock_holder(dir, "j", &run, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_null(run, "no lock file: no holder");
+  snprintf(path, sizeof path, "%s/locks/j.lock", dir);
+  cr_assert_eq(access(path, F_OK), -1, "asking made no lock file");
+  take_lock_and_die("j");
+  cr_assert_eq(cairn_lock_holder(dir, "j", &run, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_null(run, "a holder that died holding it is not a holder");
+  cr_assert_eq(cairn_lock_take(dir, "j", "r1", &l, &stale, &err), CAIRN_OK);
+  cr_assert_eq(cairn_lock_holder(dir, "j", &run, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_str_eq(run, "r1", "a live holder, and its run");
+  free(run);
+  cairn_lock_release(l);
+  cr_assert_eq(cairn_lock_holder(dir, "j", &run, &err), CAIRN_OK, "%s",
+               err.msg);
+  cr_assert_null(run, "let go");
 }
 
 /* The run a connection counts for gets each commit's counts in that
