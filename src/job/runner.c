@@ -1806,6 +1806,35 @@ static int dry_run_recording(const struct cairn_run_opts *o,
   return code;
 }
 
+/* A dry run's sink secrets that a real run would stop on once it read
+ * them (a bundle sink's signing key that is empty or no unencrypted
+ * Ed25519 PEM key), said after the preview in b with the real run's exit
+ * code; else 0. */
+static int dry_run_sinks(const struct cairn_job *job, struct cairn_buf *b)
+{
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    struct cairn_sink_ctx c = {0};
+    cairn_err e = {0};
+    int code;
+
+    if (!job->sinks[i].ops->check_secrets)
+      continue;
+    c.job = job->name;
+    c.sink_name = job->sinks[i].name;
+    c.cfg = job->sinks[i].cfg;
+    c.contract = job->contract;
+    c.secret = cairn_job_secret;
+    c.secret_ud = (void *)job;
+    if (job->sinks[i].ops->check_secrets(&c, &e) == CAIRN_OK)
+      continue;
+    code = cairn_exit_code_for(e.code);
+    cairn_error("%s", e.msg);
+    cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e.msg);
+    return code;
+  }
+  return CAIRN_EXIT_OK;
+}
+
 /* A dry run's input that a real run would stop without: the first of
  * the windows whose input the source finds missing (a file source's path
  * that matches no file, a local cost export without its manifest, a
@@ -1924,10 +1953,13 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
                        job->sinks[i].ops->name);
     cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
     /* In the order a real run meets them: the secrets as the job loads,
-     * the recording as it opens the transport, the input as it reads. */
+     * the recording as it opens the transport, the sinks' keys as it
+     * opens them, the input as it reads. */
     exit_code = dry_run_missing(job, &b);
     if (exit_code == CAIRN_EXIT_OK)
       exit_code = dry_run_recording(o, &b);
+    if (exit_code == CAIRN_EXIT_OK)
+      exit_code = dry_run_sinks(job, &b);
     if (exit_code == CAIRN_EXIT_OK)
       exit_code = dry_run_input(job, windows, n_windows, &b);
     cairn_runner_print_short(o, job->name, "dry_run", exit_code, b.data);
