@@ -134,7 +134,9 @@ static void kill_point(const char *point, long seq, const char *window)
 
 /* ---- stopping on SIGTERM or SIGINT ------------------------------------------
  * systemctl stop, a Kubernetes eviction, timeout(1) or Ctrl-C: the handler
- * only notes the first signal (cairn_stop_note); the run stops before its
+ * notes the first signal (cairn_stop_note) and logs its arrival
+ * (cairn_log_stop_write, so that a run killed later, systemd's stop
+ * timeout, still leaves the stop in its log); the run stops before its
  * next chunk or window, with the chunks before it loaded and checkpointed,
  * or sooner where it waits on a server (an HTTP transfer, a retry's wait:
  * the chunk being read is read again by the rerun), and ends as any
@@ -151,6 +153,7 @@ static void on_stop_signal(int sig)
     return;
   }
   cairn_stop_note(sig);
+  cairn_log_stop_write(sig); /* async-signal-safe: one write(2) */
 }
 
 void cairn_runner_catch_signals(void)
