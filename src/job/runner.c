@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct run {
@@ -1880,6 +1881,28 @@ static int dry_run_input(const struct cairn_job *job,
   return CAIRN_EXIT_RESUMABLE;
 }
 
+/* The source's scratch (<state>/work/<job>: a cost export's downloads)
+ * when no window of the job is open, before the attempt begins: only a
+ * resume of an open window reads it again. What it holds then was left
+ * by a run killed after its window was marked loaded but before the
+ * source deleted it (gigabytes of blobs). */
+static void drop_work(struct run *r)
+{
+  struct stat sb;
+  cairn_err e = {0};
+  int open = 1;
+
+  if (stat(r->work_dir, &sb) != 0)
+    return;
+  if (cairn_state_window_open_any(r->st, r->job->name, &open, &e) < 0)
+    cairn_warn("%s was not looked at: %s", r->work_dir, e.msg);
+  else if (!open && cairn_fs_remove_tree(r->work_dir, &e) < 0)
+    cairn_warn("%s", e.msg);
+  else if (!open)
+    cairn_info("removed %s: what the source kept of windows now loaded "
+               "(a run was stopped before it removed it)", r->work_dir);
+}
+
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
 {
   struct run r = {0};
@@ -2004,6 +2027,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = cairn_state_open(o->state_dir, &r.st, &err);
   if (rc < 0)
     goto out;
+  drop_work(&r);
   /* Everything that can refuse the run (a recording that is not there, a
    * sink that needs a key it lacks: exit 2) opens before the attempt
    * begins, so a refused run changes no state, --fresh included. */
