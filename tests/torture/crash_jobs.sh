@@ -53,9 +53,14 @@ snap() { # DIR
        SELECT 'window', job, window, status, n_chunks, records, rejects, pending, logical_time FROM windows ORDER BY 2, 3;"
   fi
   # the audit trail: each window loaded, with its digest, in a run's outputs
+  # (a run killed after it finished its attempt, before its record ended,
+  # has them in its windows' rows, as cairn status shows them: the next
+  # run would mark it killed and copy them into its record)
   local out="o.value->>'window', o.value->>'chunks', o.value->>'chunk_digest'"
   [ -z "${ROWS:-}" ] || out="o.value->>'window'"
-  sqlite3 "$d/state/cairn.db" "SELECT DISTINCT 'output', $out FROM runs, json_each(runs.outputs) o ORDER BY 2"
+  sqlite3 "$d/state/cairn.db" "SELECT DISTINCT 'output', $out FROM runs, json_each(coalesce(runs.outputs,
+    (SELECT json_group_array(json(output)) FROM windows w WHERE w.job=runs.job
+     AND w.run_id=runs.run_id AND output IS NOT NULL))) o ORDER BY 2"
   # (a resume that asks again from the mark meets its rejects in other
   # chunks: with ROWS, the DLQ's records, not their chunks)
   local at="seq, position,"
