@@ -5,12 +5,15 @@
 #include "core/codec.h"
 #include "core/mem.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 
 static struct {
@@ -26,18 +29,26 @@ static struct {
 
 static _Thread_local long t_seq;
 static void (*g_hook)(int before);
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void stop_prepare_locked(void);
 
 void cairn_log_set_hook(void (*hook)(int before))
 {
+  pthread_mutex_lock(&lock);
   g_hook = hook;
+  stop_prepare_locked();
+  pthread_mutex_unlock(&lock);
 }
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cairn_log_init(int json, int min_level, FILE *out)
 {
+  pthread_mutex_lock(&lock);
   g.json = json;
   g.min_level = min_level;
   g.out = out;
+  stop_prepare_locked();
+  pthread_mutex_unlock(&lock);
 }
 
 static void set_str(char **slot, const char *v)
@@ -51,6 +62,7 @@ void cairn_log_set_run(const char *run_id, const char *job)
   pthread_mutex_lock(&lock);
   set_str(&g.run_id, run_id);
   set_str(&g.job, job);
+  stop_prepare_locked();
   pthread_mutex_unlock(&lock);
 }
 
@@ -205,34 +217,13 @@ static const char *level_name(int level)
   return level >= 0 && level <= 3 ? names[level] : "info";
 }
 
-static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
+/* One log line (no newline) of level with msg, fields and timestamp ts,
+ * in the log's format, masked. Caller holds the lock. New string or NULL. */
+static char *line_locked(int level, const json_t *fields, const char *msg,
+                         const char *ts)
 {
-  char *msg, *line;
-  char ts[96];
-  struct timeval tv;
-  struct tm tm;
-  FILE *out = g.out ? g.out : stderr;
-  int always = level & CAIRN_LOG_ALWAYS;
+  char *line;
 
-  level &= ~CAIRN_LOG_ALWAYS;
-  if (level < g.min_level && !always)
-    return;
-  msg = cairn_vstrfmt(fmt, ap);
-  /* A message may quote text from outside (a server's reply, a file
-   * name): one line of valid UTF-8 in text logs, and valid UTF-8 for
-   * json_string (which refuses anything else) in JSON logs, where the
-   * encoder escapes control characters itself. */
-  if (!g.json || !cairn_utf8_valid(msg, strlen(msg))) {
-    char *one = cairn_oneline(msg);
-    free(msg);
-    msg = one;
-  }
-  gettimeofday(&tv, NULL);
-  gmtime_r(&tv.tv_sec, &tm);
-  snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-           tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
-  pthread_mutex_lock(&lock);
   if (g.json) {
     json_t *o = json_object();
     json_object_set_new(o, "ts", json_string(ts));
@@ -263,10 +254,43 @@ static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
                         extra ? " " : "", extra ? extra : "");
     free(extra);
   }
+  if (line)
+    mask_locked(line);
+  return line;
+}
+
+static void emit(int level, const json_t *fields, const char *fmt, va_list ap)
+{
+  char *msg, *line;
+  char ts[96];
+  struct timeval tv;
+  struct tm tm;
+  FILE *out = g.out ? g.out : stderr;
+  int always = level & CAIRN_LOG_ALWAYS;
+
+  level &= ~CAIRN_LOG_ALWAYS;
+  if (level < g.min_level && !always)
+    return;
+  msg = cairn_vstrfmt(fmt, ap);
+  /* A message may quote text from outside (a server's reply, a file
+   * name): one line of valid UTF-8 in text logs, and valid UTF-8 for
+   * json_string (which refuses anything else) in JSON logs, where the
+   * encoder escapes control characters itself. */
+  if (!g.json || !cairn_utf8_valid(msg, strlen(msg))) {
+    char *one = cairn_oneline(msg);
+    free(msg);
+    msg = one;
+  }
+  gettimeofday(&tv, NULL);
+  gmtime_r(&tv.tv_sec, &tm);
+  snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+           tm.tm_min, tm.tm_sec, (long)(tv.tv_usec / 1000));
+  pthread_mutex_lock(&lock);
+  line = line_locked(level, fields, msg, ts);
   if (line) {
     if (g_hook)
       g_hook(1);
-    mask_locked(line);
     fputs(line, out);
     fputc('\n', out);
     fflush(out);
@@ -293,4 +317,95 @@ void cairn_logj(int level, json_t *fields, const char *fmt, ...)
   emit(level, fields, fmt, ap);
   va_end(ap);
   json_decref((json_t *)fields);
+}
+
+/* ---- the stop line ---------------------------------------------------------
+ * What cairn_log_stop_write writes from a signal handler, formatted
+ * beforehand (whenever the format, the output, the run or the progress
+ * hook changes) with a placeholder timestamp that the handler fills in
+ * with arithmetic alone: nothing in the handler allocates, locks or uses
+ * stdio. Two copies, so that a handler reads a whole one while the next
+ * is made. The line carries no window or chunk, which change too often. */
+#define STOP_TS "0000-00-00T00:00:00.000Z"
+
+struct stop_lines {
+  char   text[2][1024]; /* the line for SIGTERM, for SIGINT, with '\n' */
+  size_t len[2];        /* 0: none (too long to keep) */
+  size_t ts_at[2];      /* offset of STOP_TS in text */
+  int    fd;            /* the log's */
+};
+static struct stop_lines stop_lines[2];
+static volatile sig_atomic_t stop_cur;
+
+static void stop_prepare_locked(void)
+{
+  static const int sigs[2] = { SIGTERM, SIGINT };
+  struct stop_lines *l = &stop_lines[!stop_cur];
+  char *window = g.window;
+  long seq = t_seq;
+
+  g.window = NULL;
+  t_seq = 0;
+  l->fd = fileno(g.out ? g.out : stderr);
+  for (int i = 0; i < 2; i++) {
+    const char *name = sigs[i] == SIGINT ? "SIGINT" : "SIGTERM";
+    char *msg = cairn_strfmt("%s received: the run stops before its next "
+                             "chunk, or at once where it waits on a "
+                             "server (a second signal ends it at once)",
+                             name);
+    char *line = line_locked(CAIRN_LOG_WARN, NULL, msg, STOP_TS);
+    /* over the progress line, if one is drawn */
+    const char *clear = g_hook && isatty(l->fd) ? "\r\033[K" : "";
+    char *ts = line ? strstr(line, STOP_TS) : NULL;
+    int n = ts ? snprintf(l->text[i], sizeof l->text[i], "%s%s\n", clear,
+                          line)
+               : -1;
+
+    l->len[i] = n > 0 && (size_t)n < sizeof l->text[i] ? (size_t)n : 0;
+    l->ts_at[i] = ts ? strlen(clear) + (size_t)(ts - line) : 0;
+    free(line);
+    free(msg);
+  }
+  g.window = window;
+  t_seq = seq;
+  stop_cur = !stop_cur;
+}
+
+static void put_digits(char *p, long v, int n)
+{
+  while (n-- > 0) {
+    p[n] = (char)('0' + v % 10);
+    v /= 10;
+  }
+}
+
+void cairn_log_stop_write(int sig)
+{
+  const struct stop_lines *l = &stop_lines[stop_cur];
+  int i = sig == SIGINT, saved = errno;
+  char buf[sizeof l->text[0]];
+  struct timespec now;
+  size_t n = l->len[i];
+
+  if (!n)
+    return;
+  memcpy(buf, l->text[i], n);
+  if (clock_gettime(CLOCK_REALTIME, &now) == 0 && now.tv_sec >= 0) {
+    char *p = buf + l->ts_at[i];
+    long sec = (long)(now.tv_sec % 86400);
+    int y;
+    unsigned m, d;
+    cairn_civil_from_days(now.tv_sec / 86400, &y, &m, &d);
+    put_digits(p, y, 4);
+    put_digits(p + 5, (long)m, 2);
+    put_digits(p + 8, (long)d, 2);
+    put_digits(p + 11, sec / 3600, 2);
+    put_digits(p + 14, sec / 60 % 60, 2);
+    put_digits(p + 17, sec % 60, 2);
+    put_digits(p + 20, now.tv_nsec / 1000000, 3);
+  }
+  if (write(l->fd, buf, n) < 0) {
+    /* nowhere to say it */
+  }
+  errno = saved;
 }

@@ -56,6 +56,14 @@ void cairn_log(int level, const char *fmt, ...)
 void cairn_logj(int level, json_t *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Write the stop line of signal sig (SIGTERM or SIGINT): a warning that
+ * the signal arrived and the run is stopping, in the log's format (JSON or
+ * text, with run id and job), to the log's output, whatever the minimum
+ * level. Async-signal-safe: for a signal handler (one write(2) of a line
+ * made beforehand, its timestamp filled in), so that a run killed before
+ * it reaches its next chunk still leaves the stop in its log. */
+void cairn_log_stop_write(int sig);
+
 #define cairn_debug(...) cairn_log(CAIRN_LOG_DEBUG, __VA_ARGS__)
 #define cairn_info(...)  cairn_log(CAIRN_LOG_INFO, __VA_ARGS__)
 #define cairn_warn(...)  cairn_log(CAIRN_LOG_WARN, __VA_ARGS__)

@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct run {
@@ -134,7 +135,9 @@ static void kill_point(const char *point, long seq, const char *window)
 
 /* ---- stopping on SIGTERM or SIGINT ------------------------------------------
  * systemctl stop, a Kubernetes eviction, timeout(1) or Ctrl-C: the handler
- * only notes the first signal (cairn_stop_note); the run stops before its
+ * notes the first signal (cairn_stop_note) and logs its arrival
+ * (cairn_log_stop_write, so that a run killed later, systemd's stop
+ * timeout, still leaves the stop in its log); the run stops before its
  * next chunk or window, with the chunks before it loaded and checkpointed,
  * or sooner where it waits on a server (an HTTP transfer, a retry's wait:
  * the chunk being read is read again by the rerun), and ends as any
@@ -151,6 +154,7 @@ static void on_stop_signal(int sig)
     return;
   }
   cairn_stop_note(sig);
+  cairn_log_stop_write(sig); /* async-signal-safe: one write(2) */
 }
 
 void cairn_runner_catch_signals(void)
@@ -1806,6 +1810,35 @@ static int dry_run_recording(const struct cairn_run_opts *o,
   return code;
 }
 
+/* A dry run's sink secrets that a real run would stop on once it read
+ * them (a bundle sink's signing key that is empty or no unencrypted
+ * Ed25519 PEM key), said after the preview in b with the real run's exit
+ * code; else 0. */
+static int dry_run_sinks(const struct cairn_job *job, struct cairn_buf *b)
+{
+  for (size_t i = 0; i < job->n_sinks; i++) {
+    struct cairn_sink_ctx c = {0};
+    cairn_err e = {0};
+    int code;
+
+    if (!job->sinks[i].ops->check_secrets)
+      continue;
+    c.job = job->name;
+    c.sink_name = job->sinks[i].name;
+    c.cfg = job->sinks[i].cfg;
+    c.contract = job->contract;
+    c.secret = cairn_job_secret;
+    c.secret_ud = (void *)job;
+    if (job->sinks[i].ops->check_secrets(&c, &e) == CAIRN_OK)
+      continue;
+    code = cairn_exit_code_for(e.code);
+    cairn_error("%s", e.msg);
+    cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e.msg);
+    return code;
+  }
+  return CAIRN_EXIT_OK;
+}
+
 /* A dry run's input that a real run would stop without: the first of
  * the windows whose input the source finds missing (a file source's path
  * that matches no file, a local cost export without its manifest, a
@@ -1846,6 +1879,28 @@ static int dry_run_input(const struct cairn_job *job,
                      missing - 1, missing > 2 ? "s" : "");
   cairn_buf_puts(b, ".");
   return CAIRN_EXIT_RESUMABLE;
+}
+
+/* The source's scratch (<state>/work/<job>: a cost export's downloads)
+ * when no window of the job is open, before the attempt begins: only a
+ * resume of an open window reads it again. What it holds then was left
+ * by a run killed after its window was marked loaded but before the
+ * source deleted it (gigabytes of blobs). */
+static void drop_work(struct run *r)
+{
+  struct stat sb;
+  cairn_err e = {0};
+  int open = 1;
+
+  if (stat(r->work_dir, &sb) != 0)
+    return;
+  if (cairn_state_window_open_any(r->st, r->job->name, &open, &e) < 0)
+    cairn_warn("%s was not looked at: %s", r->work_dir, e.msg);
+  else if (!open && cairn_fs_remove_tree(r->work_dir, &e) < 0)
+    cairn_warn("%s", e.msg);
+  else if (!open)
+    cairn_info("removed %s: what the source kept of windows now loaded "
+               "(a run was stopped before it removed it)", r->work_dir);
 }
 
 int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
@@ -1924,10 +1979,13 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
                        job->sinks[i].ops->name);
     cairn_buf_printf(&b, " as %s; nothing run.", job->contract->name);
     /* In the order a real run meets them: the secrets as the job loads,
-     * the recording as it opens the transport, the input as it reads. */
+     * the recording as it opens the transport, the sinks' keys as it
+     * opens them, the input as it reads. */
     exit_code = dry_run_missing(job, &b);
     if (exit_code == CAIRN_EXIT_OK)
       exit_code = dry_run_recording(o, &b);
+    if (exit_code == CAIRN_EXIT_OK)
+      exit_code = dry_run_sinks(job, &b);
     if (exit_code == CAIRN_EXIT_OK)
       exit_code = dry_run_input(job, windows, n_windows, &b);
     cairn_runner_print_short(o, job->name, "dry_run", exit_code, b.data);
@@ -1970,6 +2028,7 @@ int cairn_runner_run(struct cairn_job *job, const struct cairn_run_opts *o)
   rc = cairn_state_open(o->state_dir, &r.st, &err);
   if (rc < 0)
     goto out;
+  drop_work(&r);
   /* Everything that can refuse the run (a recording that is not there, a
    * sink that needs a key it lacks: exit 2) opens before the attempt
    * begins, so a refused run changes no state, --fresh included. */

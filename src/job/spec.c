@@ -1432,26 +1432,38 @@ done:
 
 /* ---- windows ------------------------------------------------------------------ */
 
+/* The first day of --from/--to s: 0, -1 when it is not a date of the
+ * job's kind of window, -2 when it is before 1970 (times are seconds
+ * since 1970-01-01 UTC: in windows, run records, logical times). */
 static int parse_day(const char *s, int kind, int64_t *days)
 {
-  int y, m, dd = 1, n = 0;
-  if (kind == CAIRN_WINDOW_MONTH && strlen(s) == 7 &&
-      sscanf(s, "%4d-%2d%n", &y, &m, &n) == 2 && n == 7) {
-    if (m < 1 || m > 12)
-      return -1;
-    *days = cairn_days_from_civil(y, (unsigned)m, 1);
-    return 0;
-  }
-  if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%n", &y, &m, &dd, &n) != 3 ||
-      n != 10)
+  char day[11];
+  int64_t t;
+  size_t n = strlen(s);
+
+  if (kind == CAIRN_WINDOW_MONTH && n == 7) {
+    snprintf(day, sizeof day, "%s-01", s);
+    s = day;
+  } else if (n != 10) {
     return -1;
-  {
-    int64_t t;
-    if (cairn_clock_parse(s, &t) < 0)
-      return -1;
-    *days = t / 86400;
   }
+  if (cairn_clock_parse(s, &t) < 0)
+    return -1;
+  if (t < 0)
+    return -2;
+  *days = t / 86400;
   return 0;
+}
+
+/* --from or --to (opt) s refused by parse_day (rc). */
+static int bad_day(const char *opt, const char *s, int kind, int rc,
+                   cairn_err *err)
+{
+  if (rc == -2)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s %s: windows start on "
+                       "1970-01-01 or later", opt, s);
+  return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "%s %s: expected YYYY-MM-DD%s",
+                     opt, s, kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
 }
 
 static void fill_window(struct cairn_window *w, int kind, int64_t day)
@@ -1520,14 +1532,12 @@ int cairn_windows_plan(int kind, const char *from, const char *to,
     b = period_start(kind, today);
     a = period_start(kind, b - 1);
   } else {
-    if (parse_day(from, kind, &a) < 0)
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--from %s: expected "
-                         "YYYY-MM-DD%s", from,
-                         kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
-    if (parse_day(to, kind, &b) < 0)
-      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "--to %s: expected "
-                         "YYYY-MM-DD%s", to,
-                         kind == CAIRN_WINDOW_MONTH ? " or YYYY-MM" : "");
+    int rc = parse_day(from, kind, &a);
+    if (rc < 0)
+      return bad_day("--from", from, kind, rc, err);
+    rc = parse_day(to, kind, &b);
+    if (rc < 0)
+      return bad_day("--to", to, kind, rc, err);
     {
       int64_t a0 = a;
       /* Compared before a monthly job rounds --from down to its month:

@@ -88,6 +88,12 @@ typedef struct cairn_sink_ops {
    * version). NULL: durable_seq answers. */
   int  (*held_seq)(cairn_sink *s, const struct cairn_window *w,
                    long *seq_out, cairn_err *err);
+  /* Read the secrets open would read through ctx (job, sink_name, cfg,
+   * secret, secret_ud are set) and fail as open would on them (a bundle
+   * sink's signing key that is empty or not an unencrypted Ed25519 PEM
+   * key), without opening the sink or writing anything: what a dry run
+   * asks. NULL ok. */
+  int  (*check_secrets)(const struct cairn_sink_ctx *ctx, cairn_err *err);
 } cairn_sink_ops;
 
 struct cairn_sink {                 /* embedded first by each implementation */

@@ -1449,12 +1449,51 @@ done:
   return rc;
 }
 
+/* The signing key of a sink opened with cfg and ctx into s->key (NULL:
+ * bundles unsigned, with a warning), or the error that stops the run. */
+static int open_key(struct bundle_sink *s, const struct bundle_cfg *cfg,
+                    const struct cairn_sink_ctx *ctx, cairn_err *err)
+{
+  const char *pem = NULL;
+
+  if (ctx->secret)
+    pem = ctx->secret(ctx->secret_ud, SIGNING_SECRET);
+  /* Set but empty: CAIRN_SECRET_...="$(cat key.pem)" of a file the
+   * user cannot read, an empty credential file. */
+  if (pem && pem[0])
+    return load_key(s, pem, err);
+  if (cfg->require_sig)
+    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
+                       "bundle sink %s: require_signature is set but the "
+                       "secret %s %s", ctx->sink_name, SIGNING_SECRET,
+                       pem ? "is empty" : "is not");
+  cairn_warn("bundle sink %s: secret %s is %s; the bundles of job "
+             "%s will be unsigned", ctx->sink_name, SIGNING_SECRET,
+             pem ? "empty" : "not set", ctx->job);
+  return CAIRN_OK;
+}
+
+/* A dry run's look at the signing key: read and parsed as open does. */
+static int bundle_check_secrets(const struct cairn_sink_ctx *ctx,
+                                cairn_err *err)
+{
+  struct bundle_sink s;
+  struct bundle_cfg cfg;
+  int rc;
+
+  memset(&s, 0, sizeof s);
+  rc = parse_cfg(ctx->cfg, &cfg, NULL, err);
+  if (rc == CAIRN_OK)
+    rc = open_key(&s, &cfg, ctx, err);
+  EVP_PKEY_free(s.key);
+  return rc;
+}
+
 static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                        cairn_err *err)
 {
   struct bundle_sink *s = (struct bundle_sink *)base;
   struct bundle_cfg cfg;
-  const char *pem = NULL;
   int rc;
 
   /* Everything acquired here is released by bundle_close(), which also
@@ -1490,22 +1529,7 @@ static int bundle_open(cairn_sink *base, const struct cairn_sink_ctx *ctx,
                                           1)))
     return CAIRN_RAISE(err, CAIRN_EINTERNAL, 0, "zstd parameters refused");
 
-  if (ctx->secret)
-    pem = ctx->secret(ctx->secret_ud, SIGNING_SECRET);
-  /* Set but empty: CAIRN_SECRET_...="$(cat key.pem)" of a file the
-   * user cannot read, an empty credential file. */
-  if (pem && pem[0]) {
-    CAIRN_TRY(load_key(s, pem, err));
-  } else if (cfg.require_sig) {
-    return CAIRN_RAISE(err, CAIRN_EUSAGE, 0,
-                       "bundle sink %s: require_signature is set but the "
-                       "secret %s %s", ctx->sink_name, SIGNING_SECRET,
-                       pem ? "is empty" : "is not");
-  } else {
-    cairn_warn("bundle sink %s: secret %s is %s; the bundles of job "
-               "%s will be unsigned", ctx->sink_name, SIGNING_SECRET,
-               pem ? "empty" : "not set", ctx->job);
-  }
+  CAIRN_TRY(open_key(s, &cfg, ctx, err));
 
   rc = clean_dir(s->job_dir, ".tmp", 0, err);
   if (rc == CAIRN_OK)
@@ -1840,4 +1864,5 @@ const cairn_sink_ops cairn_sink_bundle_ops = {
   .reset_window  = bundle_reset,
   .close         = bundle_close,
   .required_secret = bundle_required_secret,
+  .check_secrets = bundle_check_secrets,
 };

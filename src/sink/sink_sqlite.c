@@ -2512,4 +2512,5 @@ const cairn_sink_ops cairn_sink_sqlite_ops = {
   CAIRN_SINK_ABI, "sqlite", sizeof(struct sqlite_sink),
   sqlite_check, sqlite_open, sqlite_durable_seq, sqlite_load, sqlite_finish,
   sqlite_reset_window, sqlite_close, sqlite_outputs, NULL, sqlite_held_seq,
+  NULL,
 };

@@ -349,6 +349,35 @@ static int request_build(struct http_src *s, const json_t *req,
   return CAIRN_OK;
 }
 
+static char *wm_seen(const char *s, void *found)
+{
+  if (strstr(s, WATERMARK_VAR))
+    *(int *)found = 1;
+  return NULL;
+}
+
+/* Whether {{watermark}} is somewhere request_build replaces it: the url,
+ * a query value, a header value or a string of the body. */
+static int request_uses_wm(const json_t *req)
+{
+  const char *k;
+  const json_t *v;
+  int found = strstr(cfg_str(req, "url"), WATERMARK_VAR) != NULL;
+  json_t *body;
+
+  json_object_foreach((json_t *)json_object_get(req, "query"), k, v)
+    found |= json_is_string(v) && strstr(json_string_value(v),
+                                         WATERMARK_VAR);
+  json_object_foreach((json_t *)json_object_get(req, "headers"), k, v)
+    found |= json_is_string(v) && strstr(json_string_value(v),
+                                         WATERMARK_VAR);
+  body = json_deep_copy(json_object_get(req, "body"));
+  if (body)
+    cairn_json_map_strings(body, wm_seen, &found);
+  json_decref(body);
+  return found;
+}
+
 /* Read cfg into s. 'wm' is the watermark the requests start from (NULL
  * when the job has none or when only checking). */
 static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
@@ -591,6 +620,13 @@ static int load_cfg(struct http_src *s, const json_t *cfg, const char *wm,
       return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "watermark needs initial, the "
                          "value {{watermark}} has on the first run (e.g. "
                          "\"1970-01-01 00:00:00\")");
+    }
+    if (!request_uses_wm(req)) {
+      *ptr_out = "/watermark";
+      return CAIRN_RAISE(err, CAIRN_EUSAGE, 0, "the request never sends the "
+                         "watermark: put {{watermark}} in its url, query, "
+                         "headers or body (e.g. \"sys_updated_on>="
+                         "{{watermark}}\"), or every run reads everything");
     }
   }
   return CAIRN_OK;

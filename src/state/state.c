@@ -426,6 +426,16 @@ int cairn_state_attempt_had(cairn_state *st, const char *job,
   return rc;
 }
 
+int cairn_state_window_open_any(cairn_state *st, const char *job,
+                                int *any, cairn_err *err)
+{
+  int64_t n;
+  int rc = query_int(st, "SELECT count(*) FROM windows WHERE job=? AND"
+                         " status<>'loaded'", job, NULL, &n, err);
+  *any = rc < 0 || n > 0;
+  return rc;
+}
+
 static int query_json(cairn_state *st, const char *sql, const char *job,
                       int limit, json_t **out, cairn_err *err);
 

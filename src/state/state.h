@@ -80,6 +80,10 @@ struct cairn_window_row {
 };
 void cairn_window_row_clear(struct cairn_window_row *r);
 
+/* Whether job has a window that is not loaded (an attempt claimed it, or
+ * --fresh gave it back): *any 1, also on error. Reads only. */
+int cairn_state_window_open_any(cairn_state *st, const char *job,
+                                int *any, cairn_err *err);
 int cairn_state_window_get(cairn_state *st, const char *job,
                            const struct cairn_window *w,
                            struct cairn_window_row *out, cairn_err *err);

@@ -3,7 +3,8 @@
 # plans, as `--dry-run` previews them (docs/operations.md, "Backfill after
 # an outage"): --to is exclusive, a monthly job covers every month the
 # range touches, and an empty or reversed range is refused (exit 2) for
-# day and month jobs alike, also when both dates fall in one month.
+# day and month jobs alike, also when both dates fall in one month, as
+# are dates before 1970-01-01.
 source "$(dirname "$0")/../lib.sh"
 export CAIRN_SECRET_CLIENT_SECRET=s
 P=(--param tenant_id=t --param client_id=c --param scope=subscriptions/x
@@ -32,6 +33,21 @@ expect_eq "$(plan $M 2024-02-10 2024-02-20)" "1 2024-02 2024-02" "days in one mo
 expect_eq "$(plan $D 2024-02-30 2024-03-01)" "exit 2" "no Feb 30"
 expect_eq "$(plan $D 2023-02-29 2023-03-01)" "exit 2" "no Feb 29 in 2023"
 expect_eq "$(plan $D 2024-05 2024-06)" "exit 2" "months for a day job"
+# Dates before 1970 (times are seconds since 1970-01-01 UTC), or with a
+# sign: refused, for day and month jobs alike. They were planned as windows
+# "0000-01-01" or "-001-05", run and recorded.
+expect_eq "$(plan $D 0000-01-01 0000-01-03)" "exit 2" "day: year 0"
+expect_eq "$(plan $M 0000-01-01 0000-01-03)" "exit 2" "month: year 0"
+expect_eq "$(plan $D 1969-12-31 1970-01-02)" "exit 2" "day: 1969"
+expect_eq "$(plan $M 1969-12 1970-02)" "exit 2" "month: 1969"
+expect_eq "$(plan $M -001-05 0000-01)" "exit 2" "month: a negative year"
+expect_eq "$(plan $M 2024-+5 2024-07)" "exit 2" "month: a signed month"
+expect_eq "$(plan $D 1970-01-01 1970-01-02)" "1 1970-01-01 1970-01-01" "day: the first there is"
+expect_eq "$(plan $M 1970-01 1970-02)" "1 1970-01 1970-01" "month: the first there is"
+"$CAIRN" run $D "${P[@]}" --from 0000-01-01 --to 0000-01-03 --dry-run \
+  >/dev/null 2>"$T/err" && fail "year 0 ran"
+has -F -- '--from 0000-01-01: windows start on 1970-01-01 or later' "$T/err" \
+  || fail "year 0: $(cat "$T/err")"
 # Empty or reversed ranges: refused, whatever the job's windows.
 expect_eq "$(plan $D 2024-05-08 2024-05-01)" "exit 2" "day: --from after --to"
 expect_eq "$(plan $D 2024-05-01 2024-05-01)" "exit 2" "day: --from = --to"

@@ -5,7 +5,8 @@
 # inside finish_window) then resumed, give the same bytes, also when the
 # resumed run has a key the killed one had not (re-signed); without the
 # signing secret the bundle is unsigned and still verifies, but a rerun
-# without it does not replace a signed bundle.
+# without it does not replace a signed bundle; a key that is not one stops
+# the run, and --dry-run, with exit 2.
 source "$(dirname "$0")/../lib.sh"
 
 mkdir -p "$T/jobs" "$T/sinks"
@@ -153,4 +154,32 @@ for k in "$T/rsa.pem:not an Ed25519 key" "garbage:not an unencrypted PEM private
   expect_eq "$(sqlite3 "$T/badkey/state/cairn.db" 'SELECT count(*) FROM runs' 2>/dev/null || echo 0)" 0 "key $want: no run recorded"
   rm -rf "$T/badkey"
 done
+
+# --dry-run reads and parses the key as the real run does: an empty one
+# under require_signature, a malformed one, another kind, or one under a
+# passphrase stop it with the real run's message and exit 2 (it only
+# looked for the secret, so they passed it: exit 0), writing nothing.
+cat > "$T/sinks/evidence-signed.json" <<'EOF'
+{ "name": "evidence-signed", "type": "bundle", "dir": "evidence", "require_signature": true }
+EOF
+jq '.sinks = ["evidence-signed"]' "$JOB" > "$T/jobs/demo-signed.json"
+openssl genpkey -algorithm ed25519 -aes256 -pass pass:secret-pass -out "$T/enc.pem" 2>/dev/null
+for k in "$T/rsa.pem:secret EVIDENCE_SIGNING_KEY: not an Ed25519 key" \
+         "garbage:secret EVIDENCE_SIGNING_KEY: not an unencrypted PEM private key" \
+         "$T/enc.pem:secret EVIDENCE_SIGNING_KEY: not an unencrypted PEM private key" \
+         ":bundle sink evidence-signed: require_signature is set but the secret EVIDENCE_SIGNING_KEY is empty"; do
+  f=${k%%:*} want=${k#*:}
+  key=$([ -f "$f" ] && cat "$f" || echo "$f")
+  set +e
+  out=$(CAIRN_SECRET_EVIDENCE_SIGNING_KEY="$key" "$CAIRN" run "$T/jobs/demo-signed.json" \
+          --dry-run --state "$T/dry/state" --out "$T/dry/out" 2>"$T/dry.err")
+  rc=$?; set -e
+  expect_eq "$rc" 2 "dry run, key: $want"
+  has -F "A real run would stop (exit 2): $want" <<<"$out" || fail "dry run, key $want: $out"
+  has -F "$want" "$T/dry.err" || fail "dry run, key $want: $(cat "$T/dry.err")"
+  [ ! -e "$T/dry" ] || fail "dry run, key $want: wrote state or output"
+done
+# With the key: exit 0 as before.
+"$CAIRN" run "$T/jobs/demo-signed.json" --dry-run --state "$T/dry/state" \
+  --out "$T/dry/out" >/dev/null 2>&1 || fail "dry run with the key"
 echo "bundle_run: ok"

@@ -265,11 +265,22 @@ until_window() {
   (CAIRN_TEST_KILL_AT=window:$3 CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export \
      "$2" "$T/$1") 2>/dev/null && fail "$1: the kill hook did not fire" || true
 }
+# window_open DIR URL: a run that reads the manifest and fails before any
+# blob (CAIRN_TEST_FAULT=extract:1), its window left open, as a kill
+# during a download leaves it: the .part a test then puts in the work
+# directory is kept for the resume, as one a kill left is (a run finding
+# no window open removes the directory).
+window_open() {
+  mkdir -p "$T/$1"
+  (CAIRN_TEST_FAULT=extract:1 load azure-cost-export "$2" "$T/$1") 2>/dev/null &&
+    fail "$1: the fault did not fire" || true
+}
 ident=$(sha256sum "$FOCUS/manifest.json" | cut -c1-16)
+blob_server "$T/blob5-server.log"
+window_open blob5 "$BS_URL$RUN_PATH?$SAS"
 mkdir -p "$T/blob5/state/work/azure-cost-export/$ident"
 head -c 700 "$FOCUS/part_1_0001.csv.gz" \
   > "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz.part"
-blob_server "$T/blob5-server.log"
 until_window blob5 "$BS_URL$RUN_PATH?$SAS" 3
 cmp "$T/blob5/state/work/azure-cost-export/$ident/1-part_1_0001.csv.gz" \
   "$FOCUS/part_1_0001.csv.gz" || fail "downloaded gzip differs"
@@ -338,6 +349,26 @@ for point in extracted loaded; do
       fail "$point:$k: downloads left after the window was loaded"
   done
 done
+# Killed after the window was marked loaded, before the source deleted
+# its downloads: the resume found the window loaded and skipped it, never
+# opening the source, and the downloads stayed until that export's next
+# new attempt read them (or another export's pruned them): gigabytes for
+# a month's export. A run of the job that finds no window open (here that
+# resume) removes them before it starts: no resume can read them.
+mkdir -p "$T/blob18"
+blob_server "$T/blob18-server.log"
+(CAIRN_TEST_KILL_AT=window_loaded:12 load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob18" \
+   --param chunk_rows=1) 2>/dev/null && fail "window_loaded:12: the kill hook did not fire"
+kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
+[ -n "$(ls -A "$T/blob18/state/work/azure-cost-export/")" ] ||
+  fail "window_loaded:12: no download left behind to remove"
+load azure-cost-export "$BS_URL$RUN_PATH?$SAS" "$T/blob18" ||
+  fail "resume after window_loaded:12: $(tail -n 3 "$T/blob18/log")"
+expect_eq "$(by_id "$T/blob18")" "$first" "killed after the window was loaded, resumed"
+[ ! -e "$T/blob18/state/work/azure-cost-export" ] ||
+  fail "downloads of the loaded window left: $(ls -R "$T/blob18/state/work")"
+grep -q 'removed .*/work/azure-cost-export: what the source kept of windows now loaded' "$T/blob18/log" ||
+  fail "no word of the removal: $(tail -n 3 "$T/blob18/log")"
 # A blobName with a space and a '#' is percent-encoded in the request. So
 # is a '%': a manifest's blobName is the blob's name as it is, not a URL
 # (a name holding "%20" is asked for as %2520).
@@ -399,33 +430,35 @@ grep -q 'changed on the server while it was downloaded (HTTP 412' "$T/blob11/log
   fail "no restart warning"
 expect_eq "$(sed -n 3p "$T/blob11-server.log" | grep -c 'bytes=1000-1999 if-match="0x')" 1 \
   "the second piece asks for the first one's ETag"
+BS_RUN="$T/runs/swap" blob_server "$T/blob12-server.log"
+window_open blob12 "$BS_URL$SWAP_PATH?$SAS"
 mkdir -p "$T/blob12/state/work/azure-cost-export/$swap_ident"
 head -c 700 "$T/runs/swap/part_0_0001.csv" \
   > "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.part"
 printf '"0xSTALE"' > "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.etag"
-BS_RUN="$T/runs/swap" blob_server "$T/blob12-server.log"
 until_window blob12 "$BS_URL$SWAP_PATH?$SAS" 1
 cmp "$T/blob12/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
   "$T/runs/swap2/part_0_0001.csv" || fail "stale .part: not the new version whole"
 set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob12"; rc=$?; set -e
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$rc" 0 "stale .part: $(tail -n 3 "$T/blob12/log")"
-expect_eq "$(sed -n 2p "$T/blob12-server.log")" \
+expect_eq "$(sed -n 3p "$T/blob12-server.log")" \
   "GET $SWAP_PATH/part_0_0001.csv bytes=700-1699 if-match=\"0xSTALE\"" "continued with If-Match"
 # A .part without an ETag file (left by an earlier version): continued
 # without If-Match, and the pieces after that ask for the ETag of the
 # first continued one.
+BS_RUN="$T/runs/swap" blob_server "$T/blob13-server.log"
+window_open blob13 "$BS_URL$SWAP_PATH?$SAS"
 mkdir -p "$T/blob13/state/work/azure-cost-export/$swap_ident"
 head -c 700 "$T/runs/swap/part_0_0001.csv" \
   > "$T/blob13/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv.part"
-BS_RUN="$T/runs/swap" blob_server "$T/blob13-server.log"
 until_window blob13 "$BS_URL$SWAP_PATH?$SAS" 1
 cmp "$T/blob13/state/work/azure-cost-export/$swap_ident/0-part_0_0001.csv" \
   "$T/runs/swap2/part_0_0001.csv" || fail ".part without an ETag: download differs"
 set +e; CAIRN_TEST_PIECE_BYTES=1000 load azure-cost-export "$BS_URL$SWAP_PATH?$SAS" "$T/blob13"; rc=$?; set -e
 kill "$BS_PID"; wait "$BS_PID" 2>/dev/null || true
 expect_eq "$rc" 0 ".part without an ETag: $(tail -n 3 "$T/blob13/log")"
-expect_eq "$(sed -n '2,3p' "$T/blob13-server.log" | cut -d' ' -f3- | cut -c1-26 | tr '\n' '|')" \
+expect_eq "$(sed -n '3,4p' "$T/blob13-server.log" | cut -d' ' -f3- | cut -c1-26 | tr '\n' '|')" \
   'bytes=700-1699|bytes=1700-2699 if-match="|' "If-Match from the first continued piece on"
 # A plain blob on the server cut off in its last row (shorter than its
 # manifest's byteCount, the cut row still counted by dataRowCount):

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The http source's job checks: `cairn validate` and `cairn run` report a
-# wrong paging style from the schema enum, and the source's own checks,
-# as file:line:col: /pointer: message with exit 2 and nothing run.
+# wrong paging style from the schema enum, and the source's own checks
+# (a watermark the request never sends, too), as file:line:col: /pointer:
+# message with exit 2 and nothing run (--dry-run too).
 source "$(dirname "$0")/../lib.sh"
 D=tests/data/http-jobs/invalid
 declare -A want=(
@@ -9,12 +10,14 @@ declare -A want=(
   [no-pointer]=':7:15: /source/paging: paging style next_link needs "pointer" (e.g. /nextLink, /@odata.nextLink, /properties/nextLink)'
   [wrong-key]=':7:52: /source/paging/pointer: "pointer" does not apply to paging style link_header'
   [relative-url]=':5:25: /source/request/url: request.url must be an absolute http(s) URL, got "/v1.0/users" (pass --param endpoint=URL?)'
+  [watermark-unused]=':7:18: /source/watermark: the request never sends the watermark: put {{watermark}} in its url, query, headers or body (e.g. "sys_updated_on>={{watermark}}"), or every run reads everything'
 )
 for name in "${!want[@]}"; do
-  for cmd in validate run; do
+  for cmd in validate run dry-run; do
     set +e
     a=(); [ $cmd = validate ] || a=(--state "$T/state" --out "$T/out")
-    err=$("$CAIRN" $cmd "$D/$name.json" "${a[@]}" 2>&1 >/dev/null)
+    [ $cmd = dry-run ] && a+=(--dry-run)
+    err=$("$CAIRN" ${cmd#dry-} "$D/$name.json" "${a[@]}" 2>&1 >/dev/null)
     rc=$?
     set -e
     expect_eq "$rc" 2 "$cmd $name: exit"

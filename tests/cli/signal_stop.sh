@@ -27,11 +27,30 @@ expect_eq "$(sqlite3 "$T/out/warehouse.db" 'SELECT count(*), count(DISTINCT reco
 
 # A second signal, of the other kind too, ends the process at once (a
 # stop, then Ctrl-C): killed by SIGINT, and the rerun still resumes.
+# The first one is in the log, though the run never reached the chunk
+# boundary where it stops.
 set +e
 CAIRN_TEST_KILL_SIGNAL=TERM,INT CAIRN_TEST_KILL_AT=loaded:2 \
-  "$CAIRN" run jobs/demo-cost.json --state "$T/s2" --out "$T/s2" --param chunk_rows=100 >/dev/null 2>&1
+  "$CAIRN" run jobs/demo-cost.json --state "$T/s2" --out "$T/s2" --param chunk_rows=100 >/dev/null 2>"$T/log2s"
 rc=$?; set -e
 expect_eq "$rc" 130 "exit code after SIGTERM then SIGINT"
+# The log says so as the first signal arrives, not at the next chunk
+# boundary, which a run killed meanwhile (systemd's stop timeout) never
+# reaches: nothing said it before. One JSON line of the run, as any other.
+stop=$(grep -F 'SIGTERM received' "$T/log2s") || fail "no stop line: $(tail -n 3 "$T/log2s")"
+expect_eq "$(jq -r '[.level, .job, (.run_id == ($id)), .msg] | @tsv' \
+  --arg id "$(grep -F 'run started' "$T/log2s" | jq -r .run_id)" <<<"$stop")" \
+  "warn	demo-cost	true	SIGTERM received: the run stops before its next chunk, or at once where it waits on a server (a second signal ends it at once)" "stop line"
+[[ "$(jq -r .ts <<<"$stop")" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$ ]] || fail "stop line ts: $stop"
+# In a text log, as a text line.
+set +e
+CAIRN_TEST_KILL_SIGNAL=TERM,INT CAIRN_TEST_KILL_AT=loaded:2 \
+  "$CAIRN" run jobs/demo-cost.json --state "$T/s4" --out "$T/s4" --param chunk_rows=100 \
+  --log-format text >/dev/null 2>"$T/log4"
+rc=$?; set -e
+expect_eq "$rc" 130 "exit code after SIGTERM then SIGINT, text log"
+grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z warn  demo-cost SIGTERM received: the run stops before its next chunk' "$T/log4" ||
+  fail "text stop line: $(tail -n 3 "$T/log4")"
 "$CAIRN" run jobs/demo-cost.json --state "$T/s2" --out "$T/s2" --param chunk_rows=100 >/dev/null 2>&1 || fail "resume after two signals"
 expect_eq "$(sqlite3 "$T/s2/warehouse.db" 'SELECT count(*), count(DISTINCT recordId) FROM cost_record')" "2000|2000" "rows after two signals"
 
