@@ -1485,6 +1485,21 @@ static int open_transport(struct run *r, cairn_err *err)
  * the source or --record/--replay use it), the transform, the batches,
  * the loader's state connection and the sinks, into r (out: frees them).
  * Returns the first failure. */
+
+/* What sink i of job is told by the run and by a dry run alike: its
+ * names, configuration, contract and how it reads secrets. */
+static void sink_ctx_init(struct cairn_sink_ctx *c,
+                          const struct cairn_job *job, size_t i)
+{
+  memset(c, 0, sizeof *c);
+  c->job = job->name;
+  c->sink_name = job->sinks[i].name;
+  c->cfg = job->sinks[i].cfg;
+  c->contract = job->contract;
+  c->secret = cairn_job_secret;
+  c->secret_ud = (void *)job;
+}
+
 static int open_run(struct run *r, cairn_err *err)
 {
   struct cairn_job *job = r->job;
@@ -1519,15 +1534,10 @@ static int open_run(struct run *r, cairn_err *err)
   r->sink_ctx = cairn_xcalloc(job->n_sinks, sizeof *r->sink_ctx);
   for (size_t i = 0; i < job->n_sinks && rc == CAIRN_OK; i++) {
     struct cairn_sink_ctx *c = &r->sink_ctx[i];
-    c->job = job->name;
-    c->sink_name = job->sinks[i].name;
-    c->cfg = job->sinks[i].cfg;
+    sink_ctx_init(c, job, i);
     c->out_dir = o->out_dir;
-    c->contract = job->contract;
     c->connector_version = job->connector_version;
     c->recording_sha256 = o->replay_har ? r->recording_sha : NULL;
-    c->secret = cairn_job_secret;
-    c->secret_ud = job;
     rc = cairn_sink_open(job->sinks[i].ops, c, &r->sinks[i], err);
   }
   return rc;
@@ -1785,6 +1795,16 @@ static int dry_run_missing(const struct cairn_job *job, struct cairn_buf *b)
   return CAIRN_EXIT_USAGE;
 }
 
+/* A failure e a real run would stop on, found by a dry run: logged, and
+ * said after the preview in b with the real run's exit code (returned). */
+static int would_stop(struct cairn_buf *b, const cairn_err *e)
+{
+  int code = cairn_exit_code_for(e->code);
+  cairn_error("%s", e->msg);
+  cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e->msg);
+  return code;
+}
+
 /* A dry run's --replay recording that a real run would stop on (not
  * there, unreadable, not a HAR), or --record file it could not write
  * (its directory missing or not writable), said after the preview in b
@@ -1795,19 +1815,14 @@ static int dry_run_recording(const struct cairn_run_opts *o,
   char sha[CAIRN_SHA256_HEX];
   cairn_http_transport *t = NULL;
   cairn_err e = {0};
-  int rc = CAIRN_OK, code;
+  int rc = CAIRN_OK;
 
   if (o->replay_har)
     rc = open_replay(o->replay_har, sha, &t, &e);
   else if (o->record_har)
     rc = cairn_http_record_check(o->record_har, &e);
   cairn_http_transport_destroy(t);
-  if (rc == CAIRN_OK)
-    return CAIRN_EXIT_OK;
-  code = cairn_exit_code_for(e.code);
-  cairn_error("%s", e.msg);
-  cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e.msg);
-  return code;
+  return rc == CAIRN_OK ? CAIRN_EXIT_OK : would_stop(b, &e);
 }
 
 /* A dry run's sink secrets that a real run would stop on once it read
@@ -1817,24 +1832,14 @@ static int dry_run_recording(const struct cairn_run_opts *o,
 static int dry_run_sinks(const struct cairn_job *job, struct cairn_buf *b)
 {
   for (size_t i = 0; i < job->n_sinks; i++) {
-    struct cairn_sink_ctx c = {0};
+    struct cairn_sink_ctx c;
     cairn_err e = {0};
-    int code;
 
     if (!job->sinks[i].ops->check_secrets)
       continue;
-    c.job = job->name;
-    c.sink_name = job->sinks[i].name;
-    c.cfg = job->sinks[i].cfg;
-    c.contract = job->contract;
-    c.secret = cairn_job_secret;
-    c.secret_ud = (void *)job;
-    if (job->sinks[i].ops->check_secrets(&c, &e) == CAIRN_OK)
-      continue;
-    code = cairn_exit_code_for(e.code);
-    cairn_error("%s", e.msg);
-    cairn_buf_printf(b, " A real run would stop (exit %d): %s.", code, e.msg);
-    return code;
+    sink_ctx_init(&c, job, i);
+    if (job->sinks[i].ops->check_secrets(&c, &e) != CAIRN_OK)
+      return would_stop(b, &e);
   }
   return CAIRN_EXIT_OK;
 }
