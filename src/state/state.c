@@ -938,22 +938,18 @@ int cairn_state_chunk_transformed(cairn_state *st, const char *job,
                           " window=? AND seq=?", "iittti",
                  (int64_t)b->n_rows, (int64_t)b->n_rejects, contract, job,
                  w->key, (int64_t)seq);
+  if (rc == CAIRN_OK && b->n_rejects)
+    rc = rejects_replace(st, job, w, seq, b, &n, err);
+  /* a record rejected again is one reject in the run records' sum, as in
+   * the DLQ (the run that rejected it first counted it) */
   if (rc == CAIRN_OK && st->run_id)
     rc = exec_args(st, err, "UPDATE runs SET extracted=extracted+?,"
                             " rejected=rejected+? WHERE run_id=?", "iit",
                    (int64_t)(b->n_rows + b->n_rejects),
-                   (int64_t)b->n_rejects, st->run_id);
+                   (int64_t)b->n_rejects - n, st->run_id);
   if (rc < 0)
     goto fail;
   if (b->n_rejects) {
-    rc = rejects_replace(st, job, w, seq, b, &n, err);
-    /* a record rejected again is one reject in the run records' sum, as
-     * in the DLQ (the run that rejected it first counted it) */
-    if (rc == CAIRN_OK && n && st->run_id)
-      rc = exec_args(st, err, "UPDATE runs SET rejected=rejected-? WHERE"
-                              " run_id=?", "it", (int64_t)n, st->run_id);
-    if (rc < 0)
-      goto fail;
     rc = prep(st, "INSERT OR IGNORE INTO quarantine(job, window, seq,"
                   " position, reasons, raw, key, rows_before)"
                   " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
